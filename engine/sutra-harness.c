@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SutraHarness: one stage instance driven by hand, for tests of plugins. */
+
+#include "sutra-harness.h"
+
+#include "sutra-output-private.h"
+#include "sutra-settings.h"
+
+#include <glib/gstdio.h>
+
+struct _SutraHarness
+{
+  const SutraStageInfo *stage;
+  SutraSettings *settings;
+  SutraStageContext context;
+  char *work_dir;
+  gpointer instance;
+  gint cancelled;
+};
+
+SutraHarness *
+sutra_harness_new (SutraRegistry *registry,
+                   const char *stage_name,
+                   const char *params_json,
+                   GError **error)
+{
+  g_autoptr (SutraHarness) harness = g_new0 (SutraHarness, 1);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *params = NULL;
+
+  harness->stage = sutra_registry_find_stage (registry, stage_name, NULL);
+  if (harness->stage == NULL)
+    {
+      g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_NOT_FOUND,
+                   "no stage named “%s” is loaded", stage_name);
+      return NULL;
+    }
+  if (params_json != NULL)
+    {
+      JsonNode *root;
+
+      if (!json_parser_load_from_data (parser, params_json, -1, error))
+        return NULL;
+      root = json_parser_get_root (parser);
+      if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "params must be a JSON object");
+          return NULL;
+        }
+      params = json_node_get_object (root);
+    }
+  harness->settings = sutra_settings_new_checked (harness->stage, params, error);
+  if (harness->settings == NULL)
+    return NULL;
+
+  harness->work_dir = g_dir_make_tmp ("sutra-harness-XXXXXX", error);
+  if (harness->work_dir == NULL)
+    return NULL;
+  harness->context = (SutraStageContext) {
+    .stage_name = harness->stage->name,
+    .worker_index = 0,
+    .n_workers = 1,
+    .device = "cpu",
+    .device_index = -1,
+    .work_dir = harness->work_dir,
+  };
+  if (harness->stage->create != NULL)
+    {
+      harness->instance = harness->stage->create (&harness->context,
+                                                  sutra_settings_get_data (harness->settings),
+                                                  error);
+      if (harness->instance == NULL)
+        return NULL;
+    }
+  return g_steal_pointer (&harness);
+}
+
+void
+sutra_harness_free (SutraHarness *harness)
+{
+  if (harness == NULL)
+    return;
+  if (harness->instance != NULL && harness->stage->destroy != NULL)
+    harness->stage->destroy (harness->instance);
+  if (harness->work_dir != NULL)
+    {
+      /* The work dir is a scratch space: remove what the stage left. */
+      g_autoptr (GDir) dir = g_dir_open (harness->work_dir, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (harness->work_dir, name, NULL);
+          (void) g_remove (path);
+        }
+      (void) g_rmdir (harness->work_dir);
+      g_free (harness->work_dir);
+    }
+  sutra_settings_free (harness->settings);
+  g_free (harness);
+}
+
+GPtrArray *
+sutra_harness_process (SutraHarness *harness,
+                       SutraItem *const *items,
+                       guint n_items,
+                       GError **error)
+{
+  SutraOutput output;
+  GPtrArray *result;
+
+  sutra_output_init_collect (&output, &harness->cancelled);
+  if (!harness->stage->process (harness->instance, items, n_items, &output, error))
+    {
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  result = g_steal_pointer (&output.items);
+  return result;
+}
+
+gboolean
+sutra_harness_finish (SutraHarness *harness, GError **error)
+{
+  SutraOutput output;
+  gboolean ok = TRUE;
+
+  if (harness->stage->finish == NULL)
+    return TRUE;
+  sutra_output_init_collect (&output, &harness->cancelled);
+  ok = harness->stage->finish (harness->instance, &output, error);
+  sutra_output_clear (&output);
+  return ok;
+}
+
+void
+sutra_harness_cancel (SutraHarness *harness)
+{
+  g_atomic_int_set (&harness->cancelled, 1);
+}

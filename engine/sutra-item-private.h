@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The engine's view of SutraItem: markers, lineage keys and the layout. */
+
+#pragma once
+
+#include "sutra-lineage.h"
+#include <sutra/sutra.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  /* Not data: marks that the group whose parent has this item's path is
+   * complete, and how many children it had. Splits' outputs carry them to
+   * gathers, in stream order; maps and sinks pass them on untouched. */
+  SUTRA_ITEM_FLAG_GROUP_END = 1 << 0,
+} SutraItemFlags;
+
+struct _SutraItem
+{
+  gint ref_count;
+  guint16 depth;
+  guint16 flags;
+  gboolean meta_is_shared; /* meta belongs to the item we were derived from */
+  const char *media_type;  /* interned */
+  GBytes *payload;
+  JsonObject *meta;
+  guint64 group_size;     /* markers only */
+  SutraLineage *lineage;  /* what computed this item: resume and cache keys */
+  char *id;               /* points into this allocation, after path */
+  guint64 path[];
+};
+
+SutraItem *sutra_item_new_group_end (const SutraItem *parent_like,
+                                     guint depth,
+                                     guint64 group_size);
+
+static inline gboolean
+sutra_item_is_marker (const SutraItem *item)
+{
+  return (item->flags & SUTRA_ITEM_FLAG_GROUP_END) != 0;
+}
+
+/* Makes an item with an explicit path, for the store's deserializer. */
+SutraItem *sutra_item_new_with_path (const char *id,
+                                     const guint64 *path,
+                                     guint depth,
+                                     const char *media_type,
+                                     GBytes *payload);
+
+/* TRUE when @prefix's path is a proper prefix of @item's path. */
+gboolean sutra_item_is_descendant_of (const SutraItem *item,
+                                      const SutraItem *ancestor);
+
+/* Compares the first @depth positions of two paths. */
+int sutra_item_compare_prefix (const SutraItem *a,
+                               const SutraItem *b,
+                               guint depth);
+
+void sutra_item_set_lineage (SutraItem *item, SutraLineage *lineage);
+
+G_END_DECLS

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Lineage digests: SHA-256 through OpenSSL (SHA-NI where the CPU has it). */
+
+#include "sutra-lineage.h"
+
+#include <openssl/sha.h>
+#include <string.h>
+
+SutraLineage *
+sutra_lineage_new (const guint8 digest[SUTRA_DIGEST_SIZE])
+{
+  SutraLineage *lineage = g_new (SutraLineage, 1);
+
+  lineage->ref_count = 1;
+  memcpy (lineage->digest, digest, SUTRA_DIGEST_SIZE);
+  return lineage;
+}
+
+SutraLineage *
+sutra_lineage_ref (SutraLineage *lineage)
+{
+  g_return_val_if_fail (lineage != NULL, NULL);
+  g_atomic_int_inc (&lineage->ref_count);
+  return lineage;
+}
+
+void
+sutra_lineage_unref (SutraLineage *lineage)
+{
+  if (lineage != NULL && g_atomic_int_dec_and_test (&lineage->ref_count))
+    g_free (lineage);
+}
+
+SutraLineage *
+sutra_lineage_derive (const SutraLineage *input,
+                      const guint8 fingerprint[SUTRA_DIGEST_SIZE])
+{
+  guint8 buffer[2 * SUTRA_DIGEST_SIZE];
+  guint8 digest[SUTRA_DIGEST_SIZE];
+
+  memcpy (buffer, fingerprint, SUTRA_DIGEST_SIZE);
+  if (input != NULL)
+    memcpy (buffer + SUTRA_DIGEST_SIZE, input->digest, SUTRA_DIGEST_SIZE);
+  else
+    memset (buffer + SUTRA_DIGEST_SIZE, 0, SUTRA_DIGEST_SIZE);
+  SHA256 (buffer, sizeof buffer, digest);
+  return sutra_lineage_new (digest);
+}
+
+void
+sutra_digest_to_hex (const guint8 digest[SUTRA_DIGEST_SIZE], char hex[65])
+{
+  static const char digits[] = "0123456789abcdef";
+
+  for (guint i = 0; i < SUTRA_DIGEST_SIZE; i++)
+    {
+      hex[2 * i] = digits[digest[i] >> 4];
+      hex[2 * i + 1] = digits[digest[i] & 0xf];
+    }
+  hex[64] = '\0';
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SutraLineage: a digest of what computed an item, shared by its siblings. */
+
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * An item's cache key is its lineage digest plus its position path. The
+ * lineage digest hashes the source content and the fingerprint of every
+ * stage the item went through, so all items of one source that went through
+ * the same stages share one lineage: keys cost one hash per source and stage,
+ * not one per item, and a changed parameter changes the lineage of
+ * everything downstream of the stage, nothing upstream.
+ */
+typedef struct
+{
+  gint ref_count;
+  guint8 digest[32];
+} SutraLineage;
+
+#define SUTRA_DIGEST_SIZE 32
+
+SutraLineage *sutra_lineage_new (const guint8 digest[SUTRA_DIGEST_SIZE]);
+SutraLineage *sutra_lineage_ref (SutraLineage *lineage);
+void sutra_lineage_unref (SutraLineage *lineage);
+
+/* The lineage of what a stage with @fingerprint makes from @input. */
+SutraLineage *sutra_lineage_derive (const SutraLineage *input,
+                                    const guint8 fingerprint[SUTRA_DIGEST_SIZE]);
+
+/* Lowercase hex of a digest, in @hex (65 bytes). */
+void sutra_digest_to_hex (const guint8 digest[SUTRA_DIGEST_SIZE], char hex[65]);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraLineage, sutra_lineage_unref)
+
+G_END_DECLS

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SutraItem: the unit that flows through a pipeline. */
+
+#pragma once
+
+#if !defined(SUTRA_INSIDE) && !defined(SUTRA_COMPILATION)
+#error "Include <sutra/sutra.h>, not this header."
+#endif
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * SutraItem:
+ *
+ * An immutable, reference-counted item: an id, a position path, a payload
+ * (bytes and a media type) and optional metadata (a JSON object).
+ *
+ * The id is a display name (`book/0003/0012`); the position path is what
+ * orders items: the source position, then the child index at every split.
+ * Two items compare by their paths, never by their ids, so ten million lines
+ * order right whatever the padding of their ids.
+ *
+ * An item is immutable once it has been pushed to a #SutraOutput: the engine
+ * may hand the same item to several downstream stages at once. To change
+ * one, make a new item with sutra_item_new_derived().
+ */
+typedef struct _SutraItem SutraItem;
+
+/** The deepest position path an item may have (a source plus 15 splits). */
+#define SUTRA_ITEM_MAX_DEPTH 16
+
+/* Media types used by the plugins of this project. */
+#define SUTRA_MEDIA_TEXT_PLAIN "text/plain"
+#define SUTRA_MEDIA_TEXT_MARKDOWN "text/markdown"
+#define SUTRA_MEDIA_EPUB "application/epub+zip"
+#define SUTRA_MEDIA_AUDIO_F32 "audio/x-raw-f32"
+#define SUTRA_MEDIA_OCTETS "application/octet-stream"
+
+/**
+ * sutra_item_new_root:
+ * @id: the item's display id; a source's own naming (a file's base name, a
+ *   JSONL record's `id`)
+ * @position: the item's position in its source's output
+ * @media_type: (nullable): the payload's media type; %NULL means text/plain
+ * @payload: (transfer full) (nullable): the payload; %NULL means empty
+ *
+ * Makes an item at depth 1, as a source does. The path is `[position]`.
+ *
+ * Returns: (transfer full): a new item
+ */
+SutraItem *sutra_item_new_root (const char *id,
+                                guint64 position,
+                                const char *media_type,
+                                GBytes *payload);
+
+/**
+ * sutra_item_new_child:
+ * @parent: the item being split
+ * @index: the child's index among its parent's children, from 0
+ * @media_type: (nullable): the payload's media type; %NULL means text/plain
+ * @payload: (transfer full) (nullable): the payload
+ *
+ * Makes child @index of @parent, as a split does. The child's id is the
+ * parent's id, a slash and the index padded to four digits (`book/0003`); its
+ * path is the parent's path with @index appended. The metadata is not
+ * inherited: copy what should travel with sutra_item_dup_meta().
+ *
+ * Returns: (transfer full): a new item
+ */
+SutraItem *sutra_item_new_child (const SutraItem *parent,
+                                 guint64 index,
+                                 const char *media_type,
+                                 GBytes *payload);
+
+/**
+ * sutra_item_new_derived:
+ * @source: the item a map turns into another
+ * @media_type: (nullable): the new media type; %NULL keeps @source's
+ * @payload: (transfer full) (nullable): the new payload; %NULL keeps @source's
+ *
+ * Makes an item with the id and path of @source, as a map does. The
+ * metadata is shared copy-on-write: sutra_item_get_meta() sees @source's
+ * until sutra_item_ensure_meta() gives the new item a copy of its own.
+ *
+ * Returns: (transfer full): a new item
+ */
+SutraItem *sutra_item_new_derived (const SutraItem *source,
+                                   const char *media_type,
+                                   GBytes *payload);
+
+SutraItem *sutra_item_ref (SutraItem *item);
+void sutra_item_unref (SutraItem *item);
+
+/**
+ * sutra_item_get_id:
+ *
+ * Returns: (transfer none): the display id
+ */
+const char *sutra_item_get_id (const SutraItem *item);
+
+/**
+ * sutra_item_get_depth:
+ *
+ * Returns: the number of positions in the item's path (1 for a source item)
+ */
+guint sutra_item_get_depth (const SutraItem *item);
+
+/**
+ * sutra_item_get_position:
+ * @level: from 0 (the source position) to depth - 1 (the item's own index)
+ *
+ * Returns: the position at @level of the item's path
+ */
+guint64 sutra_item_get_position (const SutraItem *item, guint level);
+
+/**
+ * sutra_item_get_index:
+ *
+ * Returns: the last position of the path: the index among the siblings
+ */
+guint64 sutra_item_get_index (const SutraItem *item);
+
+/**
+ * sutra_item_compare:
+ *
+ * Orders two items by their position paths: lexicographically, a path
+ * before the paths it is a prefix of.
+ *
+ * Returns: negative, 0 or positive, as strcmp()
+ */
+int sutra_item_compare (const SutraItem *a, const SutraItem *b);
+
+/**
+ * sutra_item_get_media_type:
+ *
+ * Returns: (transfer none): the payload's media type
+ */
+const char *sutra_item_get_media_type (const SutraItem *item);
+
+/**
+ * sutra_item_get_payload:
+ *
+ * Returns: (transfer none): the payload; never %NULL (an empty payload has
+ *   size 0). It is bytes with a length, not a string: it may hold U+0000 and
+ *   is not NUL-terminated.
+ */
+GBytes *sutra_item_get_payload (const SutraItem *item);
+
+/**
+ * sutra_item_get_data:
+ * @size: (out) (optional): the payload's size in bytes
+ *
+ * Returns: (transfer none): the payload's bytes
+ */
+const guint8 *sutra_item_get_data (const SutraItem *item, gsize *size);
+
+/**
+ * sutra_item_get_meta:
+ *
+ * Returns: (transfer none) (nullable): the metadata, or %NULL when the item
+ *   has none (plain items allocate no JSON object). Do not modify it.
+ */
+JsonObject *sutra_item_get_meta (const SutraItem *item);
+
+/**
+ * sutra_item_ensure_meta:
+ *
+ * Gives a new item (one not yet pushed) metadata of its own to modify:
+ * an empty object, or a copy of the metadata it shared with its source.
+ *
+ * Returns: (transfer none): the item's own, writable metadata
+ */
+JsonObject *sutra_item_ensure_meta (SutraItem *item);
+
+/**
+ * sutra_item_set_meta:
+ * @meta: (transfer full) (nullable): the new metadata
+ *
+ * Replaces the metadata of a new item (one not yet pushed).
+ */
+void sutra_item_set_meta (SutraItem *item, JsonObject *meta);
+
+/**
+ * sutra_item_dup_meta:
+ *
+ * Returns: (transfer full) (nullable): a deep copy of the metadata, or %NULL
+ */
+JsonObject *sutra_item_dup_meta (const SutraItem *item);
+
+/* Convenience lookups into the metadata; they return @fallback when the
+ * item has no metadata, no such member, or a member of another type. */
+const char *sutra_item_get_meta_string (const SutraItem *item,
+                                        const char *name,
+                                        const char *fallback);
+gint64 sutra_item_get_meta_int (const SutraItem *item,
+                                const char *name,
+                                gint64 fallback);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraItem, sutra_item_unref)
+
+G_END_DECLS

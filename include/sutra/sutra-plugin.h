@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The plugin descriptor: what a plugin exports and the engine loads. */
+
+#pragma once
+
+#if !defined(SUTRA_INSIDE) && !defined(SUTRA_COMPILATION)
+#error "Include <sutra/sutra.h>, not this header."
+#endif
+
+#include <gio/gio.h>
+#include <sutra/sutra-item.h>
+#include <sutra/sutra-output.h>
+#include <sutra/sutra-version.h>
+
+G_BEGIN_DECLS
+
+/**
+ * SutraStageKind:
+ * @SUTRA_STAGE_SOURCE: produces items; has no input
+ * @SUTRA_STAGE_MAP: one item in, one out
+ * @SUTRA_STAGE_SPLIT: one item in, its descendants out
+ * @SUTRA_STAGE_GATHER: all children of a parent in (in path order), one out
+ * @SUTRA_STAGE_SINK: writes items out; feeds no other stage
+ */
+typedef enum {
+  SUTRA_STAGE_SOURCE = 1,
+  SUTRA_STAGE_MAP,
+  SUTRA_STAGE_SPLIT,
+  SUTRA_STAGE_GATHER,
+  SUTRA_STAGE_SINK,
+} SutraStageKind;
+
+/**
+ * SutraThreading:
+ * @SUTRA_THREADING_SHARED: one instance serves every worker at once; its
+ *   process function is thread-safe
+ * @SUTRA_THREADING_PER_WORKER: one instance per worker; instances share no
+ *   state, so workers run in parallel
+ * @SUTRA_THREADING_SINGLE: not thread-safe at all (global state in a library):
+ *   the engine runs one worker in the process
+ */
+typedef enum {
+  SUTRA_THREADING_SHARED = 1,
+  SUTRA_THREADING_PER_WORKER,
+  SUTRA_THREADING_SINGLE,
+} SutraThreading;
+
+/** Devices a stage can run on (a bit mask). */
+typedef enum {
+  SUTRA_DEVICE_CPU = 1 << 0,
+  SUTRA_DEVICE_CUDA = 1 << 1,
+} SutraDeviceFlags;
+
+/**
+ * SutraParamType:
+ * @SUTRA_PARAM_BOOL: a JSON boolean; stored as `gboolean`
+ * @SUTRA_PARAM_INT: a JSON integer within [min, max]; stored as `gint64`
+ * @SUTRA_PARAM_DOUBLE: a JSON number within [min, max]; stored as `double`
+ * @SUTRA_PARAM_STRING: a JSON string; stored as `const char *`
+ * @SUTRA_PARAM_ENUM: a JSON string, one of @choices; stored as `const char *`
+ *   pointing at the matching entry of @choices
+ */
+typedef enum {
+  SUTRA_PARAM_BOOL = 1,
+  SUTRA_PARAM_INT,
+  SUTRA_PARAM_DOUBLE,
+  SUTRA_PARAM_STRING,
+  SUTRA_PARAM_ENUM,
+} SutraParamType;
+
+/**
+ * SutraParamFlags:
+ * @SUTRA_PARAM_REQUIRED: the pipeline must give a value (no default)
+ * @SUTRA_PARAM_INPUT_PATH: a string naming input files (a path, a glob or
+ *   `-` for standard input): validation checks that they exist and can be
+ *   read
+ * @SUTRA_PARAM_OUTPUT_PATH: a string naming a file to write: validation
+ *   checks that its directory exists and can be written
+ * @SUTRA_PARAM_OUTPUT_DIR: a string naming a directory to write into (made if
+ *   missing): validation checks that it, or its parent, can be written
+ */
+typedef enum {
+  SUTRA_PARAM_REQUIRED = 1 << 0,
+  SUTRA_PARAM_INPUT_PATH = 1 << 1,
+  SUTRA_PARAM_OUTPUT_PATH = 1 << 2,
+  SUTRA_PARAM_OUTPUT_DIR = 1 << 3,
+} SutraParamFlags;
+
+/**
+ * SutraParamInfo:
+ * @name: the key in the pipeline file's `params`, snake_case, unit in the
+ *   name (`gap_ms`)
+ * @type: the value's type
+ * @offset: where the engine stores the value in the stage's settings struct
+ *   (use G_STRUCT_OFFSET)
+ * @default_int: the default of a BOOL or INT parameter
+ * @default_double: the default of a DOUBLE parameter
+ * @default_string: the default of a STRING or ENUM parameter (nullable)
+ * @min: the smallest value of an INT or DOUBLE parameter
+ * @max: the largest value of an INT or DOUBLE parameter
+ * @choices: the values of an ENUM parameter, %NULL-terminated
+ * @flags: #SutraParamFlags
+ * @doc: one sentence for `sutra inspect`
+ *
+ * One row of a stage's parameter table, as FFmpeg's AVOption: the engine
+ * validates the pipeline against the table and fills the settings struct;
+ * plugins never parse user JSON. A table ends with a row whose @name is
+ * %NULL.
+ */
+typedef struct {
+  const char *name;
+  SutraParamType type;
+  gsize offset;
+  gint64 default_int;
+  double default_double;
+  const char *default_string;
+  double min;
+  double max;
+  const char *const *choices;
+  guint flags;
+  const char *doc;
+} SutraParamInfo;
+
+/**
+ * SutraStageContext:
+ * @stage_name: the stage's name in the pipeline file
+ * @worker_index: which worker this instance serves, from 0 (always 0 for
+ *   a %SUTRA_THREADING_SHARED stage)
+ * @n_workers: the stage's worker count
+ * @device: "cpu" or a GPU such as "cuda:1"
+ * @device_index: the GPU's index, or -1 for the CPU
+ * @work_dir: a directory where the stage may keep large files
+ * @resume_state: (nullable): for a sink, the last state its sync function
+ *   returned in an earlier, interrupted run of this job; %NULL on a fresh run
+ *
+ * What the engine tells a stage instance when it creates it. Engine-owned
+ * and valid until the instance is destroyed. Fields are only ever appended.
+ */
+typedef struct {
+  const char *stage_name;
+  guint worker_index;
+  guint n_workers;
+  const char *device;
+  int device_index;
+  const char *work_dir;
+  const char *resume_state;
+} SutraStageContext;
+
+/**
+ * SutraStageInfo:
+ * @name: the stage's name, which pipeline files give as `plugin`; unique
+ *   across all loaded plugins
+ * @kind: the #SutraStageKind
+ * @summary: one line for `sutra plugins` and `sutra inspect`
+ * @params: the parameter table, ending with a row whose name is %NULL
+ * @settings_size: the size of the settings struct @params offsets point
+ *   into; the engine allocates it, zeroed, and fills it
+ * @threading: the #SutraThreading model
+ * @devices: the #SutraDeviceFlags the stage supports
+ * @create: makes an instance for one worker and device from the filled
+ *   settings (which stay valid until the instance is destroyed). Succeeds
+ *   fully or returns %NULL with @error set. May be %NULL for a stage that
+ *   needs no instance: process then gets a %NULL instance.
+ * @process: processes a batch of @n_items input items (a source gets none:
+ *   @items is %NULL and @n_items 0, and it emits everything it produces in
+ *   this one call). Returns %FALSE with @error set on failure; the items of
+ *   the batch then count as failed.
+ * @finish: (nullable): called once per instance after its last batch, on
+ *   success only: a sink flushes and closes its files here
+ * @sync: (nullable): a sink's checkpoint: make everything written so far
+ *   durable (fsync) and return, in @state, a string the sink can resume
+ *   from (say, the file's length); the engine records it in the journal and
+ *   gives it back in #SutraStageContext.resume_state when the job resumes
+ * @destroy: (nullable): frees an instance @create made
+ *
+ * One stage of a plugin.
+ */
+typedef struct {
+  const char *name;
+  SutraStageKind kind;
+  const char *summary;
+  const SutraParamInfo *params;
+  gsize settings_size;
+  SutraThreading threading;
+  guint devices;
+  gpointer (*create) (const SutraStageContext *context,
+                      gconstpointer settings,
+                      GError **error);
+  gboolean (*process) (gpointer instance,
+                       SutraItem *const *items,
+                       guint n_items,
+                       SutraOutput *output,
+                       GError **error);
+  gboolean (*finish) (gpointer instance, SutraOutput *output, GError **error);
+  gboolean (*sync) (gpointer instance, char **state, GError **error);
+  void (*destroy) (gpointer instance);
+} SutraStageInfo;
+
+/**
+ * SutraPluginInfo:
+ * @abi_major: %SUTRA_ABI_MAJOR as the plugin was built
+ * @abi_minor: %SUTRA_ABI_MINOR as the plugin was built
+ * @name: the plugin's name; equals the module's file name without suffix
+ * @version: the plugin's own version; part of every stage's fingerprint,
+ *   so bump it when outputs change
+ * @summary: one line for `sutra plugins`
+ * @stages: the stages, ending with a row whose name is %NULL
+ *
+ * What a plugin's one exported function returns. Constant: the engine never
+ * modifies or frees it.
+ */
+typedef struct {
+  guint16 abi_major;
+  guint16 abi_minor;
+  const char *name;
+  const char *version;
+  const char *summary;
+  const SutraStageInfo *stages;
+  /* ABI 1.1 and later: append only; never reorder or remove. */
+} SutraPluginInfo;
+
+/** The name of the one symbol a plugin exports. */
+#define SUTRA_PLUGIN_ENTRY_POINT "sutra_plugin_get_info"
+
+/**
+ * SUTRA_PLUGIN_DEFINE:
+ * @info: a `static const SutraPluginInfo`
+ *
+ * Defines the plugin's one exported function. Build the plugin with hidden
+ * visibility so that this is the only symbol it exports.
+ */
+#define SUTRA_PLUGIN_DEFINE(info)                                              \
+  SUTRA_EXPORT const SutraPluginInfo *sutra_plugin_get_info (void);            \
+  const SutraPluginInfo *sutra_plugin_get_info (void) { return &(info); }
+
+/* Helpers for parameter tables: one row per macro, defaults by type. */
+#define SUTRA_PARAM_ROW_BOOL(n, s, f, def, fl, d)                              \
+  { n, SUTRA_PARAM_BOOL, G_STRUCT_OFFSET (s, f), def, 0, NULL, 0, 1, NULL, fl, d }
+#define SUTRA_PARAM_ROW_INT(n, s, f, def, lo, hi, fl, d)                       \
+  { n, SUTRA_PARAM_INT, G_STRUCT_OFFSET (s, f), def, 0, NULL, lo, hi, NULL, fl, d }
+#define SUTRA_PARAM_ROW_DOUBLE(n, s, f, def, lo, hi, fl, d)                    \
+  { n, SUTRA_PARAM_DOUBLE, G_STRUCT_OFFSET (s, f), 0, def, NULL, lo, hi, NULL, fl, d }
+#define SUTRA_PARAM_ROW_STRING(n, s, f, def, fl, d)                            \
+  { n, SUTRA_PARAM_STRING, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, NULL, fl, d }
+#define SUTRA_PARAM_ROW_ENUM(n, s, f, def, ch, fl, d)                          \
+  { n, SUTRA_PARAM_ENUM, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, ch, fl, d }
+#define SUTRA_PARAM_ROW_END { NULL, 0, 0, 0, 0, NULL, 0, 0, NULL, 0, NULL }
+
+/**
+ * SUTRA_PLUGIN_ERROR:
+ *
+ * The error domain plugins use for their own failures when no more specific
+ * domain (G_IO_ERROR, G_FILE_ERROR) fits.
+ */
+#define SUTRA_PLUGIN_ERROR (sutra_plugin_error_quark ())
+GQuark sutra_plugin_error_quark (void);
+
+/**
+ * SutraPluginError:
+ * @SUTRA_PLUGIN_ERROR_FAILED: a failure with no better code
+ * @SUTRA_PLUGIN_ERROR_INVALID_INPUT: an input item the stage cannot process
+ *   (bad encoding, a damaged file); the message names the item and the cause
+ * @SUTRA_PLUGIN_ERROR_UNSUPPORTED: the input is valid but of a kind the
+ *   stage does not handle (a media type it does not take)
+ */
+typedef enum {
+  SUTRA_PLUGIN_ERROR_FAILED,
+  SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+  SUTRA_PLUGIN_ERROR_UNSUPPORTED,
+} SutraPluginError;
+
+G_END_DECLS

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Version numbers of the sutra release and of the plugin ABI. */
+
+#pragma once
+
+#if !defined(SUTRA_INSIDE) && !defined(SUTRA_COMPILATION)
+#error "Include <sutra/sutra.h>, not this header."
+#endif
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The release, for humans and for pkg-config. */
+#define SUTRA_VERSION_MAJOR 0
+#define SUTRA_VERSION_MINOR 1
+#define SUTRA_VERSION_MICRO 0
+#define SUTRA_VERSION_STRING "0.1.0"
+
+/*
+ * The plugin ABI. A plugin records the numbers it was built with in its
+ * descriptor; the engine refuses another major, or a minor newer than its own.
+ *
+ * SUTRA_ABI_MAJOR: bump when any public struct changes layout or meaning:
+ *   every plugin must then be rebuilt.
+ * SUTRA_ABI_MINOR: bump when fields are appended at the end of a descriptor
+ *   struct; older plugins keep working, and the engine reads the appended
+ *   fields only from plugins whose abi_minor says they are there.
+ */
+#define SUTRA_ABI_MAJOR 1
+#define SUTRA_ABI_MINOR 0
+
+#if defined(_WIN32)
+#define SUTRA_EXPORT __declspec (dllexport)
+#else
+#define SUTRA_EXPORT __attribute__ ((visibility ("default")))
+#endif
+
+G_END_DECLS
