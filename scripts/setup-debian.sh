@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Installs what sutra needs to build, test and run on Debian 12 (bookworm).
+# The one list of packages: the README's commands and .ci/run both use it.
+# Runs apt-get as root, or through sudo when run as another user.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build pkg-config gcc libc6-dev make
+  # engine: GLib/GIO, json-glib, libltdl, SQLite, OpenSSL libcrypto
+  libglib2.0-dev libjson-glib-dev libltdl-dev libsqlite3-dev libssl-dev
+  # plugins: ICU (segmentation), libarchive + libxml2 (EPUB), libsndfile,
+  # FFmpeg, espeak-ng (speech)
+  libicu-dev libarchive-dev libxml2-dev libsndfile1-dev
+  libavcodec-dev libavformat-dev libswresample-dev libavfilter-dev libavutil-dev
+  libespeak-ng-dev espeak-ng
+  # tests and CI: archives, the format check, memory checks, scripts
+  zip unzip clang-format valgrind python3 binutils
+)
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo > /dev/null; then
+  as_root=(sudo)
+else
+  echo "setup-debian.sh: run this as root (or install sudo): apt-get needs it" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${packages[@]}"
