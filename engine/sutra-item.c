@@ -121,6 +121,20 @@ sutra_item_new_derived (const SutraItem *source,
 }
 
 SutraItem *
+sutra_item_new_parent (const SutraItem *child, const char *media_type, GBytes *payload)
+{
+  g_autofree char *id = NULL;
+  const char *slash;
+
+  g_return_val_if_fail (child != NULL, NULL);
+  g_return_val_if_fail (child->depth >= 2, NULL);
+
+  slash = strrchr (child->id, '/');
+  id = slash != NULL ? g_strndup (child->id, slash - child->id) : g_strdup (child->id);
+  return sutra_item_new_with_path (id, child->path, child->depth - 1, media_type, payload);
+}
+
+SutraItem *
 sutra_item_new_group_end (const SutraItem *parent_like,
                           guint depth,
                           guint64 group_size)

@@ -91,6 +91,22 @@ SutraItem *sutra_item_new_derived (const SutraItem *source,
                                    const char *media_type,
                                    GBytes *payload);
 
+/**
+ * sutra_item_new_parent:
+ * @child: a member of the group a gather joins
+ * @media_type: (nullable): the payload's media type; %NULL means text/plain
+ * @payload: (transfer full) (nullable): the payload
+ *
+ * Makes the item that stands for the parent of @child, as a gather does:
+ * its path is @child's without the last position, its id @child's without
+ * the last `/NNNN`. No metadata: copy what should travel.
+ *
+ * Returns: (transfer full): a new item
+ */
+SutraItem *sutra_item_new_parent (const SutraItem *child,
+                                  const char *media_type,
+                                  GBytes *payload);
+
 SutraItem *sutra_item_ref (SutraItem *item);
 void sutra_item_unref (SutraItem *item);
 

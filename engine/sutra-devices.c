@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* GPU enumeration through the CUDA driver API, loaded with dlopen. */
+
+#include "sutra-devices.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*CuInit) (unsigned int flags);
+typedef int (*CuDeviceGetCount) (int *count);
+typedef int (*CuDeviceGet) (int *device, int ordinal);
+typedef int (*CuDeviceGetName) (char *name, int length, int device);
+typedef int (*CuDeviceTotalMem) (size_t *bytes, int device);
+
+static void
+device_free (SutraDevice *device)
+{
+  g_free (device->name);
+  g_free (device->model);
+  g_free (device);
+}
+
+GPtrArray *
+sutra_devices_enumerate (char **why)
+{
+  GPtrArray *devices = g_ptr_array_new_with_free_func ((GDestroyNotify) device_free);
+  void *driver = dlopen ("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  CuInit cu_init;
+  CuDeviceGetCount cu_count;
+  CuDeviceGet cu_get;
+  CuDeviceGetName cu_name;
+  CuDeviceTotalMem cu_mem;
+  int count = 0;
+
+  if (driver == NULL)
+    {
+      if (why != NULL)
+        *why = g_strdup ("no CUDA driver (libcuda.so.1) on this machine");
+      return devices;
+    }
+  cu_init = (CuInit) dlsym (driver, "cuInit");
+  cu_count = (CuDeviceGetCount) dlsym (driver, "cuDeviceGetCount");
+  cu_get = (CuDeviceGet) dlsym (driver, "cuDeviceGet");
+  cu_name = (CuDeviceGetName) dlsym (driver, "cuDeviceGetName");
+  cu_mem = (CuDeviceTotalMem) dlsym (driver, "cuDeviceTotalMem_v2");
+  if (cu_init == NULL || cu_count == NULL || cu_get == NULL || cu_name == NULL)
+    {
+      if (why != NULL)
+        *why = g_strdup ("the CUDA driver lacks the device functions sutra needs");
+      return devices;
+    }
+  if (cu_init (0) != 0 || cu_count (&count) != 0)
+    {
+      if (why != NULL)
+        *why = g_strdup ("the CUDA driver found no usable GPU (cuInit failed)");
+      return devices;
+    }
+  for (int i = 0; i < count; i++)
+    {
+      SutraDevice *device = g_new0 (SutraDevice, 1);
+      char model[256] = "";
+      size_t bytes = 0;
+      int handle = 0;
+
+      if (cu_get (&handle, i) == 0)
+        {
+          cu_name (model, sizeof model, handle);
+          if (cu_mem != NULL)
+            cu_mem (&bytes, handle);
+        }
+      device->name = g_strdup_printf ("cuda:%d", i);
+      device->model = g_strdup (model);
+      device->memory_bytes = bytes;
+      g_ptr_array_add (devices, device);
+    }
+  if (count == 0 && why != NULL)
+    *why = g_strdup ("the CUDA driver reports no GPU");
+  /* The driver stays loaded: CUDA stages will use it. */
+  return devices;
+}
+
+gboolean
+sutra_device_parse (const char *name, int *index)
+{
+  char *end = NULL;
+  long value;
+
+  if (strcmp (name, "cpu") == 0)
+    {
+      *index = -1;
+      return TRUE;
+    }
+  if (!g_str_has_prefix (name, "cuda:") || name[5] == '\0')
+    return FALSE;
+  value = strtol (name + 5, &end, 10);
+  if (*end != '\0' || value < 0 || value > 1024)
+    return FALSE;
+  *index = (int) value;
+  return TRUE;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The GPUs of this machine, found at run time. */
+
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char *name;          /* "cuda:0" */
+  char *model;         /* "NVIDIA H100 80GB HBM3" */
+  guint64 memory_bytes;
+} SutraDevice;
+
+/* Enumerates CUDA devices through the CUDA driver, loaded with dlopen so
+ * that neither the build nor a machine without a GPU needs it. Returns:
+ * (transfer full): the devices, empty when there are none; @why (optional)
+ * says why none were found (no driver, cuInit failed ...). */
+GPtrArray *sutra_devices_enumerate (char **why);
+
+/* Parses "cpu" (index -1) or "cuda:N". */
+gboolean sutra_device_parse (const char *name, int *index);
+
+G_END_DECLS

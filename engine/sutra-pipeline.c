@@ -1,0 +1,1248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Pipeline files: parse, apply --set, resolve ${var}, validate everything. */
+
+#include "sutra-pipeline.h"
+
+#include "sutra-devices.h"
+#include "sutra-json-locations.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
+
+#define MAX_WORKERS 1024
+#define MAX_QUEUE (1 << 20)
+#define MAX_BATCH (1 << 16)
+
+static const char *const top_level_keys[] = { "sutra", "name", "description", "vars", "stages", NULL };
+static const char *const stage_keys[] = {
+  "plugin", "input", "params", "workers", "queue", "batch", "devices", "isolation",
+  "retry", "on_error", "on_missing", "checkpoint", "rate_limit", "comment", NULL
+};
+static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
+static const char *const on_error_choices[] = { "fail", "skip", NULL };
+static const char *const isolation_choices[] = { "thread", "process", NULL };
+
+/* Problems found so far, each already formatted with its position. */
+typedef struct
+{
+  const char *path;
+  SutraJsonLocations *locations;
+  GString *messages;
+  gint first_code;
+  guint n_problems;
+} Problems;
+
+static void problem_at (Problems *problems,
+                        gint code,
+                        const char *json_path,
+                        const char *stage,
+                        const char *format,
+                        ...) G_GNUC_PRINTF (5, 6);
+
+/* Reports a problem at @json_path ("/stages/speak/workers"): the position of
+ * that key, or of the nearest enclosing key the scanner knows. */
+static void
+problem_at (Problems *problems,
+            gint code,
+            const char *json_path,
+            const char *stage,
+            const char *format,
+            ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+  g_autofree char *lookup = g_strdup (json_path != NULL ? json_path : "");
+  guint line = 0, column = 0;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  while (problems->locations != NULL && lookup[0] != '\0' &&
+         !sutra_json_locations_lookup (problems->locations, lookup, &line, &column))
+    {
+      char *slash = strrchr (lookup, '/');
+
+      if (slash == NULL)
+        break;
+      *slash = '\0';
+    }
+  if (problems->n_problems++ == 0)
+    problems->first_code = code;
+  else
+    g_string_append_c (problems->messages, '\n');
+  g_string_append (problems->messages, problems->path);
+  if (line > 0)
+    g_string_append_printf (problems->messages, ":%u:%u", line, column);
+  g_string_append (problems->messages, ": ");
+  if (stage != NULL)
+    g_string_append_printf (problems->messages, "stage “%s”: ", stage);
+  g_string_append (problems->messages, message);
+}
+
+static void
+stage_spec_free (SutraStageSpec *spec)
+{
+  g_free (spec->name);
+  g_free (spec->plugin_name);
+  g_ptr_array_unref (spec->inputs);
+  g_ptr_array_unref (spec->outputs);
+  g_strfreev (spec->devices);
+  sutra_settings_free (spec->settings);
+  if (spec->resolved_params != NULL)
+    json_object_unref (spec->resolved_params);
+  g_free (spec);
+}
+
+void
+sutra_pipeline_free (SutraPipeline *pipeline)
+{
+  if (pipeline == NULL)
+    return;
+  g_free (pipeline->path);
+  g_free (pipeline->name);
+  g_ptr_array_unref (pipeline->stages);
+  g_hash_table_unref (pipeline->by_name);
+  if (pipeline->resolved != NULL)
+    json_node_unref (pipeline->resolved);
+  g_free (pipeline->resolved_json);
+  g_free (pipeline);
+}
+
+SutraStageSpec *
+sutra_pipeline_get_stage (SutraPipeline *pipeline, const char *name)
+{
+  return g_hash_table_lookup (pipeline->by_name, name);
+}
+
+static void
+check_keys (Problems *problems,
+            JsonObject *object,
+            const char *const *valid,
+            const char *base_path,
+            const char *stage,
+            const char *what)
+{
+  g_autoptr (GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *key = l->data;
+      g_autofree char *path = g_strdup_printf ("%s/%s", base_path, key);
+      g_autofree char *suggestion = NULL;
+      g_autofree char *choices = NULL;
+
+      if (g_strv_contains (valid, key))
+        continue;
+      suggestion = sutra_suggest (key, valid);
+      choices = sutra_format_choices (valid);
+      if (suggestion != NULL)
+        problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
+                    "unknown %s key “%s”; did you mean “%s”? Valid keys: %s",
+                    what, key, suggestion, choices);
+      else
+        problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
+                    "unknown %s key “%s”. Valid keys: %s", what, key, choices);
+    }
+}
+
+/* ${name} substitution ------------------------------------------------- */
+
+typedef struct
+{
+  GHashTable *vars;  /* name -> value */
+  Problems *problems;
+} Resolver;
+
+static gboolean
+is_variable_char (char c)
+{
+  return g_ascii_isalnum (c) || c == '_' || c == '-' || c == '.';
+}
+
+/* Returns the string with every ${name} replaced, or NULL after reporting
+ * the unresolved ones. */
+static char *
+substitute (Resolver *resolver, const char *value, const char *json_path, const char *stage)
+{
+  GString *out = g_string_new (NULL);
+  gboolean ok = TRUE;
+
+  for (const char *p = value; *p != '\0';)
+    {
+      const char *end;
+
+      if (p[0] == '$' && p[1] == '{' && (end = strchr (p + 2, '}')) != NULL)
+        {
+          g_autofree char *name = g_strndup (p + 2, end - (p + 2));
+          const char *replacement;
+          gboolean well_formed = name[0] != '\0';
+
+          for (const char *c = name; *c != '\0'; c++)
+            well_formed &= is_variable_char (*c);
+          replacement = well_formed ? g_hash_table_lookup (resolver->vars, name) : NULL;
+          if (replacement == NULL)
+            {
+              if (well_formed)
+                problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
+                            json_path, stage,
+                            "unresolved variable ${%s}: give it a value with "
+                            "--set %s=VALUE, or a default in the file's \"vars\"",
+                            name, name);
+              else
+                problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
+                            json_path, stage,
+                            "malformed variable reference “${%s}”: names use letters, "
+                            "digits, “_”, “-” and “.”", name);
+              ok = FALSE;
+            }
+          else
+            g_string_append (out, replacement);
+          p = end + 1;
+        }
+      else
+        g_string_append_c (out, *p++);
+    }
+  if (!ok)
+    {
+      g_string_free (out, TRUE);
+      return NULL;
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* A value given as text (a --set, or a string that was just "${var}") that
+ * reads as a JSON number or boolean becomes one: --set speak.workers=4. */
+static JsonNode *
+scalar_from_text (const char *text)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (json_parser_load_from_data (parser, text, -1, NULL) &&
+      (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_VALUE (root) &&
+      json_node_get_value_type (root) != G_TYPE_STRING)
+    return json_node_copy (root);
+  return json_node_init_string (json_node_alloc (), text);
+}
+
+static void
+resolve_node (Resolver *resolver, JsonNode *node, const char *json_path, const char *stage);
+
+static void
+resolve_object (Resolver *resolver, JsonObject *object, const char *json_path, const char *stage)
+{
+  g_autoptr (GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *key = l->data;
+      g_autofree char *path = g_strdup_printf ("%s/%s", json_path, key);
+      JsonNode *member = json_object_get_member (object, key);
+
+      if (JSON_NODE_HOLDS_VALUE (member) && json_node_get_value_type (member) == G_TYPE_STRING)
+        {
+          const char *text = json_node_get_string (member);
+          g_autofree char *value = NULL;
+
+          if (strstr (text, "${") == NULL)
+            continue;
+          value = substitute (resolver, text, path, stage);
+          if (value == NULL)
+            continue;
+          /* "${n}" alone may stand for a number: "workers": "${n}". */
+          if (g_str_has_prefix (text, "${") && strchr (text, '}') == text + strlen (text) - 1)
+            json_object_set_member (object, key, scalar_from_text (value));
+          else
+            json_object_set_string_member (object, key, value);
+        }
+      else
+        resolve_node (resolver, member, path, stage);
+    }
+}
+
+static void
+resolve_node (Resolver *resolver, JsonNode *node, const char *json_path, const char *stage)
+{
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    resolve_object (resolver, json_node_get_object (node), json_path, stage);
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *element = json_array_get_element (array, i);
+          g_autofree char *path = g_strdup_printf ("%s/%u", json_path, i);
+
+          if (JSON_NODE_HOLDS_VALUE (element) &&
+              json_node_get_value_type (element) == G_TYPE_STRING)
+            {
+              g_autofree char *value = NULL;
+
+              if (strstr (json_node_get_string (element), "${") == NULL)
+                continue;
+              value = substitute (resolver, json_node_get_string (element), path, stage);
+              if (value != NULL)
+                json_node_set_string (element, value);
+            }
+          else
+            resolve_node (resolver, element, path, stage);
+        }
+    }
+}
+
+/* --set ----------------------------------------------------------------- */
+
+static void
+apply_overrides (Problems *problems,
+                 JsonObject *root,
+                 JsonObject *stages,
+                 const char *const *overrides,
+                 GHashTable *vars)
+{
+  for (guint i = 0; overrides != NULL && overrides[i] != NULL; i++)
+    {
+      const char *assignment = overrides[i];
+      const char *equals = strchr (assignment, '=');
+      g_autofree char *target = NULL;
+      const char *dot;
+
+      if (equals == NULL || equals == assignment)
+        {
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, NULL, NULL,
+                      "--set “%s”: expected NAME=VALUE or STAGE.KEY=VALUE", assignment);
+          continue;
+        }
+      target = g_strndup (assignment, equals - assignment);
+      dot = strchr (target, '.');
+      if (dot == NULL)
+        {
+          g_hash_table_replace (vars, g_strdup (target), g_strdup (equals + 1));
+          continue;
+        }
+      {
+        g_autofree char *stage_name = g_strndup (target, dot - target);
+        const char *key = dot + 1;
+        JsonObject *stage;
+
+        if (stages == NULL || !json_object_has_member (stages, stage_name) ||
+            !JSON_NODE_HOLDS_OBJECT (json_object_get_member (stages, stage_name)))
+          {
+            g_autoptr (GList) names = stages ? json_object_get_members (stages) : NULL;
+            g_autoptr (GPtrArray) list = g_ptr_array_new ();
+            g_autofree char *choices = NULL;
+
+            for (GList *l = names; l != NULL; l = l->next)
+              g_ptr_array_add (list, l->data);
+            g_ptr_array_add (list, NULL);
+            choices = sutra_format_choices ((const char *const *) list->pdata);
+            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, NULL, NULL,
+                        "--set “%s”: no stage named “%s”. Stages: %s",
+                        assignment, stage_name, choices);
+            continue;
+          }
+        stage = json_object_get_object_member (stages, stage_name);
+        if (g_strv_contains (stage_keys, key) && strcmp (key, "params") != 0)
+          json_object_set_member (stage, key, scalar_from_text (equals + 1));
+        else
+          {
+            const char *param = g_str_has_prefix (key, "params.") ? key + 7 : key;
+
+            if (!json_object_has_member (stage, "params") ||
+                !JSON_NODE_HOLDS_OBJECT (json_object_get_member (stage, "params")))
+              json_object_set_object_member (stage, "params", json_object_new ());
+            json_object_set_member (json_object_get_object_member (stage, "params"), param,
+                                    scalar_from_text (equals + 1));
+          }
+      }
+    }
+  (void) root;
+}
+
+/* Stage settings --------------------------------------------------------- */
+
+static gboolean
+get_uint_member (Problems *problems,
+                 JsonObject *object,
+                 const char *key,
+                 guint minimum,
+                 guint maximum,
+                 guint fallback,
+                 guint *out,
+                 const char *json_base,
+                 const char *stage)
+{
+  JsonNode *node = json_object_get_member (object, key);
+  g_autofree char *path = g_strdup_printf ("%s/%s", json_base, key);
+  gint64 value;
+
+  *out = fallback;
+  if (node == NULL)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+                  "key “%s”: expected an integer between %u and %u", key, minimum, maximum);
+      return FALSE;
+    }
+  value = json_node_get_int (node);
+  if (value < minimum || value > maximum)
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+                  "key “%s”: %" G_GINT64_FORMAT " is out of range: it must lie between %u and %u",
+                  key, value, minimum, maximum);
+      return FALSE;
+    }
+  *out = (guint) value;
+  return TRUE;
+}
+
+static const char *
+get_choice_member (Problems *problems,
+                   JsonObject *object,
+                   const char *key,
+                   const char *const *choices,
+                   const char *json_base,
+                   const char *stage)
+{
+  JsonNode *node = json_object_get_member (object, key);
+  g_autofree char *path = g_strdup_printf ("%s/%s", json_base, key);
+  g_autofree char *list = sutra_format_choices (choices);
+
+  if (node == NULL)
+    return choices[0];
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    for (guint i = 0; choices[i] != NULL; i++)
+      if (strcmp (json_node_get_string (node), choices[i]) == 0)
+        return choices[i];
+  problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+              "key “%s”: expected one of %s", key, list);
+  return choices[0];
+}
+
+typedef struct
+{
+  Problems *problems;
+  const char *json_base;
+  const char *stage;
+} ParamReport;
+
+static void
+report_param_problem (const char *key, const char *message, gpointer user_data)
+{
+  ParamReport *report = user_data;
+  g_autofree char *path = g_strdup_printf ("%s/params/%s", report->json_base, key);
+
+  problem_at (report->problems, SUTRA_PIPELINE_ERROR_BAD_PARAM, path, report->stage,
+              "%s", message);
+}
+
+static gboolean
+has_glob_chars (const char *path)
+{
+  return strpbrk (path, "*?[") != NULL;
+}
+
+static void
+check_input_path (Problems *problems, const char *value, const char *json_path, const char *stage)
+{
+  if (value == NULL || strcmp (value, "-") == 0)
+    return;
+  if (has_glob_chars (value))
+    {
+      glob_t matches = { 0 };
+      int status = glob (value, 0, NULL, &matches);
+
+      globfree (&matches);
+      if (status != 0)
+        problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
+                    "input “%s” matches no file: check the pattern and the directory", value);
+      return;
+    }
+  if (!g_file_test (value, G_FILE_TEST_EXISTS))
+    problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
+                "input file “%s” does not exist: check the path (relative paths are "
+                "relative to the directory sutra runs in)", value);
+  else if (g_file_test (value, G_FILE_TEST_IS_DIR))
+    problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
+                "input “%s” is a directory: name a file, or a glob such as “%s/*.txt”",
+                value, value);
+  else if (access (value, R_OK) != 0)
+    problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
+                "input file “%s” cannot be read: %s", value, g_strerror (errno));
+}
+
+static void
+check_output_path (Problems *problems,
+                   const char *value,
+                   gboolean is_dir,
+                   const char *json_path,
+                   const char *stage)
+{
+  g_autofree char *dir = NULL;
+
+  if (value == NULL || strcmp (value, "-") == 0)
+    return;
+  if (is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
+    dir = g_strdup (value);
+  else
+    dir = g_path_get_dirname (value);
+  if (!is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "output “%s” is a directory: name a file inside it", value);
+      return;
+    }
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                "cannot write “%s”: directory “%s” does not exist (create it first)",
+                value, dir);
+  else if (access (dir, W_OK | X_OK) != 0)
+    problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                "cannot write “%s”: directory “%s” is not writable: %s",
+                value, dir, g_strerror (errno));
+}
+
+static void
+check_path_params (Problems *problems, SutraStageSpec *spec, const char *json_base)
+{
+  gconstpointer data = sutra_settings_get_data (spec->settings);
+
+  for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/params/%s", json_base, param->name);
+      const char *value;
+
+      if (param->type != SUTRA_PARAM_STRING)
+        continue;
+      value = G_STRUCT_MEMBER (const char *, data, param->offset);
+      if (param->flags & SUTRA_PARAM_INPUT_PATH)
+        check_input_path (problems, value, path, spec->name);
+      if (param->flags & SUTRA_PARAM_OUTPUT_PATH)
+        check_output_path (problems, value, FALSE, path, spec->name);
+      if (param->flags & SUTRA_PARAM_OUTPUT_DIR)
+        check_output_path (problems, value, TRUE, path, spec->name);
+    }
+}
+
+static void
+check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, const char *json_base)
+{
+  JsonNode *node = json_object_get_member (stage, "devices");
+  g_autofree char *path = g_strdup_printf ("%s/devices", json_base);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) found = NULL;
+  g_autofree char *why = NULL;
+  JsonArray *array;
+
+  if (node == NULL)
+    return;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
+                  "key “devices”: expected an array such as [\"cuda:0\", \"cuda:1\"] or [\"cpu\"]");
+      return;
+    }
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+      const char *name;
+      int index;
+
+      if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING ||
+          !sutra_device_parse ((name = json_node_get_string (element)), &index))
+        {
+          problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
+                      "devices[%u]: expected “cpu” or “cuda:N”", i);
+          continue;
+        }
+      if (index < 0 && !(spec->info->devices & SUTRA_DEVICE_CPU))
+        problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
+                    "plugin “%s” cannot run on the CPU: give it a GPU (“cuda:0”)",
+                    spec->plugin_name);
+      if (index >= 0)
+        {
+          if (!(spec->info->devices & SUTRA_DEVICE_CUDA))
+            problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
+                        "plugin “%s” runs on the CPU only, not on “%s”: remove “devices”",
+                        spec->plugin_name, name);
+          else
+            {
+              if (found == NULL)
+                found = sutra_devices_enumerate (&why);
+              if ((guint) index >= found->len)
+                problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
+                            "device “%s” does not exist: this machine has %u GPU%s%s%s "
+                            "(see `sutra devices`)",
+                            name, found->len, found->len == 1 ? "" : "s",
+                            why != NULL ? ": " : "", why != NULL ? why : "");
+            }
+        }
+      g_ptr_array_add (names, g_strdup (name));
+    }
+  if (names->len > 0)
+    {
+      g_ptr_array_add (names, NULL);
+      spec->devices = (char **) g_ptr_array_steal (names, NULL);
+    }
+}
+
+static void
+read_retry (Problems *problems, SutraStageSpec *spec, JsonObject *stage, const char *json_base)
+{
+  JsonNode *node = json_object_get_member (stage, "retry");
+  g_autofree char *path = g_strdup_printf ("%s/retry", json_base);
+  JsonObject *retry;
+
+  spec->retry_attempts = 1;
+  spec->retry_backoff_ms = 100;
+  spec->retry_max_backoff_ms = 10000;
+  if (node == NULL)
+    return;
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)
+    {
+      get_uint_member (problems, stage, "retry", 1, 100, 1, &spec->retry_attempts, json_base,
+                       spec->name);
+      return;
+    }
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
+                  "key “retry”: expected a number of attempts or an object "
+                  "{\"attempts\": 3, \"backoff_ms\": 100, \"max_backoff_ms\": 10000}");
+      return;
+    }
+  retry = json_node_get_object (node);
+  check_keys (problems, retry, retry_keys, path, spec->name, "retry");
+  get_uint_member (problems, retry, "attempts", 1, 100, 1, &spec->retry_attempts, path, spec->name);
+  get_uint_member (problems, retry, "backoff_ms", 0, 3600000, 100, &spec->retry_backoff_ms, path,
+                   spec->name);
+  get_uint_member (problems, retry, "max_backoff_ms", 0, 3600000, 10000,
+                   &spec->retry_max_backoff_ms, path, spec->name);
+}
+
+static void
+compute_fingerprint (SutraStageSpec *spec)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), spec->resolved_params);
+  g_autofree char *params = NULL;
+  g_autofree char *text = NULL;
+
+  json_generator_set_root (generator, node);
+  params = json_generator_to_data (generator, NULL);
+  /* What a stage computes depends on the code (plugin, its version, the
+   * ABI) and on its parameters; not on its name in the file, its workers
+   * or its batch size, so renaming a stage or tuning it keeps the cache. */
+  text = g_strdup_printf ("sutra-stage\n%s\n%s\n%s\n%d.%d\n%s", spec->plugin->info->name,
+                          spec->plugin->info->version, spec->info->name, SUTRA_ABI_MAJOR,
+                          SUTRA_ABI_MINOR, params);
+  SHA256 ((const guchar *) text, strlen (text), spec->fingerprint);
+}
+
+static SutraStageSpec *
+read_stage (Problems *problems,
+            SutraRegistry *registry,
+            const char *name,
+            JsonNode *node)
+{
+  g_autofree char *json_base = g_strdup_printf ("/stages/%s", name);
+  SutraStageSpec *spec = g_new0 (SutraStageSpec, 1);
+  JsonObject *stage;
+  JsonNode *member;
+  gboolean ok = TRUE;
+
+  spec->name = g_strdup (name);
+  spec->inputs = g_ptr_array_new ();
+  spec->outputs = g_ptr_array_new ();
+  spec->checkpoint = TRUE;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, json_base, name,
+                  "expected an object with at least a “plugin” key");
+      stage_spec_free (spec);
+      return NULL;
+    }
+  stage = json_node_get_object (node);
+  check_keys (problems, stage, stage_keys, json_base, name, "stage");
+
+  member = json_object_get_member (stage, "plugin");
+  if (member == NULL || !JSON_NODE_HOLDS_VALUE (member) ||
+      json_node_get_value_type (member) != G_TYPE_STRING)
+    {
+      g_autoptr (GPtrArray) known = sutra_registry_list_stage_names (registry);
+      g_autofree char *choices = NULL;
+
+      g_ptr_array_add (known, NULL);
+      choices = sutra_format_choices ((const char *const *) known->pdata);
+      problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, json_base, name,
+                  "missing “plugin” (a string). Known plugins: %s", choices);
+      ok = FALSE;
+    }
+  else
+    {
+      spec->plugin_name = g_strdup (json_node_get_string (member));
+      spec->info = sutra_registry_find_stage (registry, spec->plugin_name, &spec->plugin);
+      if (spec->info == NULL)
+        {
+          g_autoptr (GPtrArray) known = sutra_registry_list_stage_names (registry);
+          g_autofree char *choices = NULL;
+          g_autofree char *suggestion = NULL;
+          g_autofree char *path = g_strdup_printf ("%s/plugin", json_base);
+
+          g_ptr_array_add (known, NULL);
+          choices = sutra_format_choices ((const char *const *) known->pdata);
+          suggestion = sutra_suggest (spec->plugin_name, (const char *const *) known->pdata);
+          if (suggestion != NULL)
+            problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, path, name,
+                        "unknown plugin “%s”; did you mean “%s”? Known plugins: %s",
+                        spec->plugin_name, suggestion, choices);
+          else
+            problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, path, name,
+                        "unknown plugin “%s”. Known plugins: %s (more with --plugin-path "
+                        "or SUTRA_PLUGIN_PATH)", spec->plugin_name, choices);
+          ok = FALSE;
+        }
+    }
+
+  ok &= get_uint_member (problems, stage, "workers", 1, MAX_WORKERS, 1, &spec->workers, json_base, name);
+  ok &= get_uint_member (problems, stage, "queue", 1, MAX_QUEUE, 1024, &spec->queue, json_base, name);
+  ok &= get_uint_member (problems, stage, "batch", 1, MAX_BATCH, 64, &spec->batch, json_base, name);
+  spec->on_error = g_strcmp0 (get_choice_member (problems, stage, "on_error", on_error_choices,
+                                                 json_base, name), "skip") == 0
+                     ? SUTRA_ON_ERROR_SKIP : SUTRA_ON_ERROR_FAIL;
+  spec->on_missing = g_strcmp0 (get_choice_member (problems, stage, "on_missing", on_error_choices,
+                                                   json_base, name), "skip") == 0
+                       ? SUTRA_ON_ERROR_SKIP : SUTRA_ON_ERROR_FAIL;
+  read_retry (problems, spec, stage, json_base);
+
+  member = json_object_get_member (stage, "checkpoint");
+  if (member != NULL)
+    {
+      if (JSON_NODE_HOLDS_VALUE (member) && json_node_get_value_type (member) == G_TYPE_BOOLEAN)
+        spec->checkpoint = json_node_get_boolean (member);
+      else
+        {
+          g_autofree char *path = g_strdup_printf ("%s/checkpoint", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "key “checkpoint”: expected true or false");
+        }
+    }
+  member = json_object_get_member (stage, "rate_limit");
+  if (member != NULL)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/rate_limit", json_base);
+
+      if (JSON_NODE_HOLDS_VALUE (member) &&
+          (json_node_get_value_type (member) == G_TYPE_INT64 ||
+           json_node_get_value_type (member) == G_TYPE_DOUBLE) &&
+          json_node_get_double (member) > 0)
+        spec->rate_limit = json_node_get_double (member);
+      else
+        problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                    "key “rate_limit”: expected a positive number of items per second");
+    }
+  if (strcmp (get_choice_member (problems, stage, "isolation", isolation_choices, json_base, name),
+              "process") == 0)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/isolation", json_base);
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                  "isolation “process” is not available in sutra %s yet; use “thread” "
+                  "(and workers: 1 for a plugin that is not thread-safe)",
+                  SUTRA_VERSION_STRING);
+    }
+
+  if (spec->info != NULL)
+    {
+      JsonNode *params_node = json_object_get_member (stage, "params");
+      JsonObject *params = NULL;
+      ParamReport report = { problems, json_base, name };
+
+      if (params_node != NULL && !JSON_NODE_HOLDS_OBJECT (params_node))
+        {
+          g_autofree char *path = g_strdup_printf ("%s/params", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_PARAM, path, name,
+                      "key “params”: expected an object");
+        }
+      else if (params_node != NULL)
+        params = json_node_get_object (params_node);
+      spec->settings = sutra_settings_new (spec->info, params, report_param_problem, &report);
+      if (spec->settings != NULL)
+        {
+          spec->resolved_params = sutra_settings_to_json (spec->settings);
+          compute_fingerprint (spec);
+          check_path_params (problems, spec, json_base);
+        }
+      check_devices (problems, spec, stage, json_base);
+      if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->workers > 1)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "plugin “%s” is not thread-safe (or writes one ordered output): "
+                      "it runs one worker; set workers to 1", spec->plugin_name);
+        }
+      if (spec->info->kind == SUTRA_STAGE_SOURCE && spec->workers > 1)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "a source runs one worker; set workers to 1");
+        }
+    }
+  (void) ok;
+  return spec;
+}
+
+/* Inputs as the file gives them: a string or an array of strings. */
+static GPtrArray *
+read_input_names (Problems *problems, JsonObject *stage, const char *name)
+{
+  JsonNode *node = json_object_get_member (stage, "input");
+  g_autofree char *path = g_strdup_printf ("/stages/%s/input", name);
+  GPtrArray *names = g_ptr_array_new ();
+
+  if (node == NULL)
+    return names;
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+    g_ptr_array_add (names, (gpointer) json_node_get_string (node));
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *element = json_array_get_element (array, i);
+
+          if (JSON_NODE_HOLDS_VALUE (element) && json_node_get_value_type (element) == G_TYPE_STRING)
+            g_ptr_array_add (names, (gpointer) json_node_get_string (element));
+          else
+            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                        "input[%u]: expected a stage name", i);
+        }
+    }
+  else
+    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                "key “input”: expected a stage name or an array of stage names");
+  return names;
+}
+
+/* Finds a cycle by depth-first search and reports it as "a → b → a". */
+static gboolean
+find_cycle (SutraStageSpec *spec, GHashTable *state, GPtrArray *trail, Problems *problems)
+{
+  gpointer seen = g_hash_table_lookup (state, spec);
+
+  if (seen == GINT_TO_POINTER (2))
+    return FALSE;
+  if (seen == GINT_TO_POINTER (1))
+    {
+      g_autoptr (GString) cycle = g_string_new (NULL);
+      gboolean in_cycle = FALSE;
+      g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
+
+      for (guint i = 0; i < trail->len; i++)
+        {
+          SutraStageSpec *step = trail->pdata[i];
+
+          in_cycle |= step == spec;
+          if (in_cycle)
+            g_string_append_printf (cycle, "%s → ", step->name);
+        }
+      g_string_append (cycle, spec->name);
+      problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name,
+                  "the stages form a cycle: %s (each takes its input from the one before); "
+                  "remove one of these inputs", cycle->str);
+      return TRUE;
+    }
+  g_hash_table_insert (state, spec, GINT_TO_POINTER (1));
+  g_ptr_array_add (trail, spec);
+  for (guint i = 0; i < spec->outputs->len; i++)
+    if (find_cycle (spec->outputs->pdata[i], state, trail, problems))
+      return TRUE;
+  g_ptr_array_remove_index (trail, trail->len - 1);
+  g_hash_table_insert (state, spec, GINT_TO_POINTER (2));
+  return FALSE;
+}
+
+static gboolean
+has_split_upstream (SutraStageSpec *spec, GHashTable *visited)
+{
+  if (!g_hash_table_add (visited, spec))
+    return FALSE;
+  for (guint i = 0; i < spec->inputs->len; i++)
+    {
+      SutraStageSpec *input = spec->inputs->pdata[i];
+
+      if ((input->info != NULL && input->info->kind == SUTRA_STAGE_SPLIT) ||
+          has_split_upstream (input, visited))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Orders stages so every stage comes after its inputs; among ready stages,
+ * the file's order (Kahn's algorithm, stable). */
+static GPtrArray *
+topological_order (GPtrArray *in_file_order)
+{
+  GPtrArray *order = g_ptr_array_new ();
+  g_autoptr (GHashTable) remaining = g_hash_table_new (NULL, NULL);
+  gboolean progress = TRUE;
+
+  for (guint i = 0; i < in_file_order->len; i++)
+    {
+      SutraStageSpec *spec = in_file_order->pdata[i];
+      g_hash_table_insert (remaining, spec, GUINT_TO_POINTER (spec->inputs->len));
+    }
+  while (progress)
+    {
+      progress = FALSE;
+      for (guint i = 0; i < in_file_order->len; i++)
+        {
+          SutraStageSpec *spec = in_file_order->pdata[i];
+          gpointer pending;
+
+          if (!g_hash_table_lookup_extended (remaining, spec, NULL, &pending) ||
+              GPOINTER_TO_UINT (pending) != 0)
+            continue;
+          g_hash_table_remove (remaining, spec);
+          spec->index = order->len;
+          g_ptr_array_add (order, spec);
+          for (guint j = 0; j < spec->outputs->len; j++)
+            {
+              SutraStageSpec *next = spec->outputs->pdata[j];
+              guint count = GPOINTER_TO_UINT (g_hash_table_lookup (remaining, next));
+
+              /* A stage naming the same input twice counts it twice. */
+              g_hash_table_insert (remaining, next, GUINT_TO_POINTER (count - 1));
+            }
+          progress = TRUE;
+          break;
+        }
+    }
+  return order;
+}
+
+static void
+check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObject *stages)
+{
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *spec = specs->pdata[i];
+      JsonObject *stage = json_object_get_object_member (stages, spec->name);
+      g_autoptr (GPtrArray) names = read_input_names (problems, stage, spec->name);
+      g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
+
+      for (guint j = 0; j < names->len; j++)
+        {
+          SutraStageSpec *input = g_hash_table_lookup (by_name, names->pdata[j]);
+
+          if (input == NULL)
+            {
+              g_autoptr (GPtrArray) known = g_ptr_array_new ();
+              g_autofree char *choices = NULL;
+              g_autofree char *suggestion = NULL;
+
+              for (guint k = 0; k < specs->len; k++)
+                if (k != i)
+                  g_ptr_array_add (known, ((SutraStageSpec *) specs->pdata[k])->name);
+              g_ptr_array_add (known, NULL);
+              choices = sutra_format_choices ((const char *const *) known->pdata);
+              suggestion = sutra_suggest (names->pdata[j], (const char *const *) known->pdata);
+              if (suggestion != NULL)
+                problem_at (problems, SUTRA_PIPELINE_ERROR_MISSING_INPUT, path, spec->name,
+                            "input “%s” names no stage; did you mean “%s”? Stages: %s",
+                            (char *) names->pdata[j], suggestion, choices);
+              else
+                problem_at (problems, SUTRA_PIPELINE_ERROR_MISSING_INPUT, path, spec->name,
+                            "input “%s” names no stage. Stages: %s",
+                            (char *) names->pdata[j], choices);
+              continue;
+            }
+          g_ptr_array_add (spec->inputs, input);
+          g_ptr_array_add (input->outputs, spec);
+        }
+    }
+
+  /* Kinds and edges, once every edge is known. */
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *spec = specs->pdata[i];
+      g_autofree char *path = g_strdup_printf ("/stages/%s", spec->name);
+
+      if (spec->info == NULL)
+        continue;
+      if (spec->info->kind == SUTRA_STAGE_SOURCE && spec->inputs->len > 0)
+        problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
+                    "plugin “%s” is a source and takes no “input”: remove the key",
+                    spec->plugin_name);
+      if (spec->info->kind != SUTRA_STAGE_SOURCE && spec->inputs->len == 0 &&
+          json_object_get_member (json_object_get_object_member (stages, spec->name), "input") == NULL)
+        problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
+                    "plugin “%s” is a %s and needs an “input”: name the stage it reads from",
+                    spec->plugin_name, sutra_stage_kind_to_string (spec->info->kind));
+      for (guint j = 0; j < spec->inputs->len; j++)
+        {
+          SutraStageSpec *input = spec->inputs->pdata[j];
+
+          if (input->info != NULL && input->info->kind == SUTRA_STAGE_SINK)
+            {
+              g_autofree char *input_path = g_strdup_printf ("/stages/%s/input", spec->name);
+              problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, input_path, spec->name,
+                          "input “%s” is a sink (plugin “%s”), and a sink feeds no stage: "
+                          "take the input from the stage before it",
+                          input->name, input->plugin_name);
+            }
+        }
+    }
+
+  {
+    g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL);
+    g_autoptr (GPtrArray) trail = g_ptr_array_new ();
+
+    for (guint i = 0; i < specs->len; i++)
+      if (find_cycle (specs->pdata[i], state, trail, problems))
+        return;
+  }
+
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *spec = specs->pdata[i];
+      g_autoptr (GHashTable) visited = g_hash_table_new (NULL, NULL);
+      g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
+
+      if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER &&
+          spec->inputs->len > 0 && !has_split_upstream (spec, visited))
+        problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
+                    "plugin “%s” is a gather, but no split lies upstream of it: a gather "
+                    "joins the children of a split (such as “segmenter”)", spec->plugin_name);
+    }
+}
+
+static char *
+canonical_json (JsonNode *node)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+
+  json_generator_set_root (generator, node);
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_indent (generator, 2);
+  return json_generator_to_data (generator, NULL);
+}
+
+SutraPipeline *
+sutra_pipeline_load_from_data (const char *path,
+                               const char *text,
+                               gssize length,
+                               SutraRegistry *registry,
+                               const char *const *overrides,
+                               GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) parse_error = NULL;
+  g_autoptr (SutraJsonLocations) locations = NULL;
+  g_autoptr (GString) messages = g_string_new (NULL);
+  g_autoptr (GHashTable) vars = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GPtrArray) specs = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_spec_free);
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  Problems problems = { path, NULL, messages, 0, 0 };
+  JsonNode *root;
+  JsonObject *document, *stages = NULL;
+  JsonNode *member;
+  Resolver resolver;
+
+  if (length < 0)
+    length = strlen (text);
+  if (!json_parser_load_from_data (parser, text, length, &parse_error))
+    {
+      /* json-glib says "<data>:LINE:COL: Parse error: ..."; keep the
+       * position, name the file. */
+      const char *message = parse_error->message;
+
+      if (g_str_has_prefix (message, "<data>"))
+        message += strlen ("<data>");
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_SYNTAX,
+                   "%s%s%s: not valid JSON", path, message[0] == ':' ? "" : ": ", message);
+      return NULL;
+    }
+  locations = sutra_json_locations_new (text, length);
+  problems.locations = locations;
+
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_SYNTAX,
+                   "%s: a pipeline file is a JSON object with “sutra” and “stages” keys", path);
+      return NULL;
+    }
+  document = json_node_get_object (root);
+  check_keys (&problems, document, top_level_keys, "", NULL, "top-level");
+
+  member = json_object_get_member (document, "sutra");
+  if (member == NULL)
+    problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "", NULL,
+                "missing “sutra”: the file format version; add \"sutra\": 1");
+  else if (!JSON_NODE_HOLDS_VALUE (member) || json_node_get_value_type (member) != G_TYPE_INT64 ||
+           json_node_get_int (member) != 1)
+    problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "/sutra", NULL,
+                "“sutra” must be 1: this sutra (%s) reads pipeline format 1",
+                SUTRA_VERSION_STRING);
+
+  member = json_object_get_member (document, "stages");
+  if (member == NULL || !JSON_NODE_HOLDS_OBJECT (member) ||
+      json_object_get_size (json_node_get_object (member)) == 0)
+    problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, member ? "/stages" : "", NULL,
+                "“stages” must be an object with at least one stage");
+  else
+    stages = json_node_get_object (member);
+
+  member = json_object_get_member (document, "vars");
+  if (member != NULL)
+    {
+      if (JSON_NODE_HOLDS_OBJECT (member))
+        {
+          g_autoptr (GList) names = json_object_get_members (json_node_get_object (member));
+
+          for (GList *l = names; l != NULL; l = l->next)
+            {
+              JsonNode *value = json_object_get_member (json_node_get_object (member), l->data);
+              g_autofree char *var_path = g_strdup_printf ("/vars/%s", (char *) l->data);
+
+              if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+                g_hash_table_replace (vars, g_strdup (l->data), g_strdup (json_node_get_string (value)));
+              else if (JSON_NODE_HOLDS_VALUE (value))
+                g_hash_table_replace (vars, g_strdup (l->data),
+                                      g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (value)));
+              else
+                problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, var_path, NULL,
+                            "variable defaults are strings or numbers");
+            }
+        }
+      else
+        problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, "/vars", NULL,
+                    "“vars” must be an object of default values");
+    }
+
+  apply_overrides (&problems, document, stages, overrides, vars);
+  resolver = (Resolver) { vars, &problems };
+
+  if (stages != NULL)
+    {
+      g_autoptr (GList) names = json_object_get_members (stages);
+      g_autoptr (GHashTable) by_name = g_hash_table_new (g_str_hash, g_str_equal);
+
+      for (GList *l = names; l != NULL; l = l->next)
+        {
+          const char *name = l->data;
+          JsonNode *node = json_object_get_member (stages, name);
+          g_autofree char *stage_path = g_strdup_printf ("/stages/%s", name);
+          SutraStageSpec *spec;
+
+          resolve_node (&resolver, node, stage_path, name);
+          spec = read_stage (&problems, registry, name, node);
+          if (spec != NULL)
+            {
+              g_ptr_array_add (specs, spec);
+              g_hash_table_insert (by_name, spec->name, spec);
+            }
+        }
+      check_graph (&problems, specs, by_name, stages);
+    }
+
+  if (problems.n_problems > 0)
+    {
+      if (problems.n_problems > 1)
+        {
+          g_autofree char *heading = g_strdup_printf ("%s: %u problems:\n", path,
+                                                      problems.n_problems);
+          g_string_prepend (messages, heading);
+        }
+      g_set_error_literal (error, SUTRA_PIPELINE_ERROR, problems.first_code, messages->str);
+      return NULL;
+    }
+
+  pipeline = g_new0 (SutraPipeline, 1);
+  pipeline->path = g_strdup (path);
+  member = json_object_get_member (document, "name");
+  pipeline->name = g_strdup (member != NULL && JSON_NODE_HOLDS_VALUE (member) &&
+                                 json_node_get_value_type (member) == G_TYPE_STRING
+                               ? json_node_get_string (member) : "pipeline");
+  pipeline->stages = topological_order (specs);
+  g_ptr_array_set_free_func (specs, NULL);
+  g_ptr_array_set_free_func (pipeline->stages, (GDestroyNotify) stage_spec_free);
+  pipeline->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      g_hash_table_insert (pipeline->by_name, spec->name, spec);
+    }
+  json_object_remove_member (document, "vars");
+  pipeline->resolved = json_node_copy (root);
+  pipeline->resolved_json = canonical_json (pipeline->resolved);
+  return g_steal_pointer (&pipeline);
+}
+
+SutraPipeline *
+sutra_pipeline_load (const char *path,
+                     SutraRegistry *registry,
+                     const char *const *overrides,
+                     GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize length;
+  g_autoptr (GError) local = NULL;
+
+  if (!g_file_get_contents (path, &text, &length, &local))
+    {
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_READ,
+                   "cannot read pipeline file: %s", local->message);
+      return NULL;
+    }
+  return sutra_pipeline_load_from_data (path, text, length, registry, overrides, error);
+}
+
+char *
+sutra_pipeline_to_dot (SutraPipeline *pipeline)
+{
+  GString *dot = g_string_new (NULL);
+
+  g_string_append_printf (dot, "digraph \"%s\" {\n  rankdir=LR;\n"
+                          "  node [shape=box, style=rounded, fontname=\"sans\"];\n",
+                          pipeline->name);
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      const char *shape = "box";
+
+      switch (spec->info->kind)
+        {
+        case SUTRA_STAGE_SOURCE: shape = "invhouse"; break;
+        case SUTRA_STAGE_SINK: shape = "house"; break;
+        case SUTRA_STAGE_SPLIT: shape = "trapezium"; break;
+        case SUTRA_STAGE_GATHER: shape = "invtrapezium"; break;
+        default: break;
+        }
+      g_string_append_printf (dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n",
+                              spec->name, shape, spec->name, spec->plugin_name,
+                              sutra_stage_kind_to_string (spec->info->kind),
+                              spec->workers, spec->batch);
+    }
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+
+      for (guint j = 0; j < spec->inputs->len; j++)
+        g_string_append_printf (dot, "  \"%s\" -> \"%s\" [label=\"queue %u\"];\n",
+                                ((SutraStageSpec *) spec->inputs->pdata[j])->name, spec->name,
+                                spec->queue);
+    }
+  g_string_append (dot, "}\n");
+  return g_string_free (dot, FALSE);
+}

@@ -1,0 +1,1470 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The scheduler: per-stage thread pools, bounded queues, ordered streams. */
+
+/*
+ * How a run keeps its promises:
+ *
+ * Ordering. Every stream between two stages is in position-path order. A
+ * stage's workers take batches from its input in order and number them; each
+ * finished batch is deposited in a reorder window, and batches leave the
+ * window downstream strictly by number, whatever order workers finish them in.
+ * So a sink sees the same sequence with 1 worker or 8, and a fan-in merges its
+ * ordered inputs by path, ties broken by the order of its inputs.
+ *
+ * Batches. A batch is always the next `batch` data items (or fewer at the end
+ * of the stream), never "what happened to be queued": its composition does not
+ * depend on timing, which resume keys rely on.
+ *
+ * Memory. Each input queue holds at most `queue` items (a full queue blocks the
+ * upstream flush: backpressure), and a stage has at most `window` batches in
+ * flight, so memory is bounded by queue sizes, never by input size.
+ *
+ * Groups. A split's outputs carry end-of-group markers: after the last child
+ * of a parent, a marker with the parent's path and its number of children. A
+ * gather joins the members before a marker; maps pass markers through in
+ * place; sinks drop them.
+ */
+
+#include "sutra-run.h"
+
+#include "sutra-item-private.h"
+#include "sutra-output-private.h"
+
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 64-bit counters read by the progress display while workers update them. */
+#define COUNTER_ADD(counter, n) __atomic_fetch_add (&(counter), (n), __ATOMIC_RELAXED)
+#define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
+#define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
+
+G_DEFINE_QUARK (sutra-run-error-quark, sutra_run_error)
+
+typedef struct _StageRuntime StageRuntime;
+
+/* A bounded FIFO of items, one per input edge of a stage. */
+typedef struct
+{
+  SutraItem **slots;
+  guint capacity;
+  guint head;
+  guint count;
+  gboolean closed;
+} ItemRing;
+
+typedef struct
+{
+  StageRuntime *target;
+  guint ring;
+} Edge;
+
+typedef struct
+{
+  gboolean ready;
+  GPtrArray *items;
+} WindowSlot;
+
+struct _StageRuntime
+{
+  SutraRun *run;
+  SutraStageSpec *spec;
+  const SutraStageInfo *info;
+
+  /* Input side: rings guarded by in_lock; items_ready signals consumers,
+   * space_ready producers. */
+  GMutex in_lock;
+  GCond items_ready;
+  GCond space_ready;
+  ItemRing *rings;
+  guint n_rings;
+  gint queue_fill;
+  guint queue_max_fill;
+
+  /* One worker at a time forms a batch, so batches are contiguous runs of
+   * the stream and are numbered in stream order. */
+  GMutex intake_lock;
+  guint64 next_seq;
+  GPtrArray *group;          /* gather: members of the open group */
+  int gather_level;          /* gather: depth of its groups' parents, or -1 */
+
+  /* Output side: the reorder window. */
+  GMutex out_lock;
+  GCond window_moved;
+  guint64 next_flush_seq;
+  gboolean flushing;
+  WindowSlot *window;
+  guint window_size;
+  GArray *edges;             /* Edge */
+
+  /* Workers. */
+  GThreadPool *pool;
+  GPtrArray *instances;      /* one, or one per worker */
+  GPtrArray *contexts;       /* SutraStageContext, one per instance */
+  GPtrArray *device_names;
+  char *work_dir;
+  gint n_alive;
+  GMutex rate_lock;
+  gint64 rate_next_us;
+
+  /* Counters, atomics. */
+  SutraStageState state;
+  guint64 n_in, n_out, n_failed, n_cached, n_total;
+  gint64 started_us, finished_us, busy_us;
+};
+
+struct _SutraRun
+{
+  SutraPipeline *pipeline;
+  GPtrArray *stages;          /* StageRuntime, topological order */
+  gint stopping;              /* take no new batches */
+  gint abandoning;            /* drop in-flight work too */
+  GMutex lock;
+  GCond done;
+  guint n_done;
+  GError *error;
+  GPtrArray *failures;
+  SutraRunEventFunc event_func;
+  gpointer event_data;
+  GMutex event_lock;
+  gint64 started_us;
+};
+
+static gboolean
+run_is_stopping (SutraRun *run)
+{
+  return g_atomic_int_get (&run->stopping) != 0;
+}
+
+static void
+emit_event (SutraRun *run, JsonObject *event)
+{
+  if (run->event_func != NULL)
+    {
+      json_object_set_double_member (event, "t",
+                                     (g_get_monotonic_time () - run->started_us) / 1e6);
+      g_mutex_lock (&run->event_lock);
+      run->event_func (event, run->event_data);
+      g_mutex_unlock (&run->event_lock);
+    }
+  json_object_unref (event);
+}
+
+static JsonObject *
+stage_event (StageRuntime *stage, const char *name)
+{
+  JsonObject *event = json_object_new ();
+
+  json_object_set_string_member (event, "event", name);
+  json_object_set_string_member (event, "stage", stage->spec->name);
+  return event;
+}
+
+/* Wakes every waiter of every stage so they see the stop flags. Each
+ * mutex is taken while broadcasting so that no waiter can check the flag
+ * and then miss the wakeup. */
+static void
+wake_everyone (SutraRun *run)
+{
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+
+      g_mutex_lock (&stage->in_lock);
+      g_cond_broadcast (&stage->items_ready);
+      g_cond_broadcast (&stage->space_ready);
+      g_mutex_unlock (&stage->in_lock);
+      g_mutex_lock (&stage->out_lock);
+      g_cond_broadcast (&stage->window_moved);
+      g_mutex_unlock (&stage->out_lock);
+    }
+}
+
+void
+sutra_run_stop (SutraRun *run, gboolean abandon)
+{
+  g_atomic_int_set (&run->stopping, 1);
+  if (abandon)
+    g_atomic_int_set (&run->abandoning, 1);
+  wake_everyone (run);
+}
+
+/* Records the run's first fatal error and stops everything. */
+static void
+fail_run (SutraRun *run, GError *error)
+{
+  g_mutex_lock (&run->lock);
+  if (run->error == NULL)
+    run->error = error;
+  else
+    g_error_free (error);
+  g_mutex_unlock (&run->lock);
+  sutra_run_stop (run, TRUE);
+}
+
+/* Rings ---------------------------------------------------------------- */
+
+static SutraItem *
+ring_peek (ItemRing *ring)
+{
+  return ring->count > 0 ? ring->slots[ring->head] : NULL;
+}
+
+static SutraItem *
+ring_pop (ItemRing *ring)
+{
+  SutraItem *item = ring->slots[ring->head];
+
+  ring->head = (ring->head + 1) % ring->capacity;
+  ring->count--;
+  return item;
+}
+
+static void
+ring_push (ItemRing *ring, SutraItem *item)
+{
+  ring->slots[(ring->head + ring->count) % ring->capacity] = item;
+  ring->count++;
+}
+
+/* Pushes @items (borrowed; each is reffed) into @edge's ring, blocking while
+ * it is full. Returns FALSE when the run is abandoned meanwhile. */
+static gboolean
+edge_push (Edge *edge, SutraItem *const *items, guint n_items)
+{
+  StageRuntime *target = edge->target;
+  ItemRing *ring = &target->rings[edge->ring];
+  SutraRun *run = target->run;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&target->in_lock);
+  for (guint i = 0; i < n_items; i++)
+    {
+      while (ring->count == ring->capacity && !g_atomic_int_get (&run->abandoning))
+        {
+          g_cond_broadcast (&target->items_ready);
+          g_cond_wait (&target->space_ready, &target->in_lock);
+        }
+      if (g_atomic_int_get (&run->abandoning))
+        {
+          ok = FALSE;
+          break;
+        }
+      ring_push (ring, sutra_item_ref (items[i]));
+      target->queue_fill++;
+      if ((guint) target->queue_fill > target->queue_max_fill)
+        target->queue_max_fill = target->queue_fill;
+    }
+  g_cond_broadcast (&target->items_ready);
+  g_mutex_unlock (&target->in_lock);
+  return ok;
+}
+
+static void
+edge_close (Edge *edge)
+{
+  StageRuntime *target = edge->target;
+
+  g_mutex_lock (&target->in_lock);
+  target->rings[edge->ring].closed = TRUE;
+  g_cond_broadcast (&target->items_ready);
+  g_mutex_unlock (&target->in_lock);
+}
+
+/* Pushes to every downstream edge, in edge order. */
+static gboolean
+stage_emit (StageRuntime *stage, GPtrArray *items)
+{
+  for (guint e = 0; e < stage->edges->len; e++)
+    if (!edge_push (&g_array_index (stage->edges, Edge, e), (SutraItem *const *) items->pdata,
+                    items->len))
+      return FALSE;
+  return TRUE;
+}
+
+/* Intake ----------------------------------------------------------------- */
+
+typedef enum {
+  TAKE_ITEM,
+  TAKE_WAIT,
+  TAKE_END,
+} TakeResult;
+
+/* The next item of the merged input stream, with in_lock held: the least
+ * head among the rings by path, ties to the earlier input. While any open
+ * ring is empty the least head is not yet known: wait. */
+static TakeResult
+take_next (StageRuntime *stage, SutraItem **item)
+{
+  int best = -1;
+
+  for (guint r = 0; r < stage->n_rings; r++)
+    {
+      ItemRing *ring = &stage->rings[r];
+      SutraItem *head = ring_peek (ring);
+
+      if (head == NULL)
+        {
+          if (!ring->closed)
+            return TAKE_WAIT;
+          continue;
+        }
+      if (best < 0 || sutra_item_compare (head, ring_peek (&stage->rings[best])) < 0)
+        best = r;
+    }
+  if (best < 0)
+    return TAKE_END;
+  if (stage->rings[best].count == stage->rings[best].capacity)
+    g_cond_broadcast (&stage->space_ready);
+  *item = ring_pop (&stage->rings[best]);
+  stage->queue_fill--;
+  return TAKE_ITEM;
+}
+
+/* Blocks for the next item. Returns FALSE at the end of the stream or when
+ * the run stops. */
+static gboolean
+wait_next (StageRuntime *stage, SutraItem **item)
+{
+  gboolean got = FALSE;
+
+  g_mutex_lock (&stage->in_lock);
+  for (;;)
+    {
+      TakeResult result;
+
+      if (run_is_stopping (stage->run))
+        break;
+      result = take_next (stage, item);
+      if (result == TAKE_ITEM)
+        {
+          got = TRUE;
+          break;
+        }
+      if (result == TAKE_END)
+        break;
+      g_cond_wait (&stage->items_ready, &stage->in_lock);
+    }
+  g_mutex_unlock (&stage->in_lock);
+  return got;
+}
+
+typedef struct
+{
+  guint64 seq;
+  GPtrArray *entries;  /* data items and markers, stream order */
+  GPtrArray *data;     /* the data items only, borrowed from entries */
+  SutraItem *closing;  /* gather: the marker that closed the group */
+} Batch;
+
+static void
+batch_clear (Batch *batch)
+{
+  g_clear_pointer (&batch->entries, g_ptr_array_unref);
+  g_clear_pointer (&batch->data, g_ptr_array_unref);
+  g_clear_pointer (&batch->closing, sutra_item_unref);
+}
+
+/* Waits until this stage has fewer than window_size batches in flight. */
+static gboolean
+wait_window (StageRuntime *stage)
+{
+  gboolean ok;
+
+  g_mutex_lock (&stage->out_lock);
+  while (stage->next_seq - stage->next_flush_seq >= stage->window_size &&
+         !run_is_stopping (stage->run))
+    g_cond_wait (&stage->window_moved, &stage->out_lock);
+  ok = !run_is_stopping (stage->run);
+  g_mutex_unlock (&stage->out_lock);
+  return ok;
+}
+
+/* Is @marker the end of the group the gather has open (or, with no group
+ * open, of an empty group at the gather's level)? */
+static gboolean
+marker_closes_group (StageRuntime *stage, SutraItem *marker)
+{
+  if (stage->group->len > 0)
+    {
+      SutraItem *member = stage->group->pdata[0];
+
+      return marker->depth + 1 == member->depth &&
+             sutra_item_compare_prefix (marker, member, marker->depth) == 0;
+    }
+  return stage->gather_level >= 0 && marker->depth == (guint) stage->gather_level;
+}
+
+/* Forms the next batch. Returns FALSE when there is none. */
+static gboolean
+take_batch (StageRuntime *stage, Batch *batch)
+{
+  gboolean is_gather = stage->info->kind == SUTRA_STAGE_GATHER;
+  SutraItem *item;
+
+  g_mutex_lock (&stage->intake_lock);
+  if (!wait_window (stage))
+    {
+      g_mutex_unlock (&stage->intake_lock);
+      return FALSE;
+    }
+  batch->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  batch->data = g_ptr_array_new ();
+  batch->closing = NULL;
+
+  while (wait_next (stage, &item))
+    {
+      if (!is_gather)
+        {
+          g_ptr_array_add (batch->entries, item);
+          if (!sutra_item_is_marker (item))
+            {
+              g_ptr_array_add (batch->data, item);
+              if (batch->data->len == stage->spec->batch)
+                break;
+            }
+          continue;
+        }
+      if (!sutra_item_is_marker (item))
+        {
+          g_ptr_array_add (stage->group, item);
+          continue;
+        }
+      if (marker_closes_group (stage, item))
+        {
+          stage->gather_level = item->depth;
+          for (guint i = 0; i < stage->group->len; i++)
+            {
+              g_ptr_array_add (batch->entries, stage->group->pdata[i]);
+              g_ptr_array_add (batch->data, stage->group->pdata[i]);
+            }
+          g_ptr_array_set_size (stage->group, 0);
+          batch->closing = item;
+          break;
+        }
+      /* A marker for another level: pass it on in place. */
+      g_ptr_array_add (batch->entries, item);
+      if (stage->group->len == 0)
+        break;
+    }
+
+  if (batch->entries->len == 0 && batch->closing == NULL)
+    {
+      batch_clear (batch);
+      g_mutex_unlock (&stage->intake_lock);
+      return FALSE;
+    }
+  batch->seq = stage->next_seq++;
+  COUNTER_ADD (stage->n_in, batch->data->len);
+  g_mutex_unlock (&stage->intake_lock);
+  return TRUE;
+}
+
+/* Reorder window ----------------------------------------------------------- */
+
+/* Hands a finished batch's outputs (transfer full) to the window and
+ * flushes every batch that is next in line. Whoever finds the head batch
+ * ready flushes; the others just deposit. */
+static void
+deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
+{
+  WindowSlot *slot;
+
+  g_mutex_lock (&stage->out_lock);
+  slot = &stage->window[seq % stage->window_size];
+  slot->ready = TRUE;
+  slot->items = outputs;
+  if (stage->flushing)
+    {
+      g_mutex_unlock (&stage->out_lock);
+      return;
+    }
+  stage->flushing = TRUE;
+  for (;;)
+    {
+      WindowSlot *head = &stage->window[stage->next_flush_seq % stage->window_size];
+      g_autoptr (GPtrArray) items = NULL;
+      gboolean ok;
+
+      if (!head->ready)
+        break;
+      items = g_steal_pointer (&head->items);
+      head->ready = FALSE;
+      g_mutex_unlock (&stage->out_lock);
+
+      ok = stage_emit (stage, items);
+      for (guint i = 0; i < items->len; i++)
+        if (!sutra_item_is_marker (items->pdata[i]))
+          COUNTER_ADD (stage->n_out, 1);
+
+      g_mutex_lock (&stage->out_lock);
+      stage->next_flush_seq++;
+      g_cond_broadcast (&stage->window_moved);
+      if (!ok)
+        break;
+    }
+  stage->flushing = FALSE;
+  g_mutex_unlock (&stage->out_lock);
+}
+
+/* Processing ----------------------------------------------------------------- */
+
+static void
+record_failure (StageRuntime *stage, const char *item_id, const GError *error)
+{
+  SutraRun *run = stage->run;
+  JsonObject *event = stage_event (stage, "item-failed");
+
+  g_mutex_lock (&run->lock);
+  g_ptr_array_add (run->failures,
+                   g_strdup_printf ("%s\t%s\t%s", stage->spec->name, item_id, error->message));
+  g_mutex_unlock (&run->lock);
+  COUNTER_ADD (stage->n_failed, 1);
+  json_object_set_string_member (event, "item", item_id);
+  json_object_set_string_member (event, "message", error->message);
+  emit_event (run, event);
+}
+
+static void
+rate_limit (StageRuntime *stage, guint n_items)
+{
+  gint64 now, wait_us = 0;
+
+  if (stage->spec->rate_limit <= 0 || n_items == 0)
+    return;
+  g_mutex_lock (&stage->rate_lock);
+  now = g_get_monotonic_time ();
+  if (stage->rate_next_us < now)
+    stage->rate_next_us = now;
+  wait_us = stage->rate_next_us - now;
+  stage->rate_next_us += (gint64) (n_items * 1e6 / stage->spec->rate_limit);
+  g_mutex_unlock (&stage->rate_lock);
+  if (wait_us > 0)
+    g_usleep (wait_us);
+}
+
+/* Calls the plugin, retrying per the stage's policy with exponential
+ * backoff, capped, with jitter so that workers do not retry in lockstep. */
+static GPtrArray *
+call_process (StageRuntime *stage,
+              gpointer instance,
+              SutraItem *const *items,
+              guint n_items,
+              GError **error)
+{
+  SutraStageSpec *spec = stage->spec;
+  guint delay_ms = spec->retry_backoff_ms;
+
+  for (guint attempt = 1;; attempt++)
+    {
+      SutraOutput output;
+      g_autoptr (GError) local = NULL;
+      gint64 start = g_get_monotonic_time ();
+      gboolean ok;
+
+      sutra_output_init_collect (&output, &stage->run->abandoning);
+      ok = stage->info->process (instance, items, n_items, &output, &local);
+      COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
+      if (ok)
+        return g_steal_pointer (&output.items);
+      sutra_output_clear (&output);
+      if (local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed without saying why (it returned FALSE but set "
+                     "no error)", spec->plugin_name);
+      if (attempt >= spec->retry_attempts || g_atomic_int_get (&stage->run->abandoning))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      {
+        guint jitter = delay_ms > 0 ? g_random_int_range (0, delay_ms / 2 + 1) : 0;
+        JsonObject *event = stage_event (stage, "item-retry");
+
+        json_object_set_string_member (event, "item", sutra_item_get_id (items[0]));
+        json_object_set_int_member (event, "attempt", attempt);
+        json_object_set_string_member (event, "message", local->message);
+        emit_event (stage->run, event);
+        g_usleep ((gulong) (delay_ms + jitter) * 1000);
+        delay_ms = MIN (delay_ms * 2, spec->retry_max_backoff_ms);
+      }
+    }
+}
+
+static GError *
+contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static GError *
+contract_error (StageRuntime *stage, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  return g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                      "stage “%s” (plugin “%s”) broke the %s contract: %s",
+                      stage->spec->name, stage->spec->plugin_name,
+                      sutra_stage_kind_to_string (stage->info->kind), message);
+}
+
+/* Appends a split's outputs for @parent to @result with the end-of-group
+ * markers they imply, checking each is a descendant of @parent and that
+ * they come in increasing path order. Consumes @children's references. */
+static GError *
+append_split_children (StageRuntime *stage,
+                       SutraItem *parent,
+                       SutraItem *const *children,
+                       guint n_children,
+                       GPtrArray *result)
+{
+  guint64 counts[SUTRA_ITEM_MAX_DEPTH + 1] = { 0 };
+  SutraItem *previous = NULL;
+  guint base = parent->depth;
+
+  for (guint i = 0; i < n_children; i++)
+    {
+      SutraItem *child = children[i];
+      guint common;
+
+      if (sutra_item_is_marker (child) || !sutra_item_is_descendant_of (child, parent))
+        return contract_error (stage, "it pushed “%s”, which is not a descendant of “%s” "
+                               "(make children with sutra_item_new_child)",
+                               sutra_item_get_id (child), sutra_item_get_id (parent));
+      if (previous != NULL && sutra_item_compare (previous, child) >= 0)
+        return contract_error (stage, "it pushed “%s” after “%s”: children must come in "
+                               "increasing order", sutra_item_get_id (child),
+                               sutra_item_get_id (previous));
+      common = base;
+      if (previous != NULL)
+        {
+          while (common < MIN (previous->depth, child->depth) &&
+                 previous->path[common] == child->path[common])
+            common++;
+          if (common == child->depth || common == previous->depth)
+            return contract_error (stage, "it pushed both “%s” and its descendant “%s”: a "
+                                   "split pushes leaves only",
+                                   sutra_item_get_id (previous), sutra_item_get_id (child));
+          /* Ancestors of the previous child below the common prefix are
+           * complete: close them, deepest first. */
+          for (guint level = previous->depth - 1; level > common; level--)
+            g_ptr_array_add (result, sutra_item_new_group_end (previous, level, counts[level]));
+        }
+      for (guint level = common; level < child->depth; level++)
+        counts[level] = level == common ? counts[level] + 1 : 1;
+      g_ptr_array_add (result, child);
+      previous = child;
+    }
+  if (previous != NULL)
+    for (guint level = previous->depth - 1; level >= base; level--)
+      g_ptr_array_add (result, sutra_item_new_group_end (previous, level, counts[level]));
+  else
+    g_ptr_array_add (result, sutra_item_new_group_end (parent, base, 0));
+  return NULL;
+}
+
+/* Per input item, the outputs it produced: a GPtrArray, or NULL for an item
+ * that failed and was skipped. */
+static void
+per_item_free (GPtrArray *per_item)
+{
+  for (guint i = 0; i < per_item->len; i++)
+    if (per_item->pdata[i] != NULL)
+      g_ptr_array_unref (per_item->pdata[i]);
+  g_ptr_array_free (per_item, TRUE);
+}
+
+/* Splits a batch's flat outputs by the input item each belongs to: a map's
+ * i-th output to the i-th input, a split's outputs to the input they
+ * descend from. */
+static GPtrArray *
+attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
+{
+  GPtrArray *per_item = g_ptr_array_new ();
+  guint next = 0;
+
+  for (guint i = 0; i < batch->data->len; i++)
+    {
+      SutraItem *input = batch->data->pdata[i];
+      GPtrArray *mine = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+
+      g_ptr_array_add (per_item, mine);
+      if (stage->info->kind == SUTRA_STAGE_MAP)
+        {
+          SutraItem *output;
+
+          if (next >= outputs->len)
+            {
+              *error = contract_error (stage, "it pushed %u items for a batch of %u; a map "
+                                       "pushes exactly one per input", outputs->len,
+                                       batch->data->len);
+              per_item_free (per_item);
+              return NULL;
+            }
+          output = outputs->pdata[next++];
+          if (sutra_item_is_marker (output) || output->depth != input->depth ||
+              sutra_item_compare (output, input) != 0)
+            {
+              *error = contract_error (stage, "for input “%s” it pushed “%s”; a map's output "
+                                       "keeps its input's id and path (use "
+                                       "sutra_item_new_derived)", sutra_item_get_id (input),
+                                       sutra_item_get_id (output));
+              per_item_free (per_item);
+              return NULL;
+            }
+          g_ptr_array_add (mine, sutra_item_ref (output));
+          continue;
+        }
+      while (next < outputs->len && !sutra_item_is_marker (outputs->pdata[next]) &&
+             sutra_item_is_descendant_of (outputs->pdata[next], input))
+        g_ptr_array_add (mine, sutra_item_ref (outputs->pdata[next++]));
+    }
+  if (next < outputs->len)
+    {
+      SutraItem *stray = outputs->pdata[next];
+
+      *error = stage->info->kind == SUTRA_STAGE_MAP
+                 ? contract_error (stage, "it pushed %u items for a batch of %u; a map pushes "
+                                   "exactly one per input", outputs->len, batch->data->len)
+                 : contract_error (stage, "it pushed “%s”, which is not a descendant of an input "
+                                   "of its batch, or out of order (make children with "
+                                   "sutra_item_new_child, in increasing order)",
+                                   sutra_item_get_id (stray));
+      per_item_free (per_item);
+      return NULL;
+    }
+  return per_item;
+}
+
+/* Processes data items one by one after their batch failed, so that the
+ * failure names the item and the other items of the batch still count. */
+static GPtrArray *
+process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  GPtrArray *per_item = g_ptr_array_new ();
+
+  for (guint i = 0; i < batch->data->len; i++)
+    {
+      SutraItem *item = batch->data->pdata[i];
+      g_autoptr (GError) local = NULL;
+      g_autoptr (GPtrArray) one = call_process (stage, instance, &item, 1, &local);
+      Batch single = { 0 };
+      GPtrArray *attributed;
+
+      if (one == NULL)
+        {
+          if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+            {
+              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                          "stage “%s”, item “%s”: ", stage->spec->name,
+                                          sutra_item_get_id (item));
+              per_item_free (per_item);
+              return NULL;
+            }
+          record_failure (stage, sutra_item_get_id (item), local);
+          g_ptr_array_add (per_item, NULL);
+          continue;
+        }
+      single.data = g_ptr_array_new ();
+      g_ptr_array_add (single.data, item);
+      attributed = attribute_outputs (stage, &single, one, error);
+      g_ptr_array_unref (single.data);
+      if (attributed == NULL)
+        {
+          per_item_free (per_item);
+          return NULL;
+        }
+      g_ptr_array_add (per_item, g_steal_pointer (&attributed->pdata[0]));
+      g_ptr_array_free (attributed, TRUE);
+    }
+  return per_item;
+}
+
+/* Lays out a batch's results in stream order: markers from upstream where
+ * they were, and each data item's outputs in its place (with the split's
+ * own end-of-group markers). */
+static GPtrArray *
+assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error)
+{
+  GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  guint data_index = 0;
+
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SutraItem *entry = batch->entries->pdata[i];
+      GPtrArray *mine;
+
+      if (sutra_item_is_marker (entry))
+        {
+          g_ptr_array_add (result, sutra_item_ref (entry));
+          continue;
+        }
+      mine = per_item->pdata[data_index++];
+      if (mine == NULL)
+        continue;
+      if (stage->info->kind == SUTRA_STAGE_SPLIT)
+        {
+          GError *problem;
+
+          for (guint j = 0; j < mine->len; j++)
+            sutra_item_ref (mine->pdata[j]);
+          problem = append_split_children (stage, entry, (SutraItem *const *) mine->pdata,
+                                           mine->len, result);
+          if (problem != NULL)
+            {
+              g_propagate_error (error, problem);
+              g_ptr_array_unref (result);
+              return NULL;
+            }
+        }
+      else
+        for (guint j = 0; j < mine->len; j++)
+          g_ptr_array_add (result, sutra_item_ref (mine->pdata[j]));
+    }
+  return result;
+}
+
+/* Gathers: one output per group, checked against the group's size. */
+static GPtrArray *
+process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  g_autoptr (GPtrArray) result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs = NULL;
+  g_autoptr (GError) local = NULL;
+  SutraItem *closing = batch->closing;
+  g_autofree char *parent_id = NULL;
+  SutraItem *output;
+
+  /* Markers of other levels pass through before the group's output. */
+  for (guint i = 0; i < batch->entries->len; i++)
+    if (sutra_item_is_marker (batch->entries->pdata[i]))
+      g_ptr_array_add (result, sutra_item_ref (batch->entries->pdata[i]));
+  if (closing == NULL)
+    return g_steal_pointer (&result);
+
+  if (batch->data->len > 0)
+    {
+      const char *first = sutra_item_get_id (batch->data->pdata[0]);
+      const char *slash = strrchr (first, '/');
+
+      parent_id = slash != NULL ? g_strndup (first, slash - first) : g_strdup (first);
+    }
+  else
+    parent_id = g_strdup_printf ("(group at position %" G_GUINT64_FORMAT ")",
+                                 closing->path[closing->depth - 1]);
+
+  if (batch->data->len != closing->group_size)
+    {
+      g_autoptr (GError) missing = g_error_new (
+        SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
+        "group “%s” has %u of its %" G_GUINT64_FORMAT " members: the others failed upstream "
+        "(see the failures reported before); set \"on_missing\": \"skip\" to go on without "
+        "the group", parent_id, batch->data->len, closing->group_size);
+
+      if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
+        {
+          g_propagate_prefixed_error (error, g_steal_pointer (&missing), "stage “%s”: ",
+                                      stage->spec->name);
+          return NULL;
+        }
+      record_failure (stage, parent_id, missing);
+      return g_steal_pointer (&result);
+    }
+  if (batch->data->len == 0)
+    return g_steal_pointer (&result);
+
+  rate_limit (stage, 1);
+  outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
+                          batch->data->len, &local);
+  if (outputs == NULL)
+    {
+      if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+        {
+          g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                      "stage “%s”, group “%s”: ", stage->spec->name, parent_id);
+          return NULL;
+        }
+      record_failure (stage, parent_id, local);
+      return g_steal_pointer (&result);
+    }
+  output = outputs->len == 1 ? outputs->pdata[0] : NULL;
+  if (output == NULL || sutra_item_is_marker (output) || output->depth != closing->depth ||
+      sutra_item_compare_prefix (closing, output, closing->depth) != 0)
+    {
+      *error = contract_error (stage, "for group “%s” it pushed %u items; a gather pushes one "
+                               "item, made with sutra_item_new_parent", parent_id, outputs->len);
+      return NULL;
+    }
+  g_ptr_array_add (result, sutra_item_ref (output));
+  return g_steal_pointer (&result);
+}
+
+/* Maps, splits and sinks. Returns the batch's outputs in stream order. */
+static GPtrArray *
+process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  SutraStageKind kind = stage->info->kind;
+  g_autoptr (GPtrArray) outputs = NULL;
+  g_autoptr (GError) local = NULL;
+  GPtrArray *per_item = NULL;
+  GPtrArray *result;
+  guint n_data = batch->data->len;
+
+  if (kind == SUTRA_STAGE_GATHER)
+    return process_gather (stage, instance, batch, error);
+
+  if (n_data > 0)
+    {
+      rate_limit (stage, n_data);
+      outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata, n_data,
+                              &local);
+    }
+  if (kind == SUTRA_STAGE_SINK)
+    {
+      if (n_data > 0 && outputs == NULL)
+        {
+          /* A sink may have written part of the batch: it is not asked
+           * again item by item. */
+          const char *first = sutra_item_get_id (batch->data->pdata[0]);
+
+          if (stage->spec->on_error == SUTRA_ON_ERROR_SKIP)
+            {
+              record_failure (stage, first, local);
+              return g_ptr_array_new ();
+            }
+          if (n_data == 1)
+            g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                        "stage “%s”, item “%s”: ", stage->spec->name, first);
+          else
+            g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                        "stage “%s”, items “%s” to “%s”: ", stage->spec->name,
+                                        first, sutra_item_get_id (batch->data->pdata[n_data - 1]));
+          return NULL;
+        }
+      if (outputs != NULL && outputs->len > 0)
+        {
+          *error = contract_error (stage, "it pushed items; a sink pushes nothing");
+          return NULL;
+        }
+      return g_ptr_array_new (); /* markers end at a sink */
+    }
+
+  if (n_data > 0 && outputs == NULL)
+    {
+      /* Which item failed? Maps and splits are pure functions of their
+       * input, so they can be asked again one item at a time. */
+      if (n_data == 1)
+        {
+          const char *id = sutra_item_get_id (batch->data->pdata[0]);
+
+          if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+            {
+              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                          "stage “%s”, item “%s”: ", stage->spec->name, id);
+              return NULL;
+            }
+          record_failure (stage, id, local);
+          per_item = g_ptr_array_new ();
+          g_ptr_array_add (per_item, NULL);
+        }
+      else
+        per_item = process_isolated (stage, instance, batch, error);
+    }
+  else if (n_data > 0)
+    per_item = attribute_outputs (stage, batch, outputs, error);
+  else
+    per_item = g_ptr_array_new ();
+  if (per_item == NULL)
+    return NULL;
+  result = assemble (stage, batch, per_item, error);
+  per_item_free (per_item);
+  return result;
+}
+
+/* Sources ------------------------------------------------------------------ */
+
+typedef struct
+{
+  StageRuntime *stage;
+  SutraItem *previous;
+  GPtrArray *pending;  /* pushed items not yet sent: sent in chunks */
+  GError *error;
+} SourceState;
+
+static void
+source_send (SourceState *state)
+{
+  StageRuntime *stage = state->stage;
+
+  if (state->pending->len == 0)
+    return;
+  if (!stage_emit (stage, state->pending))
+    g_atomic_int_set (&stage->run->stopping, 1);
+  COUNTER_ADD (stage->n_out, state->pending->len);
+  g_ptr_array_set_size (state->pending, 0);
+}
+
+static void
+source_push (SutraItem *item, gpointer user_data)
+{
+  SourceState *state = user_data;
+  StageRuntime *stage = state->stage;
+
+  if (state->error != NULL || run_is_stopping (stage->run))
+    {
+      sutra_item_unref (item);
+      return;
+    }
+  if (sutra_item_is_marker (item) || item->depth != 1 ||
+      (state->previous != NULL && sutra_item_compare (state->previous, item) >= 0))
+    {
+      state->error = contract_error (stage, "it pushed “%s”%s; a source pushes items made "
+                                     "with sutra_item_new_root, in increasing position",
+                                     sutra_item_get_id (item),
+                                     item->depth != 1 ? " (not a root item)" : " out of order");
+      sutra_item_unref (item);
+      g_atomic_int_set (&stage->run->stopping, 1);
+      return;
+    }
+  g_ptr_array_add (state->pending, item);
+  state->previous = item;
+  /* Sending in chunks keeps the lock traffic per item low; the chunk is
+   * small next to any queue, so the bound on memory still holds. */
+  if (state->pending->len >= 64)
+    source_send (state);
+}
+
+static void
+run_source (StageRuntime *stage, gpointer instance)
+{
+  SourceState state = { stage, NULL, NULL, NULL };
+  SutraOutput output;
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gboolean ok;
+
+  state.pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  sutra_output_init_stream (&output, source_push, &state, &stage->run->stopping);
+  ok = stage->info->process (instance, NULL, 0, &output, &local);
+  if (output.has_total)
+    COUNTER_SET (stage->n_total, output.total);
+  if (ok && state.error == NULL)
+    source_send (&state);
+  g_ptr_array_unref (state.pending);
+  COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
+  if (state.error != NULL)
+    fail_run (stage->run, state.error);
+  else if (!ok && !run_is_stopping (stage->run))
+    {
+      if (local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed without saying why", stage->spec->plugin_name);
+      g_prefix_error (&local, "stage “%s”: ", stage->spec->name);
+      fail_run (stage->run, g_steal_pointer (&local));
+    }
+}
+
+/* Workers ------------------------------------------------------------------- */
+
+static gpointer
+instance_for (StageRuntime *stage, guint worker)
+{
+  if (stage->instances->len == 0)
+    return NULL;
+  return stage->instances->pdata[MIN (worker, stage->instances->len - 1)];
+}
+
+static void
+stage_set_state (StageRuntime *stage, SutraStageState state)
+{
+  g_atomic_int_set ((gint *) &stage->state, state);
+}
+
+/* The last worker out: finish the instances (on success), flush, close the
+ * downstream edges, and tell the run. */
+static void
+stage_finish (StageRuntime *stage)
+{
+  SutraRun *run = stage->run;
+  gboolean ok = !run_is_stopping (run);
+  JsonObject *event;
+
+  if (ok && stage->info->finish != NULL)
+    {
+      GPtrArray *outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+
+      for (guint i = 0; i < stage->instances->len && ok; i++)
+        {
+          SutraOutput output;
+          g_autoptr (GError) local = NULL;
+
+          sutra_output_init_collect (&output, &run->abandoning);
+          if (!stage->info->finish (stage->instances->pdata[i], &output, &local))
+            {
+              if (local == NULL)
+                g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED,
+                             "finishing failed without saying why");
+              g_prefix_error (&local, "stage “%s”: ", stage->spec->name);
+              fail_run (run, g_steal_pointer (&local));
+              ok = FALSE;
+            }
+          g_ptr_array_extend_and_steal (outputs, g_steal_pointer (&output.items));
+        }
+      if (ok && outputs->len > 0 && stage->info->kind != SUTRA_STAGE_SINK)
+        deposit (stage, stage->next_seq++, outputs);
+      else
+        g_ptr_array_unref (outputs);
+    }
+  for (guint e = 0; e < stage->edges->len; e++)
+    edge_close (&g_array_index (stage->edges, Edge, e));
+
+  COUNTER_SET (stage->finished_us, g_get_monotonic_time ());
+  stage_set_state (stage, run->error != NULL && !ok ? SUTRA_STAGE_STATE_FAILED
+                          : run_is_stopping (run) ? SUTRA_STAGE_STATE_STOPPED
+                                                  : SUTRA_STAGE_STATE_DONE);
+  event = stage_event (stage, "stage-finished");
+  json_object_set_int_member (event, "items_in", COUNTER_GET (stage->n_in));
+  json_object_set_int_member (event, "items_out", COUNTER_GET (stage->n_out));
+  json_object_set_int_member (event, "items_failed", COUNTER_GET (stage->n_failed));
+  json_object_set_double_member (event, "seconds",
+                                 (stage->finished_us - stage->started_us) / 1e6);
+  json_object_set_double_member (event, "busy_seconds",
+                                 COUNTER_GET (stage->busy_us) / 1e6);
+  json_object_set_string_member (event, "state",
+                                 ok ? "done" : run->error != NULL ? "failed" : "stopped");
+  emit_event (run, event);
+
+  g_mutex_lock (&run->lock);
+  run->n_done++;
+  g_cond_broadcast (&run->done);
+  g_mutex_unlock (&run->lock);
+}
+
+static void
+worker_main (gpointer data, gpointer user_data)
+{
+  StageRuntime *stage = user_data;
+  guint worker = GPOINTER_TO_UINT (data) - 1;
+  gpointer instance = instance_for (stage, worker);
+  Batch batch = { 0 };
+
+  if (stage->info->kind == SUTRA_STAGE_SOURCE)
+    run_source (stage, instance);
+  else
+    while (take_batch (stage, &batch))
+      {
+        g_autoptr (GError) local = NULL;
+        GPtrArray *outputs = process_batch (stage, instance, &batch, &local);
+
+        if (outputs == NULL)
+          {
+            fail_run (stage->run, g_steal_pointer (&local));
+            batch_clear (&batch);
+            break;
+          }
+        deposit (stage, batch.seq, outputs);
+        batch_clear (&batch);
+      }
+
+  if (g_atomic_int_dec_and_test (&stage->n_alive))
+    stage_finish (stage);
+}
+
+/* Set-up and teardown ---------------------------------------------------------- */
+
+static void
+stage_free (StageRuntime *stage)
+{
+  if (stage->pool != NULL)
+    g_thread_pool_free (stage->pool, FALSE, TRUE);
+  for (guint i = 0; i < stage->instances->len; i++)
+    if (stage->info->destroy != NULL)
+      stage->info->destroy (stage->instances->pdata[i]);
+  g_ptr_array_unref (stage->instances);
+  g_ptr_array_unref (stage->contexts);
+  g_ptr_array_unref (stage->device_names);
+  for (guint r = 0; r < stage->n_rings; r++)
+    {
+      ItemRing *ring = &stage->rings[r];
+
+      while (ring->count > 0)
+        sutra_item_unref (ring_pop (ring));
+      g_free (ring->slots);
+    }
+  g_free (stage->rings);
+  for (guint i = 0; i < stage->window_size; i++)
+    if (stage->window[i].items != NULL)
+      g_ptr_array_unref (stage->window[i].items);
+  g_free (stage->window);
+  g_array_unref (stage->edges);
+  g_ptr_array_unref (stage->group);
+  if (stage->work_dir != NULL)
+    {
+      (void) g_rmdir (stage->work_dir);
+      g_free (stage->work_dir);
+    }
+  g_mutex_clear (&stage->in_lock);
+  g_mutex_clear (&stage->intake_lock);
+  g_mutex_clear (&stage->out_lock);
+  g_mutex_clear (&stage->rate_lock);
+  g_cond_clear (&stage->items_ready);
+  g_cond_clear (&stage->space_ready);
+  g_cond_clear (&stage->window_moved);
+  g_free (stage);
+}
+
+SutraRun *
+sutra_run_new (SutraPipeline *pipeline)
+{
+  SutraRun *run = g_new0 (SutraRun, 1);
+
+  run->pipeline = pipeline;
+  run->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_free);
+  run->failures = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_init (&run->lock);
+  g_mutex_init (&run->event_lock);
+  g_cond_init (&run->done);
+
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      StageRuntime *stage = g_new0 (StageRuntime, 1);
+
+      stage->run = run;
+      stage->spec = spec;
+      stage->info = spec->info;
+      g_mutex_init (&stage->in_lock);
+      g_mutex_init (&stage->intake_lock);
+      g_mutex_init (&stage->out_lock);
+      g_mutex_init (&stage->rate_lock);
+      g_cond_init (&stage->items_ready);
+      g_cond_init (&stage->space_ready);
+      g_cond_init (&stage->window_moved);
+      stage->n_rings = spec->inputs->len;
+      stage->rings = g_new0 (ItemRing, MAX (stage->n_rings, 1));
+      for (guint r = 0; r < stage->n_rings; r++)
+        {
+          stage->rings[r].capacity = spec->queue;
+          stage->rings[r].slots = g_new (SutraItem *, spec->queue);
+        }
+      /* Twice the workers: every worker can hold a batch while as many
+       * finished ones wait for a slow one ahead of them. */
+      stage->window_size = 2 * spec->workers + 1;
+      stage->window = g_new0 (WindowSlot, stage->window_size);
+      stage->edges = g_array_new (FALSE, FALSE, sizeof (Edge));
+      stage->group = g_ptr_array_new ();
+      stage->gather_level = -1;
+      stage->instances = g_ptr_array_new ();
+      stage->contexts = g_ptr_array_new_with_free_func (g_free);
+      stage->device_names = g_ptr_array_new_with_free_func (g_free);
+      stage->state = SUTRA_STAGE_STATE_WAITING;
+      g_ptr_array_add (run->stages, stage);
+    }
+  /* Edges: each downstream stage's rings are its inputs in file order. */
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      StageRuntime *target = run->stages->pdata[i];
+
+      for (guint r = 0; r < target->spec->inputs->len; r++)
+        {
+          SutraStageSpec *input = target->spec->inputs->pdata[r];
+          StageRuntime *source = run->stages->pdata[input->index];
+          Edge edge = { target, r };
+
+          g_array_append_val (source->edges, edge);
+        }
+    }
+  return run;
+}
+
+void
+sutra_run_free (SutraRun *run)
+{
+  if (run == NULL)
+    return;
+  g_ptr_array_unref (run->stages);
+  g_ptr_array_unref (run->failures);
+  g_clear_error (&run->error);
+  g_mutex_clear (&run->lock);
+  g_mutex_clear (&run->event_lock);
+  g_cond_clear (&run->done);
+  g_free (run);
+}
+
+void
+sutra_run_set_event_func (SutraRun *run, SutraRunEventFunc func, gpointer user_data)
+{
+  run->event_func = func;
+  run->event_data = user_data;
+}
+
+/* Creates the instances on the main thread before any worker starts, so
+ * that a stage that cannot start fails the run before anything runs. */
+static gboolean
+create_instances (StageRuntime *stage, GError **error)
+{
+  SutraStageSpec *spec = stage->spec;
+  guint n_instances = spec->info->threading == SUTRA_THREADING_PER_WORKER ? spec->workers : 1;
+  g_autoptr (GError) local = NULL;
+
+  stage->work_dir = g_dir_make_tmp ("sutra-stage-XXXXXX", error);
+  if (stage->work_dir == NULL)
+    return FALSE;
+  for (guint w = 0; w < n_instances; w++)
+    {
+      SutraStageContext *context = g_new0 (SutraStageContext, 1);
+      const char *device = "cpu";
+      int device_index = -1;
+      gpointer instance = NULL;
+
+      if (spec->devices != NULL)
+        {
+          device = spec->devices[w % g_strv_length (spec->devices)];
+          if (g_str_has_prefix (device, "cuda:"))
+            device_index = atoi (device + 5);
+        }
+      g_ptr_array_add (stage->device_names, g_strdup (device));
+      *context = (SutraStageContext) {
+        .stage_name = spec->name,
+        .worker_index = w,
+        .n_workers = spec->workers,
+        .device = stage->device_names->pdata[stage->device_names->len - 1],
+        .device_index = device_index,
+        .work_dir = stage->work_dir,
+        .resume_state = NULL,
+      };
+      g_ptr_array_add (stage->contexts, context);
+      if (spec->info->create != NULL)
+        {
+          instance = spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
+          if (instance == NULL)
+            {
+              if (local == NULL)
+                g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
+                             "the plugin could not start and did not say why");
+              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                          "stage “%s” (plugin “%s”) could not start: ",
+                                          spec->name, spec->plugin_name);
+              return FALSE;
+            }
+        }
+      g_ptr_array_add (stage->instances, instance);
+    }
+  return TRUE;
+}
+
+gboolean
+sutra_run_execute (SutraRun *run, GError **error)
+{
+  run->started_us = g_get_monotonic_time ();
+
+  for (guint i = 0; i < run->stages->len; i++)
+    if (!create_instances (run->stages->pdata[i], error))
+      return FALSE;
+
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      JsonObject *event = stage_event (stage, "stage-started");
+
+      json_object_set_string_member (event, "plugin", stage->spec->plugin_name);
+      json_object_set_int_member (event, "workers", stage->spec->workers);
+      emit_event (run, event);
+      stage->started_us = g_get_monotonic_time ();
+      stage_set_state (stage, SUTRA_STAGE_STATE_RUNNING);
+      stage->n_alive = stage->spec->workers;
+      stage->pool = g_thread_pool_new (worker_main, stage, stage->spec->workers, TRUE, NULL);
+      for (guint w = 0; w < stage->spec->workers; w++)
+        g_thread_pool_push (stage->pool, GUINT_TO_POINTER (w + 1), NULL);
+    }
+
+  g_mutex_lock (&run->lock);
+  while (run->n_done < run->stages->len)
+    g_cond_wait (&run->done, &run->lock);
+  g_mutex_unlock (&run->lock);
+
+  /* Every stage has reported done; join the threads before returning so
+   * that none outlives the run. */
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+
+      g_thread_pool_free (stage->pool, FALSE, TRUE);
+      stage->pool = NULL;
+    }
+
+  if (run->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&run->error));
+      return FALSE;
+    }
+  if (run_is_stopping (run))
+    {
+      g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_INTERRUPTED, "the run was stopped");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+guint
+sutra_run_get_n_stages (SutraRun *run)
+{
+  return run->stages->len;
+}
+
+void
+sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
+{
+  StageRuntime *stage = run->stages->pdata[index];
+
+  *stats = (SutraStageStats) {
+    .name = stage->spec->name,
+    .state = g_atomic_int_get ((gint *) &stage->state),
+    .n_in = COUNTER_GET (stage->n_in),
+    .n_out = COUNTER_GET (stage->n_out),
+    .n_failed = COUNTER_GET (stage->n_failed),
+    .n_cached = COUNTER_GET (stage->n_cached),
+    .n_total = COUNTER_GET (stage->n_total),
+    .queue_fill = MAX (g_atomic_int_get (&stage->queue_fill), 0),
+    .queue_max_fill = stage->queue_max_fill,
+    .queue_capacity = stage->n_rings * stage->spec->queue,
+    .workers = stage->spec->workers,
+    .started_us = stage->started_us,
+    .finished_us = COUNTER_GET (stage->finished_us),
+    .busy_us = COUNTER_GET (stage->busy_us),
+  };
+  /* A stage's expected input is what its inputs emitted, once they are done. */
+  if (stats->n_total == 0 && stage->spec->inputs->len > 0)
+    {
+      guint64 total = 0;
+      gboolean known = TRUE;
+
+      for (guint r = 0; r < stage->spec->inputs->len; r++)
+        {
+          StageRuntime *input = run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
+          SutraStageStats upstream;
+
+          sutra_run_get_stats (run, input->spec->index, &upstream);
+          if (upstream.n_total == 0 && upstream.state != SUTRA_STAGE_STATE_DONE)
+            known = FALSE;
+          total += upstream.state == SUTRA_STAGE_STATE_DONE ? upstream.n_out : upstream.n_total;
+        }
+      if (known && stage->info->kind == SUTRA_STAGE_MAP)
+        stats->n_total = total;
+      else if (known && stage->info->kind == SUTRA_STAGE_SINK)
+        stats->n_total = total;
+    }
+}
+
+GPtrArray *
+sutra_run_dup_failures (SutraRun *run)
+{
+  GPtrArray *copy = g_ptr_array_new_with_free_func (g_free);
+
+  g_mutex_lock (&run->lock);
+  for (guint i = 0; i < run->failures->len; i++)
+    g_ptr_array_add (copy, g_strdup (run->failures->pdata[i]));
+  g_mutex_unlock (&run->lock);
+  return copy;
+}
