@@ -87,7 +87,7 @@ if ! command -v "${CC:-cc}" > /dev/null; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sutra-out-of-tree-XXXXXX") || exit 1
-mkdir -p "$tmp/logs" "$tmp/run"
+mkdir -p "$tmp/logs"
 prefix="$tmp/prefix"
 
 # What the calling build or `meson test` put in the environment is not for
@@ -146,8 +146,20 @@ tap_ok "installed: pkg-config file, headers, sutra"
 
 # The installed sutra finds libsutra through LD_LIBRARY_PATH (meson drops
 # the build tree's rpath on install) and its core plugins in plugindir.
+# Each call runs in a fresh directory of its own, with a copy of the
+# pipeline file and a home and caches of its own, so that no job directory
+# or cache of an earlier run (sutra is cache-first) can stand in for running
+# the plugin this time, and nothing is written into the source tree.
+runs=0
 sutra () {
-  (cd "$tmp/run" && LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  local dir
+  runs=$((runs + 1))
+  dir="$tmp/run-$runs"
+  mkdir -p "$dir/home"
+  cp "$example/uppercase.json" "$dir/uppercase.json"
+  (cd "$dir" && HOME="$dir/home" XDG_CACHE_HOME="$dir/home/.cache" \
+    XDG_DATA_HOME="$dir/home/.local/share" XDG_STATE_HOME="$dir/home/.local/state" \
+    LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     timeout 300 "$prefix/bin/sutra" "$@")
 }
 
@@ -198,8 +210,9 @@ run_and_check () {
   log=$(logname "$name")
   rm -f "$out"
   {
-    echo "\$ sutra run $example/uppercase.json --set input=$tmp/input.txt --set output=$out $*"
-    sutra run "$example/uppercase.json" --quiet \
+    echo "\$ (cd $tmp/run-$((runs + 1)) &&" \
+      "sutra run uppercase.json --quiet --set input=$tmp/input.txt --set output=$out $*)"
+    sutra run uppercase.json --quiet \
       --set input="$tmp/input.txt" --set output="$out" "$@" \
       && check_output "$out" "${expected[@]}"
   } > "$log" 2>&1 && tap_ok "$name" || fail "$name" "$log"
