@@ -987,7 +987,8 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
 typedef struct
 {
   StageRuntime *stage;
-  SutraItem *previous;
+  gboolean has_previous;
+  guint64 previous_position; /* not the item: it may be freed downstream */
   GPtrArray *pending;  /* pushed items not yet sent: sent in chunks */
   GError *error;
 } SourceState;
@@ -1017,7 +1018,7 @@ source_push (SutraItem *item, gpointer user_data)
       return;
     }
   if (sutra_item_is_marker (item) || item->depth != 1 ||
-      (state->previous != NULL && sutra_item_compare (state->previous, item) >= 0))
+      (state->has_previous && item->path[0] <= state->previous_position))
     {
       state->error = contract_error (stage, "it pushed “%s”%s; a source pushes items made "
                                      "with sutra_item_new_root, in increasing position",
@@ -1028,7 +1029,8 @@ source_push (SutraItem *item, gpointer user_data)
       return;
     }
   g_ptr_array_add (state->pending, item);
-  state->previous = item;
+  state->has_previous = TRUE;
+  state->previous_position = item->path[0];
   /* Sending in chunks keeps the lock traffic per item low; the chunk is
    * small next to any queue, so the bound on memory still holds. */
   if (state->pending->len >= 64)
@@ -1038,7 +1040,7 @@ source_push (SutraItem *item, gpointer user_data)
 static void
 run_source (StageRuntime *stage, gpointer instance)
 {
-  SourceState state = { stage, NULL, NULL, NULL };
+  SourceState state = { stage, FALSE, 0, NULL, NULL };
   SutraOutput output;
   g_autoptr (GError) local = NULL;
   gint64 start = g_get_monotonic_time ();
