@@ -160,10 +160,12 @@ uppercase_process (gpointer instance,
             }
           if (upper == NULL)
             {
+              /* The engine prefixes the stage and the item: say what is
+               * wrong and what to do about it. */
               g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                           "item “%s”: the text is not valid UTF-8 (byte %" G_GSIZE_FORMAT
+                           "the text is not valid UTF-8 (byte %" G_GSIZE_FORMAT
                            "); set on_invalid to “pass” to let such items through",
-                           sutra_item_get_id (item), bad_offset);
+                           bad_offset);
               return FALSE;
             }
         }

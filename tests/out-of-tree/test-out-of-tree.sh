@@ -252,6 +252,29 @@ log="$tmp/logs/inspect.log"
 } > "$log" 2>&1 && tap_ok "SUTRA_PLUGIN_PATH: sutra inspect uppercase lists the parameters" \
   || fail "SUTRA_PLUGIN_PATH: sutra inspect uppercase lists the parameters" "$log"
 
+# expect_failure NAME PATTERN SUTRA-ARGS...: sutra must fail, saying PATTERN.
+expect_failure () {
+  local name=$1 pattern=$2 log status
+  shift 2
+  log=$(logname "$name")
+  {
+    echo "\$ sutra $*"
+    sutra "$@"
+    status=$?
+    echo "(exit status $status)"
+    [ "$status" -ne 0 ] && grep -q -- "$pattern" "$log"
+  } > "$log" 2>&1 && tap_ok "$name" || fail "$name" "$log"
+}
+
+expect_failure "validate: a misspelt choice is refused before anything runs" "did you mean" \
+  validate uppercase.json --plugin-path "$tmp/example-meson" \
+  --set input="$tmp/input.txt" --set output="$tmp/out-never.jsonl" --set up.on_invalid=passs
+
+printf 'fine\n\377 not UTF-8\n' > "$tmp/invalid.txt"
+expect_failure "run: invalid UTF-8 fails the run with the plugin's message" "not valid UTF-8" \
+  run uppercase.json --quiet --plugin-path "$tmp/example-meson" \
+  --set input="$tmp/invalid.txt" --set output="$tmp/out-invalid.jsonl"
+
 # The example's Makefile: pkg-config --cflags --libs sutra-plugin.
 if command -v make > /dev/null; then
   cp -R "$tmp/example" "$tmp/example-make"
