@@ -257,8 +257,36 @@ sutra_item_get_meta (const SutraItem *item)
   return item->meta;
 }
 
-/* json_node_copy shares nested objects instead of copying them, so a deep
- * copy goes member by member. */
+/* json_node_copy shares nested objects and arrays instead of copying them,
+ * so a deep copy goes member by member and element by element. */
+static JsonObject *meta_deep_copy (JsonObject *object);
+
+static JsonNode *
+node_deep_copy (JsonNode *node)
+{
+  JsonNode *copy;
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      copy = json_node_new (JSON_NODE_OBJECT);
+      json_node_take_object (copy, meta_deep_copy (json_node_get_object (node)));
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+      guint length = json_array_get_length (array);
+      JsonArray *own = json_array_sized_new (length);
+
+      for (guint i = 0; i < length; i++)
+        json_array_add_element (own, node_deep_copy (json_array_get_element (array, i)));
+      copy = json_node_new (JSON_NODE_ARRAY);
+      json_node_take_array (copy, own);
+    }
+  else
+    copy = json_node_copy (node);
+  return copy;
+}
+
 static JsonObject *
 meta_deep_copy (JsonObject *object)
 {
@@ -269,18 +297,7 @@ meta_deep_copy (JsonObject *object)
 
   json_object_iter_init (&iter, object);
   while (json_object_iter_next (&iter, &name, &member))
-    {
-      JsonNode *copy;
-
-      if (JSON_NODE_HOLDS_OBJECT (member))
-        {
-          copy = json_node_new (JSON_NODE_OBJECT);
-          json_node_take_object (copy, meta_deep_copy (json_node_get_object (member)));
-        }
-      else
-        copy = json_node_copy (member);
-      json_object_set_member (result, name, copy);
-    }
+    json_object_set_member (result, name, node_deep_copy (member));
   return result;
 }
 
