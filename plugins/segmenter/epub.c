@@ -1,0 +1,1067 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* EPUB 2 and 3: container, OPF spine, NCX or nav TOC, XHTML text. */
+
+#include "segmenter.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <string.h>
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
+
+#define MAX_ENTRIES 20000
+
+typedef struct
+{
+  const char *where;
+  GHashTable *files;       /* entry name → GBytes */
+  GHashTable *manifest;    /* id → ManifestItem */
+  char *opf_dir;
+  GPtrArray *spine;        /* ManifestItem (borrowed from manifest), reading order */
+  GArray *toc;             /* TocEntry */
+} Epub;
+
+typedef struct
+{
+  char *id;
+  char *path;              /* resolved against the OPF's folder */
+  char *media_type;
+  char *properties;
+  gboolean linear;
+} ManifestItem;
+
+typedef struct
+{
+  char *title;
+  char *path;              /* the spine document */
+  char *fragment;          /* nullable */
+  guint level;
+  gsize offset;
+  gboolean resolved;
+} TocEntry;
+
+static void
+manifest_item_free (ManifestItem *item)
+{
+  g_free (item->id);
+  g_free (item->path);
+  g_free (item->media_type);
+  g_free (item->properties);
+  g_free (item);
+}
+
+static void
+toc_entry_clear (TocEntry *entry)
+{
+  g_free (entry->title);
+  g_free (entry->path);
+  g_free (entry->fragment);
+}
+
+static void
+epub_clear (Epub *epub)
+{
+  g_clear_pointer (&epub->files, g_hash_table_unref);
+  g_clear_pointer (&epub->manifest, g_hash_table_unref);
+  g_clear_pointer (&epub->opf_dir, g_free);
+  g_clear_pointer (&epub->spine, g_ptr_array_unref);
+  g_clear_pointer (&epub->toc, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Epub, epub_clear)
+
+/* Images, fonts, style sheets and media are never read: skipping them
+ * costs nothing, and a bomb hidden in one is never expanded. */
+static gboolean
+is_skipped_asset (const char *name)
+{
+  static const char *const suffixes[] = {
+    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg", ".css",
+    ".ttf", ".otf", ".woff", ".woff2", ".mp3", ".mp4", ".m4a", ".ogg", ".wav", ".js",
+  };
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    if (g_str_has_suffix (lower, suffixes[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* "a/./b/../c" to "a/c"; NULL when it climbs out of the archive. */
+static char *
+normalize_path (const char *path)
+{
+  g_auto (GStrv) parts = g_strsplit (path, "/", -1);
+  g_autoptr (GPtrArray) kept = g_ptr_array_new ();
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      if (parts[i][0] == '\0' || strcmp (parts[i], ".") == 0)
+        continue;
+      if (strcmp (parts[i], "..") == 0)
+        {
+          if (kept->len == 0)
+            return NULL;
+          g_ptr_array_remove_index (kept, kept->len - 1);
+          continue;
+        }
+      g_ptr_array_add (kept, parts[i]);
+    }
+  g_ptr_array_add (kept, NULL);
+  return g_strjoinv ("/", (char **) kept->pdata);
+}
+
+/* An href relative to @base_dir: percent-decoded, without its fragment,
+ * which goes to @fragment. */
+static char *
+resolve_href (const char *base_dir, const char *href, char **fragment)
+{
+  g_autofree char *copy = g_strdup (href);
+  g_autofree char *unescaped = NULL;
+  g_autofree char *joined = NULL;
+  char *hash = strchr (copy, '#');
+
+  if (fragment != NULL)
+    *fragment = NULL;
+  if (hash != NULL)
+    {
+      *hash = '\0';
+      if (fragment != NULL && hash[1] != '\0')
+        *fragment = g_uri_unescape_string (hash + 1, NULL);
+    }
+  unescaped = g_uri_unescape_string (copy, NULL);
+  if (unescaped == NULL)
+    unescaped = g_strdup (copy);
+  if (unescaped[0] == '/')
+    joined = g_strdup (unescaped + 1);
+  else if (base_dir[0] != '\0')
+    joined = g_strconcat (base_dir, "/", unescaped, NULL);
+  else
+    joined = g_strdup (unescaped);
+  return normalize_path (joined);
+}
+
+static char *
+dir_of (const char *path)
+{
+  const char *slash = strrchr (path, '/');
+
+  return slash != NULL ? g_strndup (path, (gsize) (slash - path)) : g_strdup ("");
+}
+
+static gboolean
+read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, GError **error)
+{
+  struct archive *archive = archive_read_new ();
+  struct archive_entry *entry;
+  gint64 expanded = 0;
+  guint n_entries = 0;
+  gboolean ok = FALSE;
+  int status;
+
+  archive_read_support_format_zip (archive);
+  if (archive_read_open_memory (archive, data, size) != ARCHIVE_OK)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: not an EPUB: not a zip archive (%s)", epub->where,
+                   archive_error_string (archive) != NULL ? archive_error_string (archive)
+                                                          : "unrecognised data");
+      goto out;
+    }
+  while ((status = archive_read_next_header (archive, &entry)) == ARCHIVE_OK
+         || status == ARCHIVE_WARN)
+    {
+      const char *raw_name = archive_entry_pathname_utf8 (entry);
+      g_autofree char *name = NULL;
+      g_autoptr (GByteArray) bytes = NULL;
+
+      if (raw_name == NULL)
+        raw_name = archive_entry_pathname (entry);
+      if (++n_entries > MAX_ENTRIES)
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "%s: the archive has more than %d entries: not a book", epub->where,
+                       MAX_ENTRIES);
+          goto out;
+        }
+      if (raw_name == NULL || archive_entry_filetype (entry) != AE_IFREG)
+        continue;
+      name = normalize_path (raw_name);
+      if (name == NULL || is_skipped_asset (name))
+        continue;
+      /* A size in the header is checked first; the bytes read are counted
+       * too, since a header can lie. */
+      if (archive_entry_size_is_set (entry)
+          && archive_entry_size (entry) > max_expanded - expanded)
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "%s: entry “%s” expands to %" G_GINT64_FORMAT " bytes, past the limit of "
+                       "%" G_GINT64_FORMAT " bytes (max_expanded_bytes): a zip bomb, or raise "
+                       "the limit for a genuinely large book",
+                       epub->where, name, (gint64) archive_entry_size (entry), max_expanded);
+          goto out;
+        }
+      bytes = g_byte_array_new ();
+      for (;;)
+        {
+          guint8 buffer[65536];
+          la_ssize_t n = archive_read_data (archive, buffer, sizeof buffer);
+
+          if (n == 0)
+            break;
+          if (n < 0)
+            {
+              g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                           "%s: entry “%s” of the archive is damaged: %s", epub->where, name,
+                           archive_error_string (archive));
+              goto out;
+            }
+          expanded += n;
+          if (expanded > max_expanded)
+            {
+              g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                           "%s: the archive expands past the limit of %" G_GINT64_FORMAT
+                           " bytes (max_expanded_bytes) at entry “%s”: a zip bomb, or raise "
+                           "the limit for a genuinely large book",
+                           epub->where, max_expanded, name);
+              goto out;
+            }
+          g_byte_array_append (bytes, buffer, (guint) n);
+        }
+      g_hash_table_replace (epub->files, g_steal_pointer (&name),
+                            g_byte_array_free_to_bytes (g_steal_pointer (&bytes)));
+    }
+  if (status != ARCHIVE_EOF)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: not an EPUB: the zip archive is damaged after %u entries (%s)",
+                   epub->where, n_entries, archive_error_string (archive));
+      goto out;
+    }
+  ok = TRUE;
+
+out:
+  archive_read_free (archive);
+  return ok;
+}
+
+/* libxml2 calls this for &nbsp; and the like, which XHTML files use without
+ * the DTD that declares them: the HTML entity table resolves them. */
+static xmlEntityPtr
+get_entity (void *user_data, const xmlChar *name)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  xmlEntityPtr entity = xmlSAX2GetEntity (ctxt, name);
+  const htmlEntityDesc *desc;
+  char utf8[8] = { 0 };
+
+  if (entity != NULL)
+    return entity;
+  desc = htmlEntityLookup (name);
+  if (desc == NULL || ctxt->myDoc == NULL)
+    return NULL;
+  g_unichar_to_utf8 (desc->value, utf8);
+  if (ctxt->myDoc->intSubset == NULL)
+    xmlCreateIntSubset (ctxt->myDoc, BAD_CAST "html", NULL, NULL);
+  return xmlAddDocEntity (ctxt->myDoc, name, XML_INTERNAL_GENERAL_ENTITY, NULL, NULL,
+                          BAD_CAST utf8);
+}
+
+static void
+ignore_error (void *user_data, xmlErrorPtr error)
+{
+  /* Errors are read from the context after the parse. */
+}
+
+static xmlDocPtr
+parse_xml (Epub *epub, const char *name, GError **error)
+{
+  GBytes *bytes = g_hash_table_lookup (epub->files, name);
+  xmlParserCtxtPtr ctxt;
+  xmlDocPtr doc;
+  gsize size;
+  const char *data;
+
+  if (bytes == NULL)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: the archive has no entry “%s”", epub->where, name);
+      return NULL;
+    }
+  data = g_bytes_get_data (bytes, &size);
+  if (size > G_MAXINT)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: entry “%s” is too large to parse", epub->where, name);
+      return NULL;
+    }
+  ctxt = xmlNewParserCtxt ();
+  if (ctxt == NULL)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
+                   "%s: out of memory parsing “%s”", epub->where, name);
+      return NULL;
+    }
+  ctxt->sax->getEntity = get_entity;
+  ctxt->sax->serror = ignore_error;
+  /* No network, no external DTD; entities are substituted. */
+  doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOENT | XML_PARSE_NOCDATA
+                           | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (doc == NULL || !ctxt->wellFormed)
+    {
+      xmlErrorPtr last = xmlCtxtGetLastError (ctxt);
+      g_autofree char *message = g_strdup (last != NULL && last->message != NULL
+                                           ? last->message : "not well-formed XML");
+
+      g_strchomp (message);
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: malformed XML in “%s” at line %d, column %d: %s", epub->where, name,
+                   last != NULL ? last->line : 0, last != NULL ? last->int2 : 0, message);
+      if (doc != NULL)
+        xmlFreeDoc (doc);
+      xmlFreeParserCtxt (ctxt);
+      return NULL;
+    }
+  xmlFreeParserCtxt (ctxt);
+  return doc;
+}
+
+static gboolean
+name_is (xmlNodePtr node, const char *name)
+{
+  return node->type == XML_ELEMENT_NODE && g_ascii_strcasecmp ((const char *) node->name, name) == 0;
+}
+
+static xmlNodePtr
+find_element (xmlNodePtr node, const char *name)
+{
+  for (; node != NULL; node = node->next)
+    {
+      xmlNodePtr found;
+
+      if (name_is (node, name))
+        return node;
+      if (node->type == XML_ELEMENT_NODE && (found = find_element (node->children, name)) != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static char *
+get_attr (xmlNodePtr node, const char *name)
+{
+  xmlChar *value = xmlGetProp (node, BAD_CAST name);
+  char *copy;
+
+  if (value == NULL)
+    return NULL;
+  copy = g_strdup ((const char *) value);
+  xmlFree (value);
+  return copy;
+}
+
+/* The text of an element, white space folded. */
+static char *
+node_text (xmlNodePtr node)
+{
+  xmlChar *content = xmlNodeGetContent (node);
+  char *folded;
+
+  if (content == NULL)
+    return g_strdup ("");
+  folded = segmenter_fold ((const char *) content, (const char *) content + strlen ((const char *) content));
+  xmlFree (content);
+  return folded;
+}
+
+static gboolean
+read_container (Epub *epub, char **opf_path, GError **error)
+{
+  g_autoptr (xmlDoc) doc = NULL;
+  xmlNodePtr node;
+
+  if (!g_hash_table_contains (epub->files, "META-INF/container.xml"))
+    {
+      /* Be lenient with a missing container when exactly one package
+       * document is there. */
+      GHashTableIter iter;
+      const char *name;
+      guint n = 0;
+
+      g_hash_table_iter_init (&iter, epub->files);
+      while (g_hash_table_iter_next (&iter, (gpointer *) &name, NULL))
+        if (g_str_has_suffix (name, ".opf"))
+          {
+            *opf_path = g_strdup (name);
+            n++;
+          }
+      if (n == 1)
+        return TRUE;
+      g_clear_pointer (opf_path, g_free);
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: not an EPUB: the zip archive has no META-INF/container.xml "
+                   "(and %u package documents)", epub->where, n);
+      return FALSE;
+    }
+  doc = parse_xml (epub, "META-INF/container.xml", error);
+  if (doc == NULL)
+    return FALSE;
+  node = find_element (xmlDocGetRootElement (doc), "rootfile");
+  *opf_path = node != NULL ? get_attr (node, "full-path") : NULL;
+  if (*opf_path == NULL)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: not an EPUB: META-INF/container.xml names no rootfile", epub->where);
+      return FALSE;
+    }
+  {
+    char *normalized = normalize_path (*opf_path);
+
+    g_free (*opf_path);
+    *opf_path = normalized;
+  }
+  if (*opf_path == NULL)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: META-INF/container.xml names a rootfile outside the archive",
+                   epub->where);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+set_meta (char **field, xmlNodePtr node)
+{
+  g_autofree char *text = NULL;
+
+  if (*field != NULL)
+    return;
+  text = node_text (node);
+  if (text[0] != '\0')
+    *field = g_steal_pointer (&text);
+}
+
+static gboolean
+read_package (Epub *epub, SegmenterDocument *out, const char *opf_path, char **ncx_id,
+              GError **error)
+{
+  g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, error);
+  xmlNodePtr root, metadata, manifest, spine;
+
+  if (doc == NULL)
+    return FALSE;
+  root = xmlDocGetRootElement (doc);
+  epub->opf_dir = dir_of (opf_path);
+
+  metadata = find_element (root, "metadata");
+  for (xmlNodePtr node = metadata != NULL ? metadata->children : NULL; node != NULL; node = node->next)
+    {
+      if (name_is (node, "title"))
+        set_meta (&out->title, node);
+      else if (name_is (node, "creator"))
+        set_meta (&out->author, node);
+      else if (name_is (node, "language"))
+        set_meta (&out->language, node);
+    }
+
+  manifest = find_element (root, "manifest");
+  for (xmlNodePtr node = manifest != NULL ? manifest->children : NULL; node != NULL; node = node->next)
+    {
+      ManifestItem *item;
+      g_autofree char *href = NULL;
+
+      if (!name_is (node, "item"))
+        continue;
+      href = get_attr (node, "href");
+      item = g_new0 (ManifestItem, 1);
+      item->id = get_attr (node, "id");
+      item->media_type = get_attr (node, "media-type");
+      item->properties = get_attr (node, "properties");
+      item->path = href != NULL ? resolve_href (epub->opf_dir, href, NULL) : NULL;
+      if (item->id == NULL || item->path == NULL)
+        {
+          manifest_item_free (item);
+          continue;
+        }
+      g_hash_table_replace (epub->manifest, item->id, item);
+    }
+
+  spine = find_element (root, "spine");
+  if (spine == NULL)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: the package document “%s” has no spine", epub->where, opf_path);
+      return FALSE;
+    }
+  *ncx_id = get_attr (spine, "toc");
+  for (xmlNodePtr node = spine->children; node != NULL; node = node->next)
+    {
+      g_autofree char *idref = NULL;
+      g_autofree char *linear = NULL;
+      ManifestItem *item;
+
+      if (!name_is (node, "itemref"))
+        continue;
+      idref = get_attr (node, "idref");
+      linear = get_attr (node, "linear");
+      item = idref != NULL ? g_hash_table_lookup (epub->manifest, idref) : NULL;
+      if (item == NULL)
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "%s: spine itemref “%s” in “%s” names no manifest item", epub->where,
+                       idref != NULL ? idref : "(no idref)", opf_path);
+          return FALSE;
+        }
+      if (!g_hash_table_contains (epub->files, item->path))
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "%s: spine item “%s” names “%s”, which the archive does not contain",
+                       epub->where, item->id, item->path);
+          return FALSE;
+        }
+      item->linear = g_strcmp0 (linear, "no") != 0;
+      if (item->linear)
+        g_ptr_array_add (epub->spine, item);
+    }
+  if (epub->spine->len == 0)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: the spine of “%s” lists no documents", epub->where, opf_path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+add_toc_entry (Epub *epub, const char *base_dir, const char *title, const char *href, guint level)
+{
+  TocEntry entry = { 0 };
+
+  if (title == NULL || title[0] == '\0' || href == NULL)
+    return;
+  entry.path = resolve_href (base_dir, href, &entry.fragment);
+  if (entry.path == NULL)
+    {
+      g_free (entry.fragment);
+      return;
+    }
+  entry.title = g_strdup (title);
+  entry.level = level;
+  g_array_append_val (epub->toc, entry);
+}
+
+static void
+read_ncx_points (Epub *epub, const char *base_dir, xmlNodePtr node, guint level)
+{
+  for (; node != NULL; node = node->next)
+    {
+      xmlNodePtr label, text, content;
+      g_autofree char *title = NULL;
+      g_autofree char *src = NULL;
+
+      if (!name_is (node, "navPoint"))
+        continue;
+      /* find_element would descend into child navPoints: take this
+       * point's own label and content. */
+      for (label = node->children; label != NULL && !name_is (label, "navLabel"); label = label->next)
+        ;
+      for (content = node->children; content != NULL && !name_is (content, "content"); content = content->next)
+        ;
+      text = label != NULL ? find_element (label->children, "text") : NULL;
+      title = text != NULL ? node_text (text) : NULL;
+      src = content != NULL ? get_attr (content, "src") : NULL;
+      add_toc_entry (epub, base_dir, title, src, level);
+      read_ncx_points (epub, base_dir, node->children, level + 1);
+    }
+}
+
+/* <ol><li><a href>Title</a><ol>...</ol></li></ol> */
+static void
+read_nav_list (Epub *epub, const char *base_dir, xmlNodePtr list, guint level)
+{
+  for (xmlNodePtr li = list->children; li != NULL; li = li->next)
+    {
+      if (!name_is (li, "li"))
+        continue;
+      for (xmlNodePtr child = li->children; child != NULL; child = child->next)
+        {
+          if (name_is (child, "a") || name_is (child, "span"))
+            {
+              g_autofree char *title = node_text (child);
+              g_autofree char *href = get_attr (child, "href");
+
+              add_toc_entry (epub, base_dir, title, href, level);
+            }
+          else if (name_is (child, "ol") || name_is (child, "ul"))
+            read_nav_list (epub, base_dir, child, level + 1);
+        }
+    }
+}
+
+static xmlNodePtr
+find_toc_nav (xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    {
+      xmlNodePtr found;
+
+      if (name_is (node, "nav"))
+        {
+          xmlChar *type = xmlGetNsProp (node, BAD_CAST "type", BAD_CAST "http://www.idpf.org/2007/ops");
+          gboolean is_toc;
+
+          if (type == NULL)
+            type = xmlGetProp (node, BAD_CAST "type");
+          is_toc = type != NULL && strstr ((const char *) type, "toc") != NULL;
+          xmlFree (type);
+          if (is_toc)
+            return node;
+        }
+      if (node->type == XML_ELEMENT_NODE && (found = find_toc_nav (node->children)) != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* The EPUB 3 nav document, else the NCX. A TOC that cannot be read is no
+ * reason to refuse the book: the spine still gives its text. */
+static void
+read_toc (Epub *epub, const char *ncx_id)
+{
+  GHashTableIter iter;
+  ManifestItem *item, *nav = NULL, *ncx = NULL;
+
+  g_hash_table_iter_init (&iter, epub->manifest);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &item))
+    {
+      if (item->properties != NULL && strstr (item->properties, "nav") != NULL)
+        nav = item;
+      if ((ncx_id != NULL && strcmp (item->id, ncx_id) == 0)
+          || (ncx == NULL && g_strcmp0 (item->media_type, "application/x-dtbncx+xml") == 0))
+        ncx = item;
+    }
+  if (nav != NULL && g_hash_table_contains (epub->files, nav->path))
+    {
+      g_autoptr (xmlDoc) doc = parse_xml (epub, nav->path, NULL);
+      xmlNodePtr toc = doc != NULL ? find_toc_nav (xmlDocGetRootElement (doc)) : NULL;
+
+      if (toc != NULL)
+        {
+          g_autofree char *base = dir_of (nav->path);
+          xmlNodePtr list = find_element (toc->children, "ol");
+
+          if (list != NULL)
+            read_nav_list (epub, base, list, 0);
+        }
+    }
+  if (epub->toc->len == 0 && ncx != NULL && g_hash_table_contains (epub->files, ncx->path))
+    {
+      g_autoptr (xmlDoc) doc = parse_xml (epub, ncx->path, NULL);
+      xmlNodePtr map = doc != NULL ? find_element (xmlDocGetRootElement (doc), "navMap") : NULL;
+
+      if (map != NULL)
+        {
+          g_autofree char *base = dir_of (ncx->path);
+
+          read_ncx_points (epub, base, map->children, 0);
+        }
+    }
+}
+
+/* Text extraction: blocks become paragraphs (a blank line between), <br> a
+ * line break, and scripts, styles, images and page numbers nothing. */
+typedef struct
+{
+  GString *text;
+  GHashTable *anchors;   /* fragment → GArray of TocEntry indexes, this file */
+  Epub *epub;
+  gboolean in_pre;
+  char *first_heading;
+} Extractor;
+
+static gboolean
+is_block (xmlNodePtr node)
+{
+  static const char *const blocks[] = {
+    "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd",
+    "blockquote", "pre", "section", "article", "aside", "header", "footer", "nav",
+    "figure", "figcaption", "table", "tr", "caption", "address", "hr", "main", "body",
+    "center", "hgroup", "details", "summary", "fieldset", "legend", "tbody", "thead", "tfoot",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (blocks); i++)
+    if (name_is (node, blocks[i]))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+is_skipped (xmlNodePtr node)
+{
+  static const char *const skipped[] = {
+    "script", "style", "head", "img", "svg", "math", "audio", "video", "object",
+    "iframe", "noscript", "template", "rt", "rp", "image", "canvas", "embed",
+  };
+  g_autofree char *class_name = NULL;
+  xmlChar *type;
+  gboolean pagebreak;
+
+  for (guint i = 0; i < G_N_ELEMENTS (skipped); i++)
+    if (name_is (node, skipped[i]))
+      return TRUE;
+  /* Page numbers of the printed book: "[Pg 12]". */
+  class_name = get_attr (node, "class");
+  if (class_name != NULL && strstr (class_name, "pagenum") != NULL)
+    return TRUE;
+  type = xmlGetNsProp (node, BAD_CAST "type", BAD_CAST "http://www.idpf.org/2007/ops");
+  pagebreak = type != NULL && strstr ((const char *) type, "pagebreak") != NULL;
+  xmlFree (type);
+  return pagebreak;
+}
+
+static void
+paragraph_break (GString *text)
+{
+  while (text->len > 0 && (text->str[text->len - 1] == ' ' || text->str[text->len - 1] == '\n'))
+    g_string_truncate (text, text->len - 1);
+  if (text->len > 0)
+    g_string_append (text, "\n\n");
+}
+
+static gboolean
+at_paragraph_start (GString *text)
+{
+  return text->len == 0 || text->str[text->len - 1] == '\n';
+}
+
+static void
+append_text (Extractor *x, const char *s)
+{
+  GString *text = x->text;
+
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      if (segmenter_is_space (*p))
+        {
+          if (x->in_pre && *p == '\n')
+            {
+              /* A line of <pre>, never a paragraph break. */
+              if (!at_paragraph_start (text) || (text->len > 0 && text->str[text->len - 1] != '\n'))
+                {
+                  while (text->len > 0 && text->str[text->len - 1] == ' ')
+                    g_string_truncate (text, text->len - 1);
+                  if (text->len > 0 && text->str[text->len - 1] != '\n')
+                    g_string_append_c (text, '\n');
+                }
+              continue;
+            }
+          if (!at_paragraph_start (text) && text->str[text->len - 1] != ' ')
+            g_string_append_c (text, ' ');
+          continue;
+        }
+      g_string_append_c (text, *p);
+    }
+}
+
+static void
+mark_anchor (Extractor *x, xmlNodePtr node)
+{
+  g_autofree char *id = get_attr (node, "id");
+  GArray *indexes;
+  gsize offset;
+
+  if (id == NULL && name_is (node, "a"))
+    id = get_attr (node, "name");
+  if (id == NULL || (indexes = g_hash_table_lookup (x->anchors, id)) == NULL)
+    return;
+  /* A chapter starts at a paragraph: an anchor inside one marks the
+   * paragraph's start. */
+  offset = x->text->len;
+  if (!at_paragraph_start (x->text))
+    {
+      const char *start = x->text->str;
+      const char *p = g_strrstr_len (start, (gssize) x->text->len, "\n\n");
+
+      offset = p != NULL ? (gsize) (p - start) + 2 : 0;
+    }
+  for (guint i = 0; i < indexes->len; i++)
+    {
+      TocEntry *entry = &g_array_index (x->epub->toc, TocEntry, g_array_index (indexes, guint, i));
+
+      if (!entry->resolved)
+        {
+          entry->offset = offset;
+          entry->resolved = TRUE;
+        }
+    }
+}
+
+static void
+extract (Extractor *x, xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    {
+      switch (node->type)
+        {
+        case XML_TEXT_NODE:
+        case XML_CDATA_SECTION_NODE:
+          if (node->content != NULL)
+            append_text (x, (const char *) node->content);
+          break;
+        case XML_ENTITY_REF_NODE:
+          {
+            const htmlEntityDesc *desc = htmlEntityLookup (node->name);
+
+            if (desc != NULL)
+              {
+                char utf8[8] = { 0 };
+
+                g_unichar_to_utf8 (desc->value, utf8);
+                append_text (x, utf8);
+              }
+            break;
+          }
+        case XML_ELEMENT_NODE:
+          {
+            gboolean block;
+
+            mark_anchor (x, node);
+            if (is_skipped (node))
+              break;
+            if (name_is (node, "br"))
+              {
+                while (x->text->len > 0 && x->text->str[x->text->len - 1] == ' ')
+                  g_string_truncate (x->text, x->text->len - 1);
+                if (!at_paragraph_start (x->text))
+                  g_string_append_c (x->text, '\n');
+                break;
+              }
+            block = is_block (node);
+            if (block)
+              paragraph_break (x->text);
+            else if ((name_is (node, "td") || name_is (node, "th")) && !at_paragraph_start (x->text))
+              append_text (x, " ");
+            if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1'
+                && node->name[1] <= '6' && node->name[2] == '\0')
+              {
+                x->first_heading = node_text (node);
+                if (x->first_heading[0] == '\0')
+                  g_clear_pointer (&x->first_heading, g_free);
+              }
+            if (name_is (node, "pre"))
+              {
+                gboolean was = x->in_pre;
+
+                x->in_pre = TRUE;
+                extract (x, node->children);
+                x->in_pre = was;
+              }
+            else
+              extract (x, node->children);
+            if (block)
+              paragraph_break (x->text);
+            break;
+          }
+        default:
+          break;
+        }
+    }
+}
+
+/* The alphanumeric characters of the first paragraphs at @offset equal to
+ * @key: the heading the TOC entry points at, which its title carries. */
+static gsize
+skip_heading (const char *text, gsize length, gsize offset, const char *key)
+{
+  const char *p = text + offset, *end = text + length;
+  GString *seen = g_string_new (NULL);
+  gsize result = offset;
+
+  for (guint n = 0; n < 3 && p < end; n++)
+    {
+      const char *para_end = strstr (p, "\n\n");
+      g_autofree char *part = NULL;
+
+      if (para_end == NULL || para_end > end)
+        para_end = end;
+      part = segmenter_alnum_key (p, para_end);
+      g_string_append (seen, part);
+      if (!g_str_has_prefix (key, seen->str))
+        break;
+      p = para_end;
+      while (p < end && *p == '\n')
+        p++;
+      if (strcmp (seen->str, key) == 0)
+        {
+          result = (gsize) (p - text);
+          break;
+        }
+    }
+  g_string_free (seen, TRUE);
+  return result;
+}
+
+static gboolean
+is_html_type (const char *media_type)
+{
+  return media_type == NULL || strcmp (media_type, "application/xhtml+xml") == 0
+         || strcmp (media_type, "text/html") == 0 || strcmp (media_type, "application/xml") == 0;
+}
+
+gboolean
+segmenter_epub_read (SegmenterDocument *out,
+                     const guint8 *data,
+                     gsize size,
+                     const SegmenterSettings *settings,
+                     GError **error)
+{
+  g_auto (Epub) epub = { 0 };
+  g_autofree char *opf_path = NULL;
+  g_autofree char *ncx_id = NULL;
+  g_autoptr (GPtrArray) spine_titles = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) spine_offsets = g_array_new (FALSE, FALSE, sizeof (gsize));
+  gboolean by_toc = g_strcmp0 (settings->epub_chapters, "toc") == 0;
+  gboolean by_spine = g_strcmp0 (settings->epub_chapters, "spine") == 0;
+  guint n_resolved = 0;
+
+  epub.where = out->where;
+  epub.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  epub.manifest = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                         (GDestroyNotify) manifest_item_free);
+  epub.spine = g_ptr_array_new ();
+  epub.toc = g_array_new (FALSE, TRUE, sizeof (TocEntry));
+  g_array_set_clear_func (epub.toc, (GDestroyNotify) toc_entry_clear);
+
+  if (size < 4 || memcmp (data, "PK\003\004", 4) != 0)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: not an EPUB: an EPUB is a zip archive, and this file does not start "
+                   "with a zip header (byte offset 0)", out->where);
+      return FALSE;
+    }
+  if (!read_archive (&epub, data, size, settings->max_expanded_bytes, error)
+      || !read_container (&epub, &opf_path, error)
+      || !read_package (&epub, out, opf_path, &ncx_id, error))
+    return FALSE;
+  read_toc (&epub, ncx_id);
+
+  for (guint i = 0; i < epub.spine->len; i++)
+    {
+      ManifestItem *item = epub.spine->pdata[i];
+      g_autoptr (GHashTable) anchors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                               (GDestroyNotify) g_array_unref);
+      g_autoptr (xmlDoc) doc = NULL;
+      Extractor x = { .text = out->text, .anchors = anchors, .epub = &epub };
+      gsize start;
+      xmlNodePtr root, body;
+
+      if (!is_html_type (item->media_type))
+        continue;
+      doc = parse_xml (&epub, item->path, error);
+      if (doc == NULL)
+        return FALSE;
+
+      for (guint t = 0; t < epub.toc->len; t++)
+        {
+          TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
+          const char *key = entry->fragment != NULL ? entry->fragment : "";
+          GArray *indexes;
+
+          if (strcmp (entry->path, item->path) != 0 || entry->resolved)
+            continue;
+          indexes = g_hash_table_lookup (anchors, key);
+          if (indexes == NULL)
+            {
+              indexes = g_array_new (FALSE, FALSE, sizeof (guint));
+              g_hash_table_insert (anchors, g_strdup (key), indexes);
+            }
+          g_array_append_val (indexes, t);
+        }
+
+      paragraph_break (out->text);
+      start = out->text->len;
+      root = xmlDocGetRootElement (doc);
+      body = find_element (root, "body");
+      extract (&x, body != NULL ? body : root);
+      paragraph_break (out->text);
+
+      /* Entries naming the file, and fragments not found in it, start at
+       * the file's start. */
+      for (guint t = 0; t < epub.toc->len; t++)
+        {
+          TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
+
+          if (strcmp (entry->path, item->path) == 0 && !entry->resolved)
+            {
+              entry->offset = start;
+              entry->resolved = TRUE;
+            }
+        }
+      if (out->text->len > start)
+        {
+          g_array_append_val (spine_offsets, start);
+          g_ptr_array_add (spine_titles, g_steal_pointer (&x.first_heading));
+        }
+      g_free (x.first_heading);
+    }
+
+  for (guint t = 0; t < epub.toc->len; t++)
+    n_resolved += g_array_index (epub.toc, TocEntry, t).resolved;
+  /* Without a usable TOC, each spine document is a chapter. */
+  if (by_toc && n_resolved == 0)
+    by_spine = TRUE;
+
+  if (by_spine)
+    {
+      for (guint i = 0; i < spine_offsets->len; i++)
+        {
+          gsize offset = g_array_index (spine_offsets, gsize, i);
+          const char *title = spine_titles->pdata[i];
+          g_autofree char *fallback = NULL;
+
+          for (guint t = 0; t < epub.toc->len && title == NULL; t++)
+            {
+              TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
+
+              if (entry->resolved && entry->offset == offset)
+                title = entry->title;
+            }
+          if (title == NULL)
+            title = fallback = g_strdup_printf ("Section %u", i + 1);
+          segmenter_document_add_heading (out, offset, offset, title, 0);
+        }
+      out->headings_done = TRUE;
+    }
+  else if (by_toc)
+    {
+      for (guint t = 0; t < epub.toc->len; t++)
+        {
+          TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
+          g_autofree char *key = NULL;
+          gsize body;
+
+          if (!entry->resolved)
+            continue;
+          key = segmenter_alnum_key (entry->title, entry->title + strlen (entry->title));
+          body = key[0] != '\0' ? skip_heading (out->text->str, out->text->len, entry->offset, key)
+                                : entry->offset;
+          segmenter_document_add_heading (out, entry->offset, body, entry->title, entry->level);
+        }
+      out->headings_done = TRUE;
+    }
+  else
+    out->detect_plain = TRUE;
+
+  if (out->text->len == 0)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "%s: the EPUB's spine documents hold no text", out->where);
+      return FALSE;
+    }
+  return TRUE;
+}

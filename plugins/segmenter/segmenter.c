@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* segmenter: splits a book (text, Markdown, EPUB) into chapters and chunks. */
+
+#include "segmenter.h"
+
+#include <string.h>
+
+static const char *const front_matter_choices[] = { "auto", "chapter", "drop", NULL };
+static const char *const emit_choices[] = { "chunks", "chapters", NULL };
+static const char *const epub_chapters_choices[] = { "toc", "spine", "headings", NULL };
+
+static const SutraParamInfo segmenter_params[] = {
+  SUTRA_PARAM_ROW_INT ("max_chars", SegmenterSettings, max_chars, 400, 20, 100000, 0,
+                       "Longest chunk in characters: sentences are merged up to it, and a "
+                       "longer sentence is cut at clauses, then at spaces."),
+  SUTRA_PARAM_ROW_STRING ("language", SegmenterSettings, language, NULL, 0,
+                          "Language tag for sentence rules (en, de, fr-CA); by default the "
+                          "item's `language` metadata, the book's own, or en."),
+  SUTRA_PARAM_ROW_BOOL ("strip_boilerplate", SegmenterSettings, strip_boilerplate, TRUE, 0,
+                        "Remove the Project Gutenberg header and licence footer (the *** START "
+                        "OF / *** END OF markers)."),
+  SUTRA_PARAM_ROW_ENUM ("front_matter", SegmenterSettings, front_matter, "auto",
+                        front_matter_choices, 0,
+                        "Text before the first chapter: chapter (a chapter of its own), drop, "
+                        "or auto (a chapter unless it is only a short title page)."),
+  SUTRA_PARAM_ROW_STRING ("heading_pattern", SegmenterSettings, heading_pattern, NULL, 0,
+                          "A regular expression (PCRE) matching a whole chapter heading line "
+                          "of plain text, instead of the built-in rules."),
+  SUTRA_PARAM_ROW_INT ("markdown_level", SegmenterSettings, markdown_level, 0, 0, 6, 0,
+                       "Markdown headings of this level or above (1 is #) start chapters; 0 "
+                       "picks the highest level used more than once."),
+  SUTRA_PARAM_ROW_BOOL ("repair_utf8", SegmenterSettings, repair_utf8, FALSE, 0,
+                        "Replace invalid UTF-8 with U+FFFD instead of refusing the file."),
+  SUTRA_PARAM_ROW_INT ("max_expanded_bytes", SegmenterSettings, max_expanded_bytes,
+                       256 * 1024 * 1024, 65536, G_GINT64_CONSTANT (17179869184), 0,
+                       "Most bytes an EPUB may expand to before it is refused as a zip bomb."),
+  SUTRA_PARAM_ROW_ENUM ("emit", SegmenterSettings, emit, "chunks", emit_choices, 0,
+                        "What to push: chunks (book/chapter/chunk) or chapters (book/chapter, "
+                        "the whole chapter's text)."),
+  SUTRA_PARAM_ROW_ENUM ("epub_chapters", SegmenterSettings, epub_chapters, "toc",
+                        epub_chapters_choices, 0,
+                        "EPUB chapters from the table of contents, one per spine document, or "
+                        "from headings in the text as for plain text."),
+  SUTRA_PARAM_ROW_BOOL ("caps_headings", SegmenterSettings, caps_headings, FALSE, 0,
+                        "In plain text, also take an all-capitals line after two blank lines "
+                        "as a chapter title (collections of stories)."),
+  SUTRA_PARAM_ROW_END
+};
+
+typedef struct
+{
+  const SegmenterSettings *settings;
+  GRegex *heading_pattern;
+  SegmenterChunker *chunker;
+  GString *paragraph;
+  gboolean emit_chapters;
+} Segmenter;
+
+static void
+segmenter_destroy (gpointer instance)
+{
+  Segmenter *self = instance;
+
+  g_clear_pointer (&self->heading_pattern, g_regex_unref);
+  g_clear_pointer (&self->chunker, segmenter_chunker_free);
+  if (self->paragraph != NULL)
+    g_string_free (self->paragraph, TRUE);
+  g_free (self);
+}
+
+static gpointer
+segmenter_create (const SutraStageContext *context, gconstpointer settings, GError **error)
+{
+  Segmenter *self = g_new0 (Segmenter, 1);
+
+  self->settings = settings;
+  self->emit_chapters = g_strcmp0 (self->settings->emit, "chapters") == 0;
+  if (self->settings->heading_pattern != NULL && self->settings->heading_pattern[0] != '\0')
+    {
+      g_autoptr (GError) regex_error = NULL;
+
+      self->heading_pattern = g_regex_new (self->settings->heading_pattern, G_REGEX_OPTIMIZE,
+                                           0, &regex_error);
+      if (self->heading_pattern == NULL)
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "parameter “heading_pattern”: not a valid regular expression: %s",
+                       regex_error->message);
+          segmenter_destroy (self);
+          return NULL;
+        }
+    }
+  self->chunker = segmenter_chunker_new ();
+  self->paragraph = g_string_new (NULL);
+  return self;
+}
+
+typedef enum {
+  FORMAT_TEXT,
+  FORMAT_MARKDOWN,
+  FORMAT_EPUB,
+} Format;
+
+static gboolean
+choose_format (SutraItem *book, const char *where, Format *format, GError **error)
+{
+  const char *media_type = sutra_item_get_media_type (book);
+  gsize size;
+  const guint8 *data = sutra_item_get_data (book, &size);
+
+  if (strcmp (media_type, SUTRA_MEDIA_EPUB) == 0)
+    *format = FORMAT_EPUB;
+  else if (strcmp (media_type, SUTRA_MEDIA_TEXT_MARKDOWN) == 0
+           || strcmp (media_type, "text/x-markdown") == 0)
+    *format = FORMAT_MARKDOWN;
+  else if (g_str_has_prefix (media_type, "text/"))
+    *format = FORMAT_TEXT;
+  else if (strcmp (media_type, SUTRA_MEDIA_OCTETS) == 0)
+    *format = size >= 4 && memcmp (data, "PK\003\004", 4) == 0 ? FORMAT_EPUB : FORMAT_TEXT;
+  else
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_UNSUPPORTED,
+                   "%s: media type “%s” is not one the segmenter reads (text/plain, "
+                   "text/markdown, application/epub+zip)", where, media_type);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The next paragraph of [*p, end): lines up to a blank line. */
+static gboolean
+next_paragraph (const char **p, const char *end, const char **start, const char **stop)
+{
+  const char *q = *p;
+
+  *start = NULL;
+  while (q < end)
+    {
+      const char *line_end = segmenter_line_end (q, end);
+      gboolean blank = segmenter_is_blank (q, line_end);
+
+      if (!blank && *start == NULL)
+        *start = q;
+      if (!blank)
+        *stop = line_end;
+      q = line_end < end ? line_end + 1 : end;
+      if (blank && *start != NULL)
+        break;
+    }
+  *p = q;
+  return *start != NULL;
+}
+
+typedef struct
+{
+  Segmenter *self;
+  SutraOutput *output;
+  SutraItem *chapter_item;
+  const SegmenterDocument *doc;
+  const SegmenterChapter *chapter;
+  const char *language;
+  guint chapter_index;
+  guint paragraph_index;
+  guint chunk_index;
+} Emitter;
+
+static void
+set_book_meta (JsonObject *meta, const Emitter *e)
+{
+  json_object_set_int_member (meta, "chapter_index", e->chapter_index);
+  json_object_set_string_member (meta, "chapter_title", e->chapter->title);
+  if (e->chapter->part_title != NULL)
+    json_object_set_string_member (meta, "part_title", e->chapter->part_title);
+  if (e->chapter->is_front_matter)
+    json_object_set_boolean_member (meta, "front_matter", TRUE);
+}
+
+static void
+set_common_meta (JsonObject *meta, const Emitter *e)
+{
+  json_object_set_string_member (meta, "language", e->language);
+  if (e->doc->title != NULL)
+    json_object_set_string_member (meta, "title", e->doc->title);
+  if (e->doc->author != NULL)
+    json_object_set_string_member (meta, "author", e->doc->author);
+}
+
+static void
+emit_chunk (const char *start, gsize length, gboolean paragraph_end, gpointer user_data)
+{
+  Emitter *e = user_data;
+  SutraItem *item = sutra_item_new_child (e->chapter_item, e->chunk_index++, SUTRA_MEDIA_TEXT_PLAIN,
+                                          g_bytes_new (start, length));
+  JsonObject *meta = sutra_item_ensure_meta (item);
+
+  set_book_meta (meta, e);
+  json_object_set_int_member (meta, "paragraph_index", e->paragraph_index);
+  json_object_set_boolean_member (meta, "paragraph_end", paragraph_end);
+  set_common_meta (meta, e);
+  sutra_output_push (e->output, item);
+}
+
+static gboolean
+emit_book (Segmenter *self,
+           SutraItem *book,
+           SegmenterDocument *doc,
+           GPtrArray *chapters,
+           const char *language,
+           SutraOutput *output,
+           GError **error)
+{
+  const char *text = doc->text->str;
+
+  for (guint ci = 0; ci < chapters->len; ci++)
+    {
+      const SegmenterChapter *chapter = chapters->pdata[ci];
+      g_autoptr (SutraItem) chapter_item = sutra_item_new_child (book, ci, NULL, NULL);
+      Emitter e = {
+        .self = self,
+        .output = output,
+        .chapter_item = chapter_item,
+        .doc = doc,
+        .chapter = chapter,
+        .language = language,
+        .chapter_index = ci,
+      };
+      const char *p = text + chapter->start, *end = text + chapter->end;
+      const char *start, *stop;
+
+      if (sutra_output_is_cancelled (output))
+        return TRUE;
+      if (self->emit_chapters)
+        {
+          GString *body = g_string_new (NULL);
+          SutraItem *item;
+          JsonObject *meta;
+          guint n_paragraphs = 0;
+
+          while (next_paragraph (&p, end, &start, &stop))
+            {
+              if (body->len > 0)
+                g_string_append (body, "\n\n");
+              segmenter_fold_append (body, start, stop);
+              n_paragraphs++;
+            }
+          item = sutra_item_new_child (book, ci, SUTRA_MEDIA_TEXT_PLAIN,
+                                       g_string_free_to_bytes (body));
+          meta = sutra_item_ensure_meta (item);
+          set_book_meta (meta, &e);
+          json_object_set_int_member (meta, "paragraph_count", n_paragraphs);
+          set_common_meta (meta, &e);
+          sutra_output_push (output, item);
+          continue;
+        }
+      while (next_paragraph (&p, end, &start, &stop))
+        {
+          g_string_truncate (self->paragraph, 0);
+          segmenter_fold_append (self->paragraph, start, stop);
+          if (!segmenter_chunker_split (self->chunker, language, self->paragraph->str,
+                                        self->paragraph->len, (gsize) self->settings->max_chars,
+                                        emit_chunk, &e, error))
+            {
+              g_prefix_error (error, "%s: chapter %u: ", doc->where, ci);
+              return FALSE;
+            }
+          e.paragraph_index++;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **error)
+{
+  const SegmenterSettings *settings = self->settings;
+  const char *where = sutra_item_get_meta_string (book, "path", sutra_item_get_id (book));
+  g_autoptr (SegmenterDocument) doc = segmenter_document_new (where);
+  g_autoptr (GPtrArray) chapters = NULL;
+  gboolean plain_headings = FALSE;
+  const char *language;
+  Format format;
+  gsize size;
+  const guint8 *data = sutra_item_get_data (book, &size);
+
+  if (!choose_format (book, where, &format, error))
+    return FALSE;
+  if (format == FORMAT_EPUB)
+    {
+      if (!segmenter_epub_read (doc, data, size, settings, error))
+        return FALSE;
+      segmenter_gutenberg_scan (doc, settings->strip_boilerplate);
+      plain_headings = doc->detect_plain;
+    }
+  else
+    {
+      if (!segmenter_decode_text (data, size, settings->repair_utf8, where, doc->text, error))
+        return FALSE;
+      segmenter_gutenberg_scan (doc, settings->strip_boilerplate);
+      if (format == FORMAT_MARKDOWN)
+        segmenter_markdown_read (doc, settings->markdown_level);
+      else
+        plain_headings = TRUE;
+    }
+  if (plain_headings
+      && !segmenter_headings_detect (doc, self->heading_pattern, settings->caps_headings, error))
+    return FALSE;
+
+  chapters = segmenter_build_chapters (doc, settings->front_matter, plain_headings, error);
+  if (chapters == NULL)
+    return FALSE;
+
+  language = settings->language;
+  if (language == NULL || language[0] == '\0')
+    language = sutra_item_get_meta_string (book, "language", NULL);
+  if (language == NULL || language[0] == '\0')
+    language = doc->language;
+  if (language == NULL || language[0] == '\0')
+    language = "en";
+  return emit_book (self, book, doc, chapters, language, output, error);
+}
+
+static gboolean
+segmenter_process (gpointer instance,
+                   SutraItem *const *items,
+                   guint n_items,
+                   SutraOutput *output,
+                   GError **error)
+{
+  Segmenter *self = instance;
+
+  for (guint i = 0; i < n_items; i++)
+    {
+      if (sutra_output_is_cancelled (output))
+        return TRUE;
+      if (!segment_one (self, items[i], output, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static const SutraStageInfo segmenter_stages[] = {
+  {
+    .name = "segmenter",
+    .kind = SUTRA_STAGE_SPLIT,
+    .summary = "Splits books (plain text, Markdown, EPUB) into chapters and sentence chunks",
+    .params = segmenter_params,
+    .settings_size = sizeof (SegmenterSettings),
+    .threading = SUTRA_THREADING_PER_WORKER,
+    .devices = SUTRA_DEVICE_CPU,
+    .create = segmenter_create,
+    .process = segmenter_process,
+    .destroy = segmenter_destroy,
+  },
+  { NULL }
+};
+
+static const SutraPluginInfo segmenter_plugin = {
+  .abi_major = SUTRA_ABI_MAJOR,
+  .abi_minor = SUTRA_ABI_MINOR,
+  .name = "segmenter",
+  .version = "1.0.0",
+  .summary = "Books into chapters and chunks for speech and translation",
+  .stages = segmenter_stages,
+};
+
+SUTRA_PLUGIN_DEFINE (segmenter_plugin)
