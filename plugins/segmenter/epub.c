@@ -681,6 +681,7 @@ typedef struct
   GHashTable *anchors;   /* fragment → GArray of TocEntry indexes, this file */
   Epub *epub;
   gboolean in_pre;
+  gboolean glue;         /* a drop cap waits for the rest of its word */
   char *first_heading;
 } Extractor;
 
@@ -724,13 +725,46 @@ is_skipped (xmlNodePtr node)
   return pagebreak;
 }
 
-static void
-paragraph_break (GString *text)
+/* The paragraph being written, from its start to the end of the text. */
+static const char *
+current_paragraph (GString *text)
 {
+  const char *p = g_strrstr_len (text->str, (gssize) text->len, "\n\n");
+
+  return p != NULL ? p + 2 : text->str;
+}
+
+/* A paragraph of one capital, perhaps after a quote: the drop cap of
+ * Gutenberg's HTML ("A" in a box, then "LICE was beginning"). */
+static gboolean
+is_drop_cap (const char *start, const char *end)
+{
+  glong n = g_utf8_strlen (start, end - start);
+  gunichar last;
+
+  if (n < 1 || n > 2)
+    return FALSE;
+  last = g_utf8_get_char (g_utf8_prev_char (end));
+  return g_unichar_isupper (last) && (n == 1 || g_unichar_ispunct (g_utf8_get_char (start)));
+}
+
+static void
+paragraph_break (Extractor *x)
+{
+  GString *text = x->text;
+
+  if (x->glue)
+    return;
   while (text->len > 0 && (text->str[text->len - 1] == ' ' || text->str[text->len - 1] == '\n'))
     g_string_truncate (text, text->len - 1);
-  if (text->len > 0)
-    g_string_append (text, "\n\n");
+  if (text->len == 0)
+    return;
+  if (is_drop_cap (current_paragraph (text), text->str + text->len))
+    {
+      x->glue = TRUE;
+      return;
+    }
+  g_string_append (text, "\n\n");
 }
 
 static gboolean
@@ -746,6 +780,9 @@ append_text (Extractor *x, const char *s)
 
   for (const char *p = s; *p != '\0'; p++)
     {
+      if (x->glue && segmenter_is_space (*p))
+        continue;
+      x->glue = FALSE;
       if (segmenter_is_space (*p))
         {
           if (x->in_pre && *p == '\n')
@@ -784,10 +821,7 @@ mark_anchor (Extractor *x, xmlNodePtr node)
   offset = x->text->len;
   if (!at_paragraph_start (x->text))
     {
-      const char *start = x->text->str;
-      const char *p = g_strrstr_len (start, (gssize) x->text->len, "\n\n");
-
-      offset = p != NULL ? (gsize) (p - start) + 2 : 0;
+      offset = (gsize) (current_paragraph (x->text) - x->text->str);
     }
   for (guint i = 0; i < indexes->len; i++)
     {
@@ -843,7 +877,7 @@ extract (Extractor *x, xmlNodePtr node)
               }
             block = is_block (node);
             if (block)
-              paragraph_break (x->text);
+              paragraph_break (x);
             else if ((name_is (node, "td") || name_is (node, "th")) && !at_paragraph_start (x->text))
               append_text (x, " ");
             if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1'
@@ -864,7 +898,7 @@ extract (Extractor *x, xmlNodePtr node)
             else
               extract (x, node->children);
             if (block)
-              paragraph_break (x->text);
+              paragraph_break (x);
             break;
           }
         default:
@@ -983,12 +1017,13 @@ segmenter_epub_read (SegmenterDocument *out,
           g_array_append_val (indexes, t);
         }
 
-      paragraph_break (out->text);
+      paragraph_break (&x);
       start = out->text->len;
       root = xmlDocGetRootElement (doc);
       body = find_element (root, "body");
       extract (&x, body != NULL ? body : root);
-      paragraph_break (out->text);
+      x.glue = FALSE;
+      paragraph_break (&x);
 
       /* Entries naming the file, and fragments not found in it, start at
        * the file's start. */

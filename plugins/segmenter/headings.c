@@ -417,6 +417,21 @@ is_single_line (const Line *lines, guint n_lines, guint i)
          && (i + 1 == n_lines || lines[i + 1].blank);
 }
 
+/* "St. Petersburgh, Dec. 11th, 17--" or "London, 1888.": a dateline that
+ * opens a letter or a chapter, not its title. */
+static gboolean
+is_dateline (const char *start, const char *end)
+{
+  gboolean digit = FALSE, comma = FALSE;
+
+  for (const char *p = start; p < end; p++)
+    {
+      digit |= g_ascii_isdigit (*p);
+      comma |= *p == ',';
+    }
+  return digit && comma;
+}
+
 static char *
 join_title (const char *label_start, const char *label_end, const char *start, const char *end)
 {
@@ -599,7 +614,8 @@ segmenter_headings_detect (SegmenterDocument *doc,
                 j++;
               if (j < n && j <= k + 3 && (j == k + 1 || l[j - 1].blank)
                   && (j + 1 == n || l[j + 1].blank) && !line_is_heading (&l[j])
-                  && segmenter_is_title_like (l[j].start, l[j].end))
+                  && segmenter_is_title_like (l[j].start, l[j].end)
+                  && !is_dateline (l[j].start, l[j].end))
                 {
                   title_start = l[j].start;
                   title_end = l[j].end;
