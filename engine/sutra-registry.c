@@ -247,8 +247,17 @@ sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GErr
   if (info->stages == NULL || info->stages[0].name == NULL)
     return invalid (error, where, "plugin “%s” declares no stages", info->name);
   for (const SutraStageInfo *stage = info->stages; stage->name != NULL; stage++)
-    if (!validate_stage (stage, where, error))
-      return FALSE;
+    {
+      /* The registry maps stage names to plugins: a second stage of one
+       * name would be unreachable, and the loader's check for names taken
+       * by other plugins does not see this plugin's own. */
+      for (const SutraStageInfo *earlier = info->stages; earlier != stage; earlier++)
+        if (strcmp (earlier->name, stage->name) == 0)
+          return invalid (error, where, "plugin “%s”: stage “%s” is declared twice",
+                          info->name, stage->name);
+      if (!validate_stage (stage, where, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
