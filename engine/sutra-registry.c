@@ -458,7 +458,7 @@ sutra_registry_get_builtin_dir (void)
 }
 
 static gboolean
-load_path (SutraRegistry *registry, const char *path, GString **failures)
+load_path (SutraRegistry *registry, const char *path, GString **failures, gint *first_code)
 {
   g_autoptr (GError) local = NULL;
   gboolean ok;
@@ -476,7 +476,10 @@ load_path (SutraRegistry *registry, const char *path, GString **failures)
   if (!ok)
     {
       if (*failures == NULL)
-        *failures = g_string_new (NULL);
+        {
+          *failures = g_string_new (NULL);
+          *first_code = local->code;
+        }
       else
         g_string_append_c (*failures, '\n');
       g_string_append (*failures, local->message);
@@ -490,23 +493,23 @@ sutra_registry_load_default (SutraRegistry *registry,
                              GError **error)
 {
   g_autoptr (GString) failures = NULL;
+  gint first_code = SUTRA_REGISTRY_ERROR_INVALID;
   const char *env = g_getenv ("SUTRA_PLUGIN_PATH");
 
   for (guint i = 0; extra_paths != NULL && extra_paths[i] != NULL; i++)
-    load_path (registry, extra_paths[i], &failures);
+    load_path (registry, extra_paths[i], &failures, &first_code);
   if (env != NULL && env[0] != '\0')
     {
       g_auto (GStrv) dirs = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
 
       for (guint i = 0; dirs[i] != NULL; i++)
         if (dirs[i][0] != '\0')
-          load_path (registry, dirs[i], &failures);
+          load_path (registry, dirs[i], &failures, &first_code);
     }
-  load_path (registry, sutra_registry_get_builtin_dir (), &failures);
+  load_path (registry, sutra_registry_get_builtin_dir (), &failures, &first_code);
   if (failures != NULL)
     {
-      g_set_error_literal (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_INVALID,
-                           failures->str);
+      g_set_error_literal (error, SUTRA_REGISTRY_ERROR, first_code, failures->str);
       return FALSE;
     }
   return TRUE;
