@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Helpers shared by the engine tests: substring assertions and paths. */
+
+#pragma once
+
+#include <glib.h>
+#include <string.h>
+
+G_BEGIN_DECLS
+
+/* Fails the test, showing both strings, when @haystack lacks @needle. */
+#define sutra_assert_contains(haystack, needle)                                                    \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    const char *h__ = (haystack), *n__ = (needle);                                                 \
+    if (h__ == NULL || strstr (h__, n__) == NULL)                                                  \
+      {                                                                                            \
+        char *m__ = g_strdup_printf ("“%s” does not contain “%s”", h__ ? h__ : "(null)", n__);     \
+        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, m__);                    \
+        g_free (m__);                                                                              \
+      }                                                                                            \
+  }                                                                                                \
+  G_STMT_END
+
+#define sutra_assert_not_contains(haystack, needle)                                                \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    const char *h__ = (haystack), *n__ = (needle);                                                 \
+    if (h__ != NULL && strstr (h__, n__) != NULL)                                                  \
+      {                                                                                            \
+        char *m__ = g_strdup_printf ("“%s” contains “%s”", h__, n__);                              \
+        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, m__);                    \
+        g_free (m__);                                                                              \
+      }                                                                                            \
+  }                                                                                                \
+  G_STMT_END
+
+/* How many times @needle occurs in @haystack. */
+static inline guint
+sutra_test_count (const char *haystack, const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = haystack; (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    n++;
+  return n;
+}
+
+/* A directory of the current test's own, removed after it
+ * (G_TEST_OPTION_ISOLATE_DIRS puts the user cache directory there). */
+static inline char *
+sutra_test_dir (void)
+{
+  char *dir = g_build_filename (g_get_user_cache_dir (), "work", NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  return dir;
+}
+
+/* Writes @contents to @name in @dir and returns the file's path. */
+static inline char *
+sutra_test_write (const char *dir, const char *name, const char *contents, gssize length)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  GError *error = NULL;
+
+  g_file_set_contents (path, contents, length, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+G_END_DECLS
