@@ -35,6 +35,7 @@ typedef struct
   GString *messages;
   gint first_code;
   guint n_problems;
+  GPtrArray *unresolved; /* JSON paths of values left with a ${var} */
 } Problems;
 
 static void problem_at (Problems *problems,
@@ -58,6 +59,20 @@ problem_at (Problems *problems,
   g_autofree char *message = NULL;
   g_autofree char *lookup = g_strdup (json_path != NULL ? json_path : "");
   guint line = 0, column = 0;
+
+  /* A value whose ${var} could not be resolved has been reported as such;
+   * what else is wrong with it (the literal "${input}" names no file, is
+   * not an integer) follows from that one problem. */
+  if (code != SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE && json_path != NULL &&
+      problems->unresolved != NULL)
+    for (guint i = 0; i < problems->unresolved->len; i++)
+      {
+        const char *unresolved = problems->unresolved->pdata[i];
+
+        if (g_str_has_prefix (unresolved, json_path) &&
+            (unresolved[strlen (json_path)] == '\0' || unresolved[strlen (json_path)] == '/'))
+          return;
+      }
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
@@ -210,6 +225,7 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
     }
   if (!ok)
     {
+      g_ptr_array_add (resolver->problems->unresolved, g_strdup (json_path));
       g_string_free (out, TRUE);
       return NULL;
     }
@@ -1052,7 +1068,8 @@ sutra_pipeline_load_from_data (const char *path,
   g_autoptr (GHashTable) vars = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GPtrArray) specs = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_spec_free);
   g_autoptr (SutraPipeline) pipeline = NULL;
-  Problems problems = { path, NULL, messages, 0, 0 };
+  g_autoptr (GPtrArray) unresolved = g_ptr_array_new_with_free_func (g_free);
+  Problems problems = { path, NULL, messages, 0, 0, unresolved };
   JsonNode *root;
   JsonObject *document, *stages = NULL;
   JsonNode *member;
