@@ -1132,14 +1132,28 @@ sutra_pipeline_load_from_data (const char *path,
               JsonNode *value = json_object_get_member (json_node_get_object (member), l->data);
               g_autofree char *var_path = g_strdup_printf ("/vars/%s", (char *) l->data);
 
-              if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
+              GType type = JSON_NODE_HOLDS_VALUE (value) ? json_node_get_value_type (value)
+                                                         : G_TYPE_INVALID;
+
+              if (type == G_TYPE_STRING)
                 g_hash_table_replace (vars, g_strdup (l->data), g_strdup (json_node_get_string (value)));
-              else if (JSON_NODE_HOLDS_VALUE (value))
+              else if (type == G_TYPE_INT64)
                 g_hash_table_replace (vars, g_strdup (l->data),
                                       g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (value)));
+              else if (type == G_TYPE_DOUBLE)
+                {
+                  char number[G_ASCII_DTOSTR_BUF_SIZE];
+
+                  /* Text that reads back as the same double. */
+                  g_ascii_dtostr (number, sizeof number, json_node_get_double (value));
+                  g_hash_table_replace (vars, g_strdup (l->data), g_strdup (number));
+                }
+              else if (type == G_TYPE_BOOLEAN)
+                g_hash_table_replace (vars, g_strdup (l->data),
+                                      g_strdup (json_node_get_boolean (value) ? "true" : "false"));
               else
                 problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, var_path, NULL,
-                            "variable defaults are strings or numbers");
+                            "variable defaults are strings, numbers or booleans");
             }
         }
       else
