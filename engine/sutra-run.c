@@ -27,8 +27,13 @@
 
 #include "sutra-run.h"
 
+#include "sutra-autocleanups.h"
 #include "sutra-item-private.h"
+#include "sutra-job.h"
 #include "sutra-output-private.h"
+#include "sutra-record.h"
+
+#include <openssl/evp.h>
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -107,9 +112,22 @@ struct _StageRuntime
   GMutex rate_lock;
   gint64 rate_next_us;
 
+  /* Checkpoints (with a job). */
+  gboolean checkpointing;        /* outputs go to the store */
+  gboolean skipped;              /* up to date: not run at all */
+  SutraLineage *source_lineage;  /* sources: what their items descend from */
+  char complete_key[65];         /* fingerprint + inputs' complete keys */
+  GMutex lineage_lock;
+  GHashTable *lineages;          /* input digest (GBytes) -> output SutraLineage */
+  GMutex sink_lock;
+  GHashTable *sink_done;         /* sinks: keys of batches written earlier */
+  GPtrArray *sink_keys;          /* sinks: keys written since the last checkpoint */
+  char *resume_state;
+  gint64 last_sync_us;
+
   /* Counters, atomics. */
   SutraStageState state;
-  guint64 n_in, n_out, n_failed, n_cached, n_total;
+  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
   gint64 started_us, finished_us, busy_us;
 };
 
@@ -124,6 +142,14 @@ struct _SutraRun
   guint n_done;
   GError *error;
   GPtrArray *failures;
+  SutraJob *job;
+  GHashTable *batches;        /* committed batches: key -> SutraJournalBatch */
+  GThread *committer;
+  gint64 progress_recorded_us;
+  GMutex commit_lock;
+  GCond commit_wake;
+  gboolean commit_stop;
+  gint n_corrupt;             /* store entries that failed their checks */
   SutraRunEventFunc event_func;
   gpointer event_data;
   GMutex event_lock;
@@ -240,7 +266,7 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
   g_mutex_lock (&target->in_lock);
   for (guint i = 0; i < n_items; i++)
     {
-      while (ring->count == ring->capacity && !g_atomic_int_get (&run->abandoning))
+      while (ring->count == ring->capacity && !run_is_stopping (run))
         {
           g_cond_broadcast (&target->items_ready);
           g_cond_wait (&target->space_ready, &target->in_lock);
@@ -250,6 +276,11 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
           ok = FALSE;
           break;
         }
+      /* Draining after a stop: downstream takes nothing more, so what does
+       * not fit is dropped; it is in the store, and a resume takes it
+       * from there. */
+      if (ring->count == ring->capacity)
+        break;
       ring_push (ring, sutra_item_ref (items[i]));
       target->queue_fill++;
       if ((guint) target->queue_fill > target->queue_max_fill)
@@ -276,9 +307,13 @@ static gboolean
 stage_emit (StageRuntime *stage, GPtrArray *items)
 {
   for (guint e = 0; e < stage->edges->len; e++)
-    if (!edge_push (&g_array_index (stage->edges, Edge, e), (SutraItem *const *) items->pdata,
-                    items->len))
-      return FALSE;
+    {
+      Edge *edge = &g_array_index (stage->edges, Edge, e);
+
+      if (!edge->target->skipped &&
+          !edge_push (edge, (SutraItem *const *) items->pdata, items->len))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -355,6 +390,9 @@ typedef struct
   GPtrArray *entries;  /* data items and markers, stream order */
   GPtrArray *data;     /* the data items only, borrowed from entries */
   SutraItem *closing;  /* gather: the marker that closed the group */
+  gboolean has_key;
+  guint8 key[SUTRA_DIGEST_SIZE];
+  guint n_failed;      /* items of this batch that failed and were skipped */
 } Batch;
 
 static void
@@ -507,12 +545,112 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
   g_mutex_unlock (&stage->out_lock);
 }
 
+/* Lineage ------------------------------------------------------------------ */
+
+static guint
+digest_hash (gconstpointer key)
+{
+  guint value;
+
+  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
+  return value;
+}
+
+/* The lineage of what this stage makes from an item of lineage @input.
+ * Items of one source share a lineage, so this is one lookup per batch
+ * in practice. Returns: (transfer none) (nullable). */
+static SutraLineage *
+derived_lineage (StageRuntime *stage, SutraLineage *input)
+{
+  g_autoptr (GBytes) lookup = NULL;
+  SutraLineage *output;
+
+  if (input == NULL || stage->run->job == NULL)
+    return NULL;
+  lookup = g_bytes_new_static (input->digest, SUTRA_DIGEST_SIZE);
+  g_mutex_lock (&stage->lineage_lock);
+  output = g_hash_table_lookup (stage->lineages, lookup);
+  if (output == NULL)
+    {
+      output = sutra_lineage_derive (input, stage->spec->fingerprint);
+      g_hash_table_insert (stage->lineages, g_bytes_new (input->digest, SUTRA_DIGEST_SIZE), output);
+    }
+  g_mutex_unlock (&stage->lineage_lock);
+  return output;
+}
+
+/* Gives @output (owned by the caller) the lineage that derives from @input.
+ * A map that passes its input on returns the input itself, which other
+ * stages may hold: that one is copied, never changed. */
+static SutraItem *
+take_lineage (StageRuntime *stage, SutraItem *output, SutraItem *input)
+{
+  SutraLineage *lineage = derived_lineage (stage, input->lineage);
+
+  if (lineage == NULL || output->lineage == lineage)
+    return output;
+  if (output == input)
+    {
+      SutraItem *copy = sutra_item_new_derived (input, NULL, NULL);
+
+      sutra_item_unref (output);
+      output = copy;
+    }
+  sutra_item_set_lineage (output, lineage);
+  return output;
+}
+
+/* A batch's key: the stage's fingerprint and, for every entry, its lineage
+ * and path. It names the batch's outputs in the store: the same inputs
+ * through the same stage always give the same key, whatever the run. */
+static void
+compute_batch_key (StageRuntime *stage, Batch *batch)
+{
+  EVP_MD_CTX *context;
+  SutraLineage *previous = NULL;
+  guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
+
+  batch->has_key = FALSE;
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SutraItem *item = batch->entries->pdata[i];
+
+      if (!sutra_item_is_marker (item) && item->lineage == NULL)
+        return;
+    }
+  context = EVP_MD_CTX_new ();
+  EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+  EVP_DigestUpdate (context, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+  for (guint i = 0; i < n; i++)
+    {
+      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
+      guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
+
+      if (!sutra_item_is_marker (item) && item->lineage != previous)
+        {
+          EVP_DigestUpdate (context, "L", 1);
+          EVP_DigestUpdate (context, item->lineage->digest, SUTRA_DIGEST_SIZE);
+          previous = item->lineage;
+        }
+      EVP_DigestUpdate (context, header, sizeof header);
+      EVP_DigestUpdate (context, item->path, item->depth * sizeof (guint64));
+    }
+  EVP_DigestFinal_ex (context, batch->key, NULL);
+  EVP_MD_CTX_free (context);
+  batch->has_key = TRUE;
+}
+
 /* Processing ----------------------------------------------------------------- */
 
 static void
-record_failure (StageRuntime *stage, const char *item_id, const GError *error)
+record_failure (StageRuntime *stage, Batch *batch, const char *item_id, const GError *error)
 {
   SutraRun *run = stage->run;
+
+  batch->n_failed++;
+  if (run->job != NULL)
+    sutra_journal_add_failure (run->job->journal, stage->spec->name,
+                               batch->has_key ? batch->key : NULL, item_id, error->message);
   JsonObject *event = stage_event (stage, "item-failed");
 
   g_mutex_lock (&run->lock);
@@ -762,7 +900,7 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
               per_item_free (per_item);
               return NULL;
             }
-          record_failure (stage, sutra_item_get_id (item), local);
+          record_failure (stage, batch, sutra_item_get_id (item), local);
           g_ptr_array_add (per_item, NULL);
           continue;
         }
@@ -808,7 +946,14 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
           GError *problem;
 
           for (guint j = 0; j < mine->len; j++)
-            sutra_item_ref (mine->pdata[j]);
+            {
+              SutraLineage *lineage = derived_lineage (stage, entry->lineage);
+
+              /* Children are new items of this call: safe to change. */
+              if (lineage != NULL && !sutra_item_is_marker (mine->pdata[j]))
+                sutra_item_set_lineage (mine->pdata[j], lineage);
+              sutra_item_ref (mine->pdata[j]);
+            }
           problem = append_split_children (stage, entry, (SutraItem *const *) mine->pdata,
                                            mine->len, result);
           if (problem != NULL)
@@ -820,7 +965,7 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
         }
       else
         for (guint j = 0; j < mine->len; j++)
-          g_ptr_array_add (result, sutra_item_ref (mine->pdata[j]));
+          g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (mine->pdata[j]), entry));
     }
   return result;
 }
@@ -868,7 +1013,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                       stage->spec->name);
           return NULL;
         }
-      record_failure (stage, parent_id, missing);
+      record_failure (stage, batch, parent_id, missing);
       return g_steal_pointer (&result);
     }
   if (batch->data->len == 0)
@@ -885,7 +1030,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                       "stage “%s”, group “%s”: ", stage->spec->name, parent_id);
           return NULL;
         }
-      record_failure (stage, parent_id, local);
+      record_failure (stage, batch, parent_id, local);
       return g_steal_pointer (&result);
     }
   output = outputs->len == 1 ? outputs->pdata[0] : NULL;
@@ -896,7 +1041,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                "item, made with sutra_item_new_parent", parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, sutra_item_ref (output));
+  g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (output), batch->data->pdata[0]));
   return g_steal_pointer (&result);
 }
 
@@ -930,7 +1075,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
 
           if (stage->spec->on_error == SUTRA_ON_ERROR_SKIP)
             {
-              record_failure (stage, first, local);
+              record_failure (stage, batch, first, local);
               return g_ptr_array_new ();
             }
           if (n_data == 1)
@@ -964,7 +1109,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
                                           "stage “%s”, item “%s”: ", stage->spec->name, id);
               return NULL;
             }
-          record_failure (stage, id, local);
+          record_failure (stage, batch, id, local);
           per_item = g_ptr_array_new ();
           g_ptr_array_add (per_item, NULL);
         }
@@ -980,6 +1125,182 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   result = assemble (stage, batch, per_item, error);
   per_item_free (per_item);
   return result;
+}
+
+/* Checkpoints ---------------------------------------------------------------- */
+
+/* The outputs of a batch computed before: by this job (in its journal) or
+ * by another job sharing the store. NULL when there are none, or when the
+ * entry fails its checks (then the batch is computed again). */
+static GPtrArray *
+load_batch (StageRuntime *stage, Batch *batch)
+{
+  SutraRun *run = stage->run;
+  SutraJob *job = run->job;
+  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GError) error = NULL;
+  SutraJournalBatch *known = g_hash_table_lookup (run->batches, lookup);
+  SutraStoreLocation location;
+  GPtrArray *items;
+  gboolean from_cache = FALSE;
+
+  if (known != NULL && !(job->retry_failed && known->n_failed > 0))
+    location = known->location;
+  else if (known == NULL && sutra_store_lookup (job->store, batch->key, &location))
+    from_cache = TRUE;
+  else
+    return NULL;
+
+  body = sutra_store_get (job->store, batch->key, &location, &error);
+  items = body != NULL ? sutra_record_decode (body, &error) : NULL;
+  if (items == NULL)
+    {
+      JsonObject *event = stage_event (stage, "store-entry-rejected");
+
+      json_object_set_string_member (event, "message", error->message);
+      emit_event (run, event);
+      if (g_atomic_int_add (&run->n_corrupt, 1) < 3)
+        g_printerr ("sutra: stage “%s”: %s; computing it again\n", stage->spec->name,
+                    error->message);
+      return NULL;
+    }
+  if (from_cache)
+    {
+      guint n_out = 0;
+
+      for (guint i = 0; i < items->len; i++)
+        n_out += !sutra_item_is_marker (items->pdata[i]);
+      /* Recorded in this job too, so that its resume finds it directly. */
+      sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
+                               batch->data->len, n_out, 0, TRUE);
+      COUNTER_ADD (stage->n_cached, batch->data->len);
+    }
+  else
+    {
+      COUNTER_ADD (stage->n_resumed, batch->data->len);
+      COUNTER_ADD (stage->n_failed, known->n_failed);
+    }
+  return items;
+}
+
+static gboolean
+save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
+{
+  SutraJob *job = stage->run->job;
+  g_autoptr (GBytes) body = sutra_record_encode (outputs);
+  SutraStoreLocation location;
+  guint n_out = 0;
+
+  if (!sutra_store_put (job->store, batch->key, body, &location, error))
+    {
+      g_prefix_error (error, "stage “%s”: ", stage->spec->name);
+      return FALSE;
+    }
+  for (guint i = 0; i < outputs->len; i++)
+    n_out += !sutra_item_is_marker (outputs->pdata[i]);
+  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
+                           batch->data->len, n_out, batch->n_failed, FALSE);
+  return TRUE;
+}
+
+static gboolean
+sink_already_done (StageRuntime *stage, Batch *batch)
+{
+  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
+
+  return stage->sink_done != NULL && g_hash_table_contains (stage->sink_done, lookup);
+}
+
+#define SINK_SYNC_INTERVAL_US (500 * 1000)
+
+/* Records the sink's progress: the keys of the batches it wrote since the
+ * last checkpoint and, for a sink that can sync, the state it can resume
+ * from, taken after a sync so that the state never runs ahead of the disk.
+ * Both go to the journal in one unit. */
+static gboolean
+sink_checkpoint (StageRuntime *stage, gboolean force, gboolean complete, GError **error)
+{
+  SutraRun *run = stage->run;
+  g_autofree char *plugin_state = NULL;
+  g_autofree char *state = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  if (run->job == NULL)
+    return TRUE;
+  g_mutex_lock (&stage->sink_lock);
+  if (stage->info->sync != NULL && !force && !complete &&
+      now - stage->last_sync_us < SINK_SYNC_INTERVAL_US)
+    {
+      g_mutex_unlock (&stage->sink_lock);
+      return TRUE;
+    }
+  if (stage->info->sync != NULL && !complete && stage->instances->len == 1)
+    {
+      if (!stage->info->sync (stage->instances->pdata[0], &plugin_state, error))
+        {
+          g_mutex_unlock (&stage->sink_lock);
+          g_prefix_error (error, "stage “%s”: ", stage->spec->name);
+          return FALSE;
+        }
+    }
+  state = g_strdup_printf ("%s %s", stage->complete_key, plugin_state ? plugin_state : "");
+  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys,
+                                     state, complete);
+  g_ptr_array_unref (stage->sink_keys);
+  stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  stage->last_sync_us = now;
+  g_mutex_unlock (&stage->sink_lock);
+  return TRUE;
+}
+
+static void
+sink_note_batch (StageRuntime *stage, Batch *batch)
+{
+  g_mutex_lock (&stage->sink_lock);
+  g_ptr_array_add (stage->sink_keys, g_bytes_new (batch->key, SUTRA_DIGEST_SIZE));
+  g_mutex_unlock (&stage->sink_lock);
+}
+
+/* One batch through the stage, or through the store when it was done
+ * before. Returns the outputs, or NULL with @error. */
+static GPtrArray *
+run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  SutraRun *run = stage->run;
+  gboolean is_sink = stage->info->kind == SUTRA_STAGE_SINK;
+  GPtrArray *outputs = NULL;
+
+  if (run->job != NULL)
+    compute_batch_key (stage, batch);
+  if (batch->has_key && is_sink && sink_already_done (stage, batch))
+    {
+      COUNTER_ADD (stage->n_resumed, batch->data->len);
+      return g_ptr_array_new ();
+    }
+  if (batch->has_key && stage->checkpointing && !is_sink)
+    outputs = load_batch (stage, batch);
+  if (outputs != NULL)
+    return outputs;
+
+  outputs = process_batch (stage, instance, batch, error);
+  if (outputs == NULL)
+    return NULL;
+  if (batch->has_key && stage->checkpointing && !is_sink && !save_batch (stage, batch, outputs, error))
+    {
+      g_ptr_array_unref (outputs);
+      return NULL;
+    }
+  if (batch->has_key && is_sink)
+    {
+      sink_note_batch (stage, batch);
+      if (!sink_checkpoint (stage, stage->info->sync == NULL, FALSE, error))
+        {
+          g_ptr_array_unref (outputs);
+          return NULL;
+        }
+    }
+  return outputs;
 }
 
 /* Sources ------------------------------------------------------------------ */
@@ -1028,6 +1349,8 @@ source_push (SutraItem *item, gpointer user_data)
       g_atomic_int_set (&stage->run->stopping, 1);
       return;
     }
+  if (stage->source_lineage != NULL)
+    sutra_item_set_lineage (item, stage->source_lineage);
   g_ptr_array_add (state->pending, item);
   state->has_previous = TRUE;
   state->previous_position = item->path[0];
@@ -1083,6 +1406,15 @@ stage_set_state (StageRuntime *stage, SutraStageState state)
   g_atomic_int_set ((gint *) &stage->state, state);
 }
 
+static guint64
+stats_total (StageRuntime *stage)
+{
+  SutraStageStats stats;
+
+  sutra_run_get_stats (stage->run, stage->spec->index, &stats);
+  return stats.n_total;
+}
+
 /* The last worker out: finish the instances (on success), flush, close the
  * downstream edges, and tell the run. */
 static void
@@ -1118,6 +1450,25 @@ stage_finish (StageRuntime *stage)
       else
         g_ptr_array_unref (outputs);
     }
+  if (stage->info->kind == SUTRA_STAGE_SINK && run->job != NULL &&
+      !g_atomic_int_get (&run->abandoning))
+    {
+      g_autoptr (GError) local = NULL;
+
+      /* Finished: the sink's output is complete. Stopped: make what it
+       * wrote durable and say where to resume. */
+      if (!sink_checkpoint (stage, TRUE, ok, &local))
+        {
+          fail_run (run, g_steal_pointer (&local));
+          ok = FALSE;
+        }
+    }
+  if (run->job != NULL)
+    sutra_journal_set_stage (run->job->journal, stage->spec->name, ok ? "done" : "stopped",
+                             ok ? stage->complete_key : NULL, COUNTER_GET (stage->n_in),
+                             COUNTER_GET (stage->n_out), COUNTER_GET (stage->n_failed),
+                             COUNTER_GET (stage->n_cached) + COUNTER_GET (stage->n_resumed),
+                             stats_total (stage), (g_get_monotonic_time () - stage->started_us) / 1e6);
   for (guint e = 0; e < stage->edges->len; e++)
     edge_close (&g_array_index (stage->edges, Edge, e));
 
@@ -1157,7 +1508,7 @@ worker_main (gpointer data, gpointer user_data)
     while (take_batch (stage, &batch))
       {
         g_autoptr (GError) local = NULL;
-        GPtrArray *outputs = process_batch (stage, instance, &batch, &local);
+        GPtrArray *outputs = run_batch (stage, instance, &batch, &local);
 
         if (outputs == NULL)
           {
@@ -1201,6 +1552,13 @@ stage_free (StageRuntime *stage)
   g_free (stage->window);
   g_array_unref (stage->edges);
   g_ptr_array_unref (stage->group);
+  g_hash_table_unref (stage->lineages);
+  sutra_lineage_unref (stage->source_lineage);
+  g_clear_pointer (&stage->sink_done, g_hash_table_unref);
+  g_ptr_array_unref (stage->sink_keys);
+  g_free (stage->resume_state);
+  g_mutex_clear (&stage->lineage_lock);
+  g_mutex_clear (&stage->sink_lock);
   if (stage->work_dir != NULL)
     {
       (void) g_rmdir (stage->work_dir);
@@ -1227,6 +1585,8 @@ sutra_run_new (SutraPipeline *pipeline)
   g_mutex_init (&run->lock);
   g_mutex_init (&run->event_lock);
   g_cond_init (&run->done);
+  g_mutex_init (&run->commit_lock);
+  g_cond_init (&run->commit_wake);
 
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
@@ -1261,6 +1621,12 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->contexts = g_ptr_array_new_with_free_func (g_free);
       stage->device_names = g_ptr_array_new_with_free_func (g_free);
       stage->state = SUTRA_STAGE_STATE_WAITING;
+      g_mutex_init (&stage->lineage_lock);
+      g_mutex_init (&stage->sink_lock);
+      stage->lineages = g_hash_table_new_full (digest_hash, g_bytes_equal,
+                                               (GDestroyNotify) g_bytes_unref,
+                                               (GDestroyNotify) sutra_lineage_unref);
+      stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);
     }
   /* Edges: each downstream stage's rings are its inputs in file order. */
@@ -1287,6 +1653,9 @@ sutra_run_free (SutraRun *run)
     return;
   g_ptr_array_unref (run->stages);
   g_ptr_array_unref (run->failures);
+  g_clear_pointer (&run->batches, g_hash_table_unref);
+  g_mutex_clear (&run->commit_lock);
+  g_cond_clear (&run->commit_wake);
   g_clear_error (&run->error);
   g_mutex_clear (&run->lock);
   g_mutex_clear (&run->event_lock);
@@ -1299,6 +1668,201 @@ sutra_run_set_event_func (SutraRun *run, SutraRunEventFunc func, gpointer user_d
 {
   run->event_func = func;
   run->event_data = user_data;
+}
+
+/* Jobs ---------------------------------------------------------------------- */
+
+void
+sutra_run_set_job (SutraRun *run, SutraJob *job)
+{
+  run->job = job;
+}
+
+static gboolean
+outputs_exist (SutraStageSpec *spec)
+{
+  gconstpointer data = sutra_settings_get_data (spec->settings);
+
+  for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
+    {
+      const char *value;
+
+      if (param->type != SUTRA_PARAM_STRING ||
+          !(param->flags & (SUTRA_PARAM_OUTPUT_PATH | SUTRA_PARAM_OUTPUT_DIR)))
+        continue;
+      value = G_STRUCT_MEMBER (const char *, data, param->offset);
+      if (value == NULL || strcmp (value, "-") == 0 || !g_file_test (value, G_FILE_TEST_EXISTS))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  GHashTable *complete; /* stage -> complete key, of stages recorded done */
+  GHashTable *failed;   /* stages that finished with failed items */
+} Recorded;
+
+static void
+collect_done_stage (int n_columns, const char *const *values, gpointer data)
+{
+  Recorded *recorded = data;
+
+  if (values[0] == NULL || values[1] == NULL)
+    return;
+  g_hash_table_insert (recorded->complete, g_strdup (values[0]), g_strdup (values[1]));
+  if (values[2] != NULL && g_ascii_strtoull (values[2], NULL, 10) > 0)
+    g_hash_table_add (recorded->failed, g_strdup (values[0]));
+}
+
+/* Works out, before anything runs, each stage's complete key (its
+ * fingerprint and its inputs' complete keys; a source's, its fingerprint and
+ * its input files' content) and which stages are up to date: a sink whose
+ * complete output exists and whose inputs did not change, and a stage whose
+ * every consumer is up to date. Those are not run at all. */
+static void
+plan_job (SutraRun *run)
+{
+  SutraJob *job = run->job;
+  g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
+  Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
+                        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      g_autoptr (EVP_MD_CTX) context = EVP_MD_CTX_new ();
+      guint8 digest[SUTRA_DIGEST_SIZE];
+
+      g_hash_table_insert (indices, stage->spec->name, GUINT_TO_POINTER (i));
+      stage->checkpointing = stage->spec->checkpoint;
+      EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+      EVP_DigestUpdate (context, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+      if (stage->info->kind == SUTRA_STAGE_SOURCE)
+        {
+          guint8 content[SUTRA_DIGEST_SIZE];
+          g_autoptr (SutraLineage) origin = NULL;
+
+          /* Input that cannot be read twice gets a lineage of its own
+           * every run: nothing downstream of it is ever taken as done. */
+          if (!sutra_job_source_digest (stage->spec, content))
+            for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
+              content[b] = (guint8) g_random_int ();
+          origin = sutra_lineage_new (content);
+          stage->source_lineage = sutra_lineage_derive (origin, stage->spec->fingerprint);
+          EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
+        }
+      for (guint r = 0; r < stage->spec->inputs->len; r++)
+        {
+          StageRuntime *input = run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
+          EVP_DigestUpdate (context, input->complete_key, 64);
+        }
+      EVP_DigestFinal_ex (context, digest, NULL);
+      sutra_digest_to_hex (digest, stage->complete_key);
+    }
+  run->batches = sutra_journal_load_batches (job->journal, indices);
+
+  sutra_journal_query (job->journal,
+                       "SELECT stage, complete_key, n_failed FROM stages WHERE state = 'done'",
+                       collect_done_stage, &recorded, NULL);
+  for (guint i = run->stages->len; i-- > 0;)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
+      gboolean up_to_date = key != NULL && strcmp (key, stage->complete_key) == 0 &&
+                            !(job->retry_failed &&
+                              g_hash_table_contains (recorded.failed, stage->spec->name));
+
+      if (up_to_date && stage->info->kind == SUTRA_STAGE_SINK)
+        up_to_date = outputs_exist (stage->spec);
+      else if (up_to_date)
+        for (guint e = 0; e < stage->edges->len; e++)
+          up_to_date &= g_array_index (stage->edges, Edge, e).target->skipped;
+      stage->skipped = up_to_date;
+    }
+  g_hash_table_unref (recorded.complete);
+  g_hash_table_unref (recorded.failed);
+
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      g_autofree char *state = NULL;
+      gboolean complete = FALSE;
+      GHashTable *done;
+
+      if (stage->info->kind != SUTRA_STAGE_SINK || stage->skipped)
+        continue;
+      done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
+      /* Progress of this very sink (same inputs), not finished: resume it.
+       * Otherwise its output is written anew. */
+      if (state != NULL && !complete && g_str_has_prefix (state, stage->complete_key) &&
+          state[64] == ' ')
+        {
+          stage->sink_done = done;
+          stage->resume_state = state[65] != '\0' ? g_strdup (state + 65) : NULL;
+        }
+      else
+        {
+          g_hash_table_unref (done);
+          if (state != NULL)
+            sutra_journal_reset_sink (job->journal, stage->spec->name, NULL);
+        }
+    }
+}
+
+#define COMMIT_INTERVAL_US (200 * 1000)
+#define PROGRESS_INTERVAL_US (2 * 1000 * 1000)
+
+/* Every few seconds, the running stages' counters go to the journal too,
+ * so that `sutra status` shows where a killed run had got to. */
+static void
+record_progress (SutraRun *run)
+{
+  static const gint64 never = 0;
+  gint64 now = g_get_monotonic_time ();
+
+  if (run->progress_recorded_us != never && now - run->progress_recorded_us < PROGRESS_INTERVAL_US)
+    return;
+  run->progress_recorded_us = now;
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      SutraStageStats stats;
+
+      sutra_run_get_stats (run, i, &stats);
+      if (stats.state != SUTRA_STAGE_STATE_RUNNING)
+        continue;
+      sutra_journal_set_stage (run->job->journal, stage->spec->name, "running", NULL, stats.n_in,
+                               stats.n_out, stats.n_failed, stats.n_cached + stats.n_resumed,
+                               stats.n_total, (now - stats.started_us) / 1e6);
+    }
+}
+
+/* Commits the journal in the background: one transaction (and one fsync of
+ * the store) for everything finished in the last interval, so commits do
+ * not dominate however small the batches. */
+static gpointer
+committer_main (gpointer data)
+{
+  SutraRun *run = data;
+
+  g_mutex_lock (&run->commit_lock);
+  while (!run->commit_stop)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_cond_wait_until (&run->commit_wake, &run->commit_lock,
+                         g_get_monotonic_time () + COMMIT_INTERVAL_US);
+      if (run->commit_stop)
+        break;
+      g_mutex_unlock (&run->commit_lock);
+      record_progress (run);
+      if (sutra_journal_commit (run->job->journal, run->job->store, &error) < 0)
+        fail_run (run, g_steal_pointer (&error));
+      g_mutex_lock (&run->commit_lock);
+    }
+  g_mutex_unlock (&run->commit_lock);
+  return NULL;
 }
 
 /* Creates the instances on the main thread before any worker starts, so
@@ -1334,12 +1898,26 @@ create_instances (StageRuntime *stage, GError **error)
         .device = stage->device_names->pdata[stage->device_names->len - 1],
         .device_index = device_index,
         .work_dir = stage->work_dir,
-        .resume_state = NULL,
+        .resume_state = stage->resume_state,
       };
       g_ptr_array_add (stage->contexts, context);
       if (spec->info->create != NULL)
         {
           instance = spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
+          if (instance == NULL && stage->resume_state != NULL)
+            {
+              /* The sink cannot pick up where it was (its partial output is
+               * gone): write its output anew. */
+              g_printerr ("sutra: stage “%s”: cannot resume (%s); writing its output anew\n",
+                          spec->name, local != NULL ? local->message : "no reason given");
+              g_clear_error (&local);
+              g_clear_pointer (&stage->sink_done, g_hash_table_unref);
+              g_clear_pointer (&stage->resume_state, g_free);
+              context->resume_state = NULL;
+              sutra_journal_reset_sink (stage->run->job->journal, spec->name, NULL);
+              instance = spec->info->create (context, sutra_settings_get_data (spec->settings),
+                                             &local);
+            }
           if (instance == NULL)
             {
               if (local == NULL)
@@ -1359,16 +1937,40 @@ create_instances (StageRuntime *stage, GError **error)
 gboolean
 sutra_run_execute (SutraRun *run, GError **error)
 {
-  run->started_us = g_get_monotonic_time ();
+  gboolean committed = TRUE;
 
-  for (guint i = 0; i < run->stages->len; i++)
-    if (!create_instances (run->stages->pdata[i], error))
-      return FALSE;
+  run->started_us = g_get_monotonic_time ();
+  if (run->job != NULL)
+    plan_job (run);
 
   for (guint i = 0; i < run->stages->len; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];
-      JsonObject *event = stage_event (stage, "stage-started");
+
+      if (!stage->skipped && !create_instances (stage, error))
+        return FALSE;
+    }
+  if (run->job != NULL)
+    run->committer = g_thread_new ("sutra-commit", committer_main, run);
+
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      JsonObject *event;
+
+      if (stage->skipped)
+        {
+          /* Up to date: nothing to run. */
+          event = stage_event (stage, "stage-up-to-date");
+          emit_event (run, event);
+          stage->started_us = stage->finished_us = g_get_monotonic_time ();
+          stage_set_state (stage, SUTRA_STAGE_STATE_DONE);
+          g_mutex_lock (&run->lock);
+          run->n_done++;
+          g_mutex_unlock (&run->lock);
+          continue;
+        }
+      event = stage_event (stage, "stage-started");
 
       json_object_set_string_member (event, "plugin", stage->spec->plugin_name);
       json_object_set_int_member (event, "workers", stage->spec->workers);
@@ -1392,9 +1994,29 @@ sutra_run_execute (SutraRun *run, GError **error)
     {
       StageRuntime *stage = run->stages->pdata[i];
 
-      g_thread_pool_free (stage->pool, FALSE, TRUE);
+      if (stage->pool != NULL)
+        g_thread_pool_free (stage->pool, FALSE, TRUE);
       stage->pool = NULL;
     }
+
+  if (run->committer != NULL)
+    {
+      g_autoptr (GError) commit_error = NULL;
+
+      g_mutex_lock (&run->commit_lock);
+      run->commit_stop = TRUE;
+      g_cond_signal (&run->commit_wake);
+      g_mutex_unlock (&run->commit_lock);
+      g_thread_join (g_steal_pointer (&run->committer));
+      /* Everything finished, also on a stop: make it durable. */
+      if (sutra_journal_commit (run->job->journal, run->job->store, &commit_error) < 0)
+        {
+          committed = FALSE;
+          if (run->error == NULL)
+            run->error = g_steal_pointer (&commit_error);
+        }
+    }
+  (void) committed;
 
   if (run->error != NULL)
     {
@@ -1427,6 +2049,8 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .n_out = COUNTER_GET (stage->n_out),
     .n_failed = COUNTER_GET (stage->n_failed),
     .n_cached = COUNTER_GET (stage->n_cached),
+    .n_resumed = COUNTER_GET (stage->n_resumed),
+    .skipped = stage->skipped,
     .n_total = COUNTER_GET (stage->n_total),
     .queue_fill = MAX (g_atomic_int_get (&stage->queue_fill), 0),
     .queue_max_fill = stage->queue_max_fill,

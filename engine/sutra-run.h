@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include "sutra-job.h"
 #include "sutra-pipeline.h"
 
 G_BEGIN_DECLS
@@ -34,7 +35,9 @@ typedef struct
   guint64 n_in;           /* data items taken from the input queue */
   guint64 n_out;          /* data items emitted */
   guint64 n_failed;       /* items failed and skipped */
-  guint64 n_cached;       /* items whose outputs came from the store */
+  guint64 n_cached;       /* items whose outputs another job had stored */
+  guint64 n_resumed;      /* items this job had done before it was stopped */
+  gboolean skipped;       /* up to date: not run at all */
   guint64 n_total;        /* expected n_in, or 0 when unknown */
   guint queue_fill;       /* items in the input queue now */
   guint queue_max_fill;   /* the most there ever were */
@@ -53,6 +56,11 @@ typedef void (*SutraRunEventFunc) (JsonObject *event, gpointer user_data);
 
 SutraRun *sutra_run_new (SutraPipeline *pipeline);
 void sutra_run_free (SutraRun *run);
+
+/* Keeps the run's progress in @job (borrowed): outputs go to its store, the
+ * journal records them, and what an earlier run of the job finished is
+ * taken from there instead of computed again. */
+void sutra_run_set_job (SutraRun *run, SutraJob *job);
 
 void sutra_run_set_event_func (SutraRun *run, SutraRunEventFunc func, gpointer user_data);
 

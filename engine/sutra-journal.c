@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The journal: SQLite in WAL mode, written in batched transactions. */
+
+#include "sutra-journal.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sutra/sutra.h>
+#include <string.h>
+
+G_DEFINE_QUARK (sutra-journal-error-quark, sutra_journal_error)
+
+static const char schema[] =
+  "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);"
+  "CREATE TABLE IF NOT EXISTS batches ("
+  "  key BLOB PRIMARY KEY, stage TEXT NOT NULL, pack TEXT NOT NULL, offset INTEGER NOT NULL,"
+  "  length INTEGER NOT NULL, n_in INTEGER, n_out INTEGER, n_failed INTEGER, cached INTEGER,"
+  "  at REAL);"
+  "CREATE TABLE IF NOT EXISTS sink_batches (stage TEXT, key BLOB, PRIMARY KEY (stage, key));"
+  "CREATE TABLE IF NOT EXISTS sinks (stage TEXT PRIMARY KEY, state TEXT, complete INTEGER);"
+  "CREATE TABLE IF NOT EXISTS failures ("
+  "  stage TEXT, batch BLOB, item TEXT, message TEXT, at REAL);"
+  "CREATE INDEX IF NOT EXISTS failures_by_batch ON failures (batch);"
+  "CREATE TABLE IF NOT EXISTS stages ("
+  "  stage TEXT PRIMARY KEY, state TEXT, complete_key TEXT, n_in INTEGER, n_out INTEGER,"
+  "  n_failed INTEGER, n_cached INTEGER, n_total INTEGER, seconds REAL);";
+
+typedef enum {
+  PENDING_BATCH,
+  PENDING_FAILURE,
+  PENDING_SINK,
+  PENDING_STAGE,
+} PendingKind;
+
+typedef struct
+{
+  PendingKind kind;
+  char *stage;
+  guint8 key[32];
+  SutraStoreLocation location;
+  guint64 n_in, n_out, n_failed, n_cached, n_total;
+  gboolean flag;
+  char *text1;        /* failure: item; sink: state; stage: state */
+  char *text2;        /* failure: message; stage: complete key */
+  GPtrArray *keys;    /* sink: batch keys (GBytes) */
+  double seconds;
+} Pending;
+
+struct _SutraJournal
+{
+  sqlite3 *db;
+  char *path;
+  GMutex lock;        /* guards pending */
+  GPtrArray *pending;
+  GMutex commit_lock; /* one commit at a time */
+};
+
+static void
+pending_free (Pending *pending)
+{
+  g_free (pending->stage);
+  g_free (pending->text1);
+  g_free (pending->text2);
+  if (pending->keys != NULL)
+    g_ptr_array_unref (pending->keys);
+  g_free (pending);
+}
+
+static gboolean
+exec (SutraJournal *journal, const char *sql, GError **error)
+{
+  char *message = NULL;
+
+  if (sqlite3_exec (journal->db, sql, NULL, NULL, &message) != SQLITE_OK)
+    {
+      int code = sqlite3_errcode (journal->db);
+
+      g_set_error (error, SUTRA_JOURNAL_ERROR,
+                   code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? SUTRA_JOURNAL_ERROR_DAMAGED
+                                                                   : SUTRA_JOURNAL_ERROR_WRITE,
+                   "journal “%s”: %s", journal->path, message ? message : sqlite3_errmsg (journal->db));
+      sqlite3_free (message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+sutra_journal_close (SutraJournal *journal)
+{
+  if (journal == NULL)
+    return;
+  sqlite3_close (journal->db);
+  g_ptr_array_unref (journal->pending);
+  g_mutex_clear (&journal->lock);
+  g_mutex_clear (&journal->commit_lock);
+  g_free (journal->path);
+  g_free (journal);
+}
+
+SutraJournal *
+sutra_journal_open (const char *path, GError **error)
+{
+  SutraJournal *journal = g_new0 (SutraJournal, 1);
+  g_autofree char *format = NULL;
+  g_autoptr (GError) local = NULL;
+  int status;
+
+  journal->path = g_strdup (path);
+  journal->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) pending_free);
+  g_mutex_init (&journal->lock);
+  g_mutex_init (&journal->commit_lock);
+  status = sqlite3_open_v2 (path, &journal->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            NULL);
+  if (status != SQLITE_OK)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_OPEN,
+                   "cannot open journal “%s”: %s", path, sqlite3_errstr (status));
+      sutra_journal_close (journal);
+      return NULL;
+    }
+  sqlite3_busy_timeout (journal->db, 5000);
+  /* WAL: readers (sutra status) never block the run; synchronous=FULL: a
+   * commit survives power loss, and commits are batched so it is cheap. */
+  if (!exec (journal, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", &local) ||
+      !exec (journal, "BEGIN;", &local) || !exec (journal, schema, &local) ||
+      !exec (journal, "COMMIT;", &local))
+    {
+      if (local->code == SUTRA_JOURNAL_ERROR_DAMAGED ||
+          sqlite3_errcode (journal->db) == SQLITE_NOTADB ||
+          sqlite3_errcode (journal->db) == SQLITE_CORRUPT)
+        g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED,
+                     "the journal “%s” is damaged (%s): the job cannot be resumed from it; "
+                     "move the job directory away and start the job again (with the same "
+                     "--cache, finished work is taken from the store)",
+                     path, sqlite3_errmsg (journal->db));
+      else
+        g_propagate_error (error, g_steal_pointer (&local));
+      sutra_journal_close (journal);
+      return NULL;
+    }
+  format = sutra_journal_get_meta (journal, "journal_format");
+  if (format == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("%d", SUTRA_JOURNAL_FORMAT);
+
+      if (!sutra_journal_set_meta (journal, "journal_format", text, error))
+        {
+          sutra_journal_close (journal);
+          return NULL;
+        }
+    }
+  else if (atoi (format) != SUTRA_JOURNAL_FORMAT)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_VERSION,
+                   "the journal “%s” has format %s, but this sutra (%s) reads format %d: "
+                   "resume it with the sutra that made it, or start the job again",
+                   path, format, SUTRA_VERSION_STRING, SUTRA_JOURNAL_FORMAT);
+      sutra_journal_close (journal);
+      return NULL;
+    }
+  return journal;
+}
+
+char *
+sutra_journal_get_meta (SutraJournal *journal, const char *name)
+{
+  sqlite3_stmt *statement = NULL;
+  char *value = NULL;
+
+  if (sqlite3_prepare_v2 (journal->db, "SELECT value FROM meta WHERE name = ?", -1, &statement,
+                          NULL) != SQLITE_OK)
+    return NULL;
+  sqlite3_bind_text (statement, 1, name, -1, SQLITE_STATIC);
+  if (sqlite3_step (statement) == SQLITE_ROW && sqlite3_column_text (statement, 0) != NULL)
+    value = g_strdup ((const char *) sqlite3_column_text (statement, 0));
+  sqlite3_finalize (statement);
+  return value;
+}
+
+gboolean
+sutra_journal_set_meta (SutraJournal *journal, const char *name, const char *value,
+                        GError **error)
+{
+  sqlite3_stmt *statement = NULL;
+  int status;
+
+  if (sqlite3_prepare_v2 (journal->db, "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                          -1, &statement, NULL) != SQLITE_OK)
+    return exec (journal, "SELECT 1 FROM no_such_table", error);
+  sqlite3_bind_text (statement, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 2, value, -1, SQLITE_STATIC);
+  status = sqlite3_step (statement);
+  sqlite3_finalize (statement);
+  if (status != SQLITE_DONE)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
+                   "journal “%s”: cannot record %s: %s", journal->path, name,
+                   sqlite3_errmsg (journal->db));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static guint
+key_hash (gconstpointer key)
+{
+  guint value;
+
+  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
+  return value;
+}
+
+GHashTable *
+sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage_indices)
+{
+  GHashTable *batches = g_hash_table_new_full (key_hash, g_bytes_equal,
+                                               (GDestroyNotify) g_bytes_unref, g_free);
+  sqlite3_stmt *statement = NULL;
+
+  if (sqlite3_prepare_v2 (journal->db,
+                          "SELECT key, stage, pack, offset, length, n_failed FROM batches", -1,
+                          &statement, NULL) != SQLITE_OK)
+    return batches;
+  while (sqlite3_step (statement) == SQLITE_ROW)
+    {
+      SutraJournalBatch *batch;
+      gpointer index;
+
+      if (sqlite3_column_bytes (statement, 0) != 32 ||
+          !g_hash_table_lookup_extended (stage_indices, sqlite3_column_text (statement, 1), NULL,
+                                         &index))
+        continue;
+      batch = g_new0 (SutraJournalBatch, 1);
+      batch->stage = GPOINTER_TO_UINT (index);
+      g_strlcpy (batch->location.pack, (const char *) sqlite3_column_text (statement, 2),
+                 sizeof batch->location.pack);
+      batch->location.offset = sqlite3_column_int64 (statement, 3);
+      batch->location.length = sqlite3_column_int64 (statement, 4);
+      batch->n_failed = sqlite3_column_int (statement, 5);
+      g_hash_table_replace (batches, g_bytes_new (sqlite3_column_blob (statement, 0), 32), batch);
+    }
+  sqlite3_finalize (statement);
+  return batches;
+}
+
+GHashTable *
+sutra_journal_load_sink (SutraJournal *journal, const char *stage, char **state,
+                         gboolean *complete)
+{
+  GHashTable *keys = g_hash_table_new_full (key_hash, g_bytes_equal,
+                                            (GDestroyNotify) g_bytes_unref, NULL);
+  sqlite3_stmt *statement = NULL;
+
+  *state = NULL;
+  *complete = FALSE;
+  if (sqlite3_prepare_v2 (journal->db, "SELECT state, complete FROM sinks WHERE stage = ?", -1,
+                          &statement, NULL) == SQLITE_OK)
+    {
+      sqlite3_bind_text (statement, 1, stage, -1, SQLITE_STATIC);
+      if (sqlite3_step (statement) == SQLITE_ROW)
+        {
+          if (sqlite3_column_text (statement, 0) != NULL)
+            *state = g_strdup ((const char *) sqlite3_column_text (statement, 0));
+          *complete = sqlite3_column_int (statement, 1) != 0;
+        }
+      sqlite3_finalize (statement);
+    }
+  if (sqlite3_prepare_v2 (journal->db, "SELECT key FROM sink_batches WHERE stage = ?", -1,
+                          &statement, NULL) == SQLITE_OK)
+    {
+      sqlite3_bind_text (statement, 1, stage, -1, SQLITE_STATIC);
+      while (sqlite3_step (statement) == SQLITE_ROW)
+        if (sqlite3_column_bytes (statement, 0) == 32)
+          g_hash_table_add (keys, g_bytes_new (sqlite3_column_blob (statement, 0), 32));
+      sqlite3_finalize (statement);
+    }
+  return keys;
+}
+
+gboolean
+sutra_journal_reset_sink (SutraJournal *journal, const char *stage, GError **error)
+{
+  sqlite3_stmt *statement = NULL;
+  gboolean ok = TRUE;
+  const char *const statements[] = { "DELETE FROM sinks WHERE stage = ?",
+                                     "DELETE FROM sink_batches WHERE stage = ?" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (statements) && ok; i++)
+    {
+      if (sqlite3_prepare_v2 (journal->db, statements[i], -1, &statement, NULL) != SQLITE_OK)
+        return exec (journal, statements[i], error);
+      sqlite3_bind_text (statement, 1, stage, -1, SQLITE_STATIC);
+      ok = sqlite3_step (statement) == SQLITE_DONE;
+      sqlite3_finalize (statement);
+    }
+  if (!ok)
+    g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
+                 "journal “%s”: cannot reset sink “%s”: %s", journal->path, stage,
+                 sqlite3_errmsg (journal->db));
+  return ok;
+}
+
+static void
+add_pending (SutraJournal *journal, Pending *pending)
+{
+  g_mutex_lock (&journal->lock);
+  g_ptr_array_add (journal->pending, pending);
+  g_mutex_unlock (&journal->lock);
+}
+
+void
+sutra_journal_add_batch (SutraJournal *journal,
+                         const char *stage,
+                         const guint8 *key,
+                         const SutraStoreLocation *location,
+                         guint n_in,
+                         guint n_out,
+                         guint n_failed,
+                         gboolean cached)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_BATCH;
+  pending->stage = g_strdup (stage);
+  memcpy (pending->key, key, 32);
+  pending->location = *location;
+  pending->n_in = n_in;
+  pending->n_out = n_out;
+  pending->n_failed = n_failed;
+  pending->flag = cached;
+  add_pending (journal, pending);
+}
+
+void
+sutra_journal_add_failure (SutraJournal *journal,
+                           const char *stage,
+                           const guint8 *batch_key,
+                           const char *item,
+                           const char *message)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_FAILURE;
+  pending->stage = g_strdup (stage);
+  if (batch_key != NULL)
+    memcpy (pending->key, batch_key, 32);
+  pending->text1 = g_strdup (item);
+  pending->text2 = g_strdup (message);
+  add_pending (journal, pending);
+}
+
+void
+sutra_journal_add_sink_checkpoint (SutraJournal *journal,
+                                   const char *stage,
+                                   GPtrArray *keys,
+                                   const char *state,
+                                   gboolean complete)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_SINK;
+  pending->stage = g_strdup (stage);
+  pending->keys = g_ptr_array_ref (keys);
+  pending->text1 = g_strdup (state);
+  pending->flag = complete;
+  add_pending (journal, pending);
+}
+
+void
+sutra_journal_set_stage (SutraJournal *journal,
+                         const char *stage,
+                         const char *state,
+                         const char *complete_key,
+                         guint64 n_in,
+                         guint64 n_out,
+                         guint64 n_failed,
+                         guint64 n_cached,
+                         guint64 n_total,
+                         double seconds)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_STAGE;
+  pending->stage = g_strdup (stage);
+  pending->text1 = g_strdup (state);
+  pending->text2 = g_strdup (complete_key);
+  pending->n_in = n_in;
+  pending->n_out = n_out;
+  pending->n_failed = n_failed;
+  pending->n_cached = n_cached;
+  pending->n_total = n_total;
+  pending->seconds = seconds;
+  add_pending (journal, pending);
+}
+
+static gboolean
+step_done (sqlite3_stmt *statement)
+{
+  int status = sqlite3_step (statement);
+
+  sqlite3_reset (statement);
+  sqlite3_clear_bindings (statement);
+  return status == SQLITE_DONE;
+}
+
+gint64
+sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
+{
+  g_autoptr (GPtrArray) pending = NULL;
+  sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *sink = NULL, *sink_batch = NULL,
+               *stage = NULL;
+  double now = g_get_real_time () / 1e6;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&journal->commit_lock);
+  g_mutex_lock (&journal->lock);
+  pending = g_steal_pointer (&journal->pending);
+  journal->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) pending_free);
+  g_mutex_unlock (&journal->lock);
+  if (pending->len == 0)
+    {
+      g_mutex_unlock (&journal->commit_lock);
+      return 0;
+    }
+  /* The entries the rows point at must be durable before the rows are. */
+  if (store != NULL && !sutra_store_sync (store, error))
+    goto fail;
+  if (!exec (journal, "BEGIN IMMEDIATE;", error))
+    goto fail;
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT OR REPLACE INTO batches (key, stage, pack, offset, length, n_in, "
+                      "n_out, n_failed, cached, at) VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &batch, NULL);
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT INTO failures (stage, batch, item, message, at) VALUES (?,?,?,?,?)",
+                      -1, &failure, NULL);
+  sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE batch = ?", -1, &clear, NULL);
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT OR REPLACE INTO sinks (stage, state, complete) VALUES (?,?,?)", -1,
+                      &sink, NULL);
+  sqlite3_prepare_v2 (journal->db, "INSERT OR IGNORE INTO sink_batches (stage, key) VALUES (?,?)",
+                      -1, &sink_batch, NULL);
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT OR REPLACE INTO stages (stage, state, complete_key, n_in, n_out, "
+                      "n_failed, n_cached, n_total, seconds) VALUES (?,?,?,?,?,?,?,?,?)", -1, &stage, NULL);
+  for (guint i = 0; i < pending->len && ok; i++)
+    {
+      Pending *p = pending->pdata[i];
+
+      switch (p->kind)
+        {
+        case PENDING_BATCH:
+          /* A batch recomputed (--retry-failed) replaces its failures. */
+          sqlite3_bind_blob (clear, 1, p->key, 32, SQLITE_STATIC);
+          ok = step_done (clear);
+          sqlite3_bind_blob (batch, 1, p->key, 32, SQLITE_STATIC);
+          sqlite3_bind_text (batch, 2, p->stage, -1, SQLITE_STATIC);
+          sqlite3_bind_text (batch, 3, p->location.pack, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (batch, 4, p->location.offset);
+          sqlite3_bind_int64 (batch, 5, p->location.length);
+          sqlite3_bind_int64 (batch, 6, p->n_in);
+          sqlite3_bind_int64 (batch, 7, p->n_out);
+          sqlite3_bind_int64 (batch, 8, p->n_failed);
+          sqlite3_bind_int (batch, 9, p->flag);
+          sqlite3_bind_double (batch, 10, now);
+          ok = ok && step_done (batch);
+          break;
+        case PENDING_FAILURE:
+          sqlite3_bind_text (failure, 1, p->stage, -1, SQLITE_STATIC);
+          sqlite3_bind_blob (failure, 2, p->key, 32, SQLITE_STATIC);
+          sqlite3_bind_text (failure, 3, p->text1, -1, SQLITE_STATIC);
+          sqlite3_bind_text (failure, 4, p->text2, -1, SQLITE_STATIC);
+          sqlite3_bind_double (failure, 5, now);
+          ok = step_done (failure);
+          break;
+        case PENDING_SINK:
+          for (guint k = 0; k < p->keys->len && ok; k++)
+            {
+              sqlite3_bind_text (sink_batch, 1, p->stage, -1, SQLITE_STATIC);
+              sqlite3_bind_blob (sink_batch, 2, g_bytes_get_data (p->keys->pdata[k], NULL), 32,
+                                 SQLITE_STATIC);
+              ok = step_done (sink_batch);
+            }
+          sqlite3_bind_text (sink, 1, p->stage, -1, SQLITE_STATIC);
+          sqlite3_bind_text (sink, 2, p->text1, -1, SQLITE_STATIC);
+          sqlite3_bind_int (sink, 3, p->flag);
+          ok = ok && step_done (sink);
+          break;
+        case PENDING_STAGE:
+          sqlite3_bind_text (stage, 1, p->stage, -1, SQLITE_STATIC);
+          sqlite3_bind_text (stage, 2, p->text1, -1, SQLITE_STATIC);
+          sqlite3_bind_text (stage, 3, p->text2, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (stage, 4, p->n_in);
+          sqlite3_bind_int64 (stage, 5, p->n_out);
+          sqlite3_bind_int64 (stage, 6, p->n_failed);
+          sqlite3_bind_int64 (stage, 7, p->n_cached);
+          sqlite3_bind_int64 (stage, 8, p->n_total);
+          sqlite3_bind_double (stage, 9, p->seconds);
+          ok = step_done (stage);
+          break;
+        }
+    }
+  sqlite3_finalize (batch);
+  sqlite3_finalize (failure);
+  sqlite3_finalize (clear);
+  sqlite3_finalize (sink);
+  sqlite3_finalize (sink_batch);
+  sqlite3_finalize (stage);
+  if (!ok)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
+                   "journal “%s”: cannot record progress: %s", journal->path,
+                   sqlite3_errmsg (journal->db));
+      exec (journal, "ROLLBACK;", NULL);
+      goto fail;
+    }
+  if (!exec (journal, "COMMIT;", error))
+    {
+      exec (journal, "ROLLBACK;", NULL);
+      goto fail;
+    }
+  g_mutex_unlock (&journal->commit_lock);
+  return pending->len;
+
+fail:
+  /* Keep the rows: a later commit (after space is freed) may succeed. */
+  g_mutex_lock (&journal->lock);
+  g_ptr_array_extend_and_steal (pending, g_steal_pointer (&journal->pending));
+  journal->pending = g_steal_pointer (&pending);
+  g_mutex_unlock (&journal->lock);
+  g_mutex_unlock (&journal->commit_lock);
+  return -1;
+}
+
+void
+sutra_journal_collect_keys (SutraJournal *journal, GHashTable *keys)
+{
+  sqlite3_stmt *statement = NULL;
+
+  if (sqlite3_prepare_v2 (journal->db, "SELECT key FROM batches", -1, &statement, NULL) != SQLITE_OK)
+    return;
+  while (sqlite3_step (statement) == SQLITE_ROW)
+    if (sqlite3_column_bytes (statement, 0) == 32)
+      g_hash_table_add (keys, g_bytes_new (sqlite3_column_blob (statement, 0), 32));
+  sqlite3_finalize (statement);
+}
+
+gboolean
+sutra_journal_query (SutraJournal *journal, const char *sql, SutraJournalRowFunc func,
+                     gpointer data, GError **error)
+{
+  sqlite3_stmt *statement = NULL;
+  int status;
+
+  if (sqlite3_prepare_v2 (journal->db, sql, -1, &statement, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED,
+                   "journal “%s”: %s", journal->path, sqlite3_errmsg (journal->db));
+      return FALSE;
+    }
+  while ((status = sqlite3_step (statement)) == SQLITE_ROW)
+    {
+      int n = sqlite3_column_count (statement);
+      const char **values = g_newa (const char *, n + 1);
+
+      for (int i = 0; i < n; i++)
+        values[i] = (const char *) sqlite3_column_text (statement, i);
+      values[n] = NULL;
+      func (n, values, data);
+    }
+  sqlite3_finalize (statement);
+  if (status != SQLITE_DONE)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED,
+                   "journal “%s”: %s", journal->path, sqlite3_errmsg (journal->db));
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SutraJournal: the job's SQLite record of what is done, failed and where. */
+
+#pragma once
+
+#include "sutra-store.h"
+
+G_BEGIN_DECLS
+
+#define SUTRA_JOURNAL_ERROR (sutra_journal_error_quark ())
+GQuark sutra_journal_error_quark (void);
+
+typedef enum {
+  SUTRA_JOURNAL_ERROR_OPEN,      /* cannot open or create */
+  SUTRA_JOURNAL_ERROR_DAMAGED,   /* not a journal, or a damaged one */
+  SUTRA_JOURNAL_ERROR_VERSION,   /* written by another journal format */
+  SUTRA_JOURNAL_ERROR_WRITE,     /* a commit failed (disk full ...) */
+} SutraJournalError;
+
+#define SUTRA_JOURNAL_FORMAT 1
+
+typedef struct _SutraJournal SutraJournal;
+
+/* A committed batch: where its outputs are, and how it went. */
+typedef struct
+{
+  SutraStoreLocation location;
+  guint stage;       /* index into the names given to load_batches */
+  guint n_failed;    /* items of the batch that failed and were skipped */
+} SutraJournalBatch;
+
+SutraJournal *sutra_journal_open (const char *path, GError **error);
+void sutra_journal_close (SutraJournal *journal);
+
+/* Immediate reads and writes of the job's metadata. */
+char *sutra_journal_get_meta (SutraJournal *journal, const char *name);
+gboolean sutra_journal_set_meta (SutraJournal *journal, const char *name, const char *value,
+                                 GError **error);
+
+/* Returns: (transfer full): key (GBytes) -> SutraJournalBatch *, for every
+ * committed batch of a non-sink stage. */
+GHashTable *sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage_indices);
+
+/* Returns: (transfer full): the keys (GBytes set) of @stage's committed
+ * sink batches, and in @state its last sync state (NULL: none). */
+GHashTable *sutra_journal_load_sink (SutraJournal *journal, const char *stage, char **state,
+                                     gboolean *complete);
+
+/* Forgets a sink's progress: its output will be written anew. */
+gboolean sutra_journal_reset_sink (SutraJournal *journal, const char *stage, GError **error);
+
+/* Pending writes, from any thread; durable at the next commit. */
+void sutra_journal_add_batch (SutraJournal *journal,
+                              const char *stage,
+                              const guint8 *key,
+                              const SutraStoreLocation *location,
+                              guint n_in,
+                              guint n_out,
+                              guint n_failed,
+                              gboolean cached);
+void sutra_journal_add_failure (SutraJournal *journal,
+                                const char *stage,
+                                const guint8 *batch_key,
+                                const char *item,
+                                const char *message);
+/* A sink's batches and the state it synced after them, as one unit. */
+void sutra_journal_add_sink_checkpoint (SutraJournal *journal,
+                                        const char *stage,
+                                        GPtrArray *keys,
+                                        const char *state,
+                                        gboolean complete);
+void sutra_journal_set_stage (SutraJournal *journal,
+                              const char *stage,
+                              const char *state,
+                              const char *complete_key,
+                              guint64 n_in,
+                              guint64 n_out,
+                              guint64 n_failed,
+                              guint64 n_cached,
+                              guint64 n_total,
+                              double seconds);
+
+/* Makes the store durable, then commits every pending write in one
+ * transaction. Returns the number of rows committed, or -1 with @error. */
+gint64 sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error);
+
+/* Keys of every batch the journal refers to (GBytes set), for gc. */
+void sutra_journal_collect_keys (SutraJournal *journal, GHashTable *keys);
+
+/* For `sutra status`: runs a read-only query, one row per callback. */
+typedef void (*SutraJournalRowFunc) (int n_columns, const char *const *values, gpointer data);
+gboolean sutra_journal_query (SutraJournal *journal, const char *sql, SutraJournalRowFunc func,
+                              gpointer data, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,735 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The content-addressed store: framed, checksummed entries in pack files. */
+
+#include "sutra-store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK (sutra-store-error-quark, sutra_store_error)
+
+/*
+ * store/
+ *   FORMAT               "sutra-store 1"
+ *   packs/W-N.pack       entries appended by writer W (one process), N-th pack
+ *   packs/W-N.idx        written when the pack is sealed: key, offset, length
+ *   objects/ab/KEY.entry one large entry
+ *   jobs/HASH            the path of a job using this store (for gc)
+ *
+ * An entry is a frame: "SUTR", u32 version, the 32-byte key, u64 body length,
+ * the body's SHA-256, then the body. A reader checks all of it, so a torn
+ * write (kill -9 mid-append, a truncated pack) reads as corrupt and is
+ * recomputed, never used.
+ */
+
+#define FORMAT_TEXT "sutra-store 1\n"
+#define FRAME_MAGIC "SUTR"
+#define FRAME_VERSION 1
+#define FRAME_HEADER (4 + 4 + 32 + 8 + 32)
+#define PACK_LIMIT (256u << 20)
+
+typedef struct
+{
+  guint8 key[SUTRA_DIGEST_SIZE];
+  guint64 offset;
+  guint64 length;
+} IndexEntry;
+
+struct _SutraStore
+{
+  char *dir;
+  char *writer;           /* this process's writer id */
+  GMutex lock;
+  int pack_fd;            /* the pack being written, or -1 */
+  char pack_name[64];
+  guint pack_number;
+  guint64 pack_size;
+  gboolean pack_dirty;
+  gboolean objects_dirty;
+  GArray *pack_entries;   /* IndexEntry of the current pack */
+  GHashTable *sealed;     /* key (GBytes) -> SutraStoreLocation *, other packs */
+  GHashTable *read_fds;   /* pack name -> fd */
+};
+
+static guint
+key_hash (gconstpointer key)
+{
+  guint value;
+
+  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
+  return value;
+}
+
+static gboolean
+io_error (GError **error, const char *path, const char *operation)
+{
+  int saved = errno;
+
+  g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_IO, "cannot %s “%s”: %s%s",
+               operation, path, g_strerror (saved),
+               saved == ENOSPC || saved == EFBIG || saved == EDQUOT
+                 ? " (free some space, then resume the job: nothing done so far is lost)" : "");
+  return FALSE;
+}
+
+static gboolean
+write_all (int fd, const void *data, gsize length, guint64 offset)
+{
+  const guint8 *p = data;
+
+  while (length > 0)
+    {
+      ssize_t n = pwrite (fd, p, length, (off_t) offset);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return FALSE;
+        }
+      p += n;
+      length -= n;
+      offset += n;
+    }
+  return TRUE;
+}
+
+static gboolean
+read_all (int fd, void *data, gsize length, guint64 offset)
+{
+  guint8 *p = data;
+
+  while (length > 0)
+    {
+      ssize_t n = pread (fd, p, length, (off_t) offset);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      length -= n;
+      offset += n;
+    }
+  return TRUE;
+}
+
+static void
+load_index (SutraStore *store, const char *pack_name, const char *idx_path)
+{
+  g_autofree char *contents = NULL;
+  gsize length;
+
+  if (!g_file_get_contents (idx_path, &contents, &length, NULL))
+    return;
+  for (gsize off = 0; off + sizeof (IndexEntry) <= length; off += sizeof (IndexEntry))
+    {
+      IndexEntry entry;
+      SutraStoreLocation *location = g_new0 (SutraStoreLocation, 1);
+
+      memcpy (&entry, contents + off, sizeof entry);
+      g_strlcpy (location->pack, pack_name, sizeof location->pack);
+      location->offset = GUINT64_FROM_LE (entry.offset);
+      location->length = GUINT64_FROM_LE (entry.length);
+      g_hash_table_replace (store->sealed, g_bytes_new (entry.key, SUTRA_DIGEST_SIZE), location);
+    }
+}
+
+SutraStore *
+sutra_store_open (const char *dir, GError **error)
+{
+  g_autofree char *format_path = g_build_filename (dir, "FORMAT", NULL);
+  g_autofree char *packs = g_build_filename (dir, "packs", NULL);
+  g_autofree char *objects = g_build_filename (dir, "objects", NULL);
+  g_autofree char *jobs = g_build_filename (dir, "jobs", NULL);
+  g_autofree char *format = NULL;
+  SutraStore *store;
+  GDir *listing;
+  const char *name;
+
+  if (g_mkdir_with_parents (packs, 0777) != 0 || g_mkdir_with_parents (objects, 0777) != 0 ||
+      g_mkdir_with_parents (jobs, 0777) != 0)
+    {
+      io_error (error, dir, "make the store directory");
+      return NULL;
+    }
+  if (g_file_get_contents (format_path, &format, NULL, NULL))
+    {
+      if (strcmp (format, FORMAT_TEXT) != 0)
+        {
+          g_strchomp (format);
+          g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_FORMAT,
+                       "“%s” is a store of format “%s”; this sutra reads “%s”: use another "
+                       "--cache directory", dir, format, "sutra-store 1");
+          return NULL;
+        }
+    }
+  else if (!g_file_set_contents (format_path, FORMAT_TEXT, -1, error))
+    return NULL;
+
+  store = g_new0 (SutraStore, 1);
+  store->dir = g_strdup (dir);
+  store->pack_fd = -1;
+  /* Random, so that writers sharing a store never pick the same pack. */
+  store->writer = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
+  store->pack_entries = g_array_new (FALSE, FALSE, sizeof (IndexEntry));
+  store->sealed = g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref,
+                                         g_free);
+  store->read_fds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_mutex_init (&store->lock);
+
+  listing = g_dir_open (packs, 0, NULL);
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    if (g_str_has_suffix (name, ".idx"))
+      {
+        g_autofree char *idx_path = g_build_filename (packs, name, NULL);
+        g_autofree char *pack_name = g_strndup (name, strlen (name) - 4);
+        g_autofree char *pack_file = g_strconcat (pack_name, ".pack", NULL);
+
+        load_index (store, pack_file, idx_path);
+      }
+  if (listing != NULL)
+    g_dir_close (listing);
+  return store;
+}
+
+static char *
+object_path (SutraStore *store, const guint8 key[SUTRA_DIGEST_SIZE])
+{
+  char hex[65];
+  char prefix[3];
+
+  sutra_digest_to_hex (key, hex);
+  memcpy (prefix, hex, 2);
+  prefix[2] = '\0';
+  return g_strdup_printf ("%s/objects/%s/%s.entry", store->dir, prefix, hex);
+}
+
+/* Writes the pack's index beside it, atomically: from then on other
+ * processes sharing the store see its entries. */
+static gboolean
+seal_pack (SutraStore *store, GError **error)
+{
+  g_autofree char *idx_path = NULL;
+  g_autofree char *pack_path = NULL;
+  gboolean ok = TRUE;
+
+  if (store->pack_fd < 0)
+    return TRUE;
+  pack_path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
+  if (fsync (store->pack_fd) != 0)
+    ok = io_error (error, pack_path, "sync");
+  close (store->pack_fd);
+  store->pack_fd = -1;
+  if (ok && store->pack_entries->len > 0)
+    {
+      idx_path = g_strdup_printf ("%s/packs/%.*s.idx", store->dir,
+                                  (int) (strlen (store->pack_name) - 5), store->pack_name);
+      for (guint i = 0; i < store->pack_entries->len; i++)
+        {
+          IndexEntry *entry = &g_array_index (store->pack_entries, IndexEntry, i);
+
+          entry->offset = GUINT64_TO_LE (entry->offset);
+          entry->length = GUINT64_TO_LE (entry->length);
+        }
+      ok = g_file_set_contents_full (idx_path, store->pack_entries->data,
+                                     store->pack_entries->len * sizeof (IndexEntry),
+                                     G_FILE_SET_CONTENTS_CONSISTENT, 0666, error);
+    }
+  g_array_set_size (store->pack_entries, 0);
+  store->pack_dirty = FALSE;
+  return ok;
+}
+
+static gboolean
+open_pack (SutraStore *store, GError **error)
+{
+  g_autofree char *path = NULL;
+
+  g_snprintf (store->pack_name, sizeof store->pack_name, "%s-%04u.pack", store->writer,
+              store->pack_number++);
+  path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
+  store->pack_fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (store->pack_fd < 0)
+    return io_error (error, path, "create");
+  store->pack_size = 0;
+  return TRUE;
+}
+
+static void
+make_header (guint8 header[FRAME_HEADER], const guint8 key[SUTRA_DIGEST_SIZE], GBytes *body)
+{
+  gsize length;
+  const guint8 *data = g_bytes_get_data (body, &length);
+  guint32 version = GUINT32_TO_LE (FRAME_VERSION);
+  guint64 le_length = GUINT64_TO_LE ((guint64) length);
+
+  memcpy (header, FRAME_MAGIC, 4);
+  memcpy (header + 4, &version, 4);
+  memcpy (header + 8, key, SUTRA_DIGEST_SIZE);
+  memcpy (header + 40, &le_length, 8);
+  SHA256 (data, length, header + 48);
+}
+
+gboolean
+sutra_store_put (SutraStore *store,
+                 const guint8 key[SUTRA_DIGEST_SIZE],
+                 GBytes *body,
+                 SutraStoreLocation *location,
+                 GError **error)
+{
+  guint8 header[FRAME_HEADER];
+  gsize length;
+  const guint8 *data = g_bytes_get_data (body, &length);
+  gboolean ok = TRUE;
+
+  /* The checksum is computed outside the lock: workers hash in parallel. */
+  make_header (header, key, body);
+
+  if (length >= SUTRA_STORE_LARGE_ENTRY)
+    {
+      g_autofree char *path = object_path (store, key);
+      g_autofree char *dir = g_path_get_dirname (path);
+      g_autofree char *tmp = g_strdup_printf ("%s.tmp-%s", path, store->writer);
+      int fd;
+
+      if (g_mkdir_with_parents (dir, 0777) != 0)
+        return io_error (error, dir, "make");
+      fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+      if (fd < 0)
+        return io_error (error, tmp, "create");
+      if (!write_all (fd, header, FRAME_HEADER, 0) || !write_all (fd, data, length, FRAME_HEADER) ||
+          fsync (fd) != 0)
+        {
+          ok = io_error (error, tmp, "write");
+          close (fd);
+          (void) g_unlink (tmp);
+          return ok;
+        }
+      close (fd);
+      if (g_rename (tmp, path) != 0)
+        {
+          ok = io_error (error, path, "rename into");
+          (void) g_unlink (tmp);
+          return ok;
+        }
+      g_mutex_lock (&store->lock);
+      store->objects_dirty = TRUE;
+      g_mutex_unlock (&store->lock);
+      location->pack[0] = '\0';
+      location->offset = 0;
+      location->length = FRAME_HEADER + length;
+      return TRUE;
+    }
+
+  g_mutex_lock (&store->lock);
+  if (store->pack_fd >= 0 && store->pack_size + FRAME_HEADER + length > PACK_LIMIT)
+    ok = seal_pack (store, error);
+  if (ok && store->pack_fd < 0)
+    ok = open_pack (store, error);
+  if (ok)
+    {
+      guint64 offset = store->pack_size;
+
+      if (!write_all (store->pack_fd, header, FRAME_HEADER, offset) ||
+          !write_all (store->pack_fd, data, length, offset + FRAME_HEADER))
+        {
+          g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
+
+          ok = io_error (error, path, "append to");
+          /* Whatever part of the frame reached the disk fails its checks
+           * later; the next entry starts after it, at a fresh offset. */
+          store->pack_size = (guint64) lseek (store->pack_fd, 0, SEEK_END);
+        }
+      else
+        {
+          IndexEntry entry;
+
+          memcpy (entry.key, key, SUTRA_DIGEST_SIZE);
+          entry.offset = offset;
+          entry.length = FRAME_HEADER + length;
+          g_array_append_val (store->pack_entries, entry);
+          store->pack_size += FRAME_HEADER + length;
+          store->pack_dirty = TRUE;
+          g_strlcpy (location->pack, store->pack_name, sizeof location->pack);
+          location->offset = offset;
+          location->length = FRAME_HEADER + length;
+        }
+    }
+  g_mutex_unlock (&store->lock);
+  return ok;
+}
+
+static gboolean
+sync_dir (const char *path, GError **error)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean ok = TRUE;
+
+  if (fd < 0)
+    return io_error (error, path, "open");
+  if (fsync (fd) != 0)
+    ok = io_error (error, path, "sync");
+  close (fd);
+  return ok;
+}
+
+gboolean
+sutra_store_sync (SutraStore *store, GError **error)
+{
+  gboolean ok = TRUE;
+  gboolean objects_dirty;
+
+  g_mutex_lock (&store->lock);
+  if (store->pack_fd >= 0 && store->pack_dirty)
+    {
+      if (fdatasync (store->pack_fd) != 0)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
+          ok = io_error (error, path, "sync");
+        }
+      else
+        store->pack_dirty = FALSE;
+    }
+  objects_dirty = store->objects_dirty;
+  store->objects_dirty = FALSE;
+  g_mutex_unlock (&store->lock);
+  if (ok && objects_dirty)
+    {
+      /* The renames of large entries are durable once their directories
+       * are synced; sync them all (there are at most 256). */
+      g_autofree char *objects = g_build_filename (store->dir, "objects", NULL);
+      g_autoptr (GDir) listing = g_dir_open (objects, 0, NULL);
+      const char *name;
+
+      while (ok && listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+        {
+          g_autofree char *sub = g_build_filename (objects, name, NULL);
+          ok = sync_dir (sub, error);
+        }
+    }
+  return ok;
+}
+
+static int
+read_fd_for (SutraStore *store, const char *pack, const guint8 key[SUTRA_DIGEST_SIZE],
+             gboolean *owned)
+{
+  g_autofree char *path = NULL;
+  int fd;
+
+  *owned = FALSE;
+  if (pack[0] == '\0')
+    {
+      path = object_path (store, key);
+      *owned = TRUE;
+      return open (path, O_RDONLY | O_CLOEXEC);
+    }
+  g_mutex_lock (&store->lock);
+  fd = GPOINTER_TO_INT (g_hash_table_lookup (store->read_fds, pack)) - 1;
+  if (fd < 0)
+    {
+      path = g_strdup_printf ("%s/packs/%s", store->dir, pack);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0)
+        g_hash_table_insert (store->read_fds, g_strdup (pack), GINT_TO_POINTER (fd + 1));
+    }
+  g_mutex_unlock (&store->lock);
+  return fd;
+}
+
+GBytes *
+sutra_store_get (SutraStore *store,
+                 const guint8 key[SUTRA_DIGEST_SIZE],
+                 const SutraStoreLocation *location,
+                 GError **error)
+{
+  guint8 header[FRAME_HEADER];
+  guint8 digest[SUTRA_DIGEST_SIZE];
+  guint64 length;
+  gboolean owned;
+  guint8 *body;
+  int fd = read_fd_for (store, location->pack, key, &owned);
+  const char *where = location->pack[0] != '\0' ? location->pack : "a large entry";
+
+  if (fd < 0)
+    {
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_MISSING,
+                   "store entry in %s is missing: %s", where, g_strerror (errno));
+      return NULL;
+    }
+  if (location->length < FRAME_HEADER ||
+      !read_all (fd, header, FRAME_HEADER, location->offset))
+    {
+      if (owned)
+        close (fd);
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                   "store entry at %s:%" G_GUINT64_FORMAT " is truncated", where, location->offset);
+      return NULL;
+    }
+  memcpy (&length, header + 40, 8);
+  length = GUINT64_FROM_LE (length);
+  if (memcmp (header, FRAME_MAGIC, 4) != 0 || memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 ||
+      length != location->length - FRAME_HEADER)
+    {
+      if (owned)
+        close (fd);
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                   "store entry at %s:%" G_GUINT64_FORMAT " has a damaged header", where,
+                   location->offset);
+      return NULL;
+    }
+  body = g_malloc (MAX (length, 1));
+  if (!read_all (fd, body, length, location->offset + FRAME_HEADER))
+    {
+      if (owned)
+        close (fd);
+      g_free (body);
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                   "store entry at %s:%" G_GUINT64_FORMAT " is truncated", where, location->offset);
+      return NULL;
+    }
+  if (owned)
+    close (fd);
+  SHA256 (body, length, digest);
+  if (memcmp (digest, header + 48, SUTRA_DIGEST_SIZE) != 0)
+    {
+      g_free (body);
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                   "store entry at %s:%" G_GUINT64_FORMAT " fails its SHA-256 check", where,
+                   location->offset);
+      return NULL;
+    }
+  return g_bytes_new_take (body, length);
+}
+
+gboolean
+sutra_store_lookup (SutraStore *store,
+                    const guint8 key[SUTRA_DIGEST_SIZE],
+                    SutraStoreLocation *location)
+{
+  g_autoptr (GBytes) lookup = g_bytes_new_static (key, SUTRA_DIGEST_SIZE);
+  SutraStoreLocation *found = g_hash_table_lookup (store->sealed, lookup);
+  g_autofree char *path = NULL;
+
+  if (found != NULL)
+    {
+      *location = *found;
+      return TRUE;
+    }
+  /* A large entry is visible as soon as it is renamed into place. */
+  path = object_path (store, key);
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      GStatBuf st;
+
+      if (g_stat (path, &st) == 0)
+        {
+          location->pack[0] = '\0';
+          location->offset = 0;
+          location->length = st.st_size;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+void
+sutra_store_close (SutraStore *store)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (store == NULL)
+    return;
+  g_mutex_lock (&store->lock);
+  (void) seal_pack (store, NULL);
+  g_mutex_unlock (&store->lock);
+  g_hash_table_iter_init (&iter, store->read_fds);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    close (GPOINTER_TO_INT (value) - 1);
+  g_hash_table_unref (store->read_fds);
+  g_hash_table_unref (store->sealed);
+  g_array_unref (store->pack_entries);
+  g_mutex_clear (&store->lock);
+  g_free (store->writer);
+  g_free (store->dir);
+  g_free (store);
+}
+
+const char *
+sutra_store_get_dir (SutraStore *store)
+{
+  return store->dir;
+}
+
+gboolean
+sutra_store_register_job (SutraStore *store, const char *job_dir, GError **error)
+{
+  g_autofree char *absolute = g_canonicalize_filename (job_dir, NULL);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, absolute, -1);
+  g_autofree char *path = g_strdup_printf ("%s/jobs/%.16s", store->dir, hash);
+
+  return g_file_set_contents (path, absolute, -1, error);
+}
+
+GPtrArray *
+sutra_store_list_jobs (SutraStore *store)
+{
+  g_autofree char *dir = g_build_filename (store->dir, "jobs", NULL);
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  GPtrArray *jobs = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      char *contents = NULL;
+
+      if (g_file_get_contents (path, &contents, NULL, NULL))
+        {
+          if (g_file_test (contents, G_FILE_TEST_IS_DIR))
+            g_ptr_array_add (jobs, contents);
+          else
+            {
+              /* The job is gone: forget it. */
+              (void) g_unlink (path);
+              g_free (contents);
+            }
+        }
+    }
+  return jobs;
+}
+
+/* Does any frame of the pack at @path hold a referenced key? Scans the
+ * frames themselves, so unsealed packs (a job killed mid-run) count too. */
+static gboolean
+pack_is_referenced (const char *path, GHashTable *referenced)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  guint64 offset = 0;
+  guint8 header[FRAME_HEADER];
+  gboolean found = FALSE;
+
+  if (fd < 0)
+    return FALSE;
+  while (!found && read_all (fd, header, FRAME_HEADER, offset) &&
+         memcmp (header, FRAME_MAGIC, 4) == 0)
+    {
+      g_autoptr (GBytes) key = g_bytes_new (header + 8, SUTRA_DIGEST_SIZE);
+      guint64 length;
+
+      memcpy (&length, header + 40, 8);
+      found = g_hash_table_contains (referenced, key);
+      offset += FRAME_HEADER + GUINT64_FROM_LE (length);
+    }
+  close (fd);
+  return found;
+}
+
+static guint64
+file_size (const char *path)
+{
+  GStatBuf st;
+
+  return g_stat (path, &st) == 0 ? (guint64) st.st_size : 0;
+}
+
+guint64
+sutra_store_gc (SutraStore *store, GHashTable *referenced, guint *n_files_removed, GError **error)
+{
+  g_autofree char *packs = g_build_filename (store->dir, "packs", NULL);
+  g_autofree char *objects = g_build_filename (store->dir, "objects", NULL);
+  g_autoptr (GDir) listing = g_dir_open (packs, 0, error);
+  guint64 freed = 0;
+  guint removed = 0;
+  const char *name;
+
+  if (listing == NULL)
+    return 0;
+  while ((name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (packs, name, NULL);
+      g_autofree char *stem = NULL;
+      g_autofree char *idx = NULL;
+
+      if (!g_str_has_suffix (name, ".pack") || strcmp (name, store->pack_name) == 0)
+        continue;
+      if (pack_is_referenced (path, referenced))
+        continue;
+      stem = g_strndup (path, strlen (path) - 5);
+      idx = g_strconcat (stem, ".idx", NULL);
+      freed += file_size (path) + file_size (idx);
+      if (g_unlink (path) == 0)
+        removed++;
+      if (g_file_test (idx, G_FILE_TEST_EXISTS) && g_unlink (idx) == 0)
+        removed++;
+    }
+  {
+    g_autoptr (GDir) prefixes = g_dir_open (objects, 0, NULL);
+    const char *prefix;
+
+    while (prefixes != NULL && (prefix = g_dir_read_name (prefixes)) != NULL)
+      {
+        g_autofree char *sub = g_build_filename (objects, prefix, NULL);
+        g_autoptr (GDir) entries = g_dir_open (sub, 0, NULL);
+        const char *entry;
+
+        while (entries != NULL && (entry = g_dir_read_name (entries)) != NULL)
+          {
+            g_autofree char *path = g_build_filename (sub, entry, NULL);
+            guint8 key[SUTRA_DIGEST_SIZE];
+            g_autoptr (GBytes) lookup = NULL;
+            gboolean valid = strlen (entry) == 64 + 6;
+
+            for (guint i = 0; valid && i < SUTRA_DIGEST_SIZE; i++)
+              {
+                int hi = g_ascii_xdigit_value (entry[2 * i]);
+                int lo = g_ascii_xdigit_value (entry[2 * i + 1]);
+
+                valid = hi >= 0 && lo >= 0;
+                key[i] = (guint8) (hi << 4 | lo);
+              }
+            if (valid)
+              {
+                lookup = g_bytes_new (key, SUTRA_DIGEST_SIZE);
+                if (g_hash_table_contains (referenced, lookup))
+                  continue;
+              }
+            freed += file_size (path);
+            if (g_unlink (path) == 0)
+              removed++;
+          }
+      }
+  }
+  if (n_files_removed != NULL)
+    *n_files_removed = removed;
+  return freed;
+}
+
+guint
+sutra_store_count_files (SutraStore *store)
+{
+  g_autofree char *packs = g_build_filename (store->dir, "packs", NULL);
+  g_autofree char *objects = g_build_filename (store->dir, "objects", NULL);
+  g_autoptr (GDir) listing = g_dir_open (packs, 0, NULL);
+  g_autoptr (GDir) prefixes = g_dir_open (objects, 0, NULL);
+  const char *name;
+  guint count = 0;
+
+  while (listing != NULL && g_dir_read_name (listing) != NULL)
+    count++;
+  while (prefixes != NULL && (name = g_dir_read_name (prefixes)) != NULL)
+    {
+      g_autofree char *sub = g_build_filename (objects, name, NULL);
+      g_autoptr (GDir) entries = g_dir_open (sub, 0, NULL);
+
+      while (entries != NULL && g_dir_read_name (entries) != NULL)
+        count++;
+    }
+  return count;
+}

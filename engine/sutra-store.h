@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SutraStore: content-addressed stage outputs, packed or one file each. */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "sutra-lineage.h"
+
+G_BEGIN_DECLS
+
+#define SUTRA_STORE_ERROR (sutra_store_error_quark ())
+GQuark sutra_store_error_quark (void);
+
+typedef enum {
+  SUTRA_STORE_ERROR_IO,        /* reading or writing failed (disk full ...) */
+  SUTRA_STORE_ERROR_CORRUPT,   /* an entry fails its checks: recompute it */
+  SUTRA_STORE_ERROR_MISSING,   /* no entry at that place */
+  SUTRA_STORE_ERROR_FORMAT,    /* a store of another format */
+} SutraStoreError;
+
+/* Where an entry lies: in a pack at an offset, or (pack "") in a file of
+ * its own named by its key. */
+typedef struct
+{
+  char pack[64];
+  guint64 offset;
+  guint64 length;
+} SutraStoreLocation;
+
+typedef struct _SutraStore SutraStore;
+
+/* Opens (making it if needed) the store in @dir. Several processes may
+ * share one store: each appends to packs of its own, and other writers'
+ * entries become visible once their packs are sealed (an index written). */
+SutraStore *sutra_store_open (const char *dir, GError **error);
+
+/* Seals the pack being written and closes the store. */
+void sutra_store_close (SutraStore *store);
+
+const char *sutra_store_get_dir (SutraStore *store);
+
+/* Entries of at least this many bytes get a file of their own. */
+#define SUTRA_STORE_LARGE_ENTRY (4u << 20)
+
+/* Adds an entry (thread-safe). It is durable only after sutra_store_sync();
+ * the journal commits a location only after that. */
+gboolean sutra_store_put (SutraStore *store,
+                          const guint8 key[SUTRA_DIGEST_SIZE],
+                          GBytes *body,
+                          SutraStoreLocation *location,
+                          GError **error);
+
+/* Makes every entry put so far durable (fsync of packs and directories). */
+gboolean sutra_store_sync (SutraStore *store, GError **error);
+
+/* Reads the entry at @location and checks its key and its SHA-256.
+ * Returns: (transfer full): the body, or NULL with @error set
+ * (SUTRA_STORE_ERROR_CORRUPT for a damaged or truncated entry). */
+GBytes *sutra_store_get (SutraStore *store,
+                         const guint8 key[SUTRA_DIGEST_SIZE],
+                         const SutraStoreLocation *location,
+                         GError **error);
+
+/* Finds an entry that another job sealed into this store (cache-first). */
+gboolean sutra_store_lookup (SutraStore *store,
+                             const guint8 key[SUTRA_DIGEST_SIZE],
+                             SutraStoreLocation *location);
+
+/* Records that the job in @job_dir uses this store, for gc. */
+gboolean sutra_store_register_job (SutraStore *store, const char *job_dir, GError **error);
+
+/* Returns: (transfer full): the job directories registered in this store. */
+GPtrArray *sutra_store_list_jobs (SutraStore *store);
+
+/* Deletes packs and files holding no entry in @referenced (a set of
+ * 32-byte keys as GBytes). Returns the bytes freed. */
+guint64 sutra_store_gc (SutraStore *store,
+                        GHashTable *referenced,
+                        guint *n_files_removed,
+                        GError **error);
+
+/* Counts the files in the store: what a job of many items leaves. */
+guint sutra_store_count_files (SutraStore *store);
+
+G_END_DECLS
