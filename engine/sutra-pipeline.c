@@ -798,18 +798,20 @@ read_stage (Problems *problems,
           check_path_params (problems, spec, json_base);
         }
       check_devices (problems, spec, stage, json_base);
-      if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->workers > 1)
-        {
-          g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
-          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                      "plugin “%s” is not thread-safe (or writes one ordered output): "
-                      "it runs one worker; set workers to 1", spec->plugin_name);
-        }
+      /* One problem, one message: a source that is also single-threaded
+       * (text-source) is told it is a source. */
       if (spec->info->kind == SUTRA_STAGE_SOURCE && spec->workers > 1)
         {
           g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
                       "a source runs one worker; set workers to 1");
+        }
+      else if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->workers > 1)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "plugin “%s” is not thread-safe (or writes one ordered output): "
+                      "it runs one worker; set workers to 1", spec->plugin_name);
         }
     }
   (void) ok;
