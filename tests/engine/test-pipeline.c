@@ -1,0 +1,881 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests of engine/sutra-pipeline.c: loading, --set, ${var}, validation. */
+
+/*
+ * Every bad input of a pipeline file is a row of bad_cases: the text, the
+ * --set assignments, the error code, how many problems the message lists
+ * and substrings it must hold: the file, the line:column of the offending
+ * key, the stage, the key and the valid choices or a "did you mean".
+ *
+ * Texts are built from the lines below so that columns are easy to check:
+ * line 4 is "read", line 5 "pass", line 6 "write"; in PASS (extra) the first
+ * extra key starts at column 54, in READ_PARAMS the first parameter at 52.
+ */
+
+#include "sutra-pipeline.h"
+#include "sutra-test-util.h"
+
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+static SutraRegistry *registry;
+static char *registry_problem;
+
+#define HEAD "{\n  \"sutra\": 1,\n  \"stages\": {\n"
+#define TAIL "  }\n}\n"
+#define READ_PARAMS(params)                                                                        \
+  "    \"read\": { \"plugin\": \"text-source\", \"params\": { " params " } },\n"
+#define READ READ_PARAMS ("\"path\": \"${in}\"")
+#define PASS(extra) "    \"pass\": { \"plugin\": \"identity\", \"input\": \"read\"" extra " },\n"
+#define STAGE(name, rest) "    \"" name "\": { " rest " },\n"
+#define WRITE_PATH(path)                                                                           \
+  "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": { \"path\": \"" path  \
+  "\" } }\n"
+#define WRITE WRITE_PATH ("${out}")
+#define LAST(name, rest) "    \"" name "\": { " rest " }\n"
+
+typedef struct
+{
+  const char *name;
+  const char *text;
+  const char *sets[4];
+  int code;
+  guint n_problems;
+  const char *needles[8];
+} BadCase;
+
+static const BadCase bad_cases[] = {
+  /* Syntax. */
+  { "syntax/trailing-comma", HEAD "    \"a\": { \"plugin\": \"identity\", }\n" TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_SYNTAX, 1, { "bad.json:4:", "not valid JSON" } },
+  { "syntax/unterminated", HEAD READ, { NULL }, SUTRA_PIPELINE_ERROR_SYNTAX, 1,
+    { "bad.json:", "not valid JSON" } },
+  { "syntax/not-an-object", "[1, 2]\n", { NULL }, SUTRA_PIPELINE_ERROR_SYNTAX, 1,
+    { "bad.json: a pipeline file is a JSON object with “sutra” and “stages” keys" } },
+  { "syntax/empty", "", { NULL }, SUTRA_PIPELINE_ERROR_SYNTAX, 1, { "bad.json" } },
+
+  /* Version. */
+  { "version/missing", "{\n  \"stages\": {\n" READ PASS ("") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_VERSION, 1, { "bad.json: missing “sutra”", "add \"sutra\": 1" } },
+  { "version/wrong", "{\n  \"sutra\": 2,\n  \"stages\": {\n" READ PASS ("") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_VERSION, 1, { "bad.json:2:3: “sutra” must be 1" } },
+  { "version/string", "{\n  \"sutra\": \"1\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_VERSION, 1, { "bad.json:2:3: “sutra” must be 1" } },
+
+  /* Unknown keys, with did-you-mean and the valid keys. */
+  { "unknown-key/stage", HEAD READ PASS (", \"wokers\": 2") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+    { "bad.json:5:54: stage “pass”: unknown stage key “wokers”; did you mean “workers”?",
+      "Valid keys: “plugin”, “input”, “params”, “workers”", "“rate_limit” or “comment”" } },
+  { "unknown-key/top-level",
+    "{\n  \"sutra\": 1,\n  \"author\": \"me\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+    { "bad.json:3:3: unknown top-level key “author”. Valid keys: “sutra”, “name”, "
+      "“description”, “vars” or “stages”" } },
+  { "unknown-key/top-level-typo",
+    "{\n  \"sutra\": 1,\n  \"nme\": \"x\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+    { "bad.json:3:3: unknown top-level key “nme”; did you mean “name”?" } },
+  { "unknown-key/retry", HEAD READ PASS (", \"retry\": { \"attempt\": 3 }") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+    { "bad.json:5:65: stage “pass”: unknown retry key “attempt”; did you mean “attempts”?",
+      "Valid keys: “attempts”, “backoff_ms” or “max_backoff_ms”" } },
+
+  /* Plugins. */
+  { "unknown-plugin/typo",
+    HEAD READ STAGE ("pass", "\"plugin\": \"identiy\", \"input\": \"read\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, 1,
+    { "bad.json:5:15: stage “pass”: unknown plugin “identiy”; did you mean “identity”?",
+      "Known plugins: ", "“fault”", "“jsonl-sink”", "“text-source”" } },
+  { "unknown-plugin/far",
+    HEAD READ STAGE ("pass", "\"plugin\": \"no-such-thing\", \"input\": \"read\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, 1,
+    { "bad.json:5:15: stage “pass”: unknown plugin “no-such-thing”. Known plugins: ",
+      "“identity”", "--plugin-path" } },
+  { "unknown-plugin/missing", HEAD READ STAGE ("pass", "\"input\": \"read\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, 1,
+    { "bad.json:5:5: stage “pass”: missing “plugin” (a string). Known plugins: ",
+      "“text-join”" } },
+
+  /* Inputs and the graph. */
+  { "missing-input/typo",
+    HEAD READ STAGE ("pass", "\"plugin\": \"identity\", \"input\": \"raed\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_MISSING_INPUT, 1,
+    { "bad.json:5:37: stage “pass”: input “raed” names no stage; did you mean “read”?",
+      "Stages: “read” or “write”" } },
+  { "missing-input/far",
+    HEAD READ STAGE ("pass", "\"plugin\": \"identity\", \"input\": [\"read\", \"elsewhere\"]")
+      WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_MISSING_INPUT, 1,
+    { "bad.json:5:37: stage “pass”: input “elsewhere” names no stage. Stages: " } },
+  { "cycle/two", HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": \"b\"")
+                   LAST ("b", "\"plugin\": \"identity\", \"input\": \"a\"") TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_CYCLE, 1,
+    { "bad.json:4:34: stage “a”: the stages form a cycle: a → b → a",
+      "remove one of these inputs" } },
+  { "cycle/three-behind-a-source",
+    HEAD READ STAGE ("x", "\"plugin\": \"identity\", \"input\": [\"read\", \"z\"]")
+      STAGE ("y", "\"plugin\": \"identity\", \"input\": \"x\"")
+        LAST ("z", "\"plugin\": \"identity\", \"input\": \"y\"") TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_CYCLE, 1,
+    { "stage “x”: the stages form a cycle: x → y → z → x" } },
+  { "cycle/self", HEAD READ LAST ("loop", "\"plugin\": \"identity\", \"input\": \"loop\"") TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_CYCLE, 1,
+    { "bad.json:5:", "stage “loop”: the stages form a cycle: loop → loop" } },
+  { "graph/gather-without-split",
+    HEAD READ STAGE ("pass", "\"plugin\": \"text-join\", \"input\": \"read\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { "bad.json:5:38: stage “pass”: plugin “text-join” is a gather, but no split lies "
+      "upstream of it" } },
+  { "graph/sink-feeds-stage",
+    HEAD READ STAGE ("write",
+                     "\"plugin\": \"jsonl-sink\", \"input\": \"read\", \"params\": { \"path\": "
+                     "\"${out}\" }") LAST ("pass", "\"plugin\": \"identity\", \"input\": \"write\"")
+      TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { "bad.json:6:37: stage “pass”: input “write” is a sink (plugin “jsonl-sink”), and a "
+      "sink feeds no stage" } },
+  { "graph/source-with-input",
+    HEAD READ STAGE ("again",
+                     "\"plugin\": \"text-source\", \"input\": \"read\", \"params\": { \"path\": "
+                     "\"${in}\" }") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { "bad.json:5:5: stage “again”: plugin “text-source” is a source and takes no “input”" } },
+  { "graph/map-without-input", HEAD READ STAGE ("pass", "\"plugin\": \"identity\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { "bad.json:5:5: stage “pass”: plugin “identity” is a map and needs an “input”" } },
+  { "graph/input-not-a-name", HEAD READ PASS ("") STAGE ("more", "\"plugin\": \"identity\", "
+                                                               "\"input\": 5") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:6:", "stage “more”: key “input”: expected a stage name or an array" } },
+  { "graph/input-array-not-names", HEAD READ PASS ("") STAGE ("more", "\"plugin\": \"identity\", "
+                                                                    "\"input\": [\"pass\", 1]")
+                                     WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:6:", "stage “more”: input[1]: expected a stage name" } },
+
+  /* Parameters, checked against the stage's table. */
+  { "param/wrong-type", HEAD READ PASS (", \"params\": { \"sleep_us\": \"slow\" }") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:5:66: stage “pass”: parameter “sleep_us”: expected an integer, got a string" } },
+  { "param/fraction-for-integer", HEAD READ PASS (", \"params\": { \"sleep_us\": 1.5 }") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:5:66: stage “pass”: parameter “sleep_us”: expected an integer, got a number" } },
+  { "param/out-of-range", HEAD READ PASS (", \"params\": { \"sleep_us\": -5 }") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:5:66: stage “pass”: parameter “sleep_us”: -5 is out of range: it must lie "
+      "between 0 and 2147483647" } },
+  { "param/bool-expected", HEAD READ_PARAMS ("\"path\": \"${in}\", \"count_lines\": 1") PASS ("")
+                             WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:4:69: stage “read”: parameter “count_lines”: expected a boolean (true or "
+      "false), got an integer" } },
+  { "param/missing-required", HEAD STAGE ("read", "\"plugin\": \"text-source\"") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:4:5: stage “read”: required parameter “path” is missing (string: A file" } },
+  { "param/bad-enum-typo", HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"line\"") PASS ("")
+                             WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:4:69: stage “read”: parameter “format”: “line” is not a valid choice; did you "
+      "mean “lines”? Valid choices: “lines”, “jsonl” or “document”" } },
+  { "param/bad-enum-far", HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"xml\"") PASS ("")
+                            WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "stage “read”: parameter “format”: “xml” is not a valid choice. Valid choices: "
+      "“lines”, “jsonl” or “document”" } },
+  { "param/unknown", HEAD READ PASS (", \"params\": { \"sleep_ms\": 5 }") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:5:66: stage “pass”: unknown parameter “sleep_ms”; did you mean “sleep_us”? "
+      "Parameters of “identity”: “sleep_us”" } },
+  { "param/params-not-an-object", HEAD READ PASS (", \"params\": [1]") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "bad.json:5:54: stage “pass”: key “params”: expected an object" } },
+
+  /* Variables. */
+  { "variable/unresolved", HEAD READ_PARAMS ("\"path\": \"${nosuch}\"") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, 1,
+    { "bad.json:4:52: stage “read”: unresolved variable ${nosuch}: give it a value with --set "
+      "nosuch=VALUE, or a default in the file's \"vars\"" } },
+  { "variable/unresolved-setting", HEAD READ PASS (", \"workers\": \"${n}\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, 1,
+    { "bad.json:5:54: stage “pass”: unresolved variable ${n}" } },
+  { "variable/malformed", HEAD READ_PARAMS ("\"path\": \"${in put}\"") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, 1,
+    { "bad.json:4:52: stage “read”: malformed variable reference “${in put}”" } },
+  { "variable/vars-not-an-object",
+    "{\n  \"sutra\": 1,\n  \"vars\": [\"x\"],\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:3:3: “vars” must be an object of default values" } },
+  { "variable/default-not-a-scalar",
+    "{\n  \"sutra\": 1,\n  \"vars\": { \"x\": [1] },\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:3:13: variable defaults are strings, numbers or booleans" } },
+
+  /* Files the stages will read and write. */
+  { "input-file/missing", HEAD READ_PARAMS ("\"path\": \"${dir}/nosuch.txt\"") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_INPUT_FILE, 1,
+    { "bad.json:4:52: stage “read”: input file “", "/nosuch.txt” does not exist" } },
+  { "input-file/directory", HEAD READ_PARAMS ("\"path\": \"${dir}\"") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_INPUT_FILE, 1,
+    { "bad.json:4:52: stage “read”: input “", "” is a directory: name a file, or a glob" } },
+  { "input-file/glob-matches-nothing", HEAD READ_PARAMS ("\"path\": \"${dir}/*.nomatch\"") PASS ("")
+                                         WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_INPUT_FILE, 1,
+    { "bad.json:4:52: stage “read”: input “", "/*.nomatch” matches no file" } },
+  { "output-dir/missing", HEAD READ PASS ("") WRITE_PATH ("${dir}/nodir/out.jsonl") TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR, 1,
+    { "bad.json:6:69: stage “write”: cannot write “", "/nodir/out.jsonl”: directory “",
+      "/nodir” does not exist" } },
+  { "output-dir/is-a-directory", HEAD READ PASS ("") WRITE_PATH ("${dir}") TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR, 1,
+    { "bad.json:6:69: stage “write”: output “", "” is a directory: name a file inside it" } },
+
+  /* Stage settings. */
+  { "setting/workers-zero", HEAD READ PASS (", \"workers\": 0") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “workers”: 0 is out of range: it must lie between 1 "
+      "and 1024" } },
+  { "setting/workers-string", HEAD READ PASS (", \"workers\": \"many\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “workers”: expected an integer between 1 and 1024" } },
+  { "setting/queue-zero", HEAD READ PASS (", \"queue\": 0") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1, { "bad.json:5:54: stage “pass”: key “queue”: 0 is out" } },
+  { "setting/batch-too-large", HEAD READ PASS (", \"batch\": 70000") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “batch”: 70000 is out of range: it must lie between 1 "
+      "and 65536" } },
+  { "setting/on-error", HEAD READ PASS (", \"on_error\": \"ignore\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “on_error”: expected one of “fail” or “skip”" } },
+  { "setting/on-missing", HEAD READ PASS (", \"on_missing\": true") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “on_missing”: expected one of “fail” or “skip”" } },
+  { "setting/retry-attempts-zero", HEAD READ PASS (", \"retry\": { \"attempts\": 0 }") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:65: stage “pass”: key “attempts”: 0 is out of range: it must lie between 1 "
+      "and 100" } },
+  { "setting/retry-not-an-object", HEAD READ PASS (", \"retry\": \"often\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “retry”: expected a number of attempts or an object" } },
+  { "setting/isolation-process", HEAD READ PASS (", \"isolation\": \"process\"") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: isolation “process” is not available" } },
+  { "setting/isolation-unknown", HEAD READ PASS (", \"isolation\": \"fork\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “isolation”: expected one of “thread” or “process”" } },
+  { "setting/checkpoint", HEAD READ PASS (", \"checkpoint\": \"yes\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “checkpoint”: expected true or false" } },
+  { "setting/rate-limit", HEAD READ PASS (", \"rate_limit\": 0") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “rate_limit”: expected a positive number" } },
+  { "setting/source-workers",
+    HEAD STAGE ("read", "\"plugin\": \"text-source\", \"workers\": 2, \"params\": { \"path\": "
+                        "\"${in}\" }") PASS ("") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:4:40: stage “read”: a source runs one worker; set workers to 1" } },
+  { "setting/single-threaded-workers",
+    HEAD READ PASS ("") LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                                       "\"workers\": 4, \"params\": { \"path\": \"${out}\" }")
+      TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:6:57: stage “write”: plugin “jsonl-sink” is not thread-safe",
+      "set workers to 1" } },
+  { "setting/devices-not-an-array", HEAD READ PASS (", \"devices\": \"cpu\"") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:54: stage “pass”: key “devices”: expected an array" } },
+  { "setting/device-name", HEAD READ PASS (", \"devices\": [\"gpu0\"]") WRITE TAIL, { NULL },
+    SUTRA_PIPELINE_ERROR_DEVICE, 1,
+    { "bad.json:5:54: stage “pass”: devices[0]: expected “cpu” or “cuda:N”" } },
+  { "setting/device-cpu-only-plugin", HEAD READ PASS (", \"devices\": [\"cuda:0\"]") WRITE TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_DEVICE, 1,
+    { "bad.json:5:54: stage “pass”: plugin “identity” runs on the CPU only, not on “cuda:0”" } },
+  { "stages/empty", "{\n  \"sutra\": 1,\n  \"stages\": {}\n}\n", { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:3:3: “stages” must be an object with at least one stage" } },
+  { "stages/missing", "{\n  \"sutra\": 1\n}\n", { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json: “stages” must be an object with at least one stage" } },
+  { "stages/not-an-object", HEAD READ PASS ("") "    \"oops\": 5\n" TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:6:5: stage “oops”: expected an object with at least a “plugin” key" } },
+
+  /* --set. */
+  { "set/missing-stage", HEAD READ PASS ("") WRITE TAIL, { "nosuch.workers=2" },
+    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, 1,
+    { "bad.json: --set “nosuch.workers=2”: no stage named “nosuch”. Stages: “read”, “pass” or "
+      "“write”" } },
+  { "set/malformed", HEAD READ PASS ("") WRITE TAIL, { "workers" },
+    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, 1,
+    { "bad.json: --set “workers”: expected NAME=VALUE or STAGE.KEY=VALUE" } },
+  { "set/no-name", HEAD READ PASS ("") WRITE TAIL, { "=5" }, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, 1,
+    { "--set “=5”: expected NAME=VALUE" } },
+  { "set/bad-setting", HEAD READ PASS ("") WRITE TAIL, { "pass.workers=0" },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { "bad.json:5:5: stage “pass”: key “workers”: 0 is out of range" } },
+  { "set/bad-param", HEAD READ PASS ("") WRITE TAIL, { "pass.sleep_us=-1" },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "stage “pass”: parameter “sleep_us”: -1 is out of range" } },
+  { "set/unknown-param", HEAD READ PASS ("") WRITE TAIL, { "pass.sleep_ms=3" },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "stage “pass”: unknown parameter “sleep_ms”; did you mean “sleep_us”?" } },
+  { "set/bad-enum", HEAD READ PASS ("") WRITE TAIL, { "read.format=json" },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+    { "stage “read”: parameter “format”: “json” is not a valid choice; did you mean “jsonl”?" } },
+
+  /* Several problems, reported together; the code is the first one's. */
+  { "several/three",
+    HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"line\"") PASS (", \"wokers\": 2")
+      LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"pas\", \"params\": { \"path\": "
+                     "\"${out}\" }") TAIL,
+    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 3,
+    { "bad.json: 3 problems:\n", "bad.json:4:69: stage “read”: parameter “format”",
+      "\nbad.json:5:54: stage “pass”: unknown stage key “wokers”",
+      "\nbad.json:6:40: stage “write”: input “pas” names no stage; did you mean “pass”?" } },
+  { "several/seven",
+    "{\n  \"sutra\": 3,\n  \"stages\": {\n" READ_PARAMS ("\"path\": \"${nosuch}\"")
+      PASS (", \"workers\": 0, \"params\": { \"sleep_us\": true }")
+        STAGE ("join", "\"plugin\": \"text-join\", \"input\": \"pass\"")
+          LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": { \"path\": "
+                         "\"${dir}/none/x\" }") TAIL,
+    { "ghost.queue=2" }, SUTRA_PIPELINE_ERROR_VERSION, 7,
+    { "bad.json: 7 problems:\n", "bad.json:2:3: “sutra” must be 1", "no stage named “ghost”",
+      "bad.json:4:52: stage “read”: unresolved variable ${nosuch}",
+      "bad.json:5:54: stage “pass”: key “workers”: 0 is out of range",
+      "bad.json:5:80: stage “pass”: parameter “sleep_us”: expected an integer, got a boolean",
+      "/none” does not exist", "stage “join”: plugin “text-join” is a gather, but no split" } },
+};
+
+/* The per-test directory, an input file in it, and --set for ${in}, ${out}
+ * and ${dir}. */
+typedef struct
+{
+  char *dir;
+  char *input;
+  GPtrArray *sets;
+} Fixture;
+
+static void
+fixture_init (Fixture *fixture, const char *const *extra_sets)
+{
+  fixture->dir = sutra_test_dir ();
+  fixture->input = sutra_test_write (fixture->dir, "in.txt", "one\ntwo\nthree\n", -1);
+  fixture->sets = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (fixture->sets, g_strconcat ("in=", fixture->input, NULL));
+  g_ptr_array_add (fixture->sets, g_strconcat ("out=", fixture->dir, "/out.jsonl", NULL));
+  g_ptr_array_add (fixture->sets, g_strconcat ("dir=", fixture->dir, NULL));
+  for (guint i = 0; extra_sets != NULL && extra_sets[i] != NULL; i++)
+    g_ptr_array_add (fixture->sets, g_strdup (extra_sets[i]));
+  g_ptr_array_add (fixture->sets, NULL);
+}
+
+static void
+fixture_clear (Fixture *fixture)
+{
+  g_free (fixture->dir);
+  g_free (fixture->input);
+  g_ptr_array_unref (fixture->sets);
+}
+
+static SutraPipeline *
+load (const char *text, const char *const *extra_sets, GError **error)
+{
+  Fixture fixture;
+  SutraPipeline *pipeline;
+
+  fixture_init (&fixture, extra_sets);
+  pipeline = sutra_pipeline_load_from_data ("bad.json", text, -1, registry,
+                                            (const char *const *) fixture.sets->pdata, error);
+  fixture_clear (&fixture);
+  return pipeline;
+}
+
+static void
+test_pipeline_rejects (gconstpointer data)
+{
+  const BadCase *row = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  g_test_summary ("A bad pipeline file is refused before anything runs, with a message "
+                  "naming the file, line:column, stage, key and the valid choices");
+  pipeline = load (row->text, row->sets, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, row->code);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "bad.json"));
+  for (guint i = 0; i < G_N_ELEMENTS (row->needles) && row->needles[i] != NULL; i++)
+    sutra_assert_contains (error->message, row->needles[i]);
+  /* One line per problem, after a heading when there are several. */
+  lines = g_strsplit (error->message, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, row->n_problems + (row->n_problems > 1 ? 1 : 0));
+  for (guint i = 0; lines[i] != NULL; i++)
+    g_assert_true (g_str_has_prefix (lines[i], "bad.json"));
+}
+
+static void
+test_pipeline_rejects_unreadable_input (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *secret = sutra_test_write (dir, "secret.txt", "x\n", -1);
+  g_autofree char *set_in = g_strconcat ("in=", secret, NULL);
+  const char *sets[] = { set_in, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("An input file that exists but cannot be read is refused");
+  g_assert_cmpint (g_chmod (secret, 0), ==, 0);
+  if (access (secret, R_OK) == 0)
+    {
+      /* root reads whatever the mode bits say: access() and open() agree,
+       * so there is nothing to refuse. */
+      g_test_skip ("the test runs as a user who can read a file with mode 000 (root)");
+      return;
+    }
+  pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_INPUT_FILE);
+  sutra_assert_contains (error->message, "stage “read”: input file “");
+  sutra_assert_contains (error->message, "secret.txt” cannot be read");
+}
+
+static void
+test_pipeline_rejects_unwritable_output_dir (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *locked = g_build_filename (dir, "locked", NULL);
+  g_autofree char *set_out = g_strconcat ("out=", locked, "/out.jsonl", NULL);
+  const char *sets[] = { set_out, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("An output directory that cannot be written is refused");
+  g_assert_cmpint (g_mkdir (locked, 0500), ==, 0);
+  if (access (locked, W_OK) == 0)
+    {
+      g_test_skip ("the test runs as a user who can write a directory with mode 500 (root)");
+      return;
+    }
+  pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_OUTPUT_DIR);
+  sutra_assert_contains (error->message, "is not writable");
+}
+
+static const char *
+stage_names (SutraPipeline *pipeline, GString *out)
+{
+  g_string_truncate (out, 0);
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+
+      g_assert_cmpuint (spec->index, ==, i);
+      g_string_append_printf (out, "%s%s", i > 0 ? "," : "", spec->name);
+    }
+  return out->str;
+}
+
+static void
+test_pipeline_loads_valid (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = load (HEAD READ PASS ("") WRITE TAIL, NULL, &error);
+  g_autoptr (GString) names = g_string_new (NULL);
+  SutraStageSpec *pass;
+
+  g_test_summary ("A valid file loads with the documented defaults for every setting");
+  g_assert_no_error (error);
+  g_assert_nonnull (pipeline);
+  g_assert_cmpstr (pipeline->path, ==, "bad.json");
+  g_assert_cmpstr (pipeline->name, ==, "pipeline");
+  g_assert_cmpstr (stage_names (pipeline, names), ==, "read,pass,write");
+  pass = sutra_pipeline_get_stage (pipeline, "pass");
+  g_assert_nonnull (pass);
+  g_assert_null (sutra_pipeline_get_stage (pipeline, "nosuch"));
+  g_assert_cmpstr (pass->plugin_name, ==, "identity");
+  g_assert_cmpstr (pass->plugin->info->name, ==, "identity");
+  g_assert_cmpint (pass->info->kind, ==, SUTRA_STAGE_MAP);
+  g_assert_cmpuint (pass->workers, ==, 1);
+  g_assert_cmpuint (pass->queue, ==, 1024);
+  g_assert_cmpuint (pass->batch, ==, 64);
+  g_assert_cmpuint (pass->retry_attempts, ==, 1);
+  g_assert_cmpuint (pass->retry_backoff_ms, ==, 100);
+  g_assert_cmpuint (pass->retry_max_backoff_ms, ==, 10000);
+  g_assert_cmpint (pass->on_error, ==, SUTRA_ON_ERROR_FAIL);
+  g_assert_cmpint (pass->on_missing, ==, SUTRA_ON_ERROR_FAIL);
+  g_assert_true (pass->checkpoint);
+  g_assert_cmpfloat (pass->rate_limit, ==, 0);
+  g_assert_null (pass->devices);
+  g_assert_cmpuint (pass->inputs->len, ==, 1);
+  g_assert_true (pass->inputs->pdata[0] == sutra_pipeline_get_stage (pipeline, "read"));
+  g_assert_cmpuint (pass->outputs->len, ==, 1);
+  g_assert_true (pass->outputs->pdata[0] == sutra_pipeline_get_stage (pipeline, "write"));
+  g_assert_cmpint (json_object_get_int_member (pass->resolved_params, "sleep_us"), ==, 0);
+}
+
+static void
+test_pipeline_settings (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  SutraStageSpec *pass;
+
+  g_test_summary ("Stage settings given in the file are read");
+  pipeline = load (HEAD READ
+                     PASS (", \"workers\": 3, \"queue\": 16, \"batch\": 7, \"on_error\": "
+                           "\"skip\", \"on_missing\": \"skip\", \"checkpoint\": false, "
+                           "\"rate_limit\": 2.5, \"devices\": [\"cpu\"], \"comment\": \"x\", "
+                           "\"retry\": { \"attempts\": 4, \"backoff_ms\": 5, "
+                           "\"max_backoff_ms\": 50 }") WRITE TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  pass = sutra_pipeline_get_stage (pipeline, "pass");
+  g_assert_cmpuint (pass->workers, ==, 3);
+  g_assert_cmpuint (pass->queue, ==, 16);
+  g_assert_cmpuint (pass->batch, ==, 7);
+  g_assert_cmpint (pass->on_error, ==, SUTRA_ON_ERROR_SKIP);
+  g_assert_cmpint (pass->on_missing, ==, SUTRA_ON_ERROR_SKIP);
+  g_assert_false (pass->checkpoint);
+  g_assert_cmpfloat (pass->rate_limit, ==, 2.5);
+  g_assert_nonnull (pass->devices);
+  g_assert_cmpstr (pass->devices[0], ==, "cpu");
+  g_assert_null (pass->devices[1]);
+  g_assert_cmpuint (pass->retry_attempts, ==, 4);
+  g_assert_cmpuint (pass->retry_backoff_ms, ==, 5);
+  g_assert_cmpuint (pass->retry_max_backoff_ms, ==, 50);
+
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+  pipeline = load (HEAD READ PASS (", \"retry\": 3") WRITE TAIL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sutra_pipeline_get_stage (pipeline, "pass")->retry_attempts, ==, 3);
+}
+
+static void
+test_pipeline_topological_order (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autoptr (GString) names = g_string_new (NULL);
+  SutraStageSpec *join;
+
+  g_test_summary ("Stages run in topological order; among stages that are ready, the "
+                  "file's order; a fan-in keeps its inputs in the file's order");
+  pipeline = load (HEAD STAGE ("sink", "\"plugin\": \"jsonl-sink\", \"input\": \"join\", "
+                                       "\"params\": { \"path\": \"${out}\" }")
+                     STAGE ("join", "\"plugin\": \"identity\", \"input\": [\"b\", \"a\"]")
+                       STAGE ("b", "\"plugin\": \"identity\", \"input\": \"src\"")
+                         STAGE ("a", "\"plugin\": \"identity\", \"input\": \"src\"")
+                           LAST ("src", "\"plugin\": \"text-source\", \"params\": { \"path\": "
+                                        "\"${in}\" }") TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stage_names (pipeline, names), ==, "src,b,a,join,sink");
+  join = sutra_pipeline_get_stage (pipeline, "join");
+  g_assert_cmpuint (join->inputs->len, ==, 2);
+  g_assert_cmpstr (((SutraStageSpec *) join->inputs->pdata[0])->name, ==, "b");
+  g_assert_cmpstr (((SutraStageSpec *) join->inputs->pdata[1])->name, ==, "a");
+  g_assert_cmpuint (sutra_pipeline_get_stage (pipeline, "src")->outputs->len, ==, 2);
+
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+  pipeline = load (HEAD WRITE_PATH ("${out}") ",\n" PASS ("") LAST ("read", "\"plugin\": "
+                                                                      "\"text-source\", \"params\": "
+                                                                      "{ \"path\": \"${in}\" }")
+                     TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (stage_names (pipeline, names), ==, "read,pass,write");
+}
+
+static void
+test_pipeline_vars_defaults (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  const char *text = "{\n  \"sutra\": 1,\n  \"name\": \"vars\",\n"
+                     "  \"vars\": { \"n\": 3, \"r\": 0.25, \"flag\": false, \"label\": \"x\" },\n"
+                     "  \"stages\": {\n" READ_PARAMS ("\"path\": \"${in}\", \"count_lines\": "
+                                                      "\"${flag}\"")
+                       PASS (", \"workers\": \"${n}\", \"rate_limit\": \"${r}\", \"comment\": "
+                             "\"${label}-${n}\"") WRITE TAIL;
+  const char *more[] = { "n=5", "label=y", NULL };
+  SutraStageSpec *pass;
+  g_autofree char *comment = NULL;
+
+  g_test_summary ("\"vars\" gives defaults for ${var}; a value that is just ${var} takes "
+                  "the variable's type; --set name=value overrides a default");
+  pipeline = load (text, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (pipeline->name, ==, "vars");
+  pass = sutra_pipeline_get_stage (pipeline, "pass");
+  g_assert_cmpuint (pass->workers, ==, 3);
+  g_assert_cmpfloat (pass->rate_limit, ==, 0.25);
+  g_assert_false (json_object_get_boolean_member (
+    sutra_pipeline_get_stage (pipeline, "read")->resolved_params, "count_lines"));
+  sutra_assert_contains (pipeline->resolved_json, "\"comment\" : \"x-3\"");
+  /* The snapshot is the resolved document: no "vars", no ${...}. */
+  sutra_assert_not_contains (pipeline->resolved_json, "\"vars\" :");
+  sutra_assert_not_contains (pipeline->resolved_json, "${");
+
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+  pipeline = load (text, more, &error);
+  g_assert_no_error (error);
+  pass = sutra_pipeline_get_stage (pipeline, "pass");
+  g_assert_cmpuint (pass->workers, ==, 5);
+  sutra_assert_contains (pipeline->resolved_json, "\"comment\" : \"y-5\"");
+  comment = g_strdup (pipeline->resolved_json);
+  g_assert_cmpuint (sutra_test_count (comment, "\"workers\" : 5"), ==, 1);
+}
+
+typedef struct
+{
+  const char *name;
+  const char *set;
+  const char *stage;
+  guint workers;
+  gint64 sleep_us;
+} SetCase;
+
+static const SetCase set_cases[] = {
+  { "stage-setting", "pass.workers=4", "pass", 4, 0 },
+  { "stage-param", "pass.sleep_us=250", "pass", 1, 250 },
+  { "stage-param-explicit", "pass.params.sleep_us=7", "pass", 1, 7 },
+  { "stage-param-replaces-file-value", "busy.sleep_us=9", "busy", 2, 9 },
+  { "stage-setting-replaces-file-value", "busy.workers=6", "busy", 6, 100 },
+};
+
+static void
+test_pipeline_set_override (gconstpointer data)
+{
+  const SetCase *row = data;
+  const char *sets[] = { row->set, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  SutraStageSpec *spec;
+
+  g_test_summary ("--set stage.key=value sets a stage setting, or else a parameter, and "
+                  "overrides the file");
+  pipeline = load (HEAD READ PASS ("") STAGE ("busy", "\"plugin\": \"identity\", \"input\": "
+                                                      "\"pass\", \"workers\": 2, \"params\": { "
+                                                      "\"sleep_us\": 100 }")
+                     WRITE_PATH ("${out}") TAIL,
+                   sets, &error);
+  g_assert_no_error (error);
+  spec = sutra_pipeline_get_stage (pipeline, row->stage);
+  g_assert_cmpuint (spec->workers, ==, row->workers);
+  g_assert_cmpint (json_object_get_int_member (spec->resolved_params, "sleep_us"), ==,
+                   row->sleep_us);
+  g_assert_cmpint (G_STRUCT_MEMBER (gint64, sutra_settings_get_data (spec->settings), 0), ==,
+                   row->sleep_us);
+}
+
+static void
+test_pipeline_set_stage_settings (void)
+{
+  const char *sets[] = { "pass.on_error=skip", "pass.retry=3", "pass.queue=8",
+                         "pass.checkpoint=false", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  SutraStageSpec *pass;
+
+  g_test_summary ("--set converts text that reads as a number or boolean");
+  g_assert_no_error (error);
+  pass = sutra_pipeline_get_stage (pipeline, "pass");
+  g_assert_cmpint (pass->on_error, ==, SUTRA_ON_ERROR_SKIP);
+  g_assert_cmpuint (pass->retry_attempts, ==, 3);
+  g_assert_cmpuint (pass->queue, ==, 8);
+  g_assert_false (pass->checkpoint);
+}
+
+static void
+test_pipeline_fingerprint (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  SutraStageSpec *a, *b, *c, *d;
+
+  g_test_summary ("A stage's fingerprint depends on its plugin and resolved parameters, "
+                  "not on its name, workers or batch");
+  pipeline = load (HEAD READ PASS ("")
+                     STAGE ("again", "\"plugin\": \"identity\", \"input\": \"pass\", \"workers\": "
+                                     "4, \"batch\": 3, \"params\": { \"sleep_us\": 0 }")
+                       STAGE ("slow", "\"plugin\": \"identity\", \"input\": \"again\", \"params\": "
+                                      "{ \"sleep_us\": 1 }")
+                         STAGE ("faulty", "\"plugin\": \"fault\", \"input\": \"slow\"")
+                           LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"faulty\", "
+                                          "\"params\": { \"path\": \"${out}\" }") TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  a = sutra_pipeline_get_stage (pipeline, "pass");
+  b = sutra_pipeline_get_stage (pipeline, "again");
+  c = sutra_pipeline_get_stage (pipeline, "slow");
+  d = sutra_pipeline_get_stage (pipeline, "faulty");
+  g_assert_cmpmem (a->fingerprint, 32, b->fingerprint, 32);
+  g_assert_true (memcmp (a->fingerprint, c->fingerprint, 32) != 0);
+  g_assert_true (memcmp (a->fingerprint, d->fingerprint, 32) != 0);
+}
+
+static void
+test_pipeline_to_dot (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *dot = NULL;
+
+  g_test_summary ("The DOT graph shows each stage with its plugin, kind, workers and batch, "
+                  "and each edge with the queue of the stage it feeds");
+  pipeline = load ("{\n  \"sutra\": 1,\n  \"name\": \"demo\",\n  \"stages\": {\n" READ
+                     PASS (", \"workers\": 2, \"batch\": 7, \"queue\": 16") WRITE TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  dot = sutra_pipeline_to_dot (pipeline);
+  g_assert_true (g_str_has_prefix (dot, "digraph \"demo\" {"));
+  g_assert_true (g_str_has_suffix (dot, "}\n"));
+  sutra_assert_contains (dot, "\"read\" [shape=invhouse");
+  sutra_assert_contains (dot, "\"pass\" [shape=box, label=\"pass\\nidentity (map)\\nworkers 2, "
+                              "batch 7\"]");
+  sutra_assert_contains (dot, "\"write\" [shape=house");
+  sutra_assert_contains (dot, "\"read\" -> \"pass\" [label=\"queue 16\"]");
+  sutra_assert_contains (dot, "\"pass\" -> \"write\" [label=\"queue 1024\"]");
+  g_assert_cmpuint (sutra_test_count (dot, " -> "), ==, 2);
+}
+
+static void
+test_pipeline_load_file (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *input = sutra_test_write (dir, "in.txt", "a\n", -1);
+  g_autofree char *path = sutra_test_write (dir, "p.json", HEAD READ PASS ("") WRITE TAIL, -1);
+  g_autofree char *missing = g_build_filename (dir, "nosuch.json", NULL);
+  g_autofree char *set_in = g_strconcat ("in=", input, NULL);
+  g_autofree char *set_out = g_strconcat ("out=", dir, "/o.jsonl", NULL);
+  const char *sets[] = { set_in, set_out, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("Files load from disk; a file that cannot be read is a READ error "
+                  "naming it");
+  pipeline = sutra_pipeline_load (path, registry, sets, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (pipeline->path, ==, path);
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+
+  pipeline = sutra_pipeline_load (missing, registry, sets, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_READ);
+  sutra_assert_contains (error->message, "cannot read pipeline file");
+  sutra_assert_contains (error->message, missing);
+  g_clear_error (&error);
+
+  /* Messages about a file on disk name it by the path it was given. */
+  g_assert_true (g_file_set_contents (path, HEAD READ PASS (", \"wokers\": 1") WRITE TAIL, -1,
+                                      NULL));
+  pipeline = sutra_pipeline_load (path, registry, sets, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY);
+  g_assert_true (g_str_has_prefix (error->message, path));
+  sutra_assert_contains (error->message, "p.json:5:54:");
+}
+
+static void
+test_pipeline_demo_file (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *demo = g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines",
+                                            "demo.json", NULL);
+  g_autofree char *set_in = g_strconcat ("input=", g_getenv ("SUTRA_SOURCE_ROOT"),
+                                         "/data/sample.txt", NULL);
+  g_autofree char *set_out = g_strconcat ("output=", dir, "/demo.jsonl", NULL);
+  const char *sets[] = { set_in, set_out, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("pipelines/demo.json validates with its input and output set");
+  pipeline = sutra_pipeline_load (demo, registry, sets, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (pipeline->name, ==, "demo");
+  g_assert_cmpuint (pipeline->stages->len, ==, 3);
+}
+
+static void
+test_pipeline_columns_count_characters (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("Columns count characters, not bytes, after non-ASCII text");
+  /* "dhātu …" is 10 bytes but 7 characters: "wokers" starts at column 76. */
+  pipeline = load (HEAD READ PASS (", \"comment\": \"dhātu …\", \"wokers\": 1") WRITE TAIL, NULL,
+                   &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY);
+  sutra_assert_contains (error->message, "bad.json:5:76: stage “pass”: unknown stage key");
+}
+
+static void
+test_pipeline_keys_with_escapes (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("A string with an escaped quote does not throw the positions off");
+  pipeline = load (HEAD READ PASS (", \"comment\": \"say \\\"hi\\\", \\\\\", \"wokers\": 1")
+                     WRITE TAIL,
+                   NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY);
+  sutra_assert_contains (error->message, "bad.json:5:83: stage “pass”: unknown stage key");
+}
+
+static void
+test_pipeline_plugins_load (void)
+{
+  g_test_summary ("The built-in plugins these tests use load without a problem");
+  g_assert_cmpstr (registry_problem, ==, NULL);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  registry = sutra_registry_new ();
+  if (!sutra_registry_load_default (registry, NULL, &error))
+    registry_problem = g_strdup (error->message);
+  g_clear_error (&error);
+  g_test_add_func ("/engine/pipeline/plugins-load", test_pipeline_plugins_load);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/engine/pipeline/rejects/%s", bad_cases[i].name);
+
+      g_test_add_data_func (path, &bad_cases[i], test_pipeline_rejects);
+    }
+  g_test_add_func ("/engine/pipeline/rejects-unreadable-input",
+                   test_pipeline_rejects_unreadable_input);
+  g_test_add_func ("/engine/pipeline/rejects-unwritable-output-dir",
+                   test_pipeline_rejects_unwritable_output_dir);
+  g_test_add_func ("/engine/pipeline/loads-valid", test_pipeline_loads_valid);
+  g_test_add_func ("/engine/pipeline/settings", test_pipeline_settings);
+  g_test_add_func ("/engine/pipeline/topological-order", test_pipeline_topological_order);
+  g_test_add_func ("/engine/pipeline/vars-defaults", test_pipeline_vars_defaults);
+  for (gsize i = 0; i < G_N_ELEMENTS (set_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/engine/pipeline/set/%s", set_cases[i].name);
+
+      g_test_add_data_func (path, &set_cases[i], test_pipeline_set_override);
+    }
+  g_test_add_func ("/engine/pipeline/set-stage-settings", test_pipeline_set_stage_settings);
+  g_test_add_func ("/engine/pipeline/fingerprint", test_pipeline_fingerprint);
+  g_test_add_func ("/engine/pipeline/to-dot", test_pipeline_to_dot);
+  g_test_add_func ("/engine/pipeline/load-file", test_pipeline_load_file);
+  g_test_add_func ("/engine/pipeline/demo-file", test_pipeline_demo_file);
+  g_test_add_func ("/engine/pipeline/columns-count-characters",
+                   test_pipeline_columns_count_characters);
+  g_test_add_func ("/engine/pipeline/keys-with-escapes", test_pipeline_keys_with_escapes);
+
+  status = g_test_run ();
+  sutra_registry_free (registry);
+  g_free (registry_problem);
+  return status;
+}
