@@ -122,7 +122,7 @@ split_long (GArray *chunks, const char *text, gsize start, gsize end, gsize max_
 
   while (pos < end)
     {
-      gsize q = pos, n = 0, clause_cut = 0, clause_next = 0, space_cut = 0;
+      gsize q = pos, n = 0, clause_cut = 0, clause_next = 0, space_cut = 0, hyphen_cut = 0;
       gunichar previous = 0;
 
       /* Look at every place a piece of at most max_chars could end. */
@@ -148,6 +148,9 @@ split_long (GArray *chunks, const char *text, gsize start, gsize end, gsize max_
               clause_cut = next;
               clause_next = next;
             }
+          if ((c == '-' || c == 0x2010 || c == 0x2013 || c == 0x2014) && next < end
+              && text[next] != ' ' && text[next] != '-')
+            hyphen_cut = next;
           previous = c;
           n++;
           q = next;
@@ -167,10 +170,17 @@ split_long (GArray *chunks, const char *text, gsize start, gsize end, gsize max_
           add_piece (chunks, text, pos, space_cut);
           pos = space_cut + 1;
         }
+      else if (hyphen_cut > pos)
+        {
+          /* A word longer than max_chars: cut it after a hyphen or a dash
+           * ("Arithmetic--" "Ambition,") where it has one. */
+          add_piece (chunks, text, pos, hyphen_cut);
+          pos = hyphen_cut;
+        }
       else
         {
-          /* A word longer than max_chars: cut it, but keep a combining
-           * mark with its base character. */
+          /* Else cut it anywhere, but keep a combining mark with its base
+           * character. */
           while (q > pos + 1 && g_unichar_ismark (g_utf8_get_char (text + q)))
             q = (gsize) (g_utf8_prev_char (text + q) - text);
           add_piece (chunks, text, pos, q);
@@ -256,7 +266,16 @@ segmenter_chunker_split (SegmenterChunker *chunker,
         }
       if (s->n_chars > max_chars)
         {
+          Piece tail;
+
+          /* The tail of a long sentence may take the next sentences. */
           split_long (chunks, text, s->start, s->end, max_chars);
+          tail = g_array_index (chunks, Piece, chunks->len - 1);
+          g_array_set_size (chunks, chunks->len - 1);
+          current_start = tail.start;
+          current_end = tail.end;
+          current_chars = tail.n_chars;
+          have_current = TRUE;
           continue;
         }
       current_start = s->start;

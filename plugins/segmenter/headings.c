@@ -359,6 +359,8 @@ segmenter_parse_heading_line (const char *start,
 
   /* A number alone: "XII", "12.", "TWELVE". Upper case Roman numerals only:
    * "i." is a list item. */
+  if (word_equals (start, w, "the"))
+    return FALSE;
   p = parse_number (start, end, number, FALSE);
   if (p == NULL || *number == G_MAXINT)
     return FALSE;
@@ -430,6 +432,34 @@ is_dateline (const char *start, const char *end)
       comma |= *p == ',';
     }
   return digit && comma;
+}
+
+/* "Bonjour. Au revoir.": two sentences are text, not a title; nor is
+ * "Text." (a title with a full stop is in capitals: "MARLEY'S GHOST."). */
+static gboolean
+is_sentence_like (const char *start, const char *end)
+{
+  guint n = 0;
+  gboolean lower = FALSE;
+
+  segmenter_trim (&start, &end);
+  for (const char *p = start; p < end; p++)
+    {
+      n += (*p == '.' || *p == '!' || *p == '?') && (p + 1 == end || p[1] == ' ');
+      lower |= g_ascii_islower (*p);
+    }
+  return n >= 2 || (lower && end > start && end[-1] == '.');
+}
+
+/* Text follows line @j before the next heading: a title must leave its
+ * chapter something to say. */
+static gboolean
+has_text_after (const Line *lines, guint n_lines, guint j)
+{
+  for (guint k = j + 1; k < n_lines; k++)
+    if (!lines[k].blank)
+      return !line_is_heading (&lines[k]);
+  return FALSE;
 }
 
 static char *
@@ -615,7 +645,8 @@ segmenter_headings_detect (SegmenterDocument *doc,
               if (j < n && j <= k + 3 && (j == k + 1 || l[j - 1].blank)
                   && (j + 1 == n || l[j + 1].blank) && !line_is_heading (&l[j])
                   && segmenter_is_title_like (l[j].start, l[j].end)
-                  && !is_dateline (l[j].start, l[j].end))
+                  && !is_dateline (l[j].start, l[j].end)
+                  && !is_sentence_like (l[j].start, l[j].end) && has_text_after (l, n, j))
                 {
                   title_start = l[j].start;
                   title_end = l[j].end;

@@ -108,7 +108,9 @@ choose_format (SutraItem *book, const char *where, Format *format, GError **erro
   gsize size;
   const guint8 *data = sutra_item_get_data (book, &size);
 
-  if (strcmp (media_type, SUTRA_MEDIA_EPUB) == 0)
+  /* text-source types a zip it cannot tell for an EPUB application/zip:
+   * the EPUB reader says what is wrong with it. */
+  if (strcmp (media_type, SUTRA_MEDIA_EPUB) == 0 || strcmp (media_type, "application/zip") == 0)
     *format = FORMAT_EPUB;
   else if (strcmp (media_type, SUTRA_MEDIA_TEXT_MARKDOWN) == 0
            || strcmp (media_type, "text/x-markdown") == 0)

@@ -1,0 +1,1476 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests of plugins/segmenter through the real loader and the harness. */
+
+#include "sutra-harness.h"
+#include "sutra-registry.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <string.h>
+
+static SutraRegistry *registry;
+
+/* Helpers */
+
+static char *
+books_dir (void)
+{
+  const char *shared = g_getenv ("SUTRA_SHARED_DATA");
+  const char *root = g_getenv ("SUTRA_SOURCE_ROOT");
+
+  if (shared != NULL && shared[0] != '\0')
+    return g_build_filename (shared, "books", NULL);
+  if (root != NULL && root[0] != '\0')
+    return g_build_filename (root, "..", "shared", "data", "books", NULL);
+  return g_test_build_filename (G_TEST_DIST, "..", "..", "..", "shared", "data", "books", NULL);
+}
+
+static GBytes *
+read_book (const char *name)
+{
+  g_autofree char *dir = books_dir ();
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+  gsize length = 0;
+
+  g_file_get_contents (path, &contents, &length, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (contents, length);
+}
+
+static SutraItem *
+make_book (const char *id, const char *path, const char *media_type, GBytes *bytes)
+{
+  SutraItem *book = sutra_item_new_root (id, 0, media_type, bytes);
+
+  if (path != NULL)
+    json_object_set_string_member (sutra_item_ensure_meta (book), "path", path);
+  return book;
+}
+
+static SutraItem *
+make_text_book (const char *id, const char *media_type, const char *text)
+{
+  g_autofree char *path = g_strdup_printf ("/books/%s.txt", id);
+
+  return make_book (id, path, media_type, g_bytes_new (text, strlen (text)));
+}
+
+static GPtrArray *
+segment (const char *params, SutraItem *book, GError **error)
+{
+  g_autoptr (SutraHarness) harness = sutra_harness_new (registry, "segmenter", params, error);
+
+  if (harness == NULL)
+    return NULL;
+  return sutra_harness_process (harness, &book, 1, error);
+}
+
+static GPtrArray *
+segment_ok (const char *params, SutraItem *book)
+{
+  g_autoptr (GError) error = NULL;
+  GPtrArray *items = segment (params, book, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (items);
+  return items;
+}
+
+static char *
+item_text (SutraItem *item)
+{
+  gsize size;
+  const guint8 *data = sutra_item_get_data (item, &size);
+
+  return g_strndup ((const char *) data, size);
+}
+
+/* The chapter titles, in order, one per chapter (chunks share them). */
+static GPtrArray *
+chapter_titles (GPtrArray *items)
+{
+  GPtrArray *titles = g_ptr_array_new_with_free_func (g_free);
+  gint64 last = -1;
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      SutraItem *item = items->pdata[i];
+      gint64 index = sutra_item_get_meta_int (item, "chapter_index", -1);
+
+      g_assert_cmpint (index, >=, 0);
+      if (index != last)
+        {
+          g_assert_cmpint (index, ==, last + 1);
+          g_ptr_array_add (titles, g_strdup (sutra_item_get_meta_string (item, "chapter_title", "")));
+          last = index;
+        }
+    }
+  return titles;
+}
+
+static char *
+join_titles (GPtrArray *titles)
+{
+  g_ptr_array_add (titles, NULL);
+  {
+    char *joined = g_strjoinv ("|", (char **) titles->pdata);
+
+    g_ptr_array_remove_index (titles, titles->len - 1);
+    return joined;
+  }
+}
+
+static gboolean
+is_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static void
+fold_append (GString *out, const char *start, gsize length)
+{
+  for (gsize i = 0; i < length; i++)
+    {
+      if (is_space (start[i]))
+        {
+          if (out->len > 0 && out->str[out->len - 1] != ' ')
+            g_string_append_c (out, ' ');
+        }
+      else
+        g_string_append_c (out, start[i]);
+    }
+}
+
+static char *
+fold (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  fold_append (out, text, strlen (text));
+  while (out->len > 0 && out->str[out->len - 1] == ' ')
+    g_string_truncate (out, out->len - 1);
+  return g_string_free (out, FALSE);
+}
+
+/* Every chunk, joined by spaces, white space folded. */
+static char *
+joined_chunks (GPtrArray *items)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      gsize size;
+      const guint8 *data = sutra_item_get_data (items->pdata[i], &size);
+
+      if (out->len > 0)
+        g_string_append_c (out, ' ');
+      fold_append (out, (const char *) data, size);
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+assert_chunks_fit (GPtrArray *items, glong max_chars)
+{
+  for (guint i = 0; i < items->len; i++)
+    {
+      g_autofree char *text = item_text (items->pdata[i]);
+
+      g_assert_cmpint (g_utf8_strlen (text, -1), <=, max_chars);
+      g_assert_cmpint (g_utf8_strlen (text, -1), >, 0);
+      g_assert_false (is_space (text[0]));
+      g_assert_false (is_space (text[strlen (text) - 1]));
+    }
+}
+
+/* Ids are book/chapter/chunk, in increasing path order, and the metadata
+ * agrees with the path. */
+static void
+assert_well_formed (GPtrArray *items, const char *book_id)
+{
+  for (guint i = 0; i < items->len; i++)
+    {
+      SutraItem *item = items->pdata[i];
+      g_autofree char *id = g_strdup_printf ("%s/%04" G_GUINT64_FORMAT "/%04" G_GUINT64_FORMAT,
+                                             book_id, sutra_item_get_position (item, 1),
+                                             sutra_item_get_position (item, 2));
+
+      g_assert_cmpuint (sutra_item_get_depth (item), ==, 3);
+      g_assert_cmpstr (sutra_item_get_id (item), ==, id);
+      g_assert_cmpstr (sutra_item_get_media_type (item), ==, "text/plain");
+      g_assert_cmpint (sutra_item_get_meta_int (item, "chapter_index", -1), ==,
+                       (gint64) sutra_item_get_position (item, 1));
+      g_assert_nonnull (sutra_item_get_meta_string (item, "chapter_title", NULL));
+      g_assert_nonnull (sutra_item_get_meta_string (item, "language", NULL));
+      g_assert_cmpint (sutra_item_get_meta_int (item, "paragraph_index", -1), >=, 0);
+      g_assert_nonnull (json_object_get_member (sutra_item_get_meta (item), "paragraph_end"));
+      if (i > 0)
+        {
+          SutraItem *previous = items->pdata[i - 1];
+
+          g_assert_cmpint (sutra_item_compare (previous, item), <, 0);
+          /* Chunks count from 0 in each chapter, without gaps. */
+          if (sutra_item_get_position (previous, 1) == sutra_item_get_position (item, 1))
+            g_assert_cmpuint (sutra_item_get_position (item, 2), ==,
+                              sutra_item_get_position (previous, 2) + 1);
+          else
+            {
+              g_assert_cmpuint (sutra_item_get_position (item, 1), ==,
+                                sutra_item_get_position (previous, 1) + 1);
+              g_assert_cmpuint (sutra_item_get_position (item, 2), ==, 0);
+            }
+        }
+      else
+        {
+          g_assert_cmpuint (sutra_item_get_position (item, 1), ==, 0);
+          g_assert_cmpuint (sutra_item_get_position (item, 2), ==, 0);
+        }
+    }
+}
+
+/* The stage */
+
+static void
+test_segmenter_descriptor (void)
+{
+  const SutraPlugin *plugin = NULL;
+  const SutraStageInfo *stage;
+  const char *expected[] = { "max_chars", "language", "strip_boilerplate", "front_matter",
+                             "heading_pattern", "markdown_level", "repair_utf8",
+                             "max_expanded_bytes", "emit" };
+
+  g_test_summary ("The plugin loads through the real loader and declares a split stage "
+                  "with a documented parameter table");
+  stage = sutra_registry_find_stage (registry, "segmenter", &plugin);
+  g_assert_nonnull (stage);
+  g_assert_cmpstr (plugin->info->name, ==, "segmenter");
+  g_assert_cmpint (stage->kind, ==, SUTRA_STAGE_SPLIT);
+  g_assert_cmpint (stage->threading, ==, SUTRA_THREADING_PER_WORKER);
+  g_assert_cmpuint (stage->devices, ==, SUTRA_DEVICE_CPU);
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      gboolean found = FALSE;
+
+      for (const SutraParamInfo *param = stage->params; param->name != NULL; param++)
+        if (strcmp (param->name, expected[i]) == 0)
+          {
+            found = TRUE;
+            g_assert_nonnull (param->doc);
+            g_assert_cmpuint (strlen (param->doc), >, 10);
+          }
+      g_assert_true (found);
+    }
+}
+
+static const struct
+{
+  const char *name;
+  const char *params;
+  const char *message;
+} bad_params[] = {
+  { "max-chars-too-small", "{\"max_chars\": 5}", "max_chars" },
+  { "front-matter-unknown", "{\"front_matter\": \"keep\"}", "front_matter" },
+  { "emit-unknown", "{\"emit\": \"sentences\"}", "emit" },
+  { "markdown-level-7", "{\"markdown_level\": 7}", "markdown_level" },
+  { "heading-pattern-invalid", "{\"heading_pattern\": \"(CHAPTER\"}", "heading_pattern" },
+  { "unknown-key", "{\"max_char\": 100}", "max_chars" },
+};
+
+static void
+test_segmenter_bad_params (gconstpointer data)
+{
+  guint i = GPOINTER_TO_UINT (data);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraHarness) harness = NULL;
+
+  g_test_summary ("Parameters out of range, unknown choices and an invalid heading pattern "
+                  "are refused, naming the parameter");
+  harness = sutra_harness_new (registry, "segmenter", bad_params[i].params, &error);
+  g_assert_null (harness);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  g_assert_nonnull (strstr (error->message, bad_params[i].message));
+}
+
+static void
+test_segmenter_empty_batch (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraHarness) harness = sutra_harness_new (registry, "segmenter", NULL, &error);
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("An empty batch yields nothing");
+  g_assert_no_error (error);
+  items = sutra_harness_process (harness, NULL, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (items->len, ==, 0);
+}
+
+static void
+test_segmenter_cancelled (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraHarness) harness = sutra_harness_new (registry, "segmenter", NULL, &error);
+  g_autoptr (SutraItem) book = make_book ("alice-pg11", "alice-pg11.txt", "text/plain",
+                                          read_book ("alice-pg11.txt"));
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("A cancelled run returns at once, without an error of its own");
+  g_assert_no_error (error);
+  sutra_harness_cancel (harness);
+  items = sutra_harness_process (harness, &book, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (items->len, ==, 0);
+}
+
+/* The books of shared/data */
+
+static const char *const alice_titles[] = {
+  "CHAPTER I. Down the Rabbit-Hole",
+  "CHAPTER II. The Pool of Tears",
+  "CHAPTER III. A Caucus-Race and a Long Tale",
+  "CHAPTER IV. The Rabbit Sends in a Little Bill",
+  "CHAPTER V. Advice from a Caterpillar",
+  "CHAPTER VI. Pig and Pepper",
+  "CHAPTER VII. A Mad Tea-Party",
+  "CHAPTER VIII. The Queen's Croquet-Ground",
+  "CHAPTER IX. The Mock Turtle's Story",
+  "CHAPTER X. The Lobster Quadrille",
+  "CHAPTER XI. Who Stole the Tarts?",
+  "CHAPTER XII. Alice's Evidence",
+};
+
+static void
+test_segmenter_alice_txt (void)
+{
+  g_autoptr (SutraItem) book = make_book ("alice-pg11", "/data/alice-pg11.txt", "text/plain",
+                                          read_book ("alice-pg11.txt"));
+  g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 200}", book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  SutraItem *first = items->pdata[0];
+  g_autofree char *first_text = item_text (first);
+
+  g_test_summary ("alice-pg11.txt gives its 12 chapters with their titles; the title page "
+                  "goes to the metadata");
+  g_assert_cmpuint (titles->len, ==, G_N_ELEMENTS (alice_titles));
+  for (guint i = 0; i < titles->len; i++)
+    g_assert_cmpstr (titles->pdata[i], ==, alice_titles[i]);
+  assert_well_formed (items, "alice-pg11");
+  assert_chunks_fit (items, 200);
+  g_assert_cmpstr (sutra_item_get_id (first), ==, "alice-pg11/0000/0000");
+  g_assert_true (g_str_has_prefix (first_text, "Alice was beginning to get very tired"));
+  g_assert_cmpstr (sutra_item_get_meta_string (first, "title", NULL), ==,
+                   "ALICE'S ADVENTURES IN WONDERLAND");
+  g_assert_cmpstr (sutra_item_get_meta_string (first, "author", NULL), ==, "Lewis Carroll");
+  g_assert_cmpstr (sutra_item_get_meta_string (first, "language", NULL), ==, "en");
+}
+
+static const char *const alice_toc[] = {
+  "There are several editions of this ebook in the Project Gutenberg collection. Various "
+  "characteristics of each ebook are listed to aid in selecting the preferred file. Click on "
+  "any of the filenumbers below to quickly view each ebook.",
+  "ALICE'S ADVENTURES IN WONDERLAND",
+  "CONTENTS",
+  "LIST OF THE PLATES",
+  "THE END",
+  "Transcriber's Note:",
+};
+
+static void
+test_segmenter_alice_epub (void)
+{
+  g_autoptr (SutraItem) book = make_book ("alice-pg28885", "/data/alice-pg28885.epub",
+                                          SUTRA_MEDIA_EPUB, read_book ("alice-pg28885.epub"));
+  g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 300}", book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  g_autoptr (GPtrArray) by_headings = NULL;
+  g_autoptr (GPtrArray) heading_titles = NULL;
+  g_autofree char *all = joined_chunks (items);
+  SutraItem *first = items->pdata[0];
+
+  g_test_summary ("alice-pg28885.epub gives the entries of its table of contents (toc.ncx, "
+                  "nested levels included) with their titles, and the OPF metadata");
+  g_assert_cmpuint (titles->len, ==, G_N_ELEMENTS (alice_toc));
+  for (guint i = 0; i < titles->len; i++)
+    g_assert_cmpstr (titles->pdata[i], ==, alice_toc[i]);
+  assert_well_formed (items, "alice-pg28885");
+  assert_chunks_fit (items, 300);
+  g_assert_cmpstr (sutra_item_get_meta_string (first, "title", NULL), ==,
+                   "Alice's Adventures in Wonderland / Illustrated by Arthur Rackham. With a "
+                   "Proem by Austin Dobson");
+  g_assert_cmpstr (sutra_item_get_meta_string (first, "author", NULL), ==, "Lewis Carroll");
+  g_assert_cmpstr (sutra_item_get_meta_string (first, "language", NULL), ==, "en");
+  /* The nested entry names its parent. */
+  for (guint i = 0; i < items->len; i++)
+    if (sutra_item_get_meta_int (items->pdata[i], "chapter_index", -1) == 4)
+      g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[i], "part_title", NULL), ==,
+                       "LIST OF THE PLATES");
+  /* The story is there, the drop cap joined to its word; the Gutenberg
+   * licence is not; entities are resolved. */
+  g_assert_nonnull (strstr (all, "ALICE was beginning to get very tired of sitting by her sister"));
+  g_assert_nonnull (strstr (all, "BALLANTYNE & COMPANY"));
+  g_assert_null (strstr (all, "START OF THIS PROJECT GUTENBERG"));
+  g_assert_null (strstr (all, "FULL PROJECT GUTENBERG LICENSE"));
+  g_assert_null (strstr (all, "&amp;"));
+
+  /* The chapters of the text, when the TOC is as poor as this one. */
+  by_headings = segment_ok ("{\"epub_chapters\": \"headings\", \"front_matter\": \"drop\"}", book);
+  heading_titles = chapter_titles (by_headings);
+  g_assert_cmpuint (heading_titles->len, ==, 12);
+  g_assert_cmpstr (heading_titles->pdata[0], ==, "CHAPTER I. Down the Rabbit-Hole");
+  g_assert_cmpstr (heading_titles->pdata[11], ==, "CHAPTER XII. Alice's Evidence");
+}
+
+/* classics.txt: Alice, Huckleberry Finn, Tom Sawyer, Frankenstein and
+ * Grimm's tales, concatenated. */
+static void
+test_segmenter_classics (void)
+{
+  g_autoptr (SutraItem) book = make_book ("classics", "/data/classics.txt", "text/plain",
+                                          read_book ("classics.txt"));
+  g_autoptr (GPtrArray) items = segment_ok (NULL, book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  static const char *const roman[] = {
+    NULL, "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII",
+    "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI", "XXII", "XXIII", "XXIV", "XXV",
+    "XXVI", "XXVII", "XXVIII", "XXIX", "XXX", "XXXI", "XXXII", "XXXIII", "XXXIV", "XXXV",
+    "XXXVI", "XXXVII", "XXXVIII", "XXXIX", "XL", "XLI", "XLII",
+  };
+  guint k = 0;
+
+  g_test_summary ("classics.txt gives the chapters of each of its novels, whatever their "
+                  "heading style");
+  /* Alice: CHAPTER I. Title */
+  for (guint i = 0; i < 12; i++)
+    g_assert_cmpstr (titles->pdata[k++], ==, alice_titles[i]);
+  /* Huckleberry Finn: CHAPTER I. ... CHAPTER XLII., CHAPTER THE LAST */
+  for (guint i = 1; i <= 42; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("CHAPTER %s.", roman[i]);
+
+      g_assert_cmpstr (titles->pdata[k++], ==, expected);
+    }
+  g_assert_cmpstr (titles->pdata[k++], ==, "CHAPTER THE LAST");
+  /* Tom Sawyer: CHAPTER I ... CHAPTER XXXV (its XXVI misprinted XVI), CONCLUSION */
+  for (guint i = 1; i <= 35; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("CHAPTER %s", i == 26 ? "XVI" : roman[i]);
+
+      g_assert_cmpstr (titles->pdata[k++], ==, expected);
+    }
+  g_assert_cmpstr (titles->pdata[k++], ==, "CONCLUSION");
+  /* Frankenstein: Letter 1 ... 4, Chapter 1 ... 24 */
+  for (guint i = 1; i <= 4; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("Letter %u", i);
+
+      g_assert_cmpstr (titles->pdata[k++], ==, expected);
+    }
+  for (guint i = 1; i <= 24; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("Chapter %u", i);
+
+      g_assert_cmpstr (titles->pdata[k++], ==, expected);
+    }
+  g_assert_cmpuint (titles->len, ==, k);
+  assert_well_formed (items, "classics");
+  assert_chunks_fit (items, 400);
+}
+
+static void
+test_segmenter_classics_caps (void)
+{
+  g_autoptr (SutraItem) book = make_book ("classics", "/data/classics.txt", "text/plain",
+                                          read_book ("classics.txt"));
+  g_autoptr (GPtrArray) items = segment_ok ("{\"caps_headings\": true}", book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  g_autofree char *joined = join_titles (titles);
+
+  g_test_summary ("With caps_headings, the story titles of Grimm's tales (all capitals after "
+                  "blank lines) are chapters too");
+  g_assert_nonnull (strstr (joined, "|THE VALIANT LITTLE TAILOR|HANSEL AND GRETEL|"));
+  g_assert_nonnull (strstr (joined, "|SNOW-WHITE AND ROSE-RED"));
+  g_assert_nonnull (strstr (joined, "|Chapter 24|"));
+}
+
+/* Nothing lost: the chunks, joined and folded, are the body of the book
+ * (between the Gutenberg markers), less its heading lines, as the file
+ * has it. */
+static char *
+expected_body (GBytes *bytes, GPtrArray *titles)
+{
+  gsize size;
+  const char *data = g_bytes_get_data (bytes, &size);
+  g_autofree char *text = g_strndup (data, size);
+  g_auto (GStrv) lines = NULL;
+  GString *body = g_string_new (NULL);
+  guint start = 0, end, next_title = 0;
+  char *cr;
+
+  if (g_str_has_prefix (text, "\xef\xbb\xbf"))
+    memmove (text, text + 3, strlen (text) - 2);
+  while ((cr = strchr (text, '\r')) != NULL)
+    *cr = ' ';
+  lines = g_strsplit (text, "\n", -1);
+  end = g_strv_length (lines);
+  for (guint i = 0; i < end; i++)
+    {
+      if (g_str_has_prefix (lines[i], "*** START OF"))
+        start = i + 1;
+      else if (g_str_has_prefix (lines[i], "*** END OF"))
+        end = i;
+    }
+  for (guint i = start; i < end; i++)
+    {
+      g_autofree char *line = fold (lines[i]);
+
+      /* The heading lines, in chapter order: "CHAPTER I. Title", or
+       * "CHAPTER I" and then "Title" on a later line. */
+      if (next_title < titles->len && line[0] != '\0')
+        {
+          const char *title = titles->pdata[next_title];
+
+          if (strcmp (line, title) == 0)
+            {
+              next_title++;
+              continue;
+            }
+          if (g_str_has_prefix (title, line))
+            {
+              guint j = i + 1;
+              g_autofree char *rest = NULL;
+
+              while (j < end && lines[j][strspn (lines[j], " \t\r")] == '\0')
+                j++;
+              rest = j < end ? fold (lines[j]) : g_strdup ("");
+              if (g_str_has_suffix (title, rest) && rest[0] != '\0'
+                  && strlen (line) + strlen (rest) + 2 >= strlen (title))
+                {
+                  next_title++;
+                  i = j;
+                  continue;
+                }
+            }
+        }
+      g_string_append (body, lines[i]);
+      g_string_append_c (body, '\n');
+    }
+  g_assert_cmpuint (next_title, ==, titles->len);
+  {
+    g_autofree char *raw = g_string_free (body, FALSE);
+
+    return fold (raw);
+  }
+}
+
+/* Letters and digits only, case folded: what no reader may lose. */
+static char *
+alnum_stream (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_isalnum (c))
+        g_string_append_unichar (out, g_unichar_tolower (c));
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* The text of an EPUB's spine documents, read independently: every text
+ * node under <body>, in spine order. */
+static char *
+epub_spine_text (GBytes *bytes)
+{
+  struct archive *archive = archive_read_new ();
+  struct archive_entry *entry;
+  g_autoptr (GHashTable) files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GString *out = g_string_new (NULL);
+  gsize size;
+  const void *data = g_bytes_get_data (bytes, &size);
+  const char *opf;
+  g_autoptr (GRegex) itemref = g_regex_new ("<itemref idref=\"([^\"]+)\"", 0, 0, NULL);
+  g_autoptr (GMatchInfo) match = NULL;
+
+  archive_read_support_format_zip (archive);
+  g_assert_cmpint (archive_read_open_memory (archive, data, size), ==, ARCHIVE_OK);
+  while (archive_read_next_header (archive, &entry) == ARCHIVE_OK)
+    {
+      GString *content = g_string_new (NULL);
+      char buffer[8192];
+      la_ssize_t n;
+
+      while ((n = archive_read_data (archive, buffer, sizeof buffer)) > 0)
+        g_string_append_len (content, buffer, n);
+      g_hash_table_insert (files, g_strdup (archive_entry_pathname (entry)),
+                           g_string_free (content, FALSE));
+    }
+  archive_read_free (archive);
+
+  opf = g_hash_table_lookup (files, "OEBPS/content.opf");
+  g_assert_nonnull (opf);
+  g_regex_match (itemref, opf, 0, &match);
+  for (; g_match_info_matches (match); g_match_info_next (match, NULL))
+    {
+      g_autofree char *id = g_match_info_fetch (match, 1);
+      g_autofree char *pattern = g_strdup_printf ("href=\"([^\"]+)\" id=\"%s\"", id);
+      g_autoptr (GRegex) item = g_regex_new (pattern, 0, 0, NULL);
+      g_autoptr (GMatchInfo) item_match = NULL;
+      g_autofree char *href = NULL;
+      g_autofree char *path = NULL;
+      const char *xhtml;
+      g_autoptr (GRegex) tags = g_regex_new ("<[^>]*>", G_REGEX_DOTALL, 0, NULL);
+      g_autofree char *stripped = NULL;
+      const char *body;
+
+      g_assert_true (g_regex_match (item, opf, 0, &item_match));
+      href = g_match_info_fetch (item_match, 1);
+      path = g_strconcat ("OEBPS/", href, NULL);
+      xhtml = g_hash_table_lookup (files, path);
+      g_assert_nonnull (xhtml);
+      body = strstr (xhtml, "<body");
+      g_assert_nonnull (body);
+      stripped = g_regex_replace_literal (tags, body, -1, 0, " ", 0, NULL);
+      /* Character references: &#233; is a letter; named ones here are
+       * punctuation (&amp;, &nbsp;). */
+      for (const char *p = stripped; *p != '\0'; p++)
+        {
+          if (p[0] == '&' && p[1] == '#' && g_ascii_isdigit (p[2]))
+            {
+              char *semicolon = NULL;
+              gunichar c = (gunichar) g_ascii_strtoull (p + 2, &semicolon, 10);
+
+              if (semicolon != NULL && *semicolon == ';')
+                {
+                  g_string_append_unichar (out, c);
+                  p = semicolon;
+                  continue;
+                }
+            }
+          if (p[0] == '&' && g_ascii_isalpha (p[1]))
+            {
+              const char *semicolon = strchr (p, ';');
+
+              if (semicolon != NULL && semicolon - p < 10)
+                {
+                  g_string_append_c (out, ' ');
+                  p = semicolon;
+                  continue;
+                }
+            }
+          g_string_append_c (out, *p);
+        }
+      g_string_append_c (out, '\n');
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_segmenter_nothing_lost (gconstpointer data)
+{
+  const char *name = data;
+  g_autoptr (GBytes) bytes = read_book (name);
+  gboolean is_epub = g_str_has_suffix (name, ".epub");
+  g_autoptr (SutraItem) book = make_book ("book", name, is_epub ? SUTRA_MEDIA_EPUB : "text/plain",
+                                          g_bytes_ref (bytes));
+
+  g_test_summary ("Nothing lost: the chunks of each book, joined, are exactly its body text "
+                  "(after boilerplate, without the heading lines)");
+  if (!is_epub)
+    {
+      g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 150, \"front_matter\": \"chapter\"}",
+                                                book);
+      g_autoptr (GPtrArray) titles = chapter_titles (items);
+      g_autofree char *chunks = joined_chunks (items);
+      g_autofree char *expected = NULL;
+
+      /* The front matter is a chapter here, not a heading. */
+      if (titles->len > 0 && strcmp (titles->pdata[0], "Front matter") == 0)
+        g_ptr_array_remove_index (titles, 0);
+      expected = expected_body (bytes, titles);
+      g_assert_cmpuint (strlen (chunks), ==, strlen (expected));
+      g_assert_cmpstr (chunks, ==, expected);
+      assert_chunks_fit (items, 150);
+    }
+  else
+    {
+      /* One chapter per spine document skips no heading: its chunks hold
+       * every letter of the spine's text between the Gutenberg markers. */
+      g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 150, \"front_matter\": \"chapter\", "
+                                                "\"epub_chapters\": \"spine\"}", book);
+      g_autoptr (GPtrArray) by_toc = segment_ok ("{\"max_chars\": 150}", book);
+      g_autoptr (GPtrArray) toc_titles = chapter_titles (by_toc);
+      g_autofree char *spine = epub_spine_text (bytes);
+      g_autofree char *chunks = joined_chunks (items);
+      g_autofree char *toc_chunks = joined_chunks (by_toc);
+      g_autofree char *expected = alnum_stream (spine);
+      g_autofree char *actual = alnum_stream (chunks);
+      g_autofree char *toc_actual = alnum_stream (toc_chunks);
+      char *start = strstr (expected, "startofthisprojectgutenbergebook");
+      char *end = strstr (expected, "endofthisprojectgutenbergebook");
+      const char *p = toc_actual;
+
+      g_assert_nonnull (start);
+      g_assert_nonnull (end);
+      *end = '\0';
+      start = strstr (start, "wonderland") + strlen ("wonderland");
+      /* The spine text ends with "End of Project Gutenberg's ..." before
+       * the END marker; the chunks keep it, as the body text. */
+      g_assert_cmpstr (actual, ==, start);
+      assert_chunks_fit (items, 150);
+
+      /* By TOC, the text is the same less the title page and the headings
+       * the TOC titles carry: a subsequence, short by no more than them. */
+      for (const char *q = actual; *q != '\0' && *p != '\0'; q++)
+        if (*q == *p)
+          p++;
+      g_assert_cmpint (*p, ==, '\0');
+      {
+        gsize titles_length = 0;
+
+        for (guint i = 0; i < toc_titles->len; i++)
+          {
+            g_autofree char *key = alnum_stream (toc_titles->pdata[i]);
+
+            titles_length += strlen (key);
+          }
+        g_assert_cmpuint (strlen (toc_actual) + titles_length + 300, >=, strlen (actual));
+      }
+    }
+}
+
+static char *
+replace_all (const char *text, const char *from, const char *to)
+{
+  g_auto (GStrv) parts = g_strsplit (text, from, -1);
+
+  return g_strjoinv (to, parts);
+}
+
+static void
+test_segmenter_max_chars (gconstpointer data)
+{
+  glong max_chars = GPOINTER_TO_INT (data);
+  g_autoptr (GBytes) bytes = read_book ("alice-pg11.txt");
+  g_autoptr (SutraItem) book = make_book ("alice", "alice.txt", "text/plain", g_bytes_ref (bytes));
+  g_autoptr (SutraItem) whole = make_book ("alice", "alice.txt", "text/plain", g_bytes_ref (bytes));
+  g_autofree char *params = g_strdup_printf ("{\"max_chars\": %ld}", max_chars);
+  g_autoptr (GPtrArray) items = segment_ok (params, book);
+  g_autoptr (GPtrArray) reference = segment_ok ("{\"max_chars\": 100000}", whole);
+  g_autofree char *chunks = joined_chunks (items);
+  g_autofree char *all = joined_chunks (reference);
+  guint n_split = 0;
+  gsize split_chars = 0;
+
+  g_test_summary ("No chunk is longer than max_chars; cuts fall between words; chunks never "
+                  "cross a paragraph or a chapter");
+  assert_chunks_fit (items, max_chars);
+  assert_well_formed (items, "alice");
+  /* Joined with spaces, the chunks are the paragraphs: every cut is at a
+   * space, never inside a word. At 20, some words are longer than that
+   * ("it means--to--make--anything--prettier.") and are cut after a dash:
+   * then no letter is lost or added at least. */
+  if (max_chars >= 60)
+    g_assert_cmpstr (chunks, ==, all);
+  else
+    {
+      g_autofree char *cut = replace_all (chunks, " ", "");
+      g_autofree char *all_cut = replace_all (all, " ", "");
+
+      g_assert_cmpstr (cut, ==, all_cut);
+    }
+  /* Sentences are merged: the chunks that do not end their paragraph are
+   * more than half full on average. */
+  for (guint i = 0; i < items->len; i++)
+    {
+      SutraItem *item = items->pdata[i];
+      g_autofree char *text = item_text (item);
+
+      if (!json_object_get_boolean_member (sutra_item_get_meta (item), "paragraph_end"))
+        {
+          n_split++;
+          split_chars += (gsize) g_utf8_strlen (text, -1);
+        }
+    }
+  g_assert_cmpuint (split_chars * 2, >=, n_split * (gsize) max_chars);
+  if (max_chars < 2000)
+    g_assert_cmpuint (n_split, >, 0);
+  /* With a large max_chars every chunk is a whole paragraph. */
+  for (guint i = 0; i < reference->len; i++)
+    {
+      g_assert_true (json_object_get_boolean_member (sutra_item_get_meta (reference->pdata[i]),
+                                                     "paragraph_end"));
+    }
+}
+
+/* Layouts not in shared/data */
+
+typedef struct
+{
+  const char *name;
+  const char *media_type;
+  const char *params;
+  const char *text;
+  const char *titles;        /* "|"-joined chapter titles */
+  const char *first_chunk;   /* nullable */
+  const char *part_titles;   /* nullable: "|"-joined, "-" for none */
+} LayoutCase;
+
+static const LayoutCase layouts[] = {
+  { "centred-headings", "text/plain", NULL,
+    "                         CHAPTER I\n\n"
+    "                    THE BOY WHO WAITED\n\n"
+    "It was a long wait. Nobody came.\n\n"
+    "                         CHAPTER II\n\n"
+    "                      THE LONG ROAD\n\n"
+    "The road went on.\n",
+    "CHAPTER I. THE BOY WHO WAITED|CHAPTER II. THE LONG ROAD",
+    "It was a long wait. Nobody came.", NULL },
+  { "book-one-numbering", "text/plain", NULL,
+    "BOOK ONE\n\nIn the beginning there was a farm.\n\n"
+    "BOOK TWO\n\nThen came the city.\n\n"
+    "BOOK THREE\n\nAnd at last, the sea.\n",
+    "BOOK ONE|BOOK TWO|BOOK THREE", "In the beginning there was a farm.", NULL },
+  { "parts-over-chapters", "text/plain", NULL,
+    "PART I\n\nCHAPTER 1\n\nOne.\n\nCHAPTER 2\n\nTwo.\n\n"
+    "PART II\nCHAPTER 3\n\nThree.\n",
+    "CHAPTER 1|CHAPTER 2|CHAPTER 3", "One.", "PART I|PART I|PART II" },
+  { "part-roman-with-text", "text/plain", NULL,
+    "PART II\n\nAn epigraph that opens the part.\n\nChapter 7\n\nSeven.\n",
+    "PART II|Chapter 7", NULL, "-|PART II" },
+  { "number-words", "text/plain", NULL,
+    "Chapter One\n\nFirst text.\n\nChapter Two: The Second\n\nSecond text.\n\n"
+    "CHAPTER TWENTY-ONE\n\nLater text.\n\nChapter the Last\n\nEnd text.\n",
+    "Chapter One|Chapter Two: The Second|CHAPTER TWENTY-ONE|Chapter the Last", "First text.",
+    NULL },
+  { "title-on-next-line", "text/plain", NULL,
+    "CHAPTER I.\nDown the Rabbit-Hole\n\nAlice was beginning to get very tired.\n\n"
+    "CHAPTER II.\n\n\nThe Pool of Tears\n\n'Curiouser and curiouser!' cried Alice.\n",
+    "CHAPTER I. Down the Rabbit-Hole|CHAPTER II. The Pool of Tears",
+    "Alice was beginning to get very tired.", NULL },
+  { "heading-like-in-running-text", "text/plain", NULL,
+    "CHAPTER 1\n\nShe opened the book and turned to\nChapter 3 at once, as she always did.\n\n"
+    "Chapter 3 was the best part of the book.\n\n"
+    "Part of the problem was the rain.\n\n"
+    "Book two of the series never came.\n\n"
+    "CHAPTER 2\n\nThe end.\n",
+    "CHAPTER 1|CHAPTER 2", "She opened the book and turned to Chapter 3 at once, as she always did.",
+    NULL },
+  { "first-paragraph-is-not-a-title", "text/plain", NULL,
+    "CHAPTER I\n\n\"TOM!\"\n\nNo answer.\n\nCHAPTER II\n\nSaturday morning was come.\n",
+    "CHAPTER I|CHAPTER II", "\"TOM!\"", NULL },
+  { "table-of-contents", "text/plain", "{\"front_matter\": \"chapter\"}",
+    "CONTENTS\n\nCHAPTER I. The Start\nCHAPTER II. The Middle\n\n"
+    "CHAPTER I. The Start\n\nText one.\n\nCHAPTER II. The Middle\n\nText two.\n",
+    "Front matter|CHAPTER I. The Start|CHAPTER II. The Middle", "CONTENTS", NULL },
+  { "spaced-table-of-contents", "text/plain", "{\"front_matter\": \"chapter\"}",
+    "CONTENTS\n\nCHAPTER I. The Start\n\nCHAPTER II. The Middle\n\n"
+    "CHAPTER I. The Start\n\nText one.\n\nCHAPTER II. The Middle\n\nText two.\n",
+    "Front matter|CHAPTER I. The Start|CHAPTER II. The Middle", "CONTENTS", NULL },
+  { "bare-roman-numerals", "text/plain", NULL,
+    "I.\n\nThe first.\n\nII.\n\nThe second.\n\nIII.\n\nThe third.\n",
+    "I.|II.|III.", "The first.", NULL },
+  { "stave-and-prologue", "text/plain", NULL,
+    "PROLOGUE\n\nBefore it all.\n\nSTAVE ONE. MARLEY'S GHOST\n\nMarley was dead.\n\n"
+    "EPILOGUE\n\nAfter it all.\n",
+    "PROLOGUE|STAVE ONE. MARLEY'S GHOST|EPILOGUE", "Before it all.", NULL },
+  { "custom-pattern", "text/plain", "{\"heading_pattern\": \"^~~ .+ ~~$\"}",
+    "~~ The Start ~~\n\nText one.\nCHAPTER I\n\n~~ The End ~~\n\nText two.\n",
+    "~~ The Start ~~|~~ The End ~~", "Text one. CHAPTER I", NULL },
+  { "front-matter-chapter", "text/plain", "{\"front_matter\": \"chapter\"}",
+    "A PREFATORY NOTE\n\nThis book was written over many years, and the author would like to "
+    "thank everyone who helped along the way, especially the readers of the first drafts, "
+    "whose patience knew no bounds and whose comments were always kind and always right. "
+    "Without them the book would be shorter, and worse, and probably never finished at all; "
+    "so it is to them that it is dedicated, with love and with thanks.\n\n"
+    "CHAPTER 1\n\nOnce.\n",
+    "Front matter|CHAPTER 1", "A PREFATORY NOTE", NULL },
+  { "front-matter-drop", "text/plain", "{\"front_matter\": \"drop\"}",
+    "A note before the story, long enough to be kept by auto, but dropped here "
+    "because front_matter says so, whatever its length or its content might be in the end; "
+    "and then some more words, to be sure that it is longer than a title page could be, "
+    "which is four hundred characters at most, as the documentation says, and more.\n\n"
+    "CHAPTER 1\n\nOnce.\n",
+    "CHAPTER 1", "Once.", NULL },
+  { "no-headings", "text/plain", NULL,
+    "Just a few paragraphs.\n\nNo chapters at all.\n",
+    "no-headings", "Just a few paragraphs.", NULL },
+  { "crlf-bom", "text/plain", NULL,
+    "\xef\xbb\xbf" "CHAPTER 1\r\n\r\nHello,\r\nworld.\r\n\r\nCHAPTER 2\r\n\r\nBye.\r\n",
+    "CHAPTER 1|CHAPTER 2", "Hello, world.", NULL },
+  { "gutenberg", "text/plain", NULL,
+    "The Project Gutenberg eBook of A Short Book, by Jane Doe\n\n"
+    "Title: A Short Book\n\nAuthor: Jane Doe\n\nLanguage: French\n\n"
+    "*** START OF THE PROJECT GUTENBERG EBOOK A SHORT BOOK ***\n\n"
+    "CHAPTER I\n\nBonjour. Au revoir.\n\n"
+    "*** END OF THE PROJECT GUTENBERG EBOOK A SHORT BOOK ***\n\n"
+    "Section 1. General Terms of Use\n\nLicence text.\n",
+    "CHAPTER I", "Bonjour. Au revoir.", NULL },
+  { "gutenberg-kept", "text/plain", "{\"strip_boilerplate\": false, \"front_matter\": \"chapter\"}",
+    "Title: A Short Book\n\n*** START OF THE PROJECT GUTENBERG EBOOK A SHORT BOOK ***\n\n"
+    "CHAPTER I\n\nText.\n\n*** END OF THE PROJECT GUTENBERG EBOOK A SHORT BOOK ***\n\nLicence.\n",
+    "Front matter|CHAPTER I", "Title: A Short Book", NULL },
+  { "markdown", "text/markdown", NULL,
+    "# My Book\n\n## One\n\nFirst *chapter*.\n\n### A section\n\nMore.\n\n"
+    "```\n# not a heading\n```\n\n## Two ##\n\nSecond.\n",
+    "One|Two", "First *chapter*.", "My Book|My Book" },
+  { "markdown-level-1", "text/markdown", "{\"markdown_level\": 1}",
+    "# My Book\n\n## One\n\nFirst.\n\n## Two\n\nSecond.\n",
+    "My Book", "## One", NULL },
+  { "markdown-setext-front-matter", "text/markdown", NULL,
+    "---\ntitle: \"Setext Tales\"\nauthor: Ann Author\nlanguage: de\n---\n\n"
+    "Erstes Kapitel\n==============\n\nEins.\n\nZweites Kapitel\n===============\n\nZwei.\n",
+    "Erstes Kapitel|Zweites Kapitel", "Eins.", NULL },
+};
+
+static void
+test_segmenter_layout (gconstpointer data)
+{
+  const LayoutCase *row = data;
+  g_autoptr (SutraItem) book = make_text_book (row->name, row->media_type, row->text);
+  g_autoptr (GPtrArray) items = segment_ok (row->params, book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  g_autofree char *joined = join_titles (titles);
+
+  g_test_summary ("Chapter headings in layouts not in shared/data: centred, BOOK ONE and "
+                  "PART II numbering, number words, titles on a later line, heading-like lines "
+                  "in running text, tables of contents, Markdown, CRLF and BOM");
+  g_assert_cmpstr (joined, ==, row->titles);
+  assert_well_formed (items, row->name);
+  if (row->first_chunk != NULL)
+    {
+      g_autofree char *first = item_text (items->pdata[0]);
+
+      g_assert_cmpstr (first, ==, row->first_chunk);
+    }
+  if (row->part_titles != NULL)
+    {
+      g_auto (GStrv) parts = g_strsplit (row->part_titles, "|", -1);
+      gint64 last = -1;
+      guint k = 0;
+
+      for (guint i = 0; i < items->len; i++)
+        {
+          SutraItem *item = items->pdata[i];
+
+          if (sutra_item_get_meta_int (item, "chapter_index", -1) == last)
+            continue;
+          last = sutra_item_get_meta_int (item, "chapter_index", -1);
+          g_assert_nonnull (parts[k]);
+          g_assert_cmpstr (sutra_item_get_meta_string (item, "part_title", "-"), ==, parts[k]);
+          k++;
+        }
+      g_assert_null (parts[k]);
+    }
+}
+
+static const char *
+layout_text (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (layouts); i++)
+    if (strcmp (layouts[i].name, name) == 0)
+      return layouts[i].text;
+  g_assert_not_reached ();
+}
+
+static void
+test_segmenter_metadata (void)
+{
+  g_autoptr (SutraItem) pg = make_text_book ("gutenberg", "text/plain", layout_text ("gutenberg"));
+  g_autoptr (SutraItem) md = make_text_book ("md", "text/markdown",
+                                             layout_text ("markdown-setext-front-matter"));
+  g_autoptr (SutraItem) tagged = make_text_book ("tagged", "text/plain", "Hello there.\n");
+  g_autoptr (GPtrArray) pg_items = segment_ok (NULL, pg);
+  g_autoptr (GPtrArray) md_items = segment_ok (NULL, md);
+  g_autoptr (GPtrArray) forced = segment_ok ("{\"language\": \"pt-BR\"}", pg);
+  g_autoptr (GPtrArray) tagged_items = NULL;
+  g_autofree char *pg_all = joined_chunks (pg_items);
+
+  g_test_summary ("Title, author and language come from the Gutenberg header, Markdown front "
+                  "matter or item metadata; the language parameter overrides them");
+  g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "title", NULL), ==, "A Short Book");
+  g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "author", NULL), ==, "Jane Doe");
+  g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "language", NULL), ==, "fr");
+  g_assert_null (strstr (pg_all, "Licence"));
+  g_assert_cmpstr (sutra_item_get_meta_string (forced->pdata[0], "language", NULL), ==, "pt-BR");
+
+  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "title", NULL), ==, "Setext Tales");
+  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "author", NULL), ==, "Ann Author");
+  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "language", NULL), ==, "de");
+
+  json_object_set_string_member (sutra_item_ensure_meta (tagged), "language", "es");
+  tagged_items = segment_ok (NULL, tagged);
+  g_assert_cmpstr (sutra_item_get_meta_string (tagged_items->pdata[0], "language", NULL), ==, "es");
+  g_assert_null (sutra_item_get_meta_string (tagged_items->pdata[0], "author", NULL));
+}
+
+/* Sentences and chunks */
+
+static void
+test_segmenter_sentences (void)
+{
+  g_autoptr (SutraItem) book = make_text_book (
+    "sentences", "text/plain", "Mr. Smithson arrived here today. Yes.\n\nShort one.\n");
+  g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 20}", book);
+  static const char *const expected[] = {
+    "Mr. Smithson arrived", "here today. Yes.", "Short one.",
+  };
+  static const int paragraph[] = { 0, 0, 1 };
+  static const gboolean paragraph_end[] = { FALSE, TRUE, TRUE };
+
+  g_test_summary ("Sentences come from ICU's break iterator (\"Mr.\" ends none) and are merged "
+                  "up to max_chars; paragraph ends are in the metadata");
+  g_assert_cmpuint (items->len, ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < items->len; i++)
+    {
+      g_autofree char *text = item_text (items->pdata[i]);
+      JsonObject *meta = sutra_item_get_meta (items->pdata[i]);
+
+      g_assert_cmpstr (text, ==, expected[i]);
+      g_assert_cmpint (json_object_get_int_member (meta, "paragraph_index"), ==, paragraph[i]);
+      g_assert_cmpint (json_object_get_boolean_member (meta, "paragraph_end"), ==, paragraph_end[i]);
+    }
+}
+
+static void
+test_segmenter_merge (void)
+{
+  g_autoptr (SutraItem) book = make_text_book (
+    "merge", "text/plain", "One. Two. Three. Four. Five. Six. Seven. Eight. Nine. Ten.\n");
+  g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 20}", book);
+  static const char *const expected[] = {
+    "One. Two. Three.", "Four. Five. Six.", "Seven. Eight. Nine.", "Ten.",
+  };
+
+  g_test_summary ("Sentences are merged greedily up to max_chars");
+  g_assert_cmpuint (items->len, ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < items->len; i++)
+    {
+      g_autofree char *text = item_text (items->pdata[i]);
+
+      g_assert_cmpstr (text, ==, expected[i]);
+    }
+}
+
+static void
+test_segmenter_long_sentence (void)
+{
+  g_autoptr (SutraItem) book = make_text_book (
+    "long", "text/plain",
+    "The rabbit ran across the field, past the hedge and the old oak tree, "
+    "through the garden where the roses grew; and then, without a pause, "
+    "down a hole that nobody had ever noticed before that day\n\n"
+    "Supercalifragilisticexpialidocious-and-then-some-more-letters here "
+    "Pneumonoultramicroscopicsilicovolcanoconiosis.\n");
+  g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 40}", book);
+  g_autofree char *first = item_text (items->pdata[0]);
+  g_autofree char *second = item_text (items->pdata[1]);
+  g_autofree char *all = joined_chunks (items);
+
+  g_test_summary ("A sentence longer than max_chars is cut at clauses, then at spaces; a word "
+                  "longer than max_chars is the only thing ever cut inside");
+  assert_chunks_fit (items, 40);
+  g_assert_cmpstr (first, ==, "The rabbit ran across the field,");
+  g_assert_cmpstr (second, ==, "past the hedge and the old oak tree,");
+  {
+    static const char *const tail[] = {
+      "Supercalifragilisticexpialidocious-and-", "then-some-more-letters here",
+      "Pneumonoultramicroscopicsilicovolcanocon", "iosis.",
+    };
+    guint k = 0;
+
+    /* Words longer than max_chars are cut after a hyphen, else anywhere:
+     * the only cuts inside a word. */
+    for (guint i = 0; i < items->len; i++)
+      if (sutra_item_get_meta_int (items->pdata[i], "paragraph_index", -1) == 1)
+        {
+          g_autofree char *text = item_text (items->pdata[i]);
+
+          g_assert_cmpuint (k, <, G_N_ELEMENTS (tail));
+          g_assert_cmpstr (text, ==, tail[k++]);
+        }
+    g_assert_cmpuint (k, ==, G_N_ELEMENTS (tail));
+  }
+  g_assert_nonnull (strstr (all, "that nobody had ever noticed before that day"));
+}
+
+static void
+test_segmenter_emit_chapters (void)
+{
+  g_autoptr (GBytes) bytes = read_book ("alice-pg11.txt");
+  g_autoptr (SutraItem) book = make_book ("alice", "alice.txt", "text/plain", g_bytes_ref (bytes));
+  g_autoptr (GPtrArray) chapters = segment_ok ("{\"emit\": \"chapters\"}", book);
+  g_autoptr (GPtrArray) chunks = segment_ok (NULL, book);
+  g_autofree char *chapter_text = joined_chunks (chapters);
+  g_autofree char *chunk_text = joined_chunks (chunks);
+
+  g_test_summary ("emit: chapters pushes one item per chapter (book/0003) with the whole "
+                  "chapter's text, paragraphs separated by blank lines");
+  g_assert_cmpuint (chapters->len, ==, 12);
+  for (guint i = 0; i < chapters->len; i++)
+    {
+      SutraItem *item = chapters->pdata[i];
+      g_autofree char *id = g_strdup_printf ("alice/%04u", i);
+      g_autofree char *text = item_text (item);
+
+      g_assert_cmpuint (sutra_item_get_depth (item), ==, 2);
+      g_assert_cmpstr (sutra_item_get_id (item), ==, id);
+      g_assert_cmpstr (sutra_item_get_meta_string (item, "chapter_title", NULL), ==, alice_titles[i]);
+      g_assert_nonnull (strstr (text, "\n\n"));
+      g_assert_cmpint (sutra_item_get_meta_int (item, "paragraph_count", 0), >, 10);
+    }
+  g_assert_cmpstr (chapter_text, ==, chunk_text);
+}
+
+static void
+test_segmenter_deterministic (void)
+{
+  g_autoptr (GBytes) bytes = read_book ("alice-pg28885.epub");
+  g_autoptr (SutraItem) book = make_book ("a", "a.epub", SUTRA_MEDIA_EPUB, g_bytes_ref (bytes));
+  g_autoptr (GPtrArray) first = segment_ok (NULL, book);
+  g_autoptr (GPtrArray) second = segment_ok (NULL, book);
+
+  g_test_summary ("The same book gives the same ids, payloads and metadata every time");
+  g_assert_cmpuint (first->len, ==, second->len);
+  for (guint i = 0; i < first->len; i++)
+    {
+      g_autofree char *a = item_text (first->pdata[i]);
+      g_autofree char *b = item_text (second->pdata[i]);
+
+      g_assert_cmpstr (sutra_item_get_id (first->pdata[i]), ==, sutra_item_get_id (second->pdata[i]));
+      g_assert_cmpstr (a, ==, b);
+      g_assert_true (json_object_equal (sutra_item_get_meta (first->pdata[i]),
+                                        sutra_item_get_meta (second->pdata[i])));
+    }
+}
+
+static void
+test_segmenter_repair_utf8 (void)
+{
+  static const char text[] = "CHAPTER 1\n\nCaf\xe9 au lait.\n";
+  g_autoptr (SutraItem) book = make_book ("latin1", "/books/latin1.txt", "text/plain",
+                                          g_bytes_new (text, sizeof text - 1));
+  g_autoptr (GPtrArray) items = segment_ok ("{\"repair_utf8\": true}", book);
+  g_autofree char *first = item_text (items->pdata[0]);
+
+  g_test_summary ("repair_utf8 replaces invalid bytes with U+FFFD");
+  g_assert_cmpstr (first, ==, "Caf\xef\xbf\xbd au lait.");
+}
+
+/* Bad input */
+
+static void
+write_zip_entry (struct archive *archive, const char *name, const void *data, gsize size,
+                 gsize repeat)
+{
+  struct archive_entry *entry = archive_entry_new ();
+
+  archive_entry_set_pathname (entry, name);
+  archive_entry_set_filetype (entry, AE_IFREG);
+  archive_entry_set_perm (entry, 0644);
+  archive_entry_set_size (entry, (la_int64_t) (size * repeat));
+  g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+  for (gsize i = 0; i < repeat; i++)
+    g_assert_cmpint (archive_write_data (archive, data, size), ==, (la_ssize_t) size);
+  archive_entry_free (entry);
+}
+
+static la_ssize_t
+zip_write_cb (struct archive *archive, void *user_data, const void *buffer, size_t length)
+{
+  g_byte_array_append (user_data, buffer, (guint) length);
+  return (la_ssize_t) length;
+}
+
+/* A zip of NULL-terminated (name, text) pairs, one entry repeated @repeat
+ * times when it is named "bomb". */
+static GBytes *
+make_zip (const char *const *entries, gsize bomb_bytes)
+{
+  struct archive *archive = archive_write_new ();
+  GByteArray *bytes = g_byte_array_new ();
+
+  archive_write_set_format_zip (archive);
+  g_assert_cmpint (archive_write_open (archive, bytes, NULL, zip_write_cb, NULL), ==, ARCHIVE_OK);
+  for (guint i = 0; entries[i] != NULL; i += 2)
+    {
+      if (strcmp (entries[i + 1], "bomb") == 0)
+        {
+          g_autofree char *block = g_malloc0 (1 << 20);
+
+          write_zip_entry (archive, entries[i], block, 1 << 20, bomb_bytes >> 20);
+        }
+      else
+        write_zip_entry (archive, entries[i], entries[i + 1], strlen (entries[i + 1]), 1);
+    }
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
+#define CONTAINER                                                                          \
+  "<?xml version=\"1.0\"?><container version=\"1.0\" "                                     \
+  "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles>"                  \
+  "<rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/>" \
+  "</rootfiles></container>"
+
+#define OPF_HEAD                                                                           \
+  "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">" \
+  "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Tiny</dc:title>"      \
+  "<dc:creator>A. Writer</dc:creator><dc:language>en</dc:language></metadata>"
+
+#define OPF_TWO_CHAPTERS                                                                   \
+  OPF_HEAD                                                                                 \
+  "<manifest><item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" "    \
+  "properties=\"nav\"/><item id=\"c1\" href=\"text/c1.xhtml\" "                            \
+  "media-type=\"application/xhtml+xml\"/><item id=\"c2\" href=\"text/c%202.xhtml\" "       \
+  "media-type=\"application/xhtml+xml\"/></manifest>"                                      \
+  "<spine><itemref idref=\"c1\"/><itemref idref=\"c2\"/></spine></package>"
+
+#define NAV                                                                                \
+  "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\" "                   \
+  "xmlns:epub=\"http://www.idpf.org/2007/ops\"><body><nav epub:type=\"toc\"><ol>"          \
+  "<li><a href=\"text/c1.xhtml\">Part One</a><ol>"                                         \
+  "<li><a href=\"text/c1.xhtml#s1\">The First Chapter</a></li>"                            \
+  "<li><a href=\"text/c%202.xhtml\">The Second Chapter</a></li></ol></li>"                 \
+  "</ol></nav></body></html>"
+
+#define XHTML(body)                                                                        \
+  "<?xml version=\"1.0\" encoding=\"utf-8\"?><!DOCTYPE html>"                              \
+  "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>t</title>"                    \
+  "<style>p { color: red }</style></head><body>" body "</body></html>"
+
+static const char *const tiny_epub[] = {
+  "mimetype", "application/epub+zip",
+  "META-INF/container.xml", CONTAINER,
+  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml", NAV,
+  "OEBPS/text/c1.xhtml",
+  XHTML ("<h1 id=\"s1\">The First Chapter</h1><p>It&nbsp;was a <i>dark</i> night&mdash;"
+         "very dark.</p><script>alert('no')</script><img src=\"x.png\" alt=\"no\"/>"
+         "<p>Caf&#233; &amp; more.<br/>A new line.</p>"),
+  "OEBPS/text/c 2.xhtml",
+  XHTML ("<section><h2>The Second Chapter</h2><div><p>Second text.</p></div></section>"),
+  NULL,
+};
+
+static void
+test_segmenter_epub3 (void)
+{
+  g_autoptr (SutraItem) book = make_book ("tiny", "/books/tiny.epub", SUTRA_MEDIA_EPUB,
+                                          make_zip (tiny_epub, 0));
+  g_autoptr (GPtrArray) items = segment_ok (NULL, book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  g_autofree char *joined = join_titles (titles);
+  g_autofree char *first = item_text (items->pdata[0]);
+  g_autofree char *second = item_text (items->pdata[1]);
+  g_autofree char *third = item_text (items->pdata[2]);
+
+  g_test_summary ("An EPUB 3 with a nav document: nested TOC entries, hrefs with %20, "
+                  "entities, scripts, styles and images skipped, headings equal to the TOC "
+                  "title left out of the text");
+  g_assert_cmpstr (joined, ==, "The First Chapter|The Second Chapter");
+  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "part_title", NULL), ==, "Part One");
+  g_assert_cmpstr (first, ==, "It\xc2\xa0was a dark night\xe2\x80\x94very dark.");
+  g_assert_cmpstr (second, ==, "Caf\xc3\xa9 & more. A new line.");
+  g_assert_cmpstr (third, ==, "Second text.");
+  g_assert_cmpuint (items->len, ==, 3);
+  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "title", NULL), ==, "Tiny");
+  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "author", NULL), ==, "A. Writer");
+}
+
+typedef struct
+{
+  const char *name;
+  const char *media_type;
+  const char *params;
+  const char *const *zip;   /* nullable: the input is this zip */
+  const char *bytes;        /* else these bytes */
+  gssize size;              /* -1: up to the NUL */
+  gsize bomb_bytes;
+  SutraPluginError code;
+  const char *cause;        /* a part of the message */
+} BadCase;
+
+static const char *const zip_not_epub[] = { "hello.txt", "Hello.", NULL };
+
+static const char *const epub_missing_spine_file[] = {
+  "mimetype", "application/epub+zip",
+  "META-INF/container.xml", CONTAINER,
+  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml", NAV,
+  "OEBPS/text/c1.xhtml", XHTML ("<p>One.</p>"),
+  NULL,
+};
+
+static const char *const epub_malformed_xhtml[] = {
+  "mimetype", "application/epub+zip",
+  "META-INF/container.xml", CONTAINER,
+  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml", NAV,
+  "OEBPS/text/c1.xhtml", XHTML ("<p>One.</p>"),
+  "OEBPS/text/c 2.xhtml", XHTML ("<p>Two <b>bold</p></body></html>"),
+  NULL,
+};
+
+static const char *const epub_bomb[] = {
+  "mimetype", "application/epub+zip",
+  "META-INF/container.xml", CONTAINER,
+  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
+  "OEBPS/bomb.xhtml", "bomb",
+  NULL,
+};
+
+static const BadCase bad_inputs[] = {
+  { "empty", "text/plain", NULL, NULL, "", 0, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "empty" },
+  { "white-space", "text/plain", NULL, NULL, " \n\r\n\t\n", 6, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "empty" },
+  { "binary", "text/plain", NULL, NULL, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "binary data, not text: a NUL byte at byte offset 8" },
+  { "binary-no-nul", "text/plain", NULL, NULL,
+    "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11", 12, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "binary data" },
+  { "invalid-utf8", "text/plain", NULL, NULL, "Hello w\xf6rld, and more.", -1, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "invalid UTF-8 at byte offset 7" },
+  { "invalid-utf8-markdown", "text/markdown", NULL, NULL, "# A\n\nB \xc3\x28", 9, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "invalid UTF-8 at byte offset 7" },
+  { "zip-not-epub", SUTRA_MEDIA_EPUB, NULL, zip_not_epub, NULL, 0, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "not an EPUB: the zip archive has no META-INF/container.xml" },
+  { "zip-as-application-zip", "application/zip", NULL, zip_not_epub, NULL, 0, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "not an EPUB" },
+  { "epub-not-a-zip", SUTRA_MEDIA_EPUB, NULL, NULL, "Just text.", 10, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "not an EPUB" },
+  { "epub-truncated", SUTRA_MEDIA_EPUB, NULL, NULL, "PK\003\004\024\0\0\0\010\0", 10, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "not an EPUB" },
+  { "epub-missing-spine-file", SUTRA_MEDIA_EPUB, NULL, epub_missing_spine_file, NULL, 0, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+    "spine item “c2” names “OEBPS/text/c 2.xhtml”, which the archive does not contain" },
+  { "epub-malformed-xhtml", SUTRA_MEDIA_EPUB, NULL, epub_malformed_xhtml, NULL, 0, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "malformed XML in “OEBPS/text/c 2.xhtml” at line 1" },
+  { "zip-bomb-small-limit", SUTRA_MEDIA_EPUB, "{\"max_expanded_bytes\": 1048576}", epub_bomb,
+    NULL, 0, 8 << 20, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "zip bomb" },
+  { "zip-bomb", SUTRA_MEDIA_EPUB, NULL, epub_bomb, NULL, 0, 300 << 20,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "past the limit of 268435456 bytes" },
+  { "unsupported-type", "audio/x-raw-f32", NULL, NULL, "abcd", 4, 0,
+    SUTRA_PLUGIN_ERROR_UNSUPPORTED, "media type “audio/x-raw-f32”" },
+  { "only-boilerplate", "text/plain", NULL, NULL,
+    "Title: X\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n"
+    "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nLicence.\n", -1, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "no text left" },
+};
+
+static void
+test_segmenter_bad_input (gconstpointer data)
+{
+  const BadCase *row = data;
+  g_autofree char *path = g_strdup_printf ("/books/%s.bin", row->name);
+  GBytes *bytes = row->zip != NULL ? make_zip (row->zip, row->bomb_bytes)
+                                   : g_bytes_new (row->bytes, row->size >= 0 ? (gsize) row->size
+                                                                             : strlen (row->bytes));
+  g_autoptr (SutraItem) book = make_book (row->name, path, row->media_type, bytes);
+  g_autoptr (SutraItem) anonymous = sutra_item_new_root (row->name, 0, row->media_type,
+                                                         g_bytes_ref (bytes));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) anonymous_error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GPtrArray) anonymous_items = NULL;
+
+  g_test_summary ("Empty, binary and invalid UTF-8 files, zips that are not EPUBs, a spine "
+                  "naming a missing file, malformed XHTML and a zip bomb: each a clear error "
+                  "naming the file and the cause");
+  items = segment (row->params, book, &error);
+  g_assert_null (items);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, (int) row->code);
+  if (g_test_verbose ())
+    g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, path));
+  g_assert_nonnull (strstr (error->message, row->cause));
+  /* Without a path the item's id names the file. */
+  anonymous_items = segment (row->params, anonymous, &anonymous_error);
+  g_assert_null (anonymous_items);
+  g_assert_true (g_str_has_prefix (anonymous_error->message, row->name));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr (GDir) books = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  int status;
+
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  registry = sutra_registry_new ();
+  sutra_registry_load_default (registry, NULL, &error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/plugins/segmenter/descriptor", test_segmenter_descriptor);
+  for (guint i = 0; i < G_N_ELEMENTS (bad_params); i++)
+    {
+      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/bad-params/%s",
+                                                    bad_params[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_bad_params);
+    }
+  g_test_add_func ("/plugins/segmenter/empty-batch", test_segmenter_empty_batch);
+  g_test_add_func ("/plugins/segmenter/cancelled", test_segmenter_cancelled);
+  g_test_add_func ("/plugins/segmenter/books/alice-txt", test_segmenter_alice_txt);
+  g_test_add_func ("/plugins/segmenter/books/alice-epub", test_segmenter_alice_epub);
+  g_test_add_func ("/plugins/segmenter/books/classics", test_segmenter_classics);
+  g_test_add_func ("/plugins/segmenter/books/classics-caps-headings", test_segmenter_classics_caps);
+
+  dir = books_dir ();
+  books = g_dir_open (dir, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (books)) != NULL)
+    if (g_str_has_suffix (name, ".txt") || g_str_has_suffix (name, ".epub"))
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *book = names->pdata[i];
+      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/nothing-lost/%s", book);
+
+      g_test_add_data_func (test_path, book, test_segmenter_nothing_lost);
+    }
+
+  for (guint i = 0; i < 5; i++)
+    {
+      static const int sizes[] = { 20, 60, 200, 400, 2000 };
+      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/max-chars/%d", sizes[i]);
+
+      g_test_add_data_func (test_path, GINT_TO_POINTER (sizes[i]), test_segmenter_max_chars);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (layouts); i++)
+    {
+      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/layout/%s", layouts[i].name);
+
+      g_test_add_data_func (test_path, &layouts[i], test_segmenter_layout);
+    }
+  g_test_add_func ("/plugins/segmenter/metadata", test_segmenter_metadata);
+  g_test_add_func ("/plugins/segmenter/sentences", test_segmenter_sentences);
+  g_test_add_func ("/plugins/segmenter/merge", test_segmenter_merge);
+  g_test_add_func ("/plugins/segmenter/long-sentence", test_segmenter_long_sentence);
+  g_test_add_func ("/plugins/segmenter/emit-chapters", test_segmenter_emit_chapters);
+  g_test_add_func ("/plugins/segmenter/deterministic", test_segmenter_deterministic);
+  g_test_add_func ("/plugins/segmenter/repair-utf8", test_segmenter_repair_utf8);
+  g_test_add_func ("/plugins/segmenter/epub3", test_segmenter_epub3);
+  for (guint i = 0; i < G_N_ELEMENTS (bad_inputs); i++)
+    {
+      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/bad-input/%s",
+                                                    bad_inputs[i].name);
+
+      g_test_add_data_func (test_path, &bad_inputs[i], test_segmenter_bad_input);
+    }
+
+  status = g_test_run ();
+  sutra_registry_free (registry);
+  return status;
+}
