@@ -270,10 +270,26 @@ get_entity (void *user_data, const xmlChar *name)
                           BAD_CAST utf8);
 }
 
-static void
-ignore_error (void *user_data, xmlErrorPtr error)
+typedef struct
 {
-  /* Errors are read from the context after the parse. */
+  char *message;
+  int line;
+  int column;
+} FirstError;
+
+/* libxml2 reports every error of a parse; the first one is the cause. */
+static void
+capture_error (void *user_data, xmlErrorPtr error)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  FirstError *first = ctxt->_private;
+
+  if (first == NULL || first->message != NULL || error == NULL || error->level < XML_ERR_ERROR)
+    return;
+  first->message = g_strdup (error->message != NULL ? error->message : "not well-formed XML");
+  g_strchomp (first->message);
+  first->line = error->line;
+  first->column = error->int2;
 }
 
 static xmlDocPtr
@@ -284,6 +300,7 @@ parse_xml (Epub *epub, const char *name, GError **error)
   xmlDocPtr doc;
   gsize size;
   const char *data;
+  FirstError first = { NULL, 0, 0 };
 
   if (bytes == NULL)
     {
@@ -306,26 +323,25 @@ parse_xml (Epub *epub, const char *name, GError **error)
       return NULL;
     }
   ctxt->sax->getEntity = get_entity;
-  ctxt->sax->serror = ignore_error;
+  ctxt->sax->serror = capture_error;
+  ctxt->_private = &first;
   /* No network, no external DTD; entities are substituted. */
   doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
                            XML_PARSE_NONET | XML_PARSE_NOENT | XML_PARSE_NOCDATA
                            | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   if (doc == NULL || !ctxt->wellFormed)
     {
-      xmlErrorPtr last = xmlCtxtGetLastError (ctxt);
-      g_autofree char *message = g_strdup (last != NULL && last->message != NULL
-                                           ? last->message : "not well-formed XML");
-
-      g_strchomp (message);
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                    "%s: malformed XML in “%s” at line %d, column %d: %s", epub->where, name,
-                   last != NULL ? last->line : 0, last != NULL ? last->int2 : 0, message);
+                   first.line, first.column,
+                   first.message != NULL ? first.message : "not well-formed XML");
+      g_free (first.message);
       if (doc != NULL)
         xmlFreeDoc (doc);
       xmlFreeParserCtxt (ctxt);
       return NULL;
     }
+  g_free (first.message);
   xmlFreeParserCtxt (ctxt);
   return doc;
 }
@@ -402,9 +418,14 @@ read_container (Epub *epub, char **opf_path, GError **error)
       if (n == 1)
         return TRUE;
       g_clear_pointer (opf_path, g_free);
-      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: not an EPUB: the zip archive has no META-INF/container.xml "
-                   "(and %u package documents)", epub->where, n);
+      if (n == 0)
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: not an EPUB: the zip archive has no META-INF/container.xml and no "
+                     "package document (.opf)", epub->where);
+      else
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: not an EPUB: the zip archive has no META-INF/container.xml to choose "
+                     "among its %u package documents (.opf)", epub->where, n);
       return FALSE;
     }
   doc = parse_xml (epub, "META-INF/container.xml", error);

@@ -12,17 +12,16 @@ static SutraRegistry *registry;
 
 /* Helpers */
 
+/* SUTRA_SHARED_DATA (set by tests/meson.build), else ../shared/data beside
+ * the source tree, as the build saw it. */
 static char *
 books_dir (void)
 {
   const char *shared = g_getenv ("SUTRA_SHARED_DATA");
-  const char *root = g_getenv ("SUTRA_SOURCE_ROOT");
 
   if (shared != NULL && shared[0] != '\0')
     return g_build_filename (shared, "books", NULL);
-  if (root != NULL && root[0] != '\0')
-    return g_build_filename (root, "..", "shared", "data", "books", NULL);
-  return g_test_build_filename (G_TEST_DIST, "..", "..", "..", "shared", "data", "books", NULL);
+  return g_build_filename (SEGMENTER_SHARED_DATA, "books", NULL);
 }
 
 static GBytes *
