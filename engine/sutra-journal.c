@@ -30,6 +30,7 @@ typedef enum {
   PENDING_FAILURE,
   PENDING_SINK,
   PENDING_STAGE,
+  PENDING_CLEAR_FAILURES,
 } PendingKind;
 
 typedef struct
@@ -334,6 +335,16 @@ sutra_journal_add_batch (SutraJournal *journal,
 }
 
 void
+sutra_journal_clear_failures (SutraJournal *journal, const guint8 *batch_key)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_CLEAR_FAILURES;
+  memcpy (pending->key, batch_key, 32);
+  add_pending (journal, pending);
+}
+
+void
 sutra_journal_add_failure (SutraJournal *journal,
                            const char *stage,
                            const guint8 *batch_key,
@@ -450,10 +461,11 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
 
       switch (p->kind)
         {
-        case PENDING_BATCH:
-          /* A batch recomputed (--retry-failed) replaces its failures. */
+        case PENDING_CLEAR_FAILURES:
           sqlite3_bind_blob (clear, 1, p->key, 32, SQLITE_STATIC);
           ok = step_done (clear);
+          break;
+        case PENDING_BATCH:
           sqlite3_bind_blob (batch, 1, p->key, 32, SQLITE_STATIC);
           sqlite3_bind_text (batch, 2, p->stage, -1, SQLITE_STATIC);
           sqlite3_bind_text (batch, 3, p->location.pack, -1, SQLITE_STATIC);
@@ -464,7 +476,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
           sqlite3_bind_int64 (batch, 8, p->n_failed);
           sqlite3_bind_int (batch, 9, p->flag);
           sqlite3_bind_double (batch, 10, now);
-          ok = ok && step_done (batch);
+          ok = step_done (batch);
           break;
         case PENDING_FAILURE:
           sqlite3_bind_text (failure, 1, p->stage, -1, SQLITE_STATIC);

@@ -58,6 +58,9 @@ void sutra_journal_add_batch (SutraJournal *journal,
                               guint n_out,
                               guint n_failed,
                               gboolean cached);
+/* Forgets a batch's recorded failures: it is being computed again. Its new
+ * failures, added after this, stay. */
+void sutra_journal_clear_failures (SutraJournal *journal, const guint8 *batch_key);
 void sutra_journal_add_failure (SutraJournal *journal,
                                 const char *stage,
                                 const guint8 *batch_key,

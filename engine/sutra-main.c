@@ -62,6 +62,7 @@ static char *opt_cache;
 static gboolean opt_force;
 static gboolean opt_retry_failed;
 static gboolean opt_json;
+static gboolean opt_no_job;
 
 static const GOptionEntry plugin_path_entries[] = {
   { "plugin-path", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_plugin_paths,
@@ -93,6 +94,9 @@ static const GOptionEntry job_entries[] = {
   { "cache", 'c', 0, G_OPTION_ARG_FILENAME, &opt_cache,
     "Keep stage outputs in the store in DIR, which several jobs can share: a job takes what "
     "another already computed", "DIR" },
+  { "no-job", 0, 0, G_OPTION_ARG_NONE, &opt_no_job,
+    "Keep nothing: no job directory, no resume, no cache (for one-off runs and benchmarks)",
+    NULL },
   { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
     "Run even though the pipeline differs from the job's snapshot: the changed stages and "
     "what is downstream of them are recomputed", NULL },
@@ -233,7 +237,7 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   g_autoptr (SutraRun) run = NULL;
   g_autoptr (SutraJob) job = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *quoted_dir = g_shell_quote (job_dir);
+  g_autofree char *quoted_dir = g_shell_quote (job_dir != NULL ? job_dir : "(none)");
   SutraProgress *progress;
   SignalWatch watch = { NULL, 0 };
   FILE *events = NULL;
@@ -242,16 +246,19 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   sigset_t set;
   gboolean ok;
 
-  job = sutra_job_open (job_dir, pipeline, cache_dir, (const char *const *) opt_plugin_paths,
-                        opt_force, &error);
-  if (job == NULL)
+  if (job_dir != NULL)
     {
-      print_error ("%s", error->message);
-      return EXIT_JOB;
+      job = sutra_job_open (job_dir, pipeline, cache_dir,
+                            (const char *const *) opt_plugin_paths, opt_force, &error);
+      if (job == NULL)
+        {
+          print_error ("%s", error->message);
+          return EXIT_JOB;
+        }
+      job->retry_failed = opt_retry_failed;
+      if (!opt_quiet)
+        fprintf (stderr, "sutra: job directory: %s\n", job_dir);
     }
-  job->retry_failed = opt_retry_failed;
-  if (!opt_quiet)
-    fprintf (stderr, "sutra: job directory: %s\n", job_dir);
 
   if (opt_events != NULL)
     {
@@ -274,7 +281,8 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   pthread_sigmask (SIG_BLOCK, &set, NULL);
 
   run = sutra_run_new (pipeline);
-  sutra_run_set_job (run, job);
+  if (job != NULL)
+    sutra_run_set_job (run, job);
   watch.run = run;
   if (pthread_create (&watcher, NULL, signal_thread, &watch) != 0)
     {
@@ -345,7 +353,13 @@ command_run (int argc, char **argv)
   pipeline = load_pipeline (registry, argv[1], &status);
   if (pipeline == NULL)
     return status;
-  job_dir = opt_job != NULL ? g_strdup (opt_job) : sutra_job_default_dir (pipeline);
+  if (opt_no_job && (opt_job != NULL || opt_cache != NULL))
+    {
+      print_error ("--no-job cannot go with --job or --cache");
+      return EXIT_USAGE;
+    }
+  if (!opt_no_job)
+    job_dir = opt_job != NULL ? g_strdup (opt_job) : sutra_job_default_dir (pipeline);
   return execute_pipeline (pipeline, job_dir, opt_cache);
 }
 

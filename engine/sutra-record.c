@@ -6,58 +6,60 @@
 #include <string.h>
 
 /*
- * body   = u32 n_lineages, n_lineages x 32-byte digest, u32 n_items, item*
- * item   = u16 flags, u16 lineage (index, 0xffff: none), u16 depth, u16 0,
- *          depth x u64 path, u64 group_size,
- *          u32 id_length, id, u32 type_length, type,
- *          u32 meta_length, meta (JSON text, 0: none),
- *          u64 payload_length, payload
- * Lineages are stored once per record: all items of a batch usually share
- * one, and 32 bytes per item would double the size of small items.
+ * body   = varint n_lineages, n_lineages x 32-byte digest,
+ *          varint n_types, n_types x (varint length, bytes),
+ *          varint n_items, item*
+ * item   = varint flags, varint lineage + 1 (0: none), varint type index,
+ *          varint depth, depth x varint path, varint group_size,
+ *          varint id_length, id, varint meta_length, meta (JSON text),
+ *          varint payload_length, payload
+ * Lineages and media types are stored once per record: a batch's items
+ * usually share them. Varints (LEB128) keep a small item's overhead to a
+ * few bytes, so a store of a million lines is about the size of the lines.
  */
 
 #define NO_LINEAGE 0xffff
 
 static void
-put_u16 (GByteArray *out, guint16 value)
+put_varint (GByteArray *out, guint64 value)
 {
-  guint16 le = GUINT16_TO_LE (value);
-  g_byte_array_append (out, (const guint8 *) &le, 2);
+  guint8 buffer[10];
+  guint n = 0;
+
+  do
+    {
+      buffer[n] = (guint8) (value & 0x7f);
+      value >>= 7;
+      if (value != 0)
+        buffer[n] |= 0x80;
+      n++;
+    }
+  while (value != 0);
+  g_byte_array_append (out, buffer, n);
 }
 
 static void
-put_u32 (GByteArray *out, guint32 value)
+put_string (GByteArray *out, const void *data, gsize length)
 {
-  guint32 le = GUINT32_TO_LE (value);
-  g_byte_array_append (out, (const guint8 *) &le, 4);
-}
-
-static void
-put_u64 (GByteArray *out, guint64 value)
-{
-  guint64 le = GUINT64_TO_LE (value);
-  g_byte_array_append (out, (const guint8 *) &le, 8);
-}
-
-static void
-put_bytes32 (GByteArray *out, const void *data, gsize length)
-{
-  put_u32 (out, (guint32) length);
+  put_varint (out, length);
   g_byte_array_append (out, data, length);
 }
 
 GBytes *
 sutra_record_encode (GPtrArray *items)
 {
-  GByteArray *out = g_byte_array_sized_new (64 + items->len * 48);
+  GByteArray *out = g_byte_array_sized_new (64 + items->len * 32);
   g_autoptr (GPtrArray) lineages = g_ptr_array_new ();
+  g_autoptr (GPtrArray) types = g_ptr_array_new ();
   g_autoptr (JsonGenerator) generator = NULL;
-  guint16 *indices = g_newa (guint16, MAX (items->len, 1));
+  guint16 *lineage_index = g_new (guint16, MAX (items->len, 1));
+  guint16 *type_index = g_new (guint16, MAX (items->len, 1));
 
   for (guint i = 0; i < items->len; i++)
     {
       SutraItem *item = items->pdata[i];
       guint found = NO_LINEAGE;
+      guint type = 0;
 
       if (item->lineage != NULL)
         {
@@ -72,27 +74,35 @@ sutra_record_encode (GPtrArray *items)
               g_ptr_array_add (lineages, item->lineage);
             }
         }
-      indices[i] = (guint16) found;
+      lineage_index[i] = (guint16) found;
+      /* Media types are interned: comparing pointers is enough. */
+      while (type < types->len && types->pdata[type] != item->media_type)
+        type++;
+      if (type == types->len)
+        g_ptr_array_add (types, (gpointer) item->media_type);
+      type_index[i] = (guint16) MIN (type, G_MAXUINT16);
     }
-  put_u32 (out, lineages->len);
+  put_varint (out, lineages->len);
   for (guint l = 0; l < lineages->len; l++)
     g_byte_array_append (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
-  put_u32 (out, items->len);
+  put_varint (out, types->len);
+  for (guint t = 0; t < types->len; t++)
+    put_string (out, types->pdata[t], strlen (types->pdata[t]));
+  put_varint (out, items->len);
   for (guint i = 0; i < items->len; i++)
     {
       SutraItem *item = items->pdata[i];
       gsize payload_size;
       const guint8 *payload = g_bytes_get_data (item->payload, &payload_size);
 
-      put_u16 (out, item->flags);
-      put_u16 (out, indices[i]);
-      put_u16 (out, item->depth);
-      put_u16 (out, 0);
+      put_varint (out, item->flags);
+      put_varint (out, lineage_index[i] == NO_LINEAGE ? 0 : lineage_index[i] + 1u);
+      put_varint (out, type_index[i]);
+      put_varint (out, item->depth);
       for (guint d = 0; d < item->depth; d++)
-        put_u64 (out, item->path[d]);
-      put_u64 (out, item->group_size);
-      put_bytes32 (out, item->id, strlen (item->id));
-      put_bytes32 (out, item->media_type, strlen (item->media_type));
+        put_varint (out, item->path[d]);
+      put_varint (out, item->group_size);
+      put_string (out, item->id, strlen (item->id));
       if (item->meta != NULL)
         {
           g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), item->meta);
@@ -103,13 +113,14 @@ sutra_record_encode (GPtrArray *items)
             generator = json_generator_new ();
           json_generator_set_root (generator, node);
           text = json_generator_to_data (generator, &length);
-          put_bytes32 (out, text, length);
+          put_string (out, text, length);
         }
       else
-        put_u32 (out, 0);
-      put_u64 (out, payload_size);
-      g_byte_array_append (out, payload, payload_size);
+        put_varint (out, 0);
+      put_string (out, payload, payload_size);
     }
+  g_free (lineage_index);
+  g_free (type_index);
   return g_byte_array_free_to_bytes (out);
 }
 
@@ -137,16 +148,22 @@ take (Cursor *cursor, gsize n)
 }
 
 static guint64
-get_uint (Cursor *cursor, guint size)
+get_varint (Cursor *cursor)
 {
-  const guint8 *p = take (cursor, size);
   guint64 value = 0;
 
-  if (p == NULL)
-    return 0;
-  for (guint i = 0; i < size; i++)
-    value |= (guint64) p[i] << (8 * i);
-  return value;
+  for (guint shift = 0; shift < 64; shift += 7)
+    {
+      const guint8 *p = take (cursor, 1);
+
+      if (p == NULL)
+        return 0;
+      value |= (guint64) (*p & 0x7f) << shift;
+      if (!(*p & 0x80))
+        return value;
+    }
+  cursor->bad = TRUE;
+  return 0;
 }
 
 GPtrArray *
@@ -154,59 +171,59 @@ sutra_record_decode (GBytes *body, GError **error)
 {
   Cursor cursor = { 0 };
   g_autoptr (GPtrArray) lineages = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
+  g_autoptr (GPtrArray) types = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  guint32 n_lineages, n_items;
+  guint64 n_lineages, n_types, n_items;
 
   cursor.data = g_bytes_get_data (body, &cursor.length);
-  n_lineages = (guint32) get_uint (&cursor, 4);
-  for (guint l = 0; l < n_lineages && !cursor.bad; l++)
+  n_lineages = get_varint (&cursor);
+  for (guint64 l = 0; l < n_lineages && !cursor.bad; l++)
     {
       const guint8 *digest = take (&cursor, SUTRA_DIGEST_SIZE);
 
       if (digest != NULL)
         g_ptr_array_add (lineages, sutra_lineage_new (digest));
     }
-  n_items = (guint32) get_uint (&cursor, 4);
-  for (guint i = 0; i < n_items && !cursor.bad; i++)
+  n_types = get_varint (&cursor);
+  for (guint64 t = 0; t < n_types && !cursor.bad; t++)
     {
-      guint16 flags = (guint16) get_uint (&cursor, 2);
-      guint16 lineage = (guint16) get_uint (&cursor, 2);
-      guint16 depth = (guint16) get_uint (&cursor, 2);
+      guint64 length = get_varint (&cursor);
+      const guint8 *p = take (&cursor, length);
+
+      if (p != NULL)
+        g_ptr_array_add (types, g_strndup ((const char *) p, length));
+    }
+  n_items = get_varint (&cursor);
+  for (guint64 i = 0; i < n_items && !cursor.bad; i++)
+    {
+      guint64 flags = get_varint (&cursor);
+      guint64 lineage = get_varint (&cursor);
+      guint64 type = get_varint (&cursor);
+      guint64 depth = get_varint (&cursor);
       guint64 path[SUTRA_ITEM_MAX_DEPTH];
-      guint64 group_size, payload_length;
-      guint32 length;
-      g_autofree char *id = NULL, *media_type = NULL;
+      guint64 group_size, length;
+      g_autofree char *id = NULL;
       const guint8 *p;
       SutraItem *item;
 
-      get_uint (&cursor, 2);
-      if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH)
+      if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH || type >= types->len ||
+          lineage > lineages->len)
         {
           cursor.bad = TRUE;
           break;
         }
       for (guint d = 0; d < depth; d++)
-        path[d] = get_uint (&cursor, 8);
-      group_size = get_uint (&cursor, 8);
-      length = (guint32) get_uint (&cursor, 4);
+        path[d] = get_varint (&cursor);
+      group_size = get_varint (&cursor);
+      length = get_varint (&cursor);
       if ((p = take (&cursor, length)) == NULL)
         break;
       id = g_strndup ((const char *) p, length);
-      length = (guint32) get_uint (&cursor, 4);
-      if ((p = take (&cursor, length)) == NULL)
-        break;
-      media_type = g_strndup ((const char *) p, length);
-      if (flags & SUTRA_ITEM_FLAG_GROUP_END)
-        {
-          SutraItem *shape = sutra_item_new_with_path ("", path, depth, NULL, NULL);
-
-          item = sutra_item_new_group_end (shape, depth, group_size);
-          sutra_item_unref (shape);
-        }
-      else
-        item = sutra_item_new_with_path (id, path, depth, media_type, NULL);
+      item = sutra_item_new_with_path (id, path, depth, types->pdata[type], NULL);
+      item->flags = (guint16) flags;
+      item->group_size = group_size;
       g_ptr_array_add (items, item);
-      length = (guint32) get_uint (&cursor, 4);
+      length = get_varint (&cursor);
       if ((p = take (&cursor, length)) == NULL)
         break;
       if (length > 0)
@@ -222,21 +239,14 @@ sutra_record_decode (GBytes *body, GError **error)
             }
           sutra_item_set_meta (item, json_object_ref (json_node_get_object (root)));
         }
-      payload_length = get_uint (&cursor, 8);
-      if ((p = take (&cursor, payload_length)) == NULL)
+      length = get_varint (&cursor);
+      if ((p = take (&cursor, length)) == NULL)
         break;
       g_bytes_unref (item->payload);
       /* The payload points into the record: no copy. */
-      item->payload = g_bytes_new_from_bytes (body, p - cursor.data, payload_length);
-      if (lineage != NO_LINEAGE)
-        {
-          if (lineage >= lineages->len)
-            {
-              cursor.bad = TRUE;
-              break;
-            }
-          sutra_item_set_lineage (item, lineages->pdata[lineage]);
-        }
+      item->payload = g_bytes_new_from_bytes (body, p - cursor.data, length);
+      if (lineage > 0)
+        sutra_item_set_lineage (item, lineages->pdata[lineage - 1]);
     }
   if (cursor.bad || cursor.offset != cursor.length)
     {

@@ -486,7 +486,10 @@ take_batch (StageRuntime *stage, Batch *batch)
         break;
     }
 
-  if (batch->entries->len == 0 && batch->closing == NULL)
+  /* A batch cut short by a stop is not a batch: its key would match no
+   * batch of the resumed run. Its items are dropped; a resume makes them
+   * again from the store. */
+  if ((batch->entries->len == 0 && batch->closing == NULL) || run_is_stopping (stage->run))
     {
       batch_clear (batch);
       g_mutex_unlock (&stage->intake_lock);
@@ -626,7 +629,12 @@ compute_batch_key (StageRuntime *stage, Batch *batch)
       SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
       guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
 
-      if (!sutra_item_is_marker (item) && item->lineage != previous)
+      /* Equal digests, not equal pointers: items read back from different
+       * store records carry equal lineages in distinct objects. */
+      if (!sutra_item_is_marker (item) &&
+          (previous == NULL || (item->lineage != previous &&
+                                memcmp (item->lineage->digest, previous->digest,
+                                        SUTRA_DIGEST_SIZE) != 0)))
         {
           EVP_DigestUpdate (context, "L", 1);
           EVP_DigestUpdate (context, item->lineage->digest, SUTRA_DIGEST_SIZE);
@@ -1150,7 +1158,11 @@ load_batch (StageRuntime *stage, Batch *batch)
   else if (known == NULL && sutra_store_lookup (job->store, batch->key, &location))
     from_cache = TRUE;
   else
-    return NULL;
+    {
+      if (known != NULL)
+        sutra_journal_clear_failures (job->journal, batch->key);
+      return NULL;
+    }
 
   body = sutra_store_get (job->store, batch->key, &location, &error);
   items = body != NULL ? sutra_record_decode (body, &error) : NULL;
@@ -1765,20 +1777,31 @@ plan_job (SutraRun *run)
   sutra_journal_query (job->journal,
                        "SELECT stage, complete_key, n_failed FROM stages WHERE state = 'done'",
                        collect_done_stage, &recorded, NULL);
-  for (guint i = run->stages->len; i-- > 0;)
+  /* Forward: a stage is stale when its own record does not match, or (with
+   * --retry-failed) it has failures to retry, or any input is stale: its
+   * inputs may change. Backward: a stage runs when it is stale or feeds a
+   * stage that runs. */
+  for (guint i = 0; i < run->stages->len; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];
       const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
-      gboolean up_to_date = key != NULL && strcmp (key, stage->complete_key) == 0 &&
-                            !(job->retry_failed &&
-                              g_hash_table_contains (recorded.failed, stage->spec->name));
+      gboolean fresh = key != NULL && strcmp (key, stage->complete_key) == 0 &&
+                       !(job->retry_failed &&
+                         g_hash_table_contains (recorded.failed, stage->spec->name));
 
-      if (up_to_date && stage->info->kind == SUTRA_STAGE_SINK)
-        up_to_date = outputs_exist (stage->spec);
-      else if (up_to_date)
-        for (guint e = 0; e < stage->edges->len; e++)
-          up_to_date &= g_array_index (stage->edges, Edge, e).target->skipped;
-      stage->skipped = up_to_date;
+      if (fresh && stage->info->kind == SUTRA_STAGE_SINK)
+        fresh = outputs_exist (stage->spec);
+      for (guint r = 0; fresh && r < stage->spec->inputs->len; r++)
+        fresh = ((StageRuntime *) run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])->skipped;
+      /* "skipped" holds "fresh" until the backward pass. */
+      stage->skipped = fresh;
+    }
+  for (guint i = run->stages->len; i-- > 0;)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+
+      for (guint e = 0; stage->skipped && e < stage->edges->len; e++)
+        stage->skipped = g_array_index (stage->edges, Edge, e).target->skipped;
     }
   g_hash_table_unref (recorded.complete);
   g_hash_table_unref (recorded.failed);

@@ -1,0 +1,785 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Checkpointed resume, end to end: kills, resumes, caches, damage, full disks. */
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define N_LINES 6000
+
+/* A multi-stage pipeline with several workers: a counted map, a split and
+ * a gather, so that every kind of stage is killed somewhere. */
+static const char crash_pipeline[] =
+  "{\n"
+  "  \"sutra\": 1,\n"
+  "  \"name\": \"crash\",\n"
+  "  \"stages\": {\n"
+  "    \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"${input}\" } },\n"
+  "    \"work\": { \"plugin\": \"fault\", \"input\": \"read\", \"workers\": 3, \"batch\": 16,\n"
+  "              \"params\": { \"count_file\": \"${count}\", \"sleep_us\": \"${sleep}\" } },\n"
+  "    \"split\": { \"plugin\": \"text-split\", \"input\": \"work\", \"workers\": 2, \"batch\": 8,\n"
+  "               \"params\": { \"separator\": \" \" } },\n"
+  "    \"again\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 2, \"batch\": 32,\n"
+  "               \"params\": { \"count_file\": \"${count2}\", \"fail_on\": \"${fail_on}\" },\n"
+  "               \"on_error\": \"skip\" },\n"
+  "    \"join\": { \"plugin\": \"text-join\", \"input\": \"again\", \"workers\": 2,\n"
+  "              \"params\": { \"separator\": \"_\" }, \"on_missing\": \"skip\" },\n"
+  "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"join\", \"batch\": 8,\n"
+  "               \"params\": { \"path\": \"${output}\" } }\n"
+  "  },\n"
+  "  \"vars\": { \"sleep\": \"0\", \"count2\": \"/dev/null\", \"fail_on\": \"-none-\" }\n"
+  "}\n";
+
+typedef struct
+{
+  char *dir;
+  char *pipeline;
+  char *input;
+  char *count;
+  char *count2;
+} Fixture;
+
+static const char *
+sutra_binary (void)
+{
+  static char *path;
+
+  if (path == NULL)
+    path = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  return path;
+}
+
+static void
+fixture_set_up (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (GString) input = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+
+  fixture->dir = g_dir_make_tmp ("sutra-resume-XXXXXX", &error);
+  g_assert_no_error (error);
+  fixture->pipeline = g_build_filename (fixture->dir, "crash.json", NULL);
+  fixture->input = g_build_filename (fixture->dir, "input.txt", NULL);
+  fixture->count = g_build_filename (fixture->dir, "count.txt", NULL);
+  fixture->count2 = g_build_filename (fixture->dir, "count2.txt", NULL);
+  g_file_set_contents (fixture->pipeline, crash_pipeline, -1, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < N_LINES; i++)
+    g_string_append_printf (input, "line %u alpha beta %u\n", i, i * 7 % 13);
+  g_file_set_contents (fixture->input, input->str, input->len, &error);
+  g_assert_no_error (error);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+fixture_tear_down (Fixture *fixture, gconstpointer data)
+{
+  remove_tree (fixture->dir);
+  g_free (fixture->dir);
+  g_free (fixture->pipeline);
+  g_free (fixture->input);
+  g_free (fixture->count);
+  g_free (fixture->count2);
+}
+
+static char *
+path_in (Fixture *fixture, const char *name)
+{
+  return g_build_filename (fixture->dir, name, NULL);
+}
+
+/* argv for `sutra COMMAND ...` with the fixture's variables. */
+static GPtrArray *
+sutra_args (Fixture *fixture, const char *command, const char *job, const char *output)
+{
+  GPtrArray *args = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (args, g_strdup (sutra_binary ()));
+  g_ptr_array_add (args, g_strdup (command));
+  if (strcmp (command, "run") == 0)
+    {
+      g_ptr_array_add (args, g_strdup (fixture->pipeline));
+      g_ptr_array_add (args, g_strdup_printf ("--set=input=%s", fixture->input));
+      g_ptr_array_add (args, g_strdup_printf ("--set=count=%s", fixture->count));
+      g_ptr_array_add (args, g_strdup_printf ("--set=output=%s", output));
+      g_ptr_array_add (args, g_strdup_printf ("--job=%s", job));
+    }
+  else
+    g_ptr_array_add (args, g_strdup (job));
+  if (strcmp (command, "run") == 0 || strcmp (command, "resume") == 0)
+    g_ptr_array_add (args, g_strdup ("--quiet"));
+  return args;
+}
+
+static void
+add_arg (GPtrArray *args, const char *arg)
+{
+  g_ptr_array_add (args, g_strdup (arg));
+}
+
+typedef struct
+{
+  rlim_t file_size_limit;
+} ChildSetup;
+
+static void
+child_setup (gpointer data)
+{
+  ChildSetup *setup = data;
+
+  /* A full disk, as far as this process can tell: writes past the limit
+   * fail with EFBIG instead of killing it. */
+  if (setup != NULL && setup->file_size_limit > 0)
+    {
+      struct rlimit limit = { setup->file_size_limit, setup->file_size_limit };
+
+      signal (SIGXFSZ, SIG_IGN);
+      setrlimit (RLIMIT_FSIZE, &limit);
+    }
+}
+
+/* Runs sutra to the end; returns its exit status, and its stderr. */
+static int
+run_sutra (GPtrArray *args, char **err, ChildSetup *setup)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *errors = NULL;
+  int status = 0;
+
+  g_ptr_array_add (args, NULL);
+  g_spawn_sync (NULL, (char **) args->pdata, NULL, G_SPAWN_DEFAULT, child_setup, setup, &out,
+                &errors, &status, &error);
+  g_assert_no_error (error);
+  g_ptr_array_set_size (args, args->len - 1);
+  if (err != NULL)
+    *err = g_steal_pointer (&errors);
+  if (WIFEXITED (status))
+    return WEXITSTATUS (status);
+  return 128 + WTERMSIG (status);
+}
+
+static GPid
+spawn_sutra (GPtrArray *args)
+{
+  g_autoptr (GError) error = NULL;
+  GPid pid = 0;
+
+  g_ptr_array_add (args, NULL);
+  g_spawn_async (NULL, (char **) args->pdata, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  g_ptr_array_set_size (args, args->len - 1);
+  return pid;
+}
+
+/* Kills @pid after @delay_us unless it ended before; returns TRUE if it
+ * was killed, FALSE if it had finished (with exit status 0). */
+static gboolean
+kill_after (GPid pid, gulong delay_us)
+{
+  gint64 deadline = g_get_monotonic_time () + delay_us;
+  int status = 0;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      if (waitpid (pid, &status, WNOHANG) == pid)
+        {
+          g_assert_true (WIFEXITED (status));
+          g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+          return FALSE;
+        }
+      g_usleep (1000);
+    }
+  kill (pid, SIGKILL);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (WIFEXITED (status))
+    {
+      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static guint
+count_lines (const char *path)
+{
+  g_autofree char *contents = NULL;
+  guint n = 0;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  for (const char *p = contents; *p != '\0'; p++)
+    n += *p == '\n';
+  return n;
+}
+
+/* What the journal durably says is done for @stage: the items of its
+ * committed batches. */
+static guint64
+committed_items (const char *job, const char *stage)
+{
+  g_autofree char *path = g_build_filename (job, "journal.db", NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *statement = NULL;
+  guint64 n = 0;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return 0;
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  if (sqlite3_prepare_v2 (db, "SELECT COALESCE(SUM(n_in), 0) FROM batches WHERE stage = ?", -1,
+                          &statement, NULL) == SQLITE_OK)
+    {
+      sqlite3_bind_text (statement, 1, stage, -1, SQLITE_STATIC);
+      if (sqlite3_step (statement) == SQLITE_ROW)
+        n = sqlite3_column_int64 (statement, 0);
+      sqlite3_finalize (statement);
+    }
+  sqlite3_close (db);
+  return n;
+}
+
+static char *
+read_file (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  return contents;
+}
+
+/* Compares two outputs; on a difference, reports where, not the whole files. */
+#define assert_same_output(actual, expected) \
+  assert_same_output_at (__FILE__, __LINE__, (actual), (expected))
+
+static void
+assert_same_output_at (const char *file, int line, const char *actual, const char *expected)
+{
+  gsize i = 0;
+  g_autofree char *message = NULL;
+
+  if (strcmp (actual, expected) == 0)
+    return;
+  while (actual[i] != '\0' && actual[i] == expected[i])
+    i++;
+  message = g_strdup_printf ("outputs differ at byte %" G_GSIZE_FORMAT " (lengths %" G_GSIZE_FORMAT
+                             " and %" G_GSIZE_FORMAT "): got “%.60s”, expected “%.60s”",
+                             i, strlen (actual), strlen (expected), actual + (i > 20 ? i - 20 : 0),
+                             expected + (i > 20 ? i - 20 : 0));
+  g_assertion_message (G_LOG_DOMAIN, file, line, G_STRFUNC, message);
+}
+
+/* The output of an uninterrupted run, for comparison. */
+static char *
+reference_output (Fixture *fixture)
+{
+  g_autofree char *job = path_in (fixture, "reference-job");
+  g_autofree char *output = path_in (fixture, "reference.jsonl");
+  g_autoptr (GPtrArray) args = sutra_args (fixture, "run", job, output);
+  g_autofree char *err = NULL;
+  int status = run_sutra (args, &err, NULL);
+
+  g_assert_cmpstr (err, ==, "");
+  g_assert_cmpint (status, ==, 0);
+  return read_file (output);
+}
+
+static void
+test_resume_survives_random_kills (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *actual = NULL;
+  guint n_kills = 0, attempts = 0;
+  guint64 invocations_before = 0;
+
+  g_test_summary ("SIGKILL `sutra run` at 20 random moments of a multi-stage pipeline with "
+                  "several workers, resume each time: the output is byte-identical to an "
+                  "uninterrupted run, and no item the journal had committed before a kill is "
+                  "computed again");
+
+  expected = reference_output (fixture);
+  g_unlink (fixture->count);
+
+  while (n_kills < 20)
+    {
+      g_autoptr (GPtrArray) args = attempts == 0 ? sutra_args (fixture, "run", job, output)
+                                                 : sutra_args (fixture, "resume", job, NULL);
+      guint64 committed = committed_items (job, "work");
+      guint invocations;
+      gboolean killed;
+      GPid pid;
+
+      /* Slow the work stage so that a run lasts about a second: kills land
+       * before, between and after the sink's checkpoints (every 0.5 s). */
+      if (attempts == 0)
+        add_arg (args, "--set=sleep=400");
+      pid = spawn_sutra (args);
+      killed = kill_after (pid, g_random_int_range (20000, 1200000));
+      g_spawn_close_pid (pid);
+      attempts++;
+
+      /* What this run computed in the work stage must not include what was
+       * committed before it started: at most the rest. */
+      invocations = count_lines (fixture->count);
+      g_assert_cmpuint (invocations - invocations_before, <=, N_LINES - committed);
+      invocations_before = invocations;
+
+      if (killed)
+        n_kills++;
+      else
+        {
+          /* It finished before the kill: start the job over to kill more. */
+          g_autoptr (GPtrArray) check = NULL;
+
+          actual = read_file (output);
+          assert_same_output (actual, expected);
+          g_clear_pointer (&actual, g_free);
+          remove_tree (job);
+          g_unlink (output);
+          attempts = 0;
+          invocations_before = 0;
+          g_unlink (fixture->count);
+        }
+      g_assert_cmpuint (attempts, <, 200);
+    }
+
+  {
+    g_autoptr (GPtrArray) args = sutra_args (fixture, "resume", job, NULL);
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_sutra (args, &err, NULL), ==, 0);
+  }
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+  {
+    g_autofree char *part = g_strconcat (output, ".part", NULL);
+    g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+  }
+}
+
+static void
+test_resume_finished_job_computes_nothing (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) second = sutra_args (fixture, "run", job, output);
+  g_autofree char *expected = NULL;
+  g_autofree char *actual = NULL;
+
+  g_test_summary ("Running a finished job again computes nothing and leaves the output as "
+                  "it was");
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  expected = read_file (output);
+  g_assert_cmpint (run_sutra (second, NULL, NULL), ==, 0);
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
+test_resume_changed_parameter_recomputes_downstream (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) changed = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) forced = NULL;
+  g_autofree char *count2 = g_strdup_printf ("--set=count2=%s", fixture->count2);
+  g_autofree char *err = NULL;
+  g_autofree char *text = NULL;
+
+  g_test_summary ("Changing one stage's parameter is refused without --force, naming the "
+                  "stage; with --force it recomputes that stage and what is downstream, "
+                  "nothing upstream");
+  add_arg (first, count2);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count2), ==, N_LINES * 5);
+
+  add_arg (changed, count2);
+  add_arg (changed, "--set=split.separator=a");
+  g_assert_cmpint (run_sutra (changed, &err, NULL), ==, 5);
+  g_assert_nonnull (strstr (err, "split: changed"));
+  g_assert_nonnull (strstr (err, "--force"));
+
+  forced = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < changed->len; i++)
+    add_arg (forced, changed->pdata[i]);
+  add_arg (forced, "--force");
+  g_assert_cmpint (run_sutra (forced, NULL, NULL), ==, 0);
+  /* Upstream of the change: not one more invocation. */
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  /* Downstream: everything again (the new split makes other children). */
+  g_assert_cmpuint (count_lines (fixture->count2), >, N_LINES * 5);
+  text = read_file (output);
+  g_assert_nonnull (strstr (text, "\"text\":\"line 0 _lph_ bet_ 0\""));
+}
+
+static void
+test_resume_cache_is_shared_between_jobs (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *cache = path_in (fixture, "cache");
+  g_autofree char *job1 = path_in (fixture, "job1");
+  g_autofree char *job2 = path_in (fixture, "job2");
+  g_autofree char *out1 = path_in (fixture, "out1.jsonl");
+  g_autofree char *out2 = path_in (fixture, "out2.jsonl");
+  g_autofree char *cache_arg = g_strdup_printf ("--cache=%s", cache);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job1, out1);
+  g_autoptr (GPtrArray) second = sutra_args (fixture, "run", job2, out2);
+  g_autoptr (GPtrArray) status = NULL;
+  g_autofree char *a = NULL, *b = NULL;
+  g_autofree char *report = NULL;
+  g_autoptr (GError) error = NULL;
+  int exit_status;
+
+  g_test_summary ("Two jobs sharing a --cache: the second takes what the first computed and "
+                  "`sutra status` counts the hits");
+  add_arg (first, cache_arg);
+  add_arg (second, cache_arg);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  g_assert_cmpint (run_sutra (second, NULL, NULL), ==, 0);
+  /* The second job computed nothing in the counted stage. */
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  a = read_file (out1);
+  b = read_file (out2);
+  assert_same_output (a, b);
+
+  {
+    const char *argv[] = { sutra_binary (), "status", job2, "--json", NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report,
+                  NULL, &exit_status, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_spawn_check_wait_status (exit_status, NULL));
+  }
+  g_assert_nonnull (strstr (report, "\"stage\" : \"work\""));
+  g_assert_nonnull (g_strrstr (report, "\"cached\" : 6000"));
+}
+
+static void
+test_resume_refuses_running_job (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) slow = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) second = NULL;
+  g_autofree char *err = NULL;
+  int status;
+  GPid pid;
+
+  g_test_summary ("A second sutra on a running job is refused with a clear message");
+  add_arg (slow, "--set=sleep=2000");
+  pid = spawn_sutra (slow);
+  /* Wait for the first to hold its lock. */
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autofree char *lock = g_build_filename (job, "lock", NULL);
+      g_autofree char *pid_text = NULL;
+
+      if (g_file_get_contents (lock, &pid_text, NULL, NULL) && pid_text[0] != '\0')
+        break;
+      g_usleep (10000);
+    }
+  second = sutra_args (fixture, "resume", job, NULL);
+  g_assert_cmpint (run_sutra (second, &err, NULL), ==, 5);
+  g_assert_nonnull (strstr (err, "is being run by another sutra"));
+  kill (pid, SIGKILL);
+  waitpid (pid, &status, 0);
+  g_spawn_close_pid (pid);
+}
+
+static void
+test_resume_after_sigint (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) args = NULL;
+  g_autoptr (GPtrArray) resume = NULL;
+  g_autofree char *actual = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  int stderr_fd, status;
+  GPid pid;
+
+  g_test_summary ("SIGINT lets the items in flight finish, commits, exits with 130 and the "
+                  "command that resumes; the resumed output is byte-identical");
+  expected = reference_output (fixture);
+  args = sutra_args (fixture, "run", job, output);
+  add_arg (args, "--set=sleep=300");
+  g_ptr_array_add (args, NULL);
+  g_spawn_async_with_pipes (NULL, (char **) args->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD |
+                            G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid, NULL, NULL,
+                            &stderr_fd, &error);
+  g_assert_no_error (error);
+  g_usleep (400 * 1000);
+  kill (pid, SIGINT);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  {
+    g_autoptr (GIOChannel) channel = g_io_channel_unix_new (stderr_fd);
+
+    g_io_channel_set_close_on_unref (channel, TRUE);
+    g_io_channel_read_to_end (channel, &err, NULL, NULL);
+  }
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+  g_assert_nonnull (strstr (err, "sutra resume"));
+  g_assert_cmpuint (committed_items (job, "work"), >, 0);
+
+  resume = sutra_args (fixture, "resume", job, NULL);
+  g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
+test_resume_corrupt_store_entry_is_recomputed (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *output2 = path_in (fixture, "out2.jsonl");
+  g_autofree char *packs = NULL;
+  g_autoptr (GPtrArray) first = NULL;
+  g_autoptr (GPtrArray) again = NULL;
+  g_autofree char *actual = NULL;
+  g_autoptr (GDir) dir = NULL;
+  const char *name;
+  guint damaged = 0;
+
+  g_test_summary ("A store entry that fails its hash check is recomputed, never used; a "
+                  "truncated pack likewise");
+  first = sutra_args (fixture, "run", job, output);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  expected = read_file (output);
+
+  /* Flip one byte in the middle of every pack, and cut one pack short. */
+  packs = g_build_filename (job, "store", "packs", NULL);
+  dir = g_dir_open (packs, 0, NULL);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (packs, name, NULL);
+      g_autofree char *contents = NULL;
+      gsize length;
+
+      if (!g_str_has_suffix (name, ".pack"))
+        continue;
+      g_assert_true (g_file_get_contents (path, &contents, &length, NULL));
+      contents[length / 2] ^= 0x55;
+      if (damaged == 0)
+        length = length * 3 / 4;
+      g_assert_true (g_file_set_contents (path, contents, length, NULL));
+      damaged++;
+    }
+  g_assert_cmpuint (damaged, >, 0);
+
+  /* A new output makes the sink run again, reading everything upstream
+   * back from the store. */
+  again = sutra_args (fixture, "run", job, output2);
+  add_arg (again, "--force");
+  g_assert_cmpint (run_sutra (again, NULL, NULL), ==, 0);
+  actual = read_file (output2);
+  assert_same_output (actual, expected);
+  /* Some work items were recomputed, but not all of them. */
+  g_assert_cmpuint (count_lines (fixture->count), >, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count), <, 2 * N_LINES);
+}
+
+static void
+test_resume_damaged_journal (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *journal = g_build_filename (job, "journal.db", NULL);
+  g_autofree char *settings = g_build_filename (job, "job.json", NULL);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) resume = sutra_args (fixture, "resume", job, NULL);
+  g_autoptr (GPtrArray) status = sutra_args (fixture, "status", job, NULL);
+  g_autofree char *err = NULL;
+  g_autofree char *err2 = NULL;
+  g_autofree char *err3 = NULL;
+  g_autofree char *err4 = NULL;
+  struct stat st;
+
+  g_test_summary ("A truncated journal, a journal that is not one, and a job of another "
+                  "version get a clear message, never a crash");
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  g_assert_cmpint (g_stat (journal, (GStatBuf *) &st), ==, 0);
+  g_assert_cmpint (truncate (journal, st.st_size / 3), ==, 0);
+  g_assert_cmpint (run_sutra (resume, &err, NULL), ==, 5);
+  g_assert_nonnull (strstr (err, "damaged"));
+  g_assert_cmpint (run_sutra (status, &err2, NULL), ==, 5);
+  g_assert_nonnull (strstr (err2, "damaged"));
+
+  g_assert_true (g_file_set_contents (journal, "not a database at all", -1, NULL));
+  g_assert_cmpint (run_sutra (resume, &err3, NULL), ==, 5);
+  g_assert_nonnull (strstr (err3, "damaged"));
+
+  g_assert_true (g_file_set_contents (settings, "{\"format\": 99, \"sutra\": \"9.0\"}", -1, NULL));
+  g_assert_cmpint (run_sutra (resume, &err4, NULL), ==, 5);
+  g_assert_nonnull (strstr (err4, "job format 99"));
+}
+
+static void
+test_resume_full_disk (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) args = NULL;
+  g_autoptr (GPtrArray) resume = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *actual = NULL;
+  ChildSetup full = { 64 * 1024 };
+
+  g_test_summary ("A full disk (RLIMIT_FSIZE) fails the run with a clear message and loses "
+                  "nothing: once there is room, resuming gives the uninterrupted output");
+  expected = reference_output (fixture);
+  args = sutra_args (fixture, "run", job, output);
+  g_assert_cmpint (run_sutra (args, &err, &full), ==, 1);
+  g_assert_nonnull (strstr (err, "File too large"));
+  g_assert_nonnull (strstr (err, "sutra resume"));
+
+  resume = sutra_args (fixture, "resume", job, NULL);
+  g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
+test_resume_retry_failed (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) status = sutra_args (fixture, "status", job, NULL);
+  g_autoptr (GPtrArray) retry = sutra_args (fixture, "resume", job, NULL);
+  g_autofree char *err = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *report = NULL;
+  g_autoptr (GError) error = NULL;
+  int exit_status;
+
+  g_test_summary ("on_error skip records failures that `sutra status` lists; a gather with "
+                  "on_missing skip drops the group; --retry-failed tries them again");
+  add_arg (first, "--set=fail_on=input:17/0002");
+  g_assert_cmpint (run_sutra (first, &err, NULL), ==, 0);
+  g_assert_nonnull (strstr (err, "input:17/0002"));
+  text = read_file (output);
+  g_assert_null (strstr (text, "\"id\":\"input:17\""));
+  g_assert_nonnull (strstr (text, "\"id\":\"input:18\""));
+
+  {
+    const char *argv[] = { sutra_binary (), "status", job, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report,
+                  NULL, &exit_status, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (report, "input:17/0002: failing on purpose"));
+  }
+
+  /* The snapshot still says fail_on; resuming with --retry-failed tries
+   * the item again (and fails it again): the failure stays recorded once. */
+  add_arg (retry, "--retry-failed");
+  g_assert_cmpint (run_sutra (retry, NULL, NULL), ==, 0);
+  g_clear_pointer (&report, g_free);
+  {
+    const char *argv[] = { sutra_binary (), "status", job, "--json", NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report,
+                  NULL, &exit_status, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (report, "\"item\" : \"input:17/0002\""));
+    g_assert_null (strstr (strstr (report, "\"item\" : \"input:17/0002\"") + 1,
+                           "\"item\" : \"input:17/0002\""));
+  }
+}
+
+static void
+test_resume_gc_frees_unreferenced (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *cache = path_in (fixture, "cache");
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *cache_arg = g_strdup_printf ("--cache=%s", cache);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autofree char *report = NULL;
+  g_autoptr (GError) error = NULL;
+  int exit_status;
+
+  g_test_summary ("sutra gc keeps what a job refers to and frees what none does");
+  add_arg (first, cache_arg);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  {
+    const char *argv[] = { sutra_binary (), "gc", cache_arg, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &report, NULL,
+                  &exit_status, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (report, "1 jobs use it; removed 0 files"));
+  }
+  remove_tree (job);
+  g_clear_pointer (&report, g_free);
+  {
+    const char *argv[] = { sutra_binary (), "gc", cache_arg, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &report, NULL,
+                  &exit_status, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (report, "0 jobs use it"));
+    g_assert_null (strstr (report, "removed 0 files"));
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/engine/resume/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+  ADD ("survives-random-kills", test_resume_survives_random_kills);
+  ADD ("finished-job-computes-nothing", test_resume_finished_job_computes_nothing);
+  ADD ("changed-parameter-recomputes-downstream",
+       test_resume_changed_parameter_recomputes_downstream);
+  ADD ("cache-is-shared-between-jobs", test_resume_cache_is_shared_between_jobs);
+  ADD ("refuses-running-job", test_resume_refuses_running_job);
+  ADD ("after-sigint", test_resume_after_sigint);
+  ADD ("corrupt-store-entry-is-recomputed", test_resume_corrupt_store_entry_is_recomputed);
+  ADD ("damaged-journal", test_resume_damaged_journal);
+  ADD ("full-disk", test_resume_full_disk);
+  ADD ("retry-failed", test_resume_retry_failed);
+  ADD ("gc-frees-unreferenced", test_resume_gc_frees_unreferenced);
+#undef ADD
+  return g_test_run ();
+}
