@@ -69,4 +69,44 @@ sutra_test_write (const char *dir, const char *name, const char *contents, gssiz
   return path;
 }
 
+/* Appends @data as jsonl-sink writes a text: a JSON string, the escapes it
+ * uses, UTF-8 kept as it is. */
+static inline void
+sutra_test_append_json_text (GString *out, const char *data, gsize length)
+{
+  g_string_append_c (out, '"');
+  for (gsize i = 0; i < length; i++)
+    {
+      guchar c = data[i];
+
+      if (c == '"')
+        g_string_append (out, "\\\"");
+      else if (c == '\\')
+        g_string_append (out, "\\\\");
+      else if (c == '\n')
+        g_string_append (out, "\\n");
+      else if (c == '\r')
+        g_string_append (out, "\\r");
+      else if (c == '\t')
+        g_string_append (out, "\\t");
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+}
+
+/* Appends the line jsonl-sink writes for a plain-text item with no
+ * metadata. */
+static inline void
+sutra_test_append_record (GString *out, const char *id, const char *data, gsize length)
+{
+  g_string_append (out, "{\"id\":");
+  sutra_test_append_json_text (out, id, strlen (id));
+  g_string_append (out, ",\"text\":");
+  sutra_test_append_json_text (out, data, length);
+  g_string_append (out, "}\n");
+}
+
 G_END_DECLS
