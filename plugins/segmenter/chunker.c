@@ -95,6 +95,19 @@ is_wide_clause_mark (gunichar c)
   return c == 0x3001 || c == 0xff0c || c == 0xff1b || c == 0xff1a;
 }
 
+/* The characters of valid UTF-8: the bytes that do not continue one.
+ * Several times faster than g_utf8_strlen, and this runs on every byte. */
+static gsize
+count_chars (const char *text, gsize length)
+{
+  const guint8 *p = (const guint8 *) text;
+  gsize n = 0;
+
+  for (gsize i = 0; i < length; i++)
+    n += (p[i] & 0xc0) != 0x80;
+  return n;
+}
+
 static void
 add_piece (GArray *pieces, const char *text, gsize start, gsize end)
 {
@@ -108,7 +121,7 @@ add_piece (GArray *pieces, const char *text, gsize start, gsize end)
     return;
   piece.start = start;
   piece.end = end;
-  piece.n_chars = (gsize) g_utf8_strlen (text + start, (gssize) (end - start));
+  piece.n_chars = count_chars (text + start, end - start);
   g_array_append_val (pieces, piece);
 }
 
@@ -209,8 +222,9 @@ segmenter_chunker_split (SegmenterChunker *chunker,
 
   if (length == 0)
     return TRUE;
-  /* Most paragraphs fit whole: no need to find their sentences. */
-  if ((gsize) g_utf8_strlen (text, (gssize) length) <= max_chars)
+  /* Most paragraphs fit whole: no need to find their sentences. A
+   * character is at least a byte. */
+  if (length <= max_chars || count_chars (text, length) <= max_chars)
     {
       func (text, length, TRUE, user_data);
       return TRUE;

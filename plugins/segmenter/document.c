@@ -297,6 +297,7 @@ segmenter_decode_text (const guint8 *data,
     }
 
   /* CRLF and lone CR become LF, so that every reader sees one line end. */
+  g_string_set_size (out, length);
   g_string_set_size (out, 0);
   for (gsize i = 0; i < length;)
     {

@@ -532,13 +532,22 @@ segmenter_headings_detect (SegmenterDocument *doc,
 {
   const char *text = doc->text->str;
   const char *p = text + doc->body_start, *end = text + doc->body_end;
-  g_autoptr (GArray) lines = g_array_new (FALSE, FALSE, sizeof (Line));
+  g_autoptr (GArray) lines = NULL;
   g_autoptr (GArray) candidates = g_array_new (FALSE, TRUE, sizeof (Candidate));
   const Line *l;
   guint n;
   gboolean any_numbered_chapter = FALSE;
 
   g_array_set_clear_func (candidates, (GDestroyNotify) candidate_clear);
+  /* Sized once: growing a large array frees large blocks, and every such
+   * free makes malloc consolidate its many small free blocks. */
+  {
+    gsize n_lines = 1;
+
+    for (const char *q = p; (q = memchr (q, '\n', (gsize) (end - q))) != NULL; q++)
+      n_lines++;
+    lines = g_array_sized_new (FALSE, FALSE, sizeof (Line), (guint) n_lines);
+  }
   while (p < end)
     {
       Line line;
