@@ -365,9 +365,20 @@ segmenter_parse_heading_line (const char *start,
   if (p == NULL || *number == G_MAXINT)
     return FALSE;
   if (w > start && parse_roman (start, w, number))
-    for (const char *q = start; q < w; q++)
-      if (g_ascii_islower (*q))
-        return FALSE;
+    {
+      for (const char *q = start; q < w; q++)
+        if (g_ascii_islower (*q))
+          return FALSE;
+      /* "IV. The Boscombe Valley Mystery": a Roman numeral and a title
+       * (Arabic ones with a title are list items too often). */
+      if (p < end && (*p == '.' || *p == ':') && p + 1 < end && p[1] == ' '
+          && segmenter_is_title_like (p + 2, end) && !g_ascii_isdigit (p[2]))
+        {
+          *is_bare = TRUE;
+          *has_title = TRUE;
+          return TRUE;
+        }
+    }
   if (p < end && *p == '.')
     p++;
   if (p != end)
@@ -390,6 +401,7 @@ typedef struct
   char *title;
   guint level;
   gboolean is_bare;
+  gboolean has_title;
   gint64 number;
 } Candidate;
 
@@ -451,14 +463,24 @@ is_sentence_like (const char *start, const char *end)
   return n >= 2 || (lower && end > start && end[-1] == '.');
 }
 
-/* Text follows line @j before the next heading: a title must leave its
+/* Text follows line @j before the next heading, or a heading of a smaller
+ * rank than @level (PART I, its title, CHAPTER 1): a title must leave its
  * chapter something to say. */
 static gboolean
-has_text_after (const Line *lines, guint n_lines, guint j)
+has_text_after (const Line *lines, guint n_lines, guint j, guint level)
 {
   for (guint k = j + 1; k < n_lines; k++)
     if (!lines[k].blank)
-      return !line_is_heading (&lines[k]);
+      {
+        guint next_level;
+        gboolean has_title, is_bare;
+        gint64 number;
+
+        if (!segmenter_parse_heading_line (lines[k].start, lines[k].end, &next_level, &has_title,
+                                           &number, &is_bare))
+          return TRUE;
+        return next_level > level && !is_bare;
+      }
   return FALSE;
 }
 
@@ -499,8 +521,10 @@ is_caps_heading (const Line *lines, guint n_lines, guint i)
   return n_letters >= 3 && !word_equals (s, e, "THE END") && !word_equals (s, e, "FINIS");
 }
 
+/* Numbers alone (or, @titled, numbers with a title) count up from one:
+ * I, II, III; a collection may start again at I. */
 static gboolean
-bare_sequence_is_plausible (GArray *candidates)
+bare_sequence_is_plausible (GArray *candidates, gboolean titled)
 {
   gint64 previous = 0;
   guint n = 0, n_good = 0, n_bare = 0;
@@ -509,7 +533,7 @@ bare_sequence_is_plausible (GArray *candidates)
     {
       Candidate *c = &g_array_index (candidates, Candidate, i);
 
-      if (!c->is_bare)
+      if (!c->is_bare || c->has_title != titled)
         continue;
       if (n_bare == 0 && c->number != 1)
         return FALSE;
@@ -643,6 +667,7 @@ segmenter_headings_detect (SegmenterDocument *doc,
 
           segmenter_parse_heading_line (l[k].start, l[k].end, &c.level, &has_title, &c.number,
                                         &c.is_bare);
+          c.has_title = has_title;
           c.offset = (gsize) (l[k].start - text);
           if (k == last && !has_title)
             {
@@ -655,7 +680,7 @@ segmenter_headings_detect (SegmenterDocument *doc,
                   && (j + 1 == n || l[j + 1].blank) && !line_is_heading (&l[j])
                   && segmenter_is_title_like (l[j].start, l[j].end)
                   && !is_dateline (l[j].start, l[j].end)
-                  && !is_sentence_like (l[j].start, l[j].end) && has_text_after (l, n, j))
+                  && !is_sentence_like (l[j].start, l[j].end) && has_text_after (l, n, j, c.level))
                 {
                   title_start = l[j].start;
                   title_end = l[j].end;
@@ -676,15 +701,36 @@ segmenter_headings_detect (SegmenterDocument *doc,
 #undef NEXT_LINE_OFFSET
 
   /* Numbers alone are headings only in a book that has no CHAPTER
-   * headings, and only when they count up: I, II, III. */
+   * headings, and only when they count up: I, II, III. Where numbers with
+   * titles (stories) and numbers alone (their sections) mix, the first
+   * are the larger division. */
   {
-    gboolean keep_bare = !any_numbered_chapter && bare_sequence_is_plausible (candidates);
+    gboolean keep_titled = !any_numbered_chapter && bare_sequence_is_plausible (candidates, TRUE);
+    gboolean keep_untitled = !any_numbered_chapter && bare_sequence_is_plausible (candidates, FALSE);
+    gboolean titled = FALSE, untitled = FALSE;
 
     for (guint i = 0; i < candidates->len; i++)
       {
         Candidate *c = &g_array_index (candidates, Candidate, i);
 
-        if (c->is_bare && !keep_bare)
+        if (c->is_bare && c->has_title)
+          titled |= keep_titled;
+        else if (c->is_bare)
+          untitled |= keep_untitled;
+      }
+    for (guint i = 0; i < candidates->len && titled && untitled; i++)
+      {
+        Candidate *c = &g_array_index (candidates, Candidate, i);
+
+        if (c->is_bare && c->has_title)
+          c->level = SEGMENTER_LEVEL_PART;
+      }
+
+    for (guint i = 0; i < candidates->len; i++)
+      {
+        Candidate *c = &g_array_index (candidates, Candidate, i);
+
+        if (c->is_bare && !(c->has_title ? keep_titled : keep_untitled))
           continue;
         segmenter_document_add_heading (doc, c->offset, c->body, c->title, c->level);
       }

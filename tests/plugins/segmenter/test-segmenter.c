@@ -873,6 +873,25 @@ static const LayoutCase layouts[] = {
   { "bare-roman-numerals", "text/plain", NULL,
     "I.\n\nThe first.\n\nII.\n\nThe second.\n\nIII.\n\nThe third.\n",
     "I.|II.|III.", "The first.", NULL },
+  { "stories-and-sections", "text/plain", NULL,
+    "I. A SCANDAL IN BOHEMIA\n\n\nI.\n\n\nTo Sherlock Holmes she is always the woman.\n\n"
+    "II.\n\nAt three o'clock precisely I was at Baker Street.\n\n\n"
+    "II. THE RED-HEADED LEAGUE\n\n\nI.\n\nI had called upon my friend.\n",
+    "I.|II.|I.", "To Sherlock Holmes she is always the woman.",
+    "I. A SCANDAL IN BOHEMIA|I. A SCANDAL IN BOHEMIA|II. THE RED-HEADED LEAGUE" },
+  { "part-with-title", "text/plain", NULL,
+    "PART I.\n\nTHE OLD WORLD\n\nCHAPTER I.\n\nTHE FARM.\n\nCows and hay.\n\n"
+    "CHAPTER II.\n\nTHE CITY.\n\nStreets.\n",
+    "CHAPTER I. THE FARM.|CHAPTER II. THE CITY.", "Cows and hay.",
+    "PART I. THE OLD WORLD|PART I. THE OLD WORLD" },
+  { "book-with-year", "text/plain", NULL,
+    "BOOK ONE: 1805\n\n\n\n\nCHAPTER I\n\n\"Well, Prince, so Genoa and Lucca are now\n"
+    "just family estates of the Buonapartes.\"\n\nBOOK TWO: 1806\n\nCHAPTER I\n\nIn 1806.\n",
+    "CHAPTER I|CHAPTER I", "\"Well, Prince, so Genoa and Lucca are now just family estates of the "
+    "Buonapartes.\"", "BOOK ONE: 1805|BOOK TWO: 1806" },
+  { "number-words-alone", "text/plain", NULL,
+    "One\n\nThe first day.\n\nTwo\n\nThe second day.\n\nThree\n\nThe third day.\n",
+    "One|Two|Three", "The first day.", NULL },
   { "stave-and-prologue", "text/plain", NULL,
     "PROLOGUE\n\nBefore it all.\n\nSTAVE ONE. MARLEY'S GHOST\n\nMarley was dead.\n\n"
     "EPILOGUE\n\nAfter it all.\n",
