@@ -750,9 +750,12 @@ is_skipped (xmlNodePtr node)
 static const char *
 current_paragraph (GString *text)
 {
-  const char *p = g_strrstr_len (text->str, (gssize) text->len, "\n\n");
-
-  return p != NULL ? p + 2 : text->str;
+  /* Backwards, and only over this paragraph: g_strrstr_len would measure
+   * the whole text first. */
+  for (gsize i = text->len; i >= 2; i--)
+    if (text->str[i - 1] == '\n' && text->str[i - 2] == '\n')
+      return text->str + i;
+  return text->str;
 }
 
 /* A paragraph of one capital, perhaps after a quote: the drop cap of
@@ -760,9 +763,13 @@ current_paragraph (GString *text)
 static gboolean
 is_drop_cap (const char *start, const char *end)
 {
-  glong n = g_utf8_strlen (start, end - start);
+  glong n;
   gunichar last;
 
+  /* Two characters are at most eight bytes. */
+  if (end - start > 8)
+    return FALSE;
+  n = g_utf8_strlen (start, end - start);
   if (n < 1 || n > 2)
     return FALSE;
   last = g_utf8_get_char (g_utf8_prev_char (end));
