@@ -730,8 +730,12 @@ read_stage (Problems *problems,
     }
 
   ok &= get_uint_member (problems, stage, "workers", 1, MAX_WORKERS, 1, &spec->workers, json_base, name);
-  ok &= get_uint_member (problems, stage, "queue", 1, MAX_QUEUE, 1024, &spec->queue, json_base, name);
   ok &= get_uint_member (problems, stage, "batch", 1, MAX_BATCH, 64, &spec->batch, json_base, name);
+  /* By default a queue holds four batches: a worker forms a batch only when
+   * a whole one is queued, so a queue of one batch would make the stage
+   * and its producer take turns instead of overlapping. */
+  ok &= get_uint_member (problems, stage, "queue", 1, MAX_QUEUE, MAX (1024, 4 * spec->batch),
+                         &spec->queue, json_base, name);
   spec->on_error = g_strcmp0 (get_choice_member (problems, stage, "on_error", on_error_choices,
                                                  json_base, name), "skip") == 0
                      ? SUTRA_ON_ERROR_SKIP : SUTRA_ON_ERROR_FAIL;

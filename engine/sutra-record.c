@@ -20,35 +20,56 @@
 
 #define NO_LINEAGE 0xffff
 
-static void
-put_varint (GByteArray *out, guint64 value)
+/* A growing buffer written in place: a record has many small fields, and
+ * a function call per field would cost more than the field. */
+typedef struct
 {
-  guint8 buffer[10];
-  guint n = 0;
+  GByteArray *array;
+  gsize used;
+} Writer;
 
-  do
-    {
-      buffer[n] = (guint8) (value & 0x7f);
-      value >>= 7;
-      if (value != 0)
-        buffer[n] |= 0x80;
-      n++;
-    }
-  while (value != 0);
-  g_byte_array_append (out, buffer, n);
+static inline guint8 *
+reserve (Writer *writer, gsize n)
+{
+  if (writer->used + n > writer->array->len)
+    g_byte_array_set_size (writer->array, MAX (writer->array->len * 2, writer->used + n));
+  return writer->array->data + writer->used;
 }
 
-static void
-put_string (GByteArray *out, const void *data, gsize length)
+static inline void
+put_varint (Writer *writer, guint64 value)
 {
-  put_varint (out, length);
-  g_byte_array_append (out, data, length);
+  guint8 *p = reserve (writer, 10);
+  guint n = 0;
+
+  while (value >= 0x80)
+    {
+      p[n++] = (guint8) (value | 0x80);
+      value >>= 7;
+    }
+  p[n++] = (guint8) value;
+  writer->used += n;
+}
+
+static inline void
+put_bytes (Writer *writer, const void *data, gsize length)
+{
+  memcpy (reserve (writer, length), data, length);
+  writer->used += length;
+}
+
+static inline void
+put_string (Writer *writer, const void *data, gsize length)
+{
+  put_varint (writer, length);
+  put_bytes (writer, data, length);
 }
 
 GBytes *
 sutra_record_encode (GPtrArray *items)
 {
-  GByteArray *out = g_byte_array_sized_new (64 + items->len * 32);
+  Writer out_writer = { g_byte_array_sized_new (256 + items->len * 48), 0 };
+  Writer *out = &out_writer;
   g_autoptr (GPtrArray) lineages = g_ptr_array_new ();
   g_autoptr (GPtrArray) types = g_ptr_array_new ();
   g_autoptr (JsonGenerator) generator = NULL;
@@ -84,7 +105,7 @@ sutra_record_encode (GPtrArray *items)
     }
   put_varint (out, lineages->len);
   for (guint l = 0; l < lineages->len; l++)
-    g_byte_array_append (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
+    put_bytes (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
   put_varint (out, types->len);
   for (guint t = 0; t < types->len; t++)
     put_string (out, types->pdata[t], strlen (types->pdata[t]));
@@ -121,7 +142,8 @@ sutra_record_encode (GPtrArray *items)
     }
   g_free (lineage_index);
   g_free (type_index);
-  return g_byte_array_free_to_bytes (out);
+  g_byte_array_set_size (out->array, out->used);
+  return g_byte_array_free_to_bytes (out->array);
 }
 
 typedef struct

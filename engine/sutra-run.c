@@ -83,6 +83,7 @@ struct _StageRuntime
   GCond space_ready;
   ItemRing *rings;
   guint n_rings;
+  guint want;                /* a waiting consumer's need: wake it at this fill */
   gint queue_fill;
   guint queue_max_fill;
 
@@ -254,7 +255,12 @@ ring_push (ItemRing *ring, SutraItem *item)
 }
 
 /* Pushes @items (borrowed; each is reffed) into @edge's ring, blocking while
- * it is full. Returns FALSE when the run is abandoned meanwhile. */
+ * it is full. Returns FALSE when the run is abandoned meanwhile.
+ *
+ * Wakeups are rationed both ways, or context switches would cost more than
+ * the work: a producer that finds the ring full sleeps until it is half
+ * empty, and the consumer is woken only once the ring holds what it waits
+ * for (a whole batch, see take_batch). */
 static gboolean
 edge_push (Edge *edge, SutraItem *const *items, guint n_items)
 {
@@ -266,10 +272,11 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
   g_mutex_lock (&target->in_lock);
   for (guint i = 0; i < n_items; i++)
     {
-      while (ring->count == ring->capacity && !run_is_stopping (run))
+      if (ring->count == ring->capacity)
         {
           g_cond_broadcast (&target->items_ready);
-          g_cond_wait (&target->space_ready, &target->in_lock);
+          while (ring->count > ring->capacity / 2 && !run_is_stopping (run))
+            g_cond_wait (&target->space_ready, &target->in_lock);
         }
       if (g_atomic_int_get (&run->abandoning))
         {
@@ -286,7 +293,8 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
       if ((guint) target->queue_fill > target->queue_max_fill)
         target->queue_max_fill = target->queue_fill;
     }
-  g_cond_broadcast (&target->items_ready);
+  if (ring->count >= target->want)
+    g_cond_broadcast (&target->items_ready);
   g_mutex_unlock (&target->in_lock);
   return ok;
 }
@@ -349,39 +357,12 @@ take_next (StageRuntime *stage, SutraItem **item)
     }
   if (best < 0)
     return TAKE_END;
-  if (stage->rings[best].count == stage->rings[best].capacity)
-    g_cond_broadcast (&stage->space_ready);
   *item = ring_pop (&stage->rings[best]);
   stage->queue_fill--;
+  /* A producer blocked on this ring waits for it to be half empty. */
+  if (stage->rings[best].count == stage->rings[best].capacity / 2)
+    g_cond_broadcast (&stage->space_ready);
   return TAKE_ITEM;
-}
-
-/* Blocks for the next item. Returns FALSE at the end of the stream or when
- * the run stops. */
-static gboolean
-wait_next (StageRuntime *stage, SutraItem **item)
-{
-  gboolean got = FALSE;
-
-  g_mutex_lock (&stage->in_lock);
-  for (;;)
-    {
-      TakeResult result;
-
-      if (run_is_stopping (stage->run))
-        break;
-      result = take_next (stage, item);
-      if (result == TAKE_ITEM)
-        {
-          got = TRUE;
-          break;
-        }
-      if (result == TAKE_END)
-        break;
-      g_cond_wait (&stage->items_ready, &stage->in_lock);
-    }
-  g_mutex_unlock (&stage->in_lock);
-  return got;
 }
 
 typedef struct
@@ -438,6 +419,7 @@ static gboolean
 take_batch (StageRuntime *stage, Batch *batch)
 {
   gboolean is_gather = stage->info->kind == SUTRA_STAGE_GATHER;
+  guint batch_size = stage->spec->batch;
   SutraItem *item;
 
   g_mutex_lock (&stage->intake_lock);
@@ -450,15 +432,32 @@ take_batch (StageRuntime *stage, Batch *batch)
   batch->data = g_ptr_array_new ();
   batch->closing = NULL;
 
-  while (wait_next (stage, &item))
+  /* One lock hold takes the whole batch; it is released only to wait. */
+  g_mutex_lock (&stage->in_lock);
+  while (!run_is_stopping (stage->run))
     {
+      TakeResult result = take_next (stage, &item);
+
+      if (result == TAKE_END)
+        break;
+      if (result == TAKE_WAIT)
+        {
+          /* Wake me when a whole batch can be formed (a merge of several
+           * inputs needs every input's head, so any item may help). */
+          stage->want = stage->n_rings == 1 && !is_gather
+                          ? MIN (batch_size - batch->data->len, stage->rings[0].capacity)
+                          : 1;
+          g_cond_wait (&stage->items_ready, &stage->in_lock);
+          stage->want = 1;
+          continue;
+        }
       if (!is_gather)
         {
           g_ptr_array_add (batch->entries, item);
           if (!sutra_item_is_marker (item))
             {
               g_ptr_array_add (batch->data, item);
-              if (batch->data->len == stage->spec->batch)
+              if (batch->data->len == batch_size)
                 break;
             }
           continue;
@@ -485,6 +484,7 @@ take_batch (StageRuntime *stage, Batch *batch)
       if (stage->group->len == 0)
         break;
     }
+  g_mutex_unlock (&stage->in_lock);
 
   /* A batch cut short by a stop is not a batch: its key would match no
    * batch of the resumed run. Its items are dropped; a resume makes them
@@ -551,34 +551,54 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
 /* Lineage ------------------------------------------------------------------ */
 
 static guint
-digest_hash (gconstpointer key)
+lineage_hash (gconstpointer key)
 {
   guint value;
 
-  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
+  memcpy (&value, ((const SutraLineage *) key)->digest, sizeof value);
   return value;
 }
 
-/* The lineage of what this stage makes from an item of lineage @input.
- * Items of one source share a lineage, so this is one lookup per batch
- * in practice. Returns: (transfer none) (nullable). */
-static SutraLineage *
-derived_lineage (StageRuntime *stage, SutraLineage *input)
+static gboolean
+lineage_equal (gconstpointer a, gconstpointer b)
 {
-  g_autoptr (GBytes) lookup = NULL;
+  return a == b || memcmp (((const SutraLineage *) a)->digest, ((const SutraLineage *) b)->digest,
+                           SUTRA_DIGEST_SIZE) == 0;
+}
+
+/* The last lookup of derived_lineage(), per batch: items of one batch
+ * nearly always share their lineage, so the table (and its lock) is
+ * consulted once per batch, not once per item. */
+typedef struct
+{
+  SutraLineage *input;
+  SutraLineage *output;
+} LineageMemo;
+
+/* The lineage of what this stage makes from an item of lineage @input.
+ * Returns: (transfer none) (nullable). */
+static SutraLineage *
+derived_lineage (StageRuntime *stage, SutraLineage *input, LineageMemo *memo)
+{
   SutraLineage *output;
 
   if (input == NULL || stage->run->job == NULL)
     return NULL;
-  lookup = g_bytes_new_static (input->digest, SUTRA_DIGEST_SIZE);
+  if (memo != NULL && memo->input == input)
+    return memo->output;
   g_mutex_lock (&stage->lineage_lock);
-  output = g_hash_table_lookup (stage->lineages, lookup);
+  output = g_hash_table_lookup (stage->lineages, input);
   if (output == NULL)
     {
       output = sutra_lineage_derive (input, stage->spec->fingerprint);
-      g_hash_table_insert (stage->lineages, g_bytes_new (input->digest, SUTRA_DIGEST_SIZE), output);
+      g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
     }
   g_mutex_unlock (&stage->lineage_lock);
+  if (memo != NULL)
+    {
+      memo->input = input;
+      memo->output = output;
+    }
   return output;
 }
 
@@ -586,9 +606,9 @@ derived_lineage (StageRuntime *stage, SutraLineage *input)
  * A map that passes its input on returns the input itself, which other
  * stages may hold: that one is copied, never changed. */
 static SutraItem *
-take_lineage (StageRuntime *stage, SutraItem *output, SutraItem *input)
+take_lineage (StageRuntime *stage, SutraItem *output, SutraItem *input, LineageMemo *memo)
 {
-  SutraLineage *lineage = derived_lineage (stage, input->lineage);
+  SutraLineage *lineage = derived_lineage (stage, input->lineage, memo);
 
   if (lineage == NULL || output->lineage == lineage)
     return output;
@@ -609,21 +629,28 @@ take_lineage (StageRuntime *stage, SutraItem *output, SutraItem *input)
 static void
 compute_batch_key (StageRuntime *stage, Batch *batch)
 {
-  EVP_MD_CTX *context;
   SutraLineage *previous = NULL;
   guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
+  g_autoptr (GByteArray) text = NULL;
+  gsize size = SUTRA_DIGEST_SIZE;
+  guint8 *p;
 
   batch->has_key = FALSE;
-  for (guint i = 0; i < batch->entries->len; i++)
+  for (guint i = 0; i < n; i++)
     {
-      SutraItem *item = batch->entries->pdata[i];
+      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
 
       if (!sutra_item_is_marker (item) && item->lineage == NULL)
         return;
+      size += 1 + SUTRA_DIGEST_SIZE + 2 * sizeof (guint64) + item->depth * sizeof (guint64);
     }
-  context = EVP_MD_CTX_new ();
-  EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
-  EVP_DigestUpdate (context, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+  /* Everything the key depends on, laid out in one buffer and hashed in
+   * one call: per-item calls into the digest cost more than the hashing. */
+  text = g_byte_array_sized_new (size);
+  g_byte_array_set_size (text, size);
+  p = text->data;
+  memcpy (p, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+  p += SUTRA_DIGEST_SIZE;
   for (guint i = 0; i < n; i++)
     {
       SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
@@ -636,15 +663,17 @@ compute_batch_key (StageRuntime *stage, Batch *batch)
                                 memcmp (item->lineage->digest, previous->digest,
                                         SUTRA_DIGEST_SIZE) != 0)))
         {
-          EVP_DigestUpdate (context, "L", 1);
-          EVP_DigestUpdate (context, item->lineage->digest, SUTRA_DIGEST_SIZE);
+          *p++ = 'L';
+          memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
+          p += SUTRA_DIGEST_SIZE;
           previous = item->lineage;
         }
-      EVP_DigestUpdate (context, header, sizeof header);
-      EVP_DigestUpdate (context, item->path, item->depth * sizeof (guint64));
+      memcpy (p, header, sizeof header);
+      p += sizeof header;
+      memcpy (p, item->path, item->depth * sizeof (guint64));
+      p += item->depth * sizeof (guint64);
     }
-  EVP_DigestFinal_ex (context, batch->key, NULL);
-  EVP_MD_CTX_free (context);
+  EVP_Digest (text->data, p - text->data, batch->key, NULL, EVP_sha256 (), NULL);
   batch->has_key = TRUE;
 }
 
@@ -934,6 +963,7 @@ static GPtrArray *
 assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error)
 {
   GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  LineageMemo memo = { NULL, NULL };
   guint data_index = 0;
 
   for (guint i = 0; i < batch->entries->len; i++)
@@ -955,7 +985,7 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
 
           for (guint j = 0; j < mine->len; j++)
             {
-              SutraLineage *lineage = derived_lineage (stage, entry->lineage);
+              SutraLineage *lineage = derived_lineage (stage, entry->lineage, &memo);
 
               /* Children are new items of this call: safe to change. */
               if (lineage != NULL && !sutra_item_is_marker (mine->pdata[j]))
@@ -973,7 +1003,8 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
         }
       else
         for (guint j = 0; j < mine->len; j++)
-          g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (mine->pdata[j]), entry));
+          g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (mine->pdata[j]), entry,
+                                                 &memo));
     }
   return result;
 }
@@ -1049,7 +1080,8 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                "item, made with sutra_item_new_parent", parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (output), batch->data->pdata[0]));
+  g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (output), batch->data->pdata[0],
+                                         NULL));
   return g_steal_pointer (&result);
 }
 
@@ -1629,14 +1661,15 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->edges = g_array_new (FALSE, FALSE, sizeof (Edge));
       stage->group = g_ptr_array_new ();
       stage->gather_level = -1;
+      stage->want = 1;
       stage->instances = g_ptr_array_new ();
       stage->contexts = g_ptr_array_new_with_free_func (g_free);
       stage->device_names = g_ptr_array_new_with_free_func (g_free);
       stage->state = SUTRA_STAGE_STATE_WAITING;
       g_mutex_init (&stage->lineage_lock);
       g_mutex_init (&stage->sink_lock);
-      stage->lineages = g_hash_table_new_full (digest_hash, g_bytes_equal,
-                                               (GDestroyNotify) g_bytes_unref,
+      stage->lineages = g_hash_table_new_full (lineage_hash, lineage_equal,
+                                               (GDestroyNotify) sutra_lineage_unref,
                                                (GDestroyNotify) sutra_lineage_unref);
       stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);

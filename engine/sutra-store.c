@@ -384,20 +384,34 @@ sutra_store_sync (SutraStore *store, GError **error)
   gboolean ok = TRUE;
   gboolean objects_dirty;
 
+  int fd = -1;
+  g_autofree char *pack_path = NULL;
+
+  /* The sync runs outside the lock, on a duplicate of the descriptor (the
+   * pack may be sealed and closed meanwhile): workers keep appending while
+   * the disk catches up. Whatever they append after the dup is covered by
+   * the next sync, before the journal rows that point at it. */
   g_mutex_lock (&store->lock);
   if (store->pack_fd >= 0 && store->pack_dirty)
     {
-      if (fdatasync (store->pack_fd) != 0)
-        {
-          g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
-          ok = io_error (error, path, "sync");
-        }
-      else
-        store->pack_dirty = FALSE;
+      fd = dup (store->pack_fd);
+      pack_path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
+      store->pack_dirty = FALSE;
     }
   objects_dirty = store->objects_dirty;
   store->objects_dirty = FALSE;
   g_mutex_unlock (&store->lock);
+  if (fd >= 0)
+    {
+      if (fdatasync (fd) != 0)
+        {
+          ok = io_error (error, pack_path, "sync");
+          g_mutex_lock (&store->lock);
+          store->pack_dirty = TRUE;
+          g_mutex_unlock (&store->lock);
+        }
+      close (fd);
+    }
   if (ok && objects_dirty)
     {
       /* The renames of large entries are durable once their directories

@@ -39,6 +39,7 @@ typedef struct
   const TextSourceSettings *settings;
   SutraOutput *output;
   guint64 position;     /* across all files: positions increase */
+  gboolean is_jsonl;
 } Reader;
 
 static gpointer
@@ -300,11 +301,23 @@ emit_line (Reader *reader,
            const char *path,
            GError **error)
 {
-  char id[256];
+  char id[256 + 24];
+  char digits[24];
+  gsize stem_length, n_digits = 0;
 
-  if (strcmp (reader->settings->format, "jsonl") == 0)
+  if (reader->is_jsonl)
     return emit_jsonl (reader, line_number, line, length, path, error);
-  g_snprintf (id, sizeof id, "%s:%" G_GUINT64_FORMAT, stem, line_number);
+  /* "stem:line", formatted by hand: printf would cost as much as the rest
+   * of the line's way through the source. */
+  stem_length = MIN (strlen (stem), 256);
+  memcpy (id, stem, stem_length);
+  id[stem_length] = ':';
+  do
+    digits[n_digits++] = (char) ('0' + line_number % 10);
+  while ((line_number /= 10) != 0);
+  for (gsize i = 0; i < n_digits; i++)
+    id[stem_length + 1 + i] = digits[n_digits - 1 - i];
+  id[stem_length + 1 + n_digits] = '\0';
   sutra_output_push (reader->output,
                      sutra_item_new_root (id, reader->position++, SUTRA_MEDIA_TEXT_PLAIN,
                                           g_bytes_new (line, length)));
@@ -342,6 +355,7 @@ read_document (Reader *reader, const char *path, GError **error)
   g_autofree char *stem = path_stem (path);
   g_autofree char *contents = NULL;
   gsize length = 0;
+  const char *media_type;
   SutraItem *item;
   JsonObject *meta;
 
@@ -358,8 +372,10 @@ read_document (Reader *reader, const char *path, GError **error)
     }
   else if (!g_file_get_contents (path, &contents, &length, error))
     return FALSE;
-  item = sutra_item_new_root (stem, reader->position++,
-                              sniff_media_type (path, (const guint8 *) contents, length),
+  /* Sniff before the bytes move into the payload: the arguments of one
+   * call are evaluated in no fixed order. */
+  media_type = sniff_media_type (path, (const guint8 *) contents, length);
+  item = sutra_item_new_root (stem, reader->position++, media_type,
                               g_bytes_new_take (g_steal_pointer (&contents), length));
   meta = sutra_item_ensure_meta (item);
   json_object_set_string_member (meta, "path", path);
@@ -376,7 +392,7 @@ text_source_process (gpointer instance,
 {
   const TextSourceSettings *settings = instance;
   g_autoptr (GPtrArray) paths = expand_paths (settings->path, error);
-  Reader reader = { settings, output, 0 };
+  Reader reader = { settings, output, 0, strcmp (settings->format, "jsonl") == 0 };
   gboolean is_document = strcmp (settings->format, "document") == 0;
 
   if (paths == NULL)
