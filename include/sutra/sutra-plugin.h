@@ -259,7 +259,9 @@ GQuark sutra_plugin_error_quark (void);
  * SutraPluginError:
  * @SUTRA_PLUGIN_ERROR_FAILED: a failure with no better code
  * @SUTRA_PLUGIN_ERROR_INVALID_INPUT: an input item the stage cannot process
- *   (bad encoding, a damaged file); the message names the item and the cause
+ *   (bad encoding, a damaged file); the message says the cause and where in
+ *   the item (a byte offset, a file inside an archive). The engine prefixes
+ *   the stage and the item id, so the message need not repeat them.
  * @SUTRA_PLUGIN_ERROR_UNSUPPORTED: the input is valid but of a kind the
  *   stage does not handle (a media type it does not take)
  */
