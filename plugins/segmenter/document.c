@@ -446,7 +446,7 @@ segmenter_build_chapters (SegmenterDocument *doc,
   GPtrArray *result;
   const char *ancestors[MAX_LEVELS] = { NULL };
   const char *text = doc->text->str;
-  gsize first;
+  gsize first, lead_start = 0, lead_end = 0;
 
   g_array_set_clear_func (chapters, (GDestroyNotify) segmenter_chapter_clear);
 
@@ -518,11 +518,14 @@ segmenter_build_chapters (SegmenterDocument *doc,
           g_autoptr (GPtrArray) page = small_paragraphs (text + doc->body_start, text + first,
                                                          6, 400);
 
-          /* A title page (title, author, edition, a caption) is not text to
-           * read: it goes to the metadata. */
+          /* A title page (title, author, edition, a caption) is no chapter:
+           * it goes to the metadata, and its text leads the first chapter,
+           * as an audiobook opens with its title. */
           if (page != NULL)
             {
               take_title_page (doc, page);
+              lead_start = doc->body_start;
+              lead_end = first;
               keep = FALSE;
             }
         }
@@ -568,14 +571,29 @@ segmenter_build_chapters (SegmenterDocument *doc,
           SegmenterChapter chapter = {
             .start = h->body,
             .end = range_end (doc, i),
+            .lead_start = lead_start,
+            .lead_end = lead_end,
             .title = g_strdup (h->title),
             .part_title = g_strdup (parent),
           };
 
           g_array_append_val (chapters, chapter);
+          lead_start = lead_end = 0;
         }
     }
 
+  if (lead_end > lead_start)
+    {
+      /* Only headings after the title page: it is all the text there is. */
+      SegmenterChapter chapter = {
+        .start = lead_start,
+        .end = lead_end,
+        .title = g_strdup ("Front matter"),
+        .is_front_matter = TRUE,
+      };
+
+      g_array_append_val (chapters, chapter);
+    }
   if (chapters->len == 0)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,

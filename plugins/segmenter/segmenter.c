@@ -163,7 +163,7 @@ typedef struct
   JsonNode *chapter_index;
   JsonNode *chapter_title;
   JsonNode *part_title;
-  JsonNode *front_matter;
+  JsonNode *front_matter;  /* TRUE */
   JsonNode *language;
   JsonNode *title;
   JsonNode *author;
@@ -224,7 +224,7 @@ shared_meta_init (SharedMeta *shared,
   shared->chapter_index = sealed_int (chapter_index);
   shared->chapter_title = sealed_string (chapter->title);
   shared->part_title = sealed_string (chapter->part_title);
-  shared->front_matter = chapter->is_front_matter ? sealed_boolean (TRUE) : NULL;
+  shared->front_matter = sealed_boolean (TRUE);
   shared->language = sealed_string (language);
   shared->title = sealed_string (doc->title);
   shared->author = sealed_string (doc->author);
@@ -239,14 +239,16 @@ set_shared (JsonObject *meta, const char *name, JsonNode *node)
     json_object_set_member (meta, name, json_node_ref (node));
 }
 
-/* chapter_index, chapter_title, part_title, front_matter */
+/* chapter_index, chapter_title, part_title, front_matter (for the front
+ * matter, or a title page that leads the first chapter) */
 static void
-set_chapter_meta (JsonObject *meta, const SharedMeta *shared)
+set_chapter_meta (JsonObject *meta, const SharedMeta *shared, gboolean front_matter)
 {
   set_shared (meta, "chapter_index", shared->chapter_index);
   set_shared (meta, "chapter_title", shared->chapter_title);
   set_shared (meta, "part_title", shared->part_title);
-  set_shared (meta, "front_matter", shared->front_matter);
+  if (front_matter)
+    set_shared (meta, "front_matter", shared->front_matter);
 }
 
 /* language, title, author */
@@ -265,6 +267,7 @@ typedef struct
   const SharedMeta *shared;
   JsonNode *paragraph_index;
   guint chunk_index;
+  gboolean front_matter;
 } Emitter;
 
 static void
@@ -275,7 +278,7 @@ emit_chunk (const char *start, gsize length, gboolean paragraph_end, gpointer us
                                           g_bytes_new (start, length));
   JsonObject *meta = sutra_item_ensure_meta (item);
 
-  set_chapter_meta (meta, e->shared);
+  set_chapter_meta (meta, e->shared, e->front_matter);
   set_shared (meta, "paragraph_index", e->paragraph_index);
   set_shared (meta, "paragraph_end", e->shared->paragraph_end[paragraph_end ? 1 : 0]);
   set_book_meta (meta, e->shared);
@@ -305,7 +308,6 @@ emit_book (Segmenter *self,
         .chapter_item = chapter_item,
         .shared = &shared,
       };
-      const char *p = text + chapter->start, *end = text + chapter->end;
       const char *start, *stop;
       guint paragraph_index = 0;
 
@@ -318,37 +320,52 @@ emit_book (Segmenter *self,
           SutraItem *item;
           JsonObject *meta;
 
-          while (next_paragraph (&p, end, &start, &stop))
+          for (guint part = 0; part < 2; part++)
             {
-              if (body->len > 0)
-                g_string_append (body, "\n\n");
-              segmenter_fold_append (body, start, stop);
-              paragraph_index++;
+              const char *p = text + (part == 0 ? chapter->lead_start : chapter->start);
+              const char *end = text + (part == 0 ? chapter->lead_end : chapter->end);
+
+              while (next_paragraph (&p, end, &start, &stop))
+                {
+                  if (body->len > 0)
+                    g_string_append (body, "\n\n");
+                  segmenter_fold_append (body, start, stop);
+                  paragraph_index++;
+                }
             }
           item = sutra_item_new_child (book, ci, SUTRA_MEDIA_TEXT_PLAIN,
                                        g_string_free_to_bytes (body));
           meta = sutra_item_ensure_meta (item);
-          set_chapter_meta (meta, &shared);
+          set_chapter_meta (meta, &shared, chapter->is_front_matter);
           json_object_set_int_member (meta, "paragraph_count", paragraph_index);
           set_book_meta (meta, &shared);
           sutra_output_push (output, item);
           continue;
         }
-      while (next_paragraph (&p, end, &start, &stop))
+      /* The title page that leads the chapter, if any, then its text. */
+      for (guint part = 0; part < 2; part++)
         {
-          gboolean ok;
+          const char *p = text + (part == 0 ? chapter->lead_start : chapter->start);
+          const char *end = text + (part == 0 ? chapter->lead_end : chapter->end);
 
-          g_string_truncate (self->paragraph, 0);
-          segmenter_fold_append (self->paragraph, start, stop);
-          e.paragraph_index = sealed_int (paragraph_index++);
-          ok = segmenter_chunker_split (self->chunker, language, self->paragraph->str,
-                                        self->paragraph->len, (gsize) self->settings->max_chars,
-                                        emit_chunk, &e, error);
-          g_clear_pointer (&e.paragraph_index, json_node_unref);
-          if (!ok)
+          e.front_matter = part == 0 || chapter->is_front_matter;
+          while (next_paragraph (&p, end, &start, &stop))
             {
-              g_prefix_error (error, "%s: chapter %u: ", doc->where, ci);
-              return FALSE;
+              gboolean ok;
+
+              g_string_truncate (self->paragraph, 0);
+              segmenter_fold_append (self->paragraph, start, stop);
+              e.paragraph_index = sealed_int (paragraph_index++);
+              ok = segmenter_chunker_split (self->chunker, language, self->paragraph->str,
+                                            self->paragraph->len,
+                                            (gsize) self->settings->max_chars, emit_chunk, &e,
+                                            error);
+              g_clear_pointer (&e.paragraph_index, json_node_unref);
+              if (!ok)
+                {
+                  g_prefix_error (error, "%s: chapter %u: ", doc->where, ci);
+                  return FALSE;
+                }
             }
         }
     }

@@ -47,11 +47,15 @@ typedef struct
   guint level;
 } SegmenterHeading;
 
-/* A chapter as emitted: its text is [start, end) of the document's text. */
+/* A chapter as emitted: its text is [start, end) of the document's text,
+ * after [lead_start, lead_end) when a short front matter (a title page)
+ * leads it. */
 typedef struct
 {
   gsize start;
   gsize end;
+  gsize lead_start;
+  gsize lead_end;
   char *title;
   char *part_title;   /* nullable: the enclosing book, part or TOC entry */
   gboolean is_front_matter;

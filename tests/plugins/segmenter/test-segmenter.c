@@ -352,14 +352,25 @@ test_segmenter_alice_txt (void)
   g_autofree char *first_text = item_text (first);
 
   g_test_summary ("alice-pg11.txt gives its 12 chapters with their titles; the title page "
-                  "goes to the metadata");
+                  "goes to the metadata and leads the first chapter");
   g_assert_cmpuint (titles->len, ==, G_N_ELEMENTS (alice_titles));
   for (guint i = 0; i < titles->len; i++)
     g_assert_cmpstr (titles->pdata[i], ==, alice_titles[i]);
   assert_well_formed (items, "alice-pg11");
   assert_chunks_fit (items, 200);
+  /* The title page leads the first chapter, marked as front matter. */
   g_assert_cmpstr (sutra_item_get_id (first), ==, "alice-pg11/0000/0000");
-  g_assert_true (g_str_has_prefix (first_text, "Alice was beginning to get very tired"));
+  g_assert_cmpstr (first_text, ==, "ALICE'S ADVENTURES IN WONDERLAND");
+  g_assert_true (json_object_get_boolean_member (sutra_item_get_meta (first), "front_matter"));
+  for (guint i = 0; i < items->len; i++)
+    if (!json_object_has_member (sutra_item_get_meta (items->pdata[i]), "front_matter"))
+      {
+        g_autofree char *text = item_text (items->pdata[i]);
+
+        g_assert_cmpuint (i, ==, 3);
+        g_assert_true (g_str_has_prefix (text, "Alice was beginning to get very tired"));
+        break;
+      }
   g_assert_cmpstr (sutra_item_get_meta_string (first, "title", NULL), ==,
                    "ALICE'S ADVENTURES IN WONDERLAND");
   g_assert_cmpstr (sutra_item_get_meta_string (first, "author", NULL), ==, "Lewis Carroll");
@@ -681,13 +692,12 @@ test_segmenter_nothing_lost (gconstpointer data)
                   "(after boilerplate, without the heading lines)");
   if (!is_epub)
     {
-      g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 150, \"front_matter\": \"chapter\"}",
-                                                book);
+      g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 150}", book);
       g_autoptr (GPtrArray) titles = chapter_titles (items);
       g_autofree char *chunks = joined_chunks (items);
       g_autofree char *expected = NULL;
 
-      /* The front matter is a chapter here, not a heading. */
+      /* A front matter chapter has no heading line. */
       if (titles->len > 0 && strcmp (titles->pdata[0], "Front matter") == 0)
         g_ptr_array_remove_index (titles, 0);
       expected = expected_body (bytes, titles);
@@ -892,6 +902,10 @@ static const LayoutCase layouts[] = {
   { "number-words-alone", "text/plain", NULL,
     "One\n\nThe first day.\n\nTwo\n\nThe second day.\n\nThree\n\nThe third day.\n",
     "One|Two|Three", "The first day.", NULL },
+  { "title-page-leads", "text/plain", NULL,
+    "A CHRISTMAS CAROL\n\nby Charles Dickens\n\n\n\nSTAVE ONE.\n\nMARLEY'S GHOST.\n\n"
+    "Marley was dead: to begin with.\n",
+    "STAVE ONE. MARLEY'S GHOST.", "A CHRISTMAS CAROL", NULL },
   { "stave-and-prologue", "text/plain", NULL,
     "PROLOGUE\n\nBefore it all.\n\nSTAVE ONE. MARLEY'S GHOST\n\nMarley was dead.\n\n"
     "EPILOGUE\n\nAfter it all.\n",
@@ -1020,6 +1034,16 @@ test_segmenter_metadata (void)
   g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "author", NULL), ==, "Ann Author");
   g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "language", NULL), ==, "de");
 
+  {
+    g_autoptr (SutraItem) carol = make_text_book ("carol", "text/plain",
+                                                  layout_text ("title-page-leads"));
+    g_autoptr (GPtrArray) carol_items = segment_ok (NULL, carol);
+
+    g_assert_cmpstr (sutra_item_get_meta_string (carol_items->pdata[0], "title", NULL), ==,
+                     "A CHRISTMAS CAROL");
+    g_assert_cmpstr (sutra_item_get_meta_string (carol_items->pdata[0], "author", NULL), ==,
+                     "Charles Dickens");
+  }
   json_object_set_string_member (sutra_item_ensure_meta (tagged), "language", "es");
   tagged_items = segment_ok (NULL, tagged);
   g_assert_cmpstr (sutra_item_get_meta_string (tagged_items->pdata[0], "language", NULL), ==, "es");
