@@ -309,7 +309,10 @@ test_run_order_any_workers (gconstpointer data)
 
   expected = expected_corpus ("corpus", N_ORDER_LINES, 0);
   assert_file_equals (output, expected);
-  g_assert_false (g_file_test (fixture_path (&fixture, "out.jsonl.part"), G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *part = fixture_path (&fixture, "out.jsonl.part");
+    g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+  }
   stats = stage_stats (&fixture, "pass");
   g_assert_cmpuint (stats.n_in, ==, N_ORDER_LINES);
   g_assert_cmpuint (stats.n_out, ==, N_ORDER_LINES);
