@@ -99,27 +99,31 @@ segmenter_trim (const char **start, const char **end)
 void
 segmenter_fold_append (GString *out, const char *start, const char *end)
 {
-  gboolean pending_space = out->len > 0 && out->str[out->len - 1] != ' ';
-  const char *p = start;
+  gsize base = out->len;
+  gboolean need_space = base > 0 && !segmenter_is_space (out->str[base - 1]);
+  gboolean after_space = TRUE;
+  char *w;
 
-  /* Copies runs of non-space bytes whole: this is on the hot path of every
-   * book, and most bytes are letters. */
-  while (p < end)
+  /* On the hot path of every book: write the bytes straight into the
+   * string, which never grows by more than the input and one space. */
+  g_string_set_size (out, base + (gsize) (end - start) + 1);
+  w = out->str + base;
+  for (const char *p = start; p < end; p++)
     {
-      const char *run;
+      char c = *p;
 
-      while (p < end && segmenter_is_space (*p))
-        p++;
-      if (p == end)
-        break;
-      run = p;
-      while (p < end && !segmenter_is_space (*p))
-        p++;
-      if (pending_space)
-        g_string_append_c (out, ' ');
-      g_string_append_len (out, run, p - run);
-      pending_space = TRUE;
+      if (segmenter_is_space (c))
+        {
+          after_space = TRUE;
+          continue;
+        }
+      if (after_space && need_space)
+        *w++ = ' ';
+      after_space = FALSE;
+      need_space = TRUE;
+      *w++ = c;
     }
+  g_string_truncate (out, (gsize) (w - out->str));
 }
 
 char *

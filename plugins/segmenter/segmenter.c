@@ -47,12 +47,21 @@ static const SutraParamInfo segmenter_params[] = {
   SUTRA_PARAM_ROW_END
 };
 
+/* A paragraph of a chapter's folded text, and whether it is front matter. */
+typedef struct
+{
+  gsize start;
+  gsize end;
+  gboolean front_matter;
+} Span;
+
 typedef struct
 {
   const SegmenterSettings *settings;
   GRegex *heading_pattern;
   SegmenterChunker *chunker;
   GString *paragraph;
+  GArray *spans;
   gboolean emit_chapters;
 } Segmenter;
 
@@ -65,6 +74,7 @@ segmenter_destroy (gpointer instance)
   g_clear_pointer (&self->chunker, segmenter_chunker_free);
   if (self->paragraph != NULL)
     g_string_free (self->paragraph, TRUE);
+  g_clear_pointer (&self->spans, g_array_unref);
   g_free (self);
 }
 
@@ -92,6 +102,7 @@ segmenter_create (const SutraStageContext *context, gconstpointer settings, GErr
     }
   self->chunker = segmenter_chunker_new ();
   self->paragraph = g_string_new (NULL);
+  self->spans = g_array_new (FALSE, FALSE, sizeof (Span));
   return self;
 }
 
@@ -265,6 +276,7 @@ typedef struct
   SutraOutput *output;
   SutraItem *chapter_item;
   const SharedMeta *shared;
+  GBytes *text;            /* the chapter's folded paragraphs */
   JsonNode *paragraph_index;
   guint chunk_index;
   gboolean front_matter;
@@ -274,8 +286,11 @@ static void
 emit_chunk (const char *start, gsize length, gboolean paragraph_end, gpointer user_data)
 {
   Emitter *e = user_data;
+  const char *base = g_bytes_get_data (e->text, NULL);
+  /* A chunk is a slice of its chapter's text: one allocation, not two. */
   SutraItem *item = sutra_item_new_child (e->chapter_item, e->chunk_index++, SUTRA_MEDIA_TEXT_PLAIN,
-                                          g_bytes_new (start, length));
+                                          g_bytes_new_from_bytes (e->text, (gsize) (start - base),
+                                                                  length));
   JsonObject *meta = sutra_item_ensure_meta (item);
 
   set_chapter_meta (meta, e->shared, e->front_matter);
@@ -342,32 +357,49 @@ emit_book (Segmenter *self,
           sutra_output_push (output, item);
           continue;
         }
-      /* The title page that leads the chapter, if any, then its text. */
+      /* The title page that leads the chapter, if any, then its text: all
+       * folded into one buffer, one paragraph a line. */
+      g_string_truncate (self->paragraph, 0);
+      g_array_set_size (self->spans, 0);
       for (guint part = 0; part < 2; part++)
         {
           const char *p = text + (part == 0 ? chapter->lead_start : chapter->start);
           const char *end = text + (part == 0 ? chapter->lead_end : chapter->end);
 
-          e.front_matter = part == 0 || chapter->is_front_matter;
           while (next_paragraph (&p, end, &start, &stop))
             {
-              gboolean ok;
+              Span span;
 
-              g_string_truncate (self->paragraph, 0);
+              if (self->paragraph->len > 0)
+                g_string_append_c (self->paragraph, '\n');
+              span.start = self->paragraph->len;
               segmenter_fold_append (self->paragraph, start, stop);
-              e.paragraph_index = sealed_int (paragraph_index++);
-              ok = segmenter_chunker_split (self->chunker, language, self->paragraph->str,
-                                            self->paragraph->len,
-                                            (gsize) self->settings->max_chars, emit_chunk, &e,
-                                            error);
-              g_clear_pointer (&e.paragraph_index, json_node_unref);
-              if (!ok)
-                {
-                  g_prefix_error (error, "%s: chapter %u: ", doc->where, ci);
-                  return FALSE;
-                }
+              span.end = self->paragraph->len;
+              span.front_matter = part == 0 || chapter->is_front_matter;
+              g_array_append_val (self->spans, span);
             }
         }
+      e.text = g_bytes_new (self->paragraph->str, self->paragraph->len);
+      for (guint i = 0; i < self->spans->len; i++)
+        {
+          const Span *span = &g_array_index (self->spans, Span, i);
+          const char *data = g_bytes_get_data (e.text, NULL);
+          gboolean ok;
+
+          e.front_matter = span->front_matter;
+          e.paragraph_index = sealed_int (paragraph_index++);
+          ok = segmenter_chunker_split (self->chunker, language, data + span->start,
+                                        span->end - span->start,
+                                        (gsize) self->settings->max_chars, emit_chunk, &e, error);
+          g_clear_pointer (&e.paragraph_index, json_node_unref);
+          if (!ok)
+            {
+              g_bytes_unref (e.text);
+              g_prefix_error (error, "%s: chapter %u: ", doc->where, ci);
+              return FALSE;
+            }
+        }
+      g_bytes_unref (e.text);
     }
   return TRUE;
 }
