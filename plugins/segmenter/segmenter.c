@@ -432,7 +432,11 @@ segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **err
         return FALSE;
       segmenter_gutenberg_scan (doc, settings->strip_boilerplate);
       if (format == FORMAT_MARKDOWN)
-        segmenter_markdown_read (doc, settings->markdown_level);
+        {
+          segmenter_markdown_read (doc, settings->markdown_level);
+          /* A manuscript with "CHAPTER 1" lines and no # headings. */
+          plain_headings = doc->headings->len == 0;
+        }
       else
         plain_headings = TRUE;
     }

@@ -953,6 +953,9 @@ static const LayoutCase layouts[] = {
   { "markdown-level-1", "text/markdown", "{\"markdown_level\": 1}",
     "# My Book\n\n## One\n\nFirst.\n\n## Two\n\nSecond.\n",
     "My Book", "## One", NULL },
+  { "markdown-without-hashes", "text/markdown", NULL,
+    "Chapter 1\n\nThe *first*.\n\nChapter 2\n\nThe second.\n",
+    "Chapter 1|Chapter 2", "The *first*.", NULL },
   { "markdown-setext-front-matter", "text/markdown", NULL,
     "---\ntitle: \"Setext Tales\"\nauthor: Ann Author\nlanguage: de\n---\n\n"
     "Erstes Kapitel\n==============\n\nEins.\n\nZweites Kapitel\n===============\n\nZwei.\n",
