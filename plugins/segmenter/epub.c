@@ -975,6 +975,14 @@ is_html_type (const char *media_type)
          || strcmp (media_type, "text/html") == 0 || strcmp (media_type, "application/xml") == 0;
 }
 
+void
+segmenter_epub_init (void)
+{
+  /* libxml2 wants its globals set up once, before threads use it: stage
+   * instances are created before the workers start. */
+  xmlInitParser ();
+}
+
 gboolean
 segmenter_epub_read (SegmenterDocument *out,
                      const guint8 *data,

@@ -83,6 +83,7 @@ segmenter_create (const SutraStageContext *context, gconstpointer settings, GErr
 {
   Segmenter *self = g_new0 (Segmenter, 1);
 
+  segmenter_epub_init ();
   self->settings = settings;
   self->emit_chapters = g_strcmp0 (self->settings->emit, "chapters") == 0;
   if (self->settings->heading_pattern != NULL && self->settings->heading_pattern[0] != '\0')

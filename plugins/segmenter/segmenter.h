@@ -138,6 +138,8 @@ void segmenter_markdown_read (SegmenterDocument *doc, gint64 level);
 
 /* epub.c */
 
+void segmenter_epub_init (void);
+
 gboolean segmenter_epub_read (SegmenterDocument *doc,
                               const guint8 *data,
                               gsize size,
