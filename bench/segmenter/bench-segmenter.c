@@ -24,8 +24,8 @@ cpu_seconds (void)
   struct rusage usage;
 
   getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec
-         + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 static const char *
@@ -75,8 +75,8 @@ main (int argc, char **argv)
     {
       const char *shared = g_getenv ("SUTRA_SHARED_DATA");
 
-      path = g_build_filename (shared != NULL ? shared : BENCH_SHARED_DATA, "books",
-                               "classics.txt", NULL);
+      path = g_build_filename (shared != NULL ? shared : BENCH_SHARED_DATA, "books", "classics.txt",
+                               NULL);
     }
   if (iterations < 1)
     iterations = 1;
@@ -110,8 +110,8 @@ main (int argc, char **argv)
           return 1;
         }
       n_items = items->len;
-      n_chapters = items->len > 0
-        ? (guint) sutra_item_get_position (items->pdata[items->len - 1], 1) + 1 : 0;
+      n_chapters =
+        items->len > 0 ? (guint) sutra_item_get_position (items->pdata[items->len - 1], 1) + 1 : 0;
     }
   elapsed = g_get_monotonic_time () - start;
   cpu = cpu_seconds () - cpu_start;

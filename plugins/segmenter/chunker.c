@@ -10,9 +10,9 @@
 
 struct _SegmenterChunker
 {
-  GHashTable *iterators;  /* language → UBreakIterator, made on first use */
-  GArray *sentences;      /* Piece scratch */
-  GArray *chunks;         /* Piece scratch */
+  GHashTable *iterators; /* language → UBreakIterator, made on first use */
+  GArray *sentences;     /* Piece scratch */
+  GArray *chunks;        /* Piece scratch */
 };
 
 typedef struct
@@ -27,8 +27,8 @@ segmenter_chunker_new (void)
 {
   SegmenterChunker *chunker = g_new0 (SegmenterChunker, 1);
 
-  chunker->iterators = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                              (GDestroyNotify) ubrk_close);
+  chunker->iterators =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) ubrk_close);
   chunker->sentences = g_array_new (FALSE, FALSE, sizeof (Piece));
   chunker->chunks = g_array_new (FALSE, FALSE, sizeof (Piece));
   return chunker;
@@ -66,8 +66,8 @@ get_iterator (SegmenterChunker *chunker, const char *language, GError **error)
   if (U_FAILURE (status))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
-                   "ICU cannot break sentences for language “%s”: %s",
-                   language, u_errorName (status));
+                   "ICU cannot break sentences for language “%s”: %s", language,
+                   u_errorName (status));
       return NULL;
     }
   g_hash_table_insert (chunker->iterators, g_strdup (language), iterator);
@@ -161,8 +161,8 @@ split_long (GArray *chunks, const char *text, gsize start, gsize end, gsize max_
               clause_cut = next;
               clause_next = next;
             }
-          if ((c == '-' || c == 0x2010 || c == 0x2013 || c == 0x2014) && next < end
-              && text[next] != ' ' && text[next] != '-')
+          if ((c == '-' || c == 0x2010 || c == 0x2013 || c == 0x2014) && next < end &&
+              text[next] != ' ' && text[next] != '-')
             hyphen_cut = next;
           previous = c;
           n++;
@@ -250,8 +250,8 @@ segmenter_chunker_split (SegmenterChunker *chunker,
     {
       gsize b = (gsize) boundary;
 
-      if (b < length && text[b - 1] != ' '
-          && !is_wide (g_utf8_get_char (g_utf8_prev_char (text + b))))
+      if (b < length && text[b - 1] != ' ' &&
+          !is_wide (g_utf8_get_char (g_utf8_prev_char (text + b))))
         continue;
       add_piece (sentences, text, previous, b);
       previous = b;

@@ -218,8 +218,7 @@ has_offending_control (const guint8 *data, gsize size, gsize *offset)
     {
       guint8 c = data[i];
 
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v'
-          && c != 0x1b)
+      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1b)
         {
           if (n_control == 0)
             first = i;
@@ -251,8 +250,8 @@ segmenter_decode_text (const guint8 *data,
   if (size == 0 || segmenter_is_blank ((const char *) data + skip, (const char *) data + size))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: the file is empty (%s): there is no text to segment",
-                   where, size == 0 ? "0 bytes" : "only white space");
+                   "%s: the file is empty (%s): there is no text to segment", where,
+                   size == 0 ? "0 bytes" : "only white space");
       return FALSE;
     }
   nul = memchr (data, 0, size);
@@ -268,15 +267,17 @@ segmenter_decode_text (const guint8 *data,
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                    "%s: binary data, not text: a zip archive at byte offset 0 "
-                   "(an EPUB must have the .epub extension)", where);
+                   "(an EPUB must have the .epub extension)",
+                   where);
       return FALSE;
     }
   if (has_offending_control (data, size, &offset))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: binary data, not text: control byte 0x%02x at byte offset %"
-                   G_GSIZE_FORMAT " and many more; give the segmenter a plain text, "
-                   "Markdown or EPUB file", where, data[offset], offset);
+                   "%s: binary data, not text: control byte 0x%02x at byte offset %" G_GSIZE_FORMAT
+                   " and many more; give the segmenter a plain text, "
+                   "Markdown or EPUB file",
+                   where, data[offset], offset);
       return FALSE;
     }
 
@@ -326,8 +327,7 @@ segmenter_decode_text (const guint8 *data,
 static void
 take_title_page (SegmenterDocument *doc, GPtrArray *paragraphs)
 {
-  if (doc->title == NULL && paragraphs->len > 0
-      && g_utf8_strlen (paragraphs->pdata[0], -1) <= 100)
+  if (doc->title == NULL && paragraphs->len > 0 && g_utf8_strlen (paragraphs->pdata[0], -1) <= 100)
     doc->title = g_strdup (paragraphs->pdata[0]);
   if (doc->author != NULL)
     return;
@@ -519,8 +519,8 @@ segmenter_build_chapters (SegmenterDocument *doc,
         keep = FALSE;
       else if (g_strcmp0 (front_matter, "auto") == 0)
         {
-          g_autoptr (GPtrArray) page = small_paragraphs (text + doc->body_start, text + first,
-                                                         6, 400);
+          g_autoptr (GPtrArray) page =
+            small_paragraphs (text + doc->body_start, text + first, 6, 400);
 
           /* A title page (title, author, edition, a caption) is no chapter:
            * it goes to the metadata, and its text leads the first chapter,
@@ -601,8 +601,7 @@ segmenter_build_chapters (SegmenterDocument *doc,
   if (chapters->len == 0)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: no text left to segment (%s); the file holds only %s",
-                   doc->where,
+                   "%s: no text left to segment (%s); the file holds only %s", doc->where,
                    doc->body_start > 0 || doc->body_end < doc->text->len
                      ? "after removing the Project Gutenberg header and licence"
                      : "after removing headings and front matter",

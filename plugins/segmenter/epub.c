@@ -17,17 +17,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (xmlDoc, xmlFreeDoc)
 typedef struct
 {
   const char *where;
-  GHashTable *files;       /* entry name → GBytes */
-  GHashTable *manifest;    /* id → ManifestItem */
+  GHashTable *files;    /* entry name → GBytes */
+  GHashTable *manifest; /* id → ManifestItem */
   char *opf_dir;
-  GPtrArray *spine;        /* ManifestItem (borrowed from manifest), reading order */
-  GArray *toc;             /* TocEntry */
+  GPtrArray *spine; /* ManifestItem (borrowed from manifest), reading order */
+  GArray *toc;      /* TocEntry */
 } Epub;
 
 typedef struct
 {
   char *id;
-  char *path;              /* resolved against the OPF's folder */
+  char *path; /* resolved against the OPF's folder */
   char *media_type;
   char *properties;
   gboolean linear;
@@ -36,8 +36,8 @@ typedef struct
 typedef struct
 {
   char *title;
-  char *path;              /* the spine document */
-  char *fragment;          /* nullable */
+  char *path;     /* the spine document */
+  char *fragment; /* nullable */
   guint level;
   gsize offset;
   gboolean resolved;
@@ -79,8 +79,8 @@ static gboolean
 is_skipped_asset (const char *name)
 {
   static const char *const suffixes[] = {
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg", ".css",
-    ".ttf", ".otf", ".woff", ".woff2", ".mp3", ".mp4", ".m4a", ".ogg", ".wav", ".js",
+    ".jpg", ".jpeg", ".png",  ".gif",   ".webp", ".bmp", ".tif", ".tiff", ".svg", ".css",
+    ".ttf", ".otf",  ".woff", ".woff2", ".mp3",  ".mp4", ".m4a", ".ogg",  ".wav", ".js",
   };
   g_autofree char *lower = g_ascii_strdown (name, -1);
 
@@ -171,8 +171,8 @@ read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, G
                                                           : "unrecognised data");
       goto out;
     }
-  while ((status = archive_read_next_header (archive, &entry)) == ARCHIVE_OK
-         || status == ARCHIVE_WARN)
+  while ((status = archive_read_next_header (archive, &entry)) == ARCHIVE_OK ||
+         status == ARCHIVE_WARN)
     {
       const char *raw_name = archive_entry_pathname_utf8 (entry);
       g_autofree char *name = NULL;
@@ -194,8 +194,7 @@ read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, G
         continue;
       /* A size in the header is checked first; the bytes read are counted
        * too, since a header can lie. */
-      if (archive_entry_size_is_set (entry)
-          && archive_entry_size (entry) > max_expanded - expanded)
+      if (archive_entry_size_is_set (entry) && archive_entry_size (entry) > max_expanded - expanded)
         {
           g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                        "%s: entry “%s” expands to %" G_GINT64_FORMAT " bytes, past the limit of "
@@ -237,8 +236,8 @@ read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, G
   if (status != ARCHIVE_EOF)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: not an EPUB: the zip archive is damaged after %u entries (%s)",
-                   epub->where, n_entries, archive_error_string (archive));
+                   "%s: not an EPUB: the zip archive is damaged after %u entries (%s)", epub->where,
+                   n_entries, archive_error_string (archive));
       goto out;
     }
   ok = TRUE;
@@ -327,8 +326,8 @@ parse_xml (Epub *epub, const char *name, GError **error)
   ctxt->_private = &first;
   /* No network, no external DTD; entities are substituted. */
   doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
-                           XML_PARSE_NONET | XML_PARSE_NOENT | XML_PARSE_NOCDATA
-                           | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+                           XML_PARSE_NONET | XML_PARSE_NOENT | XML_PARSE_NOCDATA |
+                             XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
   if (doc == NULL || !ctxt->wellFormed)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
@@ -349,7 +348,8 @@ parse_xml (Epub *epub, const char *name, GError **error)
 static gboolean
 name_is (xmlNodePtr node, const char *name)
 {
-  return node->type == XML_ELEMENT_NODE && g_ascii_strcasecmp ((const char *) node->name, name) == 0;
+  return node->type == XML_ELEMENT_NODE &&
+         g_ascii_strcasecmp ((const char *) node->name, name) == 0;
 }
 
 static xmlNodePtr
@@ -389,7 +389,8 @@ node_text (xmlNodePtr node)
 
   if (content == NULL)
     return g_strdup ("");
-  folded = segmenter_fold ((const char *) content, (const char *) content + strlen ((const char *) content));
+  folded = segmenter_fold ((const char *) content,
+                           (const char *) content + strlen ((const char *) content));
   xmlFree (content);
   return folded;
 }
@@ -421,11 +422,13 @@ read_container (Epub *epub, char **opf_path, GError **error)
       if (n == 0)
         g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                      "%s: not an EPUB: the zip archive has no META-INF/container.xml and no "
-                     "package document (.opf)", epub->where);
+                     "package document (.opf)",
+                     epub->where);
       else
         g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                      "%s: not an EPUB: the zip archive has no META-INF/container.xml to choose "
-                     "among its %u package documents (.opf)", epub->where, n);
+                     "among its %u package documents (.opf)",
+                     epub->where, n);
       return FALSE;
     }
   doc = parse_xml (epub, "META-INF/container.xml", error);
@@ -448,8 +451,7 @@ read_container (Epub *epub, char **opf_path, GError **error)
   if (*opf_path == NULL)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: META-INF/container.xml names a rootfile outside the archive",
-                   epub->where);
+                   "%s: META-INF/container.xml names a rootfile outside the archive", epub->where);
       return FALSE;
     }
   return TRUE;
@@ -468,7 +470,10 @@ set_meta (char **field, xmlNodePtr node)
 }
 
 static gboolean
-read_package (Epub *epub, SegmenterDocument *out, const char *opf_path, char **ncx_id,
+read_package (Epub *epub,
+              SegmenterDocument *out,
+              const char *opf_path,
+              char **ncx_id,
               GError **error)
 {
   g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, error);
@@ -480,7 +485,8 @@ read_package (Epub *epub, SegmenterDocument *out, const char *opf_path, char **n
   epub->opf_dir = dir_of (opf_path);
 
   metadata = find_element (root, "metadata");
-  for (xmlNodePtr node = metadata != NULL ? metadata->children : NULL; node != NULL; node = node->next)
+  for (xmlNodePtr node = metadata != NULL ? metadata->children : NULL; node != NULL;
+       node = node->next)
     {
       if (name_is (node, "title"))
         set_meta (&out->title, node);
@@ -491,7 +497,8 @@ read_package (Epub *epub, SegmenterDocument *out, const char *opf_path, char **n
     }
 
   manifest = find_element (root, "manifest");
-  for (xmlNodePtr node = manifest != NULL ? manifest->children : NULL; node != NULL; node = node->next)
+  for (xmlNodePtr node = manifest != NULL ? manifest->children : NULL; node != NULL;
+       node = node->next)
     {
       ManifestItem *item;
       g_autofree char *href = NULL;
@@ -589,9 +596,11 @@ read_ncx_points (Epub *epub, const char *base_dir, xmlNodePtr node, guint level)
         continue;
       /* find_element would descend into child navPoints: take this
        * point's own label and content. */
-      for (label = node->children; label != NULL && !name_is (label, "navLabel"); label = label->next)
+      for (label = node->children; label != NULL && !name_is (label, "navLabel");
+           label = label->next)
         ;
-      for (content = node->children; content != NULL && !name_is (content, "content"); content = content->next)
+      for (content = node->children; content != NULL && !name_is (content, "content");
+           content = content->next)
         ;
       text = label != NULL ? find_element (label->children, "text") : NULL;
       title = text != NULL ? node_text (text) : NULL;
@@ -633,7 +642,8 @@ find_toc_nav (xmlNodePtr node)
 
       if (name_is (node, "nav"))
         {
-          xmlChar *type = xmlGetNsProp (node, BAD_CAST "type", BAD_CAST "http://www.idpf.org/2007/ops");
+          xmlChar *type =
+            xmlGetNsProp (node, BAD_CAST "type", BAD_CAST "http://www.idpf.org/2007/ops");
           gboolean is_toc;
 
           if (type == NULL)
@@ -662,8 +672,8 @@ read_toc (Epub *epub, const char *ncx_id)
     {
       if (item->properties != NULL && strstr (item->properties, "nav") != NULL)
         nav = item;
-      if ((ncx_id != NULL && strcmp (item->id, ncx_id) == 0)
-          || (ncx == NULL && g_strcmp0 (item->media_type, "application/x-dtbncx+xml") == 0))
+      if ((ncx_id != NULL && strcmp (item->id, ncx_id) == 0) ||
+          (ncx == NULL && g_strcmp0 (item->media_type, "application/x-dtbncx+xml") == 0))
         ncx = item;
     }
   if (nav != NULL && g_hash_table_contains (epub->files, nav->path))
@@ -699,10 +709,10 @@ read_toc (Epub *epub, const char *ncx_id)
 typedef struct
 {
   GString *text;
-  GHashTable *anchors;   /* fragment → GArray of TocEntry indexes, this file */
+  GHashTable *anchors; /* fragment → GArray of TocEntry indexes, this file */
   Epub *epub;
   gboolean in_pre;
-  gboolean glue;         /* a drop cap waits for the rest of its word */
+  gboolean glue; /* a drop cap waits for the rest of its word */
   char *first_heading;
 } Extractor;
 
@@ -710,10 +720,11 @@ static gboolean
 is_block (xmlNodePtr node)
 {
   static const char *const blocks[] = {
-    "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd",
-    "blockquote", "pre", "section", "article", "aside", "header", "footer", "nav",
-    "figure", "figcaption", "table", "tr", "caption", "address", "hr", "main", "body",
-    "center", "hgroup", "details", "summary", "fieldset", "legend", "tbody", "thead", "tfoot",
+    "p",       "div",     "h1",      "h2",       "h3",     "h4",    "h5",         "h6",
+    "li",      "ul",      "ol",      "dl",       "dt",     "dd",    "blockquote", "pre",
+    "section", "article", "aside",   "header",   "footer", "nav",   "figure",     "figcaption",
+    "table",   "tr",      "caption", "address",  "hr",     "main",  "body",       "center",
+    "hgroup",  "details", "summary", "fieldset", "legend", "tbody", "thead",      "tfoot",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (blocks); i++)
@@ -726,8 +737,8 @@ static gboolean
 is_skipped (xmlNodePtr node)
 {
   static const char *const skipped[] = {
-    "script", "style", "head", "img", "svg", "math", "audio", "video", "object",
-    "iframe", "noscript", "template", "rt", "rp", "image", "canvas", "embed",
+    "script", "style",    "head",     "img", "svg", "math",  "audio",  "video", "object",
+    "iframe", "noscript", "template", "rt",  "rp",  "image", "canvas", "embed",
   };
   g_autofree char *class_name = NULL;
   xmlChar *type;
@@ -906,10 +917,11 @@ extract (Extractor *x, xmlNodePtr node)
             block = is_block (node);
             if (block)
               paragraph_break (x);
-            else if ((name_is (node, "td") || name_is (node, "th")) && !at_paragraph_start (x->text))
+            else if ((name_is (node, "td") || name_is (node, "th")) &&
+                     !at_paragraph_start (x->text))
               append_text (x, " ");
-            if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1'
-                && node->name[1] <= '6' && node->name[2] == '\0')
+            if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1' &&
+                node->name[1] <= '6' && node->name[2] == '\0')
               {
                 x->first_heading = node_text (node);
                 if (x->first_heading[0] == '\0')
@@ -971,8 +983,8 @@ skip_heading (const char *text, gsize length, gsize offset, const char *key)
 static gboolean
 is_html_type (const char *media_type)
 {
-  return media_type == NULL || strcmp (media_type, "application/xhtml+xml") == 0
-         || strcmp (media_type, "text/html") == 0 || strcmp (media_type, "application/xml") == 0;
+  return media_type == NULL || strcmp (media_type, "application/xhtml+xml") == 0 ||
+         strcmp (media_type, "text/html") == 0 || strcmp (media_type, "application/xml") == 0;
 }
 
 void
@@ -1000,9 +1012,10 @@ segmenter_epub_read (SegmenterDocument *out,
   guint n_resolved = 0;
 
   epub.where = out->where;
-  epub.files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
-  epub.manifest = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                         (GDestroyNotify) manifest_item_free);
+  epub.files =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  epub.manifest =
+    g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) manifest_item_free);
   epub.spine = g_ptr_array_new ();
   epub.toc = g_array_new (FALSE, TRUE, sizeof (TocEntry));
   g_array_set_clear_func (epub.toc, (GDestroyNotify) toc_entry_clear);
@@ -1011,20 +1024,21 @@ segmenter_epub_read (SegmenterDocument *out,
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                    "%s: not an EPUB: an EPUB is a zip archive, and this file does not start "
-                   "with a zip header (byte offset 0)", out->where);
+                   "with a zip header (byte offset 0)",
+                   out->where);
       return FALSE;
     }
-  if (!read_archive (&epub, data, size, settings->max_expanded_bytes, error)
-      || !read_container (&epub, &opf_path, error)
-      || !read_package (&epub, out, opf_path, &ncx_id, error))
+  if (!read_archive (&epub, data, size, settings->max_expanded_bytes, error) ||
+      !read_container (&epub, &opf_path, error) ||
+      !read_package (&epub, out, opf_path, &ncx_id, error))
     return FALSE;
   read_toc (&epub, ncx_id);
 
   for (guint i = 0; i < epub.spine->len; i++)
     {
       ManifestItem *item = epub.spine->pdata[i];
-      g_autoptr (GHashTable) anchors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                               (GDestroyNotify) g_array_unref);
+      g_autoptr (GHashTable) anchors =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
       g_autoptr (xmlDoc) doc = NULL;
       Extractor x = { .text = out->text, .anchors = anchors, .epub = &epub };
       gsize start;

@@ -10,16 +10,14 @@ static const struct
   const char *name;
   const char *code;
 } languages[] = {
-  { "english", "en" },   { "french", "fr" },     { "german", "de" },
-  { "spanish", "es" },   { "italian", "it" },    { "portuguese", "pt" },
-  { "dutch", "nl" },     { "latin", "la" },      { "finnish", "fi" },
-  { "swedish", "sv" },   { "danish", "da" },     { "norwegian", "nb" },
-  { "russian", "ru" },   { "polish", "pl" },     { "chinese", "zh" },
-  { "japanese", "ja" },  { "greek", "el" },      { "hungarian", "hu" },
-  { "czech", "cs" },     { "esperanto", "eo" },  { "catalan", "ca" },
-  { "tagalog", "tl" },   { "welsh", "cy" },      { "irish", "ga" },
-  { "icelandic", "is" }, { "hebrew", "he" },     { "arabic", "ar" },
-  { "korean", "ko" },    { "ukrainian", "uk" },  { "romanian", "ro" },
+  { "english", "en" },   { "french", "fr" },     { "german", "de" },  { "spanish", "es" },
+  { "italian", "it" },   { "portuguese", "pt" }, { "dutch", "nl" },   { "latin", "la" },
+  { "finnish", "fi" },   { "swedish", "sv" },    { "danish", "da" },  { "norwegian", "nb" },
+  { "russian", "ru" },   { "polish", "pl" },     { "chinese", "zh" }, { "japanese", "ja" },
+  { "greek", "el" },     { "hungarian", "hu" },  { "czech", "cs" },   { "esperanto", "eo" },
+  { "catalan", "ca" },   { "tagalog", "tl" },    { "welsh", "cy" },   { "irish", "ga" },
+  { "icelandic", "is" }, { "hebrew", "he" },     { "arabic", "ar" },  { "korean", "ko" },
+  { "ukrainian", "uk" }, { "romanian", "ro" },
 };
 
 /* "English" or "en" to a language tag; NULL for what is neither. */
@@ -73,8 +71,9 @@ is_end_marker (const char *start, const char *end)
 static gboolean
 is_old_end_line (const char *start, const char *end)
 {
-  return (end - start >= 28 && g_ascii_strncasecmp (start, "End of the Project Gutenberg", 28) == 0)
-         || (end - start >= 24 && g_ascii_strncasecmp (start, "End of Project Gutenberg", 24) == 0);
+  return (end - start >= 28 &&
+          g_ascii_strncasecmp (start, "End of the Project Gutenberg", 28) == 0) ||
+         (end - start >= 24 && g_ascii_strncasecmp (start, "End of Project Gutenberg", 24) == 0);
 }
 
 static void

@@ -5,14 +5,15 @@
 
 #include <string.h>
 
-typedef enum {
-  KEYWORD_NUMBERED,    /* needs a number: CHAPTER I */
-  KEYWORD_STANDALONE,  /* stands alone: PROLOGUE */
+typedef enum
+{
+  KEYWORD_NUMBERED,   /* needs a number: CHAPTER I */
+  KEYWORD_STANDALONE, /* stands alone: PROLOGUE */
 } KeywordKind;
 
 static const struct
 {
-  const char *word;   /* case-folded */
+  const char *word; /* case-folded */
   guint level;
   KeywordKind kind;
 } keywords[] = {
@@ -63,20 +64,38 @@ static const struct
 /* Number words, cardinal and ordinal, by value. */
 static const char *const units[][2] = {
   { NULL, NULL },
-  { "one", "first" },         { "two", "second" },       { "three", "third" },
-  { "four", "fourth" },       { "five", "fifth" },       { "six", "sixth" },
-  { "seven", "seventh" },     { "eight", "eighth" },     { "nine", "ninth" },
-  { "ten", "tenth" },         { "eleven", "eleventh" },  { "twelve", "twelfth" },
-  { "thirteen", "thirteenth" }, { "fourteen", "fourteenth" }, { "fifteen", "fifteenth" },
-  { "sixteen", "sixteenth" }, { "seventeen", "seventeenth" }, { "eighteen", "eighteenth" },
+  { "one", "first" },
+  { "two", "second" },
+  { "three", "third" },
+  { "four", "fourth" },
+  { "five", "fifth" },
+  { "six", "sixth" },
+  { "seven", "seventh" },
+  { "eight", "eighth" },
+  { "nine", "ninth" },
+  { "ten", "tenth" },
+  { "eleven", "eleventh" },
+  { "twelve", "twelfth" },
+  { "thirteen", "thirteenth" },
+  { "fourteen", "fourteenth" },
+  { "fifteen", "fifteenth" },
+  { "sixteen", "sixteenth" },
+  { "seventeen", "seventeenth" },
+  { "eighteen", "eighteenth" },
   { "nineteen", "nineteenth" },
 };
 
 static const char *const tens[][2] = {
-  { NULL, NULL },           { NULL, NULL },
-  { "twenty", "twentieth" }, { "thirty", "thirtieth" }, { "forty", "fortieth" },
-  { "fifty", "fiftieth" },  { "sixty", "sixtieth" },   { "seventy", "seventieth" },
-  { "eighty", "eightieth" }, { "ninety", "ninetieth" },
+  { NULL, NULL },
+  { NULL, NULL },
+  { "twenty", "twentieth" },
+  { "thirty", "thirtieth" },
+  { "forty", "fortieth" },
+  { "fifty", "fiftieth" },
+  { "sixty", "sixtieth" },
+  { "seventy", "seventieth" },
+  { "eighty", "eightieth" },
+  { "ninety", "ninetieth" },
 };
 
 /* The end of the word (a run of letters) at @p. */
@@ -126,14 +145,22 @@ roman_digit (char c)
 {
   switch (g_ascii_toupper (c))
     {
-    case 'I': return 1;
-    case 'V': return 5;
-    case 'X': return 10;
-    case 'L': return 50;
-    case 'C': return 100;
-    case 'D': return 500;
-    case 'M': return 1000;
-    default: return 0;
+    case 'I':
+      return 1;
+    case 'V':
+      return 5;
+    case 'X':
+      return 10;
+    case 'L':
+      return 50;
+    case 'C':
+      return 100;
+    case 'D':
+      return 500;
+    case 'M':
+      return 1000;
+    default:
+      return 0;
     }
 }
 
@@ -141,10 +168,14 @@ roman_digit (char c)
 static gboolean
 parse_roman (const char *start, const char *end, gint64 *value)
 {
-  static const struct { int value; const char *digits; } table[] = {
+  static const struct
+  {
+    int value;
+    const char *digits;
+  } table[] = {
     { 1000, "M" }, { 900, "CM" }, { 500, "D" }, { 400, "CD" }, { 100, "C" },
-    { 90, "XC" }, { 50, "L" }, { 40, "XL" }, { 10, "X" }, { 9, "IX" },
-    { 5, "V" }, { 4, "IV" }, { 1, "I" },
+    { 90, "XC" },  { 50, "L" },   { 40, "XL" }, { 10, "X" },   { 9, "IX" },
+    { 5, "V" },    { 4, "IV" },   { 1, "I" },
   };
   int total = 0;
   char canonical[32];
@@ -215,8 +246,9 @@ parse_number (const char *p, const char *end, gint64 *value, gboolean allow_lowe
       if (q < end && g_ascii_isdigit (*q))
         return NULL;
       /* 1st, 2nd, 3rd, 4th */
-      if (end - q >= 2 && (g_ascii_strncasecmp (q, "st", 2) == 0 || g_ascii_strncasecmp (q, "nd", 2) == 0
-                           || g_ascii_strncasecmp (q, "rd", 2) == 0 || g_ascii_strncasecmp (q, "th", 2) == 0))
+      if (end - q >= 2 &&
+          (g_ascii_strncasecmp (q, "st", 2) == 0 || g_ascii_strncasecmp (q, "nd", 2) == 0 ||
+           g_ascii_strncasecmp (q, "rd", 2) == 0 || g_ascii_strncasecmp (q, "th", 2) == 0))
         q += 2;
       return word_end (q, end) == q ? q : NULL;
     }
@@ -254,8 +286,8 @@ parse_number (const char *p, const char *end, gint64 *value, gboolean allow_lowe
           gint64 unit;
           gboolean unit_is_tens;
 
-          if (w2 > q && lookup_number_word (q, w2, &unit, &unit_is_tens) && !unit_is_tens
-              && unit < 10)
+          if (w2 > q && lookup_number_word (q, w2, &unit, &unit_is_tens) && !unit_is_tens &&
+              unit < 10)
             {
               *value += unit;
               return w2;
@@ -331,7 +363,8 @@ segmenter_parse_heading_line (const char *start,
             return FALSE;
           *level = keywords[i].level;
           p = w;
-          if (p < end && *p == '.' && (word_equals (start, w, "chap") || word_equals (start, w, "vol")))
+          if (p < end && *p == '.' &&
+              (word_equals (start, w, "chap") || word_equals (start, w, "vol")))
             p++;
           if (keywords[i].kind == KEYWORD_STANDALONE)
             {
@@ -341,9 +374,9 @@ segmenter_parse_heading_line (const char *start,
                 q++;
               if (q > p && (after = parse_number (q, end, number, FALSE)) != NULL)
                 p = after;
-              else if (q > p && q < end && g_ascii_isupper (*q)
-                       && (q + 1 == end || !g_ascii_isalpha (q[1])))
-                p = q + 1;  /* APPENDIX A */
+              else if (q > p && q < end && g_ascii_isupper (*q) &&
+                       (q + 1 == end || !g_ascii_isalpha (q[1])))
+                p = q + 1; /* APPENDIX A */
               return parse_rest (p, end, has_title);
             }
           if (p == end || (*p != ' ' && *p != '\t'))
@@ -371,8 +404,8 @@ segmenter_parse_heading_line (const char *start,
           return FALSE;
       /* "IV. The Boscombe Valley Mystery": a Roman numeral and a title
        * (Arabic ones with a title are list items too often). */
-      if (p < end && (*p == '.' || *p == ':') && p + 1 < end && p[1] == ' '
-          && segmenter_is_title_like (p + 2, end) && !g_ascii_isdigit (p[2]))
+      if (p < end && (*p == '.' || *p == ':') && p + 1 < end && p[1] == ' ' &&
+          segmenter_is_title_like (p + 2, end) && !g_ascii_isdigit (p[2]))
         {
           *is_bare = TRUE;
           *has_title = TRUE;
@@ -390,7 +423,7 @@ segmenter_parse_heading_line (const char *start,
 typedef struct
 {
   const char *start;
-  const char *end;   /* the '\n' or the end of the body */
+  const char *end; /* the '\n' or the end of the body */
   gboolean blank;
 } Line;
 
@@ -418,17 +451,16 @@ line_is_heading (const Line *line)
   gboolean has_title, is_bare;
   gint64 number;
 
-  return !line->blank
-         && segmenter_parse_heading_line (line->start, line->end, &level, &has_title,
-                                          &number, &is_bare);
+  return !line->blank && segmenter_parse_heading_line (line->start, line->end, &level, &has_title,
+                                                       &number, &is_bare);
 }
 
 /* A line alone in its paragraph: nothing on the lines around it. */
 static gboolean
 is_single_line (const Line *lines, guint n_lines, guint i)
 {
-  return !lines[i].blank && (i == 0 || lines[i - 1].blank)
-         && (i + 1 == n_lines || lines[i + 1].blank);
+  return !lines[i].blank && (i == 0 || lines[i - 1].blank) &&
+         (i + 1 == n_lines || lines[i + 1].blank);
 }
 
 /* "St. Petersburgh, Dec. 11th, 17--" or "London, 1888.": a dateline that
@@ -676,11 +708,11 @@ segmenter_headings_detect (SegmenterDocument *doc,
 
               while (j < n && j <= k + 3 && l[j].blank)
                 j++;
-              if (j < n && j <= k + 3 && (j == k + 1 || l[j - 1].blank)
-                  && (j + 1 == n || l[j + 1].blank) && !line_is_heading (&l[j])
-                  && segmenter_is_title_like (l[j].start, l[j].end)
-                  && !is_dateline (l[j].start, l[j].end)
-                  && !is_sentence_like (l[j].start, l[j].end) && has_text_after (l, n, j, c.level))
+              if (j < n && j <= k + 3 && (j == k + 1 || l[j - 1].blank) &&
+                  (j + 1 == n || l[j + 1].blank) && !line_is_heading (&l[j]) &&
+                  segmenter_is_title_like (l[j].start, l[j].end) &&
+                  !is_dateline (l[j].start, l[j].end) && !is_sentence_like (l[j].start, l[j].end) &&
+                  has_text_after (l, n, j, c.level))
                 {
                   title_start = l[j].start;
                   title_end = l[j].end;
@@ -706,7 +738,8 @@ segmenter_headings_detect (SegmenterDocument *doc,
    * are the larger division. */
   {
     gboolean keep_titled = !any_numbered_chapter && bare_sequence_is_plausible (candidates, TRUE);
-    gboolean keep_untitled = !any_numbered_chapter && bare_sequence_is_plausible (candidates, FALSE);
+    gboolean keep_untitled =
+      !any_numbered_chapter && bare_sequence_is_plausible (candidates, FALSE);
     gboolean titled = FALSE, untitled = FALSE;
 
     for (guint i = 0; i < candidates->len; i++)

@@ -157,7 +157,8 @@ read_front_matter (SegmenterDocument *doc, gsize at)
               field = &doc->title;
             else if (g_ascii_strcasecmp (key, "author") == 0)
               field = &doc->author;
-            else if (g_ascii_strcasecmp (key, "language") == 0 || g_ascii_strcasecmp (key, "lang") == 0)
+            else if (g_ascii_strcasecmp (key, "language") == 0 ||
+                     g_ascii_strcasecmp (key, "lang") == 0)
               field = &doc->language;
             if (field != NULL && *field == NULL && ve > vs)
               *field = segmenter_fold (vs, ve);

@@ -10,38 +10,88 @@ static const char *const emit_choices[] = { "chunks", "chapters", NULL };
 static const char *const epub_chapters_choices[] = { "toc", "spine", "headings", NULL };
 
 static const SutraParamInfo segmenter_params[] = {
-  SUTRA_PARAM_ROW_INT ("max_chars", SegmenterSettings, max_chars, 400, 20, 100000, 0,
+  SUTRA_PARAM_ROW_INT ("max_chars",
+                       SegmenterSettings,
+                       max_chars,
+                       400,
+                       20,
+                       100000,
+                       0,
                        "Longest chunk in characters: sentences are merged up to it, and a "
                        "longer sentence is cut at clauses, then at spaces."),
-  SUTRA_PARAM_ROW_STRING ("language", SegmenterSettings, language, NULL, 0,
+  SUTRA_PARAM_ROW_STRING ("language",
+                          SegmenterSettings,
+                          language,
+                          NULL,
+                          0,
                           "Language tag for sentence rules (en, de, fr-CA); by default the "
                           "item's `language` metadata, the book's own, or en."),
-  SUTRA_PARAM_ROW_BOOL ("strip_boilerplate", SegmenterSettings, strip_boilerplate, TRUE, 0,
+  SUTRA_PARAM_ROW_BOOL ("strip_boilerplate",
+                        SegmenterSettings,
+                        strip_boilerplate,
+                        TRUE,
+                        0,
                         "Remove the Project Gutenberg header and licence footer (the *** START "
                         "OF / *** END OF markers)."),
-  SUTRA_PARAM_ROW_ENUM ("front_matter", SegmenterSettings, front_matter, "auto",
-                        front_matter_choices, 0,
+  SUTRA_PARAM_ROW_ENUM ("front_matter",
+                        SegmenterSettings,
+                        front_matter,
+                        "auto",
+                        front_matter_choices,
+                        0,
                         "Text before the first chapter: chapter (a chapter of its own), drop, "
                         "or auto (a chapter unless it is only a short title page)."),
-  SUTRA_PARAM_ROW_STRING ("heading_pattern", SegmenterSettings, heading_pattern, NULL, 0,
+  SUTRA_PARAM_ROW_STRING ("heading_pattern",
+                          SegmenterSettings,
+                          heading_pattern,
+                          NULL,
+                          0,
                           "A regular expression (PCRE) matching a whole chapter heading line "
                           "of plain text, instead of the built-in rules."),
-  SUTRA_PARAM_ROW_INT ("markdown_level", SegmenterSettings, markdown_level, 0, 0, 6, 0,
+  SUTRA_PARAM_ROW_INT ("markdown_level",
+                       SegmenterSettings,
+                       markdown_level,
+                       0,
+                       0,
+                       6,
+                       0,
                        "Markdown headings of this level or above (1 is #) start chapters; 0 "
                        "picks the highest level used more than once."),
-  SUTRA_PARAM_ROW_BOOL ("repair_utf8", SegmenterSettings, repair_utf8, FALSE, 0,
+  SUTRA_PARAM_ROW_BOOL ("repair_utf8",
+                        SegmenterSettings,
+                        repair_utf8,
+                        FALSE,
+                        0,
                         "Replace invalid UTF-8 with U+FFFD instead of refusing the file."),
-  SUTRA_PARAM_ROW_INT ("max_expanded_bytes", SegmenterSettings, max_expanded_bytes,
-                       256 * 1024 * 1024, 65536, G_GINT64_CONSTANT (17179869184), 0,
+  SUTRA_PARAM_ROW_INT ("max_expanded_bytes",
+                       SegmenterSettings,
+                       max_expanded_bytes,
+                       256 * 1024 * 1024,
+                       65536,
+                       G_GINT64_CONSTANT (17179869184),
+                       0,
                        "Most bytes an EPUB may expand to before it is refused as a zip bomb."),
-  SUTRA_PARAM_ROW_ENUM ("emit", SegmenterSettings, emit, "chunks", emit_choices, 0,
+  SUTRA_PARAM_ROW_ENUM ("emit",
+                        SegmenterSettings,
+                        emit,
+                        "chunks",
+                        emit_choices,
+                        0,
                         "What to push: chunks (book/chapter/chunk) or chapters (book/chapter, "
                         "the whole chapter's text)."),
-  SUTRA_PARAM_ROW_ENUM ("epub_chapters", SegmenterSettings, epub_chapters, "toc",
-                        epub_chapters_choices, 0,
+  SUTRA_PARAM_ROW_ENUM ("epub_chapters",
+                        SegmenterSettings,
+                        epub_chapters,
+                        "toc",
+                        epub_chapters_choices,
+                        0,
                         "EPUB chapters from the table of contents, one per spine document, or "
                         "from headings in the text as for plain text."),
-  SUTRA_PARAM_ROW_BOOL ("caps_headings", SegmenterSettings, caps_headings, FALSE, 0,
+  SUTRA_PARAM_ROW_BOOL ("caps_headings",
+                        SegmenterSettings,
+                        caps_headings,
+                        FALSE,
+                        0,
                         "In plain text, also take an all-capitals line after two blank lines "
                         "as a chapter title (collections of stories)."),
   SUTRA_PARAM_ROW_END
@@ -90,8 +140,8 @@ segmenter_create (const SutraStageContext *context, gconstpointer settings, GErr
     {
       g_autoptr (GError) regex_error = NULL;
 
-      self->heading_pattern = g_regex_new (self->settings->heading_pattern, G_REGEX_OPTIMIZE,
-                                           0, &regex_error);
+      self->heading_pattern =
+        g_regex_new (self->settings->heading_pattern, G_REGEX_OPTIMIZE, 0, &regex_error);
       if (self->heading_pattern == NULL)
         {
           g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
@@ -107,7 +157,8 @@ segmenter_create (const SutraStageContext *context, gconstpointer settings, GErr
   return self;
 }
 
-typedef enum {
+typedef enum
+{
   FORMAT_TEXT,
   FORMAT_MARKDOWN,
   FORMAT_EPUB,
@@ -124,8 +175,8 @@ choose_format (SutraItem *book, const char *where, Format *format, GError **erro
    * the EPUB reader says what is wrong with it. */
   if (strcmp (media_type, SUTRA_MEDIA_EPUB) == 0 || strcmp (media_type, "application/zip") == 0)
     *format = FORMAT_EPUB;
-  else if (strcmp (media_type, SUTRA_MEDIA_TEXT_MARKDOWN) == 0
-           || strcmp (media_type, "text/x-markdown") == 0)
+  else if (strcmp (media_type, SUTRA_MEDIA_TEXT_MARKDOWN) == 0 ||
+           strcmp (media_type, "text/x-markdown") == 0)
     *format = FORMAT_MARKDOWN;
   else if (g_str_has_prefix (media_type, "text/"))
     *format = FORMAT_TEXT;
@@ -135,7 +186,8 @@ choose_format (SutraItem *book, const char *where, Format *format, GError **erro
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_UNSUPPORTED,
                    "%s: media type “%s” is not one the segmenter reads (text/plain, "
-                   "text/markdown, application/epub+zip)", where, media_type);
+                   "text/markdown, application/epub+zip)",
+                   where, media_type);
       return FALSE;
     }
   return TRUE;
@@ -175,7 +227,7 @@ typedef struct
   JsonNode *chapter_index;
   JsonNode *chapter_title;
   JsonNode *part_title;
-  JsonNode *front_matter;  /* TRUE */
+  JsonNode *front_matter; /* TRUE */
   JsonNode *language;
   JsonNode *title;
   JsonNode *author;
@@ -277,7 +329,7 @@ typedef struct
   SutraOutput *output;
   SutraItem *chapter_item;
   const SharedMeta *shared;
-  GBytes *text;            /* the chapter's folded paragraphs */
+  GBytes *text; /* the chapter's folded paragraphs */
   JsonNode *paragraph_index;
   guint chunk_index;
   gboolean front_matter;
@@ -289,9 +341,9 @@ emit_chunk (const char *start, gsize length, gboolean paragraph_end, gpointer us
   Emitter *e = user_data;
   const char *base = g_bytes_get_data (e->text, NULL);
   /* A chunk is a slice of its chapter's text: one allocation, not two. */
-  SutraItem *item = sutra_item_new_child (e->chapter_item, e->chunk_index++, SUTRA_MEDIA_TEXT_PLAIN,
-                                          g_bytes_new_from_bytes (e->text, (gsize) (start - base),
-                                                                  length));
+  SutraItem *item =
+    sutra_item_new_child (e->chapter_item, e->chunk_index++, SUTRA_MEDIA_TEXT_PLAIN,
+                          g_bytes_new_from_bytes (e->text, (gsize) (start - base), length));
   JsonObject *meta = sutra_item_ensure_meta (item);
 
   set_chapter_meta (meta, e->shared, e->front_matter);
@@ -349,8 +401,8 @@ emit_book (Segmenter *self,
                   paragraph_index++;
                 }
             }
-          item = sutra_item_new_child (book, ci, SUTRA_MEDIA_TEXT_PLAIN,
-                                       g_string_free_to_bytes (body));
+          item =
+            sutra_item_new_child (book, ci, SUTRA_MEDIA_TEXT_PLAIN, g_string_free_to_bytes (body));
           meta = sutra_item_ensure_meta (item);
           set_chapter_meta (meta, &shared, chapter->is_front_matter);
           json_object_set_int_member (meta, "paragraph_count", paragraph_index);
@@ -390,8 +442,8 @@ emit_book (Segmenter *self,
           e.front_matter = span->front_matter;
           e.paragraph_index = sealed_int (paragraph_index++);
           ok = segmenter_chunker_split (self->chunker, language, data + span->start,
-                                        span->end - span->start,
-                                        (gsize) self->settings->max_chars, emit_chunk, &e, error);
+                                        span->end - span->start, (gsize) self->settings->max_chars,
+                                        emit_chunk, &e, error);
           g_clear_pointer (&e.paragraph_index, json_node_unref);
           if (!ok)
             {
@@ -441,8 +493,8 @@ segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **err
       else
         plain_headings = TRUE;
     }
-  if (plain_headings
-      && !segmenter_headings_detect (doc, self->heading_pattern, settings->caps_headings, error))
+  if (plain_headings &&
+      !segmenter_headings_detect (doc, self->heading_pattern, settings->caps_headings, error))
     return FALSE;
 
   chapters = segmenter_build_chapters (doc, settings->front_matter, plain_headings, error);

@@ -25,7 +25,8 @@ typedef struct
 } SegmenterSettings;
 
 /* Heading levels of plain text: a smaller number is a larger division. */
-enum {
+enum
+{
   SEGMENTER_LEVEL_VOLUME = 0,
   SEGMENTER_LEVEL_BOOK = 1,
   SEGMENTER_LEVEL_PART = 2,
@@ -57,7 +58,7 @@ typedef struct
   gsize lead_start;
   gsize lead_end;
   char *title;
-  char *part_title;   /* nullable: the enclosing book, part or TOC entry */
+  char *part_title; /* nullable: the enclosing book, part or TOC entry */
   gboolean is_front_matter;
 } SegmenterChapter;
 
@@ -69,16 +70,16 @@ typedef struct
  */
 typedef struct
 {
-  const char *where;    /* the file's path or the item's id, for messages */
+  const char *where; /* the file's path or the item's id, for messages */
   GString *text;
-  gsize body_start;     /* the body: what is left after boilerplate */
+  gsize body_start; /* the body: what is left after boilerplate */
   gsize body_end;
   char *title;
   char *author;
   char *language;
-  GArray *headings;     /* of SegmenterHeading */
-  gboolean headings_done;  /* the reader found the chapters itself */
-  gboolean detect_plain;   /* run plain-text heading detection */
+  GArray *headings;       /* of SegmenterHeading */
+  gboolean headings_done; /* the reader found the chapters itself */
+  gboolean detect_plain;  /* run plain-text heading detection */
 } SegmenterDocument;
 
 SegmenterDocument *segmenter_document_new (const char *where);

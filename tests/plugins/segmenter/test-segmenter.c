@@ -102,7 +102,8 @@ chapter_titles (GPtrArray *items)
       if (index != last)
         {
           g_assert_cmpint (index, ==, last + 1);
-          g_ptr_array_add (titles, g_strdup (sutra_item_get_meta_string (item, "chapter_title", "")));
+          g_ptr_array_add (titles,
+                           g_strdup (sutra_item_get_meta_string (item, "chapter_title", "")));
           last = index;
         }
     }
@@ -193,9 +194,9 @@ assert_well_formed (GPtrArray *items, const char *book_id)
   for (guint i = 0; i < items->len; i++)
     {
       SutraItem *item = items->pdata[i];
-      g_autofree char *id = g_strdup_printf ("%s/%04" G_GUINT64_FORMAT "/%04" G_GUINT64_FORMAT,
-                                             book_id, sutra_item_get_position (item, 1),
-                                             sutra_item_get_position (item, 2));
+      g_autofree char *id =
+        g_strdup_printf ("%s/%04" G_GUINT64_FORMAT "/%04" G_GUINT64_FORMAT, book_id,
+                         sutra_item_get_position (item, 1), sutra_item_get_position (item, 2));
 
       g_assert_cmpuint (sutra_item_get_depth (item), ==, 3);
       g_assert_cmpstr (sutra_item_get_id (item), ==, id);
@@ -237,9 +238,9 @@ test_segmenter_descriptor (void)
 {
   const SutraPlugin *plugin = NULL;
   const SutraStageInfo *stage;
-  const char *expected[] = { "max_chars", "language", "strip_boilerplate", "front_matter",
-                             "heading_pattern", "markdown_level", "repair_utf8",
-                             "max_expanded_bytes", "emit" };
+  const char *expected[] = { "max_chars",    "language",           "strip_boilerplate",
+                             "front_matter", "heading_pattern",    "markdown_level",
+                             "repair_utf8",  "max_expanded_bytes", "emit" };
 
   g_test_summary ("The plugin loads through the real loader and declares a split stage "
                   "with a documented parameter table");
@@ -312,8 +313,8 @@ test_segmenter_cancelled (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (SutraHarness) harness = sutra_harness_new (registry, "segmenter", NULL, &error);
-  g_autoptr (SutraItem) book = make_book ("alice-pg11", "alice-pg11.txt", "text/plain",
-                                          read_book ("alice-pg11.txt"));
+  g_autoptr (SutraItem) book =
+    make_book ("alice-pg11", "alice-pg11.txt", "text/plain", read_book ("alice-pg11.txt"));
   g_autoptr (GPtrArray) items = NULL;
 
   g_test_summary ("A cancelled run returns at once, without an error of its own");
@@ -344,8 +345,8 @@ static const char *const alice_titles[] = {
 static void
 test_segmenter_alice_txt (void)
 {
-  g_autoptr (SutraItem) book = make_book ("alice-pg11", "/data/alice-pg11.txt", "text/plain",
-                                          read_book ("alice-pg11.txt"));
+  g_autoptr (SutraItem) book =
+    make_book ("alice-pg11", "/data/alice-pg11.txt", "text/plain", read_book ("alice-pg11.txt"));
   g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 200}", book);
   g_autoptr (GPtrArray) titles = chapter_titles (items);
   SutraItem *first = items->pdata[0];
@@ -438,15 +439,16 @@ test_segmenter_alice_epub (void)
 static void
 test_segmenter_classics (void)
 {
-  g_autoptr (SutraItem) book = make_book ("classics", "/data/classics.txt", "text/plain",
-                                          read_book ("classics.txt"));
+  g_autoptr (SutraItem) book =
+    make_book ("classics", "/data/classics.txt", "text/plain", read_book ("classics.txt"));
   g_autoptr (GPtrArray) items = segment_ok (NULL, book);
   g_autoptr (GPtrArray) titles = chapter_titles (items);
   static const char *const roman[] = {
-    NULL, "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII",
-    "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI", "XXII", "XXIII", "XXIV", "XXV",
-    "XXVI", "XXVII", "XXVIII", "XXIX", "XXX", "XXXI", "XXXII", "XXXIII", "XXXIV", "XXXV",
-    "XXXVI", "XXXVII", "XXXVIII", "XXXIX", "XL", "XLI", "XLII",
+    NULL,    "I",      "II",      "III",   "IV",   "V",     "VI",     "VII",   "VIII",
+    "IX",    "X",      "XI",      "XII",   "XIII", "XIV",   "XV",     "XVI",   "XVII",
+    "XVIII", "XIX",    "XX",      "XXI",   "XXII", "XXIII", "XXIV",   "XXV",   "XXVI",
+    "XXVII", "XXVIII", "XXIX",    "XXX",   "XXXI", "XXXII", "XXXIII", "XXXIV", "XXXV",
+    "XXXVI", "XXXVII", "XXXVIII", "XXXIX", "XL",   "XLI",   "XLII",
   };
   guint k = 0;
 
@@ -492,8 +494,8 @@ test_segmenter_classics (void)
 static void
 test_segmenter_classics_caps (void)
 {
-  g_autoptr (SutraItem) book = make_book ("classics", "/data/classics.txt", "text/plain",
-                                          read_book ("classics.txt"));
+  g_autoptr (SutraItem) book =
+    make_book ("classics", "/data/classics.txt", "text/plain", read_book ("classics.txt"));
   g_autoptr (GPtrArray) items = segment_ok ("{\"caps_headings\": true}", book);
   g_autoptr (GPtrArray) titles = chapter_titles (items);
   g_autofree char *joined = join_titles (titles);
@@ -555,8 +557,8 @@ expected_body (GBytes *bytes, GPtrArray *titles)
               while (j < end && lines[j][strspn (lines[j], " \t\r")] == '\0')
                 j++;
               rest = j < end ? fold (lines[j]) : g_strdup ("");
-              if (g_str_has_suffix (title, rest) && rest[0] != '\0'
-                  && strlen (line) + strlen (rest) + 2 >= strlen (title))
+              if (g_str_has_suffix (title, rest) && rest[0] != '\0' &&
+                  strlen (line) + strlen (rest) + 2 >= strlen (title))
                 {
                   next_title++;
                   i = j;
@@ -685,8 +687,8 @@ test_segmenter_nothing_lost (gconstpointer data)
   const char *name = data;
   g_autoptr (GBytes) bytes = read_book (name);
   gboolean is_epub = g_str_has_suffix (name, ".epub");
-  g_autoptr (SutraItem) book = make_book ("book", name, is_epub ? SUTRA_MEDIA_EPUB : "text/plain",
-                                          g_bytes_ref (bytes));
+  g_autoptr (SutraItem) book =
+    make_book ("book", name, is_epub ? SUTRA_MEDIA_EPUB : "text/plain", g_bytes_ref (bytes));
 
   g_test_summary ("Nothing lost: the chunks of each book, joined, are exactly its body text "
                   "(after boilerplate, without the heading lines)");
@@ -709,8 +711,10 @@ test_segmenter_nothing_lost (gconstpointer data)
     {
       /* One chapter per spine document skips no heading: its chunks hold
        * every letter of the spine's text between the Gutenberg markers. */
-      g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 150, \"front_matter\": \"chapter\", "
-                                                "\"epub_chapters\": \"spine\"}", book);
+      g_autoptr (GPtrArray) items =
+        segment_ok ("{\"max_chars\": 150, \"front_matter\": \"chapter\", "
+                    "\"epub_chapters\": \"spine\"}",
+                    book);
       g_autoptr (GPtrArray) by_toc = segment_ok ("{\"max_chars\": 150}", book);
       g_autoptr (GPtrArray) toc_titles = chapter_titles (by_toc);
       g_autofree char *spine = epub_spine_text (bytes);
@@ -824,9 +828,9 @@ typedef struct
   const char *media_type;
   const char *params;
   const char *text;
-  const char *titles;        /* "|"-joined chapter titles */
-  const char *first_chunk;   /* nullable */
-  const char *part_titles;   /* nullable: "|"-joined, "-" for none */
+  const char *titles;      /* "|"-joined chapter titles */
+  const char *first_chunk; /* nullable */
+  const char *part_titles; /* nullable: "|"-joined, "-" for none */
 } LayoutCase;
 
 static const LayoutCase layouts[] = {
@@ -837,8 +841,8 @@ static const LayoutCase layouts[] = {
     "                         CHAPTER II\n\n"
     "                      THE LONG ROAD\n\n"
     "The road went on.\n",
-    "CHAPTER I. THE BOY WHO WAITED|CHAPTER II. THE LONG ROAD",
-    "It was a long wait. Nobody came.", NULL },
+    "CHAPTER I. THE BOY WHO WAITED|CHAPTER II. THE LONG ROAD", "It was a long wait. Nobody came.",
+    NULL },
   { "book-one-numbering", "text/plain", NULL,
     "BOOK ONE\n\nIn the beginning there was a farm.\n\n"
     "BOOK TWO\n\nThen came the city.\n\n"
@@ -849,8 +853,8 @@ static const LayoutCase layouts[] = {
     "PART II\nCHAPTER 3\n\nThree.\n",
     "CHAPTER 1|CHAPTER 2|CHAPTER 3", "One.", "PART I|PART I|PART II" },
   { "part-roman-with-text", "text/plain", NULL,
-    "PART II\n\nAn epigraph that opens the part.\n\nChapter 7\n\nSeven.\n",
-    "PART II|Chapter 7", NULL, "-|PART II" },
+    "PART II\n\nAn epigraph that opens the part.\n\nChapter 7\n\nSeven.\n", "PART II|Chapter 7",
+    NULL, "-|PART II" },
   { "number-words", "text/plain", NULL,
     "Chapter One\n\nFirst text.\n\nChapter Two: The Second\n\nSecond text.\n\n"
     "CHAPTER TWENTY-ONE\n\nLater text.\n\nChapter the Last\n\nEnd text.\n",
@@ -867,8 +871,8 @@ static const LayoutCase layouts[] = {
     "Part of the problem was the rain.\n\n"
     "Book two of the series never came.\n\n"
     "CHAPTER 2\n\nThe end.\n",
-    "CHAPTER 1|CHAPTER 2", "She opened the book and turned to Chapter 3 at once, as she always did.",
-    NULL },
+    "CHAPTER 1|CHAPTER 2",
+    "She opened the book and turned to Chapter 3 at once, as she always did.", NULL },
   { "first-paragraph-is-not-a-title", "text/plain", NULL,
     "CHAPTER I\n\n\"TOM!\"\n\nNo answer.\n\nCHAPTER II\n\nSaturday morning was come.\n",
     "CHAPTER I|CHAPTER II", "\"TOM!\"", NULL },
@@ -881,8 +885,8 @@ static const LayoutCase layouts[] = {
     "CHAPTER I. The Start\n\nText one.\n\nCHAPTER II. The Middle\n\nText two.\n",
     "Front matter|CHAPTER I. The Start|CHAPTER II. The Middle", "CONTENTS", NULL },
   { "bare-roman-numerals", "text/plain", NULL,
-    "I.\n\nThe first.\n\nII.\n\nThe second.\n\nIII.\n\nThe third.\n",
-    "I.|II.|III.", "The first.", NULL },
+    "I.\n\nThe first.\n\nII.\n\nThe second.\n\nIII.\n\nThe third.\n", "I.|II.|III.", "The first.",
+    NULL },
   { "stories-and-sections", "text/plain", NULL,
     "I. A SCANDAL IN BOHEMIA\n\n\nI.\n\n\nTo Sherlock Holmes she is always the woman.\n\n"
     "II.\n\nAt three o'clock precisely I was at Baker Street.\n\n\n"
@@ -897,11 +901,13 @@ static const LayoutCase layouts[] = {
   { "book-with-year", "text/plain", NULL,
     "BOOK ONE: 1805\n\n\n\n\nCHAPTER I\n\n\"Well, Prince, so Genoa and Lucca are now\n"
     "just family estates of the Buonapartes.\"\n\nBOOK TWO: 1806\n\nCHAPTER I\n\nIn 1806.\n",
-    "CHAPTER I|CHAPTER I", "\"Well, Prince, so Genoa and Lucca are now just family estates of the "
-    "Buonapartes.\"", "BOOK ONE: 1805|BOOK TWO: 1806" },
+    "CHAPTER I|CHAPTER I",
+    "\"Well, Prince, so Genoa and Lucca are now just family estates of the "
+    "Buonapartes.\"",
+    "BOOK ONE: 1805|BOOK TWO: 1806" },
   { "number-words-alone", "text/plain", NULL,
-    "One\n\nThe first day.\n\nTwo\n\nThe second day.\n\nThree\n\nThe third day.\n",
-    "One|Two|Three", "The first day.", NULL },
+    "One\n\nThe first day.\n\nTwo\n\nThe second day.\n\nThree\n\nThe third day.\n", "One|Two|Three",
+    "The first day.", NULL },
   { "title-page-leads", "text/plain", NULL,
     "A CHRISTMAS CAROL\n\nby Charles Dickens\n\n\n\nSTAVE ONE.\n\nMARLEY'S GHOST.\n\n"
     "Marley was dead: to begin with.\n",
@@ -928,11 +934,11 @@ static const LayoutCase layouts[] = {
     "which is four hundred characters at most, as the documentation says, and more.\n\n"
     "CHAPTER 1\n\nOnce.\n",
     "CHAPTER 1", "Once.", NULL },
-  { "no-headings", "text/plain", NULL,
-    "Just a few paragraphs.\n\nNo chapters at all.\n",
+  { "no-headings", "text/plain", NULL, "Just a few paragraphs.\n\nNo chapters at all.\n",
     "no-headings", "Just a few paragraphs.", NULL },
   { "crlf-bom", "text/plain", NULL,
-    "\xef\xbb\xbf" "CHAPTER 1\r\n\r\nHello,\r\nworld.\r\n\r\nCHAPTER 2\r\n\r\nBye.\r\n",
+    "\xef\xbb\xbf"
+    "CHAPTER 1\r\n\r\nHello,\r\nworld.\r\n\r\nCHAPTER 2\r\n\r\nBye.\r\n",
     "CHAPTER 1|CHAPTER 2", "Hello, world.", NULL },
   { "gutenberg", "text/plain", NULL,
     "The Project Gutenberg eBook of A Short Book, by Jane Doe\n\n"
@@ -951,11 +957,10 @@ static const LayoutCase layouts[] = {
     "```\n# not a heading\n```\n\n## Two ##\n\nSecond.\n",
     "One|Two", "First *chapter*.", "My Book|My Book" },
   { "markdown-level-1", "text/markdown", "{\"markdown_level\": 1}",
-    "# My Book\n\n## One\n\nFirst.\n\n## Two\n\nSecond.\n",
-    "My Book", "## One", NULL },
+    "# My Book\n\n## One\n\nFirst.\n\n## Two\n\nSecond.\n", "My Book", "## One", NULL },
   { "markdown-without-hashes", "text/markdown", NULL,
-    "Chapter 1\n\nThe *first*.\n\nChapter 2\n\nThe second.\n",
-    "Chapter 1|Chapter 2", "The *first*.", NULL },
+    "Chapter 1\n\nThe *first*.\n\nChapter 2\n\nThe second.\n", "Chapter 1|Chapter 2",
+    "The *first*.", NULL },
   { "markdown-setext-front-matter", "text/markdown", NULL,
     "---\ntitle: \"Setext Tales\"\nauthor: Ann Author\nlanguage: de\n---\n\n"
     "Erstes Kapitel\n==============\n\nEins.\n\nZweites Kapitel\n===============\n\nZwei.\n",
@@ -1016,8 +1021,8 @@ static void
 test_segmenter_metadata (void)
 {
   g_autoptr (SutraItem) pg = make_text_book ("gutenberg", "text/plain", layout_text ("gutenberg"));
-  g_autoptr (SutraItem) md = make_text_book ("md", "text/markdown",
-                                             layout_text ("markdown-setext-front-matter"));
+  g_autoptr (SutraItem) md =
+    make_text_book ("md", "text/markdown", layout_text ("markdown-setext-front-matter"));
   g_autoptr (SutraItem) tagged = make_text_book ("tagged", "text/plain", "Hello there.\n");
   g_autoptr (GPtrArray) pg_items = segment_ok (NULL, pg);
   g_autoptr (GPtrArray) md_items = segment_ok (NULL, md);
@@ -1027,19 +1032,22 @@ test_segmenter_metadata (void)
 
   g_test_summary ("Title, author and language come from the Gutenberg header, Markdown front "
                   "matter or item metadata; the language parameter overrides them");
-  g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "title", NULL), ==, "A Short Book");
+  g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "title", NULL), ==,
+                   "A Short Book");
   g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "author", NULL), ==, "Jane Doe");
   g_assert_cmpstr (sutra_item_get_meta_string (pg_items->pdata[0], "language", NULL), ==, "fr");
   g_assert_null (strstr (pg_all, "Licence"));
   g_assert_cmpstr (sutra_item_get_meta_string (forced->pdata[0], "language", NULL), ==, "pt-BR");
 
-  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "title", NULL), ==, "Setext Tales");
-  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "author", NULL), ==, "Ann Author");
+  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "title", NULL), ==,
+                   "Setext Tales");
+  g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "author", NULL), ==,
+                   "Ann Author");
   g_assert_cmpstr (sutra_item_get_meta_string (md_items->pdata[0], "language", NULL), ==, "de");
 
   {
-    g_autoptr (SutraItem) carol = make_text_book ("carol", "text/plain",
-                                                  layout_text ("title-page-leads"));
+    g_autoptr (SutraItem) carol =
+      make_text_book ("carol", "text/plain", layout_text ("title-page-leads"));
     g_autoptr (GPtrArray) carol_items = segment_ok (NULL, carol);
 
     g_assert_cmpstr (sutra_item_get_meta_string (carol_items->pdata[0], "title", NULL), ==,
@@ -1058,11 +1066,14 @@ test_segmenter_metadata (void)
 static void
 test_segmenter_sentences (void)
 {
-  g_autoptr (SutraItem) book = make_text_book (
-    "sentences", "text/plain", "Mr. Smithson arrived here today. Yes.\n\nShort one.\n");
+  g_autoptr (SutraItem) book =
+    make_text_book ("sentences", "text/plain",
+                    "Mr. Smithson arrived here today. Yes.\n\nShort one.\n");
   g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 20}", book);
   static const char *const expected[] = {
-    "Mr. Smithson arrived", "here today. Yes.", "Short one.",
+    "Mr. Smithson arrived",
+    "here today. Yes.",
+    "Short one.",
   };
   static const int paragraph[] = { 0, 0, 1 };
   static const gboolean paragraph_end[] = { FALSE, TRUE, TRUE };
@@ -1077,18 +1088,23 @@ test_segmenter_sentences (void)
 
       g_assert_cmpstr (text, ==, expected[i]);
       g_assert_cmpint (json_object_get_int_member (meta, "paragraph_index"), ==, paragraph[i]);
-      g_assert_cmpint (json_object_get_boolean_member (meta, "paragraph_end"), ==, paragraph_end[i]);
+      g_assert_cmpint (json_object_get_boolean_member (meta, "paragraph_end"), ==,
+                       paragraph_end[i]);
     }
 }
 
 static void
 test_segmenter_merge (void)
 {
-  g_autoptr (SutraItem) book = make_text_book (
-    "merge", "text/plain", "One. Two. Three. Four. Five. Six. Seven. Eight. Nine. Ten.\n");
+  g_autoptr (SutraItem) book =
+    make_text_book ("merge", "text/plain",
+                    "One. Two. Three. Four. Five. Six. Seven. Eight. Nine. Ten.\n");
   g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 20}", book);
   static const char *const expected[] = {
-    "One. Two. Three.", "Four. Five. Six.", "Seven. Eight. Nine.", "Ten.",
+    "One. Two. Three.",
+    "Four. Five. Six.",
+    "Seven. Eight. Nine.",
+    "Ten.",
   };
 
   g_test_summary ("Sentences are merged greedily up to max_chars");
@@ -1104,13 +1120,13 @@ test_segmenter_merge (void)
 static void
 test_segmenter_long_sentence (void)
 {
-  g_autoptr (SutraItem) book = make_text_book (
-    "long", "text/plain",
-    "The rabbit ran across the field, past the hedge and the old oak tree, "
-    "through the garden where the roses grew; and then, without a pause, "
-    "down a hole that nobody had ever noticed before that day\n\n"
-    "Supercalifragilisticexpialidocious-and-then-some-more-letters here "
-    "Pneumonoultramicroscopicsilicovolcanoconiosis.\n");
+  g_autoptr (SutraItem) book =
+    make_text_book ("long", "text/plain",
+                    "The rabbit ran across the field, past the hedge and the old oak tree, "
+                    "through the garden where the roses grew; and then, without a pause, "
+                    "down a hole that nobody had ever noticed before that day\n\n"
+                    "Supercalifragilisticexpialidocious-and-then-some-more-letters here "
+                    "Pneumonoultramicroscopicsilicovolcanoconiosis.\n");
   g_autoptr (GPtrArray) items = segment_ok ("{\"max_chars\": 40}", book);
   g_autofree char *first = item_text (items->pdata[0]);
   g_autofree char *second = item_text (items->pdata[1]);
@@ -1123,8 +1139,10 @@ test_segmenter_long_sentence (void)
   g_assert_cmpstr (second, ==, "past the hedge and the old oak tree,");
   {
     static const char *const tail[] = {
-      "Supercalifragilisticexpialidocious-and-", "then-some-more-letters here",
-      "Pneumonoultramicroscopicsilicovolcanocon", "iosis.",
+      "Supercalifragilisticexpialidocious-and-",
+      "then-some-more-letters here",
+      "Pneumonoultramicroscopicsilicovolcanocon",
+      "iosis.",
     };
     guint k = 0;
 
@@ -1164,7 +1182,8 @@ test_segmenter_emit_chapters (void)
 
       g_assert_cmpuint (sutra_item_get_depth (item), ==, 2);
       g_assert_cmpstr (sutra_item_get_id (item), ==, id);
-      g_assert_cmpstr (sutra_item_get_meta_string (item, "chapter_title", NULL), ==, alice_titles[i]);
+      g_assert_cmpstr (sutra_item_get_meta_string (item, "chapter_title", NULL), ==,
+                       alice_titles[i]);
       g_assert_nonnull (strstr (text, "\n\n"));
       g_assert_cmpint (sutra_item_get_meta_int (item, "paragraph_count", 0), >, 10);
     }
@@ -1186,7 +1205,8 @@ test_segmenter_deterministic (void)
       g_autofree char *a = item_text (first->pdata[i]);
       g_autofree char *b = item_text (second->pdata[i]);
 
-      g_assert_cmpstr (sutra_item_get_id (first->pdata[i]), ==, sutra_item_get_id (second->pdata[i]));
+      g_assert_cmpstr (sutra_item_get_id (first->pdata[i]), ==,
+                       sutra_item_get_id (second->pdata[i]));
       g_assert_cmpstr (a, ==, b);
       g_assert_true (json_object_equal (sutra_item_get_meta (first->pdata[i]),
                                         sutra_item_get_meta (second->pdata[i])));
@@ -1197,8 +1217,8 @@ static void
 test_segmenter_repair_utf8 (void)
 {
   static const char text[] = "CHAPTER 1\n\nCaf\xe9 au lait.\n";
-  g_autoptr (SutraItem) book = make_book ("latin1", "/books/latin1.txt", "text/plain",
-                                          g_bytes_new (text, sizeof text - 1));
+  g_autoptr (SutraItem) book =
+    make_book ("latin1", "/books/latin1.txt", "text/plain", g_bytes_new (text, sizeof text - 1));
   g_autoptr (GPtrArray) items = segment_ok ("{\"repair_utf8\": true}", book);
   g_autofree char *first = item_text (items->pdata[0]);
 
@@ -1209,7 +1229,10 @@ test_segmenter_repair_utf8 (void)
 /* Bad input */
 
 static void
-write_zip_entry (struct archive *archive, const char *name, const void *data, gsize size,
+write_zip_entry (struct archive *archive,
+                 const char *name,
+                 const void *data,
+                 gsize size,
                  gsize repeat)
 {
   struct archive_entry *entry = archive_entry_new ();
@@ -1257,43 +1280,47 @@ make_zip (const char *const *entries, gsize bomb_bytes)
   return g_byte_array_free_to_bytes (bytes);
 }
 
-#define CONTAINER                                                                          \
-  "<?xml version=\"1.0\"?><container version=\"1.0\" "                                     \
-  "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles>"                  \
+#define CONTAINER                                                                            \
+  "<?xml version=\"1.0\"?><container version=\"1.0\" "                                       \
+  "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles>"                    \
   "<rootfile full-path=\"OEBPS/content.opf\" media-type=\"application/oebps-package+xml\"/>" \
   "</rootfiles></container>"
 
-#define OPF_HEAD                                                                           \
+#define OPF_HEAD                                                                            \
   "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">" \
-  "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Tiny</dc:title>"      \
+  "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Tiny</dc:title>"       \
   "<dc:creator>A. Writer</dc:creator><dc:language>en</dc:language></metadata>"
 
-#define OPF_TWO_CHAPTERS                                                                   \
-  OPF_HEAD                                                                                 \
-  "<manifest><item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" "    \
-  "properties=\"nav\"/><item id=\"c1\" href=\"text/c1.xhtml\" "                            \
-  "media-type=\"application/xhtml+xml\"/><item id=\"c2\" href=\"text/c%202.xhtml\" "       \
-  "media-type=\"application/xhtml+xml\"/></manifest>"                                      \
+#define OPF_TWO_CHAPTERS                                                                \
+  OPF_HEAD                                                                              \
+  "<manifest><item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" " \
+  "properties=\"nav\"/><item id=\"c1\" href=\"text/c1.xhtml\" "                         \
+  "media-type=\"application/xhtml+xml\"/><item id=\"c2\" href=\"text/c%202.xhtml\" "    \
+  "media-type=\"application/xhtml+xml\"/></manifest>"                                   \
   "<spine><itemref idref=\"c1\"/><itemref idref=\"c2\"/></spine></package>"
 
-#define NAV                                                                                \
-  "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\" "                   \
-  "xmlns:epub=\"http://www.idpf.org/2007/ops\"><body><nav epub:type=\"toc\"><ol>"          \
-  "<li><a href=\"text/c1.xhtml\">Part One</a><ol>"                                         \
-  "<li><a href=\"text/c1.xhtml#s1\">The First Chapter</a></li>"                            \
-  "<li><a href=\"text/c%202.xhtml\">The Second Chapter</a></li></ol></li>"                 \
+#define NAV                                                                       \
+  "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\" "          \
+  "xmlns:epub=\"http://www.idpf.org/2007/ops\"><body><nav epub:type=\"toc\"><ol>" \
+  "<li><a href=\"text/c1.xhtml\">Part One</a><ol>"                                \
+  "<li><a href=\"text/c1.xhtml#s1\">The First Chapter</a></li>"                   \
+  "<li><a href=\"text/c%202.xhtml\">The Second Chapter</a></li></ol></li>"        \
   "</ol></nav></body></html>"
 
-#define XHTML(body)                                                                        \
-  "<?xml version=\"1.0\" encoding=\"utf-8\"?><!DOCTYPE html>"                              \
-  "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>t</title>"                    \
+#define XHTML(body)                                                     \
+  "<?xml version=\"1.0\" encoding=\"utf-8\"?><!DOCTYPE html>"           \
+  "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>t</title>" \
   "<style>p { color: red }</style></head><body>" body "</body></html>"
 
 static const char *const tiny_epub[] = {
-  "mimetype", "application/epub+zip",
-  "META-INF/container.xml", CONTAINER,
-  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
-  "OEBPS/nav.xhtml", NAV,
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml",
+  NAV,
   "OEBPS/text/c1.xhtml",
   XHTML ("<h1 id=\"s1\">The First Chapter</h1><p>It&nbsp;was a <i>dark</i> night&mdash;"
          "very dark.</p><script>alert('no')</script><img src=\"x.png\" alt=\"no\"/>"
@@ -1306,8 +1333,8 @@ static const char *const tiny_epub[] = {
 static void
 test_segmenter_epub3 (void)
 {
-  g_autoptr (SutraItem) book = make_book ("tiny", "/books/tiny.epub", SUTRA_MEDIA_EPUB,
-                                          make_zip (tiny_epub, 0));
+  g_autoptr (SutraItem) book =
+    make_book ("tiny", "/books/tiny.epub", SUTRA_MEDIA_EPUB, make_zip (tiny_epub, 0));
   g_autoptr (GPtrArray) items = segment_ok (NULL, book);
   g_autoptr (GPtrArray) titles = chapter_titles (items);
   g_autofree char *joined = join_titles (titles);
@@ -1319,7 +1346,8 @@ test_segmenter_epub3 (void)
                   "entities, scripts, styles and images skipped, headings equal to the TOC "
                   "title left out of the text");
   g_assert_cmpstr (joined, ==, "The First Chapter|The Second Chapter");
-  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "part_title", NULL), ==, "Part One");
+  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "part_title", NULL), ==,
+                   "Part One");
   g_assert_cmpstr (first, ==, "It\xc2\xa0was a dark night\xe2\x80\x94very dark.");
   g_assert_cmpstr (second, ==, "Caf\xc3\xa9 & more. A new line.");
   g_assert_cmpstr (third, ==, "Second text.");
@@ -1333,58 +1361,73 @@ typedef struct
   const char *name;
   const char *media_type;
   const char *params;
-  const char *const *zip;   /* nullable: the input is this zip */
-  const char *bytes;        /* else these bytes */
-  gssize size;              /* -1: up to the NUL */
+  const char *const *zip; /* nullable: the input is this zip */
+  const char *bytes;      /* else these bytes */
+  gssize size;            /* -1: up to the NUL */
   gsize bomb_bytes;
   SutraPluginError code;
-  const char *cause;        /* a part of the message */
+  const char *cause; /* a part of the message */
 } BadCase;
 
 static const char *const zip_not_epub[] = { "hello.txt", "Hello.", NULL };
 
 static const char *const epub_missing_spine_file[] = {
-  "mimetype", "application/epub+zip",
-  "META-INF/container.xml", CONTAINER,
-  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
-  "OEBPS/nav.xhtml", NAV,
-  "OEBPS/text/c1.xhtml", XHTML ("<p>One.</p>"),
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml",
+  NAV,
+  "OEBPS/text/c1.xhtml",
+  XHTML ("<p>One.</p>"),
   NULL,
 };
 
 static const char *const epub_malformed_xhtml[] = {
-  "mimetype", "application/epub+zip",
-  "META-INF/container.xml", CONTAINER,
-  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
-  "OEBPS/nav.xhtml", NAV,
-  "OEBPS/text/c1.xhtml", XHTML ("<p>One.</p>"),
-  "OEBPS/text/c 2.xhtml", XHTML ("<p>Two <b>bold</p></body></html>"),
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml",
+  NAV,
+  "OEBPS/text/c1.xhtml",
+  XHTML ("<p>One.</p>"),
+  "OEBPS/text/c 2.xhtml",
+  XHTML ("<p>Two <b>bold</p></body></html>"),
   NULL,
 };
 
 static const char *const epub_bomb[] = {
-  "mimetype", "application/epub+zip",
-  "META-INF/container.xml", CONTAINER,
-  "OEBPS/content.opf", OPF_TWO_CHAPTERS,
-  "OEBPS/bomb.xhtml", "bomb",
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_TWO_CHAPTERS,
+  "OEBPS/bomb.xhtml",
+  "bomb",
   NULL,
 };
 
 static const BadCase bad_inputs[] = {
   { "empty", "text/plain", NULL, NULL, "", 0, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "empty" },
-  { "white-space", "text/plain", NULL, NULL, " \n\r\n\t\n", 6, 0,
-    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "empty" },
+  { "white-space", "text/plain", NULL, NULL, " \n\r\n\t\n", 6, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+    "empty" },
   { "binary", "text/plain", NULL, NULL, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 0,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "binary data, not text: a NUL byte at byte offset 8" },
-  { "binary-no-nul", "text/plain", NULL, NULL,
-    "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11", 12, 0,
-    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "binary data" },
+  { "binary-no-nul", "text/plain", NULL, NULL, "\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11",
+    12, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "binary data" },
   { "invalid-utf8", "text/plain", NULL, NULL, "Hello w\xf6rld, and more.", -1, 0,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "invalid UTF-8 at byte offset 7" },
   { "invalid-utf8-markdown", "text/markdown", NULL, NULL, "# A\n\nB \xc3\x28", 9, 0,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "invalid UTF-8 at byte offset 7" },
   { "zip-not-epub", SUTRA_MEDIA_EPUB, NULL, zip_not_epub, NULL, 0, 0,
-    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "not an EPUB: the zip archive has no META-INF/container.xml" },
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+    "not an EPUB: the zip archive has no META-INF/container.xml" },
   { "zip-as-application-zip", "application/zip", NULL, zip_not_epub, NULL, 0, 0,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "not an EPUB" },
   { "epub-not-a-zip", SUTRA_MEDIA_EPUB, NULL, NULL, "Just text.", 10, 0,
@@ -1396,16 +1439,16 @@ static const BadCase bad_inputs[] = {
     "spine item “c2” names “OEBPS/text/c 2.xhtml”, which the archive does not contain" },
   { "epub-malformed-xhtml", SUTRA_MEDIA_EPUB, NULL, epub_malformed_xhtml, NULL, 0, 0,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "malformed XML in “OEBPS/text/c 2.xhtml” at line 1" },
-  { "zip-bomb-small-limit", SUTRA_MEDIA_EPUB, "{\"max_expanded_bytes\": 1048576}", epub_bomb,
-    NULL, 0, 8 << 20, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "zip bomb" },
+  { "zip-bomb-small-limit", SUTRA_MEDIA_EPUB, "{\"max_expanded_bytes\": 1048576}", epub_bomb, NULL,
+    0, 8 << 20, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "zip bomb" },
   { "zip-bomb", SUTRA_MEDIA_EPUB, NULL, epub_bomb, NULL, 0, 300 << 20,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "past the limit of 268435456 bytes" },
-  { "unsupported-type", "audio/x-raw-f32", NULL, NULL, "abcd", 4, 0,
-    SUTRA_PLUGIN_ERROR_UNSUPPORTED, "media type “audio/x-raw-f32”" },
+  { "unsupported-type", "audio/x-raw-f32", NULL, NULL, "abcd", 4, 0, SUTRA_PLUGIN_ERROR_UNSUPPORTED,
+    "media type “audio/x-raw-f32”" },
   { "only-boilerplate", "text/plain", NULL, NULL,
     "Title: X\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n"
-    "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nLicence.\n", -1, 0,
-    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "no text left" },
+    "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nLicence.\n",
+    -1, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "no text left" },
 };
 
 static void
@@ -1417,8 +1460,8 @@ test_segmenter_bad_input (gconstpointer data)
                                    : g_bytes_new (row->bytes, row->size >= 0 ? (gsize) row->size
                                                                              : strlen (row->bytes));
   g_autoptr (SutraItem) book = make_book (row->name, path, row->media_type, bytes);
-  g_autoptr (SutraItem) anonymous = sutra_item_new_root (row->name, 0, row->media_type,
-                                                         g_bytes_ref (bytes));
+  g_autoptr (SutraItem) anonymous =
+    sutra_item_new_root (row->name, 0, row->media_type, g_bytes_ref (bytes));
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) anonymous_error = NULL;
   g_autoptr (GPtrArray) items = NULL;
@@ -1459,8 +1502,8 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/segmenter/descriptor", test_segmenter_descriptor);
   for (guint i = 0; i < G_N_ELEMENTS (bad_params); i++)
     {
-      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/bad-params/%s",
-                                                    bad_params[i].name);
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/bad-params/%s", bad_params[i].name);
 
       g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_bad_params);
     }
@@ -1495,7 +1538,8 @@ main (int argc, char **argv)
     }
   for (guint i = 0; i < G_N_ELEMENTS (layouts); i++)
     {
-      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/layout/%s", layouts[i].name);
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/layout/%s", layouts[i].name);
 
       g_test_add_data_func (test_path, &layouts[i], test_segmenter_layout);
     }
@@ -1509,8 +1553,8 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/segmenter/epub3", test_segmenter_epub3);
   for (guint i = 0; i < G_N_ELEMENTS (bad_inputs); i++)
     {
-      g_autofree char *test_path = g_strdup_printf ("/plugins/segmenter/bad-input/%s",
-                                                    bad_inputs[i].name);
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/bad-input/%s", bad_inputs[i].name);
 
       g_test_add_data_func (test_path, &bad_inputs[i], test_segmenter_bad_input);
     }
