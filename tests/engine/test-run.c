@@ -597,8 +597,9 @@ test_run_nested_split_gather (void)
               "\"batch\": 2 }, "
               "\"unwords\": { \"plugin\": \"text-join\", \"input\": \"letters\", \"params\": { "
               "\"separator\": \" \" } }, "
-              "\"unlines\": { \"plugin\": \"text-join\", \"input\": \"unwords\" }, " SINK (
-                "write", "unlines", "${dir}/out.jsonl")),
+              "\"unlines\": { \"plugin\": \"text-join\", \"input\": \"unwords\" }, "
+              "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"unlines\", \"params\": { "
+              "\"path\": \"${dir}/out.jsonl\", \"include_meta\": false } }"),
     &error));
   g_assert_no_error (error);
   sutra_test_append_record (expected, "doc", "ab cd\nefg\n\nh i j\n", strlen ("ab cd\nefg\n\nh i j\n"));
