@@ -9,30 +9,30 @@
 G_BEGIN_DECLS
 
 /* Fails the test, showing both strings, when @haystack lacks @needle. */
-#define sutra_assert_contains(haystack, needle)                                                    \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    const char *h__ = (haystack), *n__ = (needle);                                                 \
-    if (h__ == NULL || strstr (h__, n__) == NULL)                                                  \
-      {                                                                                            \
-        char *m__ = g_strdup_printf ("“%s” does not contain “%s”", h__ ? h__ : "(null)", n__);     \
-        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, m__);                    \
-        g_free (m__);                                                                              \
-      }                                                                                            \
-  }                                                                                                \
+#define sutra_assert_contains(haystack, needle)                                                \
+  G_STMT_START                                                                                 \
+  {                                                                                            \
+    const char *h__ = (haystack), *n__ = (needle);                                             \
+    if (h__ == NULL || strstr (h__, n__) == NULL)                                              \
+      {                                                                                        \
+        char *m__ = g_strdup_printf ("“%s” does not contain “%s”", h__ ? h__ : "(null)", n__); \
+        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, m__);                \
+        g_free (m__);                                                                          \
+      }                                                                                        \
+  }                                                                                            \
   G_STMT_END
 
-#define sutra_assert_not_contains(haystack, needle)                                                \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    const char *h__ = (haystack), *n__ = (needle);                                                 \
-    if (h__ != NULL && strstr (h__, n__) != NULL)                                                  \
-      {                                                                                            \
-        char *m__ = g_strdup_printf ("“%s” contains “%s”", h__, n__);                              \
-        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, m__);                    \
-        g_free (m__);                                                                              \
-      }                                                                                            \
-  }                                                                                                \
+#define sutra_assert_not_contains(haystack, needle)                             \
+  G_STMT_START                                                                  \
+  {                                                                             \
+    const char *h__ = (haystack), *n__ = (needle);                              \
+    if (h__ != NULL && strstr (h__, n__) != NULL)                               \
+      {                                                                         \
+        char *m__ = g_strdup_printf ("“%s” contains “%s”", h__, n__);           \
+        g_assertion_message (G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC, m__); \
+        g_free (m__);                                                           \
+      }                                                                         \
+  }                                                                             \
   G_STMT_END
 
 /* How many times @needle occurs in @haystack. */

@@ -22,14 +22,19 @@ typedef struct
   gsize expected;
 } AbiCheck;
 
-#define OFFSET(type, field, value) { #type "." #field, offsetof (type, field), value }
-#define SIZE(type, value) { "sizeof " #type, sizeof (type), value }
+#define OFFSET(type, field, value)                 \
+  {                                                \
+#type "." #field, offsetof(type, field), value \
+  }
+#define SIZE(type, value)                 \
+  {                                       \
+    "sizeof " #type, sizeof (type), value \
+  }
 
 #if defined(__x86_64__) && defined(__LP64__)
 #define SUTRA_ABI_PINNED 1
 
-#define PIN_OFFSET(type, field, value)                                                             \
-  G_STATIC_ASSERT (offsetof (type, field) == (value))
+#define PIN_OFFSET(type, field, value) G_STATIC_ASSERT (offsetof (type, field) == (value))
 #define PIN_SIZE(type, value) G_STATIC_ASSERT (sizeof (type) == (value))
 
 PIN_OFFSET (SutraPluginInfo, abi_major, 0);

@@ -145,12 +145,12 @@ run_sutra (Result *result, const char *cwd, const char *const *args)
   g_test_message ("exit %d\nstdout:\n%s\nstderr:\n%s", result->status, result->out, result->err);
 }
 
-#define RUN(result, cwd, ...)                                                                     \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    const char *args__[] = { __VA_ARGS__, NULL };                                                  \
-    run_sutra (result, cwd, args__);                                                               \
-  }                                                                                                \
+#define RUN(result, cwd, ...)                     \
+  G_STMT_START                                    \
+  {                                               \
+    const char *args__[] = { __VA_ARGS__, NULL }; \
+    run_sutra (result, cwd, args__);              \
+  }                                               \
   G_STMT_END
 
 static char *
@@ -163,8 +163,8 @@ static const char *const commands[] = {
   "run", "resume", "status", "gc", "validate", "graph", "plugins", "inspect", "devices", NULL,
 };
 
-static const char *const exit_statuses[] = { "  0 ", "  1 ", "  2 ", "  3 ", "  4 ", "  130 ",
-                                             "143", NULL };
+static const char *const exit_statuses[] = { "  0 ", "  1 ",   "  2 ", "  3 ",
+                                             "  4 ", "  130 ", "143",  NULL };
 
 /* A pipeline with three problems: a typo in a key, a bad enum value and an
  * input that names no stage. */
@@ -551,7 +551,7 @@ static void
 test_cli_plugins (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  static const char *const expected[] = { "fault", "file-sink", "identity", "jsonl-sink",
+  static const char *const expected[] = { "fault",     "file-sink",   "identity",   "jsonl-sink",
                                           "text-join", "text-source", "text-split", NULL };
   Result result;
 
@@ -576,8 +576,8 @@ static void
 test_cli_plugin_path (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *extra = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine",
-                                             "plugins", "dup-a", NULL);
+  g_autofree char *extra =
+    g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine", "plugins", "dup-a", NULL);
   g_autofree char *broken = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine",
                                               "plugins", "abi-major.so", NULL);
   Result result;
@@ -628,8 +628,8 @@ test_cli_events (void)
 
   g_test_summary ("--events FILE writes one JSON object per line: run-started, each stage's "
                   "stage-started, progress and stage-finished, then run-finished");
-  RUN (&result, dir, "run", "--no-job", "-q", "--events", "events.jsonl", demo, "--set",
-       set_input, "--set", "output=demo.jsonl");
+  RUN (&result, dir, "run", "--no-job", "-q", "--events", "events.jsonl", demo, "--set", set_input,
+       "--set", "output=demo.jsonl");
   g_assert_cmpint (result.status, ==, 0);
   result_clear (&result);
 
@@ -713,9 +713,9 @@ test_cli_signal (gconstpointer data)
   in = sutra_test_write (dir, "in.txt", lines->str, lines->len);
   g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
   /* 1 ms an item, failing none (no item is called "none"): 100 s in all. */
-  process = g_subprocess_launcher_spawn (launcher, &error, sutra, "run", "--no-job", "-q",
-                                         "faulty.json", "--set", "sleep=1000", "--set",
-                                         "bad.fail_on=none", NULL);
+  process =
+    g_subprocess_launcher_spawn (launcher, &error, sutra, "run", "--no-job", "-q", "faulty.json",
+                                 "--set", "sleep=1000", "--set", "bad.fail_on=none", NULL);
   g_assert_no_error (error);
 
   /* Wait until the run is under way: the sink has made its .part file. */

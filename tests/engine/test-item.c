@@ -77,10 +77,10 @@ test_item_child_at_max_depth (void)
 static void
 test_item_derived_keeps_id_and_path (void)
 {
-  g_autoptr (SutraItem) book = sutra_item_new_root ("book", 4, "text/markdown",
-                                                    g_bytes_new_static ("# A", 3));
-  g_autoptr (SutraItem) chapter = sutra_item_new_child (book, 9, NULL,
-                                                        g_bytes_new_static ("one", 3));
+  g_autoptr (SutraItem) book =
+    sutra_item_new_root ("book", 4, "text/markdown", g_bytes_new_static ("# A", 3));
+  g_autoptr (SutraItem) chapter =
+    sutra_item_new_child (book, 9, NULL, g_bytes_new_static ("one", 3));
   g_autoptr (SutraItem) same = sutra_item_new_derived (chapter, NULL, NULL);
   g_autoptr (SutraItem) audio =
     sutra_item_new_derived (chapter, SUTRA_MEDIA_AUDIO_F32, g_bytes_new_static ("\0\0\0\0", 4));
@@ -313,8 +313,7 @@ test_item_meta_copy_on_write (void)
   json_array_add_string_element (
     json_object_get_array_member (json_object_get_object_member (own, "chapter"), "tags"), "b");
   json_object_set_string_member (
-    json_array_get_object_element (json_object_get_array_member (own, "voices"), 0), "name",
-    "fr");
+    json_array_get_object_element (json_object_get_array_member (own, "voices"), 0), "name", "fr");
   json_array_add_int_element (json_object_get_array_member (own, "voices"), 3);
 
   after = object_to_string (sutra_item_get_meta (source));
@@ -337,8 +336,10 @@ test_item_meta_dup_is_deep (void)
   before = object_to_string (sutra_item_get_meta (item));
   copy = sutra_item_dup_meta (item);
   g_assert_nonnull (copy);
-  json_array_add_int_element (
-    json_object_get_array_member (json_object_get_object_member (copy, "a"), "b"), 3);
+  json_array_add_int_element (json_object_get_array_member (json_object_get_object_member (copy,
+                                                                                           "a"),
+                                                            "b"),
+                              3);
   json_object_set_int_member (
     json_array_get_object_element (
       json_object_get_array_member (json_object_get_object_member (copy, "a"), "b"), 1),

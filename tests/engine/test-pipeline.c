@@ -23,14 +23,14 @@ static char *registry_problem;
 
 #define HEAD "{\n  \"sutra\": 1,\n  \"stages\": {\n"
 #define TAIL "  }\n}\n"
-#define READ_PARAMS(params)                                                                        \
+#define READ_PARAMS(params) \
   "    \"read\": { \"plugin\": \"text-source\", \"params\": { " params " } },\n"
 #define READ READ_PARAMS ("\"path\": \"${in}\"")
 #define PASS(extra) "    \"pass\": { \"plugin\": \"identity\", \"input\": \"read\"" extra " },\n"
 #define STAGE(name, rest) "    \"" name "\": { " rest " },\n"
-#define WRITE_PATH(path)                                                                           \
-  "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": { \"path\": \"" path  \
-  "\" } }\n"
+#define WRITE_PATH(path)                                                                       \
+  "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": { \"path\": " \
+  "\"" path "\" } }\n"
 #define WRITE WRITE_PATH ("${out}")
 #define LAST(name, rest) "    \"" name "\": { " rest " }\n"
 
@@ -46,85 +46,139 @@ typedef struct
 
 static const BadCase bad_cases[] = {
   /* Syntax. */
-  { "syntax/trailing-comma", HEAD "    \"a\": { \"plugin\": \"identity\", }\n" TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_SYNTAX, 1, { "bad.json:4:", "not valid JSON" } },
-  { "syntax/unterminated", HEAD READ, { NULL }, SUTRA_PIPELINE_ERROR_SYNTAX, 1,
+  { "syntax/trailing-comma",
+    HEAD "    \"a\": { \"plugin\": \"identity\", }\n" TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_SYNTAX,
+    1,
+    { "bad.json:4:", "not valid JSON" } },
+  { "syntax/unterminated",
+    HEAD READ,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_SYNTAX,
+    1,
     { "bad.json:", "not valid JSON" } },
-  { "syntax/not-an-object", "[1, 2]\n", { NULL }, SUTRA_PIPELINE_ERROR_SYNTAX, 1,
+  { "syntax/not-an-object",
+    "[1, 2]\n",
+    { NULL },
+    SUTRA_PIPELINE_ERROR_SYNTAX,
+    1,
     { "bad.json: a pipeline file is a JSON object with “sutra” and “stages” keys" } },
   { "syntax/empty", "", { NULL }, SUTRA_PIPELINE_ERROR_SYNTAX, 1, { "bad.json" } },
 
   /* Version. */
-  { "version/missing", "{\n  \"stages\": {\n" READ PASS ("") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_VERSION, 1, { "bad.json: missing “sutra”", "add \"sutra\": 1" } },
-  { "version/wrong", "{\n  \"sutra\": 2,\n  \"stages\": {\n" READ PASS ("") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_VERSION, 1, { "bad.json:2:3: “sutra” must be 1" } },
-  { "version/string", "{\n  \"sutra\": \"1\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_VERSION, 1, { "bad.json:2:3: “sutra” must be 1" } },
+  { "version/missing",
+    "{\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_VERSION,
+    1,
+    { "bad.json: missing “sutra”", "add \"sutra\": 1" } },
+  { "version/wrong",
+    "{\n  \"sutra\": 2,\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_VERSION,
+    1,
+    { "bad.json:2:3: “sutra” must be 1" } },
+  { "version/string",
+    "{\n  \"sutra\": \"1\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_VERSION,
+    1,
+    { "bad.json:2:3: “sutra” must be 1" } },
 
   /* Unknown keys, with did-you-mean and the valid keys. */
-  { "unknown-key/stage", HEAD READ PASS (", \"wokers\": 2") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+  { "unknown-key/stage",
+    HEAD READ PASS (", \"wokers\": 2") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
+    1,
     { "bad.json:5:54: stage “pass”: unknown stage key “wokers”; did you mean “workers”?",
       "Valid keys: “plugin”, “input”, “params”, “workers”", "“rate_limit” or “comment”" } },
   { "unknown-key/top-level",
     "{\n  \"sutra\": 1,\n  \"author\": \"me\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
+    1,
     { "bad.json:3:3: unknown top-level key “author”. Valid keys: “sutra”, “name”, "
       "“description”, “vars” or “stages”" } },
   { "unknown-key/top-level-typo",
     "{\n  \"sutra\": 1,\n  \"nme\": \"x\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
+    1,
     { "bad.json:3:3: unknown top-level key “nme”; did you mean “name”?" } },
-  { "unknown-key/retry", HEAD READ PASS (", \"retry\": { \"attempt\": 3 }") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, 1,
+  { "unknown-key/retry",
+    HEAD READ PASS (", \"retry\": { \"attempt\": 3 }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
+    1,
     { "bad.json:5:65: stage “pass”: unknown retry key “attempt”; did you mean “attempts”?",
       "Valid keys: “attempts”, “backoff_ms” or “max_backoff_ms”" } },
 
   /* Plugins. */
   { "unknown-plugin/typo",
-    HEAD READ STAGE ("pass", "\"plugin\": \"identiy\", \"input\": \"read\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, 1,
+    HEAD READ STAGE ("pass", "\"plugin\": \"identiy\", \"input\": \"read\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN,
+    1,
     { "bad.json:5:15: stage “pass”: unknown plugin “identiy”; did you mean “identity”?",
       "Known plugins: ", "“fault”", "“jsonl-sink”", "“text-source”" } },
   { "unknown-plugin/far",
     HEAD READ STAGE ("pass", "\"plugin\": \"no-such-thing\", \"input\": \"read\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, 1,
-    { "bad.json:5:15: stage “pass”: unknown plugin “no-such-thing”. Known plugins: ",
-      "“identity”", "--plugin-path" } },
-  { "unknown-plugin/missing", HEAD READ STAGE ("pass", "\"input\": \"read\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, 1,
-    { "bad.json:5:5: stage “pass”: missing “plugin” (a string). Known plugins: ",
-      "“text-join”" } },
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN,
+    1,
+    { "bad.json:5:15: stage “pass”: unknown plugin “no-such-thing”. Known plugins: ", "“identity”",
+      "--plugin-path" } },
+  { "unknown-plugin/missing",
+    HEAD READ STAGE ("pass", "\"input\": \"read\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN,
+    1,
+    { "bad.json:5:5: stage “pass”: missing “plugin” (a string). Known plugins: ", "“text-join”" } },
 
   /* Inputs and the graph. */
   { "missing-input/typo",
     HEAD READ STAGE ("pass", "\"plugin\": \"identity\", \"input\": \"raed\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_MISSING_INPUT, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_MISSING_INPUT,
+    1,
     { "bad.json:5:37: stage “pass”: input “raed” names no stage; did you mean “read”?",
       "Stages: “read” or “write”" } },
   { "missing-input/far",
     HEAD READ STAGE ("pass", "\"plugin\": \"identity\", \"input\": [\"read\", \"elsewhere\"]")
       WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_MISSING_INPUT, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_MISSING_INPUT,
+    1,
     { "bad.json:5:37: stage “pass”: input “elsewhere” names no stage. Stages: " } },
-  { "cycle/two", HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": \"b\"")
-                   LAST ("b", "\"plugin\": \"identity\", \"input\": \"a\"") TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_CYCLE, 1,
+  { "cycle/two",
+    HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": \"b\"")
+      LAST ("b", "\"plugin\": \"identity\", \"input\": \"a\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    1,
     { "bad.json:4:34: stage “a”: the stages form a cycle: a → b → a",
       "remove one of these inputs" } },
   { "cycle/three-behind-a-source",
     HEAD READ STAGE ("x", "\"plugin\": \"identity\", \"input\": [\"read\", \"z\"]")
       STAGE ("y", "\"plugin\": \"identity\", \"input\": \"x\"")
         LAST ("z", "\"plugin\": \"identity\", \"input\": \"y\"") TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_CYCLE, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    1,
     { "stage “x”: the stages form a cycle: x → y → z → x" } },
-  { "cycle/self", HEAD READ LAST ("loop", "\"plugin\": \"identity\", \"input\": \"loop\"") TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_CYCLE, 1,
+  { "cycle/self",
+    HEAD READ LAST ("loop", "\"plugin\": \"identity\", \"input\": \"loop\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    1,
     { "bad.json:5:", "stage “loop”: the stages form a cycle: loop → loop" } },
   { "graph/gather-without-split",
     HEAD READ STAGE ("pass", "\"plugin\": \"text-join\", \"input\": \"read\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
     { "bad.json:5:38: stage “pass”: plugin “text-join” is a gather, but no split lies "
       "upstream of it" } },
   { "graph/sink-feeds-stage",
@@ -132,202 +186,353 @@ static const BadCase bad_cases[] = {
                      "\"plugin\": \"jsonl-sink\", \"input\": \"read\", \"params\": { \"path\": "
                      "\"${out}\" }") LAST ("pass", "\"plugin\": \"identity\", \"input\": \"write\"")
       TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
     { "bad.json:6:37: stage “pass”: input “write” is a sink (plugin “jsonl-sink”), and a "
       "sink feeds no stage" } },
   { "graph/source-with-input",
     HEAD READ STAGE ("again",
                      "\"plugin\": \"text-source\", \"input\": \"read\", \"params\": { \"path\": "
                      "\"${in}\" }") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
     { "bad.json:5:5: stage “again”: plugin “text-source” is a source and takes no “input”" } },
-  { "graph/map-without-input", HEAD READ STAGE ("pass", "\"plugin\": \"identity\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_GRAPH, 1,
+  { "graph/map-without-input",
+    HEAD READ STAGE ("pass", "\"plugin\": \"identity\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
     { "bad.json:5:5: stage “pass”: plugin “identity” is a map and needs an “input”" } },
-  { "graph/input-not-a-name", HEAD READ PASS ("") STAGE ("more", "\"plugin\": \"identity\", "
-                                                               "\"input\": 5") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "graph/input-not-a-name",
+    HEAD READ PASS ("") STAGE ("more",
+                               "\"plugin\": \"identity\", "
+                               "\"input\": 5") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:6:", "stage “more”: key “input”: expected a stage name or an array" } },
-  { "graph/input-array-not-names", HEAD READ PASS ("") STAGE ("more", "\"plugin\": \"identity\", "
-                                                                    "\"input\": [\"pass\", 1]")
-                                     WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "graph/input-array-not-names",
+    HEAD READ PASS ("") STAGE ("more",
+                               "\"plugin\": \"identity\", "
+                               "\"input\": [\"pass\", 1]") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:6:", "stage “more”: input[1]: expected a stage name" } },
 
   /* Parameters, checked against the stage's table. */
-  { "param/wrong-type", HEAD READ PASS (", \"params\": { \"sleep_us\": \"slow\" }") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/wrong-type",
+    HEAD READ PASS (", \"params\": { \"sleep_us\": \"slow\" }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:5:66: stage “pass”: parameter “sleep_us”: expected an integer, got a string" } },
-  { "param/fraction-for-integer", HEAD READ PASS (", \"params\": { \"sleep_us\": 1.5 }") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/fraction-for-integer",
+    HEAD READ PASS (", \"params\": { \"sleep_us\": 1.5 }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:5:66: stage “pass”: parameter “sleep_us”: expected an integer, got a number" } },
-  { "param/out-of-range", HEAD READ PASS (", \"params\": { \"sleep_us\": -5 }") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/out-of-range",
+    HEAD READ PASS (", \"params\": { \"sleep_us\": -5 }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:5:66: stage “pass”: parameter “sleep_us”: -5 is out of range: it must lie "
       "between 0 and 2147483647" } },
-  { "param/bool-expected", HEAD READ_PARAMS ("\"path\": \"${in}\", \"count_lines\": 1") PASS ("")
-                             WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/bool-expected",
+    HEAD READ_PARAMS ("\"path\": \"${in}\", \"count_lines\": 1") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:4:69: stage “read”: parameter “count_lines”: expected a boolean (true or "
       "false), got an integer" } },
-  { "param/missing-required", HEAD STAGE ("read", "\"plugin\": \"text-source\"") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/missing-required",
+    HEAD STAGE ("read", "\"plugin\": \"text-source\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:4:5: stage “read”: required parameter “path” is missing (string: A file" } },
-  { "param/bad-enum-typo", HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"line\"") PASS ("")
-                             WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/bad-enum-typo",
+    HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"line\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:4:69: stage “read”: parameter “format”: “line” is not a valid choice; did you "
       "mean “lines”? Valid choices: “lines”, “jsonl” or “document”" } },
-  { "param/bad-enum-far", HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"xml\"") PASS ("")
-                            WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/bad-enum-far",
+    HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"xml\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "stage “read”: parameter “format”: “xml” is not a valid choice. Valid choices: "
       "“lines”, “jsonl” or “document”" } },
-  { "param/unknown", HEAD READ PASS (", \"params\": { \"sleep_ms\": 5 }") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/unknown",
+    HEAD READ PASS (", \"params\": { \"sleep_ms\": 5 }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:5:66: stage “pass”: unknown parameter “sleep_ms”; did you mean “sleep_us”? "
       "Parameters of “identity”: “sleep_us”" } },
-  { "param/params-not-an-object", HEAD READ PASS (", \"params\": [1]") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "param/params-not-an-object",
+    HEAD READ PASS (", \"params\": [1]") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "bad.json:5:54: stage “pass”: key “params”: expected an object" } },
 
   /* Variables. */
-  { "variable/unresolved", HEAD READ_PARAMS ("\"path\": \"${nosuch}\"") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, 1,
+  { "variable/unresolved",
+    HEAD READ_PARAMS ("\"path\": \"${nosuch}\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
+    1,
     { "bad.json:4:52: stage “read”: unresolved variable ${nosuch}: give it a value with --set "
       "nosuch=VALUE, or a default in the file's \"vars\"" } },
-  { "variable/unresolved-setting", HEAD READ PASS (", \"workers\": \"${n}\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, 1,
+  { "variable/unresolved-setting",
+    HEAD READ PASS (", \"workers\": \"${n}\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
+    1,
     { "bad.json:5:54: stage “pass”: unresolved variable ${n}" } },
-  { "variable/malformed", HEAD READ_PARAMS ("\"path\": \"${in put}\"") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, 1,
+  { "variable/malformed",
+    HEAD READ_PARAMS ("\"path\": \"${in put}\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
+    1,
     { "bad.json:4:52: stage “read”: malformed variable reference “${in put}”" } },
   { "variable/vars-not-an-object",
     "{\n  \"sutra\": 1,\n  \"vars\": [\"x\"],\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:3:3: “vars” must be an object of default values" } },
   { "variable/default-not-a-scalar",
     "{\n  \"sutra\": 1,\n  \"vars\": { \"x\": [1] },\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:3:13: variable defaults are strings, numbers or booleans" } },
 
   /* Files the stages will read and write. */
-  { "input-file/missing", HEAD READ_PARAMS ("\"path\": \"${dir}/nosuch.txt\"") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_INPUT_FILE, 1,
+  { "input-file/missing",
+    HEAD READ_PARAMS ("\"path\": \"${dir}/nosuch.txt\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
     { "bad.json:4:52: stage “read”: input file “", "/nosuch.txt” does not exist" } },
-  { "input-file/directory", HEAD READ_PARAMS ("\"path\": \"${dir}\"") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_INPUT_FILE, 1,
+  { "input-file/directory",
+    HEAD READ_PARAMS ("\"path\": \"${dir}\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
     { "bad.json:4:52: stage “read”: input “", "” is a directory: name a file, or a glob" } },
-  { "input-file/glob-matches-nothing", HEAD READ_PARAMS ("\"path\": \"${dir}/*.nomatch\"") PASS ("")
-                                         WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_INPUT_FILE, 1,
+  { "input-file/glob-matches-nothing",
+    HEAD READ_PARAMS ("\"path\": \"${dir}/*.nomatch\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
     { "bad.json:4:52: stage “read”: input “", "/*.nomatch” matches no file" } },
-  { "output-dir/missing", HEAD READ PASS ("") WRITE_PATH ("${dir}/nodir/out.jsonl") TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_OUTPUT_DIR, 1,
+  { "output-dir/missing",
+    HEAD READ PASS ("") WRITE_PATH ("${dir}/nodir/out.jsonl") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
     { "bad.json:6:69: stage “write”: cannot write “", "/nodir/out.jsonl”: directory “",
       "/nodir” does not exist" } },
-  { "output-dir/is-a-directory", HEAD READ PASS ("") WRITE_PATH ("${dir}") TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_OUTPUT_DIR, 1,
+  { "output-dir/is-a-directory",
+    HEAD READ PASS ("") WRITE_PATH ("${dir}") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
     { "bad.json:6:69: stage “write”: output “", "” is a directory: name a file inside it" } },
 
   /* Stage settings. */
-  { "setting/workers-zero", HEAD READ PASS (", \"workers\": 0") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/workers-zero",
+    HEAD READ PASS (", \"workers\": 0") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “workers”: 0 is out of range: it must lie between 1 "
       "and 1024" } },
-  { "setting/workers-string", HEAD READ PASS (", \"workers\": \"many\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/workers-string",
+    HEAD READ PASS (", \"workers\": \"many\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “workers”: expected an integer between 1 and 1024" } },
-  { "setting/queue-zero", HEAD READ PASS (", \"queue\": 0") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1, { "bad.json:5:54: stage “pass”: key “queue”: 0 is out" } },
-  { "setting/batch-too-large", HEAD READ PASS (", \"batch\": 70000") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/queue-zero",
+    HEAD READ PASS (", \"queue\": 0") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:54: stage “pass”: key “queue”: 0 is out" } },
+  { "setting/batch-too-large",
+    HEAD READ PASS (", \"batch\": 70000") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “batch”: 70000 is out of range: it must lie between 1 "
       "and 65536" } },
-  { "setting/on-error", HEAD READ PASS (", \"on_error\": \"ignore\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/on-error",
+    HEAD READ PASS (", \"on_error\": \"ignore\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “on_error”: expected one of “fail” or “skip”" } },
-  { "setting/on-missing", HEAD READ PASS (", \"on_missing\": true") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/on-missing",
+    HEAD READ PASS (", \"on_missing\": true") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “on_missing”: expected one of “fail” or “skip”" } },
-  { "setting/retry-attempts-zero", HEAD READ PASS (", \"retry\": { \"attempts\": 0 }") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/retry-attempts-zero",
+    HEAD READ PASS (", \"retry\": { \"attempts\": 0 }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:65: stage “pass”: key “attempts”: 0 is out of range: it must lie between 1 "
       "and 100" } },
-  { "setting/retry-not-an-object", HEAD READ PASS (", \"retry\": \"often\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/retry-not-an-object",
+    HEAD READ PASS (", \"retry\": \"often\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “retry”: expected a number of attempts or an object" } },
-  { "setting/isolation-process", HEAD READ PASS (", \"isolation\": \"process\"") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/isolation-process",
+    HEAD READ PASS (", \"isolation\": \"process\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: isolation “process” is not available" } },
-  { "setting/isolation-unknown", HEAD READ PASS (", \"isolation\": \"fork\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/isolation-unknown",
+    HEAD READ PASS (", \"isolation\": \"fork\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “isolation”: expected one of “thread” or “process”" } },
-  { "setting/checkpoint", HEAD READ PASS (", \"checkpoint\": \"yes\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/checkpoint",
+    HEAD READ PASS (", \"checkpoint\": \"yes\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “checkpoint”: expected true or false" } },
-  { "setting/rate-limit", HEAD READ PASS (", \"rate_limit\": 0") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/rate-limit",
+    HEAD READ PASS (", \"rate_limit\": 0") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “rate_limit”: expected a positive number" } },
   { "setting/source-workers",
-    HEAD STAGE ("read", "\"plugin\": \"text-source\", \"workers\": 2, \"params\": { \"path\": "
-                        "\"${in}\" }") PASS ("") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    HEAD STAGE ("read",
+                "\"plugin\": \"text-source\", \"workers\": 2, \"params\": { \"path\": "
+                "\"${in}\" }") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:4:40: stage “read”: a source runs one worker; set workers to 1" } },
   { "setting/single-threaded-workers",
-    HEAD READ PASS ("") LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
-                                       "\"workers\": 4, \"params\": { \"path\": \"${out}\" }")
-      TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+    HEAD READ PASS ("") LAST ("write",
+                              "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                              "\"workers\": 4, \"params\": { \"path\": \"${out}\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:6:57: stage “write”: plugin “jsonl-sink” is not thread-safe",
       "set workers to 1" } },
-  { "setting/devices-not-an-array", HEAD READ PASS (", \"devices\": \"cpu\"") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "setting/devices-not-an-array",
+    HEAD READ PASS (", \"devices\": \"cpu\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:54: stage “pass”: key “devices”: expected an array" } },
-  { "setting/device-name", HEAD READ PASS (", \"devices\": [\"gpu0\"]") WRITE TAIL, { NULL },
-    SUTRA_PIPELINE_ERROR_DEVICE, 1,
+  { "setting/device-name",
+    HEAD READ PASS (", \"devices\": [\"gpu0\"]") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_DEVICE,
+    1,
     { "bad.json:5:54: stage “pass”: devices[0]: expected “cpu” or “cuda:N”" } },
-  { "setting/device-cpu-only-plugin", HEAD READ PASS (", \"devices\": [\"cuda:0\"]") WRITE TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_DEVICE, 1,
+  { "setting/device-cpu-only-plugin",
+    HEAD READ PASS (", \"devices\": [\"cuda:0\"]") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_DEVICE,
+    1,
     { "bad.json:5:54: stage “pass”: plugin “identity” runs on the CPU only, not on “cuda:0”" } },
-  { "stages/empty", "{\n  \"sutra\": 1,\n  \"stages\": {}\n}\n", { NULL },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "stages/empty",
+    "{\n  \"sutra\": 1,\n  \"stages\": {}\n}\n",
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:3:3: “stages” must be an object with at least one stage" } },
-  { "stages/missing", "{\n  \"sutra\": 1\n}\n", { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "stages/missing",
+    "{\n  \"sutra\": 1\n}\n",
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json: “stages” must be an object with at least one stage" } },
-  { "stages/not-an-object", HEAD READ PASS ("") "    \"oops\": 5\n" TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "stages/not-an-object",
+    HEAD READ PASS ("") "    \"oops\": 5\n" TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:6:5: stage “oops”: expected an object with at least a “plugin” key" } },
 
   /* --set. */
-  { "set/missing-stage", HEAD READ PASS ("") WRITE TAIL, { "nosuch.workers=2" },
-    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, 1,
+  { "set/missing-stage",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "nosuch.workers=2" },
+    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,
+    1,
     { "bad.json: --set “nosuch.workers=2”: no stage named “nosuch”. Stages: “read”, “pass” or "
       "“write”" } },
-  { "set/malformed", HEAD READ PASS ("") WRITE TAIL, { "workers" },
-    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, 1,
+  { "set/malformed",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "workers" },
+    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,
+    1,
     { "bad.json: --set “workers”: expected NAME=VALUE or STAGE.KEY=VALUE" } },
-  { "set/no-name", HEAD READ PASS ("") WRITE TAIL, { "=5" }, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, 1,
+  { "set/no-name",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "=5" },
+    SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,
+    1,
     { "--set “=5”: expected NAME=VALUE" } },
-  { "set/bad-setting", HEAD READ PASS ("") WRITE TAIL, { "pass.workers=0" },
-    SUTRA_PIPELINE_ERROR_BAD_VALUE, 1,
+  { "set/bad-setting",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "pass.workers=0" },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
     { "bad.json:5:5: stage “pass”: key “workers”: 0 is out of range" } },
-  { "set/bad-param", HEAD READ PASS ("") WRITE TAIL, { "pass.sleep_us=-1" },
-    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "set/bad-param",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "pass.sleep_us=-1" },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "stage “pass”: parameter “sleep_us”: -1 is out of range" } },
-  { "set/unknown-param", HEAD READ PASS ("") WRITE TAIL, { "pass.sleep_ms=3" },
-    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "set/unknown-param",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "pass.sleep_ms=3" },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "stage “pass”: unknown parameter “sleep_ms”; did you mean “sleep_us”?" } },
-  { "set/bad-enum", HEAD READ PASS ("") WRITE TAIL, { "read.format=json" },
-    SUTRA_PIPELINE_ERROR_BAD_PARAM, 1,
+  { "set/bad-enum",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "read.format=json" },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    1,
     { "stage “read”: parameter “format”: “json” is not a valid choice; did you mean “jsonl”?" } },
 
   /* Several problems, reported together; the code is the first one's. */
   { "several/three",
     HEAD READ_PARAMS ("\"path\": \"${in}\", \"format\": \"line\"") PASS (", \"wokers\": 2")
-      LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"pas\", \"params\": { \"path\": "
-                     "\"${out}\" }") TAIL,
-    { NULL }, SUTRA_PIPELINE_ERROR_BAD_PARAM, 3,
+      LAST ("write",
+            "\"plugin\": \"jsonl-sink\", \"input\": \"pas\", \"params\": { \"path\": "
+            "\"${out}\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_PARAM,
+    3,
     { "bad.json: 3 problems:\n", "bad.json:4:69: stage “read”: parameter “format”",
       "\nbad.json:5:54: stage “pass”: unknown stage key “wokers”",
       "\nbad.json:6:40: stage “write”: input “pas” names no stage; did you mean “pass”?" } },
@@ -335,9 +540,12 @@ static const BadCase bad_cases[] = {
     "{\n  \"sutra\": 3,\n  \"stages\": {\n" READ_PARAMS ("\"path\": \"${nosuch}\"")
       PASS (", \"workers\": 0, \"params\": { \"sleep_us\": true }")
         STAGE ("join", "\"plugin\": \"text-join\", \"input\": \"pass\"")
-          LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": { \"path\": "
-                         "\"${dir}/none/x\" }") TAIL,
-    { "ghost.queue=2" }, SUTRA_PIPELINE_ERROR_VERSION, 7,
+          LAST ("write",
+                "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": { \"path\": "
+                "\"${dir}/none/x\" }") TAIL,
+    { "ghost.queue=2" },
+    SUTRA_PIPELINE_ERROR_VERSION,
+    7,
     { "bad.json: 7 problems:\n", "bad.json:2:3: “sutra” must be 1", "no stage named “ghost”",
       "bad.json:4:52: stage “read”: unresolved variable ${nosuch}",
       "bad.json:5:54: stage “pass”: key “workers”: 0 is out of range",
@@ -522,13 +730,13 @@ test_pipeline_settings (void)
   SutraStageSpec *pass;
 
   g_test_summary ("Stage settings given in the file are read");
-  pipeline = load (HEAD READ
-                     PASS (", \"workers\": 3, \"queue\": 16, \"batch\": 7, \"on_error\": "
-                           "\"skip\", \"on_missing\": \"skip\", \"checkpoint\": false, "
-                           "\"rate_limit\": 2.5, \"devices\": [\"cpu\"], \"comment\": \"x\", "
-                           "\"retry\": { \"attempts\": 4, \"backoff_ms\": 5, "
-                           "\"max_backoff_ms\": 50 }") WRITE TAIL,
-                   NULL, &error);
+  pipeline =
+    load (HEAD READ PASS (", \"workers\": 3, \"queue\": 16, \"batch\": 7, \"on_error\": "
+                          "\"skip\", \"on_missing\": \"skip\", \"checkpoint\": false, "
+                          "\"rate_limit\": 2.5, \"devices\": [\"cpu\"], \"comment\": \"x\", "
+                          "\"retry\": { \"attempts\": 4, \"backoff_ms\": 5, "
+                          "\"max_backoff_ms\": 50 }") WRITE TAIL,
+          NULL, &error);
   g_assert_no_error (error);
   pass = sutra_pipeline_get_stage (pipeline, "pass");
   g_assert_cmpuint (pass->workers, ==, 3);
@@ -578,11 +786,11 @@ test_pipeline_topological_order (void)
   g_assert_cmpuint (sutra_pipeline_get_stage (pipeline, "src")->outputs->len, ==, 2);
 
   g_clear_pointer (&pipeline, sutra_pipeline_free);
-  pipeline = load (HEAD WRITE_PATH ("${out}") ",\n" PASS ("") LAST ("read", "\"plugin\": "
-                                                                      "\"text-source\", \"params\": "
-                                                                      "{ \"path\": \"${in}\" }")
-                     TAIL,
-                   NULL, &error);
+  pipeline =
+    load (HEAD WRITE_PATH ("${out}") ",\n" PASS ("") LAST ("read", "\"plugin\": "
+                                                                   "\"text-source\", \"params\": "
+                                                                   "{ \"path\": \"${in}\" }") TAIL,
+          NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (stage_names (pipeline, names), ==, "read,pass,write");
 }
@@ -610,8 +818,9 @@ test_pipeline_vars_defaults (void)
   pass = sutra_pipeline_get_stage (pipeline, "pass");
   g_assert_cmpuint (pass->workers, ==, 3);
   g_assert_cmpfloat (pass->rate_limit, ==, 0.25);
-  g_assert_false (json_object_get_boolean_member (
-    sutra_pipeline_get_stage (pipeline, "read")->resolved_params, "count_lines"));
+  g_assert_false (
+    json_object_get_boolean_member (sutra_pipeline_get_stage (pipeline, "read")->resolved_params,
+                                    "count_lines"));
   sutra_assert_contains (pipeline->resolved_json, "\"comment\" : \"x-3\"");
   /* The snapshot is the resolved document: no "vars", no ${...}. */
   sutra_assert_not_contains (pipeline->resolved_json, "\"vars\" :");
@@ -655,11 +864,11 @@ test_pipeline_set_override (gconstpointer data)
 
   g_test_summary ("--set stage.key=value sets a stage setting, or else a parameter, and "
                   "overrides the file");
-  pipeline = load (HEAD READ PASS ("") STAGE ("busy", "\"plugin\": \"identity\", \"input\": "
-                                                      "\"pass\", \"workers\": 2, \"params\": { "
-                                                      "\"sleep_us\": 100 }")
-                     WRITE_PATH ("${out}") TAIL,
-                   sets, &error);
+  pipeline =
+    load (HEAD READ PASS ("") STAGE ("busy", "\"plugin\": \"identity\", \"input\": "
+                                             "\"pass\", \"workers\": 2, \"params\": { "
+                                             "\"sleep_us\": 100 }") WRITE_PATH ("${out}") TAIL,
+          sets, &error);
   g_assert_no_error (error);
   spec = sutra_pipeline_get_stage (pipeline, row->stage);
   g_assert_cmpuint (spec->workers, ==, row->workers);
@@ -724,8 +933,8 @@ test_pipeline_to_dot (void)
 
   g_test_summary ("The DOT graph shows each stage with its plugin, kind, workers and batch, "
                   "and each edge with the queue of the stage it feeds");
-  pipeline = load ("{\n  \"sutra\": 1,\n  \"name\": \"demo\",\n  \"stages\": {\n" READ
-                     PASS (", \"workers\": 2, \"batch\": 7, \"queue\": 16") WRITE TAIL,
+  pipeline = load ("{\n  \"sutra\": 1,\n  \"name\": \"demo\",\n  \"stages\": {\n" READ PASS (
+                     ", \"workers\": 2, \"batch\": 7, \"queue\": 16") WRITE TAIL,
                    NULL, &error);
   g_assert_no_error (error);
   dot = sutra_pipeline_to_dot (pipeline);
@@ -768,8 +977,8 @@ test_pipeline_load_file (void)
   g_clear_error (&error);
 
   /* Messages about a file on disk name it by the path it was given. */
-  g_assert_true (g_file_set_contents (path, HEAD READ PASS (", \"wokers\": 1") WRITE TAIL, -1,
-                                      NULL));
+  g_assert_true (
+    g_file_set_contents (path, HEAD READ PASS (", \"wokers\": 1") WRITE TAIL, -1, NULL));
   pipeline = sutra_pipeline_load (path, registry, sets, &error);
   g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY);
   g_assert_true (g_str_has_prefix (error->message, path));
@@ -780,10 +989,10 @@ static void
 test_pipeline_demo_file (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines",
-                                            "demo.json", NULL);
-  g_autofree char *set_in = g_strconcat ("input=", g_getenv ("SUTRA_SOURCE_ROOT"),
-                                         "/data/sample.txt", NULL);
+  g_autofree char *demo =
+    g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines", "demo.json", NULL);
+  g_autofree char *set_in =
+    g_strconcat ("input=", g_getenv ("SUTRA_SOURCE_ROOT"), "/data/sample.txt", NULL);
   g_autofree char *set_out = g_strconcat ("output=", dir, "/demo.jsonl", NULL);
   const char *sets[] = { set_in, set_out, NULL };
   g_autoptr (GError) error = NULL;
@@ -804,8 +1013,8 @@ test_pipeline_columns_count_characters (void)
 
   g_test_summary ("Columns count characters, not bytes, after non-ASCII text");
   /* "dhātu …" is 10 bytes but 7 characters: "wokers" starts at column 76. */
-  pipeline = load (HEAD READ PASS (", \"comment\": \"dhātu …\", \"wokers\": 1") WRITE TAIL, NULL,
-                   &error);
+  pipeline =
+    load (HEAD READ PASS (", \"comment\": \"dhātu …\", \"wokers\": 1") WRITE TAIL, NULL, &error);
   g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY);
   sutra_assert_contains (error->message, "bad.json:5:76: stage “pass”: unknown stage key");
 }
@@ -817,9 +1026,9 @@ test_pipeline_keys_with_escapes (void)
   g_autoptr (SutraPipeline) pipeline = NULL;
 
   g_test_summary ("A string with an escaped quote does not throw the positions off");
-  pipeline = load (HEAD READ PASS (", \"comment\": \"say \\\"hi\\\", \\\\\", \"wokers\": 1")
-                     WRITE TAIL,
-                   NULL, &error);
+  pipeline =
+    load (HEAD READ PASS (", \"comment\": \"say \\\"hi\\\", \\\\\", \"wokers\": 1") WRITE TAIL,
+          NULL, &error);
   g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY);
   sutra_assert_contains (error->message, "bad.json:5:83: stage “pass”: unknown stage key");
 }

@@ -132,31 +132,54 @@ typedef struct
 } LoadCase;
 
 static const LoadCase load_cases[] = {
-  { "no-descriptor", "nothing.so", SUTRA_REGISTRY_ERROR_NO_DESCRIPTOR,
+  { "no-descriptor",
+    "nothing.so",
+    SUTRA_REGISTRY_ERROR_NO_DESCRIPTOR,
     { "not a sutra plugin", "sutra_plugin_get_info", "SUTRA_PLUGIN_DEFINE" } },
-  { "null-descriptor", "null-info.so", SUTRA_REGISTRY_ERROR_INVALID,
-    { "returned no descriptor" } },
-  { "abi-major", "abi-major.so", SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
+  { "null-descriptor", "null-info.so", SUTRA_REGISTRY_ERROR_INVALID, { "returned no descriptor" } },
+  { "abi-major",
+    "abi-major.so",
+    SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
     { "built for plugin ABI 2.0", "speaks ABI 1.0", "rebuild the plugin" } },
-  { "abi-minor-newer", "abi-minor.so", SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
+  { "abi-minor-newer",
+    "abi-minor.so",
+    SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
     { "built for plugin ABI 1.1", "speaks ABI 1.0" } },
-  { "no-name", "no-name.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "no-name",
+    "no-name.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "invalid plugin descriptor", "no plugin name" } },
-  { "no-stages", "no-stages.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "no-stages",
+    "no-stages.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "invalid plugin descriptor", "plugin “no-stages” declares no stages" } },
-  { "default-out-of-range", "bad-default.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "default-out-of-range",
+    "bad-default.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "stage “bad-default-map”", "parameter “count”", "default 50 outside [0, 10]" } },
-  { "enum-default-not-a-choice", "bad-enum.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "enum-default-not-a-choice",
+    "bad-enum.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "parameter “mode”", "default “medium” is not one of the choices" } },
-  { "duplicate-param", "dup-param.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "duplicate-param",
+    "dup-param.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "stage “dup-param-map”", "parameter “count” is declared twice" } },
-  { "offset-outside-settings", "bad-offset.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "offset-outside-settings",
+    "bad-offset.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "parameter “beyond”", "offset 16 lies outside the settings struct of 16 bytes" } },
-  { "no-process", "no-process.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "no-process",
+    "no-process.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "stage “no-process-map”", "no process function" } },
-  { "name-differs-from-file", "misnamed.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "name-differs-from-file",
+    "misnamed.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "calls itself “calls-itself-something-else”", "its file is named “misnamed”" } },
-  { "two-stages-one-name", "twin-stages.so", SUTRA_REGISTRY_ERROR_INVALID,
+  { "two-stages-one-name",
+    "twin-stages.so",
+    SUTRA_REGISTRY_ERROR_INVALID,
     { "stage “twin-stages-map” is declared twice" } },
 };
 
@@ -190,7 +213,10 @@ typedef struct
 } NotAModuleCase;
 
 static const NotAModuleCase not_a_module_cases[] = {
-  { "garbage", "x.so", "\x7f" "ELF but then garbage \x01\x02\x03", -1 },
+  { "garbage", "x.so",
+    "\x7f"
+    "ELF but then garbage \x01\x02\x03",
+    -1 },
   { "text", "notes.so", "this is not a module\n", -1 },
   { "empty", "empty.so", "", 0 },
   { "missing", "missing.so", NULL, 0 },
@@ -293,9 +319,9 @@ test_registry_load_dir_reports_all (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = test_module (NULL);
   g_auto (GStrv) lines = NULL;
-  const char *refused[] = { "abi-major.so", "abi-minor.so", "bad-default.so", "bad-enum.so",
-                            "bad-offset.so", "dup-param.so", "misnamed.so", "no-name.so",
-                            "no-process.so", "no-stages.so", "nothing.so", "null-info.so",
+  const char *refused[] = { "abi-major.so",   "abi-minor.so", "bad-default.so", "bad-enum.so",
+                            "bad-offset.so",  "dup-param.so", "misnamed.so",    "no-name.so",
+                            "no-process.so",  "no-stages.so", "nothing.so",     "null-info.so",
                             "twin-stages.so", "dup-b/twin.so" };
 
   g_test_summary ("Loading a directory keeps going past broken modules and reports each, "
@@ -409,21 +435,24 @@ dummy_process (gpointer instance,
   return TRUE;
 }
 
-#define PARAMS_OF(...)                                                                             \
-  (const SutraParamInfo[])                                                                         \
-  {                                                                                                \
-    __VA_ARGS__, SUTRA_PARAM_ROW_END                                                               \
+#define PARAMS_OF(...)               \
+  (const SutraParamInfo[])           \
+  {                                  \
+    __VA_ARGS__, SUTRA_PARAM_ROW_END \
   }
-#define STAGE_WITH(...)                                                                            \
-  {                                                                                                \
-    .name = "map", .kind = SUTRA_STAGE_MAP, .summary = "s", .params = good_params,                 \
-    .settings_size = sizeof (Settings), .threading = SUTRA_THREADING_SHARED,                       \
-    .devices = SUTRA_DEVICE_CPU, .process = dummy_process, __VA_ARGS__                             \
+#define STAGE_WITH(...)                                                            \
+  {                                                                                \
+    .name = "map", .kind = SUTRA_STAGE_MAP, .summary = "s", .params = good_params, \
+    .settings_size = sizeof (Settings), .threading = SUTRA_THREADING_SHARED,       \
+    .devices = SUTRA_DEVICE_CPU, .process = dummy_process, __VA_ARGS__             \
   }
-#define STAGES_OF(...)                                                                             \
-  (const SutraStageInfo[])                                                                         \
-  {                                                                                                \
-    __VA_ARGS__, { NULL }                                                                          \
+#define STAGES_OF(...)     \
+  (const SutraStageInfo[]) \
+  {                        \
+    __VA_ARGS__,           \
+    {                      \
+      NULL                 \
+    }                      \
   }
 
 static const SutraParamInfo good_params[] = {
@@ -443,10 +472,10 @@ typedef struct
   const char *needle;
 } ValidateCase;
 
-#define PLUGIN(...)                                                                                \
-  {                                                                                                \
-    .abi_major = SUTRA_ABI_MAJOR, .abi_minor = SUTRA_ABI_MINOR, .name = "p", .version = "1",       \
-    .summary = "s", .stages = STAGES_OF (STAGE_WITH ()), __VA_ARGS__                               \
+#define PLUGIN(...)                                                                          \
+  {                                                                                          \
+    .abi_major = SUTRA_ABI_MAJOR, .abi_minor = SUTRA_ABI_MINOR, .name = "p", .version = "1", \
+    .summary = "s", .stages = STAGES_OF (STAGE_WITH ()), __VA_ARGS__                         \
   }
 
 /* PLUGIN (.field = x) overrides a field the macro sets: that is its point. */
@@ -456,18 +485,29 @@ static const ValidateCase validate_cases[] = {
   { "valid", PLUGIN (), -1, NULL },
   { "valid-older-minor", PLUGIN (.abi_minor = 0), -1, NULL },
   { "valid-required-enum-without-default",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (
-              .params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM ("mode", Settings, mode, NULL, modes,
-                                                         SUTRA_PARAM_REQUIRED, "d"))))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM ("mode",
+                                                                     Settings,
+                                                                     mode,
+                                                                     NULL,
+                                                                     modes,
+                                                                     SUTRA_PARAM_REQUIRED,
+                                                                     "d"))))),
     -1, NULL },
   { "valid-required-int-default-outside-range",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_INT (
-                                               "count", Settings, count, 0, 1, 10,
-                                               SUTRA_PARAM_REQUIRED, "d"))))),
+    PLUGIN (.stages =
+              STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_INT ("count",
+                                                                               Settings,
+                                                                               count,
+                                                                               0,
+                                                                               1,
+                                                                               10,
+                                                                               SUTRA_PARAM_REQUIRED,
+                                                                               "d"))))),
     -1, NULL },
   { "valid-empty-param-table",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_END),
-                                             .settings_size = 0))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_END), .settings_size = 0))),
     -1, NULL },
   { "abi-major-older", PLUGIN (.abi_major = 0), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 0.0" },
   { "abi-major-newer", PLUGIN (.abi_major = 2), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 2.0" },
@@ -497,59 +537,67 @@ static const ValidateCase validate_cases[] = {
     SUTRA_REGISTRY_ERROR_INVALID, "no parameter table" },
   { "duplicate-param",
     PLUGIN (.stages = STAGES_OF (STAGE_WITH (
-              .params = PARAMS_OF (SUTRA_PARAM_ROW_INT ("count", Settings, count, 5, 0, 10, 0, "d"),
-                                   SUTRA_PARAM_ROW_BOOL ("count", Settings, flag, 0, 0, "d"))))),
+                .params =
+                  PARAMS_OF (SUTRA_PARAM_ROW_INT ("count", Settings, count, 5, 0, 10, 0, "d"),
+                             SUTRA_PARAM_ROW_BOOL ("count", Settings, flag, 0, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "parameter “count” is declared twice" },
   { "unknown-param-type",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (
-              .params = PARAMS_OF ({ "odd", 42, 0, 0, 0, NULL, 0, 0, NULL, 0, "d" })))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF ({ "odd", 42, 0, 0, 0, NULL, 0, 0, NULL, 0, "d" })))),
     SUTRA_REGISTRY_ERROR_INVALID, "parameter “odd”: unknown type 42" },
   { "offset-outside-settings",
     PLUGIN (.stages = STAGES_OF (STAGE_WITH (.settings_size = G_STRUCT_OFFSET (Settings, mode)))),
     SUTRA_REGISTRY_ERROR_INVALID, "parameter “mode”: offset 16 lies outside" },
   { "offset-straddles-end",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (
-              .params = PARAMS_OF (SUTRA_PARAM_ROW_INT ("count", Settings, count, 5, 0, 10, 0, "d")),
-              .settings_size = 4))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (
+                            SUTRA_PARAM_ROW_INT ("count", Settings, count, 5, 0, 10, 0, "d")),
+                          .settings_size = 4))),
     SUTRA_REGISTRY_ERROR_INVALID, "offset 0 lies outside the settings struct of 4 bytes" },
   { "misaligned-offset",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (
-                                               { "count", SUTRA_PARAM_INT, 4, 5, 0, NULL, 0, 10,
-                                                 NULL, 0, "d" })))),
+    PLUGIN (.stages =
+              STAGES_OF (STAGE_WITH (.params = PARAMS_OF ({ "count", SUTRA_PARAM_INT, 4, 5, 0, NULL,
+                                                            0, 10, NULL, 0, "d" })))),
     SUTRA_REGISTRY_ERROR_INVALID, "parameter “count”: misaligned offset" },
   { "no-doc",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_INT (
-                                               "count", Settings, count, 5, 0, 10, 0, NULL))))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (
+                            SUTRA_PARAM_ROW_INT ("count", Settings, count, 5, 0, 10, 0, NULL))))),
     SUTRA_REGISTRY_ERROR_INVALID, "parameter “count”: no doc string" },
   { "min-above-max",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_INT (
-                                               "count", Settings, count, 5, 10, 0, 0, "d"))))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (
+                            SUTRA_PARAM_ROW_INT ("count", Settings, count, 5, 10, 0, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "min 10 > max 0" },
   { "int-default-below-min",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_INT (
-                                               "count", Settings, count, -1, 0, 10, 0, "d"))))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (
+                            SUTRA_PARAM_ROW_INT ("count", Settings, count, -1, 0, 10, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "default -1 outside [0, 10]" },
   { "double-default-above-max",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_DOUBLE (
-                                               "ratio", Settings, ratio, 1.5, 0, 1, 0, "d"))))),
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (
+                .params = PARAMS_OF (
+                  SUTRA_PARAM_ROW_DOUBLE ("ratio", Settings, ratio, 1.5, 0, 1, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "default 1.5 outside [0, 1]" },
   { "enum-without-choices",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM (
-                                               "mode", Settings, mode, "fast", NULL, 0, "d"))))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (
+                            SUTRA_PARAM_ROW_ENUM ("mode", Settings, mode, "fast", NULL, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "an enum with no choices" },
   { "enum-with-empty-choices",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM (
-                                               "mode", Settings, mode, "fast", no_choices, 0,
-                                               "d"))))),
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (
+                .params = PARAMS_OF (
+                  SUTRA_PARAM_ROW_ENUM ("mode", Settings, mode, "fast", no_choices, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "an enum with no choices" },
   { "enum-default-not-a-choice",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM (
-                                               "mode", Settings, mode, "medium", modes, 0,
-                                               "d"))))),
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (
+                .params = PARAMS_OF (
+                  SUTRA_PARAM_ROW_ENUM ("mode", Settings, mode, "medium", modes, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "default “medium” is not one of the choices" },
   { "enum-default-missing",
-    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM (
-                                               "mode", Settings, mode, NULL, modes, 0, "d"))))),
+    PLUGIN (.stages = STAGES_OF (
+              STAGE_WITH (.params = PARAMS_OF (
+                            SUTRA_PARAM_ROW_ENUM ("mode", Settings, mode, NULL, modes, 0, "d"))))),
     SUTRA_REGISTRY_ERROR_INVALID, "default “(null)” is not one of the choices" },
 };
 #pragma GCC diagnostic pop
@@ -601,14 +649,14 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/registry/loads-test-plugin", test_registry_loads_test_plugin);
   for (gsize i = 0; i < G_N_ELEMENTS (load_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/engine/registry/load-error/%s",
-                                               load_cases[i].name);
+      g_autofree char *path =
+        g_strdup_printf ("/engine/registry/load-error/%s", load_cases[i].name);
       g_test_add_data_func (path, &load_cases[i], test_registry_load_error);
     }
   for (gsize i = 0; i < G_N_ELEMENTS (not_a_module_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/engine/registry/not-a-module/%s",
-                                               not_a_module_cases[i].name);
+      g_autofree char *path =
+        g_strdup_printf ("/engine/registry/not-a-module/%s", not_a_module_cases[i].name);
       g_test_add_data_func (path, &not_a_module_cases[i], test_registry_not_a_module);
     }
   g_test_add_func ("/engine/registry/duplicate-plugin", test_registry_duplicate_plugin);
@@ -620,8 +668,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/registry/plugin-path-env", test_registry_plugin_path_env);
   for (gsize i = 0; i < G_N_ELEMENTS (validate_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/engine/registry/validate/%s",
-                                               validate_cases[i].name);
+      g_autofree char *path =
+        g_strdup_printf ("/engine/registry/validate/%s", validate_cases[i].name);
       g_test_add_data_func (path, &validate_cases[i], test_registry_validate);
     }
   g_test_add_func ("/engine/registry/to-string", test_registry_to_string);

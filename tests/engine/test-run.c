@@ -25,8 +25,8 @@ static char *registry_problem;
 static void
 append_line (GString *out, guint i)
 {
-  static const char *const words[] = { "sutra", "dhātu", "item", "queue", "a", "pipeline",
-                                       "worker", "order", "batch", "gather" };
+  static const char *const words[] = { "sutra",    "dhātu",  "item",  "queue", "a",
+                                       "pipeline", "worker", "order", "batch", "gather" };
   guint n_words = 1 + (i * 7919u) % 9;
 
   if (i % 4999 == 17)
@@ -107,8 +107,8 @@ assert_file_equals (const char *path, const GString *expected)
       while (at < length && at < expected->len && contents[at] == expected->str[at])
         line += contents[at++] == '\n';
       g_test_message ("%s differs from the expected output at byte %" G_GSIZE_FORMAT
-                      " (line %" G_GSIZE_FORMAT ") of %" G_GSIZE_FORMAT " bytes (expected %"
-                      G_GSIZE_FORMAT ")",
+                      " (line %" G_GSIZE_FORMAT ") of %" G_GSIZE_FORMAT
+                      " bytes (expected %" G_GSIZE_FORMAT ")",
                       path, at, line, length, expected->len);
     }
   g_assert_cmpmem (contents, length, expected->str, expected->len);
@@ -119,10 +119,10 @@ assert_file_equals (const char *path, const GString *expected)
 typedef struct
 {
   char *dir;
-  GPtrArray *sets;     /* "name=value", NULL-terminated */
+  GPtrArray *sets; /* "name=value", NULL-terminated */
   SutraPipeline *pipeline;
   SutraRun *run;
-  GPtrArray *events;   /* JsonObject, what the run emitted */
+  GPtrArray *events; /* JsonObject, what the run emitted */
   GMutex events_lock;
 } Fixture;
 
@@ -177,9 +177,9 @@ fixture_prepare (Fixture *fixture, const char *text)
 {
   g_autoptr (GError) error = NULL;
 
-  fixture->pipeline = sutra_pipeline_load_from_data ("test.json", text, -1, registry,
-                                                     (const char *const *) fixture->sets->pdata,
-                                                     &error);
+  fixture->pipeline =
+    sutra_pipeline_load_from_data ("test.json", text, -1, registry,
+                                   (const char *const *) fixture->sets->pdata, &error);
   g_assert_no_error (error);
   g_assert_nonnull (fixture->pipeline);
   fixture->run = sutra_run_new (fixture->pipeline);
@@ -251,9 +251,10 @@ assert_threads_back_to (guint baseline)
   g_assert_cmpuint (count_threads (), <=, baseline);
 }
 
-#define SOURCE(path) "\"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"" path "\" } }"
-#define SINK(name, input, path)                                                                   \
-  "\"" name "\": { \"plugin\": \"jsonl-sink\", \"input\": \"" input "\", \"params\": { "            \
+#define SOURCE(path) \
+  "\"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"" path "\" } }"
+#define SINK(name, input, path)                                                          \
+  "\"" name "\": { \"plugin\": \"jsonl-sink\", \"input\": \"" input "\", \"params\": { " \
   "\"path\": \"" path "\" } }"
 #define PIPELINE(stages) "{ \"sutra\": 1, \"name\": \"test\", \"stages\": { " stages " } }"
 
@@ -267,11 +268,9 @@ typedef struct
 } OrderCase;
 
 static const OrderCase order_cases[] = {
-  { "workers-1-batch-1", 1, 1 },   { "workers-1-batch-7", 1, 7 },
-  { "workers-1-batch-64", 1, 64 }, { "workers-2-batch-1", 2, 1 },
-  { "workers-2-batch-7", 2, 7 },   { "workers-2-batch-64", 2, 64 },
-  { "workers-8-batch-1", 8, 1 },   { "workers-8-batch-7", 8, 7 },
-  { "workers-8-batch-64", 8, 64 },
+  { "workers-1-batch-1", 1, 1 }, { "workers-1-batch-7", 1, 7 }, { "workers-1-batch-64", 1, 64 },
+  { "workers-2-batch-1", 2, 1 }, { "workers-2-batch-7", 2, 7 }, { "workers-2-batch-64", 2, 64 },
+  { "workers-8-batch-1", 8, 1 }, { "workers-8-batch-7", 8, 7 }, { "workers-8-batch-64", 8, 64 },
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -305,12 +304,15 @@ test_run_order_any_workers (gconstpointer data)
   fixture_set (&fixture, "batch", batch);
   g_assert_true (fixture_run (
     &fixture,
-    PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-              "\"pass\": { \"plugin\": \"identity\", \"input\": \"read\", \"workers\": "
-              "\"${workers}\", \"batch\": \"${batch}\", \"queue\": 256 }, "
-              "\"again\": { \"plugin\": \"identity\", \"input\": \"pass\", \"workers\": "
-              "\"${workers}\", \"batch\": \"${batch}\" }, " SINK ("write", "again",
-                                                                  "${dir}/out.jsonl")),
+    PIPELINE (SOURCE (
+      "${dir}/corpus.txt") ", "
+                           "\"pass\": { \"plugin\": \"identity\", \"input\": \"read\", "
+                           "\"workers\": "
+                           "\"${workers}\", \"batch\": \"${batch}\", \"queue\": 256 }, "
+                           "\"again\": { \"plugin\": \"identity\", \"input\": \"pass\", "
+                           "\"workers\": "
+                           "\"${workers}\", \"batch\": \"${batch}\" }, " SINK ("write", "again",
+                                                                               "${dir}/out.jsonl")),
     &error));
   g_assert_no_error (error);
 
@@ -356,7 +358,8 @@ watch_queues (gpointer data)
 
           sutra_run_get_stats (watch->run, i, &stats);
           if (stats.queue_fill > stats.queue_capacity)
-            watch->worst_excess = MAX (watch->worst_excess, stats.queue_fill - stats.queue_capacity);
+            watch->worst_excess =
+              MAX (watch->worst_excess, stats.queue_fill - stats.queue_capacity);
         }
       watch->n_samples++;
       g_usleep (500);
@@ -391,13 +394,17 @@ test_run_backpressure (void)
   input = write_corpus (fixture.dir, "corpus.txt", 20000, 0);
   fixture_prepare (
     &fixture,
-    PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-              "\"slow\": { \"plugin\": \"identity\", \"input\": \"read\", \"workers\": 2, "
-              "\"queue\": 16, \"batch\": 4, \"params\": { \"sleep_us\": 40 } }, "
-              "\"pass\": { \"plugin\": \"identity\", \"input\": \"slow\", \"queue\": 16, "
-              "\"batch\": 4 }, "
-              "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"queue\": 16, "
-              "\"batch\": 3, \"params\": { \"path\": \"${dir}/out.jsonl\" } }"));
+    PIPELINE (SOURCE (
+      "${dir}/corpus.txt") ", "
+                           "\"slow\": { \"plugin\": \"identity\", \"input\": \"read\", "
+                           "\"workers\": 2, "
+                           "\"queue\": 16, \"batch\": 4, \"params\": { \"sleep_us\": 40 } }, "
+                           "\"pass\": { \"plugin\": \"identity\", \"input\": \"slow\", \"queue\": "
+                           "16, "
+                           "\"batch\": 4 }, "
+                           "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                           "\"queue\": 16, "
+                           "\"batch\": 3, \"params\": { \"path\": \"${dir}/out.jsonl\" } }"));
   watch.run = fixture.run;
   watcher = g_thread_new ("watch", watch_queues, &watch);
   runner = g_thread_new ("run", execute_thread, &fixture);
@@ -443,12 +450,16 @@ test_run_fan_out (void)
   g_test_summary ("One source feeding two branches: both sinks get every item, in order");
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "corpus.txt", 5000, 11);
-  g_assert_true (fixture_run (
-    &fixture,
-    PIPELINE (SOURCE ("${dir}/corpus.txt") ", " SINK ("direct", "read", "${dir}/direct.jsonl") ", "
-              "\"pass\": { \"plugin\": \"identity\", \"input\": \"read\", \"workers\": 4, "
-              "\"batch\": 3, \"queue\": 8 }, " SINK ("through", "pass", "${dir}/through.jsonl")),
-    &error));
+  g_assert_true (
+    fixture_run (&fixture,
+                 PIPELINE (SOURCE ("${dir}/corpus.txt") ", " SINK (
+                   "direct", "read", "${dir}/direct.jsonl") ", "
+                                                            "\"pass\": { \"plugin\": \"identity\", "
+                                                            "\"input\": \"read\", \"workers\": 4, "
+                                                            "\"batch\": 3, \"queue\": 8 }, " SINK (
+                                                              "through", "pass",
+                                                              "${dir}/through.jsonl")),
+                 &error));
   g_assert_no_error (error);
   expected = expected_corpus ("corpus", 5000, 11);
   first = fixture_path (&fixture, "direct.jsonl");
@@ -464,7 +475,7 @@ typedef struct
   const char *name;
   const char *inputs; /* the merging stage's "input" */
   guint workers;
-  gboolean b_first;   /* ties go to the stage reading b.txt */
+  gboolean b_first; /* ties go to the stage reading b.txt */
 } FanInCase;
 
 static const FanInCase fan_in_cases[] = {
@@ -550,13 +561,18 @@ test_run_split_gather (gconstpointer data)
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "corpus.txt", 20000, 3);
   text = g_strdup_printf (
-    PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-              "\"split\": { \"plugin\": \"text-split\", \"input\": \"read\", \"workers\": %u, "
-              "\"batch\": %u, \"params\": { \"separator\": \" \" } }, "
-              "\"words\": { \"plugin\": \"identity\", \"input\": \"split\", \"workers\": %u, "
-              "\"batch\": %u, \"queue\": 32 }, "
-              "\"join\": { \"plugin\": \"text-join\", \"input\": \"words\", \"workers\": %u, "
-              "\"params\": { \"separator\": \" \" } }, " SINK ("write", "join", "${dir}/out.jsonl")),
+    PIPELINE (SOURCE (
+      "${dir}/corpus.txt") ", "
+                           "\"split\": { \"plugin\": \"text-split\", \"input\": \"read\", "
+                           "\"workers\": %u, "
+                           "\"batch\": %u, \"params\": { \"separator\": \" \" } }, "
+                           "\"words\": { \"plugin\": \"identity\", \"input\": \"split\", "
+                           "\"workers\": %u, "
+                           "\"batch\": %u, \"queue\": 32 }, "
+                           "\"join\": { \"plugin\": \"text-join\", \"input\": \"words\", "
+                           "\"workers\": %u, "
+                           "\"params\": { \"separator\": \" \" } }, " SINK ("write", "join",
+                                                                            "${dir}/out.jsonl")),
     row->workers, row->batch, row->workers, row->batch, row->workers);
   g_assert_true (fixture_run (&fixture, text, &error));
   g_assert_no_error (error);
@@ -609,7 +625,8 @@ test_run_nested_split_gather (void)
               "\"path\": \"${dir}/out.jsonl\", \"include_meta\": false } }"),
     &error));
   g_assert_no_error (error);
-  sutra_test_append_record (expected, "doc", "ab cd\nefg\n\nh i j\n", strlen ("ab cd\nefg\n\nh i j\n"));
+  sutra_test_append_record (expected, "doc", "ab cd\nefg\n\nh i j\n",
+                            strlen ("ab cd\nefg\n\nh i j\n"));
   output = fixture_path (&fixture, "out.jsonl");
   assert_file_equals (output, expected);
   fixture_clear (&fixture);
@@ -634,12 +651,15 @@ test_run_failure_stops_everything (void)
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "corpus.txt", 100000, 0);
   fixture_prepare (
-    &fixture, PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-                        "\"bad\": { \"plugin\": \"fault\", \"input\": \"read\", \"workers\": 4, "
-                        "\"params\": { \"fail_on\": \"corpus:500\" } }, "
-                        "\"slow\": { \"plugin\": \"identity\", \"input\": \"bad\", \"workers\": 2, "
-                        "\"params\": { \"sleep_us\": 200 } }, " SINK ("write", "slow",
-                                                                      "${dir}/out.jsonl")));
+    &fixture,
+    PIPELINE (SOURCE (
+      "${dir}/corpus.txt") ", "
+                           "\"bad\": { \"plugin\": \"fault\", \"input\": \"read\", \"workers\": 4, "
+                           "\"params\": { \"fail_on\": \"corpus:500\" } }, "
+                           "\"slow\": { \"plugin\": \"identity\", \"input\": \"bad\", \"workers\": "
+                           "2, "
+                           "\"params\": { \"sleep_us\": 200 } }, " SINK ("write", "slow",
+                                                                         "${dir}/out.jsonl")));
   threads_before = count_threads ();
   started = g_get_monotonic_time ();
   ok = sutra_run_execute (fixture.run, &error);
@@ -684,13 +704,15 @@ test_run_skip_failed_items (void)
                   "and message, counted and reported as events; the rest goes on in order");
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "corpus.txt", 300, 0);
-  g_assert_true (fixture_run (&fixture,
-                              PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
+  g_assert_true (
+    fixture_run (&fixture,
+                 PIPELINE (SOURCE (
+                   "${dir}/corpus.txt") ", "
                                         "\"bad\": { \"plugin\": \"fault\", \"input\": \"read\", "
                                         "\"workers\": 3, \"batch\": 8, \"on_error\": \"skip\", "
                                         "\"params\": { \"fail_on\": \"corpus:1?\" } }, " SINK (
                                           "write", "bad", "${dir}/out.jsonl")),
-                              &error));
+                 &error));
   g_assert_no_error (error);
   for (guint i = 0; i < 300; i++)
     {
@@ -751,13 +773,18 @@ test_run_gather_missing (gconstpointer data)
   fixture_init (&fixture);
   input = sutra_test_write (fixture.dir, "in.txt", "a b c\nd e f\ng h i\n", -1);
   text = g_strdup_printf (
-    PIPELINE (SOURCE ("${dir}/in.txt") ", "
-              "\"split\": { \"plugin\": \"text-split\", \"input\": \"read\", \"params\": { "
-              "\"separator\": \" \" } }, "
-              "\"bad\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 2, "
-              "\"batch\": 2, \"on_error\": \"skip\", \"params\": { \"fail_on\": \"in:2/0001\" } }, "
-              "\"join\": { \"plugin\": \"text-join\", \"input\": \"bad\", \"on_missing\": \"%s\", "
-              "\"params\": { \"separator\": \" \" } }, " SINK ("write", "join", "${dir}/out.jsonl")),
+    PIPELINE (SOURCE (
+      "${dir}/in.txt") ", "
+                       "\"split\": { \"plugin\": \"text-split\", \"input\": \"read\", \"params\": "
+                       "{ "
+                       "\"separator\": \" \" } }, "
+                       "\"bad\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 2, "
+                       "\"batch\": 2, \"on_error\": \"skip\", \"params\": { \"fail_on\": "
+                       "\"in:2/0001\" } }, "
+                       "\"join\": { \"plugin\": \"text-join\", \"input\": \"bad\", \"on_missing\": "
+                       "\"%s\", "
+                       "\"params\": { \"separator\": \" \" } }, " SINK ("write", "join",
+                                                                        "${dir}/out.jsonl")),
     row->on_missing);
   ok = fixture_run (&fixture, text, &error);
   output = fixture_path (&fixture, "out.jsonl");
@@ -821,11 +848,13 @@ test_run_retry (gconstpointer data)
   input = write_corpus (fixture.dir, "corpus.txt", 50, 0);
   count_file = fixture_path (&fixture, "count.txt");
   text = g_strdup_printf (
-    PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-              "\"flaky\": { \"plugin\": \"fault\", \"input\": \"read\", \"batch\": 1, "
-              "\"retry\": { \"attempts\": %u, \"backoff_ms\": 1 }, \"params\": { \"fail_on\": "
-              "\"corpus:7\", \"fail_times\": %u, \"count_file\": \"${dir}/count.txt\" } }, " SINK (
-                "write", "flaky", "${dir}/out.jsonl")),
+    PIPELINE (SOURCE (
+      "${dir}/corpus.txt") ", "
+                           "\"flaky\": { \"plugin\": \"fault\", \"input\": \"read\", \"batch\": 1, "
+                           "\"retry\": { \"attempts\": %u, \"backoff_ms\": 1 }, \"params\": { "
+                           "\"fail_on\": "
+                           "\"corpus:7\", \"fail_times\": %u, \"count_file\": \"${dir}/count.txt\" "
+                           "} }, " SINK ("write", "flaky", "${dir}/out.jsonl")),
     row->attempts, row->fail_times);
   ok = fixture_run (&fixture, text, &error);
   counts = read_file (count_file);
@@ -870,12 +899,15 @@ test_run_create_fails_first (void)
   input = write_corpus (fixture.dir, "corpus.txt", 100, 0);
   count_file = fixture_path (&fixture, "count.txt");
   part = fixture_path (&fixture, "out.jsonl.part");
-  fixture_prepare (
-    &fixture, PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-                        "\"counter\": { \"plugin\": \"fault\", \"input\": \"read\", \"params\": { "
-                        "\"count_file\": \"${dir}/count.txt\" } }, "
-                        "\"broken\": { \"plugin\": \"fault\", \"input\": \"counter\", \"params\": "
-                        "{ \"fail_create\": true } }, " SINK ("write", "broken", "${dir}/out.jsonl")));
+  fixture_prepare (&fixture, PIPELINE (SOURCE (
+                               "${dir}/corpus.txt") ", "
+                                                    "\"counter\": { \"plugin\": \"fault\", "
+                                                    "\"input\": \"read\", \"params\": { "
+                                                    "\"count_file\": \"${dir}/count.txt\" } }, "
+                                                    "\"broken\": { \"plugin\": \"fault\", "
+                                                    "\"input\": \"counter\", \"params\": "
+                                                    "{ \"fail_create\": true } }, " SINK (
+                                                      "write", "broken", "${dir}/out.jsonl")));
   threads_before = count_threads ();
   g_assert_false (sutra_run_execute (fixture.run, &error));
   g_assert_nonnull (error);
@@ -898,7 +930,7 @@ typedef struct
   const char *contents; /* NULL: a directory */
   const char *path;     /* the source's path parameter */
   const char *format;
-  gboolean split;       /* through text-split and text-join */
+  gboolean split; /* through text-split and text-join */
 } EmptyCase;
 
 static const EmptyCase empty_cases[] = {
@@ -937,7 +969,7 @@ test_run_no_items (gconstpointer data)
               "\"format\": \"%s\" } }, "
               "\"split\": { \"plugin\": \"%s\", \"input\": \"read\" }, "
               "\"join\": { \"plugin\": \"%s\", \"input\": \"split\" }, " SINK ("write", "join",
-                                                                             "${dir}/out.jsonl")),
+                                                                               "${dir}/out.jsonl")),
     row->format, row->split ? "text-split" : "identity", row->split ? "text-join" : "identity");
   g_assert_true (fixture_run (&fixture, text, &error));
   g_assert_no_error (error);
@@ -1011,10 +1043,12 @@ test_run_stop (void)
                   "thread left; the sink's output stays a .part file");
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "corpus.txt", 100000, 0);
-  fixture_prepare (&fixture, PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-                                       "\"slow\": { \"plugin\": \"identity\", \"input\": "
-                                       "\"read\", \"workers\": 2, \"params\": { \"sleep_us\": "
-                                       "500 } }, " SINK ("write", "slow", "${dir}/out.jsonl")));
+  fixture_prepare (&fixture,
+                   PIPELINE (SOURCE (
+                     "${dir}/corpus.txt") ", "
+                                          "\"slow\": { \"plugin\": \"identity\", \"input\": "
+                                          "\"read\", \"workers\": 2, \"params\": { \"sleep_us\": "
+                                          "500 } }, " SINK ("write", "slow", "${dir}/out.jsonl")));
   threads_before = count_threads ();
   started = g_get_monotonic_time ();
   stopper = g_thread_new ("stopper", stop_soon, &fixture);
@@ -1062,21 +1096,28 @@ test_run_order_jitter (gconstpointer data)
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "corpus.txt", 1500, 0);
   if (row->split)
-    text = g_strdup_printf (
-      PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-                "\"split\": { \"plugin\": \"text-split\", \"input\": \"read\", \"params\": "
-                "{ \"separator\": \" \" } }, "
-                "\"jitter\": { \"plugin\": \"rogue-map\", \"input\": \"split\", \"workers\": "
-                "%u, \"batch\": %u, \"queue\": 16, \"params\": { \"mode\": \"jitter\" } }, "
-                "\"join\": { \"plugin\": \"text-join\", \"input\": \"jitter\", \"params\": "
-                "{ \"separator\": \" \" } }, " SINK ("write", "join", "${dir}/out.jsonl")),
-      row->workers, row->batch);
+    text = g_strdup_printf (PIPELINE (SOURCE (
+                              "${dir}/corpus.txt") ", "
+                                                   "\"split\": { \"plugin\": \"text-split\", "
+                                                   "\"input\": \"read\", \"params\": "
+                                                   "{ \"separator\": \" \" } }, "
+                                                   "\"jitter\": { \"plugin\": \"rogue-map\", "
+                                                   "\"input\": \"split\", \"workers\": "
+                                                   "%u, \"batch\": %u, \"queue\": 16, \"params\": "
+                                                   "{ \"mode\": \"jitter\" } }, "
+                                                   "\"join\": { \"plugin\": \"text-join\", "
+                                                   "\"input\": \"jitter\", \"params\": "
+                                                   "{ \"separator\": \" \" } }, " SINK (
+                                                     "write", "join", "${dir}/out.jsonl")),
+                            row->workers, row->batch);
   else
     text = g_strdup_printf (
-      PIPELINE (SOURCE ("${dir}/corpus.txt") ", "
-                "\"jitter\": { \"plugin\": \"rogue-map\", \"input\": \"read\", \"workers\": "
-                "%u, \"batch\": %u, \"queue\": 16, \"params\": { \"mode\": \"jitter\" } }, " SINK (
-                  "write", "jitter", "${dir}/out.jsonl")),
+      PIPELINE (SOURCE (
+        "${dir}/corpus.txt") ", "
+                             "\"jitter\": { \"plugin\": \"rogue-map\", \"input\": \"read\", "
+                             "\"workers\": "
+                             "%u, \"batch\": %u, \"queue\": 16, \"params\": { \"mode\": \"jitter\" "
+                             "} }, " SINK ("write", "jitter", "${dir}/out.jsonl")),
       row->workers, row->batch);
   g_assert_true (fixture_run (&fixture, text, &error));
   g_assert_no_error (error);
@@ -1096,28 +1137,54 @@ typedef struct
 } ContractCase;
 
 static const ContractCase contract_cases[] = {
-  { "map-pushes-two", "rogue-map", "twice", NULL,
+  { "map-pushes-two",
+    "rogue-map",
+    "twice",
+    NULL,
     { "stage “bad” (plugin “rogue-map”) broke the map contract",
       "a map pushes exactly one per input" } },
-  { "map-pushes-none", "rogue-map", "none", NULL,
+  { "map-pushes-none",
+    "rogue-map",
+    "none",
+    NULL,
     { "stage “bad” (plugin “rogue-map”) broke the map contract",
       "a map pushes exactly one per input" } },
-  { "map-changes-path", "rogue-map", "wrong-path", NULL,
-    { "broke the map contract", "” it pushed “elsewhere”",
-      "sutra_item_new_derived" } },
-  { "map-fails-silently", "rogue-map", "false-without-error", NULL,
+  { "map-changes-path",
+    "rogue-map",
+    "wrong-path",
+    NULL,
+    { "broke the map contract", "” it pushed “elsewhere”", "sutra_item_new_derived" } },
+  { "map-fails-silently",
+    "rogue-map",
+    "false-without-error",
+    NULL,
     { "stage “bad”, item “in:", "failed without saying why" } },
-  { "split-unordered", "rogue-split", "unordered", NULL,
+  { "split-unordered",
+    "rogue-split",
+    "unordered",
+    NULL,
     { "stage “bad” (plugin “rogue-split”) broke the split contract",
       "/0000” after “in:", "children must come in increasing order" } },
-  { "split-stranger", "rogue-split", "stranger", NULL,
+  { "split-stranger",
+    "rogue-split",
+    "stranger",
+    NULL,
     { "broke the split contract", "it pushed “stranger”, which is not a descendant" } },
-  { "gather-pushes-none", "rogue-gather", "none", "text-split",
+  { "gather-pushes-none",
+    "rogue-gather",
+    "none",
+    "text-split",
     { "stage “bad” (plugin “rogue-gather”) broke the gather contract",
       "it pushed 0 items; a gather pushes one item" } },
-  { "gather-pushes-two", "rogue-gather", "two", "text-split",
+  { "gather-pushes-two",
+    "rogue-gather",
+    "two",
+    "text-split",
     { "broke the gather contract", "it pushed 2 items; a gather pushes one item" } },
-  { "sink-pushes", "rogue-sink", "push", NULL,
+  { "sink-pushes",
+    "rogue-sink",
+    "push",
+    NULL,
     { "stage “bad” (plugin “rogue-sink”) broke the sink contract", "a sink pushes nothing" } },
 };
 
@@ -1136,14 +1203,13 @@ test_run_contract (gconstpointer data)
   fixture_init (&fixture);
   input = write_corpus (fixture.dir, "in.txt", 2000, 0);
   text = g_strdup_printf (
-    PIPELINE (SOURCE ("${dir}/in.txt") ", "
-              "\"up\": { \"plugin\": \"%s\", \"input\": \"read\" }, "
-              "\"bad\": { \"plugin\": \"%s\", \"input\": \"up\", \"workers\": 2, "
-              "\"batch\": 1, \"params\": { \"mode\": \"%s\" } }%s"),
+    PIPELINE (
+      SOURCE ("${dir}/in.txt") ", "
+                               "\"up\": { \"plugin\": \"%s\", \"input\": \"read\" }, "
+                               "\"bad\": { \"plugin\": \"%s\", \"input\": \"up\", \"workers\": 2, "
+                               "\"batch\": 1, \"params\": { \"mode\": \"%s\" } }%s"),
     row->upstream != NULL ? row->upstream : "identity", row->plugin, row->mode,
-    strcmp (row->plugin, "rogue-sink") == 0
-      ? ""
-      : ", " SINK ("write", "bad", "${dir}/out.jsonl"));
+    strcmp (row->plugin, "rogue-sink") == 0 ? "" : ", " SINK ("write", "bad", "${dir}/out.jsonl"));
   fixture_prepare (&fixture, text);
   threads_before = count_threads ();
   g_assert_false (sutra_run_execute (fixture.run, &error));
@@ -1193,8 +1259,7 @@ main (int argc, char **argv)
     }
   for (gsize i = 0; i < G_N_ELEMENTS (jitter_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/engine/run/order-jitter/%s",
-                                               jitter_cases[i].name);
+      g_autofree char *path = g_strdup_printf ("/engine/run/order-jitter/%s", jitter_cases[i].name);
       g_test_add_data_func (path, &jitter_cases[i], test_run_order_jitter);
     }
   for (gsize i = 0; i < G_N_ELEMENTS (contract_cases); i++)
@@ -1219,8 +1284,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/run/skip-failed-items", test_run_skip_failed_items);
   for (gsize i = 0; i < G_N_ELEMENTS (missing_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/engine/run/gather-missing/%s",
-                                               missing_cases[i].name);
+      g_autofree char *path =
+        g_strdup_printf ("/engine/run/gather-missing/%s", missing_cases[i].name);
       g_test_add_data_func (path, &missing_cases[i], test_run_gather_missing);
     }
   for (gsize i = 0; i < G_N_ELEMENTS (retry_cases); i++)

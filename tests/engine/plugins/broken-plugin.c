@@ -25,7 +25,12 @@ static const SutraParamInfo broken_params[] G_GNUC_UNUSED = {
   SUTRA_PARAM_ROW_INT ("count", BrokenSettings, count, 5, 0, 10, 0, "How many."),
 #endif
 #if defined(CASE_BAD_ENUM)
-  SUTRA_PARAM_ROW_ENUM ("mode", BrokenSettings, mode, "medium", broken_modes, 0,
+  SUTRA_PARAM_ROW_ENUM ("mode",
+                        BrokenSettings,
+                        mode,
+                        "medium",
+                        broken_modes,
+                        0,
                         "A default that is not a choice."),
 #else
   SUTRA_PARAM_ROW_ENUM ("mode", BrokenSettings, mode, "fast", broken_modes, 0, "How."),

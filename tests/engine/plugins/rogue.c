@@ -17,17 +17,18 @@ typedef struct
   const char *mode;
 } RogueSettings;
 
-static const char *const map_modes[] = { "pass", "jitter", "twice", "none", "wrong-path",
-                                         "false-without-error", NULL };
+static const char *const map_modes[] = { "pass", "jitter",     "twice",
+                                         "none", "wrong-path", "false-without-error",
+                                         NULL };
 static const char *const split_modes[] = { "pass", "unordered", "stranger", NULL };
 static const char *const gather_modes[] = { "pass", "none", "two", NULL };
 static const char *const sink_modes[] = { "pass", "push", NULL };
 
-#define MODE_PARAM(choices)                                                                        \
-  {                                                                                                \
-    SUTRA_PARAM_ROW_ENUM ("mode", RogueSettings, mode, "pass", choices, 0,                        \
-                          "Which rule to break (“pass” breaks none)."),                            \
-      SUTRA_PARAM_ROW_END                                                                          \
+#define MODE_PARAM(choices)                                                \
+  {                                                                        \
+    SUTRA_PARAM_ROW_ENUM ("mode", RogueSettings, mode, "pass", choices, 0, \
+                          "Which rule to break (“pass” breaks none)."),    \
+      SUTRA_PARAM_ROW_END                                                  \
   }
 
 static const SutraParamInfo map_params[] = MODE_PARAM (map_modes);
@@ -136,20 +137,29 @@ rogue_sink (gpointer instance,
   return TRUE;
 }
 
-#define ROGUE_STAGE(stage_name, stage_kind, params_table, function, what)                          \
-  {                                                                                                \
-    .name = stage_name, .kind = stage_kind, .summary = what, .params = params_table,               \
-    .settings_size = sizeof (RogueSettings), .threading = SUTRA_THREADING_SHARED,                  \
-    .devices = SUTRA_DEVICE_CPU, .create = rogue_create, .process = function,                     \
+#define ROGUE_STAGE(stage_name, stage_kind, params_table, function, what)            \
+  {                                                                                  \
+    .name = stage_name, .kind = stage_kind, .summary = what, .params = params_table, \
+    .settings_size = sizeof (RogueSettings), .threading = SUTRA_THREADING_SHARED,    \
+    .devices = SUTRA_DEVICE_CPU, .create = rogue_create, .process = function,        \
   }
 
 static const SutraStageInfo rogue_stages[] = {
   ROGUE_STAGE ("rogue-map", SUTRA_STAGE_MAP, map_params, rogue_map, "A map that misbehaves"),
-  ROGUE_STAGE ("rogue-split", SUTRA_STAGE_SPLIT, split_params, rogue_split,
+  ROGUE_STAGE ("rogue-split",
+               SUTRA_STAGE_SPLIT,
+               split_params,
+               rogue_split,
                "A split into two children that misbehaves"),
-  ROGUE_STAGE ("rogue-gather", SUTRA_STAGE_GATHER, gather_params, rogue_gather,
+  ROGUE_STAGE ("rogue-gather",
+               SUTRA_STAGE_GATHER,
+               gather_params,
+               rogue_gather,
                "A gather that misbehaves"),
-  ROGUE_STAGE ("rogue-sink", SUTRA_STAGE_SINK, sink_params, rogue_sink,
+  ROGUE_STAGE ("rogue-sink",
+               SUTRA_STAGE_SINK,
+               sink_params,
+               rogue_sink,
                "A sink that writes nothing and may push"),
   { NULL }
 };
