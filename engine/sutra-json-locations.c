@@ -39,8 +39,34 @@ advance (Scanner *scanner)
   scanner->offset++;
 }
 
-/* Reads a string token starting at the opening quote; returns its raw
- * contents (escapes kept, which is enough for the keys sutra uses). */
+static int
+hex_value (char c)
+{
+  return g_ascii_isxdigit (c) ? g_ascii_xdigit_value (c) : -1;
+}
+
+/* Reads four hex digits after "\u"; returns -1 when they are not there. */
+static gint32
+read_hex4 (Scanner *scanner)
+{
+  gint32 value = 0;
+
+  for (int i = 0; i < 4; i++)
+    {
+      int digit;
+
+      if (scanner->offset >= scanner->length ||
+          (digit = hex_value (scanner->text[scanner->offset])) < 0)
+        return -1;
+      value = value * 16 + digit;
+      advance (scanner);
+    }
+  return value;
+}
+
+/* Reads a string token starting at the opening quote; returns its value
+ * with the escapes decoded, as json-glib gives member names, so that a key
+ * such as "r\u00e9sum\u00e9" is found under its real name. */
 static char *
 read_string (Scanner *scanner)
 {
@@ -49,17 +75,88 @@ read_string (Scanner *scanner)
   advance (scanner); /* opening quote */
   while (scanner->offset < scanner->length && scanner->text[scanner->offset] != '"')
     {
-      if (scanner->text[scanner->offset] == '\\' && scanner->offset + 1 < scanner->length)
-        {
-          g_string_append_c (value, scanner->text[scanner->offset]);
-          advance (scanner);
-        }
-      g_string_append_c (value, scanner->text[scanner->offset]);
+      char c = scanner->text[scanner->offset];
+
       advance (scanner);
+      if (c != '\\' || scanner->offset >= scanner->length)
+        {
+          g_string_append_c (value, c);
+          continue;
+        }
+      c = scanner->text[scanner->offset];
+      advance (scanner);
+      switch (c)
+        {
+        case 'b': g_string_append_c (value, '\b'); break;
+        case 'f': g_string_append_c (value, '\f'); break;
+        case 'n': g_string_append_c (value, '\n'); break;
+        case 'r': g_string_append_c (value, '\r'); break;
+        case 't': g_string_append_c (value, '\t'); break;
+        case 'u':
+          {
+            gint32 unit = read_hex4 (scanner);
+
+            /* A surrogate pair: "\ud83d\ude00". */
+            if (unit >= 0xD800 && unit < 0xDC00 && scanner->offset + 1 < scanner->length &&
+                scanner->text[scanner->offset] == '\\' &&
+                scanner->text[scanner->offset + 1] == 'u')
+              {
+                gint32 low;
+
+                advance (scanner);
+                advance (scanner);
+                low = read_hex4 (scanner);
+                if (low >= 0xDC00 && low < 0xE000)
+                  unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+              }
+            if (unit > 0)
+              g_string_append_unichar (value, (gunichar) unit);
+            break;
+          }
+        default: /* '"', '\\', '/' */
+          g_string_append_c (value, c);
+          break;
+        }
     }
   if (scanner->offset < scanner->length)
     advance (scanner); /* closing quote */
   return g_string_free (value, FALSE);
+}
+
+/* Skips a comment starting at "/": json-glib accepts C and C++ comments,
+ * and a brace or quote inside one must not count. */
+static void
+skip_comment (Scanner *scanner)
+{
+  const char *text = scanner->text;
+
+  if (scanner->offset + 1 >= scanner->length)
+    {
+      advance (scanner);
+      return;
+    }
+  if (text[scanner->offset + 1] == '/')
+    {
+      while (scanner->offset < scanner->length && text[scanner->offset] != '\n')
+        advance (scanner);
+      return;
+    }
+  if (text[scanner->offset + 1] != '*')
+    {
+      advance (scanner);
+      return;
+    }
+  advance (scanner);
+  advance (scanner);
+  while (scanner->offset < scanner->length &&
+         !(text[scanner->offset] == '*' && scanner->offset + 1 < scanner->length &&
+           text[scanner->offset + 1] == '/'))
+    advance (scanner);
+  if (scanner->offset < scanner->length)
+    {
+      advance (scanner);
+      advance (scanner);
+    }
 }
 
 static void
@@ -142,6 +239,9 @@ sutra_json_locations_new (const char *text, gsize length)
               }
             break;
           }
+        case '/':
+          skip_comment (&scanner);
+          break;
         default:
           advance (&scanner);
           break;
