@@ -41,7 +41,8 @@ static void
 test_json_locations_lookup (gconstpointer data)
 {
   const LocationCase *row = data;
-  g_autoptr (SutraJsonLocations) locations = sutra_json_locations_new (row->text, strlen (row->text));
+  g_autoptr (SutraJsonLocations) locations =
+    sutra_json_locations_new (row->text, strlen (row->text));
   guint line = 0, column = 0;
   gboolean found;
 
@@ -73,8 +74,12 @@ test_json_locations_every_key (void)
     const char *path;
     guint line, column;
   } keys[] = {
-    { "/sutra", 2, 3 },          { "/stages", 3, 3 },          { "/stages/read", 4, 5 },
-    { "/stages/read/plugin", 4, 15 }, { "/stages/pass", 5, 5 }, { "/stages/pass/plugin", 5, 15 },
+    { "/sutra", 2, 3 },
+    { "/stages", 3, 3 },
+    { "/stages/read", 4, 5 },
+    { "/stages/read/plugin", 4, 15 },
+    { "/stages/pass", 5, 5 },
+    { "/stages/pass/plugin", 5, 15 },
     { "/stages/pass/input", 5, 37 },
   };
   g_autoptr (SutraJsonLocations) locations = sutra_json_locations_new (text, sizeof text - 1);
@@ -110,8 +115,8 @@ main (int argc, char **argv)
 
   for (gsize i = 0; i < G_N_ELEMENTS (location_cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/engine/json-locations/lookup/%s",
-                                               location_cases[i].name);
+      g_autofree char *path =
+        g_strdup_printf ("/engine/json-locations/lookup/%s", location_cases[i].name);
       g_test_add_data_func (path, &location_cases[i], test_json_locations_lookup);
     }
   g_test_add_func ("/engine/json-locations/every-key", test_json_locations_every_key);
