@@ -313,7 +313,7 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
         fprintf (stderr, "sutra: stage “%s”: item “%s” failed and was skipped: %s\n",
                  fields[0], fields[1], fields[2]);
       }
-    if (failures->len > 0)
+    if (failures->len > 0 && job_dir != NULL)
       fprintf (stderr, "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",
                failures->len, quoted_dir);
   }
@@ -321,13 +321,21 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
     {
       if (watch.signal_number != 0)
         {
-          print_error ("stopped by %s; what was finished is kept. Resume with:\n  sutra resume %s",
-                       watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM", quoted_dir);
+          if (job_dir != NULL)
+            print_error ("stopped by %s; what was finished is kept. Resume with:\n  sutra resume %s",
+                         watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM", quoted_dir);
+          else
+            print_error ("stopped by %s (--no-job: nothing was kept); sinks that did not finish "
+                         "left .part files", watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM");
           return watch.signal_number == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
         }
       print_error ("run failed: %s", error->message);
-      print_error ("what was finished is kept; sinks that did not finish left .part files. "
-                   "Fix the cause, then resume with:\n  sutra resume %s", quoted_dir);
+      if (job_dir != NULL)
+        print_error ("what was finished is kept; sinks that did not finish left .part files. "
+                     "Fix the cause, then resume with:\n  sutra resume %s", quoted_dir);
+      else
+        print_error ("sinks that did not finish left .part files (--no-job: nothing was kept "
+                     "to resume from)");
       return EXIT_RUN_FAILED;
     }
   return EXIT_OK;

@@ -766,6 +766,29 @@ call_process (StageRuntime *stage,
     }
 }
 
+/* Reports a plugin's failure as the run's: SUTRA_RUN_ERROR_STAGE_FAILED with
+ * the stage and item in front of the plugin's own message (errors the
+ * engine made itself keep their code). Takes @cause. */
+static void
+propagate_failure (GError **error, GError *cause, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static void
+propagate_failure (GError **error, GError *cause, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *prefix = NULL;
+
+  va_start (args, format);
+  prefix = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (cause->domain == SUTRA_RUN_ERROR)
+    g_set_error (error, SUTRA_RUN_ERROR, cause->code, "%s%s", prefix, cause->message);
+  else
+    g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED, "%s%s", prefix,
+                 cause->message);
+  g_error_free (cause);
+}
+
 static GError *
 contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
@@ -797,20 +820,28 @@ append_split_children (StageRuntime *stage,
   guint64 counts[SUTRA_ITEM_MAX_DEPTH + 1] = { 0 };
   SutraItem *previous = NULL;
   guint base = parent->depth;
+  GError *problem = NULL;
+  guint i;
 
-  for (guint i = 0; i < n_children; i++)
+  for (i = 0; i < n_children; i++)
     {
       SutraItem *child = children[i];
       guint common;
 
       if (sutra_item_is_marker (child) || !sutra_item_is_descendant_of (child, parent))
-        return contract_error (stage, "it pushed “%s”, which is not a descendant of “%s” "
-                               "(make children with sutra_item_new_child)",
-                               sutra_item_get_id (child), sutra_item_get_id (parent));
+        {
+          problem = contract_error (stage, "it pushed “%s”, which is not a descendant of “%s” "
+                                    "(make children with sutra_item_new_child)",
+                                    sutra_item_get_id (child), sutra_item_get_id (parent));
+          break;
+        }
       if (previous != NULL && sutra_item_compare (previous, child) >= 0)
-        return contract_error (stage, "it pushed “%s” after “%s”: children must come in "
-                               "increasing order", sutra_item_get_id (child),
-                               sutra_item_get_id (previous));
+        {
+          problem = contract_error (stage, "it pushed “%s” after “%s”: children must come in "
+                                    "increasing order", sutra_item_get_id (child),
+                                    sutra_item_get_id (previous));
+          break;
+        }
       common = base;
       if (previous != NULL)
         {
@@ -818,9 +849,12 @@ append_split_children (StageRuntime *stage,
                  previous->path[common] == child->path[common])
             common++;
           if (common == child->depth || common == previous->depth)
-            return contract_error (stage, "it pushed both “%s” and its descendant “%s”: a "
-                                   "split pushes leaves only",
-                                   sutra_item_get_id (previous), sutra_item_get_id (child));
+            {
+              problem = contract_error (stage, "it pushed both “%s” and its descendant “%s”: a "
+                                        "split pushes leaves only",
+                                        sutra_item_get_id (previous), sutra_item_get_id (child));
+              break;
+            }
           /* Ancestors of the previous child below the common prefix are
            * complete: close them, deepest first. */
           for (guint level = previous->depth - 1; level > common; level--)
@@ -830,6 +864,13 @@ append_split_children (StageRuntime *stage,
         counts[level] = level == common ? counts[level] + 1 : 1;
       g_ptr_array_add (result, child);
       previous = child;
+    }
+  if (problem != NULL)
+    {
+      /* The children not appended are still ours to release. */
+      for (; i < n_children; i++)
+        sutra_item_unref (children[i]);
+      return problem;
     }
   if (previous != NULL)
     for (guint level = previous->depth - 1; level >= base; level--)
@@ -931,7 +972,7 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
         {
           if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
             {
-              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+              propagate_failure (error, g_steal_pointer (&local),
                                           "stage “%s”, item “%s”: ", stage->spec->name,
                                           sutra_item_get_id (item));
               per_item_free (per_item);
@@ -1048,7 +1089,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
 
       if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
         {
-          g_propagate_prefixed_error (error, g_steal_pointer (&missing), "stage “%s”: ",
+          propagate_failure (error, g_steal_pointer (&missing), "stage “%s”: ",
                                       stage->spec->name);
           return NULL;
         }
@@ -1065,7 +1106,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
     {
       if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
         {
-          g_propagate_prefixed_error (error, g_steal_pointer (&local),
+          propagate_failure (error, g_steal_pointer (&local),
                                       "stage “%s”, group “%s”: ", stage->spec->name, parent_id);
           return NULL;
         }
@@ -1119,10 +1160,10 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
               return g_ptr_array_new ();
             }
           if (n_data == 1)
-            g_propagate_prefixed_error (error, g_steal_pointer (&local),
+            propagate_failure (error, g_steal_pointer (&local),
                                         "stage “%s”, item “%s”: ", stage->spec->name, first);
           else
-            g_propagate_prefixed_error (error, g_steal_pointer (&local),
+            propagate_failure (error, g_steal_pointer (&local),
                                         "stage “%s”, items “%s” to “%s”: ", stage->spec->name,
                                         first, sutra_item_get_id (batch->data->pdata[n_data - 1]));
           return NULL;
@@ -1145,7 +1186,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
 
           if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
             {
-              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+              propagate_failure (error, g_steal_pointer (&local),
                                           "stage “%s”, item “%s”: ", stage->spec->name, id);
               return NULL;
             }
@@ -1979,7 +2020,7 @@ create_instances (StageRuntime *stage, GError **error)
               if (local == NULL)
                 g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
                              "the plugin could not start and did not say why");
-              g_propagate_prefixed_error (error, g_steal_pointer (&local),
+              propagate_failure (error, g_steal_pointer (&local),
                                           "stage “%s” (plugin “%s”) could not start: ",
                                           spec->name, spec->plugin_name);
               return FALSE;
