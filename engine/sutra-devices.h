@@ -9,8 +9,8 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *name;          /* "cuda:0" */
-  char *model;         /* "NVIDIA H100 80GB HBM3" */
+  char *name;  /* "cuda:0" */
+  char *model; /* "NVIDIA H100 80GB HBM3" */
   guint64 memory_bytes;
 } SutraDevice;
 

@@ -57,7 +57,7 @@ sutra_harness_new (SutraRegistry *registry,
   harness->work_dir = g_dir_make_tmp ("sutra-harness-XXXXXX", error);
   if (harness->work_dir == NULL)
     return NULL;
-  harness->context = (SutraStageContext) {
+  harness->context = (SutraStageContext){
     .stage_name = harness->stage->name,
     .worker_index = 0,
     .n_workers = 1,
@@ -67,9 +67,9 @@ sutra_harness_new (SutraRegistry *registry,
   };
   if (harness->stage->create != NULL)
     {
-      harness->instance = harness->stage->create (&harness->context,
-                                                  sutra_settings_get_data (harness->settings),
-                                                  error);
+      harness->instance =
+        harness->stage->create (&harness->context, sutra_settings_get_data (harness->settings),
+                                error);
       if (harness->instance == NULL)
         return NULL;
     }

@@ -8,7 +8,8 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
+typedef enum
+{
   /* Not data: marks that the group whose parent has this item's path is
    * complete, and how many children it had. Splits' outputs carry them to
    * gathers, in stream order; maps and sinks pass them on untouched. */
@@ -24,15 +25,13 @@ struct _SutraItem
   const char *media_type;  /* interned */
   GBytes *payload;
   JsonObject *meta;
-  guint64 group_size;     /* markers only */
-  SutraLineage *lineage;  /* what computed this item: resume and cache keys */
-  char *id;               /* points into this allocation, after path */
+  guint64 group_size;    /* markers only */
+  SutraLineage *lineage; /* what computed this item: resume and cache keys */
+  char *id;              /* points into this allocation, after path */
   guint64 path[];
 };
 
-SutraItem *sutra_item_new_group_end (const SutraItem *parent_like,
-                                     guint depth,
-                                     guint64 group_size);
+SutraItem *sutra_item_new_group_end (const SutraItem *parent_like, guint depth, guint64 group_size);
 
 static inline gboolean
 sutra_item_is_marker (const SutraItem *item)
@@ -48,13 +47,10 @@ SutraItem *sutra_item_new_with_path (const char *id,
                                      GBytes *payload);
 
 /* TRUE when @prefix's path is a proper prefix of @item's path. */
-gboolean sutra_item_is_descendant_of (const SutraItem *item,
-                                      const SutraItem *ancestor);
+gboolean sutra_item_is_descendant_of (const SutraItem *item, const SutraItem *ancestor);
 
 /* Compares the first @depth positions of two paths. */
-int sutra_item_compare_prefix (const SutraItem *a,
-                               const SutraItem *b,
-                               guint depth);
+int sutra_item_compare_prefix (const SutraItem *a, const SutraItem *b, guint depth);
 
 void sutra_item_set_lineage (SutraItem *item, SutraLineage *lineage);
 

@@ -66,10 +66,7 @@ sutra_item_new_with_path (const char *id,
 }
 
 SutraItem *
-sutra_item_new_root (const char *id,
-                     guint64 position,
-                     const char *media_type,
-                     GBytes *payload)
+sutra_item_new_root (const char *id, guint64 position, const char *media_type, GBytes *payload)
 {
   g_return_val_if_fail (id != NULL, NULL);
   return sutra_item_new_with_path (id, &position, 1, media_type, payload);
@@ -101,9 +98,7 @@ sutra_item_new_child (const SutraItem *parent,
 }
 
 SutraItem *
-sutra_item_new_derived (const SutraItem *source,
-                        const char *media_type,
-                        GBytes *payload)
+sutra_item_new_derived (const SutraItem *source, const char *media_type, GBytes *payload)
 {
   SutraItem *item;
 
@@ -135,9 +130,7 @@ sutra_item_new_parent (const SutraItem *child, const char *media_type, GBytes *p
 }
 
 SutraItem *
-sutra_item_new_group_end (const SutraItem *parent_like,
-                          guint depth,
-                          guint64 group_size)
+sutra_item_new_group_end (const SutraItem *parent_like, guint depth, guint64 group_size)
 {
   SutraItem *item;
 
@@ -338,9 +331,7 @@ sutra_item_dup_meta (const SutraItem *item)
 }
 
 const char *
-sutra_item_get_meta_string (const SutraItem *item,
-                            const char *name,
-                            const char *fallback)
+sutra_item_get_meta_string (const SutraItem *item, const char *name, const char *fallback)
 {
   JsonNode *node;
 

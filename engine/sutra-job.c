@@ -14,8 +14,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-job-error-quark, sutra_job_error)
-
+/* clang-format on */
 
 /*
  * DIR/
@@ -66,8 +67,8 @@ lock_job (SutraJob *job, GError **error)
       g_strchomp (holder);
       g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_LOCKED,
                    "job “%s” is being run by another sutra (process %s): wait for it to finish, "
-                   "or stop it (Ctrl-C or kill %s) and resume", job->dir,
-                   holder[0] ? holder : "?", holder[0] ? holder : "PID");
+                   "or stop it (Ctrl-C or kill %s) and resume",
+                   job->dir, holder[0] ? holder : "?", holder[0] ? holder : "PID");
       close (job->lock_fd);
       job->lock_fd = -1;
       return FALSE;
@@ -117,7 +118,9 @@ describe_changes (JsonNode *old_root, JsonNode *new_root)
 }
 
 static gboolean
-write_job_settings (SutraJob *job, const char *cache_dir, const char *const *plugin_paths,
+write_job_settings (SutraJob *job,
+                    const char *cache_dir,
+                    const char *const *plugin_paths,
                     GError **error)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
@@ -172,14 +175,15 @@ sutra_job_read_settings (const char *dir,
     {
       g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB,
                    "“%s” is not a sutra job directory (it has no job.json); start a job with "
-                   "“sutra run PIPELINE --job %s”", dir, dir);
+                   "“sutra run PIPELINE --job %s”",
+                   dir, dir);
       return FALSE;
     }
   if (!json_parser_load_from_file (parser, path, &local) ||
       (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
-      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_VERSION,
-                   "“%s” is damaged: %s", path, local ? local->message : "not a JSON object");
+      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_VERSION, "“%s” is damaged: %s", path,
+                   local ? local->message : "not a JSON object");
       return FALSE;
     }
   settings = json_node_get_object (root);
@@ -199,13 +203,15 @@ sutra_job_read_settings (const char *dir,
     {
       member = json_object_get_member (settings, "cache");
       *cache_dir = member != NULL && JSON_NODE_HOLDS_VALUE (member)
-                     ? g_strdup (json_node_get_string (member)) : NULL;
+                     ? g_strdup (json_node_get_string (member))
+                     : NULL;
     }
   if (plugin_paths != NULL)
     {
       g_autoptr (GPtrArray) paths = g_ptr_array_new ();
       JsonArray *array = json_object_has_member (settings, "plugin_paths")
-                           ? json_object_get_array_member (settings, "plugin_paths") : NULL;
+                           ? json_object_get_array_member (settings, "plugin_paths")
+                           : NULL;
 
       for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
         g_ptr_array_add (paths, g_strdup (json_array_get_string_element (array, i)));
@@ -250,8 +256,8 @@ sutra_job_open (const char *dir,
   job->dir = g_strdup (dir);
   if (g_mkdir_with_parents (dir, 0777) != 0)
     {
-      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_IO,
-                   "cannot make job directory “%s”: %s", dir, g_strerror (errno));
+      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_IO, "cannot make job directory “%s”: %s",
+                   dir, g_strerror (errno));
       return NULL;
     }
   if (!lock_job (job, error))
@@ -302,7 +308,8 @@ sutra_job_open (const char *dir,
     return NULL;
 
   if (job->store_dir == NULL)
-    job->store_dir = cache_dir != NULL ? g_strdup (cache_dir) : g_build_filename (dir, "store", NULL);
+    job->store_dir =
+      cache_dir != NULL ? g_strdup (cache_dir) : g_build_filename (dir, "store", NULL);
   job->journal = sutra_journal_open (journal_path, error);
   if (job->journal == NULL)
     return NULL;
@@ -323,8 +330,8 @@ sutra_job_open_journal (const char *dir, GError **error)
     return NULL;
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     {
-      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB,
-                   "job “%s” has no journal yet", dir);
+      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB, "job “%s” has no journal yet",
+                   dir);
       return NULL;
     }
   return sutra_journal_open (path, error);

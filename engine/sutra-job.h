@@ -12,11 +12,12 @@ G_BEGIN_DECLS
 #define SUTRA_JOB_ERROR (sutra_job_error_quark ())
 GQuark sutra_job_error_quark (void);
 
-typedef enum {
-  SUTRA_JOB_ERROR_LOCKED,      /* another sutra is running this job */
-  SUTRA_JOB_ERROR_CHANGED,     /* the pipeline differs from the snapshot */
-  SUTRA_JOB_ERROR_VERSION,     /* made by another sutra job format */
-  SUTRA_JOB_ERROR_NOT_A_JOB,   /* no job in that directory */
+typedef enum
+{
+  SUTRA_JOB_ERROR_LOCKED,    /* another sutra is running this job */
+  SUTRA_JOB_ERROR_CHANGED,   /* the pipeline differs from the snapshot */
+  SUTRA_JOB_ERROR_VERSION,   /* made by another sutra job format */
+  SUTRA_JOB_ERROR_NOT_A_JOB, /* no job in that directory */
   SUTRA_JOB_ERROR_IO,
 } SutraJobError;
 

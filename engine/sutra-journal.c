@@ -8,7 +8,9 @@
 #include <sutra/sutra.h>
 #include <string.h>
 
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-journal-error-quark, sutra_journal_error)
+/* clang-format on */
 
 static const char schema[] =
   "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);"
@@ -25,7 +27,8 @@ static const char schema[] =
   "  stage TEXT PRIMARY KEY, state TEXT, complete_key TEXT, n_in INTEGER, n_out INTEGER,"
   "  n_failed INTEGER, n_cached INTEGER, n_total INTEGER, seconds REAL);";
 
-typedef enum {
+typedef enum
+{
   PENDING_BATCH,
   PENDING_FAILURE,
   PENDING_SINK,
@@ -41,9 +44,9 @@ typedef struct
   SutraStoreLocation location;
   guint64 n_in, n_out, n_failed, n_cached, n_total;
   gboolean flag;
-  char *text1;        /* failure: item; sink: state; stage: state */
-  char *text2;        /* failure: message; stage: complete key */
-  GPtrArray *keys;    /* sink: batch keys (GBytes) */
+  char *text1;     /* failure: item; sink: state; stage: state */
+  char *text2;     /* failure: message; stage: complete key */
+  GPtrArray *keys; /* sink: batch keys (GBytes) */
   double seconds;
 } Pending;
 
@@ -51,7 +54,7 @@ struct _SutraJournal
 {
   sqlite3 *db;
   char *path;
-  GMutex lock;        /* guards pending */
+  GMutex lock; /* guards pending */
   GPtrArray *pending;
   GMutex commit_lock; /* one commit at a time */
 };
@@ -79,7 +82,8 @@ exec (SutraJournal *journal, const char *sql, GError **error)
       g_set_error (error, SUTRA_JOURNAL_ERROR,
                    code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? SUTRA_JOURNAL_ERROR_DAMAGED
                                                                    : SUTRA_JOURNAL_ERROR_WRITE,
-                   "journal “%s”: %s", journal->path, message ? message : sqlite3_errmsg (journal->db));
+                   "journal “%s”: %s", journal->path,
+                   message ? message : sqlite3_errmsg (journal->db));
       sqlite3_free (message);
       return FALSE;
     }
@@ -111,9 +115,9 @@ sutra_journal_open (const char *path, GError **error)
   journal->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) pending_free);
   g_mutex_init (&journal->lock);
   g_mutex_init (&journal->commit_lock);
-  status = sqlite3_open_v2 (path, &journal->db,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                            NULL);
+  status =
+    sqlite3_open_v2 (path, &journal->db,
+                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
   if (status != SQLITE_OK)
     {
       g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_OPEN,
@@ -181,8 +185,7 @@ sutra_journal_get_meta (SutraJournal *journal, const char *name)
 }
 
 gboolean
-sutra_journal_set_meta (SutraJournal *journal, const char *name, const char *value,
-                        GError **error)
+sutra_journal_set_meta (SutraJournal *journal, const char *name, const char *value, GError **error)
 {
   sqlite3_stmt *statement = NULL;
   int status;
@@ -216,8 +219,8 @@ key_hash (gconstpointer key)
 GHashTable *
 sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage_indices)
 {
-  GHashTable *batches = g_hash_table_new_full (key_hash, g_bytes_equal,
-                                               (GDestroyNotify) g_bytes_unref, g_free);
+  GHashTable *batches =
+    g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, g_free);
   sqlite3_stmt *statement = NULL;
 
   if (sqlite3_prepare_v2 (journal->db,
@@ -247,11 +250,10 @@ sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage_indices)
 }
 
 GHashTable *
-sutra_journal_load_sink (SutraJournal *journal, const char *stage, char **state,
-                         gboolean *complete)
+sutra_journal_load_sink (SutraJournal *journal, const char *stage, char **state, gboolean *complete)
 {
-  GHashTable *keys = g_hash_table_new_full (key_hash, g_bytes_equal,
-                                            (GDestroyNotify) g_bytes_unref, NULL);
+  GHashTable *keys =
+    g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
   sqlite3_stmt *statement = NULL;
 
   *state = NULL;
@@ -442,7 +444,8 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
     goto fail;
   sqlite3_prepare_v2 (journal->db,
                       "INSERT OR REPLACE INTO batches (key, stage, pack, offset, length, n_in, "
-                      "n_out, n_failed, cached, at) VALUES (?,?,?,?,?,?,?,?,?,?)", -1, &batch, NULL);
+                      "n_out, n_failed, cached, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                      -1, &batch, NULL);
   sqlite3_prepare_v2 (journal->db,
                       "INSERT INTO failures (stage, batch, item, message, at) VALUES (?,?,?,?,?)",
                       -1, &failure, NULL);
@@ -454,7 +457,8 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
                       -1, &sink_batch, NULL);
   sqlite3_prepare_v2 (journal->db,
                       "INSERT OR REPLACE INTO stages (stage, state, complete_key, n_in, n_out, "
-                      "n_failed, n_cached, n_total, seconds) VALUES (?,?,?,?,?,?,?,?,?)", -1, &stage, NULL);
+                      "n_failed, n_cached, n_total, seconds) VALUES (?,?,?,?,?,?,?,?,?)",
+                      -1, &stage, NULL);
   for (guint i = 0; i < pending->len && ok; i++)
     {
       Pending *p = pending->pdata[i];
@@ -550,7 +554,8 @@ sutra_journal_collect_keys (SutraJournal *journal, GHashTable *keys)
 {
   sqlite3_stmt *statement = NULL;
 
-  if (sqlite3_prepare_v2 (journal->db, "SELECT key FROM batches", -1, &statement, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2 (journal->db, "SELECT key FROM batches", -1, &statement, NULL) !=
+      SQLITE_OK)
     return;
   while (sqlite3_step (statement) == SQLITE_ROW)
     if (sqlite3_column_bytes (statement, 0) == 32)
@@ -559,16 +564,19 @@ sutra_journal_collect_keys (SutraJournal *journal, GHashTable *keys)
 }
 
 gboolean
-sutra_journal_query (SutraJournal *journal, const char *sql, SutraJournalRowFunc func,
-                     gpointer data, GError **error)
+sutra_journal_query (SutraJournal *journal,
+                     const char *sql,
+                     SutraJournalRowFunc func,
+                     gpointer data,
+                     GError **error)
 {
   sqlite3_stmt *statement = NULL;
   int status;
 
   if (sqlite3_prepare_v2 (journal->db, sql, -1, &statement, NULL) != SQLITE_OK)
     {
-      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED,
-                   "journal “%s”: %s", journal->path, sqlite3_errmsg (journal->db));
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED, "journal “%s”: %s",
+                   journal->path, sqlite3_errmsg (journal->db));
       return FALSE;
     }
   while ((status = sqlite3_step (statement)) == SQLITE_ROW)
@@ -584,8 +592,8 @@ sutra_journal_query (SutraJournal *journal, const char *sql, SutraJournalRowFunc
   sqlite3_finalize (statement);
   if (status != SQLITE_DONE)
     {
-      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED,
-                   "journal “%s”: %s", journal->path, sqlite3_errmsg (journal->db));
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED, "journal “%s”: %s",
+                   journal->path, sqlite3_errmsg (journal->db));
       return FALSE;
     }
   return TRUE;

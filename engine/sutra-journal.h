@@ -10,11 +10,12 @@ G_BEGIN_DECLS
 #define SUTRA_JOURNAL_ERROR (sutra_journal_error_quark ())
 GQuark sutra_journal_error_quark (void);
 
-typedef enum {
-  SUTRA_JOURNAL_ERROR_OPEN,      /* cannot open or create */
-  SUTRA_JOURNAL_ERROR_DAMAGED,   /* not a journal, or a damaged one */
-  SUTRA_JOURNAL_ERROR_VERSION,   /* written by another journal format */
-  SUTRA_JOURNAL_ERROR_WRITE,     /* a commit failed (disk full ...) */
+typedef enum
+{
+  SUTRA_JOURNAL_ERROR_OPEN,    /* cannot open or create */
+  SUTRA_JOURNAL_ERROR_DAMAGED, /* not a journal, or a damaged one */
+  SUTRA_JOURNAL_ERROR_VERSION, /* written by another journal format */
+  SUTRA_JOURNAL_ERROR_WRITE,   /* a commit failed (disk full ...) */
 } SutraJournalError;
 
 #define SUTRA_JOURNAL_FORMAT 1
@@ -25,8 +26,8 @@ typedef struct _SutraJournal SutraJournal;
 typedef struct
 {
   SutraStoreLocation location;
-  guint stage;       /* index into the names given to load_batches */
-  guint n_failed;    /* items of the batch that failed and were skipped */
+  guint stage;    /* index into the names given to load_batches */
+  guint n_failed; /* items of the batch that failed and were skipped */
 } SutraJournalBatch;
 
 SutraJournal *sutra_journal_open (const char *path, GError **error);
@@ -34,7 +35,9 @@ void sutra_journal_close (SutraJournal *journal);
 
 /* Immediate reads and writes of the job's metadata. */
 char *sutra_journal_get_meta (SutraJournal *journal, const char *name);
-gboolean sutra_journal_set_meta (SutraJournal *journal, const char *name, const char *value,
+gboolean sutra_journal_set_meta (SutraJournal *journal,
+                                 const char *name,
+                                 const char *value,
                                  GError **error);
 
 /* Returns: (transfer full): key (GBytes) -> SutraJournalBatch *, for every
@@ -43,7 +46,9 @@ GHashTable *sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage
 
 /* Returns: (transfer full): the keys (GBytes set) of @stage's committed
  * sink batches, and in @state its last sync state (NULL: none). */
-GHashTable *sutra_journal_load_sink (SutraJournal *journal, const char *stage, char **state,
+GHashTable *sutra_journal_load_sink (SutraJournal *journal,
+                                     const char *stage,
+                                     char **state,
                                      gboolean *complete);
 
 /* Forgets a sink's progress: its output will be written anew. */
@@ -92,7 +97,10 @@ void sutra_journal_collect_keys (SutraJournal *journal, GHashTable *keys);
 
 /* For `sutra status`: runs a read-only query, one row per callback. */
 typedef void (*SutraJournalRowFunc) (int n_columns, const char *const *values, gpointer data);
-gboolean sutra_journal_query (SutraJournal *journal, const char *sql, SutraJournalRowFunc func,
-                              gpointer data, GError **error);
+gboolean sutra_journal_query (SutraJournal *journal,
+                              const char *sql,
+                              SutraJournalRowFunc func,
+                              gpointer data,
+                              GError **error);
 
 G_END_DECLS

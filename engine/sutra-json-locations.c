@@ -20,9 +20,9 @@ typedef struct
 typedef struct
 {
   gboolean is_object;
-  guint index;      /* array element index */
-  char *base;       /* path of the container */
-  char *pending;    /* object: path of the member whose value comes next */
+  guint index;   /* array element index */
+  char *base;    /* path of the container */
+  char *pending; /* object: path of the member whose value comes next */
 } Frame;
 
 static void
@@ -87,19 +87,28 @@ read_string (Scanner *scanner)
       advance (scanner);
       switch (c)
         {
-        case 'b': g_string_append_c (value, '\b'); break;
-        case 'f': g_string_append_c (value, '\f'); break;
-        case 'n': g_string_append_c (value, '\n'); break;
-        case 'r': g_string_append_c (value, '\r'); break;
-        case 't': g_string_append_c (value, '\t'); break;
+        case 'b':
+          g_string_append_c (value, '\b');
+          break;
+        case 'f':
+          g_string_append_c (value, '\f');
+          break;
+        case 'n':
+          g_string_append_c (value, '\n');
+          break;
+        case 'r':
+          g_string_append_c (value, '\r');
+          break;
+        case 't':
+          g_string_append_c (value, '\t');
+          break;
         case 'u':
           {
             gint32 unit = read_hex4 (scanner);
 
             /* A surrogate pair: "\ud83d\ude00". */
             if (unit >= 0xD800 && unit < 0xDC00 && scanner->offset + 1 < scanner->length &&
-                scanner->text[scanner->offset] == '\\' &&
-                scanner->text[scanner->offset + 1] == 'u')
+                scanner->text[scanner->offset] == '\\' && scanner->text[scanner->offset + 1] == 'u')
               {
                 gint32 low;
 

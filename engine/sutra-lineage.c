@@ -32,8 +32,7 @@ sutra_lineage_unref (SutraLineage *lineage)
 }
 
 SutraLineage *
-sutra_lineage_derive (const SutraLineage *input,
-                      const guint8 fingerprint[SUTRA_DIGEST_SIZE])
+sutra_lineage_derive (const SutraLineage *input, const guint8 fingerprint[SUTRA_DIGEST_SIZE])
 {
   guint8 buffer[2 * SUTRA_DIGEST_SIZE];
   guint8 digest[SUTRA_DIGEST_SIZE];

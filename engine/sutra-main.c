@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 /* Exit statuses; `sutra --help` and docs/cli.md list them. */
-enum {
+enum
+{
   EXIT_OK = 0,
   EXIT_RUN_FAILED = 1,
   EXIT_USAGE = 2,
@@ -67,39 +68,44 @@ static gboolean opt_no_job;
 static const GOptionEntry plugin_path_entries[] = {
   { "plugin-path", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_plugin_paths,
     "Load plugins from DIR or FILE too (repeatable; searched before SUTRA_PLUGIN_PATH and "
-    "the built-in directory)", "DIR" },
+    "the built-in directory)",
+    "DIR" },
   { NULL }
 };
 
 static const GOptionEntry set_entries[] = {
   { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &opt_sets,
     "Set a variable (name=value, for ${name}) or a stage setting or parameter "
-    "(stage.key=value, e.g. speak.workers=4); repeatable", "KEY=VALUE" },
+    "(stage.key=value, e.g. speak.workers=4); repeatable",
+    "KEY=VALUE" },
   { NULL }
 };
 
 static const GOptionEntry run_entries[] = {
-  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
-    "Print no progress display and no summary", NULL },
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, "Print no progress display and no summary",
+    NULL },
   { "events", 'e', 0, G_OPTION_ARG_FILENAME, &opt_events,
     "Write JSON-lines events (stage started, progress, item failed, finished) to FILE "
-    "(“-” for standard output)", "FILE" },
+    "(“-” for standard output)",
+    "FILE" },
   { NULL }
 };
 
 static const GOptionEntry job_entries[] = {
   { "job", 'j', 0, G_OPTION_ARG_FILENAME, &opt_job,
     "Keep the job (snapshot, journal, store) in DIR; default: .sutra/jobs/NAME-HASH in the "
-    "current directory. Running again with the same job resumes it", "DIR" },
+    "current directory. Running again with the same job resumes it",
+    "DIR" },
   { "cache", 'c', 0, G_OPTION_ARG_FILENAME, &opt_cache,
     "Keep stage outputs in the store in DIR, which several jobs can share: a job takes what "
-    "another already computed", "DIR" },
+    "another already computed",
+    "DIR" },
   { "no-job", 0, 0, G_OPTION_ARG_NONE, &opt_no_job,
-    "Keep nothing: no job directory, no resume, no cache (for one-off runs and benchmarks)",
-    NULL },
+    "Keep nothing: no job directory, no resume, no cache (for one-off runs and benchmarks)", NULL },
   { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
     "Run even though the pipeline differs from the job's snapshot: the changed stages and "
-    "what is downstream of them are recomputed", NULL },
+    "what is downstream of them are recomputed",
+    NULL },
   { NULL }
 };
 
@@ -109,8 +115,7 @@ static const GOptionEntry retry_entries[] = {
   { NULL }
 };
 
-static void
-print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
+static void print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
 static void
 print_error (const char *format, ...)
@@ -178,8 +183,8 @@ static SutraPipeline *
 load_pipeline (SutraRegistry *registry, const char *path, int *status)
 {
   g_autoptr (GError) error = NULL;
-  SutraPipeline *pipeline = sutra_pipeline_load (path, registry,
-                                                 (const char *const *) opt_sets, &error);
+  SutraPipeline *pipeline =
+    sutra_pipeline_load (path, registry, (const char *const *) opt_sets, &error);
 
   if (pipeline == NULL)
     {
@@ -214,8 +219,10 @@ signal_thread (void *data)
         break;
       if (g_atomic_int_compare_and_exchange (&watch->signal_number, 0, number))
         {
-          fprintf (stderr, "\nsutra: %s: finishing the items in flight; press Ctrl-C again "
-                   "to abandon them\n", number == SIGINT ? "interrupted" : "terminated");
+          fprintf (stderr,
+                   "\nsutra: %s: finishing the items in flight; press Ctrl-C again "
+                   "to abandon them\n",
+                   number == SIGINT ? "interrupted" : "terminated");
           sutra_run_stop (watch->run, FALSE);
         }
       else
@@ -248,8 +255,8 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
 
   if (job_dir != NULL)
     {
-      job = sutra_job_open (job_dir, pipeline, cache_dir,
-                            (const char *const *) opt_plugin_paths, opt_force, &error);
+      job = sutra_job_open (job_dir, pipeline, cache_dir, (const char *const *) opt_plugin_paths,
+                            opt_force, &error);
       if (job == NULL)
         {
           print_error ("%s", error->message);
@@ -310,11 +317,12 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
     for (guint i = 0; i < failures->len; i++)
       {
         g_auto (GStrv) fields = g_strsplit (failures->pdata[i], "\t", 3);
-        fprintf (stderr, "sutra: stage “%s”: item “%s” failed and was skipped: %s\n",
-                 fields[0], fields[1], fields[2]);
+        fprintf (stderr, "sutra: stage “%s”: item “%s” failed and was skipped: %s\n", fields[0],
+                 fields[1], fields[2]);
       }
     if (failures->len > 0 && job_dir != NULL)
-      fprintf (stderr, "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",
+      fprintf (stderr,
+               "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",
                failures->len, quoted_dir);
   }
   if (!ok)
@@ -322,17 +330,20 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
       if (watch.signal_number != 0)
         {
           if (job_dir != NULL)
-            print_error ("stopped by %s; what was finished is kept. Resume with:\n  sutra resume %s",
-                         watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM", quoted_dir);
+            print_error (
+              "stopped by %s; what was finished is kept. Resume with:\n  sutra resume %s",
+              watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM", quoted_dir);
           else
             print_error ("stopped by %s (--no-job: nothing was kept); sinks that did not finish "
-                         "left .part files", watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+                         "left .part files",
+                         watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM");
           return watch.signal_number == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
         }
       print_error ("run failed: %s", error->message);
       if (job_dir != NULL)
         print_error ("what was finished is kept; sinks that did not finish left .part files. "
-                     "Fix the cause, then resume with:\n  sutra resume %s", quoted_dir);
+                     "Fix the cause, then resume with:\n  sutra resume %s",
+                     quoted_dir);
       else
         print_error ("sinks that did not finish left .part files (--no-job: nothing was kept "
                      "to resume from)");
@@ -344,12 +355,14 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
 static int
 command_run (int argc, char **argv)
 {
-  const GOptionEntry *groups[] = { set_entries, job_entries, retry_entries, run_entries,
-                                   plugin_path_entries, NULL };
+  const GOptionEntry *groups[] = { set_entries, job_entries,         retry_entries,
+                                   run_entries, plugin_path_entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("PIPELINE", "Validate and run a pipeline file. The run keeps its progress "
+    command_context ("PIPELINE",
+                     "Validate and run a pipeline file. The run keeps its progress "
                      "in a job directory: run the same command again, or “sutra resume DIR”, "
-                     "to pick up an interrupted run.", groups);
+                     "to pick up an interrupted run.",
+                     groups);
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
   g_autofree char *job_dir = NULL;
@@ -376,7 +389,8 @@ command_resume (int argc, char **argv)
 {
   const GOptionEntry *groups[] = { retry_entries, run_entries, plugin_path_entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("JOB", "Resume an interrupted job from its directory, with the pipeline "
+    command_context ("JOB",
+                     "Resume an interrupted job from its directory, with the pipeline "
                      "snapshot it was started with: what was finished is not computed again.",
                      groups);
   g_autoptr (SutraRegistry) registry = NULL;
@@ -415,9 +429,9 @@ command_resume (int argc, char **argv)
 
 typedef struct
 {
-  GPtrArray *names;       /* stages in the snapshot's order */
-  GHashTable *rows;       /* stage -> StageStatus */
-  GPtrArray *failures;    /* "stage\titem\tmessage" */
+  GPtrArray *names;    /* stages in the snapshot's order */
+  GHashTable *rows;    /* stage -> StageStatus */
+  GPtrArray *failures; /* "stage\titem\tmessage" */
 } StatusReport;
 
 typedef struct
@@ -485,13 +499,13 @@ collect_failure_row (int n, const char *const *v, gpointer data)
 static int
 command_status (int argc, char **argv)
 {
-  static const GOptionEntry entries[] = {
-    { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON for machines", NULL },
-    { NULL }
-  };
+  static const GOptionEntry entries[] = { { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+                                            "Print JSON for machines", NULL },
+                                          { NULL } };
   const GOptionEntry *groups[] = { entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("JOB", "Show what a job has done: per stage the items done, pending, "
+    command_context ("JOB",
+                     "Show what a job has done: per stage the items done, pending, "
                      "failed and taken from the cache, the failures, elapsed and remaining time.",
                      groups);
   g_autoptr (GError) error = NULL;
@@ -513,19 +527,23 @@ command_status (int argc, char **argv)
       return EXIT_JOB;
     }
   report.names = g_ptr_array_new ();
-  report.rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                       (GDestroyNotify) stage_status_free);
+  report.rows =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) stage_status_free);
   report.failures = g_ptr_array_new_with_free_func (g_free);
   {
     JsonObject *root = json_node_get_object (json_parser_get_root (parser));
-    g_autoptr (GList) names = json_object_get_members (json_object_get_object_member (root, "stages"));
+    g_autoptr (GList) names =
+      json_object_get_members (json_object_get_object_member (root, "stages"));
 
     for (GList *l = names; l != NULL; l = l->next)
       g_ptr_array_add (report.names, l->data);
   }
-  sutra_journal_query (journal, "SELECT stage, state, n_in, n_failed, n_cached, n_total, seconds "
-                       "FROM stages", collect_stage_row, &report, NULL);
-  sutra_journal_query (journal, "SELECT stage, SUM(n_in), SUM(n_failed), "
+  sutra_journal_query (journal,
+                       "SELECT stage, state, n_in, n_failed, n_cached, n_total, seconds "
+                       "FROM stages",
+                       collect_stage_row, &report, NULL);
+  sutra_journal_query (journal,
+                       "SELECT stage, SUM(n_in), SUM(n_failed), "
                        "SUM(CASE WHEN cached THEN n_in ELSE 0 END) FROM batches GROUP BY stage",
                        collect_batch_row, &report, NULL);
   sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
@@ -574,7 +592,8 @@ command_status (int argc, char **argv)
           if (done)
             json_builder_add_int_value (builder, 0);
           else if (row->total > 0)
-            json_builder_add_int_value (builder, row->total > row->done ? row->total - row->done : 0);
+            json_builder_add_int_value (builder,
+                                        row->total > row->done ? row->total - row->done : 0);
           else
             json_builder_add_null_value (builder);
           json_builder_set_member_name (builder, "failed");
@@ -624,15 +643,16 @@ command_status (int argc, char **argv)
         {
           StageStatus *row = status_for (&report, report.names->pdata[i]);
           gboolean done = row->state != NULL && strcmp (row->state, "done") == 0;
-          g_autofree char *pending = done ? g_strdup ("0")
-                                     : row->total > 0 ? g_strdup_printf ("%" G_GUINT64_FORMAT,
-                                                                         row->total > row->done ? row->total - row->done : 0)
-                                                      : g_strdup ("?");
+          g_autofree char *pending =
+            done             ? g_strdup ("0")
+            : row->total > 0 ? g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                                row->total > row->done ? row->total - row->done : 0)
+                             : g_strdup ("?");
 
-          printf ("  %-16s %-9s %10" G_GUINT64_FORMAT " %10s %8" G_GUINT64_FORMAT " %8"
-                  G_GUINT64_FORMAT " %9.1f\n", (char *) report.names->pdata[i],
-                  row->state ? row->state : "pending", row->done, pending, row->failed,
-                  row->cached, row->seconds);
+          printf ("  %-16s %-9s %10" G_GUINT64_FORMAT " %10s %8" G_GUINT64_FORMAT
+                  " %8" G_GUINT64_FORMAT " %9.1f\n",
+                  (char *) report.names->pdata[i], row->state ? row->state : "pending", row->done,
+                  pending, row->failed, row->cached, row->seconds);
         }
       printf ("\n  elapsed %.1f s", elapsed);
       if (remaining_known && remaining > 0)
@@ -666,15 +686,16 @@ key_hash (gconstpointer key)
 static int
 command_gc (int argc, char **argv)
 {
-  static const GOptionEntry entries[] = {
-    { "cache", 'c', 0, G_OPTION_ARG_FILENAME, &opt_cache, "The shared store to clean", "DIR" },
-    { NULL }
-  };
+  static const GOptionEntry entries[] = { { "cache", 'c', 0, G_OPTION_ARG_FILENAME, &opt_cache,
+                                            "The shared store to clean", "DIR" },
+                                          { NULL } };
   const GOptionEntry *groups[] = { entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("[JOB…]", "Remove store entries that no job refers to, and say how much "
+    command_context ("[JOB…]",
+                     "Remove store entries that no job refers to, and say how much "
                      "was freed. Cleans the store given with --cache, or the stores of the jobs "
-                     "given.", groups);
+                     "given.",
+                     groups);
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) stores = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GOptionContext) unused = NULL;
@@ -705,8 +726,8 @@ command_gc (int argc, char **argv)
     }
   for (guint s = 0; s < stores->len; s++)
     {
-      g_autoptr (GHashTable) referenced = g_hash_table_new_full (key_hash, g_bytes_equal,
-                                                                 (GDestroyNotify) g_bytes_unref, NULL);
+      g_autoptr (GHashTable) referenced =
+        g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
       g_autoptr (GPtrArray) jobs = NULL;
       SutraStore *store = sutra_store_open (stores->pdata[s], &error);
       guint64 freed;
@@ -747,8 +768,10 @@ command_validate (int argc, char **argv)
 {
   const GOptionEntry *groups[] = { set_entries, plugin_path_entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("PIPELINE", "Check a pipeline file: every problem is reported, each "
-                     "with its line, column, stage and key.", groups);
+    command_context ("PIPELINE",
+                     "Check a pipeline file: every problem is reported, each "
+                     "with its line, column, stage and key.",
+                     groups);
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
   int status = parse_command (context, &argc, &argv, 1);
@@ -768,8 +791,10 @@ command_graph (int argc, char **argv)
 {
   const GOptionEntry *groups[] = { set_entries, plugin_path_entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("PIPELINE", "Print the pipeline's stages and edges as Graphviz DOT "
-                     "(render with “dot -Tsvg”).", groups);
+    command_context ("PIPELINE",
+                     "Print the pipeline's stages and edges as Graphviz DOT "
+                     "(render with “dot -Tsvg”).",
+                     groups);
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
   g_autofree char *dot = NULL;
@@ -878,8 +903,10 @@ command_inspect (int argc, char **argv)
 {
   const GOptionEntry *groups[] = { plugin_path_entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("NAME", "Describe a plugin or a stage: its parameters (types, defaults, "
-                     "ranges, docs), threading model and devices.", groups);
+    command_context ("NAME",
+                     "Describe a plugin or a stage: its parameters (types, defaults, "
+                     "ranges, docs), threading model and devices.",
+                     groups);
   g_autoptr (SutraRegistry) registry = NULL;
   const SutraPlugin *plugin;
   const SutraStageInfo *stage;
@@ -892,7 +919,8 @@ command_inspect (int argc, char **argv)
   if (plugin != NULL)
     {
       printf ("Plugin %s %s (ABI %u.%u)\n  %s\n  %s\n\n", plugin->info->name, plugin->info->version,
-              plugin->info->abi_major, plugin->info->abi_minor, plugin->info->summary, plugin->path);
+              plugin->info->abi_major, plugin->info->abi_minor, plugin->info->summary,
+              plugin->path);
       for (stage = plugin->info->stages; stage->name != NULL; stage++)
         print_stage (plugin, stage);
       return EXIT_OK;
@@ -925,8 +953,10 @@ command_devices (int argc, char **argv)
 {
   const GOptionEntry *groups[] = { NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("", "List the GPUs sutra can assign to stages (“devices” in a "
-                     "pipeline file).", groups);
+    command_context ("",
+                     "List the GPUs sutra can assign to stages (“devices” in a "
+                     "pipeline file).",
+                     groups);
   g_autoptr (GPtrArray) devices = NULL;
   g_autofree char *why = NULL;
   int status = parse_command (context, &argc, &argv, 0);
@@ -949,7 +979,8 @@ command_devices (int argc, char **argv)
 static void
 print_usage (FILE *out)
 {
-  fprintf (out, "Usage: sutra COMMAND [OPTION…] [ARGUMENT]\n\n"
+  fprintf (out,
+           "Usage: sutra COMMAND [OPTION…] [ARGUMENT]\n\n"
            "sutra runs declarative pipelines of stage plugins over streams of items.\n\n"
            "%s\nOptions:\n  -h, --help     Show this help\n  --version      Show the version\n\n%s",
            commands_help, exit_status_help);
@@ -958,15 +989,16 @@ print_usage (FILE *out)
 int
 main (int argc, char **argv)
 {
-  static const struct {
+  static const struct
+  {
     const char *name;
     int (*run) (int, char **);
   } commands[] = {
-    { "run", command_run },         { "resume", command_resume },
-    { "status", command_status },   { "gc", command_gc },
-    { "validate", command_validate },
-    { "graph", command_graph },     { "plugins", command_plugins },
-    { "inspect", command_inspect }, { "devices", command_devices },
+    { "run", command_run },           { "resume", command_resume },
+    { "status", command_status },     { "gc", command_gc },
+    { "validate", command_validate }, { "graph", command_graph },
+    { "plugins", command_plugins },   { "inspect", command_inspect },
+    { "devices", command_devices },
   };
   const char *name;
 

@@ -12,10 +12,10 @@ typedef void (*SutraOutputPushFunc) (SutraItem *item, gpointer user_data);
 
 struct _SutraOutput
 {
-  GPtrArray *items;            /* collected items, when push_func is NULL */
+  GPtrArray *items; /* collected items, when push_func is NULL */
   SutraOutputPushFunc push_func;
   gpointer push_data;
-  const gint *cancelled;       /* atomic flag owned by the run, or NULL */
+  const gint *cancelled; /* atomic flag owned by the run, or NULL */
   guint64 total;
   gboolean has_total;
   guint64 n_pushed;

@@ -6,7 +6,7 @@
 void
 sutra_output_init_collect (SutraOutput *output, const gint *cancelled)
 {
-  *output = (SutraOutput) { 0 };
+  *output = (SutraOutput){ 0 };
   output->items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   output->cancelled = cancelled;
 }
@@ -17,7 +17,7 @@ sutra_output_init_stream (SutraOutput *output,
                           gpointer user_data,
                           const gint *cancelled)
 {
-  *output = (SutraOutput) { 0 };
+  *output = (SutraOutput){ 0 };
   output->push_func = func;
   output->push_data = user_data;
   output->cancelled = cancelled;

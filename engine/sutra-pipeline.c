@@ -12,17 +12,21 @@
 #include <string.h>
 #include <unistd.h>
 
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
+/* clang-format on */
 
 #define MAX_WORKERS 1024
 #define MAX_QUEUE (1 << 20)
 #define MAX_BATCH (1 << 16)
 
-static const char *const top_level_keys[] = { "sutra", "name", "description", "vars", "stages", NULL };
-static const char *const stage_keys[] = {
-  "plugin", "input", "params", "workers", "queue", "batch", "devices", "isolation",
-  "retry", "on_error", "on_missing", "checkpoint", "rate_limit", "comment", NULL
+static const char *const top_level_keys[] = {
+  "sutra", "name", "description", "vars", "stages", NULL
 };
+static const char *const stage_keys[] = { "plugin",     "input",    "params",     "workers",
+                                          "queue",      "batch",    "devices",    "isolation",
+                                          "retry",      "on_error", "on_missing", "checkpoint",
+                                          "rate_limit", "comment",  NULL };
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };
 static const char *const isolation_choices[] = { "thread", "process", NULL };
@@ -158,8 +162,8 @@ check_keys (Problems *problems,
       choices = sutra_format_choices (valid);
       if (suggestion != NULL)
         problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
-                    "unknown %s key “%s”; did you mean “%s”? Valid keys: %s",
-                    what, key, suggestion, choices);
+                    "unknown %s key “%s”; did you mean “%s”? Valid keys: %s", what, key, suggestion,
+                    choices);
       else
         problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
                     "unknown %s key “%s”. Valid keys: %s", what, key, choices);
@@ -170,7 +174,7 @@ check_keys (Problems *problems,
 
 typedef struct
 {
-  GHashTable *vars;  /* name -> value */
+  GHashTable *vars; /* name -> value */
   Problems *problems;
 } Resolver;
 
@@ -204,16 +208,17 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
           if (replacement == NULL)
             {
               if (well_formed)
-                problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
-                            json_path, stage,
+                problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, json_path,
+                            stage,
                             "unresolved variable ${%s}: give it a value with "
                             "--set %s=VALUE, or a default in the file's \"vars\"",
                             name, name);
               else
-                problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,
-                            json_path, stage,
+                problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, json_path,
+                            stage,
                             "malformed variable reference “${%s}”: names use letters, "
-                            "digits, “_”, “-” and “.”", name);
+                            "digits, “_”, “-” and “.”",
+                            name);
               ok = FALSE;
             }
           else
@@ -247,8 +252,10 @@ scalar_from_text (const char *text)
   return json_node_init_string (json_node_alloc (), text);
 }
 
-static void
-resolve_node (Resolver *resolver, JsonNode *node, const char *json_path, const char *stage);
+static void resolve_node (Resolver *resolver,
+                          JsonNode *node,
+                          const char *json_path,
+                          const char *stage);
 
 static void
 resolve_object (Resolver *resolver, JsonObject *object, const char *json_path, const char *stage)
@@ -359,8 +366,8 @@ apply_overrides (Problems *problems,
             g_ptr_array_add (list, NULL);
             choices = sutra_format_choices ((const char *const *) list->pdata);
             problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, NULL, NULL,
-                        "--set “%s”: no stage named “%s”. Stages: %s",
-                        assignment, stage_name, choices);
+                        "--set “%s”: no stage named “%s”. Stages: %s", assignment, stage_name,
+                        choices);
             continue;
           }
         stage = json_object_get_object_member (stages, stage_name);
@@ -437,8 +444,8 @@ get_choice_member (Problems *problems,
     for (guint i = 0; choices[i] != NULL; i++)
       if (strcmp (json_node_get_string (node), choices[i]) == 0)
         return choices[i];
-  problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
-              "key “%s”: expected one of %s", key, list);
+  problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage, "key “%s”: expected one of %s",
+              key, list);
   return choices[0];
 }
 
@@ -455,8 +462,7 @@ report_param_problem (const char *key, const char *message, gpointer user_data)
   ParamReport *report = user_data;
   g_autofree char *path = g_strdup_printf ("%s/params/%s", report->json_base, key);
 
-  problem_at (report->problems, SUTRA_PIPELINE_ERROR_BAD_PARAM, path, report->stage,
-              "%s", message);
+  problem_at (report->problems, SUTRA_PIPELINE_ERROR_BAD_PARAM, path, report->stage, "%s", message);
 }
 
 static gboolean
@@ -484,11 +490,12 @@ check_input_path (Problems *problems, const char *value, const char *json_path, 
   if (!g_file_test (value, G_FILE_TEST_EXISTS))
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
                 "input file “%s” does not exist: check the path (relative paths are "
-                "relative to the directory sutra runs in)", value);
+                "relative to the directory sutra runs in)",
+                value);
   else if (g_file_test (value, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input “%s” is a directory: name a file, or a glob such as “%s/*.txt”",
-                value, value);
+                "input “%s” is a directory: name a file, or a glob such as “%s/*.txt”", value,
+                value);
   else if (access (value, R_OK) != 0)
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
                 "input file “%s” cannot be read: %s", value, g_strerror (errno));
@@ -517,12 +524,11 @@ check_output_path (Problems *problems,
     }
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                "cannot write “%s”: directory “%s” does not exist (create it first)",
-                value, dir);
+                "cannot write “%s”: directory “%s” does not exist (create it first)", value, dir);
   else if (access (dir, W_OK | X_OK) != 0)
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                "cannot write “%s”: directory “%s” is not writable: %s",
-                value, dir, g_strerror (errno));
+                "cannot write “%s”: directory “%s” is not writable: %s", value, dir,
+                g_strerror (errno));
 }
 
 static void
@@ -597,8 +603,8 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
                 problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
                             "device “%s” does not exist: this machine has %u GPU%s%s%s "
                             "(see `sutra devices`)",
-                            name, found->len, found->len == 1 ? "" : "s",
-                            why != NULL ? ": " : "", why != NULL ? why : "");
+                            name, found->len, found->len == 1 ? "" : "s", why != NULL ? ": " : "",
+                            why != NULL ? why : "");
             }
         }
       g_ptr_array_add (names, g_strdup (name));
@@ -664,10 +670,7 @@ compute_fingerprint (SutraStageSpec *spec)
 }
 
 static SutraStageSpec *
-read_stage (Problems *problems,
-            SutraRegistry *registry,
-            const char *name,
-            JsonNode *node)
+read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonNode *node)
 {
   g_autofree char *json_base = g_strdup_printf ("/stages/%s", name);
   SutraStageSpec *spec = g_new0 (SutraStageSpec, 1);
@@ -724,24 +727,30 @@ read_stage (Problems *problems,
           else
             problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, path, name,
                         "unknown plugin “%s”. Known plugins: %s (more with --plugin-path "
-                        "or SUTRA_PLUGIN_PATH)", spec->plugin_name, choices);
+                        "or SUTRA_PLUGIN_PATH)",
+                        spec->plugin_name, choices);
           ok = FALSE;
         }
     }
 
-  ok &= get_uint_member (problems, stage, "workers", 1, MAX_WORKERS, 1, &spec->workers, json_base, name);
+  ok &= get_uint_member (problems, stage, "workers", 1, MAX_WORKERS, 1, &spec->workers, json_base,
+                         name);
   ok &= get_uint_member (problems, stage, "batch", 1, MAX_BATCH, 64, &spec->batch, json_base, name);
   /* By default a queue holds four batches: a worker forms a batch only when
    * a whole one is queued, so a queue of one batch would make the stage
    * and its producer take turns instead of overlapping. */
   ok &= get_uint_member (problems, stage, "queue", 1, MAX_QUEUE, MAX (1024, 4 * spec->batch),
                          &spec->queue, json_base, name);
-  spec->on_error = g_strcmp0 (get_choice_member (problems, stage, "on_error", on_error_choices,
-                                                 json_base, name), "skip") == 0
-                     ? SUTRA_ON_ERROR_SKIP : SUTRA_ON_ERROR_FAIL;
-  spec->on_missing = g_strcmp0 (get_choice_member (problems, stage, "on_missing", on_error_choices,
-                                                   json_base, name), "skip") == 0
-                       ? SUTRA_ON_ERROR_SKIP : SUTRA_ON_ERROR_FAIL;
+  spec->on_error =
+    g_strcmp0 (get_choice_member (problems, stage, "on_error", on_error_choices, json_base, name),
+               "skip") == 0
+      ? SUTRA_ON_ERROR_SKIP
+      : SUTRA_ON_ERROR_FAIL;
+  spec->on_missing =
+    g_strcmp0 (get_choice_member (problems, stage, "on_missing", on_error_choices, json_base, name),
+               "skip") == 0
+      ? SUTRA_ON_ERROR_SKIP
+      : SUTRA_ON_ERROR_FAIL;
   read_retry (problems, spec, stage, json_base);
 
   member = json_object_get_member (stage, "checkpoint");
@@ -815,7 +824,8 @@ read_stage (Problems *problems,
           g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
                       "plugin “%s” is not thread-safe (or writes one ordered output): "
-                      "it runs one worker; set workers to 1", spec->plugin_name);
+                      "it runs one worker; set workers to 1",
+                      spec->plugin_name);
         }
     }
   (void) ok;
@@ -842,7 +852,8 @@ read_input_names (Problems *problems, JsonObject *stage, const char *name)
         {
           JsonNode *element = json_array_get_element (array, i);
 
-          if (JSON_NODE_HOLDS_VALUE (element) && json_node_get_value_type (element) == G_TYPE_STRING)
+          if (JSON_NODE_HOLDS_VALUE (element) &&
+              json_node_get_value_type (element) == G_TYPE_STRING)
             g_ptr_array_add (names, (gpointer) json_node_get_string (element));
           else
             problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
@@ -880,7 +891,8 @@ find_cycle (SutraStageSpec *spec, GHashTable *state, GPtrArray *trail, Problems 
       g_string_append (cycle, spec->name);
       problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name,
                   "the stages form a cycle: %s (each takes its input from the one before); "
-                  "remove one of these inputs", cycle->str);
+                  "remove one of these inputs",
+                  cycle->str);
       return TRUE;
     }
   g_hash_table_insert (state, spec, GINT_TO_POINTER (1));
@@ -984,8 +996,8 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
                             (char *) names->pdata[j], suggestion, choices);
               else
                 problem_at (problems, SUTRA_PIPELINE_ERROR_MISSING_INPUT, path, spec->name,
-                            "input “%s” names no stage. Stages: %s",
-                            (char *) names->pdata[j], choices);
+                            "input “%s” names no stage. Stages: %s", (char *) names->pdata[j],
+                            choices);
               continue;
             }
           g_ptr_array_add (spec->inputs, input);
@@ -1006,7 +1018,8 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
                     "plugin “%s” is a source and takes no “input”: remove the key",
                     spec->plugin_name);
       if (spec->info->kind != SUTRA_STAGE_SOURCE && spec->inputs->len == 0 &&
-          json_object_get_member (json_object_get_object_member (stages, spec->name), "input") == NULL)
+          json_object_get_member (json_object_get_object_member (stages, spec->name), "input") ==
+            NULL)
         problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
                     "plugin “%s” is a %s and needs an “input”: name the stage it reads from",
                     spec->plugin_name, sutra_stage_kind_to_string (spec->info->kind));
@@ -1040,11 +1053,12 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
       g_autoptr (GHashTable) visited = g_hash_table_new (NULL, NULL);
       g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
 
-      if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER &&
-          spec->inputs->len > 0 && !has_split_upstream (spec, visited))
+      if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER && spec->inputs->len > 0 &&
+          !has_split_upstream (spec, visited))
         problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
                     "plugin “%s” is a gather, but no split lies upstream of it: a gather "
-                    "joins the children of a split (such as “segmenter”)", spec->plugin_name);
+                    "joins the children of a split (such as “segmenter”)",
+                    spec->plugin_name);
     }
 }
 
@@ -1115,8 +1129,7 @@ sutra_pipeline_load_from_data (const char *path,
   else if (!JSON_NODE_HOLDS_VALUE (member) || json_node_get_value_type (member) != G_TYPE_INT64 ||
            json_node_get_int (member) != 1)
     problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "/sutra", NULL,
-                "“sutra” must be 1: this sutra (%s) reads pipeline format 1",
-                SUTRA_VERSION_STRING);
+                "“sutra” must be 1: this sutra (%s) reads pipeline format 1", SUTRA_VERSION_STRING);
 
   member = json_object_get_member (document, "stages");
   if (member == NULL || !JSON_NODE_HOLDS_OBJECT (member) ||
@@ -1138,14 +1151,16 @@ sutra_pipeline_load_from_data (const char *path,
               JsonNode *value = json_object_get_member (json_node_get_object (member), l->data);
               g_autofree char *var_path = g_strdup_printf ("/vars/%s", (char *) l->data);
 
-              GType type = JSON_NODE_HOLDS_VALUE (value) ? json_node_get_value_type (value)
-                                                         : G_TYPE_INVALID;
+              GType type =
+                JSON_NODE_HOLDS_VALUE (value) ? json_node_get_value_type (value) : G_TYPE_INVALID;
 
               if (type == G_TYPE_STRING)
-                g_hash_table_replace (vars, g_strdup (l->data), g_strdup (json_node_get_string (value)));
+                g_hash_table_replace (vars, g_strdup (l->data),
+                                      g_strdup (json_node_get_string (value)));
               else if (type == G_TYPE_INT64)
                 g_hash_table_replace (vars, g_strdup (l->data),
-                                      g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (value)));
+                                      g_strdup_printf ("%" G_GINT64_FORMAT,
+                                                       json_node_get_int (value)));
               else if (type == G_TYPE_DOUBLE)
                 {
                   char number[G_ASCII_DTOSTR_BUF_SIZE];
@@ -1168,7 +1183,7 @@ sutra_pipeline_load_from_data (const char *path,
     }
 
   apply_overrides (&problems, document, stages, overrides, vars);
-  resolver = (Resolver) { vars, &problems };
+  resolver = (Resolver){ vars, &problems };
 
   if (stages != NULL)
     {
@@ -1197,8 +1212,8 @@ sutra_pipeline_load_from_data (const char *path,
     {
       if (problems.n_problems > 1)
         {
-          g_autofree char *heading = g_strdup_printf ("%s: %u problems:\n", path,
-                                                      problems.n_problems);
+          g_autofree char *heading =
+            g_strdup_printf ("%s: %u problems:\n", path, problems.n_problems);
           g_string_prepend (messages, heading);
         }
       g_set_error_literal (error, SUTRA_PIPELINE_ERROR, problems.first_code, messages->str);
@@ -1210,7 +1225,8 @@ sutra_pipeline_load_from_data (const char *path,
   member = json_object_get_member (document, "name");
   pipeline->name = g_strdup (member != NULL && JSON_NODE_HOLDS_VALUE (member) &&
                                  json_node_get_value_type (member) == G_TYPE_STRING
-                               ? json_node_get_string (member) : "pipeline");
+                               ? json_node_get_string (member)
+                               : "pipeline");
   pipeline->stages = topological_order (specs);
   g_ptr_array_set_free_func (specs, NULL);
   g_ptr_array_set_free_func (pipeline->stages, (GDestroyNotify) stage_spec_free);
@@ -1250,7 +1266,8 @@ sutra_pipeline_to_dot (SutraPipeline *pipeline)
 {
   GString *dot = g_string_new (NULL);
 
-  g_string_append_printf (dot, "digraph \"%s\" {\n  rankdir=LR;\n"
+  g_string_append_printf (dot,
+                          "digraph \"%s\" {\n  rankdir=LR;\n"
                           "  node [shape=box, style=rounded, fontname=\"sans\"];\n",
                           pipeline->name);
   for (guint i = 0; i < pipeline->stages->len; i++)
@@ -1260,16 +1277,25 @@ sutra_pipeline_to_dot (SutraPipeline *pipeline)
 
       switch (spec->info->kind)
         {
-        case SUTRA_STAGE_SOURCE: shape = "invhouse"; break;
-        case SUTRA_STAGE_SINK: shape = "house"; break;
-        case SUTRA_STAGE_SPLIT: shape = "trapezium"; break;
-        case SUTRA_STAGE_GATHER: shape = "invtrapezium"; break;
-        default: break;
+        case SUTRA_STAGE_SOURCE:
+          shape = "invhouse";
+          break;
+        case SUTRA_STAGE_SINK:
+          shape = "house";
+          break;
+        case SUTRA_STAGE_SPLIT:
+          shape = "trapezium";
+          break;
+        case SUTRA_STAGE_GATHER:
+          shape = "invtrapezium";
+          break;
+        default:
+          break;
         }
-      g_string_append_printf (dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n",
-                              spec->name, shape, spec->name, spec->plugin_name,
-                              sutra_stage_kind_to_string (spec->info->kind),
-                              spec->workers, spec->batch);
+      g_string_append_printf (
+        dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n", spec->name,
+        shape, spec->name, spec->plugin_name, sutra_stage_kind_to_string (spec->info->kind),
+        spec->workers, spec->batch);
     }
   for (guint i = 0; i < pipeline->stages->len; i++)
     {

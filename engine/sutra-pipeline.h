@@ -13,27 +13,29 @@ GQuark sutra_pipeline_error_quark (void);
 
 /* When a file has several problems, the error's code is the first one's and
  * its message lists them all, one per line. */
-typedef enum {
-  SUTRA_PIPELINE_ERROR_READ,               /* the file cannot be read */
-  SUTRA_PIPELINE_ERROR_SYNTAX,             /* invalid JSON */
-  SUTRA_PIPELINE_ERROR_VERSION,            /* "sutra" missing or not 1 */
-  SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,        /* a key sutra does not know */
-  SUTRA_PIPELINE_ERROR_BAD_VALUE,          /* a setting of the wrong type or range */
-  SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN,     /* "plugin" names no loaded stage */
-  SUTRA_PIPELINE_ERROR_MISSING_INPUT,      /* "input" names no stage */
-  SUTRA_PIPELINE_ERROR_CYCLE,              /* the stages form a cycle */
-  SUTRA_PIPELINE_ERROR_BAD_PARAM,          /* a parameter fails its table */
-  SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE,/* ${var} with no value */
-  SUTRA_PIPELINE_ERROR_BAD_GRAPH,          /* a gather with no split upstream, a
-                                            * sink that feeds a stage, a source
-                                            * with an input ... */
-  SUTRA_PIPELINE_ERROR_INPUT_FILE,         /* an input file missing or unreadable */
-  SUTRA_PIPELINE_ERROR_OUTPUT_DIR,         /* an output place that cannot be written */
-  SUTRA_PIPELINE_ERROR_DEVICE,             /* a device that does not exist or fits not */
-  SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,       /* a --set that names nothing */
+typedef enum
+{
+  SUTRA_PIPELINE_ERROR_READ,                /* the file cannot be read */
+  SUTRA_PIPELINE_ERROR_SYNTAX,              /* invalid JSON */
+  SUTRA_PIPELINE_ERROR_VERSION,             /* "sutra" missing or not 1 */
+  SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,         /* a key sutra does not know */
+  SUTRA_PIPELINE_ERROR_BAD_VALUE,           /* a setting of the wrong type or range */
+  SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN,      /* "plugin" names no loaded stage */
+  SUTRA_PIPELINE_ERROR_MISSING_INPUT,       /* "input" names no stage */
+  SUTRA_PIPELINE_ERROR_CYCLE,               /* the stages form a cycle */
+  SUTRA_PIPELINE_ERROR_BAD_PARAM,           /* a parameter fails its table */
+  SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, /* ${var} with no value */
+  SUTRA_PIPELINE_ERROR_BAD_GRAPH,           /* a gather with no split upstream, a
+                                             * sink that feeds a stage, a source
+                                             * with an input ... */
+  SUTRA_PIPELINE_ERROR_INPUT_FILE,          /* an input file missing or unreadable */
+  SUTRA_PIPELINE_ERROR_OUTPUT_DIR,          /* an output place that cannot be written */
+  SUTRA_PIPELINE_ERROR_DEVICE,              /* a device that does not exist or fits not */
+  SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,        /* a --set that names nothing */
 } SutraPipelineError;
 
-typedef enum {
+typedef enum
+{
   SUTRA_ON_ERROR_FAIL,
   SUTRA_ON_ERROR_SKIP,
 } SutraOnError;
@@ -43,36 +45,36 @@ typedef struct _SutraStageSpec SutraStageSpec;
 struct _SutraStageSpec
 {
   char *name;
-  guint index;                  /* position in topological order */
-  char *plugin_name;            /* the stage type, as the file gives it */
+  guint index;       /* position in topological order */
+  char *plugin_name; /* the stage type, as the file gives it */
   const SutraStageInfo *info;
   const SutraPlugin *plugin;
-  GPtrArray *inputs;            /* SutraStageSpec *, in the file's order */
-  GPtrArray *outputs;           /* SutraStageSpec *, downstream stages */
+  GPtrArray *inputs;  /* SutraStageSpec *, in the file's order */
+  GPtrArray *outputs; /* SutraStageSpec *, downstream stages */
   guint workers;
   guint queue;
   guint batch;
-  char **devices;               /* NULL: the CPU */
-  guint retry_attempts;         /* attempts in all, 1 = no retry */
+  char **devices;       /* NULL: the CPU */
+  guint retry_attempts; /* attempts in all, 1 = no retry */
   guint retry_backoff_ms;
   guint retry_max_backoff_ms;
   SutraOnError on_error;
-  SutraOnError on_missing;      /* gathers: a group with failed members */
+  SutraOnError on_missing; /* gathers: a group with failed members */
   gboolean checkpoint;
-  double rate_limit;            /* items per second; 0: none */
+  double rate_limit; /* items per second; 0: none */
   SutraSettings *settings;
-  JsonObject *resolved_params;  /* every parameter, defaults included */
-  guint8 fingerprint[32];       /* plugin, version, ABI, resolved params */
+  JsonObject *resolved_params; /* every parameter, defaults included */
+  guint8 fingerprint[32];      /* plugin, version, ABI, resolved params */
 };
 
 typedef struct
 {
   char *path;
   char *name;
-  GPtrArray *stages;            /* SutraStageSpec *, in topological order */
+  GPtrArray *stages; /* SutraStageSpec *, in topological order */
   GHashTable *by_name;
-  JsonNode *resolved;           /* the document after --set and ${var} */
-  char *resolved_json;          /* its canonical text (the job snapshot) */
+  JsonNode *resolved;  /* the document after --set and ${var} */
+  char *resolved_json; /* its canonical text (the job snapshot) */
 } SutraPipeline;
 
 /* A --set: "name=value" sets variable ${name}; "stage.key=value" sets a

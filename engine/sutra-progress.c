@@ -87,11 +87,16 @@ state_mark (SutraStageState state)
 {
   switch (state)
     {
-    case SUTRA_STAGE_STATE_DONE: return "done";
-    case SUTRA_STAGE_STATE_FAILED: return "FAILED";
-    case SUTRA_STAGE_STATE_STOPPED: return "stopped";
-    case SUTRA_STAGE_STATE_RUNNING: return "";
-    default: return "waiting";
+    case SUTRA_STAGE_STATE_DONE:
+      return "done";
+    case SUTRA_STAGE_STATE_FAILED:
+      return "FAILED";
+    case SUTRA_STAGE_STATE_STOPPED:
+      return "stopped";
+    case SUTRA_STAGE_STATE_RUNNING:
+      return "";
+    default:
+      return "waiting";
     }
 }
 
@@ -106,7 +111,8 @@ format_stage_line (GString *out, SutraStageStats *stats, gint64 now)
   char done[32], total[32], rate_text[32], eta[32] = "";
   char bar[11];
   guint filled = stats->queue_capacity > 0
-                   ? (guint) (10.0 * stats->queue_fill / stats->queue_capacity + 0.5) : 0;
+                   ? (guint) (10.0 * stats->queue_fill / stats->queue_capacity + 0.5)
+                   : 0;
   guint64 processed = stats->n_in > 0 ? stats->n_in : stats->n_out;
 
   if (stats->n_in == 0)
@@ -253,7 +259,8 @@ sutra_progress_stop (SutraProgress *progress, gboolean succeeded, const char *me
 
   event = json_object_new ();
   json_object_set_string_member (event, "event", "run-finished");
-  json_object_set_double_member (event, "t", (g_get_monotonic_time () - progress->started_us) / 1e6);
+  json_object_set_double_member (event, "t",
+                                 (g_get_monotonic_time () - progress->started_us) / 1e6);
   json_object_set_boolean_member (event, "ok", succeeded);
   if (message != NULL)
     json_object_set_string_member (event, "message", message);

@@ -192,7 +192,8 @@ GPtrArray *
 sutra_record_decode (GBytes *body, GError **error)
 {
   Cursor cursor = { 0 };
-  g_autoptr (GPtrArray) lineages = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
+  g_autoptr (GPtrArray) lineages =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
   g_autoptr (GPtrArray) types = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   guint64 n_lineages, n_types, n_items;

@@ -6,8 +6,12 @@
 #include <ltdl.h>
 #include <string.h>
 
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-registry-error-quark, sutra_registry_error)
+/* clang-format on */
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-plugin-error-quark, sutra_plugin_error)
+/* clang-format on */
 
 struct _SutraRegistry
 {
@@ -67,12 +71,18 @@ sutra_stage_kind_to_string (SutraStageKind kind)
 {
   switch (kind)
     {
-    case SUTRA_STAGE_SOURCE: return "source";
-    case SUTRA_STAGE_MAP: return "map";
-    case SUTRA_STAGE_SPLIT: return "split";
-    case SUTRA_STAGE_GATHER: return "gather";
-    case SUTRA_STAGE_SINK: return "sink";
-    default: return NULL;
+    case SUTRA_STAGE_SOURCE:
+      return "source";
+    case SUTRA_STAGE_MAP:
+      return "map";
+    case SUTRA_STAGE_SPLIT:
+      return "split";
+    case SUTRA_STAGE_GATHER:
+      return "gather";
+    case SUTRA_STAGE_SINK:
+      return "sink";
+    default:
+      return NULL;
     }
 }
 
@@ -81,10 +91,14 @@ sutra_threading_to_string (SutraThreading threading)
 {
   switch (threading)
     {
-    case SUTRA_THREADING_SHARED: return "shared (thread-safe, one instance)";
-    case SUTRA_THREADING_PER_WORKER: return "per-worker (one instance per worker)";
-    case SUTRA_THREADING_SINGLE: return "single (not thread-safe: one worker)";
-    default: return NULL;
+    case SUTRA_THREADING_SHARED:
+      return "shared (thread-safe, one instance)";
+    case SUTRA_THREADING_PER_WORKER:
+      return "per-worker (one instance per worker)";
+    case SUTRA_THREADING_SINGLE:
+      return "single (not thread-safe: one worker)";
+    default:
+      return NULL;
     }
 }
 
@@ -93,12 +107,18 @@ sutra_param_type_to_string (SutraParamType type)
 {
   switch (type)
     {
-    case SUTRA_PARAM_BOOL: return "bool";
-    case SUTRA_PARAM_INT: return "int";
-    case SUTRA_PARAM_DOUBLE: return "double";
-    case SUTRA_PARAM_STRING: return "string";
-    case SUTRA_PARAM_ENUM: return "enum";
-    default: return NULL;
+    case SUTRA_PARAM_BOOL:
+      return "bool";
+    case SUTRA_PARAM_INT:
+      return "int";
+    case SUTRA_PARAM_DOUBLE:
+      return "double";
+    case SUTRA_PARAM_STRING:
+      return "string";
+    case SUTRA_PARAM_ENUM:
+      return "enum";
+    default:
+      return NULL;
     }
 }
 
@@ -107,17 +127,22 @@ param_storage_size (SutraParamType type)
 {
   switch (type)
     {
-    case SUTRA_PARAM_BOOL: return sizeof (gboolean);
-    case SUTRA_PARAM_INT: return sizeof (gint64);
-    case SUTRA_PARAM_DOUBLE: return sizeof (double);
+    case SUTRA_PARAM_BOOL:
+      return sizeof (gboolean);
+    case SUTRA_PARAM_INT:
+      return sizeof (gint64);
+    case SUTRA_PARAM_DOUBLE:
+      return sizeof (double);
     case SUTRA_PARAM_STRING:
-    case SUTRA_PARAM_ENUM: return sizeof (const char *);
-    default: return 0;
+    case SUTRA_PARAM_ENUM:
+      return sizeof (const char *);
+    default:
+      return 0;
     }
 }
 
-static gboolean
-invalid (GError **error, const char *where, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean invalid (GError **error, const char *where, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
 
 static gboolean
 invalid (GError **error, const char *where, const char *format, ...)
@@ -142,32 +167,31 @@ validate_param (const SutraStageInfo *stage,
   gsize size = param_storage_size (param->type);
 
   if (size == 0)
-    return invalid (error, where, "stage “%s”, parameter “%s”: unknown type %d",
-                    stage->name, param->name, (int) param->type);
+    return invalid (error, where, "stage “%s”, parameter “%s”: unknown type %d", stage->name,
+                    param->name, (int) param->type);
   if (param->offset + size > stage->settings_size)
     return invalid (error, where,
                     "stage “%s”, parameter “%s”: offset %" G_GSIZE_FORMAT
                     " lies outside the settings struct of %" G_GSIZE_FORMAT " bytes",
                     stage->name, param->name, param->offset, stage->settings_size);
   if (param->offset % size != 0)
-    return invalid (error, where, "stage “%s”, parameter “%s”: misaligned offset",
-                    stage->name, param->name);
+    return invalid (error, where, "stage “%s”, parameter “%s”: misaligned offset", stage->name,
+                    param->name);
   if (param->doc == NULL)
-    return invalid (error, where, "stage “%s”, parameter “%s”: no doc string",
-                    stage->name, param->name);
+    return invalid (error, where, "stage “%s”, parameter “%s”: no doc string", stage->name,
+                    param->name);
   switch (param->type)
     {
     case SUTRA_PARAM_INT:
     case SUTRA_PARAM_DOUBLE:
       {
-        double def = param->type == SUTRA_PARAM_INT ? (double) param->default_int
-                                                    : param->default_double;
+        double def =
+          param->type == SUTRA_PARAM_INT ? (double) param->default_int : param->default_double;
         if (param->min > param->max)
-          return invalid (error, where, "stage “%s”, parameter “%s”: min %g > max %g",
-                          stage->name, param->name, param->min, param->max);
+          return invalid (error, where, "stage “%s”, parameter “%s”: min %g > max %g", stage->name,
+                          param->name, param->min, param->max);
         if (!(param->flags & SUTRA_PARAM_REQUIRED) && (def < param->min || def > param->max))
-          return invalid (error, where,
-                          "stage “%s”, parameter “%s”: default %g outside [%g, %g]",
+          return invalid (error, where, "stage “%s”, parameter “%s”: default %g outside [%g, %g]",
                           stage->name, param->name, def, param->min, param->max);
         break;
       }
@@ -179,7 +203,8 @@ validate_param (const SutraStageInfo *stage,
           return invalid (error, where, "stage “%s”, parameter “%s”: an enum with no choices",
                           stage->name, param->name);
         for (guint i = 0; param->choices[i] != NULL; i++)
-          if (param->default_string != NULL && strcmp (param->choices[i], param->default_string) == 0)
+          if (param->default_string != NULL &&
+              strcmp (param->choices[i], param->default_string) == 0)
             found = TRUE;
         if (!found && !(param->flags & SUTRA_PARAM_REQUIRED))
           return invalid (error, where,
@@ -206,20 +231,22 @@ validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
   if (stage->process == NULL)
     return invalid (error, where, "stage “%s”: no process function", stage->name);
   if (sutra_threading_to_string (stage->threading) == NULL)
-    return invalid (error, where, "stage “%s”: unknown threading model %d",
-                    stage->name, (int) stage->threading);
+    return invalid (error, where, "stage “%s”: unknown threading model %d", stage->name,
+                    (int) stage->threading);
   if ((stage->devices & (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA)) == 0 ||
       (stage->devices & ~(guint) (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA)) != 0)
     return invalid (error, where, "stage “%s”: devices must name the CPU, CUDA or both",
                     stage->name);
   if (stage->params == NULL)
-    return invalid (error, where, "stage “%s”: no parameter table (an empty one ends "
-                    "with SUTRA_PARAM_ROW_END)", stage->name);
+    return invalid (error, where,
+                    "stage “%s”: no parameter table (an empty one ends "
+                    "with SUTRA_PARAM_ROW_END)",
+                    stage->name);
   for (const SutraParamInfo *param = stage->params; param->name != NULL; param++)
     {
       if (!g_hash_table_add (names, (gpointer) param->name))
-        return invalid (error, where, "stage “%s”: parameter “%s” is declared twice",
-                        stage->name, param->name);
+        return invalid (error, where, "stage “%s”: parameter “%s” is declared twice", stage->name,
+                        param->name);
       if (!validate_param (stage, param, where, error))
         return FALSE;
     }
@@ -234,8 +261,8 @@ sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GErr
       g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
                    "%s: built for plugin ABI %u.%u, but this sutra (%s) speaks ABI %d.%d: "
                    "rebuild the plugin against this sutra's headers",
-                   where, info->abi_major, info->abi_minor, SUTRA_VERSION_STRING,
-                   SUTRA_ABI_MAJOR, SUTRA_ABI_MINOR);
+                   where, info->abi_major, info->abi_minor, SUTRA_VERSION_STRING, SUTRA_ABI_MAJOR,
+                   SUTRA_ABI_MINOR);
       return FALSE;
     }
   if (info->name == NULL || info->name[0] == '\0')
@@ -253,8 +280,8 @@ sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GErr
        * by other plugins does not see this plugin's own. */
       for (const SutraStageInfo *earlier = info->stages; earlier != stage; earlier++)
         if (strcmp (earlier->name, stage->name) == 0)
-          return invalid (error, where, "plugin “%s”: stage “%s” is declared twice",
-                          info->name, stage->name);
+          return invalid (error, where, "plugin “%s”: stage “%s” is declared twice", info->name,
+                          stage->name);
       if (!validate_stage (stage, where, error))
         return FALSE;
     }
@@ -324,8 +351,10 @@ sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **er
   stem = module_stem (path);
   if (strcmp (stem, info->name) != 0)
     {
-      invalid (error, path, "the plugin calls itself “%s” but its file is named “%s”: "
-               "name the module after the plugin", info->name, stem);
+      invalid (error, path,
+               "the plugin calls itself “%s” but its file is named “%s”: "
+               "name the module after the plugin",
+               info->name, stem);
       lt_dlclose (handle);
       return FALSE;
     }
@@ -346,8 +375,8 @@ sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **er
       if (owner != NULL)
         {
           g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_DUPLICATE,
-                       "%s: stage “%s” is already provided by plugin “%s” (%s)",
-                       path, stage->name, owner->info->name, owner->path);
+                       "%s: stage “%s” is already provided by plugin “%s” (%s)", path, stage->name,
+                       owner->info->name, owner->path);
           lt_dlclose (handle);
           return FALSE;
         }

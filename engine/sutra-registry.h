@@ -10,13 +10,14 @@ G_BEGIN_DECLS
 #define SUTRA_REGISTRY_ERROR (sutra_registry_error_quark ())
 GQuark sutra_registry_error_quark (void);
 
-typedef enum {
-  SUTRA_REGISTRY_ERROR_NOT_A_MODULE,    /* the file cannot be loaded */
-  SUTRA_REGISTRY_ERROR_NO_DESCRIPTOR,   /* loads, but exports no entry point */
-  SUTRA_REGISTRY_ERROR_ABI_MISMATCH,    /* built against another ABI */
-  SUTRA_REGISTRY_ERROR_INVALID,         /* the descriptor does not validate */
-  SUTRA_REGISTRY_ERROR_DUPLICATE,       /* a plugin or stage name is taken */
-  SUTRA_REGISTRY_ERROR_NOT_FOUND,       /* no such plugin or stage */
+typedef enum
+{
+  SUTRA_REGISTRY_ERROR_NOT_A_MODULE,  /* the file cannot be loaded */
+  SUTRA_REGISTRY_ERROR_NO_DESCRIPTOR, /* loads, but exports no entry point */
+  SUTRA_REGISTRY_ERROR_ABI_MISMATCH,  /* built against another ABI */
+  SUTRA_REGISTRY_ERROR_INVALID,       /* the descriptor does not validate */
+  SUTRA_REGISTRY_ERROR_DUPLICATE,     /* a plugin or stage name is taken */
+  SUTRA_REGISTRY_ERROR_NOT_FOUND,     /* no such plugin or stage */
 } SutraRegistryError;
 
 typedef struct _SutraRegistry SutraRegistry;
@@ -33,16 +34,12 @@ void sutra_registry_free (SutraRegistry *registry);
 /* Loads one module. Refuses, with its own error, a file that is not a
  * loadable module, one with no entry point, another ABI, a descriptor that
  * does not validate, and a plugin or stage whose name is already taken. */
-gboolean sutra_registry_load_file (SutraRegistry *registry,
-                                   const char *path,
-                                   GError **error);
+gboolean sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **error);
 
 /* Loads every module in @dir and in its subdirectories one level down (the
  * build tree keeps each plugin in a folder of its own). Keeps going past a
  * module that fails, and returns FALSE with all the failures in one error. */
-gboolean sutra_registry_load_dir (SutraRegistry *registry,
-                                  const char *dir,
-                                  GError **error);
+gboolean sutra_registry_load_dir (SutraRegistry *registry, const char *dir, GError **error);
 
 /* Loads, in this order, so that the first of two same-named plugins is the
  * one that is reported as already loaded: each of @extra_paths (files or
@@ -63,8 +60,7 @@ const SutraStageInfo *sutra_registry_find_stage (SutraRegistry *registry,
                                                  const SutraPlugin **plugin);
 
 /* Returns: (transfer none) (nullable): the plugin named @name. */
-const SutraPlugin *sutra_registry_find_plugin (SutraRegistry *registry,
-                                               const char *name);
+const SutraPlugin *sutra_registry_find_plugin (SutraRegistry *registry, const char *name);
 
 /* Returns: (transfer container): the plugins, sorted by name. */
 GPtrArray *sutra_registry_list_plugins (SutraRegistry *registry);

@@ -44,7 +44,9 @@
 #define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
 
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-run-error-quark, sutra_run_error)
+/* clang-format on */
 
 typedef struct _StageRuntime StageRuntime;
 
@@ -83,7 +85,7 @@ struct _StageRuntime
   GCond space_ready;
   ItemRing *rings;
   guint n_rings;
-  guint want;                /* a waiting consumer's need: wake it at this fill */
+  guint want; /* a waiting consumer's need: wake it at this fill */
   gint queue_fill;
   guint queue_max_fill;
 
@@ -91,8 +93,8 @@ struct _StageRuntime
    * the stream and are numbered in stream order. */
   GMutex intake_lock;
   guint64 next_seq;
-  GPtrArray *group;          /* gather: members of the open group */
-  int gather_level;          /* gather: depth of its groups' parents, or -1 */
+  GPtrArray *group; /* gather: members of the open group */
+  int gather_level; /* gather: depth of its groups' parents, or -1 */
 
   /* Output side: the reorder window. */
   GMutex out_lock;
@@ -101,12 +103,12 @@ struct _StageRuntime
   gboolean flushing;
   WindowSlot *window;
   guint window_size;
-  GArray *edges;             /* Edge */
+  GArray *edges; /* Edge */
 
   /* Workers. */
   GThreadPool *pool;
-  GPtrArray *instances;      /* one, or one per worker */
-  GPtrArray *contexts;       /* SutraStageContext, one per instance */
+  GPtrArray *instances; /* one, or one per worker */
+  GPtrArray *contexts;  /* SutraStageContext, one per instance */
   GPtrArray *device_names;
   char *work_dir;
   gint n_alive;
@@ -114,15 +116,15 @@ struct _StageRuntime
   gint64 rate_next_us;
 
   /* Checkpoints (with a job). */
-  gboolean checkpointing;        /* outputs go to the store */
-  gboolean skipped;              /* up to date: not run at all */
-  SutraLineage *source_lineage;  /* sources: what their items descend from */
-  char complete_key[65];         /* fingerprint + inputs' complete keys */
+  gboolean checkpointing;       /* outputs go to the store */
+  gboolean skipped;             /* up to date: not run at all */
+  SutraLineage *source_lineage; /* sources: what their items descend from */
+  char complete_key[65];        /* fingerprint + inputs' complete keys */
   GMutex lineage_lock;
-  GHashTable *lineages;          /* input digest (GBytes) -> output SutraLineage */
+  GHashTable *lineages; /* input SutraLineage -> output SutraLineage, by digest */
   GMutex sink_lock;
-  GHashTable *sink_done;         /* sinks: keys of batches written earlier */
-  GPtrArray *sink_keys;          /* sinks: keys written since the last checkpoint */
+  GHashTable *sink_done; /* sinks: keys of batches written earlier */
+  GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
   char *resume_state;
   gint64 last_sync_us;
 
@@ -135,22 +137,22 @@ struct _StageRuntime
 struct _SutraRun
 {
   SutraPipeline *pipeline;
-  GPtrArray *stages;          /* StageRuntime, topological order */
-  gint stopping;              /* take no new batches */
-  gint abandoning;            /* drop in-flight work too */
+  GPtrArray *stages; /* StageRuntime, topological order */
+  gint stopping;     /* take no new batches */
+  gint abandoning;   /* drop in-flight work too */
   GMutex lock;
   GCond done;
   guint n_done;
   GError *error;
   GPtrArray *failures;
   SutraJob *job;
-  GHashTable *batches;        /* committed batches: key -> SutraJournalBatch */
+  GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
   GThread *committer;
   gint64 progress_recorded_us;
   GMutex commit_lock;
   GCond commit_wake;
   gboolean commit_stop;
-  gint n_corrupt;             /* store entries that failed their checks */
+  gint n_corrupt; /* store entries that failed their checks */
   SutraRunEventFunc event_func;
   gpointer event_data;
   GMutex event_lock;
@@ -168,8 +170,7 @@ emit_event (SutraRun *run, JsonObject *event)
 {
   if (run->event_func != NULL)
     {
-      json_object_set_double_member (event, "t",
-                                     (g_get_monotonic_time () - run->started_us) / 1e6);
+      json_object_set_double_member (event, "t", (g_get_monotonic_time () - run->started_us) / 1e6);
       g_mutex_lock (&run->event_lock);
       run->event_func (event, run->event_data);
       g_mutex_unlock (&run->event_lock);
@@ -327,7 +328,8 @@ stage_emit (StageRuntime *stage, GPtrArray *items)
 
 /* Intake ----------------------------------------------------------------- */
 
-typedef enum {
+typedef enum
+{
   TAKE_ITEM,
   TAKE_WAIT,
   TAKE_END,
@@ -368,12 +370,12 @@ take_next (StageRuntime *stage, SutraItem **item)
 typedef struct
 {
   guint64 seq;
-  GPtrArray *entries;  /* data items and markers, stream order */
-  GPtrArray *data;     /* the data items only, borrowed from entries */
-  SutraItem *closing;  /* gather: the marker that closed the group */
+  GPtrArray *entries; /* data items and markers, stream order */
+  GPtrArray *data;    /* the data items only, borrowed from entries */
+  SutraItem *closing; /* gather: the marker that closed the group */
   gboolean has_key;
   guint8 key[SUTRA_DIGEST_SIZE];
-  guint n_failed;      /* items of this batch that failed and were skipped */
+  guint n_failed; /* items of this batch that failed and were skipped */
 } Batch;
 
 static void
@@ -659,9 +661,9 @@ compute_batch_key (StageRuntime *stage, Batch *batch)
       /* Equal digests, not equal pointers: items read back from different
        * store records carry equal lineages in distinct objects. */
       if (!sutra_item_is_marker (item) &&
-          (previous == NULL || (item->lineage != previous &&
-                                memcmp (item->lineage->digest, previous->digest,
-                                        SUTRA_DIGEST_SIZE) != 0)))
+          (previous == NULL ||
+           (item->lineage != previous &&
+            memcmp (item->lineage->digest, previous->digest, SUTRA_DIGEST_SIZE) != 0)))
         {
           *p++ = 'L';
           memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
@@ -746,7 +748,8 @@ call_process (StageRuntime *stage,
       if (local == NULL)
         g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
                      "plugin “%s” failed without saying why (it returned FALSE but set "
-                     "no error)", spec->plugin_name);
+                     "no error)",
+                     spec->plugin_name);
       if (attempt >= spec->retry_attempts || g_atomic_int_get (&stage->run->abandoning))
         {
           g_propagate_error (error, g_steal_pointer (&local));
@@ -769,8 +772,8 @@ call_process (StageRuntime *stage,
 /* Reports a plugin's failure as the run's: SUTRA_RUN_ERROR_STAGE_FAILED with
  * the stage and item in front of the plugin's own message (errors the
  * engine made itself keep their code). Takes @cause. */
-static void
-propagate_failure (GError **error, GError *cause, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static void propagate_failure (GError **error, GError *cause, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
 
 static void
 propagate_failure (GError **error, GError *cause, const char *format, ...)
@@ -789,8 +792,7 @@ propagate_failure (GError **error, GError *cause, const char *format, ...)
   g_error_free (cause);
 }
 
-static GError *
-contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static GError *contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static GError *
 contract_error (StageRuntime *stage, const char *format, ...)
@@ -802,9 +804,9 @@ contract_error (StageRuntime *stage, const char *format, ...)
   message = g_strdup_vprintf (format, args);
   va_end (args);
   return g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
-                      "stage “%s” (plugin “%s”) broke the %s contract: %s",
-                      stage->spec->name, stage->spec->plugin_name,
-                      sutra_stage_kind_to_string (stage->info->kind), message);
+                      "stage “%s” (plugin “%s”) broke the %s contract: %s", stage->spec->name,
+                      stage->spec->plugin_name, sutra_stage_kind_to_string (stage->info->kind),
+                      message);
 }
 
 /* Appends a split's outputs for @parent to @result with the end-of-group
@@ -830,16 +832,18 @@ append_split_children (StageRuntime *stage,
 
       if (sutra_item_is_marker (child) || !sutra_item_is_descendant_of (child, parent))
         {
-          problem = contract_error (stage, "it pushed “%s”, which is not a descendant of “%s” "
+          problem = contract_error (stage,
+                                    "it pushed “%s”, which is not a descendant of “%s” "
                                     "(make children with sutra_item_new_child)",
                                     sutra_item_get_id (child), sutra_item_get_id (parent));
           break;
         }
       if (previous != NULL && sutra_item_compare (previous, child) >= 0)
         {
-          problem = contract_error (stage, "it pushed “%s” after “%s”: children must come in "
-                                    "increasing order", sutra_item_get_id (child),
-                                    sutra_item_get_id (previous));
+          problem = contract_error (stage,
+                                    "it pushed “%s” after “%s”: children must come in "
+                                    "increasing order",
+                                    sutra_item_get_id (child), sutra_item_get_id (previous));
           break;
         }
       common = base;
@@ -850,7 +854,8 @@ append_split_children (StageRuntime *stage,
             common++;
           if (common == child->depth || common == previous->depth)
             {
-              problem = contract_error (stage, "it pushed both “%s” and its descendant “%s”: a "
+              problem = contract_error (stage,
+                                        "it pushed both “%s” and its descendant “%s”: a "
                                         "split pushes leaves only",
                                         sutra_item_get_id (previous), sutra_item_get_id (child));
               break;
@@ -912,9 +917,10 @@ attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError
 
           if (next >= outputs->len)
             {
-              *error = contract_error (stage, "it pushed %u items for a batch of %u; a map "
-                                       "pushes exactly one per input", outputs->len,
-                                       batch->data->len);
+              *error = contract_error (stage,
+                                       "it pushed %u items for a batch of %u; a map "
+                                       "pushes exactly one per input",
+                                       outputs->len, batch->data->len);
               per_item_free (per_item);
               return NULL;
             }
@@ -922,10 +928,11 @@ attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError
           if (sutra_item_is_marker (output) || output->depth != input->depth ||
               sutra_item_compare (output, input) != 0)
             {
-              *error = contract_error (stage, "for input “%s” it pushed “%s”; a map's output "
+              *error = contract_error (stage,
+                                       "for input “%s” it pushed “%s”; a map's output "
                                        "keeps its input's id and path (use "
-                                       "sutra_item_new_derived)", sutra_item_get_id (input),
-                                       sutra_item_get_id (output));
+                                       "sutra_item_new_derived)",
+                                       sutra_item_get_id (input), sutra_item_get_id (output));
               per_item_free (per_item);
               return NULL;
             }
@@ -941,9 +948,12 @@ attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError
       SutraItem *stray = outputs->pdata[next];
 
       *error = stage->info->kind == SUTRA_STAGE_MAP
-                 ? contract_error (stage, "it pushed %u items for a batch of %u; a map pushes "
-                                   "exactly one per input", outputs->len, batch->data->len)
-                 : contract_error (stage, "it pushed “%s”, which is not a descendant of an input "
+                 ? contract_error (stage,
+                                   "it pushed %u items for a batch of %u; a map pushes "
+                                   "exactly one per input",
+                                   outputs->len, batch->data->len)
+                 : contract_error (stage,
+                                   "it pushed “%s”, which is not a descendant of an input "
                                    "of its batch, or out of order (make children with "
                                    "sutra_item_new_child, in increasing order)",
                                    sutra_item_get_id (stray));
@@ -973,8 +983,8 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
           if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
             {
               propagate_failure (error, g_steal_pointer (&local),
-                                          "stage “%s”, item “%s”: ", stage->spec->name,
-                                          sutra_item_get_id (item));
+                                 "stage “%s”, item “%s”: ", stage->spec->name,
+                                 sutra_item_get_id (item));
               per_item_free (per_item);
               return NULL;
             }
@@ -1044,8 +1054,8 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
         }
       else
         for (guint j = 0; j < mine->len; j++)
-          g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (mine->pdata[j]), entry,
-                                                 &memo));
+          g_ptr_array_add (result,
+                           take_lineage (stage, sutra_item_ref (mine->pdata[j]), entry, &memo));
     }
   return result;
 }
@@ -1085,12 +1095,12 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
         SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
         "group “%s” has %u of its %" G_GUINT64_FORMAT " members: the others failed upstream "
         "(see the failures reported before); set \"on_missing\": \"skip\" to go on without "
-        "the group", parent_id, batch->data->len, closing->group_size);
+        "the group",
+        parent_id, batch->data->len, closing->group_size);
 
       if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
         {
-          propagate_failure (error, g_steal_pointer (&missing), "stage “%s”: ",
-                                      stage->spec->name);
+          propagate_failure (error, g_steal_pointer (&missing), "stage “%s”: ", stage->spec->name);
           return NULL;
         }
       record_failure (stage, batch, parent_id, missing);
@@ -1107,7 +1117,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
       if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
         {
           propagate_failure (error, g_steal_pointer (&local),
-                                      "stage “%s”, group “%s”: ", stage->spec->name, parent_id);
+                             "stage “%s”, group “%s”: ", stage->spec->name, parent_id);
           return NULL;
         }
       record_failure (stage, batch, parent_id, local);
@@ -1117,12 +1127,14 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
   if (output == NULL || sutra_item_is_marker (output) || output->depth != closing->depth ||
       sutra_item_compare_prefix (closing, output, closing->depth) != 0)
     {
-      *error = contract_error (stage, "for group “%s” it pushed %u items; a gather pushes one "
-                               "item, made with sutra_item_new_parent", parent_id, outputs->len);
+      *error = contract_error (stage,
+                               "for group “%s” it pushed %u items; a gather pushes one "
+                               "item, made with sutra_item_new_parent",
+                               parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, take_lineage (stage, sutra_item_ref (output), batch->data->pdata[0],
-                                         NULL));
+  g_ptr_array_add (result,
+                   take_lineage (stage, sutra_item_ref (output), batch->data->pdata[0], NULL));
   return g_steal_pointer (&result);
 }
 
@@ -1143,8 +1155,8 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   if (n_data > 0)
     {
       rate_limit (stage, n_data);
-      outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata, n_data,
-                              &local);
+      outputs =
+        call_process (stage, instance, (SutraItem *const *) batch->data->pdata, n_data, &local);
     }
   if (kind == SUTRA_STAGE_SINK)
     {
@@ -1161,11 +1173,11 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
             }
           if (n_data == 1)
             propagate_failure (error, g_steal_pointer (&local),
-                                        "stage “%s”, item “%s”: ", stage->spec->name, first);
+                               "stage “%s”, item “%s”: ", stage->spec->name, first);
           else
             propagate_failure (error, g_steal_pointer (&local),
-                                        "stage “%s”, items “%s” to “%s”: ", stage->spec->name,
-                                        first, sutra_item_get_id (batch->data->pdata[n_data - 1]));
+                               "stage “%s”, items “%s” to “%s”: ", stage->spec->name, first,
+                               sutra_item_get_id (batch->data->pdata[n_data - 1]));
           return NULL;
         }
       if (outputs != NULL && outputs->len > 0)
@@ -1187,7 +1199,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
           if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
             {
               propagate_failure (error, g_steal_pointer (&local),
-                                          "stage “%s”, item “%s”: ", stage->spec->name, id);
+                                 "stage “%s”, item “%s”: ", stage->spec->name, id);
               return NULL;
             }
           record_failure (stage, batch, id, local);
@@ -1284,8 +1296,8 @@ save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **erro
     }
   for (guint i = 0; i < outputs->len; i++)
     n_out += !sutra_item_is_marker (outputs->pdata[i]);
-  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
-                           batch->data->len, n_out, batch->n_failed, FALSE);
+  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location, batch->data->len,
+                           n_out, batch->n_failed, FALSE);
   return TRUE;
 }
 
@@ -1330,8 +1342,8 @@ sink_checkpoint (StageRuntime *stage, gboolean force, gboolean complete, GError 
         }
     }
   state = g_strdup_printf ("%s %s", stage->complete_key, plugin_state ? plugin_state : "");
-  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys,
-                                     state, complete);
+  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys, state,
+                                     complete);
   g_ptr_array_unref (stage->sink_keys);
   stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   stage->last_sync_us = now;
@@ -1371,7 +1383,8 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
   outputs = process_batch (stage, instance, batch, error);
   if (outputs == NULL)
     return NULL;
-  if (batch->has_key && stage->checkpointing && !is_sink && !save_batch (stage, batch, outputs, error))
+  if (batch->has_key && stage->checkpointing && !is_sink &&
+      !save_batch (stage, batch, outputs, error))
     {
       g_ptr_array_unref (outputs);
       return NULL;
@@ -1395,7 +1408,7 @@ typedef struct
   StageRuntime *stage;
   gboolean has_previous;
   guint64 previous_position; /* not the item: it may be freed downstream */
-  GPtrArray *pending;  /* pushed items not yet sent: sent in chunks */
+  GPtrArray *pending;        /* pushed items not yet sent: sent in chunks */
   GError *error;
 } SourceState;
 
@@ -1426,7 +1439,8 @@ source_push (SutraItem *item, gpointer user_data)
   if (sutra_item_is_marker (item) || item->depth != 1 ||
       (state->has_previous && item->path[0] <= state->previous_position))
     {
-      state->error = contract_error (stage, "it pushed “%s”%s; a source pushes items made "
+      state->error = contract_error (stage,
+                                     "it pushed “%s”%s; a source pushes items made "
                                      "with sutra_item_new_root, in increasing position",
                                      sutra_item_get_id (item),
                                      item->depth != 1 ? " (not a root item)" : " out of order");
@@ -1553,24 +1567,25 @@ stage_finish (StageRuntime *stage)
                              ok ? stage->complete_key : NULL, COUNTER_GET (stage->n_in),
                              COUNTER_GET (stage->n_out), COUNTER_GET (stage->n_failed),
                              COUNTER_GET (stage->n_cached) + COUNTER_GET (stage->n_resumed),
-                             stats_total (stage), (g_get_monotonic_time () - stage->started_us) / 1e6);
+                             stats_total (stage),
+                             (g_get_monotonic_time () - stage->started_us) / 1e6);
   for (guint e = 0; e < stage->edges->len; e++)
     edge_close (&g_array_index (stage->edges, Edge, e));
 
   COUNTER_SET (stage->finished_us, g_get_monotonic_time ());
   stage_set_state (stage, run->error != NULL && !ok ? SUTRA_STAGE_STATE_FAILED
-                          : run_is_stopping (run) ? SUTRA_STAGE_STATE_STOPPED
-                                                  : SUTRA_STAGE_STATE_DONE);
+                          : run_is_stopping (run)   ? SUTRA_STAGE_STATE_STOPPED
+                                                    : SUTRA_STAGE_STATE_DONE);
   event = stage_event (stage, "stage-finished");
   json_object_set_int_member (event, "items_in", COUNTER_GET (stage->n_in));
   json_object_set_int_member (event, "items_out", COUNTER_GET (stage->n_out));
   json_object_set_int_member (event, "items_failed", COUNTER_GET (stage->n_failed));
-  json_object_set_double_member (event, "seconds",
-                                 (stage->finished_us - stage->started_us) / 1e6);
-  json_object_set_double_member (event, "busy_seconds",
-                                 COUNTER_GET (stage->busy_us) / 1e6);
+  json_object_set_double_member (event, "seconds", (stage->finished_us - stage->started_us) / 1e6);
+  json_object_set_double_member (event, "busy_seconds", COUNTER_GET (stage->busy_us) / 1e6);
   json_object_set_string_member (event, "state",
-                                 ok ? "done" : run->error != NULL ? "failed" : "stopped");
+                                 ok                   ? "done"
+                                 : run->error != NULL ? "failed"
+                                                      : "stopped");
   emit_event (run, event);
 
   g_mutex_lock (&run->lock);
@@ -1709,9 +1724,9 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->state = SUTRA_STAGE_STATE_WAITING;
       g_mutex_init (&stage->lineage_lock);
       g_mutex_init (&stage->sink_lock);
-      stage->lineages = g_hash_table_new_full (lineage_hash, lineage_equal,
-                                               (GDestroyNotify) sutra_lineage_unref,
-                                               (GDestroyNotify) sutra_lineage_unref);
+      stage->lineages =
+        g_hash_table_new_full (lineage_hash, lineage_equal, (GDestroyNotify) sutra_lineage_unref,
+                               (GDestroyNotify) sutra_lineage_unref);
       stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);
     }
@@ -1840,7 +1855,8 @@ plan_job (SutraRun *run)
         }
       for (guint r = 0; r < stage->spec->inputs->len; r++)
         {
-          StageRuntime *input = run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
+          StageRuntime *input =
+            run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
           EVP_DigestUpdate (context, input->complete_key, 64);
         }
       EVP_DigestFinal_ex (context, digest, NULL);
@@ -1859,14 +1875,16 @@ plan_job (SutraRun *run)
     {
       StageRuntime *stage = run->stages->pdata[i];
       const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
-      gboolean fresh = key != NULL && strcmp (key, stage->complete_key) == 0 &&
-                       !(job->retry_failed &&
-                         g_hash_table_contains (recorded.failed, stage->spec->name));
+      gboolean fresh =
+        key != NULL && strcmp (key, stage->complete_key) == 0 &&
+        !(job->retry_failed && g_hash_table_contains (recorded.failed, stage->spec->name));
 
       if (fresh && stage->info->kind == SUTRA_STAGE_SINK)
         fresh = outputs_exist (stage->spec);
       for (guint r = 0; fresh && r < stage->spec->inputs->len; r++)
-        fresh = ((StageRuntime *) run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])->skipped;
+        fresh = ((StageRuntime *)
+                   run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])
+                  ->skipped;
       /* "skipped" holds "fresh" until the backward pass. */
       stage->skipped = fresh;
     }
@@ -1988,7 +2006,7 @@ create_instances (StageRuntime *stage, GError **error)
             device_index = atoi (device + 5);
         }
       g_ptr_array_add (stage->device_names, g_strdup (device));
-      *context = (SutraStageContext) {
+      *context = (SutraStageContext){
         .stage_name = spec->name,
         .worker_index = w,
         .n_workers = spec->workers,
@@ -2012,8 +2030,8 @@ create_instances (StageRuntime *stage, GError **error)
               g_clear_pointer (&stage->resume_state, g_free);
               context->resume_state = NULL;
               sutra_journal_reset_sink (stage->run->job->journal, spec->name, NULL);
-              instance = spec->info->create (context, sutra_settings_get_data (spec->settings),
-                                             &local);
+              instance =
+                spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
             }
           if (instance == NULL)
             {
@@ -2021,8 +2039,8 @@ create_instances (StageRuntime *stage, GError **error)
                 g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
                              "the plugin could not start and did not say why");
               propagate_failure (error, g_steal_pointer (&local),
-                                          "stage “%s” (plugin “%s”) could not start: ",
-                                          spec->name, spec->plugin_name);
+                                 "stage “%s” (plugin “%s”) could not start: ", spec->name,
+                                 spec->plugin_name);
               return FALSE;
             }
         }
@@ -2139,7 +2157,7 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
 {
   StageRuntime *stage = run->stages->pdata[index];
 
-  *stats = (SutraStageStats) {
+  *stats = (SutraStageStats){
     .name = stage->spec->name,
     .state = g_atomic_int_get ((gint *) &stage->state),
     .n_in = COUNTER_GET (stage->n_in),
@@ -2165,7 +2183,8 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
 
       for (guint r = 0; r < stage->spec->inputs->len; r++)
         {
-          StageRuntime *input = run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
+          StageRuntime *input =
+            run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
           SutraStageStats upstream;
 
           sutra_run_get_stats (run, input->spec->index, &upstream);

@@ -11,15 +11,17 @@ G_BEGIN_DECLS
 #define SUTRA_RUN_ERROR (sutra_run_error_quark ())
 GQuark sutra_run_error_quark (void);
 
-typedef enum {
-  SUTRA_RUN_ERROR_STAGE_FAILED,   /* a plugin failed an item (on_error: fail) */
-  SUTRA_RUN_ERROR_CREATE_FAILED,  /* a stage instance could not be made */
-  SUTRA_RUN_ERROR_CONTRACT,       /* a plugin broke its kind's push rules */
-  SUTRA_RUN_ERROR_MISSING,        /* a gather's group lost members (on_missing: fail) */
-  SUTRA_RUN_ERROR_INTERRUPTED,    /* stopped by a signal or sutra_run_stop() */
+typedef enum
+{
+  SUTRA_RUN_ERROR_STAGE_FAILED,  /* a plugin failed an item (on_error: fail) */
+  SUTRA_RUN_ERROR_CREATE_FAILED, /* a stage instance could not be made */
+  SUTRA_RUN_ERROR_CONTRACT,      /* a plugin broke its kind's push rules */
+  SUTRA_RUN_ERROR_MISSING,       /* a gather's group lost members (on_missing: fail) */
+  SUTRA_RUN_ERROR_INTERRUPTED,   /* stopped by a signal or sutra_run_stop() */
 } SutraRunError;
 
-typedef enum {
+typedef enum
+{
   SUTRA_STAGE_STATE_WAITING,
   SUTRA_STAGE_STATE_RUNNING,
   SUTRA_STAGE_STATE_DONE,
@@ -32,20 +34,20 @@ typedef struct
 {
   const char *name;
   SutraStageState state;
-  guint64 n_in;           /* data items taken from the input queue */
-  guint64 n_out;          /* data items emitted */
-  guint64 n_failed;       /* items failed and skipped */
-  guint64 n_cached;       /* items whose outputs another job had stored */
-  guint64 n_resumed;      /* items this job had done before it was stopped */
-  gboolean skipped;       /* up to date: not run at all */
-  guint64 n_total;        /* expected n_in, or 0 when unknown */
-  guint queue_fill;       /* items in the input queue now */
-  guint queue_max_fill;   /* the most there ever were */
+  guint64 n_in;         /* data items taken from the input queue */
+  guint64 n_out;        /* data items emitted */
+  guint64 n_failed;     /* items failed and skipped */
+  guint64 n_cached;     /* items whose outputs another job had stored */
+  guint64 n_resumed;    /* items this job had done before it was stopped */
+  gboolean skipped;     /* up to date: not run at all */
+  guint64 n_total;      /* expected n_in, or 0 when unknown */
+  guint queue_fill;     /* items in the input queue now */
+  guint queue_max_fill; /* the most there ever were */
   guint queue_capacity;
   guint workers;
-  gint64 started_us;      /* monotonic */
+  gint64 started_us; /* monotonic */
   gint64 finished_us;
-  gint64 busy_us;         /* summed time in process calls */
+  gint64 busy_us; /* summed time in process calls */
 } SutraStageStats;
 
 typedef struct _SutraRun SutraRun;

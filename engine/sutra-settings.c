@@ -108,11 +108,16 @@ json_type_name (JsonNode *node)
     return "an array";
   switch (json_node_get_value_type (node))
     {
-    case G_TYPE_BOOLEAN: return "a boolean";
-    case G_TYPE_INT64: return "an integer";
-    case G_TYPE_DOUBLE: return "a number";
-    case G_TYPE_STRING: return "a string";
-    default: return "a value";
+    case G_TYPE_BOOLEAN:
+      return "a boolean";
+    case G_TYPE_INT64:
+      return "an integer";
+    case G_TYPE_DOUBLE:
+      return "a number";
+    case G_TYPE_STRING:
+      return "a string";
+    default:
+      return "a value";
     }
 }
 
@@ -127,10 +132,14 @@ expected_type (SutraParamType type)
 {
   switch (type)
     {
-    case SUTRA_PARAM_BOOL: return "a boolean (true or false)";
-    case SUTRA_PARAM_INT: return "an integer";
-    case SUTRA_PARAM_DOUBLE: return "a number";
-    default: return "a string";
+    case SUTRA_PARAM_BOOL:
+      return "a boolean (true or false)";
+    case SUTRA_PARAM_INT:
+      return "an integer";
+    case SUTRA_PARAM_DOUBLE:
+      return "a number";
+    default:
+      return "a string";
     }
 }
 
@@ -188,7 +197,8 @@ store_value (SutraSettings *settings, const SutraParamInfo *param, JsonNode *nod
         value = json_node_get_int (node);
         if ((double) value < param->min || (double) value > param->max)
           return g_strdup_printf ("%" G_GINT64_FORMAT " is out of range: it must lie "
-                                  "between %.0f and %.0f", value, param->min, param->max);
+                                  "between %.0f and %.0f",
+                                  value, param->min, param->max);
         G_STRUCT_MEMBER (gint64, settings->data, param->offset) = value;
         return NULL;
       }
@@ -201,8 +211,8 @@ store_value (SutraSettings *settings, const SutraParamInfo *param, JsonNode *nod
           break;
         value = json_node_get_double (node);
         if (!isfinite (value) || value < param->min || value > param->max)
-          return g_strdup_printf ("%g is out of range: it must lie between %g and %g",
-                                  value, param->min, param->max);
+          return g_strdup_printf ("%g is out of range: it must lie between %g and %g", value,
+                                  param->min, param->max);
         G_STRUCT_MEMBER (double, settings->data, param->offset) = value;
         return NULL;
       }
@@ -232,9 +242,9 @@ store_value (SutraSettings *settings, const SutraParamInfo *param, JsonNode *nod
         suggestion = sutra_suggest (value, param->choices);
         if (suggestion != NULL)
           return g_strdup_printf ("“%s” is not a valid choice; did you mean “%s”? "
-                                  "Valid choices: %s", value, suggestion, choices);
-        return g_strdup_printf ("“%s” is not a valid choice. Valid choices: %s",
-                                value, choices);
+                                  "Valid choices: %s",
+                                  value, suggestion, choices);
+        return g_strdup_printf ("“%s” is not a valid choice. Valid choices: %s", value, choices);
       }
     }
   return g_strdup_printf ("expected %s, got %s", expected_type (param->type),
@@ -266,9 +276,8 @@ sutra_settings_new (const SutraStageInfo *stage,
           if (param->flags & SUTRA_PARAM_REQUIRED)
             {
               g_autofree char *message =
-                g_strdup_printf ("required parameter “%s” is missing (%s: %s)",
-                                 param->name, sutra_param_type_to_string (param->type),
-                                 param->doc);
+                g_strdup_printf ("required parameter “%s” is missing (%s: %s)", param->name,
+                                 sutra_param_type_to_string (param->type), param->doc);
               report (param->name, message, user_data);
               ok = FALSE;
             }
@@ -279,8 +288,7 @@ sutra_settings_new (const SutraStageInfo *stage,
 
         if (problem != NULL)
           {
-            g_autofree char *message =
-              g_strdup_printf ("parameter “%s”: %s", param->name, problem);
+            g_autofree char *message = g_strdup_printf ("parameter “%s”: %s", param->name, problem);
             report (param->name, message, user_data);
             ok = FALSE;
           }
@@ -303,7 +311,8 @@ sutra_settings_new (const SutraStageInfo *stage,
             known |= strcmp (names->pdata[i], name) == 0;
           if (!known)
             {
-              g_autofree char *suggestion = sutra_suggest (name, (const char *const *) names->pdata);
+              g_autofree char *suggestion =
+                sutra_suggest (name, (const char *const *) names->pdata);
               g_autofree char *choices = sutra_format_choices ((const char *const *) names->pdata);
               g_autofree char *message = NULL;
 
@@ -312,8 +321,8 @@ sutra_settings_new (const SutraStageInfo *stage,
                                            "Parameters of “%s”: %s",
                                            name, suggestion, stage->name, choices);
               else
-                message = g_strdup_printf ("unknown parameter “%s”. Parameters of “%s”: %s",
-                                           name, stage->name, choices);
+                message = g_strdup_printf ("unknown parameter “%s”. Parameters of “%s”: %s", name,
+                                           stage->name, choices);
               report (name, message, user_data);
               ok = FALSE;
             }
@@ -340,8 +349,8 @@ sutra_settings_new_checked (const SutraStageInfo *stage, JsonObject *params, GEr
   SutraSettings *settings = sutra_settings_new (stage, params, collect_problem, problems);
 
   if (settings == NULL)
-    g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                 "stage “%s”: %s", stage->name, problems->str);
+    g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "stage “%s”: %s",
+                 stage->name, problems->str);
   return settings;
 }
 

@@ -12,9 +12,7 @@ typedef struct _SutraSettings SutraSettings;
 /* Called once per problem found, so that validation reports every problem
  * of a file at once. @key is the parameter name (or NULL for the params
  * object as a whole). */
-typedef void (*SutraSettingsProblemFunc) (const char *key,
-                                          const char *message,
-                                          gpointer user_data);
+typedef void (*SutraSettingsProblemFunc) (const char *key, const char *message, gpointer user_data);
 
 /* Fills a settings struct from @params (nullable: all defaults). Returns
  * NULL when a problem was found: an unknown key (with a "did you mean"), a

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* clang-format off: the quark name has dashes */
 G_DEFINE_QUARK (sutra-store-error-quark, sutra_store_error)
+/* clang-format on */
 
 /*
  * store/
@@ -42,17 +44,17 @@ typedef struct
 struct _SutraStore
 {
   char *dir;
-  char *writer;           /* this process's writer id */
+  char *writer; /* this process's writer id */
   GMutex lock;
-  int pack_fd;            /* the pack being written, or -1 */
+  int pack_fd; /* the pack being written, or -1 */
   char pack_name[64];
   guint pack_number;
   guint64 pack_size;
   gboolean pack_dirty;
   gboolean objects_dirty;
-  GArray *pack_entries;   /* IndexEntry of the current pack */
-  GHashTable *sealed;     /* key (GBytes) -> SutraStoreLocation *, other packs */
-  GHashTable *read_fds;   /* pack name -> fd */
+  GArray *pack_entries; /* IndexEntry of the current pack */
+  GHashTable *sealed;   /* key (GBytes) -> SutraStoreLocation *, other packs */
+  GHashTable *read_fds; /* pack name -> fd */
 };
 
 static guint
@@ -69,10 +71,11 @@ io_error (GError **error, const char *path, const char *operation)
 {
   int saved = errno;
 
-  g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_IO, "cannot %s “%s”: %s%s",
-               operation, path, g_strerror (saved),
+  g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_IO, "cannot %s “%s”: %s%s", operation,
+               path, g_strerror (saved),
                saved == ENOSPC || saved == EFBIG || saved == EDQUOT
-                 ? " (free some space, then resume the job: nothing done so far is lost)" : "");
+                 ? " (free some space, then resume the job: nothing done so far is lost)"
+                 : "");
   return FALSE;
 }
 
@@ -164,7 +167,8 @@ sutra_store_open (const char *dir, GError **error)
           g_strchomp (format);
           g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_FORMAT,
                        "“%s” is a store of format “%s”; this sutra reads “%s”: use another "
-                       "--cache directory", dir, format, "sutra-store 1");
+                       "--cache directory",
+                       dir, format, "sutra-store 1");
           return NULL;
         }
     }
@@ -177,8 +181,8 @@ sutra_store_open (const char *dir, GError **error)
   /* Random, so that writers sharing a store never pick the same pack. */
   store->writer = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
   store->pack_entries = g_array_new (FALSE, FALSE, sizeof (IndexEntry));
-  store->sealed = g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref,
-                                         g_free);
+  store->sealed =
+    g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, g_free);
   store->read_fds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init (&store->lock);
 
@@ -430,7 +434,9 @@ sutra_store_sync (SutraStore *store, GError **error)
 }
 
 static int
-read_fd_for (SutraStore *store, const char *pack, const guint8 key[SUTRA_DIGEST_SIZE],
+read_fd_for (SutraStore *store,
+             const char *pack,
+             const guint8 key[SUTRA_DIGEST_SIZE],
              gboolean *owned)
 {
   g_autofree char *path = NULL;
@@ -476,8 +482,7 @@ sutra_store_get (SutraStore *store,
                    "store entry in %s is missing: %s", where, g_strerror (errno));
       return NULL;
     }
-  if (location->length < FRAME_HEADER ||
-      !read_all (fd, header, FRAME_HEADER, location->offset))
+  if (location->length < FRAME_HEADER || !read_all (fd, header, FRAME_HEADER, location->offset))
     {
       if (owned)
         close (fd);

@@ -12,11 +12,12 @@ G_BEGIN_DECLS
 #define SUTRA_STORE_ERROR (sutra_store_error_quark ())
 GQuark sutra_store_error_quark (void);
 
-typedef enum {
-  SUTRA_STORE_ERROR_IO,        /* reading or writing failed (disk full ...) */
-  SUTRA_STORE_ERROR_CORRUPT,   /* an entry fails its checks: recompute it */
-  SUTRA_STORE_ERROR_MISSING,   /* no entry at that place */
-  SUTRA_STORE_ERROR_FORMAT,    /* a store of another format */
+typedef enum
+{
+  SUTRA_STORE_ERROR_IO,      /* reading or writing failed (disk full ...) */
+  SUTRA_STORE_ERROR_CORRUPT, /* an entry fails its checks: recompute it */
+  SUTRA_STORE_ERROR_MISSING, /* no entry at that place */
+  SUTRA_STORE_ERROR_FORMAT,  /* a store of another format */
 } SutraStoreError;
 
 /* Where an entry lies: in a pack at an offset, or (pack "") in a file of

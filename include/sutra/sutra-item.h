@@ -103,9 +103,7 @@ SutraItem *sutra_item_new_derived (const SutraItem *source,
  *
  * Returns: (transfer full): a new item
  */
-SutraItem *sutra_item_new_parent (const SutraItem *child,
-                                  const char *media_type,
-                                  GBytes *payload);
+SutraItem *sutra_item_new_parent (const SutraItem *child, const char *media_type, GBytes *payload);
 
 SutraItem *sutra_item_ref (SutraItem *item);
 void sutra_item_unref (SutraItem *item);
@@ -211,9 +209,7 @@ JsonObject *sutra_item_dup_meta (const SutraItem *item);
 const char *sutra_item_get_meta_string (const SutraItem *item,
                                         const char *name,
                                         const char *fallback);
-gint64 sutra_item_get_meta_int (const SutraItem *item,
-                                const char *name,
-                                gint64 fallback);
+gint64 sutra_item_get_meta_int (const SutraItem *item, const char *name, gint64 fallback);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraItem, sutra_item_unref)
 

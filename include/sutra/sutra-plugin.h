@@ -22,7 +22,8 @@ G_BEGIN_DECLS
  * @SUTRA_STAGE_GATHER: all children of a parent in (in path order), one out
  * @SUTRA_STAGE_SINK: writes items out; feeds no other stage
  */
-typedef enum {
+typedef enum
+{
   SUTRA_STAGE_SOURCE = 1,
   SUTRA_STAGE_MAP,
   SUTRA_STAGE_SPLIT,
@@ -39,14 +40,16 @@ typedef enum {
  * @SUTRA_THREADING_SINGLE: not thread-safe at all (global state in a library):
  *   the engine runs one worker in the process
  */
-typedef enum {
+typedef enum
+{
   SUTRA_THREADING_SHARED = 1,
   SUTRA_THREADING_PER_WORKER,
   SUTRA_THREADING_SINGLE,
 } SutraThreading;
 
 /** Devices a stage can run on (a bit mask). */
-typedef enum {
+typedef enum
+{
   SUTRA_DEVICE_CPU = 1 << 0,
   SUTRA_DEVICE_CUDA = 1 << 1,
 } SutraDeviceFlags;
@@ -60,7 +63,8 @@ typedef enum {
  * @SUTRA_PARAM_ENUM: a JSON string, one of @choices; stored as `const char *`
  *   pointing at the matching entry of @choices
  */
-typedef enum {
+typedef enum
+{
   SUTRA_PARAM_BOOL = 1,
   SUTRA_PARAM_INT,
   SUTRA_PARAM_DOUBLE,
@@ -79,7 +83,8 @@ typedef enum {
  * @SUTRA_PARAM_OUTPUT_DIR: a string naming a directory to write into (made if
  *   missing): validation checks that it, or its parent, can be written
  */
-typedef enum {
+typedef enum
+{
   SUTRA_PARAM_REQUIRED = 1 << 0,
   SUTRA_PARAM_INPUT_PATH = 1 << 1,
   SUTRA_PARAM_OUTPUT_PATH = 1 << 2,
@@ -107,7 +112,8 @@ typedef enum {
  * plugins never parse user JSON. A table ends with a row whose @name is
  * %NULL.
  */
-typedef struct {
+typedef struct
+{
   const char *name;
   SutraParamType type;
   gsize offset;
@@ -136,7 +142,8 @@ typedef struct {
  * What the engine tells a stage instance when it creates it. Engine-owned
  * and valid until the instance is destroyed. Fields are only ever appended.
  */
-typedef struct {
+typedef struct
+{
   const char *stage_name;
   guint worker_index;
   guint n_workers;
@@ -175,7 +182,8 @@ typedef struct {
  *
  * One stage of a plugin.
  */
-typedef struct {
+typedef struct
+{
   const char *name;
   SutraStageKind kind;
   const char *summary;
@@ -183,9 +191,7 @@ typedef struct {
   gsize settings_size;
   SutraThreading threading;
   guint devices;
-  gpointer (*create) (const SutraStageContext *context,
-                      gconstpointer settings,
-                      GError **error);
+  gpointer (*create) (const SutraStageContext *context, gconstpointer settings, GError **error);
   gboolean (*process) (gpointer instance,
                        SutraItem *const *items,
                        guint n_items,
@@ -209,7 +215,8 @@ typedef struct {
  * What a plugin's one exported function returns. Constant: the engine never
  * modifies or frees it.
  */
-typedef struct {
+typedef struct
+{
   guint16 abi_major;
   guint16 abi_minor;
   const char *name;
@@ -229,6 +236,7 @@ typedef struct {
  * Defines the plugin's one exported function. Build the plugin with hidden
  * visibility so that this is the only symbol it exports.
  */
+/* clang-format off */
 #define SUTRA_PLUGIN_DEFINE(info)                                              \
   SUTRA_EXPORT const SutraPluginInfo *sutra_plugin_get_info (void);            \
   const SutraPluginInfo *sutra_plugin_get_info (void) { return &(info); }
@@ -245,6 +253,7 @@ typedef struct {
 #define SUTRA_PARAM_ROW_ENUM(n, s, f, def, ch, fl, d)                          \
   { n, SUTRA_PARAM_ENUM, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, ch, fl, d }
 #define SUTRA_PARAM_ROW_END { NULL, 0, 0, 0, 0, NULL, 0, 0, NULL, 0, NULL }
+/* clang-format on */
 
 /**
  * SUTRA_PLUGIN_ERROR:
@@ -265,7 +274,8 @@ GQuark sutra_plugin_error_quark (void);
  * @SUTRA_PLUGIN_ERROR_UNSUPPORTED: the input is valid but of a kind the
  *   stage does not handle (a media type it does not take)
  */
-typedef enum {
+typedef enum
+{
   SUTRA_PLUGIN_ERROR_FAILED,
   SUTRA_PLUGIN_ERROR_INVALID_INPUT,
   SUTRA_PLUGIN_ERROR_UNSUPPORTED,

@@ -31,7 +31,7 @@ G_BEGIN_DECLS
 #define SUTRA_ABI_MINOR 0
 
 #if defined(_WIN32)
-#define SUTRA_EXPORT __declspec (dllexport)
+#define SUTRA_EXPORT __declspec(dllexport)
 #else
 #define SUTRA_EXPORT __attribute__ ((visibility ("default")))
 #endif

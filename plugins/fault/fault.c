@@ -23,18 +23,47 @@ typedef struct
 static const char *const fault_modes[] = { "error", "crash", "abort", NULL };
 
 static const SutraParamInfo fault_params[] = {
-  SUTRA_PARAM_ROW_STRING ("fail_on", FaultSettings, fail_on, NULL, 0,
+  SUTRA_PARAM_ROW_STRING ("fail_on",
+                          FaultSettings,
+                          fail_on,
+                          NULL,
+                          0,
                           "The id of the item to fail on (a glob: “*:5*”); none by default."),
-  SUTRA_PARAM_ROW_ENUM ("mode", FaultSettings, mode, "error", fault_modes, 0,
+  SUTRA_PARAM_ROW_ENUM ("mode",
+                        FaultSettings,
+                        mode,
+                        "error",
+                        fault_modes,
+                        0,
                         "How to fail: return an error, crash (SIGSEGV) or abort."),
-  SUTRA_PARAM_ROW_INT ("fail_times", FaultSettings, fail_times, 0, 0, 1000, 0,
+  SUTRA_PARAM_ROW_INT ("fail_times",
+                       FaultSettings,
+                       fail_times,
+                       0,
+                       0,
+                       1000,
+                       0,
                        "Fail only the first N attempts at each chosen item (0: always), "
                        "to test retries."),
-  SUTRA_PARAM_ROW_STRING ("count_file", FaultSettings, count_file, NULL, 0,
+  SUTRA_PARAM_ROW_STRING ("count_file",
+                          FaultSettings,
+                          count_file,
+                          NULL,
+                          0,
                           "Append each processed item's id to this file, to count invocations."),
-  SUTRA_PARAM_ROW_INT ("sleep_us", FaultSettings, sleep_us, 0, 0, G_MAXINT32, 0,
+  SUTRA_PARAM_ROW_INT ("sleep_us",
+                       FaultSettings,
+                       sleep_us,
+                       0,
+                       0,
+                       G_MAXINT32,
+                       0,
                        "Microseconds to sleep per item."),
-  SUTRA_PARAM_ROW_BOOL ("fail_create", FaultSettings, fail_create, FALSE, 0,
+  SUTRA_PARAM_ROW_BOOL ("fail_create",
+                        FaultSettings,
+                        fail_create,
+                        FALSE,
+                        0,
                         "Fail when the instance is created."),
   SUTRA_PARAM_ROW_END
 };
@@ -84,8 +113,8 @@ fault_create (const SutraStageContext *context, gconstpointer settings, GError *
       fault->count_fd = open (s->count_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
       if (fault->count_fd < 0)
         {
-          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                       "cannot open “%s”: %s", s->count_file, g_strerror (errno));
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot open “%s”: %s",
+                       s->count_file, g_strerror (errno));
           fault_destroy (fault);
           return NULL;
         }

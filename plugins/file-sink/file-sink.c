@@ -14,10 +14,17 @@ typedef struct
 } FileSinkSettings;
 
 static const SutraParamInfo file_sink_params[] = {
-  SUTRA_PARAM_ROW_STRING ("dir", FileSinkSettings, dir, NULL,
+  SUTRA_PARAM_ROW_STRING ("dir",
+                          FileSinkSettings,
+                          dir,
+                          NULL,
                           SUTRA_PARAM_REQUIRED | SUTRA_PARAM_OUTPUT_DIR,
                           "The directory to write into; made if missing."),
-  SUTRA_PARAM_ROW_STRING ("name", FileSinkSettings, name, "{id}{ext}", 0,
+  SUTRA_PARAM_ROW_STRING ("name",
+                          FileSinkSettings,
+                          name,
+                          "{id}{ext}",
+                          0,
                           "File name template: {id} (slashes make subdirectories), {index} "
                           "(the item's index among its siblings), {position} (its source "
                           "position), {ext} (from the media type: .txt, .md, .wav ...)."),
@@ -27,9 +34,13 @@ static const SutraParamInfo file_sink_params[] = {
 static const char *
 extension_for (const char *media_type)
 {
-  static const struct { const char *type; const char *ext; } table[] = {
-    { "text/plain", ".txt" }, { "text/markdown", ".md" }, { "application/json", ".json" },
-    { "audio/wav", ".wav" }, { "audio/x-wav", ".wav" }, { "audio/mp4", ".m4a" },
+  static const struct
+  {
+    const char *type;
+    const char *ext;
+  } table[] = {
+    { "text/plain", ".txt" }, { "text/markdown", ".md" },          { "application/json", ".json" },
+    { "audio/wav", ".wav" },  { "audio/x-wav", ".wav" },           { "audio/mp4", ".m4a" },
     { "audio/mpeg", ".mp3" }, { "application/epub+zip", ".epub" },
   };
 

@@ -9,7 +9,13 @@ typedef struct
 } IdentitySettings;
 
 static const SutraParamInfo identity_params[] = {
-  SUTRA_PARAM_ROW_INT ("sleep_us", IdentitySettings, sleep_us, 0, 0, G_MAXINT32, 0,
+  SUTRA_PARAM_ROW_INT ("sleep_us",
+                       IdentitySettings,
+                       sleep_us,
+                       0,
+                       0,
+                       G_MAXINT32,
+                       0,
                        "Microseconds to sleep per item, to model a slow stage."),
   SUTRA_PARAM_ROW_END
 };

@@ -17,11 +17,18 @@ typedef struct
 } JsonlSinkSettings;
 
 static const SutraParamInfo jsonl_sink_params[] = {
-  SUTRA_PARAM_ROW_STRING ("path", JsonlSinkSettings, path, NULL,
+  SUTRA_PARAM_ROW_STRING ("path",
+                          JsonlSinkSettings,
+                          path,
+                          NULL,
                           SUTRA_PARAM_REQUIRED | SUTRA_PARAM_OUTPUT_PATH,
                           "The file to write, or “-” for standard output. It is written as "
                           "PATH.part and renamed to PATH when the run succeeds."),
-  SUTRA_PARAM_ROW_BOOL ("include_meta", JsonlSinkSettings, include_meta, TRUE, 0,
+  SUTRA_PARAM_ROW_BOOL ("include_meta",
+                        JsonlSinkSettings,
+                        include_meta,
+                        TRUE,
+                        0,
                         "Write each item's metadata as the member “meta”."),
   SUTRA_PARAM_ROW_END
 };
@@ -34,7 +41,7 @@ typedef struct
   char *part_path;
   int fd;
   GString *buffer;
-  guint64 offset;    /* bytes written to fd so far */
+  guint64 offset; /* bytes written to fd so far */
   JsonGenerator *generator;
 } JsonlSink;
 
@@ -119,8 +126,8 @@ jsonl_sink_create (const SutraStageContext *context, gconstpointer settings, GEr
   sink->fd = open (sink->part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (sink->fd < 0)
     {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "cannot create “%s”: %s", sink->part_path, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot create “%s”: %s",
+                   sink->part_path, g_strerror (errno));
       jsonl_sink_destroy (sink);
       return NULL;
     }
@@ -169,11 +176,21 @@ append_json_string (GString *out, const char *data, gsize length)
         }
       switch (*p)
         {
-        case '"': g_string_append (out, "\\\""); break;
-        case '\\': g_string_append (out, "\\\\"); break;
-        case '\n': g_string_append (out, "\\n"); break;
-        case '\r': g_string_append (out, "\\r"); break;
-        case '\t': g_string_append (out, "\\t"); break;
+        case '"':
+          g_string_append (out, "\\\"");
+          break;
+        case '\\':
+          g_string_append (out, "\\\\");
+          break;
+        case '\n':
+          g_string_append (out, "\\n");
+          break;
+        case '\r':
+          g_string_append (out, "\\r");
+          break;
+        case '\t':
+          g_string_append (out, "\\t");
+          break;
         default:
           g_string_append (out, "\\u00");
           g_string_append_c (out, hex[(guchar) *p >> 4]);
@@ -253,8 +270,8 @@ jsonl_sink_sync (gpointer instance, char **state, GError **error)
     return FALSE;
   if (sink->fd != STDOUT_FILENO && fsync (sink->fd) != 0)
     {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "cannot sync “%s”: %s", sink->part_path, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot sync “%s”: %s",
+                   sink->part_path, g_strerror (errno));
       return FALSE;
     }
   *state = g_strdup_printf ("%" G_GUINT64_FORMAT, sink->offset);
@@ -274,8 +291,8 @@ jsonl_sink_finish (gpointer instance, SutraOutput *output, GError **error)
   if (close (sink->fd) != 0)
     {
       sink->fd = -1;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "cannot close “%s”: %s", sink->part_path, g_strerror (errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot close “%s”: %s",
+                   sink->part_path, g_strerror (errno));
       return FALSE;
     }
   sink->fd = -1;

@@ -9,7 +9,11 @@ typedef struct
 } TextJoinSettings;
 
 static const SutraParamInfo text_join_params[] = {
-  SUTRA_PARAM_ROW_STRING ("separator", TextJoinSettings, separator, "\n", 0,
+  SUTRA_PARAM_ROW_STRING ("separator",
+                          TextJoinSettings,
+                          separator,
+                          "\n",
+                          0,
                           "Put between consecutive children."),
   SUTRA_PARAM_ROW_END
 };
@@ -43,9 +47,10 @@ text_join_process (gpointer instance,
       g_byte_array_append (joined, data, size);
     }
   length = joined->len;
-  parent = sutra_item_new_parent (items[0], NULL,
-                                  g_bytes_new_take (g_byte_array_free (g_steal_pointer (&joined),
-                                                                       FALSE), length));
+  parent =
+    sutra_item_new_parent (items[0], NULL,
+                           g_bytes_new_take (g_byte_array_free (g_steal_pointer (&joined), FALSE),
+                                             length));
   sutra_item_set_meta (parent, sutra_item_dup_meta (items[0]));
   sutra_output_push (output, parent);
   return TRUE;

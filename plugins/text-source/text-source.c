@@ -20,14 +20,26 @@ typedef struct
 static const char *const text_source_formats[] = { "lines", "jsonl", "document", NULL };
 
 static const SutraParamInfo text_source_params[] = {
-  SUTRA_PARAM_ROW_STRING ("path", TextSourceSettings, path, NULL,
+  SUTRA_PARAM_ROW_STRING ("path",
+                          TextSourceSettings,
+                          path,
+                          NULL,
                           SUTRA_PARAM_REQUIRED | SUTRA_PARAM_INPUT_PATH,
                           "A file, a glob (files in sorted order) or “-” for standard input."),
-  SUTRA_PARAM_ROW_ENUM ("format", TextSourceSettings, format, "lines", text_source_formats, 0,
+  SUTRA_PARAM_ROW_ENUM ("format",
+                        TextSourceSettings,
+                        format,
+                        "lines",
+                        text_source_formats,
+                        0,
                         "“lines”: an item per line; “jsonl”: an item per JSON object with “id” "
                         "and “text” (other members become metadata); “document”: an item per "
                         "file, typed text/plain, text/markdown or application/epub+zip."),
-  SUTRA_PARAM_ROW_BOOL ("count_lines", TextSourceSettings, count_lines, TRUE, 0,
+  SUTRA_PARAM_ROW_BOOL ("count_lines",
+                        TextSourceSettings,
+                        count_lines,
+                        TRUE,
+                        0,
                         "Count the lines of regular files first, so progress shows a total."),
   SUTRA_PARAM_ROW_END
 };
@@ -38,7 +50,7 @@ typedef struct
 {
   const TextSourceSettings *settings;
   SutraOutput *output;
-  guint64 position;     /* across all files: positions increase */
+  guint64 position; /* across all files: positions increase */
   gboolean is_jsonl;
 } Reader;
 
@@ -93,8 +105,8 @@ open_input (const char *path, GError **error)
     return STDIN_FILENO;
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot open “%s”: %s",
-                 path, g_strerror (errno));
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot open “%s”: %s", path,
+                 g_strerror (errno));
   return fd;
 }
 
@@ -135,14 +147,13 @@ count_newlines (const char *path)
   return count + (unterminated ? 1 : 0);
 }
 
-static gboolean
-emit_line (Reader *reader,
-           const char *stem,
-           guint64 line_number,
-           const char *line,
-           gsize length,
-           const char *path,
-           GError **error);
+static gboolean emit_line (Reader *reader,
+                           const char *stem,
+                           guint64 line_number,
+                           const char *line,
+                           gsize length,
+                           const char *path,
+                           GError **error);
 
 /* Reads @path line by line in large chunks; lines keep their bytes, less
  * the line end (LF or CRLF). */
@@ -166,8 +177,8 @@ read_lines (Reader *reader, const char *path, GError **error)
         {
           if (errno == EINTR)
             continue;
-          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                       "cannot read “%s”: %s", path, g_strerror (errno));
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot read “%s”: %s",
+                       path, g_strerror (errno));
           goto fail;
         }
       while ((newline = memchr (start, '\n', end - start)) != NULL)
@@ -234,16 +245,15 @@ emit_jsonl (Reader *reader,
   if (!json_parser_load_from_data (parser, line, length, &local))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s:%" G_GUINT64_FORMAT ": invalid JSON: %s", path, line_number,
-                   local->message);
+                   "%s:%" G_GUINT64_FORMAT ": invalid JSON: %s", path, line_number, local->message);
       return FALSE;
     }
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s:%" G_GUINT64_FORMAT ": expected a JSON object with “id” and “text”",
-                   path, line_number);
+                   "%s:%" G_GUINT64_FORMAT ": expected a JSON object with “id” and “text”", path,
+                   line_number);
       return FALSE;
     }
   object = json_node_get_object (root);
@@ -252,8 +262,8 @@ emit_jsonl (Reader *reader,
       json_node_get_value_type (member) != G_TYPE_STRING)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s:%" G_GUINT64_FORMAT ": the object has no string member “text”",
-                   path, line_number);
+                   "%s:%" G_GUINT64_FORMAT ": the object has no string member “text”", path,
+                   line_number);
       return FALSE;
     }
   {

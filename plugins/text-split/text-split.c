@@ -12,9 +12,17 @@ typedef struct
 } TextSplitSettings;
 
 static const SutraParamInfo text_split_params[] = {
-  SUTRA_PARAM_ROW_STRING ("separator", TextSplitSettings, separator, "\n", 0,
+  SUTRA_PARAM_ROW_STRING ("separator",
+                          TextSplitSettings,
+                          separator,
+                          "\n",
+                          0,
                           "Where to cut; not part of any child."),
-  SUTRA_PARAM_ROW_BOOL ("skip_empty", TextSplitSettings, skip_empty, FALSE, 0,
+  SUTRA_PARAM_ROW_BOOL ("skip_empty",
+                        TextSplitSettings,
+                        skip_empty,
+                        FALSE,
+                        0,
                         "Make no child for an empty part (the indices stay dense)."),
   SUTRA_PARAM_ROW_END
 };

@@ -163,6 +163,7 @@ test_abi_layout (gconstpointer data)
 static void
 test_abi_layout_unpinned (void)
 {
+  g_test_summary ("The struct layout is pinned on x86_64 only");
   g_test_skip ("the layout is pinned for x86_64 only");
 }
 #endif

@@ -22,7 +22,8 @@ static const char crash_pipeline[] =
   "    \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"${input}\" } },\n"
   "    \"work\": { \"plugin\": \"fault\", \"input\": \"read\", \"workers\": 3, \"batch\": 16,\n"
   "              \"params\": { \"count_file\": \"${count}\", \"sleep_us\": \"${sleep}\" } },\n"
-  "    \"split\": { \"plugin\": \"text-split\", \"input\": \"work\", \"workers\": 2, \"batch\": 8,\n"
+  "    \"split\": { \"plugin\": \"text-split\", \"input\": \"work\", \"workers\": 2, \"batch\": "
+  "8,\n"
   "               \"params\": { \"separator\": \" \" } },\n"
   "    \"again\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 2, \"batch\": 32,\n"
   "               \"params\": { \"count_file\": \"${count2}\", \"fail_on\": \"${fail_on}\" },\n"
@@ -480,8 +481,8 @@ test_resume_cache_is_shared_between_jobs (Fixture *fixture, gconstpointer data)
   {
     const char *argv[] = { sutra_binary (), "status", job2, "--json", NULL };
 
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report,
-                  NULL, &exit_status, &error);
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report, NULL,
+                  &exit_status, &error);
     g_assert_no_error (error);
     g_assert_true (g_spawn_check_wait_status (exit_status, NULL));
   }
@@ -541,9 +542,9 @@ test_resume_after_sigint (Fixture *fixture, gconstpointer data)
   args = sutra_args (fixture, "run", job, output);
   add_arg (args, "--set=sleep=300");
   g_ptr_array_add (args, NULL);
-  g_spawn_async_with_pipes (NULL, (char **) args->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD |
-                            G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid, NULL, NULL,
-                            &stderr_fd, &error);
+  g_spawn_async_with_pipes (NULL, (char **) args->pdata, NULL,
+                            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                            &pid, NULL, NULL, &stderr_fd, &error);
   g_assert_no_error (error);
   g_usleep (400 * 1000);
   kill (pid, SIGINT);
@@ -706,8 +707,8 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   {
     const char *argv[] = { sutra_binary (), "status", job, NULL };
 
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report,
-                  NULL, &exit_status, &error);
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report, NULL,
+                  &exit_status, &error);
     g_assert_no_error (error);
     g_assert_nonnull (strstr (report, "input:17/0002: failing on purpose"));
   }
@@ -720,12 +721,12 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   {
     const char *argv[] = { sutra_binary (), "status", job, "--json", NULL };
 
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report,
-                  NULL, &exit_status, &error);
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report, NULL,
+                  &exit_status, &error);
     g_assert_no_error (error);
     g_assert_nonnull (strstr (report, "\"item\" : \"input:17/0002\""));
-    g_assert_null (strstr (strstr (report, "\"item\" : \"input:17/0002\"") + 1,
-                           "\"item\" : \"input:17/0002\""));
+    g_assert_null (
+      strstr (strstr (report, "\"item\" : \"input:17/0002\"") + 1, "\"item\" : \"input:17/0002\""));
   }
 }
 
