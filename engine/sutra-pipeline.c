@@ -1042,9 +1042,11 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
     g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL);
     g_autoptr (GPtrArray) trail = g_ptr_array_new ();
 
+    /* One cycle is reported; the checks below still run (they tolerate
+     * cycles), so that every other problem is reported too. */
     for (guint i = 0; i < specs->len; i++)
       if (find_cycle (specs->pdata[i], state, trail, problems))
-        return;
+        break;
   }
 
   for (guint i = 0; i < specs->len; i++)
