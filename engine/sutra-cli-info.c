@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sutra validate, graph, plugins, inspect and devices: describing, not running. */
+
+#include "sutra-cli.h"
+#include "sutra-devices.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+command_validate (int argc, char **argv)
+{
+  const GOptionEntry *groups[] = { set_entries, plugin_path_entries, NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("PIPELINE",
+                     "Check a pipeline file: every problem is reported, each "
+                     "with its line, column, stage and key.",
+                     groups);
+  g_autoptr (SutraRegistry) registry = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  int status = parse_command (context, &argc, &argv, 1);
+
+  if (status != EXIT_OK)
+    return status;
+  registry = load_registry ();
+  pipeline = load_pipeline (registry, argv[1], &status);
+  if (pipeline == NULL)
+    return status;
+  printf ("%s: valid: %u stages\n", argv[1], pipeline->stages->len);
+  return EXIT_OK;
+}
+
+int
+command_graph (int argc, char **argv)
+{
+  const GOptionEntry *groups[] = { set_entries, plugin_path_entries, NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("PIPELINE",
+                     "Print the pipeline's stages and edges as Graphviz DOT "
+                     "(render with “dot -Tsvg”).",
+                     groups);
+  g_autoptr (SutraRegistry) registry = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *dot = NULL;
+  int status = parse_command (context, &argc, &argv, 1);
+
+  if (status != EXIT_OK)
+    return status;
+  registry = load_registry ();
+  pipeline = load_pipeline (registry, argv[1], &status);
+  if (pipeline == NULL)
+    return status;
+  dot = sutra_pipeline_to_dot (pipeline);
+  fputs (dot, stdout);
+  return EXIT_OK;
+}
+
+int
+command_plugins (int argc, char **argv)
+{
+  const GOptionEntry *groups[] = { plugin_path_entries, NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("", "List the loaded plugins and their stages.", groups);
+  g_autoptr (SutraRegistry) registry = NULL;
+  g_autoptr (GPtrArray) plugins = NULL;
+  int status = parse_command (context, &argc, &argv, 0);
+
+  if (status != EXIT_OK)
+    return status;
+  registry = load_registry ();
+  plugins = sutra_registry_list_plugins (registry);
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      const SutraPlugin *plugin = plugins->pdata[i];
+
+      printf ("%s %s — %s\n    %s\n", plugin->info->name, plugin->info->version,
+              plugin->info->summary, plugin->path);
+      for (const SutraStageInfo *stage = plugin->info->stages; stage->name != NULL; stage++)
+        printf ("    stage %-14s %-7s %s\n", stage->name, sutra_stage_kind_to_string (stage->kind),
+                stage->summary);
+    }
+  return EXIT_OK;
+}
+
+static void
+print_param (const SutraParamInfo *param)
+{
+  g_autofree char *range = NULL;
+  g_autofree char *def = NULL;
+
+  switch (param->type)
+    {
+    case SUTRA_PARAM_BOOL:
+      def = g_strdup (param->default_int ? "true" : "false");
+      break;
+    case SUTRA_PARAM_INT:
+      def = g_strdup_printf ("%" G_GINT64_FORMAT, param->default_int);
+      range = g_strdup_printf ("%.0f..%.0f", param->min, param->max);
+      break;
+    case SUTRA_PARAM_DOUBLE:
+      def = g_strdup_printf ("%g", param->default_double);
+      range = g_strdup_printf ("%g..%g", param->min, param->max);
+      break;
+    case SUTRA_PARAM_STRING:
+      def = param->default_string ? g_strescape (param->default_string, NULL) : NULL;
+      if (def != NULL)
+        {
+          char *quoted = g_strdup_printf ("\"%s\"", def);
+          g_free (def);
+          def = quoted;
+        }
+      break;
+    case SUTRA_PARAM_ENUM:
+      def = g_strdup_printf ("\"%s\"", param->default_string);
+      range = g_strjoinv ("|", (char **) param->choices);
+      break;
+    }
+  printf ("    %-18s %-7s", param->name, sutra_param_type_to_string (param->type));
+  if (param->flags & SUTRA_PARAM_REQUIRED)
+    printf (" required");
+  else
+    printf (" default %s", def != NULL ? def : "none");
+  if (range != NULL)
+    printf ("  range %s", range);
+  printf ("\n        %s\n", param->doc);
+}
+
+static void
+print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
+{
+  printf ("Stage %s (%s), from plugin %s %s\n  %s\n", stage->name,
+          sutra_stage_kind_to_string (stage->kind), plugin->info->name, plugin->info->version,
+          stage->summary);
+  printf ("  threading: %s\n", sutra_threading_to_string (stage->threading));
+  printf ("  devices:   %s%s%s\n", (stage->devices & SUTRA_DEVICE_CPU) ? "cpu" : "",
+          (stage->devices & SUTRA_DEVICE_CPU) && (stage->devices & SUTRA_DEVICE_CUDA) ? ", " : "",
+          (stage->devices & SUTRA_DEVICE_CUDA) ? "cuda" : "");
+  printf ("  parameters:\n");
+  if (stage->params[0].name == NULL)
+    printf ("    (none)\n");
+  for (const SutraParamInfo *param = stage->params; param->name != NULL; param++)
+    print_param (param);
+}
+
+int
+command_inspect (int argc, char **argv)
+{
+  const GOptionEntry *groups[] = { plugin_path_entries, NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("NAME",
+                     "Describe a plugin or a stage: its parameters (types, defaults, "
+                     "ranges, docs), threading model and devices.",
+                     groups);
+  g_autoptr (SutraRegistry) registry = NULL;
+  const SutraPlugin *plugin;
+  const SutraStageInfo *stage;
+  int status = parse_command (context, &argc, &argv, 1);
+
+  if (status != EXIT_OK)
+    return status;
+  registry = load_registry ();
+  plugin = sutra_registry_find_plugin (registry, argv[1]);
+  if (plugin != NULL)
+    {
+      printf ("Plugin %s %s (ABI %u.%u)\n  %s\n  %s\n\n", plugin->info->name, plugin->info->version,
+              plugin->info->abi_major, plugin->info->abi_minor, plugin->info->summary,
+              plugin->path);
+      for (stage = plugin->info->stages; stage->name != NULL; stage++)
+        print_stage (plugin, stage);
+      return EXIT_OK;
+    }
+  stage = sutra_registry_find_stage (registry, argv[1], &plugin);
+  if (stage != NULL)
+    {
+      print_stage (plugin, stage);
+      return EXIT_OK;
+    }
+  {
+    g_autoptr (GPtrArray) names = sutra_registry_list_stage_names (registry);
+    g_autofree char *suggestion = NULL;
+    g_autofree char *choices = NULL;
+
+    g_ptr_array_add (names, NULL);
+    suggestion = sutra_suggest (argv[1], (const char *const *) names->pdata);
+    choices = sutra_format_choices ((const char *const *) names->pdata);
+    if (suggestion != NULL)
+      print_error ("no plugin or stage named “%s”; did you mean “%s”? Known: %s", argv[1],
+                   suggestion, choices);
+    else
+      print_error ("no plugin or stage named “%s”. Known: %s", argv[1], choices);
+  }
+  return EXIT_PLUGIN;
+}
+
+int
+command_devices (int argc, char **argv)
+{
+  const GOptionEntry *groups[] = { NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("",
+                     "List the GPUs sutra can assign to stages (“devices” in a "
+                     "pipeline file).",
+                     groups);
+  g_autoptr (GPtrArray) devices = NULL;
+  g_autofree char *why = NULL;
+  int status = parse_command (context, &argc, &argv, 0);
+
+  if (status != EXIT_OK)
+    return status;
+  devices = sutra_devices_enumerate (&why);
+  printf ("cpu    %u cores\n", g_get_num_processors ());
+  for (guint i = 0; i < devices->len; i++)
+    {
+      SutraDevice *device = devices->pdata[i];
+      printf ("%-6s %s, %.1f GiB\n", device->name, device->model,
+              device->memory_bytes / (1024.0 * 1024 * 1024));
+    }
+  if (devices->len == 0)
+    printf ("no GPU: %s\n", why != NULL ? why : "none found");
+  return EXIT_OK;
+}

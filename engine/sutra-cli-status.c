@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sutra status and sutra gc: reading jobs' journals and cleaning stores. */
+
+#include "sutra-cli.h"
+#include "sutra-job.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Status ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  GPtrArray *names;    /* stages in the snapshot's order */
+  GHashTable *rows;    /* stage -> StageStatus */
+  GPtrArray *failures; /* "stage\titem\tmessage" */
+} StatusReport;
+
+typedef struct
+{
+  char *state;
+  guint64 done, failed, cached, total;
+  double seconds;
+} StageStatus;
+
+static StageStatus *
+status_for (StatusReport *report, const char *stage)
+{
+  StageStatus *row = g_hash_table_lookup (report->rows, stage);
+
+  if (row == NULL)
+    {
+      row = g_new0 (StageStatus, 1);
+      g_hash_table_insert (report->rows, g_strdup (stage), row);
+    }
+  return row;
+}
+
+static void
+stage_status_free (StageStatus *row)
+{
+  g_free (row->state);
+  g_free (row);
+}
+
+static void
+collect_stage_row (int n, const char *const *v, gpointer data)
+{
+  StageStatus *row = status_for (data, v[0]);
+
+  g_free (row->state);
+  row->state = g_strdup (v[1] ? v[1] : "");
+  row->done = v[2] ? g_ascii_strtoull (v[2], NULL, 10) : 0;
+  row->failed = v[3] ? g_ascii_strtoull (v[3], NULL, 10) : 0;
+  row->cached = v[4] ? g_ascii_strtoull (v[4], NULL, 10) : 0;
+  row->total = v[5] ? g_ascii_strtoull (v[5], NULL, 10) : 0;
+  row->seconds = v[6] ? g_ascii_strtod (v[6], NULL) : 0;
+}
+
+/* Committed batches are what is durably done, even after a kill -9. */
+static void
+collect_batch_row (int n, const char *const *v, gpointer data)
+{
+  StageStatus *row = status_for (data, v[0]);
+  guint64 done = v[1] ? g_ascii_strtoull (v[1], NULL, 10) : 0;
+
+  row->done = MAX (row->done, done);
+  row->failed = MAX (row->failed, v[2] ? g_ascii_strtoull (v[2], NULL, 10) : 0);
+  row->cached = MAX (row->cached, v[3] ? g_ascii_strtoull (v[3], NULL, 10) : 0);
+}
+
+static void
+collect_failure_row (int n, const char *const *v, gpointer data)
+{
+  StatusReport *report = data;
+
+  g_ptr_array_add (report->failures, g_strdup_printf ("%s\t%s\t%s", v[0] ? v[0] : "",
+                                                      v[1] ? v[1] : "", v[2] ? v[2] : ""));
+}
+
+int
+command_status (int argc, char **argv)
+{
+  static const GOptionEntry entries[] = { { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+                                            "Print JSON for machines", NULL },
+                                          { NULL } };
+  const GOptionEntry *groups[] = { entries, NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("JOB",
+                     "Show what a job has done: per stage the items done, pending, "
+                     "failed and taken from the cache, the failures, elapsed and remaining time.",
+                     groups);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *snapshot_path = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  SutraJournal *journal;
+  StatusReport report;
+  double elapsed = 0, remaining = 0;
+  gboolean remaining_known = TRUE;
+  int status = parse_command (context, &argc, &argv, 1);
+
+  if (status != EXIT_OK)
+    return status;
+  if (!sutra_job_read_settings (argv[1], &snapshot_path, NULL, NULL, &error) ||
+      !json_parser_load_from_file (parser, snapshot_path, &error) ||
+      (journal = sutra_job_open_journal (argv[1], &error)) == NULL)
+    {
+      print_error ("%s", error->message);
+      return EXIT_JOB;
+    }
+  report.names = g_ptr_array_new ();
+  report.rows =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) stage_status_free);
+  report.failures = g_ptr_array_new_with_free_func (g_free);
+  {
+    JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+    g_autoptr (GList) names =
+      json_object_get_members (json_object_get_object_member (root, "stages"));
+
+    for (GList *l = names; l != NULL; l = l->next)
+      g_ptr_array_add (report.names, l->data);
+  }
+  sutra_journal_query (journal,
+                       "SELECT stage, state, n_in, n_failed, n_cached, n_total, seconds "
+                       "FROM stages",
+                       collect_stage_row, &report, NULL);
+  sutra_journal_query (journal,
+                       "SELECT stage, SUM(n_in), SUM(n_failed), "
+                       "SUM(CASE WHEN cached THEN n_in ELSE 0 END) FROM batches GROUP BY stage",
+                       collect_batch_row, &report, NULL);
+  sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
+                       collect_failure_row, &report, NULL);
+  sutra_journal_close (journal);
+
+  for (guint i = 0; i < report.names->len; i++)
+    {
+      StageStatus *row = status_for (&report, report.names->pdata[i]);
+
+      elapsed = MAX (elapsed, row->seconds);
+      if (row->state == NULL || strcmp (row->state, "done") != 0)
+        {
+          if (row->total > row->done && row->done > 0 && row->seconds > 0)
+            remaining = MAX (remaining, (row->total - row->done) * row->seconds / row->done);
+          else
+            remaining_known = FALSE;
+        }
+    }
+
+  if (opt_json)
+    {
+      g_autoptr (JsonBuilder) builder = json_builder_new ();
+      g_autoptr (JsonGenerator) generator = json_generator_new ();
+      g_autoptr (JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "job");
+      json_builder_add_string_value (builder, argv[1]);
+      json_builder_set_member_name (builder, "stages");
+      json_builder_begin_array (builder);
+      for (guint i = 0; i < report.names->len; i++)
+        {
+          StageStatus *row = status_for (&report, report.names->pdata[i]);
+          gboolean done = row->state != NULL && strcmp (row->state, "done") == 0;
+
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "stage");
+          json_builder_add_string_value (builder, report.names->pdata[i]);
+          json_builder_set_member_name (builder, "state");
+          json_builder_add_string_value (builder, row->state ? row->state : "pending");
+          json_builder_set_member_name (builder, "done");
+          json_builder_add_int_value (builder, row->done);
+          json_builder_set_member_name (builder, "pending");
+          if (done)
+            json_builder_add_int_value (builder, 0);
+          else if (row->total > 0)
+            json_builder_add_int_value (builder,
+                                        row->total > row->done ? row->total - row->done : 0);
+          else
+            json_builder_add_null_value (builder);
+          json_builder_set_member_name (builder, "failed");
+          json_builder_add_int_value (builder, row->failed);
+          json_builder_set_member_name (builder, "cached");
+          json_builder_add_int_value (builder, row->cached);
+          json_builder_set_member_name (builder, "seconds");
+          json_builder_add_double_value (builder, row->seconds);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_array (builder);
+      json_builder_set_member_name (builder, "failures");
+      json_builder_begin_array (builder);
+      for (guint i = 0; i < report.failures->len; i++)
+        {
+          g_auto (GStrv) fields = g_strsplit (report.failures->pdata[i], "\t", 3);
+
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "stage");
+          json_builder_add_string_value (builder, fields[0]);
+          json_builder_set_member_name (builder, "item");
+          json_builder_add_string_value (builder, fields[1]);
+          json_builder_set_member_name (builder, "message");
+          json_builder_add_string_value (builder, fields[2]);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_array (builder);
+      json_builder_set_member_name (builder, "elapsed_seconds");
+      json_builder_add_double_value (builder, elapsed);
+      json_builder_set_member_name (builder, "remaining_seconds");
+      if (remaining_known)
+        json_builder_add_double_value (builder, remaining);
+      else
+        json_builder_add_null_value (builder);
+      json_builder_end_object (builder);
+      root = json_builder_get_root (builder);
+      json_generator_set_root (generator, root);
+      json_generator_set_pretty (generator, TRUE);
+      text = json_generator_to_data (generator, NULL);
+      printf ("%s\n", text);
+    }
+  else
+    {
+      printf ("job %s\n\n  %-16s %-9s %10s %10s %8s %8s %9s\n", argv[1], "stage", "state", "done",
+              "pending", "failed", "cached", "seconds");
+      for (guint i = 0; i < report.names->len; i++)
+        {
+          StageStatus *row = status_for (&report, report.names->pdata[i]);
+          gboolean done = row->state != NULL && strcmp (row->state, "done") == 0;
+          g_autofree char *pending =
+            done             ? g_strdup ("0")
+            : row->total > 0 ? g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                                row->total > row->done ? row->total - row->done : 0)
+                             : g_strdup ("?");
+
+          printf ("  %-16s %-9s %10" G_GUINT64_FORMAT " %10s %8" G_GUINT64_FORMAT
+                  " %8" G_GUINT64_FORMAT " %9.1f\n",
+                  (char *) report.names->pdata[i], row->state ? row->state : "pending", row->done,
+                  pending, row->failed, row->cached, row->seconds);
+        }
+      printf ("\n  elapsed %.1f s", elapsed);
+      if (remaining_known && remaining > 0)
+        printf (", about %.0f s remaining", remaining);
+      printf ("\n");
+      if (report.failures->len > 0)
+        {
+          printf ("\nfailures (try again with “sutra resume --retry-failed %s”):\n", argv[1]);
+          for (guint i = 0; i < report.failures->len; i++)
+            {
+              g_auto (GStrv) fields = g_strsplit (report.failures->pdata[i], "\t", 3);
+              printf ("  %s  %s: %s\n", fields[0], fields[1], fields[2]);
+            }
+        }
+    }
+  g_ptr_array_unref (report.names);
+  g_hash_table_unref (report.rows);
+  g_ptr_array_unref (report.failures);
+  return EXIT_OK;
+}
+
+static guint
+key_hash (gconstpointer key)
+{
+  guint value;
+
+  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
+  return value;
+}
+
+int
+command_gc (int argc, char **argv)
+{
+  static const GOptionEntry entries[] = { { "cache", 'c', 0, G_OPTION_ARG_FILENAME, &opt_cache,
+                                            "The shared store to clean", "DIR" },
+                                          { NULL } };
+  const GOptionEntry *groups[] = { entries, NULL };
+  g_autoptr (GOptionContext) context =
+    command_context ("[JOB…]",
+                     "Remove store entries that no job refers to, and say how much "
+                     "was freed. Cleans the store given with --cache, or the stores of the jobs "
+                     "given.",
+                     groups);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) stores = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GOptionContext) unused = NULL;
+
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      print_error ("%s (see “sutra gc --help”)", error->message);
+      return EXIT_USAGE;
+    }
+  if (opt_cache != NULL)
+    g_ptr_array_add (stores, g_strdup (opt_cache));
+  for (int i = 1; i < argc; i++)
+    {
+      g_autofree char *cache_dir = NULL;
+
+      if (!sutra_job_read_settings (argv[i], NULL, &cache_dir, NULL, &error))
+        {
+          print_error ("%s", error->message);
+          return EXIT_JOB;
+        }
+      g_ptr_array_add (stores, cache_dir != NULL ? g_steal_pointer (&cache_dir)
+                                                 : g_build_filename (argv[i], "store", NULL));
+    }
+  if (stores->len == 0)
+    {
+      print_error ("name a store (--cache DIR) or a job directory (see “sutra gc --help”)");
+      return EXIT_USAGE;
+    }
+  for (guint s = 0; s < stores->len; s++)
+    {
+      g_autoptr (GHashTable) referenced =
+        g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
+      g_autoptr (GPtrArray) jobs = NULL;
+      SutraStore *store = sutra_store_open (stores->pdata[s], &error);
+      guint64 freed;
+      guint removed = 0;
+
+      if (store == NULL)
+        {
+          print_error ("%s", error->message);
+          return EXIT_JOB;
+        }
+      jobs = sutra_store_list_jobs (store);
+      for (guint j = 0; j < jobs->len; j++)
+        {
+          g_autoptr (GError) local = NULL;
+          SutraJournal *journal = sutra_job_open_journal (jobs->pdata[j], &local);
+
+          if (journal == NULL)
+            {
+              /* Keep everything rather than delete what a damaged job uses. */
+              print_error ("%s; nothing removed from %s", local->message,
+                           (char *) stores->pdata[s]);
+              sutra_store_close (store);
+              return EXIT_JOB;
+            }
+          sutra_journal_collect_keys (journal, referenced);
+          sutra_journal_close (journal);
+        }
+      freed = sutra_store_gc (store, referenced, &removed, &error);
+      printf ("%s: %u jobs use it; removed %u files, freed %.1f MB\n", (char *) stores->pdata[s],
+              jobs->len, removed, freed / 1e6);
+      sutra_store_close (store);
+    }
+  return EXIT_OK;
+}

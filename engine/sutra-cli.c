@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the sutra commands share: options, help texts, loading plugins and pipelines. */
+
+#include "sutra-cli.h"
+
+#include <stdio.h>
+
+const char sutra_cli_exit_status_help[] =
+  "Exit status:\n"
+  "  0    success\n"
+  "  1    the run failed: a stage failed an item (the message names the stage and item)\n"
+  "  2    bad command line\n"
+  "  3    the pipeline file is invalid (every problem is listed)\n"
+  "  4    a plugin could not be found or loaded\n"
+  "  5    the job cannot be run: it is running elsewhere, its pipeline changed (see --force),\n"
+  "       or its directory is damaged or of another sutra version\n"
+  "  130  interrupted by SIGINT (Ctrl-C); 143: by SIGTERM\n";
+
+const char sutra_cli_commands_help[] =
+  "Commands:\n"
+  "  run PIPELINE       validate and run a pipeline file (in a job directory: resumable)\n"
+  "  resume JOB         resume an interrupted job from its directory\n"
+  "  status JOB         what a job has done, what failed, what is left\n"
+  "  gc                 remove store entries that no job refers to\n"
+  "  validate PIPELINE  check a pipeline file and report every problem\n"
+  "  graph PIPELINE     print the pipeline as a Graphviz DOT graph\n"
+  "  plugins            list the plugins and their stages\n"
+  "  inspect NAME       describe a plugin or stage: parameters, threading, devices\n"
+  "  devices            list the GPUs sutra can use\n"
+  "\n"
+  "Run “sutra COMMAND --help” for a command's options.\n";
+
+char **opt_plugin_paths;
+char **opt_sets;
+gboolean opt_quiet;
+char *opt_events;
+char *opt_job;
+char *opt_cache;
+gboolean opt_force;
+gboolean opt_retry_failed;
+gboolean opt_json;
+gboolean opt_no_job;
+
+const GOptionEntry plugin_path_entries[] = {
+  { "plugin-path", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_plugin_paths,
+    "Load plugins from DIR or FILE too (repeatable; searched before SUTRA_PLUGIN_PATH and "
+    "the built-in directory)",
+    "DIR" },
+  { NULL }
+};
+
+const GOptionEntry set_entries[] = {
+  { "set", 's', 0, G_OPTION_ARG_STRING_ARRAY, &opt_sets,
+    "Set a variable (name=value, for ${name}) or a stage setting or parameter "
+    "(stage.key=value, e.g. speak.workers=4); repeatable",
+    "KEY=VALUE" },
+  { NULL }
+};
+
+const GOptionEntry run_entries[] = {
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, "Print no progress display and no summary",
+    NULL },
+  { "events", 'e', 0, G_OPTION_ARG_FILENAME, &opt_events,
+    "Write JSON-lines events (stage started, progress, item failed, finished) to FILE "
+    "(“-” for standard output)",
+    "FILE" },
+  { NULL }
+};
+
+const GOptionEntry job_entries[] = {
+  { "job", 'j', 0, G_OPTION_ARG_FILENAME, &opt_job,
+    "Keep the job (snapshot, journal, store) in DIR; default: .sutra/jobs/NAME-HASH in the "
+    "current directory. Running again with the same job resumes it",
+    "DIR" },
+  { "cache", 'c', 0, G_OPTION_ARG_FILENAME, &opt_cache,
+    "Keep stage outputs in the store in DIR, which several jobs can share: a job takes what "
+    "another already computed",
+    "DIR" },
+  { "no-job", 0, 0, G_OPTION_ARG_NONE, &opt_no_job,
+    "Keep nothing: no job directory, no resume, no cache (for one-off runs and benchmarks)", NULL },
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
+    "Run even though the pipeline differs from the job's snapshot: the changed stages and "
+    "what is downstream of them are recomputed",
+    NULL },
+  { NULL }
+};
+
+const GOptionEntry retry_entries[] = {
+  { "retry-failed", 'r', 0, G_OPTION_ARG_NONE, &opt_retry_failed,
+    "Try the items that failed (and were skipped) in earlier runs again", NULL },
+  { NULL }
+};
+
+void
+print_error (const char *format, ...)
+{
+  va_list args;
+
+  fputs ("sutra: ", stderr);
+  va_start (args, format);
+  vfprintf (stderr, format, args);
+  va_end (args);
+  fputc ('\n', stderr);
+}
+
+/* Loads every plugin; problems with some plugins are warnings, since a
+ * broken module should not stop pipelines that do not use it. */
+SutraRegistry *
+load_registry (void)
+{
+  SutraRegistry *registry = sutra_registry_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (!sutra_registry_load_default (registry, (const char *const *) opt_plugin_paths, &error))
+    {
+      g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
+
+      for (guint i = 0; lines[i] != NULL; i++)
+        fprintf (stderr, "sutra: warning: %s\n", lines[i]);
+    }
+  return registry;
+}
+
+GOptionContext *
+command_context (const char *parameter, const char *summary, const GOptionEntry *const *groups)
+{
+  GOptionContext *context = g_option_context_new (parameter);
+
+  g_option_context_set_summary (context, summary);
+  g_option_context_set_description (context, sutra_cli_exit_status_help);
+  for (guint i = 0; groups[i] != NULL; i++)
+    g_option_context_add_main_entries (context, groups[i], NULL);
+  return context;
+}
+
+int
+parse_command (GOptionContext *context, int *argc, char ***argv, int n_positional)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      print_error ("%s (see “%s --help”)", error->message, (*argv)[0]);
+      return EXIT_USAGE;
+    }
+  if (*argc - 1 != n_positional)
+    {
+      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+
+      fputs (help, stderr);
+      return EXIT_USAGE;
+    }
+  return EXIT_OK;
+}
+
+SutraPipeline *
+load_pipeline (SutraRegistry *registry, const char *path, int *status)
+{
+  g_autoptr (GError) error = NULL;
+  SutraPipeline *pipeline =
+    sutra_pipeline_load (path, registry, (const char *const *) opt_sets, &error);
+
+  if (pipeline == NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      *status = EXIT_INVALID_PIPELINE;
+    }
+  return pipeline;
+}
