@@ -91,7 +91,7 @@ sutra_device_parse (const char *name, int *index)
       *index = -1;
       return TRUE;
     }
-  if (!g_str_has_prefix (name, "cuda:") || name[5] == '\0')
+  if (!g_str_has_prefix (name, "cuda:") || !g_ascii_isdigit (name[5]))
     return FALSE;
   value = strtol (name + 5, &end, 10);
   if (*end != '\0' || value < 0 || value > 1024)

@@ -45,7 +45,7 @@
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
 
 /* clang-format off: the quark name has dashes */
-G_DEFINE_QUARK (sutra-run-error-quark, sutra_run_error)
+G_DEFINE_QUARK (sutra - run - error - quark, sutra_run_error)
 /* clang-format on */
 
 typedef struct _StageRuntime StageRuntime;
@@ -727,6 +727,7 @@ call_process (StageRuntime *stage,
               gpointer instance,
               SutraItem *const *items,
               guint n_items,
+              guint max_attempts,
               GError **error)
 {
   SutraStageSpec *spec = stage->spec;
@@ -750,7 +751,7 @@ call_process (StageRuntime *stage,
                      "plugin “%s” failed without saying why (it returned FALSE but set "
                      "no error)",
                      spec->plugin_name);
-      if (attempt >= spec->retry_attempts || g_atomic_int_get (&stage->run->abandoning))
+      if (attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return NULL;
@@ -964,7 +965,8 @@ attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError
 }
 
 /* Processes data items one by one after their batch failed, so that the
- * failure names the item and the other items of the batch still count. */
+ * failure names the item and the other items of the batch still count.
+ * One attempt each: the batch already had its retries. */
 static GPtrArray *
 process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
 {
@@ -974,7 +976,7 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
     {
       SutraItem *item = batch->data->pdata[i];
       g_autoptr (GError) local = NULL;
-      g_autoptr (GPtrArray) one = call_process (stage, instance, &item, 1, &local);
+      g_autoptr (GPtrArray) one = call_process (stage, instance, &item, 1, 1, &local);
       Batch single = { 0 };
       GPtrArray *attributed;
 
@@ -1111,7 +1113,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
 
   rate_limit (stage, 1);
   outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
-                          batch->data->len, &local);
+                          batch->data->len, stage->spec->retry_attempts, &local);
   if (outputs == NULL)
     {
       if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
@@ -1155,8 +1157,8 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   if (n_data > 0)
     {
       rate_limit (stage, n_data);
-      outputs =
-        call_process (stage, instance, (SutraItem *const *) batch->data->pdata, n_data, &local);
+      outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata, n_data,
+                              stage->spec->retry_attempts, &local);
     }
   if (kind == SUTRA_STAGE_SINK)
     {
@@ -2038,9 +2040,9 @@ create_instances (StageRuntime *stage, GError **error)
               if (local == NULL)
                 g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
                              "the plugin could not start and did not say why");
-              propagate_failure (error, g_steal_pointer (&local),
-                                 "stage “%s” (plugin “%s”) could not start: ", spec->name,
-                                 spec->plugin_name);
+              g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
+                           "stage “%s” (plugin “%s”) could not start: %s", spec->name,
+                           spec->plugin_name, local->message);
               return FALSE;
             }
         }

@@ -546,7 +546,16 @@ test_resume_after_sigint (Fixture *fixture, gconstpointer data)
                             G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
                             &pid, NULL, NULL, &stderr_fd, &error);
   g_assert_no_error (error);
-  g_usleep (400 * 1000);
+  /* Signal once sutra is running its stages (the sink has made its .part
+   * file): before that, it has not yet set up its signal handling. */
+  {
+    g_autofree char *part = g_strconcat (output, ".part", NULL);
+
+    for (guint i = 0; i < 1000 && !g_file_test (part, G_FILE_TEST_EXISTS); i++)
+      g_usleep (10 * 1000);
+    g_assert_true (g_file_test (part, G_FILE_TEST_EXISTS));
+  }
+  g_usleep (200 * 1000);
   kill (pid, SIGINT);
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
   g_spawn_close_pid (pid);
