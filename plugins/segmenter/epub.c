@@ -41,6 +41,7 @@ typedef struct
   guint level;
   gsize offset;
   gboolean resolved;
+  gboolean in_boilerplate; /* it points into stripped Gutenberg text */
 } TocEntry;
 
 static void
@@ -711,8 +712,11 @@ typedef struct
   GString *text;
   GHashTable *anchors; /* fragment → GArray of TocEntry indexes, this file */
   Epub *epub;
+  GArray *marks;  /* SegmenterHeading: the h1..h3 elements, level 1..3 */
+  gboolean strip; /* strip_boilerplate */
   gboolean in_pre;
-  gboolean glue; /* a drop cap waits for the rest of its word */
+  gboolean glue;         /* a drop cap waits for the rest of its word */
+  gboolean after_notice; /* the editions notice was skipped: its table may follow */
   char *first_heading;
 } Extractor;
 
@@ -734,13 +738,12 @@ is_block (xmlNodePtr node)
 }
 
 static gboolean
-is_skipped (xmlNodePtr node)
+is_skipped (xmlNodePtr node, const char *class_name)
 {
   static const char *const skipped[] = {
     "script", "style",    "head",     "img", "svg", "math",  "audio",  "video", "object",
     "iframe", "noscript", "template", "rt",  "rp",  "image", "canvas", "embed",
   };
-  g_autofree char *class_name = NULL;
   xmlChar *type;
   gboolean pagebreak;
 
@@ -748,13 +751,126 @@ is_skipped (xmlNodePtr node)
     if (name_is (node, skipped[i]))
       return TRUE;
   /* Page numbers of the printed book: "[Pg 12]". */
-  class_name = get_attr (node, "class");
   if (class_name != NULL && strstr (class_name, "pagenum") != NULL)
     return TRUE;
   type = xmlGetNsProp (node, BAD_CAST "type", BAD_CAST "http://www.idpf.org/2007/ops");
   pagebreak = type != NULL && strstr ((const char *) type, "pagebreak") != NULL;
   xmlFree (type);
   return pagebreak;
+}
+
+/* Whether the space-separated @list holds @token. */
+static gboolean
+has_token (const char *list, const char *token)
+{
+  gsize n = strlen (token);
+
+  for (const char *p = list; (p = strstr (p, token)) != NULL; p += n)
+    if ((p == list || segmenter_is_space (p[-1])) && (p[n] == '\0' || segmenter_is_space (p[n])))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+mentions_gutenberg (xmlNodePtr node)
+{
+  xmlChar *content = xmlNodeGetContent (node);
+  gboolean found = content != NULL && strstr ((const char *) content, "Gutenberg") != NULL;
+
+  xmlFree (content);
+  return found;
+}
+
+/* Gutenberg's ebookmaker puts its header (the licence's preamble, the
+ * *** START marker, "Produced by ...") and its licence in blocks of class
+ * "pgheader" (since 2021, sections of class "pg-boilerplate"). Another
+ * tool could name a page header so: the block must name Project Gutenberg
+ * too. */
+static gboolean
+is_gutenberg_block (xmlNodePtr node, const char *class_name)
+{
+  return class_name != NULL &&
+         (has_token (class_name, "pgheader") || has_token (class_name, "pgfooter") ||
+          has_token (class_name, "pg-boilerplate")) &&
+         mentions_gutenberg (node);
+}
+
+/* The first text under @node, leading white space skipped. */
+static const char *
+first_text (xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    {
+      if (node->type == XML_TEXT_NODE && node->content != NULL)
+        {
+          const char *p = (const char *) node->content;
+
+          while (segmenter_is_space (*p))
+            p++;
+          if (*p != '\0')
+            return p;
+        }
+      else if (node->type == XML_ELEMENT_NODE)
+        {
+          const char *found = first_text (node->children);
+
+          if (found != NULL)
+            return found;
+        }
+    }
+  return NULL;
+}
+
+/* "There are several editions of this ebook in the Project Gutenberg
+ * collection...", a heading Gutenberg's transcribers put above a table of
+ * links to the other editions. */
+static gboolean
+is_editions_notice (xmlNodePtr node)
+{
+  static const char notice[] = "There are several editions of this ebook in the Project "
+                               "Gutenberg collection";
+  const char *text;
+
+  if (!(node->name[0] == 'h' && node->name[1] >= '1' && node->name[1] <= '6' &&
+        node->name[2] == '\0') &&
+      !name_is (node, "p") && !name_is (node, "div"))
+    return FALSE;
+  text = first_text (node->children);
+  return text != NULL && g_str_has_prefix (text, notice);
+}
+
+static void
+count_links (xmlNodePtr node, guint *n_links, guint *n_gutenberg)
+{
+  for (; node != NULL; node = node->next)
+    {
+      if (node->type != XML_ELEMENT_NODE)
+        continue;
+      if (name_is (node, "a"))
+        {
+          g_autofree char *href = get_attr (node, "href");
+
+          if (href != NULL)
+            {
+              (*n_links)++;
+              *n_gutenberg +=
+                strstr (href, "gutenberg.org/") != NULL || strstr (href, "gutenberg.net/") != NULL;
+            }
+        }
+      count_links (node->children, n_links, n_gutenberg);
+    }
+}
+
+/* The table of editions under the notice: every link leads to Gutenberg. */
+static gboolean
+is_editions_table (xmlNodePtr node)
+{
+  guint n_links = 0, n_gutenberg = 0;
+
+  if (!name_is (node, "table"))
+    return FALSE;
+  count_links (node->children, &n_links, &n_gutenberg);
+  return n_links > 0 && n_gutenberg == n_links;
 }
 
 /* The paragraph being written, from its start to the end of the text. */
@@ -845,7 +961,7 @@ append_text (Extractor *x, const char *s)
 }
 
 static void
-mark_anchor (Extractor *x, xmlNodePtr node)
+mark_anchor (Extractor *x, xmlNodePtr node, gboolean in_boilerplate)
 {
   g_autofree char *id = get_attr (node, "id");
   GArray *indexes;
@@ -870,8 +986,52 @@ mark_anchor (Extractor *x, xmlNodePtr node)
         {
           entry->offset = offset;
           entry->resolved = TRUE;
+          entry->in_boilerplate = in_boilerplate;
         }
     }
+}
+
+/* The TOC entries pointing into a stripped block: where the block was,
+ * marked so that epub_chapters "auto" leaves them out. */
+static void
+mark_boilerplate_anchors (Extractor *x, xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    if (node->type == XML_ELEMENT_NODE)
+      {
+        mark_anchor (x, node, TRUE);
+        mark_boilerplate_anchors (x, node->children);
+      }
+}
+
+/* Gutenberg's header, licence and editions notice, when strip_boilerplate
+ * is set: they give no text. */
+static gboolean
+skip_boilerplate (Extractor *x, xmlNodePtr node, const char *class_name)
+{
+  gboolean notice = FALSE;
+
+  if (!x->strip)
+    return FALSE;
+  if (is_editions_notice (node))
+    notice = TRUE;
+  else if (!is_gutenberg_block (node, class_name) && !(x->after_notice && is_editions_table (node)))
+    return FALSE;
+  mark_anchor (x, node, TRUE);
+  mark_boilerplate_anchors (x, node->children);
+  x->after_notice = notice;
+  return TRUE;
+}
+
+/* h1, h2, h3: 1, 2, 3; other elements 0. */
+static guint
+heading_level (xmlNodePtr node)
+{
+  const xmlChar *name = node->name;
+
+  if ((name[0] == 'h' || name[0] == 'H') && name[1] >= '1' && name[1] <= '3' && name[2] == '\0')
+    return (guint) (name[1] - '0');
+  return 0;
 }
 
 static void
@@ -884,7 +1044,13 @@ extract (Extractor *x, xmlNodePtr node)
         case XML_TEXT_NODE:
         case XML_CDATA_SECTION_NODE:
           if (node->content != NULL)
-            append_text (x, (const char *) node->content);
+            {
+              const char *content = (const char *) node->content;
+
+              if (x->after_notice && !segmenter_is_blank (content, content + strlen (content)))
+                x->after_notice = FALSE;
+              append_text (x, (const char *) node->content);
+            }
           break;
         case XML_ENTITY_REF_NODE:
           {
@@ -901,10 +1067,16 @@ extract (Extractor *x, xmlNodePtr node)
           }
         case XML_ELEMENT_NODE:
           {
+            g_autofree char *class_name = get_attr (node, "class");
             gboolean block;
+            guint level;
+            gsize mark_offset;
 
-            mark_anchor (x, node);
-            if (is_skipped (node))
+            if (skip_boilerplate (x, node, class_name))
+              break;
+            x->after_notice = FALSE;
+            mark_anchor (x, node, FALSE);
+            if (is_skipped (node, class_name))
               break;
             if (name_is (node, "br"))
               {
@@ -927,6 +1099,8 @@ extract (Extractor *x, xmlNodePtr node)
                 if (x->first_heading[0] == '\0')
                   g_clear_pointer (&x->first_heading, g_free);
               }
+            level = heading_level (node);
+            mark_offset = x->text->len;
             if (name_is (node, "pre"))
               {
                 gboolean was = x->in_pre;
@@ -939,6 +1113,20 @@ extract (Extractor *x, xmlNodePtr node)
               extract (x, node->children);
             if (block)
               paragraph_break (x);
+            if (level > 0 && x->text->len > mark_offset)
+              {
+                SegmenterHeading mark = {
+                  .offset = mark_offset,
+                  .body = x->text->len,
+                  .title = node_text (node),
+                  .level = level,
+                };
+
+                if (mark.title[0] != '\0')
+                  g_array_append_val (x->marks, mark);
+                else
+                  g_free (mark.title);
+              }
             break;
           }
         default:
@@ -995,11 +1183,274 @@ segmenter_epub_init (void)
   xmlInitParser ();
 }
 
+static void
+headings_clear (GArray *headings)
+{
+  for (guint i = 0; i < headings->len; i++)
+    g_free (g_array_index (headings, SegmenterHeading, i).title);
+  g_array_set_size (headings, 0);
+}
+
+static void
+headings_free (GArray *headings)
+{
+  headings_clear (headings);
+  g_array_unref (headings);
+}
+
+/* An array of SegmenterHeading that owns their titles. */
+typedef GArray HeadingList;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeadingList, headings_free)
+
+/* Headings in the text make a book's chapters when there are at least
+ * this many. */
+#define MIN_TEXT_CHAPTERS 3
+
+static int
+compare_offsets (gconstpointer a, gconstpointer b)
+{
+  gsize x = *(const gsize *) a, y = *(const gsize *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* A page of the printed book, not a chapter: "[12]", "[Pg 12]", "Page
+ * xii"; a bare "12" or "xii" only when it points at a page anchor
+ * ("#Page_12"), since chapters may be numbered so too. */
+static gboolean
+is_page_entry (const TocEntry *entry)
+{
+  const char *p = entry->title;
+  gboolean bracketed = FALSE, prefixed = TRUE;
+  gsize n;
+
+  if (*p == '[')
+    {
+      bracketed = TRUE;
+      p++;
+    }
+  if (g_ascii_strncasecmp (p, "page", 4) == 0)
+    p += 4;
+  else if (g_ascii_strncasecmp (p, "pg", 2) == 0 || g_ascii_strncasecmp (p, "p.", 2) == 0)
+    p += 2;
+  else
+    prefixed = FALSE;
+  if (prefixed)
+    {
+      if (*p == '.')
+        p++;
+      while (*p == ' ')
+        p++;
+    }
+  n = strspn (p, "0123456789");
+  if (n == 0)
+    n = strspn (p, "ivxlcdmIVXLCDM");
+  if (n == 0)
+    return FALSE;
+  p += n;
+  if (bracketed && *p++ != ']')
+    return FALSE;
+  if (*p != '\0')
+    return FALSE;
+  if (bracketed || prefixed)
+    return TRUE;
+  return entry->fragment != NULL && (g_ascii_strncasecmp (entry->fragment, "page", 4) == 0 ||
+                                     g_ascii_strncasecmp (entry->fragment, "pg", 2) == 0);
+}
+
+/* The resolved TOC entries as headings; with @usable, less those pointing
+ * into stripped boilerplate and the pages of a page list. */
+static void
+add_toc_headings (Epub *epub, SegmenterDocument *out, GArray *headings, gboolean usable)
+{
+  for (guint t = 0; t < epub->toc->len; t++)
+    {
+      TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
+      g_autofree char *key = NULL;
+      SegmenterHeading heading;
+
+      if (!entry->resolved || (usable && (entry->in_boilerplate || is_page_entry (entry))))
+        continue;
+      key = segmenter_alnum_key (entry->title, entry->title + strlen (entry->title));
+      heading.offset = entry->offset;
+      heading.body = key[0] != '\0'
+                       ? skip_heading (out->text->str, out->text->len, entry->offset, key)
+                       : entry->offset;
+      heading.title = g_strdup (entry->title);
+      heading.level = entry->level;
+      g_array_append_val (headings, heading);
+    }
+}
+
+/* The entry of @toc holding the most body text, [*start, *end): whether it
+ * holds more than half of it. Offsets before the body count from its
+ * start, as segmenter_build_chapters has them. */
+static gboolean
+find_largest_entry (SegmenterDocument *out, GArray *toc, gsize *start, gsize *end)
+{
+  g_autoptr (GArray) offsets = g_array_new (FALSE, FALSE, sizeof (gsize));
+  gsize largest = 0;
+
+  for (guint i = 0; i < toc->len; i++)
+    {
+      gsize offset = MAX (g_array_index (toc, SegmenterHeading, i).offset, out->body_start);
+
+      if (offset < out->body_end)
+        g_array_append_val (offsets, offset);
+    }
+  g_array_sort (offsets, compare_offsets);
+  for (guint i = 0; i < offsets->len; i++)
+    {
+      gsize s = g_array_index (offsets, gsize, i);
+      gsize e = i + 1 < offsets->len ? g_array_index (offsets, gsize, i + 1) : out->body_end;
+
+      if (e - s > largest)
+        {
+          largest = e - s;
+          *start = s;
+          *end = e;
+        }
+    }
+  return largest > 0 && largest > (out->body_end - out->body_start) / 2;
+}
+
+/* Chapters from the text into out->headings: the plain-text rules on the
+ * blocks' text; when they find fewer than three (and no heading_pattern
+ * was given), the h1..h3 elements down to the first level used at least
+ * three times, as Markdown's levels are chosen. */
+static gboolean
+find_text_headings (SegmenterDocument *out,
+                    GArray *marks,
+                    GRegex *custom,
+                    gboolean caps_headings,
+                    GError **error)
+{
+  guint counts[4] = { 0 };
+  guint chosen = 0;
+
+  headings_clear (out->headings);
+  out->headings_from_text = TRUE;
+  if (!segmenter_headings_detect (out, custom, caps_headings, error))
+    return FALSE;
+  if (custom != NULL || out->headings->len >= MIN_TEXT_CHAPTERS)
+    return TRUE;
+  for (guint i = 0; i < marks->len; i++)
+    {
+      const SegmenterHeading *mark = &g_array_index (marks, SegmenterHeading, i);
+
+      if (mark->offset >= out->body_start && mark->offset < out->body_end)
+        counts[mark->level]++;
+    }
+  for (guint level = 1; level <= 3 && chosen == 0; level++)
+    if (counts[level] >= MIN_TEXT_CHAPTERS)
+      chosen = level;
+  if (chosen == 0)
+    return TRUE;
+  headings_clear (out->headings);
+  for (guint i = 0; i < marks->len; i++)
+    {
+      const SegmenterHeading *mark = &g_array_index (marks, SegmenterHeading, i);
+
+      if (mark->offset >= out->body_start && mark->offset < out->body_end && mark->level <= chosen)
+        segmenter_document_add_heading (out, mark->offset, mark->body, mark->title, mark->level);
+    }
+  return TRUE;
+}
+
+/* Each spine document a chapter, titled by its first heading or its TOC
+ * entry. */
+static void
+add_spine_headings (Epub *epub,
+                    SegmenterDocument *out,
+                    GArray *spine_offsets,
+                    GPtrArray *spine_titles)
+{
+  for (guint i = 0; i < spine_offsets->len; i++)
+    {
+      gsize offset = g_array_index (spine_offsets, gsize, i);
+      const char *title = spine_titles->pdata[i];
+      g_autofree char *fallback = NULL;
+
+      for (guint t = 0; t < epub->toc->len && title == NULL; t++)
+        {
+          TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
+
+          if (entry->resolved && entry->offset == offset)
+            title = entry->title;
+        }
+      if (title == NULL)
+        title = fallback = g_strdup_printf ("Section %u", i + 1);
+      segmenter_document_add_heading (out, offset, offset, title, 0);
+    }
+}
+
+static guint
+count_in_range (GArray *headings, gsize start, gsize end)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < headings->len; i++)
+    {
+      gsize offset = g_array_index (headings, SegmenterHeading, i).offset;
+
+      n += offset >= start && offset < end;
+    }
+  return n;
+}
+
+/* epub_chapters "auto": the TOC, less its entries in boilerplate and its
+ * pages, unless it is degenerate: one entry holds more than half of the
+ * body while the headings in its text make at least three chapters (a
+ * Gutenberg TOC listing only the front matter, the story under "LIST OF
+ * THE PLATES"). Then the headings of the whole text are the chapters.
+ * Without a usable TOC: the headings, when there are at least three, else
+ * the spine documents. */
+static gboolean
+choose_chapters (Epub *epub,
+                 SegmenterDocument *out,
+                 GArray *marks,
+                 GArray *spine_offsets,
+                 GPtrArray *spine_titles,
+                 GRegex *custom,
+                 gboolean caps_headings,
+                 GError **error)
+{
+  g_autoptr (HeadingList) toc = g_array_new (FALSE, FALSE, sizeof (SegmenterHeading));
+  gsize start = 0, end = 0;
+
+  add_toc_headings (epub, out, toc, TRUE);
+  if (toc->len == 0)
+    {
+      if (!find_text_headings (out, marks, custom, caps_headings, error))
+        return FALSE;
+      if (out->headings->len >= MIN_TEXT_CHAPTERS)
+        return TRUE;
+      headings_clear (out->headings);
+      out->headings_from_text = FALSE;
+      add_spine_headings (epub, out, spine_offsets, spine_titles);
+      return TRUE;
+    }
+  if (find_largest_entry (out, toc, &start, &end))
+    {
+      if (!find_text_headings (out, marks, custom, caps_headings, error))
+        return FALSE;
+      if (count_in_range (out->headings, start, end) >= MIN_TEXT_CHAPTERS)
+        return TRUE;
+      headings_clear (out->headings);
+      out->headings_from_text = FALSE;
+    }
+  /* The TOC's headings move to the document, titles and all. */
+  g_array_append_vals (out->headings, toc->data, toc->len);
+  g_array_set_size (toc, 0);
+  return TRUE;
+}
+
 gboolean
 segmenter_epub_read (SegmenterDocument *out,
                      const guint8 *data,
                      gsize size,
                      const SegmenterSettings *settings,
+                     GRegex *custom,
                      GError **error)
 {
   g_auto (Epub) epub = { 0 };
@@ -1007,8 +1458,8 @@ segmenter_epub_read (SegmenterDocument *out,
   g_autofree char *ncx_id = NULL;
   g_autoptr (GPtrArray) spine_titles = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GArray) spine_offsets = g_array_new (FALSE, FALSE, sizeof (gsize));
-  gboolean by_toc = g_strcmp0 (settings->epub_chapters, "toc") == 0;
-  gboolean by_spine = g_strcmp0 (settings->epub_chapters, "spine") == 0;
+  g_autoptr (HeadingList) marks = g_array_new (FALSE, FALSE, sizeof (SegmenterHeading));
+  const char *mode = settings->epub_chapters != NULL ? settings->epub_chapters : "auto";
   guint n_resolved = 0;
 
   epub.where = out->where;
@@ -1040,7 +1491,13 @@ segmenter_epub_read (SegmenterDocument *out,
       g_autoptr (GHashTable) anchors =
         g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_array_unref);
       g_autoptr (xmlDoc) doc = NULL;
-      Extractor x = { .text = out->text, .anchors = anchors, .epub = &epub };
+      Extractor x = {
+        .text = out->text,
+        .anchors = anchors,
+        .epub = &epub,
+        .marks = marks,
+        .strip = settings->strip_boilerplate,
+      };
       gsize start;
       xmlNodePtr root, body;
 
@@ -1095,58 +1552,28 @@ segmenter_epub_read (SegmenterDocument *out,
       g_free (x.first_heading);
     }
 
-  for (guint t = 0; t < epub.toc->len; t++)
-    n_resolved += g_array_index (epub.toc, TocEntry, t).resolved;
-  /* Without a usable TOC, each spine document is a chapter. */
-  if (by_toc && n_resolved == 0)
-    by_spine = TRUE;
-
-  if (by_spine)
-    {
-      for (guint i = 0; i < spine_offsets->len; i++)
-        {
-          gsize offset = g_array_index (spine_offsets, gsize, i);
-          const char *title = spine_titles->pdata[i];
-          g_autofree char *fallback = NULL;
-
-          for (guint t = 0; t < epub.toc->len && title == NULL; t++)
-            {
-              TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
-
-              if (entry->resolved && entry->offset == offset)
-                title = entry->title;
-            }
-          if (title == NULL)
-            title = fallback = g_strdup_printf ("Section %u", i + 1);
-          segmenter_document_add_heading (out, offset, offset, title, 0);
-        }
-      out->headings_done = TRUE;
-    }
-  else if (by_toc)
-    {
-      for (guint t = 0; t < epub.toc->len; t++)
-        {
-          TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
-          g_autofree char *key = NULL;
-          gsize body;
-
-          if (!entry->resolved)
-            continue;
-          key = segmenter_alnum_key (entry->title, entry->title + strlen (entry->title));
-          body = key[0] != '\0' ? skip_heading (out->text->str, out->text->len, entry->offset, key)
-                                : entry->offset;
-          segmenter_document_add_heading (out, entry->offset, body, entry->title, entry->level);
-        }
-      out->headings_done = TRUE;
-    }
-  else
-    out->detect_plain = TRUE;
-
   if (out->text->len == 0)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                    "%s: the EPUB's spine documents hold no text", out->where);
       return FALSE;
     }
+  /* The markers and old end lines of XHTML without Gutenberg's classes;
+   * the TOC and the headings are judged against what is left. */
+  segmenter_gutenberg_scan (out, settings->strip_boilerplate);
+
+  for (guint t = 0; t < epub.toc->len; t++)
+    n_resolved += g_array_index (epub.toc, TocEntry, t).resolved;
+  if (strcmp (mode, "headings") == 0)
+    return find_text_headings (out, marks, custom, settings->caps_headings, error);
+  if (strcmp (mode, "auto") == 0)
+    return choose_chapters (&epub, out, marks, spine_offsets, spine_titles, custom,
+                            settings->caps_headings, error);
+  /* "toc", strictly: every entry; without a usable TOC, or with "spine",
+   * each spine document is a chapter. */
+  if (strcmp (mode, "toc") == 0 && n_resolved > 0)
+    add_toc_headings (&epub, out, out->headings, FALSE);
+  else
+    add_spine_headings (&epub, out, spine_offsets, spine_titles);
   return TRUE;
 }

@@ -159,22 +159,56 @@ scan_header (SegmenterDocument *doc, const char *start, const char *end)
     }
 }
 
+/* A line of the licence that may follow an old end line: "*** END OF
+ * ...", "***** This file should be named 11.txt *****", a gutenberg.org
+ * address. Anything else after the end line is the text going on (a
+ * collection, where one book's end line is followed by the next book). */
+static gboolean
+is_licence_line (const char *start, const char *end)
+{
+  return (end - start >= 3 && memcmp (start, "***", 3) == 0) ||
+         contains_upper (start, end, "GUTENBERG") ||
+         contains_upper (start, end, "THIS FILE SHOULD BE NAMED");
+}
+
 void
 segmenter_gutenberg_scan (SegmenterDocument *doc, gboolean strip)
 {
   const char *text = doc->text->str, *end = text + doc->text->len;
   const char *p = text;
   const char *start_line = NULL, *body = NULL, *footer = NULL, *old_footer = NULL;
+  /* The latest old end line, while nothing but its own paragraph and blank
+   * lines follow it; the first one the licence follows. */
+  const char *pending = NULL, *confirmed = NULL;
+  gboolean in_pending_paragraph = FALSE;
 
   while (p < end)
     {
       const char *line_end = segmenter_line_end (p, end);
       const char *s = p, *e = line_end;
 
-      /* Markers start with '*' and old footers with 'E': skip other lines
-       * at once. */
       while (s < e && (*s == ' ' || *s == '\t'))
         s++;
+      if (pending != NULL)
+        {
+          const char *ts = s, *te = e;
+
+          segmenter_trim (&ts, &te);
+          if (ts == te)
+            in_pending_paragraph = FALSE;
+          else if (!in_pending_paragraph)
+            {
+              /* "End of the Project Gutenberg EBook of X", then "*** END
+               * OF ..." or the licence: the footer starts at the end line.
+               * Then text: it was a line of the text (of a collection, say,
+               * where the next book follows). */
+              if (is_licence_line (ts, te) && confirmed == NULL)
+                confirmed = pending;
+              pending = NULL;
+            }
+        }
+      /* Markers start with '*' and old footers with 'E': skip other lines
+       * at once. */
       if (s < e && (*s == '*' || *s == 'E'))
         {
           segmenter_trim (&s, &e);
@@ -182,19 +216,28 @@ segmenter_gutenberg_scan (SegmenterDocument *doc, gboolean strip)
             {
               start_line = p;
               body = line_end < end ? line_end + 1 : end;
+              pending = confirmed = NULL;
             }
           else if (is_end_marker (s, e))
             {
-              footer = p;
+              footer = confirmed != NULL ? confirmed : pending != NULL ? pending : p;
               break;
             }
-          else if (start_line != NULL && old_footer == NULL && is_old_end_line (s, e))
-            old_footer = p;
+          else if (is_old_end_line (s, e))
+            {
+              if (start_line != NULL && old_footer == NULL)
+                old_footer = p;
+              pending = p;
+              in_pending_paragraph = TRUE;
+            }
         }
       p = line_end < end ? line_end + 1 : end;
     }
-  if (footer == NULL && start_line != NULL)
-    footer = old_footer;
+  /* Without an end marker: after a start marker, the first old end line
+   * starts the footer; without one, an old end line the licence follows,
+   * or that only blank lines follow. */
+  if (footer == NULL)
+    footer = start_line != NULL ? old_footer : confirmed != NULL ? confirmed : pending;
 
   if (start_line != NULL)
     {

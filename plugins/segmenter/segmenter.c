@@ -7,7 +7,7 @@
 
 static const char *const front_matter_choices[] = { "auto", "chapter", "drop", NULL };
 static const char *const emit_choices[] = { "chunks", "chapters", NULL };
-static const char *const epub_chapters_choices[] = { "toc", "spine", "headings", NULL };
+static const char *const epub_chapters_choices[] = { "auto", "toc", "spine", "headings", NULL };
 
 static const SutraParamInfo segmenter_params[] = {
   SUTRA_PARAM_ROW_INT ("max_chars",
@@ -31,8 +31,9 @@ static const SutraParamInfo segmenter_params[] = {
                         strip_boilerplate,
                         TRUE,
                         0,
-                        "Remove the Project Gutenberg header and licence footer (the *** START "
-                        "OF / *** END OF markers)."),
+                        "Remove the Project Gutenberg header and licence footer (*** START OF "
+                        "/ *** END OF markers, End of Project Gutenberg's ... lines, the "
+                        "pgheader blocks of Gutenberg EPUBs)."),
   SUTRA_PARAM_ROW_ENUM ("front_matter",
                         SegmenterSettings,
                         front_matter,
@@ -82,11 +83,12 @@ static const SutraParamInfo segmenter_params[] = {
   SUTRA_PARAM_ROW_ENUM ("epub_chapters",
                         SegmenterSettings,
                         epub_chapters,
-                        "toc",
+                        "auto",
                         epub_chapters_choices,
                         0,
-                        "EPUB chapters from the table of contents, one per spine document, or "
-                        "from headings in the text as for plain text."),
+                        "EPUB chapters: auto (the table of contents, or the headings in the "
+                        "text when the TOC leaves most of the book in one entry), toc, spine "
+                        "(one per spine document) or headings."),
   SUTRA_PARAM_ROW_BOOL ("caps_headings",
                         SegmenterSettings,
                         caps_headings,
@@ -474,10 +476,9 @@ segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **err
     return FALSE;
   if (format == FORMAT_EPUB)
     {
-      if (!segmenter_epub_read (doc, data, size, settings, error))
+      /* The reader finds the chapters itself, from its TOC or its text. */
+      if (!segmenter_epub_read (doc, data, size, settings, self->heading_pattern, error))
         return FALSE;
-      segmenter_gutenberg_scan (doc, settings->strip_boilerplate);
-      plain_headings = doc->detect_plain;
     }
   else
     {
@@ -493,11 +494,14 @@ segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **err
       else
         plain_headings = TRUE;
     }
-  if (plain_headings &&
-      !segmenter_headings_detect (doc, self->heading_pattern, settings->caps_headings, error))
-    return FALSE;
+  if (plain_headings)
+    {
+      if (!segmenter_headings_detect (doc, self->heading_pattern, settings->caps_headings, error))
+        return FALSE;
+      doc->headings_from_text = TRUE;
+    }
 
-  chapters = segmenter_build_chapters (doc, settings->front_matter, plain_headings, error);
+  chapters = segmenter_build_chapters (doc, settings->front_matter, doc->headings_from_text, error);
   if (chapters == NULL)
     return FALSE;
 

@@ -77,9 +77,11 @@ typedef struct
   char *title;
   char *author;
   char *language;
-  GArray *headings;       /* of SegmenterHeading */
-  gboolean headings_done; /* the reader found the chapters itself */
-  gboolean detect_plain;  /* run plain-text heading detection */
+  GArray *headings; /* of SegmenterHeading */
+  /* The headings were found in the text (EPUB: epub_chapters "headings",
+   * or a degenerate TOC): one with no text before the next of its rank is
+   * a line of a table of contents, not a chapter. */
+  gboolean headings_from_text;
 } SegmenterDocument;
 
 SegmenterDocument *segmenter_document_new (const char *where);
@@ -141,10 +143,14 @@ void segmenter_markdown_read (SegmenterDocument *doc, gint64 level);
 
 void segmenter_epub_init (void);
 
+/* Reads the EPUB, removes the Gutenberg boilerplate (segmenter_gutenberg_scan
+ * included) and chooses the chapters: @custom and the settings' caps_headings
+ * are the plain-text heading rules, for chapters found in the text. */
 gboolean segmenter_epub_read (SegmenterDocument *doc,
                               const guint8 *data,
                               gsize size,
                               const SegmenterSettings *settings,
+                              GRegex *custom,
                               GError **error);
 
 /* chunker.c: sentences (ICU) and chunks */
