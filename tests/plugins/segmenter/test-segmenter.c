@@ -238,9 +238,10 @@ test_segmenter_descriptor (void)
 {
   const SutraPlugin *plugin = NULL;
   const SutraStageInfo *stage;
-  const char *expected[] = { "max_chars",    "language",           "strip_boilerplate",
-                             "front_matter", "heading_pattern",    "markdown_level",
-                             "repair_utf8",  "max_expanded_bytes", "emit" };
+  const char *expected[] = { "max_chars",     "language",           "strip_boilerplate",
+                             "front_matter",  "heading_pattern",    "markdown_level",
+                             "repair_utf8",   "max_expanded_bytes", "emit",
+                             "epub_chapters", "caps_headings" };
 
   g_test_summary ("The plugin loads through the real loader and declares a split stage "
                   "with a documented parameter table");
@@ -1249,6 +1250,70 @@ test_segmenter_layout (gconstpointer data)
     }
 }
 
+/* Old Gutenberg texts end with "End of Project Gutenberg's X" or "End of
+ * the Project Gutenberg EBook of X" instead of, or above, the *** END
+ * marker. */
+static const struct
+{
+  const char *name;
+  const char *params;
+  const char *text;
+  const char *joined; /* every chunk, joined by spaces */
+} old_footers[] = {
+  { "above-end-marker", NULL,
+    "The Project Gutenberg EBook of Tiny Tales, by Ann Author\n\nTitle: Tiny Tales\n\n"
+    "*** START OF THIS PROJECT GUTENBERG EBOOK TINY TALES ***\n\n"
+    "CHAPTER 1\n\nText one.\n\nCHAPTER 2\n\nText two.\n\n\n\n"
+    "End of Project Gutenberg's Tiny Tales, by Ann Author\n\n"
+    "*** END OF THIS PROJECT GUTENBERG EBOOK TINY TALES ***\n\n"
+    "***** This file should be named 12345.txt or 12345.zip *****\n",
+    "Text one. Text two." },
+  { "no-markers-licence", NULL,
+    "CHAPTER 1\n\nText one.\n\nCHAPTER 2\n\nText two.\n\n"
+    "End of the Project Gutenberg EBook of Tiny Tales, by\nAnn Author\n\n"
+    "***** This file should be named 12345.txt or 12345.zip *****\n"
+    "This and all associated files of various formats will be found in:\n"
+    "        http://www.gutenberg.org/1/2/3/4/12345/\n\n"
+    "Updated editions will replace the previous one--the old editions\nwill be renamed.\n",
+    "Text one. Text two." },
+  { "no-markers-last-line", NULL,
+    "CHAPTER 1\n\nText one.\n\nCHAPTER 2\n\nText two.\n\n"
+    "End of The Project Gutenberg Etext of Tiny Tales\n\n\n",
+    "Text one. Text two." },
+  { "start-marker-only", NULL,
+    "*** START OF THIS PROJECT GUTENBERG EBOOK TINY TALES ***\n\n"
+    "CHAPTER 1\n\nText one.\n\nCHAPTER 2\n\nText two.\n\n"
+    "End of the Project Gutenberg EBook of Tiny Tales\n\nSome licence.\n",
+    "Text one. Text two." },
+  /* A collection: one book's end line, then the next book. */
+  { "followed-by-text", NULL,
+    "CHAPTER 1\n\nText one.\n\nEnd of the Project Gutenberg EBook of Frankenstein, by \n"
+    "Mary Wollstonecraft (Godwin) Shelley\n\n\n\nA certain king had a beautiful garden.\n",
+    "Text one. End of the Project Gutenberg EBook of Frankenstein, by Mary Wollstonecraft "
+    "(Godwin) Shelley A certain king had a beautiful garden." },
+  { "kept", "{\"strip_boilerplate\": false}",
+    "CHAPTER 1\n\nText one.\n\nCHAPTER 2\n\nText two.\n\n"
+    "End of Project Gutenberg's Tiny Tales, by Ann Author\n\n"
+    "*** END OF THIS PROJECT GUTENBERG EBOOK TINY TALES ***\n",
+    "Text one. Text two. End of Project Gutenberg's Tiny Tales, by Ann Author *** END OF "
+    "THIS PROJECT GUTENBERG EBOOK TINY TALES ***" },
+};
+
+static void
+test_segmenter_old_footer (gconstpointer data)
+{
+  guint i = GPOINTER_TO_UINT (data);
+  g_autoptr (SutraItem) book =
+    make_text_book (old_footers[i].name, "text/plain", old_footers[i].text);
+  g_autoptr (GPtrArray) items = segment_ok (old_footers[i].params, book);
+  g_autofree char *all = joined_chunks (items);
+
+  g_test_summary ("An old-style end line (End of Project Gutenberg's X, End of the Project "
+                  "Gutenberg EBook of X) starts the footer above the END marker, at the end of "
+                  "the file or above the licence; followed by more text, it is text");
+  g_assert_cmpstr (all, ==, old_footers[i].joined);
+}
+
 static const char *
 layout_text (const char *name)
 {
@@ -1597,6 +1662,216 @@ test_segmenter_epub3 (void)
   g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "author", NULL), ==, "A. Writer");
 }
 
+/* EPUBs whose TOC is good or degenerate, and Gutenberg boilerplate in
+ * XHTML */
+
+#define OPF_SPINE(manifest, spine)                                            \
+  OPF_HEAD "<manifest><item id=\"ncx\" href=\"toc.ncx\" "                     \
+           "media-type=\"application/x-dtbncx+xml\"/>" manifest "</manifest>" \
+           "<spine toc=\"ncx\">" spine "</spine></package>"
+
+#define OPF_ITEM(id) \
+  "<item id=\"" id "\" href=\"" id ".xhtml\" media-type=\"application/xhtml+xml\"/>"
+
+#define NCX(points)                                                             \
+  "<?xml version=\"1.0\"?><ncx xmlns=\"http://www.daisy.org/z3986/2005/ncx/\" " \
+  "version=\"2005-1\"><navMap>" points "</navMap></ncx>"
+
+#define NAV_POINT(label, src, children)                                                      \
+  "<navPoint><navLabel><text>" label "</text></navLabel><content src=\"" src "\"/>" children \
+  "</navPoint>"
+
+#define PARAGRAPHS                                                                 \
+  "<p>The wind came down from the hills and the house stood in its way, as it "    \
+  "had for a hundred years.</p><p>Nobody in the village remembered who built it, " \
+  "and nobody asked.</p>"
+
+/* Two parts of two chapters, in a nested NCX whose labels are not the
+ * headings of the text ("1. Arrival" over "CHAPTER I"). */
+static const char *const epub_good_toc[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_SPINE (OPF_ITEM ("c1") OPF_ITEM ("c2") OPF_ITEM ("c3") OPF_ITEM ("c4"),
+             "<itemref idref=\"c1\"/><itemref idref=\"c2\"/><itemref idref=\"c3\"/>"
+             "<itemref idref=\"c4\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("Part One",
+                  "c1.xhtml",
+                  NAV_POINT ("1. Arrival", "c1.xhtml#ch1", "")
+                    NAV_POINT ("2. The House", "c2.xhtml", ""))
+         NAV_POINT ("Part Two",
+                    "c3.xhtml",
+                    NAV_POINT ("3. The Storm", "c3.xhtml#ch3", "")
+                      NAV_POINT ("4. Departure", "c4.xhtml", ""))),
+  "OEBPS/c1.xhtml",
+  XHTML ("<p>PART ONE</p><h2 id=\"ch1\">CHAPTER I</h2>" PARAGRAPHS),
+  "OEBPS/c2.xhtml",
+  XHTML ("<h2>CHAPTER II</h2>" PARAGRAPHS),
+  "OEBPS/c3.xhtml",
+  XHTML ("<p>PART TWO</p><h2 id=\"ch3\">CHAPTER III</h2>" PARAGRAPHS),
+  "OEBPS/c4.xhtml",
+  XHTML ("<h2>CHAPTER IV</h2>" PARAGRAPHS),
+  NULL,
+};
+
+/* One TOC entry for the whole book, whose chapters are <h2> titles
+ * without a keyword or a number. */
+static const char *const epub_one_entry[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_SPINE (OPF_ITEM ("c1"), "<itemref idref=\"c1\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("Start", "c1.xhtml", "")),
+  "OEBPS/c1.xhtml",
+  XHTML ("<h1>The Book</h1><h2>The Beginning</h2>" PARAGRAPHS "<h2>The Middle</h2>" PARAGRAPHS
+         "<h2>The End of It</h2>" PARAGRAPHS),
+  NULL,
+};
+
+/* Gutenberg's header and footer as plain XHTML (no pgheader class): the
+ * markers and an old end line, as in a plain text. The body mentions
+ * Project Gutenberg, and a block of class pgheader does not: both stay. */
+static const char *const epub_gutenberg_markers[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_SPINE (OPF_ITEM ("c1"), "<itemref idref=\"c1\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("Tiny", "c1.xhtml", "")),
+  "OEBPS/c1.xhtml",
+  XHTML ("<pre>The Project Gutenberg EBook of Tiny, by A. Writer\n\nTitle: Tiny\n\n"
+         "*** START OF THIS PROJECT GUTENBERG EBOOK TINY ***</pre>"
+         "<p>Produced by A. Volunteer</p>"
+         "<h2>CHAPTER I</h2><div class=\"pgheader\">A running head</div>"
+         "<p>She found the book on Project Gutenberg, she said.</p>"
+         "<h2>CHAPTER II</h2><p>Two.</p><h2>CHAPTER III</h2><p>Three.</p>"
+         "<p>End of the Project Gutenberg EBook of Tiny, by A. Writer</p>"
+         "<p>*** END OF THIS PROJECT GUTENBERG EBOOK TINY ***</p>"
+         "<p>The licence follows.</p>"),
+  NULL,
+};
+
+/* Gutenberg's EPUBs since 2021: sections of class pg-boilerplate, and the
+ * editions notice over its table of links, which a TOC entry names. */
+static const char *const epub_gutenberg_sections[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_SPINE (OPF_ITEM ("c1") OPF_ITEM ("c2"), "<itemref idref=\"c1\"/><itemref idref=\"c2\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("There are several editions of this ebook in the Project Gutenberg "
+                  "collection.",
+                  "c1.xhtml#editions",
+                  "") NAV_POINT ("THE BOOK", "c1.xhtml#title", "")
+         NAV_POINT ("Chapter One", "c2.xhtml#one", "")),
+  "OEBPS/c1.xhtml",
+  XHTML ("<section class=\"pg-boilerplate pgheader\" id=\"pg-header\"><h2>The Project "
+         "Gutenberg eBook of The Book</h2><p>This ebook is for the use of anyone anywhere.</p>"
+         "<div>*** START OF THE PROJECT GUTENBERG EBOOK THE BOOK ***</div></section>"
+         "<h4 id=\"editions\">There are several editions of this ebook in the Project "
+         "Gutenberg collection.</h4><table><tr><td><a "
+         "href=\"https://www.gutenberg.org/ebooks/1\">1</a></td><td>(plain)</td></tr>"
+         "</table><h1 id=\"title\">THE BOOK</h1><p>A tale.</p>"),
+  "OEBPS/c2.xhtml",
+  XHTML ("<h2 id=\"one\">Chapter One</h2><p>Once upon a time.</p>"
+         "<section class=\"pg-boilerplate pgheader\" id=\"pg-footer\"><p>*** END OF THE "
+         "PROJECT GUTENBERG EBOOK THE BOOK ***</p><p>Updated editions will replace the "
+         "previous one. Project Gutenberg is a registered trademark.</p></section>"),
+  NULL,
+};
+
+typedef struct
+{
+  const char *name;
+  const char *const *zip;
+  const char *params;
+  const char *titles;      /* "|"-joined chapter titles */
+  const char *part_titles; /* nullable: "|"-joined, "-" for none */
+  const char *joined;      /* nullable: every chunk, joined by spaces */
+} EpubCase;
+
+static const EpubCase epub_cases[] = {
+  { "good-toc", epub_good_toc, NULL, "1. Arrival|2. The House|3. The Storm|4. Departure",
+    "Part One|Part One|Part Two|Part Two", NULL },
+  { "good-toc-headings", epub_good_toc, "{\"epub_chapters\": \"headings\"}",
+    "CHAPTER I|CHAPTER II|CHAPTER III|CHAPTER IV", "PART ONE|PART ONE|PART TWO|PART TWO", NULL },
+  { "one-entry", epub_one_entry, NULL, "The Beginning|The Middle|The End of It",
+    "The Book|The Book|The Book", NULL },
+  { "one-entry-toc", epub_one_entry, "{\"epub_chapters\": \"toc\"}", "Start", "-", NULL },
+  /* As in a plain text, the credits after the start marker are the body's
+   * (here a title page leading the first chapter). */
+  { "gutenberg-markers", epub_gutenberg_markers, NULL, "CHAPTER I|CHAPTER II|CHAPTER III", NULL,
+    "Produced by A. Volunteer A running head She found the book on Project Gutenberg, she "
+    "said. Two. Three." },
+  { "gutenberg-markers-kept", epub_gutenberg_markers,
+    "{\"strip_boilerplate\": false, \"front_matter\": \"drop\"}",
+    "CHAPTER I|CHAPTER II|CHAPTER III", NULL,
+    "A running head She found the book on Project Gutenberg, she said. Two. Three. "
+    "End of the Project Gutenberg EBook of Tiny, by A. Writer "
+    "*** END OF THIS PROJECT GUTENBERG EBOOK TINY *** The licence follows." },
+  { "gutenberg-sections", epub_gutenberg_sections, NULL, "THE BOOK|Chapter One", NULL,
+    "A tale. Once upon a time." },
+  { "gutenberg-sections-kept", epub_gutenberg_sections,
+    "{\"strip_boilerplate\": false, \"front_matter\": \"drop\", \"epub_chapters\": \"toc\"}",
+    "There are several editions of this ebook in the Project Gutenberg collection.|THE "
+    "BOOK|Chapter One",
+    NULL,
+    "1 (plain) A tale. Once upon a time. *** END OF THE PROJECT GUTENBERG EBOOK THE BOOK *** "
+    "Updated editions will replace the previous one. Project Gutenberg is a registered "
+    "trademark." },
+};
+
+static void
+test_segmenter_epub_chapters (gconstpointer data)
+{
+  const EpubCase *row = data;
+  g_autofree char *path = g_strdup_printf ("/books/%s.epub", row->name);
+  g_autoptr (SutraItem) book =
+    make_book (row->name, path, SUTRA_MEDIA_EPUB, make_zip (row->zip, 0));
+  g_autoptr (GPtrArray) items = segment_ok (row->params, book);
+  g_autoptr (GPtrArray) titles = chapter_titles (items);
+  g_autofree char *joined = join_titles (titles);
+  g_autofree char *all = joined_chunks (items);
+
+  g_test_summary ("EPUB chapters: a good TOC, nested levels included, is followed by default; "
+                  "a TOC leaving most of the book in one entry gives way to the headings of "
+                  "the text (the plain-text rules, else h1..h3); Gutenberg's header and "
+                  "licence are stripped from the XHTML, and kept with strip_boilerplate false");
+  g_assert_cmpstr (joined, ==, row->titles);
+  assert_well_formed (items, row->name);
+  if (row->part_titles != NULL)
+    {
+      g_auto (GStrv) parts = g_strsplit (row->part_titles, "|", -1);
+      gint64 last = -1;
+      guint k = 0;
+
+      for (guint i = 0; i < items->len; i++)
+        {
+          SutraItem *item = items->pdata[i];
+
+          if (sutra_item_get_meta_int (item, "chapter_index", -1) == last)
+            continue;
+          last = sutra_item_get_meta_int (item, "chapter_index", -1);
+          g_assert_nonnull (parts[k]);
+          g_assert_cmpstr (sutra_item_get_meta_string (item, "part_title", "-"), ==, parts[k]);
+          k++;
+        }
+      g_assert_null (parts[k]);
+    }
+  if (row->joined != NULL)
+    g_assert_cmpstr (all, ==, row->joined);
+}
+
 typedef struct
 {
   const char *name;
@@ -1785,6 +2060,13 @@ main (int argc, char **argv)
 
       g_test_add_data_func (test_path, &layouts[i], test_segmenter_layout);
     }
+  for (guint i = 0; i < G_N_ELEMENTS (old_footers); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/old-footer/%s", old_footers[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_old_footer);
+    }
   g_test_add_func ("/plugins/segmenter/metadata", test_segmenter_metadata);
   g_test_add_func ("/plugins/segmenter/sentences", test_segmenter_sentences);
   g_test_add_func ("/plugins/segmenter/merge", test_segmenter_merge);
@@ -1793,6 +2075,13 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/segmenter/deterministic", test_segmenter_deterministic);
   g_test_add_func ("/plugins/segmenter/repair-utf8", test_segmenter_repair_utf8);
   g_test_add_func ("/plugins/segmenter/epub3", test_segmenter_epub3);
+  for (guint i = 0; i < G_N_ELEMENTS (epub_cases); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/epub-chapters/%s", epub_cases[i].name);
+
+      g_test_add_data_func (test_path, &epub_cases[i], test_segmenter_epub_chapters);
+    }
   for (guint i = 0; i < G_N_ELEMENTS (bad_inputs); i++)
     {
       g_autofree char *test_path =
