@@ -20,8 +20,9 @@ typedef struct
   GHashTable *files;    /* entry name → GBytes */
   GHashTable *manifest; /* id → ManifestItem */
   char *opf_dir;
-  GPtrArray *spine; /* ManifestItem (borrowed from manifest), reading order */
-  GArray *toc;      /* TocEntry */
+  GPtrArray *spine;  /* ManifestItem (borrowed from manifest), reading order */
+  GArray *toc;       /* TocEntry */
+  gboolean stripped; /* Gutenberg blocks were left out */
 } Epub;
 
 typedef struct
@@ -823,20 +824,28 @@ first_text (xmlNodePtr node)
 
 /* "There are several editions of this ebook in the Project Gutenberg
  * collection...", a heading Gutenberg's transcribers put above a table of
- * links to the other editions. */
+ * links to the other editions. Only a heading or a paragraph of about that
+ * length: never a block that could hold the book. */
 static gboolean
 is_editions_notice (xmlNodePtr node)
 {
   static const char notice[] = "There are several editions of this ebook in the Project "
                                "Gutenberg collection";
   const char *text;
+  xmlChar *content;
+  gboolean short_enough;
 
   if (!(node->name[0] == 'h' && node->name[1] >= '1' && node->name[1] <= '6' &&
         node->name[2] == '\0') &&
-      !name_is (node, "p") && !name_is (node, "div"))
+      !name_is (node, "p"))
     return FALSE;
   text = first_text (node->children);
-  return text != NULL && g_str_has_prefix (text, notice);
+  if (text == NULL || !g_str_has_prefix (text, notice))
+    return FALSE;
+  content = xmlNodeGetContent (node);
+  short_enough = content != NULL && strlen ((const char *) content) < 1000;
+  xmlFree (content);
+  return short_enough;
 }
 
 static void
@@ -1020,6 +1029,7 @@ skip_boilerplate (Extractor *x, xmlNodePtr node, const char *class_name)
   mark_anchor (x, node, TRUE);
   mark_boilerplate_anchors (x, node->children);
   x->after_notice = notice;
+  x->epub->stripped = TRUE;
   return TRUE;
 }
 
@@ -1259,7 +1269,8 @@ is_page_entry (const TocEntry *entry)
 }
 
 /* The resolved TOC entries as headings; with @usable, less those pointing
- * into stripped boilerplate and the pages of a page list. */
+ * into stripped boilerplate or past the body and the pages of a page
+ * list. */
 static void
 add_toc_headings (Epub *epub, SegmenterDocument *out, GArray *headings, gboolean usable)
 {
@@ -1269,7 +1280,8 @@ add_toc_headings (Epub *epub, SegmenterDocument *out, GArray *headings, gboolean
       g_autofree char *key = NULL;
       SegmenterHeading heading;
 
-      if (!entry->resolved || (usable && (entry->in_boilerplate || is_page_entry (entry))))
+      if (!entry->resolved || (usable && (entry->in_boilerplate || entry->offset >= out->body_end ||
+                                          is_page_entry (entry))))
         continue;
       key = segmenter_alnum_key (entry->title, entry->title + strlen (entry->title));
       heading.offset = entry->offset;
@@ -1282,15 +1294,17 @@ add_toc_headings (Epub *epub, SegmenterDocument *out, GArray *headings, gboolean
     }
 }
 
-/* The entry of @toc holding the most body text, [*start, *end): whether it
- * holds more than half of it. Offsets before the body count from its
- * start, as segmenter_build_chapters has them. */
+/* The entry of @toc holding the most body text, or the text before the
+ * first entry, [*start, *end): whether it holds more than half of it.
+ * Offsets before the body count from its start, as
+ * segmenter_build_chapters has them. */
 static gboolean
 find_largest_entry (SegmenterDocument *out, GArray *toc, gsize *start, gsize *end)
 {
   g_autoptr (GArray) offsets = g_array_new (FALSE, FALSE, sizeof (gsize));
   gsize largest = 0;
 
+  g_array_append_val (offsets, out->body_start);
   for (guint i = 0; i < toc->len; i++)
     {
       gsize offset = MAX (g_array_index (toc, SegmenterHeading, i).offset, out->body_start);
@@ -1555,7 +1569,10 @@ segmenter_epub_read (SegmenterDocument *out,
   if (out->text->len == 0)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: the EPUB's spine documents hold no text", out->where);
+                   "%s: the EPUB's spine documents hold no text%s", out->where,
+                   epub.stripped ? " after removing the Project Gutenberg header and licence "
+                                   "(set strip_boilerplate to false to keep them)"
+                                 : "");
       return FALSE;
     }
   /* The markers and old end lines of XHTML without Gutenberg's classes;

@@ -1929,6 +1929,21 @@ static const char *const epub_bomb[] = {
   NULL,
 };
 
+static const char *const epub_only_boilerplate[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_SPINE (OPF_ITEM ("c1"), "<itemref idref=\"c1\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("Start", "c1.xhtml", "")),
+  "OEBPS/c1.xhtml",
+  XHTML ("<div class=\"pgmonospaced pgheader\">The Project Gutenberg EBook of Nothing<br/>"
+         "*** START OF THIS PROJECT GUTENBERG EBOOK NOTHING ***</div>"),
+  NULL,
+};
+
 static const BadCase bad_inputs[] = {
   { "empty", "text/plain", NULL, NULL, "", 0, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT, "empty" },
   { "white-space", "text/plain", NULL, NULL, " \n\r\n\t\n", 6, 0, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
@@ -1961,6 +1976,8 @@ static const BadCase bad_inputs[] = {
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "past the limit of 268435456 bytes" },
   { "unsupported-type", "audio/x-raw-f32", NULL, NULL, "abcd", 4, 0, SUTRA_PLUGIN_ERROR_UNSUPPORTED,
     "media type “audio/x-raw-f32”" },
+  { "epub-only-boilerplate", SUTRA_MEDIA_EPUB, NULL, epub_only_boilerplate, NULL, 0, 0,
+    SUTRA_PLUGIN_ERROR_INVALID_INPUT, "after removing the Project Gutenberg header and licence" },
   { "only-boilerplate", "text/plain", NULL, NULL,
     "Title: X\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n"
     "*** END OF THE PROJECT GUTENBERG EBOOK X ***\nLicence.\n",
