@@ -1033,6 +1033,37 @@ skip_boilerplate (Extractor *x, xmlNodePtr node, const char *class_name)
   return TRUE;
 }
 
+/* The text of @node as extraction gives it: without page numbers, ruby
+ * annotations and the like, which xmlNodeGetContent would keep. */
+static void
+append_element_text (GString *out, xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    {
+      if ((node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) &&
+          node->content != NULL)
+        g_string_append (out, (const char *) node->content);
+      else if (node->type == XML_ELEMENT_NODE)
+        {
+          g_autofree char *class_name = get_attr (node, "class");
+
+          if (name_is (node, "br"))
+            g_string_append_c (out, ' ');
+          else if (!is_skipped (node, class_name))
+            append_element_text (out, node->children);
+        }
+    }
+}
+
+static char *
+element_text (xmlNodePtr node)
+{
+  g_autoptr (GString) raw = g_string_new (NULL);
+
+  append_element_text (raw, node->children);
+  return segmenter_fold (raw->str, raw->str + raw->len);
+}
+
 /* h1, h2, h3: 1, 2, 3; other elements 0. */
 static guint
 heading_level (xmlNodePtr node)
@@ -1128,7 +1159,7 @@ extract (Extractor *x, xmlNodePtr node)
                 SegmenterHeading mark = {
                   .offset = mark_offset,
                   .body = x->text->len,
-                  .title = node_text (node),
+                  .title = element_text (node),
                   .level = level,
                 };
 
@@ -1413,12 +1444,13 @@ count_in_range (GArray *headings, gsize start, gsize end)
 }
 
 /* epub_chapters "auto": the TOC, less its entries in boilerplate and its
- * pages, unless it is degenerate: one entry holds more than half of the
- * body while the headings in its text make at least three chapters (a
- * Gutenberg TOC listing only the front matter, the story under "LIST OF
- * THE PLATES"). Then the headings of the whole text are the chapters.
- * Without a usable TOC: the headings, when there are at least three, else
- * the spine documents. */
+ * pages, unless it is degenerate: one entry (or the text before the first)
+ * holds more than half of the body while the headings in that text make at
+ * least three chapters (a Gutenberg TOC listing only the front matter, the
+ * story under "LIST OF THE PLATES"). Then the headings of the whole text
+ * are the chapters. Without a usable TOC: the headings, when there are at
+ * least three, else the spine documents. The headings are looked for only
+ * then: a good TOC costs nothing more. */
 static gboolean
 choose_chapters (Epub *epub,
                  SegmenterDocument *out,

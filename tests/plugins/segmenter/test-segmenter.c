@@ -1687,7 +1687,8 @@ test_segmenter_epub3 (void)
   "and nobody asked.</p>"
 
 /* Two parts of two chapters, in a nested NCX whose labels are not the
- * headings of the text ("1. Arrival" over "CHAPTER I"). */
+ * headings of the text ("1. Arrival" over "CHAPTER I"), with an entry for
+ * a page of the printed book. */
 static const char *const epub_good_toc[] = {
   "mimetype",
   "application/epub+zip",
@@ -1701,7 +1702,8 @@ static const char *const epub_good_toc[] = {
   NCX (NAV_POINT ("Part One",
                   "c1.xhtml",
                   NAV_POINT ("1. Arrival", "c1.xhtml#ch1", "")
-                    NAV_POINT ("2. The House", "c2.xhtml", ""))
+                    NAV_POINT ("2. The House", "c2.xhtml", "")
+                      NAV_POINT ("[Pg 3]", "c2.xhtml#Page_3", ""))
          NAV_POINT ("Part Two",
                     "c3.xhtml",
                     NAV_POINT ("3. The Storm", "c3.xhtml#ch3", "")
@@ -1709,7 +1711,8 @@ static const char *const epub_good_toc[] = {
   "OEBPS/c1.xhtml",
   XHTML ("<p>PART ONE</p><h2 id=\"ch1\">CHAPTER I</h2>" PARAGRAPHS),
   "OEBPS/c2.xhtml",
-  XHTML ("<h2>CHAPTER II</h2>" PARAGRAPHS),
+  XHTML ("<h2>CHAPTER II</h2>" PARAGRAPHS "<p>A page of the book ends<a id=\"Page_3\" "
+         "class=\"pagenum\">[3]</a> here.</p>"),
   "OEBPS/c3.xhtml",
   XHTML ("<p>PART TWO</p><h2 id=\"ch3\">CHAPTER III</h2>" PARAGRAPHS),
   "OEBPS/c4.xhtml",
@@ -1729,7 +1732,8 @@ static const char *const epub_one_entry[] = {
   "OEBPS/toc.ncx",
   NCX (NAV_POINT ("Start", "c1.xhtml", "")),
   "OEBPS/c1.xhtml",
-  XHTML ("<h1>The Book</h1><h2>The Beginning</h2>" PARAGRAPHS "<h2>The Middle</h2>" PARAGRAPHS
+  XHTML ("<h1>The Book</h1><h2>The Beginning</h2>" PARAGRAPHS
+         "<h2><span class=\"pagenum\">[5]</span>The Middle</h2>" PARAGRAPHS
          "<h2>The End of It</h2>" PARAGRAPHS),
   NULL,
 };
@@ -1803,6 +1807,9 @@ typedef struct
 static const EpubCase epub_cases[] = {
   { "good-toc", epub_good_toc, NULL, "1. Arrival|2. The House|3. The Storm|4. Departure",
     "Part One|Part One|Part Two|Part Two", NULL },
+  { "good-toc-strict", epub_good_toc, "{\"epub_chapters\": \"toc\"}",
+    "1. Arrival|2. The House|[Pg 3]|3. The Storm|4. Departure",
+    "Part One|Part One|Part One|Part Two|Part Two", NULL },
   { "good-toc-headings", epub_good_toc, "{\"epub_chapters\": \"headings\"}",
     "CHAPTER I|CHAPTER II|CHAPTER III|CHAPTER IV", "PART ONE|PART ONE|PART TWO|PART TWO", NULL },
   { "one-entry", epub_one_entry, NULL, "The Beginning|The Middle|The End of It",
