@@ -7,6 +7,7 @@
 #include "sutra-run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,27 @@
 #include <unistd.h>
 
 /* Signals ------------------------------------------------------------------- */
+
+/* SIGINT and SIGTERM reach a handler that only writes the signal's number to
+ * a pipe (async-signal-safe); a thread reads the pipe and stops the run.
+ * A handler, not a signal mask and sigwait: whichever thread the kernel
+ * picks runs it, including threads that libraries (or a sanitizer's
+ * runtime) started before sutra could block anything, so a signal never
+ * kills sutra mid-run. */
+static int signal_pipe[2] = { -1, -1 };
+
+static void
+on_signal (int number)
+{
+  unsigned char byte = (unsigned char) number;
+  int saved = errno;
+
+  if (write (signal_pipe[1], &byte, 1) < 0)
+    {
+      /* The pipe is full of earlier signals: this one adds nothing. */
+    }
+  errno = saved;
+}
 
 typedef struct
 {
@@ -25,23 +47,23 @@ static void *
 signal_thread (void *data)
 {
   SignalWatch *watch = data;
-  sigset_t set;
-  int number;
+  unsigned char byte;
 
-  sigemptyset (&set);
-  sigaddset (&set, SIGINT);
-  sigaddset (&set, SIGTERM);
-  sigaddset (&set, SIGUSR1);
-  while (sigwait (&set, &number) == 0)
+  for (;;)
     {
-      if (number == SIGUSR1) /* the run ended: sutra itself asks the thread to leave */
+      ssize_t n = read (signal_pipe[0], &byte, 1);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      /* 0: the run ended and sutra itself asks the thread to leave. */
+      if (n <= 0 || byte == 0)
         break;
-      if (g_atomic_int_compare_and_exchange (&watch->signal_number, 0, number))
+      if (g_atomic_int_compare_and_exchange (&watch->signal_number, 0, byte))
         {
           fprintf (stderr,
                    "\nsutra: %s: finishing the items in flight; press Ctrl-C again "
                    "to abandon them\n",
-                   number == SIGINT ? "interrupted" : "terminated");
+                   byte == SIGINT ? "interrupted" : "terminated");
           sutra_run_stop (watch->run, FALSE);
         }
       else
@@ -51,6 +73,33 @@ signal_thread (void *data)
         }
     }
   return NULL;
+}
+
+static gboolean
+install_signal_handlers (void)
+{
+  struct sigaction action = { 0 };
+
+  if (pipe2 (signal_pipe, O_CLOEXEC) != 0)
+    return FALSE;
+  action.sa_handler = on_signal;
+  sigemptyset (&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction (SIGINT, &action, NULL) == 0 && sigaction (SIGTERM, &action, NULL) == 0;
+}
+
+static void
+remove_signal_handlers (void)
+{
+  struct sigaction action = { 0 };
+
+  action.sa_handler = SIG_DFL;
+  sigemptyset (&action.sa_mask);
+  sigaction (SIGINT, &action, NULL);
+  sigaction (SIGTERM, &action, NULL);
+  close (signal_pipe[0]);
+  close (signal_pipe[1]);
+  signal_pipe[0] = signal_pipe[1] = -1;
 }
 
 /* Runs @pipeline in the job at @job_dir. @resume_hint is the command that
@@ -67,7 +116,6 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   FILE *events = NULL;
   FILE *tty = NULL;
   pthread_t watcher;
-  sigset_t set;
   gboolean ok;
 
   if (job_dir != NULL)
@@ -96,13 +144,11 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   if (!opt_quiet && isatty (STDERR_FILENO))
     tty = stderr;
 
-  /* Signals go to one thread that asks the run to stop; every other thread
-   * (workers are made after this) has them blocked. */
-  sigemptyset (&set);
-  sigaddset (&set, SIGINT);
-  sigaddset (&set, SIGTERM);
-  sigaddset (&set, SIGUSR1);
-  pthread_sigmask (SIG_BLOCK, &set, NULL);
+  if (!install_signal_handlers ())
+    {
+      print_error ("cannot set up signal handling: %s", g_strerror (errno));
+      return EXIT_RUN_FAILED;
+    }
 
   run = sutra_run_new (pipeline);
   if (job != NULL)
@@ -120,8 +166,14 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   ok = sutra_run_execute (run, &error);
 
   sutra_progress_stop (progress, ok, error != NULL ? error->message : NULL);
-  pthread_kill (watcher, SIGUSR1);
-  pthread_join (watcher, NULL);
+  {
+    unsigned char stop = 0;
+
+    if (write (signal_pipe[1], &stop, 1) != 1)
+      pthread_cancel (watcher);
+    pthread_join (watcher, NULL);
+  }
+  remove_signal_handlers ();
   sutra_progress_free (progress);
   if (events != NULL && events != stdout)
     fclose (events);
