@@ -96,7 +96,8 @@ command_status (int argc, char **argv)
   SutraJournal *journal;
   StatusReport report;
   double elapsed = 0, remaining = 0;
-  gboolean remaining_known = TRUE;
+  gboolean remaining_known = FALSE;
+  gboolean all_done = TRUE;
   int status = parse_command (context, &argc, &argv, 1);
 
   if (status != EXIT_OK)
@@ -139,12 +140,19 @@ command_status (int argc, char **argv)
       elapsed = MAX (elapsed, row->seconds);
       if (row->state == NULL || strcmp (row->state, "done") != 0)
         {
+          all_done = FALSE;
+          /* The estimate comes from the stages that know their total (a
+           * source that counted its input, the maps after it); stages after
+           * a split do not, and follow the others closely anyway. */
           if (row->total > row->done && row->done > 0 && row->seconds > 0)
-            remaining = MAX (remaining, (row->total - row->done) * row->seconds / row->done);
-          else
-            remaining_known = FALSE;
+            {
+              remaining = MAX (remaining, (row->total - row->done) * row->seconds / row->done);
+              remaining_known = TRUE;
+            }
         }
     }
+  if (all_done)
+    remaining_known = TRUE;
 
   if (opt_json)
     {

@@ -18,6 +18,7 @@ struct _SutraOutput
   const gint *cancelled; /* atomic flag owned by the run, or NULL */
   guint64 total;
   gboolean has_total;
+  guint64 *total_target; /* where a total is published at once, or NULL */
   guint64 n_pushed;
 };
 

@@ -48,6 +48,10 @@ sutra_output_set_total (SutraOutput *output, guint64 n_items)
   g_return_if_fail (output != NULL);
   output->total = n_items;
   output->has_total = TRUE;
+  /* Published at once: the progress display shows the total while the
+   * source is still producing. */
+  if (output->total_target != NULL)
+    __atomic_store_n (output->total_target, n_items, __ATOMIC_RELAXED);
 }
 
 gboolean

@@ -1423,6 +1423,8 @@ source_send (SourceState *state)
     return;
   if (!stage_emit (stage, state->pending))
     g_atomic_int_set (&stage->run->stopping, 1);
+  /* A source's "in" is what it produced: progress and status count it. */
+  COUNTER_ADD (stage->n_in, state->pending->len);
   COUNTER_ADD (stage->n_out, state->pending->len);
   g_ptr_array_set_size (state->pending, 0);
 }
@@ -1472,6 +1474,7 @@ run_source (StageRuntime *stage, gpointer instance)
 
   state.pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   sutra_output_init_stream (&output, source_push, &state, &stage->run->stopping);
+  output.total_target = &stage->n_total;
   ok = stage->info->process (instance, NULL, 0, &output, &local);
   if (output.has_total)
     COUNTER_SET (stage->n_total, output.total);
