@@ -18,13 +18,9 @@ command_validate (int argc, char **argv)
                      groups);
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
-  int status = parse_command (context, &argc, &argv, 1);
+  int status = parse_pipeline_command (context, &argc, &argv, &registry, &pipeline);
 
   if (status != EXIT_OK)
-    return status;
-  registry = load_registry ();
-  pipeline = load_pipeline (registry, argv[1], &status);
-  if (pipeline == NULL)
     return status;
   printf ("%s: valid: %u stages\n", argv[1], pipeline->stages->len);
   return EXIT_OK;
@@ -42,13 +38,9 @@ command_graph (int argc, char **argv)
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
   g_autofree char *dot = NULL;
-  int status = parse_command (context, &argc, &argv, 1);
+  int status = parse_pipeline_command (context, &argc, &argv, &registry, &pipeline);
 
   if (status != EXIT_OK)
-    return status;
-  registry = load_registry ();
-  pipeline = load_pipeline (registry, argv[1], &status);
-  if (pipeline == NULL)
     return status;
   dot = sutra_pipeline_to_dot (pipeline);
   fputs (dot, stdout);

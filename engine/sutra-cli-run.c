@@ -235,13 +235,9 @@ command_run (int argc, char **argv)
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
   g_autofree char *job_dir = NULL;
-  int status = parse_command (context, &argc, &argv, 1);
+  int status = parse_pipeline_command (context, &argc, &argv, &registry, &pipeline);
 
   if (status != EXIT_OK)
-    return status;
-  registry = load_registry ();
-  pipeline = load_pipeline (registry, argv[1], &status);
-  if (pipeline == NULL)
     return status;
   if (opt_no_job && (opt_job != NULL || opt_cache != NULL))
     {

@@ -167,3 +167,19 @@ load_pipeline (SutraRegistry *registry, const char *path, int *status)
     }
   return pipeline;
 }
+
+int
+parse_pipeline_command (GOptionContext *context,
+                        int *argc,
+                        char ***argv,
+                        SutraRegistry **registry,
+                        SutraPipeline **pipeline)
+{
+  int status = parse_command (context, argc, argv, 1);
+
+  if (status != EXIT_OK)
+    return status;
+  *registry = load_registry ();
+  *pipeline = load_pipeline (*registry, (*argv)[1], &status);
+  return *pipeline != NULL ? EXIT_OK : status;
+}

@@ -57,6 +57,15 @@ int parse_command (GOptionContext *context, int *argc, char ***argv, int n_posit
 /* Loads and validates a pipeline file, printing every problem. */
 SutraPipeline *load_pipeline (SutraRegistry *registry, const char *path, int *status);
 
+/* For commands taking one PIPELINE argument: parses the options, loads the
+ * plugins and the pipeline. Returns EXIT_OK with @registry and @pipeline
+ * set (transfer full), or the status to exit with. */
+int parse_pipeline_command (GOptionContext *context,
+                            int *argc,
+                            char ***argv,
+                            SutraRegistry **registry,
+                            SutraPipeline **pipeline);
+
 /* sutra-cli-run.c */
 int command_run (int argc, char **argv);
 int command_resume (int argc, char **argv);

@@ -14,7 +14,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-/* clang-format off: the quark name has dashes */
+/* The quark name has dashes, which clang-format would space as minus signs. */
+/* clang-format off */
 G_DEFINE_QUARK (sutra-job-error-quark, sutra_job_error)
 /* clang-format on */
 

@@ -8,7 +8,8 @@
 #include <sutra/sutra.h>
 #include <string.h>
 
-/* clang-format off: the quark name has dashes */
+/* The quark name has dashes, which clang-format would space as minus signs. */
+/* clang-format off */
 G_DEFINE_QUARK (sutra-journal-error-quark, sutra_journal_error)
 /* clang-format on */
 

@@ -6,10 +6,12 @@
 #include <ltdl.h>
 #include <string.h>
 
-/* clang-format off: the quark name has dashes */
+/* The quark name has dashes, which clang-format would space as minus signs. */
+/* clang-format off */
 G_DEFINE_QUARK (sutra-registry-error-quark, sutra_registry_error)
 /* clang-format on */
-/* clang-format off: the quark name has dashes */
+/* The quark name has dashes, which clang-format would space as minus signs. */
+/* clang-format off */
 G_DEFINE_QUARK (sutra-plugin-error-quark, sutra_plugin_error)
 /* clang-format on */
 

@@ -44,7 +44,8 @@
 #define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
 
-/* clang-format off: the quark name has dashes */
+/* The quark name has dashes, which clang-format would space as minus signs. */
+/* clang-format off */
 G_DEFINE_QUARK (sutra - run - error - quark, sutra_run_error)
 /* clang-format on */
 

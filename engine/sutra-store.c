@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* clang-format off: the quark name has dashes */
+/* The quark name has dashes, which clang-format would space as minus signs. */
+/* clang-format off */
 G_DEFINE_QUARK (sutra-store-error-quark, sutra_store_error)
 /* clang-format on */
 
