@@ -58,3 +58,19 @@ sutra_digest_to_hex (const guint8 digest[SUTRA_DIGEST_SIZE], char hex[65])
     }
   hex[64] = '\0';
 }
+
+guint
+sutra_lineage_hash (gconstpointer key)
+{
+  guint value;
+
+  memcpy (&value, ((const SutraLineage *) key)->digest, sizeof value);
+  return value;
+}
+
+gboolean
+sutra_lineage_equal (gconstpointer a, gconstpointer b)
+{
+  return a == b || memcmp (((const SutraLineage *) a)->digest, ((const SutraLineage *) b)->digest,
+                           SUTRA_DIGEST_SIZE) == 0;
+}

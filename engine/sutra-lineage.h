@@ -31,6 +31,10 @@ void sutra_lineage_unref (SutraLineage *lineage);
 SutraLineage *sutra_lineage_derive (const SutraLineage *input,
                                     const guint8 fingerprint[SUTRA_DIGEST_SIZE]);
 
+/* Hash and equality by digest, for hash tables keyed by lineage. */
+guint sutra_lineage_hash (gconstpointer lineage);
+gboolean sutra_lineage_equal (gconstpointer a, gconstpointer b);
+
 /* Lowercase hex of a digest, in @hex (65 bytes). */
 void sutra_digest_to_hex (const guint8 digest[SUTRA_DIGEST_SIZE], char hex[65]);
 

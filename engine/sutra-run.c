@@ -25,149 +25,27 @@
  * place; sinks drop them.
  */
 
-#include "sutra-run.h"
+#include "sutra-run-private.h"
 
-#include "sutra-autocleanups.h"
-#include "sutra-item-private.h"
-#include "sutra-job.h"
 #include "sutra-output-private.h"
-#include "sutra-record.h"
-
-#include <openssl/evp.h>
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* 64-bit counters read by the progress display while workers update them. */
-#define COUNTER_ADD(counter, n) __atomic_fetch_add (&(counter), (n), __ATOMIC_RELAXED)
-#define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
-#define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
-
 /* The quark name has dashes, which clang-format would space as minus signs. */
 /* clang-format off */
-G_DEFINE_QUARK (sutra - run - error - quark, sutra_run_error)
+G_DEFINE_QUARK (sutra-run-error-quark, sutra_run_error)
 /* clang-format on */
 
-typedef struct _StageRuntime StageRuntime;
-
-/* A bounded FIFO of items, one per input edge of a stage. */
-typedef struct
-{
-  SutraItem **slots;
-  guint capacity;
-  guint head;
-  guint count;
-  gboolean closed;
-} ItemRing;
-
-typedef struct
-{
-  StageRuntime *target;
-  guint ring;
-} Edge;
-
-typedef struct
-{
-  gboolean ready;
-  GPtrArray *items;
-} WindowSlot;
-
-struct _StageRuntime
-{
-  SutraRun *run;
-  SutraStageSpec *spec;
-  const SutraStageInfo *info;
-
-  /* Input side: rings guarded by in_lock; items_ready signals consumers,
-   * space_ready producers. */
-  GMutex in_lock;
-  GCond items_ready;
-  GCond space_ready;
-  ItemRing *rings;
-  guint n_rings;
-  guint want; /* a waiting consumer's need: wake it at this fill */
-  gint queue_fill;
-  guint queue_max_fill;
-
-  /* One worker at a time forms a batch, so batches are contiguous runs of
-   * the stream and are numbered in stream order. */
-  GMutex intake_lock;
-  guint64 next_seq;
-  GPtrArray *group; /* gather: members of the open group */
-  int gather_level; /* gather: depth of its groups' parents, or -1 */
-
-  /* Output side: the reorder window. */
-  GMutex out_lock;
-  GCond window_moved;
-  guint64 next_flush_seq;
-  gboolean flushing;
-  WindowSlot *window;
-  guint window_size;
-  GArray *edges; /* Edge */
-
-  /* Workers. */
-  GThreadPool *pool;
-  GPtrArray *instances; /* one, or one per worker */
-  GPtrArray *contexts;  /* SutraStageContext, one per instance */
-  GPtrArray *device_names;
-  char *work_dir;
-  gint n_alive;
-  GMutex rate_lock;
-  gint64 rate_next_us;
-
-  /* Checkpoints (with a job). */
-  gboolean checkpointing;       /* outputs go to the store */
-  gboolean skipped;             /* up to date: not run at all */
-  SutraLineage *source_lineage; /* sources: what their items descend from */
-  char complete_key[65];        /* fingerprint + inputs' complete keys */
-  GMutex lineage_lock;
-  GHashTable *lineages; /* input SutraLineage -> output SutraLineage, by digest */
-  GMutex sink_lock;
-  GHashTable *sink_done; /* sinks: keys of batches written earlier */
-  GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
-  char *resume_state;
-  gint64 last_sync_us;
-
-  /* Counters, atomics. */
-  SutraStageState state;
-  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
-  gint64 started_us, finished_us, busy_us;
-};
-
-struct _SutraRun
-{
-  SutraPipeline *pipeline;
-  GPtrArray *stages; /* StageRuntime, topological order */
-  gint stopping;     /* take no new batches */
-  gint abandoning;   /* drop in-flight work too */
-  GMutex lock;
-  GCond done;
-  guint n_done;
-  GError *error;
-  GPtrArray *failures;
-  SutraJob *job;
-  GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
-  GThread *committer;
-  gint64 progress_recorded_us;
-  GMutex commit_lock;
-  GCond commit_wake;
-  gboolean commit_stop;
-  gint n_corrupt; /* store entries that failed their checks */
-  SutraRunEventFunc event_func;
-  gpointer event_data;
-  GMutex event_lock;
-  gint64 started_us;
-};
-
-static gboolean
-run_is_stopping (SutraRun *run)
+gboolean
+sutra_run_is_stopping (SutraRun *run)
 {
   return g_atomic_int_get (&run->stopping) != 0;
 }
 
-static void
-emit_event (SutraRun *run, JsonObject *event)
+void
+sutra_run_emit_event (SutraRun *run, JsonObject *event)
 {
   if (run->event_func != NULL)
     {
@@ -179,8 +57,8 @@ emit_event (SutraRun *run, JsonObject *event)
   json_object_unref (event);
 }
 
-static JsonObject *
-stage_event (StageRuntime *stage, const char *name)
+JsonObject *
+sutra_run_stage_event (StageRuntime *stage, const char *name)
 {
   JsonObject *event = json_object_new ();
 
@@ -219,8 +97,8 @@ sutra_run_stop (SutraRun *run, gboolean abandon)
 }
 
 /* Records the run's first fatal error and stops everything. */
-static void
-fail_run (SutraRun *run, GError *error)
+void
+sutra_run_fail (SutraRun *run, GError *error)
 {
   g_mutex_lock (&run->lock);
   if (run->error == NULL)
@@ -277,7 +155,7 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
       if (ring->count == ring->capacity)
         {
           g_cond_broadcast (&target->items_ready);
-          while (ring->count > ring->capacity / 2 && !run_is_stopping (run))
+          while (ring->count > ring->capacity / 2 && !sutra_run_is_stopping (run))
             g_cond_wait (&target->space_ready, &target->in_lock);
         }
       if (g_atomic_int_get (&run->abandoning))
@@ -368,17 +246,6 @@ take_next (StageRuntime *stage, SutraItem **item)
   return TAKE_ITEM;
 }
 
-typedef struct
-{
-  guint64 seq;
-  GPtrArray *entries; /* data items and markers, stream order */
-  GPtrArray *data;    /* the data items only, borrowed from entries */
-  SutraItem *closing; /* gather: the marker that closed the group */
-  gboolean has_key;
-  guint8 key[SUTRA_DIGEST_SIZE];
-  guint n_failed; /* items of this batch that failed and were skipped */
-} Batch;
-
 static void
 batch_clear (Batch *batch)
 {
@@ -395,9 +262,9 @@ wait_window (StageRuntime *stage)
 
   g_mutex_lock (&stage->out_lock);
   while (stage->next_seq - stage->next_flush_seq >= stage->window_size &&
-         !run_is_stopping (stage->run))
+         !sutra_run_is_stopping (stage->run))
     g_cond_wait (&stage->window_moved, &stage->out_lock);
-  ok = !run_is_stopping (stage->run);
+  ok = !sutra_run_is_stopping (stage->run);
   g_mutex_unlock (&stage->out_lock);
   return ok;
 }
@@ -437,7 +304,7 @@ take_batch (StageRuntime *stage, Batch *batch)
 
   /* One lock hold takes the whole batch; it is released only to wait. */
   g_mutex_lock (&stage->in_lock);
-  while (!run_is_stopping (stage->run))
+  while (!sutra_run_is_stopping (stage->run))
     {
       TakeResult result = take_next (stage, &item);
 
@@ -492,7 +359,7 @@ take_batch (StageRuntime *stage, Batch *batch)
   /* A batch cut short by a stop is not a batch: its key would match no
    * batch of the resumed run. Its items are dropped; a resume makes them
    * again from the store. */
-  if ((batch->entries->len == 0 && batch->closing == NULL) || run_is_stopping (stage->run))
+  if ((batch->entries->len == 0 && batch->closing == NULL) || sutra_run_is_stopping (stage->run))
     {
       batch_clear (batch);
       g_mutex_unlock (&stage->intake_lock);
@@ -551,135 +418,6 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
   g_mutex_unlock (&stage->out_lock);
 }
 
-/* Lineage ------------------------------------------------------------------ */
-
-static guint
-lineage_hash (gconstpointer key)
-{
-  guint value;
-
-  memcpy (&value, ((const SutraLineage *) key)->digest, sizeof value);
-  return value;
-}
-
-static gboolean
-lineage_equal (gconstpointer a, gconstpointer b)
-{
-  return a == b || memcmp (((const SutraLineage *) a)->digest, ((const SutraLineage *) b)->digest,
-                           SUTRA_DIGEST_SIZE) == 0;
-}
-
-/* The last lookup of derived_lineage(), per batch: items of one batch
- * nearly always share their lineage, so the table (and its lock) is
- * consulted once per batch, not once per item. */
-typedef struct
-{
-  SutraLineage *input;
-  SutraLineage *output;
-} LineageMemo;
-
-/* The lineage of what this stage makes from an item of lineage @input.
- * Returns: (transfer none) (nullable). */
-static SutraLineage *
-derived_lineage (StageRuntime *stage, SutraLineage *input, LineageMemo *memo)
-{
-  SutraLineage *output;
-
-  if (input == NULL || stage->run->job == NULL)
-    return NULL;
-  if (memo != NULL && memo->input == input)
-    return memo->output;
-  g_mutex_lock (&stage->lineage_lock);
-  output = g_hash_table_lookup (stage->lineages, input);
-  if (output == NULL)
-    {
-      output = sutra_lineage_derive (input, stage->spec->fingerprint);
-      g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
-    }
-  g_mutex_unlock (&stage->lineage_lock);
-  if (memo != NULL)
-    {
-      memo->input = input;
-      memo->output = output;
-    }
-  return output;
-}
-
-/* Gives @output (owned by the caller) the lineage that derives from @input.
- * A map that passes its input on returns the input itself, which other
- * stages may hold: that one is copied, never changed. */
-static SutraItem *
-take_lineage (StageRuntime *stage, SutraItem *output, SutraItem *input, LineageMemo *memo)
-{
-  SutraLineage *lineage = derived_lineage (stage, input->lineage, memo);
-
-  if (lineage == NULL || output->lineage == lineage)
-    return output;
-  if (output == input)
-    {
-      SutraItem *copy = sutra_item_new_derived (input, NULL, NULL);
-
-      sutra_item_unref (output);
-      output = copy;
-    }
-  sutra_item_set_lineage (output, lineage);
-  return output;
-}
-
-/* A batch's key: the stage's fingerprint and, for every entry, its lineage
- * and path. It names the batch's outputs in the store: the same inputs
- * through the same stage always give the same key, whatever the run. */
-static void
-compute_batch_key (StageRuntime *stage, Batch *batch)
-{
-  SutraLineage *previous = NULL;
-  guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
-  g_autoptr (GByteArray) text = NULL;
-  gsize size = SUTRA_DIGEST_SIZE;
-  guint8 *p;
-
-  batch->has_key = FALSE;
-  for (guint i = 0; i < n; i++)
-    {
-      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
-
-      if (!sutra_item_is_marker (item) && item->lineage == NULL)
-        return;
-      size += 1 + SUTRA_DIGEST_SIZE + 2 * sizeof (guint64) + item->depth * sizeof (guint64);
-    }
-  /* Everything the key depends on, laid out in one buffer and hashed in
-   * one call: per-item calls into the digest cost more than the hashing. */
-  text = g_byte_array_sized_new (size);
-  g_byte_array_set_size (text, size);
-  p = text->data;
-  memcpy (p, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
-  p += SUTRA_DIGEST_SIZE;
-  for (guint i = 0; i < n; i++)
-    {
-      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
-      guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
-
-      /* Equal digests, not equal pointers: items read back from different
-       * store records carry equal lineages in distinct objects. */
-      if (!sutra_item_is_marker (item) &&
-          (previous == NULL ||
-           (item->lineage != previous &&
-            memcmp (item->lineage->digest, previous->digest, SUTRA_DIGEST_SIZE) != 0)))
-        {
-          *p++ = 'L';
-          memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
-          p += SUTRA_DIGEST_SIZE;
-          previous = item->lineage;
-        }
-      memcpy (p, header, sizeof header);
-      p += sizeof header;
-      memcpy (p, item->path, item->depth * sizeof (guint64));
-      p += item->depth * sizeof (guint64);
-    }
-  EVP_Digest (text->data, p - text->data, batch->key, NULL, EVP_sha256 (), NULL);
-  batch->has_key = TRUE;
-}
-
 /* Processing ----------------------------------------------------------------- */
 
 static void
@@ -691,7 +429,7 @@ record_failure (StageRuntime *stage, Batch *batch, const char *item_id, const GE
   if (run->job != NULL)
     sutra_journal_add_failure (run->job->journal, stage->spec->name,
                                batch->has_key ? batch->key : NULL, item_id, error->message);
-  JsonObject *event = stage_event (stage, "item-failed");
+  JsonObject *event = sutra_run_stage_event (stage, "item-failed");
 
   g_mutex_lock (&run->lock);
   g_ptr_array_add (run->failures,
@@ -700,7 +438,7 @@ record_failure (StageRuntime *stage, Batch *batch, const char *item_id, const GE
   COUNTER_ADD (stage->n_failed, 1);
   json_object_set_string_member (event, "item", item_id);
   json_object_set_string_member (event, "message", error->message);
-  emit_event (run, event);
+  sutra_run_emit_event (run, event);
 }
 
 static void
@@ -759,12 +497,12 @@ call_process (StageRuntime *stage,
         }
       {
         guint jitter = delay_ms > 0 ? g_random_int_range (0, delay_ms / 2 + 1) : 0;
-        JsonObject *event = stage_event (stage, "item-retry");
+        JsonObject *event = sutra_run_stage_event (stage, "item-retry");
 
         json_object_set_string_member (event, "item", sutra_item_get_id (items[0]));
         json_object_set_int_member (event, "attempt", attempt);
         json_object_set_string_member (event, "message", local->message);
-        emit_event (stage->run, event);
+        sutra_run_emit_event (stage->run, event);
         g_usleep ((gulong) (delay_ms + jitter) * 1000);
         delay_ms = MIN (delay_ms * 2, spec->retry_max_backoff_ms);
       }
@@ -1039,7 +777,8 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
 
           for (guint j = 0; j < mine->len; j++)
             {
-              SutraLineage *lineage = derived_lineage (stage, entry->lineage, &memo);
+              SutraLineage *lineage =
+                sutra_checkpoint_derive_lineage (stage, entry->lineage, &memo);
 
               /* Children are new items of this call: safe to change. */
               if (lineage != NULL && !sutra_item_is_marker (mine->pdata[j]))
@@ -1058,7 +797,8 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
       else
         for (guint j = 0; j < mine->len; j++)
           g_ptr_array_add (result,
-                           take_lineage (stage, sutra_item_ref (mine->pdata[j]), entry, &memo));
+                           sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
+                                                          entry, &memo));
     }
   return result;
 }
@@ -1136,8 +876,8 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result,
-                   take_lineage (stage, sutra_item_ref (output), batch->data->pdata[0], NULL));
+  g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage, sutra_item_ref (output),
+                                                          batch->data->pdata[0], NULL));
   return g_steal_pointer (&result);
 }
 
@@ -1223,145 +963,6 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   return result;
 }
 
-/* Checkpoints ---------------------------------------------------------------- */
-
-/* The outputs of a batch computed before: by this job (in its journal) or
- * by another job sharing the store. NULL when there are none, or when the
- * entry fails its checks (then the batch is computed again). */
-static GPtrArray *
-load_batch (StageRuntime *stage, Batch *batch)
-{
-  SutraRun *run = stage->run;
-  SutraJob *job = run->job;
-  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
-  g_autoptr (GBytes) body = NULL;
-  g_autoptr (GError) error = NULL;
-  SutraJournalBatch *known = g_hash_table_lookup (run->batches, lookup);
-  SutraStoreLocation location;
-  GPtrArray *items;
-  gboolean from_cache = FALSE;
-
-  if (known != NULL && !(job->retry_failed && known->n_failed > 0))
-    location = known->location;
-  else if (known == NULL && sutra_store_lookup (job->store, batch->key, &location))
-    from_cache = TRUE;
-  else
-    {
-      if (known != NULL)
-        sutra_journal_clear_failures (job->journal, batch->key);
-      return NULL;
-    }
-
-  body = sutra_store_get (job->store, batch->key, &location, &error);
-  items = body != NULL ? sutra_record_decode (body, &error) : NULL;
-  if (items == NULL)
-    {
-      JsonObject *event = stage_event (stage, "store-entry-rejected");
-
-      json_object_set_string_member (event, "message", error->message);
-      emit_event (run, event);
-      if (g_atomic_int_add (&run->n_corrupt, 1) < 3)
-        g_printerr ("sutra: stage “%s”: %s; computing it again\n", stage->spec->name,
-                    error->message);
-      return NULL;
-    }
-  if (from_cache)
-    {
-      guint n_out = 0;
-
-      for (guint i = 0; i < items->len; i++)
-        n_out += !sutra_item_is_marker (items->pdata[i]);
-      /* Recorded in this job too, so that its resume finds it directly. */
-      sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
-                               batch->data->len, n_out, 0, TRUE);
-      COUNTER_ADD (stage->n_cached, batch->data->len);
-    }
-  else
-    {
-      COUNTER_ADD (stage->n_resumed, batch->data->len);
-      COUNTER_ADD (stage->n_failed, known->n_failed);
-    }
-  return items;
-}
-
-static gboolean
-save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
-{
-  SutraJob *job = stage->run->job;
-  g_autoptr (GBytes) body = sutra_record_encode (outputs);
-  SutraStoreLocation location;
-  guint n_out = 0;
-
-  if (!sutra_store_put (job->store, batch->key, body, &location, error))
-    {
-      g_prefix_error (error, "stage “%s”: ", stage->spec->name);
-      return FALSE;
-    }
-  for (guint i = 0; i < outputs->len; i++)
-    n_out += !sutra_item_is_marker (outputs->pdata[i]);
-  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location, batch->data->len,
-                           n_out, batch->n_failed, FALSE);
-  return TRUE;
-}
-
-static gboolean
-sink_already_done (StageRuntime *stage, Batch *batch)
-{
-  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
-
-  return stage->sink_done != NULL && g_hash_table_contains (stage->sink_done, lookup);
-}
-
-#define SINK_SYNC_INTERVAL_US (500 * 1000)
-
-/* Records the sink's progress: the keys of the batches it wrote since the
- * last checkpoint and, for a sink that can sync, the state it can resume
- * from, taken after a sync so that the state never runs ahead of the disk.
- * Both go to the journal in one unit. */
-static gboolean
-sink_checkpoint (StageRuntime *stage, gboolean force, gboolean complete, GError **error)
-{
-  SutraRun *run = stage->run;
-  g_autofree char *plugin_state = NULL;
-  g_autofree char *state = NULL;
-  gint64 now = g_get_monotonic_time ();
-
-  if (run->job == NULL)
-    return TRUE;
-  g_mutex_lock (&stage->sink_lock);
-  if (stage->info->sync != NULL && !force && !complete &&
-      now - stage->last_sync_us < SINK_SYNC_INTERVAL_US)
-    {
-      g_mutex_unlock (&stage->sink_lock);
-      return TRUE;
-    }
-  if (stage->info->sync != NULL && !complete && stage->instances->len == 1)
-    {
-      if (!stage->info->sync (stage->instances->pdata[0], &plugin_state, error))
-        {
-          g_mutex_unlock (&stage->sink_lock);
-          g_prefix_error (error, "stage “%s”: ", stage->spec->name);
-          return FALSE;
-        }
-    }
-  state = g_strdup_printf ("%s %s", stage->complete_key, plugin_state ? plugin_state : "");
-  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys, state,
-                                     complete);
-  g_ptr_array_unref (stage->sink_keys);
-  stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  stage->last_sync_us = now;
-  g_mutex_unlock (&stage->sink_lock);
-  return TRUE;
-}
-
-static void
-sink_note_batch (StageRuntime *stage, Batch *batch)
-{
-  g_mutex_lock (&stage->sink_lock);
-  g_ptr_array_add (stage->sink_keys, g_bytes_new (batch->key, SUTRA_DIGEST_SIZE));
-  g_mutex_unlock (&stage->sink_lock);
-}
-
 /* One batch through the stage, or through the store when it was done
  * before. Returns the outputs, or NULL with @error. */
 static GPtrArray *
@@ -1372,14 +973,14 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
   GPtrArray *outputs = NULL;
 
   if (run->job != NULL)
-    compute_batch_key (stage, batch);
-  if (batch->has_key && is_sink && sink_already_done (stage, batch))
+    sutra_checkpoint_batch_key (stage, batch);
+  if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (stage, batch))
     {
       COUNTER_ADD (stage->n_resumed, batch->data->len);
       return g_ptr_array_new ();
     }
   if (batch->has_key && stage->checkpointing && !is_sink)
-    outputs = load_batch (stage, batch);
+    outputs = sutra_checkpoint_load_batch (stage, batch);
   if (outputs != NULL)
     return outputs;
 
@@ -1387,15 +988,15 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
   if (outputs == NULL)
     return NULL;
   if (batch->has_key && stage->checkpointing && !is_sink &&
-      !save_batch (stage, batch, outputs, error))
+      !sutra_checkpoint_save_batch (stage, batch, outputs, error))
     {
       g_ptr_array_unref (outputs);
       return NULL;
     }
   if (batch->has_key && is_sink)
     {
-      sink_note_batch (stage, batch);
-      if (!sink_checkpoint (stage, stage->info->sync == NULL, FALSE, error))
+      sutra_checkpoint_sink_note_batch (stage, batch);
+      if (!sutra_checkpoint_sink (stage, stage->info->sync == NULL, FALSE, error))
         {
           g_ptr_array_unref (outputs);
           return NULL;
@@ -1436,7 +1037,7 @@ source_push (SutraItem *item, gpointer user_data)
   SourceState *state = user_data;
   StageRuntime *stage = state->stage;
 
-  if (state->error != NULL || run_is_stopping (stage->run))
+  if (state->error != NULL || sutra_run_is_stopping (stage->run))
     {
       sutra_item_unref (item);
       return;
@@ -1484,14 +1085,14 @@ run_source (StageRuntime *stage, gpointer instance)
   g_ptr_array_unref (state.pending);
   COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
   if (state.error != NULL)
-    fail_run (stage->run, state.error);
-  else if (!ok && !run_is_stopping (stage->run))
+    sutra_run_fail (stage->run, state.error);
+  else if (!ok && !sutra_run_is_stopping (stage->run))
     {
       if (local == NULL)
         g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
                      "plugin “%s” failed without saying why", stage->spec->plugin_name);
       g_prefix_error (&local, "stage “%s”: ", stage->spec->name);
-      fail_run (stage->run, g_steal_pointer (&local));
+      sutra_run_fail (stage->run, g_steal_pointer (&local));
     }
 }
 
@@ -1526,7 +1127,7 @@ static void
 stage_finish (StageRuntime *stage)
 {
   SutraRun *run = stage->run;
-  gboolean ok = !run_is_stopping (run);
+  gboolean ok = !sutra_run_is_stopping (run);
   JsonObject *event;
 
   if (ok && stage->info->finish != NULL)
@@ -1545,7 +1146,7 @@ stage_finish (StageRuntime *stage)
                 g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED,
                              "finishing failed without saying why");
               g_prefix_error (&local, "stage “%s”: ", stage->spec->name);
-              fail_run (run, g_steal_pointer (&local));
+              sutra_run_fail (run, g_steal_pointer (&local));
               ok = FALSE;
             }
           g_ptr_array_extend_and_steal (outputs, g_steal_pointer (&output.items));
@@ -1562,9 +1163,9 @@ stage_finish (StageRuntime *stage)
 
       /* Finished: the sink's output is complete. Stopped: make what it
        * wrote durable and say where to resume. */
-      if (!sink_checkpoint (stage, TRUE, ok, &local))
+      if (!sutra_checkpoint_sink (stage, TRUE, ok, &local))
         {
-          fail_run (run, g_steal_pointer (&local));
+          sutra_run_fail (run, g_steal_pointer (&local));
           ok = FALSE;
         }
     }
@@ -1579,10 +1180,10 @@ stage_finish (StageRuntime *stage)
     edge_close (&g_array_index (stage->edges, Edge, e));
 
   COUNTER_SET (stage->finished_us, g_get_monotonic_time ());
-  stage_set_state (stage, run->error != NULL && !ok ? SUTRA_STAGE_STATE_FAILED
-                          : run_is_stopping (run)   ? SUTRA_STAGE_STATE_STOPPED
-                                                    : SUTRA_STAGE_STATE_DONE);
-  event = stage_event (stage, "stage-finished");
+  stage_set_state (stage, run->error != NULL && !ok     ? SUTRA_STAGE_STATE_FAILED
+                          : sutra_run_is_stopping (run) ? SUTRA_STAGE_STATE_STOPPED
+                                                        : SUTRA_STAGE_STATE_DONE);
+  event = sutra_run_stage_event (stage, "stage-finished");
   json_object_set_int_member (event, "items_in", COUNTER_GET (stage->n_in));
   json_object_set_int_member (event, "items_out", COUNTER_GET (stage->n_out));
   json_object_set_int_member (event, "items_failed", COUNTER_GET (stage->n_failed));
@@ -1592,7 +1193,7 @@ stage_finish (StageRuntime *stage)
                                  ok                   ? "done"
                                  : run->error != NULL ? "failed"
                                                       : "stopped");
-  emit_event (run, event);
+  sutra_run_emit_event (run, event);
 
   g_mutex_lock (&run->lock);
   run->n_done++;
@@ -1618,7 +1219,7 @@ worker_main (gpointer data, gpointer user_data)
 
         if (outputs == NULL)
           {
-            fail_run (stage->run, g_steal_pointer (&local));
+            sutra_run_fail (stage->run, g_steal_pointer (&local));
             batch_clear (&batch);
             break;
           }
@@ -1730,9 +1331,9 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->state = SUTRA_STAGE_STATE_WAITING;
       g_mutex_init (&stage->lineage_lock);
       g_mutex_init (&stage->sink_lock);
-      stage->lineages =
-        g_hash_table_new_full (lineage_hash, lineage_equal, (GDestroyNotify) sutra_lineage_unref,
-                               (GDestroyNotify) sutra_lineage_unref);
+      stage->lineages = g_hash_table_new_full (sutra_lineage_hash, sutra_lineage_equal,
+                                               (GDestroyNotify) sutra_lineage_unref,
+                                               (GDestroyNotify) sutra_lineage_unref);
       stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);
     }
@@ -1775,215 +1376,6 @@ sutra_run_set_event_func (SutraRun *run, SutraRunEventFunc func, gpointer user_d
 {
   run->event_func = func;
   run->event_data = user_data;
-}
-
-/* Jobs ---------------------------------------------------------------------- */
-
-void
-sutra_run_set_job (SutraRun *run, SutraJob *job)
-{
-  run->job = job;
-}
-
-static gboolean
-outputs_exist (SutraStageSpec *spec)
-{
-  gconstpointer data = sutra_settings_get_data (spec->settings);
-
-  for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
-    {
-      const char *value;
-
-      if (param->type != SUTRA_PARAM_STRING ||
-          !(param->flags & (SUTRA_PARAM_OUTPUT_PATH | SUTRA_PARAM_OUTPUT_DIR)))
-        continue;
-      value = G_STRUCT_MEMBER (const char *, data, param->offset);
-      if (value == NULL || strcmp (value, "-") == 0 || !g_file_test (value, G_FILE_TEST_EXISTS))
-        return FALSE;
-    }
-  return TRUE;
-}
-
-typedef struct
-{
-  GHashTable *complete; /* stage -> complete key, of stages recorded done */
-  GHashTable *failed;   /* stages that finished with failed items */
-} Recorded;
-
-static void
-collect_done_stage (int n_columns, const char *const *values, gpointer data)
-{
-  Recorded *recorded = data;
-
-  if (values[0] == NULL || values[1] == NULL)
-    return;
-  g_hash_table_insert (recorded->complete, g_strdup (values[0]), g_strdup (values[1]));
-  if (values[2] != NULL && g_ascii_strtoull (values[2], NULL, 10) > 0)
-    g_hash_table_add (recorded->failed, g_strdup (values[0]));
-}
-
-/* Works out, before anything runs, each stage's complete key (its
- * fingerprint and its inputs' complete keys; a source's, its fingerprint and
- * its input files' content) and which stages are up to date: a sink whose
- * complete output exists and whose inputs did not change, and a stage whose
- * every consumer is up to date. Those are not run at all. */
-static void
-plan_job (SutraRun *run)
-{
-  SutraJob *job = run->job;
-  g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
-  Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
-                        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
-
-  for (guint i = 0; i < run->stages->len; i++)
-    {
-      StageRuntime *stage = run->stages->pdata[i];
-      g_autoptr (EVP_MD_CTX) context = EVP_MD_CTX_new ();
-      guint8 digest[SUTRA_DIGEST_SIZE];
-
-      g_hash_table_insert (indices, stage->spec->name, GUINT_TO_POINTER (i));
-      stage->checkpointing = stage->spec->checkpoint;
-      EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
-      EVP_DigestUpdate (context, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
-      if (stage->info->kind == SUTRA_STAGE_SOURCE)
-        {
-          guint8 content[SUTRA_DIGEST_SIZE];
-          g_autoptr (SutraLineage) origin = NULL;
-
-          /* Input that cannot be read twice gets a lineage of its own
-           * every run: nothing downstream of it is ever taken as done. */
-          if (!sutra_job_source_digest (stage->spec, content))
-            for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
-              content[b] = (guint8) g_random_int ();
-          origin = sutra_lineage_new (content);
-          stage->source_lineage = sutra_lineage_derive (origin, stage->spec->fingerprint);
-          EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
-        }
-      for (guint r = 0; r < stage->spec->inputs->len; r++)
-        {
-          StageRuntime *input =
-            run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
-          EVP_DigestUpdate (context, input->complete_key, 64);
-        }
-      EVP_DigestFinal_ex (context, digest, NULL);
-      sutra_digest_to_hex (digest, stage->complete_key);
-    }
-  run->batches = sutra_journal_load_batches (job->journal, indices);
-
-  sutra_journal_query (job->journal,
-                       "SELECT stage, complete_key, n_failed FROM stages WHERE state = 'done'",
-                       collect_done_stage, &recorded, NULL);
-  /* Forward: a stage is stale when its own record does not match, or (with
-   * --retry-failed) it has failures to retry, or any input is stale: its
-   * inputs may change. Backward: a stage runs when it is stale or feeds a
-   * stage that runs. */
-  for (guint i = 0; i < run->stages->len; i++)
-    {
-      StageRuntime *stage = run->stages->pdata[i];
-      const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
-      gboolean fresh =
-        key != NULL && strcmp (key, stage->complete_key) == 0 &&
-        !(job->retry_failed && g_hash_table_contains (recorded.failed, stage->spec->name));
-
-      if (fresh && stage->info->kind == SUTRA_STAGE_SINK)
-        fresh = outputs_exist (stage->spec);
-      for (guint r = 0; fresh && r < stage->spec->inputs->len; r++)
-        fresh = ((StageRuntime *)
-                   run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])
-                  ->skipped;
-      /* "skipped" holds "fresh" until the backward pass. */
-      stage->skipped = fresh;
-    }
-  for (guint i = run->stages->len; i-- > 0;)
-    {
-      StageRuntime *stage = run->stages->pdata[i];
-
-      for (guint e = 0; stage->skipped && e < stage->edges->len; e++)
-        stage->skipped = g_array_index (stage->edges, Edge, e).target->skipped;
-    }
-  g_hash_table_unref (recorded.complete);
-  g_hash_table_unref (recorded.failed);
-
-  for (guint i = 0; i < run->stages->len; i++)
-    {
-      StageRuntime *stage = run->stages->pdata[i];
-      g_autofree char *state = NULL;
-      gboolean complete = FALSE;
-      GHashTable *done;
-
-      if (stage->info->kind != SUTRA_STAGE_SINK || stage->skipped)
-        continue;
-      done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
-      /* Progress of this very sink (same inputs), not finished: resume it.
-       * Otherwise its output is written anew. */
-      if (state != NULL && !complete && g_str_has_prefix (state, stage->complete_key) &&
-          state[64] == ' ')
-        {
-          stage->sink_done = done;
-          stage->resume_state = state[65] != '\0' ? g_strdup (state + 65) : NULL;
-        }
-      else
-        {
-          g_hash_table_unref (done);
-          if (state != NULL)
-            sutra_journal_reset_sink (job->journal, stage->spec->name, NULL);
-        }
-    }
-}
-
-#define COMMIT_INTERVAL_US (200 * 1000)
-#define PROGRESS_INTERVAL_US (2 * 1000 * 1000)
-
-/* Every few seconds, the running stages' counters go to the journal too,
- * so that `sutra status` shows where a killed run had got to. */
-static void
-record_progress (SutraRun *run)
-{
-  static const gint64 never = 0;
-  gint64 now = g_get_monotonic_time ();
-
-  if (run->progress_recorded_us != never && now - run->progress_recorded_us < PROGRESS_INTERVAL_US)
-    return;
-  run->progress_recorded_us = now;
-  for (guint i = 0; i < run->stages->len; i++)
-    {
-      StageRuntime *stage = run->stages->pdata[i];
-      SutraStageStats stats;
-
-      sutra_run_get_stats (run, i, &stats);
-      if (stats.state != SUTRA_STAGE_STATE_RUNNING)
-        continue;
-      sutra_journal_set_stage (run->job->journal, stage->spec->name, "running", NULL, stats.n_in,
-                               stats.n_out, stats.n_failed, stats.n_cached + stats.n_resumed,
-                               stats.n_total, (now - stats.started_us) / 1e6);
-    }
-}
-
-/* Commits the journal in the background: one transaction (and one fsync of
- * the store) for everything finished in the last interval, so commits do
- * not dominate however small the batches. */
-static gpointer
-committer_main (gpointer data)
-{
-  SutraRun *run = data;
-
-  g_mutex_lock (&run->commit_lock);
-  while (!run->commit_stop)
-    {
-      g_autoptr (GError) error = NULL;
-
-      g_cond_wait_until (&run->commit_wake, &run->commit_lock,
-                         g_get_monotonic_time () + COMMIT_INTERVAL_US);
-      if (run->commit_stop)
-        break;
-      g_mutex_unlock (&run->commit_lock);
-      record_progress (run);
-      if (sutra_journal_commit (run->job->journal, run->job->store, &error) < 0)
-        fail_run (run, g_steal_pointer (&error));
-      g_mutex_lock (&run->commit_lock);
-    }
-  g_mutex_unlock (&run->commit_lock);
-  return NULL;
 }
 
 /* Creates the instances on the main thread before any worker starts, so
@@ -2062,7 +1454,7 @@ sutra_run_execute (SutraRun *run, GError **error)
 
   run->started_us = g_get_monotonic_time ();
   if (run->job != NULL)
-    plan_job (run);
+    sutra_checkpoint_plan_job (run);
 
   for (guint i = 0; i < run->stages->len; i++)
     {
@@ -2072,7 +1464,7 @@ sutra_run_execute (SutraRun *run, GError **error)
         return FALSE;
     }
   if (run->job != NULL)
-    run->committer = g_thread_new ("sutra-commit", committer_main, run);
+    run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
 
   for (guint i = 0; i < run->stages->len; i++)
     {
@@ -2082,8 +1474,8 @@ sutra_run_execute (SutraRun *run, GError **error)
       if (stage->skipped)
         {
           /* Up to date: nothing to run. */
-          event = stage_event (stage, "stage-up-to-date");
-          emit_event (run, event);
+          event = sutra_run_stage_event (stage, "stage-up-to-date");
+          sutra_run_emit_event (run, event);
           stage->started_us = stage->finished_us = g_get_monotonic_time ();
           stage_set_state (stage, SUTRA_STAGE_STATE_DONE);
           g_mutex_lock (&run->lock);
@@ -2091,11 +1483,11 @@ sutra_run_execute (SutraRun *run, GError **error)
           g_mutex_unlock (&run->lock);
           continue;
         }
-      event = stage_event (stage, "stage-started");
+      event = sutra_run_stage_event (stage, "stage-started");
 
       json_object_set_string_member (event, "plugin", stage->spec->plugin_name);
       json_object_set_int_member (event, "workers", stage->spec->workers);
-      emit_event (run, event);
+      sutra_run_emit_event (run, event);
       stage->started_us = g_get_monotonic_time ();
       stage_set_state (stage, SUTRA_STAGE_STATE_RUNNING);
       stage->n_alive = stage->spec->workers;
@@ -2144,7 +1536,7 @@ sutra_run_execute (SutraRun *run, GError **error)
       g_propagate_error (error, g_steal_pointer (&run->error));
       return FALSE;
     }
-  if (run_is_stopping (run))
+  if (sutra_run_is_stopping (run))
     {
       g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_INTERRUPTED, "the run was stopped");
       return FALSE;

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Checkpoints: lineages and batch keys, outputs to and from the store, sink
+ * checkpoints, what a job needs to run, and the journal's committer. */
+
+/*
+ * A batch's outputs are keyed by the stage's fingerprint and the lineage and
+ * path of every input; the store holds them and the journal records them,
+ * committed in the background after the store is synced. Before a run, the
+ * stages whose outputs are complete and whose inputs did not change are
+ * found and left out. docs/resume.md tells the whole story.
+ */
+
+#include "sutra-run-private.h"
+
+#include "sutra-autocleanups.h"
+#include "sutra-record.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+/* Lineage ------------------------------------------------------------------ */
+
+/* The lineage of what this stage makes from an item of lineage @input.
+ * Returns: (transfer none) (nullable). */
+SutraLineage *
+sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, LineageMemo *memo)
+{
+  SutraLineage *output;
+
+  if (input == NULL || stage->run->job == NULL)
+    return NULL;
+  if (memo != NULL && memo->input == input)
+    return memo->output;
+  g_mutex_lock (&stage->lineage_lock);
+  output = g_hash_table_lookup (stage->lineages, input);
+  if (output == NULL)
+    {
+      output = sutra_lineage_derive (input, stage->spec->fingerprint);
+      g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
+    }
+  g_mutex_unlock (&stage->lineage_lock);
+  if (memo != NULL)
+    {
+      memo->input = input;
+      memo->output = output;
+    }
+  return output;
+}
+
+/* Gives @output (owned by the caller) the lineage that derives from @input.
+ * A map that passes its input on returns the input itself, which other
+ * stages may hold: that one is copied, never changed. */
+SutraItem *
+sutra_checkpoint_take_lineage (StageRuntime *stage,
+                               SutraItem *output,
+                               SutraItem *input,
+                               LineageMemo *memo)
+{
+  SutraLineage *lineage = sutra_checkpoint_derive_lineage (stage, input->lineage, memo);
+
+  if (lineage == NULL || output->lineage == lineage)
+    return output;
+  if (output == input)
+    {
+      SutraItem *copy = sutra_item_new_derived (input, NULL, NULL);
+
+      sutra_item_unref (output);
+      output = copy;
+    }
+  sutra_item_set_lineage (output, lineage);
+  return output;
+}
+
+/* A batch's key: the stage's fingerprint and, for every entry, its lineage
+ * and path. It names the batch's outputs in the store: the same inputs
+ * through the same stage always give the same key, whatever the run. */
+void
+sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
+{
+  SutraLineage *previous = NULL;
+  guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
+  g_autoptr (GByteArray) text = NULL;
+  gsize size = SUTRA_DIGEST_SIZE;
+  guint8 *p;
+
+  batch->has_key = FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
+
+      if (!sutra_item_is_marker (item) && item->lineage == NULL)
+        return;
+      size += 1 + SUTRA_DIGEST_SIZE + 2 * sizeof (guint64) + item->depth * sizeof (guint64);
+    }
+  /* Everything the key depends on, laid out in one buffer and hashed in
+   * one call: per-item calls into the digest cost more than the hashing. */
+  text = g_byte_array_sized_new (size);
+  g_byte_array_set_size (text, size);
+  p = text->data;
+  memcpy (p, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+  p += SUTRA_DIGEST_SIZE;
+  for (guint i = 0; i < n; i++)
+    {
+      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
+      guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
+
+      /* Equal digests, not equal pointers: items read back from different
+       * store records carry equal lineages in distinct objects. */
+      if (!sutra_item_is_marker (item) &&
+          (previous == NULL ||
+           (item->lineage != previous &&
+            memcmp (item->lineage->digest, previous->digest, SUTRA_DIGEST_SIZE) != 0)))
+        {
+          *p++ = 'L';
+          memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
+          p += SUTRA_DIGEST_SIZE;
+          previous = item->lineage;
+        }
+      memcpy (p, header, sizeof header);
+      p += sizeof header;
+      memcpy (p, item->path, item->depth * sizeof (guint64));
+      p += item->depth * sizeof (guint64);
+    }
+  EVP_Digest (text->data, p - text->data, batch->key, NULL, EVP_sha256 (), NULL);
+  batch->has_key = TRUE;
+}
+
+/* Checkpoints ---------------------------------------------------------------- */
+
+/* The outputs of a batch computed before: by this job (in its journal) or
+ * by another job sharing the store. NULL when there are none, or when the
+ * entry fails its checks (then the batch is computed again). */
+GPtrArray *
+sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
+{
+  SutraRun *run = stage->run;
+  SutraJob *job = run->job;
+  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GError) error = NULL;
+  SutraJournalBatch *known = g_hash_table_lookup (run->batches, lookup);
+  SutraStoreLocation location;
+  GPtrArray *items;
+  gboolean from_cache = FALSE;
+
+  if (known != NULL && !(job->retry_failed && known->n_failed > 0))
+    location = known->location;
+  else if (known == NULL && sutra_store_lookup (job->store, batch->key, &location))
+    from_cache = TRUE;
+  else
+    {
+      if (known != NULL)
+        sutra_journal_clear_failures (job->journal, batch->key);
+      return NULL;
+    }
+
+  body = sutra_store_get (job->store, batch->key, &location, &error);
+  items = body != NULL ? sutra_record_decode (body, &error) : NULL;
+  if (items == NULL)
+    {
+      JsonObject *event = sutra_run_stage_event (stage, "store-entry-rejected");
+
+      json_object_set_string_member (event, "message", error->message);
+      sutra_run_emit_event (run, event);
+      if (g_atomic_int_add (&run->n_corrupt, 1) < 3)
+        g_printerr ("sutra: stage “%s”: %s; computing it again\n", stage->spec->name,
+                    error->message);
+      return NULL;
+    }
+  if (from_cache)
+    {
+      guint n_out = 0;
+
+      for (guint i = 0; i < items->len; i++)
+        n_out += !sutra_item_is_marker (items->pdata[i]);
+      /* Recorded in this job too, so that its resume finds it directly. */
+      sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
+                               batch->data->len, n_out, 0, TRUE);
+      COUNTER_ADD (stage->n_cached, batch->data->len);
+    }
+  else
+    {
+      COUNTER_ADD (stage->n_resumed, batch->data->len);
+      COUNTER_ADD (stage->n_failed, known->n_failed);
+    }
+  return items;
+}
+
+gboolean
+sutra_checkpoint_save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
+{
+  SutraJob *job = stage->run->job;
+  g_autoptr (GBytes) body = sutra_record_encode (outputs);
+  SutraStoreLocation location;
+  guint n_out = 0;
+
+  if (!sutra_store_put (job->store, batch->key, body, &location, error))
+    {
+      g_prefix_error (error, "stage “%s”: ", stage->spec->name);
+      return FALSE;
+    }
+  for (guint i = 0; i < outputs->len; i++)
+    n_out += !sutra_item_is_marker (outputs->pdata[i]);
+  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location, batch->data->len,
+                           n_out, batch->n_failed, FALSE);
+  return TRUE;
+}
+
+gboolean
+sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch)
+{
+  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
+
+  return stage->sink_done != NULL && g_hash_table_contains (stage->sink_done, lookup);
+}
+
+#define SINK_SYNC_INTERVAL_US (500 * 1000)
+
+/* Records the sink's progress: the keys of the batches it wrote since the
+ * last checkpoint and, for a sink that can sync, the state it can resume
+ * from, taken after a sync so that the state never runs ahead of the disk.
+ * Both go to the journal in one unit. */
+gboolean
+sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, GError **error)
+{
+  SutraRun *run = stage->run;
+  g_autofree char *plugin_state = NULL;
+  g_autofree char *state = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  if (run->job == NULL)
+    return TRUE;
+  g_mutex_lock (&stage->sink_lock);
+  if (stage->info->sync != NULL && !force && !complete &&
+      now - stage->last_sync_us < SINK_SYNC_INTERVAL_US)
+    {
+      g_mutex_unlock (&stage->sink_lock);
+      return TRUE;
+    }
+  if (stage->info->sync != NULL && !complete && stage->instances->len == 1)
+    {
+      if (!stage->info->sync (stage->instances->pdata[0], &plugin_state, error))
+        {
+          g_mutex_unlock (&stage->sink_lock);
+          g_prefix_error (error, "stage “%s”: ", stage->spec->name);
+          return FALSE;
+        }
+    }
+  state = g_strdup_printf ("%s %s", stage->complete_key, plugin_state ? plugin_state : "");
+  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys, state,
+                                     complete);
+  g_ptr_array_unref (stage->sink_keys);
+  stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  stage->last_sync_us = now;
+  g_mutex_unlock (&stage->sink_lock);
+  return TRUE;
+}
+
+void
+sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch)
+{
+  g_mutex_lock (&stage->sink_lock);
+  g_ptr_array_add (stage->sink_keys, g_bytes_new (batch->key, SUTRA_DIGEST_SIZE));
+  g_mutex_unlock (&stage->sink_lock);
+}
+
+/* Jobs ---------------------------------------------------------------------- */
+
+void
+sutra_run_set_job (SutraRun *run, SutraJob *job)
+{
+  run->job = job;
+}
+
+static gboolean
+outputs_exist (SutraStageSpec *spec)
+{
+  gconstpointer data = sutra_settings_get_data (spec->settings);
+
+  for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
+    {
+      const char *value;
+
+      if (param->type != SUTRA_PARAM_STRING ||
+          !(param->flags & (SUTRA_PARAM_OUTPUT_PATH | SUTRA_PARAM_OUTPUT_DIR)))
+        continue;
+      value = G_STRUCT_MEMBER (const char *, data, param->offset);
+      if (value == NULL || strcmp (value, "-") == 0 || !g_file_test (value, G_FILE_TEST_EXISTS))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  GHashTable *complete; /* stage -> complete key, of stages recorded done */
+  GHashTable *failed;   /* stages that finished with failed items */
+} Recorded;
+
+static void
+collect_done_stage (int n_columns, const char *const *values, gpointer data)
+{
+  Recorded *recorded = data;
+
+  if (values[0] == NULL || values[1] == NULL)
+    return;
+  g_hash_table_insert (recorded->complete, g_strdup (values[0]), g_strdup (values[1]));
+  if (values[2] != NULL && g_ascii_strtoull (values[2], NULL, 10) > 0)
+    g_hash_table_add (recorded->failed, g_strdup (values[0]));
+}
+
+/* Works out, before anything runs, each stage's complete key (its
+ * fingerprint and its inputs' complete keys; a source's, its fingerprint and
+ * its input files' content) and which stages are up to date: a sink whose
+ * complete output exists and whose inputs did not change, and a stage whose
+ * every consumer is up to date. Those are not run at all. */
+void
+sutra_checkpoint_plan_job (SutraRun *run)
+{
+  SutraJob *job = run->job;
+  g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
+  Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
+                        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      g_autoptr (EVP_MD_CTX) context = EVP_MD_CTX_new ();
+      guint8 digest[SUTRA_DIGEST_SIZE];
+
+      g_hash_table_insert (indices, stage->spec->name, GUINT_TO_POINTER (i));
+      stage->checkpointing = stage->spec->checkpoint;
+      EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+      EVP_DigestUpdate (context, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+      if (stage->info->kind == SUTRA_STAGE_SOURCE)
+        {
+          guint8 content[SUTRA_DIGEST_SIZE];
+          g_autoptr (SutraLineage) origin = NULL;
+
+          /* Input that cannot be read twice gets a lineage of its own
+           * every run: nothing downstream of it is ever taken as done. */
+          if (!sutra_job_source_digest (stage->spec, content))
+            for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
+              content[b] = (guint8) g_random_int ();
+          origin = sutra_lineage_new (content);
+          stage->source_lineage = sutra_lineage_derive (origin, stage->spec->fingerprint);
+          EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
+        }
+      for (guint r = 0; r < stage->spec->inputs->len; r++)
+        {
+          StageRuntime *input =
+            run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
+          EVP_DigestUpdate (context, input->complete_key, 64);
+        }
+      EVP_DigestFinal_ex (context, digest, NULL);
+      sutra_digest_to_hex (digest, stage->complete_key);
+    }
+  run->batches = sutra_journal_load_batches (job->journal, indices);
+
+  sutra_journal_query (job->journal,
+                       "SELECT stage, complete_key, n_failed FROM stages WHERE state = 'done'",
+                       collect_done_stage, &recorded, NULL);
+  /* Forward: a stage is stale when its own record does not match, or (with
+   * --retry-failed) it has failures to retry, or any input is stale: its
+   * inputs may change. Backward: a stage runs when it is stale or feeds a
+   * stage that runs. */
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
+      gboolean fresh =
+        key != NULL && strcmp (key, stage->complete_key) == 0 &&
+        !(job->retry_failed && g_hash_table_contains (recorded.failed, stage->spec->name));
+
+      if (fresh && stage->info->kind == SUTRA_STAGE_SINK)
+        fresh = outputs_exist (stage->spec);
+      for (guint r = 0; fresh && r < stage->spec->inputs->len; r++)
+        fresh = ((StageRuntime *)
+                   run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])
+                  ->skipped;
+      /* "skipped" holds "fresh" until the backward pass. */
+      stage->skipped = fresh;
+    }
+  for (guint i = run->stages->len; i-- > 0;)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+
+      for (guint e = 0; stage->skipped && e < stage->edges->len; e++)
+        stage->skipped = g_array_index (stage->edges, Edge, e).target->skipped;
+    }
+  g_hash_table_unref (recorded.complete);
+  g_hash_table_unref (recorded.failed);
+
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      g_autofree char *state = NULL;
+      gboolean complete = FALSE;
+      GHashTable *done;
+
+      if (stage->info->kind != SUTRA_STAGE_SINK || stage->skipped)
+        continue;
+      done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
+      /* Progress of this very sink (same inputs), not finished: resume it.
+       * Otherwise its output is written anew. */
+      if (state != NULL && !complete && g_str_has_prefix (state, stage->complete_key) &&
+          state[64] == ' ')
+        {
+          stage->sink_done = done;
+          stage->resume_state = state[65] != '\0' ? g_strdup (state + 65) : NULL;
+        }
+      else
+        {
+          g_hash_table_unref (done);
+          if (state != NULL)
+            sutra_journal_reset_sink (job->journal, stage->spec->name, NULL);
+        }
+    }
+}
+
+#define COMMIT_INTERVAL_US (200 * 1000)
+#define PROGRESS_INTERVAL_US (2 * 1000 * 1000)
+
+/* Every few seconds, the running stages' counters go to the journal too,
+ * so that `sutra status` shows where a killed run had got to. */
+static void
+record_progress (SutraRun *run)
+{
+  static const gint64 never = 0;
+  gint64 now = g_get_monotonic_time ();
+
+  if (run->progress_recorded_us != never && now - run->progress_recorded_us < PROGRESS_INTERVAL_US)
+    return;
+  run->progress_recorded_us = now;
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      SutraStageStats stats;
+
+      sutra_run_get_stats (run, i, &stats);
+      if (stats.state != SUTRA_STAGE_STATE_RUNNING)
+        continue;
+      sutra_journal_set_stage (run->job->journal, stage->spec->name, "running", NULL, stats.n_in,
+                               stats.n_out, stats.n_failed, stats.n_cached + stats.n_resumed,
+                               stats.n_total, (now - stats.started_us) / 1e6);
+    }
+}
+
+/* Commits the journal in the background: one transaction (and one fsync of
+ * the store) for everything finished in the last interval, so commits do
+ * not dominate however small the batches. */
+gpointer
+sutra_checkpoint_committer_main (gpointer data)
+{
+  SutraRun *run = data;
+
+  g_mutex_lock (&run->commit_lock);
+  while (!run->commit_stop)
+    {
+      g_autoptr (GError) error = NULL;
+
+      g_cond_wait_until (&run->commit_wake, &run->commit_lock,
+                         g_get_monotonic_time () + COMMIT_INTERVAL_US);
+      if (run->commit_stop)
+        break;
+      g_mutex_unlock (&run->commit_lock);
+      record_progress (run);
+      if (sutra_journal_commit (run->job->journal, run->job->store, &error) < 0)
+        sutra_run_fail (run, g_steal_pointer (&error));
+      g_mutex_lock (&run->commit_lock);
+    }
+  g_mutex_unlock (&run->commit_lock);
+  return NULL;
+}

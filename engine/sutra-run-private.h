@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The scheduler's state, shared by the scheduler and its checkpoints. */
+
+#pragma once
+
+#include "sutra-item-private.h"
+#include "sutra-job.h"
+#include "sutra-run.h"
+
+G_BEGIN_DECLS
+
+/* 64-bit counters read by the progress display while workers update them. */
+#define COUNTER_ADD(counter, n) __atomic_fetch_add (&(counter), (n), __ATOMIC_RELAXED)
+#define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
+#define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
+
+typedef struct _StageRuntime StageRuntime;
+
+/* A bounded FIFO of items, one per input edge of a stage. */
+typedef struct
+{
+  SutraItem **slots;
+  guint capacity;
+  guint head;
+  guint count;
+  gboolean closed;
+} ItemRing;
+
+typedef struct
+{
+  StageRuntime *target;
+  guint ring;
+} Edge;
+
+typedef struct
+{
+  gboolean ready;
+  GPtrArray *items;
+} WindowSlot;
+
+struct _StageRuntime
+{
+  SutraRun *run;
+  SutraStageSpec *spec;
+  const SutraStageInfo *info;
+
+  /* Input side: rings guarded by in_lock; items_ready signals consumers,
+   * space_ready producers. */
+  GMutex in_lock;
+  GCond items_ready;
+  GCond space_ready;
+  ItemRing *rings;
+  guint n_rings;
+  guint want; /* a waiting consumer's need: wake it at this fill */
+  gint queue_fill;
+  guint queue_max_fill;
+
+  /* One worker at a time forms a batch, so batches are contiguous runs of
+   * the stream and are numbered in stream order. */
+  GMutex intake_lock;
+  guint64 next_seq;
+  GPtrArray *group; /* gather: members of the open group */
+  int gather_level; /* gather: depth of its groups' parents, or -1 */
+
+  /* Output side: the reorder window. */
+  GMutex out_lock;
+  GCond window_moved;
+  guint64 next_flush_seq;
+  gboolean flushing;
+  WindowSlot *window;
+  guint window_size;
+  GArray *edges; /* Edge */
+
+  /* Workers. */
+  GThreadPool *pool;
+  GPtrArray *instances; /* one, or one per worker */
+  GPtrArray *contexts;  /* SutraStageContext, one per instance */
+  GPtrArray *device_names;
+  char *work_dir;
+  gint n_alive;
+  GMutex rate_lock;
+  gint64 rate_next_us;
+
+  /* Checkpoints (with a job). */
+  gboolean checkpointing;       /* outputs go to the store */
+  gboolean skipped;             /* up to date: not run at all */
+  SutraLineage *source_lineage; /* sources: what their items descend from */
+  char complete_key[65];        /* fingerprint + inputs' complete keys */
+  GMutex lineage_lock;
+  GHashTable *lineages; /* input SutraLineage -> output SutraLineage, by digest */
+  GMutex sink_lock;
+  GHashTable *sink_done; /* sinks: keys of batches written earlier */
+  GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
+  char *resume_state;
+  gint64 last_sync_us;
+
+  /* Counters, atomics. */
+  SutraStageState state;
+  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
+  gint64 started_us, finished_us, busy_us;
+};
+
+struct _SutraRun
+{
+  SutraPipeline *pipeline;
+  GPtrArray *stages; /* StageRuntime, topological order */
+  gint stopping;     /* take no new batches */
+  gint abandoning;   /* drop in-flight work too */
+  GMutex lock;
+  GCond done;
+  guint n_done;
+  GError *error;
+  GPtrArray *failures;
+  SutraJob *job;
+  GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
+  GThread *committer;
+  gint64 progress_recorded_us;
+  GMutex commit_lock;
+  GCond commit_wake;
+  gboolean commit_stop;
+  gint n_corrupt; /* store entries that failed their checks */
+  SutraRunEventFunc event_func;
+  gpointer event_data;
+  GMutex event_lock;
+  gint64 started_us;
+};
+
+typedef struct
+{
+  guint64 seq;
+  GPtrArray *entries; /* data items and markers, stream order */
+  GPtrArray *data;    /* the data items only, borrowed from entries */
+  SutraItem *closing; /* gather: the marker that closed the group */
+  gboolean has_key;
+  guint8 key[SUTRA_DIGEST_SIZE];
+  guint n_failed; /* items of this batch that failed and were skipped */
+} Batch;
+
+/* The last lookup of sutra_checkpoint_derive_lineage(), per batch: items of one batch
+ * nearly always share their lineage, so the table (and its lock) is
+ * consulted once per batch, not once per item. */
+typedef struct
+{
+  SutraLineage *input;
+  SutraLineage *output;
+} LineageMemo;
+
+/* sutra-run.c: what the checkpoints use of the scheduler. */
+gboolean sutra_run_is_stopping (SutraRun *run);
+void sutra_run_emit_event (SutraRun *run, JsonObject *event);
+JsonObject *sutra_run_stage_event (StageRuntime *stage, const char *name);
+void sutra_run_fail (SutraRun *run, GError *error);
+
+/* sutra-checkpoint.c: lineages, batch keys, the store and the journal. */
+SutraLineage *sutra_checkpoint_derive_lineage (StageRuntime *stage,
+                                               SutraLineage *input,
+                                               LineageMemo *memo);
+SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
+                                          SutraItem *output,
+                                          SutraItem *input,
+                                          LineageMemo *memo);
+void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
+GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);
+gboolean sutra_checkpoint_save_batch (StageRuntime *stage,
+                                      Batch *batch,
+                                      GPtrArray *outputs,
+                                      GError **error);
+gboolean sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch);
+void sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch);
+gboolean sutra_checkpoint_sink (StageRuntime *stage,
+                                gboolean force,
+                                gboolean complete,
+                                GError **error);
+void sutra_checkpoint_plan_job (SutraRun *run);
+gpointer sutra_checkpoint_committer_main (gpointer data);
+
+G_END_DECLS
