@@ -54,13 +54,18 @@ SutraItem *
 sutra_checkpoint_take_lineage (StageRuntime *stage,
                                SutraItem *output,
                                SutraItem *input,
-                               LineageMemo *memo)
+                               LineageMemo *memo,
+                               gint held_refs)
 {
   SutraLineage *lineage = sutra_checkpoint_derive_lineage (stage, input->lineage, memo);
 
   if (lineage == NULL || output->lineage == lineage)
     return output;
-  if (output == input)
+  /* A map that passes its input on returns the input itself. If the engine
+   * holds every reference to it (@held_refs: nobody without one can take
+   * one), it is changed in place; otherwise another stage may read it (a
+   * fan-out, an upstream still flushing) and it is copied. */
+  if (output == input && g_atomic_int_get (&input->ref_count) != held_refs)
     {
       SutraItem *copy = sutra_item_new_derived (input, NULL, NULL);
 
@@ -214,7 +219,11 @@ sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch)
   return stage->sink_done != NULL && g_hash_table_contains (stage->sink_done, lookup);
 }
 
+/* A sink syncs at most every half second, and never more often than twenty
+ * times its last sync took: however large its output, syncing costs about
+ * 5 % of its time, and a kill loses at most a few seconds of its work. */
 #define SINK_SYNC_INTERVAL_US (500 * 1000)
+#define SINK_SYNC_COST_FACTOR 20
 
 /* Records the sink's progress: the keys of the batches it wrote since the
  * last checkpoint and, for a sink that can sync, the state it can resume
@@ -232,7 +241,8 @@ sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, G
     return TRUE;
   g_mutex_lock (&stage->sink_lock);
   if (stage->info->sync != NULL && !force && !complete &&
-      now - stage->last_sync_us < SINK_SYNC_INTERVAL_US)
+      now - stage->last_sync_us <
+        MAX (SINK_SYNC_INTERVAL_US, SINK_SYNC_COST_FACTOR * stage->last_sync_cost_us))
     {
       g_mutex_unlock (&stage->sink_lock);
       return TRUE;
@@ -245,6 +255,7 @@ sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, G
           g_prefix_error (error, "stage “%s”: ", stage->spec->name);
           return FALSE;
         }
+      stage->last_sync_cost_us = g_get_monotonic_time () - now;
     }
   state = g_strdup_printf ("%s %s", stage->complete_key, plugin_state ? plugin_state : "");
   sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys, state,

@@ -93,6 +93,7 @@ struct _StageRuntime
   GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
   char *resume_state;
   gint64 last_sync_us;
+  gint64 last_sync_cost_us; /* how long the sink's last sync took */
 
   /* Counters, atomics. */
   SutraStageState state;
@@ -158,7 +159,8 @@ SutraLineage *sutra_checkpoint_derive_lineage (StageRuntime *stage,
 SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
                                           SutraItem *output,
                                           SutraItem *input,
-                                          LineageMemo *memo);
+                                          LineageMemo *memo,
+                                          gint held_refs);
 void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
 GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);
 gboolean sutra_checkpoint_save_batch (StageRuntime *stage,

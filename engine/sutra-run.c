@@ -795,10 +795,13 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
             }
         }
       else
+        /* References the engine holds on a passed-through input here: the
+         * batch's entry, the plugin's output array (alive in process_batch),
+         * the per-item array and the one handed over. */
         for (guint j = 0; j < mine->len; j++)
           g_ptr_array_add (result,
                            sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
-                                                          entry, &memo));
+                                                          entry, &memo, 4));
     }
   return result;
 }
@@ -877,7 +880,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
       return NULL;
     }
   g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage, sutra_item_ref (output),
-                                                          batch->data->pdata[0], NULL));
+                                                          batch->data->pdata[0], NULL, 0));
   return g_steal_pointer (&result);
 }
 
@@ -972,7 +975,9 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
   gboolean is_sink = stage->info->kind == SUTRA_STAGE_SINK;
   GPtrArray *outputs = NULL;
 
-  if (run->job != NULL)
+  /* A key names a batch in the store (checkpointed stages) or in a sink's
+   * progress; a stage that is neither never needs one. */
+  if (run->job != NULL && (stage->checkpointing || is_sink))
     sutra_checkpoint_batch_key (stage, batch);
   if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (stage, batch))
     {
