@@ -264,15 +264,6 @@ command_status (int argc, char **argv)
   return EXIT_OK;
 }
 
-static guint
-key_hash (gconstpointer key)
-{
-  guint value;
-
-  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
-  return value;
-}
-
 int
 command_gc (int argc, char **argv)
 {
@@ -317,7 +308,8 @@ command_gc (int argc, char **argv)
   for (guint s = 0; s < stores->len; s++)
     {
       g_autoptr (GHashTable) referenced =
-        g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
+        g_hash_table_new_full (sutra_digest_bytes_hash, g_bytes_equal,
+                               (GDestroyNotify) g_bytes_unref, NULL);
       g_autoptr (GPtrArray) jobs = NULL;
       SutraStore *store = sutra_store_open (stores->pdata[s], &error);
       guint64 freed;

@@ -208,20 +208,11 @@ sutra_journal_set_meta (SutraJournal *journal, const char *name, const char *val
   return TRUE;
 }
 
-static guint
-key_hash (gconstpointer key)
-{
-  guint value;
-
-  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
-  return value;
-}
-
 GHashTable *
 sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage_indices)
 {
-  GHashTable *batches =
-    g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, g_free);
+  GHashTable *batches = g_hash_table_new_full (sutra_digest_bytes_hash, g_bytes_equal,
+                                               (GDestroyNotify) g_bytes_unref, g_free);
   sqlite3_stmt *statement = NULL;
 
   if (sqlite3_prepare_v2 (journal->db,
@@ -253,8 +244,8 @@ sutra_journal_load_batches (SutraJournal *journal, GHashTable *stage_indices)
 GHashTable *
 sutra_journal_load_sink (SutraJournal *journal, const char *stage, char **state, gboolean *complete)
 {
-  GHashTable *keys =
-    g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
+  GHashTable *keys = g_hash_table_new_full (sutra_digest_bytes_hash, g_bytes_equal,
+                                            (GDestroyNotify) g_bytes_unref, NULL);
   sqlite3_stmt *statement = NULL;
 
   *state = NULL;

@@ -74,3 +74,13 @@ sutra_lineage_equal (gconstpointer a, gconstpointer b)
   return a == b || memcmp (((const SutraLineage *) a)->digest, ((const SutraLineage *) b)->digest,
                            SUTRA_DIGEST_SIZE) == 0;
 }
+
+guint
+sutra_digest_bytes_hash (gconstpointer digest_bytes)
+{
+  guint value;
+
+  /* A digest's bytes are uniformly distributed: any four will do. */
+  memcpy (&value, g_bytes_get_data ((GBytes *) digest_bytes, NULL), sizeof value);
+  return value;
+}

@@ -35,6 +35,10 @@ SutraLineage *sutra_lineage_derive (const SutraLineage *input,
 guint sutra_lineage_hash (gconstpointer lineage);
 gboolean sutra_lineage_equal (gconstpointer a, gconstpointer b);
 
+/* Hash of a GBytes holding a digest, for hash tables keyed by digest (use
+ * g_bytes_equal for equality). */
+guint sutra_digest_bytes_hash (gconstpointer digest_bytes);
+
 /* Lowercase hex of a digest, in @hex (65 bytes). */
 void sutra_digest_to_hex (const guint8 digest[SUTRA_DIGEST_SIZE], char hex[65]);
 

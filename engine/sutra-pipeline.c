@@ -325,7 +325,6 @@ resolve_node (Resolver *resolver, JsonNode *node, const char *json_path, const c
 
 static void
 apply_overrides (Problems *problems,
-                 JsonObject *root,
                  JsonObject *stages,
                  const char *const *overrides,
                  GHashTable *vars)
@@ -386,7 +385,6 @@ apply_overrides (Problems *problems,
           }
       }
     }
-  (void) root;
 }
 
 /* Stage settings --------------------------------------------------------- */
@@ -1185,7 +1183,7 @@ sutra_pipeline_load_from_data (const char *path,
                     "“vars” must be an object of default values");
     }
 
-  apply_overrides (&problems, document, stages, overrides, vars);
+  apply_overrides (&problems, stages, overrides, vars);
   resolver = (Resolver){ vars, &problems };
 
   if (stages != NULL)

@@ -58,15 +58,6 @@ struct _SutraStore
   GHashTable *read_fds; /* pack name -> fd */
 };
 
-static guint
-key_hash (gconstpointer key)
-{
-  guint value;
-
-  memcpy (&value, g_bytes_get_data ((GBytes *) key, NULL), sizeof value);
-  return value;
-}
-
 static gboolean
 io_error (GError **error, const char *path, const char *operation)
 {
@@ -182,8 +173,8 @@ sutra_store_open (const char *dir, GError **error)
   /* Random, so that writers sharing a store never pick the same pack. */
   store->writer = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
   store->pack_entries = g_array_new (FALSE, FALSE, sizeof (IndexEntry));
-  store->sealed =
-    g_hash_table_new_full (key_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, g_free);
+  store->sealed = g_hash_table_new_full (sutra_digest_bytes_hash, g_bytes_equal,
+                                         (GDestroyNotify) g_bytes_unref, g_free);
   store->read_fds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init (&store->lock);
 
