@@ -76,17 +76,46 @@ sutra_checkpoint_take_lineage (StageRuntime *stage,
   return output;
 }
 
+/* Whether @item continues the run that @last started: same lineage, flags,
+ * depth and group size, and the next position under the same parent. */
+static inline gboolean
+continues_run (const SutraItem *item, const SutraItem *last)
+{
+  guint depth = item->depth;
+
+  /* Lineages compare by digest: items read back from different store
+   * records carry equal lineages in distinct objects, and the key must not
+   * depend on that. */
+  return last != NULL && item->flags == last->flags &&
+         (item->lineage == last->lineage ||
+          (item->lineage != NULL && last->lineage != NULL &&
+           memcmp (item->lineage->digest, last->lineage->digest, SUTRA_DIGEST_SIZE) == 0)) &&
+         depth == last->depth && item->group_size == last->group_size &&
+         item->path[depth - 1] == last->path[depth - 1] + 1 &&
+         memcmp (item->path, last->path, (depth - 1) * sizeof (guint64)) == 0;
+}
+
 /* A batch's key: the stage's fingerprint and, for every entry, its lineage
  * and path. It names the batch's outputs in the store: the same inputs
- * through the same stage always give the same key, whatever the run. */
+ * through the same stage always give the same key, whatever the run.
+ *
+ * Consecutive items (same lineage, flags and parent, positions one apart)
+ * are laid out as one run, its first item and a count: the text to hash
+ * stays a few dozen bytes for a batch of a thousand lines, where an entry
+ * per item made hashing the largest cost of checkpointing. The layout can
+ * be read back unambiguously (tag 'L': a lineage; tag 'R': a header, a path
+ * as long as the header's depth, a count), so different batches never give
+ * the same text. */
 void
 sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
 {
   SutraLineage *previous = NULL;
+  const SutraItem *last = NULL;
   guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
   g_autoptr (GByteArray) text = NULL;
   gsize size = SUTRA_DIGEST_SIZE;
-  guint8 *p;
+  guint8 *p, *count_field = NULL;
+  guint64 count = 0;
 
   batch->has_key = FALSE;
   for (guint i = 0; i < n; i++)
@@ -95,10 +124,8 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
 
       if (!sutra_item_is_marker (item) && item->lineage == NULL)
         return;
-      size += 1 + SUTRA_DIGEST_SIZE + 2 * sizeof (guint64) + item->depth * sizeof (guint64);
+      size += 2 + SUTRA_DIGEST_SIZE + 3 * sizeof (guint64) + item->depth * sizeof (guint64);
     }
-  /* Everything the key depends on, laid out in one buffer and hashed in
-   * one call: per-item calls into the digest cost more than the hashing. */
   text = g_byte_array_sized_new (size);
   g_byte_array_set_size (text, size);
   p = text->data;
@@ -109,6 +136,14 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
       SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
       guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
 
+      if (continues_run (item, last))
+        {
+          count++;
+          last = item;
+          continue;
+        }
+      if (count_field != NULL)
+        memcpy (count_field, &count, sizeof count);
       /* Equal digests, not equal pointers: items read back from different
        * store records carry equal lineages in distinct objects. */
       if (!sutra_item_is_marker (item) &&
@@ -121,11 +156,18 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
           p += SUTRA_DIGEST_SIZE;
           previous = item->lineage;
         }
+      *p++ = 'R';
       memcpy (p, header, sizeof header);
       p += sizeof header;
       memcpy (p, item->path, item->depth * sizeof (guint64));
       p += item->depth * sizeof (guint64);
+      count_field = p;
+      p += sizeof count;
+      count = 1;
+      last = item;
     }
+  if (count_field != NULL)
+    memcpy (count_field, &count, sizeof count);
   EVP_Digest (text->data, p - text->data, batch->key, NULL, EVP_sha256 (), NULL);
   batch->has_key = TRUE;
 }
