@@ -21,7 +21,7 @@ typedef enum
   SUTRA_JOB_ERROR_IO,
 } SutraJobError;
 
-#define SUTRA_JOB_FORMAT 1
+#define SUTRA_JOB_FORMAT 2
 
 typedef struct
 {

@@ -8,8 +8,9 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build pkg-config gcc libc6-dev make
-  # engine: GLib/GIO, json-glib, libltdl, SQLite, OpenSSL libcrypto
-  libglib2.0-dev libjson-glib-dev libltdl-dev libsqlite3-dev libssl-dev
+  # engine: GLib/GIO, json-glib, libltdl, SQLite, OpenSSL libcrypto (keys),
+  # xxHash (store checksums)
+  libglib2.0-dev libjson-glib-dev libltdl-dev libsqlite3-dev libssl-dev libxxhash-dev
   # plugins: ICU (segmentation), libarchive + libxml2 (EPUB), libsndfile,
   # FFmpeg, espeak-ng (speech)
   libicu-dev libarchive-dev libxml2-dev libsndfile1-dev
