@@ -10,13 +10,31 @@
  *          varint n_types, n_types x (varint length, bytes),
  *          varint n_items, item*
  * item   = varint flags, varint lineage + 1 (0: none), varint type index,
- *          varint depth, depth x varint path, varint group_size,
- *          varint id_length, id, varint meta_length, meta (JSON text),
- *          varint payload_length, payload
+ *          varint borrowed (input index << 4 | BORROW_* bits; 0: none),
+ *          [varint depth, depth x varint path]   unless BORROW_PATH
+ *          varint group_size,
+ *          [varint id_length, id]                unless BORROW_ID
+ *          [varint meta_length, meta (JSON)]     unless BORROW_META
+ *          [varint payload_length, payload]      unless BORROW_PAYLOAD
  * Lineages and media types are stored once per record: a batch's items
  * usually share them. Varints (LEB128) keep a small item's overhead to a
- * few bytes, so a store of a million lines is about the size of the lines.
+ * few bytes, so a store of a million lines is about the size of the lines;
+ * a stage that passes its inputs on borrows their fields and stores a few
+ * bytes per item.
  */
+
+enum
+{
+  BORROW_ID = 1 << 0,
+  BORROW_PATH = 1 << 1,
+  BORROW_META = 1 << 2,
+  BORROW_PAYLOAD = 1 << 3,
+  BORROW_BITS = 4,
+};
+
+/* How far past the last borrowed-from input to look for the next one:
+ * maps and filters keep their outputs in their inputs' order. */
+#define BORROW_WINDOW 4
 
 #define NO_LINEAGE 0xffff
 
@@ -65,8 +83,49 @@ put_string (Writer *writer, const void *data, gsize length)
   put_bytes (writer, data, length);
 }
 
+/* The fields @item shares with @input: the same payload or metadata object
+ * (a stage passing its input on, or deriving from it), the same id or path. */
+static guint
+shared_fields (const SutraItem *item, const SutraItem *input)
+{
+  guint shared = 0;
+
+  if (item->payload == input->payload)
+    shared |= BORROW_PAYLOAD;
+  if (item->meta != NULL && item->meta == input->meta)
+    shared |= BORROW_META;
+  if (shared == 0)
+    return 0;
+  if (item->depth == input->depth &&
+      memcmp (item->path, input->path, item->depth * sizeof (guint64)) == 0)
+    shared |= BORROW_PATH;
+  if (strcmp (item->id, input->id) == 0)
+    shared |= BORROW_ID;
+  return shared;
+}
+
+/* The fields of @item to take from an input, and which input (*@index),
+ * searched near *@cursor, where the last one was found. */
+static guint
+find_borrowed (const SutraItem *item, GPtrArray *inputs, guint *cursor, guint *index)
+{
+  if (inputs == NULL || sutra_item_is_marker (item))
+    return 0;
+  for (guint i = *cursor; i < inputs->len && i < *cursor + BORROW_WINDOW; i++)
+    {
+      guint shared = shared_fields (item, inputs->pdata[i]);
+
+      if (shared != 0)
+        {
+          *cursor = *index = i;
+          return shared;
+        }
+    }
+  return 0;
+}
+
 GBytes *
-sutra_record_encode (GPtrArray *items)
+sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
 {
   Writer out_writer = { g_byte_array_sized_new (256 + items->len * 48), 0 };
   Writer *out = &out_writer;
@@ -75,6 +134,7 @@ sutra_record_encode (GPtrArray *items)
   g_autoptr (JsonGenerator) generator = NULL;
   guint16 *lineage_index = g_new (guint16, MAX (items->len, 1));
   guint16 *type_index = g_new (guint16, MAX (items->len, 1));
+  guint cursor = 0;
 
   for (guint i = 0; i < items->len; i++)
     {
@@ -113,18 +173,25 @@ sutra_record_encode (GPtrArray *items)
   for (guint i = 0; i < items->len; i++)
     {
       SutraItem *item = items->pdata[i];
-      gsize payload_size;
-      const guint8 *payload = g_bytes_get_data (item->payload, &payload_size);
+      guint input = 0;
+      guint borrowed = find_borrowed (item, inputs, &cursor, &input);
 
       put_varint (out, item->flags);
       put_varint (out, lineage_index[i] == NO_LINEAGE ? 0 : lineage_index[i] + 1u);
       put_varint (out, type_index[i]);
-      put_varint (out, item->depth);
-      for (guint d = 0; d < item->depth; d++)
-        put_varint (out, item->path[d]);
+      put_varint (out, borrowed != 0 ? ((guint64) input << BORROW_BITS) | borrowed : 0);
+      if (!(borrowed & BORROW_PATH))
+        {
+          put_varint (out, item->depth);
+          for (guint d = 0; d < item->depth; d++)
+            put_varint (out, item->path[d]);
+        }
       put_varint (out, item->group_size);
-      put_string (out, item->id, strlen (item->id));
-      if (item->meta != NULL)
+      if (!(borrowed & BORROW_ID))
+        put_string (out, item->id, strlen (item->id));
+      if (borrowed & BORROW_META)
+        ;
+      else if (item->meta != NULL)
         {
           g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), item->meta);
           g_autofree char *text = NULL;
@@ -138,7 +205,13 @@ sutra_record_encode (GPtrArray *items)
         }
       else
         put_varint (out, 0);
-      put_string (out, payload, payload_size);
+      if (!(borrowed & BORROW_PAYLOAD))
+        {
+          gsize payload_size;
+          const guint8 *payload = g_bytes_get_data (item->payload, &payload_size);
+
+          put_string (out, payload, payload_size);
+        }
     }
   g_free (lineage_index);
   g_free (type_index);
@@ -189,7 +262,7 @@ get_varint (Cursor *cursor)
 }
 
 GPtrArray *
-sutra_record_decode (GBytes *body, GError **error)
+sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
 {
   Cursor cursor = { 0 };
   g_autoptr (GPtrArray) lineages =
@@ -222,52 +295,100 @@ sutra_record_decode (GBytes *body, GError **error)
       guint64 flags = get_varint (&cursor);
       guint64 lineage = get_varint (&cursor);
       guint64 type = get_varint (&cursor);
-      guint64 depth = get_varint (&cursor);
+      guint64 borrowed = get_varint (&cursor);
+      guint64 input_index = borrowed >> BORROW_BITS;
+      const SutraItem *input = NULL;
+      guint64 depth = 0;
       guint64 path[SUTRA_ITEM_MAX_DEPTH];
       guint64 group_size, length;
       g_autofree char *id = NULL;
       const guint8 *p;
       SutraItem *item;
 
-      if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH || type >= types->len ||
-          lineage > lineages->len)
+      if (borrowed != 0)
         {
-          cursor.bad = TRUE;
-          break;
-        }
-      for (guint d = 0; d < depth; d++)
-        path[d] = get_varint (&cursor);
-      group_size = get_varint (&cursor);
-      length = get_varint (&cursor);
-      if ((p = take (&cursor, length)) == NULL)
-        break;
-      id = g_strndup ((const char *) p, length);
-      item = sutra_item_new_with_path (id, path, depth, types->pdata[type], NULL);
-      item->flags = (guint16) flags;
-      item->group_size = group_size;
-      g_ptr_array_add (items, item);
-      length = get_varint (&cursor);
-      if ((p = take (&cursor, length)) == NULL)
-        break;
-      if (length > 0)
-        {
-          g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-          JsonNode *root;
-
-          if (!json_parser_load_from_data (parser, (const char *) p, length, NULL) ||
-              (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+          if (inputs == NULL || input_index >= inputs->len)
             {
               cursor.bad = TRUE;
               break;
             }
-          sutra_item_set_meta (item, json_object_ref (json_node_get_object (root)));
+          input = inputs->pdata[input_index];
         }
-      length = get_varint (&cursor);
-      if ((p = take (&cursor, length)) == NULL)
-        break;
-      g_bytes_unref (item->payload);
-      /* The payload points into the record: no copy. */
-      item->payload = g_bytes_new_from_bytes (body, p - cursor.data, length);
+      if (borrowed & BORROW_PATH)
+        {
+          depth = input->depth;
+          memcpy (path, input->path, depth * sizeof (guint64));
+        }
+      else
+        {
+          depth = get_varint (&cursor);
+          if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH)
+            {
+              cursor.bad = TRUE;
+              break;
+            }
+          for (guint d = 0; d < depth; d++)
+            path[d] = get_varint (&cursor);
+        }
+      if (type >= types->len || lineage > lineages->len)
+        {
+          cursor.bad = TRUE;
+          break;
+        }
+      group_size = get_varint (&cursor);
+      if (!(borrowed & BORROW_ID))
+        {
+          length = get_varint (&cursor);
+          if ((p = take (&cursor, length)) == NULL)
+            break;
+          id = g_strndup ((const char *) p, length);
+        }
+      item = sutra_item_new_with_path (id != NULL ? id : input->id, path, depth,
+                                       types->pdata[type], NULL);
+      item->flags = (guint16) flags;
+      item->group_size = group_size;
+      g_ptr_array_add (items, item);
+      if (borrowed & BORROW_META)
+        {
+          if (input->meta != NULL)
+            {
+              item->meta = json_object_ref (input->meta);
+              item->meta_is_shared = TRUE;
+            }
+        }
+      else
+        {
+          length = get_varint (&cursor);
+          if ((p = take (&cursor, length)) == NULL)
+            break;
+          if (length > 0)
+            {
+              g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+              JsonNode *root;
+
+              if (!json_parser_load_from_data (parser, (const char *) p, length, NULL) ||
+                  (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+                {
+                  cursor.bad = TRUE;
+                  break;
+                }
+              sutra_item_set_meta (item, json_object_ref (json_node_get_object (root)));
+            }
+        }
+      if (borrowed & BORROW_PAYLOAD)
+        {
+          g_bytes_unref (item->payload);
+          item->payload = g_bytes_ref (input->payload);
+        }
+      else
+        {
+          length = get_varint (&cursor);
+          if ((p = take (&cursor, length)) == NULL)
+            break;
+          g_bytes_unref (item->payload);
+          /* The payload points into the record: no copy. */
+          item->payload = g_bytes_new_from_bytes (body, p - cursor.data, length);
+        }
       if (lineage > 0)
         sutra_item_set_lineage (item, lineages->pdata[lineage - 1]);
     }

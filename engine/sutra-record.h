@@ -8,12 +8,16 @@
 G_BEGIN_DECLS
 
 /* Encodes @items (data items and markers, with their lineages) as one
- * record body. The format is private to the store and versioned by the
- * store's own header. */
-GBytes *sutra_record_encode (GPtrArray *items);
+ * record body. An item's id, path, metadata or payload that is one of
+ * @inputs' (the batch's data items, which made @items) is recorded as a
+ * reference to it, not copied: a stage that passes its inputs on stores
+ * a few bytes per item. The format is private to the store and versioned
+ * by the store's own header. */
+GBytes *sutra_record_encode (GPtrArray *items, GPtrArray *inputs);
 
-/* Decodes a body made by sutra_record_encode(). Returns: (transfer full):
+/* Decodes a body made by sutra_record_encode() with inputs equal to
+ * @inputs (the same batch key guarantees it). Returns: (transfer full):
  * the items, or NULL with @error set when the body is malformed. */
-GPtrArray *sutra_record_decode (GBytes *body, GError **error);
+GPtrArray *sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error);
 
 G_END_DECLS

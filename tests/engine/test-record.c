@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests of engine/sutra-record.c: record bodies, borrowed fields, damage. */
+
+#include "sutra-record.h"
+
+#include <string.h>
+
+static SutraItem *
+text_item (const char *id, guint64 position, const char *text)
+{
+  return sutra_item_new_root (id, position, NULL, g_bytes_new (text, strlen (text)));
+}
+
+static SutraLineage *
+lineage_of (guint8 seed)
+{
+  guint8 digest[SUTRA_DIGEST_SIZE];
+
+  memset (digest, seed, sizeof digest);
+  return sutra_lineage_new (digest);
+}
+
+/* Every field the store must give back, compared. */
+static void
+assert_items_equal (SutraItem *a, SutraItem *b)
+{
+  gsize size_a, size_b;
+  const guint8 *data_a = sutra_item_get_data (a, &size_a);
+  const guint8 *data_b = sutra_item_get_data (b, &size_b);
+
+  g_assert_cmpstr (sutra_item_get_id (a), ==, sutra_item_get_id (b));
+  g_assert_cmpuint (a->depth, ==, b->depth);
+  g_assert_cmpmem (a->path, a->depth * sizeof (guint64), b->path, b->depth * sizeof (guint64));
+  g_assert_cmpuint (a->flags, ==, b->flags);
+  g_assert_cmpuint (a->group_size, ==, b->group_size);
+  g_assert_cmpstr (sutra_item_get_media_type (a), ==, sutra_item_get_media_type (b));
+  g_assert_cmpmem (data_a, size_a, data_b, size_b);
+  g_assert_true ((a->lineage == NULL) == (b->lineage == NULL));
+  if (a->lineage != NULL)
+    g_assert_cmpmem (a->lineage->digest, SUTRA_DIGEST_SIZE, b->lineage->digest, SUTRA_DIGEST_SIZE);
+  g_assert_true ((a->meta == NULL) == (b->meta == NULL));
+  if (a->meta != NULL)
+    {
+      g_autoptr (JsonNode) node_a = json_node_init_object (json_node_alloc (), a->meta);
+      g_autoptr (JsonNode) node_b = json_node_init_object (json_node_alloc (), b->meta);
+
+      g_assert_true (json_node_equal (node_a, node_b));
+    }
+}
+
+static void
+assert_arrays_equal (GPtrArray *a, GPtrArray *b)
+{
+  g_assert_cmpuint (a->len, ==, b->len);
+  for (guint i = 0; i < a->len; i++)
+    assert_items_equal (a->pdata[i], b->pdata[i]);
+}
+
+static void
+test_record_round_trip (void)
+{
+  g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (SutraLineage) lineage = lineage_of (7);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+  SutraItem *book = text_item ("book", 3, "");
+  SutraItem *chapter = sutra_item_new_child (book, 1, "text/markdown", NULL);
+
+  g_test_summary ("Items without inputs to borrow from come back with every field: id, path, "
+                  "media type, metadata, payload, lineage; markers too");
+  json_object_set_string_member (sutra_item_ensure_meta (chapter), "title", "Down the Rabbit-Hole");
+  sutra_item_set_lineage (chapter, lineage);
+  g_ptr_array_add (items, chapter);
+  g_ptr_array_add (items, text_item ("line", 4, "this is line 4"));
+  g_ptr_array_add (items, sutra_item_new_group_end (chapter, 1, 5));
+  sutra_item_unref (book);
+
+  body = sutra_record_encode (items, NULL);
+  back = sutra_record_decode (body, NULL, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (items, back);
+}
+
+static void
+test_record_borrows_passed_on_inputs (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) copied = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (SutraLineage) lineage = lineage_of (9);
+  g_autoptr (GBytes) borrowing = NULL;
+  g_autoptr (GBytes) copying = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *payload = g_strnfill (200, 'x');
+
+  g_test_summary ("Outputs that pass their inputs on (same payload and metadata) are stored as "
+                  "references: the record is a small fraction of a copy, and decodes to the "
+                  "same items given the same inputs");
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("line%u", i);
+      SutraItem *input = text_item (id, i, payload);
+      SutraItem *output;
+
+      json_object_set_int_member (sutra_item_ensure_meta (input), "n", i);
+      g_ptr_array_add (inputs, input);
+      output = sutra_item_new_derived (input, NULL, NULL);
+      sutra_item_set_lineage (output, lineage);
+      g_ptr_array_add (outputs, output);
+      /* The same items, but nothing shared with the inputs. */
+      output = sutra_item_new_derived (input, NULL, g_bytes_new (payload, strlen (payload)));
+      sutra_item_set_meta (output, sutra_item_dup_meta (input));
+      sutra_item_set_lineage (output, lineage);
+      g_ptr_array_add (copied, output);
+    }
+  borrowing = sutra_record_encode (outputs, inputs);
+  copying = sutra_record_encode (copied, inputs);
+  g_assert_cmpuint (g_bytes_get_size (borrowing) * 20, <, g_bytes_get_size (copying));
+
+  back = sutra_record_decode (borrowing, inputs, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (outputs, back);
+  g_clear_pointer (&back, g_ptr_array_unref);
+  back = sutra_record_decode (copying, inputs, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (copied, back);
+}
+
+static void
+test_record_borrows_around_dropped_inputs (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("A filter (some inputs dropped) and a stage that keeps the payload but "
+                  "changes the media type or the id borrow only what they share");
+  for (guint i = 0; i < 10; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("item %u", i);
+      g_autofree char *id = g_strdup_printf ("in%u", i);
+
+      g_ptr_array_add (inputs, text_item (id, i, text));
+    }
+  /* Keeps 0, 3, 4; makes 4 markdown; makes a new item with 9's payload. */
+  g_ptr_array_add (outputs, sutra_item_ref (inputs->pdata[0]));
+  g_ptr_array_add (outputs, sutra_item_ref (inputs->pdata[3]));
+  g_ptr_array_add (outputs, sutra_item_new_derived (inputs->pdata[4], "text/markdown", NULL));
+  g_ptr_array_add (outputs, sutra_item_new_root ("renamed", 9, NULL,
+                                    g_bytes_ref (sutra_item_get_payload (inputs->pdata[9]))));
+  body = sutra_record_encode (outputs, inputs);
+  back = sutra_record_decode (body, inputs, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (outputs, back);
+}
+
+static void
+test_record_rejects_damage (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GError) error = NULL;
+  GPtrArray *back;
+  gsize size;
+  const guint8 *data;
+
+  g_test_summary ("A body that borrows from inputs it is not given, or from an input that is "
+                  "not there, or that is cut short, is refused with an error, never read past");
+  for (guint i = 0; i < 3; i++)
+    g_ptr_array_add (inputs, text_item ("in", i, "passed on"));
+  for (guint i = 0; i < 3; i++)
+    g_ptr_array_add (outputs, sutra_item_ref (inputs->pdata[i]));
+  body = sutra_record_encode (outputs, inputs);
+
+  back = sutra_record_decode (body, NULL, &error);
+  g_assert_null (back);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  data = g_bytes_get_data (body, &size);
+  for (gsize cut = 0; cut < size; cut++)
+    {
+      g_autoptr (GBytes) truncated = g_bytes_new (data, cut);
+
+      back = sutra_record_decode (truncated, inputs, &error);
+      g_assert_null (back);
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_clear_error (&error);
+    }
+
+  g_ptr_array_set_size (inputs, 2);
+  back = sutra_record_decode (body, inputs, &error);
+  g_assert_null (back);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/record/round-trip", test_record_round_trip);
+  g_test_add_func ("/record/borrows-passed-on-inputs", test_record_borrows_passed_on_inputs);
+  g_test_add_func ("/record/borrows-around-dropped-inputs",
+                   test_record_borrows_around_dropped_inputs);
+  g_test_add_func ("/record/rejects-damage", test_record_rejects_damage);
+  return g_test_run ();
+}
