@@ -20,6 +20,18 @@
 
 /* Lineage ------------------------------------------------------------------ */
 
+/* Pins @lineage (transfer full) for the rest of @run, which owns it from
+ * now on. Returns: (transfer none): @lineage. */
+SutraLineage *
+sutra_checkpoint_pin_lineage (SutraRun *run, SutraLineage *lineage)
+{
+  sutra_lineage_pin (lineage);
+  g_mutex_lock (&run->pinned_lock);
+  g_ptr_array_add (run->pinned_lineages, lineage);
+  g_mutex_unlock (&run->pinned_lock);
+  return lineage;
+}
+
 /* The lineage of what this stage makes from an item of lineage @input.
  * Returns: (transfer none) (nullable). */
 SutraLineage *
@@ -35,7 +47,8 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
   output = g_hash_table_lookup (stage->lineages, input);
   if (output == NULL)
     {
-      output = sutra_lineage_derive (input, stage->spec->fingerprint);
+      output = sutra_checkpoint_pin_lineage (stage->run,
+                                             sutra_lineage_derive (input, stage->spec->fingerprint));
       g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
     }
   g_mutex_unlock (&stage->lineage_lock);
@@ -202,7 +215,7 @@ sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
     }
 
   body = sutra_store_get (job->store, batch->key, &location, &error);
-  items = body != NULL ? sutra_record_decode (body, &error) : NULL;
+  items = body != NULL ? sutra_record_decode (body, batch->data, &error) : NULL;
   if (items == NULL)
     {
       JsonObject *event = sutra_run_stage_event (stage, "store-entry-rejected");
@@ -237,7 +250,7 @@ gboolean
 sutra_checkpoint_save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
 {
   SutraJob *job = stage->run->job;
-  g_autoptr (GBytes) body = sutra_record_encode (outputs);
+  g_autoptr (GBytes) body = sutra_record_encode (outputs, batch->data);
   SutraStoreLocation location;
   guint n_out = 0;
 
@@ -396,7 +409,8 @@ sutra_checkpoint_plan_job (SutraRun *run)
             for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
               content[b] = (guint8) g_random_int ();
           origin = sutra_lineage_new (content);
-          stage->source_lineage = sutra_lineage_derive (origin, stage->spec->fingerprint);
+          stage->source_lineage = sutra_checkpoint_pin_lineage (
+            run, sutra_lineage_derive (origin, stage->spec->fingerprint));
           EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
         }
       for (guint r = 0; r < stage->spec->inputs->len; r++)

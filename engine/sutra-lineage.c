@@ -12,6 +12,7 @@ sutra_lineage_new (const guint8 digest[SUTRA_DIGEST_SIZE])
   SutraLineage *lineage = g_new (SutraLineage, 1);
 
   lineage->ref_count = 1;
+  lineage->pinned = FALSE;
   memcpy (lineage->digest, digest, SUTRA_DIGEST_SIZE);
   return lineage;
 }
@@ -20,15 +21,29 @@ SutraLineage *
 sutra_lineage_ref (SutraLineage *lineage)
 {
   g_return_val_if_fail (lineage != NULL, NULL);
-  g_atomic_int_inc (&lineage->ref_count);
+  if (!lineage->pinned)
+    g_atomic_int_inc (&lineage->ref_count);
   return lineage;
 }
 
 void
 sutra_lineage_unref (SutraLineage *lineage)
 {
-  if (lineage != NULL && g_atomic_int_dec_and_test (&lineage->ref_count))
+  if (lineage != NULL && !lineage->pinned && g_atomic_int_dec_and_test (&lineage->ref_count))
     g_free (lineage);
+}
+
+void
+sutra_lineage_pin (SutraLineage *lineage)
+{
+  lineage->pinned = TRUE;
+}
+
+void
+sutra_lineage_free_pinned (SutraLineage *lineage)
+{
+  g_return_if_fail (lineage == NULL || lineage->pinned);
+  g_free (lineage);
 }
 
 SutraLineage *

@@ -18,6 +18,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   gint ref_count;
+  gboolean pinned; /* set once, before the lineage is shared */
   guint8 digest[32];
 } SutraLineage;
 
@@ -26,6 +27,15 @@ typedef struct
 SutraLineage *sutra_lineage_new (const guint8 digest[SUTRA_DIGEST_SIZE]);
 SutraLineage *sutra_lineage_ref (SutraLineage *lineage);
 void sutra_lineage_unref (SutraLineage *lineage);
+
+/* Pinned lineages: a run's own (a source's, what each stage derives) are
+ * shared by every item that passes, on every thread. Counting those
+ * references made their counter's cache line bounce between cores for each
+ * item; a pinned lineage is not counted (ref and unref leave it alone) and
+ * belongs to whoever pinned it, who frees it with sutra_lineage_free_pinned()
+ * once no item can hold it. */
+void sutra_lineage_pin (SutraLineage *lineage);
+void sutra_lineage_free_pinned (SutraLineage *lineage);
 
 /* The lineage of what a stage with @fingerprint makes from @input. */
 SutraLineage *sutra_lineage_derive (const SutraLineage *input,

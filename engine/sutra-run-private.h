@@ -84,10 +84,10 @@ struct _StageRuntime
   /* Checkpoints (with a job). */
   gboolean checkpointing;       /* outputs go to the store */
   gboolean skipped;             /* up to date: not run at all */
-  SutraLineage *source_lineage; /* sources: what their items descend from */
+  SutraLineage *source_lineage; /* sources: what their items descend from (pinned) */
   char complete_key[65];        /* fingerprint + inputs' complete keys */
   GMutex lineage_lock;
-  GHashTable *lineages; /* input SutraLineage -> output SutraLineage, by digest */
+  GHashTable *lineages; /* input SutraLineage -> output SutraLineage (pinned), by digest */
   GMutex sink_lock;
   GHashTable *sink_done; /* sinks: keys of batches written earlier */
   GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
@@ -105,6 +105,8 @@ struct _SutraRun
 {
   SutraPipeline *pipeline;
   GPtrArray *stages; /* StageRuntime, topological order */
+  GMutex pinned_lock;
+  GPtrArray *pinned_lineages; /* the run's own lineages, freed after everything else */
   gint stopping;     /* take no new batches */
   gint abandoning;   /* drop in-flight work too */
   GMutex lock;
@@ -153,6 +155,7 @@ JsonObject *sutra_run_stage_event (StageRuntime *stage, const char *name);
 void sutra_run_fail (SutraRun *run, GError *error);
 
 /* sutra-checkpoint.c: lineages, batch keys, the store and the journal. */
+SutraLineage *sutra_checkpoint_pin_lineage (SutraRun *run, SutraLineage *lineage);
 SutraLineage *sutra_checkpoint_derive_lineage (StageRuntime *stage,
                                                SutraLineage *input,
                                                LineageMemo *memo);

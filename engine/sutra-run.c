@@ -1265,7 +1265,6 @@ stage_free (StageRuntime *stage)
   g_array_unref (stage->edges);
   g_ptr_array_unref (stage->group);
   g_hash_table_unref (stage->lineages);
-  sutra_lineage_unref (stage->source_lineage);
   g_clear_pointer (&stage->sink_done, g_hash_table_unref);
   g_ptr_array_unref (stage->sink_keys);
   g_free (stage->resume_state);
@@ -1293,6 +1292,8 @@ sutra_run_new (SutraPipeline *pipeline)
 
   run->pipeline = pipeline;
   run->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_free);
+  run->pinned_lineages = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_free_pinned);
+  g_mutex_init (&run->pinned_lock);
   run->failures = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&run->lock);
   g_mutex_init (&run->event_lock);
@@ -1337,8 +1338,7 @@ sutra_run_new (SutraPipeline *pipeline)
       g_mutex_init (&stage->lineage_lock);
       g_mutex_init (&stage->sink_lock);
       stage->lineages = g_hash_table_new_full (sutra_lineage_hash, sutra_lineage_equal,
-                                               (GDestroyNotify) sutra_lineage_unref,
-                                               (GDestroyNotify) sutra_lineage_unref);
+                                               (GDestroyNotify) sutra_lineage_unref, NULL);
       stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);
     }
@@ -1365,6 +1365,9 @@ sutra_run_free (SutraRun *run)
   if (run == NULL)
     return;
   g_ptr_array_unref (run->stages);
+  /* Last: items (in the stages' queues until now) point at them. */
+  g_ptr_array_unref (run->pinned_lineages);
+  g_mutex_clear (&run->pinned_lock);
   g_ptr_array_unref (run->failures);
   g_clear_pointer (&run->batches, g_hash_table_unref);
   g_mutex_clear (&run->commit_lock);
