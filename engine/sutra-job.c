@@ -4,6 +4,7 @@
 #include "sutra-job.h"
 
 #include "sutra-autocleanups.h"
+#include "sutra-file-digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -344,21 +345,6 @@ sutra_compare_path_pointers (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-static gboolean
-hash_file (EVP_MD_CTX *context, const char *path)
-{
-  g_autofree char *buffer = g_malloc (1 << 20);
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  ssize_t n;
-
-  if (fd < 0)
-    return FALSE;
-  while ((n = read (fd, buffer, 1 << 20)) > 0)
-    EVP_DigestUpdate (context, buffer, n);
-  close (fd);
-  return n == 0;
-}
-
 gboolean
 sutra_job_source_digest (SutraStageSpec *spec, guint8 digest[32])
 {
@@ -395,11 +381,13 @@ sutra_job_source_digest (SutraStageSpec *spec, guint8 digest[32])
         for (guint i = 0; i < paths->len; i++)
           {
             g_autofree char *base = g_path_get_basename (paths->pdata[i]);
+            guint8 content[32];
 
             /* Names are part of what a source yields (they become item ids). */
             EVP_DigestUpdate (context, base, strlen (base) + 1);
-            if (!hash_file (context, paths->pdata[i]))
+            if (!sutra_file_digest (paths->pdata[i], 0, content, NULL))
               return FALSE;
+            EVP_DigestUpdate (context, content, sizeof content);
           }
       }
     }

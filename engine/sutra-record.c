@@ -90,6 +90,9 @@ shared_fields (const SutraItem *item, const SutraItem *input)
 {
   guint shared = 0;
 
+  /* A map that passes its input on returns the item itself. */
+  if (item == input)
+    return BORROW_ID | BORROW_PATH | BORROW_META | BORROW_PAYLOAD;
   if (item->payload == input->payload)
     shared |= BORROW_PAYLOAD;
   if (item->meta != NULL && item->meta == input->meta)
