@@ -385,7 +385,7 @@ sutra_job_source_digest (SutraStageSpec *spec, guint8 digest[32])
 
             /* Names are part of what a source yields (they become item ids). */
             EVP_DigestUpdate (context, base, strlen (base) + 1);
-            if (!sutra_file_digest (paths->pdata[i], 0, content, NULL))
+            if (!sutra_file_digest (paths->pdata[i], content, NULL))
               return FALSE;
             EVP_DigestUpdate (context, content, sizeof content);
           }
