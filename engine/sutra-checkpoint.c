@@ -122,33 +122,26 @@ continues_run (const SutraItem *item, const SutraItem *last)
 void
 sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
 {
+  guint8 stack[4096];
+  g_autofree guint8 *heap = NULL;
+  guint8 *text = stack, *p = stack, *count_field = NULL;
+  gsize capacity = sizeof stack;
   SutraLineage *previous = NULL;
   const SutraItem *last = NULL;
   guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
-  g_autoptr (GByteArray) text = NULL;
-  gsize size = SUTRA_DIGEST_SIZE;
-  guint8 *p, *count_field = NULL;
   guint64 count = 0;
 
   batch->has_key = FALSE;
-  for (guint i = 0; i < n; i++)
-    {
-      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
-
-      if (!sutra_item_is_marker (item) && item->lineage == NULL)
-        return;
-      size += 2 + SUTRA_DIGEST_SIZE + 3 * sizeof (guint64) + item->depth * sizeof (guint64);
-    }
-  text = g_byte_array_sized_new (size);
-  g_byte_array_set_size (text, size);
-  p = text->data;
   memcpy (p, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
   p += SUTRA_DIGEST_SIZE;
   for (guint i = 0; i < n; i++)
     {
       SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
       guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
+      gsize most = 2 + SUTRA_DIGEST_SIZE + sizeof header + (item->depth + 1) * sizeof (guint64);
 
+      if (!sutra_item_is_marker (item) && item->lineage == NULL)
+        return;
       if (continues_run (item, last))
         {
           count++;
@@ -157,6 +150,19 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
         }
       if (count_field != NULL)
         memcpy (count_field, &count, sizeof count);
+      /* Runs keep the text short; a batch of scattered items outgrows the
+       * stack buffer. (The last run's count is written: nothing points
+       * into the old buffer from here on.) */
+      if ((gsize) (p - text) + most > capacity)
+        {
+          gsize used = p - text;
+          guint8 *grown = g_malloc (capacity = 2 * capacity + most);
+
+          memcpy (grown, text, used);
+          g_free (heap);
+          heap = text = grown;
+          p = text + used;
+        }
       /* Equal digests, not equal pointers: items read back from different
        * store records carry equal lineages in distinct objects. */
       if (!sutra_item_is_marker (item) &&
@@ -181,7 +187,7 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
     }
   if (count_field != NULL)
     memcpy (count_field, &count, sizeof count);
-  EVP_Digest (text->data, p - text->data, batch->key, NULL, EVP_sha256 (), NULL);
+  EVP_Digest (text, p - text, batch->key, NULL, EVP_sha256 (), NULL);
   batch->has_key = TRUE;
 }
 

@@ -6,21 +6,24 @@
 #include <string.h>
 
 /*
- * body   = varint n_lineages, n_lineages x 32-byte digest,
- *          varint n_types, n_types x (varint length, bytes),
- *          varint n_items, item*
- * item   = varint flags, varint lineage + 1 (0: none), varint type index,
+ * body   = varint n_items, entry*, tables, u32 tables_offset
+ * tables = varint n_lineages, n_lineages x 32-byte digest,
+ *          varint n_types, n_types x (varint length, bytes)
+ * entry  = varint flags, varint lineage + 1 (0: none), varint type index,
  *          varint borrowed (input index << 4 | BORROW_* bits; 0: none),
+ *          then, when every field is borrowed: varint count, the entry
+ *          standing for count items taken from consecutive inputs;
+ *          otherwise one item:
  *          [varint depth, depth x varint path]   unless BORROW_PATH
  *          varint group_size,
  *          [varint id_length, id]                unless BORROW_ID
  *          [varint meta_length, meta (JSON)]     unless BORROW_META
  *          [varint payload_length, payload]      unless BORROW_PAYLOAD
- * Lineages and media types are stored once per record: a batch's items
- * usually share them. Varints (LEB128) keep a small item's overhead to a
- * few bytes, so a store of a million lines is about the size of the lines;
- * a stage that passes its inputs on borrows their fields and stores a few
- * bytes per item.
+ * Lineages and media types are stored once per record, after the items so
+ * that one pass over the items writes the record: a batch's items usually
+ * share them. Varints (LEB128) keep a small item's overhead to a few bytes,
+ * so a store of a million lines is about the size of the lines; a stage
+ * that passes its inputs on writes one entry for the whole batch.
  */
 
 enum
@@ -29,6 +32,7 @@ enum
   BORROW_PATH = 1 << 1,
   BORROW_META = 1 << 2,
   BORROW_PAYLOAD = 1 << 3,
+  BORROW_ALL = BORROW_ID | BORROW_PATH | BORROW_META | BORROW_PAYLOAD,
   BORROW_BITS = 4,
 };
 
@@ -92,7 +96,7 @@ shared_fields (const SutraItem *item, const SutraItem *input)
 
   /* A map that passes its input on returns the item itself. */
   if (item == input)
-    return BORROW_ID | BORROW_PATH | BORROW_META | BORROW_PAYLOAD;
+    return BORROW_ALL;
   if (item->payload == input->payload)
     shared |= BORROW_PAYLOAD;
   if (item->meta != NULL && item->meta == input->meta)
@@ -104,6 +108,9 @@ shared_fields (const SutraItem *item, const SutraItem *input)
     shared |= BORROW_PATH;
   if (strcmp (item->id, input->id) == 0)
     shared |= BORROW_ID;
+  /* Everything borrowed means a copy of the input: the group size too. */
+  if (shared == BORROW_ALL && item->group_size != input->group_size)
+    shared &= ~BORROW_ID;
   return shared;
 }
 
@@ -127,62 +134,104 @@ find_borrowed (const SutraItem *item, GPtrArray *inputs, guint *cursor, guint *i
   return 0;
 }
 
+/* The index of @lineage in @lineages (by digest), added when new; *@last
+ * remembers the last one found: a batch's items nearly always share it. */
+static guint
+lineage_slot (GPtrArray *lineages, SutraLineage *lineage, guint *last)
+{
+  if (lineage == NULL)
+    return NO_LINEAGE;
+  if (*last < lineages->len && lineages->pdata[*last] == lineage)
+    return *last;
+  for (guint l = 0; l < lineages->len; l++)
+    if (lineages->pdata[l] == lineage ||
+        memcmp (((SutraLineage *) lineages->pdata[l])->digest, lineage->digest,
+                SUTRA_DIGEST_SIZE) == 0)
+      return *last = l;
+  if (lineages->len >= NO_LINEAGE)
+    return NO_LINEAGE;
+  g_ptr_array_add (lineages, lineage);
+  return *last = lineages->len - 1;
+}
+
+/* Media types are interned: comparing pointers is enough. */
+static guint
+type_slot (GPtrArray *types, const char *media_type, guint *last)
+{
+  if (*last < types->len && types->pdata[*last] == media_type)
+    return *last;
+  for (guint t = 0; t < types->len; t++)
+    if (types->pdata[t] == media_type)
+      return *last = t;
+  g_ptr_array_add (types, (gpointer) media_type);
+  return *last = types->len - 1;
+}
+
+static void
+put_meta (Writer *out, JsonObject *meta, JsonGenerator **generator)
+{
+  g_autoptr (JsonNode) node = NULL;
+  g_autofree char *text = NULL;
+  gsize length;
+
+  if (meta == NULL)
+    {
+      put_varint (out, 0);
+      return;
+    }
+  node = json_node_init_object (json_node_alloc (), meta);
+  if (*generator == NULL)
+    *generator = json_generator_new ();
+  json_generator_set_root (*generator, node);
+  text = json_generator_to_data (*generator, &length);
+  put_string (out, text, length);
+}
+
 GBytes *
 sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
 {
-  Writer out_writer = { g_byte_array_sized_new (256 + items->len * 48), 0 };
+  Writer out_writer = { g_byte_array_sized_new (256 + items->len * 8), 0 };
   Writer *out = &out_writer;
   g_autoptr (GPtrArray) lineages = g_ptr_array_new ();
   g_autoptr (GPtrArray) types = g_ptr_array_new ();
   g_autoptr (JsonGenerator) generator = NULL;
-  guint16 *lineage_index = g_new (guint16, MAX (items->len, 1));
-  guint16 *type_index = g_new (guint16, MAX (items->len, 1));
-  guint cursor = 0;
+  guint last_lineage = 0, last_type = 0, cursor = 0;
+  guint32 tables_offset;
 
-  for (guint i = 0; i < items->len; i++)
-    {
-      SutraItem *item = items->pdata[i];
-      guint found = NO_LINEAGE;
-      guint type = 0;
-
-      if (item->lineage != NULL)
-        {
-          for (guint l = 0; l < lineages->len && found == NO_LINEAGE; l++)
-            if (lineages->pdata[l] == item->lineage ||
-                memcmp (((SutraLineage *) lineages->pdata[l])->digest, item->lineage->digest,
-                        SUTRA_DIGEST_SIZE) == 0)
-              found = l;
-          if (found == NO_LINEAGE && lineages->len < NO_LINEAGE)
-            {
-              found = lineages->len;
-              g_ptr_array_add (lineages, item->lineage);
-            }
-        }
-      lineage_index[i] = (guint16) found;
-      /* Media types are interned: comparing pointers is enough. */
-      while (type < types->len && types->pdata[type] != item->media_type)
-        type++;
-      if (type == types->len)
-        g_ptr_array_add (types, (gpointer) item->media_type);
-      type_index[i] = (guint16) MIN (type, G_MAXUINT16);
-    }
-  put_varint (out, lineages->len);
-  for (guint l = 0; l < lineages->len; l++)
-    put_bytes (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
-  put_varint (out, types->len);
-  for (guint t = 0; t < types->len; t++)
-    put_string (out, types->pdata[t], strlen (types->pdata[t]));
   put_varint (out, items->len);
-  for (guint i = 0; i < items->len; i++)
+  for (guint i = 0; i < items->len;)
     {
       SutraItem *item = items->pdata[i];
+      guint lineage = lineage_slot (lineages, item->lineage, &last_lineage);
+      guint type = type_slot (types, item->media_type, &last_type);
       guint input = 0;
       guint borrowed = find_borrowed (item, inputs, &cursor, &input);
 
       put_varint (out, item->flags);
-      put_varint (out, lineage_index[i] == NO_LINEAGE ? 0 : lineage_index[i] + 1u);
-      put_varint (out, type_index[i]);
+      put_varint (out, lineage == NO_LINEAGE ? 0 : lineage + 1u);
+      put_varint (out, type);
       put_varint (out, borrowed != 0 ? ((guint64) input << BORROW_BITS) | borrowed : 0);
+      if (borrowed == BORROW_ALL)
+        {
+          guint count = 1;
+
+          /* The items that follow, passed on from the inputs that follow,
+           * alike in everything else: one entry for them all. */
+          while (i + count < items->len && input + count < inputs->len)
+            {
+              SutraItem *next = items->pdata[i + count];
+
+              if (next->flags != item->flags || next->media_type != item->media_type ||
+                  lineage_slot (lineages, next->lineage, &last_lineage) != lineage ||
+                  shared_fields (next, inputs->pdata[input + count]) != BORROW_ALL)
+                break;
+              count++;
+            }
+          put_varint (out, count);
+          cursor = input + count;
+          i += count;
+          continue;
+        }
       if (!(borrowed & BORROW_PATH))
         {
           put_varint (out, item->depth);
@@ -192,22 +241,8 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
       put_varint (out, item->group_size);
       if (!(borrowed & BORROW_ID))
         put_string (out, item->id, strlen (item->id));
-      if (borrowed & BORROW_META)
-        ;
-      else if (item->meta != NULL)
-        {
-          g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), item->meta);
-          g_autofree char *text = NULL;
-          gsize length;
-
-          if (generator == NULL)
-            generator = json_generator_new ();
-          json_generator_set_root (generator, node);
-          text = json_generator_to_data (generator, &length);
-          put_string (out, text, length);
-        }
-      else
-        put_varint (out, 0);
+      if (!(borrowed & BORROW_META))
+        put_meta (out, item->meta, &generator);
       if (!(borrowed & BORROW_PAYLOAD))
         {
           gsize payload_size;
@@ -215,9 +250,16 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
 
           put_string (out, payload, payload_size);
         }
+      i++;
     }
-  g_free (lineage_index);
-  g_free (type_index);
+  tables_offset = GUINT32_TO_LE ((guint32) out->used);
+  put_varint (out, lineages->len);
+  for (guint l = 0; l < lineages->len; l++)
+    put_bytes (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
+  put_varint (out, types->len);
+  for (guint t = 0; t < types->len; t++)
+    put_string (out, types->pdata[t], strlen (types->pdata[t]));
+  put_bytes (out, &tables_offset, sizeof tables_offset);
   g_byte_array_set_size (out->array, out->used);
   return g_byte_array_free_to_bytes (out->array);
 }
@@ -264,6 +306,66 @@ get_varint (Cursor *cursor)
   return 0;
 }
 
+/* Decodes the tables at the end of a body into @lineages and @types, and
+ * leaves @cursor's length at their start: the items end there. */
+static void
+read_tables (Cursor *cursor, GPtrArray *lineages, GPtrArray *types)
+{
+  Cursor tables;
+  guint32 offset;
+  guint64 n_lineages, n_types;
+
+  if (cursor->length < sizeof offset)
+    {
+      cursor->bad = TRUE;
+      return;
+    }
+  memcpy (&offset, cursor->data + cursor->length - sizeof offset, sizeof offset);
+  offset = GUINT32_FROM_LE (offset);
+  if (offset > cursor->length - sizeof offset)
+    {
+      cursor->bad = TRUE;
+      return;
+    }
+  tables = (Cursor) { cursor->data, cursor->length - sizeof offset, offset, FALSE };
+  n_lineages = get_varint (&tables);
+  for (guint64 l = 0; l < n_lineages && !tables.bad; l++)
+    {
+      const guint8 *digest = take (&tables, SUTRA_DIGEST_SIZE);
+
+      if (digest != NULL)
+        g_ptr_array_add (lineages, sutra_lineage_new (digest));
+    }
+  n_types = get_varint (&tables);
+  for (guint64 t = 0; t < n_types && !tables.bad; t++)
+    {
+      guint64 length = get_varint (&tables);
+      const guint8 *p = take (&tables, length);
+
+      if (p != NULL)
+        g_ptr_array_add (types, g_strndup ((const char *) p, length));
+    }
+  cursor->bad = tables.bad || tables.offset != tables.length;
+  cursor->length = offset;
+}
+
+/* An item that takes every field from @input. */
+static SutraItem *
+copy_of_input (const SutraItem *input, const char *media_type)
+{
+  SutraItem *item =
+    sutra_item_new_with_path (input->id, input->path, input->depth, media_type,
+                              g_bytes_ref (input->payload));
+
+  item->group_size = input->group_size;
+  if (input->meta != NULL)
+    {
+      item->meta = json_object_ref (input->meta);
+      item->meta_is_shared = TRUE;
+    }
+  return item;
+}
+
 GPtrArray *
 sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
 {
@@ -272,28 +374,12 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
     g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
   g_autoptr (GPtrArray) types = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  guint64 n_lineages, n_types, n_items;
+  guint64 n_items;
 
   cursor.data = g_bytes_get_data (body, &cursor.length);
-  n_lineages = get_varint (&cursor);
-  for (guint64 l = 0; l < n_lineages && !cursor.bad; l++)
-    {
-      const guint8 *digest = take (&cursor, SUTRA_DIGEST_SIZE);
-
-      if (digest != NULL)
-        g_ptr_array_add (lineages, sutra_lineage_new (digest));
-    }
-  n_types = get_varint (&cursor);
-  for (guint64 t = 0; t < n_types && !cursor.bad; t++)
-    {
-      guint64 length = get_varint (&cursor);
-      const guint8 *p = take (&cursor, length);
-
-      if (p != NULL)
-        g_ptr_array_add (types, g_strndup ((const char *) p, length));
-    }
+  read_tables (&cursor, lineages, types);
   n_items = get_varint (&cursor);
-  for (guint64 i = 0; i < n_items && !cursor.bad; i++)
+  while (items->len < n_items && !cursor.bad)
     {
       guint64 flags = get_varint (&cursor);
       guint64 lineage = get_varint (&cursor);
@@ -308,14 +394,32 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
       const guint8 *p;
       SutraItem *item;
 
-      if (borrowed != 0)
+      if (type >= types->len || lineage > lineages->len ||
+          (borrowed != 0 && (inputs == NULL || input_index >= inputs->len)))
         {
-          if (inputs == NULL || input_index >= inputs->len)
+          cursor.bad = TRUE;
+          break;
+        }
+      if (borrowed != 0)
+        input = inputs->pdata[input_index];
+      if ((borrowed & BORROW_ALL) == BORROW_ALL)
+        {
+          guint64 count = get_varint (&cursor);
+
+          if (count < 1 || count > n_items - items->len || count > inputs->len - input_index)
             {
               cursor.bad = TRUE;
               break;
             }
-          input = inputs->pdata[input_index];
+          for (guint64 k = 0; k < count; k++)
+            {
+              item = copy_of_input (inputs->pdata[input_index + k], types->pdata[type]);
+              item->flags = (guint16) flags;
+              if (lineage > 0)
+                sutra_item_set_lineage (item, lineages->pdata[lineage - 1]);
+              g_ptr_array_add (items, item);
+            }
+          continue;
         }
       if (borrowed & BORROW_PATH)
         {
@@ -332,11 +436,6 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
             }
           for (guint d = 0; d < depth; d++)
             path[d] = get_varint (&cursor);
-        }
-      if (type >= types->len || lineage > lineages->len)
-        {
-          cursor.bad = TRUE;
-          break;
         }
       group_size = get_varint (&cursor);
       if (!(borrowed & BORROW_ID))

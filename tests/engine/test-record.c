@@ -159,6 +159,45 @@ test_record_borrows_around_dropped_inputs (void)
 }
 
 static void
+test_record_runs_end_where_items_differ (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (SutraLineage) first = lineage_of (1);
+  g_autoptr (SutraLineage) second = lineage_of (2);
+  g_autoptr (SutraLineage) second_again = lineage_of (2);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("Items passed on whole are stored as runs; a run ends where the lineage or "
+                  "the media type changes or an input is skipped, and each item comes back "
+                  "with its own");
+  for (guint i = 0; i < 12; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("line %u", i);
+
+      g_ptr_array_add (inputs, text_item ("in", i, text));
+    }
+  for (guint i = 0; i < 12; i++)
+    {
+      SutraItem *output;
+
+      if (i == 9)
+        continue; /* dropped: the next run starts further on */
+      output = i == 6 ? sutra_item_new_derived (inputs->pdata[i], "text/markdown", NULL)
+                      : sutra_item_ref (inputs->pdata[i]);
+      /* Lineages change at 4; 5 has an equal lineage in another object. */
+      sutra_item_set_lineage (output, i < 4 ? first : i == 5 ? second_again : second);
+      g_ptr_array_add (outputs, output);
+    }
+  body = sutra_record_encode (outputs, inputs);
+  back = sutra_record_decode (body, inputs, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (outputs, back);
+}
+
+static void
 test_record_rejects_damage (void)
 {
   g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
@@ -207,6 +246,7 @@ main (int argc, char **argv)
   g_test_add_func ("/record/borrows-passed-on-inputs", test_record_borrows_passed_on_inputs);
   g_test_add_func ("/record/borrows-around-dropped-inputs",
                    test_record_borrows_around_dropped_inputs);
+  g_test_add_func ("/record/runs-end-where-items-differ", test_record_runs_end_where_items_differ);
   g_test_add_func ("/record/rejects-damage", test_record_rejects_damage);
   return g_test_run ();
 }
