@@ -96,16 +96,18 @@ continues_run (const SutraItem *item, const SutraItem *last)
 {
   guint depth = item->depth;
 
+  if (last == NULL || item->flags != last->flags || depth != last->depth ||
+      item->group_size != last->group_size || item->path[depth - 1] != last->path[depth - 1] + 1)
+    return FALSE;
+  for (guint d = 0; d + 1 < depth; d++)
+    if (item->path[d] != last->path[d])
+      return FALSE;
   /* Lineages compare by digest: items read back from different store
    * records carry equal lineages in distinct objects, and the key must not
    * depend on that. */
-  return last != NULL && item->flags == last->flags &&
-         (item->lineage == last->lineage ||
-          (item->lineage != NULL && last->lineage != NULL &&
-           memcmp (item->lineage->digest, last->lineage->digest, SUTRA_DIGEST_SIZE) == 0)) &&
-         depth == last->depth && item->group_size == last->group_size &&
-         item->path[depth - 1] == last->path[depth - 1] + 1 &&
-         memcmp (item->path, last->path, (depth - 1) * sizeof (guint64)) == 0;
+  return item->lineage == last->lineage ||
+         (item->lineage != NULL && last->lineage != NULL &&
+          memcmp (item->lineage->digest, last->lineage->digest, SUTRA_DIGEST_SIZE) == 0);
 }
 
 /* A batch's key: the stage's fingerprint and, for every entry, its lineage
