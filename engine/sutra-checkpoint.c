@@ -274,6 +274,24 @@ sutra_checkpoint_save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outpu
   return TRUE;
 }
 
+/* A sink's batch is named by its place in the sink's input stream, not by
+ * a hash of its items. A sink resumes only when its complete key (its
+ * inputs', and theirs, down to the input files) is the one recorded, and
+ * --retry-failed starts it again (see sutra_checkpoint_plan_job()): the
+ * stream is then the same from its first item, so its n-th batch is the
+ * one written before. Hashing every item cost the sink, often the
+ * pipeline's slowest stage, a pass over memory for nothing. */
+void
+sutra_checkpoint_sink_batch_key (Batch *batch)
+{
+  guint64 seq = GUINT64_TO_LE (batch->seq);
+
+  memset (batch->key, 0, SUTRA_DIGEST_SIZE);
+  memcpy (batch->key, "sinkseq", 8);
+  memcpy (batch->key + 8, &seq, sizeof seq);
+  batch->has_key = TRUE;
+}
+
 gboolean
 sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch)
 {
@@ -388,9 +406,16 @@ collect_done_stage (int n_columns, const char *const *values, gpointer data)
  * its input files' content) and which stages are up to date: a sink whose
  * complete output exists and whose inputs did not change, and a stage whose
  * every consumer is up to date. Those are not run at all. */
+static void
+note_row (int n_columns, const char *const *values, gpointer data)
+{
+  *(gboolean *) data = TRUE;
+}
+
 void
 sutra_checkpoint_plan_job (SutraRun *run)
 {
+  gboolean has_failures = FALSE;
   SutraJob *job = run->job;
   g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
   Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
@@ -466,6 +491,9 @@ sutra_checkpoint_plan_job (SutraRun *run)
   g_hash_table_unref (recorded.complete);
   g_hash_table_unref (recorded.failed);
 
+  if (job->retry_failed)
+    sutra_journal_query (job->journal, "SELECT 1 FROM failures LIMIT 1", note_row, &has_failures,
+                         NULL);
   for (guint i = 0; i < run->stages->len; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];
@@ -477,9 +505,10 @@ sutra_checkpoint_plan_job (SutraRun *run)
         continue;
       done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
       /* Progress of this very sink (same inputs), not finished: resume it.
-       * Otherwise its output is written anew. */
+       * Otherwise its output is written anew; so too when failed items are
+       * tried again, which changes the sink's input stream. */
       if (state != NULL && !complete && g_str_has_prefix (state, stage->complete_key) &&
-          state[64] == ' ')
+          state[64] == ' ' && !(job->retry_failed && has_failures))
         {
           stage->sink_done = done;
           stage->resume_state = state[65] != '\0' ? g_strdup (state + 65) : NULL;

@@ -165,6 +165,7 @@ SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
                                           LineageMemo *memo,
                                           gint held_refs);
 void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
+void sutra_checkpoint_sink_batch_key (Batch *batch);
 GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);
 gboolean sutra_checkpoint_save_batch (StageRuntime *stage,
                                       Batch *batch,

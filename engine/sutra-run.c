@@ -977,7 +977,9 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
 
   /* A key names a batch in the store (checkpointed stages) or in a sink's
    * progress; a stage that is neither never needs one. */
-  if (run->job != NULL && (stage->checkpointing || is_sink))
+  if (run->job != NULL && is_sink)
+    sutra_checkpoint_sink_batch_key (batch);
+  else if (run->job != NULL && stage->checkpointing)
     sutra_checkpoint_batch_key (stage, batch);
   if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (stage, batch))
     {

@@ -18,6 +18,7 @@ typedef struct
   const char *count_file;
   gint64 sleep_us;
   gboolean fail_create;
+  const char *fail_while;
 } FaultSettings;
 
 static const char *const fault_modes[] = { "error", "crash", "abort", NULL };
@@ -65,6 +66,13 @@ static const SutraParamInfo fault_params[] = {
                         FALSE,
                         0,
                         "Fail when the instance is created."),
+  SUTRA_PARAM_ROW_STRING ("fail_while",
+                          FaultSettings,
+                          fail_while,
+                          NULL,
+                          0,
+                          "Fail the chosen items only while this file exists (empty: always): "
+                          "a failure that goes away, for --retry-failed."),
   SUTRA_PARAM_ROW_END
 };
 
@@ -128,6 +136,9 @@ should_fail (Fault *fault, const char *id)
   guint failures;
 
   if (fault->pattern == NULL || !g_pattern_spec_match_string (fault->pattern, id))
+    return FALSE;
+  if (fault->settings->fail_while != NULL && fault->settings->fail_while[0] != '\0' &&
+      !g_file_test (fault->settings->fail_while, G_FILE_TEST_EXISTS))
     return FALSE;
   if (fault->settings->fail_times == 0)
     return TRUE;

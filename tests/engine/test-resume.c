@@ -26,14 +26,16 @@ static const char crash_pipeline[] =
   "8,\n"
   "               \"params\": { \"separator\": \" \" } },\n"
   "    \"again\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 2, \"batch\": 32,\n"
-  "               \"params\": { \"count_file\": \"${count2}\", \"fail_on\": \"${fail_on}\" },\n"
+  "               \"params\": { \"count_file\": \"${count2}\", \"fail_on\": \"${fail_on}\",\n"
+  "                           \"fail_while\": \"${fail_while}\" },\n"
   "               \"on_error\": \"skip\" },\n"
   "    \"join\": { \"plugin\": \"text-join\", \"input\": \"again\", \"workers\": 2,\n"
   "              \"params\": { \"separator\": \"_\" }, \"on_missing\": \"skip\" },\n"
   "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"join\", \"batch\": 8,\n"
   "               \"params\": { \"path\": \"${output}\" } }\n"
   "  },\n"
-  "  \"vars\": { \"sleep\": \"0\", \"count2\": \"/dev/null\", \"fail_on\": \"-none-\" }\n"
+  "  \"vars\": { \"sleep\": \"0\", \"count2\": \"/dev/null\", \"fail_on\": \"-none-\",\n"
+  "            \"fail_while\": \"\" }\n"
   "}\n";
 
 typedef struct
@@ -740,6 +742,61 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
 }
 
 static void
+test_resume_retry_failed_after_interruption (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *part = g_strconcat (output, ".part", NULL);
+  g_autofree char *marker = path_in (fixture, "still-failing");
+  g_autoptr (GPtrArray) args = NULL;
+  g_autoptr (GPtrArray) retry = NULL;
+  g_autofree char *actual = NULL;
+  g_autoptr (GError) error = NULL;
+  gboolean past_failure = FALSE;
+  int status;
+  GPid pid;
+
+  g_test_summary ("A run stopped after its sink wrote past a skipped item, resumed with "
+                  "--retry-failed once the item succeeds: the sink starts again and the output "
+                  "is byte-identical to a run without the failure");
+  expected = reference_output (fixture);
+  g_assert_true (g_file_set_contents (marker, "", 0, NULL));
+  args = sutra_args (fixture, "run", job, output);
+  add_arg (args, "--set=fail_on=input:17/0002");
+  g_ptr_array_add (args, g_strdup_printf ("--set=fail_while=%s", marker));
+  add_arg (args, "--set=sleep=300");
+  g_ptr_array_add (args, NULL);
+  g_spawn_async (NULL, (char **) args->pdata, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  /* Stop it once the sink has written past the failed item's group. */
+  for (guint i = 0; i < 2000 && !past_failure; i++)
+    {
+      g_autofree char *written = NULL;
+
+      g_usleep (5 * 1000);
+      past_failure = g_file_get_contents (part, &written, NULL, NULL) &&
+                     strstr (written, "\"id\":\"input:18\"") != NULL;
+    }
+  g_assert_true (past_failure);
+  kill (pid, SIGINT);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+
+  g_unlink (marker);
+  retry = sutra_args (fixture, "resume", job, NULL);
+  add_arg (retry, "--retry-failed");
+  g_assert_cmpint (run_sutra (retry, NULL, NULL), ==, 0);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
 test_resume_gc_frees_unreferenced (Fixture *fixture, gconstpointer data)
 {
   g_autofree char *cache = path_in (fixture, "cache");
@@ -873,6 +930,7 @@ main (int argc, char **argv)
   ADD ("damaged-journal", test_resume_damaged_journal);
   ADD ("full-disk", test_resume_full_disk);
   ADD ("retry-failed", test_resume_retry_failed);
+  ADD ("retry-failed-after-interruption", test_resume_retry_failed_after_interruption);
   ADD ("gc-frees-unreferenced", test_resume_gc_frees_unreferenced);
   ADD ("fan-out-and-in", test_resume_fan_out_and_in);
 #undef ADD
