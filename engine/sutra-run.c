@@ -1183,6 +1183,14 @@ stage_finish (StageRuntime *stage)
                              COUNTER_GET (stage->n_cached) + COUNTER_GET (stage->n_resumed),
                              stats_total (stage),
                              (g_get_monotonic_time () - stage->started_us) / 1e6);
+  /* What this stage stored is complete: make it durable now, while the
+   * stages downstream finish, rather than after them. */
+  if (run->job != NULL && stage->checkpointing && stage->info->kind != SUTRA_STAGE_SINK)
+    {
+      g_mutex_lock (&run->commit_lock);
+      g_cond_signal (&run->commit_wake);
+      g_mutex_unlock (&run->commit_lock);
+    }
   for (guint e = 0; e < stage->edges->len; e++)
     edge_close (&g_array_index (stage->edges, Edge, e));
 
