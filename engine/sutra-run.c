@@ -1507,6 +1507,8 @@ sutra_run_execute (SutraRun *run, GError **error)
       json_object_set_int_member (event, "workers", stage->spec->workers);
       sutra_run_emit_event (run, event);
       stage->started_us = g_get_monotonic_time ();
+      /* A sink's first sync comes an interval in, not with its first batch. */
+      stage->last_sync_us = stage->started_us;
       stage_set_state (stage, SUTRA_STAGE_STATE_RUNNING);
       stage->n_alive = stage->spec->workers;
       stage->pool = g_thread_pool_new (worker_main, stage, stage->spec->workers, TRUE, NULL);
