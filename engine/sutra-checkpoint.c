@@ -61,31 +61,28 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
 }
 
 /* Gives @output (owned by the caller) the lineage that derives from @input.
- * A map that passes its input on returns the input itself, which other
- * stages may hold: that one is copied, never changed. */
+ *
+ * An input passed on unchanged (the map returned the item itself) keeps its
+ * lineage. Items are immutable once pushed, so its content is its input's,
+ * and a lineage names what made the content: the keys downstream stay right
+ * (they also hold every item's path, so a stage that passes on other items
+ * changes them). Leaving it alone also leaves the item's memory alone:
+ * writing the lineage into each passed item made the next stage's thread
+ * fetch every item from this thread's cache, which cost a pass-through
+ * pipeline more than everything else checkpointing does. */
 SutraItem *
 sutra_checkpoint_take_lineage (StageRuntime *stage,
                                SutraItem *output,
                                SutraItem *input,
-                               LineageMemo *memo,
-                               gint held_refs)
+                               LineageMemo *memo)
 {
-  SutraLineage *lineage = sutra_checkpoint_derive_lineage (stage, input->lineage, memo);
+  SutraLineage *lineage;
 
-  if (lineage == NULL || output->lineage == lineage)
+  if (output == input)
     return output;
-  /* A map that passes its input on returns the input itself. If the engine
-   * holds every reference to it (@held_refs: nobody without one can take
-   * one), it is changed in place; otherwise another stage may read it (a
-   * fan-out, an upstream still flushing) and it is copied. */
-  if (output == input && g_atomic_int_get (&input->ref_count) != held_refs)
-    {
-      SutraItem *copy = sutra_item_new_derived (input, NULL, NULL);
-
-      sutra_item_unref (output);
-      output = copy;
-    }
-  sutra_item_set_lineage (output, lineage);
+  lineage = sutra_checkpoint_derive_lineage (stage, input->lineage, memo);
+  if (lineage != NULL && output->lineage != lineage)
+    sutra_item_set_lineage (output, lineage);
   return output;
 }
 

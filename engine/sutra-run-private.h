@@ -162,8 +162,7 @@ SutraLineage *sutra_checkpoint_derive_lineage (StageRuntime *stage,
 SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
                                           SutraItem *output,
                                           SutraItem *input,
-                                          LineageMemo *memo,
-                                          gint held_refs);
+                                          LineageMemo *memo);
 void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
 void sutra_checkpoint_sink_batch_key (Batch *batch);
 GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);

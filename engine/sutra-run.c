@@ -795,13 +795,10 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
             }
         }
       else
-        /* References the engine holds on a passed-through input here: the
-         * batch's entry, the plugin's output array (alive in process_batch),
-         * the per-item array and the one handed over. */
         for (guint j = 0; j < mine->len; j++)
           g_ptr_array_add (result,
                            sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
-                                                          entry, &memo, 4));
+                                                          entry, &memo));
     }
   return result;
 }
@@ -880,7 +877,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
       return NULL;
     }
   g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage, sutra_item_ref (output),
-                                                          batch->data->pdata[0], NULL, 0));
+                                                          batch->data->pdata[0], NULL));
   return g_steal_pointer (&result);
 }
 

@@ -350,6 +350,8 @@ test_cli_validate (void)
   g_test_summary ("sutra validate accepts a valid file, with --set; a --set naming no stage "
                   "and a file that does not exist exit 3");
   RUN (&result, dir, "validate", demo, "--set", set_input, "--set", "output=out.jsonl");
+  if (result.status != 0)
+    g_test_message ("sutra validate said: %s", result.err);
   g_assert_cmpint (result.status, ==, 0);
   sutra_assert_contains (result.out, "valid: 3 stages");
   result_clear (&result);

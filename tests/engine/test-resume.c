@@ -667,6 +667,38 @@ test_resume_damaged_journal (Fixture *fixture, gconstpointer data)
 }
 
 static void
+test_resume_half_made_journal (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *journal = g_build_filename (job, "journal.db", NULL);
+  g_autofree char *half_made = g_build_filename (job, "journal.db.new", NULL);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) resume = sutra_args (fixture, "resume", job, NULL);
+  g_autofree char *actual = NULL;
+  const char *const suffixes[] = { "", "-wal", "-shm" };
+
+  g_test_summary ("A job stopped while its journal was being made (no journal.db, a "
+                  "half-written journal.db.new) resumes: the journal is made again");
+  expected = reference_output (fixture);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *file = g_strconcat (journal, suffixes[i], NULL);
+
+      g_unlink (file);
+    }
+  g_assert_true (g_file_set_contents (half_made, "SQLite format 3\0half", 20, NULL));
+  g_unlink (output);
+  g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
+  g_assert_false (g_file_test (half_made, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (journal, G_FILE_TEST_EXISTS));
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
 test_resume_full_disk (Fixture *fixture, gconstpointer data)
 {
   g_autofree char *expected = NULL;
@@ -929,6 +961,7 @@ main (int argc, char **argv)
   ADD ("corrupt-store-entry-is-recomputed", test_resume_corrupt_store_entry_is_recomputed);
   ADD ("damaged-journal", test_resume_damaged_journal);
   ADD ("full-disk", test_resume_full_disk);
+  ADD ("half-made-journal", test_resume_half_made_journal);
   ADD ("retry-failed", test_resume_retry_failed);
   ADD ("retry-failed-after-interruption", test_resume_retry_failed_after_interruption);
   ADD ("gc-frees-unreferenced", test_resume_gc_frees_unreferenced);
