@@ -47,8 +47,9 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
   output = g_hash_table_lookup (stage->lineages, input);
   if (output == NULL)
     {
-      output = sutra_checkpoint_pin_lineage (stage->run,
-                                             sutra_lineage_derive (input, stage->spec->fingerprint));
+      output =
+        sutra_checkpoint_pin_lineage (stage->run,
+                                      sutra_lineage_derive (input, stage->spec->fingerprint));
       g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
     }
   g_mutex_unlock (&stage->lineage_lock);
@@ -439,8 +440,9 @@ sutra_checkpoint_plan_job (SutraRun *run)
             for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
               content[b] = (guint8) g_random_int ();
           origin = sutra_lineage_new (content);
-          stage->source_lineage = sutra_checkpoint_pin_lineage (
-            run, sutra_lineage_derive (origin, stage->spec->fingerprint));
+          stage->source_lineage =
+            sutra_checkpoint_pin_lineage (run,
+                                          sutra_lineage_derive (origin, stage->spec->fingerprint));
           EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
         }
       for (guint r = 0; r < stage->spec->inputs->len; r++)

@@ -117,10 +117,10 @@ create_journal (const char *path, GError **error)
 {
   g_autofree char *tmp = g_strconcat (path, ".new", NULL);
   g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *sql = g_strdup_printf (
-    "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; BEGIN; %s"
-    "INSERT INTO meta (name, value) VALUES ('journal_format', '%d'); COMMIT;",
-    schema, SUTRA_JOURNAL_FORMAT);
+  g_autofree char *sql =
+    g_strdup_printf ("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; BEGIN; %s"
+                     "INSERT INTO meta (name, value) VALUES ('journal_format', '%d'); COMMIT;",
+                     schema, SUTRA_JOURNAL_FORMAT);
   const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
   sqlite3 *db = NULL;
   char *message = NULL;

@@ -144,9 +144,8 @@ lineage_slot (GPtrArray *lineages, SutraLineage *lineage, guint *last)
   if (*last < lineages->len && lineages->pdata[*last] == lineage)
     return *last;
   for (guint l = 0; l < lineages->len; l++)
-    if (lineages->pdata[l] == lineage ||
-        memcmp (((SutraLineage *) lineages->pdata[l])->digest, lineage->digest,
-                SUTRA_DIGEST_SIZE) == 0)
+    if (lineages->pdata[l] == lineage || memcmp (((SutraLineage *) lineages->pdata[l])->digest,
+                                                 lineage->digest, SUTRA_DIGEST_SIZE) == 0)
       return *last = l;
   if (lineages->len >= NO_LINEAGE)
     return NO_LINEAGE;
@@ -327,7 +326,7 @@ read_tables (Cursor *cursor, GPtrArray *lineages, GPtrArray *types)
       cursor->bad = TRUE;
       return;
     }
-  tables = (Cursor) { cursor->data, cursor->length - sizeof offset, offset, FALSE };
+  tables = (Cursor){ cursor->data, cursor->length - sizeof offset, offset, FALSE };
   n_lineages = get_varint (&tables);
   for (guint64 l = 0; l < n_lineages && !tables.bad; l++)
     {
@@ -353,9 +352,8 @@ read_tables (Cursor *cursor, GPtrArray *lineages, GPtrArray *types)
 static SutraItem *
 copy_of_input (const SutraItem *input, const char *media_type)
 {
-  SutraItem *item =
-    sutra_item_new_with_path (input->id, input->path, input->depth, media_type,
-                              g_bytes_ref (input->payload));
+  SutraItem *item = sutra_item_new_with_path (input->id, input->path, input->depth, media_type,
+                                              g_bytes_ref (input->payload));
 
   item->group_size = input->group_size;
   if (input->meta != NULL)
@@ -445,8 +443,8 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
             break;
           id = g_strndup ((const char *) p, length);
         }
-      item = sutra_item_new_with_path (id != NULL ? id : input->id, path, depth,
-                                       types->pdata[type], NULL);
+      item = sutra_item_new_with_path (id != NULL ? id : input->id, path, depth, types->pdata[type],
+                                       NULL);
       item->flags = (guint16) flags;
       item->group_size = group_size;
       g_ptr_array_add (items, item);

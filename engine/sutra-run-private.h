@@ -107,8 +107,8 @@ struct _SutraRun
   GPtrArray *stages; /* StageRuntime, topological order */
   GMutex pinned_lock;
   GPtrArray *pinned_lineages; /* the run's own lineages, freed after everything else */
-  gint stopping;     /* take no new batches */
-  gint abandoning;   /* drop in-flight work too */
+  gint stopping;              /* take no new batches */
+  gint abandoning;            /* drop in-flight work too */
   GMutex lock;
   GCond done;
   guint n_done;

@@ -1299,7 +1299,8 @@ sutra_run_new (SutraPipeline *pipeline)
 
   run->pipeline = pipeline;
   run->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_free);
-  run->pinned_lineages = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_free_pinned);
+  run->pinned_lineages =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_free_pinned);
   g_mutex_init (&run->pinned_lock);
   run->failures = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&run->lock);

@@ -499,8 +499,8 @@ sutra_store_get (SutraStore *store,
   memcpy (&version, header + 4, 4);
   memcpy (&length, header + 40, 8);
   length = GUINT64_FROM_LE (length);
-  if (memcmp (header, FRAME_MAGIC, 4) != 0 || GUINT32_FROM_LE (version) != FRAME_VERSION || memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 ||
-      length != location->length - FRAME_HEADER)
+  if (memcmp (header, FRAME_MAGIC, 4) != 0 || GUINT32_FROM_LE (version) != FRAME_VERSION ||
+      memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 || length != location->length - FRAME_HEADER)
     {
       if (owned)
         close (fd);

@@ -45,8 +45,7 @@ static void
 test_file_digest_matches_definition (void)
 {
   /* Sizes around the size of one read, and a few reads. */
-  const gsize sizes[] = { 0, 1, READ_SIZE - 1, READ_SIZE,
-                          READ_SIZE + 1, 3 * READ_SIZE + 12345 };
+  const gsize sizes[] = { 0, 1, READ_SIZE - 1, READ_SIZE, READ_SIZE + 1, 3 * READ_SIZE + 12345 };
   gsize largest = sizes[G_N_ELEMENTS (sizes) - 1];
   g_autofree guint8 *data = g_malloc (largest);
 
@@ -75,8 +74,7 @@ test_file_digest_sees_every_byte (void)
 {
   gsize length = 2 * READ_SIZE + 100;
   g_autofree guint8 *data = g_malloc0 (length);
-  const gsize positions[] = { 0, READ_SIZE - 1, READ_SIZE,
-                              2 * READ_SIZE + 99 };
+  const gsize positions[] = { 0, READ_SIZE - 1, READ_SIZE, 2 * READ_SIZE + 99 };
   g_autofree char *path = write_temp (data, length);
   g_autofree char *shorter = write_temp (data, length - 1);
   guint8 original[32], changed[32];
@@ -110,8 +108,8 @@ test_file_digest_reads_pipes (void)
 
   g_test_summary ("A FIFO (read as it comes, in short reads) gives the same digest as a file");
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
-  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &writer,
-                                &error));
+  g_assert_true (
+    g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &writer, &error));
   g_assert_true (sutra_file_digest (fifo, digest, &error));
   g_assert_no_error (error);
   reference_digest ((const guint8 *) text, strlen (text), expected);

@@ -86,7 +86,8 @@ static void
 test_record_borrows_passed_on_inputs (void)
 {
   g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (GPtrArray) copied = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (SutraLineage) lineage = lineage_of (9);
   g_autoptr (GBytes) borrowing = NULL;
@@ -132,7 +133,8 @@ static void
 test_record_borrows_around_dropped_inputs (void)
 {
   g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (GBytes) body = NULL;
   g_autoptr (GPtrArray) back = NULL;
   g_autoptr (GError) error = NULL;
@@ -150,8 +152,9 @@ test_record_borrows_around_dropped_inputs (void)
   g_ptr_array_add (outputs, sutra_item_ref (inputs->pdata[0]));
   g_ptr_array_add (outputs, sutra_item_ref (inputs->pdata[3]));
   g_ptr_array_add (outputs, sutra_item_new_derived (inputs->pdata[4], "text/markdown", NULL));
-  g_ptr_array_add (outputs, sutra_item_new_root ("renamed", 9, NULL,
-                                    g_bytes_ref (sutra_item_get_payload (inputs->pdata[9]))));
+  g_ptr_array_add (outputs,
+                   sutra_item_new_root ("renamed", 9, NULL,
+                                        g_bytes_ref (sutra_item_get_payload (inputs->pdata[9]))));
   body = sutra_record_encode (outputs, inputs);
   back = sutra_record_decode (body, inputs, &error);
   g_assert_no_error (error);
@@ -162,7 +165,8 @@ static void
 test_record_runs_end_where_items_differ (void)
 {
   g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (SutraLineage) first = lineage_of (1);
   g_autoptr (SutraLineage) second = lineage_of (2);
   g_autoptr (SutraLineage) second_again = lineage_of (2);
@@ -201,7 +205,8 @@ static void
 test_record_rejects_damage (void)
 {
   g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  g_autoptr (GPtrArray) outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (GBytes) body = NULL;
   g_autoptr (GError) error = NULL;
   GPtrArray *back;
