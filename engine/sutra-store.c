@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <xxhash.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The quark name has dashes, which clang-format would space as minus signs. */
@@ -56,9 +57,11 @@ struct _SutraStore
   guint64 pack_size;
   gboolean pack_dirty;
   gboolean objects_dirty;
-  GArray *pack_entries; /* IndexEntry of the current pack */
-  GHashTable *sealed;   /* key (GBytes) -> SutraStoreLocation *, other packs */
-  GHashTable *read_fds; /* pack name -> fd */
+  gboolean has_objects;      /* objects/ exists: large entries may be there */
+  gint64 objects_checked_us; /* when has_objects was last found FALSE */
+  GArray *pack_entries;      /* IndexEntry of the current pack */
+  GHashTable *sealed;        /* key (GBytes) -> SutraStoreLocation *, other packs */
+  GHashTable *read_fds;      /* pack name -> fd */
 };
 
 static gboolean
@@ -72,6 +75,31 @@ io_error (GError **error, const char *path, const char *operation)
                  ? " (free some space, then resume the job: nothing done so far is lost)"
                  : "");
   return FALSE;
+}
+
+static gboolean write_all (int fd, const void *data, gsize length, guint64 offset);
+
+/* Writes a frame's header and body at @offset: one system call for both,
+ * almost always (one per batch is what a store of small records costs). */
+static gboolean
+write_frame (int fd, const guint8 *header, const void *body, gsize length, guint64 offset)
+{
+  struct iovec parts[2] = { { (void *) header, FRAME_HEADER }, { (void *) body, length } };
+  ssize_t n;
+
+  do
+    n = pwritev (fd, parts, 2, (off_t) offset);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return FALSE;
+  if ((gsize) n == FRAME_HEADER + length)
+    return TRUE;
+  /* Short write: finish it piece by piece. */
+  if ((gsize) n < FRAME_HEADER)
+    return write_all (fd, header + n, FRAME_HEADER - n, offset + n) &&
+           write_all (fd, body, length, offset + FRAME_HEADER);
+  return write_all (fd, (const guint8 *) body + (n - FRAME_HEADER), length - (n - FRAME_HEADER),
+                    offset + n);
 }
 
 static gboolean
@@ -328,6 +356,7 @@ sutra_store_put (SutraStore *store,
         }
       g_mutex_lock (&store->lock);
       store->objects_dirty = TRUE;
+      store->has_objects = TRUE;
       g_mutex_unlock (&store->lock);
       location->pack[0] = '\0';
       location->offset = 0;
@@ -344,8 +373,7 @@ sutra_store_put (SutraStore *store,
     {
       guint64 offset = store->pack_size;
 
-      if (!write_all (store->pack_fd, header, FRAME_HEADER, offset) ||
-          !write_all (store->pack_fd, data, length, offset + FRAME_HEADER))
+      if (!write_frame (store->pack_fd, header, data, length, offset))
         {
           g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
 
@@ -533,6 +561,29 @@ sutra_store_get (SutraStore *store,
   return g_bytes_new_take (body, length);
 }
 
+/* Large entries live in objects/, made with the first one (by this process
+ * or another sharing the store). Until it exists there is nothing to look
+ * for there, and looking costs a failed stat() per batch; whether it has
+ * appeared is checked at most once a second. */
+static gboolean
+may_have_objects (SutraStore *store)
+{
+  gint64 now = g_get_monotonic_time ();
+  gboolean has;
+
+  g_mutex_lock (&store->lock);
+  if (!store->has_objects && now - store->objects_checked_us >= G_USEC_PER_SEC)
+    {
+      g_autofree char *objects = g_build_filename (store->dir, "objects", NULL);
+
+      store->has_objects = g_file_test (objects, G_FILE_TEST_IS_DIR);
+      store->objects_checked_us = now;
+    }
+  has = store->has_objects;
+  g_mutex_unlock (&store->lock);
+  return has;
+}
+
 gboolean
 sutra_store_lookup (SutraStore *store,
                     const guint8 key[SUTRA_DIGEST_SIZE],
@@ -548,6 +599,8 @@ sutra_store_lookup (SutraStore *store,
       return TRUE;
     }
   /* A large entry is visible as soon as it is renamed into place. */
+  if (!may_have_objects (store))
+    return FALSE;
   path = object_path (store, key);
   if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
     {
