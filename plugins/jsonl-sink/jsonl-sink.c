@@ -34,6 +34,9 @@ static const SutraParamInfo jsonl_sink_params[] = {
 };
 
 #define FLUSH_AT (1 << 20)
+/* How much written output may wait for the kernel's own writeback: see
+ * start_writeback(). */
+#define WRITEBACK_EVERY (8 << 20)
 
 typedef struct
 {
@@ -41,7 +44,8 @@ typedef struct
   char *part_path;
   int fd;
   GString *buffer;
-  guint64 offset; /* bytes written to fd so far */
+  guint64 offset;    /* bytes written to fd so far */
+  guint64 writeback; /* bytes whose writeback has been started */
   JsonGenerator *generator;
 } JsonlSink;
 
@@ -81,12 +85,33 @@ write_all (JsonlSink *sink, const char *data, gsize length, GError **error)
   return TRUE;
 }
 
+/* Starts writing what was written since the last call to the disk, without
+ * waiting for it. The kernel would otherwise hold megabytes of output until
+ * a sync (each one the sink's thread waits for: at the end, and in a job
+ * every few seconds) or its own writeback, seconds later; started early, the
+ * disk works while the pipeline does, and a sync finds little left. */
+static void
+start_writeback (JsonlSink *sink)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+  if (sink->fd == STDOUT_FILENO || sink->offset - sink->writeback < WRITEBACK_EVERY)
+    return;
+  /* A hint: where it is not supported (a pipe, some file systems), the
+   * syncs do the work. */
+  (void) sync_file_range (sink->fd, (off_t) sink->writeback,
+                          (off_t) (sink->offset - sink->writeback), SYNC_FILE_RANGE_WRITE);
+  sink->writeback = sink->offset;
+#endif
+}
+
 static gboolean
 flush_buffer (JsonlSink *sink, GError **error)
 {
   gboolean ok = write_all (sink, sink->buffer->str, sink->buffer->len, error);
 
   g_string_truncate (sink->buffer, 0);
+  if (ok)
+    start_writeback (sink);
   return ok;
 }
 
@@ -120,7 +145,7 @@ jsonl_sink_create (const SutraStageContext *context, gconstpointer settings, GEr
           jsonl_sink_destroy (sink);
           return NULL;
         }
-      sink->offset = offset;
+      sink->offset = sink->writeback = offset;
       return sink;
     }
   sink->fd = open (sink->part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
