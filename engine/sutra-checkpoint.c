@@ -87,6 +87,72 @@ sutra_checkpoint_take_lineage (StageRuntime *stage,
   return output;
 }
 
+/* Gives a gather's @output (owned by the caller) the lineage that derives
+ * from its group's @members. They usually share one lineage, and the output
+ * derives from it. When a map upstream changed some members and passed
+ * others on, their lineages differ, and the output derives from all of
+ * them, in order: from the first alone, groups of different content would
+ * get one key. (Not kept in the stage's table: such combinations can be as
+ * many as the groups.) */
+SutraItem *
+sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPtrArray *members)
+{
+  SutraLineage *first = ((SutraItem *) members->pdata[0])->lineage;
+  g_autoptr (EVP_MD_CTX) context = NULL;
+  g_autoptr (SutraLineage) combined = NULL;
+  g_autoptr (SutraLineage) derived = NULL;
+  guint8 digest[SUTRA_DIGEST_SIZE];
+  const SutraLineage *previous = NULL;
+  guint64 count = 0;
+  gboolean mixed = FALSE;
+
+  if (first == NULL || stage->run->job == NULL)
+    return output;
+  for (guint i = 1; i < members->len; i++)
+    {
+      SutraLineage *lineage = ((SutraItem *) members->pdata[i])->lineage;
+
+      if (lineage == NULL)
+        return output;
+      mixed = mixed ||
+              (lineage != first && memcmp (lineage->digest, first->digest, SUTRA_DIGEST_SIZE) != 0);
+    }
+  if (!mixed)
+    return sutra_checkpoint_take_lineage (stage, output, members->pdata[0], NULL);
+
+  /* Runs of equal lineages: each lineage and how many members in a row. */
+  context = EVP_MD_CTX_new ();
+  EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+  EVP_DigestUpdate (context, "group", 5);
+  for (guint i = 0; i <= members->len; i++)
+    {
+      const SutraLineage *lineage =
+        i < members->len ? ((SutraItem *) members->pdata[i])->lineage : NULL;
+
+      if (lineage != NULL && previous != NULL &&
+          (lineage == previous ||
+           memcmp (lineage->digest, previous->digest, SUTRA_DIGEST_SIZE) == 0))
+        {
+          count++;
+          continue;
+        }
+      if (previous != NULL)
+        {
+          guint64 le_count = GUINT64_TO_LE (count);
+
+          EVP_DigestUpdate (context, previous->digest, SUTRA_DIGEST_SIZE);
+          EVP_DigestUpdate (context, &le_count, sizeof le_count);
+        }
+      previous = lineage;
+      count = 1;
+    }
+  EVP_DigestFinal_ex (context, digest, NULL);
+  combined = sutra_lineage_new (digest);
+  derived = sutra_lineage_derive (combined, stage->spec->fingerprint);
+  sutra_item_set_lineage (output, derived);
+  return output;
+}
+
 /* Whether @item continues the run that @last started: same lineage, flags,
  * depth and group size, and the next position under the same parent. */
 static inline gboolean
@@ -272,13 +338,22 @@ sutra_checkpoint_save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outpu
   return TRUE;
 }
 
+/* What names a sink's input stream: its complete key (its inputs', and
+ * theirs, down to the input files) and its batch size, which cuts the stream
+ * into the batches its progress is counted in. */
+static char *
+sink_stream_key (StageRuntime *stage)
+{
+  return g_strdup_printf ("%s/b%u", stage->complete_key, stage->spec->batch);
+}
+
 /* A sink's batch is named by its place in the sink's input stream, not by
- * a hash of its items. A sink resumes only when its complete key (its
- * inputs', and theirs, down to the input files) is the one recorded, and
- * --retry-failed starts it again (see sutra_checkpoint_plan_job()): the
- * stream is then the same from its first item, so its n-th batch is the
- * one written before. Hashing every item cost the sink, often the
- * pipeline's slowest stage, a pass over memory for nothing. */
+ * a hash of its items. A sink resumes only on the stream it saw: the same
+ * complete key (its inputs', and theirs, down to the input files) and batch
+ * size, and no failed item that could now succeed (see
+ * sutra_checkpoint_plan_job()); its n-th batch is then the one written
+ * before. Hashing every item cost the sink, often the pipeline's slowest
+ * stage, a pass over memory for nothing. */
 void
 sutra_checkpoint_sink_batch_key (Batch *batch)
 {
@@ -313,6 +388,7 @@ sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, G
 {
   SutraRun *run = stage->run;
   g_autofree char *plugin_state = NULL;
+  g_autofree char *stream = NULL;
   g_autofree char *state = NULL;
   gint64 now = g_get_monotonic_time ();
 
@@ -336,7 +412,8 @@ sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, G
         }
       stage->last_sync_cost_us = g_get_monotonic_time () - now;
     }
-  state = g_strdup_printf ("%s %s", stage->complete_key, plugin_state ? plugin_state : "");
+  stream = sink_stream_key (stage);
+  state = g_strdup_printf ("%s %s", stream, plugin_state ? plugin_state : "");
   sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys, state,
                                      complete);
   g_ptr_array_unref (stage->sink_keys);
@@ -405,15 +482,18 @@ collect_done_stage (int n_columns, const char *const *values, gpointer data)
  * complete output exists and whose inputs did not change, and a stage whose
  * every consumer is up to date. Those are not run at all. */
 static void
-note_row (int n_columns, const char *const *values, gpointer data)
+note_failed_stage (int n_columns, const char *const *values, gpointer data)
 {
-  *(gboolean *) data = TRUE;
+  if (values[0] != NULL)
+    g_hash_table_add (data, g_strdup (values[0]));
 }
 
 void
 sutra_checkpoint_plan_job (SutraRun *run)
 {
-  gboolean has_failures = FALSE;
+  g_autoptr (GHashTable) failed_stages =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gboolean unstable_stream;
   SutraJob *job = run->job;
   g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
   Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
@@ -490,27 +570,42 @@ sutra_checkpoint_plan_job (SutraRun *run)
   g_hash_table_unref (recorded.complete);
   g_hash_table_unref (recorded.failed);
 
-  if (job->retry_failed)
-    sutra_journal_query (job->journal, "SELECT 1 FROM failures LIMIT 1", note_row, &has_failures,
-                         NULL);
+  /* A sink resumes by counting batches of its input stream, which must then
+   * be the stream it saw. Failed items can change it: tried again
+   * (--retry-failed), or computed again because their stage stores nothing
+   * and a failure that went away (a timeout) does not come back. */
+  sutra_journal_query (job->journal, "SELECT DISTINCT stage FROM failures", note_failed_stage,
+                       failed_stages, NULL);
+  unstable_stream = job->retry_failed && g_hash_table_size (failed_stages) > 0;
+  for (guint i = 0; i < run->stages->len && !unstable_stream; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+
+      unstable_stream = stage->info->kind != SUTRA_STAGE_SINK &&
+                        (stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpointing) &&
+                        g_hash_table_contains (failed_stages, stage->spec->name);
+    }
   for (guint i = 0; i < run->stages->len; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];
       g_autofree char *state = NULL;
+      g_autofree char *stream = NULL;
       gboolean complete = FALSE;
       GHashTable *done;
+      gsize prefix;
 
       if (stage->info->kind != SUTRA_STAGE_SINK || stage->skipped)
         continue;
       done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
-      /* Progress of this very sink (same inputs), not finished: resume it.
-       * Otherwise its output is written anew; so too when failed items are
-       * tried again, which changes the sink's input stream. */
-      if (state != NULL && !complete && g_str_has_prefix (state, stage->complete_key) &&
-          state[64] == ' ' && !(job->retry_failed && has_failures))
+      stream = sink_stream_key (stage);
+      prefix = strlen (stream);
+      /* Progress of this very sink on the same stream, not finished: resume
+       * it. Otherwise its output is written anew. */
+      if (state != NULL && !complete && g_str_has_prefix (state, stream) && state[prefix] == ' ' &&
+          !unstable_stream)
         {
           stage->sink_done = done;
-          stage->resume_state = state[65] != '\0' ? g_strdup (state + 65) : NULL;
+          stage->resume_state = state[prefix + 1] != '\0' ? g_strdup (state + prefix + 1) : NULL;
         }
       else
         {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /*
- * body   = varint n_items, entry*, tables, u32 tables_offset
+ * body   = varint n_items, entry*, tables, u64 tables_offset
  * tables = varint n_lineages, n_lineages x 32-byte digest,
  *          varint n_types, n_types x (varint length, bytes)
  * entry  = varint flags, varint lineage + 1 (0: none), varint type index,
@@ -195,7 +195,7 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
   g_autoptr (GPtrArray) types = g_ptr_array_new ();
   g_autoptr (JsonGenerator) generator = NULL;
   guint last_lineage = 0, last_type = 0, cursor = 0;
-  guint32 tables_offset;
+  guint64 tables_offset;
 
   put_varint (out, items->len);
   for (guint i = 0; i < items->len;)
@@ -251,7 +251,7 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
         }
       i++;
     }
-  tables_offset = GUINT32_TO_LE ((guint32) out->used);
+  tables_offset = GUINT64_TO_LE ((guint64) out->used);
   put_varint (out, lineages->len);
   for (guint l = 0; l < lineages->len; l++)
     put_bytes (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
@@ -311,7 +311,7 @@ static void
 read_tables (Cursor *cursor, GPtrArray *lineages, GPtrArray *types)
 {
   Cursor tables;
-  guint32 offset;
+  guint64 offset;
   guint64 n_lineages, n_types;
 
   if (cursor->length < sizeof offset)
@@ -320,7 +320,7 @@ read_tables (Cursor *cursor, GPtrArray *lineages, GPtrArray *types)
       return;
     }
   memcpy (&offset, cursor->data + cursor->length - sizeof offset, sizeof offset);
-  offset = GUINT32_FROM_LE (offset);
+  offset = GUINT64_FROM_LE (offset);
   if (offset > cursor->length - sizeof offset)
     {
       cursor->bad = TRUE;

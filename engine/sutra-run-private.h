@@ -163,6 +163,9 @@ SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
                                           SutraItem *output,
                                           SutraItem *input,
                                           LineageMemo *memo);
+SutraItem *sutra_checkpoint_take_group_lineage (StageRuntime *stage,
+                                                SutraItem *output,
+                                                GPtrArray *members);
 void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
 void sutra_checkpoint_sink_batch_key (Batch *batch);
 GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);

@@ -876,8 +876,8 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage, sutra_item_ref (output),
-                                                          batch->data->pdata[0], NULL));
+  g_ptr_array_add (result, sutra_checkpoint_take_group_lineage (stage, sutra_item_ref (output),
+                                                                batch->data));
   return g_steal_pointer (&result);
 }
 

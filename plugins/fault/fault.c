@@ -19,6 +19,8 @@ typedef struct
   gint64 sleep_us;
   gboolean fail_create;
   const char *fail_while;
+  const char *mark_on;
+  const char *mark;
 } FaultSettings;
 
 static const char *const fault_modes[] = { "error", "crash", "abort", NULL };
@@ -73,6 +75,19 @@ static const SutraParamInfo fault_params[] = {
                           0,
                           "Fail the chosen items only while this file exists (empty: always): "
                           "a failure that goes away, for --retry-failed."),
+  SUTRA_PARAM_ROW_STRING ("mark_on",
+                          FaultSettings,
+                          mark_on,
+                          NULL,
+                          0,
+                          "Items to change (a glob on the id): their text gets “mark” in front; "
+                          "the others are passed on as they are."),
+  SUTRA_PARAM_ROW_STRING ("mark",
+                          FaultSettings,
+                          mark,
+                          "*",
+                          0,
+                          "What “mark_on” puts in front of the text."),
   SUTRA_PARAM_ROW_END
 };
 
@@ -82,6 +97,7 @@ typedef struct
   GPatternSpec *pattern;
   GMutex lock;
   GHashTable *attempts; /* item id -> failures so far */
+  GPatternSpec *mark_pattern;
   int count_fd;
 } Fault;
 
@@ -91,6 +107,7 @@ fault_destroy (gpointer instance)
   Fault *fault = instance;
 
   g_clear_pointer (&fault->pattern, g_pattern_spec_free);
+  g_clear_pointer (&fault->mark_pattern, g_pattern_spec_free);
   g_hash_table_unref (fault->attempts);
   if (fault->count_fd >= 0)
     close (fault->count_fd);
@@ -113,6 +130,7 @@ fault_create (const SutraStageContext *context, gconstpointer settings, GError *
   fault = g_new0 (Fault, 1);
   fault->settings = s;
   fault->pattern = s->fail_on != NULL ? g_pattern_spec_new (s->fail_on) : NULL;
+  fault->mark_pattern = s->mark_on != NULL ? g_pattern_spec_new (s->mark_on) : NULL;
   fault->attempts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   fault->count_fd = -1;
   g_mutex_init (&fault->lock);
@@ -187,7 +205,18 @@ fault_process (gpointer instance,
                        "failing on purpose at item “%s”", id);
           return FALSE;
         }
-      sutra_output_push (output, sutra_item_ref (items[i]));
+      if (fault->mark_pattern != NULL && g_pattern_spec_match_string (fault->mark_pattern, id))
+        {
+          gsize size;
+          const guint8 *data = sutra_item_get_data (items[i], &size);
+          GString *text = g_string_new (fault->settings->mark);
+
+          g_string_append_len (text, (const char *) data, size);
+          sutra_output_push (output, sutra_item_new_derived (items[i], NULL,
+                                                             g_string_free_to_bytes (text)));
+        }
+      else
+        sutra_output_push (output, sutra_item_ref (items[i]));
     }
   return TRUE;
 }

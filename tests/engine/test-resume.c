@@ -27,7 +27,8 @@ static const char crash_pipeline[] =
   "               \"params\": { \"separator\": \" \" } },\n"
   "    \"again\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 2, \"batch\": 32,\n"
   "               \"params\": { \"count_file\": \"${count2}\", \"fail_on\": \"${fail_on}\",\n"
-  "                           \"fail_while\": \"${fail_while}\" },\n"
+  "                           \"fail_while\": \"${fail_while}\", \"mark_on\": \"${mark_on}\",\n"
+  "                           \"mark\": \"${mark}\" },\n"
   "               \"on_error\": \"skip\" },\n"
   "    \"join\": { \"plugin\": \"text-join\", \"input\": \"again\", \"workers\": 2,\n"
   "              \"params\": { \"separator\": \"_\" }, \"on_missing\": \"skip\" },\n"
@@ -35,7 +36,7 @@ static const char crash_pipeline[] =
   "               \"params\": { \"path\": \"${output}\" } }\n"
   "  },\n"
   "  \"vars\": { \"sleep\": \"0\", \"count2\": \"/dev/null\", \"fail_on\": \"-none-\",\n"
-  "            \"fail_while\": \"\" }\n"
+  "            \"fail_while\": \"\", \"mark_on\": \"-none-\", \"mark\": \"*\" }\n"
   "}\n";
 
 typedef struct
@@ -773,21 +774,47 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   }
 }
 
+/* Runs @args (NULL-terminated) until @output's .part file holds @needle,
+ * then stops it with SIGINT. Returns its exit status. */
+static int
+interrupt_when_written (GPtrArray *args, const char *output, const char *needle)
+{
+  g_autofree char *part = g_strconcat (output, ".part", NULL);
+  g_autoptr (GError) error = NULL;
+  gboolean written = FALSE;
+  int status;
+  GPid pid;
+
+  g_spawn_async (NULL, (char **) args->pdata, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2000 && !written; i++)
+    {
+      g_autofree char *text = NULL;
+
+      g_usleep (5 * 1000);
+      written = g_file_get_contents (part, &text, NULL, NULL) && strstr (text, needle) != NULL;
+    }
+  g_assert_true (written);
+  kill (pid, SIGINT);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  g_assert_true (WIFEXITED (status));
+  return WEXITSTATUS (status);
+}
+
 static void
 test_resume_retry_failed_after_interruption (Fixture *fixture, gconstpointer data)
 {
   g_autofree char *expected = NULL;
   g_autofree char *job = path_in (fixture, "job");
   g_autofree char *output = path_in (fixture, "out.jsonl");
-  g_autofree char *part = g_strconcat (output, ".part", NULL);
   g_autofree char *marker = path_in (fixture, "still-failing");
   g_autoptr (GPtrArray) args = NULL;
   g_autoptr (GPtrArray) retry = NULL;
   g_autofree char *actual = NULL;
-  g_autoptr (GError) error = NULL;
-  gboolean past_failure = FALSE;
-  int status;
-  GPid pid;
 
   g_test_summary ("A run stopped after its sink wrote past a skipped item, resumed with "
                   "--retry-failed once the item succeeds: the sink starts again and the output "
@@ -799,26 +826,7 @@ test_resume_retry_failed_after_interruption (Fixture *fixture, gconstpointer dat
   g_ptr_array_add (args, g_strdup_printf ("--set=fail_while=%s", marker));
   add_arg (args, "--set=sleep=300");
   g_ptr_array_add (args, NULL);
-  g_spawn_async (NULL, (char **) args->pdata, NULL,
-                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
-                   G_SPAWN_STDERR_TO_DEV_NULL,
-                 NULL, NULL, &pid, &error);
-  g_assert_no_error (error);
-  /* Stop it once the sink has written past the failed item's group. */
-  for (guint i = 0; i < 2000 && !past_failure; i++)
-    {
-      g_autofree char *written = NULL;
-
-      g_usleep (5 * 1000);
-      past_failure = g_file_get_contents (part, &written, NULL, NULL) &&
-                     strstr (written, "\"id\":\"input:18\"") != NULL;
-    }
-  g_assert_true (past_failure);
-  kill (pid, SIGINT);
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_spawn_close_pid (pid);
-  g_assert_true (WIFEXITED (status));
-  g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+  g_assert_cmpint (interrupt_when_written (args, output, "\"id\":\"input:18\""), ==, 130);
 
   g_unlink (marker);
   retry = sutra_args (fixture, "resume", job, NULL);
@@ -826,6 +834,128 @@ test_resume_retry_failed_after_interruption (Fixture *fixture, gconstpointer dat
   g_assert_cmpint (run_sutra (retry, NULL, NULL), ==, 0);
   actual = read_file (output);
   assert_same_output (actual, expected);
+}
+
+static void
+test_resume_failure_in_uncheckpointed_stage (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *marker = path_in (fixture, "still-failing");
+  g_autoptr (GPtrArray) args = NULL;
+  g_autoptr (GPtrArray) resume = NULL;
+  g_autofree char *actual = NULL;
+
+  g_test_summary ("An item skipped by a stage that stores nothing succeeds when the resume "
+                  "computes it again: the sink, whose input stream changed, starts again, and "
+                  "the output is byte-identical to a run without the failure");
+  expected = reference_output (fixture);
+  g_assert_true (g_file_set_contents (marker, "", 0, NULL));
+  args = sutra_args (fixture, "run", job, output);
+  add_arg (args, "--set=fail_on=input:17/0002");
+  g_ptr_array_add (args, g_strdup_printf ("--set=fail_while=%s", marker));
+  add_arg (args, "--set=again.checkpoint=false");
+  add_arg (args, "--set=sleep=300");
+  g_ptr_array_add (args, NULL);
+  g_assert_cmpint (interrupt_when_written (args, output, "\"id\":\"input:18\""), ==, 130);
+
+  g_unlink (marker);
+  resume = sutra_args (fixture, "resume", job, NULL);
+  g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
+test_resume_sink_batch_changed (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) args = NULL;
+  g_autoptr (GPtrArray) again = NULL;
+  g_autofree char *actual = NULL;
+
+  g_test_summary ("A stopped job run again with another batch size for its sink (--force): "
+                  "the sink's batches are other batches, so it starts again; the output is "
+                  "byte-identical to an uninterrupted run");
+  expected = reference_output (fixture);
+  args = sutra_args (fixture, "run", job, output);
+  add_arg (args, "--set=sleep=300");
+  g_ptr_array_add (args, NULL);
+  g_assert_cmpint (interrupt_when_written (args, output, "\"id\":\"input:40\""), ==, 130);
+
+  again = sutra_args (fixture, "run", job, output);
+  add_arg (again, "--set=sleep=300");
+  add_arg (again, "--set=write.batch=13");
+  add_arg (again, "--force");
+  g_assert_cmpint (run_sutra (again, NULL, NULL), ==, 0);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+/* A gather whose groups a map upstream partly changed: "again" marks each
+ * line's second word, passes the others on; "post" changes every joined
+ * line, so its outputs are stored and found again by key. */
+static const char group_pipeline[] =
+  "{\n"
+  "  \"sutra\": 1,\n"
+  "  \"name\": \"groups\",\n"
+  "  \"stages\": {\n"
+  "    \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"${input}\" } },\n"
+  "    \"split\": { \"plugin\": \"text-split\", \"input\": \"read\",\n"
+  "               \"params\": { \"separator\": \" \" } },\n"
+  "    \"again\": { \"plugin\": \"fault\", \"input\": \"split\",\n"
+  "               \"params\": { \"mark_on\": \"*/0001\", \"mark\": \"${mark}\" } },\n"
+  "    \"join\": { \"plugin\": \"text-join\", \"input\": \"again\",\n"
+  "              \"params\": { \"separator\": \"_\" } },\n"
+  "    \"post\": { \"plugin\": \"fault\", \"input\": \"join\",\n"
+  "              \"params\": { \"mark_on\": \"*\", \"mark\": \"D:\" } },\n"
+  "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"post\",\n"
+  "               \"params\": { \"path\": \"${output}\" } }\n"
+  "  },\n"
+  "  \"vars\": { \"mark\": \"A\" }\n"
+  "}\n";
+
+static void
+test_resume_gather_of_partly_changed_groups (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *pipeline = path_in (fixture, "groups.json");
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *set_input = g_strdup_printf ("--set=input=%s", fixture->input);
+  g_autofree char *set_output = g_strdup_printf ("--set=output=%s", output);
+  g_autofree char *set_job = g_strdup_printf ("--job=%s", job);
+  g_autofree char *text = NULL;
+  g_autoptr (GPtrArray) first = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) changed = NULL;
+
+  g_test_summary ("A map that changes some members of each group and passes the others on: "
+                  "after its parameter changes, the gather's outputs and what follows them are "
+                  "computed again, not taken from the store under the old keys");
+  g_assert_true (g_file_set_contents (pipeline, group_pipeline, -1, NULL));
+  add_arg (first, sutra_binary ());
+  add_arg (first, "run");
+  add_arg (first, pipeline);
+  add_arg (first, set_input);
+  add_arg (first, set_output);
+  add_arg (first, set_job);
+  add_arg (first, "--quiet");
+  changed = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < first->len; i++)
+    add_arg (changed, first->pdata[i]);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  text = read_file (output);
+  g_assert_nonnull (strstr (text, "\"text\":\"D:line_A0_alpha_beta_0\""));
+  g_clear_pointer (&text, g_free);
+
+  add_arg (changed, "--set=mark=B");
+  add_arg (changed, "--force");
+  g_assert_cmpint (run_sutra (changed, NULL, NULL), ==, 0);
+  text = read_file (output);
+  g_assert_nonnull (strstr (text, "\"text\":\"D:line_B0_alpha_beta_0\""));
+  g_assert_null (strstr (text, "_A"));
 }
 
 static void
@@ -964,6 +1094,9 @@ main (int argc, char **argv)
   ADD ("half-made-journal", test_resume_half_made_journal);
   ADD ("retry-failed", test_resume_retry_failed);
   ADD ("retry-failed-after-interruption", test_resume_retry_failed_after_interruption);
+  ADD ("failure-in-uncheckpointed-stage", test_resume_failure_in_uncheckpointed_stage);
+  ADD ("sink-batch-changed", test_resume_sink_batch_changed);
+  ADD ("gather-of-partly-changed-groups", test_resume_gather_of_partly_changed_groups);
   ADD ("gc-frees-unreferenced", test_resume_gc_frees_unreferenced);
   ADD ("fan-out-and-in", test_resume_fan_out_and_in);
 #undef ADD
