@@ -1270,6 +1270,9 @@ stage_free (StageRuntime *stage)
       g_ptr_array_unref (stage->window[i].items);
   g_free (stage->window);
   g_array_unref (stage->edges);
+  /* A gather's open group holds its members (a run stopped mid-group). */
+  for (guint i = 0; i < stage->group->len; i++)
+    sutra_item_unref (stage->group->pdata[i]);
   g_ptr_array_unref (stage->group);
   g_hash_table_unref (stage->lineages);
   g_clear_pointer (&stage->sink_done, g_hash_table_unref);
