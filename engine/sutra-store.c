@@ -77,7 +77,27 @@ io_error (GError **error, const char *path, const char *operation)
   return FALSE;
 }
 
-static gboolean write_all (int fd, const void *data, gsize length, guint64 offset);
+static gboolean
+write_all (int fd, const void *data, gsize length, guint64 offset)
+{
+  const guint8 *p = data;
+
+  while (length > 0)
+    {
+      ssize_t n = pwrite (fd, p, length, (off_t) offset);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return FALSE;
+        }
+      p += n;
+      length -= n;
+      offset += n;
+    }
+  return TRUE;
+}
 
 /* Writes a frame's header and body at @offset: one system call for both,
  * almost always (one per batch is what a store of small records costs). */
@@ -100,28 +120,6 @@ write_frame (int fd, const guint8 *header, const void *body, gsize length, guint
            write_all (fd, body, length, offset + FRAME_HEADER);
   return write_all (fd, (const guint8 *) body + (n - FRAME_HEADER), length - (n - FRAME_HEADER),
                     offset + n);
-}
-
-static gboolean
-write_all (int fd, const void *data, gsize length, guint64 offset)
-{
-  const guint8 *p = data;
-
-  while (length > 0)
-    {
-      ssize_t n = pwrite (fd, p, length, (off_t) offset);
-
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          return FALSE;
-        }
-      p += n;
-      length -= n;
-      offset += n;
-    }
-  return TRUE;
 }
 
 static gboolean

@@ -844,39 +844,13 @@ interrupt_when_written (GPtrArray *args, const char *output, const char *needle)
   return WEXITSTATUS (status);
 }
 
+/* Runs the crash pipeline with item input:17/0002 failing (and skipped)
+ * while a marker file exists, plus @extra_run; stops it once the sink wrote
+ * past that item; removes the marker, so that the item now succeeds; resumes
+ * it (plus @extra_resume) and checks the output against a run without the
+ * failure. */
 static void
-test_resume_retry_failed_after_interruption (Fixture *fixture, gconstpointer data)
-{
-  g_autofree char *expected = NULL;
-  g_autofree char *job = path_in (fixture, "job");
-  g_autofree char *output = path_in (fixture, "out.jsonl");
-  g_autofree char *marker = path_in (fixture, "still-failing");
-  g_autoptr (GPtrArray) args = NULL;
-  g_autoptr (GPtrArray) retry = NULL;
-  g_autofree char *actual = NULL;
-
-  g_test_summary ("A run stopped after its sink wrote past a skipped item, resumed with "
-                  "--retry-failed once the item succeeds: the sink starts again and the output "
-                  "is byte-identical to a run without the failure");
-  expected = reference_output (fixture);
-  g_assert_true (g_file_set_contents (marker, "", 0, NULL));
-  args = sutra_args (fixture, "run", job, output);
-  add_arg (args, "--set=fail_on=input:17/0002");
-  g_ptr_array_add (args, g_strdup_printf ("--set=fail_while=%s", marker));
-  add_arg (args, "--set=sleep=300");
-  g_ptr_array_add (args, NULL);
-  g_assert_cmpint (interrupt_when_written (args, output, "\"id\":\"input:18\""), ==, 130);
-
-  g_unlink (marker);
-  retry = sutra_args (fixture, "resume", job, NULL);
-  add_arg (retry, "--retry-failed");
-  g_assert_cmpint (run_sutra (retry, NULL, NULL), ==, 0);
-  actual = read_file (output);
-  assert_same_output (actual, expected);
-}
-
-static void
-test_resume_failure_in_uncheckpointed_stage (Fixture *fixture, gconstpointer data)
+check_failure_that_goes_away (Fixture *fixture, const char *extra_run, const char *extra_resume)
 {
   g_autofree char *expected = NULL;
   g_autofree char *job = path_in (fixture, "job");
@@ -886,24 +860,42 @@ test_resume_failure_in_uncheckpointed_stage (Fixture *fixture, gconstpointer dat
   g_autoptr (GPtrArray) resume = NULL;
   g_autofree char *actual = NULL;
 
-  g_test_summary ("An item skipped by a stage that stores nothing succeeds when the resume "
-                  "computes it again: the sink, whose input stream changed, starts again, and "
-                  "the output is byte-identical to a run without the failure");
   expected = reference_output (fixture);
   g_assert_true (g_file_set_contents (marker, "", 0, NULL));
   args = sutra_args (fixture, "run", job, output);
   add_arg (args, "--set=fail_on=input:17/0002");
   g_ptr_array_add (args, g_strdup_printf ("--set=fail_while=%s", marker));
-  add_arg (args, "--set=again.checkpoint=false");
+  if (extra_run != NULL)
+    add_arg (args, extra_run);
   add_arg (args, "--set=sleep=300");
   g_ptr_array_add (args, NULL);
   g_assert_cmpint (interrupt_when_written (args, output, "\"id\":\"input:18\""), ==, 130);
 
   g_unlink (marker);
   resume = sutra_args (fixture, "resume", job, NULL);
+  if (extra_resume != NULL)
+    add_arg (resume, extra_resume);
   g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
   actual = read_file (output);
   assert_same_output (actual, expected);
+}
+
+static void
+test_resume_retry_failed_after_interruption (Fixture *fixture, gconstpointer data)
+{
+  g_test_summary ("A run stopped after its sink wrote past a skipped item, resumed with "
+                  "--retry-failed once the item succeeds: the sink starts again and the output "
+                  "is byte-identical to a run without the failure");
+  check_failure_that_goes_away (fixture, NULL, "--retry-failed");
+}
+
+static void
+test_resume_failure_in_uncheckpointed_stage (Fixture *fixture, gconstpointer data)
+{
+  g_test_summary ("An item skipped by a stage that stores nothing succeeds when the resume "
+                  "computes it again: the sink, whose input stream changed, starts again, and "
+                  "the output is byte-identical to a run without the failure");
+  check_failure_that_goes_away (fixture, "--set=again.checkpoint=false", NULL);
 }
 
 static void
