@@ -638,12 +638,6 @@ sutra_store_close (SutraStore *store)
   g_free (store);
 }
 
-const char *
-sutra_store_get_dir (SutraStore *store)
-{
-  return store->dir;
-}
-
 gboolean
 sutra_store_register_job (SutraStore *store, const char *job_dir, GError **error)
 {
@@ -786,27 +780,4 @@ sutra_store_gc (SutraStore *store, GHashTable *referenced, guint *n_files_remove
   if (n_files_removed != NULL)
     *n_files_removed = removed;
   return freed;
-}
-
-guint
-sutra_store_count_files (SutraStore *store)
-{
-  g_autofree char *packs = g_build_filename (store->dir, "packs", NULL);
-  g_autofree char *objects = g_build_filename (store->dir, "objects", NULL);
-  g_autoptr (GDir) listing = g_dir_open (packs, 0, NULL);
-  g_autoptr (GDir) prefixes = g_dir_open (objects, 0, NULL);
-  const char *name;
-  guint count = 0;
-
-  while (listing != NULL && g_dir_read_name (listing) != NULL)
-    count++;
-  while (prefixes != NULL && (name = g_dir_read_name (prefixes)) != NULL)
-    {
-      g_autofree char *sub = g_build_filename (objects, name, NULL);
-      g_autoptr (GDir) entries = g_dir_open (sub, 0, NULL);
-
-      while (entries != NULL && g_dir_read_name (entries) != NULL)
-        count++;
-    }
-  return count;
 }

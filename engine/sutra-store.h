@@ -39,8 +39,6 @@ SutraStore *sutra_store_open (const char *dir, GError **error);
 /* Seals the pack being written and closes the store. */
 void sutra_store_close (SutraStore *store);
 
-const char *sutra_store_get_dir (SutraStore *store);
-
 /* Entries of at least this many bytes get a file of their own. */
 #define SUTRA_STORE_LARGE_ENTRY (4u << 20)
 
@@ -80,8 +78,5 @@ guint64 sutra_store_gc (SutraStore *store,
                         GHashTable *referenced,
                         guint *n_files_removed,
                         GError **error);
-
-/* Counts the files in the store: what a job of many items leaves. */
-guint sutra_store_count_files (SutraStore *store);
 
 G_END_DECLS
