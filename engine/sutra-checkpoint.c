@@ -614,6 +614,25 @@ sutra_checkpoint_plan_job (SutraRun *run)
             sutra_journal_reset_sink (job->journal, stage->spec->name, NULL);
         }
     }
+
+  /* Failures are recorded by batch key where a stage stores its outputs,
+   * and forgotten when the batch is computed again. A stage that runs and
+   * stores nothing (a source, "checkpoint": false, a sink writing anew)
+   * computes all its items again: what fails again is recorded again, and
+   * what no longer fails must not count as failed, in `sutra status` or in
+   * the next resume's choice above. */
+  for (guint i = 0; i < run->stages->len; i++)
+    {
+      StageRuntime *stage = run->stages->pdata[i];
+      gboolean recomputes_all =
+        stage->info->kind == SUTRA_STAGE_SINK
+          ? stage->sink_done == NULL
+          : stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpointing;
+
+      if (!stage->skipped && recomputes_all &&
+          g_hash_table_contains (failed_stages, stage->spec->name))
+        sutra_journal_clear_stage_failures (job->journal, stage->spec->name);
+    }
 }
 
 /* Commits come at most every 200 ms, and never more often than twenty times

@@ -409,6 +409,16 @@ sutra_journal_clear_failures (SutraJournal *journal, const guint8 *batch_key)
 }
 
 void
+sutra_journal_clear_stage_failures (SutraJournal *journal, const char *stage)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_CLEAR_FAILURES;
+  pending->stage = g_strdup (stage);
+  add_pending (journal, pending);
+}
+
+void
 sutra_journal_add_failure (SutraJournal *journal,
                            const char *stage,
                            const guint8 *batch_key,
@@ -484,8 +494,8 @@ gint64
 sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
 {
   g_autoptr (GPtrArray) pending = NULL;
-  sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *sink = NULL, *sink_batch = NULL,
-               *stage = NULL;
+  sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *clear_stage = NULL, *sink = NULL,
+               *sink_batch = NULL, *stage = NULL;
   double now = g_get_real_time () / 1e6;
   gboolean ok = TRUE;
 
@@ -512,6 +522,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
                       "INSERT INTO failures (stage, batch, item, message, at) VALUES (?,?,?,?,?)",
                       -1, &failure, NULL);
   sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE batch = ?", -1, &clear, NULL);
+  sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE stage = ?", -1, &clear_stage, NULL);
   sqlite3_prepare_v2 (journal->db,
                       "INSERT OR REPLACE INTO sinks (stage, state, complete) VALUES (?,?,?)", -1,
                       &sink, NULL);
@@ -528,6 +539,12 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
       switch (p->kind)
         {
         case PENDING_CLEAR_FAILURES:
+          if (p->stage != NULL)
+            {
+              sqlite3_bind_text (clear_stage, 1, p->stage, -1, SQLITE_STATIC);
+              ok = step_done (clear_stage);
+              break;
+            }
           sqlite3_bind_blob (clear, 1, p->key, 32, SQLITE_STATIC);
           ok = step_done (clear);
           break;
@@ -582,6 +599,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
   sqlite3_finalize (batch);
   sqlite3_finalize (failure);
   sqlite3_finalize (clear);
+  sqlite3_finalize (clear_stage);
   sqlite3_finalize (sink);
   sqlite3_finalize (sink_batch);
   sqlite3_finalize (stage);

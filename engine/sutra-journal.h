@@ -66,6 +66,9 @@ void sutra_journal_add_batch (SutraJournal *journal,
 /* Forgets a batch's recorded failures: it is being computed again. Its new
  * failures, added after this, stay. */
 void sutra_journal_clear_failures (SutraJournal *journal, const guint8 *batch_key);
+/* Forgets all of @stage's recorded failures: it computes every item it sees
+ * again (a source, a stage that stores nothing, a sink that starts anew). */
+void sutra_journal_clear_stage_failures (SutraJournal *journal, const char *stage);
 void sutra_journal_add_failure (SutraJournal *journal,
                                 const char *stage,
                                 const guint8 *batch_key,

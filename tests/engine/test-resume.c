@@ -113,6 +113,29 @@ path_in (Fixture *fixture, const char *name)
   return g_build_filename (fixture->dir, name, NULL);
 }
 
+/* What `sutra ARGS...` (NULL-terminated) printed on stdout; it must succeed. */
+static char *
+sutra_says (const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  char *out = NULL;
+  int exit_status;
+  va_list args;
+
+  g_ptr_array_add (argv, (gpointer) sutra_binary ());
+  va_start (args, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                NULL, &exit_status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (exit_status, NULL));
+  return out;
+}
+
 /* argv for `sutra COMMAND ...` with the fixture's variables. */
 static GPtrArray *
 sutra_args (Fixture *fixture, const char *command, const char *job, const char *output)
@@ -466,8 +489,6 @@ test_resume_cache_is_shared_between_jobs (Fixture *fixture, gconstpointer data)
   g_autoptr (GPtrArray) status = NULL;
   g_autofree char *a = NULL, *b = NULL;
   g_autofree char *report = NULL;
-  g_autoptr (GError) error = NULL;
-  int exit_status;
 
   g_test_summary ("Two jobs sharing a --cache: the second takes what the first computed and "
                   "`sutra status` counts the hits");
@@ -481,14 +502,7 @@ test_resume_cache_is_shared_between_jobs (Fixture *fixture, gconstpointer data)
   b = read_file (out2);
   assert_same_output (a, b);
 
-  {
-    const char *argv[] = { sutra_binary (), "status", job2, "--json", NULL };
-
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report, NULL,
-                  &exit_status, &error);
-    g_assert_no_error (error);
-    g_assert_true (g_spawn_check_wait_status (exit_status, NULL));
-  }
+  report = sutra_says ("status", job2, "--json", NULL);
   g_assert_nonnull (strstr (report, "\"stage\" : \"work\""));
   g_assert_nonnull (g_strrstr (report, "\"cached\" : 6000"));
 }
@@ -775,8 +789,6 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   g_autofree char *err = NULL;
   g_autofree char *text = NULL;
   g_autofree char *report = NULL;
-  g_autoptr (GError) error = NULL;
-  int exit_status;
 
   g_test_summary ("on_error skip records failures that `sutra status` lists; a gather with "
                   "on_missing skip drops the group; --retry-failed tries them again");
@@ -787,30 +799,18 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   g_assert_null (strstr (text, "\"id\":\"input:17\""));
   g_assert_nonnull (strstr (text, "\"id\":\"input:18\""));
 
-  {
-    const char *argv[] = { sutra_binary (), "status", job, NULL };
-
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report, NULL,
-                  &exit_status, &error);
-    g_assert_no_error (error);
-    g_assert_nonnull (strstr (report, "input:17/0002: failing on purpose"));
-  }
+  report = sutra_says ("status", job, NULL);
+  g_assert_nonnull (strstr (report, "input:17/0002: failing on purpose"));
 
   /* The snapshot still says fail_on; resuming with --retry-failed tries
    * the item again (and fails it again): the failure stays recorded once. */
   add_arg (retry, "--retry-failed");
   g_assert_cmpint (run_sutra (retry, NULL, NULL), ==, 0);
   g_clear_pointer (&report, g_free);
-  {
-    const char *argv[] = { sutra_binary (), "status", job, "--json", NULL };
-
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &report, NULL,
-                  &exit_status, &error);
-    g_assert_no_error (error);
-    g_assert_nonnull (strstr (report, "\"item\" : \"input:17/0002\""));
-    g_assert_null (
-      strstr (strstr (report, "\"item\" : \"input:17/0002\"") + 1, "\"item\" : \"input:17/0002\""));
-  }
+  report = sutra_says ("status", job, "--json", NULL);
+  g_assert_nonnull (strstr (report, "\"item\" : \"input:17/0002\""));
+  g_assert_null (
+    strstr (strstr (report, "\"item\" : \"input:17/0002\"") + 1, "\"item\" : \"input:17/0002\""));
 }
 
 /* Runs @args (NULL-terminated) until @output's .part file holds @needle,
@@ -859,6 +859,7 @@ check_failure_that_goes_away (Fixture *fixture, const char *extra_run, const cha
   g_autoptr (GPtrArray) args = NULL;
   g_autoptr (GPtrArray) resume = NULL;
   g_autofree char *actual = NULL;
+  g_autofree char *report = NULL;
 
   expected = reference_output (fixture);
   g_assert_true (g_file_set_contents (marker, "", 0, NULL));
@@ -878,6 +879,10 @@ check_failure_that_goes_away (Fixture *fixture, const char *extra_run, const cha
   g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
   actual = read_file (output);
   assert_same_output (actual, expected);
+  /* The failure went away: `sutra status` no longer counts it. */
+  report = sutra_says ("status", job, "--json", NULL);
+  g_test_message ("%s", report);
+  g_assert_null (strstr (report, "input:17/0002"));
 }
 
 static void
@@ -998,31 +1003,17 @@ test_resume_gc_frees_unreferenced (Fixture *fixture, gconstpointer data)
   g_autofree char *cache_arg = g_strdup_printf ("--cache=%s", cache);
   g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
   g_autofree char *report = NULL;
-  g_autoptr (GError) error = NULL;
-  int exit_status;
 
   g_test_summary ("sutra gc keeps what a job refers to and frees what none does");
   add_arg (first, cache_arg);
   g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
-  {
-    const char *argv[] = { sutra_binary (), "gc", cache_arg, NULL };
-
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &report, NULL,
-                  &exit_status, &error);
-    g_assert_no_error (error);
-    g_assert_nonnull (strstr (report, "1 jobs use it; removed 0 files"));
-  }
+  report = sutra_says ("gc", cache_arg, NULL);
+  g_assert_nonnull (strstr (report, "1 jobs use it; removed 0 files"));
   remove_tree (job);
   g_clear_pointer (&report, g_free);
-  {
-    const char *argv[] = { sutra_binary (), "gc", cache_arg, NULL };
-
-    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &report, NULL,
-                  &exit_status, &error);
-    g_assert_no_error (error);
-    g_assert_nonnull (strstr (report, "0 jobs use it"));
-    g_assert_null (strstr (report, "removed 0 files"));
-  }
+  report = sutra_says ("gc", cache_arg, NULL);
+  g_assert_nonnull (strstr (report, "0 jobs use it"));
+  g_assert_null (strstr (report, "removed 0 files"));
 }
 
 static const char diamond_pipeline[] =
