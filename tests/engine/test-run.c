@@ -1018,8 +1018,12 @@ stop_soon (gpointer data)
   Fixture *fixture = data;
   g_autofree char *part = fixture_path (fixture, "out.jsonl.part");
 
-  /* Once the sink has started, the run is well under way. */
-  while (!g_file_test (part, G_FILE_TEST_EXISTS))
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+  /* Once the sink has started, the run is well under way. (The deadline:
+   * should the run end without starting its sink, the test fails on its
+   * error instead of waiting here for ever.) */
+  while (!g_file_test (part, G_FILE_TEST_EXISTS) && g_get_monotonic_time () < deadline)
     g_usleep (1000);
   g_usleep (100000);
   sutra_run_stop (fixture->run, FALSE);
