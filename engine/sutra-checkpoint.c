@@ -642,15 +642,20 @@ sutra_checkpoint_plan_job (SutraRun *run)
 #define COMMIT_COST_FACTOR 20
 #define PROGRESS_INTERVAL_US (2 * 1000 * 1000)
 
-/* Every few seconds, the running stages' counters go to the journal too,
- * so that `sutra status` shows where a killed run had got to. */
+/* The running stages' counters go to the journal too, so that `sutra
+ * status` shows where a killed run had got to. */
 static void
 record_progress (SutraRun *run)
 {
   static const gint64 never = 0;
   gint64 now = g_get_monotonic_time ();
 
-  if (run->progress_recorded_us != never && now - run->progress_recorded_us < PROGRESS_INTERVAL_US)
+  /* With every commit that records work, so that the counters agree with
+   * the batches committed (a source's count is never behind the stages it
+   * feeds); else every few seconds, not to commit for nothing. */
+  if (run->progress_recorded_us != never &&
+      now - run->progress_recorded_us < PROGRESS_INTERVAL_US &&
+      !sutra_journal_has_pending (run->job->journal))
     return;
   run->progress_recorded_us = now;
   for (guint i = 0; i < run->stages->len; i++)

@@ -98,6 +98,10 @@ command_status (int argc, char **argv)
   double elapsed = 0, remaining = 0;
   gboolean remaining_known = FALSE;
   gboolean all_done = TRUE;
+  gboolean any_failed = FALSE;
+  gboolean running;
+  int pid;
+  const char *job_state;
   int status = parse_command (context, &argc, &argv, 1);
 
   if (status != EXIT_OK)
@@ -132,11 +136,20 @@ command_status (int argc, char **argv)
   sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
                        collect_failure_row, &report, NULL);
   sutra_journal_close (journal);
+  running = sutra_job_is_running (argv[1], &pid);
 
   for (guint i = 0; i < report.names->len; i++)
     {
       StageStatus *row = status_for (&report, report.names->pdata[i]);
 
+      /* A run killed (or lost with its machine) could not say it stopped. */
+      if (!running && row->state != NULL && strcmp (row->state, "running") == 0)
+        {
+          g_free (row->state);
+          row->state = g_strdup ("interrupted");
+        }
+      if (row->state != NULL && strcmp (row->state, "failed") == 0)
+        any_failed = TRUE;
       elapsed = MAX (elapsed, row->seconds);
       if (row->state == NULL || strcmp (row->state, "done") != 0)
         {
@@ -144,15 +157,20 @@ command_status (int argc, char **argv)
           /* The estimate comes from the stages that know their total (a
            * source that counted its input, the maps after it); stages after
            * a split do not, and follow the others closely anyway. */
-          if (row->total > row->done && row->done > 0 && row->seconds > 0)
+          guint64 computed = row->done > row->cached ? row->done - row->cached : 0;
+
+          /* What came from the store took no time: the rate is the
+           * computed items'. */
+          if (row->total > row->done && computed > 0 && row->seconds > 0)
             {
-              remaining = MAX (remaining, (row->total - row->done) * row->seconds / row->done);
+              remaining = MAX (remaining, (row->total - row->done) * row->seconds / computed);
               remaining_known = TRUE;
             }
         }
     }
   if (all_done)
     remaining_known = TRUE;
+  job_state = running ? "running" : all_done ? "done" : any_failed ? "failed" : "interrupted";
 
   if (opt_json)
     {
@@ -164,6 +182,13 @@ command_status (int argc, char **argv)
       json_builder_begin_object (builder);
       json_builder_set_member_name (builder, "job");
       json_builder_add_string_value (builder, argv[1]);
+      json_builder_set_member_name (builder, "state");
+      json_builder_add_string_value (builder, job_state);
+      json_builder_set_member_name (builder, "pid");
+      if (running && pid > 0)
+        json_builder_add_int_value (builder, pid);
+      else
+        json_builder_add_null_value (builder);
       json_builder_set_member_name (builder, "stages");
       json_builder_begin_array (builder);
       for (guint i = 0; i < report.names->len; i++)
@@ -227,8 +252,13 @@ command_status (int argc, char **argv)
     }
   else
     {
-      printf ("job %s\n\n  %-16s %-9s %10s %10s %8s %8s %9s\n", argv[1], "stage", "state", "done",
-              "pending", "failed", "cached", "seconds");
+      printf ("job %s: %s", argv[1], job_state);
+      if (running && pid > 0)
+        printf (" (process %d)", pid);
+      else if (!running && !all_done)
+        printf ("; go on with “sutra resume %s”", argv[1]);
+      printf ("\n\n  %-16s %-11s %10s %10s %8s %8s %9s\n", "stage", "state", "done", "pending",
+              "failed", "cached", "seconds");
       for (guint i = 0; i < report.names->len; i++)
         {
           StageStatus *row = status_for (&report, report.names->pdata[i]);
@@ -239,7 +269,7 @@ command_status (int argc, char **argv)
                                                 row->total > row->done ? row->total - row->done : 0)
                              : g_strdup ("?");
 
-          printf ("  %-16s %-9s %10" G_GUINT64_FORMAT " %10s %8" G_GUINT64_FORMAT
+          printf ("  %-16s %-11s %10" G_GUINT64_FORMAT " %10s %8" G_GUINT64_FORMAT
                   " %8" G_GUINT64_FORMAT " %9.1f\n",
                   (char *) report.names->pdata[i], row->state ? row->state : "pending", row->done,
                   pending, row->failed, row->cached, row->seconds);
@@ -318,6 +348,25 @@ command_gc (int argc, char **argv)
       if (store == NULL)
         {
           print_error ("%s", error->message);
+          return EXIT_JOB;
+        }
+      if (!sutra_store_exclude_jobs (store, &error))
+        {
+          g_autoptr (GString) users = g_string_new (NULL);
+
+          /* Name the running jobs, so the user knows what to wait for. */
+          jobs = sutra_store_list_jobs (store);
+          for (guint j = 0; j < jobs->len; j++)
+            {
+              int pid;
+
+              if (sutra_job_is_running (jobs->pdata[j], &pid))
+                g_string_append_printf (users, "%s job %s (process %d)", users->len ? "," : ":",
+                                        (char *) jobs->pdata[j], pid);
+            }
+          print_error ("%s%s; run gc when it has finished. Nothing was removed.", error->message,
+                       users->str);
+          sutra_store_close (store);
           return EXIT_JOB;
         }
       jobs = sutra_store_list_jobs (store);

@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <glob.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -46,6 +47,42 @@ sutra_job_default_dir (SutraPipeline *pipeline)
   return g_build_filename (".sutra", "jobs", name, NULL);
 }
 
+#define LOCK_TRIES 20
+#define LOCK_TRY_INTERVAL_US 10000
+
+/* The pid a lock file names, or 0. */
+static int
+lock_holder (int fd)
+{
+  char holder[32] = "";
+  ssize_t n = pread (fd, holder, sizeof holder - 1, 0);
+
+  holder[n > 0 ? n : 0] = '\0';
+  return atoi (holder);
+}
+
+gboolean
+sutra_job_is_running (const char *dir, int *pid)
+{
+  g_autofree char *path = g_build_filename (dir, "lock", NULL);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  gboolean running = FALSE;
+
+  if (pid != NULL)
+    *pid = 0;
+  if (fd < 0)
+    return FALSE;
+  /* A shared lock cannot be had while a run holds its exclusive one. */
+  if (flock (fd, LOCK_SH | LOCK_NB) != 0)
+    {
+      running = errno == EWOULDBLOCK;
+      if (running && pid != NULL)
+        *pid = lock_holder (fd);
+    }
+  close (fd);
+  return running;
+}
+
 static gboolean
 lock_job (SutraJob *job, GError **error)
 {
@@ -59,18 +96,23 @@ lock_job (SutraJob *job, GError **error)
                    g_strerror (errno));
       return FALSE;
     }
-  /* flock dies with its process, so a killed run never leaves a stale lock. */
-  if (flock (job->lock_fd, LOCK_EX | LOCK_NB) != 0)
+  /* flock dies with its process, so a killed run never leaves a stale lock.
+   * `sutra status` and `sutra gc` hold a shared lock for an instant to see
+   * whether the job runs (sutra_job_is_running): a few tries outlast that. */
+  for (guint tries = 0; flock (job->lock_fd, LOCK_EX | LOCK_NB) != 0; tries++)
     {
-      char holder[32] = "";
-      ssize_t n = pread (job->lock_fd, holder, sizeof holder - 1, 0);
+      if (errno == EWOULDBLOCK && tries < LOCK_TRIES)
+        {
+          g_usleep (LOCK_TRY_INTERVAL_US);
+          continue;
+        }
+      int holder = lock_holder (job->lock_fd);
+      g_autofree char *pid_text = holder > 0 ? g_strdup_printf ("%d", holder) : NULL;
 
-      holder[n > 0 ? n : 0] = '\0';
-      g_strchomp (holder);
       g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_LOCKED,
                    "job “%s” is being run by another sutra (process %s): wait for it to finish, "
                    "or stop it (Ctrl-C or kill %s) and resume",
-                   job->dir, holder[0] ? holder : "?", holder[0] ? holder : "PID");
+                   job->dir, pid_text ? pid_text : "?", pid_text ? pid_text : "PID");
       close (job->lock_fd);
       job->lock_fd = -1;
       return FALSE;

@@ -61,6 +61,10 @@ gboolean sutra_job_read_settings (const char *dir,
 /* Opens a job's journal read-only, for status and gc. */
 SutraJournal *sutra_job_open_journal (const char *dir, GError **error);
 
+/* Whether a sutra runs the job in @dir now (holds its lock); @pid
+ * (nullable) gets that process's id, or 0 when unknown. */
+gboolean sutra_job_is_running (const char *dir, int *pid);
+
 void sutra_job_close (SutraJob *job);
 
 /* The SHA-256 of what a source stage reads: every file its input-path

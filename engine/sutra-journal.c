@@ -375,6 +375,17 @@ add_pending (SutraJournal *journal, Pending *pending)
   g_mutex_unlock (&journal->lock);
 }
 
+gboolean
+sutra_journal_has_pending (SutraJournal *journal)
+{
+  gboolean any;
+
+  g_mutex_lock (&journal->lock);
+  any = journal->pending->len > 0;
+  g_mutex_unlock (&journal->lock);
+  return any;
+}
+
 void
 sutra_journal_add_batch (SutraJournal *journal,
                          const char *stage,

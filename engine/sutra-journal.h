@@ -54,6 +54,8 @@ GHashTable *sutra_journal_load_sink (SutraJournal *journal,
 /* Forgets a sink's progress: its output will be written anew. */
 gboolean sutra_journal_reset_sink (SutraJournal *journal, const char *stage, GError **error);
 
+/* Whether writes wait for the next commit. */
+gboolean sutra_journal_has_pending (SutraJournal *journal);
 /* Pending writes, from any thread; durable at the next commit. */
 void sutra_journal_add_batch (SutraJournal *journal,
                               const char *stage,

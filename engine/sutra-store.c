@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <xxhash.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -32,7 +33,8 @@ G_DEFINE_QUARK (sutra-store-error-quark, sutra_store_error)
  * tens of GB/s where SHA-256 made hashing a third of checkpointing's cost.
  */
 
-#define FORMAT_TEXT "sutra-store 2\n"
+#define FORMAT_NAME "sutra-store 2"
+#define FORMAT_TEXT FORMAT_NAME "\n"
 #define FRAME_MAGIC "SUTR"
 #define FRAME_VERSION 2
 #define FRAME_CHECKSUM_SIZE 16
@@ -62,6 +64,7 @@ struct _SutraStore
   GArray *pack_entries;      /* IndexEntry of the current pack */
   GHashTable *sealed;        /* key (GBytes) -> SutraStoreLocation *, other packs */
   GHashTable *read_fds;      /* pack name -> fd */
+  int users_fd;              /* "users", flock()ed by jobs (shared) and gc (exclusive) */
 };
 
 static gboolean
@@ -189,7 +192,7 @@ sutra_store_open (const char *dir, GError **error)
           g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_FORMAT,
                        "“%s” is a store of format “%s”; this sutra reads “%s”: use another "
                        "--cache directory",
-                       dir, format, "sutra-store 1");
+                       dir, format, FORMAT_NAME);
           return NULL;
         }
     }
@@ -199,6 +202,7 @@ sutra_store_open (const char *dir, GError **error)
   store = g_new0 (SutraStore, 1);
   store->dir = g_strdup (dir);
   store->pack_fd = -1;
+  store->users_fd = -1;
   /* Random, so that writers sharing a store never pick the same pack. */
   store->writer = g_strdup_printf ("%08x%08x", g_random_int (), g_random_int ());
   store->pack_entries = g_array_new (FALSE, FALSE, sizeof (IndexEntry));
@@ -630,12 +634,38 @@ sutra_store_close (SutraStore *store)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     close (GPOINTER_TO_INT (value) - 1);
   g_hash_table_unref (store->read_fds);
+  if (store->users_fd >= 0)
+    close (store->users_fd);
   g_hash_table_unref (store->sealed);
   g_array_unref (store->pack_entries);
   g_mutex_clear (&store->lock);
   g_free (store->writer);
   g_free (store->dir);
   g_free (store);
+}
+
+/* Takes the store's "users" lock, shared (a job) or exclusive (gc): a job
+ * writes entries before the journal that refers to them commits, so gc
+ * must never run beside one. */
+static gboolean
+lock_users (SutraStore *store, int operation, GError **error)
+{
+  g_autofree char *path = g_build_filename (store->dir, "users", NULL);
+
+  if (store->users_fd < 0)
+    store->users_fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (store->users_fd < 0)
+    return io_error (error, path, "open");
+  if (flock (store->users_fd, operation) != 0)
+    {
+      if (errno == EWOULDBLOCK)
+        g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_BUSY,
+                     "the store “%s” is in use by a running job", store->dir);
+      else
+        io_error (error, path, "lock");
+      return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean
@@ -645,7 +675,15 @@ sutra_store_register_job (SutraStore *store, const char *job_dir, GError **error
   g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, absolute, -1);
   g_autofree char *path = g_strdup_printf ("%s/jobs/%.16s", store->dir, hash);
 
-  return g_file_set_contents (path, absolute, -1, error);
+  /* Blocking: a gc in progress is short, and the job then finds the store
+   * as gc left it. */
+  return lock_users (store, LOCK_SH, error) && g_file_set_contents (path, absolute, -1, error);
+}
+
+gboolean
+sutra_store_exclude_jobs (SutraStore *store, GError **error)
+{
+  return lock_users (store, LOCK_EX | LOCK_NB, error);
 }
 
 GPtrArray *

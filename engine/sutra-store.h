@@ -18,6 +18,7 @@ typedef enum
   SUTRA_STORE_ERROR_CORRUPT, /* an entry fails its checks: recompute it */
   SUTRA_STORE_ERROR_MISSING, /* no entry at that place */
   SUTRA_STORE_ERROR_FORMAT,  /* a store of another format */
+  SUTRA_STORE_ERROR_BUSY,    /* a job uses the store now (gc) */
 } SutraStoreError;
 
 /* Where an entry lies: in a pack at an offset, or (pack "") in a file of
@@ -66,8 +67,13 @@ gboolean sutra_store_lookup (SutraStore *store,
                              const guint8 key[SUTRA_DIGEST_SIZE],
                              SutraStoreLocation *location);
 
-/* Records that the job in @job_dir uses this store, for gc. */
+/* Records that the job in @job_dir uses this store, for gc, and keeps gc
+ * away while the store stays open (waiting for a gc in progress). */
 gboolean sutra_store_register_job (SutraStore *store, const char *job_dir, GError **error);
+
+/* Keeps jobs away from the store while it stays open, for gc: fails with
+ * SUTRA_STORE_ERROR_BUSY while a job uses it. */
+gboolean sutra_store_exclude_jobs (SutraStore *store, GError **error);
 
 /* Returns: (transfer full): the job directories registered in this store. */
 GPtrArray *sutra_store_list_jobs (SutraStore *store);

@@ -424,9 +424,10 @@ test_resume_finished_job_computes_nothing (Fixture *fixture, gconstpointer data)
   g_autoptr (GPtrArray) second = sutra_args (fixture, "run", job, output);
   g_autofree char *expected = NULL;
   g_autofree char *actual = NULL;
+  g_autofree char *report = NULL;
 
   g_test_summary ("Running a finished job again computes nothing and leaves the output as "
-                  "it was");
+                  "it was; `sutra status` says it is done");
   g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
   g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
   expected = read_file (output);
@@ -434,6 +435,8 @@ test_resume_finished_job_computes_nothing (Fixture *fixture, gconstpointer data)
   g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
   actual = read_file (output);
   assert_same_output (actual, expected);
+  report = sutra_says ("status", job, "--json", NULL);
+  g_assert_nonnull (strstr (report, "\"state\" : \"done\""));
 }
 
 static void
@@ -515,28 +518,54 @@ test_resume_refuses_running_job (Fixture *fixture, gconstpointer data)
   g_autoptr (GPtrArray) slow = sutra_args (fixture, "run", job, output);
   g_autoptr (GPtrArray) second = NULL;
   g_autofree char *err = NULL;
+  g_autofree char *gc_err = NULL;
+  g_autofree char *report = NULL;
+  g_autofree char *running = NULL;
+  g_autofree char *resume_hint = NULL;
+  g_autofree char *part = g_strconcat (output, ".part", NULL);
+  g_autoptr (GPtrArray) gc = g_ptr_array_new_with_free_func (g_free);
   int status;
   GPid pid;
 
-  g_test_summary ("A second sutra on a running job is refused with a clear message");
+  g_test_summary ("A running job: a second sutra on it is refused with a clear message, "
+                  "`sutra status` names the process that runs it, `sutra gc` leaves its store "
+                  "alone; once killed, `sutra status` calls it interrupted and says how to go on");
   add_arg (slow, "--set=sleep=2000");
   pid = spawn_sutra (slow);
-  /* Wait for the first to hold its lock. */
-  for (guint i = 0; i < 500; i++)
-    {
-      g_autofree char *lock = g_build_filename (job, "lock", NULL);
-      g_autofree char *pid_text = NULL;
-
-      if (g_file_get_contents (lock, &pid_text, NULL, NULL) && pid_text[0] != '\0')
-        break;
-      g_usleep (10000);
-    }
+  /* Wait for the run to be under way (its sink started): it holds the
+   * job's lock and uses its store. */
+  for (guint i = 0; i < 1000 && !g_file_test (part, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10000);
+  g_assert_true (g_file_test (part, G_FILE_TEST_EXISTS));
   second = sutra_args (fixture, "resume", job, NULL);
   g_assert_cmpint (run_sutra (second, &err, NULL), ==, 5);
   g_assert_nonnull (strstr (err, "is being run by another sutra"));
+
+  report = sutra_says ("status", job, NULL);
+  running = g_strdup_printf ("running (process %d)", (int) pid);
+  g_assert_nonnull (strstr (report, running));
+  /* The job writes store entries before its journal refers to them. */
+  add_arg (gc, sutra_binary ());
+  add_arg (gc, "gc");
+  add_arg (gc, job);
+  g_ptr_array_add (gc, NULL);
+  g_assert_cmpint (run_sutra (gc, &gc_err, NULL), ==, 5);
+  g_assert_nonnull (strstr (gc_err, "in use by a running job"));
+  g_assert_nonnull (strstr (gc_err, "Nothing was removed"));
+
   kill (pid, SIGKILL);
   waitpid (pid, &status, 0);
   g_spawn_close_pid (pid);
+  g_clear_pointer (&report, g_free);
+  report = sutra_says ("status", job, NULL);
+  g_test_message ("%s", report);
+  resume_hint = g_strdup_printf ("interrupted; go on with “sutra resume %s”", job);
+  g_assert_nonnull (strstr (report, resume_hint));
+  g_assert_null (strstr (report, "running"));
+  g_clear_pointer (&report, g_free);
+  report = sutra_says ("status", job, "--json", NULL);
+  g_assert_nonnull (strstr (report, "\"state\" : \"interrupted\""));
+  g_assert_nonnull (strstr (report, "\"pid\" : null"));
 }
 
 static void
