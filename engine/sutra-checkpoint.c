@@ -516,9 +516,15 @@ sutra_checkpoint_plan_job (SutraRun *run)
 
           /* Input that cannot be read twice gets a lineage of its own
            * every run: nothing downstream of it is ever taken as done. */
-          if (!sutra_job_source_digest (stage->spec, content))
+          guint n_files, n_cached;
+          JsonObject *event = sutra_run_stage_event (stage, "input-digested");
+
+          if (!sutra_job_source_digest (stage->spec, job->journal, content, &n_files, &n_cached))
             for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
               content[b] = (guint8) g_random_int ();
+          json_object_set_int_member (event, "files", n_files);
+          json_object_set_int_member (event, "recorded", n_cached);
+          sutra_run_emit_event (run, event);
           origin = sutra_lineage_new (content);
           stage->source_lineage =
             sutra_checkpoint_pin_lineage (run,

@@ -11,9 +11,11 @@
 #include <glib/gstdio.h>
 #include <glob.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The quark name has dashes, which clang-format would space as minus signs. */
@@ -387,12 +389,62 @@ sutra_compare_path_pointers (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+/* A file changed within this much of the time its digest was taken may
+ * change again with the same stat fields (timestamps are coarse, and
+ * another machine's clock may write them): such digests are not kept. */
+#define RACY_WINDOW_NS (G_GINT64_CONSTANT (2) * 1000 * 1000 * 1000)
+
+static gint64
+timespec_ns (const struct timespec *t)
+{
+  return (gint64) t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* The content digest of @path, taken from @journal's record when the
+ * file's device, inode, size, mtime and ctime are those recorded with it,
+ * as git's index does. Any change to a file moves its ctime to the time of
+ * the change, which the kernel sets and no one can set back; a digest is
+ * recorded only for a file whose ctime lies RACY_WINDOW_NS before the
+ * digest was taken, so a later change always shows. */
+static gboolean
+digest_input_file (const char *path, SutraJournal *journal, guint8 digest[32], gboolean *cached)
+{
+  g_autofree char *absolute = g_canonicalize_filename (path, NULL);
+  g_autofree char *stamp = NULL;
+  struct stat st;
+  gint64 started_ns;
+
+  *cached = FALSE;
+  if (journal == NULL || stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+    return sutra_file_digest (path, digest, NULL);
+  stamp = g_strdup_printf ("%ju:%ju:%jd:%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
+                           (uintmax_t) st.st_dev, (uintmax_t) st.st_ino, (intmax_t) st.st_size,
+                           timespec_ns (&st.st_mtim), timespec_ns (&st.st_ctim));
+  if (sutra_journal_get_input_digest (journal, absolute, stamp, digest))
+    {
+      *cached = TRUE;
+      return TRUE;
+    }
+  started_ns = g_get_real_time () * 1000;
+  if (!sutra_file_digest (path, digest, NULL))
+    return FALSE;
+  if (timespec_ns (&st.st_ctim) < started_ns - RACY_WINDOW_NS &&
+      timespec_ns (&st.st_mtim) < started_ns - RACY_WINDOW_NS)
+    sutra_journal_set_input_digest (journal, absolute, stamp, digest);
+  return TRUE;
+}
+
 gboolean
-sutra_job_source_digest (SutraStageSpec *spec, guint8 digest[32])
+sutra_job_source_digest (SutraStageSpec *spec,
+                         SutraJournal *journal,
+                         guint8 digest[32],
+                         guint *n_files,
+                         guint *n_cached)
 {
   gconstpointer data = sutra_settings_get_data (spec->settings);
   g_autoptr (EVP_MD_CTX) context = EVP_MD_CTX_new ();
 
+  *n_files = *n_cached = 0;
   EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
   for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
     {
@@ -425,10 +477,14 @@ sutra_job_source_digest (SutraStageSpec *spec, guint8 digest[32])
             g_autofree char *base = g_path_get_basename (paths->pdata[i]);
             guint8 content[32];
 
+            gboolean cached;
+
             /* Names are part of what a source yields (they become item ids). */
             EVP_DigestUpdate (context, base, strlen (base) + 1);
-            if (!sutra_file_digest (paths->pdata[i], content, NULL))
+            if (!digest_input_file (paths->pdata[i], journal, content, &cached))
               return FALSE;
+            *n_files += 1;
+            *n_cached += cached ? 1 : 0;
             EVP_DigestUpdate (context, content, sizeof content);
           }
       }

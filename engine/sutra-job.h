@@ -68,9 +68,17 @@ gboolean sutra_job_is_running (const char *dir, int *pid);
 void sutra_job_close (SutraJob *job);
 
 /* The SHA-256 of what a source stage reads: every file its input-path
- * parameters name, in order. FALSE for input that cannot be read twice
- * (standard input): such a source is never taken from the cache. */
-gboolean sutra_job_source_digest (SutraStageSpec *spec, guint8 digest[32]);
+ * parameters name, in order, with their names and content digests. A
+ * file's content digest comes from @journal (nullable) when its stat
+ * fields say it has not changed since it was recorded, and is recorded
+ * there otherwise. @n_files and @n_cached count the files and those whose
+ * digest was recorded. FALSE for input that cannot be read twice (standard
+ * input): such a source is never taken from the cache. */
+gboolean sutra_job_source_digest (SutraStageSpec *spec,
+                                  SutraJournal *journal,
+                                  guint8 digest[32],
+                                  guint *n_files,
+                                  guint *n_cached);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraJob, sutra_job_close)
 

@@ -28,6 +28,7 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS failures ("
   "  stage TEXT, batch BLOB, item TEXT, message TEXT, at REAL);"
   "CREATE INDEX IF NOT EXISTS failures_by_batch ON failures (batch);"
+  "CREATE TABLE IF NOT EXISTS input_digests (path TEXT PRIMARY KEY, stamp TEXT, digest BLOB);"
   "CREATE TABLE IF NOT EXISTS stages ("
   "  stage TEXT PRIMARY KEY, state TEXT, complete_key TEXT, n_in INTEGER, n_out INTEGER,"
   "  n_failed INTEGER, n_cached INTEGER, n_total INTEGER, seconds REAL);";
@@ -39,6 +40,7 @@ typedef enum
   PENDING_SINK,
   PENDING_STAGE,
   PENDING_CLEAR_FAILURES,
+  PENDING_INPUT_DIGEST,
 } PendingKind;
 
 typedef struct
@@ -49,8 +51,8 @@ typedef struct
   SutraStoreLocation location;
   guint64 n_in, n_out, n_failed, n_cached, n_total;
   gboolean flag;
-  char *text1;     /* failure: item; sink: state; stage: state */
-  char *text2;     /* failure: message; stage: complete key */
+  char *text1;     /* failure: item; sink: state; stage: state; input digest: path */
+  char *text2;     /* failure: message; stage: complete key; input digest: stamp */
   GPtrArray *keys; /* sink: batch keys (GBytes) */
   double seconds;
 } Pending;
@@ -376,6 +378,45 @@ add_pending (SutraJournal *journal, Pending *pending)
 }
 
 gboolean
+sutra_journal_get_input_digest (SutraJournal *journal,
+                                const char *path,
+                                const char *stamp,
+                                guint8 digest[32])
+{
+  sqlite3_stmt *statement = NULL;
+  gboolean found = FALSE;
+
+  if (sqlite3_prepare_v2 (journal->db, "SELECT stamp, digest FROM input_digests WHERE path = ?", -1,
+                          &statement, NULL) != SQLITE_OK)
+    return FALSE;
+  sqlite3_bind_text (statement, 1, path, -1, SQLITE_STATIC);
+  if (sqlite3_step (statement) == SQLITE_ROW && sqlite3_column_text (statement, 0) != NULL &&
+      strcmp ((const char *) sqlite3_column_text (statement, 0), stamp) == 0 &&
+      sqlite3_column_bytes (statement, 1) == 32)
+    {
+      memcpy (digest, sqlite3_column_blob (statement, 1), 32);
+      found = TRUE;
+    }
+  sqlite3_finalize (statement);
+  return found;
+}
+
+void
+sutra_journal_set_input_digest (SutraJournal *journal,
+                                const char *path,
+                                const char *stamp,
+                                const guint8 digest[32])
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_INPUT_DIGEST;
+  pending->text1 = g_strdup (path);
+  pending->text2 = g_strdup (stamp);
+  memcpy (pending->key, digest, 32);
+  add_pending (journal, pending);
+}
+
+gboolean
 sutra_journal_has_pending (SutraJournal *journal)
 {
   gboolean any;
@@ -505,8 +546,8 @@ gint64
 sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
 {
   g_autoptr (GPtrArray) pending = NULL;
-  sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *clear_stage = NULL, *sink = NULL,
-               *sink_batch = NULL, *stage = NULL;
+  sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *clear_stage = NULL,
+               *input_digest = NULL, *sink = NULL, *sink_batch = NULL, *stage = NULL;
   double now = g_get_real_time () / 1e6;
   gboolean ok = TRUE;
 
@@ -534,6 +575,9 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
                       -1, &failure, NULL);
   sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE batch = ?", -1, &clear, NULL);
   sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE stage = ?", -1, &clear_stage, NULL);
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT OR REPLACE INTO input_digests (path, stamp, digest) VALUES (?,?,?)",
+                      -1, &input_digest, NULL);
   sqlite3_prepare_v2 (journal->db,
                       "INSERT OR REPLACE INTO sinks (stage, state, complete) VALUES (?,?,?)", -1,
                       &sink, NULL);
@@ -593,6 +637,12 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
           sqlite3_bind_int (sink, 3, p->flag);
           ok = ok && step_done (sink);
           break;
+        case PENDING_INPUT_DIGEST:
+          sqlite3_bind_text (input_digest, 1, p->text1, -1, SQLITE_STATIC);
+          sqlite3_bind_text (input_digest, 2, p->text2, -1, SQLITE_STATIC);
+          sqlite3_bind_blob (input_digest, 3, p->key, 32, SQLITE_STATIC);
+          ok = step_done (input_digest);
+          break;
         case PENDING_STAGE:
           sqlite3_bind_text (stage, 1, p->stage, -1, SQLITE_STATIC);
           sqlite3_bind_text (stage, 2, p->text1, -1, SQLITE_STATIC);
@@ -611,6 +661,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
   sqlite3_finalize (failure);
   sqlite3_finalize (clear);
   sqlite3_finalize (clear_stage);
+  sqlite3_finalize (input_digest);
   sqlite3_finalize (sink);
   sqlite3_finalize (sink_batch);
   sqlite3_finalize (stage);

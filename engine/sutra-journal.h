@@ -54,6 +54,18 @@ GHashTable *sutra_journal_load_sink (SutraJournal *journal,
 /* Forgets a sink's progress: its output will be written anew. */
 gboolean sutra_journal_reset_sink (SutraJournal *journal, const char *stage, GError **error);
 
+/* The content digest recorded for the input file @path when its stat
+ * fields were @stamp (see sutra_job_source_digest()). FALSE when none is,
+ * or the file's stamp changed since. */
+gboolean sutra_journal_get_input_digest (SutraJournal *journal,
+                                         const char *path,
+                                         const char *stamp,
+                                         guint8 digest[32]);
+/* Records it (pending, like the writes below). */
+void sutra_journal_set_input_digest (SutraJournal *journal,
+                                     const char *path,
+                                     const char *stamp,
+                                     const guint8 digest[32]);
 /* Whether writes wait for the next commit. */
 gboolean sutra_journal_has_pending (SutraJournal *journal);
 /* Pending writes, from any thread; durable at the next commit. */
