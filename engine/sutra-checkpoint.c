@@ -664,18 +664,20 @@ record_progress (SutraRun *run)
       !sutra_journal_has_pending (run->job->journal))
     return;
   run->progress_recorded_us = now;
+  g_mutex_lock (&run->progress_lock);
   for (guint i = 0; i < run->stages->len; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];
       SutraStageStats stats;
 
       sutra_run_get_stats (run, i, &stats);
-      if (stats.state != SUTRA_STAGE_STATE_RUNNING)
+      if (stats.state != SUTRA_STAGE_STATE_RUNNING || stage->final_state_recorded)
         continue;
       sutra_journal_set_stage (run->job->journal, stage->spec->name, "running", NULL, stats.n_in,
                                stats.n_out, stats.n_failed, stats.n_cached + stats.n_resumed,
                                stats.n_total, (now - stats.started_us) / 1e6);
     }
+  g_mutex_unlock (&run->progress_lock);
 }
 
 /* Commits the journal in the background: one transaction (and one fsync of

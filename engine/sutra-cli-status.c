@@ -57,18 +57,6 @@ collect_stage_row (int n, const char *const *v, gpointer data)
   row->seconds = v[6] ? g_ascii_strtod (v[6], NULL) : 0;
 }
 
-/* Committed batches are what is durably done, even after a kill -9. */
-static void
-collect_batch_row (int n, const char *const *v, gpointer data)
-{
-  StageStatus *row = status_for (data, v[0]);
-  guint64 done = v[1] ? g_ascii_strtoull (v[1], NULL, 10) : 0;
-
-  row->done = MAX (row->done, done);
-  row->failed = MAX (row->failed, v[2] ? g_ascii_strtoull (v[2], NULL, 10) : 0);
-  row->cached = MAX (row->cached, v[3] ? g_ascii_strtoull (v[3], NULL, 10) : 0);
-}
-
 static void
 collect_failure_row (int n, const char *const *v, gpointer data)
 {
@@ -125,14 +113,13 @@ command_status (int argc, char **argv)
     for (GList *l = names; l != NULL; l = l->next)
       g_ptr_array_add (report.names, l->data);
   }
+  /* The counters of each stage's last run, recorded with every commit
+   * (not the sum of the committed batches: the journal keeps the batches
+   * of earlier inputs and parameters too, for the cache). */
   sutra_journal_query (journal,
                        "SELECT stage, state, n_in, n_failed, n_cached, n_total, seconds "
                        "FROM stages",
                        collect_stage_row, &report, NULL);
-  sutra_journal_query (journal,
-                       "SELECT stage, SUM(n_in), SUM(n_failed), "
-                       "SUM(CASE WHEN cached THEN n_in ELSE 0 END) FROM batches GROUP BY stage",
-                       collect_batch_row, &report, NULL);
   sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
                        collect_failure_row, &report, NULL);
   sutra_journal_close (journal);

@@ -16,29 +16,31 @@
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XXH3_state_t, XXH3_freeState)
 
 gboolean
-sutra_file_digest (const char *path, guint8 digest[32], GError **error)
+sutra_file_digest_fd (int fd, const char *name, guint8 digest[32], GError **error)
 {
   g_autoptr (XXH3_state_t) state = XXH3_createState ();
   g_autofree guint8 *buffer = g_malloc (READ_SIZE);
   guint8 text[8 + sizeof (XXH128_canonical_t)];
   XXH128_canonical_t canonical;
   guint64 size = 0;
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
   ssize_t n;
 
-  if (fd < 0)
-    goto failed;
   XXH3_128bits_reset (state);
   while ((n = read (fd, buffer, READ_SIZE)) != 0)
     {
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        goto failed;
+        {
+          int saved = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot read “%s”: %s",
+                       name, g_strerror (saved));
+          return FALSE;
+        }
       XXH3_128bits_update (state, buffer, n);
       size += n;
     }
-  close (fd);
 
   size = GUINT64_TO_LE (size);
   memcpy (text, &size, 8);
@@ -46,15 +48,23 @@ sutra_file_digest (const char *path, guint8 digest[32], GError **error)
   memcpy (text + 8, canonical.digest, sizeof canonical.digest);
   SHA256 (text, sizeof text, digest);
   return TRUE;
+}
 
-failed:
-  {
-    int saved = errno;
+gboolean
+sutra_file_digest (const char *path, guint8 digest[32], GError **error)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  gboolean ok;
 
-    if (fd >= 0)
-      close (fd);
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot read “%s”: %s", path,
-                 g_strerror (saved));
-    return FALSE;
-  }
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot read “%s”: %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  ok = sutra_file_digest_fd (fd, path, digest, error);
+  close (fd);
+  return ok;
 }

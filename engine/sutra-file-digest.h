@@ -22,4 +22,8 @@ G_BEGIN_DECLS
  */
 gboolean sutra_file_digest (const char *path, guint8 digest[32], GError **error);
 
+/* The same, of what is left to read from @fd (not closed); @name is for
+ * the error message. */
+gboolean sutra_file_digest_fd (int fd, const char *name, guint8 digest[32], GError **error);
+
 G_END_DECLS

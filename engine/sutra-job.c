@@ -400,35 +400,62 @@ timespec_ns (const struct timespec *t)
   return (gint64) t->tv_sec * 1000000000 + t->tv_nsec;
 }
 
+/* The stat fields that change whenever a file does. */
+static char *
+file_stamp (const struct stat *st)
+{
+  return g_strdup_printf ("%ju:%ju:%jd:%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
+                          (uintmax_t) st->st_dev, (uintmax_t) st->st_ino, (intmax_t) st->st_size,
+                          timespec_ns (&st->st_mtim), timespec_ns (&st->st_ctim));
+}
+
 /* The content digest of @path, taken from @journal's record when the
  * file's device, inode, size, mtime and ctime are those recorded with it,
  * as git's index does. Any change to a file moves its ctime to the time of
  * the change, which the kernel sets and no one can set back; a digest is
  * recorded only for a file whose ctime lies RACY_WINDOW_NS before the
- * digest was taken, so a later change always shows. */
+ * digest was taken, and whose stamp did not change while it was read, so a
+ * later change always shows. FALSE for what is not a regular file (a
+ * FIFO, a terminal): reading it for a digest would consume the input. */
 static gboolean
 digest_input_file (const char *path, SutraJournal *journal, guint8 digest[32], gboolean *cached)
 {
   g_autofree char *absolute = g_canonicalize_filename (path, NULL);
   g_autofree char *stamp = NULL;
+  g_autofree char *stamp_after = NULL;
   struct stat st;
   gint64 started_ns;
+  gboolean ok;
+  int fd;
 
   *cached = FALSE;
-  if (journal == NULL || stat (path, &st) != 0 || !S_ISREG (st.st_mode))
-    return sutra_file_digest (path, digest, NULL);
-  stamp = g_strdup_printf ("%ju:%ju:%jd:%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT,
-                           (uintmax_t) st.st_dev, (uintmax_t) st.st_ino, (intmax_t) st.st_size,
-                           timespec_ns (&st.st_mtim), timespec_ns (&st.st_ctim));
-  if (sutra_journal_get_input_digest (journal, absolute, stamp, digest))
+  /* Not even opened: opening a FIFO would let its writer start, and
+   * closing it would cut the writer off. */
+  if (stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+    return FALSE;
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return FALSE;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
     {
+      close (fd);
+      return FALSE;
+    }
+  stamp = file_stamp (&st);
+  if (journal != NULL && sutra_journal_get_input_digest (journal, absolute, stamp, digest))
+    {
+      close (fd);
       *cached = TRUE;
       return TRUE;
     }
   started_ns = g_get_real_time () * 1000;
-  if (!sutra_file_digest (path, digest, NULL))
+  ok = sutra_file_digest_fd (fd, path, digest, NULL) && fstat (fd, &st) == 0;
+  close (fd);
+  if (!ok)
     return FALSE;
-  if (timespec_ns (&st.st_ctim) < started_ns - RACY_WINDOW_NS &&
+  stamp_after = file_stamp (&st);
+  if (journal != NULL && strcmp (stamp, stamp_after) == 0 &&
+      timespec_ns (&st.st_ctim) < started_ns - RACY_WINDOW_NS &&
       timespec_ns (&st.st_mtim) < started_ns - RACY_WINDOW_NS)
     sutra_journal_set_input_digest (journal, absolute, stamp, digest);
   return TRUE;

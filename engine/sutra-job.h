@@ -73,7 +73,8 @@ void sutra_job_close (SutraJob *job);
  * fields say it has not changed since it was recorded, and is recorded
  * there otherwise. @n_files and @n_cached count the files and those whose
  * digest was recorded. FALSE for input that cannot be read twice (standard
- * input): such a source is never taken from the cache. */
+ * input, a FIFO: anything but regular files): such a source is never taken
+ * from the cache. */
 gboolean sutra_job_source_digest (SutraStageSpec *spec,
                                   SutraJournal *journal,
                                   guint8 digest[32],

@@ -99,6 +99,7 @@ struct _StageRuntime
   SutraStageState state;
   guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
   gint64 started_us, finished_us, busy_us;
+  gboolean final_state_recorded; /* under the run's progress_lock */
 };
 
 struct _SutraRun
@@ -118,6 +119,8 @@ struct _SutraRun
   GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
   GThread *committer;
   gint64 progress_recorded_us;
+  /* Orders a stage's progress rows before its final one in the journal. */
+  GMutex progress_lock;
   GMutex commit_lock;
   GCond commit_wake;
   gboolean commit_stop;

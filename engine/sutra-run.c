@@ -252,6 +252,9 @@ batch_clear (Batch *batch)
   g_clear_pointer (&batch->entries, g_ptr_array_unref);
   g_clear_pointer (&batch->data, g_ptr_array_unref);
   g_clear_pointer (&batch->closing, sutra_item_unref);
+  /* A worker reuses its Batch: nothing of this one may carry over. */
+  batch->has_key = FALSE;
+  batch->n_failed = 0;
 }
 
 /* Waits until this stage has fewer than window_size batches in flight. */
@@ -1174,12 +1177,22 @@ stage_finish (StageRuntime *stage)
         }
     }
   if (run->job != NULL)
-    sutra_journal_set_stage (run->job->journal, stage->spec->name, ok ? "done" : "stopped",
-                             ok ? stage->complete_key : NULL, COUNTER_GET (stage->n_in),
-                             COUNTER_GET (stage->n_out), COUNTER_GET (stage->n_failed),
-                             COUNTER_GET (stage->n_cached) + COUNTER_GET (stage->n_resumed),
-                             stats_total (stage),
-                             (g_get_monotonic_time () - stage->started_us) / 1e6);
+    {
+      /* The committer records running stages' progress: this row must come
+       * after any of those, or a finished stage would read "running". */
+      g_mutex_lock (&run->progress_lock);
+      sutra_journal_set_stage (run->job->journal, stage->spec->name,
+                               ok                   ? "done"
+                               : run->error != NULL ? "failed"
+                                                    : "stopped",
+                               ok ? stage->complete_key : NULL, COUNTER_GET (stage->n_in),
+                               COUNTER_GET (stage->n_out), COUNTER_GET (stage->n_failed),
+                               COUNTER_GET (stage->n_cached) + COUNTER_GET (stage->n_resumed),
+                               stats_total (stage),
+                               (g_get_monotonic_time () - stage->started_us) / 1e6);
+      stage->final_state_recorded = TRUE;
+      g_mutex_unlock (&run->progress_lock);
+    }
   /* What this stage stored is complete: make it durable now, while the
    * stages downstream finish, rather than after them. */
   if (run->job != NULL && stage->checkpointing && stage->info->kind != SUTRA_STAGE_SINK)
@@ -1310,6 +1323,7 @@ sutra_run_new (SutraPipeline *pipeline)
   g_mutex_init (&run->event_lock);
   g_cond_init (&run->done);
   g_mutex_init (&run->commit_lock);
+  g_mutex_init (&run->progress_lock);
   g_cond_init (&run->commit_wake);
 
   for (guint i = 0; i < pipeline->stages->len; i++)
@@ -1382,6 +1396,7 @@ sutra_run_free (SutraRun *run)
   g_ptr_array_unref (run->failures);
   g_clear_pointer (&run->batches, g_hash_table_unref);
   g_mutex_clear (&run->commit_lock);
+  g_mutex_clear (&run->progress_lock);
   g_cond_clear (&run->commit_wake);
   g_clear_error (&run->error);
   g_mutex_clear (&run->lock);

@@ -166,6 +166,26 @@ load_index (SutraStore *store, const char *pack_name, const char *idx_path)
     }
 }
 
+/* What the sealed packs hold, from their indexes. */
+static void
+load_indexes (SutraStore *store)
+{
+  g_autofree char *packs = g_build_filename (store->dir, "packs", NULL);
+  g_autoptr (GDir) listing = g_dir_open (packs, 0, NULL);
+  const char *name;
+
+  g_hash_table_remove_all (store->sealed);
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    if (g_str_has_suffix (name, ".idx"))
+      {
+        g_autofree char *idx_path = g_build_filename (packs, name, NULL);
+        g_autofree char *pack_name = g_strndup (name, strlen (name) - 4);
+        g_autofree char *pack_file = g_strconcat (pack_name, ".pack", NULL);
+
+        load_index (store, pack_file, idx_path);
+      }
+}
+
 SutraStore *
 sutra_store_open (const char *dir, GError **error)
 {
@@ -175,8 +195,6 @@ sutra_store_open (const char *dir, GError **error)
   g_autofree char *jobs = g_build_filename (dir, "jobs", NULL);
   g_autofree char *format = NULL;
   SutraStore *store;
-  GDir *listing;
-  const char *name;
 
   if (g_mkdir_with_parents (packs, 0777) != 0 || g_mkdir_with_parents (objects, 0777) != 0 ||
       g_mkdir_with_parents (jobs, 0777) != 0)
@@ -211,18 +229,7 @@ sutra_store_open (const char *dir, GError **error)
   store->read_fds = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_mutex_init (&store->lock);
 
-  listing = g_dir_open (packs, 0, NULL);
-  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
-    if (g_str_has_suffix (name, ".idx"))
-      {
-        g_autofree char *idx_path = g_build_filename (packs, name, NULL);
-        g_autofree char *pack_name = g_strndup (name, strlen (name) - 4);
-        g_autofree char *pack_file = g_strconcat (pack_name, ".pack", NULL);
-
-        load_index (store, pack_file, idx_path);
-      }
-  if (listing != NULL)
-    g_dir_close (listing);
+  load_indexes (store);
   return store;
 }
 
@@ -675,9 +682,24 @@ sutra_store_register_job (SutraStore *store, const char *job_dir, GError **error
   g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, absolute, -1);
   g_autofree char *path = g_strdup_printf ("%s/jobs/%.16s", store->dir, hash);
 
-  /* Blocking: a gc in progress is short, and the job then finds the store
-   * as gc left it. */
-  return lock_users (store, LOCK_SH, error) && g_file_set_contents (path, absolute, -1, error);
+  g_autoptr (GError) busy = NULL;
+
+  if (!lock_users (store, LOCK_SH | LOCK_NB, &busy))
+    {
+      if (!g_error_matches (busy, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_BUSY))
+        {
+          g_propagate_error (error, g_steal_pointer (&busy));
+          return FALSE;
+        }
+      /* A gc is short: wait for it, then read the packs it left. */
+      g_printerr ("sutra: waiting for “sutra gc” to finish with the store “%s”\n", store->dir);
+      if (!lock_users (store, LOCK_SH, error))
+        return FALSE;
+      g_mutex_lock (&store->lock);
+      load_indexes (store);
+      g_mutex_unlock (&store->lock);
+    }
+  return g_file_set_contents (path, absolute, -1, error);
 }
 
 gboolean

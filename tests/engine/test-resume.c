@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -513,6 +514,109 @@ test_resume_cache_is_shared_between_jobs (Fixture *fixture, gconstpointer data)
 }
 
 static void
+test_resume_job_waits_for_gc (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *cache = path_in (fixture, "cache");
+  g_autofree char *packs = g_build_filename (cache, "packs", NULL);
+  g_autofree char *users = g_build_filename (cache, "users", NULL);
+  g_autofree char *job1 = path_in (fixture, "job1");
+  g_autofree char *job2 = path_in (fixture, "job2");
+  g_autofree char *out1 = path_in (fixture, "out1.jsonl");
+  g_autofree char *out2 = path_in (fixture, "out2.jsonl");
+  g_autofree char *cache_arg = g_strdup_printf ("--cache=%s", cache);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job1, out1);
+  g_autoptr (GPtrArray) second = sutra_args (fixture, "run", job2, out2);
+  g_autoptr (GString) said = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *a = NULL, *b = NULL;
+  GDir *listing;
+  const char *name;
+  char chunk[4096];
+  ssize_t n;
+  int gc_lock, err_fd, status;
+  GPid pid;
+
+  g_test_summary ("A job that starts while `sutra gc` holds its store says that it waits, and "
+                  "then reads the store as gc left it: no entry gc removed is looked for");
+  add_arg (first, cache_arg);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+
+  /* Play gc: hold the store exclusively, start a job on it. */
+  gc_lock = open (users, O_RDWR | O_CLOEXEC);
+  g_assert_cmpint (gc_lock, >=, 0);
+  g_assert_cmpint (flock (gc_lock, LOCK_EX), ==, 0);
+  add_arg (second, cache_arg);
+  g_ptr_array_add (second, NULL);
+  g_spawn_async_with_pipes (NULL, (char **) second->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                            NULL, &pid, NULL, NULL, &err_fd, &error);
+  g_assert_no_error (error);
+  while (strstr (said->str, "waiting for") == NULL && (n = read (err_fd, chunk, sizeof chunk)) > 0)
+    g_string_append_len (said, chunk, n);
+  g_assert_nonnull (strstr (said->str, "waiting for “sutra gc”"));
+
+  /* ...which removes every pack (as if the first job were gone), and ends. */
+  listing = g_dir_open (packs, 0, NULL);
+  g_assert_nonnull (listing);
+  while ((name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (packs, name, NULL);
+
+      g_assert_cmpint (g_unlink (path), ==, 0);
+    }
+  g_dir_close (listing);
+  close (gc_lock);
+
+  while ((n = read (err_fd, chunk, sizeof chunk)) > 0)
+    g_string_append_len (said, chunk, n);
+  close (err_fd);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  g_test_message ("sutra said: %s", said->str);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_null (strstr (said->str, "computing it again"));
+  a = read_file (out1);
+  b = read_file (out2);
+  assert_same_output (a, b);
+}
+
+static void
+test_resume_fifo_input (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *fifo_dir = path_in (fixture, "fifo");
+  /* Named as the usual input: item ids come from the file's name. */
+  g_autofree char *fifo = g_build_filename (fifo_dir, "input.txt", NULL);
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *set_input = g_strdup_printf ("--set=input=%s", fifo);
+  g_autoptr (GPtrArray) args = sutra_args (fixture, "run", job, output);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *actual = NULL;
+  const char *writer[] = {
+    "/bin/sh", "-c", "cat \"$1\" > \"$2\"", "sh", fixture->input, fifo, NULL
+  };
+  GPid writer_pid, pid;
+
+  g_test_summary ("A job reading a FIFO: its content is not consumed to digest it, the source "
+                  "gets every line");
+  expected = reference_output (fixture);
+  g_assert_cmpint (g_mkdir (fifo_dir, 0700), ==, 0);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_spawn_async (NULL, (char **) writer, NULL, G_SPAWN_DEFAULT, NULL, NULL, &writer_pid, &error);
+  g_assert_no_error (error);
+  g_spawn_close_pid (writer_pid);
+  add_arg (args, set_input);
+  pid = spawn_sutra (args);
+  /* Reading the FIFO to digest it left the source nothing to read, and
+   * it waited for a writer for ever. */
+  g_assert_false (kill_after (pid, 60 * G_USEC_PER_SEC));
+  g_spawn_close_pid (pid);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
 test_resume_refuses_running_job (Fixture *fixture, gconstpointer data)
 {
   g_autofree char *job = path_in (fixture, "job");
@@ -821,9 +925,14 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   g_autofree char *text = NULL;
   g_autofree char *report = NULL;
 
+  g_autofree char *set_count2 = g_strdup_printf ("--set=count2=%s", fixture->count2);
+  guint computed;
+
   g_test_summary ("on_error skip records failures that `sutra status` lists; a gather with "
-                  "on_missing skip drops the group; --retry-failed tries them again");
+                  "on_missing skip drops the group; --retry-failed tries them again, and "
+                  "only the batch that held them");
   add_arg (first, "--set=fail_on=input:17/0002");
+  add_arg (first, set_count2);
   g_assert_cmpint (run_sutra (first, &err, NULL), ==, 0);
   g_assert_nonnull (strstr (err, "input:17/0002"));
   text = read_file (output);
@@ -836,12 +945,44 @@ test_resume_retry_failed (Fixture *fixture, gconstpointer data)
   /* The snapshot still says fail_on; resuming with --retry-failed tries
    * the item again (and fails it again): the failure stays recorded once. */
   add_arg (retry, "--retry-failed");
+  computed = count_lines (fixture->count2);
   g_assert_cmpint (run_sutra (retry, NULL, NULL), ==, 0);
+  /* One batch of "again" (32 items) holds the failed item: it is computed
+   * whole up to the failure, then item by item to isolate it (fewer than
+   * 64 calls). A batch that failed nothing is not computed again. */
+  computed = count_lines (fixture->count2) - computed;
+  g_test_message ("--retry-failed computed %u items again", computed);
+  g_assert_cmpuint (computed, >=, 32);
+  g_assert_cmpuint (computed, <, 64);
   g_clear_pointer (&report, g_free);
   report = sutra_says ("status", job, "--json", NULL);
   g_assert_nonnull (strstr (report, "\"item\" : \"input:17/0002\""));
   g_assert_null (
     strstr (strstr (report, "\"item\" : \"input:17/0002\"") + 1, "\"item\" : \"input:17/0002\""));
+}
+
+static void
+test_resume_failed_run_status (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autofree char *report = NULL;
+  g_autofree char *hint = NULL;
+
+  g_test_summary ("A run that fails on an item: `sutra status` calls the job failed, names "
+                  "the stage that failed, and says how to go on");
+  add_arg (first, "--set=fail_on=input:17/0002");
+  add_arg (first, "--set=again.on_error=fail");
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 1);
+  report = sutra_says ("status", job, NULL);
+  g_test_message ("%s", report);
+  hint = g_strdup_printf ("job %s: failed; go on with “sutra resume %s”", job, job);
+  g_assert_nonnull (strstr (report, hint));
+  g_assert_nonnull (strstr (report, "  again            failed"));
+  g_clear_pointer (&report, g_free);
+  report = sutra_says ("status", job, "--json", NULL);
+  g_assert_nonnull (strstr (report, "\"state\" : \"failed\""));
 }
 
 /* Runs @args (NULL-terminated) until @output's .part file holds @needle,
@@ -1215,6 +1356,8 @@ main (int argc, char **argv)
        test_resume_changed_parameter_recomputes_downstream);
   ADD ("cache-is-shared-between-jobs", test_resume_cache_is_shared_between_jobs);
   ADD ("refuses-running-job", test_resume_refuses_running_job);
+  ADD ("job-waits-for-gc", test_resume_job_waits_for_gc);
+  ADD ("fifo-input", test_resume_fifo_input);
   ADD ("after-sigint", test_resume_after_sigint);
   ADD ("corrupt-store-entry-is-recomputed", test_resume_corrupt_store_entry_is_recomputed);
   ADD ("damaged-journal", test_resume_damaged_journal);
@@ -1222,6 +1365,7 @@ main (int argc, char **argv)
   ADD ("full-disk-under-journal", test_resume_full_disk_under_journal);
   ADD ("half-made-journal", test_resume_half_made_journal);
   ADD ("retry-failed", test_resume_retry_failed);
+  ADD ("failed-run-status", test_resume_failed_run_status);
   ADD ("retry-failed-after-interruption", test_resume_retry_failed_after_interruption);
   ADD ("failure-in-uncheckpointed-stage", test_resume_failure_in_uncheckpointed_stage);
   ADD ("sink-batch-changed", test_resume_sink_batch_changed);
