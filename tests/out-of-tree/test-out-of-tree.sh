@@ -144,8 +144,9 @@ if [ -n "$problem" ]; then
 fi
 tap_ok "installed: pkg-config file, headers, sutra"
 
-# The installed sutra finds libsutra through LD_LIBRARY_PATH (meson drops
-# the build tree's rpath on install) and its core plugins in plugindir.
+# The installed sutra finds libsutra through its install rpath, with no
+# LD_LIBRARY_PATH (a user's shell has none), and its core plugins in
+# plugindir.
 # Each call runs in a fresh directory of its own, with a copy of the
 # pipeline file and a home and caches of its own, so that no job directory
 # or cache of an earlier run (sutra is cache-first) can stand in for running
@@ -159,8 +160,7 @@ sutra () {
   cp "$example/uppercase.json" "$dir/uppercase.json"
   (cd "$dir" && HOME="$dir/home" XDG_CACHE_HOME="$dir/home/.cache" \
     XDG_DATA_HOME="$dir/home/.local/share" XDG_STATE_HOME="$dir/home/.local/state" \
-    LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    timeout 300 "$prefix/bin/sutra" "$@")
+    env -u LD_LIBRARY_PATH timeout 300 "$prefix/bin/sutra" "$@")
 }
 
 # A copy of the example, so that nothing but the installed files is near it
