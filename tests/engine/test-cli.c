@@ -357,7 +357,7 @@ static void
 test_cli_validate (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   Result result;
@@ -413,7 +413,7 @@ static void
 test_cli_run_demo (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   g_autofree char *output = g_build_filename (dir, "demo.jsonl", NULL);
@@ -422,7 +422,7 @@ test_cli_run_demo (void)
   g_autoptr (GString) expected = expected_lines (sample, "sample");
   Result result;
 
-  g_test_summary ("sutra run of pipelines/demo.json with --set input= output= exits 0 and "
+  g_test_summary ("sutra run of pipelines/lines.json with --set input= output= exits 0 and "
                   "writes every line of the input as JSON, in order; running it again "
                   "gives the same file");
   RUN (&result, dir, "run", demo, "--set", set_input, "--set", "output=demo.jsonl");
@@ -544,7 +544,7 @@ static void
 test_cli_graph (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   Result result;
@@ -552,7 +552,7 @@ test_cli_graph (void)
   g_test_summary ("sutra graph prints the pipeline as DOT");
   RUN (&result, dir, "graph", demo, "--set", set_input);
   g_assert_cmpint (result.status, ==, 0);
-  g_assert_true (g_str_has_prefix (result.out, "digraph \"demo\" {"));
+  g_assert_true (g_str_has_prefix (result.out, "digraph \"lines\" {"));
   sutra_assert_contains (result.out, "\"read\" -> \"pass\"");
   sutra_assert_contains (result.out, "\"pass\" -> \"write\"");
   sutra_assert_contains (result.out, "workers 2, batch 256");
@@ -632,7 +632,7 @@ static void
 test_cli_events (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   g_autofree char *events_path = g_build_filename (dir, "events.jsonl", NULL);

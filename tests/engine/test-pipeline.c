@@ -992,7 +992,7 @@ test_pipeline_demo_file (void)
   g_autofree char *demo =
     g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines", "demo.json", NULL);
   g_autofree char *set_in =
-    g_strconcat ("input=", g_getenv ("SUTRA_SOURCE_ROOT"), "/data/sample.txt", NULL);
+    g_strconcat ("input=", g_getenv ("SUTRA_SOURCE_ROOT"), "/data/sample-book.txt", NULL);
   g_autofree char *set_out = g_strconcat ("output=", dir, "/demo.jsonl", NULL);
   const char *sets[] = { set_in, set_out, NULL };
   g_autoptr (GError) error = NULL;
@@ -1002,7 +1002,7 @@ test_pipeline_demo_file (void)
   pipeline = sutra_pipeline_load (demo, registry, sets, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (pipeline->name, ==, "demo");
-  g_assert_cmpuint (pipeline->stages->len, ==, 3);
+  g_assert_cmpuint (pipeline->stages->len, ==, 4);
 }
 
 static void
