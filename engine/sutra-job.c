@@ -555,13 +555,15 @@ fold_modules (SutraJob *job,
     {
       const SutraPlugin *plugin = changed_order->pdata[i];
       GString *stages = g_hash_table_lookup (changed, plugin->info->name);
+      gboolean several = strchr (stages->str, ',') != NULL;
+      g_autofree char *path = g_canonicalize_filename (plugin->path, NULL);
 
       g_ptr_array_add (job->notes,
                        g_strdup_printf ("plugin “%s” %s is not the module this job last ran "
                                         "(%s changed): stage%s %s and what is downstream of "
-                                        "them compute again",
-                                        plugin->info->name, plugin->info->version, plugin->path,
-                                        strchr (stages->str, ',') != NULL ? "s" : "", stages->str));
+                                        "%s compute again",
+                                        plugin->info->name, plugin->info->version, path,
+                                        several ? "s" : "", stages->str, several ? "them" : "it"));
     }
   return TRUE;
 }
