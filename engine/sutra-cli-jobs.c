@@ -17,8 +17,8 @@ compare_infos (gconstpointer a, gconstpointer b)
   const SutraJobInfo *x = *(SutraJobInfo *const *) a;
   const SutraJobInfo *y = *(SutraJobInfo *const *) b;
 
-  if (x->created != y->created)
-    return x->created < y->created ? -1 : 1;
+  if (x->created_us != y->created_us)
+    return x->created_us < y->created_us ? -1 : 1;
   return strcmp (x->dir, y->dir);
 }
 

@@ -1116,6 +1116,14 @@ sutra_job_read_info (const char *dir, GError **error)
   info->inputs = array_member_to_strv (settings, "inputs");
   info->outputs = array_member_to_strv (settings, "outputs");
   info->created = time_member (settings, "created");
+  {
+    const char *text = string_member (settings, "created");
+    g_autoptr (GDateTime) created = text != NULL ? g_date_time_new_from_iso8601 (text, NULL) : NULL;
+
+    info->created_us = created != NULL ? g_date_time_to_unix (created) * G_USEC_PER_SEC +
+                                           g_date_time_get_microsecond (created)
+                                       : 0;
+  }
   info->started = time_member (settings, "started");
   info->finished = time_member (settings, "finished");
   info->seconds = json_object_get_double_member_with_default (settings, "seconds", 0);

@@ -57,6 +57,7 @@ typedef struct
   char **inputs;       /* what its sources read, as resolved */
   char **outputs;      /* what its sinks write */
   gint64 created;      /* when its first run started */
+  gint64 created_us;   /* the same in microseconds, to order jobs */
   gint64 started;      /* when its last run started */
   gint64 finished;     /* when its last run ended; 0 while it runs, or when killed */
   double seconds;      /* time its runs took, all together (so far, while running) */
