@@ -630,7 +630,7 @@ test_cli_jobs (void)
   g_assert_cmpint (result.status, ==, 0);
   result_clear (&result);
   RUN (&result, dir, "run", "-q", demo, "--set", set_input, "--set", "output=other.jsonl", "--job",
-       "elsewhere/mine");
+       "elsewhere/mine", "--cache", "shared");
   g_assert_cmpint (result.status, ==, 0);
   result_clear (&result);
 
@@ -686,6 +686,13 @@ test_cli_jobs (void)
   g_assert_cmpint (result.status, ==, 0);
   sutra_assert_contains (result.out, "elsewhere/mine");
   sutra_assert_contains (result.out, "done");
+  result_clear (&result);
+
+  /* The jobs that use a shared store. */
+  RUN (&result, dir, "jobs", "--cache", "shared");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "/elsewhere/mine");
+  sutra_assert_not_contains (result.out, faulty_job);
   result_clear (&result);
 
   RUN (&result, dir, "jobs", "no-such-dir");
