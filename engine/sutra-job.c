@@ -744,8 +744,8 @@ sutra_job_open (const char *dir,
     return NULL;
   if (old_snapshot != NULL && !json_object_has_member (old_settings, "modules"))
     g_ptr_array_add (job->notes,
-                     g_strdup ("this job was last run by a sutra that did not record its "
-                               "plugin modules in its keys: its stages compute again, once"));
+                     g_strdup ("this job was last run by a sutra that did not fold plugin modules "
+                               "into its keys: what it computed then is computed again, once"));
   if (!g_file_set_contents (snapshot_path, pipeline->resolved_json, -1, error))
     return NULL;
   hash_line = g_strdup_printf ("%s  pipeline.json\n", job->snapshot_hash);
