@@ -126,8 +126,9 @@ const GOptionEntry job_entries[] = {
   { "no-job", 0, 0, G_OPTION_ARG_NONE, &opt_no_job,
     "Keep nothing: no job directory, no resume, no cache (for one-off runs and benchmarks)", NULL },
   { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
-    "Run even though the pipeline differs from the job's snapshot: the changed stages and "
-    "what is downstream of them are recomputed",
+    "Run even though the pipeline computes something else than the job's snapshot (a "
+    "stage's plugin, input or parameters): the changed stages and what is downstream of them "
+    "are recomputed. Workers, queue, batch and the failure policy are no change",
     NULL },
   { NULL }
 };
