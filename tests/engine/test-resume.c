@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -1617,6 +1618,74 @@ test_resume_changed_retry_tries_failed (Fixture *fixture, gconstpointer data)
   g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
 }
 
+/* One job of `sutra jobs --json DIR`'s list. */
+static JsonObject *
+listed_job (const char *job)
+{
+  g_autofree char *text = sutra_says ("jobs", "--json", job, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonArray *jobs;
+
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  jobs = json_node_get_array (json_parser_get_root (parser));
+  g_assert_cmpuint (json_array_get_length (jobs), ==, 1);
+  return json_object_ref (json_array_get_object_element (jobs, 0));
+}
+
+static void
+test_resume_jobs_lists_killed_job (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) args = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) resume = sutra_args (fixture, "resume", job, NULL);
+  g_autoptr (JsonObject) killed = NULL;
+  g_autoptr (JsonObject) resumed = NULL;
+  JsonArray *command;
+  int status;
+  GPid pid;
+
+  g_test_bug ("9");
+  g_test_summary ("A job killed with SIGKILL is listed by `sutra jobs` as interrupted, with "
+                  "its command and no end; resumed, it is done, its last command is the "
+                  "resume, and its time includes both runs");
+  add_arg (args, "--set=sleep=300");
+  pid = spawn_sutra (args);
+  /* Killed once it has committed work: its job and journal exist. */
+  for (guint i = 0; i < 20000 && committed_items (job, "work") == 0; i++)
+    g_usleep (1000);
+  g_assert_cmpuint (committed_items (job, "work"), >, 0);
+  kill (pid, SIGKILL);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  if (WIFEXITED (status))
+    {
+      /* It finished first: the machine is too fast for this test's input. */
+      g_test_skip ("the run finished before it could be killed");
+      return;
+    }
+
+  killed = listed_job (job);
+  g_assert_cmpstr (json_object_get_string_member (killed, "state"), ==, "interrupted");
+  g_assert_true (json_object_get_null_member (killed, "last_finished"));
+  g_assert_nonnull (json_object_get_string_member (killed, "started"));
+  command = json_object_get_array_member (killed, "command");
+  g_assert_cmpstr (json_array_get_string_element (command, 1), ==, "run");
+
+  g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
+  resumed = listed_job (job);
+  g_assert_cmpstr (json_object_get_string_member (resumed, "state"), ==, "done");
+  g_assert_nonnull (json_object_get_string_member (resumed, "last_finished"));
+  g_assert_cmpstr (json_object_get_string_member (resumed, "started"), ==,
+                   json_object_get_string_member (killed, "started"));
+  command = json_object_get_array_member (resumed, "command");
+  g_assert_cmpstr (json_array_get_string_element (command, 1), ==, "resume");
+  g_assert_cmpfloat (json_object_get_double_member (resumed, "seconds"), >,
+                     json_object_get_double_member (killed, "seconds"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1651,6 +1720,7 @@ main (int argc, char **argv)
   ADD ("execution-settings-are-no-change", test_resume_execution_settings_are_no_change);
   ADD ("changed-on-error-reuses-work", test_resume_changed_on_error_reuses_work);
   ADD ("changed-retry-tries-failed", test_resume_changed_retry_tries_failed);
+  ADD ("jobs-lists-killed-job", test_resume_jobs_lists_killed_job);
 #undef ADD
   return g_test_run ();
 }
