@@ -120,9 +120,18 @@ run_was_up_to_date (SutraRun *run)
 /* Says that a job had nothing to do, and where its outputs are: what a
  * user who runs a finished job again wants to know, not a table of zeros. */
 static void
-print_up_to_date (SutraPipeline *pipeline, const char *job_dir)
+count_rows (int n_columns, const char *const *values, gpointer data)
+{
+  *(guint64 *) data = values[0] != NULL ? g_ascii_strtoull (values[0], NULL, 10) : 0;
+}
+
+static void
+print_up_to_date (SutraJob *job, SutraPipeline *pipeline, const char *job_dir)
 {
   g_auto (GStrv) outputs = sutra_job_list_paths (pipeline, TRUE);
+  g_autofree char *quoted = g_shell_quote (job_dir);
+  guint64 n_failed = 0;
+
   fprintf (stderr,
            "sutra: job “%s” is up to date: nothing to compute (its inputs, pipeline and "
            "plugins are those of its last run)\n",
@@ -136,6 +145,13 @@ print_up_to_date (SutraPipeline *pipeline, const char *job_dir)
 
       fprintf (stderr, "  %s\n", absolute != NULL ? absolute : outputs[i]);
     }
+  /* Up to date is not the same as complete: say what earlier runs skipped. */
+  sutra_journal_query (job->journal, "SELECT COUNT(*) FROM failures", count_rows, &n_failed, NULL);
+  if (n_failed > 0)
+    fprintf (stderr,
+             "sutra: %" G_GUINT64_FORMAT " item%s failed in earlier runs and %s skipped (sutra "
+             "status %s); try them again with: sutra resume --retry-failed %s\n",
+             n_failed, n_failed > 1 ? "s" : "", n_failed > 1 ? "were" : "was", quoted, quoted);
 }
 
 /* Runs @pipeline in the job at @job_dir. @resume_hint is the command that
@@ -236,7 +252,7 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   if (ok && job != NULL && run_was_up_to_date (run))
     {
       if (!opt_quiet)
-        print_up_to_date (pipeline, job_dir);
+        print_up_to_date (job, pipeline, job_dir);
     }
   else if (!opt_quiet && tty == NULL)
     sutra_progress_print_summary (run, stderr);

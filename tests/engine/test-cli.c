@@ -558,6 +558,8 @@ test_cli_run_up_to_date (void)
   g_autofree char *output_line = g_strdup_printf ("\n  %s\n", output);
   g_autofree char *job = NULL;
   g_autofree char *tuned_job = NULL;
+  g_autofree char *in = g_build_filename (dir, "in.txt", NULL);
+  g_autofree char *faulty = sutra_test_write (dir, "faulty.json", fault_pipeline, -1);
   Result result;
 
   g_test_bug ("9");
@@ -591,6 +593,21 @@ test_cli_run_up_to_date (void)
   sutra_assert_not_contains (result.err, "differs");
   sutra_assert_contains (result.err, "is up to date");
   result_clear (&result);
+
+  /* Up to date with items skipped: it says so, and how to retry them. */
+  g_assert_true (g_file_set_contents (in, "one\ntwo\nthree\nfour\n", -1, NULL));
+  for (guint run = 0; run < 2; run++)
+    {
+      RUN (&result, dir, "run", "faulty.json", "--set", "sleep=0", "--set", "bad.on_error=skip");
+      g_assert_cmpint (result.status, ==, 0);
+      if (run == 1)
+        {
+          sutra_assert_contains (result.err, "is up to date");
+          sutra_assert_contains (result.err, "1 item failed in earlier runs and was skipped");
+          sutra_assert_contains (result.err, "sutra resume --retry-failed");
+        }
+      result_clear (&result);
+    }
 }
 
 static void
