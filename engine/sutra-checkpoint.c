@@ -20,6 +20,14 @@
 
 /* Lineage ------------------------------------------------------------------ */
 
+/* The fingerprint the job's keys use for @stage: its spec's, with its
+ * plugin module's content folded in (see sutra_job_open()). */
+static inline const guint8 *
+stage_fingerprint (StageRuntime *stage)
+{
+  return stage->run->job->fingerprints + (gsize) stage->spec->index * SUTRA_DIGEST_SIZE;
+}
+
 /* Pins @lineage (transfer full) for the rest of @run, which owns it from
  * now on. Returns: (transfer none): @lineage. */
 SutraLineage *
@@ -49,7 +57,7 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
     {
       output =
         sutra_checkpoint_pin_lineage (stage->run,
-                                      sutra_lineage_derive (input, stage->spec->fingerprint));
+                                      sutra_lineage_derive (input, stage_fingerprint (stage)));
       g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
     }
   g_mutex_unlock (&stage->lineage_lock);
@@ -148,7 +156,7 @@ sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPt
     }
   EVP_DigestFinal_ex (context, digest, NULL);
   combined = sutra_lineage_new (digest);
-  derived = sutra_lineage_derive (combined, stage->spec->fingerprint);
+  derived = sutra_lineage_derive (combined, stage_fingerprint (stage));
   sutra_item_set_lineage (output, derived);
   return output;
 }
@@ -198,7 +206,7 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
   guint64 count = 0;
 
   batch->has_key = FALSE;
-  memcpy (p, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+  memcpy (p, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
   p += SUTRA_DIGEST_SIZE;
   for (guint i = 0; i < n; i++)
     {
@@ -275,7 +283,7 @@ sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
   GPtrArray *items;
   gboolean from_cache = FALSE;
 
-  if (known != NULL && !(job->retry_failed && known->n_failed > 0))
+  if (known != NULL && !(known->n_failed > 0 && sutra_job_retries_stage (job, stage->spec->name)))
     location = known->location;
   else if (known == NULL && sutra_store_lookup (job->store, batch->key, &location))
     from_cache = TRUE;
@@ -508,7 +516,7 @@ sutra_checkpoint_plan_job (SutraRun *run)
       g_hash_table_insert (indices, stage->spec->name, GUINT_TO_POINTER (i));
       stage->checkpointing = stage->spec->checkpoint;
       EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
-      EVP_DigestUpdate (context, stage->spec->fingerprint, SUTRA_DIGEST_SIZE);
+      EVP_DigestUpdate (context, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
       if (stage->info->kind == SUTRA_STAGE_SOURCE)
         {
           guint8 content[SUTRA_DIGEST_SIZE];
@@ -528,7 +536,7 @@ sutra_checkpoint_plan_job (SutraRun *run)
           origin = sutra_lineage_new (content);
           stage->source_lineage =
             sutra_checkpoint_pin_lineage (run,
-                                          sutra_lineage_derive (origin, stage->spec->fingerprint));
+                                          sutra_lineage_derive (origin, stage_fingerprint (stage)));
           EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
         }
       for (guint r = 0; r < stage->spec->inputs->len; r++)
@@ -553,9 +561,9 @@ sutra_checkpoint_plan_job (SutraRun *run)
     {
       StageRuntime *stage = run->stages->pdata[i];
       const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
-      gboolean fresh =
-        key != NULL && strcmp (key, stage->complete_key) == 0 &&
-        !(job->retry_failed && g_hash_table_contains (recorded.failed, stage->spec->name));
+      gboolean fresh = key != NULL && strcmp (key, stage->complete_key) == 0 &&
+                       !(g_hash_table_contains (recorded.failed, stage->spec->name) &&
+                         sutra_job_retries_stage (job, stage->spec->name));
 
       if (fresh && stage->info->kind == SUTRA_STAGE_SINK)
         fresh = outputs_exist (stage->spec);
@@ -582,7 +590,15 @@ sutra_checkpoint_plan_job (SutraRun *run)
    * and a failure that went away (a timeout) does not come back. */
   sutra_journal_query (job->journal, "SELECT DISTINCT stage FROM failures", note_failed_stage,
                        failed_stages, NULL);
-  unstable_stream = job->retry_failed && g_hash_table_size (failed_stages) > 0;
+  {
+    GHashTableIter iter;
+    gpointer name;
+
+    unstable_stream = FALSE;
+    g_hash_table_iter_init (&iter, failed_stages);
+    while (!unstable_stream && g_hash_table_iter_next (&iter, &name, NULL))
+      unstable_stream = sutra_job_retries_stage (job, name);
+  }
   for (guint i = 0; i < run->stages->len && !unstable_stream; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];

@@ -102,6 +102,58 @@ remove_signal_handlers (void)
   signal_pipe[0] = signal_pipe[1] = -1;
 }
 
+/* Whether @run found every stage up to date and ran none. */
+static gboolean
+run_was_up_to_date (SutraRun *run)
+{
+  for (guint i = 0; i < sutra_run_get_n_stages (run); i++)
+    {
+      SutraStageStats stats;
+
+      sutra_run_get_stats (run, i, &stats);
+      if (!stats.skipped)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Says that a job had nothing to do, and where its outputs are: what a
+ * user who runs a finished job again wants to know, not a table of zeros. */
+static void
+count_rows (int n_columns, const char *const *values, gpointer data)
+{
+  *(guint64 *) data = values[0] != NULL ? g_ascii_strtoull (values[0], NULL, 10) : 0;
+}
+
+static void
+print_up_to_date (SutraJob *job, SutraPipeline *pipeline, const char *job_dir)
+{
+  g_auto (GStrv) outputs = sutra_job_list_paths (pipeline, TRUE);
+  g_autofree char *quoted = g_shell_quote (job_dir);
+  guint64 n_failed = 0;
+
+  fprintf (stderr,
+           "sutra: job “%s” is up to date: nothing to compute (its inputs, pipeline and "
+           "plugins are those of its last run)\n",
+           job_dir);
+  if (outputs[0] != NULL)
+    fprintf (stderr, "sutra: %s:\n", outputs[1] != NULL ? "its outputs" : "its output");
+  for (guint i = 0; outputs[i] != NULL; i++)
+    {
+      g_autofree char *absolute =
+        strcmp (outputs[i], "-") != 0 ? g_canonicalize_filename (outputs[i], NULL) : NULL;
+
+      fprintf (stderr, "  %s\n", absolute != NULL ? absolute : outputs[i]);
+    }
+  /* Up to date is not the same as complete: say what earlier runs skipped. */
+  sutra_journal_query (job->journal, "SELECT COUNT(*) FROM failures", count_rows, &n_failed, NULL);
+  if (n_failed > 0)
+    fprintf (stderr,
+             "sutra: %" G_GUINT64_FORMAT " item%s failed in earlier runs and %s skipped (sutra "
+             "status %s); try them again with: sutra resume --retry-failed %s\n",
+             n_failed, n_failed > 1 ? "s" : "", n_failed > 1 ? "were" : "was", quoted, quoted);
+}
+
 /* Runs @pipeline in the job at @job_dir. @resume_hint is the command that
  * resumes the job, printed when the run stops early. */
 static int
@@ -129,7 +181,17 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
         }
       job->retry_failed = opt_retry_failed;
       if (!opt_quiet)
-        fprintf (stderr, "sutra: job directory: %s\n", job_dir);
+        {
+          fprintf (stderr, "sutra: job directory: %s\n", job_dir);
+          for (guint i = 0; i < job->notes->len; i++)
+            fprintf (stderr, "sutra: %s\n", (char *) job->notes->pdata[i]);
+        }
+      if (!sutra_job_record_start (job, pipeline, (const char *const *) sutra_cli_command_line,
+                                   &error))
+        {
+          print_error ("cannot record the run in job “%s”: %s", job_dir, error->message);
+          return EXIT_JOB;
+        }
     }
 
   if (opt_events != NULL)
@@ -178,7 +240,21 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   if (events != NULL && events != stdout)
     fclose (events);
 
-  if (!opt_quiet && tty == NULL)
+  if (job != NULL)
+    {
+      g_autoptr (GError) local = NULL;
+
+      /* Only the job's total time depends on it: not worth failing for. */
+      if (!sutra_job_record_end (job, &local))
+        print_error ("warning: cannot record the run's end in job “%s”: %s", job_dir,
+                     local->message);
+    }
+  if (ok && job != NULL && run_was_up_to_date (run))
+    {
+      if (!opt_quiet)
+        print_up_to_date (job, pipeline, job_dir);
+    }
+  else if (!opt_quiet && tty == NULL)
     sutra_progress_print_summary (run, stderr);
   {
     g_autoptr (GPtrArray) failures = sutra_run_dup_failures (run);

@@ -66,6 +66,114 @@ collect_failure_row (int n, const char *const *v, gpointer data)
                                                       v[1] ? v[1] : "", v[2] ? v[2] : ""));
 }
 
+static void
+add_time_member (JsonBuilder *builder, const char *name, gint64 unix_seconds)
+{
+  json_builder_set_member_name (builder, name);
+  if (unix_seconds > 0)
+    {
+      g_autoptr (GDateTime) time = g_date_time_new_from_unix_utc (unix_seconds);
+      g_autofree char *text = g_date_time_format_iso8601 (time);
+
+      json_builder_add_string_value (builder, text);
+    }
+  else
+    json_builder_add_null_value (builder);
+}
+
+static void
+add_strv_member (JsonBuilder *builder, const char *name, char **strv)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (guint i = 0; strv[i] != NULL; i++)
+    json_builder_add_string_value (builder, strv[i]);
+  json_builder_end_array (builder);
+}
+
+/* What the job's runs recorded: its pipeline file, command line, inputs,
+ * outputs and times. */
+static void
+add_run_record (JsonBuilder *builder, SutraJobInfo *info)
+{
+  json_builder_set_member_name (builder, "pipeline_file");
+  if (info->pipeline_file != NULL)
+    json_builder_add_string_value (builder, info->pipeline_file);
+  else
+    json_builder_add_null_value (builder);
+  add_strv_member (builder, "command", info->command);
+  add_strv_member (builder, "inputs", info->inputs);
+  add_strv_member (builder, "outputs", info->outputs);
+  add_time_member (builder, "started", info->created);
+  add_time_member (builder, "last_started", info->started);
+  add_time_member (builder, "last_finished", info->finished);
+  json_builder_set_member_name (builder, "run_seconds");
+  json_builder_add_double_value (builder, info->seconds);
+}
+
+static char *
+local_time (gint64 unix_seconds)
+{
+  g_autoptr (GDateTime) utc = g_date_time_new_from_unix_utc (unix_seconds);
+  g_autoptr (GDateTime) local = g_date_time_to_local (utc);
+
+  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
+}
+
+static void
+print_paths (const char *label, char **paths)
+{
+  printf ("  %-9s", label);
+  if (paths[0] == NULL)
+    printf (" -");
+  for (guint i = 0; paths[i] != NULL; i++)
+    printf ("%s%s", i > 0 ? "\n           " : " ", paths[i]);
+  printf ("\n");
+}
+
+static void
+print_run_record (SutraJobInfo *info)
+{
+  if (info->created > 0)
+    {
+      g_autofree char *created = local_time (info->created);
+
+      printf ("  started   %s", created);
+      if (info->started > info->created)
+        {
+          g_autofree char *started = local_time (info->started);
+
+          printf ("; last run %s", started);
+        }
+      if (info->finished > 0)
+        {
+          g_autofree char *finished = local_time (info->finished);
+
+          printf (", ended %s", finished);
+        }
+      printf ("; %.1f s in all\n", info->seconds);
+    }
+  if (info->command[0] != NULL)
+    {
+      g_autoptr (GString) line = g_string_new (NULL);
+
+      for (guint i = 0; info->command[i] != NULL; i++)
+        {
+          g_autofree char *quoted = g_shell_quote (info->command[i]);
+          gboolean plain = strpbrk (info->command[i], " \t\n'\"\\$`*?[]{}();&|<>~#!") == NULL &&
+                           info->command[i][0] != '\0';
+
+          g_string_append_printf (line, "%s%s", i > 0 ? " " : "",
+                                  plain ? info->command[i] : quoted);
+        }
+      printf ("  command   %s\n", line->str);
+    }
+  if (info->pipeline_file != NULL)
+    printf ("  pipeline  %s\n", info->pipeline_file);
+  print_paths ("inputs", info->inputs);
+  print_paths ("outputs", info->outputs);
+}
+
 int
 command_status (int argc, char **argv)
 {
@@ -86,10 +194,10 @@ command_status (int argc, char **argv)
   double elapsed = 0, remaining = 0;
   gboolean remaining_known = FALSE;
   gboolean all_done = TRUE;
-  gboolean any_failed = FALSE;
   gboolean running;
   int pid;
   const char *job_state;
+  g_autoptr (SutraJobInfo) info = NULL;
   int status = parse_command (context, &argc, &argv, 1);
 
   if (status != EXIT_OK)
@@ -98,6 +206,13 @@ command_status (int argc, char **argv)
       !json_parser_load_from_file (parser, snapshot_path, &error) ||
       (journal = sutra_job_open_journal (argv[1], &error)) == NULL)
     {
+      print_error ("%s", error->message);
+      return EXIT_JOB;
+    }
+  info = sutra_job_read_info (argv[1], &error);
+  if (info == NULL)
+    {
+      sutra_journal_close (journal);
       print_error ("%s", error->message);
       return EXIT_JOB;
     }
@@ -123,7 +238,8 @@ command_status (int argc, char **argv)
   sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
                        collect_failure_row, &report, NULL);
   sutra_journal_close (journal);
-  running = sutra_job_is_running (argv[1], &pid);
+  running = strcmp (info->state, "running") == 0;
+  pid = info->pid;
 
   for (guint i = 0; i < report.names->len; i++)
     {
@@ -135,8 +251,6 @@ command_status (int argc, char **argv)
           g_free (row->state);
           row->state = g_strdup ("interrupted");
         }
-      if (row->state != NULL && strcmp (row->state, "failed") == 0)
-        any_failed = TRUE;
       elapsed = MAX (elapsed, row->seconds);
       if (row->state == NULL || strcmp (row->state, "done") != 0)
         {
@@ -157,7 +271,9 @@ command_status (int argc, char **argv)
     }
   if (all_done)
     remaining_known = TRUE;
-  job_state = running ? "running" : all_done ? "done" : any_failed ? "failed" : "interrupted";
+  /* The job's state follows one rule, sutra_job_read_info()'s, which
+   * `sutra jobs` shows too. */
+  job_state = info->state;
 
   if (opt_json)
     {
@@ -176,6 +292,7 @@ command_status (int argc, char **argv)
         json_builder_add_int_value (builder, pid);
       else
         json_builder_add_null_value (builder);
+      add_run_record (builder, info);
       json_builder_set_member_name (builder, "stages");
       json_builder_begin_array (builder);
       for (guint i = 0; i < report.names->len; i++)
@@ -244,7 +361,9 @@ command_status (int argc, char **argv)
         printf (" (process %d)", pid);
       else if (!running && !all_done)
         printf ("; go on with “sutra resume %s”", argv[1]);
-      printf ("\n\n  %-16s %-11s %10s %10s %8s %8s %9s\n", "stage", "state", "done", "pending",
+      printf ("\n");
+      print_run_record (info);
+      printf ("\n  %-16s %-11s %10s %10s %8s %8s %9s\n", "stage", "state", "done", "pending",
               "failed", "cached", "seconds");
       for (guint i = 0; i < report.names->len; i++)
         {

@@ -4,6 +4,7 @@
 #include "sutra-cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 const char sutra_cli_exit_status_help[] =
   "Exit status:\n"
@@ -21,6 +22,7 @@ const char sutra_cli_commands_help[] =
   "  run PIPELINE       validate and run a pipeline file (in a job directory: resumable)\n"
   "  resume JOB         resume an interrupted job from its directory\n"
   "  status JOB         what a job has done, what failed, what is left\n"
+  "  jobs [DIR]         list the jobs: pipeline, inputs, state, start, duration\n"
   "  gc                 remove store entries that no job refers to\n"
   "  validate PIPELINE  check a pipeline file and report every problem\n"
   "  graph PIPELINE     print the pipeline as a Graphviz DOT graph\n"
@@ -29,6 +31,51 @@ const char sutra_cli_commands_help[] =
   "  devices            list the GPUs sutra can use\n"
   "\n"
   "Run “sutra COMMAND --help” for a command's options.\n";
+
+/* Each command's --help lists the statuses it can return, and only those
+ * (docs/cli.md has the same lists). */
+#define STATUS_HEAD "Exit status:\n"
+#define STATUS_OK "  0    success\n"
+#define STATUS_USAGE "  2    bad command line\n"
+#define STATUS_INVALID "  3    the pipeline file is invalid (every problem is listed)\n"
+#define STATUS_SIGNALS "  130  interrupted by SIGINT (Ctrl-C); 143: by SIGTERM\n"
+#define STATUS_RUN_FAILED                                                                   \
+  "  1    the run failed: a stage failed an item (the message names the stage and item),\n" \
+  "       a disk filled up ...; what was finished is kept: fix the cause and resume\n"
+#define STATUS_JOB_BUSY                                                                          \
+  "  5    the job cannot be run: it is running elsewhere, its pipeline changed (see --force),\n" \
+  "       or its directory is damaged or of another sutra version\n"
+
+static const struct
+{
+  const char *command;
+  const char *help;
+} command_exit_statuses[] = {
+  { "run",
+    STATUS_HEAD "  0    success, or the job was already up to date\n" STATUS_RUN_FAILED STATUS_USAGE
+      STATUS_INVALID STATUS_JOB_BUSY STATUS_SIGNALS },
+  { "resume", STATUS_HEAD
+    "  0    success, or the job was already up to date\n" STATUS_RUN_FAILED STATUS_USAGE
+    "  3    the job's pipeline snapshot no longer validates (a plugin is missing)\n" STATUS_JOB_BUSY
+      STATUS_SIGNALS },
+  { "status", STATUS_HEAD
+    "  0    the job's state was printed (whatever it is)\n" STATUS_USAGE
+    "  5    JOB is not a job directory, or it is damaged or of another sutra version\n" },
+  { "jobs", STATUS_HEAD
+    "  0    the jobs were listed (none is no error)\n" STATUS_USAGE
+    "  5    a DIR cannot be read, --cache names no store, or a job is damaged (the others\n"
+    "       are listed)\n" },
+  { "gc", STATUS_HEAD STATUS_OK STATUS_USAGE
+    "  5    a job or store cannot be read, or a job runs on the store: nothing was removed\n" },
+  { "validate", STATUS_HEAD "  0    the pipeline file is valid\n" STATUS_USAGE STATUS_INVALID },
+  { "graph", STATUS_HEAD STATUS_OK STATUS_USAGE STATUS_INVALID },
+  { "plugins", STATUS_HEAD STATUS_OK STATUS_USAGE },
+  { "inspect", STATUS_HEAD STATUS_OK STATUS_USAGE "  4    no plugin or stage has that name\n" },
+  { "devices", STATUS_HEAD STATUS_OK STATUS_USAGE },
+};
+
+const char *sutra_cli_command;
+char **sutra_cli_command_line;
 
 char **opt_plugin_paths;
 char **opt_sets;
@@ -79,8 +126,9 @@ const GOptionEntry job_entries[] = {
   { "no-job", 0, 0, G_OPTION_ARG_NONE, &opt_no_job,
     "Keep nothing: no job directory, no resume, no cache (for one-off runs and benchmarks)", NULL },
   { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
-    "Run even though the pipeline differs from the job's snapshot: the changed stages and "
-    "what is downstream of them are recomputed",
+    "Run even though the pipeline computes something else than the job's snapshot (a "
+    "stage's plugin, input or parameters): the changed stages and what is downstream of them "
+    "are recomputed. Workers, queue, batch and the failure policy are no change",
     NULL },
   { NULL }
 };
@@ -126,8 +174,13 @@ command_context (const char *parameter, const char *summary, const GOptionEntry 
 {
   GOptionContext *context = g_option_context_new (parameter);
 
+  const char *statuses = sutra_cli_exit_status_help;
+
+  for (gsize i = 0; sutra_cli_command != NULL && i < G_N_ELEMENTS (command_exit_statuses); i++)
+    if (strcmp (command_exit_statuses[i].command, sutra_cli_command) == 0)
+      statuses = command_exit_statuses[i].help;
   g_option_context_set_summary (context, summary);
-  g_option_context_set_description (context, sutra_cli_exit_status_help);
+  g_option_context_set_description (context, statuses);
   for (guint i = 0; groups[i] != NULL; i++)
     g_option_context_add_main_entries (context, groups[i], NULL);
   return context;

@@ -24,6 +24,11 @@ enum
 extern const char sutra_cli_exit_status_help[];
 extern const char sutra_cli_commands_help[];
 
+/* The command that runs ("run", "status" ...), for its --help's exit
+ * statuses, and the command line as given, for the job's record. */
+extern const char *sutra_cli_command;
+extern char **sutra_cli_command_line;
+
 /* Options, filled by whichever command's context parses them. */
 extern char **opt_plugin_paths;
 extern char **opt_sets;
@@ -73,6 +78,9 @@ int command_resume (int argc, char **argv);
 /* sutra-cli-status.c */
 int command_status (int argc, char **argv);
 int command_gc (int argc, char **argv);
+
+/* sutra-cli-jobs.c */
+int command_jobs (int argc, char **argv);
 
 /* sutra-cli-info.c */
 int command_validate (int argc, char **argv);

@@ -5,6 +5,7 @@
 
 #include "sutra-autocleanups.h"
 #include "sutra-file-digest.h"
+#include "sutra-lineage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,10 +40,131 @@ snapshot_hash (const char *text)
   return g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
 }
 
+/* Stage settings that change how a stage runs, not what it computes: a
+ * pipeline that differs from its job's snapshot only in these is the same
+ * job. `batch` is one of them: a stage's outputs do not depend on it (only
+ * the keys of its stored results do; see note_execution_changes()). */
+static const char *const execution_keys[] = {
+  "workers",  "queue",      "batch",      "devices",    "isolation", "retry",
+  "on_error", "on_missing", "checkpoint", "rate_limit", "comment",   NULL,
+};
+
+/* The failure policy: changed after a failure, the stage's failed items
+ * are tried again. */
+static const char *const policy_keys[] = { "on_error", "on_missing", "retry", NULL };
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Appends @node as compact JSON, object members sorted by name (a --set
+ * adds its member last: the order must not count), leaving out the
+ * members of the top object named in @skip (nullable). */
+static void
+append_canonical (GString *out, JsonNode *node, const char *const *skip)
+{
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *object = json_node_get_object (node);
+      g_autoptr (GList) members = json_object_get_members (object);
+      g_autoptr (GPtrArray) names = g_ptr_array_new ();
+      gboolean first = TRUE;
+
+      for (GList *l = members; l != NULL; l = l->next)
+        if (skip == NULL || !g_strv_contains (skip, l->data))
+          g_ptr_array_add (names, l->data);
+      g_ptr_array_sort (names, compare_strings);
+      g_string_append_c (out, '{');
+      for (guint i = 0; i < names->len; i++)
+        {
+          g_autofree char *quoted = NULL;
+          g_autoptr (JsonNode) name = json_node_init_string (json_node_alloc (), names->pdata[i]);
+
+          quoted = json_to_string (name, FALSE);
+          g_string_append_printf (out, "%s%s:", first ? "" : ",", quoted);
+          append_canonical (out, json_object_get_member (object, names->pdata[i]), NULL);
+          first = FALSE;
+        }
+      g_string_append_c (out, '}');
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      g_string_append_c (out, '[');
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          if (i > 0)
+            g_string_append_c (out, ',');
+          append_canonical (out, json_array_get_element (array, i), NULL);
+        }
+      g_string_append_c (out, ']');
+    }
+  else
+    {
+      g_autofree char *text = json_to_string (node, FALSE);
+
+      g_string_append (out, text);
+    }
+}
+
+/* What a stage computes, as canonical text: its definition without its
+ * execution settings. */
+static char *
+stage_outcome_text (JsonNode *stage)
+{
+  GString *out = g_string_new (NULL);
+
+  append_canonical (out, stage, execution_keys);
+  return g_string_free (out, FALSE);
+}
+
+/* What a pipeline computes, as canonical text: its name and its stages'
+ * outcome texts, by stage name. Its description and its stages' execution
+ * settings are left out. */
+static char *
+outcome_text (JsonNode *root)
+{
+  JsonObject *document = JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  JsonNode *name = document ? json_object_get_member (document, "name") : NULL;
+  JsonNode *stages_node = document ? json_object_get_member (document, "stages") : NULL;
+  GString *out = g_string_new ("{\"name\":");
+
+  if (name != NULL)
+    append_canonical (out, name, NULL);
+  else
+    g_string_append (out, "null");
+  g_string_append (out, ",\"stages\":{");
+  if (stages_node != NULL && JSON_NODE_HOLDS_OBJECT (stages_node))
+    {
+      JsonObject *stages = json_node_get_object (stages_node);
+      g_autoptr (GList) members = json_object_get_members (stages);
+      g_autoptr (GPtrArray) names = g_ptr_array_new ();
+
+      for (GList *l = members; l != NULL; l = l->next)
+        g_ptr_array_add (names, l->data);
+      g_ptr_array_sort (names, compare_strings);
+      for (guint i = 0; i < names->len; i++)
+        {
+          g_autoptr (JsonNode) key = json_node_init_string (json_node_alloc (), names->pdata[i]);
+          g_autofree char *quoted = json_to_string (key, FALSE);
+          g_autofree char *stage =
+            stage_outcome_text (json_object_get_member (stages, names->pdata[i]));
+
+          g_string_append_printf (out, "%s%s:%s", i > 0 ? "," : "", quoted, stage);
+        }
+    }
+  g_string_append (out, "}}");
+  return g_string_free (out, FALSE);
+}
+
 char *
 sutra_job_default_dir (SutraPipeline *pipeline)
 {
-  g_autofree char *hash = snapshot_hash (pipeline->resolved_json);
+  g_autofree char *outcome = outcome_text (pipeline->resolved);
+  g_autofree char *hash = snapshot_hash (outcome);
   g_autofree char *name = g_strdup_printf ("%s-%.12s", pipeline->name, hash);
 
   g_strcanon (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", '_');
@@ -145,9 +267,12 @@ describe_changes (JsonNode *old_root, JsonNode *new_root)
       JsonNode *old_stage = old_stages ? json_object_get_member (old_stages, l->data) : NULL;
       JsonNode *new_stage = json_object_get_member (new_stages, l->data);
 
+      g_autofree char *old_text = old_stage ? stage_outcome_text (old_stage) : NULL;
+      g_autofree char *new_text = stage_outcome_text (new_stage);
+
       if (old_stage == NULL)
         g_string_append_printf (out, "\n  %s: new stage", (char *) l->data);
-      else if (!json_node_equal (old_stage, new_stage))
+      else if (strcmp (old_text, new_text) != 0)
         g_string_append_printf (out, "\n  %s: changed", (char *) l->data);
     }
   if (old_stages != NULL)
@@ -159,49 +284,112 @@ describe_changes (JsonNode *old_root, JsonNode *new_root)
           g_string_append_printf (out, "\n  %s: removed", (char *) l->data);
     }
   if (out->len == 0)
-    g_string_append (out, "\n  (top-level settings changed)");
+    g_string_append (out, "\n  (the pipeline's name changed)");
   return g_strdup (out->str);
+}
+
+/* job.json as an object to update: what sutra_job_read_settings() and
+ * sutra_job_read_info() read. A missing or unreadable file gives an empty
+ * object (sutra_job_open() has refused a damaged one before). */
+static JsonObject *
+load_job_json (const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, "job.json", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (json_parser_load_from_file (parser, path, NULL) &&
+      (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))
+    return json_object_ref (json_node_get_object (root));
+  return json_object_new ();
+}
+
+static gboolean
+save_job_json (const char *dir, JsonObject *settings, GError **error)
+{
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = json_node_init_object (json_node_alloc (), settings);
+  g_autofree char *path = g_build_filename (dir, "job.json", NULL);
+  g_autofree char *text = NULL;
+
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  text = json_generator_to_data (generator, NULL);
+  /* Atomic (a rename): `sutra jobs` may read it at any moment. */
+  return g_file_set_contents (path, text, -1, error);
+}
+
+static JsonArray *
+strv_to_array (const char *const *strv, gboolean canonicalize)
+{
+  JsonArray *array = json_array_new ();
+
+  for (guint i = 0; strv != NULL && strv[i] != NULL; i++)
+    {
+      g_autofree char *value = canonicalize && strcmp (strv[i], "-") != 0
+                                 ? g_canonicalize_filename (strv[i], NULL)
+                                 : g_strdup (strv[i]);
+      json_array_add_string_element (array, value);
+    }
+  return array;
+}
+
+static char **
+array_member_to_strv (JsonObject *object, const char *name)
+{
+  JsonNode *member = json_object_get_member (object, name);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+
+  if (member != NULL && JSON_NODE_HOLDS_ARRAY (member))
+    {
+      JsonArray *array = json_node_get_array (member);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *element = json_array_get_element (array, i);
+
+          if (JSON_NODE_HOLDS_VALUE (element) &&
+              json_node_get_value_type (element) == G_TYPE_STRING)
+            g_strv_builder_add (builder, json_node_get_string (element));
+        }
+    }
+  return g_strv_builder_end (builder);
+}
+
+static const char *
+string_member (JsonObject *object, const char *name)
+{
+  JsonNode *member = json_object_get_member (object, name);
+
+  return member != NULL && JSON_NODE_HOLDS_VALUE (member) &&
+             json_node_get_value_type (member) == G_TYPE_STRING
+           ? json_node_get_string (member)
+           : NULL;
 }
 
 static gboolean
 write_job_settings (SutraJob *job,
                     const char *cache_dir,
                     const char *const *plugin_paths,
+                    JsonObject *modules,
                     GError **error)
 {
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *path = g_build_filename (job->dir, "job.json", NULL);
+  g_autoptr (JsonObject) settings = load_job_json (job->dir);
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "format");
-  json_builder_add_int_value (builder, SUTRA_JOB_FORMAT);
-  json_builder_set_member_name (builder, "sutra");
-  json_builder_add_string_value (builder, SUTRA_VERSION_STRING);
-  json_builder_set_member_name (builder, "cache");
+  json_object_set_int_member (settings, "format", SUTRA_JOB_FORMAT);
+  json_object_set_string_member (settings, "sutra", SUTRA_VERSION_STRING);
   if (cache_dir != NULL)
     {
       g_autofree char *absolute = g_canonicalize_filename (cache_dir, NULL);
-      json_builder_add_string_value (builder, absolute);
+      json_object_set_string_member (settings, "cache", absolute);
     }
   else
-    json_builder_add_null_value (builder);
-  json_builder_set_member_name (builder, "plugin_paths");
-  json_builder_begin_array (builder);
-  for (guint i = 0; plugin_paths != NULL && plugin_paths[i] != NULL; i++)
-    {
-      g_autofree char *absolute = g_canonicalize_filename (plugin_paths[i], NULL);
-      json_builder_add_string_value (builder, absolute);
-    }
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  text = json_generator_to_data (generator, NULL);
-  return g_file_set_contents (path, text, -1, error);
+    json_object_set_null_member (settings, "cache");
+  json_object_set_array_member (settings, "plugin_paths", strv_to_array (plugin_paths, TRUE));
+  /* The module digests the job's keys were made with, to say which stages
+   * a rebuilt module makes compute again. */
+  json_object_set_object_member (settings, "modules", json_object_ref (modules));
+  return save_job_json (job->dir, settings, error);
 }
 
 gboolean
@@ -279,7 +467,202 @@ sutra_job_close (SutraJob *job)
   g_free (job->dir);
   g_free (job->store_dir);
   g_free (job->snapshot_hash);
+  g_free (job->fingerprints);
+  g_clear_pointer (&job->retry_stages, g_hash_table_unref);
+  g_clear_pointer (&job->notes, g_ptr_array_unref);
   g_free (job);
+}
+
+gboolean
+sutra_job_retries_stage (SutraJob *job, const char *stage)
+{
+  return job->retry_failed ||
+         (job->retry_stages != NULL && g_hash_table_contains (job->retry_stages, stage));
+}
+
+static void
+string_free_all (GString *string)
+{
+  g_string_free (string, TRUE);
+}
+
+/* Folds into each stage's fingerprint the content of its plugin's module
+ * (the file the registry loaded): a rebuilt module whose declared version
+ * did not change still makes new keys, so the job never hands back what
+ * the old code computed. Each module is digested once (XXH3, a fraction of
+ * a millisecond), and its digest goes to @modules. Stages whose module is
+ * not the one @old_settings recorded are named in the job's notes. */
+static gboolean
+fold_modules (SutraJob *job,
+              SutraPipeline *pipeline,
+              JsonObject *old_settings,
+              JsonObject *modules,
+              GError **error)
+{
+  JsonNode *member = json_object_get_member (old_settings, "modules");
+  JsonObject *old_modules =
+    member != NULL && JSON_NODE_HOLDS_OBJECT (member) ? json_node_get_object (member) : NULL;
+  /* plugin name -> GString of its stages that compute again */
+  g_autoptr (GHashTable) changed =
+    g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) string_free_all);
+  g_autoptr (GPtrArray) changed_order = g_ptr_array_new ();
+
+  job->fingerprints = g_malloc0 ((gsize) pipeline->stages->len * SUTRA_DIGEST_SIZE);
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      const SutraPlugin *plugin = spec->plugin;
+      const char *name = plugin->info->name;
+      const char *digest = string_member (modules, name);
+      const char *old_digest = old_modules != NULL ? string_member (old_modules, name) : NULL;
+      g_autoptr (EVP_MD_CTX) context = EVP_MD_CTX_new ();
+
+      if (digest == NULL)
+        {
+          guint8 content[SUTRA_DIGEST_SIZE];
+          char hex[65];
+
+          if (!sutra_file_digest (plugin->path, content, error))
+            {
+              g_prefix_error (error, "plugin “%s”: cannot digest its module: ", name);
+              return FALSE;
+            }
+          sutra_digest_to_hex (content, hex);
+          json_object_set_string_member (modules, name, hex);
+          digest = string_member (modules, name);
+        }
+      EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+      EVP_DigestUpdate (context, "sutra-module\n", 13);
+      EVP_DigestUpdate (context, spec->fingerprint, SUTRA_DIGEST_SIZE);
+      EVP_DigestUpdate (context, digest, strlen (digest));
+      EVP_DigestFinal_ex (context, job->fingerprints + (gsize) spec->index * SUTRA_DIGEST_SIZE,
+                          NULL);
+
+      if (old_digest != NULL && strcmp (old_digest, digest) != 0)
+        {
+          GString *stages = g_hash_table_lookup (changed, name);
+
+          if (stages == NULL)
+            {
+              stages = g_string_new (NULL);
+              g_hash_table_insert (changed, (gpointer) name, stages);
+              g_ptr_array_add (changed_order, (gpointer) plugin);
+            }
+          g_string_append_printf (stages, "%s“%s”", stages->len > 0 ? ", " : "", spec->name);
+        }
+    }
+  for (guint i = 0; i < changed_order->len; i++)
+    {
+      const SutraPlugin *plugin = changed_order->pdata[i];
+      GString *stages = g_hash_table_lookup (changed, plugin->info->name);
+      gboolean several = strchr (stages->str, ',') != NULL;
+      g_autofree char *path = g_canonicalize_filename (plugin->path, NULL);
+
+      g_ptr_array_add (job->notes,
+                       g_strdup_printf ("plugin “%s” %s is not the module this job last ran "
+                                        "(%s changed): stage%s %s and what is downstream of "
+                                        "%s compute again",
+                                        plugin->info->name, plugin->info->version, path,
+                                        several ? "s" : "", stages->str, several ? "them" : "it"));
+    }
+  return TRUE;
+}
+
+static void
+collect_first_column (int n_columns, const char *const *values, gpointer data)
+{
+  if (values[0] != NULL)
+    g_hash_table_add (data, g_strdup (values[0]));
+}
+
+/* The canonical text of @stage's member @key, or "" when it has none. */
+static char *
+member_text (JsonObject *stage, const char *key)
+{
+  JsonNode *member = json_object_get_member (stage, key);
+  GString *out = g_string_new (NULL);
+
+  if (member != NULL)
+    append_canonical (out, member, NULL);
+  return g_string_free (out, FALSE);
+}
+
+/* What execution settings changed since the snapshot @old_root make this
+ * run do: a stage whose failure policy changed has its failed items tried
+ * again (its finished batches are kept); a stage whose batch size changed
+ * cannot find its stored results, which are per batch. */
+static void
+note_execution_changes (SutraJob *job, SutraPipeline *pipeline, JsonNode *old_root)
+{
+  JsonObject *old_document =
+    JSON_NODE_HOLDS_OBJECT (old_root) ? json_node_get_object (old_root) : NULL;
+  JsonNode *old_stages_node =
+    old_document != NULL ? json_object_get_member (old_document, "stages") : NULL;
+  JsonObject *new_stages =
+    json_object_get_object_member (json_node_get_object (pipeline->resolved), "stages");
+  g_autoptr (GHashTable) failed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  if (old_stages_node == NULL || !JSON_NODE_HOLDS_OBJECT (old_stages_node))
+    return;
+  sutra_journal_query (job->journal,
+                       "SELECT stage FROM failures UNION SELECT stage FROM stages "
+                       "WHERE state = 'failed'",
+                       collect_first_column, failed, NULL);
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      JsonNode *old_node =
+        json_object_get_member (json_node_get_object (old_stages_node), spec->name);
+      JsonNode *new_node = json_object_get_member (new_stages, spec->name);
+      JsonObject *old_stage, *new_stage;
+      g_autoptr (GString) policy = g_string_new (NULL);
+      g_autofree char *old_batch = NULL;
+      g_autofree char *new_batch = NULL;
+
+      if (old_node == NULL || !JSON_NODE_HOLDS_OBJECT (old_node) || new_node == NULL ||
+          !JSON_NODE_HOLDS_OBJECT (new_node))
+        continue;
+      old_stage = json_node_get_object (old_node);
+      new_stage = json_node_get_object (new_node);
+      for (guint k = 0; policy_keys[k] != NULL; k++)
+        {
+          g_autofree char *before = member_text (old_stage, policy_keys[k]);
+          g_autofree char *after = member_text (new_stage, policy_keys[k]);
+
+          if (strcmp (before, after) != 0)
+            g_string_append_printf (policy, "%s%s", policy->len > 0 ? ", " : "", policy_keys[k]);
+        }
+      if (policy->len > 0)
+        {
+          g_hash_table_add (job->retry_stages, g_strdup (spec->name));
+          if (g_hash_table_contains (failed, spec->name))
+            g_ptr_array_add (job->notes,
+                             g_strdup_printf ("stage “%s”: %s changed: what it finished is "
+                                              "kept, what failed is tried again",
+                                              spec->name, policy->str));
+        }
+      old_batch = member_text (old_stage, "batch");
+      new_batch = member_text (new_stage, "batch");
+      if (strcmp (old_batch, new_batch) != 0)
+        {
+          g_autofree char *change =
+            g_strdup_printf ("stage “%s”: batch changed (%s → %s)", spec->name,
+                             *old_batch != '\0' ? old_batch : "the default",
+                             *new_batch != '\0' ? new_batch : "the default");
+
+          if (spec->info->kind == SUTRA_STAGE_SINK)
+            g_ptr_array_add (job->notes,
+                             g_strdup_printf ("%s: if it runs, it writes its output anew, "
+                                              "from what the stages before it kept",
+                                              change));
+          else
+            g_ptr_array_add (job->notes,
+                             g_strdup_printf ("%s: its results are stored per batch, so if it "
+                                              "runs it computes its items again; the other "
+                                              "stages keep theirs",
+                                              change));
+        }
+    }
 }
 
 SutraJob *
@@ -295,11 +678,17 @@ sutra_job_open (const char *dir,
   g_autofree char *hash_path = g_build_filename (dir, "pipeline.sha256", NULL);
   g_autofree char *settings_path = g_build_filename (dir, "job.json", NULL);
   g_autofree char *journal_path = g_build_filename (dir, "journal.db", NULL);
+  g_autoptr (JsonParser) old_parser = json_parser_new ();
+  g_autoptr (JsonObject) old_settings = NULL;
+  g_autoptr (JsonObject) modules = json_object_new ();
   g_autofree char *old_snapshot = NULL;
   g_autofree char *hash_line = NULL;
+  JsonNode *old_root = NULL;
 
   job->lock_fd = -1;
   job->dir = g_strdup (dir);
+  job->retry_stages = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  job->notes = g_ptr_array_new_with_free_func (g_free);
   if (g_mkdir_with_parents (dir, 0777) != 0)
     {
       g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_IO, "cannot make job directory “%s”: %s",
@@ -322,21 +711,27 @@ sutra_job_open (const char *dir,
           cache_dir = job->store_dir;
         }
     }
+  old_settings = load_job_json (dir);
 
   job->snapshot_hash = snapshot_hash (pipeline->resolved_json);
   if (g_file_get_contents (snapshot_path, &old_snapshot, NULL, NULL))
     {
-      g_autofree char *old_hash = snapshot_hash (old_snapshot);
+      g_autofree char *old_outcome = NULL;
+      g_autofree char *new_outcome = outcome_text (pipeline->resolved);
 
-      if (strcmp (old_hash, job->snapshot_hash) != 0 && !force)
+      if (json_parser_load_from_data (old_parser, old_snapshot, -1, NULL))
         {
-          g_autoptr (JsonParser) parser = json_parser_new ();
-          g_autofree char *changes = NULL;
+          old_root = json_parser_get_root (old_parser);
+          old_outcome = outcome_text (old_root);
+        }
+      /* What the pipeline computes, not how: tuning workers, queue or
+       * batch sizes, or the failure policy, is the same job. */
+      if ((old_outcome == NULL || strcmp (old_outcome, new_outcome) != 0) && !force)
+        {
+          g_autofree char *changes = old_root != NULL
+                                       ? describe_changes (old_root, pipeline->resolved)
+                                       : g_strdup ("\n  (the old snapshot is unreadable)");
 
-          if (json_parser_load_from_data (parser, old_snapshot, -1, NULL))
-            changes = describe_changes (json_parser_get_root (parser), pipeline->resolved);
-          else
-            changes = g_strdup ("\n  (the old snapshot is unreadable)");
           g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_CHANGED,
                        "the pipeline differs from the one job “%s” was started with:%s\n"
                        "Run again with --force to recompute the changed stages and what is "
@@ -345,12 +740,18 @@ sutra_job_open (const char *dir,
           return NULL;
         }
     }
+  if (!fold_modules (job, pipeline, old_settings, modules, error))
+    return NULL;
+  if (old_snapshot != NULL && !json_object_has_member (old_settings, "modules"))
+    g_ptr_array_add (job->notes,
+                     g_strdup ("this job was last run by a sutra that did not fold plugin modules "
+                               "into its keys: what it computed then is computed again, once"));
   if (!g_file_set_contents (snapshot_path, pipeline->resolved_json, -1, error))
     return NULL;
   hash_line = g_strdup_printf ("%s  pipeline.json\n", job->snapshot_hash);
   if (!g_file_set_contents (hash_path, hash_line, -1, error))
     return NULL;
-  if (!write_job_settings (job, cache_dir, plugin_paths, error))
+  if (!write_job_settings (job, cache_dir, plugin_paths, modules, error))
     return NULL;
 
   if (job->store_dir == NULL)
@@ -364,6 +765,8 @@ sutra_job_open (const char *dir,
     return NULL;
   if (!sutra_store_register_job (job->store, dir, error))
     return NULL;
+  if (old_root != NULL)
+    note_execution_changes (job, pipeline, old_root);
   return g_steal_pointer (&job);
 }
 
@@ -518,4 +921,249 @@ sutra_job_source_digest (SutraStageSpec *spec,
     }
   EVP_DigestFinal_ex (context, digest, NULL);
   return TRUE;
+}
+
+char **
+sutra_job_list_paths (SutraPipeline *pipeline, gboolean outputs)
+{
+  g_autoptr (GStrvBuilder) paths = g_strv_builder_new ();
+  SutraParamFlags wanted =
+    outputs ? SUTRA_PARAM_OUTPUT_PATH | SUTRA_PARAM_OUTPUT_DIR : SUTRA_PARAM_INPUT_PATH;
+
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      gconstpointer data = spec->settings != NULL ? sutra_settings_get_data (spec->settings) : NULL;
+
+      for (const SutraParamInfo *param = spec->info->params; data != NULL && param->name != NULL;
+           param++)
+        {
+          const char *value;
+
+          if (param->type != SUTRA_PARAM_STRING || !(param->flags & wanted))
+            continue;
+          value = G_STRUCT_MEMBER (const char *, data, param->offset);
+          if (value != NULL && *value != '\0')
+            g_strv_builder_add (paths, value);
+        }
+    }
+  return g_strv_builder_end (paths);
+}
+
+static void
+collect_max_double (int n_columns, const char *const *values, gpointer data)
+{
+  double *most = data;
+
+  if (values[0] != NULL)
+    *most = MAX (*most, g_ascii_strtod (values[0], NULL));
+}
+
+/* How long a run that was killed had run: its stages record their time
+ * with their progress, every few seconds. */
+static double
+killed_run_seconds (SutraJournal *journal)
+{
+  double most = 0;
+
+  sutra_journal_query (journal, "SELECT MAX(seconds) FROM stages WHERE state = 'running'",
+                       collect_max_double, &most, NULL);
+  return most;
+}
+
+static char *
+now_iso8601 (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+
+  return g_date_time_format_iso8601 (now);
+}
+
+gboolean
+sutra_job_record_start (SutraJob *job,
+                        SutraPipeline *pipeline,
+                        const char *const *command,
+                        GError **error)
+{
+  g_autoptr (JsonObject) settings = load_job_json (job->dir);
+  g_autofree char *now = now_iso8601 ();
+  g_autofree char *snapshot = g_build_filename (job->dir, "pipeline.json", NULL);
+  g_autofree char *snapshot_absolute = g_canonicalize_filename (snapshot, NULL);
+  g_autofree char *pipeline_absolute =
+    pipeline->path != NULL ? g_canonicalize_filename (pipeline->path, NULL) : NULL;
+  double seconds = json_object_get_double_member_with_default (settings, "seconds", 0);
+  gboolean resumed =
+    pipeline_absolute == NULL || strcmp (pipeline_absolute, snapshot_absolute) == 0;
+
+  /* The last run was killed: it could not add its time itself. */
+  if (string_member (settings, "started") != NULL && string_member (settings, "finished") == NULL)
+    seconds += killed_run_seconds (job->journal);
+  json_object_set_double_member (settings, "seconds", seconds);
+  if (string_member (settings, "created") == NULL)
+    json_object_set_string_member (settings, "created", now);
+  json_object_set_string_member (settings, "started", now);
+  json_object_set_null_member (settings, "finished");
+  json_object_set_array_member (settings, "command", strv_to_array (command, FALSE));
+  /* `sutra resume` runs the snapshot, whose relative paths were resolved
+   * where the job started: what the first run recorded stays. */
+  if (!resumed || !json_object_has_member (settings, "inputs"))
+    {
+      g_auto (GStrv) inputs = sutra_job_list_paths (pipeline, FALSE);
+      g_auto (GStrv) outputs = sutra_job_list_paths (pipeline, TRUE);
+
+      json_object_set_array_member (settings, "inputs",
+                                    strv_to_array ((const char *const *) inputs, TRUE));
+      json_object_set_array_member (settings, "outputs",
+                                    strv_to_array ((const char *const *) outputs, TRUE));
+    }
+  if (!resumed)
+    json_object_set_string_member (settings, "pipeline_file", pipeline_absolute);
+  job->started_us = g_get_monotonic_time ();
+  return save_job_json (job->dir, settings, error);
+}
+
+gboolean
+sutra_job_record_end (SutraJob *job, GError **error)
+{
+  g_autoptr (JsonObject) settings = load_job_json (job->dir);
+  g_autofree char *now = now_iso8601 ();
+  double seconds = json_object_get_double_member_with_default (settings, "seconds", 0);
+
+  g_return_val_if_fail (job->started_us != 0, FALSE);
+
+  seconds += (g_get_monotonic_time () - job->started_us) / 1e6;
+  json_object_set_double_member (settings, "seconds", seconds);
+  json_object_set_string_member (settings, "finished", now);
+  return save_job_json (job->dir, settings, error);
+}
+
+void
+sutra_job_info_free (SutraJobInfo *info)
+{
+  if (info == NULL)
+    return;
+  g_free (info->dir);
+  g_free (info->name);
+  g_free (info->pipeline_file);
+  g_strfreev (info->command);
+  g_strfreev (info->inputs);
+  g_strfreev (info->outputs);
+  g_free (info->state);
+  g_free (info);
+}
+
+static gint64
+time_member (JsonObject *object, const char *name)
+{
+  const char *text = string_member (object, name);
+  g_autoptr (GDateTime) time = text != NULL ? g_date_time_new_from_iso8601 (text, NULL) : NULL;
+
+  return time != NULL ? g_date_time_to_unix (time) : 0;
+}
+
+typedef struct
+{
+  GHashTable *states; /* stage -> state */
+  double running_seconds;
+} StageRows;
+
+static void
+collect_stage_state (int n_columns, const char *const *values, gpointer data)
+{
+  StageRows *rows = data;
+
+  if (values[0] == NULL || values[1] == NULL)
+    return;
+  g_hash_table_insert (rows->states, g_strdup (values[0]), g_strdup (values[1]));
+  if (strcmp (values[1], "running") == 0 && values[2] != NULL)
+    rows->running_seconds = MAX (rows->running_seconds, g_ascii_strtod (values[2], NULL));
+}
+
+SutraJobInfo *
+sutra_job_read_info (const char *dir, GError **error)
+{
+  g_autoptr (SutraJobInfo) info = g_new0 (SutraJobInfo, 1);
+  g_autoptr (JsonObject) settings = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autofree char *snapshot_path = NULL;
+  g_autofree char *journal_path = g_build_filename (dir, "journal.db", NULL);
+  g_autoptr (GHashTable) states = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  StageRows rows = { states, 0 };
+  JsonObject *snapshot, *stages;
+  JsonNode *root;
+  gboolean all_done = TRUE, any_failed = FALSE, running;
+
+  if (!sutra_job_read_settings (dir, &snapshot_path, NULL, NULL, error))
+    return NULL;
+  if (!json_parser_load_from_file (parser, snapshot_path, error))
+    {
+      g_prefix_error (error, "job “%s”: ", dir);
+      return NULL;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+      !json_object_has_member (json_node_get_object (root), "stages"))
+    {
+      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_VERSION,
+                   "job “%s”: its snapshot “%s” is damaged (no stages): start the job again", dir,
+                   snapshot_path);
+      return NULL;
+    }
+  snapshot = json_node_get_object (root);
+  stages = json_object_get_object_member (snapshot, "stages");
+  settings = load_job_json (dir);
+
+  info->dir = g_strdup (dir);
+  info->name = g_strdup (json_object_get_string_member_with_default (snapshot, "name", ""));
+  info->pipeline_file = g_strdup (string_member (settings, "pipeline_file"));
+  info->command = array_member_to_strv (settings, "command");
+  info->inputs = array_member_to_strv (settings, "inputs");
+  info->outputs = array_member_to_strv (settings, "outputs");
+  info->created = time_member (settings, "created");
+  {
+    const char *text = string_member (settings, "created");
+    g_autoptr (GDateTime) created = text != NULL ? g_date_time_new_from_iso8601 (text, NULL) : NULL;
+
+    info->created_us = created != NULL ? g_date_time_to_unix (created) * G_USEC_PER_SEC +
+                                           g_date_time_get_microsecond (created)
+                                       : 0;
+  }
+  info->started = time_member (settings, "started");
+  info->finished = time_member (settings, "finished");
+  info->seconds = json_object_get_double_member_with_default (settings, "seconds", 0);
+
+  /* No journal yet: a run that stopped before it began. */
+  if (g_file_test (journal_path, G_FILE_TEST_EXISTS))
+    {
+      SutraJournal *journal = sutra_job_open_journal (dir, error);
+
+      if (journal == NULL)
+        return NULL;
+      sutra_journal_query (journal, "SELECT stage, state, seconds FROM stages", collect_stage_state,
+                           &rows, NULL);
+      sutra_journal_close (journal);
+    }
+  running = sutra_job_is_running (dir, &info->pid);
+  {
+    g_autoptr (GList) names = json_object_get_members (stages);
+
+    for (GList *l = names; l != NULL; l = l->next)
+      {
+        const char *state = g_hash_table_lookup (states, l->data);
+
+        all_done = all_done && state != NULL && strcmp (state, "done") == 0;
+        any_failed = any_failed || (state != NULL && strcmp (state, "failed") == 0);
+      }
+  }
+  /* The rule `sutra status` states: a job nothing runs that is not done
+   * and did not fail was stopped (a signal, a kill, a crash). */
+  info->state = g_strdup (running      ? "running"
+                          : all_done   ? "done"
+                          : any_failed ? "failed"
+                                       : "interrupted");
+  if (running && info->started > 0)
+    info->seconds += MAX (0, g_get_real_time () / G_USEC_PER_SEC - info->started);
+  else if (!running && info->started > 0 && info->finished == 0)
+    info->seconds += rows.running_seconds;
+  return g_steal_pointer (&info);
 }

@@ -25,11 +25,11 @@ main (int argc, char **argv)
     const char *name;
     int (*run) (int, char **);
   } commands[] = {
-    { "run", command_run },           { "resume", command_resume },
-    { "status", command_status },     { "gc", command_gc },
-    { "validate", command_validate }, { "graph", command_graph },
-    { "plugins", command_plugins },   { "inspect", command_inspect },
-    { "devices", command_devices },
+    { "run", command_run },         { "resume", command_resume },
+    { "status", command_status },   { "jobs", command_jobs },
+    { "gc", command_gc },           { "validate", command_validate },
+    { "graph", command_graph },     { "plugins", command_plugins },
+    { "inspect", command_inspect }, { "devices", command_devices },
   };
   const char *name;
 
@@ -55,7 +55,13 @@ main (int argc, char **argv)
     if (strcmp (commands[i].name, name) == 0)
       {
         g_autofree char *program = g_strdup_printf ("sutra %s", name);
+        g_auto (GStrv) command_line = g_strdupv (argv);
 
+        /* As the user would type it again: "sutra", not the binary's path. */
+        g_free (command_line[0]);
+        command_line[0] = g_strdup ("sutra");
+        sutra_cli_command_line = command_line;
+        sutra_cli_command = commands[i].name;
         argv[1] = program;
         return commands[i].run (argc - 1, argv + 1);
       }

@@ -175,7 +175,22 @@ source_file (const char *relative)
 }
 
 static const char *const commands[] = {
-  "run", "resume", "status", "gc", "validate", "graph", "plugins", "inspect", "devices", NULL,
+  "run",   "resume",  "status",  "jobs",    "gc", "validate",
+  "graph", "plugins", "inspect", "devices", NULL,
+};
+
+/* The exit statuses each command's --help lists, and only those. */
+static const struct
+{
+  const char *command;
+  const char *listed;   /* statuses it can return */
+  const char *unlisted; /* statuses it cannot */
+} command_statuses[] = {
+  { "run", "0 1 2 3 5 130", "4" },     { "resume", "0 1 2 3 5 130", "4" },
+  { "status", "0 2 5", "1 3 4 130" },  { "jobs", "0 2 5", "1 3 4 130" },
+  { "gc", "0 2 5", "1 3 4 130" },      { "validate", "0 2 3", "1 4 5 130" },
+  { "graph", "0 2 3", "1 4 5 130" },   { "plugins", "0 2", "1 3 4 5 130" },
+  { "inspect", "0 2 4", "1 3 5 130" }, { "devices", "0 2", "1 3 4 5 130" },
 };
 
 static const char *const exit_statuses[] = { "  0 ", "  1 ",   "  2 ", "  3 ",
@@ -267,13 +282,34 @@ test_cli_command_help (gconstpointer data)
   g_autofree char *usage = g_strdup_printf ("sutra %s [OPTION", command);
   Result result;
 
-  g_test_summary ("Every command has --help: its usage, options and the exit statuses");
+  g_test_summary ("Every command has --help: its usage, options and the exit statuses it can "
+                  "return, and no other");
   RUN (&result, dir, command, "--help");
   g_assert_cmpint (result.status, ==, 0);
   sutra_assert_contains (result.out, "Usage:");
   sutra_assert_contains (result.out, usage);
   sutra_assert_contains (result.out, "--help");
   sutra_assert_contains (result.out, "Exit status:");
+  for (guint i = 0; i < G_N_ELEMENTS (command_statuses); i++)
+    {
+      g_auto (GStrv) listed = NULL;
+      g_auto (GStrv) unlisted = NULL;
+
+      if (strcmp (command_statuses[i].command, command) != 0)
+        continue;
+      listed = g_strsplit (command_statuses[i].listed, " ", -1);
+      unlisted = g_strsplit (command_statuses[i].unlisted, " ", -1);
+      for (guint j = 0; listed[j] != NULL; j++)
+        {
+          g_autofree char *line = g_strdup_printf ("\n  %-4s ", listed[j]);
+          sutra_assert_contains (result.out, line);
+        }
+      for (guint j = 0; unlisted[j] != NULL; j++)
+        {
+          g_autofree char *line = g_strdup_printf ("\n  %-4s ", unlisted[j]);
+          sutra_assert_not_contains (result.out, line);
+        }
+    }
   result_clear (&result);
 }
 
@@ -494,6 +530,240 @@ test_cli_run_skip (void)
   g_assert_cmpstr (contents, ==,
                    "{\"id\":\"in:1\",\"text\":\"one\"}\n{\"id\":\"in:2\",\"text\":\"two\"}\n"
                    "{\"id\":\"in:4\",\"text\":\"four\"}\n");
+  result_clear (&result);
+}
+
+/* The job directory a run printed ("sutra: job directory: DIR"). */
+static char *
+printed_job_dir (const char *err)
+{
+  const char *start = strstr (err, "job directory: ");
+  const char *end;
+
+  g_assert_nonnull (start);
+  start += strlen ("job directory: ");
+  end = strchr (start, '\n');
+  g_assert_nonnull (end);
+  return g_strndup (start, end - start);
+}
+
+static void
+test_cli_run_up_to_date (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *sample = source_file ("data/sample.txt");
+  g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
+  g_autofree char *output = g_build_filename (dir, "demo.jsonl", NULL);
+  g_autofree char *output_line = g_strdup_printf ("\n  %s\n", output);
+  g_autofree char *job = NULL;
+  g_autofree char *tuned_job = NULL;
+  g_autofree char *in = g_build_filename (dir, "in.txt", NULL);
+  g_autofree char *faulty = sutra_test_write (dir, "faulty.json", fault_pipeline, -1);
+  Result result;
+
+  g_test_bug ("9");
+  g_test_summary ("Running a finished job again says it is up to date and where its output "
+                  "is, not a table of zeros, and exits 0; --quiet prints nothing; tuning "
+                  "workers and queue with --set finds the same job, up to date");
+  RUN (&result, dir, "run", demo, "--set", set_input, "--set", "output=demo.jsonl");
+  g_assert_cmpint (result.status, ==, 0);
+  job = printed_job_dir (result.err);
+  result_clear (&result);
+
+  RUN (&result, dir, "run", demo, "--set", set_input, "--set", "output=demo.jsonl");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.err, "is up to date: nothing to compute");
+  sutra_assert_contains (result.err, output_line);
+  /* No per-stage table: every stage would say 0 computed. */
+  sutra_assert_not_contains (result.err, "done");
+  sutra_assert_not_contains (result.err, "/s ");
+  result_clear (&result);
+
+  RUN (&result, dir, "run", "--quiet", demo, "--set", set_input, "--set", "output=demo.jsonl");
+  g_assert_cmpint (result.status, ==, 0);
+  g_assert_cmpstr (result.err, ==, "");
+  result_clear (&result);
+
+  RUN (&result, dir, "run", demo, "--set", set_input, "--set", "output=demo.jsonl", "--set",
+       "pass.workers=3", "--set", "pass.queue=64", "--set", "pass.batch=2");
+  g_assert_cmpint (result.status, ==, 0);
+  tuned_job = printed_job_dir (result.err);
+  g_assert_cmpstr (tuned_job, ==, job);
+  sutra_assert_not_contains (result.err, "differs");
+  sutra_assert_contains (result.err, "is up to date");
+  result_clear (&result);
+
+  /* Up to date with items skipped: it says so, and how to retry them. */
+  g_assert_true (g_file_set_contents (in, "one\ntwo\nthree\nfour\n", -1, NULL));
+  for (guint run = 0; run < 2; run++)
+    {
+      RUN (&result, dir, "run", "faulty.json", "--set", "sleep=0", "--set", "bad.on_error=skip");
+      g_assert_cmpint (result.status, ==, 0);
+      if (run == 1)
+        {
+          sutra_assert_contains (result.err, "is up to date");
+          sutra_assert_contains (result.err, "1 item failed in earlier runs and was skipped");
+          sutra_assert_contains (result.err, "sutra resume --retry-failed");
+        }
+      result_clear (&result);
+    }
+}
+
+static void
+test_cli_jobs (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *empty = g_build_filename (dir, "empty", NULL);
+  g_autofree char *in = sutra_test_write (dir, "in.txt", "one\ntwo\nthree\nfour\n", -1);
+  g_autofree char *path = sutra_test_write (dir, "faulty.json", fault_pipeline, -1);
+  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *sample = source_file ("data/sample.txt");
+  g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *faulty_job = NULL;
+  JsonArray *jobs;
+  JsonObject *first;
+  const char *faulty_row, *demo_row;
+  Result result;
+
+  g_test_bug ("9");
+  g_test_summary ("sutra jobs lists the jobs in .sutra/jobs, oldest first: directory, "
+                  "pipeline file, inputs, state, start and duration (--json: all of it); "
+                  "sutra jobs DIR lists a job kept elsewhere; a missing DIR exits 5");
+  g_assert_cmpint (g_mkdir (empty, 0700), ==, 0);
+  RUN (&result, empty, "jobs");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "no jobs in .sutra/jobs");
+  result_clear (&result);
+
+  /* The failing job first, so that time order and name order differ. */
+  RUN (&result, dir, "run", "faulty.json", "--set", "sleep=0");
+  g_assert_cmpint (result.status, ==, 1);
+  faulty_job = printed_job_dir (result.err);
+  result_clear (&result);
+  RUN (&result, dir, "run", "-q", demo, "--set", set_input, "--set", "output=demo.jsonl");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+  RUN (&result, dir, "run", "-q", demo, "--set", set_input, "--set", "output=other.jsonl", "--job",
+       "elsewhere/mine", "--cache", "shared");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+
+  RUN (&result, dir, "jobs");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "JOB");
+  sutra_assert_contains (result.out, "PIPELINE");
+  sutra_assert_contains (result.out, "INPUTS");
+  sutra_assert_contains (result.out, "STATE");
+  sutra_assert_contains (result.out, "STARTED");
+  sutra_assert_contains (result.out, "DURATION");
+  faulty_row = strstr (result.out, faulty_job);
+  demo_row = strstr (result.out, ".sutra/jobs/demo-");
+  g_assert_nonnull (faulty_row);
+  g_assert_nonnull (demo_row);
+  g_assert_true (faulty_row < demo_row);
+  sutra_assert_contains (faulty_row, "faulty.json");
+  sutra_assert_contains (faulty_row, "in.txt");
+  sutra_assert_contains (faulty_row, "failed");
+  sutra_assert_contains (demo_row, "demo.json");
+  sutra_assert_contains (demo_row, "sample.txt");
+  sutra_assert_contains (demo_row, "done");
+  /* Not there: it was kept elsewhere with --job. */
+  sutra_assert_not_contains (result.out, "mine");
+  result_clear (&result);
+
+  RUN (&result, dir, "jobs", "--json");
+  g_assert_cmpint (result.status, ==, 0);
+  json_parser_load_from_data (parser, result.out, -1, &error);
+  g_assert_no_error (error);
+  jobs = json_node_get_array (json_parser_get_root (parser));
+  g_assert_cmpuint (json_array_get_length (jobs), ==, 2);
+  first = json_array_get_object_element (jobs, 0);
+  g_assert_cmpstr (json_object_get_string_member (first, "job"), ==, faulty_job);
+  g_assert_cmpstr (json_object_get_string_member (first, "state"), ==, "failed");
+  g_assert_true (
+    g_str_has_suffix (json_object_get_string_member (first, "pipeline_file"), "/faulty.json"));
+  g_assert_true (
+    g_str_has_suffix (json_array_get_string_element (json_object_get_array_member (first, "inputs"),
+                                                     0),
+                      "/in.txt"));
+  g_assert_true (g_str_has_suffix (
+    json_array_get_string_element (json_object_get_array_member (first, "outputs"), 0),
+    "/out.jsonl"));
+  g_assert_nonnull (json_object_get_string_member (first, "started"));
+  g_assert_cmpfloat (json_object_get_double_member (first, "seconds"), >=, 0);
+  g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (first, "command"),
+                                                  1),
+                   ==, "run");
+  result_clear (&result);
+
+  RUN (&result, dir, "jobs", "elsewhere");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "elsewhere/mine");
+  sutra_assert_contains (result.out, "done");
+  result_clear (&result);
+
+  /* The jobs that use a shared store. */
+  RUN (&result, dir, "jobs", "--cache", "shared");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "/elsewhere/mine");
+  sutra_assert_not_contains (result.out, faulty_job);
+  result_clear (&result);
+
+  RUN (&result, dir, "jobs", "no-such-dir");
+  g_assert_cmpint (result.status, ==, 5);
+  sutra_assert_contains (result.err, "“no-such-dir”");
+  result_clear (&result);
+}
+
+static void
+test_cli_status_run_record (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *sample = source_file ("data/sample.txt");
+  g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
+  g_autofree char *output = g_build_filename (dir, "demo.jsonl", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *report;
+  Result result;
+
+  g_test_bug ("9");
+  g_test_summary ("sutra status shows when the job started, the command that ran it, its "
+                  "pipeline file, inputs and outputs");
+  RUN (&result, dir, "run", "-q", demo, "--set", set_input, "--set", "output=demo.jsonl", "--job",
+       "job");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+
+  RUN (&result, dir, "status", "job");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "job job: done");
+  sutra_assert_contains (result.out, "\n  started   ");
+  sutra_assert_contains (result.out, "\n  command   sutra run -q ");
+  sutra_assert_contains (result.out, "output=demo.jsonl --job job\n");
+  sutra_assert_contains (result.out, demo);
+  sutra_assert_contains (result.out, sample);
+  sutra_assert_contains (result.out, output);
+  result_clear (&result);
+
+  RUN (&result, dir, "status", "--json", "job");
+  g_assert_cmpint (result.status, ==, 0);
+  json_parser_load_from_data (parser, result.out, -1, &error);
+  g_assert_no_error (error);
+  report = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (report, "pipeline_file"), ==, demo);
+  g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (report, "inputs"),
+                                                  0),
+                   ==, sample);
+  g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (report, "outputs"),
+                                                  0),
+                   ==, output);
+  g_assert_nonnull (json_object_get_string_member (report, "started"));
+  g_assert_nonnull (json_object_get_string_member (report, "last_finished"));
   result_clear (&result);
 }
 
@@ -775,6 +1045,9 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/cli/run-demo", test_cli_run_demo);
   g_test_add_func ("/engine/cli/run-failing", test_cli_run_failing);
   g_test_add_func ("/engine/cli/run-skip", test_cli_run_skip);
+  g_test_add_func ("/engine/cli/run-up-to-date", test_cli_run_up_to_date);
+  g_test_add_func ("/engine/cli/jobs", test_cli_jobs);
+  g_test_add_func ("/engine/cli/status-run-record", test_cli_status_run_record);
   g_test_add_func ("/engine/cli/inspect", test_cli_inspect);
   g_test_add_func ("/engine/cli/graph", test_cli_graph);
   g_test_add_func ("/engine/cli/plugins", test_cli_plugins);

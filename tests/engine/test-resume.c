@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Checkpointed resume, end to end: kills, resumes, caches, damage, full disks. */
 
+#include "sutra-test-util.h"
+
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -1343,6 +1346,346 @@ test_resume_fan_out_and_in (Fixture *fixture, gconstpointer data)
   g_assert_cmpuint (count_lines (fixture->count), ==, invocations);
 }
 
+static void
+drop_arg (GPtrArray *args, const char *arg)
+{
+  for (guint i = 0; i < args->len; i++)
+    if (strcmp (args->pdata[i], arg) == 0)
+      {
+        g_ptr_array_remove_index (args, i);
+        return;
+      }
+  g_assert_not_reached ();
+}
+
+/* A pipeline with the "stamp" test plugin between two counted maps. */
+static const char stamp_pipeline[] =
+  "{ \"sutra\": 1, \"name\": \"stamped\", \"stages\": {\n"
+  "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"${input}\" } },\n"
+  "  \"work\": { \"plugin\": \"fault\", \"input\": \"read\", \"batch\": 16,\n"
+  "            \"params\": { \"count_file\": \"${count}\" } },\n"
+  "  \"tag\": { \"plugin\": \"stamp\", \"input\": \"work\", \"workers\": 2 },\n"
+  "  \"after\": { \"plugin\": \"fault\", \"input\": \"tag\", \"batch\": 32,\n"
+  "             \"params\": { \"count_file\": \"${count2}\" } },\n"
+  "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"after\",\n"
+  "             \"params\": { \"path\": \"${output}\" } }\n"
+  "} }\n";
+
+/* Installs the "stamp" module built as @variant ("old" or "new") in the
+ * fixture's plugin directory, as a user rebuilding it in place would. */
+static char *
+install_stamp (Fixture *fixture, const char *variant)
+{
+  g_autofree char *built = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine",
+                                             "stamp", variant, "stamp.so", NULL);
+  g_autofree char *dir = path_in (fixture, "plugins");
+  g_autofree char *installed = g_build_filename (dir, "stamp.so", NULL);
+  g_autofree char *temporary = g_build_filename (dir, "stamp.so.new", NULL);
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_get_contents (built, &contents, &length, &error);
+  g_assert_no_error (error);
+  /* Written aside and renamed, as `make install` does: a module in use is
+   * never overwritten in place. */
+  g_file_set_contents (temporary, contents, length, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_rename (temporary, installed), ==, 0);
+  return g_steal_pointer (&dir);
+}
+
+static int
+run_stamped (Fixture *fixture, const char *job, const char *output, const char *extra, char **err)
+{
+  g_autofree char *path = path_in (fixture, "stamped.json");
+  g_autofree char *plugins = path_in (fixture, "plugins");
+  g_autoptr (GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_true (g_file_set_contents (path, stamp_pipeline, -1, NULL));
+  add_arg (args, sutra_binary ());
+  add_arg (args, "run");
+  add_arg (args, path);
+  g_ptr_array_add (args, g_strdup_printf ("--set=input=%s", fixture->input));
+  g_ptr_array_add (args, g_strdup_printf ("--set=count=%s", fixture->count));
+  g_ptr_array_add (args, g_strdup_printf ("--set=count2=%s", fixture->count2));
+  g_ptr_array_add (args, g_strdup_printf ("--set=output=%s", output));
+  g_ptr_array_add (args, g_strdup_printf ("--job=%s", job));
+  g_ptr_array_add (args, g_strdup_printf ("--plugin-path=%s", plugins));
+  if (extra != NULL)
+    add_arg (args, extra);
+  return run_sutra (args, err, NULL);
+}
+
+static void
+test_resume_rebuilt_module_recomputes (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *cache = path_in (fixture, "cache");
+  g_autofree char *cache_arg = g_strdup_printf ("--cache=%s", cache);
+  g_autofree char *other_job = path_in (fixture, "other-job");
+  g_autofree char *other_output = path_in (fixture, "other.jsonl");
+  g_autofree char *plugins = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *text = NULL;
+
+  g_test_bug ("9");
+  g_test_summary ("A plugin module rebuilt with a change but the same declared version: the "
+                  "job says which stages compute again, computes that stage and what is "
+                  "downstream (nothing upstream), and its output changes; the next run is up "
+                  "to date; a job sharing the store with the old module's results does not "
+                  "take them; going back to the old module takes its results from the store");
+  plugins = install_stamp (fixture, "old");
+  g_assert_cmpint (run_stamped (fixture, job, output, cache_arg, &err), ==, 0);
+  text = read_file (output);
+  g_assert_nonnull (strstr (text, "\"id\":\"input:1\",\"text\":\"line 0 alpha beta 0 [old]\""));
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count2), ==, N_LINES);
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&text, g_free);
+
+  g_clear_pointer (&plugins, g_free);
+  plugins = install_stamp (fixture, "new");
+
+  /* The shared store holds the old module's results, under the old
+   * module's keys: another job with the new module computes its own from
+   * the stage on, and takes what is upstream of it from the store. */
+  g_assert_cmpint (run_stamped (fixture, other_job, other_output, cache_arg, NULL), ==, 0);
+  text = read_file (other_output);
+  g_assert_nonnull (strstr (text, "\"id\":\"input:1\",\"text\":\"line 0 alpha beta 0 [new]\""));
+  g_assert_null (strstr (text, "[old]"));
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count2), ==, 2 * N_LINES);
+  g_clear_pointer (&text, g_free);
+
+  /* The first job, run again: it says what its new module recomputes
+   * (here the other job had computed it already). */
+  g_assert_cmpint (run_stamped (fixture, job, output, NULL, &err), ==, 0);
+  g_test_message ("%s", err);
+  sutra_assert_contains (err, "plugin “stamp” 1.0.0 is not the module this job last ran");
+  sutra_assert_contains (err, "stage “tag” and what is downstream of it compute again");
+  sutra_assert_not_contains (err, "differs");
+  sutra_assert_not_contains (err, "up to date");
+  text = read_file (output);
+  g_assert_nonnull (strstr (text, "\"id\":\"input:1\",\"text\":\"line 0 alpha beta 0 [new]\""));
+  g_assert_null (strstr (text, "[old]"));
+  g_clear_pointer (&err, g_free);
+
+  g_assert_cmpint (run_stamped (fixture, job, output, NULL, &err), ==, 0);
+  sutra_assert_contains (err, "is up to date");
+  sutra_assert_not_contains (err, "not the module");
+  g_clear_pointer (&err, g_free);
+
+  /* Back to the old module: its results are still in the store. */
+  g_clear_pointer (&plugins, g_free);
+  plugins = install_stamp (fixture, "old");
+  g_assert_cmpint (run_stamped (fixture, job, output, NULL, &err), ==, 0);
+  sutra_assert_contains (err, "stage “tag” and what is downstream of it compute again");
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count2), ==, 2 * N_LINES);
+  g_clear_pointer (&text, g_free);
+  text = read_file (output);
+  g_assert_nonnull (strstr (text, "[old]"));
+}
+
+static void
+test_resume_execution_settings_are_no_change (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *count2 = g_strdup_printf ("--set=count2=%s", fixture->count2);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) tuned = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) rebatched = sutra_args (fixture, "run", job, output);
+  g_autofree char *expected = NULL;
+  g_autofree char *actual = NULL;
+  g_autofree char *err = NULL;
+  guint computed;
+
+  g_test_bug ("9");
+  g_test_summary ("workers, queue and batch given with --set are not a pipeline change: no "
+                  "--force, nothing computed again; with its output gone, a stage whose batch "
+                  "changed computes its items again and the stages around it keep theirs");
+  add_arg (first, count2);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  expected = read_file (output);
+  computed = count_lines (fixture->count2);
+
+  add_arg (tuned, count2);
+  add_arg (tuned, "--set=work.workers=1");
+  add_arg (tuned, "--set=again.workers=4");
+  add_arg (tuned, "--set=join.queue=4096");
+  add_arg (tuned, "--set=write.batch=5");
+  g_assert_cmpint (run_sutra (tuned, &err, NULL), ==, 0);
+  g_test_message ("%s", err);
+  sutra_assert_not_contains (err, "differs");
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count2), ==, computed);
+  g_clear_pointer (&err, g_free);
+
+  /* The sink must run: its output is gone. The split's batches are other
+   * batches now; the maps before and after it find theirs. */
+  g_assert_cmpint (g_unlink (output), ==, 0);
+  add_arg (rebatched, count2);
+  add_arg (rebatched, "--set=split.batch=3");
+  g_assert_cmpint (run_sutra (rebatched, &err, NULL), ==, 0);
+  sutra_assert_not_contains (err, "differs");
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+  g_assert_cmpuint (count_lines (fixture->count2), ==, computed);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
+static void
+test_resume_changed_on_error_reuses_work (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *count2 = g_strdup_printf ("--set=count2=%s", fixture->count2);
+  g_autoptr (GPtrArray) failing = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) skipping = sutra_args (fixture, "run", job, output);
+  g_autofree char *err = NULL;
+  g_autofree char *text = NULL;
+  guint before;
+
+  g_test_bug ("9");
+  g_test_summary ("A run that failed on an item, run again with on_error skip (no --force): "
+                  "what was finished is taken from the job, the failed item is tried again "
+                  "and skipped");
+  add_arg (failing, count2);
+  add_arg (failing, "--set=fail_on=input:4000/0002");
+  add_arg (failing, "--set=again.on_error=fail");
+  add_arg (failing, "--set=sleep=20");
+  g_assert_cmpint (run_sutra (failing, NULL, NULL), ==, 1);
+  before = count_lines (fixture->count2);
+  g_test_message ("the failed run computed %u items of “again”", before);
+
+  add_arg (skipping, count2);
+  add_arg (skipping, "--set=fail_on=input:4000/0002");
+  add_arg (skipping, "--set=sleep=20");
+  /* Not --quiet: the notes are what this checks. */
+  drop_arg (skipping, "--quiet");
+  g_assert_cmpint (run_sutra (skipping, &err, NULL), ==, 0);
+  g_test_message ("%s", err);
+  sutra_assert_not_contains (err, "differs");
+  sutra_assert_contains (err, "stage “again”: on_error changed");
+  sutra_assert_contains (err, "input:4000/0002");
+  /* Every item of the counted maps computed once in all, but for the
+   * failed batch and those in flight when the run stopped: the failed run's
+   * work was kept. */
+  g_assert_cmpuint (count_lines (fixture->count2), <, N_LINES * 5 + 64 * 3);
+  g_assert_cmpuint (count_lines (fixture->count2), >=, N_LINES * 5);
+  g_assert_cmpuint (count_lines (fixture->count), <=, N_LINES + 16 * 3);
+  text = read_file (output);
+  g_assert_null (strstr (text, "\"id\":\"input:4000\""));
+  g_assert_nonnull (strstr (text, "\"id\":\"input:4001\""));
+}
+
+static void
+test_resume_changed_retry_tries_failed (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *count2 = g_strdup_printf ("--set=count2=%s", fixture->count2);
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) retrying = sutra_args (fixture, "run", job, output);
+  g_autofree char *err = NULL;
+  guint computed;
+
+  g_test_bug ("9");
+  g_test_summary ("Items skipped on failure, run again with another retry policy: only the "
+                  "batch that held the failure is computed again, without --retry-failed");
+  add_arg (first, count2);
+  add_arg (first, "--set=fail_on=input:17/0002");
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  computed = count_lines (fixture->count2);
+
+  add_arg (retrying, count2);
+  add_arg (retrying, "--set=fail_on=input:17/0002");
+  add_arg (retrying, "--set=again.retry=2");
+  drop_arg (retrying, "--quiet");
+  g_assert_cmpint (run_sutra (retrying, &err, NULL), ==, 0);
+  g_test_message ("%s", err);
+  sutra_assert_contains (err, "stage “again”: retry changed");
+  computed = count_lines (fixture->count2) - computed;
+  /* The batch of 32 with the failure, twice (two attempts), then item by
+   * item: at least 32, and fewer than a batch's items four times. */
+  g_test_message ("computed %u items again", computed);
+  g_assert_cmpuint (computed, >=, 32);
+  g_assert_cmpuint (computed, <, 4 * 32);
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+}
+
+/* One job of `sutra jobs --json DIR`'s list. */
+static JsonObject *
+listed_job (const char *job)
+{
+  g_autofree char *text = sutra_says ("jobs", "--json", job, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonArray *jobs;
+
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  jobs = json_node_get_array (json_parser_get_root (parser));
+  g_assert_cmpuint (json_array_get_length (jobs), ==, 1);
+  return json_object_ref (json_array_get_object_element (jobs, 0));
+}
+
+static void
+test_resume_jobs_lists_killed_job (Fixture *fixture, gconstpointer data)
+{
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autoptr (GPtrArray) args = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) resume = sutra_args (fixture, "resume", job, NULL);
+  g_autoptr (JsonObject) killed = NULL;
+  g_autoptr (JsonObject) resumed = NULL;
+  JsonArray *command;
+  int status;
+  GPid pid;
+
+  g_test_bug ("9");
+  g_test_summary ("A job killed with SIGKILL is listed by `sutra jobs` as interrupted, with "
+                  "its command and no end; resumed, it is done, its last command is the "
+                  "resume, and its time includes both runs");
+  add_arg (args, "--set=sleep=300");
+  pid = spawn_sutra (args);
+  /* Killed once it has committed work: its job and journal exist. */
+  for (guint i = 0; i < 20000 && committed_items (job, "work") == 0; i++)
+    g_usleep (1000);
+  g_assert_cmpuint (committed_items (job, "work"), >, 0);
+  kill (pid, SIGKILL);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  if (WIFEXITED (status))
+    {
+      /* It finished first: the machine is too fast for this test's input. */
+      g_test_skip ("the run finished before it could be killed");
+      return;
+    }
+
+  killed = listed_job (job);
+  g_assert_cmpstr (json_object_get_string_member (killed, "state"), ==, "interrupted");
+  g_assert_true (json_object_get_null_member (killed, "last_finished"));
+  g_assert_nonnull (json_object_get_string_member (killed, "started"));
+  command = json_object_get_array_member (killed, "command");
+  g_assert_cmpstr (json_array_get_string_element (command, 1), ==, "run");
+
+  g_assert_cmpint (run_sutra (resume, NULL, NULL), ==, 0);
+  resumed = listed_job (job);
+  g_assert_cmpstr (json_object_get_string_member (resumed, "state"), ==, "done");
+  g_assert_nonnull (json_object_get_string_member (resumed, "last_finished"));
+  g_assert_cmpstr (json_object_get_string_member (resumed, "started"), ==,
+                   json_object_get_string_member (killed, "started"));
+  command = json_object_get_array_member (resumed, "command");
+  g_assert_cmpstr (json_array_get_string_element (command, 1), ==, "resume");
+  g_assert_cmpfloat (json_object_get_double_member (resumed, "seconds"), >,
+                     json_object_get_double_member (killed, "seconds"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1373,6 +1716,11 @@ main (int argc, char **argv)
   ADD ("gc-frees-unreferenced", test_resume_gc_frees_unreferenced);
   ADD ("input-digest-recorded", test_resume_input_digest_recorded);
   ADD ("fan-out-and-in", test_resume_fan_out_and_in);
+  ADD ("rebuilt-module-recomputes", test_resume_rebuilt_module_recomputes);
+  ADD ("execution-settings-are-no-change", test_resume_execution_settings_are_no_change);
+  ADD ("changed-on-error-reuses-work", test_resume_changed_on_error_reuses_work);
+  ADD ("changed-retry-tries-failed", test_resume_changed_retry_tries_failed);
+  ADD ("jobs-lists-killed-job", test_resume_jobs_lists_killed_job);
 #undef ADD
   return g_test_run ();
 }
