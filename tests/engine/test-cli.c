@@ -551,7 +551,7 @@ static void
 test_cli_run_up_to_date (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   g_autofree char *output = g_build_filename (dir, "demo.jsonl", NULL);
@@ -617,7 +617,7 @@ test_cli_jobs (void)
   g_autofree char *empty = g_build_filename (dir, "empty", NULL);
   g_autofree char *in = sutra_test_write (dir, "in.txt", "one\ntwo\nthree\nfour\n", -1);
   g_autofree char *path = sutra_test_write (dir, "faulty.json", fault_pipeline, -1);
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -660,14 +660,14 @@ test_cli_jobs (void)
   sutra_assert_contains (result.out, "STARTED");
   sutra_assert_contains (result.out, "DURATION");
   faulty_row = strstr (result.out, faulty_job);
-  demo_row = strstr (result.out, ".sutra/jobs/demo-");
+  demo_row = strstr (result.out, ".sutra/jobs/lines-");
   g_assert_nonnull (faulty_row);
   g_assert_nonnull (demo_row);
   g_assert_true (faulty_row < demo_row);
   sutra_assert_contains (faulty_row, "faulty.json");
   sutra_assert_contains (faulty_row, "in.txt");
   sutra_assert_contains (faulty_row, "failed");
-  sutra_assert_contains (demo_row, "demo.json");
+  sutra_assert_contains (demo_row, "lines.json");
   sutra_assert_contains (demo_row, "sample.txt");
   sutra_assert_contains (demo_row, "done");
   /* Not there: it was kept elsewhere with --job. */
@@ -722,7 +722,7 @@ static void
 test_cli_status_run_record (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *demo = source_file ("pipelines/lines.json");
   g_autofree char *sample = source_file ("data/sample.txt");
   g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
   g_autofree char *output = g_build_filename (dir, "demo.jsonl", NULL);
