@@ -28,7 +28,9 @@ G_BEGIN_DECLS
  *   fields only from plugins whose abi_minor says they are there.
  */
 #define SUTRA_ABI_MAJOR 1
-#define SUTRA_ABI_MINOR 0
+/* 1.1: SutraStageInfo gained input_media_types, output_media_types and
+ * meta_keys. */
+#define SUTRA_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define SUTRA_EXPORT __declspec(dllexport)
