@@ -167,7 +167,13 @@ GBytes *sutra_item_get_payload (const SutraItem *item);
  * sutra_item_get_data:
  * @size: (out) (optional): the payload's size in bytes
  *
- * Returns: (transfer none): the payload's bytes
+ * The payload's bytes, valid as long as @item. They are not NUL-terminated
+ * and may hold U+0000: use @size, never strlen().
+ *
+ * Returns: (transfer none) (array length=size): the payload's bytes; never
+ *   %NULL, also for an empty payload, which gives a pointer that must not
+ *   be read, and a @size of 0 (so memcpy (dst, data, size) is always
+ *   valid)
  */
 const guint8 *sutra_item_get_data (const SutraItem *item, gsize *size);
 
