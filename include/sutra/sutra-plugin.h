@@ -290,7 +290,7 @@ typedef struct
  * domain (G_IO_ERROR, G_FILE_ERROR) fits.
  */
 #define SUTRA_PLUGIN_ERROR (sutra_plugin_error_quark ())
-GQuark sutra_plugin_error_quark (void);
+SUTRA_API GQuark sutra_plugin_error_quark (void);
 
 /**
  * SutraPluginError:
