@@ -87,9 +87,14 @@ count_rows (const char *table, gsize stride)
 {
   guint n = 0;
 
-  while (*(const char *const *) (gconstpointer) (table + (gsize) n * stride) != NULL)
-    n++;
-  return n;
+  for (;; n++)
+    {
+      const char *name;
+
+      memcpy (&name, table + (gsize) n * stride, sizeof name);
+      if (name == NULL)
+        return n;
+    }
 }
 
 /* Call only after the ABI check: @raw's minor indexes abi_layouts. */
