@@ -117,9 +117,33 @@ print_param (const SutraParamInfo *param)
   printf ("\n        %s\n", param->doc);
 }
 
+/* A media type or metadata key list, as gst-inspect shows pad templates:
+ * what a declared list says, and what a missing one means for this kind. */
+static void
+print_list (const char *label, const char *const *list, const char *if_null, const char *if_empty)
+{
+  printf ("  %-10s ", label);
+  if (list == NULL)
+    printf ("%s\n", if_null);
+  else if (list[0] == NULL)
+    printf ("%s\n", if_empty);
+  else
+    {
+      for (guint i = 0; list[i] != NULL; i++)
+        printf ("%s%s", i > 0 ? ", " : "",
+                strcmp (list[i], "*") == 0 ? "and others from its input" : list[i]);
+      printf ("\n");
+    }
+}
+
 static void
 print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
 {
+  /* A plugin built before ABI 1.1 cannot declare these: say so rather
+   * than "any", which would be a claim. */
+  const char *unspecified =
+    plugin->info->abi_minor < 1 ? "unspecified (the plugin predates ABI 1.1)" : "unspecified";
+
   printf ("Stage %s (%s), from plugin %s %s\n  %s\n", stage->name,
           sutra_stage_kind_to_string (stage->kind), plugin->info->name, plugin->info->version,
           stage->summary);
@@ -127,6 +151,21 @@ print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
   printf ("  devices:   %s%s%s\n", (stage->devices & SUTRA_DEVICE_CPU) ? "cpu" : "",
           (stage->devices & SUTRA_DEVICE_CPU) && (stage->devices & SUTRA_DEVICE_CUDA) ? ", " : "",
           (stage->devices & SUTRA_DEVICE_CUDA) ? "cuda" : "");
+  if (stage->kind == SUTRA_STAGE_SOURCE)
+    printf ("  %-10s nothing (a source)\n", "takes:");
+  else
+    print_list ("takes:", stage->input_media_types,
+                plugin->info->abi_minor < 1 ? unspecified : "any media type", "nothing");
+  if (stage->kind == SUTRA_STAGE_SINK)
+    printf ("  %-10s nothing (a sink)\n", "produces:");
+  else
+    print_list ("produces:", stage->output_media_types,
+                stage->kind == SUTRA_STAGE_MAP && plugin->info->abi_minor >= 1
+                  ? "what it takes (unspecified)"
+                  : unspecified,
+                "nothing");
+  if (stage->kind != SUTRA_STAGE_SINK)
+    print_list ("metadata:", stage->meta_keys, unspecified, "writes none");
   printf ("  parameters:\n");
   if (stage->params[0].name == NULL)
     printf ("    (none)\n");
@@ -134,23 +173,60 @@ print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
     print_param (param);
 }
 
+/* `sutra inspect` alone: every stage, one line each, by name. */
+static void
+print_all_stages (SutraRegistry *registry)
+{
+  g_autoptr (GPtrArray) names = sutra_registry_list_stage_names (registry);
+  g_autoptr (GPtrArray) plugins = sutra_registry_list_plugins (registry);
+
+  printf ("%u stages from %u plugins (sutra inspect NAME describes one):\n\n", names->len,
+          plugins->len);
+  printf ("  %-18s %-7s %-14s %s\n", "STAGE", "KIND", "PLUGIN", "SUMMARY");
+  for (guint i = 0; i < names->len; i++)
+    {
+      const SutraPlugin *plugin = NULL;
+      const SutraStageInfo *stage = sutra_registry_find_stage (registry, names->pdata[i], &plugin);
+
+      printf ("  %-18s %-7s %-14s %s\n", stage->name, sutra_stage_kind_to_string (stage->kind),
+              plugin->info->name, stage->summary);
+    }
+}
+
 int
 command_inspect (int argc, char **argv)
 {
   const GOptionEntry *groups[] = { plugin_path_entries, NULL };
   g_autoptr (GOptionContext) context =
-    command_context ("NAME",
-                     "Describe a plugin or a stage: its parameters (types, defaults, "
-                     "ranges, docs), threading model and devices.",
+    command_context ("[NAME]",
+                     "Describe a plugin or a stage: the media types it takes and produces, "
+                     "the metadata it writes, its parameters (types, defaults, ranges, docs), "
+                     "threading model and devices. With no NAME, list every stage.",
                      groups);
   g_autoptr (SutraRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
   const SutraPlugin *plugin;
   const SutraStageInfo *stage;
-  int status = parse_command (context, &argc, &argv, 1);
 
-  if (status != EXIT_OK)
-    return status;
+  /* parse_command wants a fixed number of arguments; NAME is optional. */
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      print_error ("%s (see “%s --help”)", error->message, argv[0]);
+      return EXIT_USAGE;
+    }
+  if (argc > 2)
+    {
+      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+
+      fputs (help, stderr);
+      return EXIT_USAGE;
+    }
   registry = load_registry ();
+  if (argc == 1)
+    {
+      print_all_stages (registry);
+      return EXIT_OK;
+    }
   plugin = sutra_registry_find_plugin (registry, argv[1]);
   if (plugin != NULL)
     {
@@ -158,7 +234,11 @@ command_inspect (int argc, char **argv)
               plugin->info->abi_major, plugin->info->abi_minor, plugin->info->summary,
               plugin->path);
       for (stage = plugin->info->stages; stage->name != NULL; stage++)
-        print_stage (plugin, stage);
+        {
+          if (stage != plugin->info->stages)
+            printf ("\n");
+          print_stage (plugin, stage);
+        }
       return EXIT_OK;
     }
   stage = sutra_registry_find_stage (registry, argv[1], &plugin);

@@ -27,7 +27,7 @@ const char sutra_cli_commands_help[] =
   "  validate PIPELINE  check a pipeline file and report every problem\n"
   "  graph PIPELINE     print the pipeline as a Graphviz DOT graph\n"
   "  plugins            list the plugins and their stages\n"
-  "  inspect NAME       describe a plugin or stage: parameters, threading, devices\n"
+  "  inspect [NAME]     describe a plugin or stage (media types, parameters); all stages\n"
   "  devices            list the GPUs sutra can use\n"
   "\n"
   "Run “sutra COMMAND --help” for a command's options.\n";
@@ -90,9 +90,9 @@ gboolean opt_no_job;
 
 const GOptionEntry plugin_path_entries[] = {
   { "plugin-path", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_plugin_paths,
-    "Load plugins from DIR or FILE too (repeatable; searched before SUTRA_PLUGIN_PATH and "
-    "the built-in directory)",
-    "DIR" },
+    "Load plugins from PATH too, a module file or a directory of them (repeatable; "
+    "searched before SUTRA_PLUGIN_PATH and the built-in directory)",
+    "PATH" },
   { NULL }
 };
 

@@ -239,8 +239,14 @@ sutra_item_get_payload (const SutraItem *item)
 const guint8 *
 sutra_item_get_data (const SutraItem *item, gsize *size)
 {
+  const guint8 *data;
+
   g_return_val_if_fail (item != NULL, NULL);
-  return g_bytes_get_data (item->payload, size);
+  data = g_bytes_get_data (item->payload, size);
+  /* g_bytes_get_data() gives NULL for some empty GBytes (g_bytes_new (p, 0))
+   * and not for others: plugins get one answer, a pointer they may hand to
+   * memcpy() or memchr() with a size of 0. */
+  return data != NULL ? data : (const guint8 *) "";
 }
 
 JsonObject *

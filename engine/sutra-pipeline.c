@@ -963,6 +963,21 @@ topological_order (GPtrArray *in_file_order)
   return order;
 }
 
+/* The media types @spec declares it pushes; a map that declares none
+ * pushes what it takes, so those of its one input. NULL: unknown. The
+ * depth bounds the walk on a cycle, which is reported on its own. */
+static const char *const *
+produced_media_types (const SutraStageSpec *spec, guint depth)
+{
+  if (spec->info == NULL || depth > 64)
+    return NULL;
+  if (spec->info->output_media_types != NULL)
+    return spec->info->output_media_types;
+  if (spec->info->kind == SUTRA_STAGE_MAP && spec->inputs->len == 1)
+    return produced_media_types (spec->inputs->pdata[0], depth + 1);
+  return NULL;
+}
+
 static void
 check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObject *stages)
 {
@@ -1033,6 +1048,20 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
                           "input “%s” is a sink (plugin “%s”), and a sink feeds no stage: "
                           "take the input from the stage before it",
                           input->name, input->plugin_name);
+            }
+          else if (input->info != NULL &&
+                   !sutra_media_types_overlap (produced_media_types (input, 0),
+                                               spec->info->input_media_types))
+            {
+              g_autofree char *input_path = g_strdup_printf ("/stages/%s/input", spec->name);
+              g_autofree char *produced =
+                g_strjoinv (", ", (char **) produced_media_types (input, 0));
+              g_autofree char *taken = g_strjoinv (", ", (char **) spec->info->input_media_types);
+
+              problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, input_path, spec->name,
+                          "input “%s” produces %s, and plugin “%s” takes none of these (it "
+                          "takes %s): put a stage that converts between them in between",
+                          input->name, produced, spec->plugin_name, taken);
             }
         }
     }

@@ -2,6 +2,7 @@
 /* Plugin loading with libltdl, and the checks a descriptor must pass. */
 
 #include "sutra-registry.h"
+#include "sutra-abi-frozen.h"
 
 #include <ltdl.h>
 #include <string.h>
@@ -23,6 +24,159 @@ struct _SutraRegistry
 };
 
 typedef const SutraPluginInfo *(*SutraPluginEntryPoint) (void);
+
+/*
+ * How a plugin built with each ABI minor laid out its descriptor: the
+ * stride of its stage and parameter tables (sizeof the struct it was
+ * compiled with) and how many bytes of each row are fields (the rest is
+ * tail padding, where a later minor may have put a field). Indexed by the
+ * plugin's abi_minor; the last row is this engine's own layout.
+ */
+typedef struct
+{
+  gsize plugin_fields;
+  gsize stage_stride;
+  gsize stage_fields;
+  gsize param_stride;
+  gsize param_fields;
+} AbiLayout;
+
+static const AbiLayout abi_layouts[] = {
+  /* 1.0 */
+  { SUTRA_ABI_FIELDS_END (SutraPluginInfo_1_0, stages), sizeof (SutraStageInfo_1_0),
+    SUTRA_ABI_FIELDS_END (SutraStageInfo_1_0, destroy), sizeof (SutraParamInfo_1_0),
+    SUTRA_ABI_FIELDS_END (SutraParamInfo_1_0, doc) },
+  /* 1.1: media types and metadata keys appended to SutraStageInfo */
+  { sizeof (SutraPluginInfo), sizeof (SutraStageInfo), sizeof (SutraStageInfo),
+    sizeof (SutraParamInfo), sizeof (SutraParamInfo) },
+};
+G_STATIC_ASSERT (G_N_ELEMENTS (abi_layouts) == SUTRA_ABI_MINOR + 1);
+
+/*
+ * A plugin's descriptor copied into this engine's layout: the rest of the
+ * engine walks only these copies (sutra_registry_find_stage and
+ * SutraPlugin.info hand them out), so it may step through stage and
+ * parameter tables with its own sizeof whatever minor the plugin was built
+ * with. Fields the plugin's minor predates are zero. Strings, choice
+ * arrays and functions still point into the module.
+ */
+typedef struct
+{
+  SutraPluginInfo info;   /* info.stages points at stages */
+  SutraStageInfo *stages; /* n_stages rows and a zeroed terminator */
+  guint n_stages;
+  SutraParamInfo **params; /* per stage: its table's copy, or NULL */
+} Descriptor;
+
+static void
+descriptor_free (Descriptor *descriptor)
+{
+  for (guint i = 0; i < descriptor->n_stages; i++)
+    g_free (descriptor->params[i]);
+  g_free (descriptor->params);
+  g_free (descriptor->stages);
+  g_free (descriptor);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Descriptor, descriptor_free)
+
+/* Rows of a table at @stride bytes apart, up to the one whose name (the
+ * first field in every minor) is NULL. */
+static guint
+count_rows (const char *table, gsize stride)
+{
+  guint n = 0;
+
+  for (;; n++)
+    {
+      const char *name;
+
+      memcpy (&name, table + (gsize) n * stride, sizeof name);
+      if (name == NULL)
+        return n;
+    }
+}
+
+/* Call only after the ABI check: @raw's minor indexes abi_layouts. */
+static Descriptor *
+descriptor_new (const SutraPluginInfo *raw)
+{
+  const AbiLayout *layout = &abi_layouts[raw->abi_minor];
+  Descriptor *descriptor = g_new0 (Descriptor, 1);
+  const char *raw_stages;
+
+  memcpy (&descriptor->info, raw, layout->plugin_fields);
+  raw_stages = (const char *) descriptor->info.stages;
+  if (raw_stages == NULL)
+    return descriptor;
+  descriptor->n_stages = count_rows (raw_stages, layout->stage_stride);
+  descriptor->stages = g_new0 (SutraStageInfo, descriptor->n_stages + 1);
+  descriptor->params = g_new0 (SutraParamInfo *, MAX (descriptor->n_stages, 1));
+  for (guint i = 0; i < descriptor->n_stages; i++)
+    {
+      SutraStageInfo *stage = &descriptor->stages[i];
+      const char *raw_params;
+      guint n_params;
+
+      memcpy (stage, raw_stages + (gsize) i * layout->stage_stride, layout->stage_fields);
+      raw_params = (const char *) stage->params;
+      if (raw_params == NULL)
+        continue;
+      n_params = count_rows (raw_params, layout->param_stride);
+      descriptor->params[i] = g_new0 (SutraParamInfo, n_params + 1);
+      for (guint k = 0; k < n_params; k++)
+        memcpy (&descriptor->params[i][k], raw_params + (gsize) k * layout->param_stride,
+                layout->param_fields);
+      stage->params = descriptor->params[i];
+    }
+  descriptor->info.stages = descriptor->stages;
+  return descriptor;
+}
+
+/*
+ * The copies of accepted plugins, by the address of the module's own
+ * descriptor. An accepted module is never unloaded, so its copy lives as
+ * long as the process, as the module's own descriptor would: pointers to
+ * stages stay valid after the registry that loaded them is freed, and two
+ * registries that load one module share one copy.
+ */
+static GMutex descriptors_lock;
+static GHashTable *descriptors; /* const SutraPluginInfo * -> Descriptor, owned */
+
+static Descriptor *
+descriptor_lookup (const SutraPluginInfo *raw)
+{
+  Descriptor *descriptor = NULL;
+
+  g_mutex_lock (&descriptors_lock);
+  if (descriptors != NULL)
+    descriptor = g_hash_table_lookup (descriptors, raw);
+  g_mutex_unlock (&descriptors_lock);
+  return descriptor;
+}
+
+/* Keeps @descriptor (transfer full) as the copy of @raw; returns the copy
+ * kept, an earlier one if another registry got there first. */
+static Descriptor *
+descriptor_keep (const SutraPluginInfo *raw, Descriptor *descriptor)
+{
+  Descriptor *kept;
+
+  g_mutex_lock (&descriptors_lock);
+  if (descriptors == NULL)
+    descriptors =
+      g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) descriptor_free);
+  kept = g_hash_table_lookup (descriptors, raw);
+  if (kept == NULL)
+    {
+      kept = descriptor;
+      g_hash_table_insert (descriptors, (gpointer) raw, descriptor);
+    }
+  else
+    descriptor_free (descriptor);
+  g_mutex_unlock (&descriptors_lock);
+  return kept;
+}
 
 static void
 plugin_free (SutraPlugin *plugin)
@@ -124,6 +278,44 @@ sutra_param_type_to_string (SutraParamType type)
     }
 }
 
+/* One pattern against one type, either of which may be "type/" and a star. */
+static gboolean
+media_type_matches (const char *a, const char *b)
+{
+  const char *slash_a = strchr (a, '/');
+  const char *slash_b = strchr (b, '/');
+
+  if (strcmp (a, b) == 0)
+    return TRUE;
+  if (slash_a == NULL || slash_b == NULL || slash_a - a != slash_b - b ||
+      strncmp (a, b, (gsize) (slash_a - a)) != 0)
+    return FALSE;
+  return strcmp (slash_a + 1, "*") == 0 || strcmp (slash_b + 1, "*") == 0;
+}
+
+gboolean
+sutra_media_types_accept (const char *const *accepted, const char *media_type)
+{
+  g_return_val_if_fail (media_type != NULL, FALSE);
+  if (accepted == NULL)
+    return TRUE;
+  for (guint i = 0; accepted[i] != NULL; i++)
+    if (media_type_matches (accepted[i], media_type))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+sutra_media_types_overlap (const char *const *produced, const char *const *accepted)
+{
+  if (produced == NULL || accepted == NULL)
+    return TRUE;
+  for (guint i = 0; produced[i] != NULL; i++)
+    if (sutra_media_types_accept (accepted, produced[i]))
+      return TRUE;
+  return FALSE;
+}
+
 static gsize
 param_storage_size (SutraParamType type)
 {
@@ -221,6 +413,69 @@ validate_param (const SutraStageInfo *stage,
   return TRUE;
 }
 
+/* "type/subtype", or "type/" and a star for every subtype of a type: no
+ * spaces, no parameters (those are not part of what a stage declares). */
+static gboolean
+is_media_type (const char *type)
+{
+  const char *slash = strchr (type, '/');
+
+  if (slash == NULL || slash == type || slash[1] == '\0' || strchr (slash + 1, '/') != NULL)
+    return FALSE;
+  for (const char *p = type; *p != '\0'; p++)
+    if (!g_ascii_isgraph (*p) || *p == ';' || *p == ',')
+      return FALSE;
+  /* A star stands for a whole subtype only. */
+  if (strchr (type, '*') != NULL && strcmp (slash + 1, "*") != 0)
+    return FALSE;
+  return strncmp (type, "*/", 2) != 0;
+}
+
+static gboolean
+validate_media_types (const SutraStageInfo *stage,
+                      const char *const *types,
+                      const char *field,
+                      const char *where,
+                      GError **error)
+{
+  if (types == NULL)
+    return TRUE;
+  if (types[0] == NULL)
+    return invalid (error, where,
+                    "stage “%s”: %s is an empty list; leave it NULL to mean any media type",
+                    stage->name, field);
+  for (guint i = 0; types[i] != NULL; i++)
+    {
+      if (!is_media_type (types[i]))
+        return invalid (error, where,
+                        "stage “%s”: %s: “%s” is not a media type (write “type/subtype”, "
+                        "such as “text/plain”, or “type/*” for every subtype)",
+                        stage->name, field, types[i]);
+      for (guint k = 0; k < i; k++)
+        if (strcmp (types[k], types[i]) == 0)
+          return invalid (error, where, "stage “%s”: %s: “%s” is listed twice", stage->name, field,
+                          types[i]);
+    }
+  return TRUE;
+}
+
+static gboolean
+validate_meta_keys (const SutraStageInfo *stage, const char *where, GError **error)
+{
+  const char *const *keys = stage->meta_keys;
+
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+    {
+      if (keys[i][0] == '\0')
+        return invalid (error, where, "stage “%s”: meta_keys: an empty key", stage->name);
+      for (guint k = 0; k < i; k++)
+        if (strcmp (keys[k], keys[i]) == 0)
+          return invalid (error, where, "stage “%s”: meta_keys: “%s” is listed twice", stage->name,
+                          keys[i]);
+    }
+  return TRUE;
+}
+
 static gboolean
 validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
 {
@@ -244,6 +499,19 @@ validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
                     "stage “%s”: no parameter table (an empty one ends "
                     "with SUTRA_PARAM_ROW_END)",
                     stage->name);
+  if (!validate_media_types (stage, stage->input_media_types, "input_media_types", where, error) ||
+      !validate_media_types (stage, stage->output_media_types, "output_media_types", where,
+                             error) ||
+      !validate_meta_keys (stage, where, error))
+    return FALSE;
+  if (stage->kind == SUTRA_STAGE_SOURCE && stage->input_media_types != NULL)
+    return invalid (error, where,
+                    "stage “%s”: a source takes no input: leave input_media_types NULL",
+                    stage->name);
+  if (stage->kind == SUTRA_STAGE_SINK && stage->output_media_types != NULL)
+    return invalid (error, where,
+                    "stage “%s”: a sink pushes nothing: leave output_media_types NULL",
+                    stage->name);
   for (const SutraParamInfo *param = stage->params; param->name != NULL; param++)
     {
       if (!g_hash_table_add (names, (gpointer) param->name))
@@ -255,18 +523,26 @@ validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
   return TRUE;
 }
 
-gboolean
-sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GError **error)
+/* Reads only abi_major and abi_minor, the two fields every ABI has first. */
+static gboolean
+check_abi (const SutraPluginInfo *raw, const char *where, GError **error)
 {
-  if (info->abi_major != SUTRA_ABI_MAJOR || info->abi_minor > SUTRA_ABI_MINOR)
+  if (raw->abi_major != SUTRA_ABI_MAJOR || raw->abi_minor > SUTRA_ABI_MINOR)
     {
       g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
                    "%s: built for plugin ABI %u.%u, but this sutra (%s) speaks ABI %d.%d: "
                    "rebuild the plugin against this sutra's headers",
-                   where, info->abi_major, info->abi_minor, SUTRA_VERSION_STRING, SUTRA_ABI_MAJOR,
+                   where, raw->abi_major, raw->abi_minor, SUTRA_VERSION_STRING, SUTRA_ABI_MAJOR,
                    SUTRA_ABI_MINOR);
       return FALSE;
     }
+  return TRUE;
+}
+
+/* @info is a copy in this engine's layout (descriptor_new). */
+static gboolean
+validate_descriptor (const SutraPluginInfo *info, const char *where, GError **error)
+{
   if (info->name == NULL || info->name[0] == '\0')
     return invalid (error, where, "no plugin name");
   if (info->version == NULL)
@@ -290,6 +566,18 @@ sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GErr
   return TRUE;
 }
 
+gboolean
+sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GError **error)
+{
+  g_autoptr (Descriptor) descriptor = NULL;
+
+  g_return_val_if_fail (info != NULL, FALSE);
+  if (!check_abi (info, where, error))
+    return FALSE;
+  descriptor = descriptor_new (info);
+  return validate_descriptor (&descriptor->info, where, error);
+}
+
 /* The module's base name without directory and suffix: "/x/libfoo.so" -> "libfoo". */
 static char *
 module_stem (const char *path)
@@ -308,18 +596,27 @@ sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **er
   lt_dlhandle handle;
   lt_dladvise advise;
   SutraPluginEntryPoint entry;
+  const SutraPluginInfo *raw;
   const SutraPluginInfo *info;
+  g_autoptr (Descriptor) fresh = NULL;
+  Descriptor *descriptor;
   const SutraPlugin *existing;
   g_autofree char *stem = NULL;
+  g_autofree char *absolute = NULL;
   SutraPlugin *plugin;
 
   g_return_val_if_fail (registry != NULL, FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
 
+  /* A relative path is relative to the working directory, as everywhere
+   * on the command line: libltdl would search its library path for a bare
+   * "uppercase.so" instead. */
+  absolute = g_canonicalize_filename (path, NULL);
+
   /* RTLD_LOCAL: two plugins may use the same static helper names. */
   lt_dladvise_init (&advise);
   lt_dladvise_local (&advise);
-  handle = lt_dlopenadvise (path, advise);
+  handle = lt_dlopenadvise (absolute, advise);
   lt_dladvise_destroy (&advise);
   if (handle == NULL)
     {
@@ -337,19 +634,31 @@ sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **er
       lt_dlclose (handle);
       return FALSE;
     }
-  info = entry ();
-  if (info == NULL)
+  raw = entry ();
+  if (raw == NULL)
     {
       g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_INVALID,
                    "%s: %s() returned no descriptor", path, SUTRA_PLUGIN_ENTRY_POINT);
       lt_dlclose (handle);
       return FALSE;
     }
-  if (!sutra_plugin_info_validate (info, path, error))
+  if (!check_abi (raw, path, error))
     {
       lt_dlclose (handle);
       return FALSE;
     }
+  /* From here on only the copy in this engine's layout is read. */
+  descriptor = descriptor_lookup (raw);
+  if (descriptor == NULL)
+    {
+      descriptor = fresh = descriptor_new (raw);
+      if (!validate_descriptor (&descriptor->info, path, error))
+        {
+          lt_dlclose (handle);
+          return FALSE;
+        }
+    }
+  info = &descriptor->info;
   stem = module_stem (path);
   if (strcmp (stem, info->name) != 0)
     {
@@ -384,9 +693,13 @@ sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **er
         }
     }
 
+  /* Accepted: the module stays loaded for good, and so does its copy. */
+  if (fresh != NULL)
+    descriptor = descriptor_keep (raw, g_steal_pointer (&fresh));
+  info = &descriptor->info;
   plugin = g_new0 (SutraPlugin, 1);
   plugin->info = info;
-  plugin->path = g_strdup (path);
+  plugin->path = g_steal_pointer (&absolute);
   g_ptr_array_add (registry->plugins, plugin);
   g_hash_table_insert (registry->plugin_names, (gpointer) info->name, plugin);
   for (const SutraStageInfo *stage = info->stages; stage->name != NULL; stage++)

@@ -22,6 +22,13 @@ typedef enum
 
 typedef struct _SutraRegistry SutraRegistry;
 
+/*
+ * A loaded plugin. @info is the registry's copy of the module's descriptor
+ * in this engine's struct layout, whatever ABI minor the plugin was built
+ * with (fields its minor predates are zero): walk its stage and parameter
+ * tables freely. The module's own descriptor is never handed out. The copy
+ * lives as long as the module, which is never unloaded. @path is absolute.
+ */
 typedef struct
 {
   const SutraPluginInfo *info;
@@ -53,8 +60,9 @@ gboolean sutra_registry_load_default (SutraRegistry *registry,
 /* The built-in plugin directory this sutra uses. */
 const char *sutra_registry_get_builtin_dir (void);
 
-/* Returns: (transfer none) (nullable): the stage named @name, and in
- * @plugin (optional) the plugin that provides it. */
+/* Returns: (transfer none) (nullable): the stage named @name (in the
+ * registry's copy: see SutraPlugin), and in @plugin (optional) the plugin
+ * that provides it. */
 const SutraStageInfo *sutra_registry_find_stage (SutraRegistry *registry,
                                                  const char *name,
                                                  const SutraPlugin **plugin);
@@ -69,10 +77,21 @@ GPtrArray *sutra_registry_list_plugins (SutraRegistry *registry);
 GPtrArray *sutra_registry_list_stage_names (SutraRegistry *registry);
 
 /* Checks a descriptor without loading anything: the rules the loader
- * applies. @where names the module in messages. */
+ * applies. @info is laid out as its abi_minor says (a plugin's own
+ * descriptor). @where names the module in messages. */
 gboolean sutra_plugin_info_validate (const SutraPluginInfo *info,
                                      const char *where,
                                      GError **error);
+
+/* Whether a stage that declares @accepted (its input_media_types) takes an
+ * item of @media_type. "type/" and a star matches every subtype; NULL
+ * accepts everything. */
+gboolean sutra_media_types_accept (const char *const *accepted, const char *media_type);
+
+/* Whether some type @produced (a stage's output_media_types) lists can be
+ * one @accepted lists: FALSE only when both are declared and no type of
+ * one matches a type of the other, wildcards included. */
+gboolean sutra_media_types_overlap (const char *const *produced, const char *const *accepted);
 
 const char *sutra_stage_kind_to_string (SutraStageKind kind);
 const char *sutra_threading_to_string (SutraThreading threading);

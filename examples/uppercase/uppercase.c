@@ -137,8 +137,8 @@ uppercase_process (gpointer instance,
       const guint8 *data;
       gsize size;
 
-      /* Other media types (audio, EPUB, ...) pass through untouched: the
-       * input itself, with a reference of our own. */
+      /* Other media types (audio, EPUB and the rest) pass through
+       * untouched: the input itself, with a reference of our own. */
       if (strcmp (sutra_item_get_media_type (item), SUTRA_MEDIA_TEXT_PLAIN) != 0)
         {
           sutra_output_push (output, sutra_item_ref (item));
@@ -177,6 +177,12 @@ uppercase_process (gpointer instance,
   return TRUE;
 }
 
+/* What `sutra inspect` shows and `sutra validate` checks: the stage takes
+ * any media type (it passes what is not text/plain through), so it leaves
+ * input_media_types NULL, and pushes what it takes, so output_media_types
+ * too; the metadata of its items is the input's, so it writes no keys. */
+static const char *const uppercase_meta_keys[] = { NULL };
+
 static const SutraStageInfo uppercase_stages[] = {
   {
     .name = "uppercase",
@@ -189,6 +195,7 @@ static const SutraStageInfo uppercase_stages[] = {
     .create = uppercase_create,
     .process = uppercase_process,
     .destroy = uppercase_destroy,
+    .meta_keys = uppercase_meta_keys,
   },
   { NULL }
 };

@@ -51,10 +51,10 @@ typedef struct _SutraItem SutraItem;
  *
  * Returns: (transfer full): a new item
  */
-SutraItem *sutra_item_new_root (const char *id,
-                                guint64 position,
-                                const char *media_type,
-                                GBytes *payload);
+SUTRA_API SutraItem *sutra_item_new_root (const char *id,
+                                          guint64 position,
+                                          const char *media_type,
+                                          GBytes *payload);
 
 /**
  * sutra_item_new_child:
@@ -70,10 +70,10 @@ SutraItem *sutra_item_new_root (const char *id,
  *
  * Returns: (transfer full): a new item
  */
-SutraItem *sutra_item_new_child (const SutraItem *parent,
-                                 guint64 index,
-                                 const char *media_type,
-                                 GBytes *payload);
+SUTRA_API SutraItem *sutra_item_new_child (const SutraItem *parent,
+                                           guint64 index,
+                                           const char *media_type,
+                                           GBytes *payload);
 
 /**
  * sutra_item_new_derived:
@@ -87,9 +87,9 @@ SutraItem *sutra_item_new_child (const SutraItem *parent,
  *
  * Returns: (transfer full): a new item
  */
-SutraItem *sutra_item_new_derived (const SutraItem *source,
-                                   const char *media_type,
-                                   GBytes *payload);
+SUTRA_API SutraItem *sutra_item_new_derived (const SutraItem *source,
+                                             const char *media_type,
+                                             GBytes *payload);
 
 /**
  * sutra_item_new_parent:
@@ -103,24 +103,26 @@ SutraItem *sutra_item_new_derived (const SutraItem *source,
  *
  * Returns: (transfer full): a new item
  */
-SutraItem *sutra_item_new_parent (const SutraItem *child, const char *media_type, GBytes *payload);
+SUTRA_API SutraItem *sutra_item_new_parent (const SutraItem *child,
+                                            const char *media_type,
+                                            GBytes *payload);
 
-SutraItem *sutra_item_ref (SutraItem *item);
-void sutra_item_unref (SutraItem *item);
+SUTRA_API SutraItem *sutra_item_ref (SutraItem *item);
+SUTRA_API void sutra_item_unref (SutraItem *item);
 
 /**
  * sutra_item_get_id:
  *
  * Returns: (transfer none): the display id
  */
-const char *sutra_item_get_id (const SutraItem *item);
+SUTRA_API const char *sutra_item_get_id (const SutraItem *item);
 
 /**
  * sutra_item_get_depth:
  *
  * Returns: the number of positions in the item's path (1 for a source item)
  */
-guint sutra_item_get_depth (const SutraItem *item);
+SUTRA_API guint sutra_item_get_depth (const SutraItem *item);
 
 /**
  * sutra_item_get_position:
@@ -128,14 +130,14 @@ guint sutra_item_get_depth (const SutraItem *item);
  *
  * Returns: the position at @level of the item's path
  */
-guint64 sutra_item_get_position (const SutraItem *item, guint level);
+SUTRA_API guint64 sutra_item_get_position (const SutraItem *item, guint level);
 
 /**
  * sutra_item_get_index:
  *
  * Returns: the last position of the path: the index among the siblings
  */
-guint64 sutra_item_get_index (const SutraItem *item);
+SUTRA_API guint64 sutra_item_get_index (const SutraItem *item);
 
 /**
  * sutra_item_compare:
@@ -145,14 +147,14 @@ guint64 sutra_item_get_index (const SutraItem *item);
  *
  * Returns: negative, 0 or positive, as strcmp()
  */
-int sutra_item_compare (const SutraItem *a, const SutraItem *b);
+SUTRA_API int sutra_item_compare (const SutraItem *a, const SutraItem *b);
 
 /**
  * sutra_item_get_media_type:
  *
  * Returns: (transfer none): the payload's media type
  */
-const char *sutra_item_get_media_type (const SutraItem *item);
+SUTRA_API const char *sutra_item_get_media_type (const SutraItem *item);
 
 /**
  * sutra_item_get_payload:
@@ -161,15 +163,21 @@ const char *sutra_item_get_media_type (const SutraItem *item);
  *   size 0). It is bytes with a length, not a string: it may hold U+0000 and
  *   is not NUL-terminated.
  */
-GBytes *sutra_item_get_payload (const SutraItem *item);
+SUTRA_API GBytes *sutra_item_get_payload (const SutraItem *item);
 
 /**
  * sutra_item_get_data:
  * @size: (out) (optional): the payload's size in bytes
  *
- * Returns: (transfer none): the payload's bytes
+ * The payload's bytes, valid as long as @item. They are not NUL-terminated
+ * and may hold U+0000: use @size, never strlen().
+ *
+ * Returns: (transfer none) (array length=size): the payload's bytes; never
+ *   %NULL, also for an empty payload, which gives a pointer that must not
+ *   be read, and a @size of 0 (so memcpy (dst, data, size) is always
+ *   valid)
  */
-const guint8 *sutra_item_get_data (const SutraItem *item, gsize *size);
+SUTRA_API const guint8 *sutra_item_get_data (const SutraItem *item, gsize *size);
 
 /**
  * sutra_item_get_meta:
@@ -177,7 +185,7 @@ const guint8 *sutra_item_get_data (const SutraItem *item, gsize *size);
  * Returns: (transfer none) (nullable): the metadata, or %NULL when the item
  *   has none (plain items allocate no JSON object). Do not modify it.
  */
-JsonObject *sutra_item_get_meta (const SutraItem *item);
+SUTRA_API JsonObject *sutra_item_get_meta (const SutraItem *item);
 
 /**
  * sutra_item_ensure_meta:
@@ -187,7 +195,7 @@ JsonObject *sutra_item_get_meta (const SutraItem *item);
  *
  * Returns: (transfer none): the item's own, writable metadata
  */
-JsonObject *sutra_item_ensure_meta (SutraItem *item);
+SUTRA_API JsonObject *sutra_item_ensure_meta (SutraItem *item);
 
 /**
  * sutra_item_set_meta:
@@ -195,21 +203,21 @@ JsonObject *sutra_item_ensure_meta (SutraItem *item);
  *
  * Replaces the metadata of a new item (one not yet pushed).
  */
-void sutra_item_set_meta (SutraItem *item, JsonObject *meta);
+SUTRA_API void sutra_item_set_meta (SutraItem *item, JsonObject *meta);
 
 /**
  * sutra_item_dup_meta:
  *
  * Returns: (transfer full) (nullable): a deep copy of the metadata, or %NULL
  */
-JsonObject *sutra_item_dup_meta (const SutraItem *item);
+SUTRA_API JsonObject *sutra_item_dup_meta (const SutraItem *item);
 
 /* Convenience lookups into the metadata; they return @fallback when the
  * item has no metadata, no such member, or a member of another type. */
-const char *sutra_item_get_meta_string (const SutraItem *item,
-                                        const char *name,
-                                        const char *fallback);
-gint64 sutra_item_get_meta_int (const SutraItem *item, const char *name, gint64 fallback);
+SUTRA_API const char *sutra_item_get_meta_string (const SutraItem *item,
+                                                  const char *name,
+                                                  const char *fallback);
+SUTRA_API gint64 sutra_item_get_meta_int (const SutraItem *item, const char *name, gint64 fallback);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraItem, sutra_item_unref)
 

@@ -42,7 +42,7 @@ typedef struct _SutraOutput SutraOutput;
  *
  * Emits @item.
  */
-void sutra_output_push (SutraOutput *output, SutraItem *item);
+SUTRA_API void sutra_output_push (SutraOutput *output, SutraItem *item);
 
 /**
  * sutra_output_set_total:
@@ -51,7 +51,7 @@ void sutra_output_push (SutraOutput *output, SutraItem *item);
  *
  * Tells the progress display the total, where a source knows it in advance.
  */
-void sutra_output_set_total (SutraOutput *output, guint64 n_items);
+SUTRA_API void sutra_output_set_total (SutraOutput *output, guint64 n_items);
 
 /**
  * sutra_output_is_cancelled:
@@ -62,6 +62,6 @@ void sutra_output_set_total (SutraOutput *output, guint64 n_items);
  *
  * Returns: %TRUE when the run is being stopped
  */
-gboolean sutra_output_is_cancelled (SutraOutput *output);
+SUTRA_API gboolean sutra_output_is_cancelled (SutraOutput *output);
 
 G_END_DECLS

@@ -110,7 +110,9 @@ typedef enum
  * One row of a stage's parameter table, as FFmpeg's AVOption: the engine
  * validates the pipeline against the table and fills the settings struct;
  * plugins never parse user JSON. A table ends with a row whose @name is
- * %NULL.
+ * %NULL. Fields are only ever appended, as in #SutraStageInfo: fill rows
+ * with the SUTRA_PARAM_ROW_* macros, which stay source-compatible when the
+ * struct grows.
  */
 typedef struct
 {
@@ -125,6 +127,7 @@ typedef struct
   const char *const *choices;
   guint flags;
   const char *doc;
+  /* Later minors: append only; never reorder or remove. */
 } SutraParamInfo;
 
 /**
@@ -179,8 +182,28 @@ typedef struct
  *   from (say, the file's length); the engine records it in the journal and
  *   gives it back in #SutraStageContext.resume_state when the job resumes
  * @destroy: (nullable): frees an instance @create made
+ * @input_media_types: (nullable) (array zero-terminated=1): the media types
+ *   the stage takes (`"text/plain"`; a subtype `*` takes the whole type),
+ *   %NULL-terminated; %NULL means any (a stage that passes what it does not
+ *   handle through takes any). A source takes no input: leave it %NULL.
+ *   Since: ABI 1.1
+ * @output_media_types: (nullable) (array zero-terminated=1): the media types
+ *   the stage pushes, %NULL-terminated; %NULL means unspecified (for a map:
+ *   what it was given). A sink pushes nothing: leave it %NULL. Since: ABI 1.1
+ * @meta_keys: (nullable) (array zero-terminated=1): the metadata members the
+ *   stage writes on the items it pushes, %NULL-terminated; an entry `"*"`
+ *   says it writes others too (copied from its input, say). %NULL means
+ *   unspecified; an empty array (`{ NULL }`), that it writes none.
+ *   Since: ABI 1.1
  *
- * One stage of a plugin.
+ * One stage of a plugin. `sutra inspect` shows the media types and the
+ * metadata keys, and `sutra validate` refuses a stage fed by one whose
+ * declared outputs it does not take.
+ *
+ * Fields are only ever appended (and %SUTRA_ABI_MINOR bumped): the engine
+ * walks a plugin's stage table with the size the struct had in the ABI minor
+ * the plugin was built with, and reads appended fields as %NULL or 0 for a
+ * plugin built before they existed.
  */
 typedef struct
 {
@@ -200,6 +223,11 @@ typedef struct
   gboolean (*finish) (gpointer instance, SutraOutput *output, GError **error);
   gboolean (*sync) (gpointer instance, char **state, GError **error);
   void (*destroy) (gpointer instance);
+  /* ABI 1.1 */
+  const char *const *input_media_types;
+  const char *const *output_media_types;
+  const char *const *meta_keys;
+  /* Later minors: append only; never reorder or remove. */
 } SutraStageInfo;
 
 /**
@@ -262,7 +290,7 @@ typedef struct
  * domain (G_IO_ERROR, G_FILE_ERROR) fits.
  */
 #define SUTRA_PLUGIN_ERROR (sutra_plugin_error_quark ())
-GQuark sutra_plugin_error_quark (void);
+SUTRA_API GQuark sutra_plugin_error_quark (void);
 
 /**
  * SutraPluginError:

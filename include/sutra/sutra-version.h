@@ -28,12 +28,24 @@ G_BEGIN_DECLS
  *   fields only from plugins whose abi_minor says they are there.
  */
 #define SUTRA_ABI_MAJOR 1
-#define SUTRA_ABI_MINOR 0
+/* 1.1: SutraStageInfo gained input_media_types, output_media_types and
+ * meta_keys. */
+#define SUTRA_ABI_MINOR 1
 
+/* Marks the one function a plugin exports (SUTRA_PLUGIN_DEFINE). */
 #if defined(_WIN32)
 #define SUTRA_EXPORT __declspec(dllexport)
 #else
 #define SUTRA_EXPORT __attribute__ ((visibility ("default")))
+#endif
+
+/* Marks the functions libsutra exports: the public API, and nothing else.
+ * The engine is compiled with hidden visibility, so an internal function
+ * can be renamed or removed without changing libsutra's ABI. */
+#if defined(_WIN32)
+#define SUTRA_API
+#else
+#define SUTRA_API __attribute__ ((visibility ("default")))
 #endif
 
 G_END_DECLS

@@ -221,6 +221,9 @@ fault_process (gpointer instance,
   return TRUE;
 }
 
+/* Items pass through (marked or not) with their media type and metadata. */
+static const char *const fault_meta_keys[] = { NULL };
+
 static const SutraStageInfo fault_stages[] = {
   {
     .name = "fault",
@@ -233,6 +236,7 @@ static const SutraStageInfo fault_stages[] = {
     .create = fault_create,
     .process = fault_process,
     .destroy = fault_destroy,
+    .meta_keys = fault_meta_keys,
   },
   { NULL }
 };

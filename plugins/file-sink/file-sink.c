@@ -161,6 +161,9 @@ static const SutraStageInfo file_sink_stages[] = {
     .devices = SUTRA_DEVICE_CPU,
     .create = file_sink_create,
     .process = file_sink_process,
+    /* Any media type: the payload is written as it is; the extension follows
+     * the type. */
+    .input_media_types = NULL,
   },
   { NULL }
 };

@@ -45,6 +45,9 @@ identity_process (gpointer instance,
   return TRUE;
 }
 
+/* Items pass through as they are: any media type, no metadata of its own. */
+static const char *const identity_meta_keys[] = { NULL };
+
 static const SutraStageInfo identity_stages[] = {
   {
     .name = "identity",
@@ -56,6 +59,7 @@ static const SutraStageInfo identity_stages[] = {
     .devices = SUTRA_DEVICE_CPU,
     .create = identity_create,
     .process = identity_process,
+    .meta_keys = identity_meta_keys,
   },
   { NULL }
 };

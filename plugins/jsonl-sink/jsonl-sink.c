@@ -345,6 +345,8 @@ static const SutraStageInfo jsonl_sink_stages[] = {
     .finish = jsonl_sink_finish,
     .sync = jsonl_sink_sync,
     .destroy = jsonl_sink_destroy,
+    /* Any media type: text as "text", other payloads as their type and size. */
+    .input_media_types = NULL,
   },
   { NULL }
 };

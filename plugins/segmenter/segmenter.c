@@ -534,6 +534,34 @@ segmenter_process (gpointer instance,
   return TRUE;
 }
 
+/* What choose_format reads: text-source types a zip it cannot tell for an
+ * EPUB application/zip, other text is read as plain text, and untyped
+ * bytes are sniffed. */
+static const char *const segmenter_input_types[] = {
+  SUTRA_MEDIA_TEXT_PLAIN,
+  SUTRA_MEDIA_TEXT_MARKDOWN,
+  SUTRA_MEDIA_EPUB,
+  "application/zip",
+  "text/*",
+  SUTRA_MEDIA_OCTETS,
+  NULL,
+};
+static const char *const segmenter_output_types[] = { SUTRA_MEDIA_TEXT_PLAIN, NULL };
+/* set_chapter_meta, set_book_meta, emit_chunk and emit_book's chapters. */
+static const char *const segmenter_meta_keys[] = {
+  "chapter_index",
+  "chapter_title",
+  "part_title",
+  "front_matter",
+  "paragraph_index",
+  "paragraph_end",
+  "paragraph_count",
+  "language",
+  "title",
+  "author",
+  NULL,
+};
+
 static const SutraStageInfo segmenter_stages[] = {
   {
     .name = "segmenter",
@@ -546,6 +574,9 @@ static const SutraStageInfo segmenter_stages[] = {
     .create = segmenter_create,
     .process = segmenter_process,
     .destroy = segmenter_destroy,
+    .input_media_types = segmenter_input_types,
+    .output_media_types = segmenter_output_types,
+    .meta_keys = segmenter_meta_keys,
   },
   { NULL }
 };

@@ -56,6 +56,11 @@ text_join_process (gpointer instance,
   return TRUE;
 }
 
+static const char *const text_join_input_types[] = { "text/*", NULL };
+static const char *const text_join_output_types[] = { SUTRA_MEDIA_TEXT_PLAIN, NULL };
+/* The joined item carries its first member's metadata. */
+static const char *const text_join_meta_keys[] = { "*", NULL };
+
 static const SutraStageInfo text_join_stages[] = {
   {
     .name = "text-join",
@@ -67,6 +72,9 @@ static const SutraStageInfo text_join_stages[] = {
     .devices = SUTRA_DEVICE_CPU,
     .create = text_join_create,
     .process = text_join_process,
+    .input_media_types = text_join_input_types,
+    .output_media_types = text_join_output_types,
+    .meta_keys = text_join_meta_keys,
   },
   { NULL }
 };

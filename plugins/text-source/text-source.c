@@ -428,6 +428,14 @@ text_source_process (gpointer instance,
   return TRUE;
 }
 
+/* Lines and JSONL records are text/plain; a document is typed by
+ * sniff_media_type. */
+static const char *const text_source_output_types[] = {
+  SUTRA_MEDIA_TEXT_PLAIN, SUTRA_MEDIA_TEXT_MARKDOWN, SUTRA_MEDIA_EPUB, "application/zip", NULL,
+};
+/* "path" on documents; a JSONL record's members other than id and text. */
+static const char *const text_source_meta_keys[] = { "path", "*", NULL };
+
 static const SutraStageInfo text_source_stages[] = {
   {
     .name = "text-source",
@@ -439,6 +447,8 @@ static const SutraStageInfo text_source_stages[] = {
     .devices = SUTRA_DEVICE_CPU,
     .create = text_source_create,
     .process = text_source_process,
+    .output_media_types = text_source_output_types,
+    .meta_keys = text_source_meta_keys,
   },
   { NULL }
 };

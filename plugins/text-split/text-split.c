@@ -81,6 +81,11 @@ text_split_process (gpointer instance,
   return TRUE;
 }
 
+static const char *const text_split_input_types[] = { "text/*", NULL };
+static const char *const text_split_output_types[] = { SUTRA_MEDIA_TEXT_PLAIN, NULL };
+/* Each child carries a copy of its parent's metadata. */
+static const char *const text_split_meta_keys[] = { "*", NULL };
+
 static const SutraStageInfo text_split_stages[] = {
   {
     .name = "text-split",
@@ -92,6 +97,9 @@ static const SutraStageInfo text_split_stages[] = {
     .devices = SUTRA_DEVICE_CPU,
     .create = text_split_create,
     .process = text_split_process,
+    .input_media_types = text_split_input_types,
+    .output_media_types = text_split_output_types,
+    .meta_keys = text_split_meta_keys,
   },
   { NULL }
 };

@@ -7,10 +7,13 @@
  * struct moves or a struct changes size, as GStreamer's gstabi.c does; the
  * runtime test reports the same layout so that the suite shows it. Fields
  * may only be appended (and SUTRA_ABI_MINOR bumped): update the sizes here
- * then, never the offsets.
+ * then, never the offsets, and freeze the previous layout in
+ * engine/sutra-abi-frozen.h (its sizes are pinned here too).
  */
 
 #include <sutra/sutra.h>
+
+#include "sutra-abi-frozen.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -57,7 +60,15 @@ PIN_OFFSET (SutraStageInfo, process, 56);
 PIN_OFFSET (SutraStageInfo, finish, 64);
 PIN_OFFSET (SutraStageInfo, sync, 72);
 PIN_OFFSET (SutraStageInfo, destroy, 80);
-PIN_SIZE (SutraStageInfo, 88);
+PIN_OFFSET (SutraStageInfo, input_media_types, 88);
+PIN_OFFSET (SutraStageInfo, output_media_types, 96);
+PIN_OFFSET (SutraStageInfo, meta_keys, 104);
+PIN_SIZE (SutraStageInfo, 112);
+
+/* The frozen copies the registry walks older plugins' tables with. */
+PIN_SIZE (SutraStageInfo_1_0, 88);
+PIN_SIZE (SutraParamInfo_1_0, 88);
+PIN_SIZE (SutraPluginInfo_1_0, 40);
 
 PIN_OFFSET (SutraParamInfo, name, 0);
 PIN_OFFSET (SutraParamInfo, type, 8);
@@ -127,7 +138,13 @@ static const AbiCheck layout[] = {
   OFFSET (SutraStageInfo, finish, 64),
   OFFSET (SutraStageInfo, sync, 72),
   OFFSET (SutraStageInfo, destroy, 80),
-  SIZE (SutraStageInfo, 88),
+  OFFSET (SutraStageInfo, input_media_types, 88),
+  OFFSET (SutraStageInfo, output_media_types, 96),
+  OFFSET (SutraStageInfo, meta_keys, 104),
+  SIZE (SutraStageInfo, 112),
+  SIZE (SutraStageInfo_1_0, 88),
+  SIZE (SutraParamInfo_1_0, 88),
+  SIZE (SutraPluginInfo_1_0, 40),
   OFFSET (SutraParamInfo, name, 0),
   OFFSET (SutraParamInfo, type, 8),
   OFFSET (SutraParamInfo, offset, 16),
@@ -171,10 +188,10 @@ test_abi_layout_unpinned (void)
 static void
 test_abi_version (void)
 {
-  g_test_summary ("The ABI this engine speaks is 1.0; a change here is a deliberate ABI "
+  g_test_summary ("The ABI this engine speaks is 1.1; a change here is a deliberate ABI "
                   "bump that must also update this file");
   g_assert_cmpint (SUTRA_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 0);
+  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 1);
   g_assert_cmpstr (SUTRA_PLUGIN_ENTRY_POINT, ==, "sutra_plugin_get_info");
 }
 

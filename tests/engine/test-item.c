@@ -428,6 +428,32 @@ test_item_group_end_marker (void)
   g_assert_cmpint (sutra_item_compare_prefix (chunk, marker, 2), >, 0);
 }
 
+static void
+test_item_empty_payload_data (void)
+{
+  /* Every way a plugin or the engine makes an empty payload. */
+  GBytes *payloads[] = {
+    NULL,
+    g_bytes_new (NULL, 0),
+    g_bytes_new ("abc", 0),
+    g_bytes_new_take (NULL, 0),
+    g_bytes_new_static ("", 0),
+  };
+
+  g_test_summary ("sutra_item_get_data() of an empty payload returns a pointer, never "
+                  "NULL, and a size of 0, however the empty GBytes was made");
+  for (gsize i = 0; i < G_N_ELEMENTS (payloads); i++)
+    {
+      g_autoptr (SutraItem) item = sutra_item_new_root ("e", i, NULL, payloads[i]);
+      gsize size = 99;
+      const guint8 *data = sutra_item_get_data (item, &size);
+
+      g_assert_nonnull (data);
+      g_assert_cmpuint (size, ==, 0);
+      g_assert_cmpuint (g_bytes_get_size (sutra_item_get_payload (item)), ==, 0);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -451,6 +477,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/item/meta-dup-is-deep", test_item_meta_dup_is_deep);
   g_test_add_func ("/engine/item/meta-set-replaces", test_item_meta_set_replaces);
   g_test_add_func ("/engine/item/payload-with-nul", test_item_payload_with_nul);
+  g_test_add_func ("/engine/item/empty-payload-data", test_item_empty_payload_data);
   g_test_add_func ("/engine/item/ref-counting", test_item_ref_counting);
   g_test_add_func ("/engine/item/group-end-marker", test_item_group_end_marker);
 

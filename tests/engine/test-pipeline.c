@@ -199,6 +199,30 @@ static const BadCase bad_cases[] = {
     SUTRA_PIPELINE_ERROR_BAD_GRAPH,
     1,
     { "bad.json:5:5: stage “again”: plugin “text-source” is a source and takes no “input”" } },
+  { "graph/media-types-disjoint",
+    HEAD STAGE ("read", "\"plugin\": \"media-audio-source\"")
+      LAST ("split", "\"plugin\": \"text-split\", \"input\": \"read\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
+    { "bad.json:5:", "stage “split”: input “read” produces audio/x-raw-f32, and plugin "
+                     "“text-split” takes none of these (it takes text/*)" } },
+  { "graph/media-types-through-a-map",
+    HEAD STAGE ("read", "\"plugin\": \"media-audio-source\"")
+      STAGE ("pass", "\"plugin\": \"identity\", \"input\": \"read\"")
+        LAST ("split", "\"plugin\": \"text-split\", \"input\": \"pass\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
+    { "stage “split”: input “pass” produces audio/x-raw-f32, and plugin “text-split” takes "
+      "none" } },
+  { "graph/media-types-text-into-audio",
+    HEAD READ LAST ("hear", "\"plugin\": \"media-audio-map\", \"input\": \"read\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_GRAPH,
+    1,
+    { "stage “hear”: input “read” produces text/plain, text/markdown, application/epub+zip, "
+      "application/zip, and plugin “media-audio-map” takes none of these (it takes audio/*)" } },
   { "graph/map-without-input",
     HEAD READ STAGE ("pass", "\"plugin\": \"identity\"") WRITE TAIL,
     { NULL },
@@ -619,6 +643,34 @@ test_pipeline_rejects (gconstpointer data)
   g_assert_cmpuint (g_strv_length (lines), ==, row->n_problems + (row->n_problems > 1 ? 1 : 0));
   for (guint i = 0; lines[i] != NULL; i++)
     g_assert_true (g_str_has_prefix (lines[i], "bad.json"));
+}
+
+static void
+test_pipeline_media_types_that_meet (void)
+{
+  static const char *const valid[] = {
+    /* A converter between them. */
+    HEAD STAGE ("read", "\"plugin\": \"media-audio-source\"")
+      STAGE ("text", "\"plugin\": \"media-transcribe\", \"input\": \"read\"")
+        LAST ("split", "\"plugin\": \"text-split\", \"input\": \"text\"") TAIL,
+    /* A map that declares no output pushes what it takes: audio. */
+    HEAD STAGE ("read", "\"plugin\": \"media-audio-source\"")
+      STAGE ("pass", "\"plugin\": \"identity\", \"input\": \"read\"")
+        LAST ("hear", "\"plugin\": \"media-audio-map\", \"input\": \"pass\"") TAIL,
+    /* text/plain is one of the text types text-split takes. */
+    HEAD READ LAST ("split", "\"plugin\": \"text-split\", \"input\": \"read\"") TAIL,
+  };
+
+  g_test_summary ("Stages whose declared media types meet (exactly, by a wildcard, or "
+                  "through a map that pushes what it takes) validate");
+  for (gsize i = 0; i < G_N_ELEMENTS (valid); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (SutraPipeline) pipeline = load (valid[i], NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (pipeline);
+    }
 }
 
 static void
@@ -1052,7 +1104,17 @@ main (int argc, char **argv)
   if (!sutra_registry_load_default (registry, NULL, &error))
     registry_problem = g_strdup (error->message);
   g_clear_error (&error);
+  {
+    /* Stages that declare media types, for the graph/media-types cases. */
+    g_autofree char *media = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine",
+                                               "plugins", "media." G_MODULE_SUFFIX, NULL);
+
+    if (!sutra_registry_load_file (registry, media, &error) && registry_problem == NULL)
+      registry_problem = g_strdup (error->message);
+    g_clear_error (&error);
+  }
   g_test_add_func ("/engine/pipeline/plugins-load", test_pipeline_plugins_load);
+  g_test_add_func ("/engine/pipeline/media-types-that-meet", test_pipeline_media_types_that_meet);
 
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)
     {

@@ -7,6 +7,8 @@
  * a message that starts with the module's path.
  */
 
+#include "sutra-abi-frozen.h"
+#include "sutra-harness.h"
 #include "sutra-registry.h"
 #include "sutra-test-util.h"
 
@@ -123,6 +125,144 @@ test_registry_loads_test_plugin (void)
   g_assert_cmpstr (plugin->info->version, ==, "0.0.1");
 }
 
+static void
+test_registry_loads_relative_file (void)
+{
+  g_autoptr (SutraRegistry) registry = sutra_registry_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = test_module (NULL);
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *absolute = test_module ("okay." G_MODULE_SUFFIX);
+  const SutraPlugin *plugin = NULL;
+  gboolean ok;
+
+  g_test_summary ("A bare file name (--plugin-path okay.so) is a file in the working "
+                  "directory, not a name for libltdl to search its library path for");
+  g_assert_cmpint (g_chdir (dir), ==, 0);
+  ok = sutra_registry_load_file (registry, "okay." G_MODULE_SUFFIX, &error);
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  g_assert_nonnull (sutra_registry_find_stage (registry, "okay-map", &plugin));
+  /* Recorded absolute: `sutra plugins` says where it came from. */
+  g_assert_cmpstr (plugin->path, ==, absolute);
+}
+
+static void
+test_registry_loads_abi_1_0 (void)
+{
+  g_autoptr (SutraRegistry) registry = sutra_registry_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_module ("abi-1-0." G_MODULE_SUFFIX);
+  const SutraPlugin *plugin = NULL;
+  const SutraStageInfo *map, *split, *source;
+  const SutraParamInfo *p;
+  guint n_stages = 0;
+
+  g_test_summary ("A plugin built with the ABI 1.0 layout, whose tables are narrower than "
+                  "this engine's structs, loads and its later stages and parameters read "
+                  "right; the fields 1.0 predates read NULL");
+  g_test_bug ("10");
+  g_assert_cmpuint (sizeof (SutraStageInfo_1_0), <, sizeof (SutraStageInfo));
+  g_assert_true (sutra_registry_load_file (registry, path, &error));
+  g_assert_no_error (error);
+
+  map = sutra_registry_find_stage (registry, "abi-1-0-map", &plugin);
+  g_assert_nonnull (map);
+  g_assert_cmpint (plugin->info->abi_minor, ==, 0);
+  g_assert_cmpstr (plugin->info->summary, ==, "Built with the ABI 1.0 struct layouts");
+  for (const SutraStageInfo *stage = plugin->info->stages; stage->name != NULL; stage++)
+    n_stages++;
+  g_assert_cmpuint (n_stages, ==, 3);
+  g_assert_true (map == &plugin->info->stages[1]);
+
+  source = sutra_registry_find_stage (registry, "abi-1-0-source", NULL);
+  g_assert_nonnull (source);
+  g_assert_cmpint (source->kind, ==, SUTRA_STAGE_SOURCE);
+
+  g_assert_cmpint (map->kind, ==, SUTRA_STAGE_MAP);
+  g_assert_cmpstr (map->summary, ==, "A 1.0 map that marks its items");
+  g_assert_cmpint (map->threading, ==, SUTRA_THREADING_SHARED);
+  g_assert_cmpuint (map->devices, ==, SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA);
+  g_assert_nonnull (map->create);
+  g_assert_nonnull (map->process);
+  g_assert_null (map->finish);
+  g_assert_null (map->sync);
+  g_assert_null (map->destroy);
+  g_assert_null (map->input_media_types);
+  g_assert_null (map->output_media_types);
+  g_assert_null (map->meta_keys);
+  p = map->params;
+  g_assert_cmpstr (p[0].name, ==, "ratio");
+  g_assert_cmpint (p[0].type, ==, SUTRA_PARAM_DOUBLE);
+  g_assert_cmpfloat (p[0].default_double, ==, 0.5);
+  g_assert_cmpstr (p[1].name, ==, "mode");
+  g_assert_cmpint (p[1].type, ==, SUTRA_PARAM_ENUM);
+  g_assert_cmpstr (p[1].default_string, ==, "keep");
+  g_assert_cmpstr (p[1].choices[2], ==, "suffix");
+  g_assert_cmpstr (p[1].doc, ==, "Where the mark goes.");
+  g_assert_cmpstr (p[2].name, ==, "shout");
+  g_assert_cmpint (p[2].type, ==, SUTRA_PARAM_BOOL);
+  g_assert_cmpstr (p[3].name, ==, "prefix");
+  g_assert_cmpstr (p[3].default_string, ==, "mark:");
+  g_assert_null (p[4].name);
+
+  split = sutra_registry_find_stage (registry, "abi-1-0-split", NULL);
+  g_assert_nonnull (split);
+  g_assert_true (split == &plugin->info->stages[2]);
+  g_assert_cmpint (split->kind, ==, SUTRA_STAGE_SPLIT);
+  g_assert_cmpstr (split->summary, ==, "A 1.0 split into empty pieces");
+  g_assert_cmpint (split->threading, ==, SUTRA_THREADING_PER_WORKER);
+  g_assert_null (split->meta_keys);
+  p = split->params;
+  g_assert_cmpstr (p[0].name, ==, "pieces");
+  g_assert_cmpint (p[0].default_int, ==, 2);
+  g_assert_cmpfloat (p[0].max, ==, 64);
+  g_assert_cmpstr (p[1].name, ==, "separator");
+  g_assert_cmpstr (p[1].default_string, ==, "|");
+  g_assert_cmpstr (p[2].name, ==, "keep_empty");
+  g_assert_cmpint (p[2].default_int, ==, TRUE);
+  g_assert_cmpstr (p[2].doc, ==, "Unused too.");
+  g_assert_null (p[3].name);
+}
+
+static void
+test_registry_runs_abi_1_0 (void)
+{
+  g_autoptr (SutraRegistry) registry = sutra_registry_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_module ("abi-1-0." G_MODULE_SUFFIX);
+  g_autoptr (SutraHarness) map = NULL;
+  g_autoptr (SutraHarness) split = NULL;
+  g_autoptr (SutraItem) item = sutra_item_new_root ("x", 0, NULL, g_bytes_new ("abc", 3));
+  g_autoptr (GPtrArray) out = NULL;
+  gsize size;
+  const char *data;
+
+  g_test_summary ("The 1.0 plugin's second and third stages run with their parameters "
+                  "stored where its settings structs expect them");
+  g_test_bug ("10");
+  g_assert_true (sutra_registry_load_file (registry, path, &error));
+  g_assert_no_error (error);
+
+  map = sutra_harness_new (registry, "abi-1-0-map",
+                           "{\"ratio\": 0.25, \"mode\": \"suffix\", \"shout\": true}", &error);
+  g_assert_no_error (error);
+  out = sutra_harness_process (map, &item, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (out->len, ==, 1);
+  data = (const char *) sutra_item_get_data (out->pdata[0], &size);
+  g_assert_cmpmem (data, size, "MARK:suffix@0.25:abc", strlen ("MARK:suffix@0.25:abc"));
+  g_clear_pointer (&out, g_ptr_array_unref);
+
+  split = sutra_harness_new (registry, "abi-1-0-split", "{\"pieces\": 5}", &error);
+  g_assert_no_error (error);
+  out = sutra_harness_process (split, &item, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (out->len, ==, 5);
+  g_assert_cmpstr (sutra_item_get_id (out->pdata[4]), ==, "x/0004");
+}
+
 typedef struct
 {
   const char *name;
@@ -140,11 +280,11 @@ static const LoadCase load_cases[] = {
   { "abi-major",
     "abi-major.so",
     SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
-    { "built for plugin ABI 2.0", "speaks ABI 1.0", "rebuild the plugin" } },
+    { "built for plugin ABI 2.1", "speaks ABI 1.1", "rebuild the plugin" } },
   { "abi-minor-newer",
     "abi-minor.so",
     SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
-    { "built for plugin ABI 1.1", "speaks ABI 1.0" } },
+    { "built for plugin ABI 1.2", "speaks ABI 1.1" } },
   { "no-name",
     "no-name.so",
     SUTRA_REGISTRY_ERROR_INVALID,
@@ -424,6 +564,16 @@ typedef struct
 
 static const char *const modes[] = { "fast", "slow", NULL };
 static const char *const no_choices[] = { NULL };
+static const char *const no_strings[] = { NULL };
+static const char *const text_types[] = { "text/plain", "text/*", NULL };
+static const char *const audio_types[] = { "audio/x-raw-f32", NULL };
+static const char *const bad_type_no_slash[] = { "plain", NULL };
+static const char *const bad_type_params[] = { "text/plain; charset=utf-8", NULL };
+static const char *const bad_type_star[] = { "*/*", NULL };
+static const char *const twice_types[] = { "text/plain", "text/markdown", "text/plain", NULL };
+static const char *const two_keys[] = { "title", "*", NULL };
+static const char *const empty_key[] = { "", NULL };
+static const char *const twice_keys[] = { "title", "author", "title", NULL };
 
 static gboolean
 dummy_process (gpointer instance,
@@ -483,7 +633,6 @@ typedef struct
 #pragma GCC diagnostic ignored "-Woverride-init"
 static const ValidateCase validate_cases[] = {
   { "valid", PLUGIN (), -1, NULL },
-  { "valid-older-minor", PLUGIN (.abi_minor = 0), -1, NULL },
   { "valid-required-enum-without-default",
     PLUGIN (.stages = STAGES_OF (
               STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_ENUM ("mode",
@@ -509,9 +658,43 @@ static const ValidateCase validate_cases[] = {
     PLUGIN (.stages = STAGES_OF (
               STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_END), .settings_size = 0))),
     -1, NULL },
-  { "abi-major-older", PLUGIN (.abi_major = 0), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 0.0" },
-  { "abi-major-newer", PLUGIN (.abi_major = 2), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 2.0" },
+  { "abi-major-older", PLUGIN (.abi_major = 0), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 0.1" },
+  { "abi-major-newer", PLUGIN (.abi_major = 2), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 2.1" },
   { "abi-minor-newer", PLUGIN (.abi_minor = 7), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 1.7" },
+  { "valid-media-types-and-meta-keys",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.input_media_types = text_types,
+                                             .output_media_types = audio_types,
+                                             .meta_keys = two_keys))),
+    -1, NULL },
+  { "valid-writes-no-meta-keys",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.meta_keys = no_strings))), -1, NULL },
+  { "input-types-empty",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.input_media_types = no_strings))),
+    SUTRA_REGISTRY_ERROR_INVALID, "input_media_types is an empty list; leave it NULL" },
+  { "output-type-no-slash",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.output_media_types = bad_type_no_slash))),
+    SUTRA_REGISTRY_ERROR_INVALID, "output_media_types: “plain” is not a media type" },
+  { "input-type-with-parameters",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.input_media_types = bad_type_params))),
+    SUTRA_REGISTRY_ERROR_INVALID, "input_media_types: “text/plain; charset=utf-8” is not" },
+  { "input-type-star-type",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.input_media_types = bad_type_star))),
+    SUTRA_REGISTRY_ERROR_INVALID, "“*/*” is not a media type" },
+  { "input-type-twice",
+    PLUGIN (.stages = STAGES_OF (STAGE_WITH (.input_media_types = twice_types))),
+    SUTRA_REGISTRY_ERROR_INVALID, "input_media_types: “text/plain” is listed twice" },
+  { "meta-key-empty", PLUGIN (.stages = STAGES_OF (STAGE_WITH (.meta_keys = empty_key))),
+    SUTRA_REGISTRY_ERROR_INVALID, "meta_keys: an empty key" },
+  { "meta-key-twice", PLUGIN (.stages = STAGES_OF (STAGE_WITH (.meta_keys = twice_keys))),
+    SUTRA_REGISTRY_ERROR_INVALID, "meta_keys: “title” is listed twice" },
+  { "source-with-input-types",
+    PLUGIN (.stages =
+              STAGES_OF (STAGE_WITH (.kind = SUTRA_STAGE_SOURCE, .input_media_types = text_types))),
+    SUTRA_REGISTRY_ERROR_INVALID, "a source takes no input: leave input_media_types NULL" },
+  { "sink-with-output-types",
+    PLUGIN (.stages =
+              STAGES_OF (STAGE_WITH (.kind = SUTRA_STAGE_SINK, .output_media_types = text_types))),
+    SUTRA_REGISTRY_ERROR_INVALID, "a sink pushes nothing: leave output_media_types NULL" },
   { "no-name", PLUGIN (.name = NULL), SUTRA_REGISTRY_ERROR_INVALID, "no plugin name" },
   { "empty-name", PLUGIN (.name = ""), SUTRA_REGISTRY_ERROR_INVALID, "no plugin name" },
   { "no-version", PLUGIN (.version = NULL), SUTRA_REGISTRY_ERROR_INVALID, "has no version" },
@@ -625,6 +808,71 @@ test_registry_validate (gconstpointer data)
 }
 
 static void
+test_registry_validates_abi_1_0 (void)
+{
+  static const SutraParamInfo_1_0 params[] = {
+    SUTRA_PARAM_ROW_INT ("a", Settings, count, 1, 0, 9, 0, "d"),
+    SUTRA_PARAM_ROW_INT ("b", Settings, count, 1, 0, 9, 0, "d"),
+    SUTRA_PARAM_ROW_INT ("c", Settings, count, 1, 0, 9, 0, "d"),
+    SUTRA_PARAM_ROW_INT ("a", Settings, count, 1, 0, 9, 0, "d"), SUTRA_PARAM_ROW_END
+  };
+  static const SutraStageInfo_1_0 stages[] = {
+    { .name = "one",
+      .kind = SUTRA_STAGE_MAP,
+      .summary = "s",
+      .params = params + 3,
+      .settings_size = sizeof (Settings),
+      .threading = SUTRA_THREADING_SHARED,
+      .devices = SUTRA_DEVICE_CPU,
+      .process = dummy_process },
+    { .name = "two",
+      .kind = SUTRA_STAGE_MAP,
+      .summary = "s",
+      .params = params,
+      .settings_size = sizeof (Settings),
+      .threading = SUTRA_THREADING_SHARED,
+      .devices = SUTRA_DEVICE_CPU,
+      .process = dummy_process },
+    { NULL },
+  };
+  static const SutraPluginInfo_1_0 info = {
+    1, 0, "p", "1", "s", stages,
+  };
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("Validation walks a 1.0 descriptor at the 1.0 stride: the fourth "
+                  "parameter of the second stage is found to repeat the first");
+  g_assert_false (sutra_plugin_info_validate ((const SutraPluginInfo *) &info, "/w/p.so", &error));
+  g_assert_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_INVALID);
+  sutra_assert_contains (error->message, "stage “two”: parameter “a” is declared twice");
+}
+
+static void
+test_registry_media_types (void)
+{
+  static const char *const text[] = { "text/plain", "text/markdown", NULL };
+  static const char *const any_text[] = { "text/*", NULL };
+  static const char *const audio[] = { "audio/x-raw-f32", NULL };
+  static const char *const epub[] = { "application/epub+zip", "text/plain", NULL };
+
+  g_test_summary ("Media type lists match exactly, or by a whole type with a star; NULL "
+                  "matches anything");
+  g_assert_true (sutra_media_types_accept (NULL, "audio/wav"));
+  g_assert_true (sutra_media_types_accept (text, "text/markdown"));
+  g_assert_false (sutra_media_types_accept (text, "text/html"));
+  g_assert_true (sutra_media_types_accept (any_text, "text/html"));
+  g_assert_false (sutra_media_types_accept (any_text, "textual/html"));
+  g_assert_false (sutra_media_types_accept (any_text, "audio/x-raw-f32"));
+  g_assert_true (sutra_media_types_overlap (NULL, audio));
+  g_assert_true (sutra_media_types_overlap (audio, NULL));
+  g_assert_true (sutra_media_types_overlap (epub, text));
+  g_assert_true (sutra_media_types_overlap (any_text, text));
+  g_assert_true (sutra_media_types_overlap (text, any_text));
+  g_assert_false (sutra_media_types_overlap (audio, text));
+  g_assert_false (sutra_media_types_overlap (audio, any_text));
+}
+
+static void
 test_registry_to_string (void)
 {
   g_test_summary ("Kinds, threading models and parameter types have names; unknown ones "
@@ -647,6 +895,11 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/registry/builtin-dir", test_registry_builtin_dir);
   g_test_add_func ("/engine/registry/loads-builtin", test_registry_loads_builtin);
   g_test_add_func ("/engine/registry/loads-test-plugin", test_registry_loads_test_plugin);
+  g_test_add_func ("/engine/registry/loads-relative-file", test_registry_loads_relative_file);
+  g_test_add_func ("/engine/registry/loads-abi-1-0", test_registry_loads_abi_1_0);
+  g_test_add_func ("/engine/registry/runs-abi-1-0", test_registry_runs_abi_1_0);
+  g_test_add_func ("/engine/registry/validates-abi-1-0", test_registry_validates_abi_1_0);
+  g_test_add_func ("/engine/registry/media-types", test_registry_media_types);
   for (gsize i = 0; i < G_N_ELEMENTS (load_cases); i++)
     {
       g_autofree char *path =
