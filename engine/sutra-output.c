@@ -36,6 +36,17 @@ sutra_output_push (SutraOutput *output, SutraItem *item)
   g_return_if_fail (item != NULL);
 
   output->n_pushed++;
+  if (output->split_counters != NULL)
+    {
+      gsize size = sutra_item_get_payload (item) != NULL
+                     ? g_bytes_get_size (sutra_item_get_payload (item))
+                     : 0;
+
+      output->bytes_pushed += size;
+      __atomic_fetch_add (&output->split_counters->n_out_in_flight, 1, __ATOMIC_RELAXED);
+      __atomic_fetch_add (&output->split_counters->bytes_out_in_flight, size, __ATOMIC_RELAXED);
+      __atomic_fetch_add (&output->split_counters->n_pushed, 1, __ATOMIC_RELAXED);
+    }
   if (output->push_func != NULL)
     output->push_func (item, output->push_data);
   else

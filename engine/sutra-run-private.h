@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 #define COUNTER_ADD(counter, n) __atomic_fetch_add (&(counter), (n), __ATOMIC_RELAXED)
 #define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
+#define COUNTER_SUB(counter, n) __atomic_fetch_sub (&(counter), (n), __ATOMIC_RELAXED)
 
 typedef struct _StageRuntime StageRuntime;
 
@@ -99,6 +100,7 @@ struct _StageRuntime
   SutraStageState state;
   guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
   gint64 started_us, finished_us, busy_us;
+  SutraSplitCounters split;      /* splits only */
   gboolean final_state_recorded; /* under the run's progress_lock */
 };
 
