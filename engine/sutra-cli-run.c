@@ -40,7 +40,8 @@ on_signal (int number)
 typedef struct
 {
   SutraRun *run;
-  gint signal_number; /* the first signal received, or 0 */
+  SutraProgress *progress; /* where notices go: above the live table */
+  gint signal_number;      /* the first signal received, or 0 */
 } SignalWatch;
 
 static void *
@@ -60,15 +61,22 @@ signal_thread (void *data)
         break;
       if (g_atomic_int_compare_and_exchange (&watch->signal_number, 0, byte))
         {
-          fprintf (stderr,
-                   "\nsutra: %s: finishing the items in flight; press Ctrl-C again "
-                   "to abandon them\n",
-                   byte == SIGINT ? "interrupted" : "terminated");
+          g_autofree char *message =
+            g_strdup_printf ("sutra: %s: finishing the items in flight (Ctrl-C again "
+                             "abandons them)",
+                             byte == SIGINT ? "interrupted" : "terminated");
+
+          /* The notice stays above the live table, whose footer says it
+           * too until the run has drained. */
+          sutra_progress_notice (watch->progress, message,
+                                 "stopping: finishing the items in flight "
+                                 "(Ctrl-C again abandons them)");
           sutra_run_stop (watch->run, FALSE);
         }
       else
         {
-          fprintf (stderr, "\nsutra: abandoning the items in flight\n");
+          sutra_progress_notice (watch->progress, "sutra: abandoning the items in flight",
+                                 "stopping: abandoning the items in flight");
           sutra_run_stop (watch->run, TRUE);
         }
     }
@@ -112,9 +120,10 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   g_autoptr (GError) error = NULL;
   g_autofree char *quoted_dir = g_shell_quote (job_dir != NULL ? job_dir : "(none)");
   SutraProgress *progress;
-  SignalWatch watch = { NULL, 0 };
+  SignalWatch watch = { NULL, NULL, 0 };
   FILE *events = NULL;
   FILE *tty = NULL;
+  FILE *log = NULL;
   pthread_t watcher;
   gboolean ok;
 
@@ -141,8 +150,13 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
           return EXIT_USAGE;
         }
     }
-  if (!opt_quiet && isatty (STDERR_FILENO))
+  /* A terminal gets a table redrawn in place, unless events go to the
+   * same terminal (they would scroll it); anything else a plain line
+   * every few seconds (CI logs, nohup). */
+  if (!opt_quiet && isatty (STDERR_FILENO) && !(events == stdout && isatty (STDOUT_FILENO)))
     tty = stderr;
+  else if (!opt_quiet)
+    log = stderr;
 
   if (!install_signal_handlers ())
     {
@@ -153,13 +167,15 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   run = sutra_run_new (pipeline);
   if (job != NULL)
     sutra_run_set_job (run, job);
+  progress = sutra_progress_new (run, pipeline, tty, log, events);
   watch.run = run;
+  watch.progress = progress;
   if (pthread_create (&watcher, NULL, signal_thread, &watch) != 0)
     {
       print_error ("cannot start the signal thread: %s", g_strerror (errno));
+      sutra_progress_free (progress);
       return EXIT_RUN_FAILED;
     }
-  progress = sutra_progress_new (run, tty, events);
   sutra_run_set_event_func (run, sutra_progress_write_event, progress);
   sutra_progress_start (progress);
 
@@ -174,12 +190,16 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
     pthread_join (watcher, NULL);
   }
   remove_signal_handlers ();
-  sutra_progress_free (progress);
   if (events != NULL && events != stdout)
     fclose (events);
 
-  if (!opt_quiet && tty == NULL)
-    sutra_progress_print_summary (run, stderr);
+  if (!opt_quiet)
+    sutra_progress_print_summary (progress,
+                                  ok                         ? SUTRA_PROGRESS_SUCCEEDED
+                                  : watch.signal_number != 0 ? SUTRA_PROGRESS_STOPPED
+                                                             : SUTRA_PROGRESS_FAILED,
+                                  stderr);
+  sutra_progress_free (progress);
   {
     g_autoptr (GPtrArray) failures = sutra_run_dup_failures (run);
 
