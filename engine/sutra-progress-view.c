@@ -170,14 +170,21 @@ add_sample (ViewStage *stage, gint64 now_us)
   stage->n_samples = MIN (stage->n_samples + 1, N_SAMPLES);
 }
 
+/* The sample @age updates ago: 1 is the newest. */
+static const Sample *
+sample_at (ViewStage *stage, guint age)
+{
+  return &stage->samples[(stage->head + N_SAMPLES - age) % N_SAMPLES];
+}
+
 /* Computed items a second over the last RATE_WINDOW_US; over the stage's
  * whole time once it has finished; < 0 while there is too little to say. */
 static double
 stage_rate (ViewStage *stage, gint64 now_us)
 {
   const SutraStageStats *s = &stage->stats;
-  const Sample *newest;
-  const Sample *oldest = NULL;
+  const Sample *newest, *oldest;
+  guint first = 0;
 
   if (s->state != SUTRA_STAGE_STATE_RUNNING && s->state != SUTRA_STAGE_STATE_WAITING)
     {
@@ -188,18 +195,23 @@ stage_rate (ViewStage *stage, gint64 now_us)
     }
   if (stage->n_samples < 2)
     return -1;
-  newest = &stage->samples[(stage->head + N_SAMPLES - 1) % N_SAMPLES];
-  for (guint k = stage->n_samples; k >= 2; k--)
-    {
-      const Sample *sample = &stage->samples[(stage->head + N_SAMPLES - k) % N_SAMPLES];
-
-      if (now_us - sample->t <= RATE_WINDOW_US)
-        {
-          oldest = sample;
-          break;
-        }
-    }
-  if (oldest == NULL || newest->t - oldest->t < RATE_MIN_SPAN_US)
+  newest = sample_at (stage, 1);
+  if (newest->computed == 0)
+    return -1; /* not started: no pace yet */
+  for (guint k = stage->n_samples; k >= 2 && first == 0; k--)
+    if (now_us - sample_at (stage, k)->t <= RATE_WINDOW_US)
+      first = k;
+  if (first == 0)
+    return -1;
+  /* Time before the stage's first item (waiting for its input) is not
+   * its pace: start from the last sample of that wait. A wait that
+   * fills the window is a stall: 0. */
+  while (first > 1 && sample_at (stage, first - 1)->computed == sample_at (stage, first)->computed)
+    first--;
+  if (first == 1)
+    return 0;
+  oldest = sample_at (stage, first);
+  if (newest->t - oldest->t < RATE_MIN_SPAN_US)
     return -1;
   return (double) (newest->computed - MIN (oldest->computed, newest->computed)) /
          ((newest->t - oldest->t) / 1e6);
