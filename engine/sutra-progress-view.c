@@ -191,7 +191,8 @@ stage_rate (ViewStage *stage, gint64 now_us)
       double seconds = (s->finished_us - s->started_us) / 1e6;
       guint64 computed = computed_count (stage);
 
-      return computed > 0 && seconds > 0 ? computed / seconds : -1;
+      /* A rate over less than a second says little. */
+      return computed > 0 && seconds >= 1 ? computed / seconds : -1;
     }
   if (stage->n_samples < 2)
     return -1;
@@ -288,9 +289,9 @@ estimate_stage (ViewStage *stage, const Expected *expected)
           in.known &= u->known;
           in.exact &= u->exact;
         }
-      e->done = s->n_in;
-      if (stage->kind == SUTRA_STAGE_SPLIT && s->split.n_in_done + s->split.n_in_flight > 0)
-        e->done = s->split.n_in_done;
+      /* A split's input is done when all its children are out, not when
+       * the split takes it. */
+      e->done = stage->kind == SUTRA_STAGE_SPLIT ? s->split.n_in_done : s->n_in;
       if (done)
         in = (Expected){ s->n_in, TRUE, TRUE };
     }
@@ -830,8 +831,7 @@ sutra_progress_view_render_summary (SutraProgressView *view, SutraProgressOutcom
         {
           format_elapsed (text, sizeof text, seconds);
           g_string_append_printf (line, "; %s", text);
-          /* A rate over less than a second says little. */
-          if (e->rate > 0 && seconds >= 1)
+          if (e->rate > 0)
             {
               g_string_append (line, ", ");
               append_rate (line, e->rate);

@@ -500,7 +500,7 @@ test_progress_view_log_line_plain (void)
   g_assert_null (strchr (line, '\n'));
   g_assert_null (strchr (line, '\033'));
   g_assert_null (strchr (line, '\r'));
-  g_assert_true (g_str_has_prefix (line, "elapsed 1:05 | read 1/1 done | segment 1/1 → 0/?"));
+  g_assert_true (g_str_has_prefix (line, "elapsed 1:05 | read 1/1 done | segment 0/1 → 0/?"));
   sutra_assert_contains (line, "speak 0/?, 3 failed");
 }
 
