@@ -2,6 +2,7 @@
 /* SutraOutput: collects a batch's results or streams a source's. */
 
 #include "sutra-output-private.h"
+#include "sutra-split-counters.h"
 
 void
 sutra_output_init_collect (SutraOutput *output, const gint *cancelled)
@@ -37,16 +38,7 @@ sutra_output_push (SutraOutput *output, SutraItem *item)
 
   output->n_pushed++;
   if (output->split_counters != NULL)
-    {
-      gsize size = sutra_item_get_payload (item) != NULL
-                     ? g_bytes_get_size (sutra_item_get_payload (item))
-                     : 0;
-
-      output->bytes_pushed += size;
-      __atomic_fetch_add (&output->split_counters->n_out_in_flight, 1, __ATOMIC_RELAXED);
-      __atomic_fetch_add (&output->split_counters->bytes_out_in_flight, size, __ATOMIC_RELAXED);
-      __atomic_fetch_add (&output->split_counters->n_pushed, 1, __ATOMIC_RELAXED);
-    }
+    sutra_split_counters_push (output->split_counters, item, &output->bytes_pushed);
   if (output->push_func != NULL)
     output->push_func (item, output->push_data);
   else

@@ -13,7 +13,6 @@ G_BEGIN_DECLS
 #define COUNTER_ADD(counter, n) __atomic_fetch_add (&(counter), (n), __ATOMIC_RELAXED)
 #define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
-#define COUNTER_SUB(counter, n) __atomic_fetch_sub (&(counter), (n), __ATOMIC_RELAXED)
 
 typedef struct _StageRuntime StageRuntime;
 

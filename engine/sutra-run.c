@@ -28,6 +28,7 @@
 #include "sutra-run-private.h"
 
 #include "sutra-output-private.h"
+#include "sutra-split-counters.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -488,12 +489,9 @@ call_process (StageRuntime *stage,
       ok = stage->info->process (instance, items, n_items, &output, &local);
       COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
       /* The call's children are in flight no more: its batch counts them
-       * as done (split_batch_done), or a retry pushes them again. */
+       * as done, or a retry pushes them again. */
       if (output.split_counters != NULL)
-        {
-          COUNTER_SUB (stage->split.n_out_in_flight, output.n_pushed);
-          COUNTER_SUB (stage->split.bytes_out_in_flight, output.bytes_pushed);
-        }
+        sutra_split_counters_unpush (&stage->split, output.n_pushed, output.bytes_pushed);
       if (ok)
         return g_steal_pointer (&output.items);
       sutra_output_clear (&output);
@@ -975,45 +973,16 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   return result;
 }
 
-static guint64
-payload_bytes (GPtrArray *items)
-{
-  guint64 n = 0;
-
-  for (guint i = 0; i < items->len; i++)
-    if (!sutra_item_is_marker (items->pdata[i]) && sutra_item_get_payload (items->pdata[i]) != NULL)
-      n += g_bytes_get_size (sutra_item_get_payload (items->pdata[i]));
-  return n;
-}
-
-/* A split's batch is done (@outputs: computed or from the store; NULL: it
- * failed). @in_flight: it was counted in flight by split_batch_start. */
+/* A split's batch is done: @outputs computed, or taken from the store
+ * (@started FALSE); NULL when it failed. */
 static void
-split_batch_done (StageRuntime *stage, Batch *batch, GPtrArray *outputs, gboolean in_flight)
+split_counters_done (StageRuntime *stage, Batch *batch, GPtrArray *outputs, gboolean started)
 {
-  guint64 bytes_in = payload_bytes (batch->data);
-  guint64 n_out = 0;
+  guint64 n_children = 0, children_bytes = 0;
 
-  if (in_flight)
-    {
-      COUNTER_SUB (stage->split.n_in_flight, batch->data->len);
-      COUNTER_SUB (stage->split.bytes_in_flight, bytes_in);
-    }
-  if (outputs == NULL)
-    return;
-  for (guint i = 0; i < outputs->len; i++)
-    n_out += !sutra_item_is_marker (outputs->pdata[i]);
-  COUNTER_ADD (stage->split.n_out_done, n_out);
-  COUNTER_ADD (stage->split.bytes_out_done, payload_bytes (outputs));
-  COUNTER_ADD (stage->split.bytes_in_done, bytes_in);
-  COUNTER_ADD (stage->split.n_in_done, batch->data->len);
-}
-
-static void
-split_batch_start (StageRuntime *stage, Batch *batch)
-{
-  COUNTER_ADD (stage->split.bytes_in_flight, payload_bytes (batch->data));
-  COUNTER_ADD (stage->split.n_in_flight, batch->data->len);
+  if (outputs != NULL)
+    sutra_split_counters_measure (outputs, &n_children, &children_bytes);
+  sutra_split_counters_done (&stage->split, batch->data, n_children, children_bytes, started);
 }
 
 /* One batch through the stage, or through the store when it was done
@@ -1042,15 +1011,15 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
   if (outputs != NULL)
     {
       if (is_split)
-        split_batch_done (stage, batch, outputs, FALSE);
+        split_counters_done (stage, batch, outputs, FALSE);
       return outputs;
     }
 
   if (is_split)
-    split_batch_start (stage, batch);
+    sutra_split_counters_start (&stage->split, batch->data);
   outputs = process_batch (stage, instance, batch, error);
   if (is_split)
-    split_batch_done (stage, batch, outputs, TRUE);
+    split_counters_done (stage, batch, outputs, TRUE);
   if (outputs == NULL)
     return NULL;
   if (batch->has_key && stage->checkpointing && !is_sink &&
@@ -1667,18 +1636,8 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .started_us = stage->started_us,
     .finished_us = COUNTER_GET (stage->finished_us),
     .busy_us = COUNTER_GET (stage->busy_us),
-    .split = {
-      .n_in_flight = COUNTER_GET (stage->split.n_in_flight),
-      .bytes_in_flight = COUNTER_GET (stage->split.bytes_in_flight),
-      .n_out_in_flight = COUNTER_GET (stage->split.n_out_in_flight),
-      .bytes_out_in_flight = COUNTER_GET (stage->split.bytes_out_in_flight),
-      .n_in_done = COUNTER_GET (stage->split.n_in_done),
-      .bytes_in_done = COUNTER_GET (stage->split.bytes_in_done),
-      .n_out_done = COUNTER_GET (stage->split.n_out_done),
-      .bytes_out_done = COUNTER_GET (stage->split.bytes_out_done),
-      .n_pushed = COUNTER_GET (stage->split.n_pushed),
-    },
   };
+  sutra_split_counters_get (&stage->split, &stats->split);
   /* A stage's expected input is what its inputs emitted, once they are done. */
   if (stats->n_total == 0 && stage->spec->inputs->len > 0)
     {
