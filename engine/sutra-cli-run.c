@@ -69,8 +69,7 @@ signal_thread (void *data)
           /* The notice stays above the live table, whose footer says it
            * too until the run has drained. */
           sutra_progress_notice (watch->progress, message,
-                                 "stopping: finishing the items in flight "
-                                 "(Ctrl-C again abandons them)");
+                                 "stopping: finishing the items in flight");
           sutra_run_stop (watch->run, FALSE);
         }
       else

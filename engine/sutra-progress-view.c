@@ -395,7 +395,8 @@ sutra_progress_view_update (SutraProgressView *view, const SutraStageStats *stat
         }
       if (stage->stats.state == SUTRA_STAGE_STATE_DONE)
         eta = 0;
-      else if (stage->stats.state != SUTRA_STAGE_STATE_RUNNING || !remaining_known)
+      else if (stage->stats.state != SUTRA_STAGE_STATE_RUNNING || !remaining_known ||
+               view->stopping)
         eta = -1;
       else if (remaining == 0)
         eta = 0;
@@ -673,6 +674,9 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
       const SutraProgressEstimate *e = &stage->estimate;
       const char *word = state_word (s);
 
+      /* Stopping: what runs finishes its items in flight, no more. */
+      if (word == NULL && view->stopping)
+        word = "finishing";
       g_string_assign (line, "  ");
       append_padded (line, stage->name, view->name_width, FALSE);
       g_string_append_c (line, ' ');
@@ -737,6 +741,8 @@ sutra_progress_view_render_line (SutraProgressView *view)
       const SutraProgressEstimate *e = &stage->estimate;
       const char *word = state_word (&stage->stats);
 
+      if (word == NULL && view->stopping)
+        word = "finishing";
       g_string_append_printf (line, " | %s ", stage->name);
       append_counts (line, stage);
       if (word != NULL)

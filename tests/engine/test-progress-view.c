@@ -475,12 +475,27 @@ test_progress_view_stopping (void)
 
   g_test_summary ("After Ctrl-C the footer and the log line say the run is finishing the "
                   "items in flight");
-  book_stats (stats, 1);
-  sutra_progress_view_update (view, stats, S (1));
+  book_stats (stats, 2);
+  stats[0].n_total = 2;
+  for (guint t = 0; t <= 2; t++)
+    {
+      stats[1].split.n_in_done = 1;
+      stats[1].split.n_out_done = stats[1].split.n_pushed = 50 * t;
+      stats[2].n_in = 10 * t;
+      sutra_progress_view_update (view, stats, S (t));
+    }
+  table = sutra_progress_view_render_table (view, 80, 24);
+  sutra_assert_contains (table, "ETA ");
   sutra_progress_view_set_stopping (view, "stopping: finishing the items in flight");
+  sutra_progress_view_update (view, stats, S (3));
+  g_clear_pointer (&table, g_free);
   table = sutra_progress_view_render_table (view, 80, 24);
   line = sutra_progress_view_render_line (view);
-  sutra_assert_contains (table, "elapsed 0:00, stopping: finishing the items in flight\n");
+  sutra_assert_contains (table, "elapsed 0:03, stopping: finishing the items in flight\n");
+  sutra_assert_contains (table, "finishing");
+  sutra_assert_not_contains (table, "ETA");
+  g_assert_cmpfloat (sutra_progress_view_get_eta (view), <, 0);
+  sutra_assert_contains (line, "speak 20/~200 finishing");
   sutra_assert_contains (line, "| stopping: finishing the items in flight");
 }
 
