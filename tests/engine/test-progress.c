@@ -6,7 +6,9 @@
 #include "sutra-registry.h"
 #include "sutra-test-util.h"
 
+#include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 
 static SutraRegistry *registry;
 static char *registry_problem;
@@ -249,6 +251,144 @@ test_progress_log_plain (void)
   fixture_clear (&fixture);
 }
 
+/* The CLI ------------------------------------------------------------------ */
+
+static char *
+read_all (GInputStream *stream)
+{
+  g_autoptr (GOutputStream) memory = g_memory_output_stream_new_resizable ();
+  g_autoptr (GError) error = NULL;
+
+  g_output_stream_splice (memory, stream, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error);
+  g_assert_no_error (error);
+  g_output_stream_write (memory, "", 1, NULL, NULL);
+  return g_memory_output_stream_steal_data (G_MEMORY_OUTPUT_STREAM (memory));
+}
+
+/* Runs the sutra built beside the test in @dir with @argv, standard error
+ * to a pipe (no terminal). @interrupt: sends SIGINT once the sink has
+ * written items (a progress event says so; @argv has "--events -"). Returns the exit status; *@err:
+ * standard error. */
+static int
+run_cli (const char *dir, const char *const *argv, gboolean interrupt, char **err)
+{
+  g_autoptr (GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) process = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *rest = NULL;
+
+  g_subprocess_launcher_set_cwd (launcher, dir);
+  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  if (interrupt)
+    for (;;)
+      {
+        g_autofree char *line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+
+        g_assert_no_error (error);
+        g_assert_nonnull (line); /* the run ended before it started? */
+        g_autoptr (JsonParser) parser = json_parser_new ();
+        JsonObject *event;
+
+        /* Once the sink has written something: there is something to
+         * resume from, and more to do. */
+        json_parser_load_from_data (parser, line, -1, &error);
+        g_assert_no_error (error);
+        event = json_node_get_object (json_parser_get_root (parser));
+        if (g_strcmp0 (json_object_get_string_member_with_default (event, "event", ""),
+                       "progress") == 0 &&
+            g_strcmp0 (json_object_get_string_member_with_default (event, "stage", ""), "write") ==
+              0 &&
+            json_object_get_int_member_with_default (event, "items_in", 0) > 0)
+          break;
+      }
+  if (interrupt)
+    g_subprocess_send_signal (process, SIGINT);
+  /* Standard output first: the events are many, standard error is small. */
+  rest = read_all (G_INPUT_STREAM (out));
+  *err = read_all (g_subprocess_get_stderr_pipe (process));
+  g_subprocess_wait (process, NULL, &error);
+  g_assert_no_error (error);
+  return g_subprocess_get_if_exited (process) ? g_subprocess_get_exit_status (process) : -1;
+}
+
+static void
+test_progress_cli_interrupt_and_resume (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *sutra = NULL;
+  g_autofree char *pipeline = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *job = NULL;
+  g_autofree char *interrupted = NULL;
+  g_autofree char *resumed = NULL;
+  g_autofree char *output_line = NULL;
+  g_autoptr (GString) book = g_string_new ("Chapter 1\n\n");
+  int status;
+
+  g_test_summary ("sutra run without a terminal: a Ctrl-C notice printed once, a summary "
+                  "that says it stopped, nothing cursor-based; the resumed run counts what "
+                  "it took from the store and names its output");
+  if (registry_problem != NULL)
+    {
+      g_test_skip_printf ("the plugins could not be loaded: %s", registry_problem);
+      return;
+    }
+  dir = sutra_test_dir ();
+  sutra = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  for (guint i = 0; i < 3000; i++)
+    g_string_append_printf (book, "Sentence number %u of the book goes here. %s", i,
+                            i % 10 == 9 ? "\n\n" : "");
+  input = sutra_test_write (dir, "book.txt", book->str, book->len);
+  /* Slow enough (3,000 chunks, 2 ms each) that the run is still going when
+   * the signal comes; the signal waits for the sink's first items, not a
+   * time. */
+  pipeline = sutra_test_write (
+    dir, "book.json",
+    "{ \"sutra\": 1, \"name\": \"book\", \"stages\": {"
+    "  \"read\": { \"plugin\": \"text-source\","
+    "            \"params\": { \"path\": \"book.txt\", \"format\": \"document\" } },"
+    "  \"segment\": { \"plugin\": \"segmenter\", \"input\": \"read\","
+    "               \"params\": { \"max_chars\": 50 } },"
+    "  \"slow\": { \"plugin\": \"identity\", \"input\": \"segment\", \"batch\": 8,"
+    "            \"params\": { \"sleep_us\": 2000 } },"
+    "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"slow\","
+    "             \"params\": { \"path\": \"out.jsonl\" } } } }",
+    -1);
+  job = g_build_filename (dir, "job", NULL);
+
+  {
+    const char *argv[] = { sutra, "run", pipeline, "--job", job, "--events", "-", NULL };
+
+    status = run_cli (dir, argv, TRUE, &interrupted);
+  }
+  g_test_message ("stderr of the interrupted run:\n%s", interrupted);
+  g_assert_cmpint (status, ==, 130);
+  g_assert_cmpuint (sutra_test_count (interrupted, "finishing the items in flight"), ==, 1);
+  sutra_assert_contains (interrupted, "sutra: stopped after ");
+  sutra_assert_contains (interrupted, "(stopped)");
+  sutra_assert_contains (interrupted, "sutra resume ");
+  g_assert_null (strchr (interrupted, '\033'));
+  g_assert_null (strchr (interrupted, '\r'));
+
+  {
+    const char *argv[] = { sutra, "resume", job, NULL };
+
+    status = run_cli (dir, argv, FALSE, &resumed);
+  }
+  g_test_message ("stderr of the resumed run:\n%s", resumed);
+  g_assert_cmpint (status, ==, 0);
+  sutra_assert_contains (resumed, "sutra: finished in ");
+  sutra_assert_contains (resumed, " resumed");
+  output_line = g_strdup_printf ("sutra: output: out.jsonl\n");
+  sutra_assert_contains (resumed, output_line);
+  g_assert_null (strchr (resumed, '\033'));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -263,6 +403,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/progress/split-counters", test_progress_split_counters);
   g_test_add_func ("/engine/progress/terminal-notice", test_progress_terminal_notice);
   g_test_add_func ("/engine/progress/log-plain", test_progress_log_plain);
+  g_test_add_func ("/engine/progress/cli-interrupt-and-resume",
+                   test_progress_cli_interrupt_and_resume);
   status = g_test_run ();
   sutra_registry_free (registry);
   g_free (registry_problem);
