@@ -150,9 +150,10 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
         }
     }
   /* A terminal gets a table redrawn in place, unless events go to the
-   * same terminal (they would scroll it); anything else a plain line
-   * every few seconds (CI logs, nohup). */
-  if (!opt_quiet && isatty (STDERR_FILENO) && !(events == stdout && isatty (STDOUT_FILENO)))
+   * same terminal (they would scroll it) or it cannot move its cursor;
+   * anything else a plain line every few seconds (CI logs, nohup). */
+  if (!opt_quiet && isatty (STDERR_FILENO) && !(events == stdout && isatty (STDOUT_FILENO)) &&
+      g_strcmp0 (g_getenv ("TERM"), "dumb") != 0)
     tty = stderr;
   else if (!opt_quiet)
     log = stderr;
