@@ -251,7 +251,8 @@ estimate_split_children (const SutraSplitCounters *c, guint64 in_total, guint64 
   return TRUE;
 }
 
-/* The stage's outputs, expected: what the stages below it take in. */
+/* The stage's outputs, expected: what the stages below it take in. When
+ * not known, @total is what is known to come at least. */
 typedef struct
 {
   guint64 total;
@@ -277,7 +278,7 @@ estimate_stage (ViewStage *stage, const Expected *expected)
       if (done || s->n_total > 0)
         in = (Expected){ done ? s->n_out : s->n_total, TRUE, TRUE };
       else
-        in.known = FALSE;
+        in = (Expected){ s->n_out, FALSE, FALSE }; /* at least */
     }
   else
     {
@@ -295,13 +296,11 @@ estimate_stage (ViewStage *stage, const Expected *expected)
       if (done)
         in = (Expected){ s->n_in, TRUE, TRUE };
     }
-  if (in.known)
-    {
-      /* An estimate never says less than is already there. */
-      e->total = MAX (in.total, e->done);
-      e->total_known = TRUE;
-      e->total_exact = in.exact;
-    }
+  /* An estimate never says less than is already there; unknown, the
+   * total is what is known to come at least. */
+  e->total = in.known ? MAX (in.total, e->done) : in.total;
+  e->total_known = in.known;
+  e->total_exact = in.known && in.exact;
 }
 
 /* Fills @expected[index] for the stage at @index (the others above it are
@@ -335,6 +334,8 @@ estimate_outputs (SutraProgressView *view, guint index, Expected *expected)
         *out = (Expected){ s->n_out, TRUE, TRUE };
       else if (e->total_known && s->n_in > 0 && s->n_out > 0)
         *out = (Expected){ (guint64) round ((double) s->n_out * e->total / s->n_in), TRUE, FALSE };
+      else
+        *out = (Expected){ s->n_out, FALSE, FALSE };
       break;
     case SUTRA_STAGE_SPLIT:
       e->out_done = MAX (s->n_out, s->split.n_out_done + s->split.n_out_in_flight);
@@ -347,6 +348,8 @@ estimate_outputs (SutraProgressView *view, guint index, Expected *expected)
           out->exact =
             e->total_exact && s->split.n_in_done == e->total && s->split.n_in_flight == 0;
         }
+      else
+        out->total = e->out_done; /* at least */
       e->out_total = MAX (out->total, e->out_done);
       e->out_known = out->known;
       e->out_exact = out->exact;
@@ -507,13 +510,20 @@ append_count (GString *out, guint64 value)
   g_string_append (out, text);
 }
 
-/* "12,400", "~12,400" or "?". */
+/* "12,400", "~12,400"; unknown, "12,400+" (at least, more than the
+ * @done beside it) or "?". */
 static void
-append_total (GString *out, guint64 total, gboolean known, gboolean exact)
+append_total (GString *out, guint64 total, gboolean known, gboolean exact, guint64 done)
 {
   if (!known)
     {
-      g_string_append_c (out, '?');
+      if (total > done)
+        {
+          append_count (out, total);
+          g_string_append_c (out, '+');
+        }
+      else
+        g_string_append_c (out, '?');
       return;
     }
   if (!exact)
@@ -543,13 +553,13 @@ append_counts (GString *out, ViewStage *stage)
 
   append_count (out, e->done);
   g_string_append_c (out, '/');
-  append_total (out, e->total, e->total_known, e->total_exact);
+  append_total (out, e->total, e->total_known, e->total_exact, e->done);
   if (stage->kind == SUTRA_STAGE_SPLIT)
     {
       g_string_append (out, " → ");
       append_count (out, e->out_done);
       g_string_append_c (out, '/');
-      append_total (out, e->out_total, e->out_known, e->out_exact);
+      append_total (out, e->out_total, e->out_known, e->out_exact, e->out_done);
     }
 }
 

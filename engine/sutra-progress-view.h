@@ -25,8 +25,8 @@ typedef enum
 typedef struct
 {
   guint64 done;         /* items taken in (sources: produced) */
-  guint64 total;        /* expected @done at the end, when @total_known */
-  gboolean total_known; /* FALSE: "?" */
+  guint64 total;        /* expected @done at the end; unknown: what comes at least */
+  gboolean total_known; /* FALSE: "12,400+" (at least) or "?" */
   gboolean total_exact; /* FALSE: an estimate, shown "~12,400" */
   guint64 out_done;     /* splits: children produced so far */
   guint64 out_total;    /* splits: expected children, when @out_known */

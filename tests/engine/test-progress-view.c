@@ -198,7 +198,7 @@ test_progress_view_split_bytes_no_guide (void)
   SutraProgressEstimate e;
 
   g_test_summary ("A compressed book (an EPUB) gives more bytes out than in: no estimate "
-                  "rather than a wrong one");
+                  "rather than a wrong one, but the children so far as a lower bound below");
   book_stats (stats, 1);
   stats[1].split = (SutraSplitCounters){
     .n_in_flight = 1,
@@ -213,8 +213,10 @@ test_progress_view_split_bytes_no_guide (void)
   g_assert_cmpuint (e.out_done, ==, 3000);
   sutra_progress_view_get_estimate (view, 3, &e);
   g_assert_false (e.total_known);
+  g_assert_cmpuint (e.total, ==, 3000); /* at least */
   table = sutra_progress_view_render_table (view, 100, 24);
   sutra_assert_contains (table, "0/1 → 3,000/?");
+  sutra_assert_contains (table, "0/3,000+");
 }
 
 static void
@@ -292,6 +294,32 @@ test_progress_view_fan_in_and_gather (void)
   g_assert_cmpstr (merge, ==, "400");
   g_assert_cmpstr (join, ==, "400");
   g_assert_cmpstr (write, ==, "~40");
+}
+
+static void
+test_progress_view_source_without_total (void)
+{
+  g_autoptr (SutraProgressView) view = sutra_progress_view_new ();
+  SutraStageStats stats[2];
+  guint input = 0;
+  g_autofree char *table = NULL;
+  SutraProgressEstimate e;
+
+  g_test_summary ("A source that gives no count: \"?\" for itself, what it made so far as a "
+                  "lower bound below it, and no ETA");
+  sutra_progress_view_add_stage (view, "read", SUTRA_STAGE_SOURCE, NULL, 0);
+  sutra_progress_view_add_stage (view, "speak", SUTRA_STAGE_MAP, &input, 1);
+  stats_init (stats, 2);
+  stats[0].n_in = stats[0].n_out = 1234;
+  stats[1].n_in = 500;
+  sutra_progress_view_update (view, stats, S (1));
+  sutra_progress_view_get_estimate (view, 1, &e);
+  g_assert_false (e.total_known);
+  g_assert_cmpuint (e.total, ==, 1234);
+  g_assert_cmpfloat (e.eta_s, <, 0);
+  table = sutra_progress_view_render_table (view, 100, 24);
+  sutra_assert_contains (table, "1,234/?");
+  sutra_assert_contains (table, "500/1,234+");
 }
 
 /* A map below a done source of 2,000 items, resumed: 1,000 come from the
@@ -579,6 +607,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/progress-view/split-nothing-yet", test_progress_view_split_nothing_yet);
   g_test_add_func ("/engine/progress-view/split-done-exact", test_progress_view_split_done_exact);
   g_test_add_func ("/engine/progress-view/fan-in-and-gather", test_progress_view_fan_in_and_gather);
+  g_test_add_func ("/engine/progress-view/source-without-total",
+                   test_progress_view_source_without_total);
   g_test_add_func ("/engine/progress-view/resumed-rate", test_progress_view_resumed_rate);
   g_test_add_func ("/engine/progress-view/split-rate-counts-pushes",
                    test_progress_view_split_rate_counts_pushes);
