@@ -545,7 +545,39 @@ append_rate (GString *out, double rate)
     }
 }
 
-/* "1/1" for most stages; "1/1 → 4,210/~9,850" for a split. */
+/* The table's count column: done of the total; a split's children (its
+ * inputs are at the end of the line, see append_split_inputs). */
+static void
+append_column_counts (GString *out, ViewStage *stage)
+{
+  const SutraProgressEstimate *e = &stage->estimate;
+
+  if (stage->kind != SUTRA_STAGE_SPLIT)
+    {
+      append_count (out, e->done);
+      g_string_append_c (out, '/');
+      append_total (out, e->total, e->total_known, e->total_exact, e->done);
+      return;
+    }
+  append_count (out, e->out_done);
+  g_string_append_c (out, '/');
+  append_total (out, e->out_total, e->out_known, e->out_exact, e->out_done);
+}
+
+static void
+append_split_inputs (GString *out, ViewStage *stage)
+{
+  const SutraProgressEstimate *e = &stage->estimate;
+
+  if (stage->kind != SUTRA_STAGE_SPLIT)
+    return;
+  g_string_append (out, "  inputs ");
+  append_count (out, e->done);
+  g_string_append_c (out, '/');
+  append_total (out, e->total, e->total_known, e->total_exact, e->done);
+}
+
+/* "1/1" for most stages; "1/1 → 4,210/~9,850" for a split (the log line). */
 static void
 append_counts (GString *out, ViewStage *stage)
 {
@@ -674,7 +706,7 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
       ViewStage *stage = view->stages->pdata[i];
 
       g_string_truncate (counts, 0);
-      append_counts (counts, stage);
+      append_column_counts (counts, stage);
       view->counts_width = MAX (view->counts_width, (guint) g_utf8_strlen (counts->str, -1));
     }
   for (guint i = 0; i < shown; i++)
@@ -691,7 +723,7 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
       append_padded (line, stage->name, view->name_width, FALSE);
       g_string_append_c (line, ' ');
       g_string_truncate (counts, 0);
-      append_counts (counts, stage);
+      append_column_counts (counts, stage);
       append_padded (line, counts->str, view->counts_width, TRUE);
       g_string_truncate (counts, 0);
       append_rate (counts, e->rate);
@@ -721,6 +753,7 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
       else
         append_padded (line, "", BAR_WIDTH + 3, FALSE);
       append_extras (line, s, "  ");
+      append_split_inputs (line, stage);
       /* No trailing blanks: a cut line must not end in them either. */
       while (line->len > 0 && line->str[line->len - 1] == ' ')
         g_string_truncate (line, line->len - 1);
