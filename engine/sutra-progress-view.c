@@ -752,8 +752,8 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
         }
       else
         append_padded (line, "", BAR_WIDTH + 3, FALSE);
-      append_extras (line, s, "  ");
       append_split_inputs (line, stage);
+      append_extras (line, s, "  ");
       /* No trailing blanks: a cut line must not end in them either. */
       while (line->len > 0 && line->str[line->len - 1] == ' ')
         g_string_truncate (line, line->len - 1);
