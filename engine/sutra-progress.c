@@ -24,12 +24,13 @@ struct _SutraProgress
   gboolean stopping;
   /* The view and the terminal: the display thread, notices (any thread)
    * and g_printerr() all write there, one at a time. */
-  GMutex draw_lock;
+  GRecMutex draw_lock; /* recursive: a GLib warning while drawing comes back here */
   SutraProgressView *view;
   guint lines_drawn; /* the table's lines on the terminal, above the cursor */
   gint64 started_us;
   GMutex event_lock;
   GPrintFunc previous_printerr;
+  GLogFunc previous_log;
 };
 
 /* g_printerr() has no user data: the one display running. */
@@ -47,7 +48,7 @@ sutra_progress_new (SutraRun *run, SutraPipeline *pipeline, FILE *tty, FILE *log
   progress->started_us = g_get_monotonic_time ();
   progress->view = sutra_progress_view_new ();
   g_mutex_init (&progress->lock);
-  g_mutex_init (&progress->draw_lock);
+  g_rec_mutex_init (&progress->draw_lock);
   g_mutex_init (&progress->event_lock);
   g_cond_init (&progress->wake);
 
@@ -171,7 +172,7 @@ sutra_progress_notice (SutraProgress *progress, const char *message, const char 
   g_autoptr (GString) out = g_string_new (NULL);
   FILE *where = progress->tty != NULL ? progress->tty : stderr;
 
-  g_mutex_lock (&progress->draw_lock);
+  g_rec_mutex_lock (&progress->draw_lock);
   if (status != NULL)
     sutra_progress_view_set_stopping (progress->view, status);
   if (progress->tty != NULL)
@@ -186,7 +187,7 @@ sutra_progress_notice (SutraProgress *progress, const char *message, const char 
     append_table (progress, out);
   fputs (out->str, where);
   fflush (where);
-  g_mutex_unlock (&progress->draw_lock);
+  g_rec_mutex_unlock (&progress->draw_lock);
 }
 
 static void
@@ -201,6 +202,46 @@ print_above_table (const char *text)
   if (*start == '\0')
     return;
   sutra_progress_notice (printerr_target, start, NULL);
+}
+
+/* GLib's messages (a plugin's g_warning()) are written where they would
+ * be, with the table erased first and drawn again after them. */
+static void
+log_above_table (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  SutraProgress *progress = data;
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  g_rec_mutex_lock (&progress->draw_lock);
+  append_erase (progress, out);
+  fputs (out->str, progress->tty);
+  fflush (progress->tty);
+  progress->previous_log (domain, level, message, NULL);
+  g_string_truncate (out, 0);
+  if (progress->thread != NULL)
+    append_table (progress, out);
+  fputs (out->str, progress->tty);
+  fflush (progress->tty);
+  g_rec_mutex_unlock (&progress->draw_lock);
+}
+
+/* Routes g_printerr() and GLib's messages above the table while it is
+ * drawn (on the main thread, before and after the run's threads). */
+static void
+redirect_messages (SutraProgress *progress, gboolean redirect)
+{
+  if (redirect && progress->tty != NULL && printerr_target == NULL)
+    {
+      printerr_target = progress;
+      progress->previous_printerr = g_set_printerr_handler (print_above_table);
+      progress->previous_log = g_log_set_default_handler (log_above_table, progress);
+    }
+  else if (!redirect && printerr_target == progress)
+    {
+      g_set_printerr_handler (progress->previous_printerr);
+      g_log_set_default_handler (progress->previous_log, NULL);
+      printerr_target = NULL;
+    }
 }
 
 static void
@@ -255,7 +296,7 @@ progress_thread (gpointer data)
 
       g_mutex_unlock (&progress->lock);
       now = g_get_monotonic_time ();
-      g_mutex_lock (&progress->draw_lock);
+      g_rec_mutex_lock (&progress->draw_lock);
       sample_unlocked (progress);
       if (progress->tty != NULL)
         draw_unlocked (progress);
@@ -264,7 +305,7 @@ progress_thread (gpointer data)
           write_log_line_unlocked (progress);
           next_log = now + LOG_PERIOD_US;
         }
-      g_mutex_unlock (&progress->draw_lock);
+      g_rec_mutex_unlock (&progress->draw_lock);
       if (progress->events != NULL && now >= next_event)
         {
           write_progress_events (progress);
@@ -286,14 +327,10 @@ sutra_progress_start (SutraProgress *progress)
   json_object_set_double_member (event, "t", 0);
   sutra_progress_write_event (event, progress);
   json_object_unref (event);
-  g_mutex_lock (&progress->draw_lock);
+  g_rec_mutex_lock (&progress->draw_lock);
   sample_unlocked (progress); /* the run's start, for the elapsed time */
-  g_mutex_unlock (&progress->draw_lock);
-  if (progress->tty != NULL && printerr_target == NULL)
-    {
-      printerr_target = progress;
-      progress->previous_printerr = g_set_printerr_handler (print_above_table);
-    }
+  g_rec_mutex_unlock (&progress->draw_lock);
+  redirect_messages (progress, TRUE);
   if (progress->tty != NULL || progress->log != NULL || progress->events != NULL)
     progress->thread = g_thread_new ("sutra-progress", progress_thread, progress);
 }
@@ -310,7 +347,7 @@ sutra_progress_stop (SutraProgress *progress, gboolean succeeded, const char *me
   if (progress->thread != NULL)
     g_thread_join (g_steal_pointer (&progress->thread));
 
-  g_mutex_lock (&progress->draw_lock);
+  g_rec_mutex_lock (&progress->draw_lock);
   sample_unlocked (progress);
   if (progress->tty != NULL && progress->lines_drawn > 0)
     {
@@ -320,12 +357,8 @@ sutra_progress_stop (SutraProgress *progress, gboolean succeeded, const char *me
       fputs (out->str, progress->tty);
       fflush (progress->tty);
     }
-  g_mutex_unlock (&progress->draw_lock);
-  if (printerr_target == progress)
-    {
-      g_set_printerr_handler (progress->previous_printerr);
-      printerr_target = NULL;
-    }
+  g_rec_mutex_unlock (&progress->draw_lock);
+  redirect_messages (progress, FALSE);
   if (progress->events != NULL)
     write_progress_events (progress);
 
@@ -345,9 +378,9 @@ sutra_progress_print_summary (SutraProgress *progress, SutraProgressOutcome outc
 {
   g_autofree char *summary = NULL;
 
-  g_mutex_lock (&progress->draw_lock);
+  g_rec_mutex_lock (&progress->draw_lock);
   summary = sutra_progress_view_render_summary (progress->view, outcome);
-  g_mutex_unlock (&progress->draw_lock);
+  g_rec_mutex_unlock (&progress->draw_lock);
   fputs (summary, out);
   fflush (out);
 }
@@ -358,14 +391,10 @@ sutra_progress_free (SutraProgress *progress)
   if (progress == NULL)
     return;
   g_return_if_fail (progress->thread == NULL);
-  if (printerr_target == progress)
-    {
-      g_set_printerr_handler (progress->previous_printerr);
-      printerr_target = NULL;
-    }
+  redirect_messages (progress, FALSE);
   sutra_progress_view_free (progress->view);
   g_mutex_clear (&progress->lock);
-  g_mutex_clear (&progress->draw_lock);
+  g_rec_mutex_clear (&progress->draw_lock);
   g_mutex_clear (&progress->event_lock);
   g_cond_clear (&progress->wake);
   g_free (progress);

@@ -186,8 +186,9 @@ test_progress_terminal_notice (void)
   FILE *tty;
   FILE *out;
 
-  g_test_summary ("On a terminal, notices and g_printerr() go above the table, once, and "
-                  "every redraw covers the table exactly: nothing is drawn twice");
+  g_test_summary ("On a terminal, notices, g_printerr() and GLib's messages go above the "
+                  "table, once, and every redraw covers the table exactly: nothing is drawn "
+                  "twice");
   if (!fixture_init (&fixture))
     return;
   tty = tmpfile ();
@@ -199,6 +200,7 @@ test_progress_terminal_notice (void)
                          "abandons them)",
                          "stopping: finishing the items in flight");
   g_printerr ("\nsutra: a message from the engine\n");
+  g_message ("a GLib message, written where GLib writes it, the table erased first");
   g_assert_true (sutra_run_execute (fixture.run, &error));
   sutra_progress_stop (progress, TRUE, NULL);
   sutra_progress_print_summary (progress, SUTRA_PROGRESS_SUCCEEDED, out);
