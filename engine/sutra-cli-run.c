@@ -109,6 +109,8 @@ remove_signal_handlers (void)
   signal_pipe[0] = signal_pipe[1] = -1;
 }
 
+#define MAX_FAILURES_SHOWN 20
+
 /* Runs @pipeline in the job at @job_dir. @resume_hint is the command that
  * resumes the job, printed when the run stops early. */
 static int
@@ -203,12 +205,18 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   {
     g_autoptr (GPtrArray) failures = sutra_run_dup_failures (run);
 
-    for (guint i = 0; i < failures->len; i++)
+    /* The first few: a thousand lines would bury the summary and the
+     * advice after them. */
+    for (guint i = 0; i < MIN (failures->len, MAX_FAILURES_SHOWN); i++)
       {
         g_auto (GStrv) fields = g_strsplit (failures->pdata[i], "\t", 3);
         fprintf (stderr, "sutra: stage “%s”: item “%s” failed and was skipped: %s\n", fields[0],
                  fields[1], fields[2]);
       }
+    if (failures->len > MAX_FAILURES_SHOWN)
+      fprintf (stderr, "sutra: … and %u more failures%s%s\n", failures->len - MAX_FAILURES_SHOWN,
+               job_dir != NULL ? "; all of them: sutra status " : "",
+               job_dir != NULL ? quoted_dir : "");
     if (failures->len > 0 && job_dir != NULL)
       fprintf (stderr,
                "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",

@@ -391,6 +391,52 @@ test_progress_cli_interrupt_and_resume (void)
   g_assert_null (strchr (resumed, '\033'));
 }
 
+static void
+test_progress_cli_many_failures (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *sutra = NULL;
+  g_autofree char *pipeline = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr (GString) lines = g_string_new (NULL);
+  int status;
+
+  g_test_summary ("A run with many failed items: the summary counts them, the first 20 are "
+                  "listed and the rest counted, with where to find them all");
+  if (registry_problem != NULL)
+    {
+      g_test_skip_printf ("the plugins could not be loaded: %s", registry_problem);
+      return;
+    }
+  dir = sutra_test_dir ();
+  sutra = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  for (guint i = 1; i <= 200; i++)
+    g_string_append_printf (lines, "line %u\n", i);
+  input = sutra_test_write (dir, "in.txt", lines->str, lines->len);
+  /* in:1, in:10 to in:19 and in:100 to in:199 fail: 111 items. */
+  pipeline = sutra_test_write (
+    dir, "fail.json",
+    "{ \"sutra\": 1, \"name\": \"fail\", \"stages\": {"
+    "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"in.txt\" } },"
+    "  \"boom\": { \"plugin\": \"fault\", \"input\": \"read\", \"on_error\": \"skip\","
+    "            \"params\": { \"fail_on\": \"in:1*\" } },"
+    "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"boom\","
+    "             \"params\": { \"path\": \"out.jsonl\" } } } }",
+    -1);
+  {
+    const char *argv[] = { sutra, "run", pipeline, "--job", "job", NULL };
+
+    status = run_cli (dir, argv, FALSE, &err);
+  }
+  g_test_message ("stderr:\n%s", err);
+  g_assert_cmpint (status, ==, 0);
+  sutra_assert_contains (err, "  boom  89 done, 111 failed");
+  g_assert_cmpuint (sutra_test_count (err, "failed and was skipped"), ==, 20);
+  sutra_assert_contains (err, "sutra: … and 91 more failures; all of them: sutra status ");
+  sutra_assert_contains (err, "sutra: 111 items failed; try them again with");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -407,6 +453,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/progress/log-plain", test_progress_log_plain);
   g_test_add_func ("/engine/progress/cli-interrupt-and-resume",
                    test_progress_cli_interrupt_and_resume);
+  g_test_add_func ("/engine/progress/cli-many-failures", test_progress_cli_many_failures);
   status = g_test_run ();
   sutra_registry_free (registry);
   g_free (registry_problem);
