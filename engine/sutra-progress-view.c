@@ -11,7 +11,9 @@
  * carry (segments of a text carry the text), calibrated by the inputs that
  * are done; so one book gets an estimate long before it is split. Totals
  * that rest on an estimate are shown "~12,400"; exact ones once every
- * stage above is done or a source counted its items.
+ * stage above is done or a source counted its items. Without either, what
+ * is known to come at least ("12,400+"): the children so far, the items a
+ * source made so far.
  *
  * Rates. Only computed items count: items taken from the store or from
  * another job's cache arrive in bursts at the start of a resumed run and
@@ -464,9 +466,11 @@ append_grouped (GString *out, guint64 value)
 void
 sutra_progress_format_count (char *buffer, gsize size, guint64 value)
 {
-  if (value >= 1000000000)
+  /* Thresholds where the rounding carries over: 999,950 is "1.00M", not
+   * "1000.0k". */
+  if (value >= 999995000)
     g_snprintf (buffer, size, "%.2fG", value / 1e9);
-  else if (value >= 1000000)
+  else if (value >= 999950)
     g_snprintf (buffer, size, "%.2fM", value / 1e6);
   else if (value >= 100000)
     g_snprintf (buffer, size, "%.1fk", value / 1e3);
