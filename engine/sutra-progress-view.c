@@ -732,7 +732,7 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
       g_string_truncate (counts, 0);
       append_rate (counts, e->rate);
       g_string_append_c (line, ' ');
-      append_padded (line, counts->str, 9, TRUE);
+      append_padded (line, counts->str, 8, TRUE);
       g_string_truncate (counts, 0);
       if (word != NULL)
         g_string_append (counts, word);
@@ -743,8 +743,8 @@ sutra_progress_view_render_table (SutraProgressView *view, guint width, guint ma
           sutra_progress_format_duration (duration, sizeof duration, e->eta_s);
           g_string_append_printf (counts, "ETA %s", duration);
         }
-      g_string_append (line, "  ");
-      append_padded (line, counts->str, 12, FALSE);
+      g_string_append_c (line, ' ');
+      append_padded (line, counts->str, 10, FALSE);
       if (s->queue_capacity > 0)
         {
           guint filled = (guint) (BAR_WIDTH * (double) s->queue_fill / s->queue_capacity + 0.5);

@@ -496,6 +496,39 @@ test_progress_view_table_fits_terminal (void)
 }
 
 static void
+test_progress_view_book_fits_80_columns (void)
+{
+  g_autoptr (SutraProgressView) view = book_view ();
+  SutraStageStats stats[4];
+  g_autofree char *table = NULL;
+  guint widest, n_lines;
+
+  g_test_summary ("A resumed book run, five-digit counts, rates and ETAs: every line fits "
+                  "an 80-column terminal uncut, resumed counts included");
+  book_stats (stats, 1);
+  for (guint t = 0; t <= 3; t++)
+    {
+      stats[1].n_out = 78792;
+      stats[1].n_resumed = 1;
+      stats[1].split = (SutraSplitCounters){ .n_in_done = 1, .n_out_done = 78792 };
+      for (guint i = 1; i < 4; i++)
+        stats[i].queue_capacity = 1024;
+      stats[2].n_in = 17408 + 4000 * t;
+      stats[2].n_resumed = 17408;
+      stats[3].n_in = 17152 + 4000 * t;
+      stats[3].n_resumed = 17152;
+      sutra_progress_view_update (view, stats, S (t));
+    }
+  table = sutra_progress_view_render_table (view, 0, 0);
+  g_test_message ("%s", table);
+  measure (table, &widest, &n_lines);
+  g_assert_cmpuint (widest, <=, 79);
+  sutra_assert_contains (table, "inputs 1/1  1 resumed\n");
+  sutra_assert_contains (table, "17,408 resumed\n");
+  sutra_assert_contains (table, "ETA ");
+}
+
+static void
 test_progress_view_stopping (void)
 {
   g_autoptr (SutraProgressView) view = book_view ();
@@ -620,6 +653,8 @@ main (int argc, char **argv)
                    test_progress_view_stalled_and_unstarted);
   g_test_add_func ("/engine/progress-view/table-fits-terminal",
                    test_progress_view_table_fits_terminal);
+  g_test_add_func ("/engine/progress-view/book-fits-80-columns",
+                   test_progress_view_book_fits_80_columns);
   g_test_add_func ("/engine/progress-view/stopping", test_progress_view_stopping);
   g_test_add_func ("/engine/progress-view/log-line-plain", test_progress_view_log_line_plain);
   g_test_add_func ("/engine/progress-view/summary", test_progress_view_summary);
