@@ -40,7 +40,8 @@ on_signal (int number)
 typedef struct
 {
   SutraRun *run;
-  gint signal_number; /* the first signal received, or 0 */
+  SutraProgress *progress; /* where notices go: above the live table */
+  gint signal_number;      /* the first signal received, or 0 */
 } SignalWatch;
 
 static void *
@@ -60,15 +61,21 @@ signal_thread (void *data)
         break;
       if (g_atomic_int_compare_and_exchange (&watch->signal_number, 0, byte))
         {
-          fprintf (stderr,
-                   "\nsutra: %s: finishing the items in flight; press Ctrl-C again "
-                   "to abandon them\n",
-                   byte == SIGINT ? "interrupted" : "terminated");
+          g_autofree char *message =
+            g_strdup_printf ("sutra: %s: finishing the items in flight (Ctrl-C again "
+                             "abandons them)",
+                             byte == SIGINT ? "interrupted" : "terminated");
+
+          /* The notice stays above the live table, whose footer says it
+           * too until the run has drained. */
+          sutra_progress_notice (watch->progress, message,
+                                 "stopping: finishing the items in flight");
           sutra_run_stop (watch->run, FALSE);
         }
       else
         {
-          fprintf (stderr, "\nsutra: abandoning the items in flight\n");
+          sutra_progress_notice (watch->progress, "sutra: abandoning the items in flight",
+                                 "stopping: abandoning the items in flight");
           sutra_run_stop (watch->run, TRUE);
         }
     }
@@ -101,6 +108,8 @@ remove_signal_handlers (void)
   close (signal_pipe[1]);
   signal_pipe[0] = signal_pipe[1] = -1;
 }
+
+#define MAX_FAILURES_SHOWN 20
 
 /* Whether @run found every stage up to date and ran none. */
 static gboolean
@@ -164,9 +173,10 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   g_autoptr (GError) error = NULL;
   g_autofree char *quoted_dir = g_shell_quote (job_dir != NULL ? job_dir : "(none)");
   SutraProgress *progress;
-  SignalWatch watch = { NULL, 0 };
+  SignalWatch watch = { NULL, NULL, 0 };
   FILE *events = NULL;
   FILE *tty = NULL;
+  FILE *log = NULL;
   pthread_t watcher;
   gboolean ok;
 
@@ -203,8 +213,14 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
           return EXIT_USAGE;
         }
     }
-  if (!opt_quiet && isatty (STDERR_FILENO))
+  /* A terminal gets a table redrawn in place, unless events go to the
+   * same terminal (they would scroll it) or it cannot move its cursor;
+   * anything else a plain line every few seconds (CI logs, nohup). */
+  if (!opt_quiet && isatty (STDERR_FILENO) && !(events == stdout && isatty (STDOUT_FILENO)) &&
+      g_strcmp0 (g_getenv ("TERM"), "dumb") != 0)
     tty = stderr;
+  else if (!opt_quiet)
+    log = stderr;
 
   if (!install_signal_handlers ())
     {
@@ -215,13 +231,15 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
   run = sutra_run_new (pipeline);
   if (job != NULL)
     sutra_run_set_job (run, job);
+  progress = sutra_progress_new (run, pipeline, tty, log, events);
   watch.run = run;
+  watch.progress = progress;
   if (pthread_create (&watcher, NULL, signal_thread, &watch) != 0)
     {
       print_error ("cannot start the signal thread: %s", g_strerror (errno));
+      sutra_progress_free (progress);
       return EXIT_RUN_FAILED;
     }
-  progress = sutra_progress_new (run, tty, events);
   sutra_run_set_event_func (run, sutra_progress_write_event, progress);
   sutra_progress_start (progress);
 
@@ -236,7 +254,6 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
     pthread_join (watcher, NULL);
   }
   remove_signal_handlers ();
-  sutra_progress_free (progress);
   if (events != NULL && events != stdout)
     fclose (events);
 
@@ -254,17 +271,28 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
       if (!opt_quiet)
         print_up_to_date (job, pipeline, job_dir);
     }
-  else if (!opt_quiet && tty == NULL)
-    sutra_progress_print_summary (run, stderr);
+  else if (!opt_quiet)
+    sutra_progress_print_summary (progress,
+                                  ok                         ? SUTRA_PROGRESS_SUCCEEDED
+                                  : watch.signal_number != 0 ? SUTRA_PROGRESS_STOPPED
+                                                             : SUTRA_PROGRESS_FAILED,
+                                  stderr);
+  sutra_progress_free (progress);
   {
     g_autoptr (GPtrArray) failures = sutra_run_dup_failures (run);
 
-    for (guint i = 0; i < failures->len; i++)
+    /* The first few: a thousand lines would bury the summary and the
+     * advice after them. */
+    for (guint i = 0; i < MIN (failures->len, MAX_FAILURES_SHOWN); i++)
       {
         g_auto (GStrv) fields = g_strsplit (failures->pdata[i], "\t", 3);
         fprintf (stderr, "sutra: stage “%s”: item “%s” failed and was skipped: %s\n", fields[0],
                  fields[1], fields[2]);
       }
+    if (failures->len > MAX_FAILURES_SHOWN)
+      fprintf (stderr, "sutra: … and %u more failures%s%s\n", failures->len - MAX_FAILURES_SHOWN,
+               job_dir != NULL ? "; all of them: sutra status " : "",
+               job_dir != NULL ? quoted_dir : "");
     if (failures->len > 0 && job_dir != NULL)
       fprintf (stderr,
                "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",

@@ -3,6 +3,8 @@
 
 #pragma once
 
+#include "sutra-run.h"
+
 #include <sutra/sutra.h>
 
 G_BEGIN_DECLS
@@ -20,6 +22,10 @@ struct _SutraOutput
   gboolean has_total;
   guint64 *total_target; /* where a total is published at once, or NULL */
   guint64 n_pushed;
+  /* A split's call: each push is counted there at once, for the progress
+   * display (nullable); bytes_pushed is this output's share. */
+  SutraSplitCounters *split_counters;
+  guint64 bytes_pushed;
 };
 
 /* A collecting output: pushes land in output->items. */

@@ -2,6 +2,7 @@
 /* SutraOutput: collects a batch's results or streams a source's. */
 
 #include "sutra-output-private.h"
+#include "sutra-split-counters.h"
 
 void
 sutra_output_init_collect (SutraOutput *output, const gint *cancelled)
@@ -36,6 +37,8 @@ sutra_output_push (SutraOutput *output, SutraItem *item)
   g_return_if_fail (item != NULL);
 
   output->n_pushed++;
+  if (output->split_counters != NULL)
+    sutra_split_counters_push (output->split_counters, item, &output->bytes_pushed);
   if (output->push_func != NULL)
     output->push_func (item, output->push_data);
   else

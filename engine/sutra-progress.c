@@ -1,39 +1,90 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The live display: items done, rate, ETA and queue fill for every stage. */
+/* The display thread: samples a run's counters, redraws the table on a
+ * terminal or prints a log line, and writes progress events. */
 
 #include "sutra-progress.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #define REFRESH_US (250 * 1000)
 #define EVENT_PERIOD_US (1000 * 1000)
+#define LOG_PERIOD_US (SUTRA_PROGRESS_LOG_PERIOD_S * G_USEC_PER_SEC)
 
 struct _SutraProgress
 {
   SutraRun *run;
   FILE *tty;
+  FILE *log;
   FILE *events;
   GThread *thread;
-  GMutex lock;
+  GMutex lock; /* stopping, wake */
   GCond wake;
   gboolean stopping;
-  guint lines_drawn;
+  /* The view and the terminal: the display thread, notices (any thread)
+   * and g_printerr() all write there, one at a time. */
+  GRecMutex draw_lock; /* recursive: a GLib warning while drawing comes back here */
+  SutraProgressView *view;
+  guint lines_drawn; /* the table's lines on the terminal, above the cursor */
   gint64 started_us;
   GMutex event_lock;
+  GPrintFunc previous_printerr;
+  GLogFunc previous_log;
 };
 
+/* g_printerr() has no user data: the one display running. */
+static SutraProgress *printerr_target;
+
 SutraProgress *
-sutra_progress_new (SutraRun *run, FILE *tty, FILE *events)
+sutra_progress_new (SutraRun *run, SutraPipeline *pipeline, FILE *tty, FILE *log, FILE *events)
 {
   SutraProgress *progress = g_new0 (SutraProgress, 1);
 
   progress->run = run;
   progress->tty = tty;
+  progress->log = log;
   progress->events = events;
   progress->started_us = g_get_monotonic_time ();
+  progress->view = sutra_progress_view_new ();
   g_mutex_init (&progress->lock);
+  g_rec_mutex_init (&progress->draw_lock);
   g_mutex_init (&progress->event_lock);
   g_cond_init (&progress->wake);
+
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      g_autofree guint *inputs = g_new (guint, MAX (spec->inputs->len, 1));
+
+      for (guint k = 0; k < spec->inputs->len; k++)
+        inputs[k] = ((SutraStageSpec *) spec->inputs->pdata[k])->index;
+      sutra_progress_view_add_stage (progress->view, spec->name, spec->info->kind, inputs,
+                                     spec->inputs->len);
+      /* What the run writes: the parameters that name an output. */
+      for (const SutraParamInfo *param = spec->info->params; param != NULL && param->name != NULL;
+           param++)
+        {
+          const char *path;
+
+          if (!(param->flags & (SUTRA_PARAM_OUTPUT_PATH | SUTRA_PARAM_OUTPUT_DIR)) ||
+              spec->resolved_params == NULL ||
+              !json_object_has_member (spec->resolved_params, param->name))
+            continue;
+          path =
+            json_object_get_string_member_with_default (spec->resolved_params, param->name, NULL);
+          if (path == NULL || path[0] == '\0')
+            continue;
+          if (param->flags & SUTRA_PARAM_OUTPUT_DIR && !g_str_has_suffix (path, "/"))
+            {
+              g_autofree char *dir = g_strconcat (path, "/", NULL);
+
+              sutra_progress_view_add_output (progress->view, dir);
+            }
+          else
+            sutra_progress_view_add_output (progress->view, path);
+        }
+    }
   return progress;
 }
 
@@ -57,120 +108,140 @@ sutra_progress_write_event (JsonObject *event, gpointer user_data)
   g_mutex_unlock (&progress->event_lock);
 }
 
+/* Takes the run's counters into the view; call with draw_lock held. */
 static void
-format_count (char *buffer, gsize size, double value)
+sample_unlocked (SutraProgress *progress)
 {
-  if (value >= 1e9)
-    g_snprintf (buffer, size, "%.2fG", value / 1e9);
-  else if (value >= 1e6)
-    g_snprintf (buffer, size, "%.2fM", value / 1e6);
-  else if (value >= 1e4)
-    g_snprintf (buffer, size, "%.1fk", value / 1e3);
-  else
-    g_snprintf (buffer, size, "%.0f", value);
-}
-
-static void
-format_duration (char *buffer, gsize size, double seconds)
-{
-  guint64 s = (guint64) (seconds + 0.5);
-
-  if (s >= 3600)
-    g_snprintf (buffer, size, "%" G_GUINT64_FORMAT ":%02u:%02u", s / 3600, (guint) (s / 60 % 60),
-                (guint) (s % 60));
-  else
-    g_snprintf (buffer, size, "%u:%02u", (guint) (s / 60), (guint) (s % 60));
-}
-
-static const char *
-state_mark (SutraStageState state)
-{
-  switch (state)
-    {
-    case SUTRA_STAGE_STATE_DONE:
-      return "done";
-    case SUTRA_STAGE_STATE_FAILED:
-      return "FAILED";
-    case SUTRA_STAGE_STATE_STOPPED:
-      return "stopped";
-    case SUTRA_STAGE_STATE_RUNNING:
-      return "";
-    default:
-      return "waiting";
-    }
-}
-
-/* One line: name, done/total, rate, ETA, queue bar. The slow stage is the
- * one whose input queue is full while the next one's is empty. */
-static void
-format_stage_line (GString *out, SutraStageStats *stats, gint64 now)
-{
-  gint64 end = stats->finished_us > 0 ? stats->finished_us : now;
-  double seconds = MAX ((end - stats->started_us) / 1e6, 1e-6);
-  double rate = stats->n_in / seconds;
-  char done[32], total[32], rate_text[32], eta[32] = "";
-  char bar[11];
-  guint filled = stats->queue_capacity > 0
-                   ? (guint) (10.0 * stats->queue_fill / stats->queue_capacity + 0.5)
-                   : 0;
-  guint64 processed = stats->n_in > 0 ? stats->n_in : stats->n_out;
-
-  if (stats->n_in == 0)
-    rate = stats->n_out / seconds;
-  format_count (done, sizeof done, processed);
-  format_count (rate_text, sizeof rate_text, rate);
-  if (stats->n_total > 0)
-    {
-      format_count (total, sizeof total, stats->n_total);
-      if (stats->state == SUTRA_STAGE_STATE_RUNNING && rate > 0 && stats->n_total > processed)
-        {
-          char duration[24];
-
-          format_duration (duration, sizeof duration, (stats->n_total - processed) / rate);
-          g_snprintf (eta, sizeof eta, "ETA %s", duration);
-        }
-    }
-  else
-    g_strlcpy (total, "?", sizeof total);
-  for (guint i = 0; i < 10; i++)
-    bar[i] = i < filled ? '#' : '.';
-  bar[10] = '\0';
-
-  g_string_append_printf (out, "  %-14.14s %9s/%-9s %8s/s %-12s", stats->name, done, total,
-                          rate_text, eta);
-  if (stats->queue_capacity > 0)
-    g_string_append_printf (out, " queue [%s] %u/%u", bar, stats->queue_fill,
-                            stats->queue_capacity);
-  else
-    g_string_append (out, "                          ");
-  if (stats->n_failed > 0)
-    g_string_append_printf (out, "  %" G_GUINT64_FORMAT " failed", stats->n_failed);
-  if (stats->n_cached > 0)
-    g_string_append_printf (out, "  %" G_GUINT64_FORMAT " cached", stats->n_cached);
-  g_string_append_printf (out, "  %s\n", state_mark (stats->state));
-}
-
-static void
-draw (SutraProgress *progress)
-{
-  g_autoptr (GString) out = g_string_new (NULL);
-  gint64 now = g_get_monotonic_time ();
   guint n = sutra_run_get_n_stages (progress->run);
+  g_autofree SutraStageStats *stats = g_new0 (SutraStageStats, MAX (n, 1));
 
-  /* Move up over the previous table and redraw it in place. */
+  for (guint i = 0; i < n; i++)
+    sutra_run_get_stats (progress->run, i, &stats[i]);
+  sutra_progress_view_update (progress->view, stats, g_get_monotonic_time ());
+}
+
+/* Moves back to the table's first line and clears to the end of the
+ * screen: the table, and whatever the terminal echoed below it (a "^C").
+ * From the line's start: an echo may have moved the cursor right. */
+static void
+append_erase (SutraProgress *progress, GString *out)
+{
+  g_string_append_c (out, '\r');
   if (progress->lines_drawn > 0)
     g_string_append_printf (out, "\033[%uA", progress->lines_drawn);
-  for (guint i = 0; i < n; i++)
-    {
-      SutraStageStats stats;
+  g_string_append (out, "\033[J");
+  progress->lines_drawn = 0;
+}
 
-      sutra_run_get_stats (progress->run, i, &stats);
-      g_string_append (out, "\033[2K");
-      format_stage_line (out, &stats, now);
+static void
+append_table (SutraProgress *progress, GString *out)
+{
+  struct winsize size = { 0 };
+  guint width = 80, height = 24;
+  g_autofree char *table = NULL;
+
+  /* Asked at every frame: the terminal may have been resized. Lines are
+   * cut to its width, since a wrapped line would break the count of
+   * lines to move up over, and the table then repeat itself down the
+   * screen. */
+  if (ioctl (fileno (progress->tty), TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+    {
+      width = size.ws_col;
+      height = size.ws_row > 0 ? size.ws_row : height;
     }
-  progress->lines_drawn = n;
+  table = sutra_progress_view_render_table (progress->view, width, height);
+  g_string_append (out, table);
+  for (const char *p = table; *p != '\0'; p++)
+    progress->lines_drawn += *p == '\n';
+}
+
+static void
+draw_unlocked (SutraProgress *progress)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  append_erase (progress, out);
+  append_table (progress, out);
   fputs (out->str, progress->tty);
   fflush (progress->tty);
+}
+
+void
+sutra_progress_notice (SutraProgress *progress, const char *message, const char *status)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  FILE *where = progress->tty != NULL ? progress->tty : stderr;
+
+  g_rec_mutex_lock (&progress->draw_lock);
+  if (status != NULL)
+    sutra_progress_view_set_stopping (progress->view, status);
+  if (progress->tty != NULL)
+    append_erase (progress, out);
+  else if (progress->log == NULL && isatty (fileno (stderr)))
+    g_string_append_c (out, '\n'); /* after the "^C" the terminal echoed */
+  g_string_append (out, message);
+  if (!g_str_has_suffix (message, "\n"))
+    g_string_append_c (out, '\n');
+  /* The table again, below the message, which stays above it. */
+  if (progress->tty != NULL && progress->thread != NULL)
+    append_table (progress, out);
+  fputs (out->str, where);
+  fflush (where);
+  g_rec_mutex_unlock (&progress->draw_lock);
+}
+
+static void
+print_above_table (const char *text)
+{
+  const char *start = text;
+
+  /* Messages often start with "\n" to leave a terminal's "^C": the table
+   * is erased, so that is not needed. */
+  while (*start == '\n')
+    start++;
+  if (*start == '\0')
+    return;
+  sutra_progress_notice (printerr_target, start, NULL);
+}
+
+/* GLib's messages (a plugin's g_warning()) are written where they would
+ * be, with the table erased first and drawn again after them. */
+static void
+log_above_table (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  SutraProgress *progress = data;
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  g_rec_mutex_lock (&progress->draw_lock);
+  append_erase (progress, out);
+  fputs (out->str, progress->tty);
+  fflush (progress->tty);
+  progress->previous_log (domain, level, message, NULL);
+  g_string_truncate (out, 0);
+  if (progress->thread != NULL)
+    append_table (progress, out);
+  fputs (out->str, progress->tty);
+  fflush (progress->tty);
+  g_rec_mutex_unlock (&progress->draw_lock);
+}
+
+/* Routes g_printerr() and GLib's messages above the table while it is
+ * drawn (on the main thread, before and after the run's threads). */
+static void
+redirect_messages (SutraProgress *progress, gboolean redirect)
+{
+  if (redirect && progress->tty != NULL && printerr_target == NULL)
+    {
+      printerr_target = progress;
+      progress->previous_printerr = g_set_printerr_handler (print_above_table);
+      progress->previous_log = g_log_set_default_handler (log_above_table, progress);
+    }
+  else if (!redirect && printerr_target == progress)
+    {
+      g_set_printerr_handler (progress->previous_printerr);
+      g_log_set_default_handler (progress->previous_log, NULL);
+      printerr_target = NULL;
+    }
 }
 
 static void
@@ -192,6 +263,7 @@ write_progress_events (SutraProgress *progress)
       json_object_set_int_member (event, "items_out", stats.n_out);
       json_object_set_int_member (event, "items_failed", stats.n_failed);
       json_object_set_int_member (event, "items_cached", stats.n_cached);
+      json_object_set_int_member (event, "items_resumed", stats.n_resumed);
       if (stats.n_total > 0)
         json_object_set_int_member (event, "items_total", stats.n_total);
       json_object_set_int_member (event, "queue_fill", stats.queue_fill);
@@ -201,11 +273,21 @@ write_progress_events (SutraProgress *progress)
     }
 }
 
+static void
+write_log_line_unlocked (SutraProgress *progress)
+{
+  g_autofree char *line = sutra_progress_view_render_line (progress->view);
+
+  fprintf (progress->log, "sutra: %s\n", line);
+  fflush (progress->log);
+}
+
 static gpointer
 progress_thread (gpointer data)
 {
   SutraProgress *progress = data;
   gint64 next_event = g_get_monotonic_time () + EVENT_PERIOD_US;
+  gint64 next_log = g_get_monotonic_time () + LOG_PERIOD_US;
 
   g_mutex_lock (&progress->lock);
   while (!progress->stopping)
@@ -214,8 +296,16 @@ progress_thread (gpointer data)
 
       g_mutex_unlock (&progress->lock);
       now = g_get_monotonic_time ();
+      g_rec_mutex_lock (&progress->draw_lock);
+      sample_unlocked (progress);
       if (progress->tty != NULL)
-        draw (progress);
+        draw_unlocked (progress);
+      if (progress->log != NULL && now >= next_log)
+        {
+          write_log_line_unlocked (progress);
+          next_log = now + LOG_PERIOD_US;
+        }
+      g_rec_mutex_unlock (&progress->draw_lock);
       if (progress->events != NULL && now >= next_event)
         {
           write_progress_events (progress);
@@ -237,7 +327,11 @@ sutra_progress_start (SutraProgress *progress)
   json_object_set_double_member (event, "t", 0);
   sutra_progress_write_event (event, progress);
   json_object_unref (event);
-  if (progress->tty != NULL || progress->events != NULL)
+  g_rec_mutex_lock (&progress->draw_lock);
+  sample_unlocked (progress); /* the run's start, for the elapsed time */
+  g_rec_mutex_unlock (&progress->draw_lock);
+  redirect_messages (progress, TRUE);
+  if (progress->tty != NULL || progress->log != NULL || progress->events != NULL)
     progress->thread = g_thread_new ("sutra-progress", progress_thread, progress);
 }
 
@@ -252,8 +346,19 @@ sutra_progress_stop (SutraProgress *progress, gboolean succeeded, const char *me
   g_mutex_unlock (&progress->lock);
   if (progress->thread != NULL)
     g_thread_join (g_steal_pointer (&progress->thread));
-  if (progress->tty != NULL)
-    draw (progress);
+
+  g_rec_mutex_lock (&progress->draw_lock);
+  sample_unlocked (progress);
+  if (progress->tty != NULL && progress->lines_drawn > 0)
+    {
+      g_autoptr (GString) out = g_string_new (NULL);
+
+      append_erase (progress, out);
+      fputs (out->str, progress->tty);
+      fflush (progress->tty);
+    }
+  g_rec_mutex_unlock (&progress->draw_lock);
+  redirect_messages (progress, FALSE);
   if (progress->events != NULL)
     write_progress_events (progress);
 
@@ -269,28 +374,28 @@ sutra_progress_stop (SutraProgress *progress, gboolean succeeded, const char *me
 }
 
 void
+sutra_progress_print_summary (SutraProgress *progress, SutraProgressOutcome outcome, FILE *out)
+{
+  g_autofree char *summary = NULL;
+
+  g_rec_mutex_lock (&progress->draw_lock);
+  summary = sutra_progress_view_render_summary (progress->view, outcome);
+  g_rec_mutex_unlock (&progress->draw_lock);
+  fputs (summary, out);
+  fflush (out);
+}
+
+void
 sutra_progress_free (SutraProgress *progress)
 {
   if (progress == NULL)
     return;
+  g_return_if_fail (progress->thread == NULL);
+  redirect_messages (progress, FALSE);
+  sutra_progress_view_free (progress->view);
   g_mutex_clear (&progress->lock);
+  g_rec_mutex_clear (&progress->draw_lock);
   g_mutex_clear (&progress->event_lock);
   g_cond_clear (&progress->wake);
   g_free (progress);
-}
-
-void
-sutra_progress_print_summary (SutraRun *run, FILE *out)
-{
-  g_autoptr (GString) text = g_string_new (NULL);
-  gint64 now = g_get_monotonic_time ();
-
-  for (guint i = 0; i < sutra_run_get_n_stages (run); i++)
-    {
-      SutraStageStats stats;
-
-      sutra_run_get_stats (run, i, &stats);
-      format_stage_line (text, &stats, now);
-    }
-  fputs (text->str, out);
 }

@@ -99,6 +99,7 @@ struct _StageRuntime
   SutraStageState state;
   guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
   gint64 started_us, finished_us, busy_us;
+  SutraSplitCounters split;      /* splits only */
   gboolean final_state_recorded; /* under the run's progress_lock */
 };
 

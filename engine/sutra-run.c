@@ -28,6 +28,7 @@
 #include "sutra-run-private.h"
 
 #include "sutra-output-private.h"
+#include "sutra-split-counters.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -483,8 +484,14 @@ call_process (StageRuntime *stage,
       gboolean ok;
 
       sutra_output_init_collect (&output, &stage->run->abandoning);
+      if (stage->info->kind == SUTRA_STAGE_SPLIT)
+        output.split_counters = &stage->split;
       ok = stage->info->process (instance, items, n_items, &output, &local);
       COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
+      /* The call's children are in flight no more: its batch counts them
+       * as done, or a retry pushes them again. */
+      if (output.split_counters != NULL)
+        sutra_split_counters_unpush (&stage->split, output.n_pushed, output.bytes_pushed);
       if (ok)
         return g_steal_pointer (&output.items);
       sutra_output_clear (&output);
@@ -966,11 +973,24 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   return result;
 }
 
+/* A split's batch is done: @outputs computed, or taken from the store
+ * (@started FALSE); NULL when it failed. */
+static void
+split_counters_done (StageRuntime *stage, Batch *batch, GPtrArray *outputs, gboolean started)
+{
+  guint64 n_children = 0, children_bytes = 0;
+
+  if (outputs != NULL)
+    sutra_split_counters_measure (outputs, &n_children, &children_bytes);
+  sutra_split_counters_done (&stage->split, batch->data, n_children, children_bytes, started);
+}
+
 /* One batch through the stage, or through the store when it was done
  * before. Returns the outputs, or NULL with @error. */
 static GPtrArray *
 run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
 {
+  gboolean is_split = stage->info->kind == SUTRA_STAGE_SPLIT;
   SutraRun *run = stage->run;
   gboolean is_sink = stage->info->kind == SUTRA_STAGE_SINK;
   GPtrArray *outputs = NULL;
@@ -989,9 +1009,17 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
   if (batch->has_key && stage->checkpointing && !is_sink)
     outputs = sutra_checkpoint_load_batch (stage, batch);
   if (outputs != NULL)
-    return outputs;
+    {
+      if (is_split)
+        split_counters_done (stage, batch, outputs, FALSE);
+      return outputs;
+    }
 
+  if (is_split)
+    sutra_split_counters_start (&stage->split, batch->data);
   outputs = process_batch (stage, instance, batch, error);
+  if (is_split)
+    split_counters_done (stage, batch, outputs, TRUE);
   if (outputs == NULL)
     return NULL;
   if (batch->has_key && stage->checkpointing && !is_sink &&
@@ -1609,6 +1637,7 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .finished_us = COUNTER_GET (stage->finished_us),
     .busy_us = COUNTER_GET (stage->busy_us),
   };
+  sutra_split_counters_get (&stage->split, &stats->split);
   /* A stage's expected input is what its inputs emitted, once they are done. */
   if (stats->n_total == 0 && stage->spec->inputs->len > 0)
     {

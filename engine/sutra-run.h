@@ -29,6 +29,20 @@ typedef enum
   SUTRA_STAGE_STATE_STOPPED,
 } SutraStageState;
 
+/* A split's way through its inputs, from which the progress display
+ * estimates how many children it will make before it has made them: the
+ * inputs (and their payload bytes) whose plugin calls are under way and
+ * the children those calls pushed so far; the same for the inputs that are
+ * done (computed, or taken from the store). Zero for other kinds. */
+typedef struct
+{
+  guint64 n_in_flight, bytes_in_flight;
+  guint64 n_out_in_flight, bytes_out_in_flight;
+  guint64 n_in_done, bytes_in_done;
+  guint64 n_out_done, bytes_out_done;
+  guint64 n_pushed; /* children pushed by plugin calls, ever: computed, not taken from the store */
+} SutraSplitCounters;
+
 /* A stage's counters, read at any time for the progress display. */
 typedef struct
 {
@@ -48,6 +62,7 @@ typedef struct
   gint64 started_us; /* monotonic */
   gint64 finished_us;
   gint64 busy_us; /* summed time in process calls */
+  SutraSplitCounters split;
 } SutraStageStats;
 
 typedef struct _SutraRun SutraRun;
