@@ -239,16 +239,24 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
 }
 
 /* A value given as text (a --set, or a string that was just "${var}") that
- * reads as a JSON number or boolean becomes one: --set speak.workers=4. */
+ * reads as a JSON number or boolean becomes one: --set speak.workers=4.
+ * With @structured (--set STAGE.KEY=VALUE), an array or an object does too:
+ * --set speak.devices='["cuda:0"]'; the caller has checked its nesting.
+ * Anything else stays the text it is. */
 static JsonNode *
-scalar_from_text (const char *text)
+value_from_text (const char *text, gboolean structured)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
+  const char *start = text + strspn (text, " \t\r\n");
   JsonNode *root;
 
+  /* Never hand json-glib an unchecked structure: it recurses per level. */
+  if (!structured && (*start == '[' || *start == '{'))
+    return json_node_init_string (json_node_alloc (), text);
   if (json_parser_load_from_data (parser, text, -1, NULL) &&
-      (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_VALUE (root) &&
-      json_node_get_value_type (root) != G_TYPE_STRING)
+      (root = json_parser_get_root (parser)) != NULL &&
+      ((JSON_NODE_HOLDS_VALUE (root) && json_node_get_value_type (root) != G_TYPE_STRING) ||
+       (structured && (JSON_NODE_HOLDS_ARRAY (root) || JSON_NODE_HOLDS_OBJECT (root)))))
     return json_node_copy (root);
   return json_node_init_string (json_node_alloc (), text);
 }
@@ -281,7 +289,7 @@ resolve_object (Resolver *resolver, JsonObject *object, const char *json_path, c
             continue;
           /* "${n}" alone may stand for a number: "workers": "${n}". */
           if (g_str_has_prefix (text, "${") && strchr (text, '}') == text + strlen (text) - 1)
-            json_object_set_member (object, key, scalar_from_text (value));
+            json_object_set_member (object, key, value_from_text (value, FALSE));
           else
             json_object_set_string_member (object, key, value);
         }
@@ -353,6 +361,7 @@ apply_overrides (Problems *problems,
         g_autofree char *stage_name = g_strndup (target, dot - target);
         const char *key = dot + 1;
         JsonObject *stage;
+        guint line, column;
 
         if (stages == NULL || !json_object_has_member (stages, stage_name) ||
             !JSON_NODE_HOLDS_OBJECT (json_object_get_member (stages, stage_name)))
@@ -371,8 +380,24 @@ apply_overrides (Problems *problems,
             continue;
           }
         stage = json_object_get_object_member (stages, stage_name);
+        /* The value lands up to four levels down (the document, "stages", the
+         * stage, "params"), and the whole must stay within the limit: the job
+         * snapshot is read back as a pipeline file. */
+        if (!sutra_json_check_depth (equals + 1, strlen (equals + 1), SUTRA_JSON_MAX_DEPTH - 4,
+                                     &line, &column))
+          {
+            g_autofree char *shown = g_utf8_make_valid (assignment, MIN (strlen (assignment), 40));
+
+            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, NULL, NULL,
+                        "--set “%s%s”: the value nests arrays and objects too deep (the bracket "
+                        "at column %u of the value is level %u; a stage's value may nest %u "
+                        "levels, a pipeline file %u in all)",
+                        shown, strlen (assignment) > 40 ? "…" : "", column,
+                        SUTRA_JSON_MAX_DEPTH - 3, SUTRA_JSON_MAX_DEPTH - 4, SUTRA_JSON_MAX_DEPTH);
+            continue;
+          }
         if (g_strv_contains (stage_keys, key) && strcmp (key, "params") != 0)
-          json_object_set_member (stage, key, scalar_from_text (equals + 1));
+          json_object_set_member (stage, key, value_from_text (equals + 1, TRUE));
         else
           {
             const char *param = g_str_has_prefix (key, "params.") ? key + 7 : key;
@@ -381,7 +406,7 @@ apply_overrides (Problems *problems,
                 !JSON_NODE_HOLDS_OBJECT (json_object_get_member (stage, "params")))
               json_object_set_object_member (stage, "params", json_object_new ());
             json_object_set_member (json_object_get_object_member (stage, "params"), param,
-                                    scalar_from_text (equals + 1));
+                                    value_from_text (equals + 1, TRUE));
           }
       }
     }
@@ -1063,6 +1088,60 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
     }
 }
 
+/* Pipeline files are small and shallow. json-glib reads the whole text into
+ * a tree and recurses once per level (an array nested 100,000 deep overflowed
+ * the stack), so larger or deeper texts are refused before it sees them. */
+static gboolean
+check_limits (const char *path, const char *text, gsize length, GError **error)
+{
+  guint line, column;
+
+  if (length > SUTRA_JSON_MAX_BYTES)
+    {
+      sutra_json_position_at (text, SUTRA_JSON_MAX_BYTES, &line, &column);
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE,
+                   "%s:%u:%u: the file goes on past %u MiB, the most a pipeline file may "
+                   "hold: a pipeline names its stages and their settings; keep data in "
+                   "input files",
+                   path, line, column, SUTRA_JSON_MAX_BYTES / (1024 * 1024));
+      return FALSE;
+    }
+  if (!sutra_json_check_depth (text, length, SUTRA_JSON_MAX_DEPTH, &line, &column))
+    {
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE,
+                   "%s:%u:%u: nested deeper than %u levels of arrays and objects, the most a "
+                   "pipeline file may nest: a stage's settings need a few levels; check for "
+                   "unclosed or runaway brackets",
+                   path, line, column, SUTRA_JSON_MAX_DEPTH);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads at most one byte more than a pipeline file may hold, so that a huge
+ * file (or an endless device) is refused without being read whole. */
+static char *
+read_pipeline_file (const char *path, gsize *length, GError **error)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInputStream) stream = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *text = g_malloc (SUTRA_JSON_MAX_BYTES + 2);
+  gsize n_read = 0;
+
+  stream = g_file_read (file, NULL, &local);
+  if (stream == NULL || !g_input_stream_read_all (G_INPUT_STREAM (stream), text,
+                                                  SUTRA_JSON_MAX_BYTES + 1, &n_read, NULL, &local))
+    {
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_READ,
+                   "cannot read pipeline file “%s”: %s", path, local->message);
+      return NULL;
+    }
+  text[n_read] = '\0';
+  *length = n_read;
+  return g_steal_pointer (&text);
+}
+
 static char *
 canonical_json (JsonNode *node)
 {
@@ -1098,6 +1177,8 @@ sutra_pipeline_load_from_data (const char *path,
 
   if (length < 0)
     length = strlen (text);
+  if (!check_limits (path, text, length, error))
+    return NULL;
   if (!json_parser_load_from_data (parser, text, length, &parse_error))
     {
       /* json-glib says "<data>:LINE:COL: Parse error: ..."; keep the
@@ -1250,15 +1331,11 @@ sutra_pipeline_load (const char *path,
                      GError **error)
 {
   g_autofree char *text = NULL;
-  gsize length;
-  g_autoptr (GError) local = NULL;
+  gsize length = 0;
 
-  if (!g_file_get_contents (path, &text, &length, &local))
-    {
-      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_READ,
-                   "cannot read pipeline file: %s", local->message);
-      return NULL;
-    }
+  text = read_pipeline_file (path, &length, error);
+  if (text == NULL)
+    return NULL;
   return sutra_pipeline_load_from_data (path, text, length, registry, overrides, error);
 }
 

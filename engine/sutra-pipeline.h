@@ -32,6 +32,9 @@ typedef enum
   SUTRA_PIPELINE_ERROR_OUTPUT_DIR,          /* an output place that cannot be written */
   SUTRA_PIPELINE_ERROR_DEVICE,              /* a device that does not exist or fits not */
   SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,        /* a --set that names nothing */
+  SUTRA_PIPELINE_ERROR_TOO_LARGE,           /* larger or nested deeper than a pipeline
+                                             * file may be (SUTRA_JSON_MAX_BYTES,
+                                             * SUTRA_JSON_MAX_DEPTH) */
 } SutraPipelineError;
 
 typedef enum

@@ -12,6 +12,7 @@
  * extra key starts at column 54, in READ_PARAMS the first parameter at 52.
  */
 
+#include "sutra-json-locations.h"
 #include "sutra-pipeline.h"
 #include "sutra-test-util.h"
 
@@ -670,6 +671,141 @@ test_pipeline_rejects_unwritable_output_dir (void)
   sutra_assert_contains (error->message, "is not writable");
 }
 
+/* HEAD READ, then "pass" whose "comment" is @open repeated @depth times
+ * around "1" and closed again. */
+static char *
+nested_pipeline (const char *open, const char *close, guint depth)
+{
+  g_autoptr (GString) text = g_string_new (HEAD READ "    \"pass\": { \"plugin\": \"identity\", "
+                                                     "\"input\": \"read\", \"comment\": ");
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append (text, open);
+  g_string_append (text, "1");
+  for (guint i = 0; i < depth; i++)
+    g_string_append (text, close);
+  g_string_append (text, " },\n" WRITE TAIL);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static void
+test_pipeline_rejects_deep_nesting (void)
+{
+  /* The document, "stages" and the stage are three levels: a comment of
+   * 61 arrays reaches level 64, 62 goes past it. */
+  g_autofree char *at_limit = nested_pipeline ("[", "]", SUTRA_JSON_MAX_DEPTH - 3);
+  g_autofree char *past_limit = nested_pipeline ("[", "]", SUTRA_JSON_MAX_DEPTH - 2);
+  g_autofree char *arrays = nested_pipeline ("[", "]", 100000);
+  g_autofree char *objects = nested_pipeline ("{\"a\": ", "}", 40000);
+  g_autofree char *expected = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_bug ("15");
+  g_test_summary ("A file nested deeper than 64 levels is refused before json-glib parses it "
+                  "(100,000 arrays crashed it; 40,000 objects took more than 20 s), naming "
+                  "the line and column of the first bracket past the limit, and the limit");
+  pipeline = load (at_limit, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+
+  /* "    \"pass\": { \"plugin\": \"identity\", \"input\": \"read\", \"comment\": " is
+   * 64 characters, so the 62nd bracket is at column 64 + 62. */
+  expected =
+    g_strdup_printf ("bad.json:5:%u: nested deeper than %u levels", 64 + 62, SUTRA_JSON_MAX_DEPTH);
+  pipeline = load (past_limit, NULL, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  sutra_assert_contains (error->message, expected);
+  g_clear_error (&error);
+
+  pipeline = load (arrays, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  sutra_assert_contains (error->message, expected);
+  g_clear_error (&error);
+
+  pipeline = load (objects, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  sutra_assert_contains (error->message, "bad.json:5:");
+  sutra_assert_contains (error->message, "nested deeper than 64 levels");
+}
+
+static void
+test_pipeline_rejects_huge_file (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *path = g_build_filename (dir, "huge.json", NULL);
+  g_autoptr (GString) text = g_string_new (HEAD READ PASS ("") WRITE TAIL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *expected = NULL;
+  guint line, column;
+
+  g_test_bug ("15");
+  g_test_summary ("A file larger than 16 MiB is refused, naming the line and column where "
+                  "the limit falls, and the limit; one of exactly 16 MiB is read");
+  /* A valid pipeline, lines of blanks, and blanks up to 16 MiB. */
+  while (text->len + 1024 <= SUTRA_JSON_MAX_BYTES)
+    g_string_append_printf (text, "%1023s\n", "");
+  g_string_append_printf (text, "%*s", (int) (SUTRA_JSON_MAX_BYTES - text->len), "");
+  g_assert_cmpuint (text->len, ==, SUTRA_JSON_MAX_BYTES);
+  line = sutra_test_count (text->str, "\n") + 1;
+  column = text->str + text->len - strrchr (text->str, '\n');
+  g_file_set_contents (path, text->str, text->len, &error);
+  g_assert_no_error (error);
+  pipeline = sutra_pipeline_load (path, registry, NULL, &error);
+  /* Read and validated: only its ${in} and ${out} are unset. */
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE);
+  g_clear_error (&error);
+
+  g_string_append (text, " ");
+  g_file_set_contents (path, text->str, text->len, &error);
+  g_assert_no_error (error);
+  pipeline = sutra_pipeline_load (path, registry, NULL, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  expected = g_strdup_printf ("huge.json:%u:%u: the file goes on past 16 MiB", line, column);
+  sutra_assert_contains (error->message, expected);
+}
+
+static void
+test_pipeline_rejects_deep_set (void)
+{
+  g_autoptr (GString) deep = g_string_new ("pass.comment=");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  const char *sets[] = { NULL, NULL };
+
+  g_test_bug ("15");
+  g_test_summary ("A --set value is JSON when it reads as JSON, within the same nesting "
+                  "limit: a deep one is refused, not parsed; a deep ${var} value stays text");
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  sets[0] = deep->str;
+  pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE);
+  sutra_assert_contains (error->message, "--set “pass.comment=[[[");
+  sutra_assert_contains (error->message, "…”: the value nests arrays and objects too deep");
+  sutra_assert_contains (error->message, "column 61 of the value");
+  g_clear_error (&error);
+
+  /* The same as a variable: ${n} stands for text; "workers" says so. */
+  g_string_overwrite (deep, 0, "n=");
+  g_string_erase (deep, 2, strlen ("pass.comment=") - 2);
+  sets[0] = deep->str;
+  pipeline = load (HEAD READ PASS (", \"workers\": \"${n}\"") WRITE TAIL, sets, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_BAD_VALUE);
+  sutra_assert_contains (error->message, "workers");
+  g_clear_error (&error);
+
+  /* Arrays and objects within the limit are JSON. */
+  sets[0] = "pass.devices=[\"cpu\"]";
+  pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sutra_pipeline_get_stage (pipeline, "pass")->devices[0], ==, "cpu");
+}
+
 static const char *
 stage_names (SutraPipeline *pipeline, GString *out)
 {
@@ -1064,6 +1200,9 @@ main (int argc, char **argv)
                    test_pipeline_rejects_unreadable_input);
   g_test_add_func ("/engine/pipeline/rejects-unwritable-output-dir",
                    test_pipeline_rejects_unwritable_output_dir);
+  g_test_add_func ("/engine/pipeline/rejects-deep-nesting", test_pipeline_rejects_deep_nesting);
+  g_test_add_func ("/engine/pipeline/rejects-huge-file", test_pipeline_rejects_huge_file);
+  g_test_add_func ("/engine/pipeline/rejects-deep-set", test_pipeline_rejects_deep_set);
   g_test_add_func ("/engine/pipeline/loads-valid", test_pipeline_loads_valid);
   g_test_add_func ("/engine/pipeline/settings", test_pipeline_settings);
   g_test_add_func ("/engine/pipeline/topological-order", test_pipeline_topological_order);
