@@ -7,9 +7,12 @@
 #include "sutra-json-locations.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <glob.h>
+#include <stdlib.h>
 #include <openssl/sha.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The quark name has dashes, which clang-format would space as minus signs. */
@@ -40,7 +43,8 @@ typedef struct
   GString *messages;
   gint first_code;
   guint n_problems;
-  GPtrArray *unresolved; /* JSON paths of values left with a ${var} */
+  GPtrArray *unresolved;   /* JSON paths of values left with a ${var} */
+  gboolean structure_only; /* SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY */
 } Problems;
 
 static void problem_at (Problems *problems,
@@ -208,7 +212,10 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
           replacement = well_formed ? g_hash_table_lookup (resolver->vars, name) : NULL;
           if (replacement == NULL)
             {
-              if (well_formed)
+              /* Drawing a pipeline needs no values: its ${input} stays. */
+              if (well_formed && resolver->problems->structure_only)
+                ;
+              else if (well_formed)
                 problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, json_path,
                             stage,
                             "unresolved variable ${%s}: give it a value with "
@@ -495,10 +502,33 @@ has_glob_chars (const char *path)
   return strpbrk (path, "*?[") != NULL;
 }
 
+/* Whether @value holds nothing but white space: "path": "" or " " names no
+ * file (an empty output path used to run the whole pipeline, then fail to
+ * rename its “.part” file to “”). */
+static gboolean
+is_blank (const char *value)
+{
+  return value[strspn (value, " \t\r\n")] == '\0';
+}
+
 static void
-check_input_path (Problems *problems, const char *value, const char *json_path, const char *stage)
+check_input_path (Problems *problems,
+                  const char *value,
+                  const char *key,
+                  const char *json_path,
+                  const char *stage)
 {
   if (value == NULL || strcmp (value, "-") == 0)
+    return;
+  if (is_blank (value))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
+                  "parameter “%s” is %s: name the input file, a glob such as “books/*.txt”, "
+                  "or “-” for standard input",
+                  key, value[0] == '\0' ? "empty" : "blank");
+      return;
+    }
+  if (problems->structure_only)
     return;
   if (has_glob_chars (value))
     {
@@ -508,27 +538,42 @@ check_input_path (Problems *problems, const char *value, const char *json_path, 
       globfree (&matches);
       if (status != 0)
         problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                    "input “%s” matches no file: check the pattern and the directory", value);
+                    "parameter “%s”: input “%s” matches no file: check the pattern and the "
+                    "directory",
+                    key, value);
       return;
     }
   if (!g_file_test (value, G_FILE_TEST_EXISTS))
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input file “%s” does not exist: check the path (relative paths are "
-                "relative to the directory sutra runs in)",
-                value);
+                "parameter “%s”: input file “%s” does not exist: check the path (relative "
+                "paths are relative to the directory sutra runs in)",
+                key, value);
   else if (g_file_test (value, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input “%s” is a directory: name a file, or a glob such as “%s/*.txt”", value,
-                value);
+                "parameter “%s”: input “%s” is a directory: name a file, or a glob such as "
+                "“%s/*.txt”",
+                key, value, value);
   else if (access (value, R_OK) != 0)
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input file “%s” cannot be read: %s", value, g_strerror (errno));
+                "parameter “%s”: input file “%s” cannot be read: %s", key, value,
+                g_strerror (errno));
+}
+
+/* Whether @value can only name a directory: "out/", ".", "..", "a/.". */
+static gboolean
+names_a_directory (const char *value)
+{
+  g_autofree char *base = g_path_get_basename (value);
+
+  return g_str_has_suffix (value, G_DIR_SEPARATOR_S) || strcmp (base, ".") == 0 ||
+         strcmp (base, "..") == 0;
 }
 
 static void
 check_output_path (Problems *problems,
                    const char *value,
                    gboolean is_dir,
+                   const char *key,
                    const char *json_path,
                    const char *stage)
 {
@@ -536,23 +581,50 @@ check_output_path (Problems *problems,
 
   if (value == NULL || strcmp (value, "-") == 0)
     return;
+  if (is_blank (value))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s” is %s: name the %s to write%s", key,
+                  value[0] == '\0' ? "empty" : "blank", is_dir ? "directory" : "file",
+                  is_dir ? "" : ", or “-” for standard output");
+      return;
+    }
+  if (!is_dir && names_a_directory (value))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s”: output “%s” names a directory: name a file inside it", key,
+                  value);
+      return;
+    }
+  if (problems->structure_only)
+    return;
+  if (!is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s”: output “%s” is a directory: name a file inside it", key, value);
+      return;
+    }
+  if (is_dir && g_file_test (value, G_FILE_TEST_EXISTS) && !g_file_test (value, G_FILE_TEST_IS_DIR))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s”: output directory “%s” is a file: name a directory (it is "
+                  "made if missing)",
+                  key, value);
+      return;
+    }
   if (is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
     dir = g_strdup (value);
   else
     dir = g_path_get_dirname (value);
-  if (!is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
-    {
-      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                  "output “%s” is a directory: name a file inside it", value);
-      return;
-    }
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                "cannot write “%s”: directory “%s” does not exist (create it first)", value, dir);
+                "parameter “%s”: cannot write “%s”: directory “%s” does not exist (create it "
+                "first)",
+                key, value, dir);
   else if (access (dir, W_OK | X_OK) != 0)
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                "cannot write “%s”: directory “%s” is not writable: %s", value, dir,
-                g_strerror (errno));
+                "parameter “%s”: cannot write “%s”: directory “%s” is not writable: %s", key, value,
+                dir, g_strerror (errno));
 }
 
 static void
@@ -569,11 +641,154 @@ check_path_params (Problems *problems, SutraStageSpec *spec, const char *json_ba
         continue;
       value = G_STRUCT_MEMBER (const char *, data, param->offset);
       if (param->flags & SUTRA_PARAM_INPUT_PATH)
-        check_input_path (problems, value, path, spec->name);
+        check_input_path (problems, value, param->name, path, spec->name);
       if (param->flags & SUTRA_PARAM_OUTPUT_PATH)
-        check_output_path (problems, value, FALSE, path, spec->name);
+        check_output_path (problems, value, FALSE, param->name, path, spec->name);
       if (param->flags & SUTRA_PARAM_OUTPUT_DIR)
-        check_output_path (problems, value, TRUE, path, spec->name);
+        check_output_path (problems, value, TRUE, param->name, path, spec->name);
+    }
+}
+
+/* One file a stage reads or writes, for the checks across stages. */
+typedef struct
+{
+  SutraStageSpec *spec;
+  const char *key;
+  const char *value;
+  char *absolute; /* the path made absolute, for patterns */
+  char *identity; /* the same, symbolic links of its existing parts resolved */
+  dev_t device;   /* of the existing file, else 0 */
+  ino_t inode;
+} PathUse;
+
+static void
+path_use_clear (PathUse *use)
+{
+  g_free (use->absolute);
+  g_free (use->identity);
+}
+
+/* What makes two spellings of one file compare equal: "out.jsonl",
+ * "./out.jsonl", "/cwd/out.jsonl", a symbolic link to it (and, for files
+ * that exist, a hard link: same device and inode). */
+static void
+path_use_init (PathUse *use, SutraStageSpec *spec, const char *key, const char *value)
+{
+  g_autofree char *absolute = g_canonicalize_filename (value, NULL);
+  g_autofree char *dir = g_path_get_dirname (absolute);
+  g_autofree char *base = g_path_get_basename (absolute);
+  g_autofree char *real_dir = realpath (dir, NULL);
+  char *real = realpath (absolute, NULL);
+  struct stat info;
+
+  use->spec = spec;
+  use->key = key;
+  use->value = value;
+  if (real != NULL)
+    use->identity = real;
+  else if (real_dir != NULL)
+    use->identity = g_build_filename (real_dir, base, NULL);
+  else
+    use->identity = g_strdup (absolute);
+  use->absolute = g_steal_pointer (&absolute);
+  use->device = 0;
+  use->inode = 0;
+  if (stat (value, &info) == 0 && S_ISREG (info.st_mode))
+    {
+      use->device = info.st_dev;
+      use->inode = info.st_ino;
+    }
+}
+
+static gboolean
+path_use_same_file (const PathUse *a, const PathUse *b)
+{
+  if (strcmp (a->value, "-") == 0 || strcmp (b->value, "-") == 0)
+    return strcmp (a->value, b->value) == 0;
+  if (a->device != 0 && a->device == b->device && a->inode == b->inode)
+    return TRUE;
+  return strcmp (a->identity, b->identity) == 0;
+}
+
+/* Files that are fine one stage at a time but not together: a sink that
+ * writes a file a source reads (the run would truncate its own input, or
+ * read its own output the next time), two sinks writing one file. */
+static void
+check_shared_paths (Problems *problems, GPtrArray *specs)
+{
+  g_autoptr (GArray) inputs = g_array_new (FALSE, TRUE, sizeof (PathUse));
+  g_autoptr (GArray) outputs = g_array_new (FALSE, TRUE, sizeof (PathUse));
+
+  g_array_set_clear_func (inputs, (GDestroyNotify) path_use_clear);
+  g_array_set_clear_func (outputs, (GDestroyNotify) path_use_clear);
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *spec = specs->pdata[i];
+      gconstpointer data;
+
+      if (spec->info == NULL || spec->settings == NULL)
+        continue;
+      data = sutra_settings_get_data (spec->settings);
+      for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
+        {
+          const char *value;
+          PathUse use;
+
+          if (param->type != SUTRA_PARAM_STRING ||
+              !(param->flags & (SUTRA_PARAM_INPUT_PATH | SUTRA_PARAM_OUTPUT_PATH)))
+            continue;
+          value = G_STRUCT_MEMBER (const char *, data, param->offset);
+          if (value == NULL || is_blank (value))
+            continue;
+          path_use_init (&use, spec, param->name, value);
+          g_array_append_val ((param->flags & SUTRA_PARAM_INPUT_PATH) ? inputs : outputs, use);
+        }
+    }
+
+  for (guint i = 0; i < outputs->len; i++)
+    {
+      const PathUse *output = &g_array_index (outputs, PathUse, i);
+      g_autofree char *json_path =
+        g_strdup_printf ("/stages/%s/params/%s", output->spec->name, output->key);
+
+      for (guint j = 0; j < inputs->len; j++)
+        {
+          const PathUse *input = &g_array_index (inputs, PathUse, j);
+
+          if (strcmp (output->value, "-") == 0)
+            break;
+          if (path_use_same_file (output, input))
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: output “%s” is the file stage “%s” reads (parameter "
+                        "“%s”): the run would overwrite its own input; write somewhere else",
+                        output->key, output->value, input->spec->name, input->key);
+          else if (has_glob_chars (input->value) &&
+                   (fnmatch (input->absolute, output->absolute, FNM_PATHNAME | FNM_PERIOD) == 0 ||
+                    fnmatch (input->absolute, output->identity, FNM_PATHNAME | FNM_PERIOD) == 0))
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: output “%s” matches the pattern “%s” that stage “%s” "
+                        "reads (parameter “%s”): a later run would read it as input; write "
+                        "somewhere else",
+                        output->key, output->value, input->value, input->spec->name, input->key);
+        }
+      for (guint j = 0; j < i; j++)
+        {
+          const PathUse *other = &g_array_index (outputs, PathUse, j);
+
+          if (!path_use_same_file (output, other))
+            continue;
+          if (strcmp (output->value, "-") == 0)
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: stage “%s” writes standard output too (parameter "
+                        "“%s”): their lines would interleave; give one of them a file",
+                        output->key, other->spec->name, other->key);
+          else
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: output “%s” is the file stage “%s” writes too "
+                        "(parameter “%s”): one would overwrite the other; give each its own file",
+                        output->key, output->value, other->spec->name, other->key);
+          break;
+        }
     }
 }
 
@@ -619,7 +834,7 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
             problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
                         "plugin “%s” runs on the CPU only, not on “%s”: remove “devices”",
                         spec->plugin_name, name);
-          else
+          else if (!problems->structure_only)
             {
               if (found == NULL)
                 found = sutra_devices_enumerate (&why);
@@ -1154,12 +1369,13 @@ canonical_json (JsonNode *node)
 }
 
 SutraPipeline *
-sutra_pipeline_load_from_data (const char *path,
-                               const char *text,
-                               gssize length,
-                               SutraRegistry *registry,
-                               const char *const *overrides,
-                               GError **error)
+sutra_pipeline_load_from_data_full (const char *path,
+                                    const char *text,
+                                    gssize length,
+                                    SutraRegistry *registry,
+                                    const char *const *overrides,
+                                    SutraPipelineLoadFlags flags,
+                                    GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) parse_error = NULL;
@@ -1169,7 +1385,9 @@ sutra_pipeline_load_from_data (const char *path,
   g_autoptr (GPtrArray) specs = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_spec_free);
   g_autoptr (SutraPipeline) pipeline = NULL;
   g_autoptr (GPtrArray) unresolved = g_ptr_array_new_with_free_func (g_free);
-  Problems problems = { path, NULL, messages, 0, 0, unresolved };
+  Problems problems = {
+    path, NULL, messages, 0, 0, unresolved, (flags & SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY) != 0
+  };
   JsonNode *root;
   JsonObject *document, *stages = NULL;
   JsonNode *member;
@@ -1288,6 +1506,8 @@ sutra_pipeline_load_from_data (const char *path,
             }
         }
       check_graph (&problems, specs, by_name, stages);
+      if (!problems.structure_only)
+        check_shared_paths (&problems, specs);
     }
 
   if (problems.n_problems > 0)
@@ -1325,10 +1545,23 @@ sutra_pipeline_load_from_data (const char *path,
 }
 
 SutraPipeline *
-sutra_pipeline_load (const char *path,
-                     SutraRegistry *registry,
-                     const char *const *overrides,
-                     GError **error)
+sutra_pipeline_load_from_data (const char *path,
+                               const char *text,
+                               gssize length,
+                               SutraRegistry *registry,
+                               const char *const *overrides,
+                               GError **error)
+{
+  return sutra_pipeline_load_from_data_full (path, text, length, registry, overrides,
+                                             SUTRA_PIPELINE_LOAD_DEFAULT, error);
+}
+
+SutraPipeline *
+sutra_pipeline_load_full (const char *path,
+                          SutraRegistry *registry,
+                          const char *const *overrides,
+                          SutraPipelineLoadFlags flags,
+                          GError **error)
 {
   g_autofree char *text = NULL;
   gsize length = 0;
@@ -1336,21 +1569,51 @@ sutra_pipeline_load (const char *path,
   text = read_pipeline_file (path, &length, error);
   if (text == NULL)
     return NULL;
-  return sutra_pipeline_load_from_data (path, text, length, registry, overrides, error);
+  return sutra_pipeline_load_from_data_full (path, text, length, registry, overrides, flags, error);
+}
+
+SutraPipeline *
+sutra_pipeline_load (const char *path,
+                     SutraRegistry *registry,
+                     const char *const *overrides,
+                     GError **error)
+{
+  return sutra_pipeline_load_full (path, registry, overrides, SUTRA_PIPELINE_LOAD_DEFAULT, error);
+}
+
+/* A DOT quoted string's contents: names may hold quotes and backslashes. */
+static char *
+dot_escape (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+  return g_string_free (out, FALSE);
 }
 
 char *
 sutra_pipeline_to_dot (SutraPipeline *pipeline)
 {
   GString *dot = g_string_new (NULL);
+  g_autofree char *name = dot_escape (pipeline->name);
 
   g_string_append_printf (dot,
                           "digraph \"%s\" {\n  rankdir=LR;\n"
                           "  node [shape=box, style=rounded, fontname=\"sans\"];\n",
-                          pipeline->name);
+                          name);
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
       SutraStageSpec *spec = pipeline->stages->pdata[i];
+      g_autofree char *stage = dot_escape (spec->name);
+      g_autofree char *plugin = dot_escape (spec->plugin_name);
       const char *shape = "box";
 
       switch (spec->info->kind)
@@ -1371,18 +1634,21 @@ sutra_pipeline_to_dot (SutraPipeline *pipeline)
           break;
         }
       g_string_append_printf (
-        dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n", spec->name,
-        shape, spec->name, spec->plugin_name, sutra_stage_kind_to_string (spec->info->kind),
-        spec->workers, spec->batch);
+        dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n", stage, shape,
+        stage, plugin, sutra_stage_kind_to_string (spec->info->kind), spec->workers, spec->batch);
     }
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
       SutraStageSpec *spec = pipeline->stages->pdata[i];
+      g_autofree char *stage = dot_escape (spec->name);
 
       for (guint j = 0; j < spec->inputs->len; j++)
-        g_string_append_printf (dot, "  \"%s\" -> \"%s\" [label=\"queue %u\"];\n",
-                                ((SutraStageSpec *) spec->inputs->pdata[j])->name, spec->name,
-                                spec->queue);
+        {
+          g_autofree char *input = dot_escape (((SutraStageSpec *) spec->inputs->pdata[j])->name);
+
+          g_string_append_printf (dot, "  \"%s\" -> \"%s\" [label=\"queue %u\"];\n", input, stage,
+                                  spec->queue);
+        }
     }
   g_string_append (dot, "}\n");
   return g_string_free (dot, FALSE);

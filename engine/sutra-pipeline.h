@@ -105,6 +105,31 @@ SutraPipeline *sutra_pipeline_load_from_data (const char *path,
                                               const char *const *overrides,
                                               GError **error);
 
+typedef enum
+{
+  SUTRA_PIPELINE_LOAD_DEFAULT = 0,
+  /* Check the file and its graph, nothing of this machine: for drawing a
+   * pipeline (sutra graph) before its inputs exist. A ${var} with no value
+   * is left as it is (and what depends on its value, unchecked); input and
+   * output files and devices are not looked at. */
+  SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY = 1 << 0,
+} SutraPipelineLoadFlags;
+
+/* sutra_pipeline_load() and sutra_pipeline_load_from_data() with @flags. */
+SutraPipeline *sutra_pipeline_load_full (const char *path,
+                                         SutraRegistry *registry,
+                                         const char *const *overrides,
+                                         SutraPipelineLoadFlags flags,
+                                         GError **error);
+
+SutraPipeline *sutra_pipeline_load_from_data_full (const char *path,
+                                                   const char *text,
+                                                   gssize length,
+                                                   SutraRegistry *registry,
+                                                   const char *const *overrides,
+                                                   SutraPipelineLoadFlags flags,
+                                                   GError **error);
+
 void sutra_pipeline_free (SutraPipeline *pipeline);
 
 SutraStageSpec *sutra_pipeline_get_stage (SutraPipeline *pipeline, const char *name);

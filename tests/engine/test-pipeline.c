@@ -323,32 +323,132 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_INPUT_FILE,
     1,
-    { "bad.json:4:52: stage “read”: input file “", "/nosuch.txt” does not exist" } },
+    { "bad.json:4:52: stage “read”: parameter “path”: input file “",
+      "/nosuch.txt” does not exist" } },
   { "input-file/directory",
     HEAD READ_PARAMS ("\"path\": \"${dir}\"") PASS ("") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_INPUT_FILE,
     1,
-    { "bad.json:4:52: stage “read”: input “", "” is a directory: name a file, or a glob" } },
+    { "bad.json:4:52: stage “read”: parameter “path”: input “",
+      "” is a directory: name a file, or a glob" } },
   { "input-file/glob-matches-nothing",
     HEAD READ_PARAMS ("\"path\": \"${dir}/*.nomatch\"") PASS ("") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_INPUT_FILE,
     1,
-    { "bad.json:4:52: stage “read”: input “", "/*.nomatch” matches no file" } },
+    { "bad.json:4:52: stage “read”: parameter “path”: input “", "/*.nomatch” matches no file" } },
   { "output-dir/missing",
     HEAD READ PASS ("") WRITE_PATH ("${dir}/nodir/out.jsonl") TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
     1,
-    { "bad.json:6:69: stage “write”: cannot write “", "/nodir/out.jsonl”: directory “",
-      "/nodir” does not exist" } },
+    { "bad.json:6:69: stage “write”: parameter “path”: cannot write “",
+      "/nodir/out.jsonl”: directory “", "/nodir” does not exist" } },
   { "output-dir/is-a-directory",
     HEAD READ PASS ("") WRITE_PATH ("${dir}") TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
     1,
-    { "bad.json:6:69: stage “write”: output “", "” is a directory: name a file inside it" } },
+    { "bad.json:6:69: stage “write”: parameter “path”: output “",
+      "” is a directory: name a file inside it" } },
+  { "output-dir/names-a-directory",
+    HEAD READ PASS ("") WRITE_PATH ("${dir}/new/") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “",
+      "/new/” names a directory: name a file inside it" } },
+  { "output-dir/dot",
+    HEAD READ PASS ("") WRITE_PATH (".") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “.” names a directory" } },
+
+  /* Paths that name nothing (issue 15: an empty output path ran the whole
+   * pipeline, then failed to rename “.part” to “”, leaving the .part). */
+  { "empty-path/output",
+    HEAD READ PASS ("") WRITE_PATH ("") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path” is empty: name the file to write, or "
+      "“-” for standard output" } },
+  { "empty-path/output-blank",
+    HEAD READ PASS ("") WRITE_PATH (" \\t ") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path” is blank" } },
+  { "empty-path/output-from-a-variable",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "out=" },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path” is empty" } },
+  { "empty-path/input",
+    HEAD READ_PARAMS ("\"path\": \"\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
+    { "bad.json:4:52: stage “read”: parameter “path” is empty: name the input file, a glob "
+      "such as “books/*.txt”, or “-” for standard input" } },
+  { "empty-path/input-blank",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "in=  " },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
+    { "bad.json:4:52: stage “read”: parameter “path” is blank" } },
+  { "empty-path/output-dir",
+    HEAD READ PASS ("") LAST ("files",
+                              "\"plugin\": \"file-sink\", \"input\": \"pass\", "
+                              "\"params\": { \"dir\": \"\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:68: stage “files”: parameter “dir” is empty: name the directory to write" } },
+
+  /* Files shared between stages. */
+  { "shared-file/output-is-the-input",
+    HEAD READ PASS ("") WRITE_PATH ("${dir}/../work/in.txt") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “",
+      "/in.txt” is the file stage “read” reads (parameter “path”): the run would overwrite its "
+      "own input" } },
+  { "shared-file/output-matches-the-input-pattern",
+    HEAD READ_PARAMS ("\"path\": \"${dir}/*.txt\"") PASS ("") WRITE_PATH ("${dir}/out.txt") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “", "/out.txt” matches the pattern “",
+      "/*.txt” that stage “read” reads (parameter “path”)" } },
+  { "shared-file/two-sinks",
+    HEAD READ PASS ("") STAGE ("write",
+                               "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                               "\"params\": { \"path\": \"${out}\" }")
+      LAST ("again",
+            "\"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+            "\"params\": { \"path\": \"${dir}/./out.jsonl\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:7:69: stage “again”: parameter “path”: output “",
+      "/./out.jsonl” is the file stage “write” writes too (parameter “path”): one would "
+      "overwrite the other" } },
+  { "shared-file/two-sinks-on-standard-output",
+    HEAD READ PASS ("") STAGE ("write",
+                               "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                               "\"params\": { \"path\": \"-\" }")
+      LAST ("again",
+            "\"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+            "\"params\": { \"path\": \"-\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "stage “again”: parameter “path”: stage “write” writes standard output too" } },
 
   /* Stage settings. */
   { "setting/workers-zero",
@@ -644,7 +744,7 @@ test_pipeline_rejects_unreadable_input (void)
   pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
   g_assert_null (pipeline);
   g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_INPUT_FILE);
-  sutra_assert_contains (error->message, "stage “read”: input file “");
+  sutra_assert_contains (error->message, "stage “read”: parameter “path”: input file “");
   sutra_assert_contains (error->message, "secret.txt” cannot be read");
 }
 
@@ -804,6 +904,81 @@ test_pipeline_rejects_deep_set (void)
   pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (sutra_pipeline_get_stage (pipeline, "pass")->devices[0], ==, "cpu");
+}
+
+static void
+test_pipeline_structure_only (void)
+{
+  /* No --set at all: ${in}, ${out} and ${n} have no value. */
+  static const char text[] = HEAD READ PASS (", \"workers\": \"${n}\"") WRITE_PATH ("${out}") TAIL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *dot = NULL;
+
+  g_test_summary ("SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY (sutra graph) loads a pipeline whose "
+                  "${vars} are unset and whose files do not exist; the graph's own problems "
+                  "are still refused");
+  pipeline = sutra_pipeline_load_from_data ("g.json", text, -1, registry, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE);
+  g_clear_error (&error);
+
+  pipeline = sutra_pipeline_load_from_data_full ("g.json", text, -1, registry, NULL,
+                                                 SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pipeline->stages->len, ==, 3);
+  dot = sutra_pipeline_to_dot (pipeline);
+  sutra_assert_contains (dot, "\"read\" -> \"pass\"");
+  sutra_assert_contains (dot, "\"pass\" -> \"write\"");
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+
+  /* Missing files are not looked at; an empty path is still no path. */
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json",
+                                        HEAD READ_PARAMS ("\"path\": \"/nonexistent/in.txt\"")
+                                          PASS ("") WRITE_PATH ("/nonexistent/out.jsonl") TAIL,
+                                        -1, registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY,
+                                        &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json", HEAD READ PASS ("") WRITE_PATH ("") TAIL, -1,
+                                        registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_OUTPUT_DIR);
+  g_clear_error (&error);
+
+  /* The graph itself must be right. */
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json",
+                                        HEAD READ PASS (", \"input\": \"raed\"") WRITE TAIL, -1,
+                                        registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_MISSING_INPUT);
+  g_clear_error (&error);
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json",
+                                        HEAD READ_PARAMS ("\"path\": \"${}\"") PASS ("") WRITE TAIL,
+                                        -1, registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY,
+                                        &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE);
+  sutra_assert_contains (error->message, "malformed variable reference");
+}
+
+static void
+test_pipeline_to_dot_escapes (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *dot = NULL;
+
+  g_test_summary ("Quotes and backslashes in names are escaped in the DOT graph");
+  pipeline = load ("{\n  \"sutra\": 1,\n  \"name\": \"a \\\"b\\\" \\\\c\",\n  \"stages\": {\n" READ
+                     LAST ("say \\\"hi\\\"", "\"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+                                             "\"params\": { \"path\": \"${out}\" }") TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  dot = sutra_pipeline_to_dot (pipeline);
+  g_assert_true (g_str_has_prefix (dot, "digraph \"a \\\"b\\\" \\\\c\" {"));
+  sutra_assert_contains (dot, "\"read\" -> \"say \\\"hi\\\"\"");
 }
 
 static const char *
@@ -1216,6 +1391,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/pipeline/set-stage-settings", test_pipeline_set_stage_settings);
   g_test_add_func ("/engine/pipeline/fingerprint", test_pipeline_fingerprint);
   g_test_add_func ("/engine/pipeline/to-dot", test_pipeline_to_dot);
+  g_test_add_func ("/engine/pipeline/to-dot-escapes", test_pipeline_to_dot_escapes);
+  g_test_add_func ("/engine/pipeline/structure-only", test_pipeline_structure_only);
   g_test_add_func ("/engine/pipeline/load-file", test_pipeline_load_file);
   g_test_add_func ("/engine/pipeline/demo-file", test_pipeline_demo_file);
   g_test_add_func ("/engine/pipeline/columns-count-characters",
