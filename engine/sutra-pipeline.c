@@ -23,6 +23,7 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 #define MAX_WORKERS 1024
 #define MAX_QUEUE (1 << 20)
 #define MAX_BATCH (1 << 16)
+#define MAX_PROBLEMS_SHOWN 100
 
 static const char *const top_level_keys[] = {
   "sutra", "name", "description", "vars", "stages", NULL
@@ -43,7 +44,8 @@ typedef struct
   GString *messages;
   gint first_code;
   guint n_problems;
-  GPtrArray *unresolved;   /* JSON paths of values left with a ${var} */
+  guint n_shown;
+  GHashTable *unresolved;  /* JSON paths of values left with a ${var}, and their ancestors */
   gboolean structure_only; /* SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY */
 } Problems;
 
@@ -73,15 +75,17 @@ problem_at (Problems *problems,
    * what else is wrong with it (the literal "${input}" names no file, is
    * not an integer) follows from that one problem. */
   if (code != SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE && json_path != NULL &&
-      problems->unresolved != NULL)
-    for (guint i = 0; i < problems->unresolved->len; i++)
-      {
-        const char *unresolved = problems->unresolved->pdata[i];
+      problems->unresolved != NULL && g_hash_table_contains (problems->unresolved, json_path))
+    return;
 
-        if (g_str_has_prefix (unresolved, json_path) &&
-            (unresolved[strlen (json_path)] == '\0' || unresolved[strlen (json_path)] == '/'))
-          return;
-      }
+  if (problems->n_problems++ == 0)
+    problems->first_code = code;
+  /* A generated or mangled file can have thousands of problems; the first
+   * ones are what to fix, and the rest are counted. */
+  if (problems->n_shown >= MAX_PROBLEMS_SHOWN)
+    return;
+  if (problems->n_shown++ > 0)
+    g_string_append_c (problems->messages, '\n');
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
@@ -96,10 +100,6 @@ problem_at (Problems *problems,
         break;
       *slash = '\0';
     }
-  if (problems->n_problems++ == 0)
-    problems->first_code = code;
-  else
-    g_string_append_c (problems->messages, '\n');
   g_string_append (problems->messages, problems->path);
   if (line > 0)
     g_string_append_printf (problems->messages, ":%u:%u", line, column);
@@ -107,6 +107,34 @@ problem_at (Problems *problems,
   if (stage != NULL)
     g_string_append_printf (problems->messages, "stage “%s”: ", stage);
   g_string_append (problems->messages, message);
+}
+
+/* Whether more problems would only be counted: callers skip the work of
+ * describing them (suggestions compare a name with every stage's). */
+static gboolean
+problems_are_full (Problems *problems)
+{
+  return problems->n_shown >= MAX_PROBLEMS_SHOWN;
+}
+
+/* Marks @json_path, and so every key above it, as holding an unresolved
+ * ${var}: problem_at() then says nothing more about them. */
+static void
+mark_unresolved (Problems *problems, const char *json_path)
+{
+  g_autofree char *path = g_strdup (json_path);
+
+  while (TRUE)
+    {
+      char *slash;
+
+      if (!g_hash_table_add (problems->unresolved, g_strdup (path)))
+        break; /* and so were its ancestors */
+      slash = strrchr (path, '/');
+      if (slash == NULL)
+        break;
+      *slash = '\0';
+    }
 }
 
 static void
@@ -238,7 +266,7 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
     }
   if (!ok)
     {
-      g_ptr_array_add (resolver->problems->unresolved, g_strdup (json_path));
+      mark_unresolved (resolver->problems, json_path);
       g_string_free (out, TRUE);
       return NULL;
     }
@@ -1105,99 +1133,222 @@ read_input_names (Problems *problems, JsonObject *stage, const char *name)
   return names;
 }
 
-/* Finds a cycle by depth-first search and reports it as "a → b → a". */
-static gboolean
-find_cycle (SutraStageSpec *spec, GHashTable *state, GPtrArray *trail, Problems *problems)
+/* Reports the cycle that closes when @trail (the depth-first path, each
+ * stage feeding the next) reaches @spec again, as "a → b → a". */
+static void
+report_cycle (Problems *problems, GPtrArray *trail, SutraStageSpec *spec)
 {
-  gpointer seen = g_hash_table_lookup (state, spec);
+  g_autoptr (GString) cycle = g_string_new (NULL);
+  g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
+  gboolean in_cycle = FALSE;
 
-  if (seen == GINT_TO_POINTER (2))
-    return FALSE;
-  if (seen == GINT_TO_POINTER (1))
+  if (problems_are_full (problems))
     {
-      g_autoptr (GString) cycle = g_string_new (NULL);
-      gboolean in_cycle = FALSE;
-      g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
-
-      for (guint i = 0; i < trail->len; i++)
-        {
-          SutraStageSpec *step = trail->pdata[i];
-
-          in_cycle |= step == spec;
-          if (in_cycle)
-            g_string_append_printf (cycle, "%s → ", step->name);
-        }
-      g_string_append (cycle, spec->name);
-      problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name,
-                  "the stages form a cycle: %s (each takes its input from the one before); "
-                  "remove one of these inputs",
-                  cycle->str);
-      return TRUE;
+      problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name, "a cycle");
+      return;
     }
-  g_hash_table_insert (state, spec, GINT_TO_POINTER (1));
-  g_ptr_array_add (trail, spec);
-  for (guint i = 0; i < spec->outputs->len; i++)
-    if (find_cycle (spec->outputs->pdata[i], state, trail, problems))
-      return TRUE;
-  g_ptr_array_remove_index (trail, trail->len - 1);
-  g_hash_table_insert (state, spec, GINT_TO_POINTER (2));
+  for (guint i = 0; i < trail->len; i++)
+    {
+      SutraStageSpec *step = trail->pdata[i];
+
+      in_cycle |= step == spec;
+      if (in_cycle)
+        g_string_append_printf (cycle, "%s → ", step->name);
+    }
+  g_string_append (cycle, spec->name);
+  problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name,
+              "the stages form a cycle: %s (each takes its input from the one before); "
+              "remove one of these inputs",
+              cycle->str);
+}
+
+typedef enum
+{
+  UNSEEN,
+  ON_TRAIL,
+  DONE,
+} VisitState;
+
+/* Reports every cycle: a depth-first search over the edges from each stage
+ * to the stages it feeds, in the file's order, reports each edge back to a
+ * stage on the current path, so two separate cycles are two problems (and
+ * one stage in two cycles, both). Iterative, with its own stack: a file can
+ * chain hundreds of thousands of stages. */
+static void
+find_cycles (Problems *problems, GPtrArray *specs)
+{
+  g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) trail = g_ptr_array_new ();
+  g_autoptr (GArray) next_output = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *root = specs->pdata[i];
+      guint zero = 0;
+
+      if (g_hash_table_contains (state, root))
+        continue;
+      g_hash_table_insert (state, root, GINT_TO_POINTER (ON_TRAIL));
+      g_ptr_array_add (trail, root);
+      g_array_append_val (next_output, zero);
+      while (trail->len > 0)
+        {
+          SutraStageSpec *spec = trail->pdata[trail->len - 1];
+          guint *next = &g_array_index (next_output, guint, next_output->len - 1);
+          SutraStageSpec *output;
+          VisitState seen;
+
+          if (*next == spec->outputs->len)
+            {
+              g_hash_table_insert (state, spec, GINT_TO_POINTER (DONE));
+              g_ptr_array_set_size (trail, trail->len - 1);
+              g_array_set_size (next_output, next_output->len - 1);
+              continue;
+            }
+          output = spec->outputs->pdata[(*next)++];
+          seen = GPOINTER_TO_INT (g_hash_table_lookup (state, output));
+          if (seen == ON_TRAIL)
+            report_cycle (problems, trail, output);
+          else if (seen == UNSEEN)
+            {
+              g_hash_table_insert (state, output, GINT_TO_POINTER (ON_TRAIL));
+              g_ptr_array_add (trail, output);
+              g_array_append_val (next_output, zero);
+            }
+        }
+    }
+}
+
+/* Whether a split lies upstream of @spec. Answers are kept in @known
+ * (stage -> TRUE or FALSE + 1) so that many gathers cost one walk of the
+ * graph; the walk is iterative, like find_cycles(). */
+static gboolean
+has_split_upstream (SutraStageSpec *start, GHashTable *known)
+{
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_input = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GHashTable) on_stack = g_hash_table_new (NULL, NULL);
+  guint zero = 0;
+  gpointer answer;
+
+  if (g_hash_table_lookup_extended (known, start, NULL, &answer))
+    return GPOINTER_TO_INT (answer) - 1;
+  g_ptr_array_add (stack, start);
+  g_array_append_val (next_input, zero);
+  g_hash_table_add (on_stack, start);
+  while (stack->len > 0)
+    {
+      SutraStageSpec *spec = stack->pdata[stack->len - 1];
+      guint *next = &g_array_index (next_input, guint, next_input->len - 1);
+      SutraStageSpec *input;
+      gboolean found = FALSE;
+
+      if (*next == spec->inputs->len)
+        {
+          /* Every input said no (inputs said yes end the walk below). */
+          g_hash_table_insert (known, spec, GINT_TO_POINTER (FALSE + 1));
+          g_hash_table_remove (on_stack, spec);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_input, next_input->len - 1);
+          continue;
+        }
+      input = spec->inputs->pdata[(*next)++];
+      if (input->info != NULL && input->info->kind == SUTRA_STAGE_SPLIT)
+        found = TRUE;
+      else if (g_hash_table_lookup_extended (known, input, NULL, &answer))
+        found = GPOINTER_TO_INT (answer) - 1;
+      else if (!g_hash_table_contains (on_stack, input)) /* a cycle adds nothing */
+        {
+          g_ptr_array_add (stack, input);
+          g_array_append_val (next_input, zero);
+          g_hash_table_add (on_stack, input);
+        }
+      if (found)
+        {
+          /* Everything on the stack reads, through the next, from a split. */
+          for (guint i = 0; i < stack->len; i++)
+            g_hash_table_insert (known, stack->pdata[i], GINT_TO_POINTER (TRUE + 1));
+          return TRUE;
+        }
+    }
   return FALSE;
 }
 
-static gboolean
-has_split_upstream (SutraStageSpec *spec, GHashTable *visited)
+/* A binary min-heap of positions in the file, for topological_order(). */
+static void
+heap_push (GArray *heap, guint value)
 {
-  if (!g_hash_table_add (visited, spec))
-    return FALSE;
-  for (guint i = 0; i < spec->inputs->len; i++)
-    {
-      SutraStageSpec *input = spec->inputs->pdata[i];
+  guint i = heap->len;
 
-      if ((input->info != NULL && input->info->kind == SUTRA_STAGE_SPLIT) ||
-          has_split_upstream (input, visited))
-        return TRUE;
+  g_array_append_val (heap, value);
+  while (i > 0 && g_array_index (heap, guint, (i - 1) / 2) > value)
+    {
+      g_array_index (heap, guint, i) = g_array_index (heap, guint, (i - 1) / 2);
+      i = (i - 1) / 2;
     }
-  return FALSE;
+  g_array_index (heap, guint, i) = value;
+}
+
+static guint
+heap_pop (GArray *heap)
+{
+  guint top = g_array_index (heap, guint, 0);
+  guint last = g_array_index (heap, guint, heap->len - 1);
+  guint i = 0;
+
+  g_array_set_size (heap, heap->len - 1);
+  while (heap->len > 0)
+    {
+      guint child = 2 * i + 1;
+
+      if (child >= heap->len)
+        break;
+      if (child + 1 < heap->len &&
+          g_array_index (heap, guint, child + 1) < g_array_index (heap, guint, child))
+        child++;
+      if (g_array_index (heap, guint, child) >= last)
+        break;
+      g_array_index (heap, guint, i) = g_array_index (heap, guint, child);
+      i = child;
+    }
+  if (heap->len > 0)
+    g_array_index (heap, guint, i) = last;
+  return top;
 }
 
 /* Orders stages so every stage comes after its inputs; among ready stages,
- * the file's order (Kahn's algorithm, stable). */
+ * the one first in the file (Kahn's algorithm, with the ready stages in a
+ * heap by file position: O(n log n) however many stages). */
 static GPtrArray *
 topological_order (GPtrArray *in_file_order)
 {
   GPtrArray *order = g_ptr_array_new ();
-  g_autoptr (GHashTable) remaining = g_hash_table_new (NULL, NULL);
-  gboolean progress = TRUE;
+  g_autoptr (GHashTable) position = g_hash_table_new (NULL, NULL);
+  g_autofree guint *remaining = g_new0 (guint, in_file_order->len + 1);
+  g_autoptr (GArray) ready = g_array_new (FALSE, FALSE, sizeof (guint));
 
   for (guint i = 0; i < in_file_order->len; i++)
     {
       SutraStageSpec *spec = in_file_order->pdata[i];
-      g_hash_table_insert (remaining, spec, GUINT_TO_POINTER (spec->inputs->len));
+
+      g_hash_table_insert (position, spec, GUINT_TO_POINTER (i));
+      remaining[i] = spec->inputs->len;
+      if (remaining[i] == 0)
+        heap_push (ready, i);
     }
-  while (progress)
+  while (ready->len > 0)
     {
-      progress = FALSE;
-      for (guint i = 0; i < in_file_order->len; i++)
+      SutraStageSpec *spec = in_file_order->pdata[heap_pop (ready)];
+
+      spec->index = order->len;
+      g_ptr_array_add (order, spec);
+      for (guint j = 0; j < spec->outputs->len; j++)
         {
-          SutraStageSpec *spec = in_file_order->pdata[i];
-          gpointer pending;
+          guint next = GPOINTER_TO_UINT (g_hash_table_lookup (position, spec->outputs->pdata[j]));
 
-          if (!g_hash_table_lookup_extended (remaining, spec, NULL, &pending) ||
-              GPOINTER_TO_UINT (pending) != 0)
-            continue;
-          g_hash_table_remove (remaining, spec);
-          spec->index = order->len;
-          g_ptr_array_add (order, spec);
-          for (guint j = 0; j < spec->outputs->len; j++)
-            {
-              SutraStageSpec *next = spec->outputs->pdata[j];
-              guint count = GPOINTER_TO_UINT (g_hash_table_lookup (remaining, next));
-
-              /* A stage naming the same input twice counts it twice. */
-              g_hash_table_insert (remaining, next, GUINT_TO_POINTER (count - 1));
-            }
-          progress = TRUE;
-          break;
+          /* A stage naming the same input twice counts it twice. */
+          if (--remaining[next] == 0)
+            heap_push (ready, next);
         }
     }
   return order;
@@ -1206,6 +1357,8 @@ topological_order (GPtrArray *in_file_order)
 static void
 check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObject *stages)
 {
+  g_autoptr (GHashTable) split_upstream = g_hash_table_new (NULL, NULL);
+
   for (guint i = 0; i < specs->len; i++)
     {
       SutraStageSpec *spec = specs->pdata[i];
@@ -1217,6 +1370,12 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
         {
           SutraStageSpec *input = g_hash_table_lookup (by_name, names->pdata[j]);
 
+          if (input == NULL && problems_are_full (problems))
+            {
+              problem_at (problems, SUTRA_PIPELINE_ERROR_MISSING_INPUT, path, spec->name,
+                          "input names no stage");
+              continue;
+            }
           if (input == NULL)
             {
               g_autoptr (GPtrArray) known = g_ptr_array_new ();
@@ -1277,25 +1436,17 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
         }
     }
 
-  {
-    g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL);
-    g_autoptr (GPtrArray) trail = g_ptr_array_new ();
-
-    /* One cycle is reported; the checks below still run (they tolerate
-     * cycles), so that every other problem is reported too. */
-    for (guint i = 0; i < specs->len; i++)
-      if (find_cycle (specs->pdata[i], state, trail, problems))
-        break;
-  }
+  /* The checks below tolerate cycles, so that every other problem is
+   * reported too. */
+  find_cycles (problems, specs);
 
   for (guint i = 0; i < specs->len; i++)
     {
       SutraStageSpec *spec = specs->pdata[i];
-      g_autoptr (GHashTable) visited = g_hash_table_new (NULL, NULL);
       g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
 
       if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER && spec->inputs->len > 0 &&
-          !has_split_upstream (spec, visited))
+          !has_split_upstream (spec, split_upstream))
         problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
                     "plugin “%s” is a gather, but no split lies upstream of it: a gather "
                     "joins the children of a split (such as “segmenter”)",
@@ -1384,10 +1535,9 @@ sutra_pipeline_load_from_data_full (const char *path,
   g_autoptr (GHashTable) vars = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GPtrArray) specs = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_spec_free);
   g_autoptr (SutraPipeline) pipeline = NULL;
-  g_autoptr (GPtrArray) unresolved = g_ptr_array_new_with_free_func (g_free);
-  Problems problems = {
-    path, NULL, messages, 0, 0, unresolved, (flags & SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY) != 0
-  };
+  g_autoptr (GHashTable) unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  Problems problems = { path, NULL, messages,   0,
+                        0,    0,    unresolved, (flags & SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY) != 0 };
   JsonNode *root;
   JsonObject *document, *stages = NULL;
   JsonNode *member;
@@ -1512,7 +1662,15 @@ sutra_pipeline_load_from_data_full (const char *path,
 
   if (problems.n_problems > 0)
     {
-      if (problems.n_problems > 1)
+      if (problems.n_problems > problems.n_shown)
+        {
+          g_autofree char *heading = g_strdup_printf ("%s: %u problems (the first %u follow):\n",
+                                                      path, problems.n_problems, problems.n_shown);
+          g_string_prepend (messages, heading);
+          g_string_append_printf (messages, "\n%s: … and %u more problems", path,
+                                  problems.n_problems - problems.n_shown);
+        }
+      else if (problems.n_problems > 1)
         {
           g_autofree char *heading =
             g_strdup_printf ("%s: %u problems:\n", path, problems.n_problems);

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#define MAX_CHOICES_LISTED 20
+
 struct _SutraSettings
 {
   const SutraStageInfo *stage;
@@ -86,6 +88,14 @@ sutra_format_choices (const char *const *choices)
   GString *out = g_string_new (NULL);
   guint n = choices != NULL ? g_strv_length ((char **) choices) : 0;
 
+  /* A pipeline of thousands of stages lists a few, and says how many. */
+  if (n > MAX_CHOICES_LISTED)
+    {
+      for (guint i = 0; i < MAX_CHOICES_LISTED; i++)
+        g_string_append_printf (out, "“%s”, ", choices[i]);
+      g_string_append_printf (out, "… (%u in all)", n);
+      return g_string_free (out, FALSE);
+    }
   for (guint i = 0; i < n; i++)
     {
       if (i > 0)

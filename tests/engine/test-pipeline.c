@@ -169,6 +169,26 @@ static const BadCase bad_cases[] = {
     SUTRA_PIPELINE_ERROR_CYCLE,
     1,
     { "stage “x”: the stages form a cycle: x → y → z → x" } },
+  /* Every cycle, not only the first. */
+  { "cycle/two-separate",
+    HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": \"b\"")
+      STAGE ("b", "\"plugin\": \"identity\", \"input\": \"a\"")
+        STAGE ("c", "\"plugin\": \"identity\", \"input\": \"d\"")
+          LAST ("d", "\"plugin\": \"identity\", \"input\": \"c\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    2,
+    { "bad.json: 2 problems:\n", "stage “a”: the stages form a cycle: a → b → a",
+      "stage “c”: the stages form a cycle: c → d → c" } },
+  { "cycle/sharing-a-stage",
+    HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": [\"b\", \"c\"]")
+      STAGE ("b", "\"plugin\": \"identity\", \"input\": \"a\"")
+        LAST ("c", "\"plugin\": \"identity\", \"input\": \"a\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    2,
+    { "stage “a”: the stages form a cycle: a → b → a",
+      "stage “a”: the stages form a cycle: a → c → a" } },
   { "cycle/self",
     HEAD READ LAST ("loop", "\"plugin\": \"identity\", \"input\": \"loop\"") TAIL,
     { NULL },
@@ -981,6 +1001,62 @@ test_pipeline_to_dot_escapes (void)
   sutra_assert_contains (dot, "\"read\" -> \"say \\\"hi\\\"\"");
 }
 
+static void
+test_pipeline_many_stages (void)
+{
+  /* A chain of stages crashed validation (a recursive search for cycles
+   * ran out of stack) and ordering them took quadratic time. */
+  const guint n_stages = 50000;
+  g_autoptr (GString) text = g_string_new (HEAD READ);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_summary ("A pipeline of 50,000 stages in a chain, listed last to first, loads and "
+                  "is put in order");
+  /* Last to first, so that the file's order is the reverse of the run's. */
+  for (guint i = n_stages; i > 1; i--)
+    g_string_append_printf (text,
+                            "    \"s%u\": { \"plugin\": \"identity\", \"input\": \"s%u\" },\n", i,
+                            i - 1);
+  g_string_append (text, "    \"s1\": { \"plugin\": \"identity\", \"input\": \"read\" },\n");
+  g_string_append_printf (text,
+                          "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"s%u\", "
+                          "\"params\": { \"path\": \"${out}\" } }\n" TAIL,
+                          n_stages);
+  pipeline = load (text->str, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pipeline->stages->len, ==, n_stages + 2);
+  g_assert_cmpstr (((SutraStageSpec *) pipeline->stages->pdata[0])->name, ==, "read");
+  g_assert_cmpstr (((SutraStageSpec *) pipeline->stages->pdata[1])->name, ==, "s1");
+  g_assert_cmpstr (((SutraStageSpec *) pipeline->stages->pdata[n_stages + 1])->name, ==, "write");
+}
+
+static void
+test_pipeline_many_problems (void)
+{
+  g_autoptr (GString) text = g_string_new (HEAD READ);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  g_test_summary ("Thousands of problems: the first 100 are shown, with the count of all; "
+                  "long lists of choices are cut");
+  for (guint i = 0; i < 3000; i++)
+    g_string_append_printf (text,
+                            "    \"s%u\": { \"plugin\": \"identity\", \"input\": \"nowhere\" },\n",
+                            i);
+  g_string_append (text, "    \"last\": { \"plugin\": \"identity\", \"input\": \"read\" }\n" TAIL);
+  pipeline = load (text->str, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_MISSING_INPUT);
+  lines = g_strsplit (error->message, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 1 + 100 + 1);
+  g_assert_cmpstr (lines[0], ==, "bad.json: 3000 problems (the first 100 follow):");
+  sutra_assert_contains (lines[1], "stage “s0”: input “nowhere” names no stage. Stages: “read”, "
+                                   "“s1”, “s2”");
+  sutra_assert_contains (lines[1], "“s19”, … (3001 in all)");
+  g_assert_cmpstr (lines[101], ==, "bad.json: … and 2900 more problems");
+}
+
 static const char *
 stage_names (SutraPipeline *pipeline, GString *out)
 {
@@ -1378,6 +1454,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/pipeline/rejects-deep-nesting", test_pipeline_rejects_deep_nesting);
   g_test_add_func ("/engine/pipeline/rejects-huge-file", test_pipeline_rejects_huge_file);
   g_test_add_func ("/engine/pipeline/rejects-deep-set", test_pipeline_rejects_deep_set);
+  g_test_add_func ("/engine/pipeline/many-stages", test_pipeline_many_stages);
+  g_test_add_func ("/engine/pipeline/many-problems", test_pipeline_many_problems);
   g_test_add_func ("/engine/pipeline/loads-valid", test_pipeline_loads_valid);
   g_test_add_func ("/engine/pipeline/settings", test_pipeline_settings);
   g_test_add_func ("/engine/pipeline/topological-order", test_pipeline_topological_order);
