@@ -128,18 +128,28 @@ shorten_numbers (const char *text, gsize length, gsize *out_length)
   return g_string_free (out, FALSE);
 }
 
+/* A generator per thread: sinks write a line of JSON per item, and a
+ * GObject per line would cost more than the line. */
+static GPrivate thread_generator = G_PRIVATE_INIT (g_object_unref);
+
 char *
 sutra_json_to_data (JsonNode *node, gboolean pretty, gsize *length)
 {
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  JsonGenerator *generator = g_private_get (&thread_generator);
   g_autofree char *text = NULL;
   gsize text_length = 0;
 
   g_return_val_if_fail (node != NULL, NULL);
+  if (generator == NULL)
+    {
+      generator = json_generator_new ();
+      g_private_set (&thread_generator, generator);
+    }
   json_generator_set_root (generator, node);
   json_generator_set_pretty (generator, pretty);
   if (pretty)
     json_generator_set_indent (generator, 2);
   text = json_generator_to_data (generator, &text_length);
+  json_generator_set_root (generator, NULL); /* keep no copy of @node */
   return shorten_numbers (text, text_length, length);
 }

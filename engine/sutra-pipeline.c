@@ -172,6 +172,8 @@ sutra_pipeline_get_stage (SutraPipeline *pipeline, const char *name)
   return g_hash_table_lookup (pipeline->by_name, name);
 }
 
+static char *key_name (const char *json_path, const char *stage);
+
 static void
 check_keys (Problems *problems,
             JsonObject *object,
@@ -186,20 +188,32 @@ check_keys (Problems *problems,
     {
       const char *key = l->data;
       g_autofree char *path = g_strdup_printf ("%s/%s", base_path, key);
+      g_autofree char *name = NULL;
       g_autofree char *suggestion = NULL;
       g_autofree char *choices = NULL;
+      gsize prefix;
 
       if (g_strv_contains (valid, key))
         continue;
+      if (problems_are_full (problems))
+        {
+          problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage, "unknown key");
+          continue;
+        }
+      /* A nested key is named by its path: "retry.atempts". */
+      name = key_name (path, stage);
+      prefix = strlen (name) - strlen (key);
       suggestion = sutra_suggest (key, valid);
       choices = sutra_format_choices (valid);
       if (suggestion != NULL)
         problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
-                    "unknown %s key “%s”; did you mean “%s”? Valid keys: %s", what, key, suggestion,
-                    choices);
+                    "unknown %s%skey “%s”; did you mean “%.*s%s”? Valid keys: %s",
+                    prefix > 0 ? "" : what, prefix > 0 ? "" : " ", name, (int) prefix, name,
+                    suggestion, choices);
       else
         problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
-                    "unknown %s key “%s”. Valid keys: %s", what, key, choices);
+                    "unknown %s%skey “%s”. Valid keys: %s", prefix > 0 ? "" : what,
+                    prefix > 0 ? "" : " ", name, choices);
     }
 }
 
@@ -449,6 +463,22 @@ apply_overrides (Problems *problems,
 
 /* Stage settings --------------------------------------------------------- */
 
+/* How messages name the key at @json_path: by its path inside the stage,
+ * dotted ("retry.attempts"), or inside the file for keys outside stages. */
+static char *
+key_name (const char *json_path, const char *stage)
+{
+  const char *key = json_path;
+
+  if (stage != NULL && g_str_has_prefix (json_path, "/stages/") &&
+      g_str_has_prefix (json_path + strlen ("/stages/"), stage) &&
+      json_path[strlen ("/stages/") + strlen (stage)] == '/')
+    key = json_path + strlen ("/stages/") + strlen (stage) + 1;
+  else if (key[0] == '/')
+    key++;
+  return g_strdelimit (g_strdup (key), "/", '.');
+}
+
 static gboolean
 get_uint_member (Problems *problems,
                  JsonObject *object,
@@ -462,6 +492,7 @@ get_uint_member (Problems *problems,
 {
   JsonNode *node = json_object_get_member (object, key);
   g_autofree char *path = g_strdup_printf ("%s/%s", json_base, key);
+  g_autofree char *name = key_name (path, stage);
   gint64 value;
 
   *out = fallback;
@@ -469,8 +500,11 @@ get_uint_member (Problems *problems,
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
-                  "key “%s”: expected an integer between %u and %u", key, minimum, maximum);
+                  "key “%s”: expected an integer between %u and %u, got %s", name, minimum, maximum,
+                  got);
       return FALSE;
     }
   value = json_node_get_int (node);
@@ -478,7 +512,7 @@ get_uint_member (Problems *problems,
     {
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
                   "key “%s”: %" G_GINT64_FORMAT " is out of range: it must lie between %u and %u",
-                  key, value, minimum, maximum);
+                  name, value, minimum, maximum);
       return FALSE;
     }
   *out = (guint) value;
@@ -495,16 +529,28 @@ get_choice_member (Problems *problems,
 {
   JsonNode *node = json_object_get_member (object, key);
   g_autofree char *path = g_strdup_printf ("%s/%s", json_base, key);
+  g_autofree char *name = key_name (path, stage);
   g_autofree char *list = sutra_format_choices (choices);
+  g_autofree char *got = NULL;
+  g_autofree char *suggestion = NULL;
 
   if (node == NULL)
     return choices[0];
   if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    for (guint i = 0; choices[i] != NULL; i++)
-      if (strcmp (json_node_get_string (node), choices[i]) == 0)
-        return choices[i];
-  problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage, "key “%s”: expected one of %s",
-              key, list);
+    {
+      for (guint i = 0; choices[i] != NULL; i++)
+        if (strcmp (json_node_get_string (node), choices[i]) == 0)
+          return choices[i];
+      suggestion = sutra_suggest (json_node_get_string (node), choices);
+    }
+  got = sutra_json_describe (node);
+  if (suggestion != NULL)
+    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+                "key “%s”: expected one of %s, got %s; did you mean “%s”?", name, list, got,
+                suggestion);
+  else
+    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+                "key “%s”: expected one of %s, got %s", name, list, got);
   return choices[0];
 }
 
@@ -834,8 +880,12 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
     return;
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
-                  "key “devices”: expected an array such as [\"cuda:0\", \"cuda:1\"] or [\"cpu\"]");
+                  "key “devices”: expected an array such as [\"cuda:0\", \"cuda:1\"] or "
+                  "[\"cpu\"], got %s",
+                  got);
       return;
     }
   array = json_node_get_array (node);
@@ -848,8 +898,10 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
       if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING ||
           !sutra_device_parse ((name = json_node_get_string (element)), &index))
         {
+          g_autofree char *got = sutra_json_describe (element);
+
           problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
-                      "devices[%u]: expected “cpu” or “cuda:N”", i);
+                      "devices[%u]: expected “cpu” or “cuda:N”, got %s", i, got);
           continue;
         }
       if (index < 0 && !(spec->info->devices & SUTRA_DEVICE_CPU))
@@ -903,9 +955,12 @@ read_retry (Problems *problems, SutraStageSpec *spec, JsonObject *stage, const c
     }
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
                   "key “retry”: expected a number of attempts or an object "
-                  "{\"attempts\": 3, \"backoff_ms\": 100, \"max_backoff_ms\": 10000}");
+                  "{\"attempts\": 3, \"backoff_ms\": 100, \"max_backoff_ms\": 10000}, got %s",
+                  got);
       return;
     }
   retry = json_node_get_object (node);
@@ -952,8 +1007,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
 
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, json_base, name,
-                  "expected an object with at least a “plugin” key");
+                  "expected an object with at least a “plugin” key, got %s", got);
       stage_spec_free (spec);
       return NULL;
     }
@@ -969,8 +1026,17 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
 
       g_ptr_array_add (known, NULL);
       choices = sutra_format_choices ((const char *const *) known->pdata);
-      problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, json_base, name,
-                  "missing “plugin” (a string). Known plugins: %s", choices);
+      if (member == NULL)
+        problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, json_base, name,
+                    "missing “plugin” (a string). Known plugins: %s", choices);
+      else
+        {
+          g_autofree char *got = sutra_json_describe (member);
+          g_autofree char *plugin_path = g_strdup_printf ("%s/plugin", json_base);
+
+          problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, plugin_path, name,
+                      "key “plugin”: expected a string, got %s. Known plugins: %s", got, choices);
+        }
       ok = FALSE;
     }
   else
@@ -1028,8 +1094,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
       else
         {
           g_autofree char *path = g_strdup_printf ("%s/checkpoint", json_base);
+          g_autofree char *got = sutra_json_describe (member);
+
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                      "key “checkpoint”: expected true or false");
+                      "key “checkpoint”: expected true or false, got %s", got);
         }
     }
   member = json_object_get_member (stage, "rate_limit");
@@ -1043,8 +1111,13 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
           json_node_get_double (member) > 0)
         spec->rate_limit = json_node_get_double (member);
       else
-        problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                    "key “rate_limit”: expected a positive number of items per second");
+        {
+          g_autofree char *got = sutra_json_describe (member);
+
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "key “rate_limit”: expected a positive number of items per second, got %s",
+                      got);
+        }
     }
   if (strcmp (get_choice_member (problems, stage, "isolation", isolation_choices, json_base, name),
               "process") == 0)
@@ -1065,8 +1138,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
       if (params_node != NULL && !JSON_NODE_HOLDS_OBJECT (params_node))
         {
           g_autofree char *path = g_strdup_printf ("%s/params", json_base);
+          g_autofree char *got = sutra_json_describe (params_node);
+
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_PARAM, path, name,
-                      "key “params”: expected an object");
+                      "key “params”: expected an object, got %s", got);
         }
       else if (params_node != NULL)
         params = json_node_get_object (params_node);
@@ -1123,13 +1198,21 @@ read_input_names (Problems *problems, JsonObject *stage, const char *name)
               json_node_get_value_type (element) == G_TYPE_STRING)
             g_ptr_array_add (names, (gpointer) json_node_get_string (element));
           else
-            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                        "input[%u]: expected a stage name", i);
+            {
+              g_autofree char *got = sutra_json_describe (element);
+
+              problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                          "input[%u]: expected a stage name, got %s", i, got);
+            }
         }
     }
   else
-    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                "key “input”: expected a stage name or an array of stage names");
+    {
+      g_autofree char *got = sutra_json_describe (node);
+
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                  "key “input”: expected a stage name or an array of stage names, got %s", got);
+    }
   return names;
 }
 
@@ -1578,14 +1661,25 @@ sutra_pipeline_load_from_data_full (const char *path,
                 "missing “sutra”: the file format version; add \"sutra\": 1");
   else if (!JSON_NODE_HOLDS_VALUE (member) || json_node_get_value_type (member) != G_TYPE_INT64 ||
            json_node_get_int (member) != 1)
-    problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "/sutra", NULL,
-                "“sutra” must be 1: this sutra (%s) reads pipeline format 1", SUTRA_VERSION_STRING);
+    {
+      g_autofree char *got = sutra_json_describe (member);
+
+      problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "/sutra", NULL,
+                  "“sutra” must be 1, got %s: this sutra (%s) reads pipeline format 1", got,
+                  SUTRA_VERSION_STRING);
+    }
 
   member = json_object_get_member (document, "stages");
   if (member == NULL || !JSON_NODE_HOLDS_OBJECT (member) ||
       json_object_get_size (json_node_get_object (member)) == 0)
-    problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, member ? "/stages" : "", NULL,
-                "“stages” must be an object with at least one stage");
+    {
+      g_autofree char *got = member == NULL                    ? g_strdup ("nothing")
+                             : JSON_NODE_HOLDS_OBJECT (member) ? g_strdup ("an empty object")
+                                                               : sutra_json_describe (member);
+
+      problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, member ? "/stages" : "", NULL,
+                  "“stages” must be an object with at least one stage, got %s", got);
+    }
   else
     stages = json_node_get_object (member);
 
@@ -1613,23 +1707,33 @@ sutra_pipeline_load_from_data_full (const char *path,
                                                        json_node_get_int (value)));
               else if (type == G_TYPE_DOUBLE)
                 {
-                  char number[G_ASCII_DTOSTR_BUF_SIZE];
+                  char number[SUTRA_DOUBLE_BUFFER_SIZE];
 
-                  /* Text that reads back as the same double. */
-                  g_ascii_dtostr (number, sizeof number, json_node_get_double (value));
+                  /* The shortest text that reads back as the same double:
+                   * "rate ${r}" with r = 0.1 is "rate 0.1". */
+                  sutra_format_double (number, json_node_get_double (value));
                   g_hash_table_replace (vars, g_strdup (l->data), g_strdup (number));
                 }
               else if (type == G_TYPE_BOOLEAN)
                 g_hash_table_replace (vars, g_strdup (l->data),
                                       g_strdup (json_node_get_boolean (value) ? "true" : "false"));
               else
-                problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, var_path, NULL,
-                            "variable defaults are strings, numbers or booleans");
+                {
+                  g_autofree char *got = sutra_json_describe (value);
+
+                  problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, var_path, NULL,
+                              "variable defaults are strings, numbers or booleans; “%s” is %s",
+                              (char *) l->data, got);
+                }
             }
         }
       else
-        problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, "/vars", NULL,
-                    "“vars” must be an object of default values");
+        {
+          g_autofree char *got = sutra_json_describe (member);
+
+          problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, "/vars", NULL,
+                      "“vars” must be an object of default values, got %s", got);
+        }
     }
 
   apply_overrides (&problems, stages, overrides, vars);
