@@ -115,7 +115,14 @@ shorten_numbers (const char *text, gsize length, gsize *out_length)
               g_autofree char *token = g_strndup (text + start, i - start);
               char buffer[SUTRA_DOUBLE_BUFFER_SIZE];
 
-              g_string_append (out, sutra_format_double (buffer, g_ascii_strtod (token, NULL)));
+              /* json-glib 1.6 writes 1e20 as "1e+20.0" (not JSON at all):
+               * the number is what strtod reads before the ".0". */
+              sutra_format_double (buffer, g_ascii_strtod (token, NULL));
+              g_string_append (out, buffer);
+              /* A double stays a double for readers that tell them from
+               * integers (json-glib, Python): 2.0, not 2. */
+              if (strpbrk (buffer, ".eni") == NULL)
+                g_string_append (out, ".0");
             }
           else
             g_string_append_len (out, text + start, i - start);

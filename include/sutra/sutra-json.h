@@ -47,8 +47,10 @@ const char *sutra_format_double (char *buffer, double value);
  * @length: (out) (optional): the length of the text
  *
  * What json_generator_to_data() writes, with every number that is not an
- * integer written by sutra_format_double() (json-glib writes doubles with
- * 17 significant digits: 0.1 comes out as 0.10000000000000001).
+ * integer written by sutra_format_double() (json-glib 1.6 writes doubles
+ * with 17 significant digits, 0.1 as 0.10000000000000001, and 1e20 as
+ * "1e+20.0", which is not JSON). An integral double keeps a ".0" (2.0), so
+ * that readers which tell integers from doubles read a double back.
  *
  * Returns: (transfer full): the text
  *

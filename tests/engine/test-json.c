@@ -92,13 +92,13 @@ test_json_to_data (void)
   compact = sutra_json_to_data (json_parser_get_root (parser), FALSE, &length);
   g_assert_cmpstr (compact, ==,
                    "{\"a\":0.1,\"b\":3,\"c\":\"0.10000000000000001 \\\"x\\\\\","
-                   "\"d\":[1e+20,-2.5,1e-7,12345678901234567],\"e\":2}");
+                   "\"d\":[1e+20,-2.5,1e-7,12345678901234567],\"e\":2.0}");
   g_assert_cmpuint (length, ==, strlen (compact));
   pretty = sutra_json_to_data (json_parser_get_root (parser), TRUE, NULL);
   g_assert_cmpstr (pretty, ==,
                    "{\n  \"a\" : 0.1,\n  \"b\" : 3,\n  \"c\" : \"0.10000000000000001 "
                    "\\\"x\\\\\",\n  \"d\" : [\n    1e+20,\n    -2.5,\n    1e-7,\n"
-                   "    12345678901234567\n  ],\n  \"e\" : 2\n}");
+                   "    12345678901234567\n  ],\n  \"e\" : 2.0\n}");
 }
 
 int
