@@ -102,9 +102,16 @@ print_param (const SutraParamInfo *param)
       range = g_strdup_printf ("%.0f..%.0f", param->min, param->max);
       break;
     case SUTRA_PARAM_DOUBLE:
-      def = g_strdup_printf ("%g", param->default_double);
-      range = g_strdup_printf ("%g..%g", param->min, param->max);
-      break;
+      {
+        char value[SUTRA_DOUBLE_BUFFER_SIZE], min[SUTRA_DOUBLE_BUFFER_SIZE],
+          max[SUTRA_DOUBLE_BUFFER_SIZE];
+
+        /* "%g" would print 1234567.5 as 1.23457e+06: not what to type. */
+        def = g_strdup (sutra_format_double (value, param->default_double));
+        range = g_strdup_printf ("%s..%s", sutra_format_double (min, param->min),
+                                 sutra_format_double (max, param->max));
+        break;
+      }
     case SUTRA_PARAM_STRING:
       def = param->default_string ? g_strescape (param->default_string, NULL) : NULL;
       if (def != NULL)
