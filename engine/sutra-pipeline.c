@@ -690,7 +690,11 @@ check_output_path (Problems *problems,
     dir = g_strdup (value);
   else
     dir = g_path_get_dirname (value);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+  if (g_file_test (dir, G_FILE_TEST_EXISTS) && !g_file_test (dir, G_FILE_TEST_IS_DIR))
+    problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                "parameter “%s”: cannot write “%s”: “%s” is a file, not a directory", key, value,
+                dir);
+  else if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
                 "parameter “%s”: cannot write “%s”: directory “%s” does not exist (create it "
                 "first)",
