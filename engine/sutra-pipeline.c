@@ -1595,15 +1595,13 @@ read_pipeline_file (const char *path, gsize *length, GError **error)
   return g_steal_pointer (&text);
 }
 
+/* The job snapshot, read back by `sutra resume`: json-glib 1.6 writes a
+ * double such as 1e20 as "1e+20.0", which it cannot read back, and 0.1 as
+ * 0.10000000000000001; sutra_json_to_data() writes 1e+20 and 0.1. */
 static char *
 canonical_json (JsonNode *node)
 {
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-
-  json_generator_set_root (generator, node);
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 2);
-  return json_generator_to_data (generator, NULL);
+  return sutra_json_to_data (node, TRUE, NULL);
 }
 
 SutraPipeline *

@@ -1122,6 +1122,33 @@ test_pipeline_many_problems (void)
   g_assert_cmpstr (lines[101], ==, "bad.json: … and 2900 more problems");
 }
 
+static void
+test_pipeline_snapshot_reads_back (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autoptr (SutraPipeline) again = NULL;
+
+  g_test_summary ("The resolved text (the job snapshot, which resume reads) writes doubles as "
+                  "short decimals and reads back as the same pipeline: json-glib wrote 1e20 "
+                  "as 1e+20.0, which it cannot read");
+  pipeline =
+    load (HEAD READ PASS (", \"rate_limit\": 1e20")
+            STAGE ("slow", "\"plugin\": \"identity\", \"input\": \"pass\", \"rate_limit\": 0.1")
+              LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"slow\", "
+                             "\"params\": { \"path\": \"${out}\" }") TAIL,
+          NULL, &error);
+  g_assert_no_error (error);
+  sutra_assert_contains (pipeline->resolved_json, "\"rate_limit\" : 1e+20\n");
+  sutra_assert_contains (pipeline->resolved_json, "\"rate_limit\" : 0.1\n");
+  again = sutra_pipeline_load_from_data ("snapshot.json", pipeline->resolved_json, -1, registry,
+                                         NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again->resolved_json, ==, pipeline->resolved_json);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "pass")->rate_limit, ==, 1e20);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "slow")->rate_limit, ==, 0.1);
+}
+
 static const char *
 stage_names (SutraPipeline *pipeline, GString *out)
 {
@@ -1521,6 +1548,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/pipeline/rejects-deep-set", test_pipeline_rejects_deep_set);
   g_test_add_func ("/engine/pipeline/many-stages", test_pipeline_many_stages);
   g_test_add_func ("/engine/pipeline/many-problems", test_pipeline_many_problems);
+  g_test_add_func ("/engine/pipeline/snapshot-reads-back", test_pipeline_snapshot_reads_back);
   g_test_add_func ("/engine/pipeline/loads-valid", test_pipeline_loads_valid);
   g_test_add_func ("/engine/pipeline/settings", test_pipeline_settings);
   g_test_add_func ("/engine/pipeline/topological-order", test_pipeline_topological_order);
