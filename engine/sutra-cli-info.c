@@ -33,15 +33,27 @@ command_graph (int argc, char **argv)
   g_autoptr (GOptionContext) context =
     command_context ("PIPELINE",
                      "Print the pipeline's stages and edges as Graphviz DOT "
-                     "(render with “dot -Tsvg”).",
+                     "(render with “dot -Tsvg”). Input files need not exist and "
+                     "${variables} need no values.",
                      groups);
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *dot = NULL;
-  int status = parse_pipeline_command (context, &argc, &argv, &registry, &pipeline);
+  int status = parse_command (context, &argc, &argv, 1);
 
   if (status != EXIT_OK)
     return status;
+  registry = load_registry ();
+  /* A graph shows the pipeline's shape: it needs no input files, no
+   * output directories and no values for its ${variables}. */
+  pipeline = sutra_pipeline_load_full (argv[1], registry, (const char *const *) opt_sets,
+                                       SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  if (pipeline == NULL)
+    {
+      fprintf (stderr, "%s\n", error->message);
+      return EXIT_INVALID_PIPELINE;
+    }
   dot = sutra_pipeline_to_dot (pipeline);
   fputs (dot, stdout);
   return EXIT_OK;
@@ -90,9 +102,16 @@ print_param (const SutraParamInfo *param)
       range = g_strdup_printf ("%.0f..%.0f", param->min, param->max);
       break;
     case SUTRA_PARAM_DOUBLE:
-      def = g_strdup_printf ("%g", param->default_double);
-      range = g_strdup_printf ("%g..%g", param->min, param->max);
-      break;
+      {
+        char value[SUTRA_DOUBLE_BUFFER_SIZE], min[SUTRA_DOUBLE_BUFFER_SIZE],
+          max[SUTRA_DOUBLE_BUFFER_SIZE];
+
+        /* "%g" would print 1234567.5 as 1.23457e+06: not what to type. */
+        def = g_strdup (sutra_format_double (value, param->default_double));
+        range = g_strdup_printf ("%s..%s", sutra_format_double (min, param->min),
+                                 sutra_format_double (max, param->max));
+        break;
+      }
     case SUTRA_PARAM_STRING:
       def = param->default_string ? g_strescape (param->default_string, NULL) : NULL;
       if (def != NULL)

@@ -278,7 +278,6 @@ command_status (int argc, char **argv)
   if (opt_json)
     {
       g_autoptr (JsonBuilder) builder = json_builder_new ();
-      g_autoptr (JsonGenerator) generator = json_generator_new ();
       g_autoptr (JsonNode) root = NULL;
       g_autofree char *text = NULL;
 
@@ -349,9 +348,8 @@ command_status (int argc, char **argv)
         json_builder_add_null_value (builder);
       json_builder_end_object (builder);
       root = json_builder_get_root (builder);
-      json_generator_set_root (generator, root);
-      json_generator_set_pretty (generator, TRUE);
-      text = json_generator_to_data (generator, NULL);
+      /* Seconds as short decimals (sutra_json_to_data), not 17 digits. */
+      text = sutra_json_to_data (root, TRUE, NULL);
       printf ("%s\n", text);
     }
   else

@@ -2,6 +2,7 @@
 /* SutraHarness: one stage instance driven by hand, for tests of plugins. */
 
 #include "sutra-harness.h"
+#include "sutra-json-locations.h"
 
 #include "sutra-output-private.h"
 #include "sutra-settings.h"
@@ -38,7 +39,18 @@ sutra_harness_new (SutraRegistry *registry,
   if (params_json != NULL)
     {
       JsonNode *root;
+      guint line, column;
 
+      /* json-glib's parser recurses per level: refuse what pipeline files
+       * refuse before it sees the text. */
+      if (!sutra_json_check_depth (params_json, strlen (params_json), SUTRA_JSON_MAX_DEPTH, &line,
+                                   &column))
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "params:%u:%u: nested deeper than %u levels of arrays and objects", line,
+                       column, SUTRA_JSON_MAX_DEPTH);
+          return NULL;
+        }
       if (!json_parser_load_from_data (parser, params_json, -1, error))
         return NULL;
       root = json_parser_get_root (parser);

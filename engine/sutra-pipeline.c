@@ -7,9 +7,12 @@
 #include "sutra-json-locations.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <glob.h>
+#include <stdlib.h>
 #include <openssl/sha.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The quark name has dashes, which clang-format would space as minus signs. */
@@ -20,6 +23,7 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 #define MAX_WORKERS 1024
 #define MAX_QUEUE (1 << 20)
 #define MAX_BATCH (1 << 16)
+#define MAX_PROBLEMS_SHOWN 100
 
 static const char *const top_level_keys[] = {
   "sutra", "name", "description", "vars", "stages", NULL
@@ -40,7 +44,9 @@ typedef struct
   GString *messages;
   gint first_code;
   guint n_problems;
-  GPtrArray *unresolved; /* JSON paths of values left with a ${var} */
+  guint n_shown;
+  GHashTable *unresolved;  /* JSON paths of values left with a ${var}, and their ancestors */
+  gboolean structure_only; /* SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY */
 } Problems;
 
 static void problem_at (Problems *problems,
@@ -69,15 +75,17 @@ problem_at (Problems *problems,
    * what else is wrong with it (the literal "${input}" names no file, is
    * not an integer) follows from that one problem. */
   if (code != SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE && json_path != NULL &&
-      problems->unresolved != NULL)
-    for (guint i = 0; i < problems->unresolved->len; i++)
-      {
-        const char *unresolved = problems->unresolved->pdata[i];
+      problems->unresolved != NULL && g_hash_table_contains (problems->unresolved, json_path))
+    return;
 
-        if (g_str_has_prefix (unresolved, json_path) &&
-            (unresolved[strlen (json_path)] == '\0' || unresolved[strlen (json_path)] == '/'))
-          return;
-      }
+  if (problems->n_problems++ == 0)
+    problems->first_code = code;
+  /* A generated or mangled file can have thousands of problems; the first
+   * ones are what to fix, and the rest are counted. */
+  if (problems->n_shown >= MAX_PROBLEMS_SHOWN)
+    return;
+  if (problems->n_shown++ > 0)
+    g_string_append_c (problems->messages, '\n');
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
@@ -92,10 +100,6 @@ problem_at (Problems *problems,
         break;
       *slash = '\0';
     }
-  if (problems->n_problems++ == 0)
-    problems->first_code = code;
-  else
-    g_string_append_c (problems->messages, '\n');
   g_string_append (problems->messages, problems->path);
   if (line > 0)
     g_string_append_printf (problems->messages, ":%u:%u", line, column);
@@ -103,6 +107,34 @@ problem_at (Problems *problems,
   if (stage != NULL)
     g_string_append_printf (problems->messages, "stage “%s”: ", stage);
   g_string_append (problems->messages, message);
+}
+
+/* Whether more problems would only be counted: callers skip the work of
+ * describing them (suggestions compare a name with every stage's). */
+static gboolean
+problems_are_full (Problems *problems)
+{
+  return problems->n_shown >= MAX_PROBLEMS_SHOWN;
+}
+
+/* Marks @json_path, and so every key above it, as holding an unresolved
+ * ${var}: problem_at() then says nothing more about them. */
+static void
+mark_unresolved (Problems *problems, const char *json_path)
+{
+  g_autofree char *path = g_strdup (json_path);
+
+  while (TRUE)
+    {
+      char *slash;
+
+      if (!g_hash_table_add (problems->unresolved, g_strdup (path)))
+        break; /* and so were its ancestors */
+      slash = strrchr (path, '/');
+      if (slash == NULL)
+        break;
+      *slash = '\0';
+    }
 }
 
 static void
@@ -140,6 +172,8 @@ sutra_pipeline_get_stage (SutraPipeline *pipeline, const char *name)
   return g_hash_table_lookup (pipeline->by_name, name);
 }
 
+static char *key_name (const char *json_path, const char *stage);
+
 static void
 check_keys (Problems *problems,
             JsonObject *object,
@@ -154,20 +188,32 @@ check_keys (Problems *problems,
     {
       const char *key = l->data;
       g_autofree char *path = g_strdup_printf ("%s/%s", base_path, key);
+      g_autofree char *name = NULL;
       g_autofree char *suggestion = NULL;
       g_autofree char *choices = NULL;
+      gsize prefix;
 
       if (g_strv_contains (valid, key))
         continue;
+      if (problems_are_full (problems))
+        {
+          problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage, "unknown key");
+          continue;
+        }
+      /* A nested key is named by its path: "retry.atempts". */
+      name = key_name (path, stage);
+      prefix = strlen (name) - strlen (key);
       suggestion = sutra_suggest (key, valid);
       choices = sutra_format_choices (valid);
       if (suggestion != NULL)
         problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
-                    "unknown %s key “%s”; did you mean “%s”? Valid keys: %s", what, key, suggestion,
-                    choices);
+                    "unknown %s%skey “%s”; did you mean “%.*s%s”? Valid keys: %s",
+                    prefix > 0 ? "" : what, prefix > 0 ? "" : " ", name, (int) prefix, name,
+                    suggestion, choices);
       else
         problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_KEY, path, stage,
-                    "unknown %s key “%s”. Valid keys: %s", what, key, choices);
+                    "unknown %s%skey “%s”. Valid keys: %s", prefix > 0 ? "" : what,
+                    prefix > 0 ? "" : " ", name, choices);
     }
 }
 
@@ -208,7 +254,10 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
           replacement = well_formed ? g_hash_table_lookup (resolver->vars, name) : NULL;
           if (replacement == NULL)
             {
-              if (well_formed)
+              /* Drawing a pipeline needs no values: its ${input} stays. */
+              if (well_formed && resolver->problems->structure_only)
+                ;
+              else if (well_formed)
                 problem_at (resolver->problems, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE, json_path,
                             stage,
                             "unresolved variable ${%s}: give it a value with "
@@ -231,7 +280,7 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
     }
   if (!ok)
     {
-      g_ptr_array_add (resolver->problems->unresolved, g_strdup (json_path));
+      mark_unresolved (resolver->problems, json_path);
       g_string_free (out, TRUE);
       return NULL;
     }
@@ -239,16 +288,24 @@ substitute (Resolver *resolver, const char *value, const char *json_path, const 
 }
 
 /* A value given as text (a --set, or a string that was just "${var}") that
- * reads as a JSON number or boolean becomes one: --set speak.workers=4. */
+ * reads as a JSON number or boolean becomes one: --set speak.workers=4.
+ * With @structured (--set STAGE.KEY=VALUE), an array or an object does too:
+ * --set speak.devices='["cuda:0"]'; the caller has checked its nesting.
+ * Anything else stays the text it is. */
 static JsonNode *
-scalar_from_text (const char *text)
+value_from_text (const char *text, gboolean structured)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
+  const char *start = text + strspn (text, " \t\r\n");
   JsonNode *root;
 
+  /* Never hand json-glib an unchecked structure: it recurses per level. */
+  if (!structured && (*start == '[' || *start == '{'))
+    return json_node_init_string (json_node_alloc (), text);
   if (json_parser_load_from_data (parser, text, -1, NULL) &&
-      (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_VALUE (root) &&
-      json_node_get_value_type (root) != G_TYPE_STRING)
+      (root = json_parser_get_root (parser)) != NULL &&
+      ((JSON_NODE_HOLDS_VALUE (root) && json_node_get_value_type (root) != G_TYPE_STRING) ||
+       (structured && (JSON_NODE_HOLDS_ARRAY (root) || JSON_NODE_HOLDS_OBJECT (root)))))
     return json_node_copy (root);
   return json_node_init_string (json_node_alloc (), text);
 }
@@ -281,7 +338,7 @@ resolve_object (Resolver *resolver, JsonObject *object, const char *json_path, c
             continue;
           /* "${n}" alone may stand for a number: "workers": "${n}". */
           if (g_str_has_prefix (text, "${") && strchr (text, '}') == text + strlen (text) - 1)
-            json_object_set_member (object, key, scalar_from_text (value));
+            json_object_set_member (object, key, value_from_text (value, FALSE));
           else
             json_object_set_string_member (object, key, value);
         }
@@ -353,6 +410,7 @@ apply_overrides (Problems *problems,
         g_autofree char *stage_name = g_strndup (target, dot - target);
         const char *key = dot + 1;
         JsonObject *stage;
+        guint line, column;
 
         if (stages == NULL || !json_object_has_member (stages, stage_name) ||
             !JSON_NODE_HOLDS_OBJECT (json_object_get_member (stages, stage_name)))
@@ -371,8 +429,24 @@ apply_overrides (Problems *problems,
             continue;
           }
         stage = json_object_get_object_member (stages, stage_name);
+        /* The value lands up to four levels down (the document, "stages", the
+         * stage, "params"), and the whole must stay within the limit: the job
+         * snapshot is read back as a pipeline file. */
+        if (!sutra_json_check_depth (equals + 1, strlen (equals + 1), SUTRA_JSON_MAX_DEPTH - 4,
+                                     &line, &column))
+          {
+            g_autofree char *shown = g_utf8_make_valid (assignment, MIN (strlen (assignment), 40));
+
+            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE, NULL, NULL,
+                        "--set “%s%s”: the value nests arrays and objects too deep (the bracket "
+                        "at column %u of the value is level %u; a stage's value may nest %u "
+                        "levels, a pipeline file %u in all)",
+                        shown, strlen (assignment) > 40 ? "…" : "", column,
+                        SUTRA_JSON_MAX_DEPTH - 3, SUTRA_JSON_MAX_DEPTH - 4, SUTRA_JSON_MAX_DEPTH);
+            continue;
+          }
         if (g_strv_contains (stage_keys, key) && strcmp (key, "params") != 0)
-          json_object_set_member (stage, key, scalar_from_text (equals + 1));
+          json_object_set_member (stage, key, value_from_text (equals + 1, TRUE));
         else
           {
             const char *param = g_str_has_prefix (key, "params.") ? key + 7 : key;
@@ -381,13 +455,29 @@ apply_overrides (Problems *problems,
                 !JSON_NODE_HOLDS_OBJECT (json_object_get_member (stage, "params")))
               json_object_set_object_member (stage, "params", json_object_new ());
             json_object_set_member (json_object_get_object_member (stage, "params"), param,
-                                    scalar_from_text (equals + 1));
+                                    value_from_text (equals + 1, TRUE));
           }
       }
     }
 }
 
 /* Stage settings --------------------------------------------------------- */
+
+/* How messages name the key at @json_path: by its path inside the stage,
+ * dotted ("retry.attempts"), or inside the file for keys outside stages. */
+static char *
+key_name (const char *json_path, const char *stage)
+{
+  const char *key = json_path;
+
+  if (stage != NULL && g_str_has_prefix (json_path, "/stages/") &&
+      g_str_has_prefix (json_path + strlen ("/stages/"), stage) &&
+      json_path[strlen ("/stages/") + strlen (stage)] == '/')
+    key = json_path + strlen ("/stages/") + strlen (stage) + 1;
+  else if (key[0] == '/')
+    key++;
+  return g_strdelimit (g_strdup (key), "/", '.');
+}
 
 static gboolean
 get_uint_member (Problems *problems,
@@ -402,6 +492,7 @@ get_uint_member (Problems *problems,
 {
   JsonNode *node = json_object_get_member (object, key);
   g_autofree char *path = g_strdup_printf ("%s/%s", json_base, key);
+  g_autofree char *name = key_name (path, stage);
   gint64 value;
 
   *out = fallback;
@@ -409,8 +500,11 @@ get_uint_member (Problems *problems,
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
-                  "key “%s”: expected an integer between %u and %u", key, minimum, maximum);
+                  "key “%s”: expected an integer between %u and %u, got %s", name, minimum, maximum,
+                  got);
       return FALSE;
     }
   value = json_node_get_int (node);
@@ -418,7 +512,7 @@ get_uint_member (Problems *problems,
     {
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
                   "key “%s”: %" G_GINT64_FORMAT " is out of range: it must lie between %u and %u",
-                  key, value, minimum, maximum);
+                  name, value, minimum, maximum);
       return FALSE;
     }
   *out = (guint) value;
@@ -435,16 +529,28 @@ get_choice_member (Problems *problems,
 {
   JsonNode *node = json_object_get_member (object, key);
   g_autofree char *path = g_strdup_printf ("%s/%s", json_base, key);
+  g_autofree char *name = key_name (path, stage);
   g_autofree char *list = sutra_format_choices (choices);
+  g_autofree char *got = NULL;
+  g_autofree char *suggestion = NULL;
 
   if (node == NULL)
     return choices[0];
   if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
-    for (guint i = 0; choices[i] != NULL; i++)
-      if (strcmp (json_node_get_string (node), choices[i]) == 0)
-        return choices[i];
-  problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage, "key “%s”: expected one of %s",
-              key, list);
+    {
+      for (guint i = 0; choices[i] != NULL; i++)
+        if (strcmp (json_node_get_string (node), choices[i]) == 0)
+          return choices[i];
+      suggestion = sutra_suggest (json_node_get_string (node), choices);
+    }
+  got = sutra_json_describe (node);
+  if (suggestion != NULL)
+    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+                "key “%s”: expected one of %s, got %s; did you mean “%s”?", name, list, got,
+                suggestion);
+  else
+    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, stage,
+                "key “%s”: expected one of %s, got %s", name, list, got);
   return choices[0];
 }
 
@@ -470,10 +576,33 @@ has_glob_chars (const char *path)
   return strpbrk (path, "*?[") != NULL;
 }
 
+/* Whether @value holds nothing but white space: "path": "" or " " names no
+ * file (an empty output path used to run the whole pipeline, then fail to
+ * rename its “.part” file to “”). */
+static gboolean
+is_blank (const char *value)
+{
+  return value[strspn (value, " \t\r\n")] == '\0';
+}
+
 static void
-check_input_path (Problems *problems, const char *value, const char *json_path, const char *stage)
+check_input_path (Problems *problems,
+                  const char *value,
+                  const char *key,
+                  const char *json_path,
+                  const char *stage)
 {
   if (value == NULL || strcmp (value, "-") == 0)
+    return;
+  if (is_blank (value))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
+                  "parameter “%s” is %s: name the input file, a glob such as “books/*.txt”, "
+                  "or “-” for standard input",
+                  key, value[0] == '\0' ? "empty" : "blank");
+      return;
+    }
+  if (problems->structure_only)
     return;
   if (has_glob_chars (value))
     {
@@ -483,27 +612,42 @@ check_input_path (Problems *problems, const char *value, const char *json_path, 
       globfree (&matches);
       if (status != 0)
         problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                    "input “%s” matches no file: check the pattern and the directory", value);
+                    "parameter “%s”: input “%s” matches no file: check the pattern and the "
+                    "directory",
+                    key, value);
       return;
     }
   if (!g_file_test (value, G_FILE_TEST_EXISTS))
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input file “%s” does not exist: check the path (relative paths are "
-                "relative to the directory sutra runs in)",
-                value);
+                "parameter “%s”: input file “%s” does not exist: check the path (relative "
+                "paths are relative to the directory sutra runs in)",
+                key, value);
   else if (g_file_test (value, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input “%s” is a directory: name a file, or a glob such as “%s/*.txt”", value,
-                value);
+                "parameter “%s”: input “%s” is a directory: name a file, or a glob such as "
+                "“%s/*.txt”",
+                key, value, value);
   else if (access (value, R_OK) != 0)
     problem_at (problems, SUTRA_PIPELINE_ERROR_INPUT_FILE, json_path, stage,
-                "input file “%s” cannot be read: %s", value, g_strerror (errno));
+                "parameter “%s”: input file “%s” cannot be read: %s", key, value,
+                g_strerror (errno));
+}
+
+/* Whether @value can only name a directory: "out/", ".", "..", "a/.". */
+static gboolean
+names_a_directory (const char *value)
+{
+  g_autofree char *base = g_path_get_basename (value);
+
+  return g_str_has_suffix (value, G_DIR_SEPARATOR_S) || strcmp (base, ".") == 0 ||
+         strcmp (base, "..") == 0;
 }
 
 static void
 check_output_path (Problems *problems,
                    const char *value,
                    gboolean is_dir,
+                   const char *key,
                    const char *json_path,
                    const char *stage)
 {
@@ -511,23 +655,54 @@ check_output_path (Problems *problems,
 
   if (value == NULL || strcmp (value, "-") == 0)
     return;
+  if (is_blank (value))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s” is %s: name the %s to write%s", key,
+                  value[0] == '\0' ? "empty" : "blank", is_dir ? "directory" : "file",
+                  is_dir ? "" : ", or “-” for standard output");
+      return;
+    }
+  if (!is_dir && names_a_directory (value))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s”: output “%s” names a directory: name a file inside it", key,
+                  value);
+      return;
+    }
+  if (problems->structure_only)
+    return;
+  if (!is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s”: output “%s” is a directory: name a file inside it", key, value);
+      return;
+    }
+  if (is_dir && g_file_test (value, G_FILE_TEST_EXISTS) && !g_file_test (value, G_FILE_TEST_IS_DIR))
+    {
+      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                  "parameter “%s”: output directory “%s” is a file: name a directory (it is "
+                  "made if missing)",
+                  key, value);
+      return;
+    }
   if (is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
     dir = g_strdup (value);
   else
     dir = g_path_get_dirname (value);
-  if (!is_dir && g_file_test (value, G_FILE_TEST_IS_DIR))
-    {
-      problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                  "output “%s” is a directory: name a file inside it", value);
-      return;
-    }
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+  if (g_file_test (dir, G_FILE_TEST_EXISTS) && !g_file_test (dir, G_FILE_TEST_IS_DIR))
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                "cannot write “%s”: directory “%s” does not exist (create it first)", value, dir);
+                "parameter “%s”: cannot write “%s”: “%s” is a file, not a directory", key, value,
+                dir);
+  else if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
+                "parameter “%s”: cannot write “%s”: directory “%s” does not exist (create it "
+                "first)",
+                key, value, dir);
   else if (access (dir, W_OK | X_OK) != 0)
     problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, stage,
-                "cannot write “%s”: directory “%s” is not writable: %s", value, dir,
-                g_strerror (errno));
+                "parameter “%s”: cannot write “%s”: directory “%s” is not writable: %s", key, value,
+                dir, g_strerror (errno));
 }
 
 static void
@@ -544,11 +719,154 @@ check_path_params (Problems *problems, SutraStageSpec *spec, const char *json_ba
         continue;
       value = G_STRUCT_MEMBER (const char *, data, param->offset);
       if (param->flags & SUTRA_PARAM_INPUT_PATH)
-        check_input_path (problems, value, path, spec->name);
+        check_input_path (problems, value, param->name, path, spec->name);
       if (param->flags & SUTRA_PARAM_OUTPUT_PATH)
-        check_output_path (problems, value, FALSE, path, spec->name);
+        check_output_path (problems, value, FALSE, param->name, path, spec->name);
       if (param->flags & SUTRA_PARAM_OUTPUT_DIR)
-        check_output_path (problems, value, TRUE, path, spec->name);
+        check_output_path (problems, value, TRUE, param->name, path, spec->name);
+    }
+}
+
+/* One file a stage reads or writes, for the checks across stages. */
+typedef struct
+{
+  SutraStageSpec *spec;
+  const char *key;
+  const char *value;
+  char *absolute; /* the path made absolute, for patterns */
+  char *identity; /* the same, symbolic links of its existing parts resolved */
+  dev_t device;   /* of the existing file, else 0 */
+  ino_t inode;
+} PathUse;
+
+static void
+path_use_clear (PathUse *use)
+{
+  g_free (use->absolute);
+  g_free (use->identity);
+}
+
+/* What makes two spellings of one file compare equal: "out.jsonl",
+ * "./out.jsonl", "/cwd/out.jsonl", a symbolic link to it (and, for files
+ * that exist, a hard link: same device and inode). */
+static void
+path_use_init (PathUse *use, SutraStageSpec *spec, const char *key, const char *value)
+{
+  g_autofree char *absolute = g_canonicalize_filename (value, NULL);
+  g_autofree char *dir = g_path_get_dirname (absolute);
+  g_autofree char *base = g_path_get_basename (absolute);
+  g_autofree char *real_dir = realpath (dir, NULL);
+  char *real = realpath (absolute, NULL);
+  struct stat info;
+
+  use->spec = spec;
+  use->key = key;
+  use->value = value;
+  if (real != NULL)
+    use->identity = real;
+  else if (real_dir != NULL)
+    use->identity = g_build_filename (real_dir, base, NULL);
+  else
+    use->identity = g_strdup (absolute);
+  use->absolute = g_steal_pointer (&absolute);
+  use->device = 0;
+  use->inode = 0;
+  if (stat (value, &info) == 0 && S_ISREG (info.st_mode))
+    {
+      use->device = info.st_dev;
+      use->inode = info.st_ino;
+    }
+}
+
+static gboolean
+path_use_same_file (const PathUse *a, const PathUse *b)
+{
+  if (strcmp (a->value, "-") == 0 || strcmp (b->value, "-") == 0)
+    return strcmp (a->value, b->value) == 0;
+  if (a->device != 0 && a->device == b->device && a->inode == b->inode)
+    return TRUE;
+  return strcmp (a->identity, b->identity) == 0;
+}
+
+/* Files that are fine one stage at a time but not together: a sink that
+ * writes a file a source reads (the run would truncate its own input, or
+ * read its own output the next time), two sinks writing one file. */
+static void
+check_shared_paths (Problems *problems, GPtrArray *specs)
+{
+  g_autoptr (GArray) inputs = g_array_new (FALSE, TRUE, sizeof (PathUse));
+  g_autoptr (GArray) outputs = g_array_new (FALSE, TRUE, sizeof (PathUse));
+
+  g_array_set_clear_func (inputs, (GDestroyNotify) path_use_clear);
+  g_array_set_clear_func (outputs, (GDestroyNotify) path_use_clear);
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *spec = specs->pdata[i];
+      gconstpointer data;
+
+      if (spec->info == NULL || spec->settings == NULL)
+        continue;
+      data = sutra_settings_get_data (spec->settings);
+      for (const SutraParamInfo *param = spec->info->params; param->name != NULL; param++)
+        {
+          const char *value;
+          PathUse use;
+
+          if (param->type != SUTRA_PARAM_STRING ||
+              !(param->flags & (SUTRA_PARAM_INPUT_PATH | SUTRA_PARAM_OUTPUT_PATH)))
+            continue;
+          value = G_STRUCT_MEMBER (const char *, data, param->offset);
+          if (value == NULL || is_blank (value))
+            continue;
+          path_use_init (&use, spec, param->name, value);
+          g_array_append_val ((param->flags & SUTRA_PARAM_INPUT_PATH) ? inputs : outputs, use);
+        }
+    }
+
+  for (guint i = 0; i < outputs->len; i++)
+    {
+      const PathUse *output = &g_array_index (outputs, PathUse, i);
+      g_autofree char *json_path =
+        g_strdup_printf ("/stages/%s/params/%s", output->spec->name, output->key);
+
+      for (guint j = 0; j < inputs->len; j++)
+        {
+          const PathUse *input = &g_array_index (inputs, PathUse, j);
+
+          if (strcmp (output->value, "-") == 0)
+            break;
+          if (path_use_same_file (output, input))
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: output “%s” is the file stage “%s” reads (parameter "
+                        "“%s”): the run would overwrite its own input; write somewhere else",
+                        output->key, output->value, input->spec->name, input->key);
+          else if (has_glob_chars (input->value) &&
+                   (fnmatch (input->absolute, output->absolute, FNM_PATHNAME | FNM_PERIOD) == 0 ||
+                    fnmatch (input->absolute, output->identity, FNM_PATHNAME | FNM_PERIOD) == 0))
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: output “%s” matches the pattern “%s” that stage “%s” "
+                        "reads (parameter “%s”): a later run would read it as input; write "
+                        "somewhere else",
+                        output->key, output->value, input->value, input->spec->name, input->key);
+        }
+      for (guint j = 0; j < i; j++)
+        {
+          const PathUse *other = &g_array_index (outputs, PathUse, j);
+
+          if (!path_use_same_file (output, other))
+            continue;
+          if (strcmp (output->value, "-") == 0)
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: stage “%s” writes standard output too (parameter "
+                        "“%s”): their lines would interleave; give one of them a file",
+                        output->key, other->spec->name, other->key);
+          else
+            problem_at (problems, SUTRA_PIPELINE_ERROR_OUTPUT_DIR, json_path, output->spec->name,
+                        "parameter “%s”: output “%s” is the file stage “%s” writes too "
+                        "(parameter “%s”): one would overwrite the other; give each its own file",
+                        output->key, output->value, other->spec->name, other->key);
+          break;
+        }
     }
 }
 
@@ -566,8 +884,12 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
     return;
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
-                  "key “devices”: expected an array such as [\"cuda:0\", \"cuda:1\"] or [\"cpu\"]");
+                  "key “devices”: expected an array such as [\"cuda:0\", \"cuda:1\"] or "
+                  "[\"cpu\"], got %s",
+                  got);
       return;
     }
   array = json_node_get_array (node);
@@ -580,8 +902,10 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
       if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING ||
           !sutra_device_parse ((name = json_node_get_string (element)), &index))
         {
+          g_autofree char *got = sutra_json_describe (element);
+
           problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
-                      "devices[%u]: expected “cpu” or “cuda:N”", i);
+                      "devices[%u]: expected “cpu” or “cuda:N”, got %s", i, got);
           continue;
         }
       if (index < 0 && !(spec->info->devices & SUTRA_DEVICE_CPU))
@@ -594,7 +918,7 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
             problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
                         "plugin “%s” runs on the CPU only, not on “%s”: remove “devices”",
                         spec->plugin_name, name);
-          else
+          else if (!problems->structure_only)
             {
               if (found == NULL)
                 found = sutra_devices_enumerate (&why);
@@ -635,9 +959,12 @@ read_retry (Problems *problems, SutraStageSpec *spec, JsonObject *stage, const c
     }
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
                   "key “retry”: expected a number of attempts or an object "
-                  "{\"attempts\": 3, \"backoff_ms\": 100, \"max_backoff_ms\": 10000}");
+                  "{\"attempts\": 3, \"backoff_ms\": 100, \"max_backoff_ms\": 10000}, got %s",
+                  got);
       return;
     }
   retry = json_node_get_object (node);
@@ -684,8 +1011,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
 
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
+      g_autofree char *got = sutra_json_describe (node);
+
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, json_base, name,
-                  "expected an object with at least a “plugin” key");
+                  "expected an object with at least a “plugin” key, got %s", got);
       stage_spec_free (spec);
       return NULL;
     }
@@ -701,8 +1030,17 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
 
       g_ptr_array_add (known, NULL);
       choices = sutra_format_choices ((const char *const *) known->pdata);
-      problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, json_base, name,
-                  "missing “plugin” (a string). Known plugins: %s", choices);
+      if (member == NULL)
+        problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, json_base, name,
+                    "missing “plugin” (a string). Known plugins: %s", choices);
+      else
+        {
+          g_autofree char *got = sutra_json_describe (member);
+          g_autofree char *plugin_path = g_strdup_printf ("%s/plugin", json_base);
+
+          problem_at (problems, SUTRA_PIPELINE_ERROR_UNKNOWN_PLUGIN, plugin_path, name,
+                      "key “plugin”: expected a string, got %s. Known plugins: %s", got, choices);
+        }
       ok = FALSE;
     }
   else
@@ -760,8 +1098,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
       else
         {
           g_autofree char *path = g_strdup_printf ("%s/checkpoint", json_base);
+          g_autofree char *got = sutra_json_describe (member);
+
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                      "key “checkpoint”: expected true or false");
+                      "key “checkpoint”: expected true or false, got %s", got);
         }
     }
   member = json_object_get_member (stage, "rate_limit");
@@ -775,8 +1115,13 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
           json_node_get_double (member) > 0)
         spec->rate_limit = json_node_get_double (member);
       else
-        problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                    "key “rate_limit”: expected a positive number of items per second");
+        {
+          g_autofree char *got = sutra_json_describe (member);
+
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "key “rate_limit”: expected a positive number of items per second, got %s",
+                      got);
+        }
     }
   if (strcmp (get_choice_member (problems, stage, "isolation", isolation_choices, json_base, name),
               "process") == 0)
@@ -797,8 +1142,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
       if (params_node != NULL && !JSON_NODE_HOLDS_OBJECT (params_node))
         {
           g_autofree char *path = g_strdup_printf ("%s/params", json_base);
+          g_autofree char *got = sutra_json_describe (params_node);
+
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_PARAM, path, name,
-                      "key “params”: expected an object");
+                      "key “params”: expected an object, got %s", got);
         }
       else if (params_node != NULL)
         params = json_node_get_object (params_node);
@@ -855,109 +1202,240 @@ read_input_names (Problems *problems, JsonObject *stage, const char *name)
               json_node_get_value_type (element) == G_TYPE_STRING)
             g_ptr_array_add (names, (gpointer) json_node_get_string (element));
           else
-            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                        "input[%u]: expected a stage name", i);
+            {
+              g_autofree char *got = sutra_json_describe (element);
+
+              problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                          "input[%u]: expected a stage name, got %s", i, got);
+            }
         }
     }
   else
-    problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                "key “input”: expected a stage name or an array of stage names");
+    {
+      g_autofree char *got = sutra_json_describe (node);
+
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                  "key “input”: expected a stage name or an array of stage names, got %s", got);
+    }
   return names;
 }
 
-/* Finds a cycle by depth-first search and reports it as "a → b → a". */
-static gboolean
-find_cycle (SutraStageSpec *spec, GHashTable *state, GPtrArray *trail, Problems *problems)
+/* Reports the cycle that closes when @trail (the depth-first path, each
+ * stage feeding the next) reaches @spec again, as "a → b → a". */
+static void
+report_cycle (Problems *problems, GPtrArray *trail, SutraStageSpec *spec)
 {
-  gpointer seen = g_hash_table_lookup (state, spec);
+  g_autoptr (GString) cycle = g_string_new (NULL);
+  g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
+  gboolean in_cycle = FALSE;
 
-  if (seen == GINT_TO_POINTER (2))
-    return FALSE;
-  if (seen == GINT_TO_POINTER (1))
+  if (problems_are_full (problems))
     {
-      g_autoptr (GString) cycle = g_string_new (NULL);
-      gboolean in_cycle = FALSE;
-      g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
-
-      for (guint i = 0; i < trail->len; i++)
-        {
-          SutraStageSpec *step = trail->pdata[i];
-
-          in_cycle |= step == spec;
-          if (in_cycle)
-            g_string_append_printf (cycle, "%s → ", step->name);
-        }
-      g_string_append (cycle, spec->name);
-      problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name,
-                  "the stages form a cycle: %s (each takes its input from the one before); "
-                  "remove one of these inputs",
-                  cycle->str);
-      return TRUE;
+      problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name, "a cycle");
+      return;
     }
-  g_hash_table_insert (state, spec, GINT_TO_POINTER (1));
-  g_ptr_array_add (trail, spec);
-  for (guint i = 0; i < spec->outputs->len; i++)
-    if (find_cycle (spec->outputs->pdata[i], state, trail, problems))
-      return TRUE;
-  g_ptr_array_remove_index (trail, trail->len - 1);
-  g_hash_table_insert (state, spec, GINT_TO_POINTER (2));
+  for (guint i = 0; i < trail->len; i++)
+    {
+      SutraStageSpec *step = trail->pdata[i];
+
+      in_cycle |= step == spec;
+      if (in_cycle)
+        g_string_append_printf (cycle, "%s → ", step->name);
+    }
+  g_string_append (cycle, spec->name);
+  problem_at (problems, SUTRA_PIPELINE_ERROR_CYCLE, path, spec->name,
+              "the stages form a cycle: %s (each takes its input from the one before); "
+              "remove one of these inputs",
+              cycle->str);
+}
+
+typedef enum
+{
+  UNSEEN,
+  ON_TRAIL,
+  DONE,
+} VisitState;
+
+/* Reports every cycle: a depth-first search over the edges from each stage
+ * to the stages it feeds, in the file's order, reports each edge back to a
+ * stage on the current path, so two separate cycles are two problems (and
+ * one stage in two cycles, both). Iterative, with its own stack: a file can
+ * chain hundreds of thousands of stages. */
+static void
+find_cycles (Problems *problems, GPtrArray *specs)
+{
+  g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) trail = g_ptr_array_new ();
+  g_autoptr (GArray) next_output = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint i = 0; i < specs->len; i++)
+    {
+      SutraStageSpec *root = specs->pdata[i];
+      guint zero = 0;
+
+      if (g_hash_table_contains (state, root))
+        continue;
+      g_hash_table_insert (state, root, GINT_TO_POINTER (ON_TRAIL));
+      g_ptr_array_add (trail, root);
+      g_array_append_val (next_output, zero);
+      while (trail->len > 0)
+        {
+          SutraStageSpec *spec = trail->pdata[trail->len - 1];
+          guint *next = &g_array_index (next_output, guint, next_output->len - 1);
+          SutraStageSpec *output;
+          VisitState seen;
+
+          if (*next == spec->outputs->len)
+            {
+              g_hash_table_insert (state, spec, GINT_TO_POINTER (DONE));
+              g_ptr_array_set_size (trail, trail->len - 1);
+              g_array_set_size (next_output, next_output->len - 1);
+              continue;
+            }
+          output = spec->outputs->pdata[(*next)++];
+          seen = GPOINTER_TO_INT (g_hash_table_lookup (state, output));
+          if (seen == ON_TRAIL)
+            report_cycle (problems, trail, output);
+          else if (seen == UNSEEN)
+            {
+              g_hash_table_insert (state, output, GINT_TO_POINTER (ON_TRAIL));
+              g_ptr_array_add (trail, output);
+              g_array_append_val (next_output, zero);
+            }
+        }
+    }
+}
+
+/* Whether a split lies upstream of @spec. Answers are kept in @known
+ * (stage -> TRUE or FALSE + 1) so that many gathers cost one walk of the
+ * graph; the walk is iterative, like find_cycles(). */
+static gboolean
+has_split_upstream (SutraStageSpec *start, GHashTable *known)
+{
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_input = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GHashTable) on_stack = g_hash_table_new (NULL, NULL);
+  guint zero = 0;
+  gpointer answer;
+
+  if (g_hash_table_lookup_extended (known, start, NULL, &answer))
+    return GPOINTER_TO_INT (answer) - 1;
+  g_ptr_array_add (stack, start);
+  g_array_append_val (next_input, zero);
+  g_hash_table_add (on_stack, start);
+  while (stack->len > 0)
+    {
+      SutraStageSpec *spec = stack->pdata[stack->len - 1];
+      guint *next = &g_array_index (next_input, guint, next_input->len - 1);
+      SutraStageSpec *input;
+      gboolean found = FALSE;
+
+      if (*next == spec->inputs->len)
+        {
+          /* Every input said no (inputs said yes end the walk below). */
+          g_hash_table_insert (known, spec, GINT_TO_POINTER (FALSE + 1));
+          g_hash_table_remove (on_stack, spec);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_input, next_input->len - 1);
+          continue;
+        }
+      input = spec->inputs->pdata[(*next)++];
+      if (input->info != NULL && input->info->kind == SUTRA_STAGE_SPLIT)
+        found = TRUE;
+      else if (g_hash_table_lookup_extended (known, input, NULL, &answer))
+        found = GPOINTER_TO_INT (answer) - 1;
+      else if (!g_hash_table_contains (on_stack, input)) /* a cycle adds nothing */
+        {
+          g_ptr_array_add (stack, input);
+          g_array_append_val (next_input, zero);
+          g_hash_table_add (on_stack, input);
+        }
+      if (found)
+        {
+          /* Everything on the stack reads, through the next, from a split. */
+          for (guint i = 0; i < stack->len; i++)
+            g_hash_table_insert (known, stack->pdata[i], GINT_TO_POINTER (TRUE + 1));
+          return TRUE;
+        }
+    }
   return FALSE;
 }
 
-static gboolean
-has_split_upstream (SutraStageSpec *spec, GHashTable *visited)
+/* A binary min-heap of positions in the file, for topological_order(). */
+static void
+heap_push (GArray *heap, guint value)
 {
-  if (!g_hash_table_add (visited, spec))
-    return FALSE;
-  for (guint i = 0; i < spec->inputs->len; i++)
-    {
-      SutraStageSpec *input = spec->inputs->pdata[i];
+  guint i = heap->len;
 
-      if ((input->info != NULL && input->info->kind == SUTRA_STAGE_SPLIT) ||
-          has_split_upstream (input, visited))
-        return TRUE;
+  g_array_append_val (heap, value);
+  while (i > 0 && g_array_index (heap, guint, (i - 1) / 2) > value)
+    {
+      g_array_index (heap, guint, i) = g_array_index (heap, guint, (i - 1) / 2);
+      i = (i - 1) / 2;
     }
-  return FALSE;
+  g_array_index (heap, guint, i) = value;
+}
+
+static guint
+heap_pop (GArray *heap)
+{
+  guint top = g_array_index (heap, guint, 0);
+  guint last = g_array_index (heap, guint, heap->len - 1);
+  guint i = 0;
+
+  g_array_set_size (heap, heap->len - 1);
+  while (heap->len > 0)
+    {
+      guint child = 2 * i + 1;
+
+      if (child >= heap->len)
+        break;
+      if (child + 1 < heap->len &&
+          g_array_index (heap, guint, child + 1) < g_array_index (heap, guint, child))
+        child++;
+      if (g_array_index (heap, guint, child) >= last)
+        break;
+      g_array_index (heap, guint, i) = g_array_index (heap, guint, child);
+      i = child;
+    }
+  if (heap->len > 0)
+    g_array_index (heap, guint, i) = last;
+  return top;
 }
 
 /* Orders stages so every stage comes after its inputs; among ready stages,
- * the file's order (Kahn's algorithm, stable). */
+ * the one first in the file (Kahn's algorithm, with the ready stages in a
+ * heap by file position: O(n log n) however many stages). */
 static GPtrArray *
 topological_order (GPtrArray *in_file_order)
 {
   GPtrArray *order = g_ptr_array_new ();
-  g_autoptr (GHashTable) remaining = g_hash_table_new (NULL, NULL);
-  gboolean progress = TRUE;
+  g_autoptr (GHashTable) position = g_hash_table_new (NULL, NULL);
+  g_autofree guint *remaining = g_new0 (guint, in_file_order->len + 1);
+  g_autoptr (GArray) ready = g_array_new (FALSE, FALSE, sizeof (guint));
 
   for (guint i = 0; i < in_file_order->len; i++)
     {
       SutraStageSpec *spec = in_file_order->pdata[i];
-      g_hash_table_insert (remaining, spec, GUINT_TO_POINTER (spec->inputs->len));
+
+      g_hash_table_insert (position, spec, GUINT_TO_POINTER (i));
+      remaining[i] = spec->inputs->len;
+      if (remaining[i] == 0)
+        heap_push (ready, i);
     }
-  while (progress)
+  while (ready->len > 0)
     {
-      progress = FALSE;
-      for (guint i = 0; i < in_file_order->len; i++)
+      SutraStageSpec *spec = in_file_order->pdata[heap_pop (ready)];
+
+      spec->index = order->len;
+      g_ptr_array_add (order, spec);
+      for (guint j = 0; j < spec->outputs->len; j++)
         {
-          SutraStageSpec *spec = in_file_order->pdata[i];
-          gpointer pending;
+          guint next = GPOINTER_TO_UINT (g_hash_table_lookup (position, spec->outputs->pdata[j]));
 
-          if (!g_hash_table_lookup_extended (remaining, spec, NULL, &pending) ||
-              GPOINTER_TO_UINT (pending) != 0)
-            continue;
-          g_hash_table_remove (remaining, spec);
-          spec->index = order->len;
-          g_ptr_array_add (order, spec);
-          for (guint j = 0; j < spec->outputs->len; j++)
-            {
-              SutraStageSpec *next = spec->outputs->pdata[j];
-              guint count = GPOINTER_TO_UINT (g_hash_table_lookup (remaining, next));
-
-              /* A stage naming the same input twice counts it twice. */
-              g_hash_table_insert (remaining, next, GUINT_TO_POINTER (count - 1));
-            }
-          progress = TRUE;
-          break;
+          /* A stage naming the same input twice counts it twice. */
+          if (--remaining[next] == 0)
+            heap_push (ready, next);
         }
     }
   return order;
@@ -981,6 +1459,8 @@ produced_media_types (const SutraStageSpec *spec, guint depth)
 static void
 check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObject *stages)
 {
+  g_autoptr (GHashTable) split_upstream = g_hash_table_new (NULL, NULL);
+
   for (guint i = 0; i < specs->len; i++)
     {
       SutraStageSpec *spec = specs->pdata[i];
@@ -992,6 +1472,12 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
         {
           SutraStageSpec *input = g_hash_table_lookup (by_name, names->pdata[j]);
 
+          if (input == NULL && problems_are_full (problems))
+            {
+              problem_at (problems, SUTRA_PIPELINE_ERROR_MISSING_INPUT, path, spec->name,
+                          "input names no stage");
+              continue;
+            }
           if (input == NULL)
             {
               g_autoptr (GPtrArray) known = g_ptr_array_new ();
@@ -1066,25 +1552,17 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
         }
     }
 
-  {
-    g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL);
-    g_autoptr (GPtrArray) trail = g_ptr_array_new ();
-
-    /* One cycle is reported; the checks below still run (they tolerate
-     * cycles), so that every other problem is reported too. */
-    for (guint i = 0; i < specs->len; i++)
-      if (find_cycle (specs->pdata[i], state, trail, problems))
-        break;
-  }
+  /* The checks below tolerate cycles, so that every other problem is
+   * reported too. */
+  find_cycles (problems, specs);
 
   for (guint i = 0; i < specs->len; i++)
     {
       SutraStageSpec *spec = specs->pdata[i];
-      g_autoptr (GHashTable) visited = g_hash_table_new (NULL, NULL);
       g_autofree char *path = g_strdup_printf ("/stages/%s/input", spec->name);
 
       if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER && spec->inputs->len > 0 &&
-          !has_split_upstream (spec, visited))
+          !has_split_upstream (spec, split_upstream))
         problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
                     "plugin “%s” is a gather, but no split lies upstream of it: a gather "
                     "joins the children of a split (such as “segmenter”)",
@@ -1092,24 +1570,77 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
     }
 }
 
+/* Pipeline files are small and shallow. json-glib reads the whole text into
+ * a tree and recurses once per level (an array nested 100,000 deep overflowed
+ * the stack), so larger or deeper texts are refused before it sees them. */
+static gboolean
+check_limits (const char *path, const char *text, gsize length, GError **error)
+{
+  guint line, column;
+
+  if (length > SUTRA_JSON_MAX_BYTES)
+    {
+      sutra_json_position_at (text, SUTRA_JSON_MAX_BYTES, &line, &column);
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE,
+                   "%s:%u:%u: the file goes on past %u MiB, the most a pipeline file may "
+                   "hold: a pipeline names its stages and their settings; keep data in "
+                   "input files",
+                   path, line, column, SUTRA_JSON_MAX_BYTES / (1024 * 1024));
+      return FALSE;
+    }
+  if (!sutra_json_check_depth (text, length, SUTRA_JSON_MAX_DEPTH, &line, &column))
+    {
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE,
+                   "%s:%u:%u: nested deeper than %u levels of arrays and objects, the most a "
+                   "pipeline file may nest: a stage's settings need a few levels; check for "
+                   "unclosed or runaway brackets",
+                   path, line, column, SUTRA_JSON_MAX_DEPTH);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads at most one byte more than a pipeline file may hold, so that a huge
+ * file (or an endless device) is refused without being read whole. */
+static char *
+read_pipeline_file (const char *path, gsize *length, GError **error)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInputStream) stream = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *text = g_malloc (SUTRA_JSON_MAX_BYTES + 2);
+  gsize n_read = 0;
+
+  stream = g_file_read (file, NULL, &local);
+  if (stream == NULL || !g_input_stream_read_all (G_INPUT_STREAM (stream), text,
+                                                  SUTRA_JSON_MAX_BYTES + 1, &n_read, NULL, &local))
+    {
+      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_READ,
+                   "cannot read pipeline file “%s”: %s", path, local->message);
+      return NULL;
+    }
+  text[n_read] = '\0';
+  *length = n_read;
+  return g_steal_pointer (&text);
+}
+
+/* The job snapshot, read back by `sutra resume`: json-glib 1.6 writes a
+ * double such as 1e20 as "1e+20.0", which it cannot read back, and 0.1 as
+ * 0.10000000000000001; sutra_json_to_data() writes 1e+20 and 0.1. */
 static char *
 canonical_json (JsonNode *node)
 {
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-
-  json_generator_set_root (generator, node);
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 2);
-  return json_generator_to_data (generator, NULL);
+  return sutra_json_to_data (node, TRUE, NULL);
 }
 
 SutraPipeline *
-sutra_pipeline_load_from_data (const char *path,
-                               const char *text,
-                               gssize length,
-                               SutraRegistry *registry,
-                               const char *const *overrides,
-                               GError **error)
+sutra_pipeline_load_from_data_full (const char *path,
+                                    const char *text,
+                                    gssize length,
+                                    SutraRegistry *registry,
+                                    const char *const *overrides,
+                                    SutraPipelineLoadFlags flags,
+                                    GError **error)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) parse_error = NULL;
@@ -1118,8 +1649,9 @@ sutra_pipeline_load_from_data (const char *path,
   g_autoptr (GHashTable) vars = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_autoptr (GPtrArray) specs = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_spec_free);
   g_autoptr (SutraPipeline) pipeline = NULL;
-  g_autoptr (GPtrArray) unresolved = g_ptr_array_new_with_free_func (g_free);
-  Problems problems = { path, NULL, messages, 0, 0, unresolved };
+  g_autoptr (GHashTable) unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  Problems problems = { path, NULL, messages,   0,
+                        0,    0,    unresolved, (flags & SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY) != 0 };
   JsonNode *root;
   JsonObject *document, *stages = NULL;
   JsonNode *member;
@@ -1127,6 +1659,8 @@ sutra_pipeline_load_from_data (const char *path,
 
   if (length < 0)
     length = strlen (text);
+  if (!check_limits (path, text, length, error))
+    return NULL;
   if (!json_parser_load_from_data (parser, text, length, &parse_error))
     {
       /* json-glib says "<data>:LINE:COL: Parse error: ..."; keep the
@@ -1158,14 +1692,25 @@ sutra_pipeline_load_from_data (const char *path,
                 "missing “sutra”: the file format version; add \"sutra\": 1");
   else if (!JSON_NODE_HOLDS_VALUE (member) || json_node_get_value_type (member) != G_TYPE_INT64 ||
            json_node_get_int (member) != 1)
-    problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "/sutra", NULL,
-                "“sutra” must be 1: this sutra (%s) reads pipeline format 1", SUTRA_VERSION_STRING);
+    {
+      g_autofree char *got = sutra_json_describe (member);
+
+      problem_at (&problems, SUTRA_PIPELINE_ERROR_VERSION, "/sutra", NULL,
+                  "“sutra” must be 1, got %s: this sutra (%s) reads pipeline format 1", got,
+                  SUTRA_VERSION_STRING);
+    }
 
   member = json_object_get_member (document, "stages");
   if (member == NULL || !JSON_NODE_HOLDS_OBJECT (member) ||
       json_object_get_size (json_node_get_object (member)) == 0)
-    problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, member ? "/stages" : "", NULL,
-                "“stages” must be an object with at least one stage");
+    {
+      g_autofree char *got = member == NULL                    ? g_strdup ("nothing")
+                             : JSON_NODE_HOLDS_OBJECT (member) ? g_strdup ("an empty object")
+                                                               : sutra_json_describe (member);
+
+      problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, member ? "/stages" : "", NULL,
+                  "“stages” must be an object with at least one stage, got %s", got);
+    }
   else
     stages = json_node_get_object (member);
 
@@ -1193,23 +1738,33 @@ sutra_pipeline_load_from_data (const char *path,
                                                        json_node_get_int (value)));
               else if (type == G_TYPE_DOUBLE)
                 {
-                  char number[G_ASCII_DTOSTR_BUF_SIZE];
+                  char number[SUTRA_DOUBLE_BUFFER_SIZE];
 
-                  /* Text that reads back as the same double. */
-                  g_ascii_dtostr (number, sizeof number, json_node_get_double (value));
+                  /* The shortest text that reads back as the same double:
+                   * "rate ${r}" with r = 0.1 is "rate 0.1". */
+                  sutra_format_double (number, json_node_get_double (value));
                   g_hash_table_replace (vars, g_strdup (l->data), g_strdup (number));
                 }
               else if (type == G_TYPE_BOOLEAN)
                 g_hash_table_replace (vars, g_strdup (l->data),
                                       g_strdup (json_node_get_boolean (value) ? "true" : "false"));
               else
-                problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, var_path, NULL,
-                            "variable defaults are strings, numbers or booleans");
+                {
+                  g_autofree char *got = sutra_json_describe (value);
+
+                  problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, var_path, NULL,
+                              "variable defaults are strings, numbers or booleans; “%s” is %s",
+                              (char *) l->data, got);
+                }
             }
         }
       else
-        problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, "/vars", NULL,
-                    "“vars” must be an object of default values");
+        {
+          g_autofree char *got = sutra_json_describe (member);
+
+          problem_at (&problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, "/vars", NULL,
+                      "“vars” must be an object of default values, got %s", got);
+        }
     }
 
   apply_overrides (&problems, stages, overrides, vars);
@@ -1236,11 +1791,21 @@ sutra_pipeline_load_from_data (const char *path,
             }
         }
       check_graph (&problems, specs, by_name, stages);
+      if (!problems.structure_only)
+        check_shared_paths (&problems, specs);
     }
 
   if (problems.n_problems > 0)
     {
-      if (problems.n_problems > 1)
+      if (problems.n_problems > problems.n_shown)
+        {
+          g_autofree char *heading = g_strdup_printf ("%s: %u problems (the first %u follow):\n",
+                                                      path, problems.n_problems, problems.n_shown);
+          g_string_prepend (messages, heading);
+          g_string_append_printf (messages, "\n%s: … and %u more problems", path,
+                                  problems.n_problems - problems.n_shown);
+        }
+      else if (problems.n_problems > 1)
         {
           g_autofree char *heading =
             g_strdup_printf ("%s: %u problems:\n", path, problems.n_problems);
@@ -1273,36 +1838,75 @@ sutra_pipeline_load_from_data (const char *path,
 }
 
 SutraPipeline *
+sutra_pipeline_load_from_data (const char *path,
+                               const char *text,
+                               gssize length,
+                               SutraRegistry *registry,
+                               const char *const *overrides,
+                               GError **error)
+{
+  return sutra_pipeline_load_from_data_full (path, text, length, registry, overrides,
+                                             SUTRA_PIPELINE_LOAD_DEFAULT, error);
+}
+
+SutraPipeline *
+sutra_pipeline_load_full (const char *path,
+                          SutraRegistry *registry,
+                          const char *const *overrides,
+                          SutraPipelineLoadFlags flags,
+                          GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize length = 0;
+
+  text = read_pipeline_file (path, &length, error);
+  if (text == NULL)
+    return NULL;
+  return sutra_pipeline_load_from_data_full (path, text, length, registry, overrides, flags, error);
+}
+
+SutraPipeline *
 sutra_pipeline_load (const char *path,
                      SutraRegistry *registry,
                      const char *const *overrides,
                      GError **error)
 {
-  g_autofree char *text = NULL;
-  gsize length;
-  g_autoptr (GError) local = NULL;
+  return sutra_pipeline_load_full (path, registry, overrides, SUTRA_PIPELINE_LOAD_DEFAULT, error);
+}
 
-  if (!g_file_get_contents (path, &text, &length, &local))
+/* A DOT quoted string's contents: names may hold quotes and backslashes. */
+static char *
+dot_escape (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0'; p++)
     {
-      g_set_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_READ,
-                   "cannot read pipeline file: %s", local->message);
-      return NULL;
+      if (*p == '"' || *p == '\\')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
     }
-  return sutra_pipeline_load_from_data (path, text, length, registry, overrides, error);
+  return g_string_free (out, FALSE);
 }
 
 char *
 sutra_pipeline_to_dot (SutraPipeline *pipeline)
 {
   GString *dot = g_string_new (NULL);
+  g_autofree char *name = dot_escape (pipeline->name);
 
   g_string_append_printf (dot,
                           "digraph \"%s\" {\n  rankdir=LR;\n"
                           "  node [shape=box, style=rounded, fontname=\"sans\"];\n",
-                          pipeline->name);
+                          name);
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
       SutraStageSpec *spec = pipeline->stages->pdata[i];
+      g_autofree char *stage = dot_escape (spec->name);
+      g_autofree char *plugin = dot_escape (spec->plugin_name);
       const char *shape = "box";
 
       switch (spec->info->kind)
@@ -1323,18 +1927,21 @@ sutra_pipeline_to_dot (SutraPipeline *pipeline)
           break;
         }
       g_string_append_printf (
-        dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n", spec->name,
-        shape, spec->name, spec->plugin_name, sutra_stage_kind_to_string (spec->info->kind),
-        spec->workers, spec->batch);
+        dot, "  \"%s\" [shape=%s, label=\"%s\\n%s (%s)\\nworkers %u, batch %u\"];\n", stage, shape,
+        stage, plugin, sutra_stage_kind_to_string (spec->info->kind), spec->workers, spec->batch);
     }
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
       SutraStageSpec *spec = pipeline->stages->pdata[i];
+      g_autofree char *stage = dot_escape (spec->name);
 
       for (guint j = 0; j < spec->inputs->len; j++)
-        g_string_append_printf (dot, "  \"%s\" -> \"%s\" [label=\"queue %u\"];\n",
-                                ((SutraStageSpec *) spec->inputs->pdata[j])->name, spec->name,
-                                spec->queue);
+        {
+          g_autofree char *input = dot_escape (((SutraStageSpec *) spec->inputs->pdata[j])->name);
+
+          g_string_append_printf (dot, "  \"%s\" -> \"%s\" [label=\"queue %u\"];\n", input, stage,
+                                  spec->queue);
+        }
     }
   g_string_append (dot, "}\n");
   return g_string_free (dot, FALSE);

@@ -32,6 +32,9 @@ typedef enum
   SUTRA_PIPELINE_ERROR_OUTPUT_DIR,          /* an output place that cannot be written */
   SUTRA_PIPELINE_ERROR_DEVICE,              /* a device that does not exist or fits not */
   SUTRA_PIPELINE_ERROR_BAD_OVERRIDE,        /* a --set that names nothing */
+  SUTRA_PIPELINE_ERROR_TOO_LARGE,           /* larger or nested deeper than a pipeline
+                                             * file may be (SUTRA_JSON_MAX_BYTES,
+                                             * SUTRA_JSON_MAX_DEPTH) */
 } SutraPipelineError;
 
 typedef enum
@@ -101,6 +104,31 @@ SutraPipeline *sutra_pipeline_load_from_data (const char *path,
                                               SutraRegistry *registry,
                                               const char *const *overrides,
                                               GError **error);
+
+typedef enum
+{
+  SUTRA_PIPELINE_LOAD_DEFAULT = 0,
+  /* Check the file and its graph, nothing of this machine: for drawing a
+   * pipeline (sutra graph) before its inputs exist. A ${var} with no value
+   * is left as it is (and what depends on its value, unchecked); input and
+   * output files and devices are not looked at. */
+  SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY = 1 << 0,
+} SutraPipelineLoadFlags;
+
+/* sutra_pipeline_load() and sutra_pipeline_load_from_data() with @flags. */
+SutraPipeline *sutra_pipeline_load_full (const char *path,
+                                         SutraRegistry *registry,
+                                         const char *const *overrides,
+                                         SutraPipelineLoadFlags flags,
+                                         GError **error);
+
+SutraPipeline *sutra_pipeline_load_from_data_full (const char *path,
+                                                   const char *text,
+                                                   gssize length,
+                                                   SutraRegistry *registry,
+                                                   const char *const *overrides,
+                                                   SutraPipelineLoadFlags flags,
+                                                   GError **error);
 
 void sutra_pipeline_free (SutraPipeline *pipeline);
 

@@ -92,16 +92,14 @@ void
 sutra_progress_write_event (JsonObject *event, gpointer user_data)
 {
   SutraProgress *progress = user_data;
-  g_autoptr (JsonGenerator) generator = NULL;
   g_autoptr (JsonNode) node = NULL;
   g_autofree char *text = NULL;
 
   if (progress->events == NULL)
     return;
-  generator = json_generator_new ();
   node = json_node_init_object (json_node_alloc (), event);
-  json_generator_set_root (generator, node);
-  text = json_generator_to_data (generator, NULL);
+  /* "t": 1.25, not 1.2500000000000002. */
+  text = sutra_json_to_data (node, FALSE, NULL);
   g_mutex_lock (&progress->event_lock);
   fprintf (progress->events, "%s\n", text);
   fflush (progress->events);

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+#define MAX_CHOICES_LISTED 20
+
 struct _SutraSettings
 {
   const SutraStageInfo *stage;
@@ -86,6 +88,14 @@ sutra_format_choices (const char *const *choices)
   GString *out = g_string_new (NULL);
   guint n = choices != NULL ? g_strv_length ((char **) choices) : 0;
 
+  /* A pipeline of thousands of stages lists a few, and says how many. */
+  if (n > MAX_CHOICES_LISTED)
+    {
+      for (guint i = 0; i < MAX_CHOICES_LISTED; i++)
+        g_string_append_printf (out, "“%s”, ", choices[i]);
+      g_string_append_printf (out, "… (%u in all)", n);
+      return g_string_free (out, FALSE);
+    }
   for (guint i = 0; i < n; i++)
     {
       if (i > 0)
@@ -97,27 +107,38 @@ sutra_format_choices (const char *const *choices)
   return g_string_free (out, FALSE);
 }
 
-static const char *
-json_type_name (JsonNode *node)
+char *
+sutra_json_describe (JsonNode *node)
 {
-  if (JSON_NODE_HOLDS_NULL (node))
-    return "null";
+  char number[SUTRA_DOUBLE_BUFFER_SIZE];
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return g_strdup ("null");
   if (JSON_NODE_HOLDS_OBJECT (node))
-    return "an object";
+    return g_strdup ("an object");
   if (JSON_NODE_HOLDS_ARRAY (node))
-    return "an array";
+    return g_strdup ("an array");
   switch (json_node_get_value_type (node))
     {
     case G_TYPE_BOOLEAN:
-      return "a boolean";
+      return g_strdup_printf ("a boolean (%s)", json_node_get_boolean (node) ? "true" : "false");
     case G_TYPE_INT64:
-      return "an integer";
+      return g_strdup_printf ("an integer (%" G_GINT64_FORMAT ")", json_node_get_int (node));
     case G_TYPE_DOUBLE:
-      return "a number";
+      return g_strdup_printf ("a number (%s)",
+                              sutra_format_double (number, json_node_get_double (node)));
     case G_TYPE_STRING:
-      return "a string";
+      {
+        const char *text = json_node_get_string (node);
+        gsize length = strlen (text);
+        /* Enough to recognize the value, not a whole book pasted in; valid
+         * UTF-8 even when cut inside a character (or given invalid). */
+        g_autofree char *shown = g_utf8_make_valid (text, MIN (length, 60));
+
+        return g_strdup_printf ("a string (“%s%s”)", shown, length > 60 ? "…" : "");
+      }
     default:
-      return "a value";
+      return g_strdup ("a value");
     }
 }
 
@@ -211,8 +232,15 @@ store_value (SutraSettings *settings, const SutraParamInfo *param, JsonNode *nod
           break;
         value = json_node_get_double (node);
         if (!isfinite (value) || value < param->min || value > param->max)
-          return g_strdup_printf ("%g is out of range: it must lie between %g and %g", value,
-                                  param->min, param->max);
+          {
+            char text[SUTRA_DOUBLE_BUFFER_SIZE], min[SUTRA_DOUBLE_BUFFER_SIZE],
+              max[SUTRA_DOUBLE_BUFFER_SIZE];
+
+            return g_strdup_printf ("%s is out of range: it must lie between %s and %s",
+                                    sutra_format_double (text, value),
+                                    sutra_format_double (min, param->min),
+                                    sutra_format_double (max, param->max));
+          }
         G_STRUCT_MEMBER (double, settings->data, param->offset) = value;
         return NULL;
       }
@@ -247,8 +275,11 @@ store_value (SutraSettings *settings, const SutraParamInfo *param, JsonNode *nod
         return g_strdup_printf ("“%s” is not a valid choice. Valid choices: %s", value, choices);
       }
     }
-  return g_strdup_printf ("expected %s, got %s", expected_type (param->type),
-                          json_type_name (node));
+  {
+    g_autofree char *got = sutra_json_describe (node);
+
+    return g_strdup_printf ("expected %s, got %s", expected_type (param->type), got);
+  }
 }
 
 SutraSettings *

@@ -44,6 +44,11 @@ JsonObject *sutra_settings_to_json (const SutraSettings *settings);
  * when it is close enough to be a likely typo, else NULL. */
 char *sutra_suggest (const char *word, const char *const *candidates);
 
+/* Returns: (transfer full): what @node (nullable) holds, for "expected an
+ * integer, got ..." messages: "a string (“4”)", "a number (2.5)", "a
+ * boolean (true)", "an array", "an object", "null". */
+char *sutra_json_describe (JsonNode *node);
+
 /* Returns: (transfer full): "“a”, “b” or “c”". */
 char *sutra_format_choices (const char *const *choices);
 

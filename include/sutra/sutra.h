@@ -7,6 +7,7 @@
 
 #include <sutra/sutra-version.h>
 #include <sutra/sutra-item.h>
+#include <sutra/sutra-json.h>
 #include <sutra/sutra-output.h>
 #include <sutra/sutra-plugin.h>
 

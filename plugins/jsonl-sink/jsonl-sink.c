@@ -46,7 +46,6 @@ typedef struct
   GString *buffer;
   guint64 offset;    /* bytes written to fd so far */
   guint64 writeback; /* bytes whose writeback has been started */
-  JsonGenerator *generator;
 } JsonlSink;
 
 static void
@@ -58,7 +57,6 @@ jsonl_sink_destroy (gpointer instance)
     close (sink->fd);
   g_free (sink->part_path);
   g_string_free (sink->buffer, TRUE);
-  g_clear_object (&sink->generator);
   g_free (sink);
 }
 
@@ -123,7 +121,6 @@ jsonl_sink_create (const SutraStageContext *context, gconstpointer settings, GEr
 
   sink->settings = s;
   sink->buffer = g_string_sized_new (FLUSH_AT + 4096);
-  sink->generator = json_generator_new ();
   if (strcmp (s->path, "-") == 0)
     {
       sink->fd = STDOUT_FILENO;
@@ -258,8 +255,8 @@ jsonl_sink_process (gpointer instance,
           gsize length;
           g_autofree char *text = NULL;
 
-          json_generator_set_root (sink->generator, node);
-          text = json_generator_to_data (sink->generator, &length);
+          /* Doubles as short decimals: 0.1, not 0.10000000000000001. */
+          text = sutra_json_to_data (node, FALSE, &length);
           g_string_append (sink->buffer, ",\"meta\":");
           g_string_append_len (sink->buffer, text, length);
         }

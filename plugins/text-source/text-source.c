@@ -222,6 +222,56 @@ fail:
   return FALSE;
 }
 
+/* json-glib's parser recurses once per level of nesting: a line of 100,000
+ * "[" overflowed the worker's stack. Data nests deeper than pipeline files
+ * may, but not this deep; 1000 levels cost json-glib (and the generators
+ * and parsers that later copy the metadata) a few hundred KiB of stack. */
+#define JSONL_MAX_DEPTH 1000
+
+/* Checks the nesting of a line before json-glib parses it. JSONL is strict
+ * JSON, so the only text skipped is double-quoted strings; json-glib's
+ * extensions (comments between slashes, single-quoted strings) are refused,
+ * since skipping them as json-glib does would have to mirror its tokenizer.
+ * Returns FALSE with the 1-based column (in bytes) of the offending
+ * character, and whether it was a bracket past the limit. */
+static gboolean
+jsonl_check_line (const char *line, gsize length, gsize *column, gboolean *too_deep)
+{
+  guint depth = 0;
+
+  for (gsize i = 0; i < length; i++)
+    switch (line[i])
+      {
+      case '"':
+        for (i++; i < length && line[i] != '"'; i++)
+          if (line[i] == '\\')
+            i++;
+        break;
+      case '[':
+      case '{':
+        if (++depth > JSONL_MAX_DEPTH)
+          {
+            *column = i + 1;
+            *too_deep = TRUE;
+            return FALSE;
+          }
+        break;
+      case ']':
+      case '}':
+        if (depth > 0)
+          depth--;
+        break;
+      case '/':
+      case '\'':
+        *column = i + 1;
+        *too_deep = FALSE;
+        return FALSE;
+      default:
+        break;
+      }
+  return TRUE;
+}
+
 static gboolean
 emit_jsonl (Reader *reader,
             guint64 line_number,
@@ -238,10 +288,26 @@ emit_jsonl (Reader *reader,
   JsonObjectIter iter;
   const char *name;
   SutraItem *item;
+  gsize column = 0;
+  gboolean too_deep = FALSE;
 
   /* Blank lines separate nothing in JSONL; skip them. */
   if (length == 0 || strspn (line, " \t\r") == length)
     return TRUE;
+  if (!jsonl_check_line (line, length, &column, &too_deep))
+    {
+      if (too_deep)
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s:%" G_GUINT64_FORMAT ":%" G_GSIZE_FORMAT ": invalid JSONL: arrays and "
+                     "objects nested deeper than %d levels",
+                     path, line_number, column, JSONL_MAX_DEPTH);
+      else
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s:%" G_GUINT64_FORMAT ":%" G_GSIZE_FORMAT ": invalid JSONL: “%c” outside "
+                     "a string (JSONL is strict JSON: no comments, strings in double quotes)",
+                     path, line_number, column, line[column - 1]);
+      return FALSE;
+    }
   if (!json_parser_load_from_data (parser, line, length, &local))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,

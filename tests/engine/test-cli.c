@@ -835,6 +835,79 @@ test_cli_graph (void)
 }
 
 static void
+test_cli_graph_unset_variables (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *demo = source_file ("pipelines/demo.json");
+  g_autofree char *path = sutra_test_write (
+    dir, "vars.json",
+    "{ \"sutra\": 1, \"stages\": {\n"
+    "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"${book}\" } },\n"
+    "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"read\",\n"
+    "             \"params\": { \"path\": \"${out}/x.jsonl\" } } } }\n",
+    -1);
+  Result result;
+
+  g_test_summary ("sutra graph draws a pipeline whose ${vars} are unset and whose files do "
+                  "not exist; validate refuses it");
+  RUN (&result, dir, "graph", "vars.json");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "\"read\" -> \"write\"");
+  result_clear (&result);
+
+  /* demo.json's default input is relative to the source tree, not to @dir. */
+  RUN (&result, dir, "graph", demo);
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "\"pass\" -> \"write\"");
+  result_clear (&result);
+
+  RUN (&result, dir, "validate", "vars.json");
+  g_assert_cmpint (result.status, ==, 3);
+  sutra_assert_contains (result.err, "unresolved variable ${book}");
+  result_clear (&result);
+}
+
+static void
+test_cli_validate_limits (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autoptr (GString) deep = g_string_new ("{ \"sutra\": 1, \"stages\": ");
+  g_autofree char *path = NULL;
+  g_autofree char *part = g_build_filename (dir, ".part", NULL);
+  Result result;
+
+  g_test_bug ("15");
+  g_test_summary ("sutra validate refuses an array nested 100,000 deep (it crashed) with "
+                  "file:line:col and the limit; run refuses an empty output path before "
+                  "running (it left a .part file)");
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, ']');
+  g_string_append (deep, "}\n");
+  path = sutra_test_write (dir, "deep.json", deep->str, deep->len);
+  RUN (&result, dir, "validate", "deep.json");
+  g_assert_cmpint (result.status, ==, 3);
+  sutra_assert_contains (result.err, "deep.json:1:88: nested deeper than 64 levels");
+  result_clear (&result);
+
+  g_free (path);
+  path = sutra_test_write (dir, "empty.json",
+                           "{ \"sutra\": 1, \"stages\": {\n"
+                           "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": "
+                           "\"empty.json\" } },\n"
+                           "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+                           "\"params\": { \"path\": \"\" } } } }\n",
+                           -1);
+  RUN (&result, dir, "run", "--no-job", "empty.json");
+  g_assert_cmpint (result.status, ==, 3);
+  sutra_assert_contains (result.err, "empty.json:3:");
+  sutra_assert_contains (result.err, "stage “write”: parameter “path” is empty");
+  g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
+  result_clear (&result);
+}
+
+static void
 test_cli_plugins (void)
 {
   g_autofree char *dir = sutra_test_dir ();
@@ -1050,6 +1123,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/cli/status-run-record", test_cli_status_run_record);
   g_test_add_func ("/engine/cli/inspect", test_cli_inspect);
   g_test_add_func ("/engine/cli/graph", test_cli_graph);
+  g_test_add_func ("/engine/cli/graph-unset-variables", test_cli_graph_unset_variables);
+  g_test_add_func ("/engine/cli/validate-limits", test_cli_validate_limits);
   g_test_add_func ("/engine/cli/plugins", test_cli_plugins);
   g_test_add_func ("/engine/cli/plugin-path", test_cli_plugin_path);
   g_test_add_func ("/engine/cli/devices", test_cli_devices);

@@ -60,6 +60,11 @@ static const RefusedCase refused_cases[] = {
   { "params-not-an-object", "identity", "[1]", sutra_plugin_error_quark,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "params must be a JSON object" },
   { "params-not-json", "identity", "{", json_parser_error_quark, -1, "" },
+  /* 65 levels: refused before json-glib's recursive parser sees them. */
+  { "params-too-deep", "identity",
+    "{\"a\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    sutra_plugin_error_quark, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+    "params:1:70: nested deeper than 64 levels" },
   { "required-missing", "text-source", "{}", sutra_plugin_error_quark,
     SUTRA_PLUGIN_ERROR_INVALID_INPUT, "required parameter “path” is missing" },
   { "create-fails", "fault", "{\"fail_create\": true}", sutra_plugin_error_quark,

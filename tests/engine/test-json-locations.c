@@ -29,7 +29,14 @@ static const LocationCase location_cases[] = {
   { "tabs-count-one", "{\t\"a\": 1}", "/a", 1, 3 },
   { "crlf-line-ends", "{\r\n  \"a\": 1,\r\n  \"b\": 2\r\n}", "/b", 3, 3 },
   { "block-comment", "{\n  /* { [ \" */\n  \"a\": {\"b\": 1}\n}", "/a/b", 3, 9 },
-  { "line-comment", "{\n  // \"x\": {\n  \"a\": 1\n}", "/a", 3, 3 },
+  { "slash-to-slash-comment", "{\n  / \"x\": { /\n  \"a\": 1\n}", "/a", 3, 3 },
+  /* json-glib (up to 1.8) reads "//" as an empty comment and what follows
+   * as JSON; so must the scanner, or its depth check could be fooled. */
+  { "double-slash-is-an-empty-comment", "{\"a\": //\n {\"b\": 1}}", "/a/b", 2, 3 },
+  { "single-quoted-key", "{'a': {'b\\': 1}, \"c\": 2}", "/c", 1, 18 },
+  { "array-element", "{\"a\": [1,\n  \"two\", {\"b\": 3}]}", "/a/1", 2, 3 },
+  { "empty-array-has-no-element", "{\"a\": []}", "/a/0", 0, 0 },
+  { "key-with-a-slash", "{\"a/b\": {\"c\": 1}}", "/a/b/c", 1, 10 },
   { "comment-looking-text-in-a-string", "{\"a\": \"/* no */\", \"b\": 1}", "/b", 1, 19 },
   { "duplicate-key-last-wins", "{\"a\": 1,\n \"a\": 2}", "/a", 2, 2 },
   { "missing", "{\"a\": 1}", "/b", 0, 0 },
@@ -108,6 +115,114 @@ test_json_locations_length_bounds (void)
   g_assert_false (sutra_json_locations_lookup (locations, "/b", &line, &column));
 }
 
+typedef struct
+{
+  const char *name;
+  const char *text;
+  guint max_depth;
+  guint line; /* 0: within the limit */
+  guint column;
+} DepthCase;
+
+static const DepthCase depth_cases[] = {
+  { "flat", "{\"a\": 1}", 1, 0, 0 },
+  { "at-the-limit", "{\"a\": [[1]]}", 3, 0, 0 },
+  { "one-past", "{\"a\": [[1]]}", 2, 1, 8 },
+  { "first-place-past", "[[0],\n [[1], [[2]]]]", 3, 2, 9 },
+  { "siblings-do-not-add-up", "[[], [], [[]], {}]", 3, 0, 0 },
+  { "brackets-in-strings", "[\"[[[[\", \"\\\"[[[[\"]", 1, 0, 0 },
+  { "brackets-in-comments", "[/* [[[[ */ 1]", 1, 0, 0 },
+  /* What json-glib reads as structure counts, comment-looking or not. */
+  { "brackets-after-double-slash", "[// [[\n 1]", 1, 1, 5 },
+  { "closers-in-strings-do-not-count", "[\"]]]]\", [[1]]]", 2, 1, 11 },
+  { "unbalanced-closers", "]]]][[", 1, 1, 6 },
+  { "truncated", "[[[[", 3, 1, 4 },
+};
+
+static void
+test_json_locations_depth (gconstpointer data)
+{
+  const DepthCase *row = data;
+  guint line = 0, column = 0;
+  gboolean ok;
+
+  g_test_summary ("sutra_json_check_depth refuses a text nested deeper than the limit, "
+                  "at the first bracket past it, counting only what json-glib reads as "
+                  "structure");
+  ok = sutra_json_check_depth (row->text, strlen (row->text), row->max_depth, &line, &column);
+  if (row->line == 0)
+    {
+      g_assert_true (ok);
+      return;
+    }
+  g_assert_false (ok);
+  g_assert_cmpuint (line, ==, row->line);
+  g_assert_cmpuint (column, ==, row->column);
+}
+
+static char *
+nested (const char *open, const char *inner, const char *close, guint depth)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append (text, open);
+  g_string_append (text, inner);
+  for (guint i = 0; i < depth; i++)
+    g_string_append (text, close);
+  return g_string_free (text, FALSE);
+}
+
+static void
+test_json_locations_deep_nesting (void)
+{
+  /* 100,000 arrays crashed json-glib's parser (stack overflow) and 40,000
+   * objects took the old scanner, which copied every ancestor's path into
+   * each key's, more than 20 s. */
+  g_autofree char *arrays = nested ("[", "1", "]", 100000);
+  g_autofree char *objects = nested ("{\"k\": ", "1", "}", 100000);
+  g_autoptr (SutraJsonLocations) locations = NULL;
+  g_autoptr (GString) path = g_string_new (NULL);
+  guint line = 0, column = 0;
+
+  g_test_bug ("15");
+  g_test_summary ("Deep nesting: the check stops at the first bracket past the limit, and "
+                  "the scanner, without a limit, records every level without recursion");
+  g_assert_false (
+    sutra_json_check_depth (arrays, strlen (arrays), SUTRA_JSON_MAX_DEPTH, &line, &column));
+  g_assert_cmpuint (line, ==, 1);
+  g_assert_cmpuint (column, ==, SUTRA_JSON_MAX_DEPTH + 1);
+  g_assert_false (
+    sutra_json_check_depth (objects, strlen (objects), SUTRA_JSON_MAX_DEPTH, &line, &column));
+  g_assert_cmpuint (column, ==, 6 * SUTRA_JSON_MAX_DEPTH + 1);
+  g_assert_true (sutra_json_check_depth (objects, strlen (objects), 100000, &line, &column));
+
+  locations = sutra_json_locations_new (objects, strlen (objects));
+  for (guint i = 0; i < 100000; i++)
+    g_string_append (path, "/k");
+  g_assert_true (sutra_json_locations_lookup (locations, path->str, &line, &column));
+  g_assert_cmpuint (line, ==, 1);
+  g_assert_cmpuint (column, ==, 6 * 99999 + 2);
+}
+
+static void
+test_json_locations_position_at (void)
+{
+  static const char text[] = "{\n  \"ā\": 1,\n  \"b\": 2\n}";
+  guint line = 0, column = 0;
+
+  g_test_summary ("A byte offset's line and column, counting characters");
+  sutra_json_position_at (text, 0, &line, &column);
+  g_assert_cmpuint (line, ==, 1);
+  g_assert_cmpuint (column, ==, 1);
+  sutra_json_position_at (text, strchr (text, '1') - text, &line, &column);
+  g_assert_cmpuint (line, ==, 2);
+  g_assert_cmpuint (column, ==, 8);
+  sutra_json_position_at (text, strchr (text, 'b') - text, &line, &column);
+  g_assert_cmpuint (line, ==, 3);
+  g_assert_cmpuint (column, ==, 4);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -121,6 +236,14 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/engine/json-locations/every-key", test_json_locations_every_key);
   g_test_add_func ("/engine/json-locations/length-bounds", test_json_locations_length_bounds);
+  for (gsize i = 0; i < G_N_ELEMENTS (depth_cases); i++)
+    {
+      g_autofree char *path =
+        g_strdup_printf ("/engine/json-locations/depth/%s", depth_cases[i].name);
+      g_test_add_data_func (path, &depth_cases[i], test_json_locations_depth);
+    }
+  g_test_add_func ("/engine/json-locations/deep-nesting", test_json_locations_deep_nesting);
+  g_test_add_func ("/engine/json-locations/position-at", test_json_locations_position_at);
 
   return g_test_run ();
 }

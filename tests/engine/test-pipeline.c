@@ -12,10 +12,12 @@
  * extra key starts at column 54, in READ_PARAMS the first parameter at 52.
  */
 
+#include "sutra-json-locations.h"
 #include "sutra-pipeline.h"
 #include "sutra-test-util.h"
 
 #include <glib/gstdio.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static SutraRegistry *registry;
@@ -78,13 +80,13 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_VERSION,
     1,
-    { "bad.json:2:3: “sutra” must be 1" } },
+    { "bad.json:2:3: “sutra” must be 1, got an integer (2)" } },
   { "version/string",
     "{\n  \"sutra\": \"1\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_VERSION,
     1,
-    { "bad.json:2:3: “sutra” must be 1" } },
+    { "bad.json:2:3: “sutra” must be 1, got a string (“1”)" } },
 
   /* Unknown keys, with did-you-mean and the valid keys. */
   { "unknown-key/stage",
@@ -112,7 +114,7 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
     1,
-    { "bad.json:5:65: stage “pass”: unknown retry key “attempt”; did you mean “attempts”?",
+    { "bad.json:5:65: stage “pass”: unknown key “retry.attempt”; did you mean “retry.attempts”?",
       "Valid keys: “attempts”, “backoff_ms” or “max_backoff_ms”" } },
 
   /* Plugins. */
@@ -168,6 +170,26 @@ static const BadCase bad_cases[] = {
     SUTRA_PIPELINE_ERROR_CYCLE,
     1,
     { "stage “x”: the stages form a cycle: x → y → z → x" } },
+  /* Every cycle, not only the first. */
+  { "cycle/two-separate",
+    HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": \"b\"")
+      STAGE ("b", "\"plugin\": \"identity\", \"input\": \"a\"")
+        STAGE ("c", "\"plugin\": \"identity\", \"input\": \"d\"")
+          LAST ("d", "\"plugin\": \"identity\", \"input\": \"c\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    2,
+    { "bad.json: 2 problems:\n", "stage “a”: the stages form a cycle: a → b → a",
+      "stage “c”: the stages form a cycle: c → d → c" } },
+  { "cycle/sharing-a-stage",
+    HEAD STAGE ("a", "\"plugin\": \"identity\", \"input\": [\"b\", \"c\"]")
+      STAGE ("b", "\"plugin\": \"identity\", \"input\": \"a\"")
+        LAST ("c", "\"plugin\": \"identity\", \"input\": \"a\"") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_CYCLE,
+    2,
+    { "stage “a”: the stages form a cycle: a → b → a",
+      "stage “a”: the stages form a cycle: a → c → a" } },
   { "cycle/self",
     HEAD READ LAST ("loop", "\"plugin\": \"identity\", \"input\": \"loop\"") TAIL,
     { NULL },
@@ -236,7 +258,8 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:6:", "stage “more”: key “input”: expected a stage name or an array" } },
+    { "bad.json:6:", "stage “more”: key “input”: expected a stage name or an array",
+      "got an integer (" } },
   { "graph/input-array-not-names",
     HEAD READ PASS ("") STAGE ("more",
                                "\"plugin\": \"identity\", "
@@ -244,7 +267,7 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:6:", "stage “more”: input[1]: expected a stage name" } },
+    { "bad.json:6:", "stage “more”: input[1]: expected a stage name, got " } },
 
   /* Parameters, checked against the stage's table. */
   { "param/wrong-type",
@@ -305,7 +328,7 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_PARAM,
     1,
-    { "bad.json:5:54: stage “pass”: key “params”: expected an object" } },
+    { "bad.json:5:54: stage “pass”: key “params”: expected an object, got an array" } },
 
   /* Variables. */
   { "variable/unresolved",
@@ -332,13 +355,13 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:3:3: “vars” must be an object of default values" } },
+    { "bad.json:3:3: “vars” must be an object of default values, got an array" } },
   { "variable/default-not-a-scalar",
     "{\n  \"sutra\": 1,\n  \"vars\": { \"x\": [1] },\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:3:13: variable defaults are strings, numbers or booleans" } },
+    { "bad.json:3:13: variable defaults are strings, numbers or booleans; “x” is an array" } },
 
   /* Files the stages will read and write. */
   { "input-file/missing",
@@ -346,32 +369,139 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_INPUT_FILE,
     1,
-    { "bad.json:4:52: stage “read”: input file “", "/nosuch.txt” does not exist" } },
+    { "bad.json:4:52: stage “read”: parameter “path”: input file “",
+      "/nosuch.txt” does not exist" } },
   { "input-file/directory",
     HEAD READ_PARAMS ("\"path\": \"${dir}\"") PASS ("") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_INPUT_FILE,
     1,
-    { "bad.json:4:52: stage “read”: input “", "” is a directory: name a file, or a glob" } },
+    { "bad.json:4:52: stage “read”: parameter “path”: input “",
+      "” is a directory: name a file, or a glob" } },
   { "input-file/glob-matches-nothing",
     HEAD READ_PARAMS ("\"path\": \"${dir}/*.nomatch\"") PASS ("") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_INPUT_FILE,
     1,
-    { "bad.json:4:52: stage “read”: input “", "/*.nomatch” matches no file" } },
+    { "bad.json:4:52: stage “read”: parameter “path”: input “", "/*.nomatch” matches no file" } },
   { "output-dir/missing",
     HEAD READ PASS ("") WRITE_PATH ("${dir}/nodir/out.jsonl") TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
     1,
-    { "bad.json:6:69: stage “write”: cannot write “", "/nodir/out.jsonl”: directory “",
-      "/nodir” does not exist" } },
+    { "bad.json:6:69: stage “write”: parameter “path”: cannot write “",
+      "/nodir/out.jsonl”: directory “", "/nodir” does not exist" } },
   { "output-dir/is-a-directory",
     HEAD READ PASS ("") WRITE_PATH ("${dir}") TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
     1,
-    { "bad.json:6:69: stage “write”: output “", "” is a directory: name a file inside it" } },
+    { "bad.json:6:69: stage “write”: parameter “path”: output “",
+      "” is a directory: name a file inside it" } },
+  { "output-dir/inside-a-file",
+    HEAD READ PASS ("") WRITE_PATH ("${in}/out.jsonl") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: cannot write “", "/in.txt/out.jsonl”: “",
+      "/in.txt” is a file, not a directory" } },
+  { "output-dir/names-a-directory",
+    HEAD READ PASS ("") WRITE_PATH ("${dir}/new/") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “",
+      "/new/” names a directory: name a file inside it" } },
+  { "output-dir/dot",
+    HEAD READ PASS ("") WRITE_PATH (".") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “.” names a directory" } },
+
+  /* Paths that name nothing (issue 15: an empty output path ran the whole
+   * pipeline, then failed to rename “.part” to “”, leaving the .part). */
+  { "empty-path/output",
+    HEAD READ PASS ("") WRITE_PATH ("") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path” is empty: name the file to write, or "
+      "“-” for standard output" } },
+  { "empty-path/output-blank",
+    HEAD READ PASS ("") WRITE_PATH (" \\t ") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path” is blank" } },
+  { "empty-path/output-from-a-variable",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "out=" },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path” is empty" } },
+  { "empty-path/input",
+    HEAD READ_PARAMS ("\"path\": \"\"") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
+    { "bad.json:4:52: stage “read”: parameter “path” is empty: name the input file, a glob "
+      "such as “books/*.txt”, or “-” for standard input" } },
+  { "empty-path/input-blank",
+    HEAD READ PASS ("") WRITE TAIL,
+    { "in=  " },
+    SUTRA_PIPELINE_ERROR_INPUT_FILE,
+    1,
+    { "bad.json:4:52: stage “read”: parameter “path” is blank" } },
+  { "empty-path/output-dir",
+    HEAD READ PASS ("") LAST ("files",
+                              "\"plugin\": \"file-sink\", \"input\": \"pass\", "
+                              "\"params\": { \"dir\": \"\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:68: stage “files”: parameter “dir” is empty: name the directory to write" } },
+
+  /* Files shared between stages. */
+  { "shared-file/output-is-the-input",
+    HEAD READ PASS ("") WRITE_PATH ("${dir}/../work/in.txt") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “",
+      "/in.txt” is the file stage “read” reads (parameter “path”): the run would overwrite its "
+      "own input" } },
+  { "shared-file/output-matches-the-input-pattern",
+    HEAD READ_PARAMS ("\"path\": \"${dir}/*.txt\"") PASS ("") WRITE_PATH ("${dir}/out.txt") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:6:69: stage “write”: parameter “path”: output “", "/out.txt” matches the pattern “",
+      "/*.txt” that stage “read” reads (parameter “path”)" } },
+  { "shared-file/two-sinks",
+    HEAD READ PASS ("") STAGE ("write",
+                               "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                               "\"params\": { \"path\": \"${out}\" }")
+      LAST ("again",
+            "\"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+            "\"params\": { \"path\": \"${dir}/./out.jsonl\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "bad.json:7:69: stage “again”: parameter “path”: output “",
+      "/./out.jsonl” is the file stage “write” writes too (parameter “path”): one would "
+      "overwrite the other" } },
+  { "shared-file/two-sinks-on-standard-output",
+    HEAD READ PASS ("") STAGE ("write",
+                               "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                               "\"params\": { \"path\": \"-\" }")
+      LAST ("again",
+            "\"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+            "\"params\": { \"path\": \"-\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_OUTPUT_DIR,
+    1,
+    { "stage “again”: parameter “path”: stage “write” writes standard output too" } },
 
   /* Stage settings. */
   { "setting/workers-zero",
@@ -386,7 +516,15 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “workers”: expected an integer between 1 and 1024" } },
+    { "bad.json:5:54: stage “pass”: key “workers”: expected an integer between 1 and 1024, got "
+      "a string (“many”)" } },
+  { "setting/workers-fraction",
+    HEAD READ PASS (", \"workers\": 2.5") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:54: stage “pass”: key “workers”: expected an integer between 1 and 1024, got "
+      "a number (2.5)" } },
   { "setting/queue-zero",
     HEAD READ PASS (", \"queue\": 0") WRITE TAIL,
     { NULL },
@@ -405,26 +543,43 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “on_error”: expected one of “fail” or “skip”" } },
+    { "bad.json:5:54: stage “pass”: key “on_error”: expected one of “fail” or “skip”, got a "
+      "string (“ignore”)" } },
+  { "setting/on-error-typo",
+    HEAD READ PASS (", \"on_error\": \"skpi\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:54: stage “pass”: key “on_error”: expected one of “fail” or “skip”, got a "
+      "string (“skpi”); did you mean “skip”?" } },
   { "setting/on-missing",
     HEAD READ PASS (", \"on_missing\": true") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “on_missing”: expected one of “fail” or “skip”" } },
+    { "bad.json:5:54: stage “pass”: key “on_missing”: expected one of “fail” or “skip”, got a "
+      "boolean (true)" } },
   { "setting/retry-attempts-zero",
     HEAD READ PASS (", \"retry\": { \"attempts\": 0 }") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:65: stage “pass”: key “attempts”: 0 is out of range: it must lie between 1 "
-      "and 100" } },
+    { "bad.json:5:65: stage “pass”: key “retry.attempts”: 0 is out of range: it must lie "
+      "between 1 and 100" } },
+  { "setting/retry-backoff-string",
+    HEAD READ PASS (", \"retry\": { \"attempts\": 2, \"backoff_ms\": \"fast\" }") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:80: stage “pass”: key “retry.backoff_ms”: expected an integer between 0 and "
+      "3600000, got a string (“fast”)" } },
   { "setting/retry-not-an-object",
     HEAD READ PASS (", \"retry\": \"often\"") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “retry”: expected a number of attempts or an object" } },
+    { "bad.json:5:54: stage “pass”: key “retry”: expected a number of attempts or an object",
+      "got a string (“often”)" } },
   { "setting/isolation-process",
     HEAD READ PASS (", \"isolation\": \"process\"") WRITE TAIL,
     { NULL },
@@ -436,19 +591,22 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “isolation”: expected one of “thread” or “process”" } },
+    { "bad.json:5:54: stage “pass”: key “isolation”: expected one of “thread” or “process”, got "
+      "a string (“fork”)" } },
   { "setting/checkpoint",
     HEAD READ PASS (", \"checkpoint\": \"yes\"") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “checkpoint”: expected true or false" } },
+    { "bad.json:5:54: stage “pass”: key “checkpoint”: expected true or false, got a string "
+      "(“yes”)" } },
   { "setting/rate-limit",
     HEAD READ PASS (", \"rate_limit\": 0") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “rate_limit”: expected a positive number" } },
+    { "bad.json:5:54: stage “pass”: key “rate_limit”: expected a positive number",
+      "got an integer (0)" } },
   { "setting/source-workers",
     HEAD STAGE ("read",
                 "\"plugin\": \"text-source\", \"workers\": 2, \"params\": { \"path\": "
@@ -471,13 +629,14 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “devices”: expected an array" } },
+    { "bad.json:5:54: stage “pass”: key “devices”: expected an array", "got a string (“cpu”)" } },
   { "setting/device-name",
     HEAD READ PASS (", \"devices\": [\"gpu0\"]") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_DEVICE,
     1,
-    { "bad.json:5:54: stage “pass”: devices[0]: expected “cpu” or “cuda:N”" } },
+    { "bad.json:5:54: stage “pass”: devices[0]: expected “cpu” or “cuda:N”, got a string "
+      "(“gpu0”)" } },
   { "setting/device-cpu-only-plugin",
     HEAD READ PASS (", \"devices\": [\"cuda:0\"]") WRITE TAIL,
     { NULL },
@@ -489,19 +648,20 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:3:3: “stages” must be an object with at least one stage" } },
+    { "bad.json:3:3: “stages” must be an object with at least one stage, got an empty object" } },
   { "stages/missing",
     "{\n  \"sutra\": 1\n}\n",
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json: “stages” must be an object with at least one stage" } },
+    { "bad.json: “stages” must be an object with at least one stage, got nothing" } },
   { "stages/not-an-object",
     HEAD READ PASS ("") "    \"oops\": 5\n" TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:6:5: stage “oops”: expected an object with at least a “plugin” key" } },
+    { "bad.json:6:5: stage “oops”: expected an object with at least a “plugin” key, got an "
+      "integer (5)" } },
 
   /* --set. */
   { "set/missing-stage",
@@ -695,7 +855,7 @@ test_pipeline_rejects_unreadable_input (void)
   pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
   g_assert_null (pipeline);
   g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_INPUT_FILE);
-  sutra_assert_contains (error->message, "stage “read”: input file “");
+  sutra_assert_contains (error->message, "stage “read”: parameter “path”: input file “");
   sutra_assert_contains (error->message, "secret.txt” cannot be read");
 }
 
@@ -720,6 +880,325 @@ test_pipeline_rejects_unwritable_output_dir (void)
   g_assert_null (pipeline);
   g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_OUTPUT_DIR);
   sutra_assert_contains (error->message, "is not writable");
+}
+
+/* HEAD READ, then "pass" whose "comment" is @open repeated @depth times
+ * around "1" and closed again. */
+static char *
+nested_pipeline (const char *open, const char *close, guint depth)
+{
+  g_autoptr (GString) text = g_string_new (HEAD READ "    \"pass\": { \"plugin\": \"identity\", "
+                                                     "\"input\": \"read\", \"comment\": ");
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append (text, open);
+  g_string_append (text, "1");
+  for (guint i = 0; i < depth; i++)
+    g_string_append (text, close);
+  g_string_append (text, " },\n" WRITE TAIL);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static void
+test_pipeline_rejects_deep_nesting (void)
+{
+  /* The document, "stages" and the stage are three levels: a comment of
+   * 61 arrays reaches level 64, 62 goes past it. */
+  g_autofree char *at_limit = nested_pipeline ("[", "]", SUTRA_JSON_MAX_DEPTH - 3);
+  g_autofree char *past_limit = nested_pipeline ("[", "]", SUTRA_JSON_MAX_DEPTH - 2);
+  g_autofree char *arrays = nested_pipeline ("[", "]", 100000);
+  g_autofree char *objects = nested_pipeline ("{\"a\": ", "}", 40000);
+  g_autofree char *expected = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+
+  g_test_bug ("15");
+  g_test_summary ("A file nested deeper than 64 levels is refused before json-glib parses it "
+                  "(100,000 arrays crashed it; 40,000 objects took more than 20 s), naming "
+                  "the line and column of the first bracket past the limit, and the limit");
+  pipeline = load (at_limit, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+
+  /* "    \"pass\": { \"plugin\": \"identity\", \"input\": \"read\", \"comment\": " is
+   * 64 characters, so the 62nd bracket is at column 64 + 62. */
+  expected =
+    g_strdup_printf ("bad.json:5:%u: nested deeper than %u levels", 64 + 62, SUTRA_JSON_MAX_DEPTH);
+  pipeline = load (past_limit, NULL, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  sutra_assert_contains (error->message, expected);
+  g_clear_error (&error);
+
+  pipeline = load (arrays, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  sutra_assert_contains (error->message, expected);
+  g_clear_error (&error);
+
+  pipeline = load (objects, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  sutra_assert_contains (error->message, "bad.json:5:");
+  sutra_assert_contains (error->message, "nested deeper than 64 levels");
+}
+
+static void
+test_pipeline_rejects_huge_file (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *path = g_build_filename (dir, "huge.json", NULL);
+  g_autoptr (GString) text = g_string_new (HEAD READ PASS ("") WRITE TAIL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *expected = NULL;
+  guint line, column;
+
+  g_test_bug ("15");
+  g_test_summary ("A file larger than 16 MiB is refused, naming the line and column where "
+                  "the limit falls, and the limit; one of exactly 16 MiB is read");
+  /* A valid pipeline, lines of blanks, and blanks up to 16 MiB. */
+  while (text->len + 1024 <= SUTRA_JSON_MAX_BYTES)
+    g_string_append_printf (text, "%1023s\n", "");
+  g_string_append_printf (text, "%*s", (int) (SUTRA_JSON_MAX_BYTES - text->len), "");
+  g_assert_cmpuint (text->len, ==, SUTRA_JSON_MAX_BYTES);
+  line = sutra_test_count (text->str, "\n") + 1;
+  column = text->str + text->len - strrchr (text->str, '\n');
+  g_file_set_contents (path, text->str, text->len, &error);
+  g_assert_no_error (error);
+  pipeline = sutra_pipeline_load (path, registry, NULL, &error);
+  /* Read and validated: only its ${in} and ${out} are unset. */
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE);
+  g_clear_error (&error);
+
+  g_string_append (text, " ");
+  g_file_set_contents (path, text->str, text->len, &error);
+  g_assert_no_error (error);
+  pipeline = sutra_pipeline_load (path, registry, NULL, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_TOO_LARGE);
+  expected = g_strdup_printf ("huge.json:%u:%u: the file goes on past 16 MiB", line, column);
+  sutra_assert_contains (error->message, expected);
+}
+
+static void
+test_pipeline_rejects_deep_set (void)
+{
+  g_autoptr (GString) deep = g_string_new ("pass.comment=");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  const char *sets[] = { NULL, NULL };
+
+  g_test_bug ("15");
+  g_test_summary ("A --set value is JSON when it reads as JSON, within the same nesting "
+                  "limit: a deep one is refused, not parsed; a deep ${var} value stays text");
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  sets[0] = deep->str;
+  pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_BAD_OVERRIDE);
+  sutra_assert_contains (error->message, "--set “pass.comment=[[[");
+  sutra_assert_contains (error->message, "…”: the value nests arrays and objects too deep");
+  sutra_assert_contains (error->message, "column 61 of the value");
+  g_clear_error (&error);
+
+  /* The same as a variable: ${n} stands for text; "workers" says so. */
+  g_string_overwrite (deep, 0, "n=");
+  g_string_erase (deep, 2, strlen ("pass.comment=") - 2);
+  sets[0] = deep->str;
+  pipeline = load (HEAD READ PASS (", \"workers\": \"${n}\"") WRITE TAIL, sets, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_BAD_VALUE);
+  sutra_assert_contains (error->message, "workers");
+  g_clear_error (&error);
+
+  /* Arrays and objects within the limit are JSON. */
+  sets[0] = "pass.devices=[\"cpu\"]";
+  pipeline = load (HEAD READ PASS ("") WRITE TAIL, sets, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sutra_pipeline_get_stage (pipeline, "pass")->devices[0], ==, "cpu");
+}
+
+static void
+test_pipeline_structure_only (void)
+{
+  /* No --set at all: ${in}, ${out} and ${n} have no value. */
+  static const char text[] = HEAD READ PASS (", \"workers\": \"${n}\"") WRITE_PATH ("${out}") TAIL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *dot = NULL;
+
+  g_test_summary ("SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY (sutra graph) loads a pipeline whose "
+                  "${vars} are unset and whose files do not exist; the graph's own problems "
+                  "are still refused");
+  pipeline = sutra_pipeline_load_from_data ("g.json", text, -1, registry, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE);
+  g_clear_error (&error);
+
+  pipeline = sutra_pipeline_load_from_data_full ("g.json", text, -1, registry, NULL,
+                                                 SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (pipeline->stages->len, ==, 3);
+  dot = sutra_pipeline_to_dot (pipeline);
+  sutra_assert_contains (dot, "\"read\" -> \"pass\"");
+  sutra_assert_contains (dot, "\"pass\" -> \"write\"");
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+
+  /* Missing files are not looked at; an empty path is still no path. */
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json",
+                                        HEAD READ_PARAMS ("\"path\": \"/nonexistent/in.txt\"")
+                                          PASS ("") WRITE_PATH ("/nonexistent/out.jsonl") TAIL,
+                                        -1, registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY,
+                                        &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&pipeline, sutra_pipeline_free);
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json", HEAD READ PASS ("") WRITE_PATH ("") TAIL, -1,
+                                        registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_OUTPUT_DIR);
+  g_clear_error (&error);
+
+  /* The graph itself must be right. */
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json",
+                                        HEAD READ PASS (", \"input\": \"raed\"") WRITE TAIL, -1,
+                                        registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY, &error);
+  g_assert_null (pipeline);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_MISSING_INPUT);
+  g_clear_error (&error);
+  pipeline =
+    sutra_pipeline_load_from_data_full ("g.json",
+                                        HEAD READ_PARAMS ("\"path\": \"${}\"") PASS ("") WRITE TAIL,
+                                        -1, registry, NULL, SUTRA_PIPELINE_LOAD_STRUCTURE_ONLY,
+                                        &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_UNRESOLVED_VARIABLE);
+  sutra_assert_contains (error->message, "malformed variable reference");
+}
+
+static void
+test_pipeline_to_dot_escapes (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *dot = NULL;
+
+  g_test_summary ("Quotes and backslashes in names are escaped in the DOT graph");
+  pipeline = load ("{\n  \"sutra\": 1,\n  \"name\": \"a \\\"b\\\" \\\\c\",\n  \"stages\": {\n" READ
+                     LAST ("say \\\"hi\\\"", "\"plugin\": \"jsonl-sink\", \"input\": \"read\", "
+                                             "\"params\": { \"path\": \"${out}\" }") TAIL,
+                   NULL, &error);
+  g_assert_no_error (error);
+  dot = sutra_pipeline_to_dot (pipeline);
+  g_assert_true (g_str_has_prefix (dot, "digraph \"a \\\"b\\\" \\\\c\" {"));
+  sutra_assert_contains (dot, "\"read\" -> \"say \\\"hi\\\"\"");
+}
+
+typedef struct
+{
+  const char *text;
+  SutraPipeline *pipeline;
+  GError *error;
+} LoadJob;
+
+static gpointer
+load_job_run (gpointer data)
+{
+  LoadJob *job = data;
+
+  job->pipeline = load (job->text, NULL, &job->error);
+  return NULL;
+}
+
+static void
+test_pipeline_many_stages (void)
+{
+  /* A chain of 200,000 stages crashed validation (a recursive search for
+   * cycles ran out of stack), and ordering them took quadratic time. A
+   * thread with a stack of 512 KiB shows the recursion with fewer stages. */
+  const guint n_stages = 20000;
+  g_autoptr (GString) text = g_string_new (HEAD READ);
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  LoadJob job = { NULL, NULL, NULL };
+  pthread_attr_t attributes;
+  pthread_t thread;
+
+  g_test_summary ("A pipeline of 20,000 stages in a chain, listed last to first, loads and is "
+                  "put in order on a thread with a small stack: validation does not recurse "
+                  "per stage");
+  /* Last to first, so that the file's order is the reverse of the run's. */
+  for (guint i = n_stages; i > 1; i--)
+    g_string_append_printf (text,
+                            "    \"s%u\": { \"plugin\": \"identity\", \"input\": \"s%u\" },\n", i,
+                            i - 1);
+  g_string_append (text, "    \"s1\": { \"plugin\": \"identity\", \"input\": \"read\" },\n");
+  g_string_append_printf (text,
+                          "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"s%u\", "
+                          "\"params\": { \"path\": \"${out}\" } }\n" TAIL,
+                          n_stages);
+  job.text = text->str;
+  g_assert_cmpint (pthread_attr_init (&attributes), ==, 0);
+  g_assert_cmpint (pthread_attr_setstacksize (&attributes, 512 * 1024), ==, 0);
+  g_assert_cmpint (pthread_create (&thread, &attributes, load_job_run, &job), ==, 0);
+  g_assert_cmpint (pthread_join (thread, NULL), ==, 0);
+  pthread_attr_destroy (&attributes);
+  pipeline = job.pipeline;
+  g_assert_no_error (job.error);
+  g_assert_cmpuint (pipeline->stages->len, ==, n_stages + 2);
+  g_assert_cmpstr (((SutraStageSpec *) pipeline->stages->pdata[0])->name, ==, "read");
+  g_assert_cmpstr (((SutraStageSpec *) pipeline->stages->pdata[1])->name, ==, "s1");
+  g_assert_cmpstr (((SutraStageSpec *) pipeline->stages->pdata[n_stages + 1])->name, ==, "write");
+}
+
+static void
+test_pipeline_many_problems (void)
+{
+  g_autoptr (GString) text = g_string_new (HEAD READ);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  g_test_summary ("Thousands of problems: the first 100 are shown, with the count of all; "
+                  "long lists of choices are cut");
+  for (guint i = 0; i < 3000; i++)
+    g_string_append_printf (text,
+                            "    \"s%u\": { \"plugin\": \"identity\", \"input\": \"nowhere\" },\n",
+                            i);
+  g_string_append (text, "    \"last\": { \"plugin\": \"identity\", \"input\": \"read\" }\n" TAIL);
+  pipeline = load (text->str, NULL, &error);
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_MISSING_INPUT);
+  lines = g_strsplit (error->message, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 1 + 100 + 1);
+  g_assert_cmpstr (lines[0], ==, "bad.json: 3000 problems (the first 100 follow):");
+  sutra_assert_contains (lines[1], "stage “s0”: input “nowhere” names no stage. Stages: “read”, "
+                                   "“s1”, “s2”");
+  sutra_assert_contains (lines[1], "“s19”, … (3001 in all)");
+  g_assert_cmpstr (lines[101], ==, "bad.json: … and 2900 more problems");
+}
+
+static void
+test_pipeline_snapshot_reads_back (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autoptr (SutraPipeline) again = NULL;
+
+  g_test_summary ("The resolved text (the job snapshot, which resume reads) writes doubles as "
+                  "short decimals and reads back as the same pipeline: json-glib wrote 1e20 "
+                  "as 1e+20.0, which it cannot read");
+  pipeline =
+    load (HEAD READ PASS (", \"rate_limit\": 1e20")
+            STAGE ("slow", "\"plugin\": \"identity\", \"input\": \"pass\", \"rate_limit\": 0.1")
+              LAST ("write", "\"plugin\": \"jsonl-sink\", \"input\": \"slow\", "
+                             "\"params\": { \"path\": \"${out}\" }") TAIL,
+          NULL, &error);
+  g_assert_no_error (error);
+  sutra_assert_contains (pipeline->resolved_json, "\"rate_limit\" : 1e+20\n");
+  sutra_assert_contains (pipeline->resolved_json, "\"rate_limit\" : 0.1\n");
+  again = sutra_pipeline_load_from_data ("snapshot.json", pipeline->resolved_json, -1, registry,
+                                         NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (again->resolved_json, ==, pipeline->resolved_json);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "pass")->rate_limit, ==, 1e20);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "slow")->rate_limit, ==, 0.1);
 }
 
 static const char *
@@ -1126,6 +1605,12 @@ main (int argc, char **argv)
                    test_pipeline_rejects_unreadable_input);
   g_test_add_func ("/engine/pipeline/rejects-unwritable-output-dir",
                    test_pipeline_rejects_unwritable_output_dir);
+  g_test_add_func ("/engine/pipeline/rejects-deep-nesting", test_pipeline_rejects_deep_nesting);
+  g_test_add_func ("/engine/pipeline/rejects-huge-file", test_pipeline_rejects_huge_file);
+  g_test_add_func ("/engine/pipeline/rejects-deep-set", test_pipeline_rejects_deep_set);
+  g_test_add_func ("/engine/pipeline/many-stages", test_pipeline_many_stages);
+  g_test_add_func ("/engine/pipeline/many-problems", test_pipeline_many_problems);
+  g_test_add_func ("/engine/pipeline/snapshot-reads-back", test_pipeline_snapshot_reads_back);
   g_test_add_func ("/engine/pipeline/loads-valid", test_pipeline_loads_valid);
   g_test_add_func ("/engine/pipeline/settings", test_pipeline_settings);
   g_test_add_func ("/engine/pipeline/topological-order", test_pipeline_topological_order);
@@ -1139,6 +1624,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/pipeline/set-stage-settings", test_pipeline_set_stage_settings);
   g_test_add_func ("/engine/pipeline/fingerprint", test_pipeline_fingerprint);
   g_test_add_func ("/engine/pipeline/to-dot", test_pipeline_to_dot);
+  g_test_add_func ("/engine/pipeline/to-dot-escapes", test_pipeline_to_dot_escapes);
+  g_test_add_func ("/engine/pipeline/structure-only", test_pipeline_structure_only);
   g_test_add_func ("/engine/pipeline/load-file", test_pipeline_load_file);
   g_test_add_func ("/engine/pipeline/demo-file", test_pipeline_demo_file);
   g_test_add_func ("/engine/pipeline/columns-count-characters",

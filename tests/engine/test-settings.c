@@ -128,11 +128,11 @@ static const ProblemCase problem_cases[] = {
   { "int-given-string",
     "{\"path\": \"p\", \"count\": \"3\"}",
     1,
-    { "parameter “count”: expected an integer, got a string" } },
+    { "parameter “count”: expected an integer, got a string (“3”)" } },
   { "int-given-fraction",
     "{\"path\": \"p\", \"count\": 2.5}",
     1,
-    { "parameter “count”: expected an integer, got a number" } },
+    { "parameter “count”: expected an integer, got a number (2.5)" } },
   { "int-below-min",
     "{\"path\": \"p\", \"count\": -6}",
     1,
@@ -142,10 +142,15 @@ static const ProblemCase problem_cases[] = {
     "{\"path\": \"p\", \"ratio\": 1.5}",
     1,
     { "parameter “ratio”: 1.5 is out of range: it must lie between 0 and 1" } },
+  /* Short decimals, not "%g" (1.1e+06) nor 17 digits (1.1000000000000001). */
+  { "double-short-decimals",
+    "{\"path\": \"p\", \"ratio\": 1100000.1}",
+    1,
+    { "parameter “ratio”: 1100000.1 is out of range: it must lie between 0 and 1" } },
   { "double-given-bool",
     "{\"path\": \"p\", \"ratio\": true}",
     1,
-    { "parameter “ratio”: expected a number, got a boolean" } },
+    { "parameter “ratio”: expected a number, got a boolean (true)" } },
   { "string-given-null",
     "{\"path\": null}",
     1,
@@ -293,6 +298,60 @@ test_settings_format_choices (void)
   g_assert_cmpstr (s3, ==, "“a”, “b” or “c”");
 }
 
+static void
+test_settings_format_choices_many (void)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *text = NULL;
+
+  g_test_summary ("A long list of choices (the stages of a generated pipeline) shows the first "
+                  "20 and how many there are");
+  for (guint i = 0; i < 500; i++)
+    g_ptr_array_add (names, g_strdup_printf ("s%u", i));
+  g_ptr_array_add (names, NULL);
+  text = sutra_format_choices ((const char *const *) names->pdata);
+  g_assert_true (g_str_has_prefix (text, "“s0”, “s1”, “s2”"));
+  g_assert_true (g_str_has_suffix (text, "“s19”, … (500 in all)"));
+  g_assert_null (strstr (text, "“s20”"));
+}
+
+typedef struct
+{
+  const char *json;
+  const char *text;
+} DescribeCase;
+
+static void
+test_settings_describe (void)
+{
+  static const DescribeCase cases[] = {
+    { "null", "null" },
+    { "true", "a boolean (true)" },
+    { "-3", "an integer (-3)" },
+    { "0.1", "a number (0.1)" },
+    { "1e300", "a number (1e+300)" },
+    { "\"4\"", "a string (“4”)" },
+    { "\"0123456789012345678901234567890123456789012345678901234567890123\"",
+      "a string (“012345678901234567890123456789012345678901234567890123456789…”)" },
+    { "[1]", "an array" },
+    { "{}", "an object" },
+  };
+
+  g_test_summary ("What a wrong value is, for “expected …, got …”: its type and, for a "
+                  "scalar, its value (long strings cut)");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = NULL;
+
+      json_parser_load_from_data (parser, cases[i].json, -1, &error);
+      g_assert_no_error (error);
+      text = sutra_json_describe (json_parser_get_root (parser));
+      g_assert_cmpstr (text, ==, cases[i].text);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -315,6 +374,8 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/engine/settings/suggest-no-candidates", test_settings_suggest_no_candidates);
   g_test_add_func ("/engine/settings/format-choices", test_settings_format_choices);
+  g_test_add_func ("/engine/settings/format-choices-many", test_settings_format_choices_many);
+  g_test_add_func ("/engine/settings/describe", test_settings_describe);
 
   return g_test_run ();
 }
