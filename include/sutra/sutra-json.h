@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <sutra/sutra-version.h>
 
 G_BEGIN_DECLS
 
@@ -37,7 +38,7 @@ G_BEGIN_DECLS
  *
  * Since: 0.2
  */
-const char *sutra_format_double (char *buffer, double value);
+SUTRA_API const char *sutra_format_double (char *buffer, double value);
 
 /**
  * sutra_json_to_data:
@@ -56,6 +57,6 @@ const char *sutra_format_double (char *buffer, double value);
  *
  * Since: 0.2
  */
-char *sutra_json_to_data (JsonNode *node, gboolean pretty, gsize *length);
+SUTRA_API char *sutra_json_to_data (JsonNode *node, gboolean pretty, gsize *length);
 
 G_END_DECLS

@@ -858,7 +858,7 @@ test_cli_graph_unset_variables (void)
   /* demo.json's default input is relative to the source tree, not to @dir. */
   RUN (&result, dir, "graph", demo);
   g_assert_cmpint (result.status, ==, 0);
-  sutra_assert_contains (result.out, "\"pass\" -> \"write\"");
+  sutra_assert_contains (result.out, "\"pace\" -> \"write\"");
   result_clear (&result);
 
   RUN (&result, dir, "validate", "vars.json");
