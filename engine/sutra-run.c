@@ -28,6 +28,7 @@
 #include "sutra-run-private.h"
 
 #include "sutra-output-private.h"
+#include "sutra-timeline.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -1484,6 +1485,7 @@ create_instances (StageRuntime *stage, GError **error)
 gboolean
 sutra_run_execute (SutraRun *run, GError **error)
 {
+  g_autoptr (SutraTimeline) timeline = NULL;
   gboolean committed = TRUE;
 
   run->started_us = g_get_monotonic_time ();
@@ -1498,7 +1500,12 @@ sutra_run_execute (SutraRun *run, GError **error)
         return FALSE;
     }
   if (run->job != NULL)
-    run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
+    {
+      run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
+      timeline = sutra_timeline_new (run, run->pipeline, run->job->journal,
+                                     SUTRA_TIMELINE_INTERVAL_US, SUTRA_TIMELINE_MAX_SAMPLES);
+      sutra_timeline_start (timeline);
+    }
 
   for (guint i = 0; i < run->stages->len; i++)
     {
@@ -1548,6 +1555,9 @@ sutra_run_execute (SutraRun *run, GError **error)
       stage->pool = NULL;
     }
 
+  /* Its last rows go with the final commit. */
+  if (timeline != NULL)
+    sutra_timeline_finish (timeline, run->error != NULL ? run->error->message : NULL);
   if (run->committer != NULL)
     {
       g_autoptr (GError) commit_error = NULL;
