@@ -74,6 +74,9 @@ int command_resume (int argc, char **argv);
 int command_status (int argc, char **argv);
 int command_gc (int argc, char **argv);
 
+/* sutra-cli-report.c */
+int command_report (int argc, char **argv);
+
 /* sutra-cli-info.c */
 int command_validate (int argc, char **argv);
 int command_graph (int argc, char **argv);

@@ -29,7 +29,7 @@ main (int argc, char **argv)
     { "status", command_status },     { "gc", command_gc },
     { "validate", command_validate }, { "graph", command_graph },
     { "plugins", command_plugins },   { "inspect", command_inspect },
-    { "devices", command_devices },
+    { "devices", command_devices },   { "report", command_report },
   };
   const char *name;
 
