@@ -146,6 +146,17 @@ sutra_timeline_get_run_id (SutraTimeline *timeline)
   return timeline->run_id;
 }
 
+guint64
+sutra_timeline_get_next_tick (SutraTimeline *timeline)
+{
+  guint64 tick;
+
+  g_mutex_lock (&timeline->lock);
+  tick = timeline->next_seq;
+  g_mutex_unlock (&timeline->lock);
+  return tick;
+}
+
 /* Call with the lock held. */
 static void
 sample_unlocked (SutraTimeline *timeline)

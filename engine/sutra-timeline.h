@@ -28,6 +28,9 @@ SutraTimeline *sutra_timeline_new (SutraRun *run,
 /* The run's number in the journal. */
 guint sutra_timeline_get_run_id (SutraTimeline *timeline);
 
+/* When the next sample is due, in intervals since the run started. */
+guint64 sutra_timeline_get_next_tick (SutraTimeline *timeline);
+
 /* Samples in a thread of its own until sutra_timeline_finish(). */
 void sutra_timeline_start (SutraTimeline *timeline);
 
