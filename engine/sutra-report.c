@@ -988,7 +988,9 @@ static const char style[] =
   "figure.chart{margin:0}figure.chart figcaption{font-weight:600;font-size:14px;margin:4px 0}"
   "svg line.grid{stroke:#eceef2}svg line.axis{stroke:#9aa1ad}"
   "svg text.tick{font-size:11px;fill:#5b6475}svg text.legend{font-size:12px}"
-  "p.note{color:#5b6475;font-size:13px;margin:6px 0 0}";
+  "p.note{color:#5b6475;font-size:13px;margin:6px 0 0}"
+  "p.run-error{background:#fdecec;border-left:4px solid #c62828;padding:8px 12px;margin:0 0 10px}"
+  "p.run-error code{white-space:pre-wrap;word-break:break-word}";
 
 static void
 append_fact (GString *out, const char *name, const char *value, const char *id)
@@ -1105,13 +1107,22 @@ append_stage_table (GString *out, SutraReport *report)
 }
 
 static void
-append_failures (GString *out, SutraReport *report)
+append_failures (GString *out, SutraReport *report, SutraJournalRun *last)
 {
   g_string_append_printf (out, "<section id=\"failures\"><h2>Failures (%u)</h2>\n",
                           report->failures->len + report->n_more_failures);
+  /* What stopped the run (a stage that failed an item with on_error
+   * "fail", a plugin that could not start) is no skipped item: say it
+   * first. */
+  if (last != NULL && last->message != NULL)
+    {
+      g_string_append (out, "<p class=\"run-error\">The run failed: <code>");
+      append_escaped (out, last->message);
+      g_string_append (out, "</code></p>\n");
+    }
   if (report->failures->len == 0)
     {
-      g_string_append (out, "<p class=\"note\">No item failed.</p></section>\n");
+      g_string_append (out, "<p class=\"note\">No item failed and was skipped.</p></section>\n");
       return;
     }
   g_string_append (out, "<table><thead><tr><th>stage</th><th>item</th><th>message</th>"
@@ -1236,7 +1247,7 @@ sutra_report_to_html (SutraReport *report)
                         "workers are all busy marks the bottleneck: give it more workers.</p>"
                         "</section>\n");
 
-  append_failures (out, report);
+  append_failures (out, report, last);
   append_runs (out, report, sampled);
   g_string_append (out, "</main>\n</body>\n</html>\n");
   return g_string_free (out, FALSE);
