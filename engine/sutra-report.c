@@ -360,7 +360,7 @@ sutra_report_load (const char *job_dir, GError **error)
   g_autofree char *snapshot_path = NULL;
   g_autoptr (GError) local = NULL;
   SutraJournal *journal;
-  guint64 n_failures = 0, last_run = 0;
+  guint64 n_failures = 0;
   gboolean ok;
 
   if (!sutra_job_read_settings (job_dir, &snapshot_path, NULL, NULL, error))
@@ -380,18 +380,18 @@ sutra_report_load (const char *job_dir, GError **error)
        sutra_journal_query (journal,
                             "SELECT started, finished, state, command, pipeline, inputs, "
                             "outputs, message FROM runs ORDER BY run",
-                            collect_run_row, report, &local) &&
-       sutra_journal_query (journal, "SELECT COALESCE (MAX (run), 0) FROM runs", collect_count,
-                            &last_run, &local);
+                            collect_run_row, report, &local);
   if (ok)
     {
-      /* The timeline of the last run that recorded one. */
-      g_autofree char *sql = g_strdup_printf (
+      /* The timeline of the last run that did some work: a run of a job
+       * that was up to date has nothing to show. */
+      ok = sutra_journal_query (
+        journal,
         "SELECT stage, t, state, n_in, n_out, n_failed, n_cached, queue_fill, queue_capacity, "
-        "workers, busy_us FROM timeline WHERE run = (SELECT MAX (run) FROM timeline) "
-        "ORDER BY seq");
-
-      ok = sutra_journal_query (journal, sql, collect_sample_row, report, &local);
+        "workers, busy_us FROM timeline WHERE run = (SELECT COALESCE ("
+        "(SELECT MAX (run) FROM timeline WHERE n_in > 0 OR n_out > 0), "
+        "(SELECT MAX (run) FROM timeline))) ORDER BY seq",
+        collect_sample_row, report, &local);
     }
   if (ok)
     {
@@ -1176,8 +1176,9 @@ append_runs (GString *out, SutraReport *report, double last_fallback)
       append_escaped (out, run->command);
       g_string_append (out, "</td></tr>\n");
     }
-  g_string_append (out, "</tbody></table><p class=\"note\">The charts show the last run.</p>"
-                        "</section>\n");
+  g_string_append (
+    out, "</tbody></table><p class=\"note\">The charts show the last run that did some work.</p>"
+         "</section>\n");
 }
 
 char *
