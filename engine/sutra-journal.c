@@ -31,17 +31,23 @@ static const char schema[] =
   "CREATE TABLE IF NOT EXISTS input_digests (path TEXT PRIMARY KEY, stamp TEXT, digest BLOB);"
   "CREATE TABLE IF NOT EXISTS stages ("
   "  stage TEXT PRIMARY KEY, state TEXT, complete_key TEXT, n_in INTEGER, n_out INTEGER,"
-  "  n_failed INTEGER, n_cached INTEGER, n_total INTEGER, seconds REAL);"
-  /* The timeline, for `sutra report`: one row per run of the job, and per
-   * run one row per stage and sample (seq: the sample's time in base
-   * ticks, so thinning keeps the rows whose seq the new stride divides). */
+  "  n_failed INTEGER, n_cached INTEGER, n_total INTEGER, seconds REAL);";
+
+/* The timeline, for `sutra report`: one row per run of the job, and per
+ * run one row per stage and sample (seq: the sample's time in base ticks,
+ * so thinning keeps the rows whose seq the new stride divides). Made when
+ * the journal is opened, not with it, so journals of earlier sutras get
+ * it too, and a new journal file is no bigger than it was (test-resume
+ * runs sutra under a 64 KiB file size limit). WITHOUT ROWID: the key is
+ * the table, one b-tree rather than two. */
+static const char timeline_schema[] =
   "CREATE TABLE IF NOT EXISTS runs ("
   "  run INTEGER PRIMARY KEY, started REAL, finished REAL, state TEXT, command TEXT,"
   "  pipeline TEXT, inputs TEXT, outputs TEXT, message TEXT);"
   "CREATE TABLE IF NOT EXISTS timeline ("
   "  run INTEGER, seq INTEGER, stage TEXT, t REAL, state TEXT, n_in INTEGER, n_out INTEGER,"
   "  n_failed INTEGER, n_cached INTEGER, queue_fill INTEGER, queue_capacity INTEGER,"
-  "  workers INTEGER, busy_us INTEGER, PRIMARY KEY (run, seq, stage));";
+  "  workers INTEGER, busy_us INTEGER, PRIMARY KEY (run, seq, stage)) WITHOUT ROWID;";
 
 typedef enum
 {
@@ -222,7 +228,7 @@ sutra_journal_open (const char *path, GError **error)
    * commit survives power loss, and commits are batched so it is cheap. */
   if (!exec (journal, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", &local) ||
       !exec (journal, "BEGIN;", &local) || !exec (journal, schema, &local) ||
-      !exec (journal, "COMMIT;", &local))
+      !exec (journal, timeline_schema, &local) || !exec (journal, "COMMIT;", &local))
     {
       if (local->code == SUTRA_JOURNAL_ERROR_DAMAGED ||
           sqlite3_errcode (journal->db) == SQLITE_NOTADB ||
