@@ -962,7 +962,8 @@ static const char style[] =
   "table{border-collapse:collapse;font-size:13px;width:100%}"
   "th,td{text-align:left;padding:5px 10px;border-bottom:1px solid #eceef2;vertical-align:top}"
   "th{color:#5b6475;font-weight:600;background:#fafbfc}"
-  "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}"
+  "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+  "th,td.name,td.plugin{white-space:nowrap}"
   "td.message{font-family:ui-monospace,'DejaVu Sans Mono',monospace;white-space:pre-wrap;"
   "word-break:break-word}"
   "tr.bottleneck td{background:#fff4e0}"
@@ -1078,7 +1079,7 @@ append_stage_table (GString *out, SutraReport *report)
       append_escaped (out, stage->name);
       if (stage->is_bottleneck)
         g_string_append (out, " <span class=\"pill stopped\">bottleneck</span>");
-      g_string_append (out, "</td><td>");
+      g_string_append (out, "</td><td class=\"plugin\">");
       append_escaped (out, stage->plugin);
       g_string_append_printf (out,
                               "</td><td><span class=\"pill %s\">%s</span></td>"
