@@ -923,6 +923,99 @@ append_chart (GString *out,
   g_string_append (out, "</svg></figure>\n");
 }
 
+static gboolean
+is_terminal (const char *state)
+{
+  return strcmp (state, "done") == 0 || strcmp (state, "failed") == 0 ||
+         strcmp (state, "stopped") == 0;
+}
+
+/* When each stage ran, as bars on the run's time axis (Nextflow's
+ * timeline): from its first sample past waiting to its first sample past
+ * running, to within the sampling interval. */
+static void
+append_activity (GString *out, SutraReport *report)
+{
+  const double width = 760, left = 130, right = 70, top = 6, row = 24, bottom = 26;
+  const double plot_w = width - left - right;
+  double height = top + row * report->stages->len + bottom, t_max = 0, step;
+
+  for (guint i = 0; i < report->stages->len; i++)
+    {
+      SutraReportStage *stage = report->stages->pdata[i];
+
+      if (stage->samples->len > 0)
+        t_max = MAX (t_max,
+                     g_array_index (stage->samples, SutraJournalSample, stage->samples->len - 1).t);
+    }
+  g_string_append (out, "<figure class=\"chart\" id=\"chart-activity\"><figcaption>When each "
+                        "stage ran</figcaption>\n");
+  if (t_max <= 0)
+    {
+      g_string_append (out, "<p class=\"none\">No samples were recorded for this run.</p>"
+                            "</figure>\n");
+      return;
+    }
+  g_string_append_printf (out,
+                          "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" "
+                          "width=\"%.0f\" height=\"%.0f\" role=\"img\" "
+                          "aria-label=\"when each stage ran\">\n",
+                          width, height, width, height);
+  step = nice_step (t_max, 6);
+  for (double t = 0; t <= t_max + 1e-9; t += step)
+    {
+      double x = left + plot_w * t / t_max;
+
+      g_string_append_printf (out,
+                              "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                              "y2=\"%.1f\"/><text class=\"tick\" x=\"%.1f\" y=\"%.1f\" "
+                              "text-anchor=\"middle\">%gs</text>\n",
+                              x, top, x, height - bottom, x, height - bottom + 16, t);
+    }
+  for (guint i = 0; i < report->stages->len; i++)
+    {
+      SutraReportStage *stage = report->stages->pdata[i];
+      double y = top + i * row, start = -1, end = -1;
+      const char *state = "waiting";
+
+      for (guint k = 0; k < stage->samples->len; k++)
+        {
+          const SutraJournalSample *sample = &g_array_index (stage->samples, SutraJournalSample, k);
+
+          if (start < 0 && strcmp (sample->state, "waiting") != 0)
+            start = k > 0 ? g_array_index (stage->samples, SutraJournalSample, k - 1).t : 0;
+          if (start >= 0 && end < 0 && is_terminal (sample->state))
+            end = sample->t;
+          state = sample->state;
+        }
+      g_string_append (out, "<g class=\"activity\" data-stage=\"");
+      append_escaped (out, stage->name);
+      g_string_append_printf (out,
+                              "\"><text class=\"legend\" x=\"%.1f\" y=\"%.1f\" "
+                              "text-anchor=\"end\">",
+                              left - 8, y + 16);
+      append_clipped (out, stage->name, 18);
+      g_string_append (out, "</text>");
+      if (start >= 0)
+        {
+          g_autofree char *duration = NULL;
+
+          if (end < 0)
+            end = t_max;
+          duration = format_duration (end - start);
+          g_string_append_printf (out,
+                                  "<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                                  "height=\"%.0f\" rx=\"3\"/><text class=\"tick\" x=\"%.1f\" "
+                                  "y=\"%.1f\">%s</text>",
+                                  state_class (state), left + plot_w * start / t_max, y + 4,
+                                  MAX (2.0, plot_w * (end - start) / t_max), row - 8,
+                                  left + plot_w * end / t_max + 4, y + 16, duration);
+        }
+      g_string_append (out, "</g>\n");
+    }
+  g_string_append (out, "</svg></figure>\n");
+}
+
 /* The share of its workers' time a stage spent in process calls between
  * the previous sample and this one, in per cent. */
 static double
@@ -989,6 +1082,8 @@ static const char style[] =
   "figure.chart{margin:0}figure.chart figcaption{font-weight:600;font-size:14px;margin:4px 0}"
   "svg line.grid{stroke:#eceef2}svg line.axis{stroke:#9aa1ad}"
   "svg text.tick{font-size:11px;fill:#5b6475}svg text.legend{font-size:12px}"
+  "g.activity rect.done{fill:#66bb6a}g.activity rect.failed{fill:#e53935}"
+  "g.activity rect.stopped,g.activity rect.running{fill:#fbc02d}"
   "p.note{color:#5b6475;font-size:13px;margin:6px 0 0}"
   "p.run-error{background:#fdecec;border-left:4px solid #c62828;padding:8px 12px;margin:0 0 10px}"
   "p.run-error code{white-space:pre-wrap;word-break:break-word}";
@@ -1245,6 +1340,7 @@ sutra_report_to_html (SutraReport *report)
   append_chart (out, report, "chart-rate", "Items per second", "", sample_rate, 0);
   append_chart (out, report, "chart-queue", "Input queue fill", "%", sample_queue_fill, 100);
   append_chart (out, report, "chart-busy", "Workers busy", "%", sample_busy, 100);
+  append_activity (out, report);
   g_string_append (out, "</div>\n<p class=\"note\">A full input queue before a stage whose "
                         "workers are all busy marks the bottleneck: give it more workers.</p>"
                         "</section>\n");

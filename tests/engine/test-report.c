@@ -283,6 +283,9 @@ test_report_html (void)
    * input queue and no meaningful busy share. */
   g_assert_cmpuint (sutra_test_count (html, "<g class=\"series\" data-stage=\"slow\">"), ==, 3);
   g_assert_cmpuint (sutra_test_count (html, "<g class=\"series\" data-stage=\"read\">"), ==, 1);
+  /* When each stage ran: both from the start to their last sample. */
+  g_assert_cmpuint (sutra_test_count (html, "<g class=\"activity\" data-stage="), ==, 2);
+  g_assert_cmpuint (sutra_test_count (html, "<rect class=\"done\" x=\"130.0\""), ==, 2);
   /* 50 items a second at most: the rate axis ends at the next round
    * step (20 each), the queue's at 100 %. */
   sutra_assert_contains (html, "text-anchor=\"end\">60</text>");
@@ -303,7 +306,7 @@ test_report_html_without_samples (void)
   g_autofree char *html = sutra_report_to_html (report);
 
   g_test_summary ("A job that recorded no samples (an older sutra's) says so in the charts");
-  g_assert_cmpuint (sutra_test_count (html, "No samples were recorded"), ==, 3);
+  g_assert_cmpuint (sutra_test_count (html, "No samples were recorded"), ==, 4);
   sutra_assert_contains (html, "No item failed and was skipped.");
 }
 
