@@ -613,6 +613,42 @@ sutra_journal_set_run (SutraJournal *journal, guint run_id, const SutraJournalRu
   add_pending (journal, pending);
 }
 
+gboolean
+sutra_journal_write_run (SutraJournal *journal,
+                         guint run_id,
+                         const SutraJournalRun *run,
+                         GError **error)
+{
+  sqlite3_stmt *statement = NULL;
+  int status;
+
+  if (sqlite3_prepare_v2 (journal->db,
+                          "INSERT OR REPLACE INTO runs (run, started, finished, state, command, "
+                          "pipeline, inputs, outputs, message) VALUES (?,?,?,?,?,?,?,?,?)",
+                          -1, &statement, NULL) != SQLITE_OK)
+    return exec (journal, "SELECT 1 FROM runs WHERE 0", error);
+  sqlite3_bind_int64 (statement, 1, run_id);
+  sqlite3_bind_double (statement, 2, run->started);
+  if (run->finished > 0)
+    sqlite3_bind_double (statement, 3, run->finished);
+  sqlite3_bind_text (statement, 4, run->state, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 5, run->command, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 6, run->pipeline, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 7, run->inputs, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 8, run->outputs, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 9, run->message, -1, SQLITE_STATIC);
+  status = sqlite3_step (statement);
+  sqlite3_finalize (statement);
+  if (status != SQLITE_DONE)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
+                   "journal “%s”: cannot record the run: %s", journal->path,
+                   sqlite3_errmsg (journal->db));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 void
 sutra_journal_add_sample (SutraJournal *journal,
                           guint run_id,

@@ -136,6 +136,12 @@ typedef struct
 guint sutra_journal_next_run_id (SutraJournal *journal);
 /* Records (or updates) run @run_id; pending, like the writes above. */
 void sutra_journal_set_run (SutraJournal *journal, guint run_id, const SutraJournalRun *run);
+/* The same at once, for a run that ends before its first commit. Call it
+ * when no commit can run (no committer thread). */
+gboolean sutra_journal_write_run (SutraJournal *journal,
+                                  guint run_id,
+                                  const SutraJournalRun *run,
+                                  GError **error);
 /* Records @stage's counters at tick @seq of run @run_id (pending). */
 void sutra_journal_add_sample (SutraJournal *journal,
                                guint run_id,

@@ -266,6 +266,22 @@ sutra_timeline_finish (SutraTimeline *timeline, const char *message)
 }
 
 void
+sutra_timeline_finish_unstarted (SutraTimeline *timeline, const char *message)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_return_if_fail (timeline->thread == NULL);
+  g_free (timeline->row->state);
+  timeline->row->state = g_strdup ("failed");
+  g_free (timeline->row->message);
+  timeline->row->message = g_strdup (message);
+  timeline->row->finished = g_get_real_time () / 1e6;
+  /* Not being able to say so is no reason to hide why the run failed. */
+  if (!sutra_journal_write_run (timeline->journal, timeline->run_id, timeline->row, &error))
+    g_warning ("%s", error->message);
+}
+
+void
 sutra_timeline_free (SutraTimeline *timeline)
 {
   if (timeline == NULL)

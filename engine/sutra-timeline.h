@@ -43,6 +43,11 @@ void sutra_timeline_sample (SutraTimeline *timeline);
  * pending: the journal's next commit makes them durable. */
 void sutra_timeline_finish (SutraTimeline *timeline, const char *message);
 
+/* The run failed before it started (a stage could not be created):
+ * records that at once, since no commit will come, and only that: what
+ * else is pending (the run's plan) must not become durable. */
+void sutra_timeline_finish_unstarted (SutraTimeline *timeline, const char *message);
+
 void sutra_timeline_free (SutraTimeline *timeline);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraTimeline, sutra_timeline_free)

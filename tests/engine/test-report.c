@@ -545,6 +545,33 @@ test_report_failed_run (void)
   sutra_assert_contains (dom, "id=\"job-state\">failed<");
 }
 
+static void
+test_report_stage_cannot_start (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *pipeline = sutra_test_write (
+    dir, "nostart.json",
+    "{ \"sutra\": 1, \"name\": \"nostart\", \"stages\": {\n"
+    "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"in.txt\" } },\n"
+    "  \"check\": { \"plugin\": \"fault\", \"input\": \"read\",\n"
+    "             \"params\": { \"fail_create\": true } },\n"
+    "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"check\",\n"
+    "             \"params\": { \"path\": \"out.jsonl\" } } } }\n",
+    -1);
+  g_autofree char *input = sutra_test_write (dir, "in.txt", "a\n", -1);
+  g_autofree char *report = g_build_filename (dir, "nostart.html", NULL);
+  g_autofree char *out = NULL, *err = NULL, *html = NULL;
+
+  g_test_summary ("A run whose stage cannot start still gets a report that says so");
+  g_assert_cmpint (run_sutra (dir, &out, &err, "run", "-q", "-j", "job", "--report", "nostart.html",
+                              "nostart.json", NULL),
+                   ==, 1);
+  g_assert_true (g_file_get_contents (report, &html, NULL, NULL));
+  sutra_assert_contains (html, "id=\"job-state\">failed<");
+  sutra_assert_contains (html, "id=\"fact-error\">stage “check” (plugin “fault”) could not start");
+  sutra_assert_contains (html, "id=\"fact-inputs\">in.txt<");
+}
+
 static gboolean
 has_samples (const char *journal)
 {
@@ -700,6 +727,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/report/html-without-samples", test_report_html_without_samples);
   g_test_add_func ("/engine/report/in-browser", test_report_in_browser);
   g_test_add_func ("/engine/report/failed-run", test_report_failed_run);
+  g_test_add_func ("/engine/report/stage-cannot-start", test_report_stage_cannot_start);
   g_test_add_func ("/engine/report/killed-run", test_report_killed_run);
   g_test_add_func ("/engine/report/resumed-job", test_report_resumed_job);
   g_test_add_func ("/engine/report/bad-use", test_report_bad_use);

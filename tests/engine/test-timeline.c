@@ -157,6 +157,28 @@ test_timeline_failed_run (void)
   fixture_teardown (&fixture);
 }
 
+static void
+test_timeline_unstarted_run (void)
+{
+  Fixture fixture = { 0 };
+  g_autoptr (SutraTimeline) timeline = NULL;
+  g_autoptr (GPtrArray) runs = NULL;
+
+  g_test_summary ("A run whose stages could not start is recorded as failed at once, with "
+                  "nothing else: no commit follows it");
+  if (!fixture_setup (&fixture))
+    return;
+  timeline = sutra_timeline_new (fixture.run, fixture.pipeline, fixture.journal, G_USEC_PER_SEC,
+                                 SUTRA_TIMELINE_MAX_SAMPLES);
+  sutra_timeline_finish_unstarted (timeline, "stage “write” could not start: no room");
+  runs = query (&fixture, "SELECT run, state, message, finished >= started FROM runs");
+  g_assert_cmpuint (runs->len, ==, 4);
+  g_assert_cmpstr (runs->pdata[1], ==, "failed");
+  g_assert_cmpstr (runs->pdata[2], ==, "stage “write” could not start: no room");
+  g_assert_cmpstr (runs->pdata[3], ==, "1");
+  fixture_teardown (&fixture);
+}
+
 typedef struct
 {
   const char *name;
@@ -229,6 +251,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/engine/timeline/records-run", test_timeline_records_run);
   g_test_add_func ("/engine/timeline/failed-run", test_timeline_failed_run);
+  g_test_add_func ("/engine/timeline/unstarted-run", test_timeline_unstarted_run);
   for (gsize i = 0; i < G_N_ELEMENTS (thin_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/engine/timeline/thins/%s", thin_cases[i].name);
