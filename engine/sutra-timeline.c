@@ -136,7 +136,6 @@ sutra_timeline_new (SutraRun *run,
   timeline->row->command = dup_command_line ();
   timeline->row->pipeline = g_strdup (pipeline->path);
   collect_paths (pipeline, &timeline->row->inputs, &timeline->row->outputs);
-  sutra_journal_set_run (journal, timeline->run_id, timeline->row);
   return timeline;
 }
 
@@ -230,6 +229,10 @@ void
 sutra_timeline_start (SutraTimeline *timeline)
 {
   g_return_if_fail (timeline->thread == NULL);
+  /* Recorded as running from here, not from sutra_timeline_new(): a run
+   * that cannot start leaves no pending row that a later commit would
+   * turn back into a running one. */
+  sutra_journal_set_run (timeline->journal, timeline->run_id, timeline->row);
   timeline->thread = g_thread_new ("sutra-timeline", timeline_thread, timeline);
 }
 

@@ -15,10 +15,10 @@ G_BEGIN_DECLS
 
 typedef struct _SutraTimeline SutraTimeline;
 
-/* Records a new run of @pipeline in @journal (both borrowed; they must
- * outlive the timeline): its command line, inputs and outputs. Samples
- * every stage of @run each @interval_us once started, thinning past
- * @max_samples (at least 2). */
+/* A new run of @pipeline to record in @journal (both borrowed; they must
+ * outlive the timeline), with its command line, inputs and outputs: once
+ * started it is recorded as running, and every stage of @run is sampled
+ * each @interval_us, thinning past @max_samples (at least 2). */
 SutraTimeline *sutra_timeline_new (SutraRun *run,
                                    SutraPipeline *pipeline,
                                    SutraJournal *journal,
@@ -31,7 +31,8 @@ guint sutra_timeline_get_run_id (SutraTimeline *timeline);
 /* When the next sample is due, in intervals since the run started. */
 guint64 sutra_timeline_get_next_tick (SutraTimeline *timeline);
 
-/* Samples in a thread of its own until sutra_timeline_finish(). */
+/* Records the run as running and samples in a thread of its own until
+ * sutra_timeline_finish(). */
 void sutra_timeline_start (SutraTimeline *timeline);
 
 /* Takes the next sample now (the thread calls this on each tick). */

@@ -146,6 +146,7 @@ test_timeline_failed_run (void)
   commit (&fixture);
   second = sutra_timeline_new (fixture.run, fixture.pipeline, fixture.journal, G_USEC_PER_SEC, 16);
   g_assert_cmpuint (sutra_timeline_get_run_id (second), ==, 2);
+  sutra_timeline_start (second);
   commit (&fixture);
   runs = query (&fixture, "SELECT run, state, message FROM runs ORDER BY run");
   g_assert_cmpuint (runs->len, ==, 6);
@@ -171,6 +172,8 @@ test_timeline_unstarted_run (void)
   timeline = sutra_timeline_new (fixture.run, fixture.pipeline, fixture.journal, G_USEC_PER_SEC,
                                  SUTRA_TIMELINE_MAX_SAMPLES);
   sutra_timeline_finish_unstarted (timeline, "stage “write” could not start: no room");
+  /* Written at once, and nothing pending would overwrite it. */
+  g_assert_false (sutra_journal_has_pending (fixture.journal));
   runs = query (&fixture, "SELECT run, state, message, finished >= started FROM runs");
   g_assert_cmpuint (runs->len, ==, 4);
   g_assert_cmpstr (runs->pdata[1], ==, "failed");
