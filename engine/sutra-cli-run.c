@@ -4,6 +4,7 @@
 #include "sutra-cli.h"
 #include "sutra-job.h"
 #include "sutra-progress.h"
+#include "sutra-report.h"
 #include "sutra-run.h"
 
 #include <errno.h>
@@ -163,6 +164,31 @@ print_up_to_date (SutraJob *job, SutraPipeline *pipeline, const char *job_dir)
              n_failed, n_failed > 1 ? "s" : "", n_failed > 1 ? "were" : "was", quoted, quoted);
 }
 
+/* Report -------------------------------------------------------------------- */
+
+static char *opt_report;
+
+static const GOptionEntry report_entries[] = {
+  { "report", 0, 0, G_OPTION_ARG_FILENAME, &opt_report,
+    "At the end of the run (also a failed or interrupted one), write the job's run report, "
+    "one HTML file, to FILE (see “sutra report”)",
+    "FILE" },
+  { NULL }
+};
+
+/* A report that cannot be written does not change how the run went: it
+ * is said, and the run's exit status stands. */
+static void
+write_report (const char *job_dir)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!sutra_report_write (job_dir, opt_report, &error))
+    print_error ("no report: %s", error->message);
+  else if (!opt_quiet)
+    fprintf (stderr, "sutra: report: %s\n", opt_report);
+}
+
 /* Runs @pipeline in the job at @job_dir. @resume_hint is the command that
  * resumes the job, printed when the run stops early. */
 static int
@@ -298,6 +324,8 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
                "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",
                failures->len, quoted_dir);
   }
+  if (opt_report != NULL && job_dir != NULL)
+    write_report (job_dir);
   if (!ok)
     {
       if (watch.signal_number != 0)
@@ -328,8 +356,8 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
 int
 command_run (int argc, char **argv)
 {
-  const GOptionEntry *groups[] = { set_entries, job_entries,         retry_entries,
-                                   run_entries, plugin_path_entries, NULL };
+  const GOptionEntry *groups[] = { set_entries,         job_entries,    retry_entries, run_entries,
+                                   plugin_path_entries, report_entries, NULL };
   g_autoptr (GOptionContext) context =
     command_context ("PIPELINE",
                      "Validate and run a pipeline file. The run keeps its progress "
@@ -348,6 +376,11 @@ command_run (int argc, char **argv)
       print_error ("--no-job cannot go with --job or --cache");
       return EXIT_USAGE;
     }
+  if (opt_no_job && opt_report != NULL)
+    {
+      print_error ("--report reads the job's journal: it cannot go with --no-job");
+      return EXIT_USAGE;
+    }
   if (!opt_no_job)
     job_dir = opt_job != NULL ? g_strdup (opt_job) : sutra_job_default_dir (pipeline);
   return execute_pipeline (pipeline, job_dir, opt_cache);
@@ -356,7 +389,8 @@ command_run (int argc, char **argv)
 int
 command_resume (int argc, char **argv)
 {
-  const GOptionEntry *groups[] = { retry_entries, run_entries, plugin_path_entries, NULL };
+  const GOptionEntry *groups[] = { retry_entries, run_entries, plugin_path_entries, report_entries,
+                                   NULL };
   g_autoptr (GOptionContext) context =
     command_context ("JOB",
                      "Resume an interrupted job from its directory, with the pipeline "

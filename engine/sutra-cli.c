@@ -23,6 +23,7 @@ const char sutra_cli_commands_help[] =
   "  resume JOB         resume an interrupted job from its directory\n"
   "  status JOB         what a job has done, what failed, what is left\n"
   "  jobs [DIR]         list the jobs: pipeline, inputs, state, start, duration\n"
+  "  report JOB         write a job's run report: one HTML file with graph and charts\n"
   "  gc                 remove store entries that no job refers to\n"
   "  validate PIPELINE  check a pipeline file and report every problem\n"
   "  graph PIPELINE     print the pipeline as a Graphviz DOT graph\n"

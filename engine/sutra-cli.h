@@ -82,6 +82,9 @@ int command_gc (int argc, char **argv);
 /* sutra-cli-jobs.c */
 int command_jobs (int argc, char **argv);
 
+/* sutra-cli-report.c */
+int command_report (int argc, char **argv);
+
 /* sutra-cli-info.c */
 int command_validate (int argc, char **argv);
 int command_graph (int argc, char **argv);

@@ -33,6 +33,22 @@ static const char schema[] =
   "  stage TEXT PRIMARY KEY, state TEXT, complete_key TEXT, n_in INTEGER, n_out INTEGER,"
   "  n_failed INTEGER, n_cached INTEGER, n_total INTEGER, seconds REAL);";
 
+/* The timeline, for `sutra report`: one row per run of the job, and per
+ * run one row per stage and sample (seq: the sample's time in base ticks,
+ * so thinning keeps the rows whose seq the new stride divides). Made when
+ * the journal is opened, not with it, so journals of earlier sutras get
+ * it too, and a new journal file is no bigger than it was (test-resume
+ * runs sutra under a 64 KiB file size limit). WITHOUT ROWID: the key is
+ * the table, one b-tree rather than two. */
+static const char timeline_schema[] =
+  "CREATE TABLE IF NOT EXISTS runs ("
+  "  run INTEGER PRIMARY KEY, started REAL, finished REAL, state TEXT, command TEXT,"
+  "  pipeline TEXT, inputs TEXT, outputs TEXT, message TEXT);"
+  "CREATE TABLE IF NOT EXISTS timeline ("
+  "  run INTEGER, seq INTEGER, stage TEXT, t REAL, state TEXT, n_in INTEGER, n_out INTEGER,"
+  "  n_failed INTEGER, n_cached INTEGER, queue_fill INTEGER, queue_capacity INTEGER,"
+  "  workers INTEGER, busy_us INTEGER, PRIMARY KEY (run, seq, stage)) WITHOUT ROWID;";
+
 typedef enum
 {
   PENDING_BATCH,
@@ -41,6 +57,9 @@ typedef enum
   PENDING_STAGE,
   PENDING_CLEAR_FAILURES,
   PENDING_INPUT_DIGEST,
+  PENDING_RUN,
+  PENDING_SAMPLE,
+  PENDING_THIN,
 } PendingKind;
 
 typedef struct
@@ -55,6 +74,10 @@ typedef struct
   char *text2;     /* failure: message; stage: complete key; input digest: stamp */
   GPtrArray *keys; /* sink: batch keys (GBytes) */
   double seconds;
+  SutraJournalRun *run;       /* run */
+  SutraJournalSample *sample; /* sample (its stage in @stage) */
+  guint run_id;               /* run, sample, thin */
+  guint64 seq;                /* sample: its tick; thin: the stride */
 } Pending;
 
 struct _SutraJournal
@@ -74,6 +97,8 @@ pending_free (Pending *pending)
   g_free (pending->text2);
   if (pending->keys != NULL)
     g_ptr_array_unref (pending->keys);
+  g_clear_pointer (&pending->run, sutra_journal_run_free);
+  g_free (pending->sample);
   g_free (pending);
 }
 
@@ -203,7 +228,7 @@ sutra_journal_open (const char *path, GError **error)
    * commit survives power loss, and commits are batched so it is cheap. */
   if (!exec (journal, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", &local) ||
       !exec (journal, "BEGIN;", &local) || !exec (journal, schema, &local) ||
-      !exec (journal, "COMMIT;", &local))
+      !exec (journal, timeline_schema, &local) || !exec (journal, "COMMIT;", &local))
     {
       if (local->code == SUTRA_JOURNAL_ERROR_DAMAGED ||
           sqlite3_errcode (journal->db) == SQLITE_NOTADB ||
@@ -532,6 +557,128 @@ sutra_journal_set_stage (SutraJournal *journal,
   add_pending (journal, pending);
 }
 
+SutraJournalRun *
+sutra_journal_run_copy (const SutraJournalRun *run)
+{
+  SutraJournalRun *copy = g_new0 (SutraJournalRun, 1);
+
+  copy->started = run->started;
+  copy->finished = run->finished;
+  copy->state = g_strdup (run->state);
+  copy->command = g_strdup (run->command);
+  copy->pipeline = g_strdup (run->pipeline);
+  copy->inputs = g_strdup (run->inputs);
+  copy->outputs = g_strdup (run->outputs);
+  copy->message = g_strdup (run->message);
+  return copy;
+}
+
+void
+sutra_journal_run_free (SutraJournalRun *run)
+{
+  if (run == NULL)
+    return;
+  g_free (run->state);
+  g_free (run->command);
+  g_free (run->pipeline);
+  g_free (run->inputs);
+  g_free (run->outputs);
+  g_free (run->message);
+  g_free (run);
+}
+
+guint
+sutra_journal_next_run_id (SutraJournal *journal)
+{
+  sqlite3_stmt *statement = NULL;
+  guint id = 1;
+
+  if (sqlite3_prepare_v2 (journal->db, "SELECT COALESCE (MAX (run), 0) + 1 FROM runs", -1,
+                          &statement, NULL) != SQLITE_OK)
+    return id;
+  if (sqlite3_step (statement) == SQLITE_ROW)
+    id = (guint) sqlite3_column_int64 (statement, 0);
+  sqlite3_finalize (statement);
+  return id;
+}
+
+void
+sutra_journal_set_run (SutraJournal *journal, guint run_id, const SutraJournalRun *run)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_RUN;
+  pending->run_id = run_id;
+  pending->run = sutra_journal_run_copy (run);
+  add_pending (journal, pending);
+}
+
+gboolean
+sutra_journal_write_run (SutraJournal *journal,
+                         guint run_id,
+                         const SutraJournalRun *run,
+                         GError **error)
+{
+  sqlite3_stmt *statement = NULL;
+  int status;
+
+  if (sqlite3_prepare_v2 (journal->db,
+                          "INSERT OR REPLACE INTO runs (run, started, finished, state, command, "
+                          "pipeline, inputs, outputs, message) VALUES (?,?,?,?,?,?,?,?,?)",
+                          -1, &statement, NULL) != SQLITE_OK)
+    return exec (journal, "SELECT 1 FROM runs WHERE 0", error);
+  sqlite3_bind_int64 (statement, 1, run_id);
+  sqlite3_bind_double (statement, 2, run->started);
+  if (run->finished > 0)
+    sqlite3_bind_double (statement, 3, run->finished);
+  sqlite3_bind_text (statement, 4, run->state, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 5, run->command, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 6, run->pipeline, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 7, run->inputs, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 8, run->outputs, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 9, run->message, -1, SQLITE_STATIC);
+  status = sqlite3_step (statement);
+  sqlite3_finalize (statement);
+  if (status != SQLITE_DONE)
+    {
+      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
+                   "journal “%s”: cannot record the run: %s", journal->path,
+                   sqlite3_errmsg (journal->db));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+sutra_journal_add_sample (SutraJournal *journal,
+                          guint run_id,
+                          guint64 seq,
+                          const char *stage,
+                          const SutraJournalSample *sample)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_SAMPLE;
+  pending->run_id = run_id;
+  pending->seq = seq;
+  pending->stage = g_strdup (stage);
+  pending->sample = g_memdup2 (sample, sizeof *sample);
+  pending->sample->state[sizeof pending->sample->state - 1] = '\0';
+  add_pending (journal, pending);
+}
+
+void
+sutra_journal_thin_samples (SutraJournal *journal, guint run_id, guint64 stride)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  g_return_if_fail (stride > 0);
+  pending->kind = PENDING_THIN;
+  pending->run_id = run_id;
+  pending->seq = stride;
+  add_pending (journal, pending);
+}
+
 static gboolean
 step_done (sqlite3_stmt *statement)
 {
@@ -547,7 +694,8 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
 {
   g_autoptr (GPtrArray) pending = NULL;
   sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *clear_stage = NULL,
-               *input_digest = NULL, *sink = NULL, *sink_batch = NULL, *stage = NULL;
+               *input_digest = NULL, *sink = NULL, *sink_batch = NULL, *stage = NULL, *run = NULL,
+               *sample = NULL, *thin = NULL;
   double now = g_get_real_time () / 1e6;
   gboolean ok = TRUE;
 
@@ -587,6 +735,17 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
                       "INSERT OR REPLACE INTO stages (stage, state, complete_key, n_in, n_out, "
                       "n_failed, n_cached, n_total, seconds) VALUES (?,?,?,?,?,?,?,?,?)",
                       -1, &stage, NULL);
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT OR REPLACE INTO runs (run, started, finished, state, command, "
+                      "pipeline, inputs, outputs, message) VALUES (?,?,?,?,?,?,?,?,?)",
+                      -1, &run, NULL);
+  sqlite3_prepare_v2 (journal->db,
+                      "INSERT OR REPLACE INTO timeline (run, seq, stage, t, state, n_in, n_out, "
+                      "n_failed, n_cached, queue_fill, queue_capacity, workers, busy_us) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      -1, &sample, NULL);
+  sqlite3_prepare_v2 (journal->db, "DELETE FROM timeline WHERE run = ? AND seq % ? != 0", -1, &thin,
+                      NULL);
   for (guint i = 0; i < pending->len && ok; i++)
     {
       Pending *p = pending->pdata[i];
@@ -655,6 +814,40 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
           sqlite3_bind_double (stage, 9, p->seconds);
           ok = step_done (stage);
           break;
+        case PENDING_RUN:
+          sqlite3_bind_int64 (run, 1, p->run_id);
+          sqlite3_bind_double (run, 2, p->run->started);
+          if (p->run->finished > 0)
+            sqlite3_bind_double (run, 3, p->run->finished);
+          sqlite3_bind_text (run, 4, p->run->state, -1, SQLITE_STATIC);
+          sqlite3_bind_text (run, 5, p->run->command, -1, SQLITE_STATIC);
+          sqlite3_bind_text (run, 6, p->run->pipeline, -1, SQLITE_STATIC);
+          sqlite3_bind_text (run, 7, p->run->inputs, -1, SQLITE_STATIC);
+          sqlite3_bind_text (run, 8, p->run->outputs, -1, SQLITE_STATIC);
+          sqlite3_bind_text (run, 9, p->run->message, -1, SQLITE_STATIC);
+          ok = step_done (run);
+          break;
+        case PENDING_SAMPLE:
+          sqlite3_bind_int64 (sample, 1, p->run_id);
+          sqlite3_bind_int64 (sample, 2, p->seq);
+          sqlite3_bind_text (sample, 3, p->stage, -1, SQLITE_STATIC);
+          sqlite3_bind_double (sample, 4, p->sample->t);
+          sqlite3_bind_text (sample, 5, p->sample->state, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (sample, 6, p->sample->n_in);
+          sqlite3_bind_int64 (sample, 7, p->sample->n_out);
+          sqlite3_bind_int64 (sample, 8, p->sample->n_failed);
+          sqlite3_bind_int64 (sample, 9, p->sample->n_cached);
+          sqlite3_bind_int64 (sample, 10, p->sample->queue_fill);
+          sqlite3_bind_int64 (sample, 11, p->sample->queue_capacity);
+          sqlite3_bind_int64 (sample, 12, p->sample->workers);
+          sqlite3_bind_int64 (sample, 13, p->sample->busy_us);
+          ok = step_done (sample);
+          break;
+        case PENDING_THIN:
+          sqlite3_bind_int64 (thin, 1, p->run_id);
+          sqlite3_bind_int64 (thin, 2, p->seq);
+          ok = step_done (thin);
+          break;
         }
     }
   sqlite3_finalize (batch);
@@ -665,6 +858,9 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
   sqlite3_finalize (sink);
   sqlite3_finalize (sink_batch);
   sqlite3_finalize (stage);
+  sqlite3_finalize (run);
+  sqlite3_finalize (sample);
+  sqlite3_finalize (thin);
   if (!ok)
     {
       g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,

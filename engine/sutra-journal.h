@@ -105,6 +105,53 @@ void sutra_journal_set_stage (SutraJournal *journal,
                               guint64 n_total,
                               double seconds);
 
+/* One run of the job (`sutra run`, `sutra resume`), for `sutra report`. */
+typedef struct
+{
+  double started;  /* wall clock, seconds since the epoch */
+  double finished; /* 0: not finished (still running, or killed) */
+  char *state;     /* "running", "done", "failed" or "stopped" */
+  char *command;   /* the command line that ran it */
+  char *pipeline;  /* the pipeline file's path */
+  char *inputs;    /* the files its sources read, one a line */
+  char *outputs;   /* the files and directories its sinks write, one a line */
+  char *message;   /* nullable: why it failed or stopped */
+} SutraJournalRun;
+
+SutraJournalRun *sutra_journal_run_copy (const SutraJournalRun *run);
+void sutra_journal_run_free (SutraJournalRun *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraJournalRun, sutra_journal_run_free)
+
+/* A stage's counters at one moment of a run. */
+typedef struct
+{
+  double t; /* seconds since the run started */
+  char state[16];
+  guint64 n_in, n_out, n_failed, n_cached;
+  guint queue_fill, queue_capacity, workers;
+  gint64 busy_us; /* summed worker time in process calls so far */
+} SutraJournalSample;
+
+/* The number the next run of the job gets (runs count from 1). */
+guint sutra_journal_next_run_id (SutraJournal *journal);
+/* Records (or updates) run @run_id; pending, like the writes above. */
+void sutra_journal_set_run (SutraJournal *journal, guint run_id, const SutraJournalRun *run);
+/* The same at once, for a run that ends before its first commit. Call it
+ * when no commit can run (no committer thread). */
+gboolean sutra_journal_write_run (SutraJournal *journal,
+                                  guint run_id,
+                                  const SutraJournalRun *run,
+                                  GError **error);
+/* Records @stage's counters at tick @seq of run @run_id (pending). */
+void sutra_journal_add_sample (SutraJournal *journal,
+                               guint run_id,
+                               guint64 seq,
+                               const char *stage,
+                               const SutraJournalSample *sample);
+/* Forgets run @run_id's samples whose tick @stride does not divide
+ * (pending): the timeline keeps every @stride-th tick from then on. */
+void sutra_journal_thin_samples (SutraJournal *journal, guint run_id, guint64 stride);
+
 /* Makes the store durable, then commits every pending write in one
  * transaction. Returns the number of rows committed, or -1 with @error. */
 gint64 sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error);

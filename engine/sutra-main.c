@@ -25,11 +25,12 @@ main (int argc, char **argv)
     const char *name;
     int (*run) (int, char **);
   } commands[] = {
-    { "run", command_run },         { "resume", command_resume },
-    { "status", command_status },   { "jobs", command_jobs },
-    { "gc", command_gc },           { "validate", command_validate },
-    { "graph", command_graph },     { "plugins", command_plugins },
-    { "inspect", command_inspect }, { "devices", command_devices },
+    { "run", command_run },           { "resume", command_resume },
+    { "status", command_status },     { "jobs", command_jobs },
+    { "report", command_report },     { "gc", command_gc },
+    { "validate", command_validate }, { "graph", command_graph },
+    { "plugins", command_plugins },   { "inspect", command_inspect },
+    { "devices", command_devices },
   };
   const char *name;
 

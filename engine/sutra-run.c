@@ -29,6 +29,7 @@
 
 #include "sutra-output-private.h"
 #include "sutra-split-counters.h"
+#include "sutra-timeline.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -1512,21 +1513,35 @@ create_instances (StageRuntime *stage, GError **error)
 gboolean
 sutra_run_execute (SutraRun *run, GError **error)
 {
+  g_autoptr (SutraTimeline) timeline = NULL;
   gboolean committed = TRUE;
 
   run->started_us = g_get_monotonic_time ();
   if (run->job != NULL)
-    sutra_checkpoint_plan_job (run);
+    {
+      sutra_checkpoint_plan_job (run);
+      timeline = sutra_timeline_new (run, run->pipeline, run->job->journal,
+                                     SUTRA_TIMELINE_INTERVAL_US, SUTRA_TIMELINE_MAX_SAMPLES);
+    }
 
   for (guint i = 0; i < run->stages->len; i++)
     {
       StageRuntime *stage = run->stages->pdata[i];
+      g_autoptr (GError) local = NULL;
 
-      if (!stage->skipped && !create_instances (stage, error))
-        return FALSE;
+      if (!stage->skipped && !create_instances (stage, &local))
+        {
+          if (timeline != NULL)
+            sutra_timeline_finish_unstarted (timeline, local->message);
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
     }
   if (run->job != NULL)
-    run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
+    {
+      run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
+      sutra_timeline_start (timeline);
+    }
 
   for (guint i = 0; i < run->stages->len; i++)
     {
@@ -1576,6 +1591,9 @@ sutra_run_execute (SutraRun *run, GError **error)
       stage->pool = NULL;
     }
 
+  /* Its last rows go with the final commit. */
+  if (timeline != NULL)
+    sutra_timeline_finish (timeline, run->error != NULL ? run->error->message : NULL);
   if (run->committer != NULL)
     {
       g_autoptr (GError) commit_error = NULL;

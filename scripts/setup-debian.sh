@@ -18,6 +18,8 @@ packages=(
   libespeak-ng-dev espeak-ng
   # tests and CI: archives, the format check, memory checks, scripts
   zip unzip clang-format valgrind python3 binutils
+  # tests: test-report opens run reports in a real headless browser
+  chromium
 )
 
 if [ "$(id -u)" -eq 0 ]; then
