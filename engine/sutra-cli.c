@@ -66,6 +66,10 @@ static const struct
     "  0    the jobs were listed (none is no error)\n" STATUS_USAGE
     "  5    a DIR cannot be read, --cache names no store, or a job is damaged (the others\n"
     "       are listed)\n" },
+  { "report", STATUS_HEAD
+    "  0    the report was written\n"
+    "  2    bad command line, or the report file cannot be written\n"
+    "  5    JOB is not a job directory, or it is damaged or of another sutra version\n" },
   { "gc", STATUS_HEAD STATUS_OK STATUS_USAGE
     "  5    a job or store cannot be read, or a job runs on the store: nothing was removed\n" },
   { "validate", STATUS_HEAD "  0    the pipeline file is valid\n" STATUS_USAGE STATUS_INVALID },

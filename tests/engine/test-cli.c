@@ -175,8 +175,8 @@ source_file (const char *relative)
 }
 
 static const char *const commands[] = {
-  "run",   "resume",  "status",  "jobs",    "gc", "validate",
-  "graph", "plugins", "inspect", "devices", NULL,
+  "run",      "resume", "status",  "jobs",    "report",  "gc",
+  "validate", "graph",  "plugins", "inspect", "devices", NULL,
 };
 
 /* The exit statuses each command's --help lists, and only those. */
@@ -186,11 +186,12 @@ static const struct
   const char *listed;   /* statuses it can return */
   const char *unlisted; /* statuses it cannot */
 } command_statuses[] = {
-  { "run", "0 1 2 3 5 130", "4" },     { "resume", "0 1 2 3 5 130", "4" },
-  { "status", "0 2 5", "1 3 4 130" },  { "jobs", "0 2 5", "1 3 4 130" },
-  { "gc", "0 2 5", "1 3 4 130" },      { "validate", "0 2 3", "1 4 5 130" },
-  { "graph", "0 2 3", "1 4 5 130" },   { "plugins", "0 2", "1 3 4 5 130" },
-  { "inspect", "0 2 4", "1 3 5 130" }, { "devices", "0 2", "1 3 4 5 130" },
+  { "run", "0 1 2 3 5 130", "4" },      { "resume", "0 1 2 3 5 130", "4" },
+  { "status", "0 2 5", "1 3 4 130" },   { "jobs", "0 2 5", "1 3 4 130" },
+  { "report", "0 2 5", "1 3 4 130" },   { "gc", "0 2 5", "1 3 4 130" },
+  { "validate", "0 2 3", "1 4 5 130" }, { "graph", "0 2 3", "1 4 5 130" },
+  { "plugins", "0 2", "1 3 4 5 130" },  { "inspect", "0 2 4", "1 3 5 130" },
+  { "devices", "0 2", "1 3 4 5 130" },
 };
 
 static const char *const exit_statuses[] = { "  0 ", "  1 ",   "  2 ", "  3 ",
