@@ -6,7 +6,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <libxml/HTMLparser.h>
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 #include <string.h>
 
@@ -20,9 +22,11 @@ typedef struct
   GHashTable *files;    /* entry name → GBytes */
   GHashTable *manifest; /* id → ManifestItem */
   char *opf_dir;
-  GPtrArray *spine;  /* ManifestItem (borrowed from manifest), reading order */
-  GArray *toc;       /* TocEntry */
-  gboolean stripped; /* Gutenberg blocks were left out */
+  GPtrArray *spine;    /* ManifestItem (borrowed from manifest), reading order */
+  GArray *toc;         /* TocEntry */
+  gboolean stripped;   /* Gutenberg blocks were left out */
+  GHashTable *special; /* entry name → what it is: links and the like, not read */
+  GError *refused;     /* the first document refused as hostile */
 } Epub;
 
 typedef struct
@@ -71,6 +75,8 @@ epub_clear (Epub *epub)
   g_clear_pointer (&epub->opf_dir, g_free);
   g_clear_pointer (&epub->spine, g_ptr_array_unref);
   g_clear_pointer (&epub->toc, g_array_unref);
+  g_clear_pointer (&epub->special, g_hash_table_unref);
+  g_clear_error (&epub->refused);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Epub, epub_clear)
@@ -189,9 +195,21 @@ read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, G
                        MAX_ENTRIES);
           goto out;
         }
-      if (raw_name == NULL || archive_entry_filetype (entry) != AE_IFREG)
+      if (raw_name == NULL)
         continue;
       name = normalize_path (raw_name);
+      /* Links, devices and the like are never read nor followed (the
+       * archive is never extracted to disk, so "../" in a name reaches
+       * nothing either: normalize_path drops such names). A document
+       * naming one is told what it is. */
+      if (archive_entry_filetype (entry) != AE_IFREG)
+        {
+          if (name != NULL && archive_entry_filetype (entry) != AE_IFDIR)
+            g_hash_table_replace (epub->special, g_steal_pointer (&name),
+                                  archive_entry_filetype (entry) == AE_IFLNK ? "a symbolic link"
+                                                                             : "a special file");
+          continue;
+        }
       if (name == NULL || is_skipped_asset (name))
         continue;
       /* A size in the header is checked first; the bytes read are counted
@@ -271,28 +289,143 @@ get_entity (void *user_data, const xmlChar *name)
                           BAD_CAST utf8);
 }
 
+/* Entities an EPUB document may declare in its DOCTYPE: a few characters
+ * of text (<!ENTITY nbsp "&#160;">, as some XHTML does), at most this many
+ * bytes. A reference is at least three bytes ("&a;"), so a document grows
+ * at most threefold however it uses them. Everything else is refused:
+ * external entities read local files or URLs (XXE), parameter entities
+ * build declarations, an entity referring to others nests ("billion
+ * laughs") and a long one referenced a million times grows quadratically. */
+#define MAX_ENTITY_BYTES 8
+
 typedef struct
 {
+  /* The first error libxml2 reports, which is the cause. */
   char *message;
   int line;
   int column;
-} FirstError;
+  /* Why the document was refused and its parse stopped: what it declares. */
+  char *refusal;
+  int refusal_line;
+} ParseState;
 
-/* libxml2 reports every error of a parse; the first one is the cause. */
+/* libxml2 reports every error of a parse; the first one is the cause. Its
+ * resource limits are said in the book's terms: the advice to pass
+ * XML_PARSE_HUGE is for programmers, and sutra never passes it. */
 static void
 capture_error (void *user_data, xmlErrorPtr error)
 {
   xmlParserCtxtPtr ctxt = user_data;
-  FirstError *first = ctxt->_private;
+  ParseState *state = ctxt->_private;
+  const char *message;
 
-  if (first == NULL || first->message != NULL || error == NULL || error->level < XML_ERR_ERROR)
+  if (state == NULL || state->message != NULL || error == NULL || error->level < XML_ERR_ERROR)
     return;
-  first->message = g_strdup (error->message != NULL ? error->message : "not well-formed XML");
-  g_strchomp (first->message);
-  first->line = error->line;
-  first->column = error->int2;
+  message = error->message != NULL ? error->message : "not well-formed XML";
+  if (strstr (message, "Excessive depth in document") != NULL)
+    state->message = g_strdup_printf ("elements nested deeper than %u levels, the most sutra "
+                                      "reads: a book's markup nests a few dozen",
+                                      xmlParserMaxDepth);
+  else if (strstr (message, "huge text node") != NULL)
+    state->message = g_strdup_printf ("a run of text longer than %d bytes without markup, the "
+                                      "most sutra reads in one piece",
+                                      XML_MAX_TEXT_LENGTH);
+  else
+    state->message = g_strchomp (g_strdup (message));
+  state->line = error->line;
+  state->column = error->int2;
 }
 
+static void
+refuse (xmlParserCtxtPtr ctxt, char *what)
+{
+  ParseState *state = ctxt->_private;
+
+  if (state->refusal == NULL)
+    {
+      state->refusal = what;
+      state->refusal_line = xmlSAX2GetLineNumber (ctxt);
+    }
+  else
+    g_free (what);
+  xmlStopParser (ctxt);
+}
+
+static gboolean
+is_short_text (const xmlChar *content)
+{
+  return content != NULL && strlen ((const char *) content) <= MAX_ENTITY_BYTES &&
+         strpbrk ((const char *) content, "&<%") == NULL;
+}
+
+/* Every <!ENTITY> of the DOCTYPE's internal subset comes here before
+ * libxml2 records it: one that is refused is never declared, so nothing
+ * can refer to it, whatever the parser's options. */
+static void
+check_entity_decl (void *user_data,
+                   const xmlChar *name,
+                   int type,
+                   const xmlChar *public_id,
+                   const xmlChar *system_id,
+                   xmlChar *content)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+
+  switch (type)
+    {
+    case XML_INTERNAL_GENERAL_ENTITY:
+      if (is_short_text (content))
+        {
+          xmlSAX2EntityDecl (user_data, name, type, public_id, system_id, content);
+          return;
+        }
+      refuse (ctxt, g_strdup_printf ("the entity “%s”, whose text is longer than %d bytes or "
+                                     "holds markup or references to other entities",
+                                     (const char *) name, MAX_ENTITY_BYTES));
+      return;
+    case XML_EXTERNAL_GENERAL_PARSED_ENTITY:
+    case XML_EXTERNAL_GENERAL_UNPARSED_ENTITY:
+      refuse (ctxt, g_strdup_printf ("the external entity “%s” (SYSTEM “%s”)", (const char *) name,
+                                     system_id != NULL ? (const char *) system_id : ""));
+      return;
+    default:
+      refuse (ctxt, g_strdup_printf ("the parameter entity “%%%s”", (const char *) name));
+      return;
+    }
+}
+
+static void
+check_unparsed_entity_decl (void *user_data,
+                            const xmlChar *name,
+                            const xmlChar *public_id,
+                            const xmlChar *system_id,
+                            const xmlChar *notation)
+{
+  refuse (user_data, g_strdup_printf ("the external entity “%s” (SYSTEM “%s”)", (const char *) name,
+                                      system_id != NULL ? (const char *) system_id : ""));
+}
+
+/* libxml2 asks this for an external resource (a DTD, an entity) when an
+ * option or a declaration makes it load one. None does here; should one
+ * ever, nothing is read. */
+static xmlParserInputPtr
+refuse_resolve (void *user_data, const xmlChar *public_id, const xmlChar *system_id)
+{
+  refuse (user_data, g_strdup_printf ("a reference to the external resource “%s”",
+                                      system_id != NULL ? (const char *) system_id : ""));
+  return NULL;
+}
+
+/*
+ * Every document of an EPUB (container, package, NCX, nav, XHTML) is parsed
+ * here, as untrusted input: no network (XML_PARSE_NONET), no external DTD
+ * (no XML_PARSE_DTDLOAD, and no externalSubset handler at all), no entity
+ * substitution (no XML_PARSE_NOENT: references stay nodes, which
+ * entity_text reads), no XInclude (no XML_PARSE_XINCLUDE, and
+ * xmlXIncludeProcess is never called), no XML_PARSE_HUGE (libxml2 keeps
+ * its limits: 256 levels of elements, 10 MB text nodes), and entity
+ * declarations checked by check_entity_decl.
+ */
 static xmlDocPtr
 parse_xml (Epub *epub, const char *name, GError **error)
 {
@@ -301,12 +434,20 @@ parse_xml (Epub *epub, const char *name, GError **error)
   xmlDocPtr doc;
   gsize size;
   const char *data;
-  FirstError first = { NULL, 0, 0 };
+  ParseState state = { 0 };
 
   if (bytes == NULL)
     {
-      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: the archive has no entry “%s”", epub->where, name);
+      const char *kind = g_hash_table_lookup (epub->special, name);
+
+      if (kind != NULL)
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: the archive's entry “%s” is %s, not a file: sutra reads only the "
+                     "files inside the EPUB",
+                     epub->where, name, kind);
+      else
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: the archive has no entry “%s”", epub->where, name);
       return NULL;
     }
   data = g_bytes_get_data (bytes, &size);
@@ -324,27 +465,62 @@ parse_xml (Epub *epub, const char *name, GError **error)
       return NULL;
     }
   ctxt->sax->getEntity = get_entity;
+  ctxt->sax->entityDecl = check_entity_decl;
+  ctxt->sax->unparsedEntityDecl = check_unparsed_entity_decl;
+  ctxt->sax->resolveEntity = refuse_resolve;
+  ctxt->sax->externalSubset = NULL;
   ctxt->sax->serror = capture_error;
-  ctxt->_private = &first;
-  /* No network, no external DTD; entities are substituted. */
+  ctxt->_private = &state;
   doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
-                           XML_PARSE_NONET | XML_PARSE_NOENT | XML_PARSE_NOCDATA |
-                             XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (doc == NULL || !ctxt->wellFormed)
+                           XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR |
+                             XML_PARSE_NOWARNING);
+  if (state.refusal != NULL)
     {
-      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: malformed XML in “%s” at line %d, column %d: %s", epub->where, name,
-                   first.line, first.column,
-                   first.message != NULL ? first.message : "not well-formed XML");
-      g_free (first.message);
+      GError *refusal =
+        g_error_new (SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: “%s” line %d declares %s in its DOCTYPE: sutra refuses it, since an "
+                     "EPUB's entities could read local files or URLs or expand into gigabytes. "
+                     "Only entities standing for a few characters (at most %d bytes of text) "
+                     "are read; remove the declaration, writing the characters themselves or "
+                     "numeric references such as &#160;",
+                     epub->where, name, state.refusal_line, state.refusal, MAX_ENTITY_BYTES);
+
+      /* Kept even where the caller ignores errors (a TOC that cannot be
+       * read): a hostile document refuses the whole book. */
+      if (epub->refused == NULL)
+        epub->refused = g_error_copy (refusal);
+      g_propagate_error (error, refusal);
+    }
+  else if (doc == NULL || !ctxt->wellFormed)
+    g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                 "%s: malformed XML in “%s” at line %d, column %d: %s", epub->where, name,
+                 state.line, state.column,
+                 state.message != NULL ? state.message : "not well-formed XML");
+  g_free (state.message);
+  if (state.refusal != NULL || doc == NULL || !ctxt->wellFormed)
+    {
+      g_free (state.refusal);
       if (doc != NULL)
         xmlFreeDoc (doc);
       xmlFreeParserCtxt (ctxt);
       return NULL;
     }
-  g_free (first.message);
   xmlFreeParserCtxt (ctxt);
   return doc;
+}
+
+/* The text of a reference to one of the document's entities: the HTML
+ * entities get_entity declares and the few characters check_entity_decl
+ * lets a DOCTYPE declare. Entities are not substituted while parsing, so
+ * their references stay in the tree. */
+static const char *
+entity_text (xmlNodePtr node)
+{
+  xmlEntityPtr entity = xmlGetDocEntity (node->doc, node->name);
+
+  if (entity == NULL || entity->etype != XML_INTERNAL_GENERAL_ENTITY || entity->content == NULL)
+    return NULL;
+  return (const char *) entity->content;
 }
 
 static gboolean
@@ -479,6 +655,8 @@ read_package (Epub *epub,
               GError **error)
 {
   g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, error);
+  g_autoptr (GHashTable) in_spine = NULL; /* paths of epub->spine */
+  g_autoptr (GHashTable) outside = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   xmlNodePtr root, metadata, manifest, spine;
 
   if (doc == NULL)
@@ -513,6 +691,8 @@ read_package (Epub *epub,
       item->media_type = get_attr (node, "media-type");
       item->properties = get_attr (node, "properties");
       item->path = href != NULL ? resolve_href (epub->opf_dir, href, NULL) : NULL;
+      if (item->id != NULL && href != NULL && item->path == NULL)
+        g_hash_table_replace (outside, g_strdup (item->id), g_strdup (href));
       if (item->id == NULL || item->path == NULL)
         {
           manifest_item_free (item);
@@ -529,6 +709,7 @@ read_package (Epub *epub,
       return FALSE;
     }
   *ncx_id = get_attr (spine, "toc");
+  in_spine = g_hash_table_new (g_str_hash, g_str_equal);
   for (xmlNodePtr node = spine->children; node != NULL; node = node->next)
     {
       g_autofree char *idref = NULL;
@@ -540,6 +721,15 @@ read_package (Epub *epub,
       idref = get_attr (node, "idref");
       linear = get_attr (node, "linear");
       item = idref != NULL ? g_hash_table_lookup (epub->manifest, idref) : NULL;
+      if (item == NULL && idref != NULL && g_hash_table_contains (outside, idref))
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "%s: spine itemref “%s” in “%s” names “%s”, which climbs out of the "
+                       "archive: sutra reads only the files inside the EPUB",
+                       epub->where, idref, opf_path,
+                       (const char *) g_hash_table_lookup (outside, idref));
+          return FALSE;
+        }
       if (item == NULL)
         {
           g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
@@ -549,14 +739,29 @@ read_package (Epub *epub,
         }
       if (!g_hash_table_contains (epub->files, item->path))
         {
-          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                       "%s: spine item “%s” names “%s”, which the archive does not contain",
-                       epub->where, item->id, item->path);
+          const char *kind = g_hash_table_lookup (epub->special, item->path);
+
+          if (kind != NULL)
+            g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                         "%s: spine item “%s” names “%s”, which is %s in the archive, not a "
+                         "file: sutra reads only the files inside the EPUB",
+                         epub->where, item->id, item->path, kind);
+          else
+            g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                         "%s: spine item “%s” names “%s”, which the archive does not contain",
+                         epub->where, item->id, item->path);
           return FALSE;
         }
       item->linear = g_strcmp0 (linear, "no") != 0;
-      if (item->linear)
-        g_ptr_array_add (epub->spine, item);
+      /* A document the spine names again (one chapter 5,000 times) is read
+       * once, where it first comes: repeating it would multiply the work
+       * and the memory by the number of repeats, for a book that is not
+       * longer. Two ids with the same href are the same document. */
+      if (item->linear && !g_hash_table_contains (in_spine, item->path))
+        {
+          g_hash_table_add (in_spine, item->path);
+          g_ptr_array_add (epub->spine, item);
+        }
     }
   if (epub->spine->len == 0)
     {
@@ -1043,6 +1248,8 @@ append_element_text (GString *out, xmlNodePtr node)
       if ((node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) &&
           node->content != NULL)
         g_string_append (out, (const char *) node->content);
+      else if (node->type == XML_ENTITY_REF_NODE && entity_text (node) != NULL)
+        g_string_append (out, entity_text (node));
       else if (node->type == XML_ELEMENT_NODE)
         {
           g_autofree char *class_name = get_attr (node, "class");
@@ -1095,15 +1302,10 @@ extract (Extractor *x, xmlNodePtr node)
           break;
         case XML_ENTITY_REF_NODE:
           {
-            const htmlEntityDesc *desc = htmlEntityLookup (node->name);
+            const char *replacement = entity_text (node);
 
-            if (desc != NULL)
-              {
-                char utf8[8] = { 0 };
-
-                g_unichar_to_utf8 (desc->value, utf8);
-                append_text (x, utf8);
-              }
+            if (replacement != NULL)
+              append_text (x, replacement);
             break;
           }
         case XML_ELEMENT_NODE:
@@ -1515,6 +1717,7 @@ segmenter_epub_read (SegmenterDocument *out,
     g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) manifest_item_free);
   epub.spine = g_ptr_array_new ();
   epub.toc = g_array_new (FALSE, TRUE, sizeof (TocEntry));
+  epub.special = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_array_set_clear_func (epub.toc, (GDestroyNotify) toc_entry_clear);
 
   if (size < 4 || memcmp (data, "PK\003\004", 4) != 0)
@@ -1530,6 +1733,11 @@ segmenter_epub_read (SegmenterDocument *out,
       !read_package (&epub, out, opf_path, &ncx_id, error))
     return FALSE;
   read_toc (&epub, ncx_id);
+  if (epub.refused != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&epub.refused));
+      return FALSE;
+    }
 
   for (guint i = 0; i < epub.spine->len; i++)
     {
@@ -1552,6 +1760,9 @@ segmenter_epub_read (SegmenterDocument *out,
       doc = parse_xml (&epub, item->path, error);
       if (doc == NULL)
         return FALSE;
+      /* The tree holds the document now: its bytes go (the spine names
+       * each document once). */
+      g_hash_table_remove (epub.files, item->path);
 
       for (guint t = 0; t < epub.toc->len; t++)
         {
