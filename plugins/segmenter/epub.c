@@ -923,6 +923,11 @@ typedef struct
   gboolean in_pre;
   gboolean glue;         /* a drop cap waits for the rest of its word */
   gboolean after_notice; /* the editions notice was skipped: its table may follow */
+  /* Where the paragraph being written starts: after the last paragraph
+   * break, which only paragraph_break writes. Kept, not looked for, so
+   * that each block and anchor costs the same however long the
+   * paragraph. */
+  gsize paragraph_start;
   char *first_heading;
 } Extractor;
 
@@ -1124,16 +1129,24 @@ paragraph_break (Extractor *x)
 
   if (x->glue)
     return;
+  /* Already at the start of a paragraph: taking the break off to look at
+   * the paragraph before again would cost nothing in a book, but a
+   * hostile one follows a long paragraph with a million empty blocks. */
+  if (text->len > 0 && text->len == x->paragraph_start)
+    return;
   while (text->len > 0 && (text->str[text->len - 1] == ' ' || text->str[text->len - 1] == '\n'))
     g_string_truncate (text, text->len - 1);
+  if (text->len < x->paragraph_start)
+    x->paragraph_start = (gsize) (current_paragraph (text) - text->str);
   if (text->len == 0)
     return;
-  if (is_drop_cap (current_paragraph (text), text->str + text->len))
+  if (is_drop_cap (text->str + x->paragraph_start, text->str + text->len))
     {
       x->glue = TRUE;
       return;
     }
   g_string_append (text, "\n\n");
+  x->paragraph_start = text->len;
 }
 
 static gboolean
@@ -1189,9 +1202,7 @@ mark_anchor (Extractor *x, xmlNodePtr node, gboolean in_boilerplate)
    * paragraph's start. */
   offset = x->text->len;
   if (!at_paragraph_start (x->text))
-    {
-      offset = (gsize) (current_paragraph (x->text) - x->text->str);
-    }
+    offset = x->paragraph_start;
   for (guint i = 0; i < indexes->len; i++)
     {
       TocEntry *entry = &g_array_index (x->epub->toc, TocEntry, g_array_index (indexes, guint, i));
@@ -1751,6 +1762,7 @@ segmenter_epub_read (SegmenterDocument *out,
         .epub = &epub,
         .marks = marks,
         .strip = settings->strip_boilerplate,
+        .paragraph_start = (gsize) (current_paragraph (out->text) - out->text->str),
       };
       gsize start;
       xmlNodePtr root, body;
