@@ -2555,6 +2555,184 @@ test_segmenter_hostile (gconstpointer data)
   g_rmdir (dir);
 }
 
+/* An entry whose zip headers (local and central) declare fewer bytes than
+ * it holds: libarchive's check, or the count of bytes read against
+ * max_expanded_bytes, refuses it; it is never read past either. */
+static void
+patch_declared_size (GByteArray *zip, const char *name, guint32 size)
+{
+  gsize name_length = strlen (name);
+  guint n_patched = 0;
+
+  for (gsize i = 0; i + 46 + name_length <= zip->len; i++)
+    {
+      guint8 *p = zip->data + i;
+      gsize field = 0, name_at = 0;
+
+      if (memcmp (p, "PK\003\004", 4) == 0)
+        field = 22, name_at = 30;
+      else if (memcmp (p, "PK\001\002", 4) == 0)
+        field = 24, name_at = 46;
+      else
+        continue;
+      if (memcmp (p + name_at, name, name_length) != 0)
+        continue;
+      p[field] = size & 0xff;
+      p[field + 1] = (size >> 8) & 0xff;
+      p[field + 2] = (size >> 16) & 0xff;
+      p[field + 3] = (size >> 24) & 0xff;
+      n_patched++;
+    }
+  g_assert_cmpuint (n_patched, ==, 2);
+}
+
+static const struct
+{
+  const char *name;
+  const char *params;
+  const char *cause;
+} size_lies[] = {
+  { "default", NULL, "entry “OEBPS/c1.xhtml” of the archive is damaged" },
+  { "small-limit", "{\"max_expanded_bytes\": 1048576}",
+    "the archive expands past the limit of 1048576 bytes (max_expanded_bytes) at entry "
+    "“OEBPS/c1.xhtml”" },
+};
+
+static void
+test_segmenter_entry_larger_than_declared (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+  g_autofree char *paragraphs = repeat_string (PARAGRAPHS, 10000);
+  g_autofree char *chapter =
+    g_strconcat ("<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><body>",
+                 paragraphs, "</body></html>", NULL);
+  const char *entries[] = {
+    "mimetype",
+    "application/epub+zip",
+    "META-INF/container.xml",
+    CONTAINER,
+    "OEBPS/content.opf",
+    PLAIN_OPF,
+    "OEBPS/toc.ncx",
+    PLAIN_NCX,
+    "OEBPS/c1.xhtml",
+    chapter,
+    NULL,
+  };
+  g_autoptr (GBytes) zip = make_zip (entries, 0);
+  GByteArray *patched = g_byte_array_new ();
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("A zip entry holding more than its headers declare is refused, by "
+                  "libarchive's size check or by max_expanded_bytes, naming the entry");
+  g_byte_array_append (patched, g_bytes_get_data (zip, NULL), (guint) g_bytes_get_size (zip));
+  patch_declared_size (patched, "OEBPS/c1.xhtml", 100);
+  book =
+    make_book ("lie", "/books/lie.epub", SUTRA_MEDIA_EPUB, g_byte_array_free_to_bytes (patched));
+  items = segment (size_lies[row].params, book, &error);
+  g_assert_null (items);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  if (g_test_verbose ())
+    g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "/books/lie.epub: "));
+  g_assert_nonnull (strstr (error->message, size_lies[row].cause));
+}
+
+/* Plain text and Markdown at their worst: one line of 50 MB, with or
+ * without spaces, and NUL bytes past the start. */
+static const struct
+{
+  const char *name;
+  const char *media_type;
+  const char *unit; /* repeated to @mib MiB, one line */
+  guint mib;
+} long_lines[] = {
+  { "words", "text/plain", "word ", 50 },           { "no-spaces", "text/plain", "x", 50 },
+  { "markdown-words", "text/markdown", "mot ", 8 }, { "sentences", "text/plain", "It was. ", 8 },
+  { "wide", "text/plain", "\xe6\x96\x87", 8 },
+};
+
+static void
+test_segmenter_long_line (gconstpointer data)
+{
+  const struct
+  {
+    const char *name;
+    const char *media_type;
+    const char *unit;
+    guint mib;
+  } *row = data;
+  gsize unit_length = strlen (row->unit);
+  guint n = (guint) (((gsize) row->mib << 20) / unit_length);
+  g_autofree char *line = repeat_string (row->unit, n);
+  g_autofree char *expected = fold (line);
+  g_autoptr (SutraItem) book =
+    make_book (row->name, "/books/line.txt", row->media_type,
+               g_bytes_new_take (g_steal_pointer (&line), (gsize) n * unit_length));
+  g_autoptr (GPtrArray) items = segment_ok (NULL, book);
+  g_autofree char *joined = NULL;
+
+  g_test_summary ("A book of one huge line (50 MiB of words or of one letter, 8 MiB of "
+                  "Markdown, short sentences or CJK characters) is cut into chunks of at most "
+                  "max_chars, all of its text kept");
+  assert_chunks_fit (items, 400);
+  assert_well_formed (items, row->name);
+  joined = joined_chunks (items);
+  /* A line without spaces is cut between characters: the chunks joined
+   * by spaces hold it with a space at each cut. */
+  if (strchr (row->unit, ' ') == NULL)
+    {
+      GString *glued = g_string_new (NULL);
+
+      for (const char *p = joined; *p != '\0'; p++)
+        if (*p != ' ')
+          g_string_append_c (glued, *p);
+      g_free (joined);
+      joined = g_string_free (glued, FALSE);
+    }
+  g_assert_cmpuint (strlen (joined), ==, strlen (expected));
+  g_assert_true (strcmp (joined, expected) == 0);
+}
+
+static const struct
+{
+  const char *name;
+  const char *media_type;
+  gsize offset;
+} nul_bytes[] = {
+  { "text-late", "text/plain", 1000000 },
+  { "markdown", "text/markdown", 70000 },
+  { "text-last", "text/plain", 99999 },
+};
+
+static void
+test_segmenter_nul_bytes (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+  gsize size = MAX (nul_bytes[row].offset + 1, 100000);
+  g_autofree char *text = g_malloc (size);
+  g_autofree char *cause =
+    g_strdup_printf ("a NUL byte at byte offset %" G_GSIZE_FORMAT, nul_bytes[row].offset);
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("A NUL byte anywhere in a plain text or Markdown book refuses it, naming "
+                  "its byte offset");
+  for (gsize i = 0; i < size; i++)
+    text[i] = i % 70 == 69 ? '\n' : "Some text. "[i % 11];
+  text[nul_bytes[row].offset] = '\0';
+  book = make_book (nul_bytes[row].name, "/books/nul.txt", nul_bytes[row].media_type,
+                    g_bytes_new (text, size));
+  items = segment (NULL, book, &error);
+  g_assert_null (items);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  g_assert_true (g_str_has_prefix (error->message, "/books/nul.txt: "));
+  g_assert_nonnull (strstr (error->message, cause));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2660,6 +2838,30 @@ main (int argc, char **argv)
         g_strdup_printf ("/plugins/segmenter/hostile/%s", hostile_cases[i].name);
 
       g_test_add_data_func (test_path, &hostile_cases[i], test_segmenter_hostile);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (size_lies); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/entry-larger-than-declared/%s", size_lies[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i),
+                            test_segmenter_entry_larger_than_declared);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (long_lines); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/long-line/%s", long_lines[i].name);
+
+      g_test_add_data_func (test_path, &long_lines[i], test_segmenter_long_line);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (nul_bytes); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/nul-bytes/%s", nul_bytes[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_nul_bytes);
     }
 
   status = g_test_run ();
