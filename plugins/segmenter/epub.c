@@ -298,6 +298,18 @@ get_entity (void *user_data, const xmlChar *name)
  * laughs") and a long one referenced a million times grows quadratically. */
 #define MAX_ENTITY_BYTES 8
 
+/* A spine document's <body> is handed over child by child, as the parser
+ * completes each, and each child is freed once handed over: the tree never
+ * holds more than one child of the body, so a chapter of a million
+ * paragraphs costs one paragraph's tree, not ten times the chapter. */
+typedef struct
+{
+  /* When <body> opens, its attributes read: whether to stream it. */
+  gboolean (*body_start) (xmlNodePtr body, gpointer user_data);
+  void (*child) (xmlNodePtr node, gpointer user_data);
+  gpointer user_data;
+} BodyStream;
+
 typedef struct
 {
   /* The first error libxml2 reports, which is the cause. */
@@ -307,6 +319,9 @@ typedef struct
   /* Why the document was refused and its parse stopped: what it declares. */
   char *refusal;
   int refusal_line;
+  const BodyStream *stream; /* nullable */
+  xmlNodePtr body;          /* the first <body>, once open */
+  gboolean streaming;       /* its children are handed to @stream */
 } ParseState;
 
 /* libxml2 reports every error of a parse; the first one is the cause. Its
@@ -416,6 +431,54 @@ refuse_resolve (void *user_data, const xmlChar *public_id, const xmlChar *system
   return NULL;
 }
 
+static void
+stream_start_element (void *user_data,
+                      const xmlChar *local_name,
+                      const xmlChar *prefix,
+                      const xmlChar *uri,
+                      int n_namespaces,
+                      const xmlChar **namespaces,
+                      int n_attributes,
+                      int n_defaulted,
+                      const xmlChar **attributes)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  ParseState *state = ctxt->_private;
+
+  xmlSAX2StartElementNs (user_data, local_name, prefix, uri, n_namespaces, namespaces, n_attributes,
+                         n_defaulted, attributes);
+  if (state->body == NULL && ctxt->node != NULL && xmlStrEqual (ctxt->node->name, local_name) &&
+      g_ascii_strcasecmp ((const char *) local_name, "body") == 0)
+    {
+      state->body = ctxt->node;
+      state->streaming = state->stream->body_start (state->body, state->stream->user_data);
+    }
+}
+
+static void
+stream_end_element (void *user_data,
+                    const xmlChar *local_name,
+                    const xmlChar *prefix,
+                    const xmlChar *uri)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  ParseState *state = ctxt->_private;
+
+  xmlSAX2EndElementNs (user_data, local_name, prefix, uri);
+  /* A child of the body is complete: it and the text before it go. The
+   * body's last child is this element, never a text node the parser may
+   * still append to. */
+  if (state->streaming && ctxt->node == state->body)
+    while (state->body->children != NULL)
+      {
+        xmlNodePtr child = state->body->children;
+
+        state->stream->child (child, state->stream->user_data);
+        xmlUnlinkNode (child);
+        xmlFreeNode (child);
+      }
+}
+
 /*
  * Every document of an EPUB (container, package, NCX, nav, XHTML) is parsed
  * here, as untrusted input: no network (XML_PARSE_NONET), no external DTD
@@ -427,7 +490,11 @@ refuse_resolve (void *user_data, const xmlChar *public_id, const xmlChar *system
  * declarations checked by check_entity_decl.
  */
 static xmlDocPtr
-parse_xml (Epub *epub, const char *name, GError **error)
+parse_xml (Epub *epub,
+           const char *name,
+           const BodyStream *stream,
+           xmlNodePtr *streamed_body,
+           GError **error)
 {
   GBytes *bytes = g_hash_table_lookup (epub->files, name);
   xmlParserCtxtPtr ctxt;
@@ -470,6 +537,12 @@ parse_xml (Epub *epub, const char *name, GError **error)
   ctxt->sax->resolveEntity = refuse_resolve;
   ctxt->sax->externalSubset = NULL;
   ctxt->sax->serror = capture_error;
+  if (stream != NULL)
+    {
+      ctxt->sax->startElementNs = stream_start_element;
+      ctxt->sax->endElementNs = stream_end_element;
+      state.stream = stream;
+    }
   ctxt->_private = &state;
   doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
                            XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR |
@@ -506,6 +579,8 @@ parse_xml (Epub *epub, const char *name, GError **error)
       return NULL;
     }
   xmlFreeParserCtxt (ctxt);
+  if (streamed_body != NULL)
+    *streamed_body = state.streaming ? state.body : NULL;
   return doc;
 }
 
@@ -609,7 +684,7 @@ read_container (Epub *epub, char **opf_path, GError **error)
                      epub->where, n);
       return FALSE;
     }
-  doc = parse_xml (epub, "META-INF/container.xml", error);
+  doc = parse_xml (epub, "META-INF/container.xml", NULL, NULL, error);
   if (doc == NULL)
     return FALSE;
   node = find_element (xmlDocGetRootElement (doc), "rootfile");
@@ -654,7 +729,7 @@ read_package (Epub *epub,
               char **ncx_id,
               GError **error)
 {
-  g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, error);
+  g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, NULL, NULL, error);
   g_autoptr (GHashTable) in_spine = NULL; /* paths of epub->spine */
   g_autoptr (GHashTable) outside = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   xmlNodePtr root, metadata, manifest, spine;
@@ -885,7 +960,7 @@ read_toc (Epub *epub, const char *ncx_id)
     }
   if (nav != NULL && g_hash_table_contains (epub->files, nav->path))
     {
-      g_autoptr (xmlDoc) doc = parse_xml (epub, nav->path, NULL);
+      g_autoptr (xmlDoc) doc = parse_xml (epub, nav->path, NULL, NULL, NULL);
       xmlNodePtr toc = doc != NULL ? find_toc_nav (xmlDocGetRootElement (doc)) : NULL;
 
       if (toc != NULL)
@@ -899,7 +974,7 @@ read_toc (Epub *epub, const char *ncx_id)
     }
   if (epub->toc->len == 0 && ncx != NULL && g_hash_table_contains (epub->files, ncx->path))
     {
-      g_autoptr (xmlDoc) doc = parse_xml (epub, ncx->path, NULL);
+      g_autoptr (xmlDoc) doc = parse_xml (epub, ncx->path, NULL, NULL, NULL);
       xmlNodePtr map = doc != NULL ? find_element (xmlDocGetRootElement (doc), "navMap") : NULL;
 
       if (map != NULL)
@@ -1293,100 +1368,132 @@ heading_level (xmlNodePtr node)
   return 0;
 }
 
+static void extract (Extractor *x, xmlNodePtr node);
+
+static void
+extract_node (Extractor *x, xmlNodePtr node)
+{
+  switch (node->type)
+    {
+    case XML_TEXT_NODE:
+    case XML_CDATA_SECTION_NODE:
+      if (node->content != NULL)
+        {
+          const char *content = (const char *) node->content;
+
+          if (x->after_notice && !segmenter_is_blank (content, content + strlen (content)))
+            x->after_notice = FALSE;
+          append_text (x, (const char *) node->content);
+        }
+      break;
+    case XML_ENTITY_REF_NODE:
+      {
+        const char *replacement = entity_text (node);
+
+        if (replacement != NULL)
+          append_text (x, replacement);
+        break;
+      }
+    case XML_ELEMENT_NODE:
+      {
+        g_autofree char *class_name = get_attr (node, "class");
+        gboolean block;
+        guint level;
+        gsize mark_offset;
+
+        if (skip_boilerplate (x, node, class_name))
+          break;
+        x->after_notice = FALSE;
+        mark_anchor (x, node, FALSE);
+        if (is_skipped (node, class_name))
+          break;
+        if (name_is (node, "br"))
+          {
+            while (x->text->len > 0 && x->text->str[x->text->len - 1] == ' ')
+              g_string_truncate (x->text, x->text->len - 1);
+            if (!at_paragraph_start (x->text))
+              g_string_append_c (x->text, '\n');
+            break;
+          }
+        block = is_block (node);
+        if (block)
+          paragraph_break (x);
+        else if ((name_is (node, "td") || name_is (node, "th")) && !at_paragraph_start (x->text))
+          append_text (x, " ");
+        if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1' &&
+            node->name[1] <= '6' && node->name[2] == '\0')
+          {
+            x->first_heading = node_text (node);
+            if (x->first_heading[0] == '\0')
+              g_clear_pointer (&x->first_heading, g_free);
+          }
+        level = heading_level (node);
+        mark_offset = x->text->len;
+        if (name_is (node, "pre"))
+          {
+            gboolean was = x->in_pre;
+
+            x->in_pre = TRUE;
+            extract (x, node->children);
+            x->in_pre = was;
+          }
+        else
+          extract (x, node->children);
+        if (block)
+          paragraph_break (x);
+        if (level > 0 && x->text->len > mark_offset)
+          {
+            SegmenterHeading mark = {
+              .offset = mark_offset,
+              .body = x->text->len,
+              .title = element_text (node),
+              .level = level,
+            };
+
+            if (mark.title[0] != '\0')
+              g_array_append_val (x->marks, mark);
+            else
+              g_free (mark.title);
+          }
+        break;
+      }
+    default:
+      break;
+    }
+}
+
+/* @node and its following siblings. */
 static void
 extract (Extractor *x, xmlNodePtr node)
 {
   for (; node != NULL; node = node->next)
-    {
-      switch (node->type)
-        {
-        case XML_TEXT_NODE:
-        case XML_CDATA_SECTION_NODE:
-          if (node->content != NULL)
-            {
-              const char *content = (const char *) node->content;
+    extract_node (x, node);
+}
 
-              if (x->after_notice && !segmenter_is_blank (content, content + strlen (content)))
-                x->after_notice = FALSE;
-              append_text (x, (const char *) node->content);
-            }
-          break;
-        case XML_ENTITY_REF_NODE:
-          {
-            const char *replacement = entity_text (node);
+/* What extract_node does with <body> before its children, when that needs
+ * nothing of them; else the body is not streamed but read whole after the
+ * parse (a body that is itself a Gutenberg block or a page number). */
+static gboolean
+extract_body_start (xmlNodePtr body, gpointer user_data)
+{
+  Extractor *x = user_data;
+  g_autofree char *class_name = get_attr (body, "class");
 
-            if (replacement != NULL)
-              append_text (x, replacement);
-            break;
-          }
-        case XML_ELEMENT_NODE:
-          {
-            g_autofree char *class_name = get_attr (node, "class");
-            gboolean block;
-            guint level;
-            gsize mark_offset;
+  if ((x->strip && class_name != NULL &&
+       (has_token (class_name, "pgheader") || has_token (class_name, "pgfooter") ||
+        has_token (class_name, "pg-boilerplate"))) ||
+      is_skipped (body, class_name))
+    return FALSE;
+  x->after_notice = FALSE;
+  mark_anchor (x, body, FALSE);
+  paragraph_break (x);
+  return TRUE;
+}
 
-            if (skip_boilerplate (x, node, class_name))
-              break;
-            x->after_notice = FALSE;
-            mark_anchor (x, node, FALSE);
-            if (is_skipped (node, class_name))
-              break;
-            if (name_is (node, "br"))
-              {
-                while (x->text->len > 0 && x->text->str[x->text->len - 1] == ' ')
-                  g_string_truncate (x->text, x->text->len - 1);
-                if (!at_paragraph_start (x->text))
-                  g_string_append_c (x->text, '\n');
-                break;
-              }
-            block = is_block (node);
-            if (block)
-              paragraph_break (x);
-            else if ((name_is (node, "td") || name_is (node, "th")) &&
-                     !at_paragraph_start (x->text))
-              append_text (x, " ");
-            if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1' &&
-                node->name[1] <= '6' && node->name[2] == '\0')
-              {
-                x->first_heading = node_text (node);
-                if (x->first_heading[0] == '\0')
-                  g_clear_pointer (&x->first_heading, g_free);
-              }
-            level = heading_level (node);
-            mark_offset = x->text->len;
-            if (name_is (node, "pre"))
-              {
-                gboolean was = x->in_pre;
-
-                x->in_pre = TRUE;
-                extract (x, node->children);
-                x->in_pre = was;
-              }
-            else
-              extract (x, node->children);
-            if (block)
-              paragraph_break (x);
-            if (level > 0 && x->text->len > mark_offset)
-              {
-                SegmenterHeading mark = {
-                  .offset = mark_offset,
-                  .body = x->text->len,
-                  .title = element_text (node),
-                  .level = level,
-                };
-
-                if (mark.title[0] != '\0')
-                  g_array_append_val (x->marks, mark);
-                else
-                  g_free (mark.title);
-              }
-            break;
-          }
-        default:
-          break;
-        }
-    }
+static void
+extract_body_child (xmlNodePtr node, gpointer user_data)
+{
+  extract_node (user_data, node);
 }
 
 /* The alphanumeric characters of the first paragraphs at @offset equal to
@@ -1718,6 +1825,9 @@ segmenter_epub_read (SegmenterDocument *out,
   g_autoptr (GPtrArray) spine_titles = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GArray) spine_offsets = g_array_new (FALSE, FALSE, sizeof (gsize));
   g_autoptr (HeadingList) marks = g_array_new (FALSE, FALSE, sizeof (SegmenterHeading));
+  /* TOC entry path (borrowed) → GArray of their indexes */
+  g_autoptr (GHashTable) toc_by_path =
+    g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_array_unref);
   const char *mode = settings->epub_chapters != NULL ? settings->epub_chapters : "auto";
   guint n_resolved = 0;
 
@@ -1750,6 +1860,22 @@ segmenter_epub_read (SegmenterDocument *out,
       return FALSE;
     }
 
+  /* Each spine document looks only at its own entries: a TOC of a million
+   * entries over twenty thousand documents costs a million, not their
+   * product. */
+  for (guint t = 0; t < epub.toc->len; t++)
+    {
+      const char *path = g_array_index (epub.toc, TocEntry, t).path;
+      GArray *entries = g_hash_table_lookup (toc_by_path, path);
+
+      if (entries == NULL)
+        {
+          entries = g_array_new (FALSE, FALSE, sizeof (guint));
+          g_hash_table_insert (toc_by_path, (gpointer) path, entries);
+        }
+      g_array_append_val (entries, t);
+    }
+
   for (guint i = 0; i < epub.spine->len; i++)
     {
       ManifestItem *item = epub.spine->pdata[i];
@@ -1764,25 +1890,24 @@ segmenter_epub_read (SegmenterDocument *out,
         .strip = settings->strip_boilerplate,
         .paragraph_start = (gsize) (current_paragraph (out->text) - out->text->str),
       };
+      BodyStream stream = { extract_body_start, extract_body_child, &x };
+      xmlNodePtr streamed_body = NULL;
+      GArray *entries = g_hash_table_lookup (toc_by_path, item->path);
+      guint n_entries = entries != NULL ? entries->len : 0;
       gsize start;
       xmlNodePtr root, body;
 
       if (!is_html_type (item->media_type))
         continue;
-      doc = parse_xml (&epub, item->path, error);
-      if (doc == NULL)
-        return FALSE;
-      /* The tree holds the document now: its bytes go (the spine names
-       * each document once). */
-      g_hash_table_remove (epub.files, item->path);
 
-      for (guint t = 0; t < epub.toc->len; t++)
+      for (guint e = 0; e < n_entries; e++)
         {
+          guint t = g_array_index (entries, guint, e);
           TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
           const char *key = entry->fragment != NULL ? entry->fragment : "";
           GArray *indexes;
 
-          if (strcmp (entry->path, item->path) != 0 || entry->resolved)
+          if (entry->resolved)
             continue;
           indexes = g_hash_table_lookup (anchors, key);
           if (indexes == NULL)
@@ -1795,19 +1920,39 @@ segmenter_epub_read (SegmenterDocument *out,
 
       paragraph_break (&x);
       start = out->text->len;
-      root = xmlDocGetRootElement (doc);
-      body = find_element (root, "body");
-      extract (&x, body != NULL ? body : root);
+      doc = parse_xml (&epub, item->path, &stream, &streamed_body, error);
+      if (doc == NULL)
+        {
+          g_free (x.first_heading);
+          return FALSE;
+        }
+      /* The text is out of the document now: its bytes go (the spine
+       * names each document once). */
+      g_hash_table_remove (epub.files, item->path);
+      if (streamed_body != NULL)
+        {
+          /* What follows the body's last element, the body's end, and
+           * what follows the body, as extract (body) would have done. */
+          extract (&x, streamed_body->children);
+          paragraph_break (&x);
+          extract (&x, streamed_body->next);
+        }
+      else
+        {
+          root = xmlDocGetRootElement (doc);
+          body = find_element (root, "body");
+          extract (&x, body != NULL ? body : root);
+        }
       x.glue = FALSE;
       paragraph_break (&x);
 
       /* Entries naming the file, and fragments not found in it, start at
        * the file's start. */
-      for (guint t = 0; t < epub.toc->len; t++)
+      for (guint e = 0; e < n_entries; e++)
         {
-          TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
+          TocEntry *entry = &g_array_index (epub.toc, TocEntry, g_array_index (entries, guint, e));
 
-          if (strcmp (entry->path, item->path) == 0 && !entry->resolved)
+          if (!entry->resolved)
             {
               entry->offset = start;
               entry->resolved = TRUE;
