@@ -1504,13 +1504,20 @@ skip_heading (const char *text, gsize length, gsize offset, const char *key)
   const char *p = text + offset, *end = text + length;
   GString *seen = g_string_new (NULL);
   gsize result = offset;
+  /* A paragraph much longer than the title is not its heading: it is not
+   * read to its end, or a TOC of many entries pointing into one long
+   * paragraph would read it once for each. */
+  gsize limit = 8 * strlen (key) + 64;
 
   for (guint n = 0; n < 3 && p < end; n++)
     {
-      const char *para_end = strstr (p, "\n\n");
+      gsize window = MIN ((gsize) (end - p), limit);
+      const char *para_end = g_strstr_len (p, (gssize) window, "\n\n");
       g_autofree char *part = NULL;
 
-      if (para_end == NULL || para_end > end)
+      if (para_end == NULL && window < (gsize) (end - p))
+        break;
+      if (para_end == NULL)
         para_end = end;
       part = segmenter_alnum_key (p, para_end);
       g_string_append (seen, part);
@@ -1730,22 +1737,43 @@ add_spine_headings (Epub *epub,
                     GArray *spine_offsets,
                     GPtrArray *spine_titles)
 {
+  /* offset → the title of the first entry there: looked up, not searched
+   * for each document, which would cost documents times entries. */
+  g_autoptr (GHashTable) toc_titles = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_autoptr (GArray) keys = g_array_sized_new (FALSE, FALSE, sizeof (gint64), epub->toc->len);
+
+  for (guint t = 0; t < epub->toc->len; t++)
+    {
+      TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
+      gint64 key = (gint64) entry->offset;
+
+      if (!entry->resolved)
+        continue;
+      g_array_append_val (keys, key);
+    }
+  /* The keys' storage is final now: the table points into it. */
+  for (guint t = 0, k = 0; t < epub->toc->len; t++)
+    {
+      TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
+      gint64 *key;
+
+      if (!entry->resolved)
+        continue;
+      key = &g_array_index (keys, gint64, k++);
+      if (!g_hash_table_contains (toc_titles, key))
+        g_hash_table_insert (toc_titles, key, entry->title);
+    }
   for (guint i = 0; i < spine_offsets->len; i++)
     {
-      gsize offset = g_array_index (spine_offsets, gsize, i);
+      gint64 offset = (gint64) g_array_index (spine_offsets, gsize, i);
       const char *title = spine_titles->pdata[i];
       g_autofree char *fallback = NULL;
 
-      for (guint t = 0; t < epub->toc->len && title == NULL; t++)
-        {
-          TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
-
-          if (entry->resolved && entry->offset == offset)
-            title = entry->title;
-        }
+      if (title == NULL)
+        title = g_hash_table_lookup (toc_titles, &offset);
       if (title == NULL)
         title = fallback = g_strdup_printf ("Section %u", i + 1);
-      segmenter_document_add_heading (out, offset, offset, title, 0);
+      segmenter_document_add_heading (out, (gsize) offset, (gsize) offset, title, 0);
     }
 }
 
