@@ -2777,6 +2777,47 @@ test_segmenter_nul_bytes (gconstpointer data)
   g_assert_nonnull (strstr (error->message, cause));
 }
 
+/* Plain texts of 50,000 headings: a table of contents that never ends,
+ * and as many one-line chapters. */
+static const struct
+{
+  const char *name;
+  gboolean numbered; /* "CHAPTER n" and a line of text, else "CHAPTER I" alone */
+  const char *tail;
+  guint n_chapters;
+  guint n_items;
+} many_headings[] = {
+  { "toc-lines", FALSE, "The end.\n", 2, 50000 },
+  { "numbered", TRUE, "", 50000, 50000 },
+};
+
+static void
+test_segmenter_many_headings (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+  GString *text = g_string_new (NULL);
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GPtrArray) titles = NULL;
+
+  g_test_summary ("50,000 heading lines: a table of contents that never ends is text "
+                  "before its one chapter, and 50,000 numbered chapters are chapters");
+  for (guint i = 1; i <= 50000; i++)
+    if (many_headings[row].numbered)
+      g_string_append_printf (text, "CHAPTER %u\n\nSome text.\n\n", i);
+    else
+      g_string_append (text, "CHAPTER I\n\n");
+  g_string_append (text, many_headings[row].tail);
+  book = make_book (many_headings[row].name, "/books/many.txt", "text/plain",
+                    g_string_free_to_bytes (text));
+  items = segment_ok (NULL, book);
+  titles = chapter_titles (items);
+  assert_well_formed (items, many_headings[row].name);
+  g_assert_cmpuint (titles->len, ==, many_headings[row].n_chapters);
+  g_assert_cmpuint (items->len, ==, many_headings[row].n_items);
+  g_assert_cmpstr (titles->pdata[titles->len - 1], ==, row == 0 ? "CHAPTER I" : "CHAPTER 50000");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2906,6 +2947,14 @@ main (int argc, char **argv)
         g_strdup_printf ("/plugins/segmenter/nul-bytes/%s", nul_bytes[i].name);
 
       g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_nul_bytes);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (many_headings); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/many-headings/%s", many_headings[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_many_headings);
     }
 
   status = g_test_run ();
