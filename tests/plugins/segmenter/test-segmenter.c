@@ -2099,6 +2099,7 @@ typedef struct
   const char *params;
   const char *cause;  /* nullable: the error's message holds it; NULL: read */
   const char *joined; /* nullable: when read, every chunk joined by spaces */
+  const char *author; /* nullable: when read, the author's metadata */
 } HostileCase;
 
 #define OPF_DOCTYPE(doctype, creator, manifest, spine)                                             \
@@ -2390,7 +2391,8 @@ static const HostileCase hostile_cases[] = {
   { "small-entities", small_entities, NULL, NULL,
     "It\xc2\xa0was\xe2\x80\x94"
     "dark and\xc2\xa0"
-    "cold." },
+    "cold.",
+    "A.\xc2\xa0W." },
   { "depth-bomb", depth_bomb, NULL, "elements nested deeper than 256 levels", NULL },
   { "nul-in-chapter", nul_in_chapter, NULL, "malformed XML in “OEBPS/c1.xhtml” at line 1", NULL },
   { "nul-in-package", nul_in_package, NULL, "malformed XML in “OEBPS/content.opf” at line 1",
@@ -2591,6 +2593,9 @@ test_segmenter_hostile (gconstpointer data)
       g_assert_false (items_hold (items, "lollol"));
       joined = joined_chunks (items);
       g_assert_cmpstr (joined, ==, g_bytes_get_data (expected, NULL));
+      if (row->author != NULL)
+        g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "author", NULL), ==,
+                         row->author);
     }
   g_assert_false (g_file_test (slipped, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test ("/tmp/sutra-zip-slip.xhtml", G_FILE_TEST_EXISTS));
