@@ -372,6 +372,8 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
     g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
   g_autoptr (GPtrArray) types = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  /* Paths may be as deep as SUTRA_ITEM_MAX_DEPTH: on the heap, not the stack. */
+  g_autoptr (GArray) path = g_array_sized_new (FALSE, FALSE, sizeof (guint64), 16);
   guint64 n_items;
 
   cursor.data = g_bytes_get_data (body, &cursor.length);
@@ -386,7 +388,6 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
       guint64 input_index = borrowed >> BORROW_BITS;
       const SutraItem *input = NULL;
       guint64 depth = 0;
-      guint64 path[SUTRA_ITEM_MAX_DEPTH];
       guint64 group_size, length;
       g_autofree char *id = NULL;
       const guint8 *p;
@@ -422,18 +423,22 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
       if (borrowed & BORROW_PATH)
         {
           depth = input->depth;
-          memcpy (path, input->path, depth * sizeof (guint64));
+          g_array_set_size (path, depth);
+          memcpy (path->data, input->path, depth * sizeof (guint64));
         }
       else
         {
           depth = get_varint (&cursor);
-          if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH)
+          /* Each position takes a byte at least: a depth the rest of the
+           * body cannot hold is corrupt, and must not size an array. */
+          if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH || depth > cursor.length - cursor.offset)
             {
               cursor.bad = TRUE;
               break;
             }
+          g_array_set_size (path, depth);
           for (guint d = 0; d < depth; d++)
-            path[d] = get_varint (&cursor);
+            g_array_index (path, guint64, d) = get_varint (&cursor);
         }
       group_size = get_varint (&cursor);
       if (!(borrowed & BORROW_ID))
@@ -443,8 +448,8 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
             break;
           id = g_strndup ((const char *) p, length);
         }
-      item = sutra_item_new_with_path (id != NULL ? id : input->id, path, depth, types->pdata[type],
-                                       NULL);
+      item = sutra_item_new_with_path (id != NULL ? id : input->id, (const guint64 *) path->data,
+                                       depth, types->pdata[type], NULL);
       item->flags = (guint16) flags;
       item->group_size = group_size;
       g_ptr_array_add (items, item);
