@@ -920,6 +920,29 @@ has_split_upstream (SutraStageSpec *spec, GHashTable *visited)
   return FALSE;
 }
 
+/* The least depth of the paths @spec's items have: a source's are 1 deep,
+ * a split adds at least a level, a gather takes one off. Memoized in
+ * @depths (stage -> depth + 1); a stage on a cycle counts as a source (the
+ * cycle is reported on its own). */
+static guint
+least_item_depth (SutraStageSpec *spec, GHashTable *depths)
+{
+  gpointer known = g_hash_table_lookup (depths, spec);
+  guint depth = 1;
+
+  if (known != NULL)
+    return GPOINTER_TO_UINT (known) - 1;
+  g_hash_table_insert (depths, spec, GUINT_TO_POINTER (2));
+  for (guint i = 0; i < spec->inputs->len; i++)
+    depth = MAX (depth, least_item_depth (spec->inputs->pdata[i], depths));
+  if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_SPLIT)
+    depth++;
+  else if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER && depth > 1)
+    depth--;
+  g_hash_table_insert (depths, spec, GUINT_TO_POINTER (depth + 1));
+  return depth;
+}
+
 /* Orders stages so every stage comes after its inputs; among ready stages,
  * the file's order (Kahn's algorithm, stable). */
 static GPtrArray *
@@ -1061,6 +1084,28 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
                     "joins the children of a split (such as “segmenter”)",
                     spec->plugin_name);
     }
+
+  {
+    g_autoptr (GHashTable) depths = g_hash_table_new (NULL, NULL);
+
+    /* Item paths hold at most SUTRA_ITEM_MAX_DEPTH positions: a chain of
+     * splits that needs more could only lose items. */
+    for (guint i = 0; i < specs->len; i++)
+      {
+        SutraStageSpec *spec = specs->pdata[i];
+        g_autofree char *path = g_strdup_printf ("/stages/%s", spec->name);
+
+        if (least_item_depth (spec, depths) > SUTRA_ITEM_MAX_DEPTH)
+          {
+            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
+                        "the splits before this stage nest its items deeper than the %u "
+                        "levels an item's path can hold (SUTRA_ITEM_MAX_DEPTH); gather "
+                        "some levels before splitting further",
+                        (guint) SUTRA_ITEM_MAX_DEPTH);
+            break;
+          }
+      }
+  }
 }
 
 static char *
