@@ -1291,6 +1291,43 @@ test_run_deep_splits (gconstpointer data)
   fixture_clear (&fixture);
 }
 
+static void
+test_run_deep_splits_beyond_limit (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *input = sutra_test_write (dir, "in.txt", "a\n", -1);
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *last = NULL;
+
+  g_test_bug ("15");
+  g_test_summary ("A chain of splits deeper than an item's path can hold "
+                  "(SUTRA_ITEM_MAX_DEPTH) is refused by validation, which names the limit "
+                  "and the stage");
+  g_string_printf (text,
+                   "{ \"sutra\": 1, \"name\": \"deep\", \"stages\": { \"read\": { \"plugin\": "
+                   "\"text-source\", \"params\": { \"path\": \"%s\" } }",
+                   input);
+  for (guint i = 0; i < SUTRA_ITEM_MAX_DEPTH; i++)
+    g_string_append_printf (text, ", \"s%u\": { \"plugin\": \"text-split\", \"input\": \"%s%u\" }",
+                            i, i == 0 ? "read" : "s", i == 0 ? 0 : i - 1);
+  g_string_append_printf (text,
+                          ", \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"s%u\", "
+                          "\"params\": { \"path\": \"out.jsonl\" } } } }",
+                          SUTRA_ITEM_MAX_DEPTH - 1);
+  /* The first stage named "s" + number is "s0", whose input is "read". */
+  g_string_replace (text, "\"input\": \"read0\"", "\"input\": \"read\"", 1);
+  pipeline =
+    sutra_pipeline_load_from_data ("deep.json", text->str, text->len, registry, NULL, &error);
+  g_assert_null (pipeline);
+  g_test_message ("%s", error != NULL ? error->message : "(no error)");
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_BAD_GRAPH);
+  last = g_strdup_printf ("stage “s%u”", SUTRA_ITEM_MAX_DEPTH - 1);
+  sutra_assert_contains (error->message, last);
+  sutra_assert_contains (error->message, "deeper than the 65535 levels an item's path can hold");
+}
+
 typedef struct
 {
   const char *name;
@@ -1779,6 +1816,7 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/engine/run/deep-splits/%u", deep_cases[i]);
       g_test_add_data_func (path, &deep_cases[i], test_run_deep_splits);
     }
+  g_test_add_func ("/engine/run/deep-splits/beyond-limit", test_run_deep_splits_beyond_limit);
   for (gsize i = 0; i < G_N_ELEMENTS (misuse_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/engine/run/api-misuse/%s", misuse_cases[i].name);
