@@ -1398,6 +1398,11 @@ run_split_batch (StageRuntime *stage,
     }
   split_pass_until (&s, batch->entries->len);
 
+  /* A run abandoned during the call dropped children (and the plugin may
+   * have stopped early): what was accepted is not the batch's output, and
+   * must not be stored as if it were. */
+  if (g_atomic_int_get (&stage->run->abandoning))
+    g_clear_pointer (&s.record, g_ptr_array_unref);
   if (s.record != NULL && !sutra_checkpoint_save_batch (stage, batch, s.record, error))
     {
       split_stream_clear (&s);
