@@ -268,8 +268,9 @@ sutra_item_get_meta (const SutraItem *item)
   return item->meta;
 }
 
-/* json_node_copy shares nested objects and arrays instead of copying them,
- * so a deep copy goes member by member and element by element. */
+/* json_node_copy shares nested objects, arrays and values instead of
+ * copying them, so a deep copy goes member by member and element by
+ * element, down to the values. */
 static JsonObject *meta_deep_copy (JsonObject *object);
 
 static JsonNode *
@@ -293,8 +294,26 @@ node_deep_copy (JsonNode *node)
       copy = json_node_new (JSON_NODE_ARRAY);
       json_node_take_array (copy, own);
     }
+  else if (JSON_NODE_HOLDS_VALUE (node))
+    {
+      /* By value: json_node_copy() shares the value's storage, whose
+       * reference count json-glib does not change atomically, and a split
+       * copies its input's metadata into children while other threads free
+       * the children made before. */
+      GType type = json_node_get_value_type (node);
+
+      copy = json_node_alloc ();
+      if (type == G_TYPE_INT64)
+        json_node_init_int (copy, json_node_get_int (node));
+      else if (type == G_TYPE_DOUBLE)
+        json_node_init_double (copy, json_node_get_double (node));
+      else if (type == G_TYPE_BOOLEAN)
+        json_node_init_boolean (copy, json_node_get_boolean (node));
+      else
+        json_node_init_string (copy, json_node_get_string (node));
+    }
   else
-    copy = json_node_copy (node);
+    copy = json_node_new (JSON_NODE_NULL);
   return copy;
 }
 
