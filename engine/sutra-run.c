@@ -28,6 +28,7 @@
 #include "sutra-run-private.h"
 
 #include "sutra-output-private.h"
+#include "sutra-record.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -989,17 +990,17 @@ typedef struct
 {
   StageRuntime *stage;
   Batch *batch;
-  guint next_entry;        /* the first entry of batch->entries not yet reached */
-  SutraItem *parent;       /* the data entry whose children come now, or NULL */
-  GArray *counts;          /* guint64 by level: children of the open groups so far */
-  SutraItem *previous;     /* the parent's last child accepted, or NULL */
-  SutraItem *last;         /* the batch's last child accepted, or NULL (a reference) */
-  SutraItem *replay_until; /* on a call made again: what was accepted before (a reference) */
-  GPtrArray *pending;      /* accepted, not yet sent downstream */
-  GPtrArray *record;       /* all accepted, for the store; NULL once too large to store */
-  gsize record_bytes;
-  gboolean flusher; /* the batch is the window's head and this worker sends */
-  GError *problem;  /* a push broke the split contract */
+  guint next_entry;          /* the first entry of batch->entries not yet reached */
+  SutraItem *parent;         /* the data entry whose children come now, or NULL */
+  GArray *counts;            /* guint64 by level: children of the open groups so far */
+  SutraItem *previous;       /* the parent's last child accepted, or NULL (a reference) */
+  SutraItem *last;           /* the batch's last child accepted, or NULL (a reference) */
+  SutraItem *replay_until;   /* on a call made again: what was accepted before (a reference) */
+  GPtrArray *pending;        /* accepted, not yet sent downstream */
+  SutraRecordWriter *record; /* all accepted, for the store; NULL once too large */
+  guint64 n_record_data;     /* data items in the record */
+  gboolean flusher;          /* the batch is the window's head and this worker sends */
+  GError *problem;           /* a push broke the split contract */
   LineageMemo memo;
 } SplitStream;
 
@@ -1012,17 +1013,18 @@ split_stream_init (SplitStream *s, StageRuntime *stage, Batch *batch)
   s->counts = g_array_new (FALSE, TRUE, sizeof (guint64));
   s->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   if (batch->has_key && stage->checkpointing)
-    s->record = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+    s->record = sutra_record_writer_new (batch->data);
 }
 
 static void
 split_stream_clear (SplitStream *s)
 {
   g_array_unref (s->counts);
+  g_clear_pointer (&s->previous, sutra_item_unref);
   g_clear_pointer (&s->last, sutra_item_unref);
   g_clear_pointer (&s->replay_until, sutra_item_unref);
   g_clear_pointer (&s->pending, g_ptr_array_unref);
-  g_clear_pointer (&s->record, g_ptr_array_unref);
+  g_clear_pointer (&s->record, sutra_record_writer_free);
   g_clear_error (&s->problem);
   if (s->flusher)
     release_flush (s->stage);
@@ -1071,17 +1073,21 @@ split_send (SplitStream *s)
   g_ptr_array_set_size (s->pending, 0);
 }
 
-/* Appends @item (transfer full) to the batch's outputs. */
+/* Appends @item (transfer full) to the batch's outputs. It goes into the
+ * record now, before it is sent: once sent, other threads may touch it. */
 static void
 split_emit (SplitStream *s, SutraItem *item)
 {
   if (s->record != NULL)
     {
-      s->record_bytes += g_bytes_get_size (item->payload) + strlen (item->id) + 64;
-      if (s->record->len >= SPLIT_RECORD_MAX_ITEMS || s->record_bytes > SPLIT_RECORD_MAX_BYTES)
-        g_clear_pointer (&s->record, g_ptr_array_unref);
+      if (sutra_record_writer_get_n_items (s->record) >= SPLIT_RECORD_MAX_ITEMS ||
+          sutra_record_writer_get_size (s->record) > SPLIT_RECORD_MAX_BYTES)
+        g_clear_pointer (&s->record, sutra_record_writer_free);
       else
-        g_ptr_array_add (s->record, sutra_item_ref (item));
+        {
+          sutra_record_writer_add (s->record, item);
+          s->n_record_data += !sutra_item_is_marker (item);
+        }
     }
   g_ptr_array_add (s->pending, item);
 }
@@ -1110,7 +1116,7 @@ split_close (SplitStream *s, gboolean failed)
   else if (!failed)
     split_emit (s, sutra_item_new_group_end (s->parent, base, 0));
   s->parent = NULL;
-  s->previous = NULL;
+  g_clear_pointer (&s->previous, sutra_item_unref);
 }
 
 /* Ends the open parent, passes on the markers from upstream before entry
@@ -1235,7 +1241,10 @@ split_accept (SplitStream *s, SutraItem *child)
   lineage = sutra_checkpoint_derive_lineage (stage, s->parent->lineage, &s->memo);
   if (lineage != NULL)
     sutra_item_set_lineage (child, lineage);
-  s->previous = child;
+  /* References, not borrowed pointers: a child sent downstream may be
+   * freed there before the next one comes. */
+  g_clear_pointer (&s->previous, sutra_item_unref);
+  s->previous = sutra_item_ref (child);
   g_clear_pointer (&s->last, sutra_item_unref);
   s->last = sutra_item_ref (child);
   split_emit (s, child);
@@ -1402,11 +1411,16 @@ run_split_batch (StageRuntime *stage,
    * have stopped early): what was accepted is not the batch's output, and
    * must not be stored as if it were. */
   if (g_atomic_int_get (&stage->run->abandoning))
-    g_clear_pointer (&s.record, g_ptr_array_unref);
-  if (s.record != NULL && !sutra_checkpoint_save_batch (stage, batch, s.record, error))
+    g_clear_pointer (&s.record, sutra_record_writer_free);
+  if (s.record != NULL)
     {
-      split_stream_clear (&s);
-      return NULL;
+      g_autoptr (GBytes) body = sutra_record_writer_finish (g_steal_pointer (&s.record));
+
+      if (!sutra_checkpoint_save_record (stage, batch, body, s.n_record_data, error))
+        {
+          split_stream_clear (&s);
+          return NULL;
+        }
     }
   /* The rest goes through the window: the markers, and what a batch that
    * never became the head kept. */
