@@ -1032,8 +1032,9 @@ split_stream_clear (SplitStream *s)
 }
 
 /* Sends what is pending downstream once the batch's turn has come. Before
- * it has, keeps it, up to the stage's queue size, then waits for the turn. After a stop, what
- * cannot be sent is dropped: a stopped run takes nothing more downstream. */
+ * it has, keeps it, up to the stage's queue size, then waits for the turn
+ * (the plugin's push blocks: backpressure). After a stop, what cannot be
+ * sent is dropped: a stopped run takes nothing more downstream. */
 static void
 split_send (SplitStream *s)
 {
