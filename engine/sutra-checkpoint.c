@@ -329,18 +329,31 @@ sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
 gboolean
 sutra_checkpoint_save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
 {
-  SutraJob *job = stage->run->job;
   g_autoptr (GBytes) body = sutra_record_encode (outputs, batch->data);
-  SutraStoreLocation location;
   guint n_out = 0;
+
+  for (guint i = 0; i < outputs->len; i++)
+    n_out += !sutra_item_is_marker (outputs->pdata[i]);
+  return sutra_checkpoint_save_record (stage, batch, body, n_out, error);
+}
+
+/* Stores a batch's record, encoded already (a split's, as it streamed),
+ * and journals it with its @n_out data items. */
+gboolean
+sutra_checkpoint_save_record (StageRuntime *stage,
+                              Batch *batch,
+                              GBytes *body,
+                              guint64 n_out,
+                              GError **error)
+{
+  SutraJob *job = stage->run->job;
+  SutraStoreLocation location;
 
   if (!sutra_store_put (job->store, batch->key, body, &location, error))
     {
       g_prefix_error (error, "stage “%s”: ", stage->spec->name);
       return FALSE;
     }
-  for (guint i = 0; i < outputs->len; i++)
-    n_out += !sutra_item_is_marker (outputs->pdata[i]);
   sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location, batch->data->len,
                            n_out, batch->n_failed, FALSE);
   return TRUE;

@@ -14,6 +14,10 @@ typedef enum
    * complete, and how many children it had. Splits' outputs carry them to
    * gathers, in stream order; maps and sinks pass them on untouched. */
   SUTRA_ITEM_FLAG_GROUP_END = 1 << 0,
+  /* On a marker: the split that made the group failed (on_error skip)
+   * after some of its members had gone downstream, so the group is
+   * incomplete; a gather treats it as a group with members missing. */
+  SUTRA_ITEM_FLAG_GROUP_FAILED = 1 << 1,
 } SutraItemFlags;
 
 struct _SutraItem

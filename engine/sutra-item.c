@@ -2,6 +2,7 @@
 /* SutraItem: one allocation holds the struct, the path and the id. */
 
 #include "sutra-item-private.h"
+#include "sutra-output-private.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,17 @@ item_alloc (guint depth, gsize id_length)
   return item;
 }
 
+/* A constructor's check failed: the payload it was given is still ours to
+ * release (transfer full), and the call is recorded as misused. */
+static SutraItem *
+misused_new (const char *function, const char *rule, GBytes *payload)
+{
+  if (payload != NULL)
+    g_bytes_unref (payload);
+  sutra_api_misused (NULL, function, rule);
+  return NULL;
+}
+
 SutraItem *
 sutra_item_new_with_path (const char *id,
                           const guint64 *path,
@@ -68,7 +80,8 @@ sutra_item_new_with_path (const char *id,
 SutraItem *
 sutra_item_new_root (const char *id, guint64 position, const char *media_type, GBytes *payload)
 {
-  g_return_val_if_fail (id != NULL, NULL);
+  if (G_UNLIKELY (id == NULL))
+    return misused_new (G_STRFUNC, "id != NULL", payload);
   return sutra_item_new_with_path (id, &position, 1, media_type, payload);
 }
 
@@ -82,8 +95,10 @@ sutra_item_new_child (const SutraItem *parent,
   gsize parent_length, suffix_length;
   SutraItem *item;
 
-  g_return_val_if_fail (parent != NULL, NULL);
-  g_return_val_if_fail (parent->depth < SUTRA_ITEM_MAX_DEPTH, NULL);
+  if (G_UNLIKELY (parent == NULL))
+    return misused_new (G_STRFUNC, "parent != NULL", payload);
+  if (G_UNLIKELY (parent->depth >= SUTRA_ITEM_MAX_DEPTH))
+    return misused_new (G_STRFUNC, "parent->depth < SUTRA_ITEM_MAX_DEPTH", payload);
 
   suffix_length = (gsize) snprintf (suffix, sizeof suffix, "/%04" G_GUINT64_FORMAT, index);
   parent_length = strlen (parent->id);
@@ -102,7 +117,8 @@ sutra_item_new_derived (const SutraItem *source, const char *media_type, GBytes 
 {
   SutraItem *item;
 
-  g_return_val_if_fail (source != NULL, NULL);
+  if (G_UNLIKELY (source == NULL))
+    return misused_new (G_STRFUNC, "source != NULL", payload);
 
   item = sutra_item_new_with_path (source->id, source->path, source->depth,
                                    media_type != NULL ? media_type : source->media_type,
@@ -121,8 +137,10 @@ sutra_item_new_parent (const SutraItem *child, const char *media_type, GBytes *p
   g_autofree char *id = NULL;
   const char *slash;
 
-  g_return_val_if_fail (child != NULL, NULL);
-  g_return_val_if_fail (child->depth >= 2, NULL);
+  if (G_UNLIKELY (child == NULL))
+    return misused_new (G_STRFUNC, "child != NULL", payload);
+  if (G_UNLIKELY (child->depth < 2))
+    return misused_new (G_STRFUNC, "child->depth >= 2", payload);
 
   slash = strrchr (child->id, '/');
   id = slash != NULL ? g_strndup (child->id, slash - child->id) : g_strdup (child->id);
@@ -148,7 +166,7 @@ sutra_item_new_group_end (const SutraItem *parent_like, guint depth, guint64 gro
 SutraItem *
 sutra_item_ref (SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   g_atomic_int_inc (&item->ref_count);
   return item;
 }
@@ -168,29 +186,29 @@ sutra_item_unref (SutraItem *item)
 const char *
 sutra_item_get_id (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   return item->id;
 }
 
 guint
 sutra_item_get_depth (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, 0);
+  SUTRA_API_CHECK_VAL (item != NULL, 0);
   return item->depth;
 }
 
 guint64
 sutra_item_get_position (const SutraItem *item, guint level)
 {
-  g_return_val_if_fail (item != NULL, 0);
-  g_return_val_if_fail (level < item->depth, 0);
+  SUTRA_API_CHECK_VAL (item != NULL, 0);
+  SUTRA_API_CHECK_VAL (level < item->depth, 0);
   return item->path[level];
 }
 
 guint64
 sutra_item_get_index (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, 0);
+  SUTRA_API_CHECK_VAL (item != NULL, 0);
   return item->path[item->depth - 1];
 }
 
@@ -210,7 +228,7 @@ sutra_item_compare_prefix (const SutraItem *a, const SutraItem *b, guint depth)
 int
 sutra_item_compare (const SutraItem *a, const SutraItem *b)
 {
-  g_return_val_if_fail (a != NULL && b != NULL, 0);
+  SUTRA_API_CHECK_VAL (a != NULL && b != NULL, 0);
   return sutra_item_compare_prefix (a, b, SUTRA_ITEM_MAX_DEPTH);
 }
 
@@ -225,14 +243,14 @@ sutra_item_is_descendant_of (const SutraItem *item, const SutraItem *ancestor)
 const char *
 sutra_item_get_media_type (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   return item->media_type;
 }
 
 GBytes *
 sutra_item_get_payload (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   return item->payload;
 }
 
@@ -241,7 +259,7 @@ sutra_item_get_data (const SutraItem *item, gsize *size)
 {
   const guint8 *data;
 
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   data = g_bytes_get_data (item->payload, size);
   /* g_bytes_get_data() gives NULL for some empty GBytes (g_bytes_new (p, 0))
    * and not for others: plugins get one answer, a pointer they may hand to
@@ -252,12 +270,13 @@ sutra_item_get_data (const SutraItem *item, gsize *size)
 JsonObject *
 sutra_item_get_meta (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   return item->meta;
 }
 
-/* json_node_copy shares nested objects and arrays instead of copying them,
- * so a deep copy goes member by member and element by element. */
+/* json_node_copy shares nested objects, arrays and values instead of
+ * copying them, so a deep copy goes member by member and element by
+ * element, down to the values. */
 static JsonObject *meta_deep_copy (JsonObject *object);
 
 static JsonNode *
@@ -281,8 +300,26 @@ node_deep_copy (JsonNode *node)
       copy = json_node_new (JSON_NODE_ARRAY);
       json_node_take_array (copy, own);
     }
+  else if (JSON_NODE_HOLDS_VALUE (node))
+    {
+      /* By value: json_node_copy() shares the value's storage, whose
+       * reference count json-glib does not change atomically, and a split
+       * copies its input's metadata into children while other threads free
+       * the children made before. */
+      GType type = json_node_get_value_type (node);
+
+      copy = json_node_alloc ();
+      if (type == G_TYPE_INT64)
+        json_node_init_int (copy, json_node_get_int (node));
+      else if (type == G_TYPE_DOUBLE)
+        json_node_init_double (copy, json_node_get_double (node));
+      else if (type == G_TYPE_BOOLEAN)
+        json_node_init_boolean (copy, json_node_get_boolean (node));
+      else
+        json_node_init_string (copy, json_node_get_string (node));
+    }
   else
-    copy = json_node_copy (node);
+    copy = json_node_new (JSON_NODE_NULL);
   return copy;
 }
 
@@ -303,7 +340,7 @@ meta_deep_copy (JsonObject *object)
 JsonObject *
 sutra_item_ensure_meta (SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
 
   if (item->meta == NULL)
     item->meta = json_object_new ();
@@ -321,7 +358,14 @@ sutra_item_ensure_meta (SutraItem *item)
 void
 sutra_item_set_meta (SutraItem *item, JsonObject *meta)
 {
-  g_return_if_fail (item != NULL);
+  if (G_UNLIKELY (item == NULL))
+    {
+      /* @meta is transfer full: released, as it would have been. */
+      if (meta != NULL)
+        json_object_unref (meta);
+      sutra_api_misused (NULL, G_STRFUNC, "item != NULL");
+      return;
+    }
 
   if (item->meta != NULL)
     json_object_unref (item->meta);
@@ -332,7 +376,7 @@ sutra_item_set_meta (SutraItem *item, JsonObject *meta)
 JsonObject *
 sutra_item_dup_meta (const SutraItem *item)
 {
-  g_return_val_if_fail (item != NULL, NULL);
+  SUTRA_API_CHECK_VAL (item != NULL, NULL);
   return item->meta != NULL ? meta_deep_copy (item->meta) : NULL;
 }
 
@@ -341,7 +385,7 @@ sutra_item_get_meta_string (const SutraItem *item, const char *name, const char 
 {
   JsonNode *node;
 
-  g_return_val_if_fail (item != NULL, fallback);
+  SUTRA_API_CHECK_VAL (item != NULL, fallback);
   if (item->meta == NULL || (node = json_object_get_member (item->meta, name)) == NULL)
     return fallback;
   if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
@@ -354,7 +398,7 @@ sutra_item_get_meta_int (const SutraItem *item, const char *name, gint64 fallbac
 {
   JsonNode *node;
 
-  g_return_val_if_fail (item != NULL, fallback);
+  SUTRA_API_CHECK_VAL (item != NULL, fallback);
   if (item->meta == NULL || (node = json_object_get_member (item->meta, name)) == NULL)
     return fallback;
   if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64)

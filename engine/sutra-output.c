@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* SutraOutput: collects a batch's results or streams a source's. */
+/* SutraOutput: collects a batch's results or streams a source's or a
+ * split's; and records the plugin calls that misuse the public API. */
 
 #include "sutra-output-private.h"
 #include "sutra-split-counters.h"
+
+/* The output of the plugin call running on this thread: public functions
+ * called by the plugin record their failed checks there. A thread-local,
+ * not an argument, because sutra_item_new_child() and the like take no
+ * output; calls on threads a plugin starts itself find none and are only
+ * logged. */
+static GPrivate current_output = G_PRIVATE_INIT (NULL);
 
 void
 sutra_output_init_collect (SutraOutput *output, const gint *cancelled)
@@ -31,10 +39,49 @@ sutra_output_clear (SutraOutput *output)
 }
 
 void
+sutra_output_begin_call (SutraOutput *output)
+{
+  g_private_set (&current_output, output);
+}
+
+void
+sutra_output_end_call (SutraOutput *output)
+{
+  g_private_set (&current_output, NULL);
+}
+
+void
+sutra_api_misused (SutraOutput *output, const char *function, const char *rule)
+{
+  g_return_if_fail_warning (G_LOG_DOMAIN, function, rule);
+  if (output == NULL)
+    output = g_private_get (&current_output);
+  if (output == NULL)
+    return;
+  /* The first misuse is the cause; later ones are usually its effects (a
+   * NULL item made by a failed call, then pushed). */
+  if (output->misused_function == NULL)
+    {
+      output->misused_function = function;
+      output->misused_rule = rule;
+    }
+  output->n_misuses++;
+}
+
+void
 sutra_output_push (SutraOutput *output, SutraItem *item)
 {
-  g_return_if_fail (output != NULL);
-  g_return_if_fail (item != NULL);
+  if (G_UNLIKELY (output == NULL))
+    {
+      sutra_api_misused (NULL, G_STRFUNC, "output != NULL");
+      sutra_item_unref (item);
+      return;
+    }
+  if (G_UNLIKELY (item == NULL))
+    {
+      sutra_api_misused (output, G_STRFUNC, "item != NULL");
+      return;
+    }
 
   output->n_pushed++;
   if (output->split_counters != NULL)
@@ -48,7 +95,7 @@ sutra_output_push (SutraOutput *output, SutraItem *item)
 void
 sutra_output_set_total (SutraOutput *output, guint64 n_items)
 {
-  g_return_if_fail (output != NULL);
+  SUTRA_API_CHECK (output != NULL);
   output->total = n_items;
   output->has_total = TRUE;
   /* Published at once: the progress display shows the total while the
@@ -60,6 +107,6 @@ sutra_output_set_total (SutraOutput *output, guint64 n_items)
 gboolean
 sutra_output_is_cancelled (SutraOutput *output)
 {
-  g_return_val_if_fail (output != NULL, TRUE);
+  SUTRA_API_CHECK_VAL (output != NULL, TRUE);
   return output->cancelled != NULL && g_atomic_int_get (output->cancelled) != 0;
 }

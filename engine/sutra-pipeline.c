@@ -1568,6 +1568,44 @@ check_graph (Problems *problems, GPtrArray *specs, GHashTable *by_name, JsonObje
                     "joins the children of a split (such as “segmenter”)",
                     spec->plugin_name);
     }
+
+  {
+    g_autoptr (GPtrArray) order = topological_order (specs);
+    g_autoptr (GHashTable) depths = g_hash_table_new (NULL, NULL);
+
+    /* Item paths hold at most SUTRA_ITEM_MAX_DEPTH positions: a chain of
+     * splits that needs more could only lose items. The least depth of a
+     * stage's items: a source's are 1 deep, a split adds at least a level, a
+     * gather takes one off. Stages come after their inputs in @order, so one
+     * pass computes it without recursion (a chain of 200,000 stages must
+     * not overflow the stack); a stage on a cycle is not in @order, and an
+     * input on one counts as a source (the cycle is reported on its own). */
+    for (guint i = 0; i < order->len; i++)
+      {
+        SutraStageSpec *spec = order->pdata[i];
+        guint depth = 1;
+
+        for (guint j = 0; j < spec->inputs->len; j++)
+          depth =
+            MAX (depth, GPOINTER_TO_UINT (g_hash_table_lookup (depths, spec->inputs->pdata[j])));
+        if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_SPLIT)
+          depth++;
+        else if (spec->info != NULL && spec->info->kind == SUTRA_STAGE_GATHER && depth > 1)
+          depth--;
+        g_hash_table_insert (depths, spec, GUINT_TO_POINTER (depth));
+        if (depth > SUTRA_ITEM_MAX_DEPTH)
+          {
+            g_autofree char *path = g_strdup_printf ("/stages/%s", spec->name);
+
+            problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_GRAPH, path, spec->name,
+                        "the splits before this stage nest its items deeper than the %u "
+                        "levels an item's path can hold (SUTRA_ITEM_MAX_DEPTH); gather "
+                        "some levels before splitting further",
+                        (guint) SUTRA_ITEM_MAX_DEPTH);
+            break;
+          }
+      }
+  }
 }
 
 /* Pipeline files are small and shallow. json-glib reads the whole text into

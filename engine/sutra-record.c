@@ -186,6 +186,45 @@ put_meta (Writer *out, JsonObject *meta, JsonGenerator **generator)
   put_string (out, text, length);
 }
 
+/* An item's own fields, those it does not borrow from its input. */
+static void
+put_fields (Writer *out, const SutraItem *item, guint borrowed, JsonGenerator **generator)
+{
+  if (!(borrowed & BORROW_PATH))
+    {
+      put_varint (out, item->depth);
+      for (guint d = 0; d < item->depth; d++)
+        put_varint (out, item->path[d]);
+    }
+  put_varint (out, item->group_size);
+  if (!(borrowed & BORROW_ID))
+    put_string (out, item->id, strlen (item->id));
+  if (!(borrowed & BORROW_META))
+    put_meta (out, item->meta, generator);
+  if (!(borrowed & BORROW_PAYLOAD))
+    {
+      gsize payload_size;
+      const guint8 *payload = g_bytes_get_data (item->payload, &payload_size);
+
+      put_string (out, payload, payload_size);
+    }
+}
+
+/* The tables after the entries, and where they start. */
+static void
+put_tables (Writer *out, GPtrArray *lineages, GPtrArray *types)
+{
+  guint64 tables_offset = GUINT64_TO_LE ((guint64) out->used);
+
+  put_varint (out, lineages->len);
+  for (guint l = 0; l < lineages->len; l++)
+    put_bytes (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
+  put_varint (out, types->len);
+  for (guint t = 0; t < types->len; t++)
+    put_string (out, types->pdata[t], strlen (types->pdata[t]));
+  put_bytes (out, &tables_offset, sizeof tables_offset);
+}
+
 GBytes *
 sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
 {
@@ -195,7 +234,6 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
   g_autoptr (GPtrArray) types = g_ptr_array_new ();
   g_autoptr (JsonGenerator) generator = NULL;
   guint last_lineage = 0, last_type = 0, cursor = 0;
-  guint64 tables_offset;
 
   put_varint (out, items->len);
   for (guint i = 0; i < items->len;)
@@ -231,35 +269,98 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
           i += count;
           continue;
         }
-      if (!(borrowed & BORROW_PATH))
-        {
-          put_varint (out, item->depth);
-          for (guint d = 0; d < item->depth; d++)
-            put_varint (out, item->path[d]);
-        }
-      put_varint (out, item->group_size);
-      if (!(borrowed & BORROW_ID))
-        put_string (out, item->id, strlen (item->id));
-      if (!(borrowed & BORROW_META))
-        put_meta (out, item->meta, &generator);
-      if (!(borrowed & BORROW_PAYLOAD))
-        {
-          gsize payload_size;
-          const guint8 *payload = g_bytes_get_data (item->payload, &payload_size);
-
-          put_string (out, payload, payload_size);
-        }
+      put_fields (out, item, borrowed, &generator);
       i++;
     }
-  tables_offset = GUINT64_TO_LE ((guint64) out->used);
-  put_varint (out, lineages->len);
-  for (guint l = 0; l < lineages->len; l++)
-    put_bytes (out, ((SutraLineage *) lineages->pdata[l])->digest, SUTRA_DIGEST_SIZE);
-  put_varint (out, types->len);
-  for (guint t = 0; t < types->len; t++)
-    put_string (out, types->pdata[t], strlen (types->pdata[t]));
-  put_bytes (out, &tables_offset, sizeof tables_offset);
+  put_tables (out, lineages, types);
   g_byte_array_set_size (out->array, out->used);
+  return g_byte_array_free_to_bytes (out->array);
+}
+
+struct _SutraRecordWriter
+{
+  Writer items; /* the entries, without the count before them */
+  GPtrArray *inputs;
+  GPtrArray *lineages;
+  GPtrArray *types;
+  JsonGenerator *generator;
+  guint last_lineage, last_type, cursor;
+  guint64 n_items;
+};
+
+SutraRecordWriter *
+sutra_record_writer_new (GPtrArray *inputs)
+{
+  SutraRecordWriter *writer = g_new0 (SutraRecordWriter, 1);
+
+  writer->items.array = g_byte_array_sized_new (4096);
+  writer->inputs = inputs != NULL ? g_ptr_array_ref (inputs) : NULL;
+  writer->lineages = g_ptr_array_new ();
+  writer->types = g_ptr_array_new ();
+  return writer;
+}
+
+void
+sutra_record_writer_add (SutraRecordWriter *writer, SutraItem *item)
+{
+  Writer *out = &writer->items;
+  guint lineage = lineage_slot (writer->lineages, item->lineage, &writer->last_lineage);
+  guint type = type_slot (writer->types, item->media_type, &writer->last_type);
+  guint input = 0;
+  guint borrowed = find_borrowed (item, writer->inputs, &writer->cursor, &input);
+
+  put_varint (out, item->flags);
+  put_varint (out, lineage == NO_LINEAGE ? 0 : lineage + 1u);
+  put_varint (out, type);
+  put_varint (out, borrowed != 0 ? ((guint64) input << BORROW_BITS) | borrowed : 0);
+  if (borrowed == BORROW_ALL)
+    {
+      /* No run of passed-on items to merge: each comes on its own. */
+      put_varint (out, 1);
+      writer->cursor = input + 1;
+    }
+  else
+    put_fields (out, item, borrowed, &writer->generator);
+  writer->n_items++;
+}
+
+gsize
+sutra_record_writer_get_size (SutraRecordWriter *writer)
+{
+  return writer->items.used;
+}
+
+guint64
+sutra_record_writer_get_n_items (SutraRecordWriter *writer)
+{
+  return writer->n_items;
+}
+
+void
+sutra_record_writer_free (SutraRecordWriter *writer)
+{
+  if (writer == NULL)
+    return;
+  g_byte_array_unref (writer->items.array);
+  g_clear_pointer (&writer->inputs, g_ptr_array_unref);
+  g_ptr_array_unref (writer->lineages);
+  g_ptr_array_unref (writer->types);
+  g_clear_object (&writer->generator);
+  g_free (writer);
+}
+
+GBytes *
+sutra_record_writer_finish (SutraRecordWriter *writer)
+{
+  Writer out_writer = { g_byte_array_sized_new (writer->items.used + 256), 0 };
+  Writer *out = &out_writer;
+
+  /* The count comes first, and is known only now. */
+  put_varint (out, writer->n_items);
+  put_bytes (out, writer->items.array->data, writer->items.used);
+  put_tables (out, writer->lineages, writer->types);
+  g_byte_array_set_size (out->array, out->used);
+  sutra_record_writer_free (writer);
   return g_byte_array_free_to_bytes (out->array);
 }
 
@@ -372,6 +473,8 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
     g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
   g_autoptr (GPtrArray) types = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  /* Paths may be as deep as SUTRA_ITEM_MAX_DEPTH: on the heap, not the stack. */
+  g_autoptr (GArray) path = g_array_sized_new (FALSE, FALSE, sizeof (guint64), 16);
   guint64 n_items;
 
   cursor.data = g_bytes_get_data (body, &cursor.length);
@@ -386,7 +489,6 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
       guint64 input_index = borrowed >> BORROW_BITS;
       const SutraItem *input = NULL;
       guint64 depth = 0;
-      guint64 path[SUTRA_ITEM_MAX_DEPTH];
       guint64 group_size, length;
       g_autofree char *id = NULL;
       const guint8 *p;
@@ -422,18 +524,22 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
       if (borrowed & BORROW_PATH)
         {
           depth = input->depth;
-          memcpy (path, input->path, depth * sizeof (guint64));
+          g_array_set_size (path, depth);
+          memcpy (path->data, input->path, depth * sizeof (guint64));
         }
       else
         {
           depth = get_varint (&cursor);
-          if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH)
+          /* Each position takes a byte at least: a depth the rest of the
+           * body cannot hold is corrupt, and must not size an array. */
+          if (depth < 1 || depth > SUTRA_ITEM_MAX_DEPTH || depth > cursor.length - cursor.offset)
             {
               cursor.bad = TRUE;
               break;
             }
+          g_array_set_size (path, depth);
           for (guint d = 0; d < depth; d++)
-            path[d] = get_varint (&cursor);
+            g_array_index (path, guint64, d) = get_varint (&cursor);
         }
       group_size = get_varint (&cursor);
       if (!(borrowed & BORROW_ID))
@@ -443,8 +549,8 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
             break;
           id = g_strndup ((const char *) p, length);
         }
-      item = sutra_item_new_with_path (id != NULL ? id : input->id, path, depth, types->pdata[type],
-                                       NULL);
+      item = sutra_item_new_with_path (id != NULL ? id : input->id, (const guint64 *) path->data,
+                                       depth, types->pdata[type], NULL);
       item->flags = (guint16) flags;
       item->group_size = group_size;
       g_ptr_array_add (items, item);

@@ -15,6 +15,22 @@ G_BEGIN_DECLS
  * by the store's own header. */
 GBytes *sutra_record_encode (GPtrArray *items, GPtrArray *inputs);
 
+/* Encodes items one at a time, as they are made, in the format of
+ * sutra_record_encode() (items passed on from @inputs take an entry each:
+ * a split's children, which this is for, are never passed on). A split
+ * streams its children downstream: each is encoded before it is sent,
+ * while no other thread can touch it (json-glib's reference counts are
+ * not atomic, and encoding metadata takes a reference). */
+typedef struct _SutraRecordWriter SutraRecordWriter;
+
+SutraRecordWriter *sutra_record_writer_new (GPtrArray *inputs);
+void sutra_record_writer_add (SutraRecordWriter *writer, SutraItem *item);
+gsize sutra_record_writer_get_size (SutraRecordWriter *writer);
+guint64 sutra_record_writer_get_n_items (SutraRecordWriter *writer);
+/* Returns: (transfer full): the body; frees @writer. */
+GBytes *sutra_record_writer_finish (SutraRecordWriter *writer);
+void sutra_record_writer_free (SutraRecordWriter *writer);
+
 /* Decodes a body made by sutra_record_encode() with inputs equal to
  * @inputs (the same batch key guarantees it). Returns: (transfer full):
  * the items, or NULL with @error set when the body is malformed. */

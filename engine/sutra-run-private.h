@@ -177,6 +177,11 @@ gboolean sutra_checkpoint_save_batch (StageRuntime *stage,
                                       Batch *batch,
                                       GPtrArray *outputs,
                                       GError **error);
+gboolean sutra_checkpoint_save_record (StageRuntime *stage,
+                                       Batch *batch,
+                                       GBytes *body,
+                                       guint64 n_out,
+                                       GError **error);
 gboolean sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch);
 void sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch);
 gboolean sutra_checkpoint_sink (StageRuntime *stage,

@@ -30,6 +30,7 @@
 #include "sutra-output-private.h"
 #include "sutra-split-counters.h"
 #include "sutra-timeline.h"
+#include "sutra-record.h"
 
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -380,9 +381,11 @@ take_batch (StageRuntime *stage, Batch *batch)
 
 /* Hands a finished batch's outputs (transfer full) to the window and
  * flushes every batch that is next in line. Whoever finds the head batch
- * ready flushes; the others just deposit. */
+ * ready flushes; the others just deposit. A split's worker that has been
+ * sending its batch's children itself (@flusher) holds the flush already:
+ * its batch is the head. */
 static void
-deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
+deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs, gboolean flusher)
 {
   WindowSlot *slot;
 
@@ -390,7 +393,7 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
   slot = &stage->window[seq % stage->window_size];
   slot->ready = TRUE;
   slot->items = outputs;
-  if (stage->flushing)
+  if (!flusher && stage->flushing)
     {
       g_mutex_unlock (&stage->out_lock);
       return;
@@ -420,6 +423,20 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs)
         break;
     }
   stage->flushing = FALSE;
+  /* A split's worker waiting for its batch's turn waits for the flush to
+   * be free too, not only for the window to move. */
+  g_cond_broadcast (&stage->window_moved);
+  g_mutex_unlock (&stage->out_lock);
+}
+
+/* Gives up the flush a split's worker took for its batch, when the batch
+ * failed (the run is failing: nothing more is flushed). */
+static void
+release_flush (StageRuntime *stage)
+{
+  g_mutex_lock (&stage->out_lock);
+  stage->flushing = FALSE;
+  g_cond_broadcast (&stage->window_moved);
   g_mutex_unlock (&stage->out_lock);
 }
 
@@ -464,59 +481,115 @@ rate_limit (StageRuntime *stage, guint n_items)
     g_usleep (wait_us);
 }
 
-/* Calls the plugin, retrying per the stage's policy with exponential
- * backoff, capped, with jitter so that workers do not retry in lockstep. */
+static GError *contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* What a plugin call that misused the public API failed with: the first
+ * check that failed names the function and the rule. */
+static GError *
+misuse_error (StageRuntime *stage, const SutraOutput *output)
+{
+  g_autofree char *more = NULL;
+
+  if (output->n_misuses > 1)
+    more = g_strdup_printf (" (and %u more checks after it)", output->n_misuses - 1);
+  return g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                      "stage “%s” (plugin “%s”) misused the plugin API: it called %s() and "
+                      "failed its check “%s”%s, so what the call made cannot be trusted (an "
+                      "item may be missing); fix the plugin",
+                      stage->spec->name, stage->spec->plugin_name, output->misused_function,
+                      output->misused_rule, more != NULL ? more : "");
+}
+
+/* Calls the plugin's process once, on @output (set up by the caller). A
+ * call during which a public function's check failed has failed, whatever
+ * it returned: *@misused is set and @error names the function and the rule.
+ * That failure is the plugin's, not the item's: callers neither retry it
+ * nor skip the item, they fail the run. */
+static gboolean
+call_once (StageRuntime *stage,
+           gpointer instance,
+           SutraItem *const *items,
+           guint n_items,
+           SutraOutput *output,
+           gboolean *misused,
+           GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gboolean ok;
+
+  *misused = FALSE;
+  sutra_output_begin_call (output);
+  ok = stage->info->process (instance, items, n_items, output, &local);
+  sutra_output_end_call (output);
+  COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (output))
+    {
+      *misused = TRUE;
+      g_propagate_error (error, misuse_error (stage, output));
+      return FALSE;
+    }
+  if (ok)
+    return TRUE;
+  if (local == NULL)
+    g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                 "plugin “%s” failed without saying why (it returned FALSE but set "
+                 "no error)",
+                 stage->spec->plugin_name);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+/* Before attempt @attempt + 1: reports the retry and sleeps, with
+ * exponential backoff, capped, with jitter so that workers do not retry in
+ * lockstep. */
+static void
+retry_wait (StageRuntime *stage,
+            SutraItem *item,
+            guint attempt,
+            const GError *cause,
+            guint *delay_ms)
+{
+  guint jitter = *delay_ms > 0 ? g_random_int_range (0, *delay_ms / 2 + 1) : 0;
+  JsonObject *event = sutra_run_stage_event (stage, "item-retry");
+
+  json_object_set_string_member (event, "item", sutra_item_get_id (item));
+  json_object_set_int_member (event, "attempt", attempt);
+  json_object_set_string_member (event, "message", cause->message);
+  sutra_run_emit_event (stage->run, event);
+  g_usleep ((gulong) (*delay_ms + jitter) * 1000);
+  *delay_ms = MIN (*delay_ms * 2, stage->spec->retry_max_backoff_ms);
+}
+
+/* Calls the plugin on a collecting output, retrying per the stage's
+ * policy. Returns the outputs, or NULL with @error (and *@misused when the
+ * plugin misused the API). */
 static GPtrArray *
 call_process (StageRuntime *stage,
               gpointer instance,
               SutraItem *const *items,
               guint n_items,
               guint max_attempts,
+              gboolean *misused,
               GError **error)
 {
-  SutraStageSpec *spec = stage->spec;
-  guint delay_ms = spec->retry_backoff_ms;
+  guint delay_ms = stage->spec->retry_backoff_ms;
 
   for (guint attempt = 1;; attempt++)
     {
       SutraOutput output;
       g_autoptr (GError) local = NULL;
-      gint64 start = g_get_monotonic_time ();
-      gboolean ok;
 
       sutra_output_init_collect (&output, &stage->run->abandoning);
-      if (stage->info->kind == SUTRA_STAGE_SPLIT)
-        output.split_counters = &stage->split;
-      ok = stage->info->process (instance, items, n_items, &output, &local);
-      COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
-      /* The call's children are in flight no more: its batch counts them
-       * as done, or a retry pushes them again. */
-      if (output.split_counters != NULL)
-        sutra_split_counters_unpush (&stage->split, output.n_pushed, output.bytes_pushed);
-      if (ok)
+      if (call_once (stage, instance, items, n_items, &output, misused, &local))
         return g_steal_pointer (&output.items);
       sutra_output_clear (&output);
-      if (local == NULL)
-        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
-                     "plugin “%s” failed without saying why (it returned FALSE but set "
-                     "no error)",
-                     spec->plugin_name);
-      if (attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
+      if (*misused || attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return NULL;
         }
-      {
-        guint jitter = delay_ms > 0 ? g_random_int_range (0, delay_ms / 2 + 1) : 0;
-        JsonObject *event = sutra_run_stage_event (stage, "item-retry");
-
-        json_object_set_string_member (event, "item", sutra_item_get_id (items[0]));
-        json_object_set_int_member (event, "attempt", attempt);
-        json_object_set_string_member (event, "message", local->message);
-        sutra_run_emit_event (stage->run, event);
-        g_usleep ((gulong) (delay_ms + jitter) * 1000);
-        delay_ms = MIN (delay_ms * 2, spec->retry_max_backoff_ms);
-      }
+      retry_wait (stage, items[0], attempt, local, &delay_ms);
     }
 }
 
@@ -543,8 +616,6 @@ propagate_failure (GError **error, GError *cause, const char *format, ...)
   g_error_free (cause);
 }
 
-static GError *contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
 static GError *
 contract_error (StageRuntime *stage, const char *format, ...)
 {
@@ -560,82 +631,6 @@ contract_error (StageRuntime *stage, const char *format, ...)
                       message);
 }
 
-/* Appends a split's outputs for @parent to @result with the end-of-group
- * markers they imply, checking each is a descendant of @parent and that
- * they come in increasing path order. Consumes @children's references. */
-static GError *
-append_split_children (StageRuntime *stage,
-                       SutraItem *parent,
-                       SutraItem *const *children,
-                       guint n_children,
-                       GPtrArray *result)
-{
-  guint64 counts[SUTRA_ITEM_MAX_DEPTH + 1] = { 0 };
-  SutraItem *previous = NULL;
-  guint base = parent->depth;
-  GError *problem = NULL;
-  guint i;
-
-  for (i = 0; i < n_children; i++)
-    {
-      SutraItem *child = children[i];
-      guint common;
-
-      if (sutra_item_is_marker (child) || !sutra_item_is_descendant_of (child, parent))
-        {
-          problem = contract_error (stage,
-                                    "it pushed “%s”, which is not a descendant of “%s” "
-                                    "(make children with sutra_item_new_child)",
-                                    sutra_item_get_id (child), sutra_item_get_id (parent));
-          break;
-        }
-      if (previous != NULL && sutra_item_compare (previous, child) >= 0)
-        {
-          problem = contract_error (stage,
-                                    "it pushed “%s” after “%s”: children must come in "
-                                    "increasing order",
-                                    sutra_item_get_id (child), sutra_item_get_id (previous));
-          break;
-        }
-      common = base;
-      if (previous != NULL)
-        {
-          while (common < MIN (previous->depth, child->depth) &&
-                 previous->path[common] == child->path[common])
-            common++;
-          if (common == child->depth || common == previous->depth)
-            {
-              problem = contract_error (stage,
-                                        "it pushed both “%s” and its descendant “%s”: a "
-                                        "split pushes leaves only",
-                                        sutra_item_get_id (previous), sutra_item_get_id (child));
-              break;
-            }
-          /* Ancestors of the previous child below the common prefix are
-           * complete: close them, deepest first. */
-          for (guint level = previous->depth - 1; level > common; level--)
-            g_ptr_array_add (result, sutra_item_new_group_end (previous, level, counts[level]));
-        }
-      for (guint level = common; level < child->depth; level++)
-        counts[level] = level == common ? counts[level] + 1 : 1;
-      g_ptr_array_add (result, child);
-      previous = child;
-    }
-  if (problem != NULL)
-    {
-      /* The children not appended are still ours to release. */
-      for (; i < n_children; i++)
-        sutra_item_unref (children[i]);
-      return problem;
-    }
-  if (previous != NULL)
-    for (guint level = previous->depth - 1; level >= base; level--)
-      g_ptr_array_add (result, sutra_item_new_group_end (previous, level, counts[level]));
-  else
-    g_ptr_array_add (result, sutra_item_new_group_end (parent, base, 0));
-  return NULL;
-}
-
 /* Per input item, the outputs it produced: a GPtrArray, or NULL for an item
  * that failed and was skipped. */
 static void
@@ -647,9 +642,8 @@ per_item_free (GPtrArray *per_item)
   g_ptr_array_free (per_item, TRUE);
 }
 
-/* Splits a batch's flat outputs by the input item each belongs to: a map's
- * i-th output to the i-th input, a split's outputs to the input they
- * descend from. */
+/* Splits a map's batch's flat outputs by the input item each belongs to:
+ * the i-th output to the i-th input. */
 static GPtrArray *
 attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
 {
@@ -661,60 +655,45 @@ attribute_outputs (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError
       SutraItem *input = batch->data->pdata[i];
       GPtrArray *mine = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
 
-      g_ptr_array_add (per_item, mine);
-      if (stage->info->kind == SUTRA_STAGE_MAP)
-        {
-          SutraItem *output;
+      SutraItem *output;
 
-          if (next >= outputs->len)
-            {
-              *error = contract_error (stage,
-                                       "it pushed %u items for a batch of %u; a map "
-                                       "pushes exactly one per input",
-                                       outputs->len, batch->data->len);
-              per_item_free (per_item);
-              return NULL;
-            }
-          output = outputs->pdata[next++];
-          if (sutra_item_is_marker (output) || output->depth != input->depth ||
-              sutra_item_compare (output, input) != 0)
-            {
-              *error = contract_error (stage,
-                                       "for input “%s” it pushed “%s”; a map's output "
-                                       "keeps its input's id and path (use "
-                                       "sutra_item_new_derived)",
-                                       sutra_item_get_id (input), sutra_item_get_id (output));
-              per_item_free (per_item);
-              return NULL;
-            }
-          g_ptr_array_add (mine, sutra_item_ref (output));
-          continue;
+      g_ptr_array_add (per_item, mine);
+      if (next >= outputs->len)
+        {
+          *error = contract_error (stage,
+                                   "it pushed %u items for a batch of %u; a map "
+                                   "pushes exactly one per input",
+                                   outputs->len, batch->data->len);
+          per_item_free (per_item);
+          return NULL;
         }
-      while (next < outputs->len && !sutra_item_is_marker (outputs->pdata[next]) &&
-             sutra_item_is_descendant_of (outputs->pdata[next], input))
-        g_ptr_array_add (mine, sutra_item_ref (outputs->pdata[next++]));
+      output = outputs->pdata[next++];
+      if (sutra_item_is_marker (output) || output->depth != input->depth ||
+          sutra_item_compare (output, input) != 0)
+        {
+          *error = contract_error (stage,
+                                   "for input “%s” it pushed “%s”; a map's output "
+                                   "keeps its input's id and path (use "
+                                   "sutra_item_new_derived)",
+                                   sutra_item_get_id (input), sutra_item_get_id (output));
+          per_item_free (per_item);
+          return NULL;
+        }
+      g_ptr_array_add (mine, sutra_item_ref (output));
     }
   if (next < outputs->len)
     {
-      SutraItem *stray = outputs->pdata[next];
-
-      *error = stage->info->kind == SUTRA_STAGE_MAP
-                 ? contract_error (stage,
-                                   "it pushed %u items for a batch of %u; a map pushes "
-                                   "exactly one per input",
-                                   outputs->len, batch->data->len)
-                 : contract_error (stage,
-                                   "it pushed “%s”, which is not a descendant of an input "
-                                   "of its batch, or out of order (make children with "
-                                   "sutra_item_new_child, in increasing order)",
-                                   sutra_item_get_id (stray));
+      *error = contract_error (stage,
+                               "it pushed %u items for a batch of %u; a map pushes "
+                               "exactly one per input",
+                               outputs->len, batch->data->len);
       per_item_free (per_item);
       return NULL;
     }
   return per_item;
 }
 
-/* Processes data items one by one after their batch failed, so that the
+/* Processes a map's data items one by one after their batch failed, so that the
  * failure names the item and the other items of the batch still count.
  * One attempt each: the batch already had its retries. */
 static GPtrArray *
@@ -726,10 +705,17 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
     {
       SutraItem *item = batch->data->pdata[i];
       g_autoptr (GError) local = NULL;
-      g_autoptr (GPtrArray) one = call_process (stage, instance, &item, 1, 1, &local);
+      gboolean misused = FALSE;
+      g_autoptr (GPtrArray) one = call_process (stage, instance, &item, 1, 1, &misused, &local);
       Batch single = { 0 };
       GPtrArray *attributed;
 
+      if (one == NULL && misused)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          per_item_free (per_item);
+          return NULL;
+        }
       if (one == NULL)
         {
           if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
@@ -759,11 +745,10 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
   return per_item;
 }
 
-/* Lays out a batch's results in stream order: markers from upstream where
- * they were, and each data item's outputs in its place (with the split's
- * own end-of-group markers). */
+/* Lays out a map's batch's results in stream order: markers from upstream
+ * where they were, and each data item's output in its place. */
 static GPtrArray *
-assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error)
+assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
 {
   GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   LineageMemo memo = { NULL, NULL };
@@ -782,34 +767,10 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item, GError **error
       mine = per_item->pdata[data_index++];
       if (mine == NULL)
         continue;
-      if (stage->info->kind == SUTRA_STAGE_SPLIT)
-        {
-          GError *problem;
-
-          for (guint j = 0; j < mine->len; j++)
-            {
-              SutraLineage *lineage =
-                sutra_checkpoint_derive_lineage (stage, entry->lineage, &memo);
-
-              /* Children are new items of this call: safe to change. */
-              if (lineage != NULL && !sutra_item_is_marker (mine->pdata[j]))
-                sutra_item_set_lineage (mine->pdata[j], lineage);
-              sutra_item_ref (mine->pdata[j]);
-            }
-          problem = append_split_children (stage, entry, (SutraItem *const *) mine->pdata,
-                                           mine->len, result);
-          if (problem != NULL)
-            {
-              g_propagate_error (error, problem);
-              g_ptr_array_unref (result);
-              return NULL;
-            }
-        }
-      else
-        for (guint j = 0; j < mine->len; j++)
-          g_ptr_array_add (result,
-                           sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
-                                                          entry, &memo));
+      for (guint j = 0; j < mine->len; j++)
+        g_ptr_array_add (result,
+                         sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
+                                                        entry, &memo));
     }
   return result;
 }
@@ -823,6 +784,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
   g_autoptr (GError) local = NULL;
   SutraItem *closing = batch->closing;
   g_autofree char *parent_id = NULL;
+  gboolean misused = FALSE;
   SutraItem *output;
 
   /* Markers of other levels pass through before the group's output. */
@@ -843,14 +805,21 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
     parent_id = g_strdup_printf ("(group at position %" G_GUINT64_FORMAT ")",
                                  closing->path[closing->depth - 1]);
 
-  if (batch->data->len != closing->group_size)
+  if (batch->data->len != closing->group_size ||
+      (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0)
     {
-      g_autoptr (GError) missing = g_error_new (
-        SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
-        "group “%s” has %u of its %" G_GUINT64_FORMAT " members: the others failed upstream "
-        "(see the failures reported before); set \"on_missing\": \"skip\" to go on without "
-        "the group",
-        parent_id, batch->data->len, closing->group_size);
+      g_autoptr (GError) missing =
+        (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0
+          ? g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
+                         "group “%s” is incomplete: the split that made it failed after %u "
+                         "members (see the failures reported before); set \"on_missing\": "
+                         "\"skip\" to go on without the group",
+                         parent_id, batch->data->len)
+          : g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
+                         "group “%s” has %u of its %" G_GUINT64_FORMAT
+                         " members: the others failed upstream (see the failures reported "
+                         "before); set \"on_missing\": \"skip\" to go on without the group",
+                         parent_id, batch->data->len, closing->group_size);
 
       if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
         {
@@ -865,7 +834,12 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
 
   rate_limit (stage, 1);
   outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
-                          batch->data->len, stage->spec->retry_attempts, &local);
+                          batch->data->len, stage->spec->retry_attempts, &misused, &local);
+  if (outputs == NULL && misused)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
   if (outputs == NULL)
     {
       if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
@@ -892,7 +866,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
   return g_steal_pointer (&result);
 }
 
-/* Maps, splits and sinks. Returns the batch's outputs in stream order. */
+/* Maps, gathers and sinks. Returns the batch's outputs in stream order. */
 static GPtrArray *
 process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
 {
@@ -902,6 +876,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   GPtrArray *per_item = NULL;
   GPtrArray *result;
   guint n_data = batch->data->len;
+  gboolean misused = FALSE;
 
   if (kind == SUTRA_STAGE_GATHER)
     return process_gather (stage, instance, batch, error);
@@ -910,7 +885,12 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
     {
       rate_limit (stage, n_data);
       outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata, n_data,
-                              stage->spec->retry_attempts, &local);
+                              stage->spec->retry_attempts, &misused, &local);
+    }
+  if (misused)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
     }
   if (kind == SUTRA_STAGE_SINK)
     {
@@ -944,8 +924,8 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
 
   if (n_data > 0 && outputs == NULL)
     {
-      /* Which item failed? Maps and splits are pure functions of their
-       * input, so they can be asked again one item at a time. */
+      /* Which item failed? Maps are pure functions of their input, so
+       * they can be asked again one item at a time. */
       if (n_data == 1)
         {
           const char *id = sutra_item_get_id (batch->data->pdata[0]);
@@ -969,7 +949,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
     per_item = g_ptr_array_new ();
   if (per_item == NULL)
     return NULL;
-  result = assemble (stage, batch, per_item, error);
+  result = assemble (stage, batch, per_item);
   per_item_free (per_item);
   return result;
 }
@@ -986,10 +966,518 @@ split_counters_done (StageRuntime *stage, Batch *batch, GPtrArray *outputs, gboo
   sutra_split_counters_done (&stage->split, batch->data, n_children, children_bytes, started);
 }
 
-/* One batch through the stage, or through the store when it was done
- * before. Returns the outputs, or NULL with @error. */
+/* Splits --------------------------------------------------------------------- */
+
+/*
+ * A split's children go downstream while the plugin is still making them:
+ * one input may have millions (a book of a million paragraphs), and holding
+ * them until the call returns would bound memory by the input, not by the
+ * queues. Each push is checked and counted as it comes (the end-of-group
+ * markers follow from the paths), and sent in chunks.
+ *
+ * Order is kept as for every stage: a batch's children are sent only once
+ * every earlier batch has left the reorder window. Until then a worker keeps
+ * its batch's children, up to the stage's queue size, and then waits in its
+ * push for its turn; the plugin's call blocks there (backpressure). The
+ * worker whose batch is the head of the window takes the flush and sends
+ * its children itself, then deposits the rest of the batch as any batch.
+ *
+ * What was sent is never taken back. A call that fails after pushing
+ * children is retried as calls are, and the children it pushes again
+ * (up to the last one accepted) are dropped: splits are deterministic. An
+ * input that fails for good keeps the children it had pushed; its open
+ * groups end with markers flagged failed, so that a gather downstream
+ * counts them as groups with members missing (on_missing).
+ */
+
+/* Children are sent downstream in chunks: one lock round per chunk. */
+#define SPLIT_SEND_CHUNK 64
+
+/* A split batch's outputs are stored for resume only while they stay this
+ * small; a larger batch is computed again on resume (its outputs are the
+ * same: splits are deterministic), so that storing never holds a huge
+ * split's children in memory. */
+#define SPLIT_RECORD_MAX_ITEMS 65536
+#define SPLIT_RECORD_MAX_BYTES (16 * 1024 * 1024)
+
+typedef struct
+{
+  StageRuntime *stage;
+  Batch *batch;
+  guint next_entry;          /* the first entry of batch->entries not yet reached */
+  SutraItem *parent;         /* the data entry whose children come now, or NULL */
+  GArray *counts;            /* guint64 by level: children of the open groups so far */
+  SutraItem *previous;       /* the parent's last child accepted, or NULL (a reference) */
+  SutraItem *last;           /* the batch's last child accepted, or NULL (a reference) */
+  SutraItem *replay_until;   /* on a call made again: what was accepted before (a reference) */
+  GPtrArray *pending;        /* accepted, not yet sent downstream */
+  SutraRecordWriter *record; /* all accepted, for the store; NULL once too large */
+  guint64 n_record_data;     /* data items in the record */
+  gboolean flusher;          /* the batch is the window's head and this worker sends */
+  GError *problem;           /* a push broke the split contract */
+  guint64 n_children;        /* children accepted, for the progress display */
+  guint64 children_bytes;    /* their payloads' bytes */
+  LineageMemo memo;
+} SplitStream;
+
+static void
+split_stream_init (SplitStream *s, StageRuntime *stage, Batch *batch)
+{
+  *s = (SplitStream){ 0 };
+  s->stage = stage;
+  s->batch = batch;
+  s->counts = g_array_new (FALSE, TRUE, sizeof (guint64));
+  s->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  if (batch->has_key && stage->checkpointing)
+    s->record = sutra_record_writer_new (batch->data);
+}
+
+/* Ends the batch for the progress display's split counters (which
+ * sutra_split_counters_start() opened in run_batch()). */
+static void
+split_stream_clear (SplitStream *s)
+{
+  sutra_split_counters_done (&s->stage->split, s->batch->data, s->n_children, s->children_bytes,
+                             TRUE);
+  g_array_unref (s->counts);
+  g_clear_pointer (&s->previous, sutra_item_unref);
+  g_clear_pointer (&s->last, sutra_item_unref);
+  g_clear_pointer (&s->replay_until, sutra_item_unref);
+  g_clear_pointer (&s->pending, g_ptr_array_unref);
+  g_clear_pointer (&s->record, sutra_record_writer_free);
+  g_clear_error (&s->problem);
+  if (s->flusher)
+    release_flush (s->stage);
+  s->flusher = FALSE;
+}
+
+/* Sends what is pending downstream once the batch's turn has come. Before
+ * it has, keeps it, up to the stage's queue size, then waits for the turn
+ * (the plugin's push blocks: backpressure). After a stop, what cannot be
+ * sent is dropped: a stopped run takes nothing more downstream. */
+static void
+split_send (SplitStream *s)
+{
+  StageRuntime *stage = s->stage;
+  SutraRun *run = stage->run;
+
+  if (!s->flusher)
+    {
+      g_mutex_lock (&stage->out_lock);
+      for (;;)
+        {
+          if (stage->next_flush_seq == s->batch->seq && !stage->flushing)
+            {
+              stage->flushing = TRUE;
+              s->flusher = TRUE;
+              break;
+            }
+          if (s->pending->len < stage->spec->queue || sutra_run_is_stopping (run))
+            break;
+          g_cond_wait (&stage->window_moved, &stage->out_lock);
+        }
+      g_mutex_unlock (&stage->out_lock);
+    }
+  if (!s->flusher)
+    {
+      if (sutra_run_is_stopping (run))
+        g_ptr_array_set_size (s->pending, 0);
+      return;
+    }
+  if (s->pending->len == 0)
+    return;
+  if (!stage_emit (stage, s->pending))
+    g_atomic_int_set (&run->stopping, 1);
+  for (guint i = 0; i < s->pending->len; i++)
+    if (!sutra_item_is_marker (s->pending->pdata[i]))
+      COUNTER_ADD (stage->n_out, 1);
+  g_ptr_array_set_size (s->pending, 0);
+}
+
+/* Appends @item (transfer full) to the batch's outputs. It goes into the
+ * record now, before it is sent: once sent, other threads may touch it. */
+static void
+split_emit (SplitStream *s, SutraItem *item)
+{
+  if (s->record != NULL)
+    {
+      if (sutra_record_writer_get_n_items (s->record) >= SPLIT_RECORD_MAX_ITEMS ||
+          sutra_record_writer_get_size (s->record) > SPLIT_RECORD_MAX_BYTES)
+        g_clear_pointer (&s->record, sutra_record_writer_free);
+      else
+        {
+          sutra_record_writer_add (s->record, item);
+          s->n_record_data += !sutra_item_is_marker (item);
+        }
+    }
+  g_ptr_array_add (s->pending, item);
+}
+
+/* Ends the groups of the open parent: the levels below it that its last
+ * child left open, deepest first, then the parent's own. A parent that
+ * failed for good ends only when some of its children went out, flagged. */
+static void
+split_close (SplitStream *s, gboolean failed)
+{
+  guint base;
+
+  if (s->parent == NULL)
+    return;
+  base = s->parent->depth;
+  if (s->previous != NULL)
+    for (guint level = s->previous->depth - 1; level >= base; level--)
+      {
+        SutraItem *marker =
+          sutra_item_new_group_end (s->previous, level, g_array_index (s->counts, guint64, level));
+
+        if (failed)
+          marker->flags |= SUTRA_ITEM_FLAG_GROUP_FAILED;
+        split_emit (s, marker);
+      }
+  else if (!failed)
+    split_emit (s, sutra_item_new_group_end (s->parent, base, 0));
+  s->parent = NULL;
+  g_clear_pointer (&s->previous, sutra_item_unref);
+}
+
+/* Ends the open parent, passes on the markers from upstream before entry
+ * @k, and ends the groups of the inputs before @k, which had no children. */
+static void
+split_pass_until (SplitStream *s, guint k)
+{
+  split_close (s, FALSE);
+  for (; s->next_entry < k; s->next_entry++)
+    {
+      SutraItem *entry = s->batch->entries->pdata[s->next_entry];
+
+      if (sutra_item_is_marker (entry))
+        split_emit (s, sutra_item_ref (entry));
+      else
+        split_emit (s, sutra_item_new_group_end (entry, entry->depth, 0));
+    }
+}
+
+/* Makes data entry @k of the batch the open parent. */
+static void
+split_open (SplitStream *s, guint k)
+{
+  Batch *batch = s->batch;
+
+  split_pass_until (s, k);
+  s->parent = batch->entries->pdata[k];
+  s->next_entry = k + 1;
+  g_array_set_size (s->counts, MAX (s->counts->len, s->parent->depth + 1u));
+  g_array_index (s->counts, guint64, s->parent->depth) = 0;
+}
+
+/* Where a pushed child belongs: the open parent, or the first data entry
+ * after it that the child descends from. Returns FALSE when none is. */
+static gboolean
+split_find_parent (SplitStream *s, SutraItem *child)
+{
+  Batch *batch = s->batch;
+
+  if (s->parent != NULL && sutra_item_is_descendant_of (child, s->parent))
+    return TRUE;
+  for (guint k = s->next_entry; k < batch->entries->len; k++)
+    {
+      SutraItem *entry = batch->entries->pdata[k];
+
+      if (!sutra_item_is_marker (entry) && sutra_item_is_descendant_of (child, entry))
+        {
+          split_open (s, k);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* Checks and accepts one child (transfer full); the markers it implies
+ * come before it. Returns the problem, or NULL. */
+static GError *
+split_accept (SplitStream *s, SutraItem *child)
+{
+  StageRuntime *stage = s->stage;
+  SutraItem *previous;
+  SutraLineage *lineage;
+  guint common;
+
+  if (!split_find_parent (s, child))
+    {
+      GError *problem =
+        s->last != NULL && sutra_item_compare (child, s->last) <= 0
+          ? contract_error (stage,
+                            "it pushed “%s” after “%s”: children must come in increasing "
+                            "order",
+                            sutra_item_get_id (child), sutra_item_get_id (s->last))
+          : contract_error (stage,
+                            "it pushed “%s”, which is not a descendant of an input of its "
+                            "batch (make children with sutra_item_new_child)",
+                            sutra_item_get_id (child));
+
+      sutra_item_unref (child);
+      return problem;
+    }
+  previous = s->previous;
+  common = s->parent->depth;
+  if (previous != NULL)
+    {
+      if (sutra_item_compare (previous, child) >= 0)
+        {
+          GError *problem =
+            contract_error (stage,
+                            "it pushed “%s” after “%s”: children must come in "
+                            "increasing order",
+                            sutra_item_get_id (child), sutra_item_get_id (previous));
+
+          sutra_item_unref (child);
+          return problem;
+        }
+      while (common < MIN (previous->depth, child->depth) &&
+             previous->path[common] == child->path[common])
+        common++;
+      if (common == child->depth || common == previous->depth)
+        {
+          GError *problem =
+            contract_error (stage,
+                            "it pushed both “%s” and its descendant “%s”: a "
+                            "split pushes leaves only",
+                            sutra_item_get_id (previous), sutra_item_get_id (child));
+
+          sutra_item_unref (child);
+          return problem;
+        }
+      /* Ancestors of the previous child below the common prefix are
+       * complete: end them, deepest first. */
+      for (guint level = previous->depth - 1; level > common; level--)
+        split_emit (s, sutra_item_new_group_end (previous, level,
+                                                 g_array_index (s->counts, guint64, level)));
+    }
+  g_array_set_size (s->counts, MAX (s->counts->len, child->depth));
+  for (guint level = common; level < child->depth; level++)
+    g_array_index (s->counts, guint64, level) =
+      level == common ? g_array_index (s->counts, guint64, level) + 1 : 1;
+
+  /* Children are new items of this call: safe to change. */
+  lineage = sutra_checkpoint_derive_lineage (stage, s->parent->lineage, &s->memo);
+  if (lineage != NULL)
+    sutra_item_set_lineage (child, lineage);
+  /* References, not borrowed pointers: a child sent downstream may be
+   * freed there before the next one comes. */
+  g_clear_pointer (&s->previous, sutra_item_unref);
+  s->previous = sutra_item_ref (child);
+  g_clear_pointer (&s->last, sutra_item_unref);
+  s->last = sutra_item_ref (child);
+  split_emit (s, child);
+  return NULL;
+}
+
+/* The split's push function: children are checked, counted and sent as
+ * they come. */
+static void
+split_push (SutraItem *item, gpointer user_data)
+{
+  SplitStream *s = user_data;
+
+  if (s->problem != NULL || g_atomic_int_get (&s->stage->run->abandoning))
+    {
+      sutra_item_unref (item);
+      return;
+    }
+  /* A call made again pushes again what was accepted before: dropped. */
+  if (s->replay_until != NULL)
+    {
+      if (sutra_item_compare (item, s->replay_until) <= 0)
+        {
+          sutra_item_unref (item);
+          return;
+        }
+      g_clear_pointer (&s->replay_until, sutra_item_unref);
+    }
+  if (sutra_item_is_marker (item))
+    {
+      s->problem = contract_error (s->stage, "it pushed an end-of-group marker");
+      sutra_item_unref (item);
+      return;
+    }
+  {
+    gsize size = 0;
+
+    sutra_item_get_data (item, &size);
+    s->problem = split_accept (s, item);
+    if (s->problem == NULL)
+      {
+        s->n_children++;
+        s->children_bytes += size;
+      }
+  }
+  if (s->problem == NULL && s->pending->len >= SPLIT_SEND_CHUNK)
+    split_send (s);
+}
+
+/* One call of the plugin on @items, as many times as the policy allows.
+ * Returns FALSE with @error; *@fatal when the run must fail whatever the
+ * stage's on_error (a broken contract, a misused API). */
+static gboolean
+split_call (SplitStream *s,
+            gpointer instance,
+            SutraItem *const *items,
+            guint n_items,
+            guint max_attempts,
+            gboolean *fatal,
+            GError **error)
+{
+  StageRuntime *stage = s->stage;
+  guint delay_ms = stage->spec->retry_backoff_ms;
+
+  for (guint attempt = 1;; attempt++)
+    {
+      SutraOutput output;
+      g_autoptr (GError) local = NULL;
+      gboolean misused, ok;
+
+      g_clear_pointer (&s->replay_until, sutra_item_unref);
+      if (s->last != NULL)
+        s->replay_until = sutra_item_ref (s->last);
+      sutra_output_init_stream (&output, split_push, s, &stage->run->abandoning);
+      output.split_counters = &stage->split;
+      ok = call_once (stage, instance, items, n_items, &output, &misused, &local);
+      /* The call's pushes are in flight no more: the batch counts what it
+       * accepted as done when it ends, or a retry pushes them again. */
+      sutra_split_counters_unpush (&stage->split, output.n_pushed, output.bytes_pushed);
+      if (s->problem != NULL)
+        {
+          *fatal = TRUE;
+          g_propagate_error (error, g_steal_pointer (&s->problem));
+          return FALSE;
+        }
+      if (ok)
+        return TRUE;
+      *fatal = misused;
+      if (misused || attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      retry_wait (stage, items[0], attempt, local, &delay_ms);
+    }
+}
+
+/* A split's batch: the children stream downstream while they are made.
+ * Returns the batch's last outputs, to deposit (*@flusher: this worker
+ * holds the flush), or NULL with @error. */
 static GPtrArray *
-run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+run_split_batch (StageRuntime *stage,
+                 gpointer instance,
+                 Batch *batch,
+                 gboolean *flusher,
+                 GError **error)
+{
+  SplitStream s;
+  g_autoptr (GError) local = NULL;
+  guint n_data = batch->data->len;
+  gboolean fatal = FALSE;
+  GPtrArray *outputs;
+
+  split_stream_init (&s, stage, batch);
+  if (n_data > 0)
+    rate_limit (stage, n_data);
+  if (n_data > 0 && !split_call (&s, instance, (SutraItem *const *) batch->data->pdata, n_data,
+                                 stage->spec->retry_attempts, &fatal, &local))
+    {
+      if (fatal || g_atomic_int_get (&stage->run->abandoning))
+        goto failed;
+      if (n_data == 1)
+        {
+          SutraItem *item = batch->data->pdata[0];
+
+          if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+            {
+              propagate_failure (error, g_steal_pointer (&local),
+                                 "stage “%s”, item “%s”: ", stage->spec->name,
+                                 sutra_item_get_id (item));
+              split_stream_clear (&s);
+              return NULL;
+            }
+          record_failure (stage, batch, sutra_item_get_id (item), local);
+          if (item != s.parent)
+            for (guint k = s.next_entry; k < batch->entries->len; k++)
+              if (batch->entries->pdata[k] == item)
+                {
+                  split_open (&s, k);
+                  break;
+                }
+          split_close (&s, TRUE);
+        }
+      else
+        /* Which item failed? Splits are pure functions of their input, so
+         * they can be asked again one item at a time; one attempt each, the
+         * batch had its retries. Inputs whose children all went out before
+         * the failure (a child of a later input came) are not asked again. */
+        for (guint k = 0; k < batch->entries->len; k++)
+          {
+            SutraItem *item = batch->entries->pdata[k];
+
+            if (sutra_item_is_marker (item) || (k < s.next_entry && item != s.parent))
+              continue;
+            if (item != s.parent)
+              split_open (&s, k);
+            g_clear_error (&local);
+            if (split_call (&s, instance, &item, 1, 1, &fatal, &local))
+              continue;
+            if (fatal)
+              goto failed;
+            if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+              {
+                propagate_failure (error, g_steal_pointer (&local),
+                                   "stage “%s”, item “%s”: ", stage->spec->name,
+                                   sutra_item_get_id (item));
+                split_stream_clear (&s);
+                return NULL;
+              }
+            record_failure (stage, batch, sutra_item_get_id (item), local);
+            split_close (&s, TRUE);
+          }
+      g_clear_error (&local);
+    }
+  split_pass_until (&s, batch->entries->len);
+
+  /* A run abandoned during the call dropped children (and the plugin may
+   * have stopped early): what was accepted is not the batch's output, and
+   * must not be stored as if it were. */
+  if (g_atomic_int_get (&stage->run->abandoning))
+    g_clear_pointer (&s.record, sutra_record_writer_free);
+  if (s.record != NULL)
+    {
+      g_autoptr (GBytes) body = sutra_record_writer_finish (g_steal_pointer (&s.record));
+
+      if (!sutra_checkpoint_save_record (stage, batch, body, s.n_record_data, error))
+        {
+          split_stream_clear (&s);
+          return NULL;
+        }
+    }
+  /* The rest goes through the window: the markers, and what a batch that
+   * never became the head kept. */
+  outputs = g_steal_pointer (&s.pending);
+  *flusher = s.flusher;
+  s.flusher = FALSE;
+  split_stream_clear (&s);
+  return outputs;
+
+failed:
+  /* A broken contract or a misused API: the error names the stage, the
+   * plugin and the rule. */
+  g_propagate_error (error, g_steal_pointer (&local));
+  split_stream_clear (&s);
+  return NULL;
+}
+
+/* One batch through the stage, or through the store when it was done
+ * before. Returns the outputs (*@flusher: a split's worker holds the flush
+ * for them), or NULL with @error. */
+static GPtrArray *
+run_batch (StageRuntime *stage, gpointer instance, Batch *batch, gboolean *flusher, GError **error)
 {
   gboolean is_split = stage->info->kind == SUTRA_STAGE_SPLIT;
   SutraRun *run = stage->run;
@@ -1017,10 +1505,11 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
     }
 
   if (is_split)
-    sutra_split_counters_start (&stage->split, batch->data);
+    {
+      sutra_split_counters_start (&stage->split, batch->data);
+      return run_split_batch (stage, instance, batch, flusher, error);
+    }
   outputs = process_batch (stage, instance, batch, error);
-  if (is_split)
-    split_counters_done (stage, batch, outputs, TRUE);
   if (outputs == NULL)
     return NULL;
   if (batch->has_key && stage->checkpointing && !is_sink &&
@@ -1113,7 +1602,11 @@ run_source (StageRuntime *stage, gpointer instance)
   state.pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   sutra_output_init_stream (&output, source_push, &state, &stage->run->stopping);
   output.total_target = &stage->n_total;
+  sutra_output_begin_call (&output);
   ok = stage->info->process (instance, NULL, 0, &output, &local);
+  sutra_output_end_call (&output);
+  if (sutra_output_was_misused (&output) && state.error == NULL)
+    state.error = misuse_error (stage, &output);
   if (output.has_total)
     COUNTER_SET (stage->n_total, output.total);
   if (ok && state.error == NULL)
@@ -1175,8 +1668,19 @@ stage_finish (StageRuntime *stage)
           SutraOutput output;
           g_autoptr (GError) local = NULL;
 
+          gboolean finished;
+
           sutra_output_init_collect (&output, &run->abandoning);
-          if (!stage->info->finish (stage->instances->pdata[i], &output, &local))
+          sutra_output_begin_call (&output);
+          finished = stage->info->finish (stage->instances->pdata[i], &output, &local);
+          sutra_output_end_call (&output);
+          if (sutra_output_was_misused (&output))
+            {
+              g_clear_error (&local);
+              sutra_run_fail (run, misuse_error (stage, &output));
+              ok = FALSE;
+            }
+          else if (!finished)
             {
               if (local == NULL)
                 g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED,
@@ -1188,7 +1692,7 @@ stage_finish (StageRuntime *stage)
           g_ptr_array_extend_and_steal (outputs, g_steal_pointer (&output.items));
         }
       if (ok && outputs->len > 0 && stage->info->kind != SUTRA_STAGE_SINK)
-        deposit (stage, stage->next_seq++, outputs);
+        deposit (stage, stage->next_seq++, outputs, FALSE);
       else
         g_ptr_array_unref (outputs);
     }
@@ -1269,7 +1773,8 @@ worker_main (gpointer data, gpointer user_data)
     while (take_batch (stage, &batch))
       {
         g_autoptr (GError) local = NULL;
-        GPtrArray *outputs = run_batch (stage, instance, &batch, &local);
+        gboolean flusher = FALSE;
+        GPtrArray *outputs = run_batch (stage, instance, &batch, &flusher, &local);
 
         if (outputs == NULL)
           {
@@ -1277,7 +1782,7 @@ worker_main (gpointer data, gpointer user_data)
             batch_clear (&batch);
             break;
           }
-        deposit (stage, batch.seq, outputs);
+        deposit (stage, batch.seq, outputs, flusher);
         batch_clear (&batch);
       }
 
@@ -1479,7 +1984,21 @@ create_instances (StageRuntime *stage, GError **error)
       g_ptr_array_add (stage->contexts, context);
       if (spec->info->create != NULL)
         {
+          SutraOutput calls;
+
+          /* No output to push to, but a check that fails in create fails it. */
+          sutra_output_init_stream (&calls, NULL, NULL, NULL);
+          sutra_output_begin_call (&calls);
           instance = spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
+          sutra_output_end_call (&calls);
+          if (sutra_output_was_misused (&calls))
+            {
+              if (instance != NULL && spec->info->destroy != NULL)
+                spec->info->destroy (instance);
+              g_clear_error (&local);
+              g_propagate_error (error, misuse_error (stage, &calls));
+              return FALSE;
+            }
           if (instance == NULL && stage->resume_state != NULL)
             {
               /* The sink cannot pick up where it was (its partial output is

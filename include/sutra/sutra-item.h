@@ -29,8 +29,17 @@ G_BEGIN_DECLS
  */
 typedef struct _SutraItem SutraItem;
 
-/** The deepest position path an item may have (a source plus 15 splits). */
-#define SUTRA_ITEM_MAX_DEPTH 16
+/**
+ * SUTRA_ITEM_MAX_DEPTH:
+ *
+ * The deepest position path an item may have: a source position and up to
+ * 65534 levels of children below it. Paths are stored at their own length,
+ * so the limit costs nothing; it is the width of the depth field. A split
+ * that would go deeper fails its call (sutra_item_new_child() returns %NULL
+ * and the engine fails the stage), and validation refuses a pipeline whose
+ * chain of splits is deeper.
+ */
+#define SUTRA_ITEM_MAX_DEPTH 65535
 
 /* Media types used by the plugins of this project. */
 #define SUTRA_MEDIA_TEXT_PLAIN "text/plain"

@@ -26,12 +26,17 @@ G_BEGIN_DECLS
  * - split: the descendants of each input item (sutra_item_new_child(), at
  *   any depth below the input), in increasing path order. The engine counts
  *   the children of every parent it saw and tells downstream gathers each
- *   group's size: a split says how many by what it pushed.
+ *   group's size: a split says how many by what it pushed. Children go
+ *   downstream as they are pushed, so a push may block while the queues
+ *   downstream are full, as a source's does, and a split streams however
+ *   many children one input has.
  * - gather: one item per group, with the id and path of the group's parent.
  * - sink: nothing.
  *
  * The engine checks these rules and fails the stage with a clear error when
- * a plugin breaks one.
+ * a plugin breaks one; a call during which a check of a public function
+ * fails (a critical: pushing %NULL, a child of %NULL...) fails too, whatever
+ * it returns.
  */
 typedef struct _SutraOutput SutraOutput;
 

@@ -52,21 +52,33 @@ test_item_child_id_and_path (void)
 static void
 test_item_child_at_max_depth (void)
 {
-  g_test_summary ("A split below SUTRA_ITEM_MAX_DEPTH is a programmer error: a critical, "
-                  "and NULL");
+  g_test_bug ("15");
+  g_test_summary ("Paths grow to SUTRA_ITEM_MAX_DEPTH (65535, the depth field's width; it "
+                  "was 16); a child below it is a misuse: a critical, and NULL");
   if (g_test_subprocess ())
     {
+      g_autofree guint64 *path = g_new0 (guint64, SUTRA_ITEM_MAX_DEPTH);
+      g_autoptr (SutraItem) deep = NULL;
       g_autoptr (SutraItem) item = sutra_item_new_root ("deep", 0, NULL, NULL);
 
-      for (guint depth = 1; depth < SUTRA_ITEM_MAX_DEPTH; depth++)
+      /* Children of children, well past the old limit of 16. */
+      for (guint depth = 1; depth < 100; depth++)
         {
           SutraItem *child = sutra_item_new_child (item, depth, NULL, NULL);
 
+          g_assert_nonnull (child);
+          g_assert_cmpuint (sutra_item_get_position (child, depth), ==, depth);
           sutra_item_unref (item);
           item = child;
         }
-      g_assert_cmpuint (sutra_item_get_depth (item), ==, SUTRA_ITEM_MAX_DEPTH);
-      g_assert_null (sutra_item_new_child (item, 0, NULL, NULL));
+      g_assert_cmpuint (sutra_item_get_depth (item), ==, 100);
+      /* At the limit (made directly: 65535 generations would take long). */
+      for (guint d = 0; d < SUTRA_ITEM_MAX_DEPTH; d++)
+        path[d] = d;
+      deep = sutra_item_new_with_path ("deep", path, SUTRA_ITEM_MAX_DEPTH, NULL, NULL);
+      g_assert_cmpuint (sutra_item_get_depth (deep), ==, SUTRA_ITEM_MAX_DEPTH);
+      g_assert_cmpint (sutra_item_compare (item, deep), <, 0);
+      g_assert_null (sutra_item_new_child (deep, 0, NULL, g_bytes_new ("lost", 4)));
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);

@@ -342,6 +342,91 @@ reference_output (Fixture *fixture)
   return read_file (output);
 }
 
+/* A split whose batch has more children than a record holds (65536): its
+ * outputs are not stored, and a resume makes them again. */
+static const char wide_split_pipeline[] =
+  "{\n"
+  "  \"sutra\": 1,\n"
+  "  \"name\": \"wide-split\",\n"
+  "  \"stages\": {\n"
+  "    \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"${input}\" } },\n"
+  "    \"split\": { \"plugin\": \"text-split\", \"input\": \"read\", \"workers\": 2,\n"
+  "               \"batch\": 8, \"params\": { \"separator\": \" \" } },\n"
+  "    \"slow\": { \"plugin\": \"fault\", \"input\": \"split\", \"workers\": 4, \"batch\": 64,\n"
+  "              \"params\": { \"count_file\": \"${count}\", \"sleep_us\": 1 } },\n"
+  "    \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"slow\", \"batch\": 256,\n"
+  "               \"params\": { \"path\": \"${output}\" } }\n"
+  "  }\n"
+  "}\n";
+
+static void
+test_resume_split_too_large_to_store (Fixture *fixture, gconstpointer data)
+{
+  g_autoptr (GString) input = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *actual = NULL;
+  guint n_kills = 0, attempts = 0;
+
+  g_test_bug ("15");
+  g_test_summary ("SIGKILL a run whose split streams a batch of 80000 children (too many to "
+                  "store: it is made again on resume) and then small ones (stored), at "
+                  "random moments; the resumed output is byte-identical to an uninterrupted "
+                  "run's");
+  /* Eight lines of 10000 words: the first batch; then eight short ones. */
+  for (guint i = 0; i < 16; i++)
+    {
+      for (guint w = 0; w < (i < 8 ? 10000u : 3u); w++)
+        g_string_append_printf (input, "%sw%u.%u", w > 0 ? " " : "", i, w);
+      g_string_append_c (input, '\n');
+    }
+  g_file_set_contents (fixture->input, input->str, input->len, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (fixture->pipeline, wide_split_pipeline, -1, &error);
+  g_assert_no_error (error);
+  expected = reference_output (fixture);
+  {
+    guint n_records = 0;
+
+    for (const char *p = expected; *p != '\0'; p++)
+      n_records += *p == '\n';
+    g_assert_cmpuint (n_records, ==, 80000 + 24);
+  }
+
+  while (n_kills < 6)
+    {
+      g_autofree char *settings = g_build_filename (job, "job.json", NULL);
+      gboolean job_exists = g_file_test (settings, G_FILE_TEST_EXISTS);
+      g_autoptr (GPtrArray) args = !job_exists ? sutra_args (fixture, "run", job, output)
+                                               : sutra_args (fixture, "resume", job, NULL);
+      GPid pid = spawn_sutra (args);
+
+      if (kill_after (pid, g_random_int_range (50000, 1500000)))
+        n_kills++;
+      else
+        {
+          /* It finished first: check, and start over to kill more. */
+          actual = read_file (output);
+          assert_same_output (actual, expected);
+          g_clear_pointer (&actual, g_free);
+          remove_tree (job);
+          g_unlink (output);
+        }
+      g_spawn_close_pid (pid);
+      g_assert_cmpuint (++attempts, <, 100);
+    }
+  {
+    g_autoptr (GPtrArray) args = sutra_args (fixture, "resume", job, NULL);
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint (run_sutra (args, &err, NULL), ==, 0);
+  }
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+}
+
 static void
 test_resume_survives_random_kills (Fixture *fixture, gconstpointer data)
 {
@@ -1694,6 +1779,7 @@ main (int argc, char **argv)
 #define ADD(path, func) \
   g_test_add ("/engine/resume/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("survives-random-kills", test_resume_survives_random_kills);
+  ADD ("split-too-large-to-store", test_resume_split_too_large_to_store);
   ADD ("finished-job-computes-nothing", test_resume_finished_job_computes_nothing);
   ADD ("changed-parameter-recomputes-downstream",
        test_resume_changed_parameter_recomputes_downstream);

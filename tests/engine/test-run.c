@@ -1224,6 +1224,513 @@ test_run_contract (gconstpointer data)
   fixture_clear (&fixture);
 }
 
+/* Splits ------------------------------------------------------------------------ */
+
+/* A pipeline of @n_splits text-splits in a row, each at the line break (one
+ * child per line, the line itself), between a source and a sink. */
+static char *
+deep_pipeline (guint n_splits)
+{
+  g_autoptr (GString) stages = g_string_new (SOURCE ("${dir}/in.txt"));
+  const char *previous = "read";
+  g_autofree char *name = NULL;
+
+  for (guint i = 0; i < n_splits; i++)
+    {
+      g_autofree char *previous_name = g_strdup (previous);
+
+      g_free (name);
+      name = g_strdup_printf ("split%u", i);
+      g_string_append_printf (stages,
+                              ", \"%s\": { \"plugin\": \"text-split\", \"input\": \"%s\", "
+                              "\"workers\": %u, \"batch\": %u }",
+                              name, previous_name, 1 + i % 3, 1 + i % 4);
+      previous = name;
+    }
+  g_string_append_printf (stages,
+                          ", \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"%s\", "
+                          "\"params\": { \"path\": \"${dir}/out.jsonl\" } }",
+                          previous);
+  return g_strdup_printf ("{ \"sutra\": 1, \"name\": \"deep\", \"stages\": { %s } }", stages->str);
+}
+
+static const guint deep_cases[] = { 15, 16, 17, 40 };
+
+static void
+test_run_deep_splits (gconstpointer data)
+{
+  guint n_splits = *(const guint *) data;
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = deep_pipeline (n_splits);
+  g_autoptr (GString) expected = g_string_new (NULL);
+
+  g_test_bug ("15");
+  g_test_summary ("A chain of splits deeper than 16 keeps every item: paths grow with "
+                  "the pipeline (a chain of 16 used to lose them all and succeed)");
+  fixture_init (&fixture);
+  input = write_corpus (fixture.dir, "in.txt", 300, 0);
+  g_assert_true (fixture_run (&fixture, text, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 300; i++)
+    {
+      g_autoptr (GString) id = g_string_new (NULL);
+      g_autoptr (GString) line = g_string_new (NULL);
+
+      g_string_printf (id, "in:%u", i + 1);
+      for (guint level = 0; level < n_splits; level++)
+        g_string_append (id, "/0000");
+      append_line (line, i);
+      sutra_test_append_record (expected, id->str, line->str, line->len);
+    }
+  output = fixture_path (&fixture, "out.jsonl");
+  assert_file_equals (output, expected);
+  g_assert_cmpuint (stage_stats (&fixture, "write").n_in, ==, 300);
+  fixture_clear (&fixture);
+}
+
+static void
+test_run_deep_splits_beyond_limit (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *input = sutra_test_write (dir, "in.txt", "a\n", -1);
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autofree char *last = NULL;
+
+  g_test_bug ("15");
+  g_test_summary ("A chain of splits deeper than an item's path can hold "
+                  "(SUTRA_ITEM_MAX_DEPTH) is refused by validation, which names the limit "
+                  "and the stage");
+  g_string_printf (text,
+                   "{ \"sutra\": 1, \"name\": \"deep\", \"stages\": { \"read\": { \"plugin\": "
+                   "\"text-source\", \"params\": { \"path\": \"%s\" } }",
+                   input);
+  for (guint i = 0; i < SUTRA_ITEM_MAX_DEPTH; i++)
+    g_string_append_printf (text, ", \"s%u\": { \"plugin\": \"text-split\", \"input\": \"%s%u\" }",
+                            i, i == 0 ? "read" : "s", i == 0 ? 0 : i - 1);
+  g_string_append_printf (text,
+                          ", \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"s%u\", "
+                          "\"params\": { \"path\": \"out.jsonl\" } } } }",
+                          SUTRA_ITEM_MAX_DEPTH - 1);
+  /* The first stage named "s" + number is "s0", whose input is "read". */
+  g_string_replace (text, "\"input\": \"read0\"", "\"input\": \"read\"", 1);
+  pipeline =
+    sutra_pipeline_load_from_data ("deep.json", text->str, text->len, registry, NULL, &error);
+  g_assert_null (pipeline);
+  g_test_message ("%s", error != NULL ? error->message : "(no error)");
+  g_assert_error (error, SUTRA_PIPELINE_ERROR, SUTRA_PIPELINE_ERROR_BAD_GRAPH);
+  last = g_strdup_printf ("stage “s%u”", SUTRA_ITEM_MAX_DEPTH - 1);
+  sutra_assert_contains (error->message, last);
+  sutra_assert_contains (error->message, "deeper than the 65535 levels an item's path can hold");
+}
+
+typedef struct
+{
+  const char *name;
+  const char *plugin;
+  const char *mode;
+  const char *on_error;
+  const char *function; /* the public function whose check failed */
+  const char *rule;
+} MisuseCase;
+
+static const MisuseCase misuse_cases[] = {
+  { "map-pushes-null", "rogue-map", "push-null", "fail", "sutra_output_push", "item != NULL" },
+  { "map-pushes-null-skip", "rogue-map", "push-null", "skip", "sutra_output_push", "item != NULL" },
+  { "split-pushes-null", "rogue-split", "push-null", "fail", "sutra_output_push", "item != NULL" },
+  { "split-child-of-null-skip", "rogue-split", "null-parent", "skip", "sutra_item_new_child",
+    "parent != NULL" },
+};
+
+static void
+test_run_api_misuse (gconstpointer data)
+{
+  const MisuseCase *row = data;
+
+  g_test_bug ("15");
+  g_test_summary ("A plugin call that fails a check of the public API (a critical) fails "
+                  "the run, whatever on_error says, with a CONTRACT error naming the stage, "
+                  "the plugin, the function and the rule: no item goes missing silently");
+  /* The critical is expected: in a subprocess, where it is not fatal. */
+  if (g_test_subprocess ())
+    {
+      Fixture fixture;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *input = NULL;
+      g_autofree char *text = NULL;
+      g_autofree char *function = NULL;
+
+      g_log_set_always_fatal (G_LOG_FATAL_MASK);
+      fixture_init (&fixture);
+      input = write_corpus (fixture.dir, "in.txt", 500, 0);
+      text =
+        g_strdup_printf (PIPELINE (SOURCE (
+                           "${dir}/in.txt") ", "
+                                            "\"bad\": { \"plugin\": \"%s\", \"input\": \"read\", "
+                                            "\"workers\": 2, \"batch\": 7, \"on_error\": \"%s\", "
+                                            "\"params\": { \"mode\": \"%s\" } }, " SINK (
+                                              "write", "bad", "${dir}/out.jsonl")),
+                         row->plugin, row->on_error, row->mode);
+      g_assert_false (fixture_run (&fixture, text, &error));
+      g_test_message ("%s", error != NULL ? error->message : "(no error)");
+      g_assert_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT);
+      sutra_assert_contains (error->message, "stage “bad”");
+      g_free (function);
+      function = g_strdup_printf ("(plugin “%s”) misused the plugin API", row->plugin);
+      sutra_assert_contains (error->message, function);
+      g_free (function);
+      function = g_strdup_printf ("it called %s()", row->function);
+      sutra_assert_contains (error->message, function);
+      sutra_assert_contains (error->message, row->rule);
+      g_assert_cmpint (stage_stats (&fixture, "bad").state, ==, SUTRA_STAGE_STATE_FAILED);
+      fixture_clear (&fixture);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*CRITICAL*assertion*failed*");
+}
+
+/* The "text" of the last record of a JSON lines file. */
+static char *
+last_record_text (const char *path)
+{
+  g_autofree char *contents = read_file (path);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  char *last;
+
+  g_strchomp (contents);
+  last = strrchr (contents, '\n');
+  last = last != NULL ? last + 1 : contents;
+  json_parser_load_from_data (parser, last, -1, &error);
+  g_assert_no_error (error);
+  return g_strdup (
+    json_object_get_string_member (json_node_get_object (json_parser_get_root (parser)), "text"));
+}
+
+static void
+test_run_split_streams (void)
+{
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *seen = NULL;
+  guint64 n_seen;
+
+  g_test_bug ("15");
+  g_test_summary ("A split's children go downstream while the plugin makes them: when it "
+                  "pushes the last of 100000 children of one input, a sink has already "
+                  "taken all but what the queues hold (holding them all took 1 GB for a "
+                  "book of a million paragraphs)");
+  fixture_init (&fixture);
+  input = sutra_test_write (fixture.dir, "in.txt", "one input\n", -1);
+  g_assert_true (
+    fixture_run (&fixture,
+                 PIPELINE (SOURCE (
+                   "${dir}/in.txt") ", "
+                                    "\"wide\": { \"plugin\": \"rogue-split\", \"input\": "
+                                    "\"read\", \"queue\": 256, \"params\": { \"mode\": "
+                                    "\"wide\" } }, "
+                                    "\"count\": { \"plugin\": \"rogue-sink\", \"input\": "
+                                    "\"wide\", \"batch\": 16, \"queue\": 256, \"params\": { "
+                                    "\"mode\": \"count\" } }, "
+                                    "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": "
+                                    "\"wide\", \"batch\": 16, \"queue\": 256, \"params\": { "
+                                    "\"path\": \"${dir}/out.jsonl\", \"include_meta\": false "
+                                    "} }"),
+                 &error));
+  g_assert_no_error (error);
+  output = fixture_path (&fixture, "out.jsonl");
+  seen = last_record_text (output);
+  n_seen = g_ascii_strtoull (seen, NULL, 10);
+  g_test_message ("the sink had taken %" G_GUINT64_FORMAT " of 100000 children", n_seen);
+  /* What can be between the plugin and the counting sink: a chunk being
+   * sent, both sinks' queues (the sends to them are in step) and a batch. */
+  g_assert_cmpuint (n_seen, >=, 100000 - 64 - 2 * 256 - 2 * 16);
+  g_assert_cmpuint (stage_stats (&fixture, "count").n_in, ==, 100000);
+  g_assert_cmpuint (stage_stats (&fixture, "write").n_in, ==, 100000);
+  fixture_clear (&fixture);
+}
+
+typedef struct
+{
+  const char *name;
+  guint workers;
+  guint batch;
+  guint queue;
+} WideOrderCase;
+
+static const WideOrderCase wide_order_cases[] = {
+  { "workers-1-batch-1", 1, 1, 64 },
+  { "workers-3-batch-1-queue-64", 3, 1, 64 },
+  { "workers-4-batch-3-queue-100", 4, 3, 100 },
+  { "workers-8-batch-2-queue-4096", 8, 2, 4096 },
+};
+
+/* Line @i of a corpus whose lines split into many words each. */
+static void
+append_wide_line (GString *out, guint i)
+{
+  guint n_words = 200 + (i * 7919u) % 900;
+
+  for (guint w = 0; w < n_words; w++)
+    g_string_append_printf (out, "%sw%u.%u", w > 0 ? " " : "", i, w);
+}
+
+static void
+test_run_split_order_wide (gconstpointer data)
+{
+  const WideOrderCase *row = data;
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) corpus = g_string_new (NULL);
+  g_autoptr (GString) expected = g_string_new (NULL);
+  g_autoptr (GString) words = g_string_new (NULL);
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *words_output = NULL;
+  g_autofree char *text = NULL;
+
+  g_test_summary ("Inputs with hundreds of children each, split by several workers whose "
+                  "batches must wait for an earlier one's children, come out in order, "
+                  "identical whatever the worker count and queue size");
+  fixture_init (&fixture);
+  for (guint i = 0; i < 60; i++)
+    {
+      g_autoptr (GString) line = g_string_new (NULL);
+      g_autofree char *id = g_strdup_printf ("in:%u", i + 1);
+
+      append_wide_line (line, i);
+      g_string_append_len (corpus, line->str, line->len);
+      g_string_append_c (corpus, '\n');
+      sutra_test_append_record (expected, id, line->str, line->len);
+      {
+        g_auto (GStrv) parts = g_strsplit (line->str, " ", -1);
+
+        for (guint w = 0; parts[w] != NULL; w++)
+          {
+            g_autofree char *word_id = g_strdup_printf ("in:%u/%04u", i + 1, w);
+
+            sutra_test_append_record (words, word_id, parts[w], strlen (parts[w]));
+          }
+      }
+    }
+  input = sutra_test_write (fixture.dir, "in.txt", corpus->str, corpus->len);
+  text = g_strdup_printf (
+    PIPELINE (SOURCE (
+      "${dir}/in.txt") ", "
+                       "\"split\": { \"plugin\": \"text-split\", \"input\": "
+                       "\"read\", \"workers\": %u, \"batch\": %u, \"queue\": %u, "
+                       "\"params\": { \"separator\": \" \" } }, "
+                       "\"join\": { \"plugin\": \"text-join\", \"input\": "
+                       "\"split\", \"queue\": 64, \"params\": { \"separator\": "
+                       "\" \" } }, " SINK ("write", "join",
+                                           "${dir}/out.jsonl") ", " SINK ("words", "split",
+                                                                          "${dir}/words.jsonl")),
+    row->workers, row->batch, row->queue);
+  g_assert_true (fixture_run (&fixture, text, &error));
+  g_assert_no_error (error);
+  output = fixture_path (&fixture, "out.jsonl");
+  assert_file_equals (output, expected);
+  words_output = fixture_path (&fixture, "words.jsonl");
+  assert_file_equals (words_output, words);
+  fixture_clear (&fixture);
+}
+
+/* The records rogue-split (mode flaky or fail-third) writes for inputs
+ * 1..@n of a file "in", leaving out children 3 and 4 of @short_input, or
+ * (@short_input 0, @short_batch > 0) of every input but the first of each
+ * batch of @short_batch. */
+static GString *
+expected_children (guint n, guint short_input, guint short_batch)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 1; i <= n; i++)
+    for (guint k = 0;
+         k < (i == short_input || (short_batch > 0 && (i - 1) % short_batch != 0) ? 3 : 5); k++)
+      {
+        g_autofree char *id = g_strdup_printf ("in:%u/%04u", i, k);
+
+        sutra_test_append_record (out, id, "", 0);
+      }
+  return out;
+}
+
+typedef struct
+{
+  const char *name;
+  guint workers;
+  guint batch;
+  guint attempts;
+  gboolean skip; /* on_error skip; FALSE: fail */
+} FlakyCase;
+
+static const FlakyCase flaky_cases[] = {
+  { "batch-1-attempts-2", 1, 1, 2, FALSE },
+  /* Each attempt gets one input further. */
+  { "workers-3-batch-4-attempts-5", 3, 4, 5, FALSE },
+  /* The batch fails for good; each input is asked again alone, once: the
+   * first of each batch completes (its second call), the others fail after
+   * three children (their first), which stay downstream. */
+  { "workers-2-batch-4-attempts-1-skip", 2, 4, 1, TRUE },
+};
+
+static void
+test_run_split_retry_mid_stream (gconstpointer data)
+{
+  const FlakyCase *row = data;
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GString) expected = expected_children (40, 0, row->skip ? row->batch : 0);
+
+  g_test_summary ("A split that fails after some of an input's children went downstream "
+                  "and succeeds when asked again sends each child once, in order: what it "
+                  "pushes again is dropped");
+  fixture_init (&fixture);
+  input = write_corpus (fixture.dir, "in.txt", 40, 0);
+  text = g_strdup_printf (
+    PIPELINE (
+      SOURCE ("${dir}/in.txt") ", "
+                               "\"flaky\": { \"plugin\": \"rogue-split\", \"input\": "
+                               "\"read\", \"workers\": %u, \"batch\": %u, \"retry\": { "
+                               "\"attempts\": %u, \"backoff_ms\": 0 }, \"on_error\": \"%s\", "
+                               "\"params\": { "
+                               "\"mode\": \"flaky\" } }, "
+                               "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": "
+                               "\"flaky\", \"params\": { \"path\": "
+                               "\"${dir}/out.jsonl\", \"include_meta\": false } }"),
+    row->workers, row->batch, row->attempts, row->skip ? "skip" : "fail");
+  g_assert_true (fixture_run (&fixture, text, &error));
+  g_assert_no_error (error);
+  output = fixture_path (&fixture, "out.jsonl");
+  assert_file_equals (output, expected);
+  g_assert_cmpuint (stage_stats (&fixture, "flaky").n_out, ==, row->skip ? 10 * 5 + 30 * 3 : 200);
+  g_assert_cmpuint (stage_stats (&fixture, "flaky").n_failed, ==, row->skip ? 30 : 0);
+  fixture_clear (&fixture);
+}
+
+typedef struct
+{
+  const char *name;
+  const char *on_error;
+  const char *on_missing; /* NULL: no gather */
+  gboolean succeeds;
+} FailMidCase;
+
+static const FailMidCase fail_mid_cases[] = {
+  { "on-error-fail", "fail", NULL, FALSE },
+  { "on-error-skip", "skip", NULL, TRUE },
+  { "on-error-skip-gather-fails", "skip", "fail", FALSE },
+  { "on-error-skip-gather-skips", "skip", "skip", TRUE },
+};
+
+static void
+test_run_split_fails_mid_stream (gconstpointer data)
+{
+  const FailMidCase *row = data;
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GPtrArray) failures = NULL;
+  gboolean ok;
+
+  g_test_summary ("An input whose split fails for good after three of its children went "
+                  "downstream: on_error fail fails the run naming it; skip lists it and "
+                  "keeps the children sent, and a gather treats its group as incomplete "
+                  "(on_missing)");
+  fixture_init (&fixture);
+  input = write_corpus (fixture.dir, "in.txt", 9, 0);
+  if (row->on_missing == NULL)
+    text =
+      g_strdup_printf (PIPELINE (SOURCE (
+                         "${dir}/in.txt") ", "
+                                          "\"bad\": { \"plugin\": \"rogue-split\", \"input\": "
+                                          "\"read\", \"workers\": 2, \"batch\": 2, \"on_error\": "
+                                          "\"%s\", \"params\": { \"mode\": \"fail-third\" } }, "
+                                          "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": "
+                                          "\"bad\", \"params\": { \"path\": "
+                                          "\"${dir}/out.jsonl\", \"include_meta\": false } }"),
+                       row->on_error);
+  else
+    text =
+      g_strdup_printf (PIPELINE (SOURCE (
+                         "${dir}/in.txt") ", "
+                                          "\"bad\": { \"plugin\": \"rogue-split\", \"input\": "
+                                          "\"read\", \"workers\": 2, \"batch\": 2, \"on_error\": "
+                                          "\"%s\", \"params\": { \"mode\": \"fail-third\" } }, "
+                                          "\"join\": { \"plugin\": \"rogue-gather\", \"input\": "
+                                          "\"bad\", \"on_missing\": \"%s\" }, "
+                                          "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": "
+                                          "\"join\", \"params\": { \"path\": "
+                                          "\"${dir}/out.jsonl\", \"include_meta\": false } }"),
+                       row->on_error, row->on_missing);
+  ok = fixture_run (&fixture, text, &error);
+  g_test_message ("%s", error != NULL ? error->message : "(no error)");
+  output = fixture_path (&fixture, "out.jsonl");
+  failures = sutra_run_dup_failures (fixture.run);
+  if (!row->succeeds)
+    {
+      g_assert_false (ok);
+      if (row->on_missing == NULL)
+        {
+          g_assert_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED);
+          sutra_assert_contains (error->message, "stage “bad”, item “in:3”");
+          sutra_assert_contains (error->message, "failing on purpose after three children");
+        }
+      else
+        {
+          g_assert_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING);
+          sutra_assert_contains (error->message, "stage “join”");
+          sutra_assert_contains (error->message,
+                                 "group “in:3” is incomplete: the split that made it failed "
+                                 "after 3 members");
+        }
+      g_assert_false (g_file_test (output, G_FILE_TEST_EXISTS));
+      fixture_clear (&fixture);
+      return;
+    }
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  g_assert_cmpuint (failures->len, >=, 1);
+  g_assert_true (g_str_has_prefix (failures->pdata[0], "bad\tin:3\t"));
+  g_assert_cmpuint (stage_stats (&fixture, "bad").n_failed, ==, 1);
+  if (row->on_missing == NULL)
+    {
+      g_autoptr (GString) expected = expected_children (9, 3, 0);
+
+      g_assert_cmpuint (failures->len, ==, 1);
+      assert_file_equals (output, expected);
+    }
+  else
+    {
+      g_autoptr (GString) expected = g_string_new (NULL);
+
+      for (guint i = 1; i <= 9; i++)
+        if (i != 3)
+          {
+            g_autofree char *id = g_strdup_printf ("in:%u", i);
+
+            sutra_test_append_record (expected, id, "", 0);
+          }
+      assert_file_equals (output, expected);
+      g_assert_cmpuint (failures->len, ==, 2);
+      g_assert_true (g_str_has_prefix (failures->pdata[1], "join\tin:3\t"));
+    }
+  fixture_clear (&fixture);
+}
+
 static void
 test_run_plugins_load (void)
 {
@@ -1304,6 +1811,36 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/engine/run/empty-lines", test_run_empty_lines);
   g_test_add_func ("/engine/run/stop", test_run_stop);
+  for (gsize i = 0; i < G_N_ELEMENTS (deep_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/engine/run/deep-splits/%u", deep_cases[i]);
+      g_test_add_data_func (path, &deep_cases[i], test_run_deep_splits);
+    }
+  g_test_add_func ("/engine/run/deep-splits/beyond-limit", test_run_deep_splits_beyond_limit);
+  for (gsize i = 0; i < G_N_ELEMENTS (misuse_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/engine/run/api-misuse/%s", misuse_cases[i].name);
+      g_test_add_data_func (path, &misuse_cases[i], test_run_api_misuse);
+    }
+  g_test_add_func ("/engine/run/split-streams", test_run_split_streams);
+  for (gsize i = 0; i < G_N_ELEMENTS (wide_order_cases); i++)
+    {
+      g_autofree char *path =
+        g_strdup_printf ("/engine/run/split-order-wide/%s", wide_order_cases[i].name);
+      g_test_add_data_func (path, &wide_order_cases[i], test_run_split_order_wide);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (flaky_cases); i++)
+    {
+      g_autofree char *path =
+        g_strdup_printf ("/engine/run/split-retry-mid-stream/%s", flaky_cases[i].name);
+      g_test_add_data_func (path, &flaky_cases[i], test_run_split_retry_mid_stream);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (fail_mid_cases); i++)
+    {
+      g_autofree char *path =
+        g_strdup_printf ("/engine/run/split-fails-mid-stream/%s", fail_mid_cases[i].name);
+      g_test_add_data_func (path, &fail_mid_cases[i], test_run_split_fails_mid_stream);
+    }
 
   status = g_test_run ();
   sutra_registry_free (registry);
