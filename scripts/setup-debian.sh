@@ -18,6 +18,10 @@ packages=(
   libespeak-ng-dev espeak-ng
   # tests and CI: archives, the format check, memory checks, scripts
   zip unzip clang-format valgrind python3 binutils
+  # fuzzing (tests/fuzz, docs/fuzzing.md): clang and its runtimes, which
+  # hold libFuzzer and the sanitizers (only recommended by clang, and this
+  # script installs no recommends)
+  clang libclang-rt-14-dev
 )
 
 if [ "$(id -u)" -eq 0 ]; then
