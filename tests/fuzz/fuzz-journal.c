@@ -33,8 +33,8 @@ static void
 read_everything (SutraJournal *journal)
 {
   static const char *const queries[] = {
-    "SELECT stage, state, complete_key, n_in, n_out, n_failed, n_cached, n_total, seconds "
-    "FROM stages",
+    ("SELECT stage, state, complete_key, n_in, n_out, n_failed, n_cached, n_total, seconds "
+     "FROM stages"),
     "SELECT stage, COUNT(*), SUM(n_out), SUM(cached) FROM batches GROUP BY stage",
     "SELECT stage, item, message FROM failures ORDER BY at",
     "SELECT name, value FROM meta",
@@ -44,12 +44,13 @@ read_everything (SutraJournal *journal)
   g_autoptr (GHashTable) sink = NULL;
   g_autoptr (GHashTable) keys =
     g_hash_table_new_full (g_bytes_hash, g_bytes_equal, (GDestroyNotify) g_bytes_unref, NULL);
-  g_autofree char *meta = sutra_journal_get_meta (journal, "job");
+  g_autofree char *meta = NULL;
   g_autofree char *state = NULL;
   gboolean complete = FALSE;
   guint8 digest[32];
   gsize n_bytes = 0;
 
+  meta = sutra_journal_get_meta (journal, "job");
   g_hash_table_insert (indices, (gpointer) "read", GUINT_TO_POINTER (0));
   g_hash_table_insert (indices, (gpointer) "segment", GUINT_TO_POINTER (1));
   batches = sutra_journal_load_batches (journal, indices);
