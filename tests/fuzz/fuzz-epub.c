@@ -137,6 +137,7 @@ fuzz_epub_write (FuzzEpubFlavour flavour,
                  FuzzEpubPart part,
                  const guint8 *document,
                  gsize size,
+                 gboolean deflate,
                  GByteArray *out)
 {
   static const char mimetype[] = "application/epub+zip";

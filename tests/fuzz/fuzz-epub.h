@@ -33,11 +33,13 @@ const char *fuzz_epub_get_document (FuzzEpubFlavour flavour, FuzzEpubPart part);
 
 /* Writes the EPUB of @flavour into @out, with [@document, @document +
  * @size) in place of @part (FUZZ_EPUB_NONE: every document is the fixed
- * one). FALSE only when libarchive fails, which it says on stderr. */
+ * one), its documents deflated or (@deflate FALSE) stored. FALSE only when
+ * libarchive fails, which it says on stderr. */
 gboolean fuzz_epub_write (FuzzEpubFlavour flavour,
                           FuzzEpubPart part,
                           const guint8 *document,
                           gsize size,
+                          gboolean deflate,
                           GByteArray *out);
 
 G_END_DECLS

@@ -145,7 +145,7 @@ write_epub_seeds (const char *corpus)
       g_autofree char *name = g_strconcat (flavour_names[f], ".epub", NULL);
       g_autofree char *other = g_strconcat (flavour_names[f], "-chapters.epub", NULL);
 
-      if (fuzz_epub_write (f, FUZZ_EPUB_NONE, NULL, 0, epub))
+      if (fuzz_epub_write (f, FUZZ_EPUB_NONE, NULL, 0, TRUE, epub))
         {
           write_seed (corpus, "segmenter-epub", name, default_params, FUZZ_SEGMENTER_PARAM_BYTES,
                       epub->data, epub->len);

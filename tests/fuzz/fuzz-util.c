@@ -176,17 +176,40 @@ fuzz_check_outputs (SutraItem *book, GPtrArray *items)
     }
 }
 
+/* A stage instance per parameter set, kept across inputs as the engine
+ * keeps one across batches: making one per input (ICU's break iterators,
+ * the heading regex) would cost more than segmenting the input. */
+static SutraHarness *
+fuzz_get_segmenter (const char *params_json)
+{
+  static GHashTable *harnesses;
+  g_autoptr (GError) error = NULL;
+  SutraHarness *harness;
+
+  if (harnesses == NULL)
+    harnesses =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) sutra_harness_free);
+  harness = g_hash_table_lookup (harnesses, params_json);
+  if (harness != NULL)
+    return harness;
+  /* Bounded: the parameter bytes have millions of combinations. */
+  if (g_hash_table_size (harnesses) >= 64)
+    g_hash_table_remove_all (harnesses);
+  harness = sutra_harness_new (fuzz_get_registry (), "segmenter", params_json, &error);
+  /* The parameters are valid by construction: a refusal is a bug here. */
+  g_assert_no_error (error);
+  g_hash_table_insert (harnesses, g_strdup (params_json), harness);
+  return harness;
+}
+
 void
 fuzz_run_segmenter (const char *params_json, const char *media_type, const guint8 *data, gsize size)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (SutraHarness) harness =
-    sutra_harness_new (fuzz_get_registry (), "segmenter", params_json, &error);
+  SutraHarness *harness = fuzz_get_segmenter (params_json);
   g_autoptr (SutraItem) book = NULL;
   g_autoptr (GPtrArray) items = NULL;
 
-  /* The parameters are valid by construction: a refusal is a bug here. */
-  g_assert_no_error (error);
   book = sutra_item_new_root ("book", 0, media_type, g_bytes_new (data, size));
   json_object_set_string_member (sutra_item_ensure_meta (book), "path", "fuzz-input");
   items = sutra_harness_process (harness, &book, 1, &error);
