@@ -15,7 +15,10 @@
 #                             runs add up. Default: BUILD-DIR/fuzz-corpus.
 #   SUTRA_FUZZ_ARTIFACTS=DIR  where crashing, leaking and slow inputs are
 #                             kept (default BUILD-DIR/fuzz-artifacts)
-#   SUTRA_FUZZ_ARGS           more libFuzzer options (-jobs=4 -workers=4 ...)
+#   SUTRA_FUZZ_ARGS           more libFuzzer options (-fork=4 ...)
+#   SUTRA_FUZZ_TMPDIR=DIR     the harnesses' scratch files (the journal
+#                             harness writes a database per input); default
+#                             /dev/shm, where SQLite's syncs cost nothing
 #
 # The exit status is 1 when any harness found a crash, a leak or a hang:
 # its input is kept under the artifacts directory and dumped into the
@@ -72,6 +75,10 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-fast_unwind_on_malloc=0:suppressions=$root/t
 export G_SLICE=always-malloc
 # Only the build tree's plugins: the user's own are not under test.
 export SUTRA_PLUGIN_PATH=
+scratch=${SUTRA_FUZZ_TMPDIR:-/dev/shm}
+if [ -d "$scratch" ] && [ -w "$scratch" ]; then
+  export TMPDIR=$scratch
+fi
 
 mkdir -p "$artifacts"
 failed=()
