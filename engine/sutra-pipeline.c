@@ -4,6 +4,7 @@
 #include "sutra-pipeline.h"
 
 #include "sutra-devices.h"
+#include "sutra-json-document.h"
 #include "sutra-json-locations.h"
 
 #include <errno.h>
@@ -246,7 +247,7 @@ scalar_from_text (const char *text)
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonNode *root;
 
-  if (json_parser_load_from_data (parser, text, -1, NULL) &&
+  if (sutra_json_parser_load_document (parser, text, -1, NULL) &&
       (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_VALUE (root) &&
       json_node_get_value_type (root) != G_TYPE_STRING)
     return json_node_copy (root);
@@ -1098,7 +1099,7 @@ sutra_pipeline_load_from_data (const char *path,
 
   if (length < 0)
     length = strlen (text);
-  if (!json_parser_load_from_data (parser, text, length, &parse_error))
+  if (!sutra_json_parser_load_document (parser, text, length, &parse_error))
     {
       /* json-glib says "<data>:LINE:COL: Parse error: ..."; keep the
        * position, name the file. */
