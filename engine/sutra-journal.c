@@ -714,38 +714,45 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
     goto fail;
   if (!exec (journal, "BEGIN IMMEDIATE;", error))
     goto fail;
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT OR REPLACE INTO batches (key, stage, pack, offset, length, n_in, "
-                      "n_out, n_failed, cached, at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                      -1, &batch, NULL);
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT INTO failures (stage, batch, item, message, at) VALUES (?,?,?,?,?)",
-                      -1, &failure, NULL);
-  sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE batch = ?", -1, &clear, NULL);
-  sqlite3_prepare_v2 (journal->db, "DELETE FROM failures WHERE stage = ?", -1, &clear_stage, NULL);
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT OR REPLACE INTO input_digests (path, stamp, digest) VALUES (?,?,?)",
-                      -1, &input_digest, NULL);
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT OR REPLACE INTO sinks (stage, state, complete) VALUES (?,?,?)", -1,
-                      &sink, NULL);
-  sqlite3_prepare_v2 (journal->db, "INSERT OR IGNORE INTO sink_batches (stage, key) VALUES (?,?)",
-                      -1, &sink_batch, NULL);
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT OR REPLACE INTO stages (stage, state, complete_key, n_in, n_out, "
-                      "n_failed, n_cached, n_total, seconds) VALUES (?,?,?,?,?,?,?,?,?)",
-                      -1, &stage, NULL);
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT OR REPLACE INTO runs (run, started, finished, state, command, "
-                      "pipeline, inputs, outputs, message) VALUES (?,?,?,?,?,?,?,?,?)",
-                      -1, &run, NULL);
-  sqlite3_prepare_v2 (journal->db,
-                      "INSERT OR REPLACE INTO timeline (run, seq, stage, t, state, n_in, n_out, "
-                      "n_failed, n_cached, queue_fill, queue_capacity, workers, busy_us) "
-                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                      -1, &sample, NULL);
-  sqlite3_prepare_v2 (journal->db, "DELETE FROM timeline WHERE run = ? AND seq % ? != 0", -1, &thin,
-                      NULL);
+  {
+    const struct
+    {
+      sqlite3_stmt **statement;
+      const char *sql;
+    } statements[] = {
+      { &batch, "INSERT OR REPLACE INTO batches (key, stage, pack, offset, length, n_in, "
+                "n_out, n_failed, cached, at) VALUES (?,?,?,?,?,?,?,?,?,?)" },
+      { &failure, "INSERT INTO failures (stage, batch, item, message, at) VALUES (?,?,?,?,?)" },
+      { &clear, "DELETE FROM failures WHERE batch = ?" },
+      { &clear_stage, "DELETE FROM failures WHERE stage = ?" },
+      { &input_digest,
+        "INSERT OR REPLACE INTO input_digests (path, stamp, digest) VALUES (?,?,?)" },
+      { &sink, "INSERT OR REPLACE INTO sinks (stage, state, complete) VALUES (?,?,?)" },
+      { &sink_batch, "INSERT OR IGNORE INTO sink_batches (stage, key) VALUES (?,?)" },
+      { &stage, "INSERT OR REPLACE INTO stages (stage, state, complete_key, n_in, n_out, "
+                "n_failed, n_cached, n_total, seconds) VALUES (?,?,?,?,?,?,?,?,?)" },
+      { &run, "INSERT OR REPLACE INTO runs (run, started, finished, state, command, "
+              "pipeline, inputs, outputs, message) VALUES (?,?,?,?,?,?,?,?,?)" },
+      { &sample, "INSERT OR REPLACE INTO timeline (run, seq, stage, t, state, n_in, n_out, "
+                 "n_failed, n_cached, queue_fill, queue_capacity, workers, busy_us) "
+                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+      { &thin, "DELETE FROM timeline WHERE run = ? AND seq % ? != 0" },
+    };
+
+    /* A statement that does not prepare means tables that are not the
+     * journal's (a damaged or foreign file): stepping it would crash, as
+     * sqlite3_clear_bindings() does not take NULL. */
+    for (guint i = 0; i < G_N_ELEMENTS (statements) && ok; i++)
+      if (sqlite3_prepare_v2 (journal->db, statements[i].sql, -1, statements[i].statement, NULL) !=
+          SQLITE_OK)
+        {
+          g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_DAMAGED,
+                       "journal “%s”: cannot record progress, the journal is damaged (%s): "
+                       "move the job directory away and start the job again",
+                       journal->path, sqlite3_errmsg (journal->db));
+          ok = FALSE;
+        }
+  }
   for (guint i = 0; i < pending->len && ok; i++)
     {
       Pending *p = pending->pdata[i];
@@ -863,9 +870,10 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
   sqlite3_finalize (thin);
   if (!ok)
     {
-      g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
-                   "journal “%s”: cannot record progress: %s", journal->path,
-                   sqlite3_errmsg (journal->db));
+      if (error == NULL || *error == NULL)
+        g_set_error (error, SUTRA_JOURNAL_ERROR, SUTRA_JOURNAL_ERROR_WRITE,
+                     "journal “%s”: cannot record progress: %s", journal->path,
+                     sqlite3_errmsg (journal->db));
       exec (journal, "ROLLBACK;", NULL);
       goto fail;
     }

@@ -4,6 +4,7 @@
 #include "sutra-pipeline.h"
 
 #include "sutra-devices.h"
+#include "sutra-json-document.h"
 #include "sutra-json-locations.h"
 
 #include <errno.h>
@@ -302,7 +303,7 @@ value_from_text (const char *text, gboolean structured)
   /* Never hand json-glib an unchecked structure: it recurses per level. */
   if (!structured && (*start == '[' || *start == '{'))
     return json_node_init_string (json_node_alloc (), text);
-  if (json_parser_load_from_data (parser, text, -1, NULL) &&
+  if (sutra_json_parser_load_document (parser, text, -1, NULL) &&
       (root = json_parser_get_root (parser)) != NULL &&
       ((JSON_NODE_HOLDS_VALUE (root) && json_node_get_value_type (root) != G_TYPE_STRING) ||
        (structured && (JSON_NODE_HOLDS_ARRAY (root) || JSON_NODE_HOLDS_OBJECT (root)))))
@@ -1699,7 +1700,7 @@ sutra_pipeline_load_from_data_full (const char *path,
     length = strlen (text);
   if (!check_limits (path, text, length, error))
     return NULL;
-  if (!json_parser_load_from_data (parser, text, length, &parse_error))
+  if (!sutra_json_parser_load_document (parser, text, length, &parse_error))
     {
       /* json-glib says "<data>:LINE:COL: Parse error: ..."; keep the
        * position, name the file. */

@@ -3,6 +3,8 @@
 
 #include "sutra-record.h"
 
+#include "sutra-json-document.h"
+
 #include <string.h>
 
 /*
@@ -572,7 +574,7 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
               g_autoptr (JsonParser) parser = json_parser_new_immutable ();
               JsonNode *root;
 
-              if (!json_parser_load_from_data (parser, (const char *) p, length, NULL) ||
+              if (!sutra_json_parser_load_document (parser, (const char *) p, length, NULL) ||
                   (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
                 {
                   cursor.bad = TRUE;

@@ -20,6 +20,10 @@ packages=(
   zip unzip clang-format valgrind python3 binutils
   # tests: test-report opens run reports in a real headless browser
   chromium
+  # fuzzing (tests/fuzz, docs/fuzzing.md): clang and its runtimes, which
+  # hold libFuzzer and the sanitizers (only recommended by clang, and this
+  # script installs no recommends)
+  clang libclang-rt-14-dev
 )
 
 if [ "$(id -u)" -eq 0 ]; then
