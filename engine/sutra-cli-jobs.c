@@ -112,31 +112,6 @@ format_inputs (char **inputs)
 }
 
 static void
-add_strv (JsonBuilder *builder, const char *name, char **strv)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_begin_array (builder);
-  for (guint i = 0; strv[i] != NULL; i++)
-    json_builder_add_string_value (builder, strv[i]);
-  json_builder_end_array (builder);
-}
-
-static void
-add_time (JsonBuilder *builder, const char *name, gint64 unix_seconds)
-{
-  json_builder_set_member_name (builder, name);
-  if (unix_seconds > 0)
-    {
-      g_autoptr (GDateTime) time = g_date_time_new_from_unix_utc (unix_seconds);
-      g_autofree char *text = g_date_time_format_iso8601 (time);
-
-      json_builder_add_string_value (builder, text);
-    }
-  else
-    json_builder_add_null_value (builder);
-}
-
-static void
 print_json (GPtrArray *infos)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
@@ -162,8 +137,8 @@ print_json (GPtrArray *infos)
         json_builder_add_string_value (builder, info->pipeline_file);
       else
         json_builder_add_null_value (builder);
-      add_strv (builder, "inputs", info->inputs);
-      add_strv (builder, "outputs", info->outputs);
+      cli_json_add_strv_member (builder, "inputs", info->inputs);
+      cli_json_add_strv_member (builder, "outputs", info->outputs);
       json_builder_set_member_name (builder, "state");
       json_builder_add_string_value (builder, info->state);
       json_builder_set_member_name (builder, "pid");
@@ -171,12 +146,12 @@ print_json (GPtrArray *infos)
         json_builder_add_int_value (builder, info->pid);
       else
         json_builder_add_null_value (builder);
-      add_time (builder, "started", info->created);
-      add_time (builder, "last_started", info->started);
-      add_time (builder, "last_finished", info->finished);
+      cli_json_add_time_member (builder, "started", info->created);
+      cli_json_add_time_member (builder, "last_started", info->started);
+      cli_json_add_time_member (builder, "last_finished", info->finished);
       json_builder_set_member_name (builder, "seconds");
       json_builder_add_double_value (builder, info->seconds);
-      add_strv (builder, "command", info->command);
+      cli_json_add_strv_member (builder, "command", info->command);
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);

@@ -66,31 +66,6 @@ collect_failure_row (int n, const char *const *v, gpointer data)
                                                       v[1] ? v[1] : "", v[2] ? v[2] : ""));
 }
 
-static void
-add_time_member (JsonBuilder *builder, const char *name, gint64 unix_seconds)
-{
-  json_builder_set_member_name (builder, name);
-  if (unix_seconds > 0)
-    {
-      g_autoptr (GDateTime) time = g_date_time_new_from_unix_utc (unix_seconds);
-      g_autofree char *text = g_date_time_format_iso8601 (time);
-
-      json_builder_add_string_value (builder, text);
-    }
-  else
-    json_builder_add_null_value (builder);
-}
-
-static void
-add_strv_member (JsonBuilder *builder, const char *name, char **strv)
-{
-  json_builder_set_member_name (builder, name);
-  json_builder_begin_array (builder);
-  for (guint i = 0; strv[i] != NULL; i++)
-    json_builder_add_string_value (builder, strv[i]);
-  json_builder_end_array (builder);
-}
-
 /* What the job's runs recorded: its pipeline file, command line, inputs,
  * outputs and times. */
 static void
@@ -101,12 +76,12 @@ add_run_record (JsonBuilder *builder, SutraJobInfo *info)
     json_builder_add_string_value (builder, info->pipeline_file);
   else
     json_builder_add_null_value (builder);
-  add_strv_member (builder, "command", info->command);
-  add_strv_member (builder, "inputs", info->inputs);
-  add_strv_member (builder, "outputs", info->outputs);
-  add_time_member (builder, "started", info->created);
-  add_time_member (builder, "last_started", info->started);
-  add_time_member (builder, "last_finished", info->finished);
+  cli_json_add_strv_member (builder, "command", info->command);
+  cli_json_add_strv_member (builder, "inputs", info->inputs);
+  cli_json_add_strv_member (builder, "outputs", info->outputs);
+  cli_json_add_time_member (builder, "started", info->created);
+  cli_json_add_time_member (builder, "last_started", info->started);
+  cli_json_add_time_member (builder, "last_finished", info->finished);
   json_builder_set_member_name (builder, "run_seconds");
   json_builder_add_double_value (builder, info->seconds);
 }

@@ -241,3 +241,28 @@ parse_pipeline_command (GOptionContext *context,
   *pipeline = load_pipeline (*registry, (*argv)[1], &status);
   return *pipeline != NULL ? EXIT_OK : status;
 }
+
+void
+cli_json_add_strv_member (JsonBuilder *builder, const char *name, char **strv)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (guint i = 0; strv[i] != NULL; i++)
+    json_builder_add_string_value (builder, strv[i]);
+  json_builder_end_array (builder);
+}
+
+void
+cli_json_add_time_member (JsonBuilder *builder, const char *name, gint64 unix_seconds)
+{
+  json_builder_set_member_name (builder, name);
+  if (unix_seconds > 0)
+    {
+      g_autoptr (GDateTime) time = g_date_time_new_from_unix_utc (unix_seconds);
+      g_autofree char *text = g_date_time_format_iso8601 (time);
+
+      json_builder_add_string_value (builder, text);
+    }
+  else
+    json_builder_add_null_value (builder);
+}

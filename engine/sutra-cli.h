@@ -49,6 +49,11 @@ extern const GOptionEntry retry_entries[];
 
 void print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
+/* Members of the --json outputs: @strv as an array of strings; a time as
+ * ISO 8601 UTC, or null when @unix_seconds is 0 (not known). */
+void cli_json_add_strv_member (JsonBuilder *builder, const char *name, char **strv);
+void cli_json_add_time_member (JsonBuilder *builder, const char *name, gint64 unix_seconds);
+
 /* Loads every plugin; problems with some are warnings. */
 SutraRegistry *load_registry (void);
 
