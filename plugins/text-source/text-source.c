@@ -232,44 +232,61 @@ fail:
  * JSON, so the only text skipped is double-quoted strings; json-glib's
  * extensions (comments between slashes, single-quoted strings) are refused,
  * since skipping them as json-glib does would have to mirror its tokenizer.
- * Returns FALSE with the 1-based column (in bytes) of the offending
- * character, and whether it was a bracket past the limit. */
-static gboolean
-jsonl_check_line (const char *line, gsize length, gsize *column, gboolean *too_deep)
+ * A line is one value: json-glib 1.6 would take a second value after the
+ * first as a document of its own, keep the first and drop the rest without
+ * a word, so text after the first value closed is refused too. Returns
+ * FALSE with the 1-based column (in bytes) of the offending character and
+ * what was wrong with it. */
+typedef enum
+{
+  JSONL_OK,
+  JSONL_TOO_DEEP,
+  JSONL_NOT_STRICT,
+  JSONL_TRAILING,
+} JsonlProblem;
+
+static JsonlProblem
+jsonl_check_line (const char *line, gsize length, gsize *column)
 {
   guint depth = 0;
+  gboolean closed = FALSE;
 
   for (gsize i = 0; i < length; i++)
-    switch (line[i])
-      {
-      case '"':
-        for (i++; i < length && line[i] != '"'; i++)
-          if (line[i] == '\\')
-            i++;
-        break;
-      case '[':
-      case '{':
-        if (++depth > JSONL_MAX_DEPTH)
-          {
-            *column = i + 1;
-            *too_deep = TRUE;
-            return FALSE;
-          }
-        break;
-      case ']':
-      case '}':
-        if (depth > 0)
-          depth--;
-        break;
-      case '/':
-      case '\'':
-        *column = i + 1;
-        *too_deep = FALSE;
-        return FALSE;
-      default:
-        break;
-      }
-  return TRUE;
+    {
+      if (closed && !g_ascii_isspace (line[i]))
+        {
+          *column = i + 1;
+          return JSONL_TRAILING;
+        }
+      switch (line[i])
+        {
+        case '"':
+          for (i++; i < length && line[i] != '"'; i++)
+            if (line[i] == '\\')
+              i++;
+          break;
+        case '[':
+        case '{':
+          if (++depth > JSONL_MAX_DEPTH)
+            {
+              *column = i + 1;
+              return JSONL_TOO_DEEP;
+            }
+          break;
+        case ']':
+        case '}':
+          if (depth > 0 && --depth == 0)
+            closed = TRUE;
+          break;
+        case '/':
+        case '\'':
+          *column = i + 1;
+          return JSONL_NOT_STRICT;
+        default:
+          break;
+        }
+    }
+  return JSONL_OK;
 }
 
 static gboolean
@@ -289,18 +306,25 @@ emit_jsonl (Reader *reader,
   const char *name;
   SutraItem *item;
   gsize column = 0;
-  gboolean too_deep = FALSE;
+  JsonlProblem problem;
 
   /* Blank lines separate nothing in JSONL; skip them. */
   if (length == 0 || strspn (line, " \t\r") == length)
     return TRUE;
-  if (!jsonl_check_line (line, length, &column, &too_deep))
+  problem = jsonl_check_line (line, length, &column);
+  if (problem != JSONL_OK)
     {
-      if (too_deep)
+      if (problem == JSONL_TOO_DEEP)
         g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                      "%s:%" G_GUINT64_FORMAT ":%" G_GSIZE_FORMAT ": invalid JSONL: arrays and "
                      "objects nested deeper than %d levels",
                      path, line_number, column, JSONL_MAX_DEPTH);
+      else if (problem == JSONL_TRAILING)
+        g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                     "%s:%" G_GUINT64_FORMAT ":%" G_GSIZE_FORMAT ": invalid JSONL: more text "
+                     "after the line's object ended (JSONL holds one object per line: put each "
+                     "on a line of its own)",
+                     path, line_number, column);
       else
         g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                      "%s:%" G_GUINT64_FORMAT ":%" G_GSIZE_FORMAT ": invalid JSONL: “%c” outside "

@@ -113,6 +113,45 @@ test_text_source_jsonl_brackets_in_strings (void)
   g_assert_cmpuint (items->len, ==, 1);
 }
 
+static void
+test_text_source_jsonl_one_object_per_line (void)
+{
+  static const struct
+  {
+    const char *text;
+    const char *needle;
+  } cases[] = {
+    { "{\"id\": \"a\", \"text\": \"x\"}{\"id\": \"b\", \"text\": \"y\"}\n",
+      ":1:25: invalid JSONL: more text after the line's object ended" },
+    { "{\"id\": \"a\", \"text\": \"x\"}\n{\"id\": \"b\", \"text\": \"y\"} 7\n",
+      ":2:26: invalid JSONL: more text after the line's object ended" },
+    { "{\"id\": \"a\", \"text\": \"x\"} \"z\"\n",
+      ":1:26: invalid JSONL: more text after the line's object ended" },
+  };
+  static const char trailing_space[] = "{\"id\": \"a\", \"text\": \"x\"} \t \r\n";
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("A JSONL line holds one object: a second value after it (which json-glib "
+                  "would drop without a word) fails with its position; white space after it "
+                  "does not");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GPtrArray) refused = NULL;
+      g_autoptr (GError) local = NULL;
+
+      refused = read_jsonl (cases[i].text, strlen (cases[i].text), NULL, &local);
+      g_assert_null (refused);
+      g_assert_error (local, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+      if (strstr (local->message, cases[i].needle) == NULL)
+        g_error ("case %" G_GSIZE_FORMAT ": “%s” does not contain “%s”", i, local->message,
+                 cases[i].needle);
+    }
+  items = read_jsonl (trailing_space, strlen (trailing_space), NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (items->len, ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -126,6 +165,8 @@ main (int argc, char **argv)
 
   g_test_add_func ("/plugins/text-source/jsonl-deep-line", test_text_source_jsonl_deep_line);
   g_test_add_func ("/plugins/text-source/jsonl-strict", test_text_source_jsonl_strict);
+  g_test_add_func ("/plugins/text-source/jsonl-one-object-per-line",
+                   test_text_source_jsonl_one_object_per_line);
   g_test_add_func ("/plugins/text-source/jsonl-brackets-in-strings",
                    test_text_source_jsonl_brackets_in_strings);
 
