@@ -580,10 +580,10 @@ has_samples (const char *journal)
   gboolean found = FALSE;
 
   if (sqlite3_open_v2 (journal, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-      sqlite3_prepare_v2 (db, "SELECT COUNT (*) FROM timeline WHERE n_in > 0", -1, &statement,
-                          NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2 (db, "SELECT COUNT (DISTINCT seq) FROM timeline WHERE n_in > 0", -1,
+                          &statement, NULL) == SQLITE_OK &&
       sqlite3_step (statement) == SQLITE_ROW)
-    found = sqlite3_column_int (statement, 0) > 0;
+    found = sqlite3_column_int (statement, 0) >= 2;
   sqlite3_finalize (statement);
   sqlite3_close (db);
   return found;
@@ -620,8 +620,9 @@ test_report_killed_run (void)
     -1);
   g_spawn_async (dir, (char **) argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error);
   g_assert_no_error (error);
-  /* Killed once it has recorded progress: whenever that is, not after a
-   * guessed time. The run takes 40 s; it records a sample each second. */
+  /* Killed once it has recorded progress twice (a rate needs two samples):
+   * whenever that is, not after a guessed time. The run takes 40 s; it
+   * records a sample each second. */
   while (!has_samples (journal))
     g_usleep (20 * 1000);
   kill (pid, SIGKILL);
