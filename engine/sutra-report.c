@@ -754,21 +754,32 @@ nice_step (double range, guint ticks)
   return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * power;
 }
 
-/* The sample to measure a change at sample @index from: the latest one at
- * least MIN_SPAN_S earlier. The last sample of a run comes when it ends,
- * maybe a moment after the one before: a rate over that moment would be
- * noise. */
+/* The interval a change at sample @index is measured over: sets @now to
+ * that sample and @before to the latest one at least MIN_SPAN_S earlier,
+ * and returns the seconds between them, or 0 when there is no interval to
+ * measure (the first sample, or samples a moment apart). The last sample of
+ * a run comes when it ends, maybe a moment after the one before: a rate
+ * over that moment would be noise. */
 #define MIN_SPAN_S 0.5
 
-static const SutraJournalSample *
-sample_before (SutraReportStage *stage, guint index)
+static double
+sample_interval (SutraReportStage *stage,
+                 guint index,
+                 const SutraJournalSample **now,
+                 const SutraJournalSample **before)
 {
-  const SutraJournalSample *now = &g_array_index (stage->samples, SutraJournalSample, index);
-  guint k = index - 1;
+  guint k;
+  double dt;
 
-  while (k > 0 && now->t - g_array_index (stage->samples, SutraJournalSample, k).t < MIN_SPAN_S)
+  if (index == 0)
+    return 0;
+  *now = &g_array_index (stage->samples, SutraJournalSample, index);
+  k = index - 1;
+  while (k > 0 && (*now)->t - g_array_index (stage->samples, SutraJournalSample, k).t < MIN_SPAN_S)
     k--;
-  return &g_array_index (stage->samples, SutraJournalSample, k);
+  *before = &g_array_index (stage->samples, SutraJournalSample, k);
+  dt = (*now)->t - (*before)->t;
+  return dt > 1e-3 ? dt : 0;
 }
 
 typedef double (*SampleValueFunc) (SutraReportStage *stage, guint index, gboolean *valid);
@@ -777,20 +788,12 @@ typedef double (*SampleValueFunc) (SutraReportStage *stage, guint index, gboolea
 static double
 sample_rate (SutraReportStage *stage, guint index, gboolean *valid)
 {
-  const SutraJournalSample *now, *before;
-  double dt;
+  const SutraJournalSample *now = NULL, *before = NULL;
+  double dt = sample_interval (stage, index, &now, &before);
 
-  *valid = index > 0;
+  *valid = dt > 0;
   if (!*valid)
     return 0;
-  now = &g_array_index (stage->samples, SutraJournalSample, index);
-  before = sample_before (stage, index);
-  dt = now->t - before->t;
-  if (dt <= 1e-3)
-    {
-      *valid = FALSE;
-      return 0;
-    }
   return MAX (0.0, ((double) sample_items (stage, now) - sample_items (stage, before)) / dt);
 }
 
@@ -1021,20 +1024,12 @@ append_activity (GString *out, SutraReport *report)
 static double
 sample_busy (SutraReportStage *stage, guint index, gboolean *valid)
 {
-  const SutraJournalSample *now, *before;
-  double dt;
+  const SutraJournalSample *now = NULL, *before = NULL;
+  double dt = stage->inputs[0] != NULL ? sample_interval (stage, index, &now, &before) : 0;
 
-  *valid = index > 0 && stage->inputs[0] != NULL;
+  *valid = dt > 0 && now->workers > 0;
   if (!*valid)
     return 0;
-  now = &g_array_index (stage->samples, SutraJournalSample, index);
-  before = sample_before (stage, index);
-  dt = now->t - before->t;
-  if (dt <= 1e-3 || now->workers == 0)
-    {
-      *valid = FALSE;
-      return 0;
-    }
   return CLAMP (100.0 * (now->busy_us - before->busy_us) / (dt * 1e6 * now->workers), 0, 100);
 }
 
