@@ -66,8 +66,7 @@ typedef struct
   GPtrArray *device_names;
   char *work_dir;
   gint n_alive;     /* atomic: the last worker out finishes the stage */
-  GMutex rate_lock; /* the rate limit's schedule */
-  gint64 rate_next_us;
+  SutraRateLimiter *rate_limiter; /* the stage's rate_limit, shared by its workers */
 } StageWorkers;
 
 /* Checkpoints (with a job): what sutra-checkpoint.c keeps per stage. */

@@ -176,7 +176,7 @@ stage_free (StageRuntime *stage)
   g_mutex_clear (&stage->input.lock);
   g_mutex_clear (&stage->intake.lock);
   g_mutex_clear (&stage->output.lock);
-  g_mutex_clear (&stage->workers.rate_lock);
+  sutra_rate_limiter_free (stage->workers.rate_limiter);
   g_cond_clear (&stage->input.items_ready);
   g_cond_clear (&stage->input.space_ready);
   g_cond_clear (&stage->output.moved);
@@ -212,7 +212,7 @@ sutra_run_new (SutraPipeline *pipeline)
       g_mutex_init (&stage->input.lock);
       g_mutex_init (&stage->intake.lock);
       g_mutex_init (&stage->output.lock);
-      g_mutex_init (&stage->workers.rate_lock);
+      stage->workers.rate_limiter = sutra_rate_limiter_new (&spec->rate_limits);
       g_cond_init (&stage->input.items_ready);
       g_cond_init (&stage->input.space_ready);
       g_cond_init (&stage->output.moved);
