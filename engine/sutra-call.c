@@ -31,7 +31,7 @@ sutra_call_rate_limit (StageRuntime *stage, guint n_items)
  * nor skip the item, they fail the run. */
 gboolean
 sutra_call_once (StageRuntime *stage,
-                 gpointer instance,
+                 SutraExecutor *executor,
                  SutraItem *const *items,
                  guint n_items,
                  SutraOutput *output,
@@ -43,9 +43,7 @@ sutra_call_once (StageRuntime *stage,
   gboolean ok;
 
   *misused = FALSE;
-  sutra_output_begin_call (output);
-  ok = stage->info->process (instance, items, n_items, output, &local);
-  sutra_output_end_call (output);
+  ok = sutra_executor_process (executor, items, n_items, output, &local);
   COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
   if (sutra_output_was_misused (output))
     {
@@ -90,7 +88,7 @@ sutra_call_retry_wait (StageRuntime *stage,
  * plugin misused the API). */
 GPtrArray *
 sutra_call_process (StageRuntime *stage,
-                    gpointer instance,
+                    SutraExecutor *executor,
                     SutraItem *const *items,
                     guint n_items,
                     guint max_attempts,
@@ -105,7 +103,7 @@ sutra_call_process (StageRuntime *stage,
       g_autoptr (GError) local = NULL;
 
       sutra_output_init_collect (&output, &stage->run->abandoning);
-      if (sutra_call_once (stage, instance, items, n_items, &output, misused, &local))
+      if (sutra_call_once (stage, executor, items, n_items, &output, misused, &local))
         return g_steal_pointer (&output.items);
       sutra_output_clear (&output);
       if (*misused || attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))

@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 
 void sutra_call_rate_limit (StageRuntime *stage, guint n_items);
 gboolean sutra_call_once (StageRuntime *stage,
-                          gpointer instance,
+                          SutraExecutor *executor,
                           SutraItem *const *items,
                           guint n_items,
                           SutraOutput *output,
@@ -23,7 +23,7 @@ void sutra_call_retry_wait (StageRuntime *stage,
                             const GError *cause,
                             guint *delay_ms);
 GPtrArray *sutra_call_process (StageRuntime *stage,
-                               gpointer instance,
+                               SutraExecutor *executor,
                                SutraItem *const *items,
                                guint n_items,
                                guint max_attempts,

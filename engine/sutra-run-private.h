@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sutra-edge.h"
+#include "sutra-executor.h"
 #include "sutra-item-private.h"
 #include "sutra-split-counters.h"
 #include "sutra-job.h"
@@ -61,9 +62,7 @@ typedef struct
 typedef struct
 {
   GThreadPool *pool;
-  GPtrArray *instances; /* one, or one per worker */
-  GPtrArray *contexts;  /* SutraStageContext, one per instance */
-  GPtrArray *device_names;
+  GPtrArray *list; /* SutraWorker: one per instance (see sutra-worker.h) */
   char *work_dir;
   gint n_alive;     /* atomic: the last worker out finishes the stage */
   GMutex rate_lock; /* the rate limit's schedule */
