@@ -33,7 +33,7 @@ sutra_call_charge_tokens (StageRuntime *stage, GPtrArray *outputs)
  * nor skip the item, they fail the run. */
 gboolean
 sutra_call_once (StageRuntime *stage,
-                 gpointer instance,
+                 SutraExecutor *executor,
                  SutraItem *const *items,
                  guint n_items,
                  SutraOutput *output,
@@ -45,9 +45,7 @@ sutra_call_once (StageRuntime *stage,
   gboolean ok;
 
   *misused = FALSE;
-  sutra_output_begin_call (output);
-  ok = stage->info->process (instance, items, n_items, output, &local);
-  sutra_output_end_call (output);
+  ok = sutra_executor_process (executor, items, n_items, output, &local);
   COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
   if (sutra_output_was_misused (output))
     {
@@ -92,7 +90,7 @@ sutra_call_retry_wait (StageRuntime *stage,
  * plugin misused the API). */
 GPtrArray *
 sutra_call_process (StageRuntime *stage,
-                    gpointer instance,
+                    SutraExecutor *executor,
                     SutraItem *const *items,
                     guint n_items,
                     guint max_attempts,
@@ -107,7 +105,7 @@ sutra_call_process (StageRuntime *stage,
       g_autoptr (GError) local = NULL;
 
       sutra_output_init_collect (&output, &stage->run->abandoning);
-      if (sutra_call_once (stage, instance, items, n_items, &output, misused, &local))
+      if (sutra_call_once (stage, executor, items, n_items, &output, misused, &local))
         {
           sutra_call_charge_tokens (stage, output.items);
           return g_steal_pointer (&output.items);

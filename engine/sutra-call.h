@@ -17,7 +17,7 @@ void sutra_call_rate_limit (StageRuntime *stage, guint n_items);
  * `total_tokens` metadata). */
 void sutra_call_charge_tokens (StageRuntime *stage, GPtrArray *outputs);
 gboolean sutra_call_once (StageRuntime *stage,
-                          gpointer instance,
+                          SutraExecutor *executor,
                           SutraItem *const *items,
                           guint n_items,
                           SutraOutput *output,
@@ -29,7 +29,7 @@ void sutra_call_retry_wait (StageRuntime *stage,
                             const GError *cause,
                             guint *delay_ms);
 GPtrArray *sutra_call_process (StageRuntime *stage,
-                               gpointer instance,
+                               SutraExecutor *executor,
                                SutraItem *const *items,
                                guint n_items,
                                guint max_attempts,

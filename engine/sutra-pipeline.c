@@ -1167,7 +1167,8 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
           g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
                       "plugin “%s” is not thread-safe (or writes one ordered output): "
-                      "it runs one worker; set workers to 1",
+                      "it runs one worker in the process; set workers to 1, or run its "
+                      "workers as child processes with \"isolation\": \"process\"",
                       spec->plugin_name);
         }
     }
