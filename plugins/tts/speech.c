@@ -37,8 +37,8 @@
 /* espeak-ng's state is global: every call into it holds this lock. */
 G_LOCK_DEFINE_STATIC (espeak);
 static guint espeak_users;
-static int espeak_sample_rate;
-static char *espeak_voice; /* the voice loaded now; NULL when unknown */
+static int espeak_sample_rate; /* 0 until espeak-ng is initialised */
+static char *espeak_voice;     /* the voice loaded now; NULL when unknown */
 
 /* In the child only: where the synthesis callback writes. */
 static int child_fd = -1;
@@ -57,6 +57,10 @@ set_espeak_error (GError **error, espeak_ng_STATUS status, const char *what)
                message);
 }
 
+/* espeak-ng 1.51 cannot be initialised again after espeak_ng_Terminate: the
+ * second Terminate waits for ever on the thread the first initialisation
+ * started. So it is initialised once per process and left to the process's
+ * exit; instances only count their uses. */
 gboolean
 tts_speech_acquire (GError **error)
 {
@@ -64,7 +68,7 @@ tts_speech_acquire (GError **error)
   espeak_ng_STATUS status;
 
   G_LOCK (espeak);
-  if (espeak_users > 0)
+  if (espeak_sample_rate > 0)
     {
       espeak_users++;
       G_UNLOCK (espeak);
@@ -81,18 +85,16 @@ tts_speech_acquire (GError **error)
                         "to the directory holding espeak-ng-data)");
       return FALSE;
     }
-  /* Synchronous: samples come to the callback inside espeak_ng_Synthesize,
-   * nothing is played and no thread is started. */
+  /* Synchronous: samples come to the callback inside espeak_ng_Synthesize
+   * and nothing is played. */
   status = espeak_ng_InitializeOutput (ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL);
   if (status != ENS_OK)
     {
-      espeak_ng_Terminate ();
       G_UNLOCK (espeak);
       set_espeak_error (error, status, "cannot set up synchronous output");
       return FALSE;
     }
   espeak_sample_rate = espeak_ng_GetSampleRate ();
-  g_clear_pointer (&espeak_voice, g_free);
   espeak_users = 1;
   G_UNLOCK (espeak);
   return TRUE;
@@ -102,12 +104,9 @@ void
 tts_speech_release (void)
 {
   G_LOCK (espeak);
-  g_return_if_fail (espeak_users > 0);
-  if (--espeak_users == 0)
-    {
-      espeak_ng_Terminate ();
-      g_clear_pointer (&espeak_voice, g_free);
-    }
+  g_warn_if_fail (espeak_users > 0);
+  if (espeak_users > 0)
+    espeak_users--;
   G_UNLOCK (espeak);
 }
 
@@ -170,10 +169,10 @@ tts_speech_dup_voice_list (void)
   G_LOCK (espeak);
   voices = espeak_ListVoices (NULL);
   /* languages is a list of (priority byte, NUL-terminated name), ending with
-   * a priority of 0; the first is the voice's own language. */
+   * a priority of 0: the en-gb voice answers to "en" too. */
   for (guint i = 0; voices != NULL && voices[i] != NULL; i++)
-    if (voices[i]->languages != NULL && voices[i]->languages[0] != '\0')
-      g_ptr_array_add (names, (gpointer) (voices[i]->languages + 1));
+    for (const char *p = voices[i]->languages; p != NULL && p[0] != '\0'; p += strlen (p + 1) + 2)
+      g_ptr_array_add (names, (gpointer) (p + 1));
   g_ptr_array_sort (names, compare_names);
   for (guint i = 0; i < names->len; i++)
     {

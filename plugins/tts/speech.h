@@ -18,7 +18,8 @@ typedef struct
 
 /* Initialises espeak-ng for this process (its data from the default path or
  * ESPEAK_DATA_PATH) on the first call; later calls only count. Each
- * successful call is paired with tts_speech_release(). */
+ * successful call is paired with tts_speech_release(). espeak-ng stays
+ * initialised until the process exits (see speech.c). */
 gboolean tts_speech_acquire (GError **error);
 void tts_speech_release (void);
 

@@ -226,6 +226,22 @@ prepare_text (const char *data, gsize size, gboolean *has_text)
   return text;
 }
 
+/* g_utf8_validate with U+0000 allowed: a payload may hold it. */
+static gboolean
+validate_utf8 (const char *data, gsize size, const char **invalid)
+{
+  const char *end = data + size;
+  const char *p = data;
+
+  while (!g_utf8_validate_len (p, (gsize) (end - p), invalid))
+    {
+      if (**invalid != '\0')
+        return FALSE;
+      p = *invalid + 1;
+    }
+  return TRUE;
+}
+
 static gboolean
 is_silent (GBytes *samples)
 {
@@ -260,7 +276,7 @@ speak_item (Tts *self, SutraItem *item, GError **error)
       return NULL;
     }
   data = sutra_item_get_data (item, &size);
-  if (!g_utf8_validate_len ((const char *) data, size, &invalid))
+  if (!validate_utf8 ((const char *) data, size, &invalid))
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                    "the text is not valid UTF-8 (byte %" G_GSIZE_FORMAT
