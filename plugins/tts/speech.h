@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* speech: espeak-ng behind one lock, each utterance spoken in a forked child. */
+/* speech: espeak-ng behind one lock, each utterance spoken in a fresh fork. */
 
 #pragma once
 
@@ -38,9 +38,13 @@ char *tts_speech_dup_voice_list (void);
 /* The version of the espeak-ng library in use ("1.51"). */
 const char *tts_speech_get_version (void);
 
-/* Speaks @text (UTF-8, NUL-terminated) with the selected voice. Returns
- * (transfer full) the samples, signed 16-bit little-endian mono at the
- * sample rate above; or NULL with @error set. */
-GBytes *tts_speech_speak (const char *text, const TtsProsody *prosody, GError **error);
+/* Speaks @text (UTF-8, NUL-terminated) with @voice (one that
+ * tts_speech_select_voice accepted) in a fresh process. Returns (transfer
+ * full) the samples, signed 16-bit little-endian mono at the sample rate
+ * above; or NULL with @error set. */
+GBytes *tts_speech_speak (const char *voice,
+                          const char *text,
+                          const TtsProsody *prosody,
+                          GError **error);
 
 G_END_DECLS

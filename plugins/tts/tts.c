@@ -297,9 +297,7 @@ speak_item (Tts *self, SutraItem *item, GError **error)
    * chunks are the concatenation's to make. */
   if (has_text)
     {
-      if (!tts_speech_select_voice (voice, error))
-        return NULL;
-      samples = tts_speech_speak (text, &self->prosody, error);
+      samples = tts_speech_speak (voice, text, &self->prosody, error);
       if (samples == NULL)
         return NULL;
       if (is_silent (samples))
