@@ -194,8 +194,9 @@ dhatu_sum (const float *x, int n)
 }
 
 /* ln(x) for x > 0, without libm (the GPU build has none): x = m·2^e with m
- * in [√½, √2), ln m = 2·atanh((m−1)/(m+1)) by its series in double, which
- * converges to far below float32's precision in 12 terms there. */
+ * in [√½, √2), ln m = 2·atanh(s), s = (m−1)/(m+1), |s| < 0.172, by its
+ * series to s^15 in double (the rest is below 1e-12 of the result, far
+ * below float32's precision), Horner's rule with constant coefficients. */
 DHATU_FN float
 dhatu_logf (float x)
 {
@@ -205,7 +206,7 @@ dhatu_logf (float x)
     dhatu_u32 u;
   } bits;
   int e;
-  double m, s, s2, term, sum;
+  double m, s, s2, series;
 
   bits.f = x;
   if (x <= 0.0f)
@@ -227,14 +228,14 @@ dhatu_logf (float x)
     }
   s = (m - 1.0) / (m + 1.0);
   s2 = s * s;
-  term = s;
-  sum = 0.0;
-  for (int k = 1; k <= 25; k += 2)
-    {
-      sum += term / k;
-      term *= s2;
-    }
-  return (float) (2.0 * sum + e * 0.6931471805599453);
+  series = 1.0 / 13 + s2 * (1.0 / 15);
+  series = 1.0 / 11 + s2 * series;
+  series = 1.0 / 9 + s2 * series;
+  series = 1.0 / 7 + s2 * series;
+  series = 1.0 / 5 + s2 * series;
+  series = 1.0 / 3 + s2 * series;
+  series = 1.0 + s2 * series;
+  return (float) (2.0 * s * series + e * 0.6931471805599453);
 }
 
 /* Steps 3 to 5 of the spec, from the nine weights. */
