@@ -411,6 +411,60 @@ test_dhatu_json (void)
 }
 
 static void
+test_dhatu_jsonl_sink (void)
+{
+  g_autoptr (GPtrArray) rows = load_reference ();
+  g_autoptr (GPtrArray) json = NULL;
+  g_autoptr (GPtrArray) none = NULL;
+  g_autoptr (SutraHarness) sink = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree GBytes **texts = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("dhatu-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "out.jsonl", NULL);
+  g_autofree char *params = g_strdup_printf ("{\"path\": \"%s\"}", path);
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  g_test_summary ("dhatu (format json) into jsonl-sink: lines of id, vector, bases and "
+                  "ambiguity, as reference.jsonl has them");
+  if (rows == NULL)
+    return;
+  texts = reference_texts (rows);
+  json = run_stage ("{\"format\": \"json\"}", texts, rows->len);
+  sink = sutra_harness_new (registry, "jsonl-sink", params, &error);
+  g_assert_no_error (error);
+  none = sutra_harness_process (sink, (SutraItem *const *) json->pdata, json->len, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_harness_finish (sink, &error));
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  lines = g_strsplit (contents, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, rows->len + 1);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      Reference *r = rows->pdata[i];
+      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (GList) members = NULL;
+      g_autofree char *prefix = g_strdup_printf ("{\"id\":\"t%u\",\"vector\":[", i);
+      JsonObject *object;
+      DhatuResult got;
+
+      g_assert_true (g_str_has_prefix (lines[i], prefix));
+      json_parser_load_from_data (parser, lines[i], -1, &error);
+      g_assert_no_error (error);
+      object = json_node_get_object (json_parser_get_root (parser));
+      members = json_object_get_members (object);
+      g_assert_cmpuint (g_list_length (members), ==, 4);
+      read_floats (object, "vector", got.vector, DHATU_N_DHATUS);
+      read_floats (object, "bases", got.bases, DHATU_N_BASES);
+      got.ambiguity = (float) json_object_get_double_member (object, "ambiguity");
+      assert_matches (r->id, &r->expected, &got);
+    }
+  g_remove (path);
+  g_rmdir (dir);
+}
+
+static void
 test_dhatu_gpu_bad_device (void)
 {
   g_autoptr (GError) error = NULL;
@@ -501,6 +555,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/dhatu/paths-agree", test_dhatu_paths_agree);
   g_test_add_func ("/plugins/dhatu/independent", test_dhatu_independent);
   g_test_add_func ("/plugins/dhatu/json", test_dhatu_json);
+  g_test_add_func ("/plugins/dhatu/jsonl-sink", test_dhatu_jsonl_sink);
   g_test_add_func ("/plugins/dhatu/gpu-bad-device", test_dhatu_gpu_bad_device);
   g_test_add_func ("/plugins/dhatu/gpu", test_dhatu_gpu);
 
