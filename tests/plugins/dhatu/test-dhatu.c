@@ -464,6 +464,124 @@ test_dhatu_jsonl_sink (void)
   g_rmdir (dir);
 }
 
+/* Runs pipelines/dhatu-corpus.json with sutra run, in @dir, with the extra
+ * `--set` assignments @sets (NULL-terminated). */
+static void
+run_pipeline (const char *dir, const char *const *sets)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  g_ptr_array_add (argv, g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL));
+  g_ptr_array_add (argv, g_strdup ("run"));
+  g_ptr_array_add (argv, g_strdup ("-q"));
+  g_ptr_array_add (argv, g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines",
+                                           "dhatu-corpus.json", NULL));
+  for (guint i = 0; sets[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, g_strdup ("--set"));
+      g_ptr_array_add (argv, g_strdup (sets[i]));
+    }
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (dir, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err, &status,
+                &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("sutra run of pipelines/dhatu-corpus.json failed: %s", err);
+}
+
+static char *
+read_output (const char *dir, const char *out, const char *name, gsize *length)
+{
+  g_autofree char *path = g_build_filename (dir, out, name, NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, length, &error);
+  g_assert_no_error (error);
+  return contents;
+}
+
+static void
+test_dhatu_pipeline (void)
+{
+  static const char *const sentences[] = {
+    "The quantum computational framework demonstrates significant algorithmic efficiency.",
+    "Machine learning models require extensive parameter optimization techniques.",
+    "Statistical analysis reveals correlation patterns in experimental data.",
+  };
+  enum
+  {
+    N = 20000
+  };
+  g_autofree char *dir = g_dir_make_tmp ("dhatu-XXXXXX", NULL);
+  g_autofree char *corpus = g_build_filename (dir, "corpus.txt", NULL);
+  g_autofree char *corpus_jsonl = g_build_filename (dir, "corpus.jsonl", NULL);
+  g_autoptr (GString) lines = g_string_new (NULL);
+  g_autoptr (GString) jsonl = g_string_new (NULL);
+  g_autoptr (GString) want_ids = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *v1 = NULL, *v2 = NULL, *b1 = NULL, *b2 = NULL, *a1 = NULL, *a2 = NULL;
+  g_autofree char *ids = NULL, *vj = NULL, *ids_jsonl = NULL;
+  gsize n_v1, n_v2, n_b1, n_b2, n_a1, n_a2, n_vj;
+  const char *sets_1[] = { "input=corpus.txt", "output=one", "dhatu.workers=1", NULL };
+  const char *sets_2[] = { "input=corpus.txt", "output=two", "dhatu.workers=2", "dhatu.batch=777",
+                           NULL };
+  const char *sets_j[] = { "input=corpus.jsonl", "format=jsonl", "output=json", NULL };
+
+  g_test_summary ("pipelines/dhatu-corpus.json on a corpus of lines (1 and 2 workers: the "
+                  "same bytes) and of JSON lines: .npy rows as the kernel computes them, ids "
+                  "in order");
+  for (guint i = 0; i < N; i++)
+    {
+      g_autoptr (GString) text = g_string_new (NULL);
+
+      g_string_printf (text, " Article %u: %s", i + 1, sentences[i % 3]);
+      g_string_append_printf (lines, "%s\n", text->str);
+      g_string_append_printf (jsonl, "{\"id\": \"doc-%u\", \"text\": \"%s\"}\n", i, text->str);
+      g_string_append_printf (want_ids, "corpus:%u\n", i + 1);
+    }
+  g_file_set_contents (corpus, lines->str, lines->len, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (corpus_jsonl, jsonl->str, jsonl->len, &error);
+  g_assert_no_error (error);
+  run_pipeline (dir, sets_1);
+  run_pipeline (dir, sets_2);
+  run_pipeline (dir, sets_j);
+
+  v1 = read_output (dir, "one", "vectors.npy", &n_v1);
+  v2 = read_output (dir, "two", "vectors.npy", &n_v2);
+  b1 = read_output (dir, "one", "bases.npy", &n_b1);
+  b2 = read_output (dir, "two", "bases.npy", &n_b2);
+  a1 = read_output (dir, "one", "ambiguity.npy", &n_a1);
+  a2 = read_output (dir, "two", "ambiguity.npy", &n_a2);
+  vj = read_output (dir, "json", "vectors.npy", &n_vj);
+  g_assert_cmpmem (v1, n_v1, v2, n_v2);
+  g_assert_cmpmem (b1, n_b1, b2, n_b2);
+  g_assert_cmpmem (a1, n_a1, a2, n_a2);
+  g_assert_cmpmem (v1, n_v1, vj, n_vj);
+  g_assert_cmpuint (n_v1, ==, 128 + N * 9 * sizeof (float));
+  ids = read_output (dir, "one", "ids.txt", NULL);
+  g_assert_cmpstr (ids, ==, want_ids->str);
+  ids_jsonl = read_output (dir, "json", "ids.txt", NULL);
+  g_assert_true (g_str_has_prefix (ids_jsonl, "doc-0\ndoc-1\n"));
+  for (guint i = 0; i < N; i += 997)
+    {
+      g_autofree char *text = g_strdup_printf (" Article %u: %s", i + 1, sentences[i % 3]);
+      DhatuResult want;
+
+      dhatu_text ((const guint8 *) text, strlen (text), &want);
+      g_assert_cmpmem (v1 + 128 + i * 9 * sizeof (float), 9 * sizeof (float), want.vector,
+                       sizeof want.vector);
+      g_assert_cmpmem (b1 + 128 + i * 10 * sizeof (float), 10 * sizeof (float), want.bases,
+                       sizeof want.bases);
+      g_assert_cmpmem (a1 + 128 + i * sizeof (float), sizeof (float), &want.ambiguity,
+                       sizeof (float));
+    }
+}
+
 static void
 test_dhatu_gpu_bad_device (void)
 {
@@ -556,6 +674,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/dhatu/independent", test_dhatu_independent);
   g_test_add_func ("/plugins/dhatu/json", test_dhatu_json);
   g_test_add_func ("/plugins/dhatu/jsonl-sink", test_dhatu_jsonl_sink);
+  g_test_add_func ("/plugins/dhatu/pipeline", test_dhatu_pipeline);
   g_test_add_func ("/plugins/dhatu/gpu-bad-device", test_dhatu_gpu_bad_device);
   g_test_add_func ("/plugins/dhatu/gpu", test_dhatu_gpu);
 
