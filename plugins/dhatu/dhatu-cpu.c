@@ -4,8 +4,9 @@
  * The nine messages of a text are head || text with heads of three lengths
  * (6, 7 and 8 bytes: "EVAL::", "MODAL::", "RELATE::"). Messages whose heads
  * have the same length are the same bytes after their first eight, padding
- * and length included: so per head length the padded message is built once
- * (the head's place overwritten per dhātu), and every block after the first
+ * and length included: so the text is copied once, per head length the
+ * padding is written once (the head's place overwritten per dhātu), and
+ * every block after the first
  * is scheduled once and its rounds run for each dhātu of the group. With
  * SHA-NI the group's hashes are also interleaved, so that the latency of
  * one stream's sha256rnds2 is hidden behind the others'. */
@@ -62,16 +63,21 @@ dhatu_cpu_uses_shani (const DhatuCpu *cpu)
   return cpu->shani;
 }
 
-/* Builds the padded message of a group with head length @head_len in
- * @message, the head's place left for the caller; returns the block count. */
+/* The buffer holds the text once, at offset 8: the message of a group with
+ * head length h starts at 8 - h, so that one copy of the text serves the
+ * three groups; only the padding after the text, which differs, is
+ * rewritten per group (the groups are hashed one after the other). */
+#define TEXT_OFFSET 8
+
+/* Pads the message at @message (head of @head_len, then @length bytes of
+ * text already in place); returns its block count. */
 static gsize
-build_message (guint8 *message, int head_len, const guint8 *text, gsize length)
+pad_message (guint8 *message, int head_len, gsize length)
 {
   guint64 msg_len = head_len + length;
   gsize padded = (msg_len + 72) & ~(guint64) 63;
   guint64 bits = msg_len * 8;
 
-  memcpy (message + head_len, text, length);
   message[msg_len] = 0x80;
   memset (message + msg_len + 1, 0, padded - 8 - (msg_len + 1));
   for (int i = 0; i < 8; i++)
@@ -82,13 +88,13 @@ build_message (guint8 *message, int head_len, const guint8 *text, gsize length)
 static void
 ensure_capacity (DhatuCpu *cpu, gsize length)
 {
-  gsize need = (8 + length + 72) & ~(gsize) 63;
+  gsize need = TEXT_OFFSET + length + 72;
 
   if (need <= cpu->capacity)
     return;
   cpu->capacity = MAX (need, cpu->capacity * 2);
   g_free (cpu->buffer);
-  cpu->buffer = g_malloc (cpu->capacity * N_GROUPS);
+  cpu->buffer = g_malloc (cpu->capacity);
 }
 
 /* Portable: the group's block 0 per dhātu, its later blocks scheduled once. */
@@ -129,8 +135,11 @@ schedule_ni (const guint8 *block, __m128i w[16])
 {
   const __m128i swap = _mm_set_epi64x (0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
 
+#pragma GCC unroll 16
+
   for (int i = 0; i < 4; i++)
     w[i] = _mm_shuffle_epi8 (_mm_loadu_si128 ((const __m128i *) (block + 16 * i)), swap);
+#pragma GCC unroll 16
   for (int i = 4; i < 16; i++)
     {
       __m128i t = _mm_sha256msg1_epu32 (w[i - 4], w[i - 3]);
@@ -147,14 +156,19 @@ rounds_ni (__m128i *abef, __m128i *cdgh, const __m128i *const *w, int k)
 {
   __m128i abef_save[4], cdgh_save[4];
 
+#pragma GCC unroll 16
+
   for (int s = 0; s < k; s++)
     {
       abef_save[s] = abef[s];
       cdgh_save[s] = cdgh[s];
     }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i++)
     {
       const __m128i kv = _mm_loadu_si128 ((const __m128i *) (dhatu_sha256_k + 4 * i));
+
+#pragma GCC unroll 16
 
       for (int s = 0; s < k; s++)
         {
@@ -164,6 +178,7 @@ rounds_ni (__m128i *abef, __m128i *cdgh, const __m128i *const *w, int k)
           abef[s] = _mm_sha256rnds2_epu32 (abef[s], cdgh[s], _mm_shuffle_epi32 (msg, 0x0e));
         }
     }
+#pragma GCC unroll 16
   for (int s = 0; s < k; s++)
     {
       abef[s] = _mm_add_epi32 (abef[s], abef_save[s]);
@@ -203,6 +218,8 @@ group_ni_k (guint8 *message, int g, gsize n_blocks, float *w, int k)
   const __m128i cdgh0 =
     _mm_set_epi32 ((int) 0x3c6ef372, (int) 0xa54ff53a, (int) 0x1f83d9ab, (int) 0x5be0cd19);
 
+#pragma GCC unroll 16
+
   for (int s = 0; s < k; s++)
     {
       memcpy (message, dhatu_heads[group_members[g][s]], group_head_lengths[g]);
@@ -215,20 +232,27 @@ group_ni_k (guint8 *message, int g, gsize n_blocks, float *w, int k)
   for (gsize b = 1; b < n_blocks; b++)
     {
       schedule_ni (message + 64 * b, tail);
+#pragma GCC unroll 16
       for (int s = 0; s < k; s++)
         ws[s] = tail;
       rounds_ni (abef, cdgh, ws, k);
     }
+#pragma GCC unroll 16
   for (int s = 0; s < k; s++)
     w[group_members[g][s]] = weight_ni (abef[s], cdgh[s]);
 }
 
 SHANI static void
-text_ni (guint8 *const messages[N_GROUPS], const gsize n_blocks[N_GROUPS], float *w)
+text_ni (guint8 *buffer, gsize length, float *w)
 {
-  group_ni_k (messages[0], 0, n_blocks[0], w, 4);
-  group_ni_k (messages[1], 1, n_blocks[1], w, 3);
-  group_ni_k (messages[2], 2, n_blocks[2], w, 2);
+  guint8 *message;
+
+  message = buffer + TEXT_OFFSET - 6;
+  group_ni_k (message, 0, pad_message (message, 6, length), w, 4);
+  message = buffer + TEXT_OFFSET - 7;
+  group_ni_k (message, 1, pad_message (message, 7, length), w, 3);
+  message = buffer + TEXT_OFFSET - 8;
+  group_ni_k (message, 2, pad_message (message, 8, length), w, 2);
 }
 #endif
 
@@ -241,23 +265,29 @@ dhatu_cpu_run (DhatuCpu *cpu,
 {
   for (gsize i = 0; i < n; i++)
     {
-      guint8 *messages[N_GROUPS];
-      gsize n_blocks[N_GROUPS];
       float w[DHATU_N_DHATUS];
 
-      ensure_capacity (cpu, lengths[i]);
-      for (int g = 0; g < N_GROUPS; g++)
+      /* The next text is read while this one is hashed: the copy below is
+       * each text's first touch, a cache miss on a large batch. */
+      if (i + 1 < n)
         {
-          messages[g] = cpu->buffer + g * cpu->capacity;
-          n_blocks[g] = build_message (messages[g], group_head_lengths[g], texts[i], lengths[i]);
+          __builtin_prefetch (texts[i + 1]);
+          __builtin_prefetch (texts[i + 1] + 64);
         }
+      ensure_capacity (cpu, lengths[i]);
+      memcpy (cpu->buffer + TEXT_OFFSET, texts[i], lengths[i]);
 #ifdef DHATU_HAVE_X86
       if (cpu->shani)
-        text_ni (messages, n_blocks, w);
+        text_ni (cpu->buffer, lengths[i], w);
       else
 #endif
         for (int g = 0; g < N_GROUPS; g++)
-          group_portable (messages[g], g, n_blocks[g], w);
+          {
+            int h = group_head_lengths[g];
+            guint8 *message = cpu->buffer + TEXT_OFFSET - h;
+
+            group_portable (message, g, pad_message (message, h, lengths[i]), w);
+          }
       dhatu_finish (w, &out[i]);
     }
 }
