@@ -464,6 +464,15 @@ test_dhatu_jsonl_sink (void)
   g_rmdir (dir);
 }
 
+static void
+remove_tree (const char *dir)
+{
+  const char *argv[] = { "rm", "-rf", dir, NULL };
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                NULL);
+}
+
 /* Runs pipelines/dhatu-corpus.json with sutra run, in @dir, with the extra
  * `--set` assignments @sets (NULL-terminated). */
 static void
@@ -580,6 +589,7 @@ test_dhatu_pipeline (void)
       g_assert_cmpmem (a1 + 128 + i * sizeof (float), sizeof (float), &want.ambiguity,
                        sizeof (float));
     }
+  remove_tree (dir);
 }
 
 static void
