@@ -210,7 +210,7 @@ dhatu_logf (float x)
 
   bits.f = x;
   if (x <= 0.0f)
-    return -1.0f / 0.0f;
+    return -__builtin_inff ();
   if ((bits.u >> 23) == 0)
     {
       /* Subnormal: scale into the normal range first. */
