@@ -220,8 +220,8 @@ ac_book_begin (const AcBookSettings *settings,
     first_nonempty (settings->author, sutra_item_get_meta_string (first, "author", NULL)));
   self->tag_narrator = g_strdup (
     first_nonempty (settings->narrator, sutra_item_get_meta_string (first, "voice", NULL)));
-  self->tag_cover = g_strdup (
-    first_nonempty (settings->cover, sutra_item_get_meta_string (first, "cover", NULL)));
+  self->tag_cover =
+    g_strdup (first_nonempty (settings->cover, sutra_item_get_meta_string (first, "cover", NULL)));
   self->tags = (AcTags){
     .title = self->tag_title,
     .artist = self->tag_author,
@@ -240,8 +240,9 @@ ac_book_begin (const AcBookSettings *settings,
 
       if (!ac_pcm_format_from_item (first, &in, error))
         return NULL;
-      self->sample_rate = ac_format_pick_rate (
-        self->format, settings->sample_rate > 0 ? (int) settings->sample_rate : in.sample_rate);
+      self->sample_rate =
+        ac_format_pick_rate (self->format, settings->sample_rate > 0 ? (int) settings->sample_rate
+                                                                     : in.sample_rate);
       self->channels = settings->channels > 0 ? (int) settings->channels : in.channels;
       config.sample_rate = self->sample_rate;
       config.channels = self->channels;
@@ -317,8 +318,8 @@ add_packets (AcBookGroup *self, SutraItem *member, GError **error)
       self->info = info;
       self->info.extradata = info.extradata != NULL ? g_bytes_ref (info.extradata) : NULL;
     }
-  else if (info.codec != self->info.codec || info.sample_rate != self->info.sample_rate
-           || info.channels != self->info.channels)
+  else if (info.codec != self->info.codec || info.sample_rate != self->info.sample_rate ||
+           info.channels != self->info.channels)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                    "this chapter is %s at %d Hz, %d channels, the book's first %s at %d Hz, %d "
@@ -418,7 +419,7 @@ static gboolean
 write_pcm (AcBookGroup *self, double gain_db, gint64 total, GError **error)
 {
   const gsize block = 8192;
-  g_autofree float *buffer = g_new (float, block * (gsize) self->channels);
+  g_autofree float *buffer = g_new (float, block *(gsize) self->channels);
   float gain = (float) pow (10, gain_db / 20);
   g_autoptr (AcSndWriter) writer = NULL;
   g_autoptr (AcEncoder) encoder = NULL;
@@ -430,8 +431,8 @@ write_pcm (AcBookGroup *self, double gain_db, gint64 total, GError **error)
     return FALSE;
   if (ac_format_is_sndfile (self->format))
     {
-      writer = ac_snd_writer_open (self->part_path, self->format, self->sample_rate,
-                                   self->channels, &self->tags, error);
+      writer = ac_snd_writer_open (self->part_path, self->format, self->sample_rate, self->channels,
+                                   &self->tags, error);
       if (writer == NULL)
         return FALSE;
     }
@@ -492,9 +493,9 @@ write_packets (AcBookGroup *self, GError **error)
 
   if (!rewind_spool (self, error))
     return FALSE;
-  muxer = ac_muxer_open (self->part_path, self->format, &self->info, &self->tags,
-                         (const AcChapter *) (gpointer) self->chapters->data, self->chapters->len,
-                         error);
+  muxer =
+    ac_muxer_open (self->part_path, self->format, &self->info, &self->tags,
+                   (const AcChapter *) (gpointer) self->chapters->data, self->chapters->len, error);
   if (muxer == NULL)
     return FALSE;
   while (ac_packets_read_packet (self->spool, buffer, &packet, &local))

@@ -65,7 +65,7 @@ write_silence (AcConcat *self, AcEnd end, GError **error)
   /* The resampler's tail belongs before the silence. */
   if (!ac_resampler_flush (self->resampler, counting_sink, self, error))
     return FALSE;
-  zeros = g_new0 (float, block * (gsize) self->config.channels);
+  zeros = g_new0 (float, block *(gsize) self->config.channels);
   while (n > 0)
     {
       gsize slice = (gsize) MIN (n, (guint64) block);

@@ -42,15 +42,21 @@ static gboolean
 on_packet (gpointer user_data, const AVPacket *packet, GError **error)
 {
   AcEncodeGroup *self = user_data;
+  int frame_size = ac_encoder_get_context (self->encoder)->frame_size;
+  /* A packet decodes to a whole frame whatever its duration says: the
+   * encoder shortens the last one to trim the padding, which is right at
+   * the end of a file but would shift every later chapter in a book.
+   * The padding stays, as silence at the chapter's end, and the book's
+   * timestamps are what players decode. */
+  gint64 duration = frame_size > 0 ? frame_size : packet->duration;
 
   if (!self->has_first_pts)
     {
       self->first_pts = packet->pts;
       self->has_first_pts = TRUE;
     }
-  self->encoded_frames += packet->duration;
-  ac_packets_append_packet (self->body, packet->data, (gsize) packet->size, packet->pts,
-                            packet->duration);
+  self->encoded_frames += duration;
+  ac_packets_append_packet (self->body, packet->data, (gsize) packet->size, packet->pts, duration);
   return TRUE;
 }
 
@@ -82,8 +88,8 @@ ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **er
 
   if (!ac_format_parse (settings->format, NULL, &self->format, error))
     return NULL;
-  if (self->format != AC_FORMAT_AAC && self->format != AC_FORMAT_MP3
-      && self->format != AC_FORMAT_OPUS && self->format != AC_FORMAT_PCM)
+  if (self->format != AC_FORMAT_AAC && self->format != AC_FORMAT_MP3 &&
+      self->format != AC_FORMAT_OPUS && self->format != AC_FORMAT_PCM)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
                    "audio-encode makes aac, mp3, opus or pcm chapters, not %s", settings->format);
@@ -92,8 +98,9 @@ ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **er
   if (!ac_pcm_format_from_item (first, &in, error))
     return NULL;
   self->first = sutra_item_ref (first);
-  self->sample_rate = ac_format_pick_rate (
-    self->format, settings->sample_rate > 0 ? (int) settings->sample_rate : in.sample_rate);
+  self->sample_rate =
+    ac_format_pick_rate (self->format,
+                         settings->sample_rate > 0 ? (int) settings->sample_rate : in.sample_rate);
   self->channels = settings->channels > 0 ? (int) settings->channels : in.channels;
   self->body = g_byte_array_new ();
   self->loudness = ac_loudness_new (self->sample_rate, self->channels, error);
@@ -163,14 +170,14 @@ ac_encode_end (AcEncodeGroup *self, GError **error)
   g_byte_array_append (payload, self->body->data, self->body->len);
   g_clear_pointer (&self->body, g_byte_array_unref);
 
-  chapter = sutra_item_new_parent (self->first,
-                                   self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW,
-                                   g_byte_array_free_to_bytes (g_steal_pointer (&payload)));
+  chapter =
+    sutra_item_new_parent (self->first, self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW,
+                           g_byte_array_free_to_bytes (g_steal_pointer (&payload)));
   meta = sutra_item_ensure_meta (chapter);
   for (guint i = 0; chapter_keys[i] != NULL; i++)
     {
-      JsonNode *node = first_meta != NULL ? json_object_get_member (first_meta, chapter_keys[i])
-                                          : NULL;
+      JsonNode *node =
+        first_meta != NULL ? json_object_get_member (first_meta, chapter_keys[i]) : NULL;
 
       if (node != NULL)
         json_object_set_member (meta, chapter_keys[i], json_node_copy (node));

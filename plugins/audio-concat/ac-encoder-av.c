@@ -141,7 +141,7 @@ ac_encoder_new (const AcEncoderConfig *config,
       return NULL;
     }
   self->frame_size = c->frame_size > 0 ? c->frame_size : 1024;
-  self->pending = g_new (float, (gsize) self->frame_size * (gsize) config->channels);
+  self->pending = g_new (float, (gsize) self->frame_size *(gsize) config->channels);
   return g_steal_pointer (&self);
 }
 
@@ -267,8 +267,8 @@ ac_encoder_finish (AcEncoder *self, GError **error)
 
       /* An encoder that cannot take a short last frame gets silence to
        * fill it: the padding the muxer's duration then includes. */
-      if (!(self->context->codec->capabilities
-            & (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)))
+      if (!(self->context->codec->capabilities &
+            (AV_CODEC_CAP_SMALL_LAST_FRAME | AV_CODEC_CAP_VARIABLE_FRAME_SIZE)))
         {
           memset (self->pending + (gsize) n * (gsize) self->channels, 0,
                   sizeof (float) * (gsize) (self->frame_size - n) * (gsize) self->channels);

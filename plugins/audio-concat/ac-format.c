@@ -10,10 +10,10 @@ static const struct
   const char *name;
   AcFormat format;
 } format_names[] = {
-  { "wav", AC_FORMAT_WAV },   { "rf64", AC_FORMAT_RF64 }, { "flac", AC_FORMAT_FLAC },
-  { "mp3", AC_FORMAT_MP3 },   { "opus", AC_FORMAT_OPUS }, { "ogg", AC_FORMAT_OPUS },
-  { "m4a", AC_FORMAT_M4A },   { "m4b", AC_FORMAT_M4B },   { "mp4", AC_FORMAT_M4A },
-  { "aac", AC_FORMAT_AAC },   { "pcm", AC_FORMAT_PCM },
+  { "wav", AC_FORMAT_WAV }, { "rf64", AC_FORMAT_RF64 }, { "flac", AC_FORMAT_FLAC },
+  { "mp3", AC_FORMAT_MP3 }, { "opus", AC_FORMAT_OPUS }, { "ogg", AC_FORMAT_OPUS },
+  { "m4a", AC_FORMAT_M4A }, { "m4b", AC_FORMAT_M4B },   { "mp4", AC_FORMAT_M4A },
+  { "aac", AC_FORMAT_AAC }, { "pcm", AC_FORMAT_PCM },
 };
 
 const char *
@@ -85,14 +85,14 @@ ac_format_codec (AcFormat format)
 int
 ac_format_pick_rate (AcFormat format, int wanted)
 {
-  static const int opus_rates[] = { 8000, 12000, 16000, 24000, 48000 };
   static const int mp3_rates[] = { 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 };
   const int *rates;
   gsize n;
 
+  /* Opus works at 48 kHz inside, and players decode it at that rate. */
   if (format == AC_FORMAT_OPUS)
-    rates = opus_rates, n = G_N_ELEMENTS (opus_rates);
-  else if (format == AC_FORMAT_MP3)
+    return 48000;
+  if (format == AC_FORMAT_MP3)
     rates = mp3_rates, n = G_N_ELEMENTS (mp3_rates);
   else
     return wanted;
@@ -108,7 +108,7 @@ static const struct
   const char *name;
   enum AVSampleFormat format;
 } sample_formats[] = {
-  { "s16le", AV_SAMPLE_FMT_S16 }, { "s16", AV_SAMPLE_FMT_S16 }, { "f32le", AV_SAMPLE_FMT_FLT },
+  { "s16le", AV_SAMPLE_FMT_S16 }, { "s16", AV_SAMPLE_FMT_S16 },   { "f32le", AV_SAMPLE_FMT_FLT },
   { "f32", AV_SAMPLE_FMT_FLT },   { "s32le", AV_SAMPLE_FMT_S32 }, { "s32", AV_SAMPLE_FMT_S32 },
   { "f64le", AV_SAMPLE_FMT_DBL }, { "u8", AV_SAMPLE_FMT_U8 },
 };

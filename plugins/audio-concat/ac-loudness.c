@@ -39,8 +39,8 @@ ac_loudness_new (int sample_rate, int channels, GError **error)
   AcLoudness *self = g_new0 (AcLoudness, 1);
 
   self->state = ebur128_init ((unsigned) channels, (unsigned long) sample_rate,
-                              EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK
-                                | EBUR128_MODE_SAMPLE_PEAK | EBUR128_MODE_HISTOGRAM);
+                              EBUR128_MODE_I | EBUR128_MODE_LRA | EBUR128_MODE_TRUE_PEAK |
+                                EBUR128_MODE_SAMPLE_PEAK | EBUR128_MODE_HISTOGRAM);
   if (self->state == NULL)
     {
       g_free (self);
@@ -105,8 +105,8 @@ ac_loudness_result (AcLoudness *self, AcLoudnessResult *result)
     }
   result->sample_peak_dbfs = to_db (peak);
   result->true_peak_dbtp = to_db (true_peak);
-  result->rms_dbfs = self->samples > 0 ? to_db (sqrt (self->sum_squares / (double) self->samples))
-                                       : -HUGE_VAL;
+  result->rms_dbfs =
+    self->samples > 0 ? to_db (sqrt (self->sum_squares / (double) self->samples)) : -HUGE_VAL;
 }
 
 /*
@@ -127,8 +127,10 @@ ac_loudness_gain_db (AcLoudnessPreset preset, int channels, const AcLoudnessResu
     case AC_LOUDNESS_PODCAST:
       if (!isfinite (m->integrated_lufs))
         return 0;
-      gain = (preset == AC_LOUDNESS_R128 ? -23.0 : channels >= 2 ? -16.0 : -19.0)
-             - m->integrated_lufs;
+      gain = (preset == AC_LOUDNESS_R128 ? -23.0
+              : channels >= 2            ? -16.0
+                                         : -19.0) -
+             m->integrated_lufs;
       limit = isfinite (m->true_peak_dbtp) ? -1.0 - m->true_peak_dbtp : gain;
       return MIN (gain, limit);
     case AC_LOUDNESS_ACX:

@@ -73,8 +73,8 @@ probe_picture (const guint8 *p, gsize n, enum AVCodecID *codec, int *width, int 
             return FALSE;
           marker = p[i + 1];
           length = (gsize) (p[i + 2] << 8 | p[i + 3]);
-          if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8
-              && marker != 0xcc)
+          if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 &&
+              marker != 0xcc)
             {
               *height = p[i + 5] << 8 | p[i + 6];
               *width = p[i + 7] << 8 | p[i + 8];
@@ -137,6 +137,26 @@ add_chapters (AVFormatContext *s, const AcChapter *chapters, guint n, int rate)
   return TRUE;
 }
 
+/* Ogg chapters are comments (CHAPTER000=HH:MM:SS.mmm, CHAPTER000NAME=),
+ * written here rather than by FFmpeg's writer, which (in 5.1) rounds the
+ * seconds and then appends the milliseconds: 5.820 s came out 6.820. */
+static void
+add_ogg_chapters (AVDictionary **dict, const AcChapter *chapters, guint n, int rate)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 ms = av_rescale_rnd (chapters[i].start, 1000, rate, AV_ROUND_NEAR_INF);
+      char key[32], value[64];
+
+      g_snprintf (key, sizeof key, "CHAPTER%03u", i);
+      g_snprintf (value, sizeof value, "%02" G_GINT64_FORMAT ":%02d:%02d.%03d", ms / 3600000,
+                  (int) (ms / 60000 % 60), (int) (ms / 1000 % 60), (int) (ms % 1000));
+      av_dict_set (dict, key, value, 0);
+      g_snprintf (key, sizeof key, "CHAPTER%03uNAME", i);
+      set_tag (dict, key, chapters[i].title);
+    }
+}
+
 AcMuxer *
 ac_muxer_open (const char *path,
                AcFormat format,
@@ -190,7 +210,12 @@ ac_muxer_open (const char *path,
   self->audio->time_base = (AVRational){ 1, info->sample_rate };
   if (tags != NULL)
     set_tags (s, format, tags);
-  if (!add_chapters (s, chapters, n_chapters, info->sample_rate))
+  /* Ogg writes the comments of each stream, not the file's. */
+  if (format == AC_FORMAT_OPUS)
+    av_dict_copy (&self->audio->metadata, s->metadata, 0);
+  if (format == AC_FORMAT_OPUS)
+    add_ogg_chapters (&self->audio->metadata, chapters, n_chapters, info->sample_rate);
+  else if (!add_chapters (s, chapters, n_chapters, info->sample_rate))
     {
       set_av_error (error, AVERROR (ENOMEM), "cannot set up", path);
       return NULL;
@@ -214,8 +239,7 @@ ac_muxer_open (const char *path,
       if (!probe_picture (cover, cover_size, &codec, &width, &height))
         {
           g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
-                       "the cover %s is not a JPEG or PNG image: convert it to one",
-                       tags->cover);
+                       "the cover %s is not a JPEG or PNG image: convert it to one", tags->cover);
           return NULL;
         }
       st = avformat_new_stream (s, NULL);

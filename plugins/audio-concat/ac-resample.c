@@ -93,8 +93,8 @@ open_swr (AcResampler *self, const AcPcmFormat *in, GError **error)
 
   av_channel_layout_default (&in_layout, in->channels);
   av_channel_layout_default (&out_layout, self->out_channels);
-  ret = swr_alloc_set_opts2 (&self->swr, &out_layout, AV_SAMPLE_FMT_FLT, self->out_rate,
-                             &in_layout, in->sample_format, in->sample_rate, 0, NULL);
+  ret = swr_alloc_set_opts2 (&self->swr, &out_layout, AV_SAMPLE_FMT_FLT, self->out_rate, &in_layout,
+                             in->sample_format, in->sample_rate, 0, NULL);
   av_channel_layout_uninit (&in_layout);
   av_channel_layout_uninit (&out_layout);
   if (ret < 0)
@@ -144,10 +144,10 @@ ac_resampler_convert (AcResampler *self,
                    size, ac_pcm_format_name (in->sample_format), in->channels);
       return FALSE;
     }
-  if (self->swr != NULL
-      && (self->in.sample_format != in->sample_format || self->in.sample_rate != in->sample_rate
-          || self->in.channels != in->channels)
-      && !ac_resampler_flush (self, sink, user_data, error))
+  if (self->swr != NULL &&
+      (self->in.sample_format != in->sample_format || self->in.sample_rate != in->sample_rate ||
+       self->in.channels != in->channels) &&
+      !ac_resampler_flush (self, sink, user_data, error))
     return FALSE;
   if (self->swr == NULL && !open_swr (self, in, error))
     return FALSE;

@@ -50,8 +50,8 @@ const char *ac_format_name (AcFormat format);
 gboolean ac_format_is_sndfile (AcFormat format);
 /* The codec a container format holds (AV_CODEC_ID_NONE for sndfile ones). */
 enum AVCodecID ac_format_codec (AcFormat format);
-/* The rate the format's encoder will take nearest to @wanted (Opus: 48000,
- * 24000, 16000, 12000 or 8000; MP3: the MPEG rates). */
+/* The rate the format's encoder will take nearest to @wanted (Opus: 48000;
+ * MP3: the MPEG rates). */
 int ac_format_pick_rate (AcFormat format, int wanted);
 
 typedef struct
@@ -145,10 +145,15 @@ typedef struct
 gboolean ac_loudness_preset_parse (const char *name, AcLoudnessPreset *preset, GError **error);
 AcLoudness *ac_loudness_new (int sample_rate, int channels, GError **error);
 void ac_loudness_free (AcLoudness *loudness);
-gboolean ac_loudness_add (AcLoudness *loudness, const float *frames, gsize n_frames, GError **error);
+gboolean ac_loudness_add (AcLoudness *loudness,
+                          const float *frames,
+                          gsize n_frames,
+                          GError **error);
 void ac_loudness_result (AcLoudness *loudness, AcLoudnessResult *result);
 /* The one gain (dB) the preset applies to a book measured as @measured. */
-double ac_loudness_gain_db (AcLoudnessPreset preset, int channels, const AcLoudnessResult *measured);
+double ac_loudness_gain_db (AcLoudnessPreset preset,
+                            int channels,
+                            const AcLoudnessResult *measured);
 void ac_loudness_to_meta (const AcLoudnessResult *result, const char *prefix, JsonObject *meta);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcLoudness, ac_loudness_free)
 

@@ -25,15 +25,15 @@ static const char *const book_format_choices[] = {
 };
 static const char *const loudness_choices[] = { "none", "r128", "podcast", "acx", NULL };
 
-#define GAP_ROWS(S, sentence, paragraph, chapter)                                                \
-  SUTRA_PARAM_ROW_INT ("sentence_gap_ms", S, sentence_gap_ms, sentence, 0, 60000, 0,            \
-                       "Silence after a chunk that ends a sentence (ms)."),                     \
-    SUTRA_PARAM_ROW_INT ("paragraph_gap_ms", S, paragraph_gap_ms, paragraph, 0, 60000, 0,       \
+#define GAP_ROWS(S, sentence, paragraph, chapter)                                              \
+  SUTRA_PARAM_ROW_INT ("sentence_gap_ms", S, sentence_gap_ms, sentence, 0, 60000, 0,           \
+                       "Silence after a chunk that ends a sentence (ms)."),                    \
+    SUTRA_PARAM_ROW_INT ("paragraph_gap_ms", S, paragraph_gap_ms, paragraph, 0, 60000, 0,      \
                          "Silence after a chunk that ends a paragraph (paragraph_end) (ms)."), \
-    SUTRA_PARAM_ROW_INT ("chapter_gap_ms", S, chapter_gap_ms, chapter, 0, 60000, 0,             \
+    SUTRA_PARAM_ROW_INT ("chapter_gap_ms", S, chapter_gap_ms, chapter, 0, 60000, 0,            \
                          "Silence at the end of a chapter (ms).")
 
-#define CODEC_ROWS(S)                                                                            \
+#define CODEC_ROWS(S)                                                                           \
   SUTRA_PARAM_ROW_INT ("sample_rate", S, sample_rate, 0, 0, 192000, 0,                          \
                        "Output sample rate in Hz; 0 keeps the speech's (Opus and MP3 round up " \
                        "to a rate their encoder takes)."),                                      \
@@ -54,9 +54,7 @@ static const SutraParamInfo encode_params[] = {
                         0,
                         "What a chapter becomes: aac (for m4b/m4a), mp3, opus, or pcm (16-bit, "
                         "for wav/flac or for loudness normalisation in audio-concat)."),
-  CODEC_ROWS (AcEncodeSettings),
-  GAP_ROWS (AcEncodeSettings, 250, 700, 2000),
-  SUTRA_PARAM_ROW_END
+  CODEC_ROWS (AcEncodeSettings), GAP_ROWS (AcEncodeSettings, 250, 700, 2000), SUTRA_PARAM_ROW_END
 };
 
 static const SutraParamInfo book_params[] = {
@@ -223,11 +221,8 @@ typedef struct
 {
   gpointer (*begin) (gpointer instance, SutraItem *first, GError **error);
   gboolean (*add) (gpointer instance, gpointer group, SutraItem *member, GError **error);
-  gboolean (*end) (gpointer instance,
-                   gpointer group,
-                   guint n_members,
-                   SutraOutput *output,
-                   GError **error);
+  gboolean (
+    *end) (gpointer instance, gpointer group, guint n_members, SutraOutput *output, GError **error);
   void (*abort) (gpointer instance, gpointer group);
 } Gather;
 
