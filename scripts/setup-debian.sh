@@ -16,6 +16,9 @@ packages=(
   libicu-dev libarchive-dev libxml2-dev libsndfile1-dev
   libavcodec-dev libavformat-dev libswresample-dev libavfilter-dev libavutil-dev
   libespeak-ng-dev espeak-ng
+  # audio-concat: EBU R128 loudness; the ffmpeg CLI (ffprobe) to inspect
+  # audiobooks by hand (the tests read them back with libavformat)
+  libebur128-dev ffmpeg
   # tests and CI: archives, the format check, memory checks, scripts
   zip unzip clang-format valgrind python3 binutils
   # tests: test-report opens run reports in a real headless browser

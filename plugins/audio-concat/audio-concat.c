@@ -124,10 +124,33 @@ typedef struct
   char *work_dir;
 } AudioConcat;
 
+/* FFmpeg prints to stderr (the AAC encoder's statistics, the muxer's
+ * advice about extensions). Its failures come back to us as error codes,
+ * which become GErrors with a message; the rest is debug output, through
+ * GLib's log like all of sutra's (G_MESSAGES_DEBUG=audio-concat shows it). */
+static void
+log_ffmpeg (void *avcl, int level, const char *format, va_list args)
+{
+  g_autofree char *message = NULL;
+
+  if (level > av_log_get_level ())
+    return;
+  message = g_strdup_vprintf (format, args);
+  g_strchomp (message);
+  g_log_structured ("audio-concat", G_LOG_LEVEL_DEBUG, "MESSAGE", "ffmpeg: %s", message);
+}
+
 static gpointer
 ac_create (const SutraStageContext *context, gconstpointer settings, GError **error)
 {
+  static gsize logging = 0;
   AudioConcat *self = g_new0 (AudioConcat, 1);
+
+  if (g_once_init_enter (&logging))
+    {
+      av_log_set_callback (log_ffmpeg);
+      g_once_init_leave (&logging, 1);
+    }
 
   self->settings = settings;
   self->work_dir = g_strdup (context->work_dir);
