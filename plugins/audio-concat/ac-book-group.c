@@ -11,11 +11,13 @@
  * - PCM (chunks, or audio-encode's pcm chapters): joined with their
  *   silences, measured, then written (WAV, RF64, FLAC) or encoded.
  *
- * Members are spooled to an unlinked file in the work directory as they
- * arrive (packet records, or float PCM), never held: the muxer is opened
- * at the end, when every chapter is known (MP3 and Ogg write chapters in
- * their header), and PCM gets its loudness gain, measured over the whole
- * book, on the way out of the spool: the two passes of EBU R128.
+ * Nothing is held in memory. WAV/RF64/FLAC are written as members arrive.
+ * Everything else goes through a spool, an unlinked file in the work
+ * directory: encoded packets (remuxed chapters, or PCM encoded as it
+ * arrives), because the muxer is opened at the end, when every chapter is
+ * known (MP3 and Ogg write chapters in their header); or, with a loudness
+ * preset, the float PCM itself, which gets the gain measured over the
+ * whole book on its way out of the spool: the two passes of EBU R128.
  */
 
 #include "ac.h"
@@ -51,6 +53,11 @@ struct _AcBookGroup
   AcLoudness *loudness;
   int sample_rate;
   int channels;
+  /* PCM without a loudness preset needs no second pass: WAV/FLAC are
+   * written as members arrive, and an encoded format is encoded as they
+   * arrive, its packets spooled until the chapters are known. */
+  AcSndWriter *writer;
+  AcEncoder *encoder;
 };
 
 static void
@@ -83,6 +90,8 @@ ac_book_free (AcBookGroup *self)
   ac_stream_info_clear (&self->info);
   ac_concat_free (self->concat);
   ac_loudness_free (self->loudness);
+  ac_snd_writer_free (self->writer);
+  ac_encoder_free (self->encoder);
   g_free (self);
 }
 
@@ -151,7 +160,22 @@ on_pcm (gpointer user_data, const float *frames, gsize n_frames, GError **error)
 
   if (!ac_loudness_add (self->loudness, frames, n_frames, error))
     return FALSE;
+  if (self->writer != NULL)
+    return ac_snd_writer_write (self->writer, frames, n_frames, error);
+  if (self->encoder != NULL)
+    return ac_encoder_write (self->encoder, frames, n_frames, error);
   return spool_write (self, frames, n_frames * (gsize) self->channels * sizeof (float), error);
+}
+
+static gboolean
+on_encoded_spool (gpointer user_data, const AVPacket *packet, GError **error)
+{
+  AcBookGroup *self = user_data;
+
+  g_byte_array_set_size (self->record, 0);
+  ac_packets_append_packet (self->record, packet->data, (gsize) packet->size, packet->pts,
+                            packet->duration);
+  return spool_write (self, self->record->data, self->record->len, error);
 }
 
 static const char *
@@ -253,6 +277,28 @@ ac_book_begin (const AcBookSettings *settings,
       self->loudness = ac_loudness_new (self->sample_rate, self->channels, error);
       if (self->loudness == NULL)
         return NULL;
+      if (self->preset == AC_LOUDNESS_NONE && ac_format_is_sndfile (self->format))
+        {
+          self->writer = ac_snd_writer_open (self->part_path, self->format, self->sample_rate,
+                                             self->channels, &self->tags, error);
+          if (self->writer == NULL)
+            return NULL;
+        }
+      else if (self->preset == AC_LOUDNESS_NONE)
+        {
+          AcEncoderConfig ec = {
+            .codec = ac_format_codec (self->format),
+            .sample_rate = self->sample_rate,
+            .channels = self->channels,
+            .bit_rate = settings->bitrate_kbps * 1000,
+            .aac_coder = settings->aac_coder,
+          };
+
+          self->encoder = ac_encoder_new (&ec, on_encoded_spool, self, error);
+          if (self->encoder == NULL)
+            return NULL;
+          ac_stream_info_from_context (&self->info, ac_encoder_get_context (self->encoder));
+        }
     }
   return g_steal_pointer (&self);
 }
@@ -551,7 +597,11 @@ ac_book_end (AcBookGroup *self, GError **error)
   if (self->chapters->len > 0)
     g_array_index (self->chapters, AcChapter, self->chapters->len - 1).end = total;
 
-  if (self->packets ? !write_packets (self, error) : !write_pcm (self, gain_db, total, error))
+  if (self->writer != NULL ? !ac_snd_writer_close (self->writer, error)
+      : self->encoder != NULL
+        ? !ac_encoder_finish (self->encoder, error) || !write_packets (self, error)
+      : self->packets ? !write_packets (self, error)
+                      : !write_pcm (self, gain_db, total, error))
     {
       json_array_unref (chapters);
       return NULL;

@@ -461,6 +461,39 @@ test_pcm_formats (Fixture *f, gconstpointer data)
     }
 }
 
+/* PCM chapters encoded by audio-concat itself, as they arrive: chapter
+ * marks where each chapter's first frame is (the encoder's priming is
+ * skipped by the edit list, so the timeline is the PCM's). */
+static void
+test_pcm_to_m4b (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) chapters =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GArray) frames = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autofree char *output = g_build_filename (f->dir, "pcm.m4b", NULL);
+  AcBookSettings settings = book_settings (output);
+  AcEncodeSettings encode = encode_defaults;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraItem) book = NULL;
+  gint64 starts[3];
+  char *titles[3];
+  guint64 start = 0;
+
+  encode.format = "pcm";
+  make_chapters (&encode, 3, RATE / 2, chapters, frames);
+  book = make_book (&settings, f->dir, chapters, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (read_chpl (output, starts, titles, 3), ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_cmpint (av_rescale_rnd (starts[i], RATE, 10000000, AV_ROUND_NEAR_INF), ==,
+                       (gint64) start);
+      start += g_array_index (frames, guint64, i);
+      g_free (titles[i]);
+    }
+  g_assert_cmpint (sutra_item_get_meta_int (book, "duration_frames", 0), ==, (gint64) start);
+}
+
 static double
 measure_file (const char *path, AcLoudnessResult *result)
 {
@@ -588,6 +621,8 @@ main (int argc, char **argv)
   g_test_add ("/audio-concat/book/mp3-opus", Fixture, NULL, fixture_set_up, test_mp3_opus,
               fixture_tear_down);
   g_test_add ("/audio-concat/book/pcm-formats", Fixture, NULL, fixture_set_up, test_pcm_formats,
+              fixture_tear_down);
+  g_test_add ("/audio-concat/book/pcm-to-m4b", Fixture, NULL, fixture_set_up, test_pcm_to_m4b,
               fixture_tear_down);
   g_test_add ("/audio-concat/book/loudness", Fixture, NULL, fixture_set_up, test_loudness,
               fixture_tear_down);
