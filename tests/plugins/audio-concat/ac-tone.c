@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ac-tone: a stand-in for the speech stage in the audio-concat tests, so
  * that a whole audiobook pipeline runs through the engine here: a map that
- * turns each text chunk into a tone, 4 ms per byte of text, as the speech
+ * turns each text chunk into a tone (4 ms per byte of text by default), as the speech
  * stage's audio/x-raw (s16le, 22050 Hz, mono) with the chunk's metadata.
  * Deterministic, and not installed. */
 
@@ -11,7 +11,28 @@
 
 #define RATE 22050
 
-static const SutraParamInfo tone_params[] = { SUTRA_PARAM_ROW_END };
+typedef struct
+{
+  gint64 ms_per_byte;
+} ToneSettings;
+
+static const SutraParamInfo tone_params[] = {
+  SUTRA_PARAM_ROW_INT ("ms_per_byte",
+                       ToneSettings,
+                       ms_per_byte,
+                       4,
+                       1,
+                       1000,
+                       0,
+                       "Milliseconds of tone per byte of text (speech is about 55)."),
+  SUTRA_PARAM_ROW_END
+};
+
+static gpointer
+tone_create (const SutraStageContext *context, gconstpointer settings, GError **error)
+{
+  return (gpointer) settings;
+}
 
 static gboolean
 tone_process (gpointer instance,
@@ -20,11 +41,13 @@ tone_process (gpointer instance,
               SutraOutput *output,
               GError **error)
 {
+  const ToneSettings *settings = instance;
+
   for (guint i = 0; i < n_items; i++)
     {
       gsize size;
       const guint8 *text = sutra_item_get_data (items[i], &size);
-      gsize frames = size * RATE * 4 / 1000;
+      gsize frames = size * RATE * (gsize) settings->ms_per_byte / 1000;
       gint16 *pcm = g_new (gint16, frames + 1);
       double hz = 200 + (size > 0 ? text[0] % 64 : 0) * 5;
       SutraItem *out;
@@ -52,7 +75,8 @@ static const SutraStageInfo tone_stages[] = {
     .kind = SUTRA_STAGE_MAP,
     .summary = "Test stand-in for speech: a tone as long as the text",
     .params = tone_params,
-    .settings_size = 0,
+    .settings_size = sizeof (ToneSettings),
+    .create = tone_create,
     .threading = SUTRA_THREADING_SHARED,
     .devices = SUTRA_DEVICE_CPU,
     .process = tone_process,

@@ -559,6 +559,45 @@ test_loudness (Fixture *f, gconstpointer data)
     }
 }
 
+/* Empty chunks (text the speech stage could not speak) and a chapter of
+ * nothing but empty chunks do not fail the book. */
+static void
+test_empty (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) chapters =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (SutraItem) root = sutra_item_new_root ("book", 0, NULL, NULL);
+  g_autofree char *output = g_build_filename (f->dir, "empty.m4b", NULL);
+  AcBookSettings settings = book_settings (output);
+  AcEncodeSettings encode = encode_defaults;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraItem) book = NULL;
+  AVFormatContext *s;
+
+  encode.chapter_gap_ms = 0;
+  encode.sentence_gap_ms = 0;
+  for (guint ci = 0; ci < 2; ci++)
+    {
+      g_autoptr (SutraItem) chapter = make_chapter (root, ci, NULL);
+      SutraItem *chunks[2];
+
+      chunks[0] = ac_test_chunk (chapter, 0, g_bytes_new (NULL, 0), "s16le", RATE, 1, FALSE);
+      chunks[1] =
+        ac_test_chunk (chapter, 1,
+                       ci == 0 ? ac_test_sine_s16 (RATE, RATE, 1, 440, 0.3) : g_bytes_new (NULL, 0),
+                       "s16le", RATE, 1, TRUE);
+      g_ptr_array_add (chapters, encode_chapter (&encode, chunks, 2));
+      sutra_item_unref (chunks[0]);
+      sutra_item_unref (chunks[1]);
+    }
+  g_assert_cmpint (sutra_item_get_meta_int (chapters->pdata[1], "content_frames", -1), ==, 0);
+  book = make_book (&settings, f->dir, chapters, &error);
+  g_assert_no_error (error);
+  s = ac_test_open (output);
+  g_assert_cmpuint (s->nb_chapters, >=, 1);
+  avformat_close_input (&s);
+}
+
 /* Bad parameters fail with a message that says what to do. */
 static void
 test_errors (Fixture *f, gconstpointer data)
@@ -625,6 +664,8 @@ main (int argc, char **argv)
   g_test_add ("/audio-concat/book/pcm-to-m4b", Fixture, NULL, fixture_set_up, test_pcm_to_m4b,
               fixture_tear_down);
   g_test_add ("/audio-concat/book/loudness", Fixture, NULL, fixture_set_up, test_loudness,
+              fixture_tear_down);
+  g_test_add ("/audio-concat/book/empty", Fixture, NULL, fixture_set_up, test_empty,
               fixture_tear_down);
   g_test_add ("/audio-concat/book/errors", Fixture, NULL, fixture_set_up, test_errors,
               fixture_tear_down);
