@@ -257,6 +257,10 @@ ac_muxer_open (const char *path,
        * the QuickTime chapter track alone, which shows them all. */
       if (n_chapters > 255)
         av_dict_set (&options, "movflags", "+disable_chpl", 0);
+      /* The ipod muxer brands every file M4A; Apple's players take an
+       * M4B for an audiobook (bookmarks, chapters in the player). */
+      if (format == AC_FORMAT_M4B)
+        av_dict_set (&options, "brand", "M4B ", 0);
     }
   ret = avio_open (&s->pb, path, AVIO_FLAG_WRITE);
   if (ret < 0)

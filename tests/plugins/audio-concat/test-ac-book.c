@@ -267,6 +267,7 @@ test_m4b (Fixture *f, gconstpointer data)
   g_assert_cmpstr (ac_test_tag (s->metadata, "date"), ==, "2026");
   g_assert_null (ac_test_tag (s->metadata, "creation_time"));
   g_assert_null (ac_test_tag (s->metadata, "encoder"));
+  g_assert_cmpstr (ac_test_tag (s->metadata, "major_brand"), ==, "M4B ");
 
   /* Chapters: titles in UTF-8 and starts where each chapter's input
    * starts (after the packets of the ones before). libavformat reads the
