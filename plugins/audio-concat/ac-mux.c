@@ -55,8 +55,9 @@ probe_picture (const guint8 *p, gsize n, enum AVCodecID *codec, int *width, int 
   if (n > 24 && memcmp (p, "\x89PNG\r\n\x1a\n", 8) == 0)
     {
       *codec = AV_CODEC_ID_PNG;
-      *width = (int) GUINT32_FROM_BE (*(const guint32 *) (p + 16));
-      *height = (int) GUINT32_FROM_BE (*(const guint32 *) (p + 20));
+      *width = (int) ((guint32) p[16] << 24 | (guint32) p[17] << 16 | (guint32) p[18] << 8 | p[19]);
+      *height =
+        (int) ((guint32) p[20] << 24 | (guint32) p[21] << 16 | (guint32) p[22] << 8 | p[23]);
       return *width > 0 && *height > 0;
     }
   if (n > 4 && p[0] == 0xff && p[1] == 0xd8)

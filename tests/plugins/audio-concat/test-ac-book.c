@@ -186,9 +186,11 @@ read_chpl (const char *path, gint64 *starts, char **titles, guint max)
   n = *p++;
   for (guint i = 0; i < n && i < max; i++)
     {
+      guint64 start;
       guint len;
 
-      starts[i] = (gint64) GUINT64_FROM_BE (*(const guint64 *) (gconstpointer) p);
+      memcpy (&start, p, 8);
+      starts[i] = (gint64) GUINT64_FROM_BE (start);
       p += 8;
       len = *p++;
       titles[i] = g_strndup ((const char *) p, len);
