@@ -129,8 +129,13 @@ ac_encoder_new (const AcEncoderConfig *config,
   if (config->codec == AV_CODEC_ID_AAC)
     {
       c->profile = FF_PROFILE_AAC_LOW;
-      if (config->aac_coder != NULL)
-        av_opt_set (c->priv_data, "aac_coder", config->aac_coder, 0);
+      if (config->aac_coder != NULL &&
+          (ret = av_opt_set (c->priv_data, "aac_coder", config->aac_coder, 0)) < 0)
+        {
+          set_av_error (error, ret, "cannot set the AAC coder");
+          g_prefix_error (error, "aac_coder “%s”: ", config->aac_coder);
+          return NULL;
+        }
     }
   ret = avcodec_open2 (c, codec, NULL);
   if (ret < 0)

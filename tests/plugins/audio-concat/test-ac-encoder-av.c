@@ -128,6 +128,23 @@ test_damaged (void)
   g_assert_nonnull (strstr (error->message, "short packet"));
 }
 
+static void
+test_bad_coder (void)
+{
+  AcEncoderConfig config = {
+    .codec = AV_CODEC_ID_AAC,
+    .sample_rate = 22050,
+    .channels = 1,
+    .bit_rate = 64000,
+    .aac_coder = "bogus",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (AcEncoder) encoder = ac_encoder_new (&config, keep, NULL, &error);
+
+  g_assert_null (encoder);
+  g_assert_nonnull (strstr (error->message, "aac_coder “bogus”"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -135,5 +152,6 @@ main (int argc, char **argv)
   av_log_set_level (AV_LOG_ERROR);
   g_test_add_func ("/audio-concat/encoder/codecs", test_codecs);
   g_test_add_func ("/audio-concat/encoder/damaged", test_damaged);
+  g_test_add_func ("/audio-concat/encoder/bad-coder", test_bad_coder);
   return g_test_run ();
 }
