@@ -20,6 +20,9 @@ packages=(
   apertium apertium-en-es
   # http plugin: libcurl
   libcurl4-openssl-dev
+  # audio-concat: EBU R128 loudness; the ffmpeg CLI (ffprobe) to inspect
+  # audiobooks by hand (the tests read them back with libavformat)
+  libebur128-dev ffmpeg
   # tests and CI: archives, the format check, memory checks, scripts
   zip unzip clang-format valgrind python3 binutils
   # tests and bench of the dhatu plugin: numpy, the independent

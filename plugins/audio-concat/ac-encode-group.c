@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One chapter: its chunks' PCM joined with their silences, measured, and
+ * encoded (AAC, MP3, Opus) or kept as 16-bit PCM, into one item. Chapters
+ * are groups of their own, so the engine encodes them in parallel; the
+ * book is then assembled from the packets without encoding again. */
+
+#include "ac.h"
+
+#include <string.h>
+
+struct _AcEncodeGroup
+{
+  AcFormat format;
+  SutraItem *first;
+  AcConcat *concat;
+  AcEncoder *encoder;
+  AcLoudness *loudness;
+  GByteArray *body; /* packet records, or s16le PCM */
+  int sample_rate;
+  int channels;
+  gint64 encoded_frames;
+  gint64 first_pts;
+  gboolean has_first_pts;
+  guint n_members;
+};
+
+void
+ac_encode_free (AcEncodeGroup *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_pointer (&self->first, sutra_item_unref);
+  ac_concat_free (self->concat);
+  ac_encoder_free (self->encoder);
+  ac_loudness_free (self->loudness);
+  if (self->body != NULL)
+    g_byte_array_unref (self->body);
+  g_free (self);
+}
+
+static gboolean
+on_packet (gpointer user_data, const AVPacket *packet, GError **error)
+{
+  AcEncodeGroup *self = user_data;
+  int frame_size = ac_encoder_get_context (self->encoder)->frame_size;
+  /* A packet decodes to a whole frame whatever its duration says: the
+   * encoder shortens the last one to trim the padding, which is right at
+   * the end of a file but would shift every later chapter in a book.
+   * The padding stays, as silence at the chapter's end, and the book's
+   * timestamps are what players decode. */
+  gint64 duration = frame_size > 0 ? frame_size : packet->duration;
+
+  if (!self->has_first_pts)
+    {
+      self->first_pts = packet->pts;
+      self->has_first_pts = TRUE;
+    }
+  self->encoded_frames += duration;
+  ac_packets_append_packet (self->body, packet->data, (gsize) packet->size, packet->pts, duration);
+  return TRUE;
+}
+
+static gboolean
+on_pcm (gpointer user_data, const float *frames, gsize n_frames, GError **error)
+{
+  AcEncodeGroup *self = user_data;
+  gsize n = n_frames * (gsize) self->channels;
+
+  if (!ac_loudness_add (self->loudness, frames, n_frames, error))
+    return FALSE;
+  if (self->encoder != NULL)
+    return ac_encoder_write (self->encoder, frames, n_frames, error);
+  for (gsize i = 0; i < n; i++)
+    {
+      gint16 s = GINT16_TO_LE ((gint16) lrintf (CLAMP (frames[i], -1.0f, 1.0f) * 32767.0f));
+
+      g_byte_array_append (self->body, (const guint8 *) &s, 2);
+    }
+  return TRUE;
+}
+
+AcEncodeGroup *
+ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **error)
+{
+  g_autoptr (AcEncodeGroup) self = g_new0 (AcEncodeGroup, 1);
+  AcConcatConfig config = { 0 };
+  AcPcmFormat in;
+
+  if (!ac_format_parse (settings->format, NULL, &self->format, error))
+    return NULL;
+  if (self->format != AC_FORMAT_AAC && self->format != AC_FORMAT_MP3 &&
+      self->format != AC_FORMAT_OPUS && self->format != AC_FORMAT_PCM)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
+                   "audio-encode makes aac, mp3, opus or pcm chapters, not %s", settings->format);
+      return NULL;
+    }
+  if (!ac_pcm_format_from_item (first, &in, error))
+    return NULL;
+  self->first = sutra_item_ref (first);
+  self->sample_rate =
+    ac_format_pick_rate (self->format,
+                         settings->sample_rate > 0 ? (int) settings->sample_rate : in.sample_rate);
+  self->channels = settings->channels > 0 ? (int) settings->channels : in.channels;
+  self->body = g_byte_array_new ();
+  self->loudness = ac_loudness_new (self->sample_rate, self->channels, error);
+  if (self->loudness == NULL)
+    return NULL;
+  if (self->format != AC_FORMAT_PCM)
+    {
+      AcEncoderConfig ec = {
+        .codec = ac_format_codec (self->format),
+        .sample_rate = self->sample_rate,
+        .channels = self->channels,
+        .bit_rate = settings->bitrate_kbps * 1000,
+        .aac_coder = settings->aac_coder,
+      };
+
+      self->encoder = ac_encoder_new (&ec, on_packet, self, error);
+      if (self->encoder == NULL)
+        return NULL;
+    }
+  config.sample_rate = self->sample_rate;
+  config.channels = self->channels;
+  config.gap_ms[AC_END_SENTENCE] = settings->sentence_gap_ms;
+  config.gap_ms[AC_END_PARAGRAPH] = settings->paragraph_gap_ms;
+  config.gap_ms[AC_END_CHAPTER] = settings->chapter_gap_ms;
+  self->concat = ac_concat_new (&config, on_pcm, self);
+  return g_steal_pointer (&self);
+}
+
+gboolean
+ac_encode_add (AcEncodeGroup *self, SutraItem *member, GError **error)
+{
+  self->n_members++;
+  return ac_concat_add (self->concat, member, error);
+}
+
+/* The members' metadata that describes the chapter and the book, not one
+ * chunk of it. */
+static const char *const chapter_keys[] = {
+  "chapter_index", "chapter_title", "part_title", "front_matter", "language",
+  "title",         "author",        "voice",      "cover",        NULL,
+};
+
+SutraItem *
+ac_encode_end (AcEncodeGroup *self, GError **error)
+{
+  g_autoptr (GByteArray) payload = g_byte_array_new ();
+  JsonObject *first_meta = sutra_item_get_meta (self->first);
+  AcLoudnessResult loudness;
+  SutraItem *chapter;
+  JsonObject *meta;
+  guint64 content_frames;
+
+  if (!ac_concat_end (self->concat, AC_END_CHAPTER, error))
+    return NULL;
+  content_frames = ac_concat_get_frames (self->concat);
+  if (self->encoder != NULL)
+    {
+      AcStreamInfo info = { 0 };
+
+      if (!ac_encoder_finish (self->encoder, error))
+        return NULL;
+      ac_stream_info_from_context (&info, ac_encoder_get_context (self->encoder));
+      info.content_frames = content_frames;
+      ac_packets_append_header (payload, &info);
+      ac_stream_info_clear (&info);
+    }
+  g_byte_array_append (payload, self->body->data, self->body->len);
+  g_clear_pointer (&self->body, g_byte_array_unref);
+
+  chapter =
+    sutra_item_new_parent (self->first, self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW,
+                           g_byte_array_free_to_bytes (g_steal_pointer (&payload)));
+  meta = sutra_item_ensure_meta (chapter);
+  for (guint i = 0; chapter_keys[i] != NULL; i++)
+    {
+      JsonNode *node =
+        first_meta != NULL ? json_object_get_member (first_meta, chapter_keys[i]) : NULL;
+
+      if (node != NULL)
+        json_object_set_member (meta, chapter_keys[i], json_node_copy (node));
+    }
+  /* The chapter's silence is in its audio: the book adds none. */
+  json_object_set_boolean_member (meta, "gap_included", TRUE);
+  json_object_set_string_member (meta, "codec", ac_format_name (self->format));
+  json_object_set_int_member (meta, "sample_rate", self->sample_rate);
+  json_object_set_int_member (meta, "channels", self->channels);
+  if (self->encoder == NULL)
+    json_object_set_string_member (meta, "sample_format", "s16le");
+  json_object_set_int_member (meta, "content_frames", (gint64) content_frames);
+  if (self->encoder != NULL)
+    json_object_set_int_member (meta, "encoded_frames", self->encoded_frames);
+  json_object_set_int_member (meta, "members", self->n_members);
+  ac_loudness_result (self->loudness, &loudness);
+  ac_loudness_to_meta (&loudness, "loudness_", meta);
+  return chapter;
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal interfaces shared by the files of the audio-concat plugin. Each
+ * file is one concept; the stage table (audio-concat.c) ties them together,
+ * and the tests call them directly on generated PCM. */
+
+#pragma once
+
+#include <sutra/sutra.h>
+
+#include <stdio.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswresample/swresample.h>
+#include <sndfile.h>
+
+G_BEGIN_DECLS
+
+/* Raw PCM as the speech stage makes it: sample_format, sample_rate and
+ * channels in the item's metadata. */
+#define AC_MEDIA_RAW "audio/x-raw"
+/* A chapter encoded by audio-encode: the codec's packets with their real
+ * timestamps (ac-packets.c), remuxed by audio-concat without encoding again. */
+#define AC_MEDIA_PACKETS "application/x-sutra-audio-packets"
+
+/* Internally every sample is a float, interleaved, at the output's rate and
+ * channel count: the resampler makes it, the writers and encoders take it. */
+typedef gboolean (*AcPcmSink) (gpointer user_data,
+                               const float *frames,
+                               gsize n_frames,
+                               GError **error);
+
+/* ac-format.c: output formats and input PCM descriptions */
+
+typedef enum
+{
+  AC_FORMAT_WAV = 1, /* RIFF WAV, RF64 when it grows past 4 GB */
+  AC_FORMAT_RF64,    /* RF64 always */
+  AC_FORMAT_FLAC,
+  AC_FORMAT_MP3,
+  AC_FORMAT_OPUS, /* in Ogg */
+  AC_FORMAT_M4A,  /* AAC-LC in MP4 */
+  AC_FORMAT_M4B,  /* the same, an audiobook */
+  AC_FORMAT_AAC,  /* audio-encode only: AAC packets for an m4a/m4b */
+  AC_FORMAT_PCM,  /* audio-encode only: the chapter's PCM, for wav/flac */
+} AcFormat;
+
+gboolean ac_format_parse (const char *name, const char *path, AcFormat *format, GError **error);
+const char *ac_format_name (AcFormat format);
+gboolean ac_format_is_sndfile (AcFormat format);
+/* The codec a container format holds (AV_CODEC_ID_NONE for sndfile ones). */
+enum AVCodecID ac_format_codec (AcFormat format);
+/* The rate the format's encoder will take nearest to @wanted (Opus: 48000;
+ * MP3: the MPEG rates). */
+int ac_format_pick_rate (AcFormat format, int wanted);
+
+typedef struct
+{
+  enum AVSampleFormat sample_format; /* packed: U8, S16, S32, FLT, DBL */
+  int sample_rate;
+  int channels;
+} AcPcmFormat;
+
+gboolean ac_pcm_format_from_item (const SutraItem *item, AcPcmFormat *format, GError **error);
+const char *ac_pcm_format_name (enum AVSampleFormat sample_format);
+
+/* What ends a member: the silence that follows it. */
+typedef enum
+{
+  AC_END_SENTENCE = 0,
+  AC_END_PARAGRAPH,
+  AC_END_CHAPTER,
+  AC_END_NONE, /* the member carries its own silence (an encoded chapter) */
+} AcEnd;
+
+AcEnd ac_member_end (const SutraItem *item);
+gboolean ac_meta_bool (const SutraItem *item, const char *name, gboolean fallback);
+
+/* ac-resample.c: any packed PCM to float at the output's rate/channels */
+
+typedef struct _AcResampler AcResampler;
+
+AcResampler *ac_resampler_new (int out_rate, int out_channels);
+void ac_resampler_free (AcResampler *resampler);
+gboolean ac_resampler_convert (AcResampler *resampler,
+                               const AcPcmFormat *in,
+                               const guint8 *data,
+                               gsize size,
+                               AcPcmSink sink,
+                               gpointer user_data,
+                               GError **error);
+/* Drains what the resampler still holds (its filter's delay). */
+gboolean ac_resampler_flush (AcResampler *resampler,
+                             AcPcmSink sink,
+                             gpointer user_data,
+                             GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcResampler, ac_resampler_free)
+
+/* ac-concat.c: members in order, with the silences between them */
+
+typedef struct _AcConcat AcConcat;
+
+typedef struct
+{
+  int sample_rate;
+  int channels;
+  gint64 gap_ms[3]; /* after a sentence, a paragraph, a chapter */
+} AcConcatConfig;
+
+AcConcat *ac_concat_new (const AcConcatConfig *config, AcPcmSink sink, gpointer user_data);
+void ac_concat_free (AcConcat *concat);
+/* Writes the silence the previous member asked for (once): after it,
+ * ac_concat_get_frames() is where the next member starts. */
+gboolean ac_concat_separate (AcConcat *concat, GError **error);
+/* Writes the silence the previous member asked for, then @member. */
+gboolean ac_concat_add (AcConcat *concat, const SutraItem *member, GError **error);
+/* Flushes the resampler and writes the last member's silence, as @last_end
+ * says (AC_END_CHAPTER for a chapter, AC_END_NONE for none). */
+gboolean ac_concat_end (AcConcat *concat, AcEnd last_end, GError **error);
+/* Frames written so far: where the next member starts. */
+guint64 ac_concat_get_frames (const AcConcat *concat);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcConcat, ac_concat_free)
+
+/* ac-loudness.c: EBU R128 measurement and the presets' gain */
+
+typedef struct _AcLoudness AcLoudness;
+
+typedef enum
+{
+  AC_LOUDNESS_NONE = 0,
+  AC_LOUDNESS_R128,
+  AC_LOUDNESS_PODCAST,
+  AC_LOUDNESS_ACX,
+} AcLoudnessPreset;
+
+typedef struct
+{
+  double integrated_lufs; /* -HUGE_VAL for silence */
+  double range_lu;
+  double true_peak_dbtp;
+  double sample_peak_dbfs;
+  double rms_dbfs;
+} AcLoudnessResult;
+
+gboolean ac_loudness_preset_parse (const char *name, AcLoudnessPreset *preset, GError **error);
+AcLoudness *ac_loudness_new (int sample_rate, int channels, GError **error);
+void ac_loudness_free (AcLoudness *loudness);
+gboolean ac_loudness_add (AcLoudness *loudness,
+                          const float *frames,
+                          gsize n_frames,
+                          GError **error);
+void ac_loudness_result (AcLoudness *loudness, AcLoudnessResult *result);
+/* The one gain (dB) the preset applies to a book measured as @measured. */
+double ac_loudness_gain_db (AcLoudnessPreset preset,
+                            int channels,
+                            const AcLoudnessResult *measured);
+void ac_loudness_to_meta (const AcLoudnessResult *result, const char *prefix, JsonObject *meta);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcLoudness, ac_loudness_free)
+
+/* ac-writer-sndfile.c: WAV, RF64 and FLAC */
+
+typedef struct
+{
+  const char *title;
+  const char *artist;
+  const char *album;
+  const char *narrator;
+  const char *genre;
+  const char *description;
+  const char *date;
+  const char *cover; /* a JPEG or PNG file, or NULL */
+} AcTags;
+
+typedef struct _AcSndWriter AcSndWriter;
+
+AcSndWriter *ac_snd_writer_open (const char *path,
+                                 AcFormat format,
+                                 int sample_rate,
+                                 int channels,
+                                 const AcTags *tags,
+                                 GError **error);
+gboolean ac_snd_writer_write (gpointer writer, const float *frames, gsize n_frames, GError **error);
+gboolean ac_snd_writer_close (AcSndWriter *writer, GError **error);
+void ac_snd_writer_free (AcSndWriter *writer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcSndWriter, ac_snd_writer_free)
+
+/* ac-encoder-av.c: float PCM to AAC, MP3 or Opus packets */
+
+typedef gboolean (*AcPacketSink) (gpointer user_data, const AVPacket *packet, GError **error);
+
+typedef struct _AcEncoder AcEncoder;
+
+typedef struct
+{
+  enum AVCodecID codec;
+  int sample_rate;
+  int channels;
+  gint64 bit_rate;
+  const char *aac_coder; /* fast, twoloop, anmr */
+} AcEncoderConfig;
+
+AcEncoder *ac_encoder_new (const AcEncoderConfig *config,
+                           AcPacketSink sink,
+                           gpointer user_data,
+                           GError **error);
+gboolean ac_encoder_write (gpointer encoder, const float *frames, gsize n_frames, GError **error);
+gboolean ac_encoder_finish (AcEncoder *encoder, GError **error);
+const AVCodecContext *ac_encoder_get_context (const AcEncoder *encoder);
+/* The frames the encoder was given: the content, without its priming. */
+gint64 ac_encoder_get_frames (const AcEncoder *encoder);
+void ac_encoder_free (AcEncoder *encoder);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcEncoder, ac_encoder_free)
+
+/* ac-packets.c: the encoded-chapter intermediate (little-endian records) */
+
+typedef struct
+{
+  enum AVCodecID codec;
+  int sample_rate;
+  int channels;
+  int frame_size;
+  int initial_padding; /* the encoder's priming, in samples */
+  gint64 bit_rate;
+  guint64 content_frames; /* PCM frames fed to the encoder */
+  GBytes *extradata;      /* nullable */
+} AcStreamInfo;
+
+void ac_stream_info_clear (AcStreamInfo *info);
+void ac_stream_info_from_context (AcStreamInfo *info, const AVCodecContext *context);
+void ac_packets_append_header (GByteArray *out, const AcStreamInfo *info);
+void ac_packets_append_packet (GByteArray *out,
+                               const guint8 *data,
+                               gsize size,
+                               gint64 pts,
+                               gint64 duration);
+/* Reads the header of @data; then ac_packets_next gives the packets one by
+ * one (pointing into @data). */
+gboolean ac_packets_read_header (GBytes *data, AcStreamInfo *info, gsize *offset, GError **error);
+typedef struct
+{
+  const guint8 *data;
+  gsize size;
+  gint64 pts;
+  gint64 duration;
+} AcPacket;
+/* Returns FALSE at the end (error unset) or on damage (error set). */
+gboolean ac_packets_next (GBytes *data, gsize *offset, AcPacket *packet, GError **error);
+/* The same, from a spool file (the payload is read into @buffer). */
+gboolean ac_packets_read_packet (FILE *file, GByteArray *buffer, AcPacket *packet, GError **error);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AcStreamInfo, ac_stream_info_clear)
+
+/* ac-mux.c: packets into a container with tags, chapters and a cover */
+
+typedef struct
+{
+  gint64 start; /* in samples of the stream's rate */
+  gint64 end;
+  char *title;
+} AcChapter;
+
+typedef struct _AcMuxer AcMuxer;
+
+AcMuxer *ac_muxer_open (const char *path,
+                        AcFormat format,
+                        const AcStreamInfo *info,
+                        const AcTags *tags,
+                        const AcChapter *chapters,
+                        guint n_chapters,
+                        GError **error);
+/* @pts and @duration in samples; pts as the encoder made it (negative
+ * for the priming). */
+gboolean ac_muxer_write (AcMuxer *muxer,
+                         const guint8 *data,
+                         gsize size,
+                         gint64 pts,
+                         gint64 duration,
+                         GError **error);
+gboolean ac_muxer_close (AcMuxer *muxer, GError **error);
+void ac_muxer_free (AcMuxer *muxer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcMuxer, ac_muxer_free)
+
+/* ac-encode-group.c: one chapter's members into one encoded chapter (the
+ * audio-encode stage's group) */
+
+typedef struct
+{
+  const char *format; /* aac, mp3, opus, pcm */
+  gint64 sample_rate; /* 0: the first member's */
+  gint64 channels;    /* 0: the first member's */
+  gint64 bitrate_kbps;
+  const char *aac_coder;
+  gint64 sentence_gap_ms;
+  gint64 paragraph_gap_ms;
+  gint64 chapter_gap_ms;
+} AcEncodeSettings;
+
+typedef struct _AcEncodeGroup AcEncodeGroup;
+
+AcEncodeGroup *ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **error);
+gboolean ac_encode_add (AcEncodeGroup *group, SutraItem *member, GError **error);
+/* Returns: (transfer full): the chapter item */
+SutraItem *ac_encode_end (AcEncodeGroup *group, GError **error);
+void ac_encode_free (AcEncodeGroup *group);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcEncodeGroup, ac_encode_free)
+
+/* ac-book-group.c: a book's members (encoded chapters, or PCM) into the
+ * output file (the audio-concat stage's group) */
+
+typedef struct
+{
+  const char *output;
+  const char *format; /* auto or a format name */
+  gint64 sample_rate;
+  gint64 channels;
+  gint64 bitrate_kbps;
+  const char *aac_coder;
+  gint64 sentence_gap_ms;
+  gint64 paragraph_gap_ms;
+  gint64 chapter_gap_ms;
+  const char *loudness;
+  const char *title;
+  const char *author;
+  const char *narrator;
+  const char *genre;
+  const char *description;
+  const char *date;
+  const char *cover;
+} AcBookSettings;
+
+typedef struct _AcBookGroup AcBookGroup;
+
+AcBookGroup *ac_book_begin (const AcBookSettings *settings,
+                            const char *work_dir,
+                            SutraItem *first,
+                            GError **error);
+gboolean ac_book_add (AcBookGroup *group, SutraItem *member, GError **error);
+/* Returns: (transfer full): the book item, describing the written file */
+SutraItem *ac_book_end (AcBookGroup *group, GError **error);
+void ac_book_free (AcBookGroup *group);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcBookGroup, ac_book_free)
+
+G_END_DECLS
