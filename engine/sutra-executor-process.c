@@ -33,11 +33,10 @@
 
 typedef struct
 {
-  SutraExecutor parent;
-  SutraExecutorConfig config; /* a copy; what it points to is borrowed */
-  GPid pid;                   /* 0: no worker (not started yet, or lost) */
-  int channel;                /* our end of the frames socket */
-  int lifeline;               /* our end of the lifeline: its closing ends the worker */
+  SutraExecutor parent; /* parent.config: what it was made with */
+  GPid pid;             /* 0: no worker (not started yet, or lost) */
+  int channel;          /* our end of the frames socket */
+  int lifeline;         /* our end of the lifeline: its closing ends the worker */
   SutraFrameReader *reader;
   char *cuda_devices;     /* the worker's CUDA_VISIBLE_DEVICES, or NULL */
   gint64 cancelled_at_us; /* when this call saw the run cancelled, or 0 */
@@ -157,7 +156,7 @@ spawn_worker (char **argv, char **envp, int channel, int lifeline, GError **erro
 static char *
 describe_worker (ProcessExecutor *self, GPid pid)
 {
-  const SutraExecutorConfig *config = &self->config;
+  const SutraExecutorConfig *config = &self->parent.config;
 
   return g_strdup_printf ("worker process %u (pid %d) of stage “%s”", config->context.worker_index,
                           (int) pid,
@@ -250,7 +249,8 @@ collect_dead_worker (ProcessExecutor *self)
 static void
 end_worker (ProcessExecutor *self)
 {
-  gboolean cancelled = self->config.cancelled != NULL && g_atomic_int_get (self->config.cancelled);
+  gboolean cancelled =
+    self->parent.config.cancelled != NULL && g_atomic_int_get (self->parent.config.cancelled);
 
   if (self->pid == 0)
     return;
@@ -288,7 +288,7 @@ cuda_devices_for (int device_index, GError **error)
 static char *
 init_body (ProcessExecutor *self, gsize *length)
 {
-  const SutraExecutorConfig *config = &self->config;
+  const SutraExecutorConfig *config = &self->parent.config;
   const SutraStageContext *context = &config->context;
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -386,7 +386,7 @@ check_cancelled (gpointer data)
 {
   ProcessExecutor *self = data;
 
-  if (self->config.cancelled == NULL || !g_atomic_int_get (self->config.cancelled))
+  if (self->parent.config.cancelled == NULL || !g_atomic_int_get (self->parent.config.cancelled))
     return TRUE;
   if (self->cancelled_at_us == 0)
     {
@@ -436,7 +436,7 @@ lose_worker (ProcessExecutor *self, const Call *call, GError *cause, GError **er
       else
         g_set_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_TIMED_OUT,
                      "%s ran past the stage's timeout_ms (%u ms) while %s; it was killed", who,
-                     self->config.timeout_ms, what);
+                     self->parent.config.timeout_ms, what);
     }
   else
     {
@@ -483,8 +483,8 @@ run_call (ProcessExecutor *self, Call *call, SutraFrameType type, GBytes *body, 
   const void *data = body != NULL ? g_bytes_get_data (body, &length) : NULL;
 
   self->cancelled_at_us = 0;
-  if (self->config.timeout_ms > 0 && call->kind != CALL_CREATE)
-    deadline = g_get_monotonic_time () + (gint64) self->config.timeout_ms * 1000;
+  if (self->parent.config.timeout_ms > 0 && call->kind != CALL_CREATE)
+    deadline = g_get_monotonic_time () + (gint64) self->parent.config.timeout_ms * 1000;
   if (!sutra_frame_write (self->channel, type, data, length, &local))
     {
       /* A worker that died since its last call shows it here. */
@@ -548,11 +548,17 @@ run_call (ProcessExecutor *self, Call *call, SutraFrameType type, GBytes *body, 
               sutra_output_mark_misused (call->output, g_intern_string (misuse.function),
                                          g_intern_string (misuse.rule), misuse.count);
             else
-              g_set_error (&local, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_PROTOCOL,
-                           "stage “%s” (plugin “%s”) misused the plugin API while creating its "
-                           "instance: it called %s() and failed its check “%s”; fix the plugin",
-                           self->config.context.stage_name, self->config.plugin_name,
-                           misuse.function, misuse.rule);
+              {
+                /* Create has no output of the caller's: one for the
+                 * message, which every executor words the same. */
+                SutraOutput marked = { 0 };
+
+                sutra_output_mark_misused (&marked, g_intern_string (misuse.function),
+                                           g_intern_string (misuse.rule), misuse.count);
+                g_clear_error (&local);
+                local = sutra_executor_misuse_error (self->parent.config.context.stage_name,
+                                                     self->parent.config.plugin_name, &marked);
+              }
           }
           break;
         case SUTRA_FRAME_FAILED:
@@ -578,11 +584,11 @@ run_call (ProcessExecutor *self, Call *call, SutraFrameType type, GBytes *body, 
               g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
                            "plugin “%s” failed without saying why (it returned FALSE but set no "
                            "error)",
-                           self->config.plugin_name);
+                           self->parent.config.plugin_name);
             else
               /* The caller reports the misuse, as for a thread call. */
               g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
-                           "plugin “%s” misused the plugin API", self->config.plugin_name);
+                           "plugin “%s” misused the plugin API", self->parent.config.plugin_name);
             return FALSE;
           }
         case SUTRA_FRAME_DONE:
@@ -649,7 +655,7 @@ start_worker (ProcessExecutor *self, gboolean *misused, GError **error)
 
       g_set_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START,
                    "cannot make a channel for a worker process of stage “%s”: %s",
-                   self->config.context.stage_name, g_strerror (saved));
+                   self->parent.config.context.stage_name, g_strerror (saved));
       return FALSE;
     }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lifeline) < 0)
@@ -660,7 +666,7 @@ start_worker (ProcessExecutor *self, gboolean *misused, GError **error)
       close (channel[1]);
       g_set_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START,
                    "cannot make a lifeline for a worker process of stage “%s”: %s",
-                   self->config.context.stage_name, g_strerror (saved));
+                   self->parent.config.context.stage_name, g_strerror (saved));
       return FALSE;
     }
   self->pid = spawn_worker (argv, envp, channel[1], lifeline[1], &local);
@@ -673,7 +679,7 @@ start_worker (ProcessExecutor *self, gboolean *misused, GError **error)
       g_set_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START,
                    "cannot start the worker program “%s” for stage “%s”: %s (set SUTRA_WORKER "
                    "to its path if sutra is not installed)",
-                   argv[0], self->config.context.stage_name, local->message);
+                   argv[0], self->parent.config.context.stage_name, local->message);
       return FALSE;
     }
   self->channel = channel[0];
@@ -746,7 +752,7 @@ process_executor_finish (SutraExecutor *executor, SutraOutput *output, GError **
   ProcessExecutor *self = (ProcessExecutor *) executor;
   Call call = { CALL_FINISH, NULL, 0, NULL, output, NULL, FALSE };
 
-  if (self->config.info->finish == NULL)
+  if (self->parent.config.info->finish == NULL)
     return TRUE;
   if (!ensure_worker (self, output, error))
     return FALSE;
@@ -760,7 +766,7 @@ process_executor_sync (SutraExecutor *executor, char **state, GError **error)
   Call call = { CALL_SYNC, NULL, 0, NULL, NULL, state, FALSE };
 
   *state = NULL;
-  if (self->config.info->sync == NULL)
+  if (self->parent.config.info->sync == NULL)
     return TRUE;
   if (!ensure_worker (self, NULL, error))
     return FALSE;
@@ -777,11 +783,27 @@ process_executor_free (SutraExecutor *executor)
   g_free (self);
 }
 
+static gboolean
+process_executor_create (SutraExecutor *executor, gboolean *misused, GError **error)
+{
+  ProcessExecutor *self = (ProcessExecutor *) executor;
+
+  *misused = FALSE;
+  if (executor->config.context.device_index >= 0)
+    {
+      self->cuda_devices = cuda_devices_for (executor->config.context.device_index, error);
+      if (self->cuda_devices == NULL)
+        return FALSE;
+    }
+  return start_worker (self, misused, error);
+}
+
 static const SutraExecutorVTable process_vtable = {
-  process_executor_process,
-  process_executor_finish,
-  process_executor_sync,
-  process_executor_free,
+  .create = process_executor_create,
+  .process = process_executor_process,
+  .finish = process_executor_finish,
+  .sync = process_executor_sync,
+  .free = process_executor_free,
 };
 
 SutraExecutor *
@@ -792,28 +814,10 @@ sutra_executor_process_new (const SutraExecutorConfig *config, gboolean *misused
   g_return_val_if_fail (config != NULL && config->info != NULL, NULL);
   g_return_val_if_fail (config->plugin_path != NULL, NULL);
 
-  if (misused != NULL)
-    *misused = FALSE;
   self = g_new0 (ProcessExecutor, 1);
-  self->parent.vtable = &process_vtable;
-  self->parent.isolation = SUTRA_ISOLATION_PROCESS;
-  self->config = *config;
   self->channel = self->lifeline = -1;
-  if (config->context.device_index >= 0)
-    {
-      self->cuda_devices = cuda_devices_for (config->context.device_index, error);
-      if (self->cuda_devices == NULL)
-        {
-          g_free (self);
-          return NULL;
-        }
-    }
-  if (!start_worker (self, misused, error))
-    {
-      process_executor_free (&self->parent);
-      return NULL;
-    }
-  return &self->parent;
+  sutra_executor_init (&self->parent, &process_vtable, SUTRA_ISOLATION_PROCESS, config);
+  return sutra_executor_create (&self->parent, misused, error);
 }
 
 GPid
