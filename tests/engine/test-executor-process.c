@@ -536,6 +536,170 @@ test_executor_process_killed_parent (gconstpointer data)
   g_assert_false (process_is_running (pid));
 }
 
+/* The pids of the running sutra-worker processes whose parent is @parent,
+ * from /proc/PID/stat ("pid (comm) state ppid ..."). */
+static GArray *
+list_workers_of (int parent)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (proc);
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text = NULL;
+      const char *end;
+      int pid = atoi (name), ppid;
+
+      if (pid <= 0)
+        continue;
+      path = g_strdup_printf ("/proc/%d/stat", pid);
+      if (!g_file_get_contents (path, &text, NULL, NULL) || strstr (text, "(sutra-worker)") == NULL)
+        continue;
+      end = strrchr (text, ')');
+      if (end == NULL || sscanf (end + 2, "%*c %d", &ppid) != 1 || ppid != parent)
+        continue;
+      if (process_is_running (pid))
+        g_array_append_val (pids, pid);
+    }
+  return pids;
+}
+
+typedef enum
+{
+  STOP_SIGKILL,
+  STOP_SIGINT,
+  STOP_SIGTERM,
+  STOP_FAILED_RUN,
+} StopKind;
+
+static void
+test_executor_process_sutra_stops (gconstpointer data)
+{
+  StopKind kind = GPOINTER_TO_INT (data);
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *sutra =
+    g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  GString *lines = g_string_new (NULL);
+  g_autofree char *input = NULL;
+  g_autofree char *output = g_build_filename (dir, "out.jsonl", NULL);
+  g_autofree char *pipeline_text = NULL;
+  g_autofree char *pipeline = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) workers = NULL;
+  const char *argv[] = { sutra, "run", "--no-job", "-q", NULL, NULL };
+  GPid pid;
+  int status = 0;
+  gboolean exited = FALSE;
+  gint64 give_up;
+
+  g_test_summary ("Worker processes of a stage with isolation \"process\" do not outlive sutra: "
+                  "not after kill -9, SIGINT, SIGTERM or a failed run (checked in /proc)");
+  for (guint i = 1; i <= 1000; i++)
+    g_string_append_printf (lines, "line %u\n", i);
+  input = sutra_test_write (dir, "in.txt", lines->str, (gssize) lines->len);
+  g_string_free (lines, TRUE);
+  /* Slow enough (2 ms an item) that the run is stopped in its middle. */
+  pipeline_text = g_strdup_printf (
+    "{ \"sutra\": 1, \"stages\": {\n"
+    "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"%s\" } },\n"
+    "  \"pass\": { \"plugin\": \"fault\", \"input\": \"read\", \"isolation\": \"process\", "
+    "\"workers\": 2, \"batch\": 8, \"params\": { \"sleep_us\": 2000%s } },\n"
+    "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"pass\", \"params\": "
+    "{ \"path\": \"%s\" } } } }\n",
+    input, kind == STOP_FAILED_RUN ? ", \"fail_on\": \"in:200\"" : "", output);
+  pipeline = sutra_test_write (dir, "p.json", pipeline_text, -1);
+  argv[4] = pipeline;
+  g_spawn_async (NULL, (char **) argv, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+
+  /* Wait for both workers (or for the end of a run that made none). */
+  give_up = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_clear_pointer (&workers, g_array_unref);
+      workers = list_workers_of (pid);
+      if (workers->len >= 2 || g_get_monotonic_time () > give_up)
+        break;
+      if (waitpid (pid, &status, WNOHANG) == pid)
+        {
+          exited = TRUE;
+          break;
+        }
+      g_usleep (5000);
+    }
+  if (workers->len == 0)
+    {
+      if (!exited)
+        {
+          kill (pid, SIGKILL);
+          waitpid (pid, &status, 0);
+        }
+      g_spawn_close_pid (pid);
+      /* The run ended as it would have with workers: with threads. */
+      if (exited && WIFEXITED (status) && WEXITSTATUS (status) == (kind == STOP_FAILED_RUN ? 1 : 0))
+        {
+          g_test_skip ("sutra ran the stage without worker processes: the scheduler does not "
+                       "use the process executor yet (issue 10, item 4: the lead wires it)");
+          return;
+        }
+      g_test_fail_printf ("sutra made no worker process (wait status %d)", status);
+      return;
+    }
+  g_assert_false (exited);
+
+  switch (kind)
+    {
+    case STOP_SIGKILL:
+      kill (pid, SIGKILL);
+      break;
+    case STOP_SIGINT:
+      kill (pid, SIGINT);
+      break;
+    case STOP_SIGTERM:
+      kill (pid, SIGTERM);
+      break;
+    case STOP_FAILED_RUN:
+      break;
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  switch (kind)
+    {
+    case STOP_SIGKILL:
+      g_assert_true (WIFSIGNALED (status));
+      break;
+    case STOP_SIGINT:
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 130);
+      break;
+    case STOP_SIGTERM:
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 143);
+      break;
+    case STOP_FAILED_RUN:
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+      break;
+    }
+  /* After a clean stop sutra reaped its workers itself; after kill -9 the
+   * lifeline ends them as soon as they are scheduled. */
+  for (guint i = 0; i < workers->len; i++)
+    {
+      int worker = g_array_index (workers, int, i);
+
+      give_up = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+      while (process_is_running (worker) && g_get_monotonic_time () < give_up)
+        g_usleep (10000);
+      g_assert_false (process_is_running (worker));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -570,6 +734,14 @@ main (int argc, char **argv)
                         test_executor_process_killed_parent);
   g_test_add_data_func ("/engine/executor-process/killed-parent/sigsegv", "SIGSEGV",
                         test_executor_process_killed_parent);
+  g_test_add_data_func ("/engine/executor-process/sutra-stops/sigkill",
+                        GINT_TO_POINTER (STOP_SIGKILL), test_executor_process_sutra_stops);
+  g_test_add_data_func ("/engine/executor-process/sutra-stops/sigint",
+                        GINT_TO_POINTER (STOP_SIGINT), test_executor_process_sutra_stops);
+  g_test_add_data_func ("/engine/executor-process/sutra-stops/sigterm",
+                        GINT_TO_POINTER (STOP_SIGTERM), test_executor_process_sutra_stops);
+  g_test_add_data_func ("/engine/executor-process/sutra-stops/failed-run",
+                        GINT_TO_POINTER (STOP_FAILED_RUN), test_executor_process_sutra_stops);
   status = g_test_run ();
   sutra_registry_free (registry);
   return status;
