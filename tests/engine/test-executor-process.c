@@ -11,6 +11,7 @@
 #include "sutra-test-util.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -352,6 +353,54 @@ test_executor_process_missing_worker (void)
       g_assert_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START);
       sutra_assert_contains (error->message, "“/nonexistent/sutra-worker”");
       sutra_assert_contains (error->message, "SUTRA_WORKER");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+static const struct
+{
+  const char *name;
+  const char *script; /* what the impostor worker does */
+  gint code;
+  const char *says;
+} impostors[] = {
+  { "text", "printf 'hello, this is not a frame' >&3; exec sleep 30", SUTRA_EXECUTOR_ERROR_PROTOCOL,
+    "unknown frame type 104" },
+  { "huge-length", "printf '\\020\\000\\000\\000\\377\\377\\377\\377' >&3; exec sleep 30",
+    SUTRA_EXECUTOR_ERROR_PROTOCOL, "over the limit" },
+  { "wrong-frame", "printf '\\002\\000\\000\\000\\000\\000\\000\\000' >&3; exec sleep 30",
+    SUTRA_EXECUTOR_ERROR_PROTOCOL, "a “process” frame, which only sutra sends" },
+  { "cut-short", "printf '\\021\\000\\000\\000\\010\\000\\000\\000abc' >&3",
+    SUTRA_EXECUTOR_ERROR_START, "exited with status 0 while creating its instance" },
+};
+
+static void
+test_executor_process_impostor (gconstpointer data)
+{
+  guint row = GPOINTER_TO_UINT (data);
+
+  g_test_summary ("A worker that sends what is not the protocol (text, a huge length, a frame "
+                  "only sutra sends, a frame cut short) is killed, and its call fails with an "
+                  "error saying so, never a crash or a huge allocation");
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = sutra_test_dir ();
+      g_autofree char *text = g_strdup_printf ("#!/bin/sh\n%s\n", impostors[row].script);
+      g_autofree char *script = sutra_test_write (dir, "impostor", text, -1);
+      g_autoptr (Setup) setup = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GArray) children = NULL;
+
+      g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+      g_setenv ("SUTRA_WORKER", script, TRUE);
+      setup = setup_new ("fault", "{}", 0);
+      g_assert_null (sutra_executor_new (SUTRA_ISOLATION_PROCESS, &setup->config, NULL, &error));
+      g_assert_error (error, SUTRA_EXECUTOR_ERROR, impostors[row].code);
+      sutra_assert_contains (error->message, impostors[row].says);
+      children = list_children ();
+      g_assert_cmpuint (children->len, ==, 0);
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
@@ -727,6 +776,13 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/executor-process/misuse", test_executor_process_misuse);
   g_test_add_func ("/engine/executor-process/create-fails", test_executor_process_create_fails);
   g_test_add_func ("/engine/executor-process/missing-worker", test_executor_process_missing_worker);
+  for (guint i = 0; i < G_N_ELEMENTS (impostors); i++)
+    {
+      g_autofree char *path =
+        g_strdup_printf ("/engine/executor-process/impostor/%s", impostors[i].name);
+
+      g_test_add_data_func (path, GUINT_TO_POINTER (i), test_executor_process_impostor);
+    }
   g_test_add_func ("/engine/executor-process/source-streams", test_executor_process_source_streams);
   g_test_add_func ("/engine/executor-process/sink-sync", test_executor_process_sink_sync);
   g_test_add_func ("/engine/executor-process/cuda-devices", test_executor_process_cuda_devices);
