@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK (sutra - frame - error - quark, sutra_frame_error)
@@ -93,15 +94,18 @@ sutra_frame_parse_header (const guint8 *header,
   return TRUE;
 }
 
+/* Writes @n_vectors pieces, all of them, in as few system calls as the
+ * socket allows: one, usually. */
 static gboolean
-write_all (int fd, const guint8 *data, gsize length, GError **error)
+write_vectors (int fd, struct iovec *vectors, int n_vectors, GError **error)
 {
-  while (length > 0)
+  while (n_vectors > 0)
     {
-      ssize_t n = send (fd, data, length, MSG_NOSIGNAL);
+      struct msghdr message = { .msg_iov = vectors, .msg_iovlen = (size_t) n_vectors };
+      ssize_t n = sendmsg (fd, &message, MSG_NOSIGNAL);
 
       if (n < 0 && errno == ENOTSOCK)
-        n = write (fd, data, length);
+        n = writev (fd, vectors, n_vectors);
       if (n < 0)
         {
           int saved = errno;
@@ -114,16 +118,50 @@ write_all (int fd, const guint8 *data, gsize length, GError **error)
                        "cannot write a frame: %s", g_strerror (saved));
           return FALSE;
         }
-      data += n;
-      length -= (gsize) n;
+      /* Skip what was written: whole pieces, then part of one. */
+      while (n_vectors > 0 && (gsize) n >= vectors->iov_len)
+        {
+          n -= (ssize_t) vectors->iov_len;
+          vectors++;
+          n_vectors--;
+        }
+      if (n_vectors > 0)
+        {
+          vectors->iov_base = (guint8 *) vectors->iov_base + n;
+          vectors->iov_len -= (gsize) n;
+        }
     }
   return TRUE;
+}
+
+void
+sutra_frame_append (GByteArray *stream, SutraFrameType type, const void *body, gsize length)
+{
+  guint8 header[SUTRA_FRAME_HEADER_SIZE] = { (guint8) type, 0, 0, 0 };
+  guint32 le = GUINT32_TO_LE ((guint32) length);
+
+  g_return_if_fail (length <= SUTRA_FRAME_MAX_BODY);
+  memcpy (header + 4, &le, sizeof le);
+  g_byte_array_append (stream, header, sizeof header);
+  if (length > 0)
+    g_byte_array_append (stream, body, (guint) length);
+}
+
+gboolean
+sutra_frame_write_stream (int fd, GByteArray *stream, GError **error)
+{
+  struct iovec vector = { stream->data, stream->len };
+  gboolean ok = stream->len == 0 || write_vectors (fd, &vector, 1, error);
+
+  g_byte_array_set_size (stream, 0);
+  return ok;
 }
 
 gboolean
 sutra_frame_write (int fd, SutraFrameType type, const void *body, gsize length, GError **error)
 {
   guint8 header[SUTRA_FRAME_HEADER_SIZE] = { (guint8) type, 0, 0, 0 };
+  struct iovec vectors[2];
   guint32 le;
 
   if (length > SUTRA_FRAME_MAX_BODY)
@@ -135,18 +173,11 @@ sutra_frame_write (int fd, SutraFrameType type, const void *body, gsize length, 
     }
   le = GUINT32_TO_LE ((guint32) length);
   memcpy (header + 4, &le, sizeof le);
-  /* Small frames go in one write: fewer system calls, and a reader never
+  /* Header and body in one system call: fewer calls, and a reader never
    * wakes for a header alone. */
-  if (length <= 4096)
-    {
-      guint8 buffer[SUTRA_FRAME_HEADER_SIZE + 4096];
-
-      memcpy (buffer, header, sizeof header);
-      if (length > 0)
-        memcpy (buffer + sizeof header, body, length);
-      return write_all (fd, buffer, sizeof header + length, error);
-    }
-  return write_all (fd, header, sizeof header, error) && write_all (fd, body, length, error);
+  vectors[0] = (struct iovec){ header, sizeof header };
+  vectors[1] = (struct iovec){ (void *) body, length };
+  return write_vectors (fd, vectors, length > 0 ? 2 : 1, error);
 }
 
 struct _SutraFrameReader
@@ -174,11 +205,11 @@ sutra_frame_reader_free (SutraFrameReader *reader)
   g_free (reader);
 }
 
-void
-sutra_frame_reader_feed (SutraFrameReader *reader, const guint8 *data, gsize length)
+/* Drops consumed bytes before the buffer grows, so that it holds one frame
+ * and the start of the next at most. */
+static void
+reader_compact (SutraFrameReader *reader)
 {
-  /* Consumed bytes are dropped before the buffer grows, so it holds one
-   * frame and the start of the next at most. */
   if (reader->start > 0 && reader->start == reader->buffer->len)
     {
       g_byte_array_set_size (reader->buffer, 0);
@@ -189,6 +220,12 @@ sutra_frame_reader_feed (SutraFrameReader *reader, const guint8 *data, gsize len
       g_byte_array_remove_range (reader->buffer, 0, (guint) reader->start);
       reader->start = 0;
     }
+}
+
+void
+sutra_frame_reader_feed (SutraFrameReader *reader, const guint8 *data, gsize length)
+{
+  reader_compact (reader);
   g_byte_array_append (reader->buffer, data, (guint) length);
 }
 
@@ -237,8 +274,6 @@ sutra_frame_read (int fd,
                   gpointer check_data,
                   GError **error)
 {
-  g_autofree guint8 *chunk = NULL;
-
   for (;;)
     {
       GError *local = NULL;
@@ -246,6 +281,7 @@ sutra_frame_read (int fd,
       struct pollfd pfd = { .fd = fd, .events = POLLIN };
       int timeout_ms = 50;
       ssize_t n;
+      guint old_length;
       int ready;
 
       if (frame != NULL)
@@ -267,7 +303,12 @@ sutra_frame_read (int fd,
             }
           timeout_ms = (int) MIN ((gint64) timeout_ms, (left + 999) / 1000);
         }
-      ready = poll (&pfd, 1, timeout_ms);
+      /* With no deadline and nothing to check, a blocking read is the
+       * wait: one system call fewer per frame (the worker's case). */
+      if (deadline_us == 0 && check == NULL)
+        ready = 1;
+      else
+        ready = poll (&pfd, 1, timeout_ms);
       if (ready < 0 && errno != EINTR)
         {
           int saved = errno;
@@ -286,9 +327,14 @@ sutra_frame_read (int fd,
             }
           continue;
         }
-      if (chunk == NULL)
-        chunk = g_malloc (SUTRA_FRAME_CHUNK);
-      n = read (fd, chunk, SUTRA_FRAME_CHUNK);
+      /* Straight into the reader's buffer: no copy, and its memory is
+       * reused from call to call. The buffer grows by what arrives, never
+       * by what a header announces. */
+      reader_compact (reader);
+      old_length = reader->buffer->len;
+      g_byte_array_set_size (reader->buffer, old_length + SUTRA_FRAME_CHUNK);
+      n = read (fd, reader->buffer->data + old_length, SUTRA_FRAME_CHUNK);
+      g_byte_array_set_size (reader->buffer, old_length + (guint) MAX (n, 0));
       if (n < 0)
         {
           int saved = errno;
@@ -308,7 +354,6 @@ sutra_frame_read (int fd,
                          : "the channel closed");
           return NULL;
         }
-      sutra_frame_reader_feed (reader, chunk, (gsize) n);
     }
 }
 

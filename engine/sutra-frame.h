@@ -85,6 +85,11 @@ gboolean sutra_frame_write (int fd,
                             gsize length,
                             GError **error);
 
+/* Appends one frame to @stream, to be written with others in one go by
+ * sutra_frame_write_stream() (which empties @stream). */
+void sutra_frame_append (GByteArray *stream, SutraFrameType type, const void *body, gsize length);
+gboolean sutra_frame_write_stream (int fd, GByteArray *stream, GError **error);
+
 /* SutraFrameReader: cuts frames out of a byte stream, fed in pieces of any
  * size; what it holds is bounded by one frame. */
 typedef struct _SutraFrameReader SutraFrameReader;

@@ -56,6 +56,7 @@ typedef struct
   SutraRecordWriter *writer; /* streaming stages: pushes encoded as they come */
   guint64 total_sent;
   gboolean total_was_sent;
+  GByteArray *out; /* frames not yet written */
   gboolean broken; /* a frame could not be written: the parent is gone */
 } Worker;
 
@@ -66,16 +67,40 @@ die_protocol (const char *message)
   _exit (WORKER_EXIT_PROTOCOL);
 }
 
+static void flush_frames (Worker *worker);
+
+/* Frames are gathered and written together: a call's pushes, its misuse
+ * and its verdict go in one system call, and sutra wakes once for them. */
 static void
 send_frame (Worker *worker, SutraFrameType type, GBytes *body)
 {
-  g_autoptr (GError) error = NULL;
   gsize length = 0;
   const void *data = body != NULL ? g_bytes_get_data (body, &length) : NULL;
 
   if (worker->broken)
     return;
-  if (!sutra_frame_write (worker->channel, type, data, length, &error))
+  if (length <= SUTRA_FRAME_CHUNK)
+    {
+      sutra_frame_append (worker->out, type, data, length);
+      return;
+    }
+  /* A large body is not copied: what is gathered goes first, then it. */
+  flush_frames (worker);
+  if (!worker->broken && !sutra_frame_write (worker->channel, type, data, length, NULL))
+    worker->broken = TRUE;
+}
+
+static void
+flush_frames (Worker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (worker->broken)
+    {
+      g_byte_array_set_size (worker->out, 0);
+      return;
+    }
+  if (!sutra_frame_write_stream (worker->channel, worker->out, &error))
     {
       /* sutra closed the channel or died: the lifeline ends us soon;
        * until then, nothing more is written. */
@@ -153,6 +178,7 @@ on_push (SutraItem *item, gpointer user_data)
           /* The total first: the progress display learns it early. */
           send_total_if_changed (worker, target->output);
           flush_stream (worker);
+          flush_frames (worker);
         }
       return;
     }
@@ -196,6 +222,7 @@ end_call (Worker *worker, SutraOutput *output, gboolean ok, GError *error, GByte
         body = sutra_frame_encode_failure ("sutra-worker-no-error", 0, "");
       send_frame (worker, SUTRA_FRAME_FAILED, body);
     }
+  flush_frames (worker);
 }
 
 static void
@@ -399,6 +426,7 @@ main (int argc, char **argv)
   g_thread_unref (g_thread_new ("sutra-lifeline", watchdog_thread, watchdog_data));
 
   registry = sutra_registry_new ();
+  worker.out = g_byte_array_new ();
   worker.pushed = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   for (;;)
     {

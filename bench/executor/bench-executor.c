@@ -3,13 +3,41 @@
  * through the process executor, rounds interleaved, and prints the medians
  * and their ratio (docs/benchmarks.md, "Worker processes"). */
 
-#include "sutra-executor.h"
+#include "sutra-executor-process.h"
 #include "sutra-registry.h"
 #include "sutra-settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* CPU seconds of this thread. */
+static double
+thread_cpu (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user and system) of process @pid so far, 0 for none. */
+static double
+process_cpu (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *text = NULL;
+  const char *end;
+  unsigned long user = 0, system = 0;
+
+  if (pid == 0 || !g_file_get_contents (path, &text, NULL, NULL) ||
+      (end = strrchr (text, ')')) == NULL ||
+      sscanf (end + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &system) != 2)
+    return 0;
+  return (double) (user + system) / (double) sysconf (_SC_CLK_TCK);
+}
 
 static int
 compare_doubles (const void *a, const void *b)
@@ -19,11 +47,17 @@ compare_doubles (const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-/* Seconds to push @items through @executor in batches of @batch. */
+/* Seconds to push @items through @executor in batches of @batch; in
+ * *@cpu, the CPU seconds spent on it, the worker process's included: on a
+ * shared machine the wall time of two processes taking turns measures the
+ * load as much as the executor. */
 static double
-time_run (SutraExecutor *executor, GPtrArray *items, guint batch)
+time_run (SutraExecutor *executor, GPtrArray *items, guint batch, double *cpu)
 {
   gint64 start = g_get_monotonic_time ();
+  gboolean is_process = sutra_executor_get_isolation (executor) == SUTRA_ISOLATION_PROCESS;
+  GPid pid = is_process ? sutra_executor_process_get_pid (executor) : 0;
+  double cpu_start = thread_cpu () + process_cpu (pid);
   guint64 n_out = 0;
 
   for (guint at = 0; at < items->len; at += batch)
@@ -41,6 +75,7 @@ time_run (SutraExecutor *executor, GPtrArray *items, guint batch)
     }
   if (n_out != items->len)
     g_error ("%" G_GUINT64_FORMAT " outputs for %u items", n_out, items->len);
+  *cpu = thread_cpu () + process_cpu (pid) - cpu_start;
   return (g_get_monotonic_time () - start) / 1e6;
 }
 
@@ -57,7 +92,7 @@ main (int argc, char **argv)
   SutraExecutorConfig config;
   SutraExecutor *executors[2];
   const char *names[2] = { "thread", "process" };
-  double *times[2];
+  double *times[2], *cpus[2];
 
   for (int i = 1; i + 1 < argc; i += 2)
     {
@@ -104,23 +139,28 @@ main (int argc, char **argv)
                                          &config, NULL, &error);
       g_assert_no_error (error);
       times[e] = g_new0 (double, rounds);
+      cpus[e] = g_new0 (double, rounds);
     }
   /* Interleaved, so that the machine's slower moments fall on both. */
   for (guint r = 0; r < rounds; r++)
     for (guint e = 0; e < 2; e++)
-      times[e][r] = time_run (executors[e], items, batch);
+      times[e][r] = time_run (executors[e], items, batch, &cpus[e][r]);
   printf ("%u items, batch %u, median of %u rounds\n", n_items, batch, rounds);
   for (guint e = 0; e < 2; e++)
     {
       qsort (times[e], rounds, sizeof (double), compare_doubles);
-      printf ("%-8s %.3f s  %.2f M items/s\n", names[e], times[e][rounds / 2],
-              n_items / times[e][rounds / 2] / 1e6);
+      qsort (cpus[e], rounds, sizeof (double), compare_doubles);
+      printf ("%-8s %.3f s  %.2f M items/s  %.3f CPU s  %.0f ns CPU/item\n", names[e],
+              times[e][rounds / 2], n_items / times[e][rounds / 2] / 1e6, cpus[e][rounds / 2],
+              cpus[e][rounds / 2] * 1e9 / n_items);
     }
-  printf ("process/thread item rate: %.2f\n", times[0][rounds / 2] / times[1][rounds / 2]);
+  printf ("process/thread item rate: %.2f (wall), %.2f (CPU)\n",
+          times[0][rounds / 2] / times[1][rounds / 2], cpus[0][rounds / 2] / cpus[1][rounds / 2]);
   for (guint e = 0; e < 2; e++)
     {
       sutra_executor_free (executors[e]);
       g_free (times[e]);
+      g_free (cpus[e]);
     }
   return 0;
 }
