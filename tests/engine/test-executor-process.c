@@ -749,6 +749,31 @@ test_executor_process_sutra_stops (gconstpointer data)
     }
 }
 
+static void
+test_executor_process_cancelled_hang (void)
+{
+  g_autoptr (Setup) setup = setup_new ("fault", "{ \"fail_on\": \"b:1\", \"mode\": \"hang\" }", 0);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraExecutor) process = NULL;
+  g_autoptr (GPtrArray) items = make_items (0, 3);
+  g_autoptr (GBytes) got = NULL;
+  gint cancelled = 0;
+  GPid pid;
+
+  g_test_summary ("A worker that hangs with no timeout_ms is killed a few seconds after the run "
+                  "is cancelled, so that a cancelled run ends");
+  setup->config.cancelled = &cancelled;
+  process = sutra_executor_new (SUTRA_ISOLATION_PROCESS, &setup->config, NULL, &error);
+  g_assert_no_error (error);
+  pid = sutra_executor_process_get_pid (process);
+  g_atomic_int_set (&cancelled, 1);
+  got = run_batch (process, items, NULL, &error);
+  g_assert_null (got);
+  g_assert_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_TIMED_OUT);
+  sutra_assert_contains (error->message, "did not stop within 5 s of the run being cancelled");
+  g_assert_false (process_is_running (pid));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -783,6 +808,7 @@ main (int argc, char **argv)
 
       g_test_add_data_func (path, GUINT_TO_POINTER (i), test_executor_process_impostor);
     }
+  g_test_add_func ("/engine/executor-process/cancelled-hang", test_executor_process_cancelled_hang);
   g_test_add_func ("/engine/executor-process/source-streams", test_executor_process_source_streams);
   g_test_add_func ("/engine/executor-process/sink-sync", test_executor_process_sink_sync);
   g_test_add_func ("/engine/executor-process/cuda-devices", test_executor_process_cuda_devices);
