@@ -300,17 +300,26 @@ init_body (ProcessExecutor *self, gsize *length)
   json_builder_set_member_name (builder, "stage");
   json_builder_add_string_value (builder, config->info->name);
   json_builder_set_member_name (builder, "params");
+  json_builder_begin_object (builder);
   if (config->resolved_params != NULL)
     {
-      JsonNode *params = json_node_init_object (json_node_alloc (), config->resolved_params);
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *value;
 
-      json_builder_add_value (builder, params);
+      /* The resolved parameters, less the unset ones: a string parameter
+       * with no default resolves to null, which a pipeline file cannot
+       * give (the worker's settings check would refuse it); left out, it
+       * is unset there too. */
+      json_object_iter_init (&iter, config->resolved_params);
+      while (json_object_iter_next (&iter, &name, &value))
+        if (!JSON_NODE_HOLDS_NULL (value))
+          {
+            json_builder_set_member_name (builder, name);
+            json_builder_add_value (builder, json_node_copy (value));
+          }
     }
-  else
-    {
-      json_builder_begin_object (builder);
-      json_builder_end_object (builder);
-    }
+  json_builder_end_object (builder);
   json_builder_set_member_name (builder, "context");
   json_builder_begin_object (builder);
 #define ADD_STRING(name, value)                       \

@@ -43,6 +43,10 @@ setup_new (const char *stage_name, const char *params_json, guint timeout_ms)
   setup->params = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
   setup->settings = sutra_settings_new_checked (stage, setup->params, &error);
   g_assert_no_error (error);
+  /* What the pipeline gives executors: every parameter, resolved (unset
+   * strings as null), as sutra_settings_to_json() makes them. */
+  json_object_unref (setup->params);
+  setup->params = sutra_settings_to_json (setup->settings);
   /* The killed-parent child runs outside g_test_init(): no test dir. */
   setup->work_dir = g_getenv ("SUTRA_TEST_BE_KILLED_PARENT") != NULL ? g_strdup (g_get_tmp_dir ())
                                                                      : sutra_test_dir ();
