@@ -2,6 +2,7 @@
 /* SutraExecutor: dispatch to the executor a worker was made with. */
 
 #include "sutra-executor-private.h"
+#include "sutra-executor-process.h"
 
 #include "sutra-run.h"
 
@@ -68,11 +69,7 @@ sutra_executor_new (SutraIsolation isolation,
     case SUTRA_ISOLATION_THREAD:
       return sutra_executor_thread_new (config, misused, error);
     case SUTRA_ISOLATION_PROCESS:
-      /* The process executor (sutra-executor-process.c) is not in this
-       * build yet: sutra_executor_process_new (config, misused, error). */
-      g_set_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START,
-                   "isolation \"process\" is not available in this build");
-      return NULL;
+      return sutra_executor_process_new (config, misused, error);
     default:
       break;
     }

@@ -23,6 +23,7 @@
 
 #pragma once
 
+#include "sutra-isolation.h"
 #include "sutra-output-private.h"
 
 #include <json-glib/json-glib.h>
@@ -40,12 +41,6 @@ typedef enum
   SUTRA_EXECUTOR_ERROR_PROTOCOL,  /* a malformed frame from the worker process */
   SUTRA_EXECUTOR_ERROR_START,     /* the worker process could not be started */
 } SutraExecutorError;
-
-typedef enum
-{
-  SUTRA_ISOLATION_THREAD = 0, /* the default: workers are threads of sutra */
-  SUTRA_ISOLATION_PROCESS,    /* workers are child processes of sutra */
-} SutraIsolation;
 
 /* What an executor needs to make (and, for a child, to remake) one worker's
  * plugin instance. Everything is borrowed and must outlive the executor. */

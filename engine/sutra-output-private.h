@@ -59,6 +59,15 @@ sutra_output_was_misused (const SutraOutput *output)
   return output->misused_function != NULL;
 }
 
+/* Records on @output that the plugin broke an API rule during the call
+ * somewhere else: the process executor replays the first misuse its
+ * worker process reported. @function and @rule must outlive @output
+ * (interned strings); @n_misuses counts the checks that failed. */
+void sutra_output_mark_misused (SutraOutput *output,
+                                const char *function,
+                                const char *rule,
+                                guint n_misuses);
+
 /* Called by a public function whose argument check @rule failed: logs the
  * critical g_return_if_fail() would, and records the misuse on @output, or
  * (when NULL) on the output of the plugin call running on this thread, so

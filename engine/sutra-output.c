@@ -69,6 +69,20 @@ sutra_api_misused (SutraOutput *output, const char *function, const char *rule)
 }
 
 void
+sutra_output_mark_misused (SutraOutput *output,
+                           const char *function,
+                           const char *rule,
+                           guint n_misuses)
+{
+  if (output->misused_function == NULL)
+    {
+      output->misused_function = function;
+      output->misused_rule = rule;
+    }
+  output->n_misuses += n_misuses;
+}
+
+void
 sutra_output_push (SutraOutput *output, SutraItem *item)
 {
   if (G_UNLIKELY (output == NULL))

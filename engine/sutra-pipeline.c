@@ -24,15 +24,17 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 #define MAX_WORKERS 1024
 #define MAX_QUEUE (1 << 20)
 #define MAX_BATCH (1 << 16)
+/* A day: longer is a stage that hangs, whatever it does. */
+#define MAX_TIMEOUT_MS (24u * 60 * 60 * 1000)
 #define MAX_PROBLEMS_SHOWN 100
 
 static const char *const top_level_keys[] = {
   "sutra", "name", "description", "vars", "stages", NULL
 };
-static const char *const stage_keys[] = { "plugin",     "input",    "params",     "workers",
-                                          "queue",      "batch",    "devices",    "isolation",
-                                          "retry",      "on_error", "on_missing", "checkpoint",
-                                          "rate_limit", "comment",  NULL };
+static const char *const stage_keys[] = { "plugin",     "input",      "params",   "workers",
+                                          "queue",      "batch",      "devices",  "isolation",
+                                          "timeout_ms", "retry",      "on_error", "on_missing",
+                                          "checkpoint", "rate_limit", "comment",  NULL };
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };
 static const char *const isolation_choices[] = { "thread", "process", NULL };
@@ -1120,14 +1122,22 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
                       "key “rate_limit”: %s; got %s", why, got);
         }
     }
-  if (strcmp (get_choice_member (problems, stage, "isolation", isolation_choices, json_base, name),
-              "process") == 0)
+  if (g_strcmp0 (get_choice_member (problems, stage, "isolation", isolation_choices, json_base,
+                                    name),
+                 "process") == 0)
+    spec->isolation = SUTRA_ISOLATION_PROCESS;
+  if (get_uint_member (problems, stage, "timeout_ms", 0, MAX_TIMEOUT_MS, 0, &spec->timeout_ms,
+                       json_base, name) &&
+      spec->timeout_ms > 0 && spec->isolation != SUTRA_ISOLATION_PROCESS)
     {
-      g_autofree char *path = g_strdup_printf ("%s/isolation", json_base);
+      g_autofree char *path = g_strdup_printf ("%s/timeout_ms", json_base);
+
+      /* A thread that hangs cannot be stopped from outside: a timeout
+       * that could only be reported, never enforced, would be a lie. */
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                  "isolation “process” is not available in sutra %s yet; use “thread” "
-                  "(and workers: 1 for a plugin that is not thread-safe)",
-                  SUTRA_VERSION_STRING);
+                  "key “timeout_ms” needs \"isolation\": \"process\": a worker thread that "
+                  "runs over cannot be stopped, a worker process can; add \"isolation\": "
+                  "\"process\" or remove timeout_ms");
     }
 
   if (spec->info != NULL)
@@ -1162,7 +1172,8 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
                       "a source runs one worker; set workers to 1");
         }
-      else if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->workers > 1)
+      else if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->workers > 1 &&
+               spec->info->kind == SUTRA_STAGE_SINK)
         {
           g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
@@ -1170,6 +1181,18 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
                       "it runs one worker in the process; set workers to 1, or run its "
                       "workers as child processes with \"isolation\": \"process\"",
                       spec->plugin_name);
+        }
+      /* Worker processes share nothing: a plugin with global state runs
+       * as many of them as asked. Threads share the process. */
+      else if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->workers > 1 &&
+               spec->isolation != SUTRA_ISOLATION_PROCESS)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "plugin “%s” is not thread-safe: as threads it runs one worker; set "
+                      "workers to 1, or add \"isolation\": \"process\" to run %u workers "
+                      "as processes",
+                      spec->plugin_name, spec->workers);
         }
     }
   (void) ok;

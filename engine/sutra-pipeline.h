@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include "sutra-isolation.h"
 #include "sutra-rate-limiter.h"
 #include "sutra-registry.h"
 #include "sutra-settings.h"
@@ -56,6 +57,11 @@ struct _SutraStageSpec
   GPtrArray *inputs;  /* SutraStageSpec *, in the file's order */
   GPtrArray *outputs; /* SutraStageSpec *, downstream stages */
   guint workers;
+  /* How the workers run, and how long one batch may take there (0: no
+   * limit; only with SUTRA_ISOLATION_PROCESS, where a worker that runs
+   * over can be killed). Execution settings: not in the fingerprint. */
+  SutraIsolation isolation;
+  guint timeout_ms;
   guint queue;
   guint batch;
   char **devices;       /* NULL: the CPU */

@@ -103,13 +103,11 @@ worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GErro
       .work_dir = stage->workers.work_dir,
       .resume_state = stage->checkpoint.resume_state,
     },
-    .timeout_ms = 0,
+    .timeout_ms = spec->timeout_ms,
     .cancelled = &stage->run->abandoning,
   };
 
-  /* Threads until the pipeline carries the stage's isolation (the process
-   * executor's part): then sutra_worker_new (..., spec->isolation, ...). */
-  return sutra_worker_new (index, spec->devices, SUTRA_ISOLATION_THREAD, &config, misused, error);
+  return sutra_worker_new (index, spec->devices, spec->isolation, &config, misused, error);
 }
 
 /* Creates the workers' instances on the main thread before any worker
@@ -120,8 +118,13 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
 {
   SutraStageSpec *spec = stage->spec;
   guint n_devices = spec->devices != NULL ? g_strv_length (spec->devices) : 0;
+  /* A worker process serves one call at a time: one per worker, whatever
+   * the plugin's threading (a shared instance would be one process called
+   * from every worker thread at once). */
   guint n_instances =
-    sutra_worker_count_instances (spec->info->threading, spec->workers, n_devices);
+    spec->isolation == SUTRA_ISOLATION_PROCESS
+      ? MAX (spec->workers, 1)
+      : sutra_worker_count_instances (spec->info->threading, spec->workers, n_devices);
 
   stage->workers.work_dir = g_dir_make_tmp ("sutra-stage-XXXXXX", error);
   if (stage->workers.work_dir == NULL)

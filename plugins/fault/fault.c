@@ -23,7 +23,9 @@ typedef struct
   const char *mark;
 } FaultSettings;
 
-static const char *const fault_modes[] = { "error", "crash", "abort", NULL };
+static const char *const fault_modes[] = {
+  "error", "crash", "abort", "hang", "exit", "misuse", NULL
+};
 
 static const SutraParamInfo fault_params[] = {
   SUTRA_PARAM_ROW_STRING ("fail_on",
@@ -32,13 +34,16 @@ static const SutraParamInfo fault_params[] = {
                           NULL,
                           0,
                           "The id of the item to fail on (a glob: “*:5*”); none by default."),
-  SUTRA_PARAM_ROW_ENUM ("mode",
-                        FaultSettings,
-                        mode,
-                        "error",
-                        fault_modes,
-                        0,
-                        "How to fail: return an error, crash (SIGSEGV) or abort."),
+  SUTRA_PARAM_ROW_ENUM (
+    "mode",
+    FaultSettings,
+    mode,
+    "error",
+    fault_modes,
+    0,
+    "How to fail: return an error, crash (SIGSEGV), abort, hang (sleep until killed), "
+    "exit (_exit (3), as a library calling exit() would) or misuse the API "
+    "(push NULL)."),
   SUTRA_PARAM_ROW_INT ("fail_times",
                        FaultSettings,
                        fail_times,
@@ -201,6 +206,18 @@ fault_process (gpointer instance,
             raise (SIGSEGV);
           if (strcmp (fault->settings->mode, "abort") == 0)
             abort ();
+          /* hang and exit are for `isolation: "process"`, where they cost a
+           * worker process, not sutra. */
+          if (strcmp (fault->settings->mode, "hang") == 0)
+            for (;;)
+              g_usleep (G_USEC_PER_SEC);
+          if (strcmp (fault->settings->mode, "exit") == 0)
+            _exit (3);
+          if (strcmp (fault->settings->mode, "misuse") == 0)
+            {
+              sutra_output_push (output, NULL);
+              continue;
+            }
           g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
                        "failing on purpose at item “%s”", id);
           return FALSE;

@@ -274,23 +274,6 @@ test_executor_sync_sink (void)
   stage_clear (&stage);
 }
 
-static void
-test_executor_process_unavailable (void)
-{
-  Stage stage;
-  g_autoptr (GError) error = NULL;
-
-  g_test_summary ("Until the process executor is built in, isolation “process” is refused "
-                  "with a clear error");
-  stage_init (&stage, "identity", NULL);
-  if (g_test_failed () || registry_problem != NULL)
-    return;
-  g_assert_null (sutra_executor_new (SUTRA_ISOLATION_PROCESS, &stage.config, NULL, &error));
-  g_assert_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START);
-  sutra_assert_contains (error->message, "isolation \"process\" is not available");
-  stage_clear (&stage);
-}
-
 int
 main (int argc, char **argv)
 {
@@ -321,7 +304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/executor/thread/finish-sync-absent",
                    test_executor_thread_finish_sync_absent);
   g_test_add_func ("/engine/executor/thread/sync-sink", test_executor_sync_sink);
-  g_test_add_func ("/engine/executor/process/unavailable", test_executor_process_unavailable);
+  /* The process executor: tests/engine/test-executor-process.c. */
 
   status = g_test_run ();
   sutra_registry_free (registry);

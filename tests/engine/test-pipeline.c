@@ -580,12 +580,37 @@ static const BadCase bad_cases[] = {
     1,
     { "bad.json:5:54: stage “pass”: key “retry”: expected a number of attempts or an object",
       "got a string (“often”)" } },
-  { "setting/isolation-process",
-    HEAD READ PASS (", \"isolation\": \"process\"") WRITE TAIL,
+  { "setting/timeout-without-process",
+    HEAD READ PASS (", \"timeout_ms\": 500") WRITE TAIL,
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: isolation “process” is not available" } },
+    { "bad.json:5:54: stage “pass”: key “timeout_ms” needs \"isolation\": \"process\"",
+      "add \"isolation\": \"process\" or remove timeout_ms" } },
+  { "setting/timeout-negative",
+    HEAD READ PASS (", \"isolation\": \"process\", \"timeout_ms\": -1") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:78: stage “pass”: key “timeout_ms”: -1 is out of range: it must lie between 0 "
+      "and 86400000" } },
+  { "setting/timeout-string",
+    HEAD READ PASS (", \"isolation\": \"process\", \"timeout_ms\": \"5s\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "stage “pass”: key “timeout_ms”: expected an integer between 0 and 86400000, got a "
+      "string (“5s”)" } },
+  { "setting/single-threaded-sink-process-workers",
+    HEAD READ PASS ("") LAST ("write",
+                              "\"plugin\": \"jsonl-sink\", \"input\": \"pass\", "
+                              "\"isolation\": \"process\", \"workers\": 2, \"params\": { "
+                              "\"path\": \"${out}\" }") TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "stage “write”: plugin “jsonl-sink” is not thread-safe (or writes one ordered output)",
+      "set workers to 1" } },
   { "setting/isolation-unknown",
     HEAD READ PASS (", \"isolation\": \"fork\"") WRITE TAIL,
     { NULL },
@@ -1236,6 +1261,8 @@ test_pipeline_loads_valid (void)
   g_assert_cmpstr (pass->plugin->info->name, ==, "identity");
   g_assert_cmpint (pass->info->kind, ==, SUTRA_STAGE_MAP);
   g_assert_cmpuint (pass->workers, ==, 1);
+  g_assert_cmpint (pass->isolation, ==, SUTRA_ISOLATION_THREAD);
+  g_assert_cmpuint (pass->timeout_ms, ==, 0);
   g_assert_cmpuint (pass->queue, ==, 1024);
   g_assert_cmpuint (pass->batch, ==, 64);
   g_assert_cmpuint (pass->retry_attempts, ==, 1);
@@ -1266,11 +1293,14 @@ test_pipeline_settings (void)
                           "\"skip\", \"on_missing\": \"skip\", \"checkpoint\": false, "
                           "\"rate_limit\": 2.5, \"devices\": [\"cpu\"], \"comment\": \"x\", "
                           "\"retry\": { \"attempts\": 4, \"backoff_ms\": 5, "
-                          "\"max_backoff_ms\": 50 }") WRITE TAIL,
+                          "\"max_backoff_ms\": 50 }, \"isolation\": \"process\", "
+                          "\"timeout_ms\": 2500") WRITE TAIL,
           NULL, &error);
   g_assert_no_error (error);
   pass = sutra_pipeline_get_stage (pipeline, "pass");
   g_assert_cmpuint (pass->workers, ==, 3);
+  g_assert_cmpint (pass->isolation, ==, SUTRA_ISOLATION_PROCESS);
+  g_assert_cmpuint (pass->timeout_ms, ==, 2500);
   g_assert_cmpuint (pass->queue, ==, 16);
   g_assert_cmpuint (pass->batch, ==, 7);
   g_assert_cmpint (pass->on_error, ==, SUTRA_ON_ERROR_SKIP);

@@ -5,6 +5,7 @@
 #include "fuzz-record.h"
 #include "fuzz.h"
 
+#include "sutra-frame.h"
 #include "sutra-journal.h"
 #include "sutra-record.h"
 
@@ -17,7 +18,8 @@
  * Usage: fuzz-seeds CORPUS-DIR [BOOKS-DIR]
  *
  * Writes, under CORPUS-DIR/<harness>/, the seeds that are made rather than
- * written by hand: record bodies encoded by sutra_record_encode(), journals
+ * written by hand: record bodies encoded by sutra_record_encode(), worker
+ * frame streams (sutra-frame.h), journals
  * written through the journal's API, EPUBs (fuzz-epub.c), and small books
  * for the text paths. With BOOKS-DIR (../shared/data/books), excerpts of
  * the real books too. The output is deterministic, except for the journal
@@ -185,6 +187,67 @@ write_record (const char *corpus, const char *name, GPtrArray *items, GPtrArray 
   write_seed (corpus, "record", name, NULL, 0, data, size);
 }
 
+/* Appends one frame (header and body) to @stream. */
+static void
+append_frame (GByteArray *stream, SutraFrameType type, GBytes *body)
+{
+  guint8 header[SUTRA_FRAME_HEADER_SIZE] = { (guint8) type, 0, 0, 0 };
+  gsize size = body != NULL ? g_bytes_get_size (body) : 0;
+  guint32 le = GUINT32_TO_LE ((guint32) size);
+
+  memcpy (header + 4, &le, sizeof le);
+  g_byte_array_append (stream, header, sizeof header);
+  if (size > 0)
+    g_byte_array_append (stream, g_bytes_get_data (body, NULL), (guint) size);
+}
+
+static void
+write_frame_stream (const char *corpus, const char *name, guint8 piece, GByteArray *stream)
+{
+  write_seed (corpus, "frame", name, &piece, 1, stream->data, stream->len);
+  g_byte_array_set_size (stream, 0);
+}
+
+/* What worker processes send: a map's pushes and its verdict, a source's
+ * stream of pushes with a total, a misuse, a failure, a sync's state; fed
+ * whole and in small pieces. */
+static void
+write_frame_seeds (const char *corpus)
+{
+  g_autoptr (GPtrArray) inputs = fuzz_record_get_inputs ();
+  g_autoptr (GPtrArray) passed = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GByteArray) stream = g_byte_array_new ();
+  g_autoptr (GBytes) push = NULL;
+  g_autoptr (GBytes) total = sutra_frame_encode_total (12345);
+  g_autoptr (GBytes) misuse = sutra_frame_encode_misuse ("sutra_output_push", "item != NULL", 2);
+  g_autoptr (GBytes) failure =
+    sutra_frame_encode_failure ("sutra-plugin-error-quark", 1, "failing on purpose at “b:3”");
+  g_autoptr (GBytes) state = sutra_frame_encode_sync_done ("4096");
+  g_autoptr (GBytes) no_state = sutra_frame_encode_sync_done (NULL);
+
+  for (guint i = 0; i < inputs->len; i++)
+    g_ptr_array_add (passed, sutra_item_ref (inputs->pdata[i]));
+  push = sutra_record_encode (passed, inputs);
+
+  append_frame (stream, SUTRA_FRAME_PUSH, push);
+  append_frame (stream, SUTRA_FRAME_DONE, NULL);
+  write_frame_stream (corpus, "map-call.bin", 0, stream);
+  append_frame (stream, SUTRA_FRAME_TOTAL, total);
+  append_frame (stream, SUTRA_FRAME_PUSH, push);
+  append_frame (stream, SUTRA_FRAME_PUSH, push);
+  append_frame (stream, SUTRA_FRAME_DONE, NULL);
+  write_frame_stream (corpus, "source-call-in-pieces.bin", 3, stream);
+  append_frame (stream, SUTRA_FRAME_PUSH, push);
+  append_frame (stream, SUTRA_FRAME_MISUSE, misuse);
+  append_frame (stream, SUTRA_FRAME_DONE, NULL);
+  write_frame_stream (corpus, "misuse.bin", 0, stream);
+  append_frame (stream, SUTRA_FRAME_FAILED, failure);
+  write_frame_stream (corpus, "failed.bin", 1, stream);
+  append_frame (stream, SUTRA_FRAME_DONE, state);
+  append_frame (stream, SUTRA_FRAME_DONE, no_state);
+  write_frame_stream (corpus, "sync.bin", 0, stream);
+}
+
 static void
 write_record_seeds (const char *corpus)
 {
@@ -315,6 +378,7 @@ main (int argc, char **argv)
   write_text_seeds (argv[1], argc > 2 ? argv[2] : NULL);
   write_epub_seeds (argv[1]);
   write_record_seeds (argv[1]);
+  write_frame_seeds (argv[1]);
   write_journal_seeds (argv[1]);
   return 0;
 }
