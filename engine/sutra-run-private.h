@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The scheduler's state, shared by the scheduler and its checkpoints. */
+/* The scheduler's state. */
 
 #pragma once
 
+#include "sutra-checkpoint.h"
 #include "sutra-item-private.h"
 #include "sutra-job.h"
 #include "sutra-run.h"
@@ -81,51 +82,30 @@ struct _StageRuntime
   GMutex rate_lock;
   gint64 rate_next_us;
 
-  /* Checkpoints (with a job). */
-  gboolean checkpointing;       /* outputs go to the store */
-  gboolean skipped;             /* up to date: not run at all */
-  SutraLineage *source_lineage; /* sources: what their items descend from (pinned) */
-  char complete_key[65];        /* fingerprint + inputs' complete keys */
-  GMutex lineage_lock;
-  GHashTable *lineages; /* input SutraLineage -> output SutraLineage (pinned), by digest */
-  GMutex sink_lock;
-  GHashTable *sink_done; /* sinks: keys of batches written earlier */
-  GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
-  char *resume_state;
-  gint64 last_sync_us;
-  gint64 last_sync_cost_us; /* how long the sink's last sync took */
+  /* Checkpoints: the stage's part of the run's SutraCheckpoint, NULL
+   * without a job. */
+  SutraCheckpointStage *checkpoint;
 
   /* Counters, atomics. */
   SutraStageState state;
   guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
   gint64 started_us, finished_us, busy_us;
-  SutraSplitCounters split;      /* splits only */
-  gboolean final_state_recorded; /* under the run's progress_lock */
+  SutraSplitCounters split; /* splits only */
 };
 
 struct _SutraRun
 {
   SutraPipeline *pipeline;
   GPtrArray *stages; /* StageRuntime, topological order */
-  GMutex pinned_lock;
-  GPtrArray *pinned_lineages; /* the run's own lineages, freed after everything else */
-  gint stopping;              /* take no new batches */
-  gint abandoning;            /* drop in-flight work too */
+  gint stopping;     /* take no new batches */
+  gint abandoning;   /* drop in-flight work too */
   GMutex lock;
   GCond done;
   guint n_done;
   GError *error;
   GPtrArray *failures;
   SutraJob *job;
-  GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
-  GThread *committer;
-  gint64 progress_recorded_us;
-  /* Orders a stage's progress rows before its final one in the journal. */
-  GMutex progress_lock;
-  GMutex commit_lock;
-  GCond commit_wake;
-  gboolean commit_stop;
-  gint n_corrupt; /* store entries that failed their checks */
+  SutraCheckpoint *checkpoint; /* with a job: freed after everything else */
   SutraRunEventFunc event_func;
   gpointer event_data;
   GMutex event_lock;
@@ -143,52 +123,13 @@ typedef struct
   guint n_failed; /* items of this batch that failed and were skipped */
 } Batch;
 
-/* The last lookup of sutra_checkpoint_derive_lineage(), per batch: items of one batch
- * nearly always share their lineage, so the table (and its lock) is
- * consulted once per batch, not once per item. */
-typedef struct
-{
-  SutraLineage *input;
-  SutraLineage *output;
-} LineageMemo;
+/* Per batch: see sutra_checkpoint_derive_lineage(). */
+typedef SutraCheckpointMemo LineageMemo;
 
-/* sutra-run.c: what the checkpoints use of the scheduler. */
+/* sutra-run.c */
 gboolean sutra_run_is_stopping (SutraRun *run);
 void sutra_run_emit_event (SutraRun *run, JsonObject *event);
 JsonObject *sutra_run_stage_event (StageRuntime *stage, const char *name);
 void sutra_run_fail (SutraRun *run, GError *error);
-
-/* sutra-checkpoint.c: lineages, batch keys, the store and the journal. */
-SutraLineage *sutra_checkpoint_pin_lineage (SutraRun *run, SutraLineage *lineage);
-SutraLineage *sutra_checkpoint_derive_lineage (StageRuntime *stage,
-                                               SutraLineage *input,
-                                               LineageMemo *memo);
-SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
-                                          SutraItem *output,
-                                          SutraItem *input,
-                                          LineageMemo *memo);
-SutraItem *sutra_checkpoint_take_group_lineage (StageRuntime *stage,
-                                                SutraItem *output,
-                                                GPtrArray *members);
-void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
-void sutra_checkpoint_sink_batch_key (Batch *batch);
-GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);
-gboolean sutra_checkpoint_save_batch (StageRuntime *stage,
-                                      Batch *batch,
-                                      GPtrArray *outputs,
-                                      GError **error);
-gboolean sutra_checkpoint_save_record (StageRuntime *stage,
-                                       Batch *batch,
-                                       GBytes *body,
-                                       guint64 n_out,
-                                       GError **error);
-gboolean sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch);
-void sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch);
-gboolean sutra_checkpoint_sink (StageRuntime *stage,
-                                gboolean force,
-                                gboolean complete,
-                                GError **error);
-void sutra_checkpoint_plan_job (SutraRun *run);
-gpointer sutra_checkpoint_committer_main (gpointer data);
 
 G_END_DECLS

@@ -112,6 +112,60 @@ sutra_run_fail (SutraRun *run, GError *error)
   sutra_run_stop (run, TRUE);
 }
 
+/* Whether the job's plan leaves @stage out: up to date. */
+static inline gboolean
+stage_is_skipped (StageRuntime *stage)
+{
+  return stage->checkpoint != NULL && sutra_checkpoint_stage_is_skipped (stage->checkpoint);
+}
+
+/* What checkpointing reads of a batch. */
+static inline SutraCheckpointBatch
+batch_view (Batch *batch)
+{
+  return (SutraCheckpointBatch){ batch->seq, batch->entries, batch->closing, batch->data,
+                                 batch->n_failed };
+}
+
+/* The checkpoint's callbacks: how it reports to the run, and the sink
+ * syncs it asks for. */
+static void
+checkpoint_event (JsonObject *event, gpointer user_data)
+{
+  sutra_run_emit_event (user_data, event);
+}
+
+static void
+checkpoint_fail (GError *error, gpointer user_data)
+{
+  sutra_run_fail (user_data, error);
+}
+
+static void
+checkpoint_get_stats (guint stage, SutraStageStats *stats, gpointer user_data)
+{
+  sutra_run_get_stats (user_data, stage, stats);
+}
+
+/* A sink's sync, where it has one instance to ask. */
+static gboolean
+checkpoint_sync_prepare (guint index, char **state, GError **error, gpointer user_data)
+{
+  SutraRun *run = user_data;
+  StageRuntime *stage = run->stages->pdata[index];
+
+  *state = NULL;
+  if (stage->info->sync == NULL || stage->instances->len != 1)
+    return TRUE;
+  return stage->info->sync (stage->instances->pdata[0], state, error);
+}
+
+void
+sutra_run_set_job (SutraRun *run, SutraJob *job)
+{
+  run->job = job;
+}
+
 /* Rings ---------------------------------------------------------------- */
 
 static SutraItem *
@@ -201,7 +255,7 @@ stage_emit (StageRuntime *stage, GPtrArray *items)
     {
       Edge *edge = &g_array_index (stage->edges, Edge, e);
 
-      if (!edge->target->skipped &&
+      if (!stage_is_skipped (edge->target) &&
           !edge_push (edge, (SutraItem *const *) items->pdata, items->len))
         return FALSE;
     }
@@ -448,9 +502,9 @@ record_failure (StageRuntime *stage, Batch *batch, const char *item_id, const GE
   SutraRun *run = stage->run;
 
   batch->n_failed++;
-  if (run->job != NULL)
-    sutra_journal_add_failure (run->job->journal, stage->spec->name,
-                               batch->has_key ? batch->key : NULL, item_id, error->message);
+  if (stage->checkpoint != NULL)
+    sutra_checkpoint_add_failure (stage->checkpoint, batch->has_key ? batch->key : NULL, item_id,
+                                  error->message);
   JsonObject *event = sutra_run_stage_event (stage, "item-failed");
 
   g_mutex_lock (&run->lock);
@@ -768,9 +822,9 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
       if (mine == NULL)
         continue;
       for (guint j = 0; j < mine->len; j++)
-        g_ptr_array_add (result,
-                         sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
-                                                        entry, &memo));
+        g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage->checkpoint,
+                                                                sutra_item_ref (mine->pdata[j]),
+                                                                entry, &memo));
     }
   return result;
 }
@@ -861,8 +915,9 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, sutra_checkpoint_take_group_lineage (stage, sutra_item_ref (output),
-                                                                batch->data));
+  g_ptr_array_add (result,
+                   sutra_checkpoint_take_group_lineage (stage->checkpoint, sutra_item_ref (output),
+                                                        batch->data));
   return g_steal_pointer (&result);
 }
 
@@ -1028,7 +1083,7 @@ split_stream_init (SplitStream *s, StageRuntime *stage, Batch *batch)
   s->batch = batch;
   s->counts = g_array_new (FALSE, TRUE, sizeof (guint64));
   s->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  if (batch->has_key && stage->checkpointing)
+  if (batch->has_key && sutra_checkpoint_stage_stores (stage->checkpoint))
     s->record = sutra_record_writer_new (batch->data);
 }
 
@@ -1259,7 +1314,7 @@ split_accept (SplitStream *s, SutraItem *child)
       level == common ? g_array_index (s->counts, guint64, level) + 1 : 1;
 
   /* Children are new items of this call: safe to change. */
-  lineage = sutra_checkpoint_derive_lineage (stage, s->parent->lineage, &s->memo);
+  lineage = sutra_checkpoint_derive_lineage (stage->checkpoint, s->parent->lineage, &s->memo);
   if (lineage != NULL)
     sutra_item_set_lineage (child, lineage);
   /* References, not borrowed pointers: a child sent downstream may be
@@ -1451,7 +1506,10 @@ run_split_batch (StageRuntime *stage,
     {
       g_autoptr (GBytes) body = sutra_record_writer_finish (g_steal_pointer (&s.record));
 
-      if (!sutra_checkpoint_save_record (stage, batch, body, s.n_record_data, error))
+      SutraCheckpointBatch view = batch_view (batch);
+
+      if (!sutra_checkpoint_save_record (stage->checkpoint, batch->key, &view, body,
+                                         s.n_record_data, error))
         {
           split_stream_clear (&s);
           return NULL;
@@ -1480,25 +1538,40 @@ static GPtrArray *
 run_batch (StageRuntime *stage, gpointer instance, Batch *batch, gboolean *flusher, GError **error)
 {
   gboolean is_split = stage->info->kind == SUTRA_STAGE_SPLIT;
-  SutraRun *run = stage->run;
   gboolean is_sink = stage->info->kind == SUTRA_STAGE_SINK;
   GPtrArray *outputs = NULL;
 
   /* A key names a batch in the store (checkpointed stages) or in a sink's
    * progress; a stage that is neither never needs one. */
-  if (run->job != NULL && is_sink)
-    sutra_checkpoint_sink_batch_key (batch);
-  else if (run->job != NULL && stage->checkpointing)
-    sutra_checkpoint_batch_key (stage, batch);
-  if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (stage, batch))
+  SutraCheckpointStage *checkpoint = stage->checkpoint;
+  gboolean stores = checkpoint != NULL && sutra_checkpoint_stage_stores (checkpoint);
+  SutraCheckpointBatch view = batch_view (batch);
+  SutraCheckpointLoaded loaded;
+
+  batch->has_key = FALSE;
+  if (checkpoint != NULL && is_sink)
+    {
+      sutra_checkpoint_sink_batch_key (batch->seq, batch->key);
+      batch->has_key = TRUE;
+    }
+  else if (stores)
+    batch->has_key = sutra_checkpoint_batch_key (checkpoint, &view, batch->key);
+  if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (checkpoint, batch->key))
     {
       COUNTER_ADD (stage->n_resumed, batch->data->len);
       return g_ptr_array_new ();
     }
-  if (batch->has_key && stage->checkpointing && !is_sink)
-    outputs = sutra_checkpoint_load_batch (stage, batch);
+  if (batch->has_key && stores)
+    outputs = sutra_checkpoint_load_batch (checkpoint, batch->key, batch->data, &loaded);
   if (outputs != NULL)
     {
+      if (loaded.from_cache)
+        COUNTER_ADD (stage->n_cached, batch->data->len);
+      else
+        {
+          COUNTER_ADD (stage->n_resumed, batch->data->len);
+          COUNTER_ADD (stage->n_failed, loaded.n_failed);
+        }
       if (is_split)
         split_counters_done (stage, batch, outputs, FALSE);
       return outputs;
@@ -1512,16 +1585,18 @@ run_batch (StageRuntime *stage, gpointer instance, Batch *batch, gboolean *flush
   outputs = process_batch (stage, instance, batch, error);
   if (outputs == NULL)
     return NULL;
-  if (batch->has_key && stage->checkpointing && !is_sink &&
-      !sutra_checkpoint_save_batch (stage, batch, outputs, error))
+  /* Seen again: processing counted the batch's failures. */
+  view = batch_view (batch);
+  if (batch->has_key && stores &&
+      !sutra_checkpoint_save_batch (checkpoint, batch->key, &view, outputs, error))
     {
       g_ptr_array_unref (outputs);
       return NULL;
     }
   if (batch->has_key && is_sink)
     {
-      sutra_checkpoint_sink_note_batch (stage, batch);
-      if (!sutra_checkpoint_sink (stage, stage->info->sync == NULL, FALSE, error))
+      sutra_checkpoint_sink_note_batch (checkpoint, batch->key);
+      if (!sutra_checkpoint_sink (checkpoint, stage->info->sync == NULL, FALSE, error))
         {
           g_ptr_array_unref (outputs);
           return NULL;
@@ -1539,6 +1614,7 @@ typedef struct
   guint64 previous_position; /* not the item: it may be freed downstream */
   GPtrArray *pending;        /* pushed items not yet sent: sent in chunks */
   GError *error;
+  SutraLineage *lineage; /* (nullable) what the items descend from (a job's) */
 } SourceState;
 
 static void
@@ -1579,8 +1655,8 @@ source_push (SutraItem *item, gpointer user_data)
       g_atomic_int_set (&stage->run->stopping, 1);
       return;
     }
-  if (stage->source_lineage != NULL)
-    sutra_item_set_lineage (item, stage->source_lineage);
+  if (state->lineage != NULL)
+    sutra_item_set_lineage (item, state->lineage);
   g_ptr_array_add (state->pending, item);
   state->has_previous = TRUE;
   state->previous_position = item->path[0];
@@ -1593,11 +1669,14 @@ source_push (SutraItem *item, gpointer user_data)
 static void
 run_source (StageRuntime *stage, gpointer instance)
 {
-  SourceState state = { stage, FALSE, 0, NULL, NULL };
+  SourceState state = { stage, FALSE, 0, NULL, NULL, NULL };
   SutraOutput output;
   g_autoptr (GError) local = NULL;
   gint64 start = g_get_monotonic_time ();
   gboolean ok;
+
+  if (stage->checkpoint != NULL)
+    state.lineage = sutra_checkpoint_stage_get_source_lineage (stage->checkpoint);
 
   state.pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   sutra_output_init_stream (&output, source_push, &state, &stage->run->stopping);
@@ -1639,15 +1718,6 @@ static void
 stage_set_state (StageRuntime *stage, SutraStageState state)
 {
   g_atomic_int_set ((gint *) &stage->state, state);
-}
-
-static guint64
-stats_total (StageRuntime *stage)
-{
-  SutraStageStats stats;
-
-  sutra_run_get_stats (stage->run, stage->spec->index, &stats);
-  return stats.n_total;
 }
 
 /* The last worker out: finish the instances (on success), flush, close the
@@ -1696,43 +1766,29 @@ stage_finish (StageRuntime *stage)
       else
         g_ptr_array_unref (outputs);
     }
-  if (stage->info->kind == SUTRA_STAGE_SINK && run->job != NULL &&
+  if (stage->info->kind == SUTRA_STAGE_SINK && stage->checkpoint != NULL &&
       !g_atomic_int_get (&run->abandoning))
     {
       g_autoptr (GError) local = NULL;
 
       /* Finished: the sink's output is complete. Stopped: make what it
        * wrote durable and say where to resume. */
-      if (!sutra_checkpoint_sink (stage, TRUE, ok, &local))
+      if (!sutra_checkpoint_sink (stage->checkpoint, TRUE, ok, &local))
         {
           sutra_run_fail (run, g_steal_pointer (&local));
           ok = FALSE;
         }
     }
-  if (run->job != NULL)
+  if (stage->checkpoint != NULL)
     {
-      /* The committer records running stages' progress: this row must come
-       * after any of those, or a finished stage would read "running". */
-      g_mutex_lock (&run->progress_lock);
-      sutra_journal_set_stage (run->job->journal, stage->spec->name,
-                               ok                   ? "done"
-                               : run->error != NULL ? "failed"
-                                                    : "stopped",
-                               ok ? stage->complete_key : NULL, COUNTER_GET (stage->n_in),
-                               COUNTER_GET (stage->n_out), COUNTER_GET (stage->n_failed),
-                               COUNTER_GET (stage->n_cached) + COUNTER_GET (stage->n_resumed),
-                               stats_total (stage),
-                               (g_get_monotonic_time () - stage->started_us) / 1e6);
-      stage->final_state_recorded = TRUE;
-      g_mutex_unlock (&run->progress_lock);
-    }
-  /* What this stage stored is complete: make it durable now, while the
-   * stages downstream finish, rather than after them. */
-  if (run->job != NULL && stage->checkpointing && stage->info->kind != SUTRA_STAGE_SINK)
-    {
-      g_mutex_lock (&run->commit_lock);
-      g_cond_signal (&run->commit_wake);
-      g_mutex_unlock (&run->commit_lock);
+      SutraStageStats stats;
+
+      sutra_run_get_stats (run, stage->spec->index, &stats);
+      sutra_checkpoint_stage_finished (stage->checkpoint,
+                                       ok                   ? "done"
+                                       : run->error != NULL ? "failed"
+                                                            : "stopped",
+                                       &stats, (g_get_monotonic_time () - stage->started_us) / 1e6);
     }
   for (guint e = 0; e < stage->edges->len; e++)
     edge_close (&g_array_index (stage->edges, Edge, e));
@@ -1821,12 +1877,6 @@ stage_free (StageRuntime *stage)
   for (guint i = 0; i < stage->group->len; i++)
     sutra_item_unref (stage->group->pdata[i]);
   g_ptr_array_unref (stage->group);
-  g_hash_table_unref (stage->lineages);
-  g_clear_pointer (&stage->sink_done, g_hash_table_unref);
-  g_ptr_array_unref (stage->sink_keys);
-  g_free (stage->resume_state);
-  g_mutex_clear (&stage->lineage_lock);
-  g_mutex_clear (&stage->sink_lock);
   if (stage->work_dir != NULL)
     {
       (void) g_rmdir (stage->work_dir);
@@ -1849,16 +1899,10 @@ sutra_run_new (SutraPipeline *pipeline)
 
   run->pipeline = pipeline;
   run->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_free);
-  run->pinned_lineages =
-    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_free_pinned);
-  g_mutex_init (&run->pinned_lock);
   run->failures = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&run->lock);
   g_mutex_init (&run->event_lock);
   g_cond_init (&run->done);
-  g_mutex_init (&run->commit_lock);
-  g_mutex_init (&run->progress_lock);
-  g_cond_init (&run->commit_wake);
 
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
@@ -1894,11 +1938,6 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->contexts = g_ptr_array_new_with_free_func (g_free);
       stage->device_names = g_ptr_array_new_with_free_func (g_free);
       stage->state = SUTRA_STAGE_STATE_WAITING;
-      g_mutex_init (&stage->lineage_lock);
-      g_mutex_init (&stage->sink_lock);
-      stage->lineages = g_hash_table_new_full (sutra_lineage_hash, sutra_lineage_equal,
-                                               (GDestroyNotify) sutra_lineage_unref, NULL);
-      stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);
     }
   /* Edges: each downstream stage's rings are its inputs in file order. */
@@ -1924,14 +1963,9 @@ sutra_run_free (SutraRun *run)
   if (run == NULL)
     return;
   g_ptr_array_unref (run->stages);
-  /* Last: items (in the stages' queues until now) point at them. */
-  g_ptr_array_unref (run->pinned_lineages);
-  g_mutex_clear (&run->pinned_lock);
+  /* Last: items (in the stages' queues until now) point at its lineages. */
+  sutra_checkpoint_free (run->checkpoint);
   g_ptr_array_unref (run->failures);
-  g_clear_pointer (&run->batches, g_hash_table_unref);
-  g_mutex_clear (&run->commit_lock);
-  g_mutex_clear (&run->progress_lock);
-  g_cond_clear (&run->commit_wake);
   g_clear_error (&run->error);
   g_mutex_clear (&run->lock);
   g_mutex_clear (&run->event_lock);
@@ -1954,6 +1988,8 @@ create_instances (StageRuntime *stage, GError **error)
   SutraStageSpec *spec = stage->spec;
   guint n_instances = spec->info->threading == SUTRA_THREADING_PER_WORKER ? spec->workers : 1;
   g_autoptr (GError) local = NULL;
+  const char *resume_state =
+    stage->checkpoint != NULL ? sutra_checkpoint_stage_get_resume_state (stage->checkpoint) : NULL;
 
   stage->work_dir = g_dir_make_tmp ("sutra-stage-XXXXXX", error);
   if (stage->work_dir == NULL)
@@ -1979,7 +2015,7 @@ create_instances (StageRuntime *stage, GError **error)
         .device = stage->device_names->pdata[stage->device_names->len - 1],
         .device_index = device_index,
         .work_dir = stage->work_dir,
-        .resume_state = stage->resume_state,
+        .resume_state = resume_state,
       };
       g_ptr_array_add (stage->contexts, context);
       if (spec->info->create != NULL)
@@ -1999,17 +2035,15 @@ create_instances (StageRuntime *stage, GError **error)
               g_propagate_error (error, misuse_error (stage, &calls));
               return FALSE;
             }
-          if (instance == NULL && stage->resume_state != NULL)
+          if (instance == NULL && resume_state != NULL)
             {
               /* The sink cannot pick up where it was (its partial output is
                * gone): write its output anew. */
               g_printerr ("sutra: stage “%s”: cannot resume (%s); writing its output anew\n",
                           spec->name, local != NULL ? local->message : "no reason given");
               g_clear_error (&local);
-              g_clear_pointer (&stage->sink_done, g_hash_table_unref);
-              g_clear_pointer (&stage->resume_state, g_free);
-              context->resume_state = NULL;
-              sutra_journal_reset_sink (stage->run->job->journal, spec->name, NULL);
+              sutra_checkpoint_stage_forget_resume (stage->checkpoint);
+              resume_state = context->resume_state = NULL;
               instance =
                 spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
             }
@@ -2038,7 +2072,25 @@ sutra_run_execute (SutraRun *run, GError **error)
   run->started_us = g_get_monotonic_time ();
   if (run->job != NULL)
     {
-      sutra_checkpoint_plan_job (run);
+      static const SutraCheckpointCallbacks callbacks = {
+        .event = checkpoint_event,
+        .fail = checkpoint_fail,
+        .get_stats = checkpoint_get_stats,
+        .sync_prepare = checkpoint_sync_prepare,
+        /* ABI 2's sync_commit: a checkpoint_sync_commit here once plugins
+         * can have one. */
+      };
+      g_autoptr (GError) local = NULL;
+
+      run->checkpoint = sutra_checkpoint_new (run->pipeline, run->job, &callbacks, run, &local);
+      if (run->checkpoint == NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      for (guint i = 0; i < run->stages->len; i++)
+        ((StageRuntime *) run->stages->pdata[i])->checkpoint =
+          sutra_checkpoint_get_stage (run->checkpoint, i);
       timeline = sutra_timeline_new (run, run->pipeline, run->job->journal,
                                      SUTRA_TIMELINE_INTERVAL_US, SUTRA_TIMELINE_MAX_SAMPLES);
     }
@@ -2048,7 +2100,7 @@ sutra_run_execute (SutraRun *run, GError **error)
       StageRuntime *stage = run->stages->pdata[i];
       g_autoptr (GError) local = NULL;
 
-      if (!stage->skipped && !create_instances (stage, &local))
+      if (!stage_is_skipped (stage) && !create_instances (stage, &local))
         {
           if (timeline != NULL)
             sutra_timeline_finish_unstarted (timeline, local->message);
@@ -2058,7 +2110,7 @@ sutra_run_execute (SutraRun *run, GError **error)
     }
   if (run->job != NULL)
     {
-      run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
+      sutra_checkpoint_start (run->checkpoint);
       sutra_timeline_start (timeline);
     }
 
@@ -2067,7 +2119,7 @@ sutra_run_execute (SutraRun *run, GError **error)
       StageRuntime *stage = run->stages->pdata[i];
       JsonObject *event;
 
-      if (stage->skipped)
+      if (stage_is_skipped (stage))
         {
           /* Up to date: nothing to run. */
           event = sutra_run_stage_event (stage, "stage-up-to-date");
@@ -2085,8 +2137,6 @@ sutra_run_execute (SutraRun *run, GError **error)
       json_object_set_int_member (event, "workers", stage->spec->workers);
       sutra_run_emit_event (run, event);
       stage->started_us = g_get_monotonic_time ();
-      /* A sink's first sync comes an interval in, not with its first batch. */
-      stage->last_sync_us = stage->started_us;
       stage_set_state (stage, SUTRA_STAGE_STATE_RUNNING);
       stage->n_alive = stage->spec->workers;
       stage->pool = g_thread_pool_new (worker_main, stage, stage->spec->workers, TRUE, NULL);
@@ -2113,17 +2163,12 @@ sutra_run_execute (SutraRun *run, GError **error)
   /* Its last rows go with the final commit. */
   if (timeline != NULL)
     sutra_timeline_finish (timeline, run->error != NULL ? run->error->message : NULL);
-  if (run->committer != NULL)
+  if (run->checkpoint != NULL)
     {
       g_autoptr (GError) commit_error = NULL;
 
-      g_mutex_lock (&run->commit_lock);
-      run->commit_stop = TRUE;
-      g_cond_signal (&run->commit_wake);
-      g_mutex_unlock (&run->commit_lock);
-      g_thread_join (g_steal_pointer (&run->committer));
       /* Everything finished, also on a stop: make it durable. */
-      if (sutra_journal_commit (run->job->journal, run->job->store, &commit_error) < 0)
+      if (!sutra_checkpoint_finish (run->checkpoint, &commit_error))
         {
           committed = FALSE;
           if (run->error == NULL)
@@ -2164,7 +2209,7 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .n_failed = COUNTER_GET (stage->n_failed),
     .n_cached = COUNTER_GET (stage->n_cached),
     .n_resumed = COUNTER_GET (stage->n_resumed),
-    .skipped = stage->skipped,
+    .skipped = stage_is_skipped (stage),
     .n_total = COUNTER_GET (stage->n_total),
     .queue_fill = MAX (g_atomic_int_get (&stage->queue_fill), 0),
     .queue_max_fill = stage->queue_max_fill,
