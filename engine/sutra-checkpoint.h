@@ -53,8 +53,8 @@ typedef struct
   void (*sync_commit) (guint stage, const char *state, gpointer user_data);
 } SutraCheckpointCallbacks;
 
-/* A batch as checkpointing sees it: borrowed from the scheduler's for the
- * length of one call. */
+/* A batch as checkpointing sees it: the scheduler's, as it is when it
+ * calls (made just before the call; the pointers are borrowed for it). */
 typedef struct
 {
   guint64 seq;        /* its place in the stage's input stream */

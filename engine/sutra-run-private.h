@@ -126,6 +126,22 @@ typedef struct
 /* Per batch: see sutra_checkpoint_derive_lineage(). */
 typedef SutraCheckpointMemo LineageMemo;
 
+/* Whether the job's plan leaves @stage out: up to date. */
+static inline gboolean
+stage_is_skipped (StageRuntime *stage)
+{
+  return stage->checkpoint != NULL && sutra_checkpoint_stage_is_skipped (stage->checkpoint);
+}
+
+/* What checkpointing reads of @batch, as it is now: take it just before
+ * the call (processing changes n_failed). */
+static inline SutraCheckpointBatch
+batch_view (Batch *batch)
+{
+  return (SutraCheckpointBatch){ batch->seq, batch->entries, batch->closing, batch->data,
+                                 batch->n_failed };
+}
+
 /* sutra-run.c */
 gboolean sutra_run_is_stopping (SutraRun *run);
 void sutra_run_emit_event (SutraRun *run, JsonObject *event);

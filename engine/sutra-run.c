@@ -112,21 +112,6 @@ sutra_run_fail (SutraRun *run, GError *error)
   sutra_run_stop (run, TRUE);
 }
 
-/* Whether the job's plan leaves @stage out: up to date. */
-static inline gboolean
-stage_is_skipped (StageRuntime *stage)
-{
-  return stage->checkpoint != NULL && sutra_checkpoint_stage_is_skipped (stage->checkpoint);
-}
-
-/* What checkpointing reads of a batch. */
-static inline SutraCheckpointBatch
-batch_view (Batch *batch)
-{
-  return (SutraCheckpointBatch){ batch->seq, batch->entries, batch->closing, batch->data,
-                                 batch->n_failed };
-}
-
 /* The checkpoint's callbacks: how it reports to the run, and the sink
  * syncs it asks for. */
 static void
