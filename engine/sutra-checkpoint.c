@@ -62,9 +62,11 @@ struct _SutraCheckpointStage
   gboolean final_state_recorded; /* under the checkpoint's progress_lock */
 };
 
-/* Lock order: a stage's sink_lock, then gen_lock, then the journal's own
- * locks; progress_lock, then the journal's. The committer takes commit_lock
- * alone, and gen_lock alone. */
+/* Lock order: a stage's lineage_lock, then pinned_lock; a stage's
+ * sink_lock (sync_prepare and sync_commit are called under it), then
+ * gen_lock, then the journal's own locks; progress_lock, then the
+ * journal's. commit_lock is a leaf: the committer lets go of it before it
+ * commits. */
 struct _SutraCheckpoint
 {
   SutraPipeline *pipeline;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The scheduler's state. */
+/* The scheduler's state, shared by the scheduler's files. */
 
 #pragma once
 
 #include "sutra-checkpoint.h"
+#include "sutra-edge.h"
 #include "sutra-item-private.h"
+#include "sutra-split-counters.h"
 #include "sutra-job.h"
 #include "sutra-run.h"
 
@@ -15,23 +17,28 @@ G_BEGIN_DECLS
 #define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
 
-typedef struct _StageRuntime StageRuntime;
-
-/* A bounded FIFO of items, one per input edge of a stage. */
+/* A stage's input side: a ring per input edge. */
 typedef struct
 {
-  SutraItem **slots;
-  guint capacity;
-  guint head;
-  guint count;
-  gboolean closed;
-} ItemRing;
+  GMutex lock;       /* the rings and everything below */
+  GCond items_ready; /* signals consumers */
+  GCond space_ready; /* signals producers */
+  ItemRing *rings;
+  guint n_rings;
+  guint want; /* a waiting consumer's need: wake it at this fill */
+  gint fill;  /* items in all rings (read without the lock by progress) */
+  guint max_fill;
+} StageInput;
 
+/* One worker at a time forms a batch, so batches are contiguous runs of
+ * the stream and are numbered in stream order. */
 typedef struct
 {
-  StageRuntime *target;
-  guint ring;
-} Edge;
+  GMutex lock;      /* held while a batch is formed */
+  guint64 next_seq; /* also taken by the last worker out for finish's outputs */
+  GPtrArray *group; /* gather: members of the open group */
+  int gather_level; /* gather: depth of its groups' parents, or -1 */
+} StageIntake;
 
 typedef struct
 {
@@ -39,58 +46,71 @@ typedef struct
   GPtrArray *items;
 } WindowSlot;
 
+/* A stage's output side: the reorder window, and the edges it flushes to. */
+typedef struct
+{
+  GMutex lock; /* the window and the flush */
+  GCond moved; /* the window's head moved, or the flush was released */
+  guint64 next_flush_seq;
+  gboolean flushing; /* one thread at a time flushes (sends downstream) */
+  WindowSlot *window;
+  guint window_size;
+  GArray *edges; /* Edge, set up before the run and read-only after */
+} StageOutput;
+
+/* A stage's workers and their plugin instances. */
+typedef struct
+{
+  GThreadPool *pool;
+  GPtrArray *instances; /* one, or one per worker */
+  GPtrArray *contexts;  /* SutraStageContext, one per instance */
+  GPtrArray *device_names;
+  char *work_dir;
+  gint n_alive;     /* atomic: the last worker out finishes the stage */
+  GMutex rate_lock; /* the rate limit's schedule */
+  gint64 rate_next_us;
+} StageWorkers;
+
+/* What the progress display and the journal read while workers run:
+ * atomics (COUNTER_*), no lock. */
+typedef struct
+{
+  SutraStageState state;
+  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
+  gint64 started_us, finished_us, busy_us;
+  SutraSplitCounters split; /* splits only */
+} StageCounters;
+
+/*
+ * Lock order. A thread holding a lock on the left may take one to its right
+ * on the same line, never the other way round; locks not named together are
+ * never held together.
+ *
+ *   stage->intake.lock  ->  stage->output.lock   (waiting for room in the window)
+ *   stage->intake.lock  ->  stage->input.lock    (forming a batch)
+ *   (the checkpoint's locks: see sutra-checkpoint.c; a sink's sync is
+ *   called with its sink lock held, and takes no scheduler lock)
+ *
+ * The input lock of a stage downstream (target->input.lock) is taken by
+ * whoever flushes upstream, with no lock of the upstream stage held: the
+ * flusher lets go of output.lock before it sends. So a full ring downstream
+ * blocks the sender only, never a lock another stage waits for.
+ * run->lock, run->event_lock and workers.rate_lock are
+ * leaves: nothing else is taken while one is held.
+ */
 struct _StageRuntime
 {
   SutraRun *run;
   SutraStageSpec *spec;
   const SutraStageInfo *info;
 
-  /* Input side: rings guarded by in_lock; items_ready signals consumers,
-   * space_ready producers. */
-  GMutex in_lock;
-  GCond items_ready;
-  GCond space_ready;
-  ItemRing *rings;
-  guint n_rings;
-  guint want; /* a waiting consumer's need: wake it at this fill */
-  gint queue_fill;
-  guint queue_max_fill;
-
-  /* One worker at a time forms a batch, so batches are contiguous runs of
-   * the stream and are numbered in stream order. */
-  GMutex intake_lock;
-  guint64 next_seq;
-  GPtrArray *group; /* gather: members of the open group */
-  int gather_level; /* gather: depth of its groups' parents, or -1 */
-
-  /* Output side: the reorder window. */
-  GMutex out_lock;
-  GCond window_moved;
-  guint64 next_flush_seq;
-  gboolean flushing;
-  WindowSlot *window;
-  guint window_size;
-  GArray *edges; /* Edge */
-
-  /* Workers. */
-  GThreadPool *pool;
-  GPtrArray *instances; /* one, or one per worker */
-  GPtrArray *contexts;  /* SutraStageContext, one per instance */
-  GPtrArray *device_names;
-  char *work_dir;
-  gint n_alive;
-  GMutex rate_lock;
-  gint64 rate_next_us;
-
-  /* Checkpoints: the stage's part of the run's SutraCheckpoint, NULL
-   * without a job. */
+  StageInput input;
+  StageIntake intake;
+  StageOutput output;
+  StageWorkers workers;
+  /* The stage's part of the run's SutraCheckpoint; NULL without a job. */
   SutraCheckpointStage *checkpoint;
-
-  /* Counters, atomics. */
-  SutraStageState state;
-  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
-  gint64 started_us, finished_us, busy_us;
-  SutraSplitCounters split; /* splits only */
+  StageCounters counters;
 };
 
 struct _SutraRun
@@ -142,10 +162,20 @@ batch_view (Batch *batch)
                                  batch->n_failed };
 }
 
-/* sutra-run.c */
+/* sutra-run.c: the run, as its stages and the checkpoints see it. */
 gboolean sutra_run_is_stopping (SutraRun *run);
 void sutra_run_emit_event (SutraRun *run, JsonObject *event);
 JsonObject *sutra_run_stage_event (StageRuntime *stage, const char *name);
 void sutra_run_fail (SutraRun *run, GError *error);
+void sutra_run_record_failure (StageRuntime *stage,
+                               Batch *batch,
+                               const char *item_id,
+                               const GError *error);
+
+static inline void
+sutra_run_set_stage_state (StageRuntime *stage, SutraStageState state)
+{
+  g_atomic_int_set ((gint *) &stage->counters.state, state);
+}
 
 G_END_DECLS
