@@ -87,9 +87,9 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
       if (mine == NULL)
         continue;
       for (guint j = 0; j < mine->len; j++)
-        g_ptr_array_add (result,
-                         sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
-                                                        entry, &memo));
+        g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage->checkpoint,
+                                                                sutra_item_ref (mine->pdata[j]),
+                                                                entry, &memo));
     }
   return result;
 }
@@ -182,8 +182,9 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
                                      parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, sutra_checkpoint_take_group_lineage (stage, sutra_item_ref (output),
-                                                                batch->data));
+  g_ptr_array_add (result,
+                   sutra_checkpoint_take_group_lineage (stage->checkpoint, sutra_item_ref (output),
+                                                        batch->data));
   return g_steal_pointer (&result);
 }
 
@@ -300,25 +301,39 @@ sutra_batch_runner_run (StageRuntime *stage,
                         GError **error)
 {
   gboolean is_split = stage->info->kind == SUTRA_STAGE_SPLIT;
-  SutraRun *run = stage->run;
   gboolean is_sink = stage->info->kind == SUTRA_STAGE_SINK;
   GPtrArray *outputs = NULL;
+  SutraCheckpointStage *checkpoint = stage->checkpoint;
+  gboolean stores = checkpoint != NULL && sutra_checkpoint_stage_stores (checkpoint);
+  SutraCheckpointBatch view = batch_view (batch);
+  SutraCheckpointLoaded loaded;
 
   /* A key names a batch in the store (checkpointed stages) or in a sink's
    * progress; a stage that is neither never needs one. */
-  if (run->job != NULL && is_sink)
-    sutra_checkpoint_sink_batch_key (batch);
-  else if (run->job != NULL && stage->checkpoint.checkpointing)
-    sutra_checkpoint_batch_key (stage, batch);
-  if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (stage, batch))
+  batch->has_key = FALSE;
+  if (checkpoint != NULL && is_sink)
+    {
+      sutra_checkpoint_sink_batch_key (batch->seq, batch->key);
+      batch->has_key = TRUE;
+    }
+  else if (stores)
+    batch->has_key = sutra_checkpoint_batch_key (checkpoint, &view, batch->key);
+  if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (checkpoint, batch->key))
     {
       COUNTER_ADD (stage->counters.n_resumed, batch->data->len);
       return g_ptr_array_new ();
     }
-  if (batch->has_key && stage->checkpoint.checkpointing && !is_sink)
-    outputs = sutra_checkpoint_load_batch (stage, batch);
+  if (batch->has_key && stores)
+    outputs = sutra_checkpoint_load_batch (checkpoint, batch->key, batch->data, &loaded);
   if (outputs != NULL)
     {
+      if (loaded.from_cache)
+        COUNTER_ADD (stage->counters.n_cached, batch->data->len);
+      else
+        {
+          COUNTER_ADD (stage->counters.n_resumed, batch->data->len);
+          COUNTER_ADD (stage->counters.n_failed, loaded.n_failed);
+        }
       if (is_split)
         split_counters_done (stage, batch, outputs, FALSE);
       return outputs;
@@ -332,16 +347,18 @@ sutra_batch_runner_run (StageRuntime *stage,
   outputs = process_batch (stage, executor, batch, error);
   if (outputs == NULL)
     return NULL;
-  if (batch->has_key && stage->checkpoint.checkpointing && !is_sink &&
-      !sutra_checkpoint_save_batch (stage, batch, outputs, error))
+  /* Seen again: processing counted the batch's failures. */
+  view = batch_view (batch);
+  if (batch->has_key && stores &&
+      !sutra_checkpoint_save_batch (checkpoint, batch->key, &view, outputs, error))
     {
       g_ptr_array_unref (outputs);
       return NULL;
     }
   if (batch->has_key && is_sink)
     {
-      sutra_checkpoint_sink_note_batch (stage, batch);
-      if (!sutra_checkpoint_sink (stage, stage->info->sync == NULL, FALSE, error))
+      sutra_checkpoint_sink_note_batch (checkpoint, batch->key);
+      if (!sutra_checkpoint_sink (checkpoint, stage->info->sync == NULL, FALSE, error))
         {
           g_ptr_array_unref (outputs);
           return NULL;

@@ -1,67 +1,159 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Checkpoints: lineages and batch keys, outputs to and from the store, sink
- * checkpoints, what a job needs to run, and the journal's committer. */
+/* Checkpoints: the job's plan, lineages and batch keys, outputs to and from
+ * the store, sink progress, and the journal's committer. */
 
 /*
  * A batch's outputs are keyed by the stage's fingerprint and the lineage and
  * path of every input; the store holds them and the journal records them,
  * committed in the background after the store is synced. Before a run, the
  * stages whose outputs are complete and whose inputs did not change are
- * found and left out. docs/resume.md tells the whole story.
+ * found and left out. docs/resume.md tells the whole story; docs/design.md
+ * ("Checkpointing") says who calls whom.
  */
 
-#include "sutra-run-private.h"
+#include "sutra-checkpoint.h"
 
 #include "sutra-autocleanups.h"
 #include "sutra-record.h"
-#include "sutra-worker.h"
 
 #include <openssl/evp.h>
 #include <string.h>
 
-/* Lineage ------------------------------------------------------------------ */
+/* A sink syncs at most every half second, and never more often than twenty
+ * times its last sync took: however large its output, syncing costs about
+ * 5 % of its time, and a kill loses at most a few seconds of its work. */
+#define SINK_SYNC_INTERVAL_US (500 * 1000)
+#define SINK_SYNC_COST_FACTOR 20
 
-/* The fingerprint the job's keys use for @stage: its spec's, with its
- * plugin module's content folded in (see sutra_job_open()). */
-static inline const guint8 *
-stage_fingerprint (StageRuntime *stage)
+/* Commits come at most every 200 ms, and never more often than twenty times
+ * the last one took (its fsyncs included): committing costs about 5 % of
+ * the time whatever the disk, and a kill loses at most a few commits' worth. */
+#define COMMIT_INTERVAL_US (200 * 1000)
+#define COMMIT_COST_FACTOR 20
+#define PROGRESS_INTERVAL_US (2 * 1000 * 1000)
+
+struct _SutraCheckpointStage
 {
-  return stage->run->job->fingerprints + (gsize) stage->spec->index * SUTRA_DIGEST_SIZE;
+  SutraCheckpoint *checkpoint;
+  SutraStageSpec *spec;
+  guint index;
+  const guint8 *fingerprint; /* the job's, with the plugin module folded in */
+
+  /* The plan, fixed once sutra_checkpoint_new() returns (but for a sink
+   * that cannot resume after all). */
+  gboolean stores;              /* outputs go to the store */
+  gboolean skipped;             /* up to date: not run at all */
+  SutraLineage *source_lineage; /* sources: what their items descend from (pinned) */
+  char complete_key[65];        /* fingerprint + inputs' complete keys */
+
+  GMutex lineage_lock;
+  GHashTable *lineages; /* input SutraLineage -> output SutraLineage (pinned), by digest */
+
+  /* Sinks, under sink_lock. */
+  GMutex sink_lock;
+  GHashTable *sink_done; /* keys of batches written earlier (it resumes) */
+  GPtrArray *sink_keys;  /* keys written since the last checkpoint */
+  char *resume_state;
+  gint64 last_sync_us;
+  gint64 last_sync_cost_us; /* how long the sink's last sync took */
+  char *uncommitted_state;  /* recorded, not yet given to sync_commit */
+  guint64 uncommitted_gen;  /* the commit that makes it durable */
+
+  gboolean final_state_recorded; /* under the checkpoint's progress_lock */
+};
+
+/* Lock order: a stage's lineage_lock, then pinned_lock; a stage's
+ * sink_lock (sync_prepare and sync_commit are called under it), then
+ * gen_lock, then the journal's own locks; progress_lock, then the
+ * journal's. commit_lock is a leaf: the committer lets go of it before it
+ * commits. */
+struct _SutraCheckpoint
+{
+  SutraPipeline *pipeline;
+  SutraJob *job;
+  SutraCheckpointCallbacks callbacks;
+  gpointer user_data;
+  GPtrArray *stages;   /* SutraCheckpointStage, pipeline order */
+  GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
+  gint n_corrupt;      /* store entries that failed their checks */
+
+  GMutex pinned_lock;
+  GPtrArray *pinned_lineages; /* the run's own lineages, freed last */
+
+  /* The committer. */
+  GThread *committer;
+  GMutex commit_lock;
+  GCond commit_wake;
+  gboolean commit_stop;
+  gint64 started_us;
+  gint64 progress_recorded_us;
+  /* Orders a stage's progress rows before its final one in the journal. */
+  GMutex progress_lock;
+  /* Commits started and done, counted: a write added while
+   * gen_started == g is durable once gen_done >= g + 1. */
+  GMutex gen_lock;
+  guint64 gen_started;
+  guint64 gen_done;
+};
+
+static JsonObject *
+stage_event (SutraCheckpointStage *stage, const char *name)
+{
+  JsonObject *event = json_object_new ();
+
+  json_object_set_string_member (event, "event", name);
+  json_object_set_string_member (event, "stage", stage->spec->name);
+  return event;
 }
 
-/* Pins @lineage (transfer full) for the rest of @run, which owns it from
- * now on. Returns: (transfer none): @lineage. */
-SutraLineage *
-sutra_checkpoint_pin_lineage (SutraRun *run, SutraLineage *lineage)
+static void
+emit (SutraCheckpoint *checkpoint, JsonObject *event)
+{
+  if (checkpoint->callbacks.event != NULL)
+    checkpoint->callbacks.event (event, checkpoint->user_data);
+  else
+    json_object_unref (event);
+}
+
+static gboolean
+stage_kind_is (SutraCheckpointStage *stage, SutraStageKind kind)
+{
+  return stage->spec->info->kind == kind;
+}
+
+/* Lineage ------------------------------------------------------------------ */
+
+/* Pins @lineage (transfer full) for the rest of the run: the checkpoint
+ * owns it from now on. Returns: (transfer none): @lineage. */
+static SutraLineage *
+pin_lineage (SutraCheckpoint *checkpoint, SutraLineage *lineage)
 {
   sutra_lineage_pin (lineage);
-  g_mutex_lock (&run->pinned_lock);
-  g_ptr_array_add (run->pinned_lineages, lineage);
-  g_mutex_unlock (&run->pinned_lock);
+  g_mutex_lock (&checkpoint->pinned_lock);
+  g_ptr_array_add (checkpoint->pinned_lineages, lineage);
+  g_mutex_unlock (&checkpoint->pinned_lock);
   return lineage;
 }
 
-/* The lineage of what this stage makes from an item of lineage @input.
- * Returns: (transfer none) (nullable). */
 SutraLineage *
-sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, LineageMemo *memo)
+sutra_checkpoint_derive_lineage (SutraCheckpointStage *stage,
+                                 SutraLineage *input,
+                                 SutraCheckpointMemo *memo)
 {
   SutraLineage *output;
 
-  if (input == NULL || stage->run->job == NULL)
+  if (input == NULL || stage == NULL)
     return NULL;
   if (memo != NULL && memo->input == input)
     return memo->output;
-  g_mutex_lock (&stage->checkpoint.lineage_lock);
-  output = g_hash_table_lookup (stage->checkpoint.lineages, input);
+  g_mutex_lock (&stage->lineage_lock);
+  output = g_hash_table_lookup (stage->lineages, input);
   if (output == NULL)
     {
-      output =
-        sutra_checkpoint_pin_lineage (stage->run,
-                                      sutra_lineage_derive (input, stage_fingerprint (stage)));
-      g_hash_table_insert (stage->checkpoint.lineages, sutra_lineage_ref (input), output);
+      output = pin_lineage (stage->checkpoint, sutra_lineage_derive (input, stage->fingerprint));
+      g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
     }
-  g_mutex_unlock (&stage->checkpoint.lineage_lock);
+  g_mutex_unlock (&stage->lineage_lock);
   if (memo != NULL)
     {
       memo->input = input;
@@ -70,9 +162,7 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
   return output;
 }
 
-/* Gives @output (owned by the caller) the lineage that derives from @input.
- *
- * An input passed on unchanged (the map returned the item itself) keeps its
+/* An input passed on unchanged (the map returned the item itself) keeps its
  * lineage. Items are immutable once pushed, so its content is its input's,
  * and a lineage names what made the content: the keys downstream stay right
  * (they also hold every item's path, so a stage that passes on other items
@@ -81,14 +171,14 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
  * fetch every item from this thread's cache, which cost a pass-through
  * pipeline more than everything else checkpointing does. */
 SutraItem *
-sutra_checkpoint_take_lineage (StageRuntime *stage,
+sutra_checkpoint_take_lineage (SutraCheckpointStage *stage,
                                SutraItem *output,
                                SutraItem *input,
-                               LineageMemo *memo)
+                               SutraCheckpointMemo *memo)
 {
   SutraLineage *lineage;
 
-  if (output == input)
+  if (output == input || stage == NULL)
     return output;
   lineage = sutra_checkpoint_derive_lineage (stage, input->lineage, memo);
   if (lineage != NULL && output->lineage != lineage)
@@ -96,15 +186,16 @@ sutra_checkpoint_take_lineage (StageRuntime *stage,
   return output;
 }
 
-/* Gives a gather's @output (owned by the caller) the lineage that derives
- * from its group's @members. They usually share one lineage, and the output
- * derives from it. When a map upstream changed some members and passed
- * others on, their lineages differ, and the output derives from all of
- * them, in order: from the first alone, groups of different content would
- * get one key. (Not kept in the stage's table: such combinations can be as
- * many as the groups.) */
+/* A gather's members usually share one lineage, and the output derives
+ * from it. When a map upstream changed some members and passed others on,
+ * their lineages differ, and the output derives from all of them, in
+ * order: from the first alone, groups of different content would get one
+ * key. (Not kept in the stage's table: such combinations can be as many as
+ * the groups.) */
 SutraItem *
-sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPtrArray *members)
+sutra_checkpoint_take_group_lineage (SutraCheckpointStage *stage,
+                                     SutraItem *output,
+                                     GPtrArray *members)
 {
   SutraLineage *first = ((SutraItem *) members->pdata[0])->lineage;
   g_autoptr (EVP_MD_CTX) context = NULL;
@@ -115,7 +206,7 @@ sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPt
   guint64 count = 0;
   gboolean mixed = FALSE;
 
-  if (first == NULL || stage->run->job == NULL)
+  if (first == NULL || stage == NULL)
     return output;
   for (guint i = 1; i < members->len; i++)
     {
@@ -157,7 +248,7 @@ sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPt
     }
   EVP_DigestFinal_ex (context, digest, NULL);
   combined = sutra_lineage_new (digest);
-  derived = sutra_lineage_derive (combined, stage_fingerprint (stage));
+  derived = sutra_lineage_derive (combined, stage->fingerprint);
   sutra_item_set_lineage (output, derived);
   return output;
 }
@@ -194,8 +285,10 @@ continues_run (const SutraItem *item, const SutraItem *last)
  * be read back unambiguously (tag 'L': a lineage; tag 'R': a header, a path
  * as long as the header's depth, a count), so different batches never give
  * the same text. */
-void
-sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
+gboolean
+sutra_checkpoint_batch_key (SutraCheckpointStage *stage,
+                            const SutraCheckpointBatch *batch,
+                            guint8 key[SUTRA_DIGEST_SIZE])
 {
   guint8 stack[4096];
   g_autofree guint8 *heap = NULL;
@@ -206,8 +299,7 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
   guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
   guint64 count = 0;
 
-  batch->has_key = FALSE;
-  memcpy (p, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
+  memcpy (p, stage->fingerprint, SUTRA_DIGEST_SIZE);
   p += SUTRA_DIGEST_SIZE;
   for (guint i = 0; i < n; i++)
     {
@@ -216,7 +308,7 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
       gsize most = 2 + SUTRA_DIGEST_SIZE + sizeof header + (item->depth + 1) * sizeof (guint64);
 
       if (!sutra_item_is_marker (item) && item->lineage == NULL)
-        return;
+        return FALSE;
       if (continues_run (item, last))
         {
           count++;
@@ -262,48 +354,48 @@ sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
     }
   if (count_field != NULL)
     memcpy (count_field, &count, sizeof count);
-  EVP_Digest (text, p - text, batch->key, NULL, EVP_sha256 (), NULL);
-  batch->has_key = TRUE;
+  EVP_Digest (text, p - text, key, NULL, EVP_sha256 (), NULL);
+  return TRUE;
 }
 
-/* Checkpoints ---------------------------------------------------------------- */
+/* Batches through the store ---------------------------------------------- */
 
-/* The outputs of a batch computed before: by this job (in its journal) or
- * by another job sharing the store. NULL when there are none, or when the
- * entry fails its checks (then the batch is computed again). */
 GPtrArray *
-sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
+sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
+                             const guint8 key[SUTRA_DIGEST_SIZE],
+                             GPtrArray *data,
+                             SutraCheckpointLoaded *loaded)
 {
-  SutraRun *run = stage->run;
-  SutraJob *job = run->job;
-  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
+  SutraCheckpoint *checkpoint = stage->checkpoint;
+  SutraJob *job = checkpoint->job;
+  g_autoptr (GBytes) lookup = g_bytes_new_static (key, SUTRA_DIGEST_SIZE);
   g_autoptr (GBytes) body = NULL;
   g_autoptr (GError) error = NULL;
-  SutraJournalBatch *known = g_hash_table_lookup (run->batches, lookup);
+  SutraJournalBatch *known = g_hash_table_lookup (checkpoint->batches, lookup);
   SutraStoreLocation location;
   GPtrArray *items;
   gboolean from_cache = FALSE;
 
   if (known != NULL && !(known->n_failed > 0 && sutra_job_retries_stage (job, stage->spec->name)))
     location = known->location;
-  else if (known == NULL && sutra_store_lookup (job->store, batch->key, &location))
+  else if (known == NULL && sutra_store_lookup (job->store, key, &location))
     from_cache = TRUE;
   else
     {
       if (known != NULL)
-        sutra_journal_clear_failures (job->journal, batch->key);
+        sutra_journal_clear_failures (job->journal, key);
       return NULL;
     }
 
-  body = sutra_store_get (job->store, batch->key, &location, &error);
-  items = body != NULL ? sutra_record_decode (body, batch->data, &error) : NULL;
+  body = sutra_store_get (job->store, key, &location, &error);
+  items = body != NULL ? sutra_record_decode (body, data, &error) : NULL;
   if (items == NULL)
     {
-      JsonObject *event = sutra_run_stage_event (stage, "store-entry-rejected");
+      JsonObject *event = stage_event (stage, "store-entry-rejected");
 
       json_object_set_string_member (event, "message", error->message);
-      sutra_run_emit_event (run, event);
-      if (g_atomic_int_add (&run->n_corrupt, 1) < 3)
+      emit (checkpoint, event);
+      if (g_atomic_int_add (&checkpoint->n_corrupt, 1) < 3)
         g_printerr ("sutra: stage “%s”: %s; computing it again\n", stage->spec->name,
                     error->message);
       return NULL;
@@ -315,154 +407,218 @@ sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
       for (guint i = 0; i < items->len; i++)
         n_out += !sutra_item_is_marker (items->pdata[i]);
       /* Recorded in this job too, so that its resume finds it directly. */
-      sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
-                               batch->data->len, n_out, 0, TRUE);
-      COUNTER_ADD (stage->counters.n_cached, batch->data->len);
+      sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, data->len, n_out, 0,
+                               TRUE);
     }
-  else
-    {
-      COUNTER_ADD (stage->counters.n_resumed, batch->data->len);
-      COUNTER_ADD (stage->counters.n_failed, known->n_failed);
-    }
+  if (loaded != NULL)
+    *loaded = (SutraCheckpointLoaded){ from_cache, from_cache ? 0 : known->n_failed };
   return items;
 }
 
 gboolean
-sutra_checkpoint_save_batch (StageRuntime *stage, Batch *batch, GPtrArray *outputs, GError **error)
+sutra_checkpoint_save_batch (SutraCheckpointStage *stage,
+                             const guint8 key[SUTRA_DIGEST_SIZE],
+                             const SutraCheckpointBatch *batch,
+                             GPtrArray *outputs,
+                             GError **error)
 {
   g_autoptr (GBytes) body = sutra_record_encode (outputs, batch->data);
   guint n_out = 0;
 
   for (guint i = 0; i < outputs->len; i++)
     n_out += !sutra_item_is_marker (outputs->pdata[i]);
-  return sutra_checkpoint_save_record (stage, batch, body, n_out, error);
+  return sutra_checkpoint_save_record (stage, key, batch, body, n_out, error);
 }
 
-/* Stores a batch's record, encoded already (a split's, as it streamed),
- * and journals it with its @n_out data items. */
 gboolean
-sutra_checkpoint_save_record (StageRuntime *stage,
-                              Batch *batch,
+sutra_checkpoint_save_record (SutraCheckpointStage *stage,
+                              const guint8 key[SUTRA_DIGEST_SIZE],
+                              const SutraCheckpointBatch *batch,
                               GBytes *body,
                               guint64 n_out,
                               GError **error)
 {
-  SutraJob *job = stage->run->job;
+  SutraJob *job = stage->checkpoint->job;
   SutraStoreLocation location;
 
-  if (!sutra_store_put (job->store, batch->key, body, &location, error))
+  if (!sutra_store_put (job->store, key, body, &location, error))
     {
       g_prefix_error (error, "stage “%s”: ", stage->spec->name);
       return FALSE;
     }
-  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location, batch->data->len,
-                           n_out, batch->n_failed, FALSE);
+  sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, batch->data->len, n_out,
+                           batch->n_failed, FALSE);
   return TRUE;
 }
+
+void
+sutra_checkpoint_add_failure (SutraCheckpointStage *stage,
+                              const guint8 *key,
+                              const char *item_id,
+                              const char *message)
+{
+  sutra_journal_add_failure (stage->checkpoint->job->journal, stage->spec->name, key, item_id,
+                             message);
+}
+
+/* Sinks -------------------------------------------------------------------- */
 
 /* What names a sink's input stream: its complete key (its inputs', and
  * theirs, down to the input files) and its batch size, which cuts the stream
  * into the batches its progress is counted in. */
 static char *
-sink_stream_key (StageRuntime *stage)
+sink_stream_key (SutraCheckpointStage *stage)
 {
-  return g_strdup_printf ("%s/b%u", stage->checkpoint.complete_key, stage->spec->batch);
+  return g_strdup_printf ("%s/b%u", stage->complete_key, stage->spec->batch);
 }
 
 /* A sink's batch is named by its place in the sink's input stream, not by
  * a hash of its items. A sink resumes only on the stream it saw: the same
  * complete key (its inputs', and theirs, down to the input files) and batch
- * size, and no failed item that could now succeed (see
- * sutra_checkpoint_plan_job()); its n-th batch is then the one written
- * before. Hashing every item cost the sink, often the pipeline's slowest
- * stage, a pass over memory for nothing. */
+ * size, and no failed item that could now succeed (see plan_sinks()); its
+ * n-th batch is then the one written before. Hashing every item cost the
+ * sink, often the pipeline's slowest stage, a pass over memory for
+ * nothing. */
 void
-sutra_checkpoint_sink_batch_key (Batch *batch)
+sutra_checkpoint_sink_batch_key (guint64 seq, guint8 key[SUTRA_DIGEST_SIZE])
 {
-  guint64 seq = GUINT64_TO_LE (batch->seq);
+  guint64 le_seq = GUINT64_TO_LE (seq);
 
-  memset (batch->key, 0, SUTRA_DIGEST_SIZE);
-  memcpy (batch->key, "sinkseq", 8);
-  memcpy (batch->key + 8, &seq, sizeof seq);
-  batch->has_key = TRUE;
+  memset (key, 0, SUTRA_DIGEST_SIZE);
+  memcpy (key, "sinkseq", 8);
+  memcpy (key + 8, &le_seq, sizeof le_seq);
 }
 
 gboolean
-sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch)
+sutra_checkpoint_sink_has_batch (SutraCheckpointStage *stage, const guint8 key[SUTRA_DIGEST_SIZE])
 {
-  g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
+  g_autoptr (GBytes) lookup = g_bytes_new_static (key, SUTRA_DIGEST_SIZE);
 
-  return stage->checkpoint.sink_done != NULL &&
-         g_hash_table_contains (stage->checkpoint.sink_done, lookup);
+  return stage->sink_done != NULL && g_hash_table_contains (stage->sink_done, lookup);
 }
 
-/* A sink syncs at most every half second, and never more often than twenty
- * times its last sync took: however large its output, syncing costs about
- * 5 % of its time, and a kill loses at most a few seconds of its work. */
-#define SINK_SYNC_INTERVAL_US (500 * 1000)
-#define SINK_SYNC_COST_FACTOR 20
+void
+sutra_checkpoint_sink_note_batch (SutraCheckpointStage *stage, const guint8 key[SUTRA_DIGEST_SIZE])
+{
+  g_mutex_lock (&stage->sink_lock);
+  g_ptr_array_add (stage->sink_keys, g_bytes_new (key, SUTRA_DIGEST_SIZE));
+  g_mutex_unlock (&stage->sink_lock);
+}
+
+/* Gives the sink's recorded state to its second phase once the journal
+ * holds it durably. Call with the sink_lock held. */
+static void
+commit_sink_state_unlocked (SutraCheckpointStage *stage)
+{
+  SutraCheckpoint *checkpoint = stage->checkpoint;
+  gboolean durable;
+
+  if (stage->uncommitted_state == NULL)
+    return;
+  g_mutex_lock (&checkpoint->gen_lock);
+  durable = checkpoint->gen_done >= stage->uncommitted_gen;
+  g_mutex_unlock (&checkpoint->gen_lock);
+  if (!durable)
+    return;
+  checkpoint->callbacks.sync_commit (stage->index, stage->uncommitted_state, checkpoint->user_data);
+  g_clear_pointer (&stage->uncommitted_state, g_free);
+}
+
+/* Commits the journal now, on the calling thread (the committer may be
+ * sleeping), counted like the committer's commits. */
+static gboolean
+commit_now (SutraCheckpoint *checkpoint, GError **error)
+{
+  guint64 gen;
+  gboolean ok;
+
+  g_mutex_lock (&checkpoint->gen_lock);
+  gen = ++checkpoint->gen_started;
+  g_mutex_unlock (&checkpoint->gen_lock);
+  ok = sutra_journal_commit (checkpoint->job->journal, checkpoint->job->store, error) >= 0;
+  g_mutex_lock (&checkpoint->gen_lock);
+  /* Commits run one at a time (the journal's lock), but may end in either
+   * order here: only ever move forward. */
+  if (ok && gen > checkpoint->gen_done)
+    checkpoint->gen_done = gen;
+  g_mutex_unlock (&checkpoint->gen_lock);
+  return ok;
+}
 
 /* Records the sink's progress: the keys of the batches it wrote since the
  * last checkpoint and, for a sink that can sync, the state it can resume
- * from, taken after a sync so that the state never runs ahead of the disk.
- * Both go to the journal in one unit. */
+ * from, taken after its sync (the first phase) so that the state never
+ * runs ahead of the disk. Both go to the journal in one unit; the second
+ * phase hears of the state once the journal holds it. */
 gboolean
-sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, GError **error)
+sutra_checkpoint_sink (SutraCheckpointStage *stage,
+                       gboolean force,
+                       gboolean complete,
+                       GError **error)
 {
-  SutraRun *run = stage->run;
+  SutraCheckpoint *checkpoint = stage->checkpoint;
+  const SutraCheckpointCallbacks *callbacks = &checkpoint->callbacks;
   g_autofree char *plugin_state = NULL;
   g_autofree char *stream = NULL;
   g_autofree char *state = NULL;
   gint64 now = g_get_monotonic_time ();
+  gboolean two_phase = callbacks->sync_commit != NULL;
 
-  if (run->job == NULL)
-    return TRUE;
-  g_mutex_lock (&stage->checkpoint.sink_lock);
-  if (stage->info->sync != NULL && !force && !complete &&
-      now - stage->checkpoint.last_sync_us <
-        MAX (SINK_SYNC_INTERVAL_US, SINK_SYNC_COST_FACTOR * stage->checkpoint.last_sync_cost_us))
+  g_mutex_lock (&stage->sink_lock);
+  if (two_phase)
+    commit_sink_state_unlocked (stage);
+  if (!force && !complete &&
+      now - stage->last_sync_us <
+        MAX (SINK_SYNC_INTERVAL_US, SINK_SYNC_COST_FACTOR * stage->last_sync_cost_us))
     {
-      g_mutex_unlock (&stage->checkpoint.sink_lock);
+      g_mutex_unlock (&stage->sink_lock);
       return TRUE;
     }
-  if (stage->info->sync != NULL && !complete && stage->workers.list->len == 1)
+  /* Complete: the plugin's finish made its output durable, and there is
+   * nothing to resume from. */
+  if (!complete && callbacks->sync_prepare != NULL)
     {
-      SutraWorker *worker = stage->workers.list->pdata[0];
-
-      if (!sutra_executor_sync (worker->executor, &plugin_state, error))
+      if (!callbacks->sync_prepare (stage->index, &plugin_state, error, checkpoint->user_data))
         {
-          g_mutex_unlock (&stage->checkpoint.sink_lock);
+          g_mutex_unlock (&stage->sink_lock);
           g_prefix_error (error, "stage “%s”: ", stage->spec->name);
           return FALSE;
         }
-      stage->checkpoint.last_sync_cost_us = g_get_monotonic_time () - now;
+      stage->last_sync_cost_us = g_get_monotonic_time () - now;
     }
   stream = sink_stream_key (stage);
   state = g_strdup_printf ("%s %s", stream, plugin_state ? plugin_state : "");
-  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name,
-                                     stage->checkpoint.sink_keys, state, complete);
-  g_ptr_array_unref (stage->checkpoint.sink_keys);
-  stage->checkpoint.sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  stage->checkpoint.last_sync_us = now;
-  g_mutex_unlock (&stage->checkpoint.sink_lock);
+  /* A commit that starts after this lock is taken takes the write with it;
+   * one already started may not: the next one is the one to wait for. */
+  g_mutex_lock (&checkpoint->gen_lock);
+  sutra_journal_add_sink_checkpoint (checkpoint->job->journal, stage->spec->name, stage->sink_keys,
+                                     state, complete);
+  if (two_phase && plugin_state != NULL)
+    {
+      g_free (stage->uncommitted_state);
+      stage->uncommitted_state = g_steal_pointer (&plugin_state);
+      stage->uncommitted_gen = checkpoint->gen_started + 1;
+    }
+  g_mutex_unlock (&checkpoint->gen_lock);
+  g_ptr_array_unref (stage->sink_keys);
+  stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  stage->last_sync_us = now;
+  /* The stage's last checkpoint: its second phase cannot wait for the
+   * committer, the instance is about to go. */
+  if (two_phase && force && stage->uncommitted_state != NULL)
+    {
+      if (!commit_now (checkpoint, error))
+        {
+          g_mutex_unlock (&stage->sink_lock);
+          return FALSE;
+        }
+      commit_sink_state_unlocked (stage);
+    }
+  g_mutex_unlock (&stage->sink_lock);
   return TRUE;
 }
 
-void
-sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch)
-{
-  g_mutex_lock (&stage->checkpoint.sink_lock);
-  g_ptr_array_add (stage->checkpoint.sink_keys, g_bytes_new (batch->key, SUTRA_DIGEST_SIZE));
-  g_mutex_unlock (&stage->checkpoint.sink_lock);
-}
-
-/* Jobs ---------------------------------------------------------------------- */
-
-void
-sutra_run_set_job (SutraRun *run, SutraJob *job)
-{
-  run->job = job;
-}
+/* The plan -------------------------------------------------------------- */
 
 static gboolean
 outputs_exist (SutraStageSpec *spec)
@@ -501,11 +657,6 @@ collect_done_stage (int n_columns, const char *const *values, gpointer data)
     g_hash_table_add (recorded->failed, g_strdup (values[0]));
 }
 
-/* Works out, before anything runs, each stage's complete key (its
- * fingerprint and its inputs' complete keys; a source's, its fingerprint and
- * its input files' content) and which stages are up to date: a sink whose
- * complete output exists and whose inputs did not change, and a stage whose
- * every consumer is up to date. Those are not run at all. */
 static void
 note_failed_stage (int n_columns, const char *const *values, gpointer data)
 {
@@ -513,28 +664,28 @@ note_failed_stage (int n_columns, const char *const *values, gpointer data)
     g_hash_table_add (data, g_strdup (values[0]));
 }
 
-void
-sutra_checkpoint_plan_job (SutraRun *run)
+static SutraCheckpointStage *
+input_stage (SutraCheckpoint *checkpoint, SutraCheckpointStage *stage, guint r)
 {
-  g_autoptr (GHashTable) failed_stages =
-    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gboolean unstable_stream;
-  SutraJob *job = run->job;
-  g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
-  Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
-                        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  return checkpoint->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
+}
 
-  for (guint i = 0; i < run->stages->len; i++)
+/* Each stage's complete key: its fingerprint and its inputs' complete keys;
+ * a source's, its fingerprint and its input files' content. */
+static void
+plan_complete_keys (SutraCheckpoint *checkpoint)
+{
+  SutraJob *job = checkpoint->job;
+
+  for (guint i = 0; i < checkpoint->stages->len; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
       g_autoptr (EVP_MD_CTX) context = EVP_MD_CTX_new ();
       guint8 digest[SUTRA_DIGEST_SIZE];
 
-      g_hash_table_insert (indices, stage->spec->name, GUINT_TO_POINTER (i));
-      stage->checkpoint.checkpointing = stage->spec->checkpoint;
       EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
-      EVP_DigestUpdate (context, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
-      if (stage->info->kind == SUTRA_STAGE_SOURCE)
+      EVP_DigestUpdate (context, stage->fingerprint, SUTRA_DIGEST_SIZE);
+      if (stage_kind_is (stage, SUTRA_STAGE_SOURCE))
         {
           guint8 content[SUTRA_DIGEST_SIZE];
           g_autoptr (SutraLineage) origin = NULL;
@@ -542,30 +693,37 @@ sutra_checkpoint_plan_job (SutraRun *run)
           /* Input that cannot be read twice gets a lineage of its own
            * every run: nothing downstream of it is ever taken as done. */
           guint n_files, n_cached;
-          JsonObject *event = sutra_run_stage_event (stage, "input-digested");
+          JsonObject *event = stage_event (stage, "input-digested");
 
           if (!sutra_job_source_digest (stage->spec, job->journal, content, &n_files, &n_cached))
             for (guint b = 0; b < SUTRA_DIGEST_SIZE; b++)
               content[b] = (guint8) g_random_int ();
           json_object_set_int_member (event, "files", n_files);
           json_object_set_int_member (event, "recorded", n_cached);
-          sutra_run_emit_event (run, event);
+          emit (checkpoint, event);
           origin = sutra_lineage_new (content);
-          stage->checkpoint.source_lineage =
-            sutra_checkpoint_pin_lineage (run,
-                                          sutra_lineage_derive (origin, stage_fingerprint (stage)));
+          stage->source_lineage =
+            pin_lineage (checkpoint, sutra_lineage_derive (origin, stage->fingerprint));
           EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
         }
       for (guint r = 0; r < stage->spec->inputs->len; r++)
-        {
-          StageRuntime *input =
-            run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
-          EVP_DigestUpdate (context, input->checkpoint.complete_key, 64);
-        }
+        EVP_DigestUpdate (context, input_stage (checkpoint, stage, r)->complete_key, 64);
       EVP_DigestFinal_ex (context, digest, NULL);
-      sutra_digest_to_hex (digest, stage->checkpoint.complete_key);
+      sutra_digest_to_hex (digest, stage->complete_key);
     }
-  run->batches = sutra_journal_load_batches (job->journal, indices);
+}
+
+/* Which stages are up to date: a sink whose complete output exists and
+ * whose inputs did not change, and a stage whose every consumer is up to
+ * date. Those are not run at all. */
+static void
+plan_skipped (SutraCheckpoint *checkpoint)
+{
+  SutraJob *job = checkpoint->job;
+  Recorded recorded = { g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free),
+                        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  g_autoptr (GPtrArray) consumers =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 
   sutra_journal_query (job->journal,
                        "SELECT stage, complete_key, n_failed FROM stages WHERE state = 'done'",
@@ -574,33 +732,51 @@ sutra_checkpoint_plan_job (SutraRun *run)
    * --retry-failed) it has failures to retry, or any input is stale: its
    * inputs may change. Backward: a stage runs when it is stale or feeds a
    * stage that runs. */
-  for (guint i = 0; i < run->stages->len; i++)
+  for (guint i = 0; i < checkpoint->stages->len; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
       const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
-      gboolean fresh = key != NULL && strcmp (key, stage->checkpoint.complete_key) == 0 &&
+      gboolean fresh = key != NULL && strcmp (key, stage->complete_key) == 0 &&
                        !(g_hash_table_contains (recorded.failed, stage->spec->name) &&
                          sutra_job_retries_stage (job, stage->spec->name));
 
-      if (fresh && stage->info->kind == SUTRA_STAGE_SINK)
+      g_ptr_array_add (consumers, g_ptr_array_new ());
+      if (fresh && stage_kind_is (stage, SUTRA_STAGE_SINK))
         fresh = outputs_exist (stage->spec);
       for (guint r = 0; fresh && r < stage->spec->inputs->len; r++)
-        fresh = ((StageRuntime *)
-                   run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])
-                  ->checkpoint.skipped;
+        fresh = input_stage (checkpoint, stage, r)->skipped;
       /* "skipped" holds "fresh" until the backward pass. */
-      stage->checkpoint.skipped = fresh;
+      stage->skipped = fresh;
     }
-  for (guint i = run->stages->len; i-- > 0;)
+  for (guint i = 0; i < checkpoint->stages->len; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
 
-      for (guint e = 0; stage->checkpoint.skipped && e < stage->output.edges->len; e++)
-        stage->checkpoint.skipped =
-          g_array_index (stage->output.edges, Edge, e).target->checkpoint.skipped;
+      for (guint r = 0; r < stage->spec->inputs->len; r++)
+        g_ptr_array_add (consumers->pdata[input_stage (checkpoint, stage, r)->index], stage);
+    }
+  for (guint i = checkpoint->stages->len; i-- > 0;)
+    {
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
+      GPtrArray *mine = consumers->pdata[i];
+
+      for (guint e = 0; stage->skipped && e < mine->len; e++)
+        stage->skipped = ((SutraCheckpointStage *) mine->pdata[e])->skipped;
     }
   g_hash_table_unref (recorded.complete);
   g_hash_table_unref (recorded.failed);
+}
+
+/* Whether each sink resumes, and which failures are forgotten. */
+static void
+plan_sinks (SutraCheckpoint *checkpoint)
+{
+  SutraJob *job = checkpoint->job;
+  g_autoptr (GHashTable) failed_stages =
+    g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gboolean unstable_stream = FALSE;
+  GHashTableIter iter;
+  gpointer name;
 
   /* A sink resumes by counting batches of its input stream, which must then
    * be the stream it saw. Failed items can change it: tried again
@@ -608,34 +784,27 @@ sutra_checkpoint_plan_job (SutraRun *run)
    * and a failure that went away (a timeout) does not come back. */
   sutra_journal_query (job->journal, "SELECT DISTINCT stage FROM failures", note_failed_stage,
                        failed_stages, NULL);
-  {
-    GHashTableIter iter;
-    gpointer name;
-
-    unstable_stream = FALSE;
-    g_hash_table_iter_init (&iter, failed_stages);
-    while (!unstable_stream && g_hash_table_iter_next (&iter, &name, NULL))
-      unstable_stream = sutra_job_retries_stage (job, name);
-  }
-  for (guint i = 0; i < run->stages->len && !unstable_stream; i++)
+  g_hash_table_iter_init (&iter, failed_stages);
+  while (!unstable_stream && g_hash_table_iter_next (&iter, &name, NULL))
+    unstable_stream = sutra_job_retries_stage (job, name);
+  for (guint i = 0; i < checkpoint->stages->len && !unstable_stream; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
 
-      unstable_stream =
-        stage->info->kind != SUTRA_STAGE_SINK &&
-        (stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpoint.checkpointing) &&
-        g_hash_table_contains (failed_stages, stage->spec->name);
+      unstable_stream = !stage_kind_is (stage, SUTRA_STAGE_SINK) &&
+                        (stage_kind_is (stage, SUTRA_STAGE_SOURCE) || !stage->stores) &&
+                        g_hash_table_contains (failed_stages, stage->spec->name);
     }
-  for (guint i = 0; i < run->stages->len; i++)
+  for (guint i = 0; i < checkpoint->stages->len; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
       g_autofree char *state = NULL;
       g_autofree char *stream = NULL;
       gboolean complete = FALSE;
       GHashTable *done;
       gsize prefix;
 
-      if (stage->info->kind != SUTRA_STAGE_SINK || stage->checkpoint.skipped)
+      if (!stage_kind_is (stage, SUTRA_STAGE_SINK) || stage->skipped)
         continue;
       done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
       stream = sink_stream_key (stage);
@@ -645,9 +814,8 @@ sutra_checkpoint_plan_job (SutraRun *run)
       if (state != NULL && !complete && g_str_has_prefix (state, stream) && state[prefix] == ' ' &&
           !unstable_stream)
         {
-          stage->checkpoint.sink_done = done;
-          stage->checkpoint.resume_state =
-            state[prefix + 1] != '\0' ? g_strdup (state + prefix + 1) : NULL;
+          stage->sink_done = done;
+          stage->resume_state = state[prefix + 1] != '\0' ? g_strdup (state + prefix + 1) : NULL;
         }
       else
         {
@@ -663,87 +831,272 @@ sutra_checkpoint_plan_job (SutraRun *run)
    * computes all its items again: what fails again is recorded again, and
    * what no longer fails must not count as failed, in `sutra status` or in
    * the next resume's choice above. */
-  for (guint i = 0; i < run->stages->len; i++)
+  for (guint i = 0; i < checkpoint->stages->len; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
-      gboolean recomputes_all =
-        stage->info->kind == SUTRA_STAGE_SINK
-          ? stage->checkpoint.sink_done == NULL
-          : stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpoint.checkpointing;
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
+      gboolean recomputes_all = stage_kind_is (stage, SUTRA_STAGE_SINK)
+                                  ? stage->sink_done == NULL
+                                  : stage_kind_is (stage, SUTRA_STAGE_SOURCE) || !stage->stores;
 
-      if (!stage->checkpoint.skipped && recomputes_all &&
+      if (!stage->skipped && recomputes_all &&
           g_hash_table_contains (failed_stages, stage->spec->name))
         sutra_journal_clear_stage_failures (job->journal, stage->spec->name);
     }
 }
 
-/* Commits come at most every 200 ms, and never more often than twenty times
- * the last one took (its fsyncs included): committing costs about 5 % of
- * the time whatever the disk, and a kill loses at most a few commits' worth. */
-#define COMMIT_INTERVAL_US (200 * 1000)
-#define COMMIT_COST_FACTOR 20
-#define PROGRESS_INTERVAL_US (2 * 1000 * 1000)
+static void
+stage_free (SutraCheckpointStage *stage)
+{
+  g_hash_table_unref (stage->lineages);
+  g_clear_pointer (&stage->sink_done, g_hash_table_unref);
+  g_ptr_array_unref (stage->sink_keys);
+  g_free (stage->resume_state);
+  g_free (stage->uncommitted_state);
+  g_mutex_clear (&stage->lineage_lock);
+  g_mutex_clear (&stage->sink_lock);
+  g_free (stage);
+}
+
+SutraCheckpoint *
+sutra_checkpoint_new (SutraPipeline *pipeline,
+                      SutraJob *job,
+                      const SutraCheckpointCallbacks *callbacks,
+                      gpointer user_data,
+                      GError **error)
+{
+  SutraCheckpoint *checkpoint;
+  g_autoptr (GHashTable) indices = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_return_val_if_fail (pipeline != NULL && job != NULL, NULL);
+  checkpoint = g_new0 (SutraCheckpoint, 1);
+  checkpoint->pipeline = pipeline;
+  checkpoint->job = job;
+  if (callbacks != NULL)
+    checkpoint->callbacks = *callbacks;
+  checkpoint->user_data = user_data;
+  checkpoint->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_free);
+  checkpoint->pinned_lineages =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_free_pinned);
+  g_mutex_init (&checkpoint->pinned_lock);
+  g_mutex_init (&checkpoint->commit_lock);
+  g_cond_init (&checkpoint->commit_wake);
+  g_mutex_init (&checkpoint->progress_lock);
+  g_mutex_init (&checkpoint->gen_lock);
+
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+      SutraCheckpointStage *stage = g_new0 (SutraCheckpointStage, 1);
+
+      stage->checkpoint = checkpoint;
+      stage->spec = spec;
+      stage->index = i;
+      stage->fingerprint = job->fingerprints + (gsize) spec->index * SUTRA_DIGEST_SIZE;
+      stage->stores = spec->checkpoint;
+      g_mutex_init (&stage->lineage_lock);
+      g_mutex_init (&stage->sink_lock);
+      stage->lineages = g_hash_table_new_full (sutra_lineage_hash, sutra_lineage_equal,
+                                               (GDestroyNotify) sutra_lineage_unref, NULL);
+      stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+      g_ptr_array_add (checkpoint->stages, stage);
+      g_hash_table_insert (indices, spec->name, GUINT_TO_POINTER (i));
+    }
+  plan_complete_keys (checkpoint);
+  checkpoint->batches = sutra_journal_load_batches (job->journal, indices);
+  plan_skipped (checkpoint);
+  plan_sinks (checkpoint);
+  return checkpoint;
+}
+
+void
+sutra_checkpoint_free (SutraCheckpoint *checkpoint)
+{
+  if (checkpoint == NULL)
+    return;
+  g_return_if_fail (checkpoint->committer == NULL);
+  g_ptr_array_unref (checkpoint->stages);
+  /* Last: the stages' tables point at them. */
+  g_ptr_array_unref (checkpoint->pinned_lineages);
+  g_mutex_clear (&checkpoint->pinned_lock);
+  g_clear_pointer (&checkpoint->batches, g_hash_table_unref);
+  g_mutex_clear (&checkpoint->commit_lock);
+  g_cond_clear (&checkpoint->commit_wake);
+  g_mutex_clear (&checkpoint->progress_lock);
+  g_mutex_clear (&checkpoint->gen_lock);
+  g_free (checkpoint);
+}
+
+SutraCheckpointStage *
+sutra_checkpoint_get_stage (SutraCheckpoint *checkpoint, guint index)
+{
+  g_return_val_if_fail (index < checkpoint->stages->len, NULL);
+  return checkpoint->stages->pdata[index];
+}
+
+gboolean
+sutra_checkpoint_stage_is_skipped (SutraCheckpointStage *stage)
+{
+  return stage->skipped;
+}
+
+gboolean
+sutra_checkpoint_stage_stores (SutraCheckpointStage *stage)
+{
+  return stage->stores && !stage_kind_is (stage, SUTRA_STAGE_SINK);
+}
+
+const char *
+sutra_checkpoint_stage_get_complete_key (SutraCheckpointStage *stage)
+{
+  return stage->complete_key;
+}
+
+const char *
+sutra_checkpoint_stage_get_resume_state (SutraCheckpointStage *stage)
+{
+  return stage->resume_state;
+}
+
+void
+sutra_checkpoint_stage_forget_resume (SutraCheckpointStage *stage)
+{
+  g_mutex_lock (&stage->sink_lock);
+  g_clear_pointer (&stage->sink_done, g_hash_table_unref);
+  g_clear_pointer (&stage->resume_state, g_free);
+  g_mutex_unlock (&stage->sink_lock);
+  sutra_journal_reset_sink (stage->checkpoint->job->journal, stage->spec->name, NULL);
+}
+
+SutraLineage *
+sutra_checkpoint_stage_get_source_lineage (SutraCheckpointStage *stage)
+{
+  return stage->source_lineage;
+}
+
+/* The committer ---------------------------------------------------------- */
 
 /* The running stages' counters go to the journal too, so that `sutra
  * status` shows where a killed run had got to. */
 static void
-record_progress (SutraRun *run)
+record_progress (SutraCheckpoint *checkpoint)
 {
   static const gint64 never = 0;
   gint64 now = g_get_monotonic_time ();
 
+  if (checkpoint->callbacks.get_stats == NULL)
+    return;
   /* With every commit that records work, so that the counters agree with
    * the batches committed (a source's count is never behind the stages it
    * feeds); else every few seconds, not to commit for nothing. */
-  if (run->progress_recorded_us != never &&
-      now - run->progress_recorded_us < PROGRESS_INTERVAL_US &&
-      !sutra_journal_has_pending (run->job->journal))
+  if (checkpoint->progress_recorded_us != never &&
+      now - checkpoint->progress_recorded_us < PROGRESS_INTERVAL_US &&
+      !sutra_journal_has_pending (checkpoint->job->journal))
     return;
-  run->progress_recorded_us = now;
-  g_mutex_lock (&run->progress_lock);
-  for (guint i = 0; i < run->stages->len; i++)
+  checkpoint->progress_recorded_us = now;
+  g_mutex_lock (&checkpoint->progress_lock);
+  for (guint i = 0; i < checkpoint->stages->len; i++)
     {
-      StageRuntime *stage = run->stages->pdata[i];
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
       SutraStageStats stats;
 
-      sutra_run_get_stats (run, i, &stats);
-      if (stats.state != SUTRA_STAGE_STATE_RUNNING || stage->checkpoint.final_state_recorded)
+      checkpoint->callbacks.get_stats (i, &stats, checkpoint->user_data);
+      if (stats.state != SUTRA_STAGE_STATE_RUNNING || stage->final_state_recorded)
         continue;
-      sutra_journal_set_stage (run->job->journal, stage->spec->name, "running", NULL, stats.n_in,
-                               stats.n_out, stats.n_failed, stats.n_cached + stats.n_resumed,
-                               stats.n_total, (now - stats.started_us) / 1e6);
+      sutra_journal_set_stage (checkpoint->job->journal, stage->spec->name, "running", NULL,
+                               stats.n_in, stats.n_out, stats.n_failed,
+                               stats.n_cached + stats.n_resumed, stats.n_total,
+                               (now - stats.started_us) / 1e6);
     }
-  g_mutex_unlock (&run->progress_lock);
+  g_mutex_unlock (&checkpoint->progress_lock);
 }
 
 /* Commits the journal in the background: one transaction (and one fsync of
  * the store) for everything finished in the last interval, so commits do
  * not dominate however small the batches. */
-gpointer
-sutra_checkpoint_committer_main (gpointer data)
+static gpointer
+committer_main (gpointer data)
 {
-  SutraRun *run = data;
+  SutraCheckpoint *checkpoint = data;
   gint64 last_cost_us = 0;
 
-  g_mutex_lock (&run->commit_lock);
-  while (!run->commit_stop)
+  g_mutex_lock (&checkpoint->commit_lock);
+  while (!checkpoint->commit_stop)
     {
       g_autoptr (GError) error = NULL;
       gint64 started;
 
-      g_cond_wait_until (&run->commit_wake, &run->commit_lock,
+      g_cond_wait_until (&checkpoint->commit_wake, &checkpoint->commit_lock,
                          g_get_monotonic_time () +
                            MAX (COMMIT_INTERVAL_US, COMMIT_COST_FACTOR * last_cost_us));
-      if (run->commit_stop)
+      if (checkpoint->commit_stop)
         break;
-      g_mutex_unlock (&run->commit_lock);
+      g_mutex_unlock (&checkpoint->commit_lock);
       started = g_get_monotonic_time ();
-      record_progress (run);
-      if (sutra_journal_commit (run->job->journal, run->job->store, &error) < 0)
-        sutra_run_fail (run, g_steal_pointer (&error));
+      record_progress (checkpoint);
+      if (!commit_now (checkpoint, &error) && checkpoint->callbacks.fail != NULL)
+        checkpoint->callbacks.fail (g_steal_pointer (&error), checkpoint->user_data);
       last_cost_us = g_get_monotonic_time () - started;
-      g_mutex_lock (&run->commit_lock);
+      g_mutex_lock (&checkpoint->commit_lock);
     }
-  g_mutex_unlock (&run->commit_lock);
+  g_mutex_unlock (&checkpoint->commit_lock);
   return NULL;
+}
+
+void
+sutra_checkpoint_start (SutraCheckpoint *checkpoint)
+{
+  g_return_if_fail (checkpoint->committer == NULL);
+  checkpoint->started_us = g_get_monotonic_time ();
+  /* A sink's first sync comes an interval in, not with its first batch. */
+  for (guint i = 0; i < checkpoint->stages->len; i++)
+    ((SutraCheckpointStage *) checkpoint->stages->pdata[i])->last_sync_us = checkpoint->started_us;
+  checkpoint->commit_stop = FALSE;
+  checkpoint->committer = g_thread_new ("sutra-commit", committer_main, checkpoint);
+}
+
+void
+sutra_checkpoint_wake (SutraCheckpoint *checkpoint)
+{
+  g_mutex_lock (&checkpoint->commit_lock);
+  g_cond_signal (&checkpoint->commit_wake);
+  g_mutex_unlock (&checkpoint->commit_lock);
+}
+
+gboolean
+sutra_checkpoint_finish (SutraCheckpoint *checkpoint, GError **error)
+{
+  if (checkpoint->committer != NULL)
+    {
+      g_mutex_lock (&checkpoint->commit_lock);
+      checkpoint->commit_stop = TRUE;
+      g_cond_signal (&checkpoint->commit_wake);
+      g_mutex_unlock (&checkpoint->commit_lock);
+      g_thread_join (g_steal_pointer (&checkpoint->committer));
+    }
+  /* Everything finished, also on a stop: make it durable. */
+  return commit_now (checkpoint, error);
+}
+
+void
+sutra_checkpoint_stage_finished (SutraCheckpointStage *stage,
+                                 const char *state,
+                                 const SutraStageStats *stats,
+                                 double seconds)
+{
+  SutraCheckpoint *checkpoint = stage->checkpoint;
+  gboolean done = strcmp (state, "done") == 0;
+
+  /* The committer records running stages' progress: this row must come
+   * after any of those, or a finished stage would read "running". */
+  g_mutex_lock (&checkpoint->progress_lock);
+  sutra_journal_set_stage (checkpoint->job->journal, stage->spec->name, state,
+                           done ? stage->complete_key : NULL, stats->n_in, stats->n_out,
+                           stats->n_failed, stats->n_cached + stats->n_resumed, stats->n_total,
+                           seconds);
+  stage->final_state_recorded = TRUE;
+  g_mutex_unlock (&checkpoint->progress_lock);
+  /* What this stage stored is complete: make it durable now, while the
+   * stages downstream finish, rather than after them. */
+  if (sutra_checkpoint_stage_stores (stage))
+    sutra_checkpoint_wake (checkpoint);
 }

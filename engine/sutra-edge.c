@@ -69,7 +69,7 @@ sutra_edge_emit_all (StageRuntime *stage, GPtrArray *items)
     {
       Edge *edge = &g_array_index (stage->output.edges, Edge, e);
 
-      if (!edge->target->checkpoint.skipped &&
+      if (!stage_is_skipped (edge->target) &&
           !sutra_edge_push (edge, (SutraItem *const *) items->pdata, items->len))
         return FALSE;
     }

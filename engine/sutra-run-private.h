@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The scheduler's state, shared by the scheduler and its checkpoints. */
+/* The scheduler's state, shared by the scheduler's files. */
 
 #pragma once
 
+#include "sutra-checkpoint.h"
 #include "sutra-edge.h"
 #include "sutra-executor.h"
 #include "sutra-item-private.h"
@@ -68,24 +69,6 @@ typedef struct
   SutraRateLimiter *rate_limiter; /* the stage's rate_limit, shared by its workers */
 } StageWorkers;
 
-/* Checkpoints (with a job): what sutra-checkpoint.c keeps per stage. */
-typedef struct
-{
-  gboolean checkpointing;       /* outputs go to the store */
-  gboolean skipped;             /* up to date: not run at all (set before the run) */
-  SutraLineage *source_lineage; /* sources: what their items descend from (pinned) */
-  char complete_key[65];        /* fingerprint + inputs' complete keys */
-  GMutex lineage_lock;
-  GHashTable *lineages; /* input SutraLineage -> output SutraLineage (pinned), by digest */
-  GMutex sink_lock;
-  GHashTable *sink_done; /* sinks: keys of batches written earlier */
-  GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
-  char *resume_state;
-  gint64 last_sync_us;
-  gint64 last_sync_cost_us;      /* how long the sink's last sync took */
-  gboolean final_state_recorded; /* under the run's progress_lock */
-} StageCheckpoint;
-
 /* What the progress display and the journal read while workers run:
  * atomics (COUNTER_*), no lock. */
 typedef struct
@@ -103,15 +86,14 @@ typedef struct
  *
  *   stage->intake.lock  ->  stage->output.lock   (waiting for room in the window)
  *   stage->intake.lock  ->  stage->input.lock    (forming a batch)
- *   checkpoint.lineage_lock -> run->pinned_lock
- *   checkpoint.sink_lock    -> (the plugin's sync) -> the journal's locks
- *   run->progress_lock      -> the journal's locks
+ *   (the checkpoint's locks: see sutra-checkpoint.c; a sink's sync is
+ *   called with its sink lock held, and takes no scheduler lock)
  *
  * The input lock of a stage downstream (target->input.lock) is taken by
  * whoever flushes upstream, with no lock of the upstream stage held: the
  * flusher lets go of output.lock before it sends. So a full ring downstream
  * blocks the sender only, never a lock another stage waits for.
- * run->lock, run->event_lock, run->commit_lock and the rate limiter's lock are
+ * run->lock, run->event_lock and the rate limiter's lock are
  * leaves: nothing else is taken while one is held (the run's event
  * callback runs under event_lock, so it must not call back into the run).
  */
@@ -125,7 +107,8 @@ struct _StageRuntime
   StageIntake intake;
   StageOutput output;
   StageWorkers workers;
-  StageCheckpoint checkpoint;
+  /* The stage's part of the run's SutraCheckpoint; NULL without a job. */
+  SutraCheckpointStage *checkpoint;
   StageCounters counters;
 };
 
@@ -133,25 +116,15 @@ struct _SutraRun
 {
   SutraPipeline *pipeline;
   GPtrArray *stages; /* StageRuntime, topological order */
-  GMutex pinned_lock;
-  GPtrArray *pinned_lineages; /* the run's own lineages, freed after everything else */
-  gint stopping;              /* take no new batches */
-  gint abandoning;            /* drop in-flight work too */
+  gint stopping;     /* take no new batches */
+  gint abandoning;   /* drop in-flight work too */
   GMutex lock;
   GCond done;
   guint n_done;
   GError *error;
   GPtrArray *failures;
   SutraJob *job;
-  GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
-  GThread *committer;
-  gint64 progress_recorded_us;
-  /* Orders a stage's progress rows before its final one in the journal. */
-  GMutex progress_lock;
-  GMutex commit_lock;
-  GCond commit_wake;
-  gboolean commit_stop;
-  gint n_corrupt; /* store entries that failed their checks */
+  SutraCheckpoint *checkpoint; /* with a job: freed after everything else */
   SutraRunEventFunc event_func;
   gpointer event_data;
   GMutex event_lock;
@@ -169,14 +142,24 @@ typedef struct
   guint n_failed; /* items of this batch that failed and were skipped */
 } Batch;
 
-/* The last lookup of sutra_checkpoint_derive_lineage(), per batch: items of one batch
- * nearly always share their lineage, so the table (and its lock) is
- * consulted once per batch, not once per item. */
-typedef struct
+/* Per batch: see sutra_checkpoint_derive_lineage(). */
+typedef SutraCheckpointMemo LineageMemo;
+
+/* Whether the job's plan leaves @stage out: up to date. */
+static inline gboolean
+stage_is_skipped (StageRuntime *stage)
 {
-  SutraLineage *input;
-  SutraLineage *output;
-} LineageMemo;
+  return stage->checkpoint != NULL && sutra_checkpoint_stage_is_skipped (stage->checkpoint);
+}
+
+/* What checkpointing reads of @batch, as it is now: take it just before
+ * the call (processing changes n_failed). */
+static inline SutraCheckpointBatch
+batch_view (Batch *batch)
+{
+  return (SutraCheckpointBatch){ batch->seq, batch->entries, batch->closing, batch->data,
+                                 batch->n_failed };
+}
 
 /* sutra-run.c: the run, as its stages and the checkpoints see it. */
 gboolean sutra_run_is_stopping (SutraRun *run);
@@ -193,38 +176,5 @@ sutra_run_set_stage_state (StageRuntime *stage, SutraStageState state)
 {
   g_atomic_int_set ((gint *) &stage->counters.state, state);
 }
-
-/* sutra-checkpoint.c: lineages, batch keys, the store and the journal. */
-SutraLineage *sutra_checkpoint_pin_lineage (SutraRun *run, SutraLineage *lineage);
-SutraLineage *sutra_checkpoint_derive_lineage (StageRuntime *stage,
-                                               SutraLineage *input,
-                                               LineageMemo *memo);
-SutraItem *sutra_checkpoint_take_lineage (StageRuntime *stage,
-                                          SutraItem *output,
-                                          SutraItem *input,
-                                          LineageMemo *memo);
-SutraItem *sutra_checkpoint_take_group_lineage (StageRuntime *stage,
-                                                SutraItem *output,
-                                                GPtrArray *members);
-void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
-void sutra_checkpoint_sink_batch_key (Batch *batch);
-GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);
-gboolean sutra_checkpoint_save_batch (StageRuntime *stage,
-                                      Batch *batch,
-                                      GPtrArray *outputs,
-                                      GError **error);
-gboolean sutra_checkpoint_save_record (StageRuntime *stage,
-                                       Batch *batch,
-                                       GBytes *body,
-                                       guint64 n_out,
-                                       GError **error);
-gboolean sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch);
-void sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch);
-gboolean sutra_checkpoint_sink (StageRuntime *stage,
-                                gboolean force,
-                                gboolean complete,
-                                GError **error);
-void sutra_checkpoint_plan_job (SutraRun *run);
-gpointer sutra_checkpoint_committer_main (gpointer data);
 
 G_END_DECLS

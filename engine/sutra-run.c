@@ -118,9 +118,9 @@ sutra_run_record_failure (StageRuntime *stage,
   SutraRun *run = stage->run;
 
   batch->n_failed++;
-  if (run->job != NULL)
-    sutra_journal_add_failure (run->job->journal, stage->spec->name,
-                               batch->has_key ? batch->key : NULL, item_id, error->message);
+  if (stage->checkpoint != NULL)
+    sutra_checkpoint_add_failure (stage->checkpoint, batch->has_key ? batch->key : NULL, item_id,
+                                  error->message);
   JsonObject *event = sutra_run_stage_event (stage, "item-failed");
 
   g_mutex_lock (&run->lock);
@@ -158,12 +158,6 @@ stage_free (StageRuntime *stage)
   for (guint i = 0; i < stage->intake.group->len; i++)
     sutra_item_unref (stage->intake.group->pdata[i]);
   g_ptr_array_unref (stage->intake.group);
-  g_hash_table_unref (stage->checkpoint.lineages);
-  g_clear_pointer (&stage->checkpoint.sink_done, g_hash_table_unref);
-  g_ptr_array_unref (stage->checkpoint.sink_keys);
-  g_free (stage->checkpoint.resume_state);
-  g_mutex_clear (&stage->checkpoint.lineage_lock);
-  g_mutex_clear (&stage->checkpoint.sink_lock);
   if (stage->workers.work_dir != NULL)
     {
       (void) g_rmdir (stage->workers.work_dir);
@@ -186,16 +180,10 @@ sutra_run_new (SutraPipeline *pipeline)
 
   run->pipeline = pipeline;
   run->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) stage_free);
-  run->pinned_lineages =
-    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_free_pinned);
-  g_mutex_init (&run->pinned_lock);
   run->failures = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&run->lock);
   g_mutex_init (&run->event_lock);
   g_cond_init (&run->done);
-  g_mutex_init (&run->commit_lock);
-  g_mutex_init (&run->progress_lock);
-  g_cond_init (&run->commit_wake);
 
   for (guint i = 0; i < pipeline->stages->len; i++)
     {
@@ -229,12 +217,6 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->input.want = 1;
       stage->workers.list = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_worker_free);
       stage->counters.state = SUTRA_STAGE_STATE_WAITING;
-      g_mutex_init (&stage->checkpoint.lineage_lock);
-      g_mutex_init (&stage->checkpoint.sink_lock);
-      stage->checkpoint.lineages =
-        g_hash_table_new_full (sutra_lineage_hash, sutra_lineage_equal,
-                               (GDestroyNotify) sutra_lineage_unref, NULL);
-      stage->checkpoint.sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
       g_ptr_array_add (run->stages, stage);
     }
   /* Edges: each downstream stage's rings are its inputs in file order. */
@@ -260,14 +242,9 @@ sutra_run_free (SutraRun *run)
   if (run == NULL)
     return;
   g_ptr_array_unref (run->stages);
-  /* Last: items (in the stages' queues until now) point at them. */
-  g_ptr_array_unref (run->pinned_lineages);
-  g_mutex_clear (&run->pinned_lock);
+  /* Last: items (in the stages' queues until now) point at its lineages. */
+  sutra_checkpoint_free (run->checkpoint);
   g_ptr_array_unref (run->failures);
-  g_clear_pointer (&run->batches, g_hash_table_unref);
-  g_mutex_clear (&run->commit_lock);
-  g_mutex_clear (&run->progress_lock);
-  g_cond_clear (&run->commit_wake);
   g_clear_error (&run->error);
   g_mutex_clear (&run->lock);
   g_mutex_clear (&run->event_lock);
@@ -282,6 +259,46 @@ sutra_run_set_event_func (SutraRun *run, SutraRunEventFunc func, gpointer user_d
   run->event_data = user_data;
 }
 
+void
+sutra_run_set_job (SutraRun *run, SutraJob *job)
+{
+  run->job = job;
+}
+
+/* The checkpoint's callbacks: how it reports to the run, and the sink
+ * syncs it asks for. */
+static void
+checkpoint_event (JsonObject *event, gpointer user_data)
+{
+  sutra_run_emit_event (user_data, event);
+}
+
+static void
+checkpoint_fail (GError *error, gpointer user_data)
+{
+  sutra_run_fail (user_data, error);
+}
+
+static void
+checkpoint_get_stats (guint stage, SutraStageStats *stats, gpointer user_data)
+{
+  sutra_run_get_stats (user_data, stage, stats);
+}
+
+/* A sink's sync, where it has one instance to ask. */
+static gboolean
+checkpoint_sync_prepare (guint index, char **state, GError **error, gpointer user_data)
+{
+  SutraRun *run = user_data;
+  StageRuntime *stage = run->stages->pdata[index];
+
+  *state = NULL;
+  if (stage->info->sync == NULL || stage->workers.list->len != 1)
+    return TRUE;
+  return sutra_executor_sync (((SutraWorker *) stage->workers.list->pdata[0])->executor, state,
+                              error);
+}
+
 gboolean
 sutra_run_execute (SutraRun *run, GError **error)
 {
@@ -291,7 +308,25 @@ sutra_run_execute (SutraRun *run, GError **error)
   run->started_us = g_get_monotonic_time ();
   if (run->job != NULL)
     {
-      sutra_checkpoint_plan_job (run);
+      static const SutraCheckpointCallbacks callbacks = {
+        .event = checkpoint_event,
+        .fail = checkpoint_fail,
+        .get_stats = checkpoint_get_stats,
+        .sync_prepare = checkpoint_sync_prepare,
+        /* ABI 2's sync_commit: a checkpoint_sync_commit here once plugins
+         * can have one. */
+      };
+      g_autoptr (GError) local = NULL;
+
+      run->checkpoint = sutra_checkpoint_new (run->pipeline, run->job, &callbacks, run, &local);
+      if (run->checkpoint == NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      for (guint i = 0; i < run->stages->len; i++)
+        ((StageRuntime *) run->stages->pdata[i])->checkpoint =
+          sutra_checkpoint_get_stage (run->checkpoint, i);
       timeline = sutra_timeline_new (run, run->pipeline, run->job->journal,
                                      SUTRA_TIMELINE_INTERVAL_US, SUTRA_TIMELINE_MAX_SAMPLES);
     }
@@ -301,7 +336,7 @@ sutra_run_execute (SutraRun *run, GError **error)
       StageRuntime *stage = run->stages->pdata[i];
       g_autoptr (GError) local = NULL;
 
-      if (!stage->checkpoint.skipped && !sutra_worker_create_instances (stage, &local))
+      if (!stage_is_skipped (stage) && !sutra_worker_create_instances (stage, &local))
         {
           if (timeline != NULL)
             sutra_timeline_finish_unstarted (timeline, local->message);
@@ -311,7 +346,7 @@ sutra_run_execute (SutraRun *run, GError **error)
     }
   if (run->job != NULL)
     {
-      run->committer = g_thread_new ("sutra-commit", sutra_checkpoint_committer_main, run);
+      sutra_checkpoint_start (run->checkpoint);
       sutra_timeline_start (timeline);
     }
 
@@ -320,7 +355,7 @@ sutra_run_execute (SutraRun *run, GError **error)
       StageRuntime *stage = run->stages->pdata[i];
       JsonObject *event;
 
-      if (stage->checkpoint.skipped)
+      if (stage_is_skipped (stage))
         {
           /* Up to date: nothing to run. */
           event = sutra_run_stage_event (stage, "stage-up-to-date");
@@ -338,8 +373,6 @@ sutra_run_execute (SutraRun *run, GError **error)
       json_object_set_int_member (event, "workers", stage->spec->workers);
       sutra_run_emit_event (run, event);
       stage->counters.started_us = g_get_monotonic_time ();
-      /* A sink's first sync comes an interval in, not with its first batch. */
-      stage->checkpoint.last_sync_us = stage->counters.started_us;
       sutra_run_set_stage_state (stage, SUTRA_STAGE_STATE_RUNNING);
       stage->workers.n_alive = stage->spec->workers;
       stage->workers.pool =
@@ -367,17 +400,12 @@ sutra_run_execute (SutraRun *run, GError **error)
   /* Its last rows go with the final commit. */
   if (timeline != NULL)
     sutra_timeline_finish (timeline, run->error != NULL ? run->error->message : NULL);
-  if (run->committer != NULL)
+  if (run->checkpoint != NULL)
     {
       g_autoptr (GError) commit_error = NULL;
 
-      g_mutex_lock (&run->commit_lock);
-      run->commit_stop = TRUE;
-      g_cond_signal (&run->commit_wake);
-      g_mutex_unlock (&run->commit_lock);
-      g_thread_join (g_steal_pointer (&run->committer));
       /* Everything finished, also on a stop: make it durable. */
-      if (sutra_journal_commit (run->job->journal, run->job->store, &commit_error) < 0)
+      if (!sutra_checkpoint_finish (run->checkpoint, &commit_error))
         {
           committed = FALSE;
           if (run->error == NULL)
@@ -418,7 +446,7 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .n_failed = COUNTER_GET (stage->counters.n_failed),
     .n_cached = COUNTER_GET (stage->counters.n_cached),
     .n_resumed = COUNTER_GET (stage->counters.n_resumed),
-    .skipped = stage->checkpoint.skipped,
+    .skipped = stage_is_skipped (stage),
     .n_total = COUNTER_GET (stage->counters.n_total),
     .queue_fill = MAX (g_atomic_int_get (&stage->input.fill), 0),
     .queue_max_fill = stage->input.max_fill,

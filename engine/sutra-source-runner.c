@@ -13,6 +13,7 @@ typedef struct
   guint64 previous_position; /* not the item: it may be freed downstream */
   GPtrArray *pending;        /* pushed items not yet sent: sent in chunks */
   GError *error;
+  SutraLineage *lineage; /* (nullable) what the items descend from (a job's) */
 } SourceState;
 
 static void
@@ -54,8 +55,8 @@ source_push (SutraItem *item, gpointer user_data)
       g_atomic_int_set (&stage->run->stopping, 1);
       return;
     }
-  if (stage->checkpoint.source_lineage != NULL)
-    sutra_item_set_lineage (item, stage->checkpoint.source_lineage);
+  if (state->lineage != NULL)
+    sutra_item_set_lineage (item, state->lineage);
   g_ptr_array_add (state->pending, item);
   state->has_previous = TRUE;
   state->previous_position = item->path[0];
@@ -68,11 +69,14 @@ source_push (SutraItem *item, gpointer user_data)
 void
 sutra_source_runner_run (StageRuntime *stage, SutraExecutor *executor)
 {
-  SourceState state = { stage, FALSE, 0, NULL, NULL };
+  SourceState state = { stage, FALSE, 0, NULL, NULL, NULL };
   SutraOutput output;
   g_autoptr (GError) local = NULL;
   gint64 start = g_get_monotonic_time ();
   gboolean ok;
+
+  if (stage->checkpoint != NULL)
+    state.lineage = sutra_checkpoint_stage_get_source_lineage (stage->checkpoint);
 
   state.pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   sutra_output_init_stream (&output, source_push, &state, &stage->run->stopping);

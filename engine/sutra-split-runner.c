@@ -70,7 +70,7 @@ split_stream_init (SplitStream *s, StageRuntime *stage, Batch *batch)
   s->batch = batch;
   s->counts = g_array_new (FALSE, TRUE, sizeof (guint64));
   s->pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  if (batch->has_key && stage->checkpoint.checkpointing)
+  if (batch->has_key && sutra_checkpoint_stage_stores (stage->checkpoint))
     s->record = sutra_record_writer_new (batch->data);
 }
 
@@ -301,7 +301,7 @@ split_accept (SplitStream *s, SutraItem *child)
       level == common ? g_array_index (s->counts, guint64, level) + 1 : 1;
 
   /* Children are new items of this call: safe to change. */
-  lineage = sutra_checkpoint_derive_lineage (stage, s->parent->lineage, &s->memo);
+  lineage = sutra_checkpoint_derive_lineage (stage->checkpoint, s->parent->lineage, &s->memo);
   if (lineage != NULL)
     sutra_item_set_lineage (child, lineage);
   /* References, not borrowed pointers: a child sent downstream may be
@@ -493,7 +493,10 @@ sutra_split_runner_run (StageRuntime *stage,
     {
       g_autoptr (GBytes) body = sutra_record_writer_finish (g_steal_pointer (&s.record));
 
-      if (!sutra_checkpoint_save_record (stage, batch, body, s.n_record_data, error))
+      SutraCheckpointBatch view = batch_view (batch);
+
+      if (!sutra_checkpoint_save_record (stage->checkpoint, batch->key, &view, body,
+                                         s.n_record_data, error))
         {
           split_stream_clear (&s);
           return NULL;

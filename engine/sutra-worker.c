@@ -101,7 +101,9 @@ worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GErro
       .stage_name = spec->name,
       .n_workers = spec->workers,
       .work_dir = stage->workers.work_dir,
-      .resume_state = stage->checkpoint.resume_state,
+      .resume_state = stage->checkpoint != NULL
+                        ? sutra_checkpoint_stage_get_resume_state (stage->checkpoint)
+                        : NULL,
     },
     .timeout_ms = spec->timeout_ms,
     .cancelled = &stage->run->abandoning,
@@ -135,16 +137,15 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
       gboolean misused = FALSE;
       SutraWorker *worker = worker_new_for_stage (stage, w, &misused, &local);
 
-      if (worker == NULL && !misused && stage->checkpoint.resume_state != NULL)
+      if (worker == NULL && !misused && stage->checkpoint != NULL &&
+          sutra_checkpoint_stage_get_resume_state (stage->checkpoint) != NULL)
         {
           /* The sink cannot pick up where it was (its partial output is
            * gone): write its output anew. */
           g_printerr ("sutra: stage “%s”: cannot resume (%s); writing its output anew\n",
                       spec->name, local->message);
           g_clear_error (&local);
-          g_clear_pointer (&stage->checkpoint.sink_done, g_hash_table_unref);
-          g_clear_pointer (&stage->checkpoint.resume_state, g_free);
-          sutra_journal_reset_sink (stage->run->job->journal, spec->name, NULL);
+          sutra_checkpoint_stage_forget_resume (stage->checkpoint);
           worker = worker_new_for_stage (stage, w, &misused, &local);
         }
       if (worker == NULL && misused)
@@ -172,15 +173,6 @@ executor_for (StageRuntime *stage, guint index)
   SutraWorker *worker = stage->workers.list->pdata[index % stage->workers.list->len];
 
   return worker->executor;
-}
-
-static guint64
-stats_total (StageRuntime *stage)
-{
-  SutraStageStats stats;
-
-  sutra_run_get_stats (stage->run, stage->spec->index, &stats);
-  return stats.n_total;
 }
 
 /* The last worker out: finish the instances (on success), flush, close the
@@ -227,46 +219,31 @@ stage_finish (StageRuntime *stage)
       else
         g_ptr_array_unref (outputs);
     }
-  if (stage->info->kind == SUTRA_STAGE_SINK && run->job != NULL &&
+  if (stage->info->kind == SUTRA_STAGE_SINK && stage->checkpoint != NULL &&
       !g_atomic_int_get (&run->abandoning))
     {
       g_autoptr (GError) local = NULL;
 
       /* Finished: the sink's output is complete. Stopped: make what it
        * wrote durable and say where to resume. */
-      if (!sutra_checkpoint_sink (stage, TRUE, ok, &local))
+      if (!sutra_checkpoint_sink (stage->checkpoint, TRUE, ok, &local))
         {
           sutra_run_fail (run, g_steal_pointer (&local));
           ok = FALSE;
         }
     }
-  if (run->job != NULL)
+  if (stage->checkpoint != NULL)
     {
-      /* The committer records running stages' progress: this row must come
-       * after any of those, or a finished stage would read "running". */
-      g_mutex_lock (&run->progress_lock);
-      sutra_journal_set_stage (run->job->journal, stage->spec->name,
-                               ok                   ? "done"
-                               : run->error != NULL ? "failed"
-                                                    : "stopped",
-                               ok ? stage->checkpoint.complete_key : NULL,
-                               COUNTER_GET (stage->counters.n_in),
-                               COUNTER_GET (stage->counters.n_out),
-                               COUNTER_GET (stage->counters.n_failed),
-                               COUNTER_GET (stage->counters.n_cached) +
-                                 COUNTER_GET (stage->counters.n_resumed),
-                               stats_total (stage),
-                               (g_get_monotonic_time () - stage->counters.started_us) / 1e6);
-      stage->checkpoint.final_state_recorded = TRUE;
-      g_mutex_unlock (&run->progress_lock);
-    }
-  /* What this stage stored is complete: make it durable now, while the
-   * stages downstream finish, rather than after them. */
-  if (run->job != NULL && stage->checkpoint.checkpointing && stage->info->kind != SUTRA_STAGE_SINK)
-    {
-      g_mutex_lock (&run->commit_lock);
-      g_cond_signal (&run->commit_wake);
-      g_mutex_unlock (&run->commit_lock);
+      SutraStageStats stats;
+
+      sutra_run_get_stats (run, stage->spec->index, &stats);
+      sutra_checkpoint_stage_finished (stage->checkpoint,
+                                       ok                   ? "done"
+                                       : run->error != NULL ? "failed"
+                                                            : "stopped",
+                                       &stats,
+                                       (g_get_monotonic_time () - stage->counters.started_us) /
+                                         1e6);
     }
   for (guint e = 0; e < stage->output.edges->len; e++)
     sutra_edge_close (&g_array_index (stage->output.edges, Edge, e));
