@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# sutra's item rate against a single-threaded awk doing the same conversion
+# (lines -> JSON lines), side by side in one run (issue 10, item 7):
+#
+#   bench/bench-awk.sh [BUILD_DIR] [LINES]        (default: build 1000000)
+#
+# The input is ../shared/data/books/classics.txt with its CRs removed (sutra
+# drops a CRLF's CR, awk would keep it), repeated until it has LINES lines.
+# Each round times, in an order that alternates from round to round:
+#   awk      awk '{gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); printf ...}'
+#   no-job   sutra run bench/identity-defaults.json --no-job (defaults, 2 workers)
+#   job      the same with a fresh job (journal and store: checkpointing on)
+# REPEAT rounds (default 7); prints the median seconds, the peak RSS and the
+# ratios of the medians against awk and against no-job. Extra arguments for
+# sutra go in SUTRA_ARGS (e.g. SUTRA_ARGS="--set pass.batch=1024").
+set -euo pipefail
+build=${1:-build}
+lines=${2:-1000000}
+repeat=${REPEAT:-7}
+here="$(cd "$(dirname "$0")" && pwd)"
+books="$here/../../shared/data/books"
+[ -r "$books/classics.txt" ] || books="$here/../shared/data/books"
+if [ ! -r "$books/classics.txt" ]; then
+  echo "bench-awk: ../shared/data/books/classics.txt not found (the books live outside the project)" >&2
+  exit 77
+fi
+sutra="$build/engine/sutra"
+pipeline="$here/identity-defaults.json"
+read -r -a extra <<< "${SUTRA_ARGS:-}"
+work=$(mktemp -d /tmp/sutra-awk-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+tr -d '\r' < "$books/classics.txt" > "$work/once.txt"
+n_once=$(wc -l < "$work/once.txt")
+for ((i = 0; i < (lines + n_once - 1) / n_once; i++)); do cat "$work/once.txt"; done |
+  head -n "$lines" > "$work/in.txt"
+
+median () { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# Runs a command, output to $work/out; appends "seconds rss_kb" to $work/$1.
+# The clock is bash's, to the microsecond.
+measure () {
+  local name=$1 start end
+  shift
+  rm -rf "$work/job" "$work/out"
+  start=$EPOCHREALTIME
+  /usr/bin/time -f "%M" -o "$work/rss" "$@" > /dev/null 2> "$work/err" ||
+    { cat "$work/err" >&2; exit 1; }
+  end=$EPOCHREALTIME
+  echo "$(echo "$end - $start" | bc -l) $(tail -n1 "$work/rss")" >> "$work/$name"
+}
+
+run_awk () {
+  # shellcheck disable=SC2016
+  measure awk sh -c 'LC_ALL=C awk '"'"'{gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); printf "{\"id\":\"%d\",\"text\":\"%s\"}\n", NR, $0}'"'"' "$1" > "$2"' \
+    awk "$work/in.txt" "$work/out"
+}
+run_sutra () { # mode
+  local flag=(--no-job)
+  [ "$1" = job ] && flag=(--job "$work/job")
+  measure "$1" "$sutra" run "$pipeline" -q "${flag[@]}" --set input="$work/in.txt" \
+    --set output="$work/out" "${extra[@]}"
+}
+
+modes=(awk no-job job)
+for ((r = 0; r < repeat; r++)); do
+  order=("${modes[@]}")
+  ((r % 2 == 1)) && order=(job no-job awk)
+  for mode in "${order[@]}"; do
+    if [ "$mode" = awk ]; then run_awk; else run_sutra "$mode"; fi
+  done
+done
+
+printf '# %s, %s, %d cores, sutra %s, %s lines (%s MB), %d rounds, SUTRA_ARGS=%s\n' \
+  "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
+  "$(nproc)" "$("$sutra" --version | cut -d' ' -f2)" "$lines" \
+  "$(($(stat -c %s "$work/in.txt") / 1000000))" "$repeat" "${SUTRA_ARGS:-}"
+printf '%-8s %9s %11s %8s %8s %10s\n' mode seconds items/s peak_MB vs_awk vs_no-job
+awk_t=$(cut -d' ' -f1 < "$work/awk" | median)
+base=$(cut -d' ' -f1 < "$work/no-job" | median)
+for mode in "${modes[@]}"; do
+  t=$(cut -d' ' -f1 < "$work/$mode" | median)
+  m=$(cut -d' ' -f2 < "$work/$mode" | median)
+  printf '%-8s %9.3f %11.0f %8.1f %8.3f %10.3f\n' "$mode" "$t" "$(echo "$lines / $t" | bc -l)" \
+    "$(echo "$m / 1024" | bc -l)" "$(echo "$t / $awk_t" | bc -l)" "$(echo "$t / $base" | bc -l)"
+done
