@@ -32,9 +32,8 @@ work=$(mktemp -d /tmp/sutra-awk-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 tr -d '\r' < "$books/classics.txt" > "$work/once.txt"
-n_once=$(wc -l < "$work/once.txt")
-for ((i = 0; i < (lines + n_once - 1) / n_once; i++)); do cat "$work/once.txt"; done |
-  head -n "$lines" > "$work/in.txt"
+awk -v n="$lines" '{ line[NR] = $0 } END { for (i = 0; i < n; i++) print line[i % NR + 1] }' \
+  "$work/once.txt" > "$work/in.txt"
 
 median () { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -48,7 +47,7 @@ measure () {
   /usr/bin/time -f "%M" -o "$work/rss" "$@" > /dev/null 2> "$work/err" ||
     { cat "$work/err" >&2; exit 1; }
   end=$EPOCHREALTIME
-  echo "$(echo "$end - $start" | bc -l) $(tail -n1 "$work/rss")" >> "$work/$name"
+  echo "$(echo "$end - $start" | bc -l) $(tail -n1 "$work/rss")" >> "$work/t-$name"
 }
 
 run_awk () {
@@ -77,11 +76,11 @@ printf '# %s, %s, %d cores, sutra %s, %s lines (%s MB), %d rounds, SUTRA_ARGS=%s
   "$(nproc)" "$("$sutra" --version | cut -d' ' -f2)" "$lines" \
   "$(($(stat -c %s "$work/in.txt") / 1000000))" "$repeat" "${SUTRA_ARGS:-}"
 printf '%-8s %9s %11s %8s %8s %10s\n' mode seconds items/s peak_MB vs_awk vs_no-job
-awk_t=$(cut -d' ' -f1 < "$work/awk" | median)
-base=$(cut -d' ' -f1 < "$work/no-job" | median)
+awk_t=$(cut -d' ' -f1 < "$work/t-awk" | median)
+base=$(cut -d' ' -f1 < "$work/t-no-job" | median)
 for mode in "${modes[@]}"; do
-  t=$(cut -d' ' -f1 < "$work/$mode" | median)
-  m=$(cut -d' ' -f2 < "$work/$mode" | median)
+  t=$(cut -d' ' -f1 < "$work/t-$mode" | median)
+  m=$(cut -d' ' -f2 < "$work/t-$mode" | median)
   printf '%-8s %9.3f %11.0f %8.1f %8.3f %10.3f\n' "$mode" "$t" "$(echo "$lines / $t" | bc -l)" \
     "$(echo "$m / 1024" | bc -l)" "$(echo "$t / $awk_t" | bc -l)" "$(echo "$t / $base" | bc -l)"
 done
