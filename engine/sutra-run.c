@@ -137,23 +137,26 @@ ring_push (ItemRing *ring, SutraItem *item)
   ring->count++;
 }
 
-/* Pushes @items (borrowed; each is reffed) into @edge's ring, blocking while
- * it is full. Returns FALSE when the run is abandoned meanwhile.
+/* Pushes @items into @edge's ring, blocking while it is full: borrowed (each
+ * is reffed), or with @take, the caller's references, which the ring takes
+ * over (or drops, for items it does not take). Returns FALSE when the run is
+ * abandoned meanwhile.
  *
  * Wakeups are rationed both ways, or context switches would cost more than
  * the work: a producer that finds the ring full sleeps until it is half
  * empty, and the consumer is woken only once the ring holds what it waits
  * for (a whole batch, see take_batch). */
 static gboolean
-edge_push (Edge *edge, SutraItem *const *items, guint n_items)
+edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean take)
 {
   StageRuntime *target = edge->target;
   ItemRing *ring = &target->rings[edge->ring];
   SutraRun *run = target->run;
   gboolean ok = TRUE;
+  guint i;
 
   g_mutex_lock (&target->in_lock);
-  for (guint i = 0; i < n_items; i++)
+  for (i = 0; i < n_items; i++)
     {
       if (ring->count == ring->capacity)
         {
@@ -171,7 +174,7 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
        * from there. */
       if (ring->count == ring->capacity)
         break;
-      ring_push (ring, sutra_item_ref (items[i]));
+      ring_push (ring, take ? items[i] : sutra_item_ref (items[i]));
       target->queue_fill++;
       if ((guint) target->queue_fill > target->queue_max_fill)
         target->queue_max_fill = target->queue_fill;
@@ -179,6 +182,9 @@ edge_push (Edge *edge, SutraItem *const *items, guint n_items)
   if (ring->count >= target->want)
     g_cond_broadcast (&target->items_ready);
   g_mutex_unlock (&target->in_lock);
+  if (take)
+    for (; i < n_items; i++)
+      sutra_item_unref (items[i]);
   return ok;
 }
 
@@ -193,19 +199,36 @@ edge_close (Edge *edge)
   g_mutex_unlock (&target->in_lock);
 }
 
-/* Pushes to every downstream edge, in edge order. */
+/* Pushes @items (an array that owns them) to every downstream edge, in
+ * edge order. The last edge takes the array's references instead of
+ * taking its own: an item moves from stage to stage without a reference
+ * count changing, and @items is left empty. */
 static gboolean
 stage_emit (StageRuntime *stage, GPtrArray *items)
 {
+  int last = -1;
+  gboolean ok = TRUE;
+
   for (guint e = 0; e < stage->edges->len; e++)
+    if (!g_array_index (stage->edges, Edge, e).target->skipped)
+      last = (int) e;
+  for (int e = 0; e <= last && ok; e++)
     {
       Edge *edge = &g_array_index (stage->edges, Edge, e);
 
-      if (!edge->target->skipped &&
-          !edge_push (edge, (SutraItem *const *) items->pdata, items->len))
-        return FALSE;
+      if (edge->target->skipped)
+        continue;
+      ok = edge_push (edge, (SutraItem *const *) items->pdata, items->len, e == last);
+      if (e == last)
+        {
+          /* Taken (or dropped) by edge_push: emptied without unref. The
+           * arrays that carry items between stages all own them. */
+          g_ptr_array_set_free_func (items, NULL);
+          g_ptr_array_set_size (items, 0);
+          g_ptr_array_set_free_func (items, (GDestroyNotify) sutra_item_unref);
+        }
     }
-  return TRUE;
+  return ok;
 }
 
 /* Intake ----------------------------------------------------------------- */
@@ -403,6 +426,7 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs, gboolean flusher)
     {
       WindowSlot *head = &stage->window[stage->next_flush_seq % stage->window_size];
       g_autoptr (GPtrArray) items = NULL;
+      guint64 n_out;
       gboolean ok;
 
       if (!head->ready)
@@ -411,10 +435,11 @@ deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs, gboolean flusher)
       head->ready = FALSE;
       g_mutex_unlock (&stage->out_lock);
 
-      ok = stage_emit (stage, items);
+      n_out = 0;
       for (guint i = 0; i < items->len; i++)
-        if (!sutra_item_is_marker (items->pdata[i]))
-          COUNTER_ADD (stage->n_out, 1);
+        n_out += !sutra_item_is_marker (items->pdata[i]);
+      COUNTER_ADD (stage->n_out, n_out);
+      ok = stage_emit (stage, items);
 
       g_mutex_lock (&stage->out_lock);
       stage->next_flush_seq++;
@@ -1086,11 +1111,11 @@ split_send (SplitStream *s)
     }
   if (s->pending->len == 0)
     return;
-  if (!stage_emit (stage, s->pending))
-    g_atomic_int_set (&run->stopping, 1);
   for (guint i = 0; i < s->pending->len; i++)
     if (!sutra_item_is_marker (s->pending->pdata[i]))
       COUNTER_ADD (stage->n_out, 1);
+  if (!stage_emit (stage, s->pending))
+    g_atomic_int_set (&run->stopping, 1);
   g_ptr_array_set_size (s->pending, 0);
 }
 
@@ -1546,13 +1571,15 @@ source_send (SourceState *state)
 {
   StageRuntime *stage = state->stage;
 
-  if (state->pending->len == 0)
+  guint n = state->pending->len;
+
+  if (n == 0)
     return;
   if (!stage_emit (stage, state->pending))
     g_atomic_int_set (&stage->run->stopping, 1);
   /* A source's "in" is what it produced: progress and status count it. */
-  COUNTER_ADD (stage->n_in, state->pending->len);
-  COUNTER_ADD (stage->n_out, state->pending->len);
+  COUNTER_ADD (stage->n_in, n);
+  COUNTER_ADD (stage->n_out, n);
   g_ptr_array_set_size (state->pending, 0);
 }
 
