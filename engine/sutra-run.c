@@ -272,15 +272,27 @@ take_next (StageRuntime *stage, SutraItem **item)
   return TAKE_ITEM;
 }
 
+/* Empties a batch for the next one. A worker reuses its Batch, arrays
+ * included (allocated once, at the batch size), but nothing else of it may
+ * carry over. */
 static void
 batch_clear (Batch *batch)
 {
-  g_clear_pointer (&batch->entries, g_ptr_array_unref);
-  g_clear_pointer (&batch->data, g_ptr_array_unref);
+  if (batch->entries != NULL)
+    g_ptr_array_set_size (batch->entries, 0);
+  if (batch->data != NULL)
+    g_ptr_array_set_size (batch->data, 0);
   g_clear_pointer (&batch->closing, sutra_item_unref);
-  /* A worker reuses its Batch: nothing of this one may carry over. */
   batch->has_key = FALSE;
   batch->n_failed = 0;
+}
+
+static void
+batch_free (Batch *batch)
+{
+  batch_clear (batch);
+  g_clear_pointer (&batch->entries, g_ptr_array_unref);
+  g_clear_pointer (&batch->data, g_ptr_array_unref);
 }
 
 /* Waits until this stage has fewer than window_size batches in flight. */
@@ -327,8 +339,13 @@ take_batch (StageRuntime *stage, Batch *batch)
       g_mutex_unlock (&stage->intake_lock);
       return FALSE;
     }
-  batch->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  batch->data = g_ptr_array_new ();
+  if (batch->entries == NULL)
+    {
+      guint reserve = is_gather ? 0 : batch_size;
+
+      batch->entries = g_ptr_array_new_full (reserve, (GDestroyNotify) sutra_item_unref);
+      batch->data = g_ptr_array_sized_new (reserve);
+    }
   batch->closing = NULL;
 
   /* One lock hold takes the whole batch; it is released only to wait. */
@@ -800,6 +817,54 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
   return result;
 }
 
+/* A map's batch in the common case: one output per input, each keeping
+ * its input's path (what attribute_outputs() checks), laid out in stream
+ * order without per-item arrays. The outputs' references move to the
+ * result. An output that is its input (a map passing it on) leaves the
+ * batch's reference redundant: it is dropped here, where this thread may
+ * still hold every reference, so usually without an atomic operation.
+ * Returns NULL, leaving everything as it was, when the outputs break the
+ * contract: attribute_outputs() then says how. */
+static GPtrArray *
+assemble_direct (StageRuntime *stage, Batch *batch, GPtrArray *outputs)
+{
+  LineageMemo memo = { NULL, NULL };
+  GPtrArray *result;
+  guint data_index = 0;
+
+  if (outputs->len != batch->data->len)
+    return NULL;
+  for (guint i = 0; i < outputs->len; i++)
+    {
+      SutraItem *output = outputs->pdata[i], *input = batch->data->pdata[i];
+
+      if (output != input && (sutra_item_is_marker (output) || output->depth != input->depth ||
+                              sutra_item_compare (output, input) != 0))
+        return NULL;
+    }
+  result = g_ptr_array_new_full (batch->entries->len, (GDestroyNotify) sutra_item_unref);
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SutraItem *entry = batch->entries->pdata[i];
+      SutraItem *output;
+
+      if (sutra_item_is_marker (entry))
+        {
+          g_ptr_array_add (result, sutra_item_ref (entry));
+          continue;
+        }
+      output = g_steal_pointer (&outputs->pdata[data_index++]);
+      g_ptr_array_add (result, sutra_checkpoint_take_lineage (stage, output, entry, &memo));
+      if (output == entry)
+        {
+          /* batch->data still points to it: alive through the result. */
+          sutra_item_unref_held (entry, 2);
+          batch->entries->pdata[i] = NULL;
+        }
+    }
+  return result;
+}
+
 /* Gathers: one output per group, checked against the group's size. */
 static GPtrArray *
 process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
@@ -968,6 +1033,8 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
       else
         per_item = process_isolated (stage, instance, batch, error);
     }
+  else if (n_data > 0 && (result = assemble_direct (stage, batch, outputs)) != NULL)
+    return result;
   else if (n_data > 0)
     per_item = attribute_outputs (stage, batch, outputs, error);
   else
@@ -1812,6 +1879,7 @@ worker_main (gpointer data, gpointer user_data)
         deposit (stage, batch.seq, outputs, flusher);
         batch_clear (&batch);
       }
+  batch_free (&batch);
 
   if (g_atomic_int_dec_and_test (&stage->n_alive))
     stage_finish (stage);
