@@ -5,14 +5,19 @@
 #
 #   bench/bench-awk.sh [BUILD_DIR] [LINES]        (default: build 1000000)
 #
-# The input is ../shared/data/books/classics.txt with its CRs removed (sutra
-# drops a CRLF's CR, awk would keep it), repeated until it has LINES lines.
+# The input (INPUT=books, the default) is ../shared/data/books/classics.txt
+# with its CRs removed (sutra drops a CRLF's CR, awk would keep it), repeated
+# until it has LINES lines (51 bytes a line on average, many with quotes);
+# INPUT=numbered is issue 10's "this is line number N" (28 bytes, nothing to
+# escape), where awk's gsub has less to do.
 # Each round times, in an order that alternates from round to round:
 #   awk      awk '{gsub(/\\/,"\\\\"); gsub(/"/,"\\\""); printf ...}'
 #   no-job   sutra run bench/identity-defaults.json --no-job (defaults, 2 workers)
 #   job      the same with a fresh job (journal and store: checkpointing on)
-# REPEAT rounds (default 7); prints the median seconds, the peak RSS and the
-# ratios of the medians against awk and against no-job. Extra arguments for
+# REPEAT rounds (default 7); prints the median seconds (bash's clock), the
+# median CPU seconds (user + system, from /usr/bin/time: on a shared machine
+# the steadier figure), the peak RSS and the ratios of the median seconds
+# against awk and against no-job. Extra arguments for
 # sutra go in SUTRA_ARGS (e.g. SUTRA_ARGS="--set pass.batch=1024").
 set -euo pipefail
 build=${1:-build}
@@ -31,23 +36,31 @@ read -r -a extra <<< "${SUTRA_ARGS:-}"
 work=$(mktemp -d /tmp/sutra-awk-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-tr -d '\r' < "$books/classics.txt" > "$work/once.txt"
-awk -v n="$lines" '{ line[NR] = $0 } END { for (i = 0; i < n; i++) print line[i % NR + 1] }' \
-  "$work/once.txt" > "$work/in.txt"
+case ${INPUT:-books} in
+  books)
+    tr -d '\r' < "$books/classics.txt" > "$work/once.txt"
+    awk -v n="$lines" '{ line[NR] = $0 } END { for (i = 0; i < n; i++) print line[i % NR + 1] }' \
+      "$work/once.txt" > "$work/in.txt"
+    ;;
+  numbered) seq 1 "$lines" | sed 's/^/this is line number /' > "$work/in.txt" ;;
+  *) echo "bench-awk: INPUT is books or numbered" >&2; exit 2 ;;
+esac
 
 median () { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# Runs a command, output to $work/out; appends "seconds rss_kb" to $work/$1.
+# Runs a command, output to $work/out; appends "seconds cpu_seconds rss_kb"
+# to $work/t-$1.
 # The clock is bash's, to the microsecond.
 measure () {
   local name=$1 start end
   shift
   rm -rf "$work/job" "$work/out"
   start=$EPOCHREALTIME
-  /usr/bin/time -f "%M" -o "$work/rss" "$@" > /dev/null 2> "$work/err" ||
+  /usr/bin/time -f "%U %S %M" -o "$work/rss" "$@" > /dev/null 2> "$work/err" ||
     { cat "$work/err" >&2; exit 1; }
   end=$EPOCHREALTIME
-  echo "$(echo "$end - $start" | bc -l) $(tail -n1 "$work/rss")" >> "$work/t-$name"
+  read -r user sys rss < <(tail -n1 "$work/rss")
+  echo "$(echo "$end - $start" | bc -l) $(echo "$user + $sys" | bc -l) $rss" >> "$work/t-$name"
 }
 
 run_awk () {
@@ -71,16 +84,17 @@ for ((r = 0; r < repeat; r++)); do
   done
 done
 
-printf '# %s, %s, %d cores, sutra %s, %s lines (%s MB), %d rounds, SUTRA_ARGS=%s\n' \
+printf '# %s, %s, %d cores, sutra %s, %s %s lines (%s MB), %d rounds, SUTRA_ARGS=%s\n' \
   "$(uname -srm)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" \
-  "$(nproc)" "$("$sutra" --version | cut -d' ' -f2)" "$lines" \
+  "$(nproc)" "$("$sutra" --version | cut -d' ' -f2)" "$lines" "${INPUT:-books}" \
   "$(($(stat -c %s "$work/in.txt") / 1000000))" "$repeat" "${SUTRA_ARGS:-}"
-printf '%-8s %9s %11s %8s %8s %10s\n' mode seconds items/s peak_MB vs_awk vs_no-job
+printf '%-8s %9s %8s %11s %8s %8s %10s\n' mode seconds cpu_s items/s peak_MB vs_awk vs_no-job
 awk_t=$(cut -d' ' -f1 < "$work/t-awk" | median)
 base=$(cut -d' ' -f1 < "$work/t-no-job" | median)
 for mode in "${modes[@]}"; do
   t=$(cut -d' ' -f1 < "$work/t-$mode" | median)
-  m=$(cut -d' ' -f2 < "$work/t-$mode" | median)
-  printf '%-8s %9.3f %11.0f %8.1f %8.3f %10.3f\n' "$mode" "$t" "$(echo "$lines / $t" | bc -l)" \
+  c=$(cut -d' ' -f2 < "$work/t-$mode" | median)
+  m=$(cut -d' ' -f3 < "$work/t-$mode" | median)
+  printf '%-8s %9.3f %8.3f %11.0f %8.1f %8.3f %10.3f\n' "$mode" "$t" "$c" "$(echo "$lines / $t" | bc -l)" \
     "$(echo "$m / 1024" | bc -l)" "$(echo "$t / $awk_t" | bc -l)" "$(echo "$t / $base" | bc -l)"
 done
