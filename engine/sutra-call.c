@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Calling a stage's plugin: one call with its API checks, retries with
+ * backoff, and the stage's rate limit. */
+
+#include "sutra-call.h"
+
+#include "sutra-contract.h"
+
+void
+sutra_call_rate_limit (StageRuntime *stage, guint n_items)
+{
+  gint64 now, wait_us = 0;
+
+  if (stage->spec->rate_limit <= 0 || n_items == 0)
+    return;
+  g_mutex_lock (&stage->workers.rate_lock);
+  now = g_get_monotonic_time ();
+  if (stage->workers.rate_next_us < now)
+    stage->workers.rate_next_us = now;
+  wait_us = stage->workers.rate_next_us - now;
+  stage->workers.rate_next_us += (gint64) (n_items * 1e6 / stage->spec->rate_limit);
+  g_mutex_unlock (&stage->workers.rate_lock);
+  if (wait_us > 0)
+    g_usleep (wait_us);
+}
+
+/* Calls the plugin's process once, on @output (set up by the caller). A
+ * call during which a public function's check failed has failed, whatever
+ * it returned: *@misused is set and @error names the function and the rule.
+ * That failure is the plugin's, not the item's: callers neither retry it
+ * nor skip the item, they fail the run. */
+gboolean
+sutra_call_once (StageRuntime *stage,
+                 gpointer instance,
+                 SutraItem *const *items,
+                 guint n_items,
+                 SutraOutput *output,
+                 gboolean *misused,
+                 GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gboolean ok;
+
+  *misused = FALSE;
+  sutra_output_begin_call (output);
+  ok = stage->info->process (instance, items, n_items, output, &local);
+  sutra_output_end_call (output);
+  COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (output))
+    {
+      *misused = TRUE;
+      g_propagate_error (error, sutra_contract_misuse_error (stage, output));
+      return FALSE;
+    }
+  if (ok)
+    return TRUE;
+  if (local == NULL)
+    g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                 "plugin “%s” failed without saying why (it returned FALSE but set "
+                 "no error)",
+                 stage->spec->plugin_name);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+/* Before attempt @attempt + 1: reports the retry and sleeps, with
+ * exponential backoff, capped, with jitter so that workers do not retry in
+ * lockstep. */
+void
+sutra_call_retry_wait (StageRuntime *stage,
+                       SutraItem *item,
+                       guint attempt,
+                       const GError *cause,
+                       guint *delay_ms)
+{
+  guint jitter = *delay_ms > 0 ? g_random_int_range (0, *delay_ms / 2 + 1) : 0;
+  JsonObject *event = sutra_run_stage_event (stage, "item-retry");
+
+  json_object_set_string_member (event, "item", sutra_item_get_id (item));
+  json_object_set_int_member (event, "attempt", attempt);
+  json_object_set_string_member (event, "message", cause->message);
+  sutra_run_emit_event (stage->run, event);
+  g_usleep ((gulong) (*delay_ms + jitter) * 1000);
+  *delay_ms = MIN (*delay_ms * 2, stage->spec->retry_max_backoff_ms);
+}
+
+/* Calls the plugin on a collecting output, retrying per the stage's
+ * policy. Returns the outputs, or NULL with @error (and *@misused when the
+ * plugin misused the API). */
+GPtrArray *
+sutra_call_process (StageRuntime *stage,
+                    gpointer instance,
+                    SutraItem *const *items,
+                    guint n_items,
+                    guint max_attempts,
+                    gboolean *misused,
+                    GError **error)
+{
+  guint delay_ms = stage->spec->retry_backoff_ms;
+
+  for (guint attempt = 1;; attempt++)
+    {
+      SutraOutput output;
+      g_autoptr (GError) local = NULL;
+
+      sutra_output_init_collect (&output, &stage->run->abandoning);
+      if (sutra_call_once (stage, instance, items, n_items, &output, misused, &local))
+        return g_steal_pointer (&output.items);
+      sutra_output_clear (&output);
+      if (*misused || attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      sutra_call_retry_wait (stage, items[0], attempt, local, &delay_ms);
+    }
+}
