@@ -94,6 +94,56 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
   return result;
 }
 
+/* A map's batch in the common case: one output per input, each keeping
+ * its input's path (what sutra_contract_attribute_outputs() checks), laid
+ * out in stream order without per-item arrays. The outputs' references move
+ * to the result. An output that is its input (a map passing it on) leaves
+ * the batch's reference redundant: it is dropped here, where this thread
+ * may still hold every reference, so usually without an atomic operation
+ * (sutra_item_unref_held()). Returns NULL, leaving everything as it was,
+ * when the outputs break the contract: sutra_contract_attribute_outputs()
+ * then says how. */
+static GPtrArray *
+assemble_direct (StageRuntime *stage, Batch *batch, GPtrArray *outputs)
+{
+  LineageMemo memo = { NULL, NULL };
+  GPtrArray *result;
+  guint data_index = 0;
+
+  if (outputs->len != batch->data->len)
+    return NULL;
+  for (guint i = 0; i < outputs->len; i++)
+    {
+      SutraItem *output = outputs->pdata[i], *input = batch->data->pdata[i];
+
+      if (output != input && (sutra_item_is_marker (output) || output->depth != input->depth ||
+                              sutra_item_compare (output, input) != 0))
+        return NULL;
+    }
+  result = g_ptr_array_new_full (batch->entries->len, (GDestroyNotify) sutra_item_unref);
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SutraItem *entry = batch->entries->pdata[i];
+      SutraItem *output;
+
+      if (sutra_item_is_marker (entry))
+        {
+          g_ptr_array_add (result, sutra_item_ref (entry));
+          continue;
+        }
+      output = g_steal_pointer (&outputs->pdata[data_index++]);
+      g_ptr_array_add (result,
+                       sutra_checkpoint_take_lineage (stage->checkpoint, output, entry, &memo));
+      if (output == entry)
+        {
+          /* batch->data still points to it: alive through the result. */
+          sutra_item_unref_held (entry, 2);
+          batch->entries->pdata[i] = NULL;
+        }
+    }
+  return result;
+}
+
 /* Gathers: one output per group, checked against the group's size. */
 static GPtrArray *
 process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
@@ -266,6 +316,8 @@ process_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErro
       else
         per_item = process_isolated (stage, executor, batch, error);
     }
+  else if (n_data > 0 && (result = assemble_direct (stage, batch, outputs)) != NULL)
+    return result;
   else if (n_data > 0)
     per_item = sutra_contract_attribute_outputs (stage, batch, outputs, error);
   else

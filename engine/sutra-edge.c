@@ -5,23 +5,26 @@
 
 #include "sutra-run-private.h"
 
-/* Pushes @items (borrowed; each is reffed) into @edge's ring, blocking while
- * it is full. Returns FALSE when the run is abandoned meanwhile.
+/* Pushes @items into @edge's ring, blocking while it is full: borrowed (each
+ * is reffed), or with @take, the caller's references, which the ring takes
+ * over (or drops, for items it does not take). Returns FALSE when the run is
+ * abandoned meanwhile.
  *
  * Wakeups are rationed both ways, or context switches would cost more than
  * the work: a producer that finds the ring full sleeps until it is half
  * empty, and the consumer is woken only once the ring holds what it waits
  * for (a whole batch, see sutra_intake_take_batch()). */
 gboolean
-sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items)
+sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean take)
 {
   StageRuntime *target = edge->target;
   ItemRing *ring = &target->input.rings[edge->ring];
   SutraRun *run = target->run;
   gboolean ok = TRUE;
+  guint i;
 
   g_mutex_lock (&target->input.lock);
-  for (guint i = 0; i < n_items; i++)
+  for (i = 0; i < n_items; i++)
     {
       if (ring->count == ring->capacity)
         {
@@ -39,7 +42,7 @@ sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items)
        * from there. */
       if (ring->count == ring->capacity)
         break;
-      sutra_ring_push (ring, sutra_item_ref (items[i]));
+      sutra_ring_push (ring, take ? items[i] : sutra_item_ref (items[i]));
       target->input.fill++;
       if ((guint) target->input.fill > target->input.max_fill)
         target->input.max_fill = target->input.fill;
@@ -47,6 +50,9 @@ sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items)
   if (ring->count >= target->input.want)
     g_cond_broadcast (&target->input.items_ready);
   g_mutex_unlock (&target->input.lock);
+  if (take)
+    for (; i < n_items; i++)
+      sutra_item_unref (items[i]);
   return ok;
 }
 
@@ -61,17 +67,33 @@ sutra_edge_close (Edge *edge)
   g_mutex_unlock (&target->input.lock);
 }
 
-/* Pushes to every downstream edge, in edge order. */
+/* Pushes to every downstream edge, in edge order. The last edge takes the array's references
+ * instead of taking its own: an item moves from stage to stage without a reference count changing
+ * (sutra-item.c says why that matters). */
 gboolean
 sutra_edge_emit_all (StageRuntime *stage, GPtrArray *items)
 {
+  int last = -1;
+  gboolean ok = TRUE;
+
   for (guint e = 0; e < stage->output.edges->len; e++)
+    if (!stage_is_skipped (g_array_index (stage->output.edges, Edge, e).target))
+      last = (int) e;
+  for (int e = 0; e <= last && ok; e++)
     {
       Edge *edge = &g_array_index (stage->output.edges, Edge, e);
 
-      if (!stage_is_skipped (edge->target) &&
-          !sutra_edge_push (edge, (SutraItem *const *) items->pdata, items->len))
-        return FALSE;
+      if (stage_is_skipped (edge->target))
+        continue;
+      ok = sutra_edge_push (edge, (SutraItem *const *) items->pdata, items->len, e == last);
+      if (e == last)
+        {
+          /* Taken (or dropped) by the push: emptied without unref. The
+           * arrays that carry items between stages all own them. */
+          g_ptr_array_set_free_func (items, NULL);
+          g_ptr_array_set_size (items, 0);
+          g_ptr_array_set_free_func (items, (GDestroyNotify) sutra_item_unref);
+        }
     }
-  return TRUE;
+  return ok;
 }

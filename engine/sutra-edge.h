@@ -51,8 +51,10 @@ sutra_ring_push (ItemRing *ring, SutraItem *item)
   ring->count++;
 }
 
-gboolean sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items);
+gboolean sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean take);
 void sutra_edge_close (Edge *edge);
+/* Pushes @items (an array that owns them) to every downstream edge, in edge
+ * order, and leaves @items empty. */
 gboolean sutra_edge_emit_all (StageRuntime *stage, GPtrArray *items);
 
 G_END_DECLS

@@ -48,12 +48,23 @@ take_next (StageRuntime *stage, SutraItem **item)
 void
 sutra_intake_clear_batch (Batch *batch)
 {
-  g_clear_pointer (&batch->entries, g_ptr_array_unref);
-  g_clear_pointer (&batch->data, g_ptr_array_unref);
+  if (batch->entries != NULL)
+    g_ptr_array_set_size (batch->entries, 0);
+  if (batch->data != NULL)
+    g_ptr_array_set_size (batch->data, 0);
   g_clear_pointer (&batch->closing, sutra_item_unref);
-  /* A worker reuses its Batch: nothing of this one may carry over. */
+  /* A worker reuses its Batch, arrays included (allocated once, at the
+   * batch size), but nothing else of this one may carry over. */
   batch->has_key = FALSE;
   batch->n_failed = 0;
+}
+
+void
+sutra_intake_free_batch (Batch *batch)
+{
+  sutra_intake_clear_batch (batch);
+  g_clear_pointer (&batch->entries, g_ptr_array_unref);
+  g_clear_pointer (&batch->data, g_ptr_array_unref);
 }
 
 /* Is @marker the end of the group the gather has open (or, with no group
@@ -85,8 +96,13 @@ sutra_intake_take_batch (StageRuntime *stage, Batch *batch)
       g_mutex_unlock (&stage->intake.lock);
       return FALSE;
     }
-  batch->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
-  batch->data = g_ptr_array_new ();
+  if (batch->entries == NULL)
+    {
+      guint reserve = is_gather ? 0 : batch_size;
+
+      batch->entries = g_ptr_array_new_full (reserve, (GDestroyNotify) sutra_item_unref);
+      batch->data = g_ptr_array_sized_new (reserve);
+    }
   batch->closing = NULL;
 
   /* One lock hold takes the whole batch; it is released only to wait. */

@@ -8,6 +8,9 @@
 G_BEGIN_DECLS
 
 gboolean sutra_intake_take_batch (StageRuntime *stage, Batch *batch);
+/* Empties @batch for the next one, keeping its arrays. */
 void sutra_intake_clear_batch (Batch *batch);
+/* Empties @batch and frees its arrays: when the worker is done. */
+void sutra_intake_free_batch (Batch *batch);
 
 G_END_DECLS

@@ -20,14 +20,33 @@ typedef enum
   SUTRA_ITEM_FLAG_GROUP_FAILED = 1 << 1,
 } SutraItemFlags;
 
+/* Where an item's payload bytes live (data and size are always set). */
+typedef enum
+{
+  /* In a GBytes of the item's own: payload. */
+  SUTRA_PAYLOAD_BYTES,
+  /* In the item's own allocation, after the id: one allocation for a
+   * line. payload is NULL until sutra_item_get_payload() asks for one. */
+  SUTRA_PAYLOAD_INLINE,
+  /* In payload_item's allocation: a derived item sharing its source's
+   * inline payload holds a reference to the source. */
+  SUTRA_PAYLOAD_BORROWED,
+} SutraPayloadKind;
+
 struct _SutraItem
 {
+  /* Atomic only while the item is shared: a thread holding the only
+   * reference (ref_count 1) is alone with it. See sutra_item_ref(). */
   gint ref_count;
   guint16 depth;
   guint16 flags;
-  gboolean meta_is_shared; /* meta belongs to the item we were derived from */
-  const char *media_type;  /* interned */
-  GBytes *payload;
+  guint8 meta_is_shared;  /* meta belongs to the item we were derived from */
+  guint8 payload_kind;    /* SutraPayloadKind */
+  const char *media_type; /* interned */
+  const guint8 *data;     /* the payload's bytes; never NULL */
+  gsize size;
+  GBytes *payload;         /* see SutraPayloadKind; set once, atomically */
+  SutraItem *payload_item; /* SUTRA_PAYLOAD_BORROWED: whose bytes these are */
   JsonObject *meta;
   guint64 group_size;    /* markers only */
   SutraLineage *lineage; /* what computed this item: resume and cache keys */
@@ -57,5 +76,16 @@ gboolean sutra_item_is_descendant_of (const SutraItem *item, const SutraItem *an
 int sutra_item_compare_prefix (const SutraItem *a, const SutraItem *b, guint depth);
 
 void sutra_item_set_lineage (SutraItem *item, SutraLineage *lineage);
+
+/* Replaces the payload of an item not yet shared: @payload (transfer full),
+ * or the same bytes as @input's (sutra_item_share_payload). For the store's
+ * deserializer. */
+void sutra_item_take_payload (SutraItem *item, GBytes *payload);
+void sutra_item_share_payload (SutraItem *item, const SutraItem *input);
+
+/* Drops one of @n_held references that the calling thread holds on @item,
+ * n_held >= 2: when they are all there are, no other thread can see the
+ * count, and no atomic operation is needed. */
+void sutra_item_unref_held (SutraItem *item, gint n_held);
 
 G_END_DECLS

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* SutraItem: one allocation holds the struct, the path and the id. */
+/* SutraItem: one allocation holds the struct, the path, the id and a small payload. */
 
 #include "sutra-item-private.h"
 #include "sutra-output-private.h"
@@ -27,23 +27,92 @@ empty_payload (void)
   return g_bytes_ref (empty);
 }
 
+/* One allocation: the struct, the path, the id and @inline_size bytes of
+ * payload after the id. */
 static SutraItem *
-item_alloc (guint depth, gsize id_length)
+item_alloc (guint depth, gsize id_length, gsize inline_size)
 {
   SutraItem *item;
 
-  item = g_malloc (sizeof (SutraItem) + depth * sizeof (guint64) + id_length + 1);
+  item = g_malloc (sizeof (SutraItem) + depth * sizeof (guint64) + id_length + 1 + inline_size);
   item->ref_count = 1;
   item->depth = depth;
   item->flags = 0;
   item->meta_is_shared = FALSE;
+  item->payload_kind = SUTRA_PAYLOAD_INLINE;
   item->media_type = SUTRA_MEDIA_TEXT_PLAIN;
+  item->id = (char *) (item->path + depth);
+  /* Empty until a payload is set: a valid pointer with a size of 0. */
+  item->data = (const guint8 *) item->id + id_length + 1;
+  item->size = 0;
   item->payload = NULL;
+  item->payload_item = NULL;
   item->meta = NULL;
   item->group_size = 0;
   item->lineage = NULL;
-  item->id = (char *) (item->path + depth);
   return item;
+}
+
+/* Copies @size bytes into the room item_alloc() left after the id. */
+static void
+item_set_inline (SutraItem *item, const void *data, gsize size)
+{
+  memcpy ((guint8 *) item->data, data, size);
+  item->size = size;
+}
+
+/* Releases the payload, leaving none (an empty one). */
+static void
+item_drop_payload (SutraItem *item)
+{
+  g_clear_pointer (&item->payload, g_bytes_unref);
+  g_clear_pointer (&item->payload_item, sutra_item_unref);
+  item->payload_kind = SUTRA_PAYLOAD_INLINE;
+  item->data = (const guint8 *) "";
+  item->size = 0;
+}
+
+void
+sutra_item_take_payload (SutraItem *item, GBytes *payload)
+{
+  gsize size = 0;
+  const guint8 *data;
+
+  item_drop_payload (item);
+  if (payload == NULL)
+    return;
+  data = g_bytes_get_data (payload, &size);
+  item->payload = payload;
+  item->payload_kind = SUTRA_PAYLOAD_BYTES;
+  /* g_bytes_get_data() gives NULL for some empty GBytes: data never is. */
+  item->data = data != NULL ? data : (const guint8 *) "";
+  item->size = size;
+}
+
+void
+sutra_item_share_payload (SutraItem *item, const SutraItem *input)
+{
+  item_drop_payload (item);
+  switch ((SutraPayloadKind) input->payload_kind)
+    {
+    case SUTRA_PAYLOAD_BYTES:
+      item->payload = g_bytes_ref (input->payload);
+      item->payload_kind = SUTRA_PAYLOAD_BYTES;
+      break;
+    case SUTRA_PAYLOAD_INLINE:
+      if (input->size == 0)
+        return; /* nothing to keep alive */
+      /* The bytes live in @input's allocation: keep it alive. */
+      item->payload_item = sutra_item_ref ((SutraItem *) input);
+      item->payload_kind = SUTRA_PAYLOAD_BORROWED;
+      break;
+    case SUTRA_PAYLOAD_BORROWED:
+      item->payload_item = sutra_item_ref (input->payload_item);
+      item->payload_kind = SUTRA_PAYLOAD_BORROWED;
+      break;
+    }
+  item->data = input->data;
+  item->size = input->size;
 }
 
 /* A constructor's check failed: the payload it was given is still ours to
@@ -57,6 +126,24 @@ misused_new (const char *function, const char *rule, GBytes *payload)
   return NULL;
 }
 
+/* An item with a copy of @id and @path, and no payload yet (but room for
+ * @inline_size bytes of one). */
+static SutraItem *
+item_new (const char *id,
+          const guint64 *path,
+          guint depth,
+          const char *media_type,
+          gsize inline_size)
+{
+  gsize id_length = strlen (id);
+  SutraItem *item = item_alloc (depth, id_length, inline_size);
+
+  memcpy (item->path, path, depth * sizeof (guint64));
+  memcpy (item->id, id, id_length + 1);
+  item->media_type = intern_media_type (media_type);
+  return item;
+}
+
 SutraItem *
 sutra_item_new_with_path (const char *id,
                           const guint64 *path,
@@ -64,16 +151,12 @@ sutra_item_new_with_path (const char *id,
                           const char *media_type,
                           GBytes *payload)
 {
-  gsize id_length = strlen (id);
   SutraItem *item;
 
   g_return_val_if_fail (depth >= 1 && depth <= SUTRA_ITEM_MAX_DEPTH, NULL);
 
-  item = item_alloc (depth, id_length);
-  memcpy (item->path, path, depth * sizeof (guint64));
-  memcpy (item->id, id, id_length + 1);
-  item->media_type = intern_media_type (media_type);
-  item->payload = payload != NULL ? payload : empty_payload ();
+  item = item_new (id, path, depth, media_type, 0);
+  sutra_item_take_payload (item, payload);
   return item;
 }
 
@@ -86,13 +169,48 @@ sutra_item_new_root (const char *id, guint64 position, const char *media_type, G
 }
 
 SutraItem *
+sutra_item_new_root_from_data (const char *id,
+                               guint64 position,
+                               const char *media_type,
+                               const void *data,
+                               gsize size)
+{
+  SutraItem *item;
+
+  if (G_UNLIKELY (id == NULL))
+    return misused_new (G_STRFUNC, "id != NULL", NULL);
+  if (G_UNLIKELY (data == NULL && size > 0))
+    return misused_new (G_STRFUNC, "data != NULL || size == 0", NULL);
+  item = item_new (id, &position, 1, media_type, size);
+  item_set_inline (item, data, size);
+  return item;
+}
+
+/* Child @index of @parent, with room for @inline_size bytes of payload. */
+static SutraItem *
+child_new (const SutraItem *parent, guint64 index, const char *media_type, gsize inline_size)
+{
+  char suffix[32];
+  gsize parent_length, suffix_length;
+  SutraItem *item;
+
+  suffix_length = (gsize) snprintf (suffix, sizeof suffix, "/%04" G_GUINT64_FORMAT, index);
+  parent_length = strlen (parent->id);
+  item = item_alloc (parent->depth + 1, parent_length + suffix_length, inline_size);
+  memcpy (item->path, parent->path, parent->depth * sizeof (guint64));
+  item->path[parent->depth] = index;
+  memcpy (item->id, parent->id, parent_length);
+  memcpy (item->id + parent_length, suffix, suffix_length + 1);
+  item->media_type = intern_media_type (media_type);
+  return item;
+}
+
+SutraItem *
 sutra_item_new_child (const SutraItem *parent,
                       guint64 index,
                       const char *media_type,
                       GBytes *payload)
 {
-  char suffix[32];
-  gsize parent_length, suffix_length;
   SutraItem *item;
 
   if (G_UNLIKELY (parent == NULL))
@@ -100,16 +218,41 @@ sutra_item_new_child (const SutraItem *parent,
   if (G_UNLIKELY (parent->depth >= SUTRA_ITEM_MAX_DEPTH))
     return misused_new (G_STRFUNC, "parent->depth < SUTRA_ITEM_MAX_DEPTH", payload);
 
-  suffix_length = (gsize) snprintf (suffix, sizeof suffix, "/%04" G_GUINT64_FORMAT, index);
-  parent_length = strlen (parent->id);
-  item = item_alloc (parent->depth + 1, parent_length + suffix_length);
-  memcpy (item->path, parent->path, parent->depth * sizeof (guint64));
-  item->path[parent->depth] = index;
-  memcpy (item->id, parent->id, parent_length);
-  memcpy (item->id + parent_length, suffix, suffix_length + 1);
-  item->media_type = intern_media_type (media_type);
-  item->payload = payload != NULL ? payload : empty_payload ();
+  item = child_new (parent, index, media_type, 0);
+  sutra_item_take_payload (item, payload);
   return item;
+}
+
+SutraItem *
+sutra_item_new_child_from_data (const SutraItem *parent,
+                                guint64 index,
+                                const char *media_type,
+                                const void *data,
+                                gsize size)
+{
+  SutraItem *item;
+
+  if (G_UNLIKELY (parent == NULL))
+    return misused_new (G_STRFUNC, "parent != NULL", NULL);
+  if (G_UNLIKELY (parent->depth >= SUTRA_ITEM_MAX_DEPTH))
+    return misused_new (G_STRFUNC, "parent->depth < SUTRA_ITEM_MAX_DEPTH", NULL);
+  if (G_UNLIKELY (data == NULL && size > 0))
+    return misused_new (G_STRFUNC, "data != NULL || size == 0", NULL);
+
+  item = child_new (parent, index, media_type, size);
+  item_set_inline (item, data, size);
+  return item;
+}
+
+/* The metadata of a derived item: its source's, shared until written. */
+static void
+derive_meta (SutraItem *item, const SutraItem *source)
+{
+  if (source->meta != NULL)
+    {
+      item->meta = json_object_ref (source->meta);
+      item->meta_is_shared = TRUE;
+    }
 }
 
 SutraItem *
@@ -120,14 +263,33 @@ sutra_item_new_derived (const SutraItem *source, const char *media_type, GBytes 
   if (G_UNLIKELY (source == NULL))
     return misused_new (G_STRFUNC, "source != NULL", payload);
 
-  item = sutra_item_new_with_path (source->id, source->path, source->depth,
-                                   media_type != NULL ? media_type : source->media_type,
-                                   payload != NULL ? payload : g_bytes_ref (source->payload));
-  if (source->meta != NULL)
-    {
-      item->meta = json_object_ref (source->meta);
-      item->meta_is_shared = TRUE;
-    }
+  item = item_new (source->id, source->path, source->depth,
+                   media_type != NULL ? media_type : source->media_type, 0);
+  if (payload != NULL)
+    sutra_item_take_payload (item, payload);
+  else
+    sutra_item_share_payload (item, source);
+  derive_meta (item, source);
+  return item;
+}
+
+SutraItem *
+sutra_item_new_derived_from_data (const SutraItem *source,
+                                  const char *media_type,
+                                  const void *data,
+                                  gsize size)
+{
+  SutraItem *item;
+
+  if (G_UNLIKELY (source == NULL))
+    return misused_new (G_STRFUNC, "source != NULL", NULL);
+  if (G_UNLIKELY (data == NULL && size > 0))
+    return misused_new (G_STRFUNC, "data != NULL || size == 0", NULL);
+
+  item = item_new (source->id, source->path, source->depth,
+                   media_type != NULL ? media_type : source->media_type, size);
+  item_set_inline (item, data, size);
+  derive_meta (item, source);
   return item;
 }
 
@@ -154,15 +316,33 @@ sutra_item_new_group_end (const SutraItem *parent_like, guint depth, guint64 gro
 
   g_return_val_if_fail (depth >= 1 && depth <= parent_like->depth, NULL);
 
-  item = item_alloc (depth, 0);
+  item = item_alloc (depth, 0, 0);
   memcpy (item->path, parent_like->path, depth * sizeof (guint64));
   item->id[0] = '\0';
   item->flags = SUTRA_ITEM_FLAG_GROUP_END;
   item->group_size = group_size;
-  item->payload = empty_payload ();
   return item;
 }
 
+/* Reference counting. An item passes from thread to thread (a queue's
+ * mutex orders what each does with it), and is shared only where a stage
+ * feeds several others or a plugin keeps one. So:
+ *
+ * - sutra_item_ref() is atomic: a plugin may hand an item it borrows to
+ *   threads of its own, and two of them may take references at once;
+ * - sutra_item_unref() of the last reference needs none: a count of 1 seen
+ *   by the holder of that reference can change only by the holder's hand
+ *   (taking a reference requires holding one, or borrowing one from the
+ *   holder, which is not lending it while it lets it go). The acquire load
+ *   orders the free after the other threads' last use, which their atomic
+ *   decrements released;
+ * - the engine, which knows when it holds every reference (a batch's input
+ *   and the identical output a map pushed for it), drops one of them without
+ *   an atomic (sutra_item_unref_held()), and moves items between stages
+ *   without taking references at all.
+ *
+ * A line through source, map and sink costs no atomic operation in the
+ * engine; a plugin that passes its input on pays one (its own reference). */
 SutraItem *
 sutra_item_ref (SutraItem *item)
 {
@@ -171,16 +351,37 @@ sutra_item_ref (SutraItem *item)
   return item;
 }
 
-void
-sutra_item_unref (SutraItem *item)
+static void
+item_free (SutraItem *item)
 {
-  if (item == NULL || !g_atomic_int_dec_and_test (&item->ref_count))
-    return;
-  g_bytes_unref (item->payload);
+  if (item->payload != NULL)
+    g_bytes_unref (item->payload);
+  if (item->payload_item != NULL)
+    sutra_item_unref (item->payload_item);
   if (item->meta != NULL)
     json_object_unref (item->meta);
   sutra_lineage_unref (item->lineage);
   g_free (item);
+}
+
+void
+sutra_item_unref (SutraItem *item)
+{
+  if (item == NULL)
+    return;
+  if (__atomic_load_n (&item->ref_count, __ATOMIC_ACQUIRE) == 1 ||
+      g_atomic_int_dec_and_test (&item->ref_count))
+    item_free (item);
+}
+
+void
+sutra_item_unref_held (SutraItem *item, gint n_held)
+{
+  g_assert (n_held >= 2);
+  if (__atomic_load_n (&item->ref_count, __ATOMIC_ACQUIRE) == n_held)
+    item->ref_count = n_held - 1;
+  else
+    sutra_item_unref (item);
 }
 
 const char *
@@ -250,21 +451,30 @@ sutra_item_get_media_type (const SutraItem *item)
 GBytes *
 sutra_item_get_payload (const SutraItem *item)
 {
+  GBytes *payload, *made;
+
   SUTRA_API_CHECK_VAL (item != NULL, NULL);
-  return item->payload;
+  if (item->payload_kind == SUTRA_PAYLOAD_BORROWED)
+    return sutra_item_get_payload (item->payload_item);
+  payload = __atomic_load_n (&item->payload, __ATOMIC_ACQUIRE);
+  if (payload != NULL)
+    return payload;
+  /* An inline payload gets its GBytes on the first request: a copy, since
+   * a caller may keep a reference to it after the item is gone. Items are
+   * shared between threads: the first GBytes installed is everyone's. */
+  made = item->size > 0 ? g_bytes_new (item->data, item->size) : empty_payload ();
+  if (!g_atomic_pointer_compare_and_exchange ((GBytes **) &item->payload, NULL, made))
+    g_bytes_unref (made);
+  return __atomic_load_n (&item->payload, __ATOMIC_ACQUIRE);
 }
 
 const guint8 *
 sutra_item_get_data (const SutraItem *item, gsize *size)
 {
-  const guint8 *data;
-
   SUTRA_API_CHECK_VAL (item != NULL, NULL);
-  data = g_bytes_get_data (item->payload, size);
-  /* g_bytes_get_data() gives NULL for some empty GBytes (g_bytes_new (p, 0))
-   * and not for others: plugins get one answer, a pointer they may hand to
-   * memcpy() or memchr() with a size of 0. */
-  return data != NULL ? data : (const guint8 *) "";
+  if (size != NULL)
+    *size = item->size;
+  return item->data;
 }
 
 JsonObject *

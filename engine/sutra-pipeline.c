@@ -1075,7 +1075,13 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
 
   ok &= get_uint_member (problems, stage, "workers", 1, MAX_WORKERS, 1, &spec->workers, json_base,
                          name);
-  ok &= get_uint_member (problems, stage, "batch", 1, MAX_BATCH, 64, &spec->batch, json_base, name);
+  /* 256: measured on the identity pipeline (docs/benchmarks.md), the
+   * smallest of the sizes with the least CPU per item, with and without a
+   * job; 64 cost a quarter to a half more (a wakeup, a store entry and a
+   * journal row per batch), 4096 about as much (batches no longer stay in
+   * the caches). Slow stages with few items want smaller ones: they set it. */
+  ok &=
+    get_uint_member (problems, stage, "batch", 1, MAX_BATCH, 256, &spec->batch, json_base, name);
   /* By default a queue holds four batches: a worker forms a batch only when
    * a whole one is queued, so a queue of one batch would make the stage
    * and its producer take turns instead of overlapping. */

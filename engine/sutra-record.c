@@ -99,7 +99,9 @@ shared_fields (const SutraItem *item, const SutraItem *input)
   /* A map that passes its input on returns the item itself. */
   if (item == input)
     return BORROW_ALL;
-  if (item->payload == input->payload)
+  /* The same bytes: a payload shared by reference (a GBytes, or the inline
+   * payload of an item derived from). */
+  if (item->data == input->data && item->size == input->size)
     shared |= BORROW_PAYLOAD;
   if (item->meta != NULL && item->meta == input->meta)
     shared |= BORROW_META;
@@ -205,10 +207,7 @@ put_fields (Writer *out, const SutraItem *item, guint borrowed, JsonGenerator **
     put_meta (out, item->meta, generator);
   if (!(borrowed & BORROW_PAYLOAD))
     {
-      gsize payload_size;
-      const guint8 *payload = g_bytes_get_data (item->payload, &payload_size);
-
-      put_string (out, payload, payload_size);
+      put_string (out, item->data, item->size);
     }
 }
 
@@ -455,8 +454,10 @@ read_tables (Cursor *cursor, GPtrArray *lineages, GPtrArray *types)
 static SutraItem *
 copy_of_input (const SutraItem *input, const char *media_type)
 {
-  SutraItem *item = sutra_item_new_with_path (input->id, input->path, input->depth, media_type,
-                                              g_bytes_ref (input->payload));
+  SutraItem *item =
+    sutra_item_new_with_path (input->id, input->path, input->depth, media_type, NULL);
+
+  sutra_item_share_payload (item, input);
 
   item->group_size = input->group_size;
   if (input->meta != NULL)
@@ -585,17 +586,15 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
         }
       if (borrowed & BORROW_PAYLOAD)
         {
-          g_bytes_unref (item->payload);
-          item->payload = g_bytes_ref (input->payload);
+          sutra_item_share_payload (item, input);
         }
       else
         {
           length = get_varint (&cursor);
           if ((p = take (&cursor, length)) == NULL)
             break;
-          g_bytes_unref (item->payload);
           /* The payload points into the record: no copy. */
-          item->payload = g_bytes_new_from_bytes (body, p - cursor.data, length);
+          sutra_item_take_payload (item, g_bytes_new_from_bytes (body, p - cursor.data, length));
         }
       if (lineage > 0)
         sutra_item_set_lineage (item, lineages->pdata[lineage - 1]);

@@ -45,6 +45,7 @@ sutra_reorder_deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs, gbo
       WindowSlot *head =
         &stage->output.window[stage->output.next_flush_seq % stage->output.window_size];
       g_autoptr (GPtrArray) items = NULL;
+      guint64 n_out = 0;
       gboolean ok;
 
       if (!head->ready)
@@ -53,10 +54,11 @@ sutra_reorder_deposit (StageRuntime *stage, guint64 seq, GPtrArray *outputs, gbo
       head->ready = FALSE;
       g_mutex_unlock (&stage->output.lock);
 
-      ok = sutra_edge_emit_all (stage, items);
+      /* Counted before they go: the push empties @items. */
       for (guint i = 0; i < items->len; i++)
-        if (!sutra_item_is_marker (items->pdata[i]))
-          COUNTER_ADD (stage->counters.n_out, 1);
+        n_out += !sutra_item_is_marker (items->pdata[i]);
+      COUNTER_ADD (stage->counters.n_out, n_out);
+      ok = sutra_edge_emit_all (stage, items);
 
       g_mutex_lock (&stage->output.lock);
       stage->output.next_flush_seq++;

@@ -20,14 +20,15 @@ static void
 source_send (SourceState *state)
 {
   StageRuntime *stage = state->stage;
+  guint n = state->pending->len;
 
-  if (state->pending->len == 0)
+  if (n == 0)
     return;
   if (!sutra_edge_emit_all (stage, state->pending))
     g_atomic_int_set (&stage->run->stopping, 1);
   /* A source's "in" is what it produced: progress and status count it. */
-  COUNTER_ADD (stage->counters.n_in, state->pending->len);
-  COUNTER_ADD (stage->counters.n_out, state->pending->len);
+  COUNTER_ADD (stage->counters.n_in, n);
+  COUNTER_ADD (stage->counters.n_out, n);
   g_ptr_array_set_size (state->pending, 0);
 }
 

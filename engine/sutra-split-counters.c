@@ -10,9 +10,11 @@
 static guint64
 payload_size (SutraItem *item)
 {
-  GBytes *payload = sutra_item_get_payload (item);
+  gsize size = 0;
 
-  return payload != NULL ? g_bytes_get_size (payload) : 0;
+  /* Not sutra_item_get_payload(): it would make a GBytes of an inline payload. */
+  sutra_item_get_data (item, &size);
+  return size;
 }
 
 void

@@ -128,11 +128,12 @@ split_send (SplitStream *s)
     }
   if (s->pending->len == 0)
     return;
-  if (!sutra_edge_emit_all (stage, s->pending))
-    g_atomic_int_set (&run->stopping, 1);
   for (guint i = 0; i < s->pending->len; i++)
     if (!sutra_item_is_marker (s->pending->pdata[i]))
       COUNTER_ADD (stage->counters.n_out, 1);
+  /* Counted before they go: the push empties the array. */
+  if (!sutra_edge_emit_all (stage, s->pending))
+    g_atomic_int_set (&run->stopping, 1);
   g_ptr_array_set_size (s->pending, 0);
 }
 

@@ -298,6 +298,7 @@ sutra_worker_main (gpointer data, gpointer user_data)
         sutra_reorder_deposit (stage, batch.seq, outputs, flusher);
         sutra_intake_clear_batch (&batch);
       }
+  sutra_intake_free_batch (&batch);
 
   if (g_atomic_int_dec_and_test (&stage->workers.n_alive))
     stage_finish (stage);

@@ -66,6 +66,31 @@ SUTRA_API SutraItem *sutra_item_new_root (const char *id,
                                           GBytes *payload);
 
 /**
+ * sutra_item_new_root_from_data:
+ * @id: the item's display id
+ * @position: the item's position in its source's output
+ * @media_type: (nullable): the payload's media type; %NULL means text/plain
+ * @data: (array length=size) (nullable): the payload's bytes, copied; %NULL
+ *   only with a @size of 0
+ * @size: the payload's size in bytes
+ *
+ * As sutra_item_new_root(), with a copy of @data as the payload, kept in the
+ * item's own allocation: one allocation for the item and its payload, where
+ * a #GBytes costs two more. The way to make many small items (a line, a
+ * sentence); for a large payload already in a buffer of its own,
+ * sutra_item_new_root() with g_bytes_new_take() avoids the copy.
+ * sutra_item_get_data() reads the bytes in place; sutra_item_get_payload()
+ * makes a #GBytes copy on its first call.
+ *
+ * Returns: (transfer full): a new item
+ */
+SUTRA_API SutraItem *sutra_item_new_root_from_data (const char *id,
+                                                    guint64 position,
+                                                    const char *media_type,
+                                                    const void *data,
+                                                    gsize size);
+
+/**
  * sutra_item_new_child:
  * @parent: the item being split
  * @index: the child's index among its parent's children, from 0
@@ -85,6 +110,26 @@ SUTRA_API SutraItem *sutra_item_new_child (const SutraItem *parent,
                                            GBytes *payload);
 
 /**
+ * sutra_item_new_child_from_data:
+ * @parent: the item being split
+ * @index: the child's index among its parent's children, from 0
+ * @media_type: (nullable): the payload's media type; %NULL means text/plain
+ * @data: (array length=size) (nullable): the payload's bytes, copied; %NULL
+ *   only with a @size of 0
+ * @size: the payload's size in bytes
+ *
+ * As sutra_item_new_child(), with a copy of @data in the item's own
+ * allocation (see sutra_item_new_root_from_data()).
+ *
+ * Returns: (transfer full): a new item
+ */
+SUTRA_API SutraItem *sutra_item_new_child_from_data (const SutraItem *parent,
+                                                     guint64 index,
+                                                     const char *media_type,
+                                                     const void *data,
+                                                     gsize size);
+
+/**
  * sutra_item_new_derived:
  * @source: the item a map turns into another
  * @media_type: (nullable): the new media type; %NULL keeps @source's
@@ -99,6 +144,24 @@ SUTRA_API SutraItem *sutra_item_new_child (const SutraItem *parent,
 SUTRA_API SutraItem *sutra_item_new_derived (const SutraItem *source,
                                              const char *media_type,
                                              GBytes *payload);
+
+/**
+ * sutra_item_new_derived_from_data:
+ * @source: the item a map turns into another
+ * @media_type: (nullable): the new media type; %NULL keeps @source's
+ * @data: (array length=size) (nullable): the new payload's bytes, copied;
+ *   %NULL only with a @size of 0
+ * @size: the payload's size in bytes
+ *
+ * As sutra_item_new_derived() with a new payload, copied into the item's own
+ * allocation (see sutra_item_new_root_from_data()).
+ *
+ * Returns: (transfer full): a new item
+ */
+SUTRA_API SutraItem *sutra_item_new_derived_from_data (const SutraItem *source,
+                                                       const char *media_type,
+                                                       const void *data,
+                                                       gsize size);
 
 /**
  * sutra_item_new_parent:
@@ -116,7 +179,23 @@ SUTRA_API SutraItem *sutra_item_new_parent (const SutraItem *child,
                                             const char *media_type,
                                             GBytes *payload);
 
+/**
+ * sutra_item_ref:
+ *
+ * Takes a reference, from any thread: on an item the caller holds a
+ * reference to, or borrows (the items a process() call is given).
+ *
+ * Returns: (transfer full): @item
+ */
 SUTRA_API SutraItem *sutra_item_ref (SutraItem *item);
+
+/**
+ * sutra_item_unref:
+ * @item: (transfer full) (nullable): an item
+ *
+ * Drops a reference, from any thread. The caller must not be lending @item
+ * to another thread meanwhile (as for any reference count).
+ */
 SUTRA_API void sutra_item_unref (SutraItem *item);
 
 /**
@@ -167,6 +246,11 @@ SUTRA_API const char *sutra_item_get_media_type (const SutraItem *item);
 
 /**
  * sutra_item_get_payload:
+ *
+ * The payload as a #GBytes. An item made from data
+ * (sutra_item_new_root_from_data() and the like) keeps its bytes in its own
+ * allocation and makes the #GBytes, a copy, on the first call: to read the
+ * bytes, sutra_item_get_data() is cheaper.
  *
  * Returns: (transfer none): the payload; never %NULL (an empty payload has
  *   size 0). It is bytes with a length, not a string: it may hold U+0000 and

@@ -38,12 +38,48 @@ static const SutraParamInfo jsonl_sink_params[] = {
  * start_writeback(). */
 #define WRITEBACK_EVERY (8 << 20)
 
+/* The output buffer: appends are inline and check room once per run of
+ * bytes, where a GString call per piece cost more than the escaping. */
+typedef struct
+{
+  char *data;
+  gsize len;
+  gsize size;
+} Buffer;
+
+static void
+buffer_grow (Buffer *buffer, gsize n)
+{
+  buffer->size = MAX (buffer->size * 2, buffer->len + n);
+  buffer->data = g_realloc (buffer->data, buffer->size);
+}
+
+static inline void
+buffer_append (Buffer *buffer, const void *data, gsize n)
+{
+  if (G_UNLIKELY (buffer->size - buffer->len < n))
+    buffer_grow (buffer, n);
+  memcpy (buffer->data + buffer->len, data, n);
+  buffer->len += n;
+}
+
+#define buffer_append_literal(buffer, literal) \
+  buffer_append ((buffer), (literal), sizeof (literal) - 1)
+
+static inline void
+buffer_append_c (Buffer *buffer, char c)
+{
+  if (G_UNLIKELY (buffer->size == buffer->len))
+    buffer_grow (buffer, 1);
+  buffer->data[buffer->len++] = c;
+}
+
 typedef struct
 {
   const JsonlSinkSettings *settings;
   char *part_path;
   int fd;
-  GString *buffer;
+  Buffer buffer;
   guint64 offset;    /* bytes written to fd so far */
   guint64 writeback; /* bytes whose writeback has been started */
 } JsonlSink;
@@ -56,7 +92,7 @@ jsonl_sink_destroy (gpointer instance)
   if (sink->fd >= 0 && sink->fd != STDOUT_FILENO)
     close (sink->fd);
   g_free (sink->part_path);
-  g_string_free (sink->buffer, TRUE);
+  g_free (sink->buffer.data);
   g_free (sink);
 }
 
@@ -105,9 +141,9 @@ start_writeback (JsonlSink *sink)
 static gboolean
 flush_buffer (JsonlSink *sink, GError **error)
 {
-  gboolean ok = write_all (sink, sink->buffer->str, sink->buffer->len, error);
+  gboolean ok = write_all (sink, sink->buffer.data, sink->buffer.len, error);
 
-  g_string_truncate (sink->buffer, 0);
+  sink->buffer.len = 0;
   if (ok)
     start_writeback (sink);
   return ok;
@@ -120,7 +156,8 @@ jsonl_sink_create (const SutraStageContext *context, gconstpointer settings, GEr
   JsonlSink *sink = g_new0 (JsonlSink, 1);
 
   sink->settings = s;
-  sink->buffer = g_string_sized_new (FLUSH_AT + 4096);
+  sink->buffer.size = FLUSH_AT + 4096;
+  sink->buffer.data = g_malloc (sink->buffer.size);
   if (strcmp (s->path, "-") == 0)
     {
       sink->fd = STDOUT_FILENO;
@@ -156,71 +193,82 @@ jsonl_sink_create (const SutraStageContext *context, gconstpointer settings, GEr
   return sink;
 }
 
+/* The bytes a JSON string cannot hold as they are: controls, the quote, the
+ * backslash, and (to be checked as UTF-8) every byte from 0x80. */
+static const guint8 needs_care[256] = {
+  [0x00 ... 0x1f] = 1,
+  ['"'] = 1,
+  ['\\'] = 1,
+  [0x80 ... 0xff] = 1,
+};
+
 /* Appends @data as a JSON string. Invalid UTF-8 becomes U+FFFD: JSON text
  * must be Unicode. */
 static void
-append_json_string (GString *out, const char *data, gsize length)
+append_json_string (Buffer *out, const char *data, gsize length)
 {
   static const char hex[] = "0123456789abcdef";
-  const char *p = data, *end = data + length;
+  const guchar *p = (const guchar *) data, *end = p + length;
 
-  g_string_append_c (out, '"');
+  buffer_append_c (out, '"');
   while (p < end)
     {
-      const char *run = p;
+      const guchar *run = p;
 
-      /* Copy plain ASCII in runs: the common case. */
-      while (p < end && (guchar) *p >= 0x20 && (guchar) *p < 0x80 && *p != '"' && *p != '\\')
+      /* Copy the bytes that need nothing in runs: the common case. */
+      while (p < end && !needs_care[*p])
         p++;
-      g_string_append_len (out, run, p - run);
+      buffer_append (out, run, p - run);
       if (p == end)
         break;
-      if ((guchar) *p >= 0x80)
+      if (*p >= 0x80)
         {
-          const char *valid_end;
+          const char *c_start = (const char *) p, *valid_end;
 
-          if (g_utf8_validate (p, MIN (end - p, 4), &valid_end) || valid_end > p)
+          if (g_utf8_validate (c_start, MIN (end - p, 4), &valid_end) || valid_end > c_start)
             {
-              gunichar c = g_utf8_get_char_validated (p, end - p);
+              gunichar c = g_utf8_get_char_validated (c_start, end - p);
 
               if (c != (gunichar) -1 && c != (gunichar) -2)
                 {
-                  const char *next = g_utf8_next_char (p);
+                  const char *next = g_utf8_next_char (c_start);
 
-                  g_string_append_len (out, p, next - p);
-                  p = next;
+                  buffer_append (out, c_start, next - c_start);
+                  p = (const guchar *) next;
                   continue;
                 }
             }
-          g_string_append (out, "\xef\xbf\xbd");
+          buffer_append_literal (out, "\xef\xbf\xbd");
           p++;
           continue;
         }
       switch (*p)
         {
         case '"':
-          g_string_append (out, "\\\"");
+          buffer_append_literal (out, "\\\"");
           break;
         case '\\':
-          g_string_append (out, "\\\\");
+          buffer_append_literal (out, "\\\\");
           break;
         case '\n':
-          g_string_append (out, "\\n");
+          buffer_append_literal (out, "\\n");
           break;
         case '\r':
-          g_string_append (out, "\\r");
+          buffer_append_literal (out, "\\r");
           break;
         case '\t':
-          g_string_append (out, "\\t");
+          buffer_append_literal (out, "\\t");
           break;
         default:
-          g_string_append (out, "\\u00");
-          g_string_append_c (out, hex[(guchar) *p >> 4]);
-          g_string_append_c (out, hex[(guchar) *p & 0xf]);
+          {
+            char escape[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xf] };
+
+            buffer_append (out, escape, sizeof escape);
+          }
         }
       p++;
     }
-  g_string_append_c (out, '"');
+  buffer_append_c (out, '"');
 }
 
 static gboolean
@@ -246,6 +294,7 @@ jsonl_sink_process (gpointer instance,
                     GError **error)
 {
   JsonlSink *sink = instance;
+  Buffer *buffer = &sink->buffer;
 
   for (guint i = 0; i < n_items; i++)
     {
@@ -256,8 +305,8 @@ jsonl_sink_process (gpointer instance,
       gsize size;
       const guint8 *data = sutra_item_get_data (item, &size);
 
-      g_string_append (sink->buffer, "{\"id\":");
-      append_json_string (sink->buffer, id, strlen (id));
+      buffer_append_literal (buffer, "{\"id\":");
+      append_json_string (buffer, id, strlen (id));
       if (meta != NULL && sink->settings->include_meta)
         {
           g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), meta);
@@ -266,35 +315,39 @@ jsonl_sink_process (gpointer instance,
 
           /* Doubles as short decimals: 0.1, not 0.10000000000000001. */
           text = sutra_json_to_data (node, FALSE, &length);
-          g_string_append (sink->buffer, ",\"meta\":");
-          g_string_append_len (sink->buffer, text, length);
+          buffer_append_literal (buffer, ",\"meta\":");
+          buffer_append (buffer, text, length);
         }
       if (is_json_object (media_type, data, size))
         {
           /* A JSON object (the dhatu stage's results): its members follow
            * the id, as they are. */
           if (size > 2)
-            g_string_append_c (sink->buffer, ',');
-          g_string_append_len (sink->buffer, (const char *) data + 1, size - 2);
+            buffer_append_c (buffer, ',');
+          buffer_append (buffer, (const char *) data + 1, size - 2);
         }
       else if (is_text (media_type))
         {
           if (strcmp (media_type, SUTRA_MEDIA_TEXT_PLAIN) != 0)
             {
-              g_string_append (sink->buffer, ",\"media_type\":");
-              append_json_string (sink->buffer, media_type, strlen (media_type));
+              buffer_append_literal (buffer, ",\"media_type\":");
+              append_json_string (buffer, media_type, strlen (media_type));
             }
-          g_string_append (sink->buffer, ",\"text\":");
-          append_json_string (sink->buffer, (const char *) data, size);
+          buffer_append_literal (buffer, ",\"text\":");
+          append_json_string (buffer, (const char *) data, size);
         }
       else
         {
-          g_string_append (sink->buffer, ",\"media_type\":");
-          append_json_string (sink->buffer, media_type, strlen (media_type));
-          g_string_append_printf (sink->buffer, ",\"size\":%" G_GSIZE_FORMAT, size);
+          char number[32];
+
+          buffer_append_literal (buffer, ",\"media_type\":");
+          append_json_string (buffer, media_type, strlen (media_type));
+          buffer_append (buffer, number,
+                         (gsize) g_snprintf (number, sizeof number, ",\"size\":%" G_GSIZE_FORMAT,
+                                             size));
         }
-      g_string_append (sink->buffer, "}\n");
-      if (sink->buffer->len >= FLUSH_AT && !flush_buffer (sink, error))
+      buffer_append_literal (buffer, "}\n");
+      if (buffer->len >= FLUSH_AT && !flush_buffer (sink, error))
         return FALSE;
     }
   return TRUE;

@@ -376,8 +376,8 @@ emit_jsonl (Reader *reader,
   {
     const char *text = json_node_get_string (member);
 
-    item = sutra_item_new_root (id, reader->position++, SUTRA_MEDIA_TEXT_PLAIN,
-                                g_bytes_new (text, strlen (text)));
+    item = sutra_item_new_root_from_data (id, reader->position++, SUTRA_MEDIA_TEXT_PLAIN, text,
+                                          strlen (text));
   }
   json_object_iter_init (&iter, object);
   while (json_object_iter_next (&iter, &name, &member))
@@ -418,9 +418,10 @@ emit_line (Reader *reader,
   for (gsize i = 0; i < n_digits; i++)
     id[stem_length + 1 + i] = digits[n_digits - 1 - i];
   id[stem_length + 1 + n_digits] = '\0';
+  /* The line inside the item: one allocation per line. */
   sutra_output_push (reader->output,
-                     sutra_item_new_root (id, reader->position++, SUTRA_MEDIA_TEXT_PLAIN,
-                                          g_bytes_new (line, length)));
+                     sutra_item_new_root_from_data (id, reader->position++, SUTRA_MEDIA_TEXT_PLAIN,
+                                                    line, length));
   return TRUE;
 }
 

@@ -466,6 +466,147 @@ test_item_empty_payload_data (void)
     }
 }
 
+static void
+test_item_from_data_inline (void)
+{
+  static const char text[] = "a line\0with a NUL";
+  g_autoptr (SutraItem) root =
+    sutra_item_new_root_from_data ("lines:1", 4, NULL, text, sizeof text - 1);
+  g_autoptr (SutraItem) child =
+    sutra_item_new_child_from_data (root, 2, "text/markdown", "# two", 5);
+  g_autoptr (SutraItem) derived = sutra_item_new_derived_from_data (child, NULL, "three", 5);
+  g_autoptr (SutraItem) empty = sutra_item_new_root_from_data ("e", 0, NULL, NULL, 0);
+  const guint8 *data;
+  gsize size = 99;
+
+  g_test_summary ("Items made from data hold a copy of it in their own allocation, with "
+                  "the ids, paths and media types of the GBytes constructors");
+  data = sutra_item_get_data (root, &size);
+  g_assert_cmpmem (data, size, text, sizeof text - 1);
+  g_assert_true (data != (const guint8 *) text);
+  /* In the item's allocation, after the id: no GBytes until asked. */
+  g_assert_cmpint (root->payload_kind, ==, SUTRA_PAYLOAD_INLINE);
+  g_assert_null (root->payload);
+  g_assert_true (data > (const guint8 *) root && data < (const guint8 *) root->id + 64);
+  g_assert_cmpstr (sutra_item_get_id (child), ==, "lines:1/0002");
+  g_assert_cmpstr (sutra_item_get_media_type (child), ==, "text/markdown");
+  g_assert_cmpmem (sutra_item_get_data (child, &size), size, "# two", 5);
+  g_assert_cmpstr (sutra_item_get_id (derived), ==, "lines:1/0002");
+  g_assert_cmpint (sutra_item_compare (derived, child), ==, 0);
+  g_assert_cmpstr (sutra_item_get_media_type (derived), ==, "text/markdown");
+  g_assert_cmpmem (sutra_item_get_data (derived, &size), size, "three", 5);
+  g_assert_nonnull (sutra_item_get_data (empty, &size));
+  g_assert_cmpuint (size, ==, 0);
+  g_assert_cmpuint (g_bytes_get_size (sutra_item_get_payload (empty)), ==, 0);
+}
+
+static void
+test_item_from_data_misuse (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_assert_null (sutra_item_new_root_from_data ("x", 0, NULL, NULL, 3));
+      return;
+    }
+  g_test_summary ("NULL data with a size is a misuse: a critical, and NULL");
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*data != NULL || size == 0*");
+}
+
+static void
+test_item_inline_payload_bytes (void)
+{
+  SutraItem *item = sutra_item_new_root_from_data ("r", 0, NULL, "abc", 3);
+  GBytes *payload = sutra_item_get_payload (item);
+  g_autoptr (GBytes) kept = g_bytes_ref (payload);
+
+  g_test_summary ("sutra_item_get_payload() of an inline payload makes one GBytes, the "
+                  "same on every call, that outlives the item");
+  g_assert_true (sutra_item_get_payload (item) == payload);
+  g_assert_cmpmem (g_bytes_get_data (payload, NULL), g_bytes_get_size (payload), "abc", 3);
+  sutra_item_unref (item);
+  g_assert_cmpmem (g_bytes_get_data (kept, NULL), g_bytes_get_size (kept), "abc", 3);
+}
+
+#define N_RACERS 8
+
+static gpointer
+get_payload_thread (gpointer data)
+{
+  return sutra_item_get_payload (data);
+}
+
+static void
+test_item_inline_payload_race (void)
+{
+  g_test_summary ("Threads asking for an inline payload's GBytes at once all get the "
+                  "same one");
+  for (guint round = 0; round < 200; round++)
+    {
+      g_autoptr (SutraItem) item = sutra_item_new_root_from_data ("r", round, NULL, "xyz", 3);
+      GThread *threads[N_RACERS];
+      gpointer first = NULL;
+
+      for (guint t = 0; t < N_RACERS; t++)
+        threads[t] = g_thread_new ("racer", get_payload_thread, item);
+      for (guint t = 0; t < N_RACERS; t++)
+        {
+          gpointer got = g_thread_join (threads[t]);
+
+          if (first == NULL)
+            first = got;
+          g_assert_true (got == first);
+        }
+      g_assert_true (sutra_item_get_payload (item) == first);
+    }
+}
+
+static void
+test_item_derived_shares_inline (void)
+{
+  SutraItem *source = sutra_item_new_root_from_data ("s", 1, NULL, "shared bytes", 12);
+  const guint8 *bytes = sutra_item_get_data (source, NULL);
+  SutraItem *derived = sutra_item_new_derived (source, "text/markdown", NULL);
+  SutraItem *again = sutra_item_new_derived (derived, NULL, NULL);
+  gsize size;
+
+  g_test_summary ("A derived item keeps its source's inline payload without a copy, and "
+                  "keeps it alive after the source is gone");
+  g_assert_true (sutra_item_get_data (derived, &size) == bytes);
+  g_assert_cmpuint (size, ==, 12);
+  g_assert_true (sutra_item_get_data (again, NULL) == bytes);
+  /* The derived items hold the source (the owner of the bytes), not each other. */
+  g_assert_true (derived->payload_item == source && again->payload_item == source);
+  g_assert_cmpint (source->ref_count, ==, 3);
+  g_assert_true (sutra_item_get_payload (again) == sutra_item_get_payload (source));
+  sutra_item_unref (source);
+  sutra_item_unref (derived);
+  g_assert_cmpmem (sutra_item_get_data (again, &size), size, "shared bytes", 12);
+  sutra_item_unref (again);
+}
+
+static void
+test_item_unref_held (void)
+{
+  SutraItem *item = sutra_item_new_root_from_data ("h", 0, NULL, "h", 1);
+
+  g_test_summary ("sutra_item_unref_held() drops one of the references its caller holds, "
+                  "and leaves the others");
+  sutra_item_ref (item);
+  sutra_item_unref_held (item, 2);
+  g_assert_cmpint (item->ref_count, ==, 1);
+  sutra_item_ref (item);
+  sutra_item_ref (item);
+  /* Three references, the caller claims two: the count says someone else has
+   * one, and the drop is atomic; the count is right either way. */
+  sutra_item_unref_held (item, 2);
+  g_assert_cmpint (item->ref_count, ==, 2);
+  sutra_item_unref (item);
+  g_assert_cmpint (item->ref_count, ==, 1);
+  sutra_item_unref (item);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -491,6 +632,12 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/item/payload-with-nul", test_item_payload_with_nul);
   g_test_add_func ("/engine/item/empty-payload-data", test_item_empty_payload_data);
   g_test_add_func ("/engine/item/ref-counting", test_item_ref_counting);
+  g_test_add_func ("/engine/item/from-data-inline", test_item_from_data_inline);
+  g_test_add_func ("/engine/item/from-data-misuse", test_item_from_data_misuse);
+  g_test_add_func ("/engine/item/inline-payload-bytes", test_item_inline_payload_bytes);
+  g_test_add_func ("/engine/item/inline-payload-race", test_item_inline_payload_race);
+  g_test_add_func ("/engine/item/derived-shares-inline", test_item_derived_shares_inline);
+  g_test_add_func ("/engine/item/unref-held", test_item_unref_held);
   g_test_add_func ("/engine/item/group-end-marker", test_item_group_end_marker);
 
   return g_test_run ();

@@ -1264,7 +1264,7 @@ test_pipeline_loads_valid (void)
   g_assert_cmpint (pass->isolation, ==, SUTRA_ISOLATION_THREAD);
   g_assert_cmpuint (pass->timeout_ms, ==, 0);
   g_assert_cmpuint (pass->queue, ==, 1024);
-  g_assert_cmpuint (pass->batch, ==, 64);
+  g_assert_cmpuint (pass->batch, ==, 256);
   g_assert_cmpuint (pass->retry_attempts, ==, 1);
   g_assert_cmpuint (pass->retry_backoff_ms, ==, 100);
   g_assert_cmpuint (pass->retry_max_backoff_ms, ==, 10000);

@@ -298,6 +298,48 @@ test_record_writer_matches_encode (void)
   assert_arrays_equal (items, back);
 }
 
+static void
+test_record_borrows_inline_payloads (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GBytes) copied_body = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("Items whose payloads live inside them (made from data) are borrowed "
+                  "like GBytes payloads: by a derived output sharing them, not by an "
+                  "output with equal bytes of its own");
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("line %u", i);
+      g_autofree char *id = g_strdup_printf ("in%u", i);
+
+      g_ptr_array_add (inputs, sutra_item_new_root_from_data (id, i, NULL, text, strlen (text)));
+    }
+  g_ptr_array_add (outputs, sutra_item_ref (inputs->pdata[0]));
+  g_ptr_array_add (outputs, sutra_item_new_derived (inputs->pdata[1], "text/markdown", NULL));
+  g_ptr_array_add (outputs, sutra_item_new_derived_from_data (inputs->pdata[2], NULL, "line 2", 6));
+  body = sutra_record_encode (outputs, inputs);
+  back = sutra_record_decode (body, inputs, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (outputs, back);
+  /* The shared payload came back as the input's bytes, not a copy. */
+  g_assert_true (sutra_item_get_data (back->pdata[1], NULL) ==
+                 sutra_item_get_data (inputs->pdata[1], NULL));
+  g_assert_true (sutra_item_get_data (back->pdata[2], NULL) !=
+                 sutra_item_get_data (inputs->pdata[2], NULL));
+
+  /* The equal bytes of the third output were written: its record is longer
+   * by them than one where it shares its input's. */
+  g_ptr_array_remove_index (outputs, 2);
+  g_ptr_array_add (outputs, sutra_item_new_derived (inputs->pdata[2], NULL, NULL));
+  copied_body = sutra_record_encode (outputs, inputs);
+  g_assert_cmpuint (g_bytes_get_size (body), >, g_bytes_get_size (copied_body));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -305,6 +347,7 @@ main (int argc, char **argv)
   g_test_add_func ("/record/round-trip", test_record_round_trip);
   g_test_add_func ("/record/writer-matches-encode", test_record_writer_matches_encode);
   g_test_add_func ("/record/borrows-passed-on-inputs", test_record_borrows_passed_on_inputs);
+  g_test_add_func ("/record/borrows-inline-payloads", test_record_borrows_inline_payloads);
   g_test_add_func ("/record/borrows-around-dropped-inputs",
                    test_record_borrows_around_dropped_inputs);
   g_test_add_func ("/record/runs-end-where-items-differ", test_record_runs_end_where_items_differ);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Tests of plugins/jsonl-sink through the real loader and the harness: metadata numbers. */
+/* Tests of plugins/jsonl-sink through the real loader and the harness: metadata numbers, escaping.
+ */
 
 #include "sutra-harness.h"
 #include "sutra-registry.h"
@@ -52,6 +53,46 @@ test_jsonl_sink_meta_numbers (void)
     "\"text\":\"x\"}\n");
 }
 
+static void
+test_jsonl_sink_escaping (void)
+{
+  static const char text[] = "q\"b\\t\tn\nr\rc\001d\037\303\251\342\202\254\360\237\230\200"
+                             "\377\342\202";
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "work", NULL);
+  g_autofree char *path = g_build_filename (dir, "escaped.jsonl", NULL);
+  g_autofree char *params = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GError) error = NULL;
+  SutraItem *items[3];
+
+  g_test_summary ("Text is written as JSON strings: quotes, backslashes and controls "
+                  "escaped, valid UTF-8 as it is, each invalid byte as U+FFFD; other "
+                  "payloads as their media type and size");
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  params = g_strdup_printf ("{\"path\": \"%s\"}", path);
+  harness = sutra_harness_new (registry, "jsonl-sink", params, &error);
+  g_assert_no_error (error);
+  items[0] = sutra_item_new_root_from_data ("a\"b", 0, NULL, text, sizeof text - 1);
+  items[1] = sutra_item_new_root ("m", 1, "text/markdown", g_bytes_new_static ("# h", 3));
+  items[2] = sutra_item_new_root_from_data ("f", 2, SUTRA_MEDIA_AUDIO_F32, "\0\0\0\0", 4);
+  g_ptr_array_unref (sutra_harness_process (harness, items, 3, &error));
+  g_assert_no_error (error);
+  sutra_harness_finish (harness, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    sutra_item_unref (items[i]);
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (contents, ==,
+                   "{\"id\":\"a\\\"b\",\"text\":\"q\\\"b\\\\t\\tn\\nr\\rc\\u0001d\\u001f"
+                   "\303\251\342\202\254\360\237\230\200"
+                   "\357\277\275\357\277\275\357\277\275\"}\n"
+                   "{\"id\":\"m\",\"media_type\":\"text/markdown\",\"text\":\"# h\"}\n"
+                   "{\"id\":\"f\",\"media_type\":\"audio/x-raw-f32\",\"size\":4}\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -64,6 +105,7 @@ main (int argc, char **argv)
   g_assert_no_error (error);
 
   g_test_add_func ("/plugins/jsonl-sink/meta-numbers", test_jsonl_sink_meta_numbers);
+  g_test_add_func ("/plugins/jsonl-sink/escaping", test_jsonl_sink_escaping);
 
   status = g_test_run ();
   sutra_registry_free (registry);
