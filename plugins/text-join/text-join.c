@@ -63,6 +63,7 @@ static const char *const text_join_meta_keys[] = { "*", NULL };
 
 static const SutraStageInfo text_join_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "text-join",
     .kind = SUTRA_STAGE_GATHER,
     .summary = "Joins the text children of each parent, in order, into one item",
@@ -76,16 +77,15 @@ static const SutraStageInfo text_join_stages[] = {
     .output_media_types = text_join_output_types,
     .meta_keys = text_join_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo text_join_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "text-join",
   .version = "1.0.0",
   .summary = "Join text children back into their parent",
   .stages = text_join_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (text_join_plugin)
