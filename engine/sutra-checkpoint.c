@@ -95,69 +95,105 @@ sutra_checkpoint_take_lineage (StageRuntime *stage,
   return output;
 }
 
-/* Gives a gather's @output (owned by the caller) the lineage that derives
- * from its group's @members. They usually share one lineage, and the output
- * derives from it. When a map upstream changed some members and passed
- * others on, their lineages differ, and the output derives from all of
- * them, in order: from the first alone, groups of different content would
- * get one key. (Not kept in the stage's table: such combinations can be as
- * many as the groups.) */
-SutraItem *
-sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPtrArray *members)
+/* Folds @member's lineage into a gather's output lineage: runs of equal
+ * lineages, each a digest and how many members in a row. Only the first
+ * run is kept until a second appears; the digest of the runs is begun then.
+ * Lineages compare by digest, never by address: a member's lineage may be
+ * freed with it, and another take its address. */
+void
+sutra_checkpoint_group_lineage_add (SutraGroupLineage *fold, const SutraItem *member)
 {
-  SutraLineage *first = ((SutraItem *) members->pdata[0])->lineage;
-  g_autoptr (EVP_MD_CTX) context = NULL;
+  const SutraLineage *lineage = member->lineage;
+  guint64 le_count;
+
+  if (fold->keyless)
+    return;
+  if (lineage == NULL)
+    {
+      fold->keyless = TRUE;
+      return;
+    }
+  if (fold->first == NULL)
+    {
+      fold->first = sutra_lineage_ref ((SutraLineage *) lineage);
+      memcpy (fold->previous, lineage->digest, SUTRA_DIGEST_SIZE);
+      fold->count = 1;
+      return;
+    }
+  if (memcmp (lineage->digest, fold->previous, SUTRA_DIGEST_SIZE) == 0)
+    {
+      fold->count++;
+      return;
+    }
+  if (fold->context == NULL)
+    {
+      fold->context = EVP_MD_CTX_new ();
+      EVP_DigestInit_ex (fold->context, EVP_sha256 (), NULL);
+      EVP_DigestUpdate (fold->context, "group", 5);
+    }
+  fold->mixed = TRUE;
+  le_count = GUINT64_TO_LE (fold->count);
+  EVP_DigestUpdate (fold->context, fold->previous, SUTRA_DIGEST_SIZE);
+  EVP_DigestUpdate (fold->context, &le_count, sizeof le_count);
+  memcpy (fold->previous, lineage->digest, SUTRA_DIGEST_SIZE);
+  fold->count = 1;
+}
+
+/* Gives a gather's @output (owned by the caller) the lineage that derives
+ * from its group's members, folded into @fold. They usually share one
+ * lineage, and the output derives from it. When a map upstream changed some
+ * members and passed others on, their lineages differ, and the output
+ * derives from all of them, in order: from the first alone, groups of
+ * different content would get one key. (Not kept in the stage's table: such
+ * combinations can be as many as the groups.) */
+SutraItem *
+sutra_checkpoint_group_lineage_end (StageRuntime *stage, SutraGroupLineage *fold, SutraItem *output)
+{
   g_autoptr (SutraLineage) combined = NULL;
   g_autoptr (SutraLineage) derived = NULL;
   guint8 digest[SUTRA_DIGEST_SIZE];
-  const SutraLineage *previous = NULL;
-  guint64 count = 0;
-  gboolean mixed = FALSE;
+  guint64 le_count;
 
-  if (first == NULL || stage->run->job == NULL)
+  if (fold->keyless || fold->first == NULL || stage->run->job == NULL)
     return output;
-  for (guint i = 1; i < members->len; i++)
+  if (!fold->mixed)
     {
-      SutraLineage *lineage = ((SutraItem *) members->pdata[i])->lineage;
+      SutraLineage *lineage = sutra_checkpoint_derive_lineage (stage, fold->first, NULL);
 
-      if (lineage == NULL)
-        return output;
-      mixed = mixed ||
-              (lineage != first && memcmp (lineage->digest, first->digest, SUTRA_DIGEST_SIZE) != 0);
+      if (lineage != NULL && output->lineage != lineage)
+        sutra_item_set_lineage (output, lineage);
+      return output;
     }
-  if (!mixed)
-    return sutra_checkpoint_take_lineage (stage, output, members->pdata[0], NULL);
-
-  /* Runs of equal lineages: each lineage and how many members in a row. */
-  context = EVP_MD_CTX_new ();
-  EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
-  EVP_DigestUpdate (context, "group", 5);
-  for (guint i = 0; i <= members->len; i++)
-    {
-      const SutraLineage *lineage =
-        i < members->len ? ((SutraItem *) members->pdata[i])->lineage : NULL;
-
-      if (lineage != NULL && previous != NULL &&
-          (lineage == previous ||
-           memcmp (lineage->digest, previous->digest, SUTRA_DIGEST_SIZE) == 0))
-        {
-          count++;
-          continue;
-        }
-      if (previous != NULL)
-        {
-          guint64 le_count = GUINT64_TO_LE (count);
-
-          EVP_DigestUpdate (context, previous->digest, SUTRA_DIGEST_SIZE);
-          EVP_DigestUpdate (context, &le_count, sizeof le_count);
-        }
-      previous = lineage;
-      count = 1;
-    }
-  EVP_DigestFinal_ex (context, digest, NULL);
+  le_count = GUINT64_TO_LE (fold->count);
+  EVP_DigestUpdate (fold->context, fold->previous, SUTRA_DIGEST_SIZE);
+  EVP_DigestUpdate (fold->context, &le_count, sizeof le_count);
+  EVP_DigestFinal_ex (fold->context, digest, NULL);
+  g_clear_pointer (&fold->context, EVP_MD_CTX_free);
   combined = sutra_lineage_new (digest);
   derived = sutra_lineage_derive (combined, stage_fingerprint (stage));
   sutra_item_set_lineage (output, derived);
+  return output;
+}
+
+void
+sutra_checkpoint_group_lineage_clear (SutraGroupLineage *fold)
+{
+  g_clear_pointer (&fold->first, sutra_lineage_unref);
+  g_clear_pointer (&fold->context, EVP_MD_CTX_free);
+}
+
+/* The same, for a gather given all its @members at once. */
+SutraItem *
+sutra_checkpoint_take_group_lineage (StageRuntime *stage, SutraItem *output, GPtrArray *members)
+{
+  SutraGroupLineage fold = { 0 };
+
+  if (stage->run->job == NULL)
+    return output;
+  for (guint i = 0; i < members->len; i++)
+    sutra_checkpoint_group_lineage_add (&fold, members->pdata[i]);
+  output = sutra_checkpoint_group_lineage_end (stage, &fold, output);
+  sutra_checkpoint_group_lineage_clear (&fold);
   return output;
 }
 
@@ -192,77 +228,126 @@ continues_run (const SutraItem *item, const SutraItem *last)
  * per item made hashing the largest cost of checkpointing. The layout can
  * be read back unambiguously (tag 'L': a lineage; tag 'R': a header, a path
  * as long as the header's depth, a count), so different batches never give
- * the same text. */
+ * the same text.
+ *
+ * The text is built entry by entry (a streaming gather adds its members as
+ * they pass) and goes to the digest in pieces when it outgrows the buffer:
+ * whatever lies in the buffer before a new run is final, its count written.
+ */
+void
+sutra_checkpoint_key_begin (StageRuntime *stage, SutraKeyBuilder *builder)
+{
+  builder->context = NULL;
+  builder->count_field = NULL;
+  builder->count = 0;
+  builder->last = NULL;
+  builder->has_previous = FALSE;
+  builder->keyless = FALSE;
+  memcpy (builder->text, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
+  builder->used = SUTRA_DIGEST_SIZE;
+}
+
+void
+sutra_checkpoint_key_add (SutraKeyBuilder *builder, const SutraItem *item)
+{
+  guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
+  gsize most = 2 + SUTRA_DIGEST_SIZE + sizeof header + (item->depth + 1) * sizeof (guint64);
+  guint8 *p;
+
+  if (builder->keyless)
+    return;
+  if (!sutra_item_is_marker (item) && item->lineage == NULL)
+    {
+      builder->keyless = TRUE;
+      return;
+    }
+  if (continues_run (item, builder->last))
+    {
+      builder->count++;
+      builder->last = item;
+      return;
+    }
+  if (builder->count_field != NULL)
+    memcpy (builder->count_field, &builder->count, sizeof builder->count);
+  if (builder->used + most > sizeof builder->text)
+    {
+      if (builder->context == NULL)
+        {
+          builder->context = EVP_MD_CTX_new ();
+          EVP_DigestInit_ex (builder->context, EVP_sha256 (), NULL);
+        }
+      EVP_DigestUpdate (builder->context, builder->text, builder->used);
+      builder->used = 0;
+    }
+  p = builder->text + builder->used;
+  /* Equal digests, not equal pointers: items read back from different
+   * store records carry equal lineages in distinct objects. */
+  if (!sutra_item_is_marker (item) &&
+      (!builder->has_previous ||
+       memcmp (item->lineage->digest, builder->previous_digest, SUTRA_DIGEST_SIZE) != 0))
+    {
+      *p++ = 'L';
+      memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
+      p += SUTRA_DIGEST_SIZE;
+      memcpy (builder->previous_digest, item->lineage->digest, SUTRA_DIGEST_SIZE);
+      builder->has_previous = TRUE;
+    }
+  *p++ = 'R';
+  memcpy (p, header, sizeof header);
+  p += sizeof header;
+  memcpy (p, item->path, item->depth * sizeof (guint64));
+  p += item->depth * sizeof (guint64);
+  builder->count_field = p;
+  p += sizeof builder->count;
+  builder->used = p - builder->text;
+  builder->count = 1;
+  builder->last = item;
+}
+
+/* Writes the key into @key (SUTRA_DIGEST_SIZE bytes); FALSE, and no key,
+ * when an entry had no lineage. Clears @builder either way. */
+gboolean
+sutra_checkpoint_key_end (SutraKeyBuilder *builder, guint8 *key)
+{
+  gboolean ok = !builder->keyless;
+
+  if (ok && builder->count_field != NULL)
+    memcpy (builder->count_field, &builder->count, sizeof builder->count);
+  if (ok && builder->context != NULL)
+    {
+      EVP_DigestUpdate (builder->context, builder->text, builder->used);
+      EVP_DigestFinal_ex (builder->context, key, NULL);
+    }
+  else if (ok)
+    EVP_Digest (builder->text, builder->used, key, NULL, EVP_sha256 (), NULL);
+  sutra_checkpoint_key_clear (builder);
+  return ok;
+}
+
+void
+sutra_checkpoint_key_clear (SutraKeyBuilder *builder)
+{
+  g_clear_pointer (&builder->context, EVP_MD_CTX_free);
+  builder->last = NULL;
+}
+
 void
 sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch)
 {
-  guint8 stack[4096];
-  g_autofree guint8 *heap = NULL;
-  guint8 *text = stack, *p = stack, *count_field = NULL;
-  gsize capacity = sizeof stack;
-  SutraLineage *previous = NULL;
-  const SutraItem *last = NULL;
-  guint n = batch->entries->len + (batch->closing != NULL ? 1 : 0);
-  guint64 count = 0;
+  SutraKeyBuilder stack;
+  SutraKeyBuilder *builder = batch->key_builder;
 
-  batch->has_key = FALSE;
-  memcpy (p, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
-  p += SUTRA_DIGEST_SIZE;
-  for (guint i = 0; i < n; i++)
+  /* A streaming gather's members went into its builder as they passed. */
+  if (builder == NULL)
     {
-      SutraItem *item = i < batch->entries->len ? batch->entries->pdata[i] : batch->closing;
-      guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
-      gsize most = 2 + SUTRA_DIGEST_SIZE + sizeof header + (item->depth + 1) * sizeof (guint64);
-
-      if (!sutra_item_is_marker (item) && item->lineage == NULL)
-        return;
-      if (continues_run (item, last))
-        {
-          count++;
-          last = item;
-          continue;
-        }
-      if (count_field != NULL)
-        memcpy (count_field, &count, sizeof count);
-      /* Runs keep the text short; a batch of scattered items outgrows the
-       * stack buffer. (The last run's count is written: nothing points
-       * into the old buffer from here on.) */
-      if ((gsize) (p - text) + most > capacity)
-        {
-          gsize used = p - text;
-          guint8 *grown = g_malloc (capacity = 2 * capacity + most);
-
-          memcpy (grown, text, used);
-          g_free (heap);
-          heap = text = grown;
-          p = text + used;
-        }
-      /* Equal digests, not equal pointers: items read back from different
-       * store records carry equal lineages in distinct objects. */
-      if (!sutra_item_is_marker (item) &&
-          (previous == NULL ||
-           (item->lineage != previous &&
-            memcmp (item->lineage->digest, previous->digest, SUTRA_DIGEST_SIZE) != 0)))
-        {
-          *p++ = 'L';
-          memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
-          p += SUTRA_DIGEST_SIZE;
-          previous = item->lineage;
-        }
-      *p++ = 'R';
-      memcpy (p, header, sizeof header);
-      p += sizeof header;
-      memcpy (p, item->path, item->depth * sizeof (guint64));
-      p += item->depth * sizeof (guint64);
-      count_field = p;
-      p += sizeof count;
-      count = 1;
-      last = item;
+      builder = &stack;
+      sutra_checkpoint_key_begin (stage, builder);
+      for (guint i = 0; i < batch->entries->len; i++)
+        sutra_checkpoint_key_add (builder, batch->entries->pdata[i]);
     }
-  if (count_field != NULL)
-    memcpy (count_field, &count, sizeof count);
-  EVP_Digest (text, p - text, batch->key, NULL, EVP_sha256 (), NULL);
-  batch->has_key = TRUE;
+  if (batch->closing != NULL)
+    sutra_checkpoint_key_add (builder, batch->closing);
+  batch->has_key = sutra_checkpoint_key_end (builder, batch->key);
 }
 
 /* Checkpoints ---------------------------------------------------------------- */
@@ -315,12 +400,12 @@ sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
         n_out += !sutra_item_is_marker (items->pdata[i]);
       /* Recorded in this job too, so that its resume finds it directly. */
       sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
-                               batch->data->len, n_out, 0, TRUE);
-      COUNTER_ADD (stage->n_cached, batch->data->len);
+                               sutra_batch_n_inputs (batch), n_out, 0, TRUE);
+      COUNTER_ADD (stage->n_cached, sutra_batch_n_inputs (batch));
     }
   else
     {
-      COUNTER_ADD (stage->n_resumed, batch->data->len);
+      COUNTER_ADD (stage->n_resumed, sutra_batch_n_inputs (batch));
       COUNTER_ADD (stage->n_failed, known->n_failed);
     }
   return items;
@@ -354,8 +439,8 @@ sutra_checkpoint_save_record (StageRuntime *stage,
       g_prefix_error (error, "stage “%s”: ", stage->spec->name);
       return FALSE;
     }
-  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location, batch->data->len,
-                           n_out, batch->n_failed, FALSE);
+  sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
+                           sutra_batch_n_inputs (batch), n_out, batch->n_failed, FALSE);
   return TRUE;
 }
 

@@ -141,7 +141,57 @@ typedef struct
   gboolean has_key;
   guint8 key[SUTRA_DIGEST_SIZE];
   guint n_failed; /* items of this batch that failed and were skipped */
+  /* A streaming gather's group: take_batch hands each member to the plugin
+   * as it takes it and keeps none of them (data stays empty), so the key
+   * and the output's lineage are folded in as members pass. */
+  guint64 n_streamed;                   /* members handed to the plugin */
+  gpointer group;                       /* the plugin's group state, or NULL */
+  gpointer group_instance;              /* the instance that owns it */
+  SutraItem *first_member;              /* which group is open; its parent's id */
+  SutraItem *last_member;               /* kept until the next: the key's runs read it */
+  struct _SutraKeyBuilder *key_builder; /* NULL when the stage keeps no checkpoints */
+  struct _SutraGroupLineage *lineage;
+  GError *group_error;    /* the call that failed the group */
+  gboolean group_misused; /* ...by misusing the API: the run fails */
 } Batch;
+
+/* How many data items a batch took, streamed or held. */
+static inline guint64
+sutra_batch_n_inputs (const Batch *batch)
+{
+  return batch->data->len + batch->n_streamed;
+}
+
+/*
+ * A batch key built one entry at a time (sutra_checkpoint_key_*), for a
+ * streaming gather, whose members are gone by the time its group closes:
+ * the text sutra_checkpoint_batch_key() hashes, fed to the digest in pieces
+ * as it outgrows the buffer, so the key is the same and the memory fixed.
+ */
+typedef struct _SutraKeyBuilder
+{
+  gpointer context; /* EVP_MD_CTX of the text flushed so far, or NULL */
+  gsize used;
+  guint8 *count_field; /* where the open run's count goes, or NULL */
+  guint64 count;
+  const SutraItem *last; /* borrowed: alive until the next add */
+  guint8 previous_digest[SUTRA_DIGEST_SIZE];
+  gboolean has_previous;
+  gboolean keyless; /* an item had no lineage: the batch has no key */
+  guint8 text[2048];
+} SutraKeyBuilder;
+
+/* A gather's output lineage folded member by member (see
+ * sutra_checkpoint_take_group_lineage()). */
+typedef struct _SutraGroupLineage
+{
+  SutraLineage *first; /* owned: the first member's */
+  gpointer context;    /* EVP_MD_CTX: "group", then each finished run */
+  guint8 previous[SUTRA_DIGEST_SIZE];
+  guint64 count;
+  gboolean mixed;
+  gboolean keyless; /* a member had no lineage: the output gets none */
+} SutraGroupLineage;
 
 /* The last lookup of sutra_checkpoint_derive_lineage(), per batch: items of one batch
  * nearly always share their lineage, so the table (and its lock) is
@@ -171,6 +221,15 @@ SutraItem *sutra_checkpoint_take_group_lineage (StageRuntime *stage,
                                                 SutraItem *output,
                                                 GPtrArray *members);
 void sutra_checkpoint_batch_key (StageRuntime *stage, Batch *batch);
+void sutra_checkpoint_key_begin (StageRuntime *stage, SutraKeyBuilder *builder);
+void sutra_checkpoint_key_add (SutraKeyBuilder *builder, const SutraItem *item);
+gboolean sutra_checkpoint_key_end (SutraKeyBuilder *builder, guint8 *key);
+void sutra_checkpoint_key_clear (SutraKeyBuilder *builder);
+void sutra_checkpoint_group_lineage_add (SutraGroupLineage *fold, const SutraItem *member);
+SutraItem *sutra_checkpoint_group_lineage_end (StageRuntime *stage,
+                                               SutraGroupLineage *fold,
+                                               SutraItem *output);
+void sutra_checkpoint_group_lineage_clear (SutraGroupLineage *fold);
 void sutra_checkpoint_sink_batch_key (Batch *batch);
 GPtrArray *sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch);
 gboolean sutra_checkpoint_save_batch (StageRuntime *stage,

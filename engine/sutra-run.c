@@ -250,8 +250,22 @@ take_next (StageRuntime *stage, SutraItem **item)
 }
 
 static void
-batch_clear (Batch *batch)
+batch_clear (StageRuntime *stage, Batch *batch)
 {
+  /* A group the run stopped in, or one whose output the store had. */
+  if (batch->group != NULL)
+    stage->info->gather_abort (batch->group_instance, g_steal_pointer (&batch->group));
+  g_clear_pointer (&batch->first_member, sutra_item_unref);
+  g_clear_pointer (&batch->last_member, sutra_item_unref);
+  if (batch->key_builder != NULL)
+    sutra_checkpoint_key_clear (batch->key_builder);
+  g_clear_pointer (&batch->key_builder, g_free);
+  if (batch->lineage != NULL)
+    sutra_checkpoint_group_lineage_clear (batch->lineage);
+  g_clear_pointer (&batch->lineage, g_free);
+  g_clear_error (&batch->group_error);
+  batch->group_misused = FALSE;
+  batch->n_streamed = 0;
   g_clear_pointer (&batch->entries, g_ptr_array_unref);
   g_clear_pointer (&batch->data, g_ptr_array_unref);
   g_clear_pointer (&batch->closing, sutra_item_unref);
@@ -278,23 +292,134 @@ wait_window (StageRuntime *stage)
 /* Is @marker the end of the group the gather has open (or, with no group
  * open, of an empty group at the gather's level)? */
 static gboolean
-marker_closes_group (StageRuntime *stage, SutraItem *marker)
+marker_closes_group (StageRuntime *stage, Batch *batch, SutraItem *marker)
 {
-  if (stage->group->len > 0)
-    {
-      SutraItem *member = stage->group->pdata[0];
+  SutraItem *member = stage->group->len > 0 ? stage->group->pdata[0] : batch->first_member;
 
+  if (member != NULL)
+    {
       return marker->depth + 1 == member->depth &&
              sutra_item_compare_prefix (marker, member, marker->depth) == 0;
     }
   return stage->gather_level >= 0 && marker->depth == (guint) stage->gather_level;
 }
 
-/* Forms the next batch. Returns FALSE when there is none. */
+/* Streaming gathers ---------------------------------------------------------- */
+
+static GError *contract_error (StageRuntime *stage, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static GError *misuse_error (StageRuntime *stage, const SutraOutput *output);
+
+/* Calls one of a streaming gather's gather_begin and gather_add (@item is
+ * the member) on a collecting output, so that a misuse of the API is
+ * caught as in process and a push is seen: only gather_end pushes. A call
+ * that fails fails the group: its state is freed at once (gather_abort),
+ * and the members still to come are taken and dropped. */
+static void
+gather_call (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *item)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  const char *function = batch->group == NULL ? "gather_begin" : "gather_add";
+  SutraOutput output;
+  gboolean ok;
+
+  sutra_output_init_collect (&output, &stage->run->abandoning);
+  sutra_output_begin_call (&output);
+  if (batch->group == NULL)
+    {
+      batch->group = stage->info->gather_begin (instance, item, &local);
+      batch->group_instance = instance;
+      ok = batch->group != NULL;
+    }
+  else
+    ok = stage->info->gather_add (instance, batch->group, item, &local);
+  sutra_output_end_call (&output);
+  COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (&output))
+    {
+      batch->group_misused = TRUE;
+      g_clear_error (&local);
+      local = misuse_error (stage, &output);
+    }
+  else if (ok && output.items->len > 0)
+    {
+      batch->group_misused = TRUE;
+      local = contract_error (stage,
+                              "%s pushed %u items; only gather_end pushes (the group's one output)",
+                              function, output.items->len);
+      ok = FALSE;
+    }
+  else if (!ok && local == NULL)
+    g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                 "plugin “%s” failed in %s without saying why (it returned %s but set no "
+                 "error)",
+                 stage->spec->plugin_name, function, batch->group == NULL ? "NULL" : "FALSE");
+  sutra_output_clear (&output);
+  if (ok && local == NULL)
+    return;
+  batch->group_error = g_steal_pointer (&local);
+  if (batch->group != NULL)
+    stage->info->gather_abort (instance, g_steal_pointer (&batch->group));
+}
+
+/* Hands @item (transfer full), the next member of the open group, to a
+ * streaming gather, and folds it into the batch's key and the output's
+ * lineage. The item is kept only until the next member comes (the key's
+ * runs compare neighbours), and the group's first for its parent's id. */
+static void
+stream_member (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *item)
+{
+  SutraRun *run = stage->run;
+
+  if (batch->n_streamed == 0)
+    {
+      if (run->job != NULL && stage->checkpointing)
+        {
+          batch->key_builder = g_new (SutraKeyBuilder, 1);
+          sutra_checkpoint_key_begin (stage, batch->key_builder);
+          for (guint i = 0; i < batch->entries->len; i++)
+            sutra_checkpoint_key_add (batch->key_builder, batch->entries->pdata[i]);
+        }
+      if (run->job != NULL)
+        batch->lineage = g_new0 (SutraGroupLineage, 1);
+      batch->first_member = sutra_item_ref (item);
+    }
+  batch->n_streamed++;
+  COUNTER_ADD (stage->n_in, 1);
+  if (batch->key_builder != NULL)
+    sutra_checkpoint_key_add (batch->key_builder, item);
+  if (batch->lineage != NULL)
+    sutra_checkpoint_group_lineage_add (batch->lineage, item);
+  if (batch->group_error == NULL && !sutra_run_is_stopping (run))
+    {
+      if (batch->group == NULL)
+        gather_call (stage, instance, batch, item);
+      if (batch->group_error == NULL)
+        gather_call (stage, instance, batch, item);
+    }
+  g_clear_pointer (&batch->last_member, sutra_item_unref);
+  batch->last_member = item;
+}
+
+/* A pass-through marker taken into a streaming gather's batch: the key
+ * sees it in its place. */
+static void
+stream_entry (Batch *batch, SutraItem *item)
+{
+  g_ptr_array_add (batch->entries, item);
+  if (batch->key_builder != NULL)
+    sutra_checkpoint_key_add (batch->key_builder, item);
+}
+
+/* Forms the next batch. Returns FALSE when there is none. A streaming
+ * gather's batch is its next group, handed to the plugin member by member
+ * as the items are taken: the intake stays with this worker until the
+ * group closes, so one worker drives one group, in order. */
 static gboolean
-take_batch (StageRuntime *stage, Batch *batch)
+take_batch (StageRuntime *stage, gpointer instance, Batch *batch)
 {
   gboolean is_gather = stage->info->kind == SUTRA_STAGE_GATHER;
+  gboolean streams = is_gather && stage->info->gather_begin != NULL;
   guint batch_size = stage->spec->batch;
   SutraItem *item;
 
@@ -338,12 +463,20 @@ take_batch (StageRuntime *stage, Batch *batch)
             }
           continue;
         }
+      if (!sutra_item_is_marker (item) && streams)
+        {
+          /* The plugin's call may take long: upstream keeps pushing. */
+          g_mutex_unlock (&stage->in_lock);
+          stream_member (stage, instance, batch, item);
+          g_mutex_lock (&stage->in_lock);
+          continue;
+        }
       if (!sutra_item_is_marker (item))
         {
           g_ptr_array_add (stage->group, item);
           continue;
         }
-      if (marker_closes_group (stage, item))
+      if (marker_closes_group (stage, batch, item))
         {
           stage->gather_level = item->depth;
           for (guint i = 0; i < stage->group->len; i++)
@@ -356,8 +489,11 @@ take_batch (StageRuntime *stage, Batch *batch)
           break;
         }
       /* A marker for another level: pass it on in place. */
-      g_ptr_array_add (batch->entries, item);
-      if (stage->group->len == 0)
+      if (streams)
+        stream_entry (batch, item);
+      else
+        g_ptr_array_add (batch->entries, item);
+      if (stage->group->len == 0 && batch->n_streamed == 0)
         break;
     }
   g_mutex_unlock (&stage->in_lock);
@@ -367,12 +503,12 @@ take_batch (StageRuntime *stage, Batch *batch)
    * again from the store. */
   if ((batch->entries->len == 0 && batch->closing == NULL) || sutra_run_is_stopping (stage->run))
     {
-      batch_clear (batch);
+      batch_clear (stage, batch);
       g_mutex_unlock (&stage->intake_lock);
       return FALSE;
     }
   batch->seq = stage->next_seq++;
-  COUNTER_ADD (stage->n_in, batch->data->len);
+  COUNTER_ADD (stage->n_in, batch->data->len); /* streamed members counted as they came */
   g_mutex_unlock (&stage->intake_lock);
   return TRUE;
 }
@@ -775,10 +911,60 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
   return result;
 }
 
-/* Gathers: one output per group, checked against the group's size. */
+/* Ends a streaming gather's group (gather_end), or reports the call that
+ * failed it before. Not retried: the members are gone. Returns the
+ * outputs, or NULL with @error (and *@misused when the plugin misused the
+ * API). */
+static GPtrArray *
+gather_end_group (StageRuntime *stage, Batch *batch, gboolean *misused, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  SutraOutput output;
+  gboolean ok;
+
+  *misused = batch->group_misused;
+  if (batch->group_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&batch->group_error));
+      return NULL;
+    }
+  sutra_output_init_collect (&output, &stage->run->abandoning);
+  sutra_output_begin_call (&output);
+  /* gather_end frees the group state, whatever it returns. */
+  ok = stage->info->gather_end (batch->group_instance, g_steal_pointer (&batch->group),
+                                (guint) batch->n_streamed, &output, &local);
+  sutra_output_end_call (&output);
+  COUNTER_ADD (stage->busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (&output))
+    {
+      *misused = TRUE;
+      g_propagate_error (error, misuse_error (stage, &output));
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  if (!ok)
+    {
+      if (local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed in gather_end without saying why (it returned FALSE "
+                     "but set no error)",
+                     stage->spec->plugin_name);
+      g_propagate_error (error, g_steal_pointer (&local));
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  return g_steal_pointer (&output.items);
+}
+
+/* Gathers: one output per group, checked against the group's size. A
+ * streaming gather was given the members as they came (take_batch); the
+ * others get them all here, in one call. */
 static GPtrArray *
 process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
 {
+  gboolean streams = stage->info->gather_begin != NULL;
+  guint64 n_members = sutra_batch_n_inputs (batch);
   g_autoptr (GPtrArray) result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (GPtrArray) outputs = NULL;
   g_autoptr (GError) local = NULL;
@@ -794,9 +980,9 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
   if (closing == NULL)
     return g_steal_pointer (&result);
 
-  if (batch->data->len > 0)
+  if (n_members > 0)
     {
-      const char *first = sutra_item_get_id (batch->data->pdata[0]);
+      const char *first = sutra_item_get_id (streams ? batch->first_member : batch->data->pdata[0]);
       const char *slash = strrchr (first, '/');
 
       parent_id = slash != NULL ? g_strndup (first, slash - first) : g_strdup (first);
@@ -805,21 +991,20 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
     parent_id = g_strdup_printf ("(group at position %" G_GUINT64_FORMAT ")",
                                  closing->path[closing->depth - 1]);
 
-  if (batch->data->len != closing->group_size ||
-      (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0)
+  if (n_members != closing->group_size || (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0)
     {
       g_autoptr (GError) missing =
         (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0
           ? g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
-                         "group “%s” is incomplete: the split that made it failed after %u "
-                         "members (see the failures reported before); set \"on_missing\": "
-                         "\"skip\" to go on without the group",
-                         parent_id, batch->data->len)
+                         "group “%s” is incomplete: the split that made it failed after "
+                         "%" G_GUINT64_FORMAT " members (see the failures reported before); "
+                         "set \"on_missing\": \"skip\" to go on without the group",
+                         parent_id, n_members)
           : g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
-                         "group “%s” has %u of its %" G_GUINT64_FORMAT
+                         "group “%s” has %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT
                          " members: the others failed upstream (see the failures reported "
                          "before); set \"on_missing\": \"skip\" to go on without the group",
-                         parent_id, batch->data->len, closing->group_size);
+                         parent_id, n_members, closing->group_size);
 
       if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
         {
@@ -829,12 +1014,15 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
       record_failure (stage, batch, parent_id, missing);
       return g_steal_pointer (&result);
     }
-  if (batch->data->len == 0)
+  if (n_members == 0)
     return g_steal_pointer (&result);
 
   rate_limit (stage, 1);
-  outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
-                          batch->data->len, stage->spec->retry_attempts, &misused, &local);
+  if (streams)
+    outputs = gather_end_group (stage, batch, &misused, &local);
+  else
+    outputs = call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
+                            batch->data->len, stage->spec->retry_attempts, &misused, &local);
   if (outputs == NULL && misused)
     {
       g_propagate_error (error, g_steal_pointer (&local));
@@ -861,8 +1049,13 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
                                parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result, sutra_checkpoint_take_group_lineage (stage, sutra_item_ref (output),
-                                                                batch->data));
+  if (!streams)
+    output = sutra_checkpoint_take_group_lineage (stage, sutra_item_ref (output), batch->data);
+  else if (batch->lineage != NULL)
+    output = sutra_checkpoint_group_lineage_end (stage, batch->lineage, sutra_item_ref (output));
+  else
+    output = sutra_item_ref (output);
+  g_ptr_array_add (result, output);
   return g_steal_pointer (&result);
 }
 
@@ -1770,7 +1963,7 @@ worker_main (gpointer data, gpointer user_data)
   if (stage->info->kind == SUTRA_STAGE_SOURCE)
     run_source (stage, instance);
   else
-    while (take_batch (stage, &batch))
+    while (take_batch (stage, instance, &batch))
       {
         g_autoptr (GError) local = NULL;
         gboolean flusher = FALSE;
@@ -1779,11 +1972,11 @@ worker_main (gpointer data, gpointer user_data)
         if (outputs == NULL)
           {
             sutra_run_fail (stage->run, g_steal_pointer (&local));
-            batch_clear (&batch);
+            batch_clear (stage, &batch);
             break;
           }
         deposit (stage, batch.seq, outputs, flusher);
-        batch_clear (&batch);
+        batch_clear (stage, &batch);
       }
 
   if (g_atomic_int_dec_and_test (&stage->n_alive))
