@@ -113,6 +113,32 @@ sutra_harness_free (SutraHarness *harness)
   g_free (harness);
 }
 
+/* A streaming gather's calls for one group of @n_items members (none: no
+ * calls, no output), as the scheduler makes them. */
+static gboolean
+harness_gather (SutraHarness *harness,
+                SutraItem *const *items,
+                guint n_items,
+                SutraOutput *output,
+                GError **error)
+{
+  const SutraStageInfo *stage = harness->stage;
+  gpointer group;
+
+  if (n_items == 0)
+    return TRUE;
+  group = stage->gather_begin (harness->instance, items[0], error);
+  if (group == NULL)
+    return FALSE;
+  for (guint i = 0; i < n_items; i++)
+    if (!stage->gather_add (harness->instance, group, items[i], error))
+      {
+        stage->gather_abort (harness->instance, group);
+        return FALSE;
+      }
+  return stage->gather_end (harness->instance, group, n_items, output, error);
+}
+
 GPtrArray *
 sutra_harness_process (SutraHarness *harness,
                        SutraItem *const *items,
@@ -123,7 +149,9 @@ sutra_harness_process (SutraHarness *harness,
   GPtrArray *result;
 
   sutra_output_init_collect (&output, &harness->cancelled);
-  if (!harness->stage->process (harness->instance, items, n_items, &output, error))
+  if (harness->stage->gather_begin != NULL
+        ? !harness_gather (harness, items, n_items, &output, error)
+        : !harness->stage->process (harness->instance, items, n_items, &output, error))
     {
       sutra_output_clear (&output);
       return NULL;

@@ -1534,6 +1534,63 @@ test_run_gather_streams_big_group (void)
   fixture_clear (&fixture);
 }
 
+static void
+test_run_gather_stream_fails_group (gconstpointer data)
+{
+  const char *on_error = data;
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) failures = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *written = NULL;
+  gboolean ok;
+
+  g_test_bug ("10");
+  g_test_summary ("A streaming gather whose gather_add fails mid-group fails that group "
+                  "(not retried: its members are gone), and only that group: the run "
+                  "fails naming it with on_error fail, and goes on without it with skip");
+  fixture_init (&fixture);
+  input = sutra_test_write (fixture.dir, "in.txt", "a\nb\nc\n", -1);
+  text = g_strdup_printf (
+    PIPELINE (SOURCE (
+      "${dir}/in.txt") ", "
+                       "\"split\": { \"plugin\": \"tally-split\", \"input\": \"read\", "
+                       "\"params\": { \"children\": 5, \"child_bytes\": 8 } }, "
+                       "\"fail\": { \"plugin\": \"tally-split\", \"input\": \"split\", "
+                       "\"params\": { \"children\": 4, \"child_bytes\": 8 } }, "
+                       "\"tally\": { \"plugin\": \"tally-gather\", \"input\": \"fail\", "
+                       "\"on_error\": \"%s\", \"retry\": { \"attempts\": 3 }, "
+                       "\"params\": { \"fail_at\": 2 } }, "
+                       "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"tally\", \"params\": "
+                       "{ \"path\": \"${dir}/out.jsonl\", \"include_meta\": false } }"),
+    on_error);
+  ok = fixture_run (&fixture, text, &error);
+  if (g_str_equal (on_error, "fail"))
+    {
+      g_assert_false (ok);
+      g_assert_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED);
+      sutra_assert_contains (error->message, "stage “tally”, group “in:1/0000”: ");
+      sutra_assert_contains (error->message, "failing on purpose at member 2");
+      fixture_clear (&fixture);
+      return;
+    }
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  /* Every group fails at its third member: fifteen groups, no output. */
+  failures = sutra_run_dup_failures (fixture.run);
+  g_assert_cmpuint (failures->len, ==, 15);
+  sutra_assert_contains (failures->pdata[0], "tally\tin:1/0000\t");
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_in, ==, 60);
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_failed, ==, 15);
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_out, ==, 0);
+  output = fixture_path (&fixture, "out.jsonl");
+  g_assert_true (g_file_get_contents (output, &written, NULL, NULL));
+  g_assert_cmpstr (written, ==, "");
+  fixture_clear (&fixture);
+}
+
 typedef struct
 {
   const char *name;
@@ -1843,6 +1900,10 @@ main (int argc, char **argv)
 
   g_test_add_func ("/engine/run/plugins-load", test_run_plugins_load);
   g_test_add_func ("/engine/run/gather-streams-big-group", test_run_gather_streams_big_group);
+  g_test_add_data_func ("/engine/run/gather-stream-fails-group/fail", "fail",
+                        test_run_gather_stream_fails_group);
+  g_test_add_data_func ("/engine/run/gather-stream-fails-group/skip", "skip",
+                        test_run_gather_stream_fails_group);
   for (gsize i = 0; i < G_N_ELEMENTS (order_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/engine/run/order/%s", order_cases[i].name);

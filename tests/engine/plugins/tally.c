@@ -39,7 +39,22 @@ static const SutraParamInfo tally_split_params[] = {
   SUTRA_PARAM_ROW_END
 };
 
-static const SutraParamInfo tally_gather_params[] = { SUTRA_PARAM_ROW_END };
+typedef struct
+{
+  gint64 fail_at;
+} TallyGatherSettings;
+
+static const SutraParamInfo tally_gather_params[] = {
+  SUTRA_PARAM_ROW_INT ("fail_at",
+                       TallyGatherSettings,
+                       fail_at,
+                       -1,
+                       -1,
+                       10000000,
+                       0,
+                       "gather_add fails on the member of this index in its group (-1: never)."),
+  SUTRA_PARAM_ROW_END
+};
 
 static gpointer
 tally_split_create (const SutraStageContext *context, gconstpointer settings, GError **error)
@@ -104,10 +119,17 @@ tally_begin (gpointer instance, SutraItem *first, GError **error)
 static gboolean
 tally_add (gpointer instance, gpointer data, SutraItem *member, GError **error)
 {
+  const TallyGatherSettings *settings = instance;
   TallyGroup *group = data;
   gsize size;
   const guint8 *bytes = sutra_item_get_data (member, &size);
 
+  if ((gint64) group->n_added == settings->fail_at)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "failing on purpose at member %u", group->n_added);
+      return FALSE;
+    }
   g_checksum_update (group->digest, bytes, (gssize) size);
   group->n_added++;
   return TRUE;
@@ -158,6 +180,8 @@ static const SutraStageInfo tally_stages[] = {
     .kind = SUTRA_STAGE_GATHER,
     .summary = "Counts and hashes a group's members, keeping none",
     .params = tally_gather_params,
+    .settings_size = sizeof (TallyGatherSettings),
+    .create = tally_split_create,
     .threading = SUTRA_THREADING_SHARED,
     .devices = SUTRA_DEVICE_CPU,
     .gather_begin = tally_begin,
