@@ -51,16 +51,16 @@ sutra_checkpoint_derive_lineage (StageRuntime *stage, SutraLineage *input, Linea
     return NULL;
   if (memo != NULL && memo->input == input)
     return memo->output;
-  g_mutex_lock (&stage->lineage_lock);
-  output = g_hash_table_lookup (stage->lineages, input);
+  g_mutex_lock (&stage->checkpoint.lineage_lock);
+  output = g_hash_table_lookup (stage->checkpoint.lineages, input);
   if (output == NULL)
     {
       output =
         sutra_checkpoint_pin_lineage (stage->run,
                                       sutra_lineage_derive (input, stage_fingerprint (stage)));
-      g_hash_table_insert (stage->lineages, sutra_lineage_ref (input), output);
+      g_hash_table_insert (stage->checkpoint.lineages, sutra_lineage_ref (input), output);
     }
-  g_mutex_unlock (&stage->lineage_lock);
+  g_mutex_unlock (&stage->checkpoint.lineage_lock);
   if (memo != NULL)
     {
       memo->input = input;
@@ -401,12 +401,12 @@ sutra_checkpoint_load_batch (StageRuntime *stage, Batch *batch)
       /* Recorded in this job too, so that its resume finds it directly. */
       sutra_journal_add_batch (job->journal, stage->spec->name, batch->key, &location,
                                sutra_batch_n_inputs (batch), n_out, 0, TRUE);
-      COUNTER_ADD (stage->n_cached, sutra_batch_n_inputs (batch));
+      COUNTER_ADD (stage->counters.n_cached, sutra_batch_n_inputs (batch));
     }
   else
     {
-      COUNTER_ADD (stage->n_resumed, sutra_batch_n_inputs (batch));
-      COUNTER_ADD (stage->n_failed, known->n_failed);
+      COUNTER_ADD (stage->counters.n_resumed, sutra_batch_n_inputs (batch));
+      COUNTER_ADD (stage->counters.n_failed, known->n_failed);
     }
   return items;
 }
@@ -450,7 +450,7 @@ sutra_checkpoint_save_record (StageRuntime *stage,
 static char *
 sink_stream_key (StageRuntime *stage)
 {
-  return g_strdup_printf ("%s/b%u", stage->complete_key, stage->spec->batch);
+  return g_strdup_printf ("%s/b%u", stage->checkpoint.complete_key, stage->spec->batch);
 }
 
 /* A sink's batch is named by its place in the sink's input stream, not by
@@ -476,7 +476,8 @@ sutra_checkpoint_sink_has_batch (StageRuntime *stage, Batch *batch)
 {
   g_autoptr (GBytes) lookup = g_bytes_new_static (batch->key, SUTRA_DIGEST_SIZE);
 
-  return stage->sink_done != NULL && g_hash_table_contains (stage->sink_done, lookup);
+  return stage->checkpoint.sink_done != NULL &&
+         g_hash_table_contains (stage->checkpoint.sink_done, lookup);
 }
 
 /* A sink syncs at most every half second, and never more often than twenty
@@ -500,41 +501,41 @@ sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, G
 
   if (run->job == NULL)
     return TRUE;
-  g_mutex_lock (&stage->sink_lock);
+  g_mutex_lock (&stage->checkpoint.sink_lock);
   if (stage->info->sync != NULL && !force && !complete &&
-      now - stage->last_sync_us <
-        MAX (SINK_SYNC_INTERVAL_US, SINK_SYNC_COST_FACTOR * stage->last_sync_cost_us))
+      now - stage->checkpoint.last_sync_us <
+        MAX (SINK_SYNC_INTERVAL_US, SINK_SYNC_COST_FACTOR * stage->checkpoint.last_sync_cost_us))
     {
-      g_mutex_unlock (&stage->sink_lock);
+      g_mutex_unlock (&stage->checkpoint.sink_lock);
       return TRUE;
     }
-  if (stage->info->sync != NULL && !complete && stage->instances->len == 1)
+  if (stage->info->sync != NULL && !complete && stage->workers.instances->len == 1)
     {
-      if (!stage->info->sync (stage->instances->pdata[0], &plugin_state, error))
+      if (!stage->info->sync (stage->workers.instances->pdata[0], &plugin_state, error))
         {
-          g_mutex_unlock (&stage->sink_lock);
+          g_mutex_unlock (&stage->checkpoint.sink_lock);
           g_prefix_error (error, "stage “%s”: ", stage->spec->name);
           return FALSE;
         }
-      stage->last_sync_cost_us = g_get_monotonic_time () - now;
+      stage->checkpoint.last_sync_cost_us = g_get_monotonic_time () - now;
     }
   stream = sink_stream_key (stage);
   state = g_strdup_printf ("%s %s", stream, plugin_state ? plugin_state : "");
-  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name, stage->sink_keys, state,
-                                     complete);
-  g_ptr_array_unref (stage->sink_keys);
-  stage->sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  stage->last_sync_us = now;
-  g_mutex_unlock (&stage->sink_lock);
+  sutra_journal_add_sink_checkpoint (run->job->journal, stage->spec->name,
+                                     stage->checkpoint.sink_keys, state, complete);
+  g_ptr_array_unref (stage->checkpoint.sink_keys);
+  stage->checkpoint.sink_keys = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  stage->checkpoint.last_sync_us = now;
+  g_mutex_unlock (&stage->checkpoint.sink_lock);
   return TRUE;
 }
 
 void
 sutra_checkpoint_sink_note_batch (StageRuntime *stage, Batch *batch)
 {
-  g_mutex_lock (&stage->sink_lock);
-  g_ptr_array_add (stage->sink_keys, g_bytes_new (batch->key, SUTRA_DIGEST_SIZE));
-  g_mutex_unlock (&stage->sink_lock);
+  g_mutex_lock (&stage->checkpoint.sink_lock);
+  g_ptr_array_add (stage->checkpoint.sink_keys, g_bytes_new (batch->key, SUTRA_DIGEST_SIZE));
+  g_mutex_unlock (&stage->checkpoint.sink_lock);
 }
 
 /* Jobs ---------------------------------------------------------------------- */
@@ -612,7 +613,7 @@ sutra_checkpoint_plan_job (SutraRun *run)
       guint8 digest[SUTRA_DIGEST_SIZE];
 
       g_hash_table_insert (indices, stage->spec->name, GUINT_TO_POINTER (i));
-      stage->checkpointing = stage->spec->checkpoint;
+      stage->checkpoint.checkpointing = stage->spec->checkpoint;
       EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
       EVP_DigestUpdate (context, stage_fingerprint (stage), SUTRA_DIGEST_SIZE);
       if (stage->info->kind == SUTRA_STAGE_SOURCE)
@@ -632,7 +633,7 @@ sutra_checkpoint_plan_job (SutraRun *run)
           json_object_set_int_member (event, "recorded", n_cached);
           sutra_run_emit_event (run, event);
           origin = sutra_lineage_new (content);
-          stage->source_lineage =
+          stage->checkpoint.source_lineage =
             sutra_checkpoint_pin_lineage (run,
                                           sutra_lineage_derive (origin, stage_fingerprint (stage)));
           EVP_DigestUpdate (context, content, SUTRA_DIGEST_SIZE);
@@ -641,10 +642,10 @@ sutra_checkpoint_plan_job (SutraRun *run)
         {
           StageRuntime *input =
             run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index];
-          EVP_DigestUpdate (context, input->complete_key, 64);
+          EVP_DigestUpdate (context, input->checkpoint.complete_key, 64);
         }
       EVP_DigestFinal_ex (context, digest, NULL);
-      sutra_digest_to_hex (digest, stage->complete_key);
+      sutra_digest_to_hex (digest, stage->checkpoint.complete_key);
     }
   run->batches = sutra_journal_load_batches (job->journal, indices);
 
@@ -659,7 +660,7 @@ sutra_checkpoint_plan_job (SutraRun *run)
     {
       StageRuntime *stage = run->stages->pdata[i];
       const char *key = g_hash_table_lookup (recorded.complete, stage->spec->name);
-      gboolean fresh = key != NULL && strcmp (key, stage->complete_key) == 0 &&
+      gboolean fresh = key != NULL && strcmp (key, stage->checkpoint.complete_key) == 0 &&
                        !(g_hash_table_contains (recorded.failed, stage->spec->name) &&
                          sutra_job_retries_stage (job, stage->spec->name));
 
@@ -668,16 +669,17 @@ sutra_checkpoint_plan_job (SutraRun *run)
       for (guint r = 0; fresh && r < stage->spec->inputs->len; r++)
         fresh = ((StageRuntime *)
                    run->stages->pdata[((SutraStageSpec *) stage->spec->inputs->pdata[r])->index])
-                  ->skipped;
+                  ->checkpoint.skipped;
       /* "skipped" holds "fresh" until the backward pass. */
-      stage->skipped = fresh;
+      stage->checkpoint.skipped = fresh;
     }
   for (guint i = run->stages->len; i-- > 0;)
     {
       StageRuntime *stage = run->stages->pdata[i];
 
-      for (guint e = 0; stage->skipped && e < stage->edges->len; e++)
-        stage->skipped = g_array_index (stage->edges, Edge, e).target->skipped;
+      for (guint e = 0; stage->checkpoint.skipped && e < stage->output.edges->len; e++)
+        stage->checkpoint.skipped =
+          g_array_index (stage->output.edges, Edge, e).target->checkpoint.skipped;
     }
   g_hash_table_unref (recorded.complete);
   g_hash_table_unref (recorded.failed);
@@ -701,9 +703,10 @@ sutra_checkpoint_plan_job (SutraRun *run)
     {
       StageRuntime *stage = run->stages->pdata[i];
 
-      unstable_stream = stage->info->kind != SUTRA_STAGE_SINK &&
-                        (stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpointing) &&
-                        g_hash_table_contains (failed_stages, stage->spec->name);
+      unstable_stream =
+        stage->info->kind != SUTRA_STAGE_SINK &&
+        (stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpoint.checkpointing) &&
+        g_hash_table_contains (failed_stages, stage->spec->name);
     }
   for (guint i = 0; i < run->stages->len; i++)
     {
@@ -714,7 +717,7 @@ sutra_checkpoint_plan_job (SutraRun *run)
       GHashTable *done;
       gsize prefix;
 
-      if (stage->info->kind != SUTRA_STAGE_SINK || stage->skipped)
+      if (stage->info->kind != SUTRA_STAGE_SINK || stage->checkpoint.skipped)
         continue;
       done = sutra_journal_load_sink (job->journal, stage->spec->name, &state, &complete);
       stream = sink_stream_key (stage);
@@ -724,8 +727,9 @@ sutra_checkpoint_plan_job (SutraRun *run)
       if (state != NULL && !complete && g_str_has_prefix (state, stream) && state[prefix] == ' ' &&
           !unstable_stream)
         {
-          stage->sink_done = done;
-          stage->resume_state = state[prefix + 1] != '\0' ? g_strdup (state + prefix + 1) : NULL;
+          stage->checkpoint.sink_done = done;
+          stage->checkpoint.resume_state =
+            state[prefix + 1] != '\0' ? g_strdup (state + prefix + 1) : NULL;
         }
       else
         {
@@ -746,10 +750,10 @@ sutra_checkpoint_plan_job (SutraRun *run)
       StageRuntime *stage = run->stages->pdata[i];
       gboolean recomputes_all =
         stage->info->kind == SUTRA_STAGE_SINK
-          ? stage->sink_done == NULL
-          : stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpointing;
+          ? stage->checkpoint.sink_done == NULL
+          : stage->info->kind == SUTRA_STAGE_SOURCE || !stage->checkpoint.checkpointing;
 
-      if (!stage->skipped && recomputes_all &&
+      if (!stage->checkpoint.skipped && recomputes_all &&
           g_hash_table_contains (failed_stages, stage->spec->name))
         sutra_journal_clear_stage_failures (job->journal, stage->spec->name);
     }
@@ -785,7 +789,7 @@ record_progress (SutraRun *run)
       SutraStageStats stats;
 
       sutra_run_get_stats (run, i, &stats);
-      if (stats.state != SUTRA_STAGE_STATE_RUNNING || stage->final_state_recorded)
+      if (stats.state != SUTRA_STAGE_STATE_RUNNING || stage->checkpoint.final_state_recorded)
         continue;
       sutra_journal_set_stage (run->job->journal, stage->spec->name, "running", NULL, stats.n_in,
                                stats.n_out, stats.n_failed, stats.n_cached + stats.n_resumed,

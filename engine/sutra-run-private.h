@@ -3,7 +3,9 @@
 
 #pragma once
 
+#include "sutra-edge.h"
 #include "sutra-item-private.h"
+#include "sutra-split-counters.h"
 #include "sutra-job.h"
 #include "sutra-run.h"
 
@@ -14,23 +16,28 @@ G_BEGIN_DECLS
 #define COUNTER_GET(counter) __atomic_load_n (&(counter), __ATOMIC_RELAXED)
 #define COUNTER_SET(counter, n) __atomic_store_n (&(counter), (n), __ATOMIC_RELAXED)
 
-typedef struct _StageRuntime StageRuntime;
-
-/* A bounded FIFO of items, one per input edge of a stage. */
+/* A stage's input side: a ring per input edge. */
 typedef struct
 {
-  SutraItem **slots;
-  guint capacity;
-  guint head;
-  guint count;
-  gboolean closed;
-} ItemRing;
+  GMutex lock;       /* the rings and everything below */
+  GCond items_ready; /* signals consumers */
+  GCond space_ready; /* signals producers */
+  ItemRing *rings;
+  guint n_rings;
+  guint want; /* a waiting consumer's need: wake it at this fill */
+  gint fill;  /* items in all rings (read without the lock by progress) */
+  guint max_fill;
+} StageInput;
 
+/* One worker at a time forms a batch, so batches are contiguous runs of
+ * the stream and are numbered in stream order. */
 typedef struct
 {
-  StageRuntime *target;
-  guint ring;
-} Edge;
+  GMutex lock;      /* held while a batch is formed */
+  guint64 next_seq; /* also taken by the last worker out for finish's outputs */
+  GPtrArray *group; /* gather: members of the open group */
+  int gather_level; /* gather: depth of its groups' parents, or -1 */
+} StageIntake;
 
 typedef struct
 {
@@ -38,52 +45,36 @@ typedef struct
   GPtrArray *items;
 } WindowSlot;
 
-struct _StageRuntime
+/* A stage's output side: the reorder window, and the edges it flushes to. */
+typedef struct
 {
-  SutraRun *run;
-  SutraStageSpec *spec;
-  const SutraStageInfo *info;
-
-  /* Input side: rings guarded by in_lock; items_ready signals consumers,
-   * space_ready producers. */
-  GMutex in_lock;
-  GCond items_ready;
-  GCond space_ready;
-  ItemRing *rings;
-  guint n_rings;
-  guint want; /* a waiting consumer's need: wake it at this fill */
-  gint queue_fill;
-  guint queue_max_fill;
-
-  /* One worker at a time forms a batch, so batches are contiguous runs of
-   * the stream and are numbered in stream order. */
-  GMutex intake_lock;
-  guint64 next_seq;
-  GPtrArray *group; /* gather: members of the open group */
-  int gather_level; /* gather: depth of its groups' parents, or -1 */
-
-  /* Output side: the reorder window. */
-  GMutex out_lock;
-  GCond window_moved;
+  GMutex lock; /* the window and the flush */
+  GCond moved; /* the window's head moved, or the flush was released */
   guint64 next_flush_seq;
-  gboolean flushing;
+  gboolean flushing; /* one thread at a time flushes (sends downstream) */
   WindowSlot *window;
   guint window_size;
-  GArray *edges; /* Edge */
+  GArray *edges; /* Edge, set up before the run and read-only after */
+} StageOutput;
 
-  /* Workers. */
+/* A stage's workers and their plugin instances. */
+typedef struct
+{
   GThreadPool *pool;
   GPtrArray *instances; /* one, or one per worker */
   GPtrArray *contexts;  /* SutraStageContext, one per instance */
   GPtrArray *device_names;
   char *work_dir;
-  gint n_alive;
-  GMutex rate_lock;
+  gint n_alive;     /* atomic: the last worker out finishes the stage */
+  GMutex rate_lock; /* the rate limit's schedule */
   gint64 rate_next_us;
+} StageWorkers;
 
-  /* Checkpoints (with a job). */
+/* Checkpoints (with a job): what sutra-checkpoint.c keeps per stage. */
+typedef struct
+{
   gboolean checkpointing;       /* outputs go to the store */
-  gboolean skipped;             /* up to date: not run at all */
+  gboolean skipped;             /* up to date: not run at all (set before the run) */
   SutraLineage *source_lineage; /* sources: what their items descend from (pinned) */
   char complete_key[65];        /* fingerprint + inputs' complete keys */
   GMutex lineage_lock;
@@ -93,14 +84,50 @@ struct _StageRuntime
   GPtrArray *sink_keys;  /* sinks: keys written since the last checkpoint */
   char *resume_state;
   gint64 last_sync_us;
-  gint64 last_sync_cost_us; /* how long the sink's last sync took */
+  gint64 last_sync_cost_us;      /* how long the sink's last sync took */
+  gboolean final_state_recorded; /* under the run's progress_lock */
+} StageCheckpoint;
 
-  /* Counters, atomics. */
+/* What the progress display and the journal read while workers run:
+ * atomics (COUNTER_*), no lock. */
+typedef struct
+{
   SutraStageState state;
   guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
   gint64 started_us, finished_us, busy_us;
-  SutraSplitCounters split;      /* splits only */
-  gboolean final_state_recorded; /* under the run's progress_lock */
+  SutraSplitCounters split; /* splits only */
+} StageCounters;
+
+/*
+ * Lock order. A thread holding a lock on the left may take one to its right
+ * on the same line, never the other way round; locks not named together are
+ * never held together.
+ *
+ *   stage->intake.lock  ->  stage->output.lock   (waiting for room in the window)
+ *   stage->intake.lock  ->  stage->input.lock    (forming a batch)
+ *   checkpoint.lineage_lock -> run->pinned_lock
+ *   checkpoint.sink_lock    -> (the plugin's sync) -> the journal's locks
+ *   run->progress_lock      -> the journal's locks
+ *
+ * The input lock of a stage downstream (target->input.lock) is taken by
+ * whoever flushes upstream, with no lock of the upstream stage held: the
+ * flusher lets go of output.lock before it sends. So a full ring downstream
+ * blocks the sender only, never a lock another stage waits for.
+ * run->lock, run->event_lock, run->commit_lock and workers.rate_lock are
+ * leaves: nothing else is taken while one is held.
+ */
+struct _StageRuntime
+{
+  SutraRun *run;
+  SutraStageSpec *spec;
+  const SutraStageInfo *info;
+
+  StageInput input;
+  StageIntake intake;
+  StageOutput output;
+  StageWorkers workers;
+  StageCheckpoint checkpoint;
+  StageCounters counters;
 };
 
 struct _SutraRun
@@ -202,11 +229,21 @@ typedef struct
   SutraLineage *output;
 } LineageMemo;
 
-/* sutra-run.c: what the checkpoints use of the scheduler. */
+/* sutra-run.c: the run, as its stages and the checkpoints see it. */
 gboolean sutra_run_is_stopping (SutraRun *run);
 void sutra_run_emit_event (SutraRun *run, JsonObject *event);
 JsonObject *sutra_run_stage_event (StageRuntime *stage, const char *name);
 void sutra_run_fail (SutraRun *run, GError *error);
+void sutra_run_record_failure (StageRuntime *stage,
+                               Batch *batch,
+                               const char *item_id,
+                               const GError *error);
+
+static inline void
+sutra_run_set_stage_state (StageRuntime *stage, SutraStageState state)
+{
+  g_atomic_int_set ((gint *) &stage->counters.state, state);
+}
 
 /* sutra-checkpoint.c: lineages, batch keys, the store and the journal. */
 SutraLineage *sutra_checkpoint_pin_lineage (SutraRun *run, SutraLineage *lineage);

@@ -16,6 +16,10 @@ packages=(
   libicu-dev libarchive-dev libxml2-dev libsndfile1-dev
   libavcodec-dev libavformat-dev libswresample-dev libavfilter-dev libavutil-dev
   libespeak-ng-dev espeak-ng
+  # translate plugin: Apertium and the English-Spanish pair (eng-spa)
+  apertium apertium-en-es
+  # http plugin: libcurl
+  libcurl4-openssl-dev
   # tests and CI: archives, the format check, memory checks, scripts
   zip unzip clang-format valgrind python3 binutils
   # tests: test-report opens run reports in a real headless browser

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One batch through a stage: maps, gathers and sinks here, splits in
+ * sutra-split-runner.c, and any of them from the store when done before. */
+
+#include "sutra-batch-runner.h"
+
+#include "sutra-call.h"
+#include "sutra-contract.h"
+#include "sutra-split-counters.h"
+#include "sutra-split-runner.h"
+
+#include <string.h>
+
+/* Processes a map's data items one by one after their batch failed, so that the
+ * failure names the item and the other items of the batch still count.
+ * One attempt each: the batch already had its retries. */
+static GPtrArray *
+process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  GPtrArray *per_item = g_ptr_array_new ();
+
+  for (guint i = 0; i < batch->data->len; i++)
+    {
+      SutraItem *item = batch->data->pdata[i];
+      g_autoptr (GError) local = NULL;
+      gboolean misused = FALSE;
+      g_autoptr (GPtrArray) one =
+        sutra_call_process (stage, instance, &item, 1, 1, &misused, &local);
+      Batch single = { 0 };
+      GPtrArray *attributed;
+
+      if (one == NULL && misused)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          sutra_contract_per_item_free (per_item);
+          return NULL;
+        }
+      if (one == NULL)
+        {
+          if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+            {
+              sutra_contract_propagate_failure (error, g_steal_pointer (&local),
+                                                "stage “%s”, item “%s”: ", stage->spec->name,
+                                                sutra_item_get_id (item));
+              sutra_contract_per_item_free (per_item);
+              return NULL;
+            }
+          sutra_run_record_failure (stage, batch, sutra_item_get_id (item), local);
+          g_ptr_array_add (per_item, NULL);
+          continue;
+        }
+      single.data = g_ptr_array_new ();
+      g_ptr_array_add (single.data, item);
+      attributed = sutra_contract_attribute_outputs (stage, &single, one, error);
+      g_ptr_array_unref (single.data);
+      if (attributed == NULL)
+        {
+          sutra_contract_per_item_free (per_item);
+          return NULL;
+        }
+      g_ptr_array_add (per_item, g_steal_pointer (&attributed->pdata[0]));
+      g_ptr_array_free (attributed, TRUE);
+    }
+  return per_item;
+}
+
+/* Lays out a map's batch's results in stream order: markers from upstream
+ * where they were, and each data item's output in its place. */
+static GPtrArray *
+assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
+{
+  GPtrArray *result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  LineageMemo memo = { NULL, NULL };
+  guint data_index = 0;
+
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SutraItem *entry = batch->entries->pdata[i];
+      GPtrArray *mine;
+
+      if (sutra_item_is_marker (entry))
+        {
+          g_ptr_array_add (result, sutra_item_ref (entry));
+          continue;
+        }
+      mine = per_item->pdata[data_index++];
+      if (mine == NULL)
+        continue;
+      for (guint j = 0; j < mine->len; j++)
+        g_ptr_array_add (result,
+                         sutra_checkpoint_take_lineage (stage, sutra_item_ref (mine->pdata[j]),
+                                                        entry, &memo));
+    }
+  return result;
+}
+
+/* Gathers: one output per group, checked against the group's size. A
+ * streaming gather was handed the members as they came (the intake); the
+ * others get them all here, in one call. */
+static GPtrArray *
+process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  gboolean streams = stage->info->gather_begin != NULL;
+  guint64 n_members = sutra_batch_n_inputs (batch);
+  g_autoptr (GPtrArray) result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) outputs = NULL;
+  g_autoptr (GError) local = NULL;
+  SutraItem *closing = batch->closing;
+  g_autofree char *parent_id = NULL;
+  gboolean misused = FALSE;
+  SutraItem *output;
+
+  /* Markers of other levels pass through before the group's output. */
+  for (guint i = 0; i < batch->entries->len; i++)
+    if (sutra_item_is_marker (batch->entries->pdata[i]))
+      g_ptr_array_add (result, sutra_item_ref (batch->entries->pdata[i]));
+  if (closing == NULL)
+    return g_steal_pointer (&result);
+
+  if (n_members > 0)
+    {
+      const char *first = sutra_item_get_id (streams ? batch->first_member : batch->data->pdata[0]);
+      const char *slash = strrchr (first, '/');
+
+      parent_id = slash != NULL ? g_strndup (first, slash - first) : g_strdup (first);
+    }
+  else
+    parent_id = g_strdup_printf ("(group at position %" G_GUINT64_FORMAT ")",
+                                 closing->path[closing->depth - 1]);
+
+  if (n_members != closing->group_size || (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0)
+    {
+      g_autoptr (GError) missing =
+        (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0
+          ? g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
+                         "group “%s” is incomplete: the split that made it failed after "
+                         "%" G_GUINT64_FORMAT " members (see the failures reported before); "
+                         "set \"on_missing\": \"skip\" to go on without the group",
+                         parent_id, n_members)
+          : g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
+                         "group “%s” has %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT
+                         " members: the others failed upstream (see the failures reported "
+                         "before); set \"on_missing\": \"skip\" to go on without the group",
+                         parent_id, n_members, closing->group_size);
+
+      if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
+        {
+          sutra_contract_propagate_failure (error, g_steal_pointer (&missing),
+                                            "stage “%s”: ", stage->spec->name);
+          return NULL;
+        }
+      sutra_run_record_failure (stage, batch, parent_id, missing);
+      return g_steal_pointer (&result);
+    }
+  if (n_members == 0)
+    return g_steal_pointer (&result);
+
+  sutra_call_rate_limit (stage, 1);
+  if (streams)
+    outputs = sutra_call_gather_end (stage, batch, &misused, &local);
+  else
+    outputs = sutra_call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
+                                  batch->data->len, stage->spec->retry_attempts, &misused, &local);
+  if (outputs == NULL && misused)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+  if (outputs == NULL)
+    {
+      if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+        {
+          sutra_contract_propagate_failure (error, g_steal_pointer (&local),
+                                            "stage “%s”, group “%s”: ", stage->spec->name,
+                                            parent_id);
+          return NULL;
+        }
+      sutra_run_record_failure (stage, batch, parent_id, local);
+      return g_steal_pointer (&result);
+    }
+  output = outputs->len == 1 ? outputs->pdata[0] : NULL;
+  if (output == NULL || sutra_item_is_marker (output) || output->depth != closing->depth ||
+      sutra_item_compare_prefix (closing, output, closing->depth) != 0)
+    {
+      *error = sutra_contract_error (stage,
+                                     "for group “%s” it pushed %u items; a gather pushes one "
+                                     "item, made with sutra_item_new_parent",
+                                     parent_id, outputs->len);
+      return NULL;
+    }
+  if (!streams)
+    output = sutra_checkpoint_take_group_lineage (stage, sutra_item_ref (output), batch->data);
+  else if (batch->lineage != NULL)
+    output = sutra_checkpoint_group_lineage_end (stage, batch->lineage, sutra_item_ref (output));
+  else
+    output = sutra_item_ref (output);
+  g_ptr_array_add (result, output);
+  return g_steal_pointer (&result);
+}
+
+/* Maps, gathers and sinks. Returns the batch's outputs in stream order. */
+static GPtrArray *
+process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+{
+  SutraStageKind kind = stage->info->kind;
+  g_autoptr (GPtrArray) outputs = NULL;
+  g_autoptr (GError) local = NULL;
+  GPtrArray *per_item = NULL;
+  GPtrArray *result;
+  guint n_data = batch->data->len;
+  gboolean misused = FALSE;
+
+  if (kind == SUTRA_STAGE_GATHER)
+    return process_gather (stage, instance, batch, error);
+
+  if (n_data > 0)
+    {
+      sutra_call_rate_limit (stage, n_data);
+      outputs = sutra_call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
+                                    n_data, stage->spec->retry_attempts, &misused, &local);
+    }
+  if (misused)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+  if (kind == SUTRA_STAGE_SINK)
+    {
+      if (n_data > 0 && outputs == NULL)
+        {
+          /* A sink may have written part of the batch: it is not asked
+           * again item by item. */
+          const char *first = sutra_item_get_id (batch->data->pdata[0]);
+
+          if (stage->spec->on_error == SUTRA_ON_ERROR_SKIP)
+            {
+              sutra_run_record_failure (stage, batch, first, local);
+              return g_ptr_array_new ();
+            }
+          if (n_data == 1)
+            sutra_contract_propagate_failure (error, g_steal_pointer (&local),
+                                              "stage “%s”, item “%s”: ", stage->spec->name, first);
+          else
+            sutra_contract_propagate_failure (error, g_steal_pointer (&local),
+                                              "stage “%s”, items “%s” to “%s”: ", stage->spec->name,
+                                              first,
+                                              sutra_item_get_id (batch->data->pdata[n_data - 1]));
+          return NULL;
+        }
+      if (outputs != NULL && outputs->len > 0)
+        {
+          *error = sutra_contract_error (stage, "it pushed items; a sink pushes nothing");
+          return NULL;
+        }
+      return g_ptr_array_new (); /* markers end at a sink */
+    }
+
+  if (n_data > 0 && outputs == NULL)
+    {
+      /* Which item failed? Maps are pure functions of their input, so
+       * they can be asked again one item at a time. */
+      if (n_data == 1)
+        {
+          const char *id = sutra_item_get_id (batch->data->pdata[0]);
+
+          if (stage->spec->on_error == SUTRA_ON_ERROR_FAIL)
+            {
+              sutra_contract_propagate_failure (error, g_steal_pointer (&local),
+                                                "stage “%s”, item “%s”: ", stage->spec->name, id);
+              return NULL;
+            }
+          sutra_run_record_failure (stage, batch, id, local);
+          per_item = g_ptr_array_new ();
+          g_ptr_array_add (per_item, NULL);
+        }
+      else
+        per_item = process_isolated (stage, instance, batch, error);
+    }
+  else if (n_data > 0)
+    per_item = sutra_contract_attribute_outputs (stage, batch, outputs, error);
+  else
+    per_item = g_ptr_array_new ();
+  if (per_item == NULL)
+    return NULL;
+  result = assemble (stage, batch, per_item);
+  sutra_contract_per_item_free (per_item);
+  return result;
+}
+
+/* A split's batch is done: @outputs computed, or taken from the store
+ * (@started FALSE); NULL when it failed. */
+static void
+split_counters_done (StageRuntime *stage, Batch *batch, GPtrArray *outputs, gboolean started)
+{
+  guint64 n_children = 0, children_bytes = 0;
+
+  if (outputs != NULL)
+    sutra_split_counters_measure (outputs, &n_children, &children_bytes);
+  sutra_split_counters_done (&stage->counters.split, batch->data, n_children, children_bytes,
+                             started);
+}
+
+/* One batch through the stage, or through the store when it was done
+ * before. Returns the outputs (*@flusher: a split's worker holds the flush
+ * for them), or NULL with @error. */
+GPtrArray *
+sutra_batch_runner_run (StageRuntime *stage,
+                        gpointer instance,
+                        Batch *batch,
+                        gboolean *flusher,
+                        GError **error)
+{
+  gboolean is_split = stage->info->kind == SUTRA_STAGE_SPLIT;
+  SutraRun *run = stage->run;
+  gboolean is_sink = stage->info->kind == SUTRA_STAGE_SINK;
+  GPtrArray *outputs = NULL;
+
+  /* A key names a batch in the store (checkpointed stages) or in a sink's
+   * progress; a stage that is neither never needs one. */
+  if (run->job != NULL && is_sink)
+    sutra_checkpoint_sink_batch_key (batch);
+  else if (run->job != NULL && stage->checkpoint.checkpointing)
+    sutra_checkpoint_batch_key (stage, batch);
+  if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (stage, batch))
+    {
+      COUNTER_ADD (stage->counters.n_resumed, batch->data->len);
+      return g_ptr_array_new ();
+    }
+  if (batch->has_key && stage->checkpoint.checkpointing && !is_sink)
+    outputs = sutra_checkpoint_load_batch (stage, batch);
+  if (outputs != NULL)
+    {
+      if (is_split)
+        split_counters_done (stage, batch, outputs, FALSE);
+      return outputs;
+    }
+
+  if (is_split)
+    {
+      sutra_split_counters_start (&stage->counters.split, batch->data);
+      return sutra_split_runner_run (stage, instance, batch, flusher, error);
+    }
+  outputs = process_batch (stage, instance, batch, error);
+  if (outputs == NULL)
+    return NULL;
+  if (batch->has_key && stage->checkpoint.checkpointing && !is_sink &&
+      !sutra_checkpoint_save_batch (stage, batch, outputs, error))
+    {
+      g_ptr_array_unref (outputs);
+      return NULL;
+    }
+  if (batch->has_key && is_sink)
+    {
+      sutra_checkpoint_sink_note_batch (stage, batch);
+      if (!sutra_checkpoint_sink (stage, stage->info->sync == NULL, FALSE, error))
+        {
+          g_ptr_array_unref (outputs);
+          return NULL;
+        }
+    }
+  return outputs;
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Calling a stage's plugin: one call with its API checks, retries with
+ * backoff, and the stage's rate limit. */
+
+#include "sutra-call.h"
+
+#include "sutra-contract.h"
+
+void
+sutra_call_rate_limit (StageRuntime *stage, guint n_items)
+{
+  gint64 now, wait_us = 0;
+
+  if (stage->spec->rate_limit <= 0 || n_items == 0)
+    return;
+  g_mutex_lock (&stage->workers.rate_lock);
+  now = g_get_monotonic_time ();
+  if (stage->workers.rate_next_us < now)
+    stage->workers.rate_next_us = now;
+  wait_us = stage->workers.rate_next_us - now;
+  stage->workers.rate_next_us += (gint64) (n_items * 1e6 / stage->spec->rate_limit);
+  g_mutex_unlock (&stage->workers.rate_lock);
+  if (wait_us > 0)
+    g_usleep (wait_us);
+}
+
+/* Calls the plugin's process once, on @output (set up by the caller). A
+ * call during which a public function's check failed has failed, whatever
+ * it returned: *@misused is set and @error names the function and the rule.
+ * That failure is the plugin's, not the item's: callers neither retry it
+ * nor skip the item, they fail the run. */
+gboolean
+sutra_call_once (StageRuntime *stage,
+                 gpointer instance,
+                 SutraItem *const *items,
+                 guint n_items,
+                 SutraOutput *output,
+                 gboolean *misused,
+                 GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gboolean ok;
+
+  *misused = FALSE;
+  sutra_output_begin_call (output);
+  ok = stage->info->process (instance, items, n_items, output, &local);
+  sutra_output_end_call (output);
+  COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (output))
+    {
+      *misused = TRUE;
+      g_propagate_error (error, sutra_contract_misuse_error (stage, output));
+      return FALSE;
+    }
+  if (ok)
+    return TRUE;
+  if (local == NULL)
+    g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                 "plugin “%s” failed without saying why (it returned FALSE but set "
+                 "no error)",
+                 stage->spec->plugin_name);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+/* Before attempt @attempt + 1: reports the retry and sleeps, with
+ * exponential backoff, capped, with jitter so that workers do not retry in
+ * lockstep. */
+void
+sutra_call_retry_wait (StageRuntime *stage,
+                       SutraItem *item,
+                       guint attempt,
+                       const GError *cause,
+                       guint *delay_ms)
+{
+  guint jitter = *delay_ms > 0 ? g_random_int_range (0, *delay_ms / 2 + 1) : 0;
+  JsonObject *event = sutra_run_stage_event (stage, "item-retry");
+
+  json_object_set_string_member (event, "item", sutra_item_get_id (item));
+  json_object_set_int_member (event, "attempt", attempt);
+  json_object_set_string_member (event, "message", cause->message);
+  sutra_run_emit_event (stage->run, event);
+  g_usleep ((gulong) (*delay_ms + jitter) * 1000);
+  *delay_ms = MIN (*delay_ms * 2, stage->spec->retry_max_backoff_ms);
+}
+
+/* Calls the plugin on a collecting output, retrying per the stage's
+ * policy. Returns the outputs, or NULL with @error (and *@misused when the
+ * plugin misused the API). */
+GPtrArray *
+sutra_call_process (StageRuntime *stage,
+                    gpointer instance,
+                    SutraItem *const *items,
+                    guint n_items,
+                    guint max_attempts,
+                    gboolean *misused,
+                    GError **error)
+{
+  guint delay_ms = stage->spec->retry_backoff_ms;
+
+  for (guint attempt = 1;; attempt++)
+    {
+      SutraOutput output;
+      g_autoptr (GError) local = NULL;
+
+      sutra_output_init_collect (&output, &stage->run->abandoning);
+      if (sutra_call_once (stage, instance, items, n_items, &output, misused, &local))
+        return g_steal_pointer (&output.items);
+      sutra_output_clear (&output);
+      if (*misused || attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      sutra_call_retry_wait (stage, items[0], attempt, local, &delay_ms);
+    }
+}
+
+/* Streaming gathers ---------------------------------------------------------- */
+
+/*
+ * A streaming gather's calls for one group (Batch.group): gather_begin and
+ * gather_add as take_batch takes each member, gather_end at the group's
+ * marker, gather_abort for a group that ends otherwise. None is retried:
+ * a member is gone once handed over. Each runs on a collecting output, so
+ * that a misuse of the API is caught as in process, and a push seen: only
+ * gather_end pushes.
+ */
+
+/* Hands @member to the group: gather_begin first when it opens the group,
+ * then gather_add. A call that fails fails the group: its state is freed
+ * at once, Batch.group_error says why, and the members still to come are
+ * not handed over (the batch runner reports the failure at the marker). */
+void
+sutra_call_gather_member (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *member)
+{
+  for (gboolean adding = batch->group != NULL;; adding = TRUE)
+    {
+      g_autoptr (GError) local = NULL;
+      const char *function = adding ? "gather_add" : "gather_begin";
+      gint64 start = g_get_monotonic_time ();
+      SutraOutput output;
+      gboolean ok;
+
+      if (batch->group_error != NULL || sutra_run_is_stopping (stage->run))
+        return;
+      sutra_output_init_collect (&output, &stage->run->abandoning);
+      sutra_output_begin_call (&output);
+      if (!adding)
+        {
+          batch->group = stage->info->gather_begin (instance, member, &local);
+          batch->group_instance = instance;
+          ok = batch->group != NULL;
+        }
+      else
+        ok = stage->info->gather_add (instance, batch->group, member, &local);
+      sutra_output_end_call (&output);
+      COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
+      if (sutra_output_was_misused (&output))
+        {
+          batch->group_misused = TRUE;
+          g_clear_error (&local);
+          local = sutra_contract_misuse_error (stage, &output);
+        }
+      else if (ok && output.items->len > 0)
+        {
+          batch->group_misused = TRUE;
+          local = sutra_contract_error (stage,
+                                        "%s pushed %u items; only gather_end pushes (the "
+                                        "group's one output)",
+                                        function, output.items->len);
+        }
+      else if (!ok && local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed in %s without saying why (it returned %s but set "
+                     "no error)",
+                     stage->spec->plugin_name, function, adding ? "FALSE" : "NULL");
+      sutra_output_clear (&output);
+      if (local != NULL)
+        {
+          batch->group_error = g_steal_pointer (&local);
+          sutra_call_gather_abort (stage, batch);
+          return;
+        }
+      if (adding)
+        return;
+    }
+}
+
+/* Ends the group (gather_end), or reports the call that failed it before.
+ * Returns the outputs, or NULL with @error (and *@misused when the plugin
+ * misused the API). */
+GPtrArray *
+sutra_call_gather_end (StageRuntime *stage, Batch *batch, gboolean *misused, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  SutraOutput output;
+  gboolean ok;
+
+  *misused = batch->group_misused;
+  if (batch->group_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&batch->group_error));
+      return NULL;
+    }
+  sutra_output_init_collect (&output, &stage->run->abandoning);
+  sutra_output_begin_call (&output);
+  /* gather_end frees the group state, whatever it returns. */
+  ok = stage->info->gather_end (batch->group_instance, g_steal_pointer (&batch->group),
+                                (guint) batch->n_streamed, &output, &local);
+  sutra_output_end_call (&output);
+  COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (&output))
+    {
+      *misused = TRUE;
+      g_propagate_error (error, sutra_contract_misuse_error (stage, &output));
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  if (!ok)
+    {
+      if (local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed in gather_end without saying why (it returned FALSE "
+                     "but set no error)",
+                     stage->spec->plugin_name);
+      g_propagate_error (error, g_steal_pointer (&local));
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  return g_steal_pointer (&output.items);
+}
+
+/* Frees the state of a group that will not end: it failed, the run stops,
+ * or the store had its output. */
+void
+sutra_call_gather_abort (StageRuntime *stage, Batch *batch)
+{
+  if (batch->group != NULL)
+    stage->info->gather_abort (batch->group_instance, g_steal_pointer (&batch->group));
+}

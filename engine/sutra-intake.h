@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Intake: a stage's workers take batches from its merged input streams. */
+
+#pragma once
+
+#include "sutra-run-private.h"
+
+G_BEGIN_DECLS
+
+gboolean sutra_intake_take_batch (StageRuntime *stage, gpointer instance, Batch *batch);
+void sutra_intake_clear_batch (StageRuntime *stage, Batch *batch);
+
+G_END_DECLS

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Sources: a source's one call, its pushes checked and sent in chunks. */
+
+#pragma once
+
+#include "sutra-run-private.h"
+
+G_BEGIN_DECLS
+
+void sutra_source_runner_run (StageRuntime *stage, gpointer instance);
+
+G_END_DECLS

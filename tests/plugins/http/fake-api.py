@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A stand-in for a remote model API, on 127.0.0.1, for tests/plugins/http.
+
+The behaviour is chosen by the text sent (the chat user message, or the
+json mode's "input"): RATE429 / DATE429 / HUGE429 answer 429 once (with
+Retry-After in seconds, as an HTTP date, or absurdly large), FLAKY500
+answers 500 twice, ALWAYS503 always 503, BAD400 400, SLOW sleeps 3 s,
+BUSY sleeps 0.3 s. GET /stats gives the requests seen per text, the
+Authorization headers seen and the most BUSY requests in flight at once.
+Prints the port it listens on, then serves until its stdin closes."""
+
+import email.utils
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+lock = threading.Lock()
+seen = {}
+auth = set()
+in_flight = 0
+max_in_flight = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        with lock:
+            self.reply(200, {"seen": seen, "auth": sorted(auth), "max_in_flight": max_in_flight})
+
+    def do_POST(self):
+        global in_flight, max_in_flight
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path.startswith("/json"):
+            text = body["input"]
+        else:
+            text = body["messages"][-1]["content"]
+        busy = text.startswith("BUSY")
+        with lock:
+            n = seen[text] = seen.get(text, 0) + 1
+            if self.headers.get("Authorization"):
+                auth.add(self.headers["Authorization"])
+            if busy:
+                in_flight += 1
+                max_in_flight = max(max_in_flight, in_flight)
+        try:
+            self.answer(body, text, n)
+        finally:
+            if busy:
+                with lock:
+                    in_flight -= 1
+
+    def answer(self, body, text, n):
+        if "RATE429" in text and n == 1:
+            return self.reply(429, {"error": "slow down"}, [("Retry-After", "1")])
+        if "DATE429" in text and n == 1:
+            when = email.utils.formatdate(time.time() + 1, usegmt=True)
+            return self.reply(429, {"error": "slow down"}, [("Retry-After", when)])
+        if "HUGE429" in text and n == 1:
+            return self.reply(429, {"error": "slow down"},
+                              [("Retry-After", "9" * 40), ("x-ratelimit-reset-requests", "6m0s")])
+        if "FLAKY500" in text and n <= 2:
+            return self.reply(500, {"error": "oops"})
+        if "ALWAYS503" in text:
+            return self.reply(503, {"error": "down for maintenance, key " +
+                                    self.headers.get("Authorization", "")})
+        if "BAD400" in text:
+            return self.reply(400, {"error": "bad request"})
+        if "SLOW" in text:
+            time.sleep(3)
+        if "BUSY" in text:
+            time.sleep(0.3)
+        if self.path.startswith("/json"):
+            return self.reply(200, {"result": {"upper": text.upper(), "id": body.get("id"),
+                                               "chapter": body.get("chapter")}})
+        words = len(text.split())
+        self.reply(200, {
+            "model": body.get("model", "none"),
+            "choices": [{"message": {"role": "assistant", "content": "ECHO: " + text.upper()}}],
+            "usage": {"prompt_tokens": words, "completion_tokens": words + 1,
+                      "total_tokens": 2 * words + 1},
+        })
+
+
+def exit_with_parent():
+    # The test holds our stdin open: when it ends, however it ends, so do we.
+    sys.stdin.read()
+    os._exit(0)
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+threading.Thread(target=exit_with_parent, daemon=True).start()
+server.serve_forever()

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests of plugins/translate through the real loader and the harness, on
+ * the real Apertium eng-spa pair (skipped where it is not installed), and
+ * on small stand-in tools for the failures a real pair cannot be made to
+ * have (a hung pipeline, a tool that cannot flush). */
+
+#include "sutra-harness.h"
+#include "sutra-registry.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+
+static SutraRegistry *registry;
+
+static gboolean
+have_pair (const char *pair)
+{
+  g_autofree char *file = g_strconcat ("/usr/share/apertium/modes/", pair, ".mode", NULL);
+
+  if (g_file_test (file, G_FILE_TEST_EXISTS))
+    return TRUE;
+  g_test_skip_printf ("the Apertium pair %s is not installed (apt-get install apertium-en-es)",
+                      pair);
+  return FALSE;
+}
+
+static SutraItem *
+text_item (const char *id, guint64 index, const char *text, const char *language)
+{
+  SutraItem *item =
+    sutra_item_new_root (id, index, SUTRA_MEDIA_TEXT_PLAIN, g_bytes_new (text, strlen (text)));
+
+  if (language != NULL)
+    json_object_set_string_member (sutra_item_ensure_meta (item), "language", language);
+  return item;
+}
+
+static char *
+item_text (SutraItem *item)
+{
+  gsize size;
+  const guint8 *data = sutra_item_get_data (item, &size);
+
+  return g_strndup ((const char *) data, size);
+}
+
+/* The pids of this process's children whose command is @comm. */
+static GArray *
+children_named (const char *comm)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *stat = NULL;
+      const char *close_paren;
+      int ppid = 0;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &stat, NULL, NULL))
+        continue;
+      close_paren = strrchr (stat, ')');
+      if (close_paren == NULL || sscanf (close_paren + 2, "%*c %d", &ppid) != 1 ||
+          ppid != getpid ())
+        continue;
+      if (comm == NULL || (strstr (stat, comm) != NULL))
+        {
+          int pid = atoi (name);
+
+          g_array_append_val (pids, pid);
+        }
+    }
+  return pids;
+}
+
+static GPtrArray *
+translate (SutraHarness *harness, SutraItem **items, guint n_items, GError **error)
+{
+  GPtrArray *out = sutra_harness_process (harness, items, n_items, error);
+
+  for (guint i = 0; i < n_items; i++)
+    sutra_item_unref (items[i]);
+  return out;
+}
+
+static guint
+count_char (const char *text, char c)
+{
+  guint n = 0;
+
+  for (; *text != '\0'; text++)
+    n += *text == c;
+  return n;
+}
+
+static void
+test_translate_markup_and_paragraphs (void)
+{
+  const char *source = "The cat <b>sleeps</b> on ^the$ mat [x] @home / \\ {x}.";
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GPtrArray) out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  SutraItem *items[2];
+
+  g_test_summary ("Apertium's markup characters in the text come back as they were, paragraph "
+                  "breaks survive, chunks stay chunks, and the metadata travels with the "
+                  "language set to the target");
+  if (!have_pair ("eng-spa"))
+    return;
+  harness = sutra_harness_new (registry, "translate", "{\"pair\": \"eng-spa\"}", &error);
+  g_assert_no_error (error);
+  items[0] = text_item ("a", 0, source, "en");
+  json_object_set_string_member (sutra_item_ensure_meta (items[0]), "chapter_title", "One");
+  items[1] = text_item ("b", 1, "The house is red.\n\nThe dog is big.", NULL);
+  out = translate (harness, items, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (out->len, ==, 2);
+  first = item_text (out->pdata[0]);
+  second = item_text (out->pdata[1]);
+  /* Every markup character comes back, once each, and the words around
+   * them are translated. */
+  g_assert_true (g_str_has_prefix (first, "El gato <b>duerme</b> en "));
+  for (const char *c = "\\^$[]{}<>@/"; *c != '\0'; c++)
+    g_assert_cmpuint (count_char (first, *c), ==, count_char (source, *c));
+  g_assert_cmpstr (second, ==, "La casa es roja.\n\nEl perro es grande.");
+  g_assert_cmpstr (sutra_item_get_id (out->pdata[0]), ==, "a");
+  g_assert_cmpstr (sutra_item_get_meta_string (out->pdata[0], "language", NULL), ==, "es");
+  g_assert_cmpstr (sutra_item_get_meta_string (out->pdata[0], "chapter_title", NULL), ==, "One");
+  g_assert_cmpstr (sutra_item_get_meta_string (out->pdata[1], "language", NULL), ==, "es");
+}
+
+static void
+test_translate_one_pipeline_per_worker (void)
+{
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) before = NULL;
+  g_autoptr (GArray) after = NULL;
+  g_autoptr (GArray) restarted = NULL;
+
+  g_test_summary ("The pair's tools are started once, not per chunk or per batch; a pipeline "
+                  "whose tool died between batches is replaced before the next one");
+  if (!have_pair ("eng-spa"))
+    return;
+  harness = sutra_harness_new (registry, "translate", "{\"pair\": \"eng-spa\"}", &error);
+  g_assert_no_error (error);
+  before = children_named ("(lt-proc)");
+  g_assert_cmpuint (before->len, >, 0);
+  for (guint batch = 0; batch < 5; batch++)
+    {
+      SutraItem *items[3];
+      g_autoptr (GPtrArray) out = NULL;
+
+      for (guint i = 0; i < 3; i++)
+        items[i] = text_item ("x", batch * 3 + i, "Good morning.", NULL);
+      out = translate (harness, items, 3, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (out->len, ==, 3);
+    }
+  after = children_named ("(lt-proc)");
+  g_assert_cmpuint (after->len, ==, before->len);
+  g_assert_cmpmem (after->data, after->len * sizeof (int), before->data,
+                   before->len * sizeof (int));
+
+  /* A tool killed between batches: the next batch still translates. */
+  kill (g_array_index (after, int, 0), SIGKILL);
+  g_usleep (100 * 1000);
+  {
+    SutraItem *item = text_item ("y", 99, "Good night.", NULL);
+    g_autoptr (GPtrArray) out = translate (harness, &item, 1, &error);
+    g_autofree char *text = NULL;
+
+    g_assert_no_error (error);
+    text = item_text (out->pdata[0]);
+    g_assert_cmpstr (text, ==, "Noche buena.");
+  }
+  restarted = children_named ("(lt-proc)");
+  g_assert_cmpuint (restarted->len, ==, before->len);
+  for (guint i = 0; i < restarted->len; i++)
+    for (guint k = 0; k < before->len; k++)
+      g_assert_cmpint (g_array_index (restarted, int, i), !=, g_array_index (before, int, k));
+}
+
+static void
+test_translate_auto_pair (void)
+{
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GPtrArray) out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *english = NULL;
+  g_autofree char *spanish = NULL;
+  SutraItem *items[2];
+  SutraItem *unlabelled;
+
+  g_test_summary ("\"pair\": \"auto\" picks the pair from each item's language and the target; "
+                  "an item already in the target language passes through; an item with no "
+                  "language fails with what to do");
+  if (!have_pair ("eng-spa"))
+    return;
+  harness = sutra_harness_new (registry, "translate", "{\"target\": \"es\"}", &error);
+  g_assert_no_error (error);
+  items[0] = text_item ("en", 0, "Good morning.", "en-GB");
+  items[1] = text_item ("es", 1, "Buenos días.", "es");
+  out = translate (harness, items, 2, &error);
+  g_assert_no_error (error);
+  english = item_text (out->pdata[0]);
+  spanish = item_text (out->pdata[1]);
+  g_assert_cmpstr (english, ==, "Buenos días.");
+  g_assert_cmpstr (spanish, ==, "Buenos días.");
+  g_assert_cmpstr (sutra_item_get_meta_string (out->pdata[0], "language", NULL), ==, "es");
+
+  unlabelled = text_item ("none", 2, "Hello.", NULL);
+  g_clear_pointer (&out, g_ptr_array_unref);
+  out = translate (harness, &unlabelled, 1, &error);
+  g_assert_null (out);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  g_assert_nonnull (strstr (error->message, "no `language` metadata"));
+}
+
+static void
+test_translate_pair_not_installed (void)
+{
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("A pair that is not installed fails at start with the installed pairs "
+                  "listed");
+  if (!have_pair ("eng-spa"))
+    return;
+  harness = sutra_harness_new (registry, "translate", "{\"pair\": \"eng-xxx\"}", &error);
+  g_assert_null (harness);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "“eng-xxx” is not installed"));
+  g_assert_nonnull (strstr (error->message, "eng-spa"));
+}
+
+static void
+test_translate_bad_text (void)
+{
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GPtrArray) out = NULL;
+  g_autoptr (GError) error = NULL;
+  SutraItem *item;
+
+  g_test_summary ("Text that is not UTF-8 fails the item with the byte offset");
+  if (!have_pair ("eng-spa"))
+    return;
+  harness = sutra_harness_new (registry, "translate", "{\"pair\": \"eng-spa\"}", &error);
+  g_assert_no_error (error);
+  item = text_item ("bad", 0, "Hello \xff world.", NULL);
+  out = translate (harness, &item, 1, &error);
+  g_assert_null (out);
+  g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+  g_assert_nonnull (strstr (error->message, "not UTF-8 at byte offset 6"));
+}
+
+/* A modes directory of stand-in pairs: `hang` runs a tool that reads and
+ * never answers; `cat` runs a tool with no null flush. */
+static char *
+make_fake_modes (void)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_cache_dir (), "modes", NULL);
+  g_autofree char *tool = g_build_filename (dir, "hang-tool", NULL);
+  g_autofree char *hang = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents (tool,
+                       "#!/bin/sh\n"
+                       "case \"$1\" in --help) echo '  -z: flush on the null character'; exit "
+                       "0;; esac\n"
+                       "exec sleep 600\n",
+                       -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (tool, 0755), ==, 0);
+  hang = g_strdup_printf ("%s $1\n", tool);
+  g_autofree char *hang_mode = g_build_filename (dir, "aaa-hang.mode", NULL);
+  g_autofree char *cat_mode = g_build_filename (dir, "aaa-cat.mode", NULL);
+  g_file_set_contents (hang_mode, hang, -1, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (cat_mode, "cat | cat\n", -1, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&dir);
+}
+
+static void
+test_translate_hung_pipeline (void)
+{
+  g_autofree char *modes = make_fake_modes ();
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GPtrArray) out = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) left = NULL;
+  SutraItem *item;
+
+  g_test_summary ("A pipeline that does not answer within answer_timeout_ms fails its batch, "
+                  "is killed (nothing left running) and restarted for the next");
+  g_setenv ("APERTIUM_MODES_DIR", modes, TRUE);
+  harness = sutra_harness_new (registry, "translate",
+                               "{\"pair\": \"aaa-hang\", \"answer_timeout_ms\": 300}", &error);
+  g_assert_no_error (error);
+  item = text_item ("h", 0, "Hello.", NULL);
+  out = translate (harness, &item, 1, &error);
+  g_assert_null (out);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "gave 0 of 1 answers within 300 ms"));
+  left = children_named (NULL);
+  g_assert_cmpuint (left->len, ==, 0);
+  g_clear_error (&error);
+  /* The next batch starts the pipeline again (and times out again). */
+  item = text_item ("h", 1, "Hello.", NULL);
+  out = translate (harness, &item, 1, &error);
+  g_assert_null (out);
+  g_assert_nonnull (strstr (error->message, "within 300 ms"));
+  g_unsetenv ("APERTIUM_MODES_DIR");
+}
+
+static void
+test_translate_tool_without_null_flush (void)
+{
+  g_autofree char *modes = make_fake_modes ();
+  g_autoptr (SutraHarness) harness = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("A mode with a tool that cannot flush on NUL is refused at start, naming "
+                  "the tool");
+  g_setenv ("APERTIUM_MODES_DIR", modes, TRUE);
+  harness = sutra_harness_new (registry, "translate", "{\"pair\": \"aaa-cat\"}", &error);
+  g_assert_null (harness);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "runs “cat”, which cannot flush on NUL"));
+  g_unsetenv ("APERTIUM_MODES_DIR");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  registry = sutra_registry_new ();
+  sutra_registry_load_default (registry, NULL, &error);
+  g_assert_no_error (error);
+
+  g_test_add_func ("/plugins/translate/markup-and-paragraphs",
+                   test_translate_markup_and_paragraphs);
+  g_test_add_func ("/plugins/translate/one-pipeline-per-worker",
+                   test_translate_one_pipeline_per_worker);
+  g_test_add_func ("/plugins/translate/auto-pair", test_translate_auto_pair);
+  g_test_add_func ("/plugins/translate/pair-not-installed", test_translate_pair_not_installed);
+  g_test_add_func ("/plugins/translate/bad-text", test_translate_bad_text);
+  g_test_add_func ("/plugins/translate/hung-pipeline", test_translate_hung_pipeline);
+  g_test_add_func ("/plugins/translate/tool-without-null-flush",
+                   test_translate_tool_without_null_flush);
+
+  status = g_test_run ();
+  sutra_registry_free (registry);
+  return status;
+}
