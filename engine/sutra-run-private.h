@@ -105,6 +105,8 @@ typedef struct
  *
  *   stage->intake.lock  ->  stage->output.lock   (waiting for room in the window)
  *   stage->intake.lock  ->  stage->input.lock    (forming a batch)
+ *   stage->intake.lock  ->  (a streaming gather's gather_begin and gather_add,
+ *                            called with input.lock let go)
  *   checkpoint.lineage_lock -> run->pinned_lock
  *   checkpoint.sink_lock    -> (the plugin's sync) -> the journal's locks
  *   run->progress_lock      -> the journal's locks
