@@ -15,7 +15,7 @@
  * failure names the item and the other items of the batch still count.
  * One attempt each: the batch already had its retries. */
 static GPtrArray *
-process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+process_isolated (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
 {
   GPtrArray *per_item = g_ptr_array_new ();
 
@@ -25,7 +25,7 @@ process_isolated (StageRuntime *stage, gpointer instance, Batch *batch, GError *
       g_autoptr (GError) local = NULL;
       gboolean misused = FALSE;
       g_autoptr (GPtrArray) one =
-        sutra_call_process (stage, instance, &item, 1, 1, &misused, &local);
+        sutra_call_process (stage, executor, &item, 1, 1, &misused, &local);
       Batch single = { 0 };
       GPtrArray *attributed;
 
@@ -98,7 +98,7 @@ assemble (StageRuntime *stage, Batch *batch, GPtrArray *per_item)
  * streaming gather was handed the members as they came (the intake); the
  * others get them all here, in one call. */
 static GPtrArray *
-process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
 {
   gboolean streams = stage->info->gather_begin != NULL;
   guint64 n_members = sutra_batch_n_inputs (batch);
@@ -159,7 +159,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
   if (streams)
     outputs = sutra_call_gather_end (stage, batch, &misused, &local);
   else
-    outputs = sutra_call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
+    outputs = sutra_call_process (stage, executor, (SutraItem *const *) batch->data->pdata,
                                   batch->data->len, stage->spec->retry_attempts, &misused, &local);
   if (outputs == NULL && misused)
     {
@@ -200,7 +200,7 @@ process_gather (StageRuntime *stage, gpointer instance, Batch *batch, GError **e
 
 /* Maps, gathers and sinks. Returns the batch's outputs in stream order. */
 static GPtrArray *
-process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **error)
+process_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
 {
   SutraStageKind kind = stage->info->kind;
   g_autoptr (GPtrArray) outputs = NULL;
@@ -211,12 +211,12 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
   gboolean misused = FALSE;
 
   if (kind == SUTRA_STAGE_GATHER)
-    return process_gather (stage, instance, batch, error);
+    return process_gather (stage, executor, batch, error);
 
   if (n_data > 0)
     {
       sutra_call_rate_limit (stage, n_data);
-      outputs = sutra_call_process (stage, instance, (SutraItem *const *) batch->data->pdata,
+      outputs = sutra_call_process (stage, executor, (SutraItem *const *) batch->data->pdata,
                                     n_data, stage->spec->retry_attempts, &misused, &local);
     }
   if (misused)
@@ -274,7 +274,7 @@ process_batch (StageRuntime *stage, gpointer instance, Batch *batch, GError **er
           g_ptr_array_add (per_item, NULL);
         }
       else
-        per_item = process_isolated (stage, instance, batch, error);
+        per_item = process_isolated (stage, executor, batch, error);
     }
   else if (n_data > 0)
     per_item = sutra_contract_attribute_outputs (stage, batch, outputs, error);
@@ -305,7 +305,7 @@ split_counters_done (StageRuntime *stage, Batch *batch, GPtrArray *outputs, gboo
  * for them), or NULL with @error. */
 GPtrArray *
 sutra_batch_runner_run (StageRuntime *stage,
-                        gpointer instance,
+                        SutraExecutor *executor,
                         Batch *batch,
                         gboolean *flusher,
                         GError **error)
@@ -338,9 +338,9 @@ sutra_batch_runner_run (StageRuntime *stage,
   if (is_split)
     {
       sutra_split_counters_start (&stage->counters.split, batch->data);
-      return sutra_split_runner_run (stage, instance, batch, flusher, error);
+      return sutra_split_runner_run (stage, executor, batch, flusher, error);
     }
-  outputs = process_batch (stage, instance, batch, error);
+  outputs = process_batch (stage, executor, batch, error);
   if (outputs == NULL)
     return NULL;
   if (batch->has_key && stage->checkpoint.checkpointing && !is_sink &&

@@ -9,19 +9,21 @@
 void
 sutra_call_rate_limit (StageRuntime *stage, guint n_items)
 {
-  gint64 now, wait_us = 0;
+  sutra_rate_limiter_wait (stage->workers.rate_limiter, n_items, &stage->run->abandoning);
+}
 
-  if (stage->spec->rate_limit <= 0 || n_items == 0)
+void
+sutra_call_charge_tokens (StageRuntime *stage, GPtrArray *outputs)
+{
+  guint64 n_tokens = 0;
+
+  if (!sutra_rate_limiter_counts_tokens (stage->workers.rate_limiter))
     return;
-  g_mutex_lock (&stage->workers.rate_lock);
-  now = g_get_monotonic_time ();
-  if (stage->workers.rate_next_us < now)
-    stage->workers.rate_next_us = now;
-  wait_us = stage->workers.rate_next_us - now;
-  stage->workers.rate_next_us += (gint64) (n_items * 1e6 / stage->spec->rate_limit);
-  g_mutex_unlock (&stage->workers.rate_lock);
-  if (wait_us > 0)
-    g_usleep (wait_us);
+  /* Model APIs' stages report what a call cost as total_tokens (the http
+   * plugin does, from the response's usage). */
+  for (guint i = 0; i < outputs->len; i++)
+    n_tokens += (guint64) MAX (sutra_item_get_meta_int (outputs->pdata[i], "total_tokens", 0), 0);
+  sutra_rate_limiter_charge_tokens (stage->workers.rate_limiter, n_tokens, g_get_monotonic_time ());
 }
 
 /* Calls the plugin's process once, on @output (set up by the caller). A
@@ -31,7 +33,7 @@ sutra_call_rate_limit (StageRuntime *stage, guint n_items)
  * nor skip the item, they fail the run. */
 gboolean
 sutra_call_once (StageRuntime *stage,
-                 gpointer instance,
+                 SutraExecutor *executor,
                  SutraItem *const *items,
                  guint n_items,
                  SutraOutput *output,
@@ -43,9 +45,7 @@ sutra_call_once (StageRuntime *stage,
   gboolean ok;
 
   *misused = FALSE;
-  sutra_output_begin_call (output);
-  ok = stage->info->process (instance, items, n_items, output, &local);
-  sutra_output_end_call (output);
+  ok = sutra_executor_process (executor, items, n_items, output, &local);
   COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
   if (sutra_output_was_misused (output))
     {
@@ -90,7 +90,7 @@ sutra_call_retry_wait (StageRuntime *stage,
  * plugin misused the API). */
 GPtrArray *
 sutra_call_process (StageRuntime *stage,
-                    gpointer instance,
+                    SutraExecutor *executor,
                     SutraItem *const *items,
                     guint n_items,
                     guint max_attempts,
@@ -105,8 +105,11 @@ sutra_call_process (StageRuntime *stage,
       g_autoptr (GError) local = NULL;
 
       sutra_output_init_collect (&output, &stage->run->abandoning);
-      if (sutra_call_once (stage, instance, items, n_items, &output, misused, &local))
-        return g_steal_pointer (&output.items);
+      if (sutra_call_once (stage, executor, items, n_items, &output, misused, &local))
+        {
+          sutra_call_charge_tokens (stage, output.items);
+          return g_steal_pointer (&output.items);
+        }
       sutra_output_clear (&output);
       if (*misused || attempt >= max_attempts || g_atomic_int_get (&stage->run->abandoning))
         {
@@ -133,7 +136,10 @@ sutra_call_process (StageRuntime *stage,
  * at once, Batch.group_error says why, and the members still to come are
  * not handed over (the batch runner reports the failure at the marker). */
 void
-sutra_call_gather_member (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *member)
+sutra_call_gather_member (StageRuntime *stage,
+                          SutraExecutor *executor,
+                          Batch *batch,
+                          SutraItem *member)
 {
   for (gboolean adding = batch->group != NULL;; adding = TRUE)
     {
@@ -146,16 +152,14 @@ sutra_call_gather_member (StageRuntime *stage, gpointer instance, Batch *batch, 
       if (batch->group_error != NULL || sutra_run_is_stopping (stage->run))
         return;
       sutra_output_init_collect (&output, &stage->run->abandoning);
-      sutra_output_begin_call (&output);
       if (!adding)
         {
-          batch->group = stage->info->gather_begin (instance, member, &local);
-          batch->group_instance = instance;
+          batch->group = sutra_executor_gather_begin (executor, member, &output, &local);
+          batch->group_executor = executor;
           ok = batch->group != NULL;
         }
       else
-        ok = stage->info->gather_add (instance, batch->group, member, &local);
-      sutra_output_end_call (&output);
+        ok = sutra_executor_gather_add (executor, batch->group, member, &output, &local);
       COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
       if (sutra_output_was_misused (&output))
         {
@@ -206,11 +210,9 @@ sutra_call_gather_end (StageRuntime *stage, Batch *batch, gboolean *misused, GEr
       return NULL;
     }
   sutra_output_init_collect (&output, &stage->run->abandoning);
-  sutra_output_begin_call (&output);
   /* gather_end frees the group state, whatever it returns. */
-  ok = stage->info->gather_end (batch->group_instance, g_steal_pointer (&batch->group),
-                                (guint) batch->n_streamed, &output, &local);
-  sutra_output_end_call (&output);
+  ok = sutra_executor_gather_end (batch->group_executor, g_steal_pointer (&batch->group),
+                                  (guint) batch->n_streamed, &output, &local);
   COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
   if (sutra_output_was_misused (&output))
     {
@@ -239,5 +241,5 @@ void
 sutra_call_gather_abort (StageRuntime *stage, Batch *batch)
 {
   if (batch->group != NULL)
-    stage->info->gather_abort (batch->group_instance, g_steal_pointer (&batch->group));
+    sutra_executor_gather_abort (batch->group_executor, g_steal_pointer (&batch->group));
 }

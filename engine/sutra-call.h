@@ -9,9 +9,15 @@
 
 G_BEGIN_DECLS
 
+/* Waits for the stage's rate limit before sending @n_items (requests and,
+ * when a token limit is set, the tokens charged so far). */
 void sutra_call_rate_limit (StageRuntime *stage, guint n_items);
+
+/* Charges the stage's token limit with what @outputs report (their
+ * `total_tokens` metadata). */
+void sutra_call_charge_tokens (StageRuntime *stage, GPtrArray *outputs);
 gboolean sutra_call_once (StageRuntime *stage,
-                          gpointer instance,
+                          SutraExecutor *executor,
                           SutraItem *const *items,
                           guint n_items,
                           SutraOutput *output,
@@ -23,7 +29,7 @@ void sutra_call_retry_wait (StageRuntime *stage,
                             const GError *cause,
                             guint *delay_ms);
 void sutra_call_gather_member (StageRuntime *stage,
-                               gpointer instance,
+                               SutraExecutor *executor,
                                Batch *batch,
                                SutraItem *member);
 GPtrArray *sutra_call_gather_end (StageRuntime *stage,
@@ -32,7 +38,7 @@ GPtrArray *sutra_call_gather_end (StageRuntime *stage,
                                   GError **error);
 void sutra_call_gather_abort (StageRuntime *stage, Batch *batch);
 GPtrArray *sutra_call_process (StageRuntime *stage,
-                               gpointer instance,
+                               SutraExecutor *executor,
                                SutraItem *const *items,
                                guint n_items,
                                guint max_attempts,

@@ -14,6 +14,7 @@
 
 #include "sutra-autocleanups.h"
 #include "sutra-record.h"
+#include "sutra-worker.h"
 
 #include <openssl/evp.h>
 #include <string.h>
@@ -509,9 +510,11 @@ sutra_checkpoint_sink (StageRuntime *stage, gboolean force, gboolean complete, G
       g_mutex_unlock (&stage->checkpoint.sink_lock);
       return TRUE;
     }
-  if (stage->info->sync != NULL && !complete && stage->workers.instances->len == 1)
+  if (stage->info->sync != NULL && !complete && stage->workers.list->len == 1)
     {
-      if (!stage->info->sync (stage->workers.instances->pdata[0], &plugin_state, error))
+      SutraWorker *worker = stage->workers.list->pdata[0];
+
+      if (!sutra_executor_sync (worker->executor, &plugin_state, error))
         {
           g_mutex_unlock (&stage->checkpoint.sink_lock);
           g_prefix_error (error, "stage “%s”: ", stage->spec->name);

@@ -4,21 +4,14 @@
 
 #include "sutra-contract.h"
 
+#include "sutra-executor-private.h"
+
 /* What a plugin call that misused the public API failed with: the first
  * check that failed names the function and the rule. */
 GError *
 sutra_contract_misuse_error (StageRuntime *stage, const SutraOutput *output)
 {
-  g_autofree char *more = NULL;
-
-  if (output->n_misuses > 1)
-    more = g_strdup_printf (" (and %u more checks after it)", output->n_misuses - 1);
-  return g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
-                      "stage “%s” (plugin “%s”) misused the plugin API: it called %s() and "
-                      "failed its check “%s”%s, so what the call made cannot be trusted (an "
-                      "item may be missing); fix the plugin",
-                      stage->spec->name, stage->spec->plugin_name, output->misused_function,
-                      output->misused_rule, more != NULL ? more : "");
+  return sutra_executor_misuse_error (stage->spec->name, stage->spec->plugin_name, output);
 }
 
 void

@@ -21,11 +21,50 @@ device_free (SutraDevice *device)
   g_free (device);
 }
 
+/* SUTRA_FAKE_DEVICES="cuda:0,cuda:1": GPUs that are not there, for tests
+ * of what the engine does with devices on machines (CI) without one. */
+static GPtrArray *
+fake_devices (const char *names, char **why)
+{
+  GPtrArray *devices = g_ptr_array_new_with_free_func ((GDestroyNotify) device_free);
+  g_auto (GStrv) list = g_strsplit (names, ",", -1);
+
+  for (guint i = 0; list[i] != NULL; i++)
+    {
+      SutraDevice *device;
+      int index;
+
+      if (!sutra_device_parse (g_strstrip (list[i]), &index) || index != (int) devices->len)
+        {
+          if (why != NULL)
+            *why = g_strdup_printf ("SUTRA_FAKE_DEVICES=\"%s\": expected “cuda:0,cuda:1,…” "
+                                    "in order; entry %u is “%s”",
+                                    names, i + 1, list[i]);
+          g_ptr_array_set_size (devices, 0);
+          return devices;
+        }
+      device = g_new0 (SutraDevice, 1);
+      device->name = g_strdup (list[i]);
+      device->model = g_strdup ("fake GPU (SUTRA_FAKE_DEVICES, for tests)");
+      device->memory_bytes = G_GUINT64_CONSTANT (1) << 30;
+      g_ptr_array_add (devices, device);
+    }
+  if (devices->len == 0 && why != NULL)
+    *why = g_strdup ("SUTRA_FAKE_DEVICES is empty");
+  return devices;
+}
+
 GPtrArray *
 sutra_devices_enumerate (char **why)
 {
-  GPtrArray *devices = g_ptr_array_new_with_free_func ((GDestroyNotify) device_free);
-  void *driver = dlopen ("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  const char *fake = g_getenv ("SUTRA_FAKE_DEVICES");
+  GPtrArray *devices;
+  void *driver;
+
+  if (fake != NULL)
+    return fake_devices (fake, why);
+  devices = g_ptr_array_new_with_free_func ((GDestroyNotify) device_free);
+  driver = dlopen ("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   CuInit cu_init;
   CuDeviceGetCount cu_count;
   CuDeviceGet cu_get;

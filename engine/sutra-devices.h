@@ -17,7 +17,13 @@ typedef struct
 /* Enumerates CUDA devices through the CUDA driver, loaded with dlopen so
  * that neither the build nor a machine without a GPU needs it. Returns:
  * (transfer full): the devices, empty when there are none; @why (optional)
- * says why none were found (no driver, cuInit failed ...). */
+ * says why none were found (no driver, cuInit failed ...).
+ *
+ * For tests only: when SUTRA_FAKE_DEVICES is set (e.g. "cuda:0,cuda:1"),
+ * those devices are reported instead, without asking the driver, so that
+ * validation accepts them and workers get them on a machine with no GPU.
+ * No GPU code runs on them: only plugins that merely record their device
+ * can be run so. */
 GPtrArray *sutra_devices_enumerate (char **why);
 
 /* Parses "cpu" (index -1) or "cuda:N". */

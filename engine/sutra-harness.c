@@ -4,6 +4,7 @@
 #include "sutra-harness.h"
 #include "sutra-json-locations.h"
 
+#include "sutra-executor.h"
 #include "sutra-output-private.h"
 #include "sutra-settings.h"
 
@@ -12,10 +13,10 @@
 struct _SutraHarness
 {
   const SutraStageInfo *stage;
+  const SutraPlugin *plugin;
   SutraSettings *settings;
-  SutraStageContext context;
   char *work_dir;
-  gpointer instance;
+  SutraExecutor *executor; /* the instance: plugin calls go through it */
   gint cancelled;
 };
 
@@ -28,8 +29,9 @@ sutra_harness_new (SutraRegistry *registry,
   g_autoptr (SutraHarness) harness = g_new0 (SutraHarness, 1);
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *params = NULL;
+  SutraExecutorConfig config;
 
-  harness->stage = sutra_registry_find_stage (registry, stage_name, NULL);
+  harness->stage = sutra_registry_find_stage (registry, stage_name, &harness->plugin);
   if (harness->stage == NULL)
     {
       g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_NOT_FOUND,
@@ -69,22 +71,24 @@ sutra_harness_new (SutraRegistry *registry,
   harness->work_dir = g_dir_make_tmp ("sutra-harness-XXXXXX", error);
   if (harness->work_dir == NULL)
     return NULL;
-  harness->context = (SutraStageContext){
-    .stage_name = harness->stage->name,
-    .worker_index = 0,
-    .n_workers = 1,
-    .device = "cpu",
-    .device_index = -1,
-    .work_dir = harness->work_dir,
+  config = (SutraExecutorConfig){
+    .info = harness->stage,
+    .plugin_path = harness->plugin != NULL ? harness->plugin->path : NULL,
+    .plugin_name = harness->stage->name,
+    .settings = sutra_settings_get_data (harness->settings),
+    .context = {
+      .stage_name = harness->stage->name,
+      .worker_index = 0,
+      .n_workers = 1,
+      .device = "cpu",
+      .device_index = -1,
+      .work_dir = harness->work_dir,
+    },
+    .cancelled = &harness->cancelled,
   };
-  if (harness->stage->create != NULL)
-    {
-      harness->instance =
-        harness->stage->create (&harness->context, sutra_settings_get_data (harness->settings),
-                                error);
-      if (harness->instance == NULL)
-        return NULL;
-    }
+  harness->executor = sutra_executor_new (SUTRA_ISOLATION_THREAD, &config, NULL, error);
+  if (harness->executor == NULL)
+    return NULL;
   return g_steal_pointer (&harness);
 }
 
@@ -93,8 +97,7 @@ sutra_harness_free (SutraHarness *harness)
 {
   if (harness == NULL)
     return;
-  if (harness->instance != NULL && harness->stage->destroy != NULL)
-    harness->stage->destroy (harness->instance);
+  sutra_executor_free (harness->executor);
   if (harness->work_dir != NULL)
     {
       /* The work dir is a scratch space: remove what the stage left. */
@@ -122,21 +125,20 @@ harness_gather (SutraHarness *harness,
                 SutraOutput *output,
                 GError **error)
 {
-  const SutraStageInfo *stage = harness->stage;
   gpointer group;
 
   if (n_items == 0)
     return TRUE;
-  group = stage->gather_begin (harness->instance, items[0], error);
+  group = sutra_executor_gather_begin (harness->executor, items[0], output, error);
   if (group == NULL)
     return FALSE;
   for (guint i = 0; i < n_items; i++)
-    if (!stage->gather_add (harness->instance, group, items[i], error))
+    if (!sutra_executor_gather_add (harness->executor, group, items[i], output, error))
       {
-        stage->gather_abort (harness->instance, group);
+        sutra_executor_gather_abort (harness->executor, group);
         return FALSE;
       }
-  return stage->gather_end (harness->instance, group, n_items, output, error);
+  return sutra_executor_gather_end (harness->executor, group, n_items, output, error);
 }
 
 GPtrArray *
@@ -151,7 +153,7 @@ sutra_harness_process (SutraHarness *harness,
   sutra_output_init_collect (&output, &harness->cancelled);
   if (harness->stage->gather_begin != NULL
         ? !harness_gather (harness, items, n_items, &output, error)
-        : !harness->stage->process (harness->instance, items, n_items, &output, error))
+        : !sutra_executor_process (harness->executor, items, n_items, &output, error))
     {
       sutra_output_clear (&output);
       return NULL;
@@ -166,10 +168,8 @@ sutra_harness_finish (SutraHarness *harness, GError **error)
   SutraOutput output;
   gboolean ok = TRUE;
 
-  if (harness->stage->finish == NULL)
-    return TRUE;
   sutra_output_init_collect (&output, &harness->cancelled);
-  ok = harness->stage->finish (harness->instance, &output, error);
+  ok = sutra_executor_finish (harness->executor, &output, error);
   sutra_output_clear (&output);
   return ok;
 }

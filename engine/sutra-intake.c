@@ -91,7 +91,7 @@ marker_closes_group (StageRuntime *stage, Batch *batch, SutraItem *marker)
  * lineage. The item is kept only until the next member comes (the key's
  * runs compare neighbours), and the group's first for its parent's id. */
 static void
-stream_member (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *item)
+stream_member (StageRuntime *stage, SutraExecutor *executor, Batch *batch, SutraItem *item)
 {
   SutraRun *run = stage->run;
 
@@ -114,7 +114,7 @@ stream_member (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *
     sutra_checkpoint_key_add (batch->key_builder, item);
   if (batch->lineage != NULL)
     sutra_checkpoint_group_lineage_add (batch->lineage, item);
-  sutra_call_gather_member (stage, instance, batch, item);
+  sutra_call_gather_member (stage, executor, batch, item);
   g_clear_pointer (&batch->last_member, sutra_item_unref);
   batch->last_member = item;
 }
@@ -124,7 +124,7 @@ stream_member (StageRuntime *stage, gpointer instance, Batch *batch, SutraItem *
  * as the items are taken: the intake stays with this worker until the
  * group's marker, so one worker drives one group, in order. */
 gboolean
-sutra_intake_take_batch (StageRuntime *stage, gpointer instance, Batch *batch)
+sutra_intake_take_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch)
 {
   gboolean is_gather = stage->info->kind == SUTRA_STAGE_GATHER;
   gboolean streams = is_gather && stage->info->gather_begin != NULL;
@@ -176,7 +176,7 @@ sutra_intake_take_batch (StageRuntime *stage, gpointer instance, Batch *batch)
         {
           /* The plugin's call may take long: upstream keeps pushing. */
           g_mutex_unlock (&stage->input.lock);
-          stream_member (stage, instance, batch, item);
+          stream_member (stage, executor, batch, item);
           g_mutex_lock (&stage->input.lock);
           continue;
         }

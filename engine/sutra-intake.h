@@ -7,7 +7,7 @@
 
 G_BEGIN_DECLS
 
-gboolean sutra_intake_take_batch (StageRuntime *stage, gpointer instance, Batch *batch);
+gboolean sutra_intake_take_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch);
 void sutra_intake_clear_batch (StageRuntime *stage, Batch *batch);
 
 G_END_DECLS

@@ -1110,18 +1110,14 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
     {
       g_autofree char *path = g_strdup_printf ("%s/rate_limit", json_base);
 
-      if (JSON_NODE_HOLDS_VALUE (member) &&
-          (json_node_get_value_type (member) == G_TYPE_INT64 ||
-           json_node_get_value_type (member) == G_TYPE_DOUBLE) &&
-          json_node_get_double (member) > 0)
-        spec->rate_limit = json_node_get_double (member);
-      else
+      g_autofree char *why = NULL;
+
+      if (!sutra_rate_limits_parse (member, &spec->rate_limits, &why))
         {
           g_autofree char *got = sutra_json_describe (member);
 
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
-                      "key “rate_limit”: expected a positive number of items per second, got %s",
-                      got);
+                      "key “rate_limit”: %s; got %s", why, got);
         }
     }
   if (strcmp (get_choice_member (problems, stage, "isolation", isolation_choices, json_base, name),
@@ -1171,7 +1167,8 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
           g_autofree char *path = g_strdup_printf ("%s/workers", json_base);
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
                       "plugin “%s” is not thread-safe (or writes one ordered output): "
-                      "it runs one worker; set workers to 1",
+                      "it runs one worker in the process; set workers to 1, or run its "
+                      "workers as child processes with \"isolation\": \"process\"",
                       spec->plugin_name);
         }
     }

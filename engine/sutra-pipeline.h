@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include "sutra-rate-limiter.h"
 #include "sutra-registry.h"
 #include "sutra-settings.h"
 
@@ -64,7 +65,7 @@ struct _SutraStageSpec
   SutraOnError on_error;
   SutraOnError on_missing; /* gathers: a group with failed members */
   gboolean checkpoint;
-  double rate_limit; /* items per second; 0: none */
+  SutraRateLimits rate_limits; /* requests and tokens per second; 0: none */
   SutraSettings *settings;
   JsonObject *resolved_params; /* every parameter, defaults included */
   guint8 fingerprint[32];      /* plugin, version, ABI, resolved params */

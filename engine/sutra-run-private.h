@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sutra-edge.h"
+#include "sutra-executor.h"
 #include "sutra-item-private.h"
 #include "sutra-split-counters.h"
 #include "sutra-job.h"
@@ -61,13 +62,10 @@ typedef struct
 typedef struct
 {
   GThreadPool *pool;
-  GPtrArray *instances; /* one, or one per worker */
-  GPtrArray *contexts;  /* SutraStageContext, one per instance */
-  GPtrArray *device_names;
+  GPtrArray *list; /* SutraWorker: one per instance (see sutra-worker.h) */
   char *work_dir;
-  gint n_alive;     /* atomic: the last worker out finishes the stage */
-  GMutex rate_lock; /* the rate limit's schedule */
-  gint64 rate_next_us;
+  gint n_alive;                   /* atomic: the last worker out finishes the stage */
+  SutraRateLimiter *rate_limiter; /* the stage's rate_limit, shared by its workers */
 } StageWorkers;
 
 /* Checkpoints (with a job): what sutra-checkpoint.c keeps per stage. */
@@ -115,7 +113,7 @@ typedef struct
  * whoever flushes upstream, with no lock of the upstream stage held: the
  * flusher lets go of output.lock before it sends. So a full ring downstream
  * blocks the sender only, never a lock another stage waits for.
- * run->lock, run->event_lock, run->commit_lock and workers.rate_lock are
+ * run->lock, run->event_lock, run->commit_lock and the rate limiter's lock are
  * leaves: nothing else is taken while one is held.
  */
 struct _StageRuntime
@@ -175,7 +173,7 @@ typedef struct
    * and the output's lineage are folded in as members pass. */
   guint64 n_streamed;                   /* members handed to the plugin */
   gpointer group;                       /* the plugin's group state, or NULL */
-  gpointer group_instance;              /* the instance that owns it */
+  SutraExecutor *group_executor;        /* the worker's that made it */
   SutraItem *first_member;              /* which group is open; its parent's id */
   SutraItem *last_member;               /* kept until the next: the key's runs read it */
   struct _SutraKeyBuilder *key_builder; /* NULL when the stage keeps no checkpoints */

@@ -139,12 +139,8 @@ stage_free (StageRuntime *stage)
 {
   if (stage->workers.pool != NULL)
     g_thread_pool_free (stage->workers.pool, FALSE, TRUE);
-  for (guint i = 0; i < stage->workers.instances->len; i++)
-    if (stage->info->destroy != NULL)
-      stage->info->destroy (stage->workers.instances->pdata[i]);
-  g_ptr_array_unref (stage->workers.instances);
-  g_ptr_array_unref (stage->workers.contexts);
-  g_ptr_array_unref (stage->workers.device_names);
+  /* Destroys the instances. */
+  g_ptr_array_unref (stage->workers.list);
   for (guint r = 0; r < stage->input.n_rings; r++)
     {
       ItemRing *ring = &stage->input.rings[r];
@@ -177,7 +173,7 @@ stage_free (StageRuntime *stage)
   g_mutex_clear (&stage->input.lock);
   g_mutex_clear (&stage->intake.lock);
   g_mutex_clear (&stage->output.lock);
-  g_mutex_clear (&stage->workers.rate_lock);
+  sutra_rate_limiter_free (stage->workers.rate_limiter);
   g_cond_clear (&stage->input.items_ready);
   g_cond_clear (&stage->input.space_ready);
   g_cond_clear (&stage->output.moved);
@@ -213,7 +209,7 @@ sutra_run_new (SutraPipeline *pipeline)
       g_mutex_init (&stage->input.lock);
       g_mutex_init (&stage->intake.lock);
       g_mutex_init (&stage->output.lock);
-      g_mutex_init (&stage->workers.rate_lock);
+      stage->workers.rate_limiter = sutra_rate_limiter_new (&spec->rate_limits);
       g_cond_init (&stage->input.items_ready);
       g_cond_init (&stage->input.space_ready);
       g_cond_init (&stage->output.moved);
@@ -232,9 +228,7 @@ sutra_run_new (SutraPipeline *pipeline)
       stage->intake.group = g_ptr_array_new ();
       stage->intake.gather_level = -1;
       stage->input.want = 1;
-      stage->workers.instances = g_ptr_array_new ();
-      stage->workers.contexts = g_ptr_array_new_with_free_func (g_free);
-      stage->workers.device_names = g_ptr_array_new_with_free_func (g_free);
+      stage->workers.list = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_worker_free);
       stage->counters.state = SUTRA_STAGE_STATE_WAITING;
       g_mutex_init (&stage->checkpoint.lineage_lock);
       g_mutex_init (&stage->checkpoint.sink_lock);

@@ -66,7 +66,7 @@ source_push (SutraItem *item, gpointer user_data)
 }
 
 void
-sutra_source_runner_run (StageRuntime *stage, gpointer instance)
+sutra_source_runner_run (StageRuntime *stage, SutraExecutor *executor)
 {
   SourceState state = { stage, FALSE, 0, NULL, NULL };
   SutraOutput output;
@@ -77,9 +77,7 @@ sutra_source_runner_run (StageRuntime *stage, gpointer instance)
   state.pending = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   sutra_output_init_stream (&output, source_push, &state, &stage->run->stopping);
   output.total_target = &stage->counters.n_total;
-  sutra_output_begin_call (&output);
-  ok = stage->info->process (instance, NULL, 0, &output, &local);
-  sutra_output_end_call (&output);
+  ok = sutra_executor_process (executor, NULL, 0, &output, &local);
   if (sutra_output_was_misused (&output) && state.error == NULL)
     state.error = sutra_contract_misuse_error (stage, &output);
   if (output.has_total)

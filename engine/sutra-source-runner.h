@@ -7,6 +7,6 @@
 
 G_BEGIN_DECLS
 
-void sutra_source_runner_run (StageRuntime *stage, gpointer instance);
+void sutra_source_runner_run (StageRuntime *stage, SutraExecutor *executor);
 
 G_END_DECLS

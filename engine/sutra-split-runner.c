@@ -362,7 +362,7 @@ split_push (SutraItem *item, gpointer user_data)
  * stage's on_error (a broken contract, a misused API). */
 static gboolean
 split_call (SplitStream *s,
-            gpointer instance,
+            SutraExecutor *executor,
             SutraItem *const *items,
             guint n_items,
             guint max_attempts,
@@ -383,7 +383,7 @@ split_call (SplitStream *s,
         s->replay_until = sutra_item_ref (s->last);
       sutra_output_init_stream (&output, split_push, s, &stage->run->abandoning);
       output.split_counters = &stage->counters.split;
-      ok = sutra_call_once (stage, instance, items, n_items, &output, &misused, &local);
+      ok = sutra_call_once (stage, executor, items, n_items, &output, &misused, &local);
       /* The call's pushes are in flight no more: the batch counts what it
        * accepted as done when it ends, or a retry pushes them again. */
       sutra_split_counters_unpush (&stage->counters.split, output.n_pushed, output.bytes_pushed);
@@ -410,7 +410,7 @@ split_call (SplitStream *s,
  * holds the flush), or NULL with @error. */
 GPtrArray *
 sutra_split_runner_run (StageRuntime *stage,
-                        gpointer instance,
+                        SutraExecutor *executor,
                         Batch *batch,
                         gboolean *flusher,
                         GError **error)
@@ -424,7 +424,7 @@ sutra_split_runner_run (StageRuntime *stage,
   split_stream_init (&s, stage, batch);
   if (n_data > 0)
     sutra_call_rate_limit (stage, n_data);
-  if (n_data > 0 && !split_call (&s, instance, (SutraItem *const *) batch->data->pdata, n_data,
+  if (n_data > 0 && !split_call (&s, executor, (SutraItem *const *) batch->data->pdata, n_data,
                                  stage->spec->retry_attempts, &fatal, &local))
     {
       if (fatal || g_atomic_int_get (&stage->run->abandoning))
@@ -465,7 +465,7 @@ sutra_split_runner_run (StageRuntime *stage,
             if (item != s.parent)
               split_open (&s, k);
             g_clear_error (&local);
-            if (split_call (&s, instance, &item, 1, 1, &fatal, &local))
+            if (split_call (&s, executor, &item, 1, 1, &fatal, &local))
               continue;
             if (fatal)
               goto failed;

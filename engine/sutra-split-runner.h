@@ -8,7 +8,7 @@
 G_BEGIN_DECLS
 
 GPtrArray *sutra_split_runner_run (StageRuntime *stage,
-                                   gpointer instance,
+                                   SutraExecutor *executor,
                                    Batch *batch,
                                    gboolean *flusher,
                                    GError **error);

@@ -1,107 +1,174 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A stage's workers: their plugin instances, the worker loop, and the last
- * worker out finishing the stage. */
+/* Workers: one plugin instance each, behind its executor, on its device;
+ * a stage's workers, the worker loop, and the last worker out finishing
+ * the stage. */
 
 #include "sutra-worker.h"
 
 #include "sutra-batch-runner.h"
 #include "sutra-contract.h"
+#include "sutra-devices.h"
 #include "sutra-edge.h"
+#include "sutra-executor-private.h"
 #include "sutra-intake.h"
+#include "sutra-registry.h"
 #include "sutra-reorder.h"
 #include "sutra-source-runner.h"
 
-#include <stdlib.h>
+/* The worker object ------------------------------------------------------ */
 
-/* Creates the instances on the main thread before any worker starts, so
- * that a stage that cannot start fails the run before anything runs. */
+guint
+sutra_worker_count_instances (SutraThreading threading, guint n_workers, guint n_devices)
+{
+  if (threading == SUTRA_THREADING_PER_WORKER)
+    return MAX (n_workers, 1);
+  /* A shared instance serves every worker, but one instance serves one
+   * device only: one per device (no more than there are workers to use
+   * them). */
+  return MAX (MIN (n_devices, n_workers), 1);
+}
+
+const char *
+sutra_worker_assign_device (char *const *devices, guint index)
+{
+  guint n_devices = devices != NULL ? g_strv_length ((char **) devices) : 0;
+
+  return n_devices > 0 ? devices[index % n_devices] : "cpu";
+}
+
+SutraWorker *
+sutra_worker_new (guint index,
+                  char *const *devices,
+                  SutraIsolation isolation,
+                  const SutraExecutorConfig *config,
+                  gboolean *misused,
+                  GError **error)
+{
+  g_autoptr (SutraWorker) worker = g_new0 (SutraWorker, 1);
+  SutraExecutorConfig mine = *config;
+
+  if (misused != NULL)
+    *misused = FALSE;
+  worker->index = index;
+  worker->device = g_strdup (sutra_worker_assign_device (devices, index));
+  if (!sutra_device_parse (worker->device, &worker->device_index))
+    {
+      /* Validation refuses such names: this is a caller's mistake. */
+      g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
+                   "device “%s” is not “cpu” or “cuda:N”", worker->device);
+      return NULL;
+    }
+  mine.context.worker_index = index;
+  mine.context.device = worker->device;
+  mine.context.device_index = worker->device_index;
+  worker->executor = sutra_executor_new (isolation, &mine, misused, error);
+  if (worker->executor == NULL)
+    return NULL;
+  return g_steal_pointer (&worker);
+}
+
+void
+sutra_worker_free (SutraWorker *worker)
+{
+  if (worker == NULL)
+    return;
+  sutra_executor_free (worker->executor);
+  g_free (worker->device);
+  g_free (worker);
+}
+
+const SutraStageContext *
+sutra_worker_get_context (SutraWorker *worker)
+{
+  /* The executor's copy: the one the plugin's create was given. */
+  return &worker->executor->config.context;
+}
+
+/* A stage's workers -------------------------------------------------------- */
+
+/* Makes worker @index of @stage, with the stage's resume state. */
+static SutraWorker *
+worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GError **error)
+{
+  SutraStageSpec *spec = stage->spec;
+  SutraExecutorConfig config = {
+    .info = spec->info,
+    .plugin_path = spec->plugin != NULL ? spec->plugin->path : NULL,
+    .plugin_name = spec->plugin_name,
+    .resolved_params = spec->resolved_params,
+    .settings = sutra_settings_get_data (spec->settings),
+    .context = {
+      .stage_name = spec->name,
+      .n_workers = spec->workers,
+      .work_dir = stage->workers.work_dir,
+      .resume_state = stage->checkpoint.resume_state,
+    },
+    .timeout_ms = 0,
+    .cancelled = &stage->run->abandoning,
+  };
+
+  /* Threads until the pipeline carries the stage's isolation (the process
+   * executor's part): then sutra_worker_new (..., spec->isolation, ...). */
+  return sutra_worker_new (index, spec->devices, SUTRA_ISOLATION_THREAD, &config, misused, error);
+}
+
+/* Creates the workers' instances on the main thread before any worker
+ * starts, so that a stage that cannot start fails the run before anything
+ * runs. Devices go to the instances round-robin. */
 gboolean
 sutra_worker_create_instances (StageRuntime *stage, GError **error)
 {
   SutraStageSpec *spec = stage->spec;
-  guint n_instances = spec->info->threading == SUTRA_THREADING_PER_WORKER ? spec->workers : 1;
-  g_autoptr (GError) local = NULL;
+  guint n_devices = spec->devices != NULL ? g_strv_length (spec->devices) : 0;
+  guint n_instances =
+    sutra_worker_count_instances (spec->info->threading, spec->workers, n_devices);
 
   stage->workers.work_dir = g_dir_make_tmp ("sutra-stage-XXXXXX", error);
   if (stage->workers.work_dir == NULL)
     return FALSE;
   for (guint w = 0; w < n_instances; w++)
     {
-      SutraStageContext *context = g_new0 (SutraStageContext, 1);
-      const char *device = "cpu";
-      int device_index = -1;
-      gpointer instance = NULL;
+      g_autoptr (GError) local = NULL;
+      gboolean misused = FALSE;
+      SutraWorker *worker = worker_new_for_stage (stage, w, &misused, &local);
 
-      if (spec->devices != NULL)
+      if (worker == NULL && !misused && stage->checkpoint.resume_state != NULL)
         {
-          device = spec->devices[w % g_strv_length (spec->devices)];
-          if (g_str_has_prefix (device, "cuda:"))
-            device_index = atoi (device + 5);
+          /* The sink cannot pick up where it was (its partial output is
+           * gone): write its output anew. */
+          g_printerr ("sutra: stage “%s”: cannot resume (%s); writing its output anew\n",
+                      spec->name, local->message);
+          g_clear_error (&local);
+          g_clear_pointer (&stage->checkpoint.sink_done, g_hash_table_unref);
+          g_clear_pointer (&stage->checkpoint.resume_state, g_free);
+          sutra_journal_reset_sink (stage->run->job->journal, spec->name, NULL);
+          worker = worker_new_for_stage (stage, w, &misused, &local);
         }
-      g_ptr_array_add (stage->workers.device_names, g_strdup (device));
-      *context = (SutraStageContext){
-        .stage_name = spec->name,
-        .worker_index = w,
-        .n_workers = spec->workers,
-        .device = stage->workers.device_names->pdata[stage->workers.device_names->len - 1],
-        .device_index = device_index,
-        .work_dir = stage->workers.work_dir,
-        .resume_state = stage->checkpoint.resume_state,
-      };
-      g_ptr_array_add (stage->workers.contexts, context);
-      if (spec->info->create != NULL)
+      if (worker == NULL && misused)
         {
-          SutraOutput calls;
-
-          /* No output to push to, but a check that fails in create fails it. */
-          sutra_output_init_stream (&calls, NULL, NULL, NULL);
-          sutra_output_begin_call (&calls);
-          instance = spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
-          sutra_output_end_call (&calls);
-          if (sutra_output_was_misused (&calls))
-            {
-              if (instance != NULL && spec->info->destroy != NULL)
-                spec->info->destroy (instance);
-              g_clear_error (&local);
-              g_propagate_error (error, sutra_contract_misuse_error (stage, &calls));
-              return FALSE;
-            }
-          if (instance == NULL && stage->checkpoint.resume_state != NULL)
-            {
-              /* The sink cannot pick up where it was (its partial output is
-               * gone): write its output anew. */
-              g_printerr ("sutra: stage “%s”: cannot resume (%s); writing its output anew\n",
-                          spec->name, local != NULL ? local->message : "no reason given");
-              g_clear_error (&local);
-              g_clear_pointer (&stage->checkpoint.sink_done, g_hash_table_unref);
-              g_clear_pointer (&stage->checkpoint.resume_state, g_free);
-              context->resume_state = NULL;
-              sutra_journal_reset_sink (stage->run->job->journal, spec->name, NULL);
-              instance =
-                spec->info->create (context, sutra_settings_get_data (spec->settings), &local);
-            }
-          if (instance == NULL)
-            {
-              if (local == NULL)
-                g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
-                             "the plugin could not start and did not say why");
-              g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
-                           "stage “%s” (plugin “%s”) could not start: %s", spec->name,
-                           spec->plugin_name, local->message);
-              return FALSE;
-            }
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
         }
-      g_ptr_array_add (stage->workers.instances, instance);
+      if (worker == NULL)
+        {
+          g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
+                       "stage “%s” (plugin “%s”) could not start: %s", spec->name,
+                       spec->plugin_name, local->message);
+          return FALSE;
+        }
+      g_ptr_array_add (stage->workers.list, worker);
     }
   return TRUE;
 }
 
-static gpointer
-instance_for (StageRuntime *stage, guint worker)
+/* The executor that thread-pool worker @index uses: its own, or a shared
+ * instance's. */
+static SutraExecutor *
+executor_for (StageRuntime *stage, guint index)
 {
-  if (stage->workers.instances->len == 0)
-    return NULL;
-  return stage->workers.instances->pdata[MIN (worker, stage->workers.instances->len - 1)];
+  SutraWorker *worker = stage->workers.list->pdata[index % stage->workers.list->len];
+
+  return worker->executor;
 }
 
 static guint64
@@ -126,17 +193,15 @@ stage_finish (StageRuntime *stage)
     {
       GPtrArray *outputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
 
-      for (guint i = 0; i < stage->workers.instances->len && ok; i++)
+      for (guint i = 0; i < stage->workers.list->len && ok; i++)
         {
+          SutraWorker *worker = stage->workers.list->pdata[i];
           SutraOutput output;
           g_autoptr (GError) local = NULL;
-
           gboolean finished;
 
           sutra_output_init_collect (&output, &run->abandoning);
-          sutra_output_begin_call (&output);
-          finished = stage->info->finish (stage->workers.instances->pdata[i], &output, &local);
-          sutra_output_end_call (&output);
+          finished = sutra_executor_finish (worker->executor, &output, &local);
           if (sutra_output_was_misused (&output))
             {
               g_clear_error (&local);
@@ -232,17 +297,17 @@ sutra_worker_main (gpointer data, gpointer user_data)
 {
   StageRuntime *stage = user_data;
   guint worker = GPOINTER_TO_UINT (data) - 1;
-  gpointer instance = instance_for (stage, worker);
+  SutraExecutor *executor = executor_for (stage, worker);
   Batch batch = { 0 };
 
   if (stage->info->kind == SUTRA_STAGE_SOURCE)
-    sutra_source_runner_run (stage, instance);
+    sutra_source_runner_run (stage, executor);
   else
-    while (sutra_intake_take_batch (stage, instance, &batch))
+    while (sutra_intake_take_batch (stage, executor, &batch))
       {
         g_autoptr (GError) local = NULL;
         gboolean flusher = FALSE;
-        GPtrArray *outputs = sutra_batch_runner_run (stage, instance, &batch, &flusher, &local);
+        GPtrArray *outputs = sutra_batch_runner_run (stage, executor, &batch, &flusher, &local);
 
         if (outputs == NULL)
           {

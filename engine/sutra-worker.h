@@ -1,12 +1,51 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A stage's workers: their plugin instances and the worker loop. */
+/* Workers: one plugin instance each (its executor), on its device; and a
+ * stage's workers: making them, the worker loop, the last worker out. */
 
 #pragma once
 
+#include "sutra-executor.h"
 #include "sutra-run-private.h"
 
 G_BEGIN_DECLS
 
+/* One worker of a stage: a plugin instance behind its executor. A shared
+ * stage's thread-pool workers share one worker per device; a per-worker
+ * stage has one per thread. */
+typedef struct
+{
+  guint index;             /* 0 .. the stage's instances - 1 */
+  char *device;            /* "cpu" or "cuda:N" */
+  int device_index;        /* the GPU's index, or -1 for the CPU */
+  SutraExecutor *executor; /* its plugin instance */
+} SutraWorker;
+
+/* How many instances a stage makes: one per worker for a per-worker stage;
+ * otherwise one per device (at most one per worker), and at least one. */
+guint sutra_worker_count_instances (SutraThreading threading, guint n_workers, guint n_devices);
+
+/* The device of instance @index: round-robin over @devices (NULL-terminated;
+ * NULL or empty: "cpu"). Returns: (transfer none). */
+const char *sutra_worker_assign_device (char *const *devices, guint index);
+
+/* Makes instance @index on its device (sutra_worker_assign_device()), with
+ * @config (copied; its context's worker index and device are filled in
+ * here). On failure returns NULL with @error, *@misused set when create
+ * broke an API rule. Returns: (transfer full) (nullable). */
+SutraWorker *sutra_worker_new (guint index,
+                               char *const *devices,
+                               SutraIsolation isolation,
+                               const SutraExecutorConfig *config,
+                               gboolean *misused,
+                               GError **error);
+void sutra_worker_free (SutraWorker *worker);
+
+/* The context the worker's instance was made with. Returns: (transfer none). */
+const SutraStageContext *sutra_worker_get_context (SutraWorker *worker);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SutraWorker, sutra_worker_free)
+
+/* Makes @stage's workers (stage->workers.list). */
 gboolean sutra_worker_create_instances (StageRuntime *stage, GError **error);
 
 /* A stage's thread pool function: @data is the worker's index + 1, and

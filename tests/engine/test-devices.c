@@ -3,6 +3,8 @@
 
 #include "sutra-devices.h"
 
+#include <string.h>
+
 typedef struct
 {
   const char *name;
@@ -55,6 +57,39 @@ test_devices_enumerate (void)
     }
 }
 
+static void
+test_devices_fake (void)
+{
+  g_autoptr (GPtrArray) devices = NULL;
+  g_autoptr (GPtrArray) refused = NULL;
+  g_autofree char *why = NULL;
+  g_autofree char *why_refused = NULL;
+
+  g_test_summary ("SUTRA_FAKE_DEVICES (for tests) reports the GPUs it names, in order, "
+                  "without the driver; a malformed value reports none and says why");
+  g_setenv ("SUTRA_FAKE_DEVICES", "cuda:0, cuda:1", TRUE);
+  devices = sutra_devices_enumerate (&why);
+  g_assert_null (why);
+  g_assert_cmpuint (devices->len, ==, 2);
+  for (guint i = 0; i < devices->len; i++)
+    {
+      SutraDevice *device = devices->pdata[i];
+      g_autofree char *name = g_strdup_printf ("cuda:%u", i);
+
+      g_assert_cmpstr (device->name, ==, name);
+      g_assert_nonnull (strstr (device->model, "SUTRA_FAKE_DEVICES"));
+      g_assert_cmpuint (device->memory_bytes, >, 0);
+    }
+
+  g_setenv ("SUTRA_FAKE_DEVICES", "cuda:1,cuda:0", TRUE);
+  refused = sutra_devices_enumerate (&why_refused);
+  g_unsetenv ("SUTRA_FAKE_DEVICES");
+  g_assert_cmpuint (refused->len, ==, 0);
+  g_assert_nonnull (why_refused);
+  g_assert_nonnull (strstr (why_refused, "SUTRA_FAKE_DEVICES"));
+  g_assert_nonnull (strstr (why_refused, "entry 1"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -68,6 +103,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &parse_cases[i], test_devices_parse);
     }
   g_test_add_func ("/engine/devices/enumerate", test_devices_enumerate);
+  g_test_add_func ("/engine/devices/fake", test_devices_fake);
 
   return g_test_run ();
 }

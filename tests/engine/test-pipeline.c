@@ -605,7 +605,7 @@ static const BadCase bad_cases[] = {
     { NULL },
     SUTRA_PIPELINE_ERROR_BAD_VALUE,
     1,
-    { "bad.json:5:54: stage “pass”: key “rate_limit”: expected a positive number",
+    { "bad.json:5:54: stage “pass”: key “rate_limit”: expected items per second (a number)",
       "got an integer (0)" } },
   { "setting/source-workers",
     HEAD STAGE ("read",
@@ -1197,8 +1197,8 @@ test_pipeline_snapshot_reads_back (void)
                                          NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (again->resolved_json, ==, pipeline->resolved_json);
-  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "pass")->rate_limit, ==, 1e20);
-  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "slow")->rate_limit, ==, 0.1);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "pass")->rate_limits.requests_per_second, ==, 1e20);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "slow")->rate_limits.requests_per_second, ==, 0.1);
 }
 
 static const char *
@@ -1244,7 +1244,7 @@ test_pipeline_loads_valid (void)
   g_assert_cmpint (pass->on_error, ==, SUTRA_ON_ERROR_FAIL);
   g_assert_cmpint (pass->on_missing, ==, SUTRA_ON_ERROR_FAIL);
   g_assert_true (pass->checkpoint);
-  g_assert_cmpfloat (pass->rate_limit, ==, 0);
+  g_assert_cmpfloat (pass->rate_limits.requests_per_second, ==, 0);
   g_assert_null (pass->devices);
   g_assert_cmpuint (pass->inputs->len, ==, 1);
   g_assert_true (pass->inputs->pdata[0] == sutra_pipeline_get_stage (pipeline, "read"));
@@ -1276,7 +1276,7 @@ test_pipeline_settings (void)
   g_assert_cmpint (pass->on_error, ==, SUTRA_ON_ERROR_SKIP);
   g_assert_cmpint (pass->on_missing, ==, SUTRA_ON_ERROR_SKIP);
   g_assert_false (pass->checkpoint);
-  g_assert_cmpfloat (pass->rate_limit, ==, 2.5);
+  g_assert_cmpfloat (pass->rate_limits.requests_per_second, ==, 2.5);
   g_assert_nonnull (pass->devices);
   g_assert_cmpstr (pass->devices[0], ==, "cpu");
   g_assert_null (pass->devices[1]);
@@ -1348,7 +1348,7 @@ test_pipeline_vars_defaults (void)
   g_assert_cmpstr (pipeline->name, ==, "vars");
   pass = sutra_pipeline_get_stage (pipeline, "pass");
   g_assert_cmpuint (pass->workers, ==, 3);
-  g_assert_cmpfloat (pass->rate_limit, ==, 0.25);
+  g_assert_cmpfloat (pass->rate_limits.requests_per_second, ==, 0.25);
   g_assert_false (
     json_object_get_boolean_member (sutra_pipeline_get_stage (pipeline, "read")->resolved_params,
                                     "count_lines"));

@@ -10,8 +10,15 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static SutraRegistry *registry;
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
 
 static gboolean
 have_pair (const char *pair)
@@ -338,6 +345,104 @@ test_translate_tool_without_null_flush (void)
   g_unsetenv ("APERTIUM_MODES_DIR");
 }
 
+/* Runs `sutra run` with @args; returns its exit status. */
+static int
+run_sutra (const char *const *args)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *sutra =
+    g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  g_autoptr (GError) error = NULL;
+  int status = -1;
+
+  g_strv_builder_add (builder, sutra);
+  g_strv_builder_addv (builder, (const char **) args);
+  argv = g_strv_builder_end (builder);
+  g_spawn_sync (NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status,
+                &error);
+  g_assert_no_error (error);
+  return WEXITSTATUS (status);
+}
+
+static char *
+read_tree (const char *dir)
+{
+  GString *all = g_string_new (NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) compare_strings);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+      g_autofree char *contents = NULL;
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        contents = read_tree (path);
+      else
+        g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+      g_string_append_printf (all, "== %s\n%s\n", (char *) names->pdata[i], contents);
+    }
+  return g_string_free (all, FALSE);
+}
+
+static void
+test_translate_pipeline (void)
+{
+  g_autofree char *pipeline =
+    g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines", "translate.json", NULL);
+  g_autofree char *book =
+    g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "data", "sample-book.txt", NULL);
+  g_autofree char *work = g_build_filename (g_get_user_cache_dir (), "pipeline", NULL);
+  g_autofree char *one = g_build_filename (work, "one", NULL);
+  g_autofree char *two = g_build_filename (work, "two", NULL);
+  g_autofree char *input = g_strconcat ("input=", book, NULL);
+  g_autofree char *out_one = g_strconcat ("output=", one, NULL);
+  g_autofree char *out_two = g_strconcat ("output=", two, NULL);
+  g_autofree char *tree_one = NULL;
+  g_autofree char *tree_two = NULL;
+
+  g_test_summary ("pipelines/translate.json turns the sample book into one Spanish text file "
+                  "per chapter, byte-identical with one worker and with three");
+  if (!have_pair ("eng-spa"))
+    return;
+  g_assert_cmpint (g_mkdir_with_parents (work, 0700), ==, 0);
+  {
+    const char *args[] = { "run",   "--no-job", pipeline,
+                           "--set", input,      "--set",
+                           out_one, "--set",    "translate.workers=1",
+                           NULL };
+    g_assert_cmpint (run_sutra (args), ==, 0);
+  }
+  {
+    const char *args[] = { "run",
+                           "--no-job",
+                           pipeline,
+                           "--set",
+                           input,
+                           "--set",
+                           out_two,
+                           "--set",
+                           "translate.workers=3",
+                           "--set",
+                           "translate.batch=3",
+                           NULL };
+    g_assert_cmpint (run_sutra (args), ==, 0);
+  }
+  tree_one = read_tree (one);
+  tree_two = read_tree (two);
+  g_assert_cmpstr (tree_one, ==, tree_two);
+  /* Several chapters, in Spanish. */
+  g_assert_cmpuint (strlen (tree_one), >, 1000);
+  g_assert_nonnull (strstr (tree_one, " la "));
+  g_assert_nonnull (strstr (tree_one, " el "));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -359,6 +464,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/translate/hung-pipeline", test_translate_hung_pipeline);
   g_test_add_func ("/plugins/translate/tool-without-null-flush",
                    test_translate_tool_without_null_flush);
+  g_test_add_func ("/plugins/translate/pipeline", test_translate_pipeline);
 
   status = g_test_run ();
   sutra_registry_free (registry);
