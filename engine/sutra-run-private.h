@@ -114,7 +114,8 @@ typedef struct
  * flusher lets go of output.lock before it sends. So a full ring downstream
  * blocks the sender only, never a lock another stage waits for.
  * run->lock, run->event_lock, run->commit_lock and the rate limiter's lock are
- * leaves: nothing else is taken while one is held.
+ * leaves: nothing else is taken while one is held (the run's event
+ * callback runs under event_lock, so it must not call back into the run).
  */
 struct _StageRuntime
 {

@@ -22,6 +22,9 @@ packages=(
   libcurl4-openssl-dev
   # tests and CI: archives, the format check, memory checks, scripts
   zip unzip clang-format valgrind python3 binutils
+  # tests and bench of the dhatu plugin: numpy, the independent
+  # implementation (bench/dhatu-numpy.py) and np.load of npy-sink's files
+  python3-numpy
   # tests: test-report opens run reports in a real headless browser
   chromium
   # fuzzing (tests/fuzz, docs/fuzzing.md): clang and its runtimes, which

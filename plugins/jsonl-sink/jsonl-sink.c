@@ -229,6 +229,15 @@ is_text (const char *media_type)
   return g_str_has_prefix (media_type, "text/");
 }
 
+/* An application/json payload holding one object, written by the stage
+ * before: "{...}", no whitespace around. */
+static gboolean
+is_json_object (const char *media_type, const guint8 *data, gsize size)
+{
+  return size >= 2 && data[0] == '{' && data[size - 1] == '}' &&
+         strcmp (media_type, "application/json") == 0;
+}
+
 static gboolean
 jsonl_sink_process (gpointer instance,
                     SutraItem *const *items,
@@ -260,7 +269,15 @@ jsonl_sink_process (gpointer instance,
           g_string_append (sink->buffer, ",\"meta\":");
           g_string_append_len (sink->buffer, text, length);
         }
-      if (is_text (media_type))
+      if (is_json_object (media_type, data, size))
+        {
+          /* A JSON object (the dhatu stage's results): its members follow
+           * the id, as they are. */
+          if (size > 2)
+            g_string_append_c (sink->buffer, ',');
+          g_string_append_len (sink->buffer, (const char *) data + 1, size - 2);
+        }
+      else if (is_text (media_type))
         {
           if (strcmp (media_type, SUTRA_MEDIA_TEXT_PLAIN) != 0)
             {

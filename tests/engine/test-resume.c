@@ -420,8 +420,11 @@ test_resume_split_too_large_to_store (Fixture *fixture, gconstpointer data)
   {
     g_autoptr (GPtrArray) args = sutra_args (fixture, "resume", job, NULL);
     g_autofree char *err = NULL;
+    int status = run_sutra (args, &err, NULL);
 
-    g_assert_cmpint (run_sutra (args, &err, NULL), ==, 0);
+    if (status != 0)
+      g_test_message ("sutra resume: %s", err);
+    g_assert_cmpint (status, ==, 0);
   }
   actual = read_file (output);
   assert_same_output (actual, expected);
@@ -495,8 +498,11 @@ test_resume_survives_random_kills (Fixture *fixture, gconstpointer data)
   {
     g_autoptr (GPtrArray) args = sutra_args (fixture, "resume", job, NULL);
     g_autofree char *err = NULL;
+    int status = run_sutra (args, &err, NULL);
 
-    g_assert_cmpint (run_sutra (args, &err, NULL), ==, 0);
+    if (status != 0)
+      g_test_message ("sutra resume: %s", err);
+    g_assert_cmpint (status, ==, 0);
   }
   actual = read_file (output);
   assert_same_output (actual, expected);
