@@ -144,10 +144,14 @@ assemble_direct (StageRuntime *stage, Batch *batch, GPtrArray *outputs)
   return result;
 }
 
-/* Gathers: one output per group, checked against the group's size. */
+/* Gathers: one output per group, checked against the group's size. A
+ * streaming gather was handed the members as they came (the intake); the
+ * others get them all here, in one call. */
 static GPtrArray *
 process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
 {
+  gboolean streams = stage->info->gather_begin != NULL;
+  guint64 n_members = sutra_batch_n_inputs (batch);
   g_autoptr (GPtrArray) result = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
   g_autoptr (GPtrArray) outputs = NULL;
   g_autoptr (GError) local = NULL;
@@ -163,9 +167,9 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
   if (closing == NULL)
     return g_steal_pointer (&result);
 
-  if (batch->data->len > 0)
+  if (n_members > 0)
     {
-      const char *first = sutra_item_get_id (batch->data->pdata[0]);
+      const char *first = sutra_item_get_id (streams ? batch->first_member : batch->data->pdata[0]);
       const char *slash = strrchr (first, '/');
 
       parent_id = slash != NULL ? g_strndup (first, slash - first) : g_strdup (first);
@@ -174,21 +178,20 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
     parent_id = g_strdup_printf ("(group at position %" G_GUINT64_FORMAT ")",
                                  closing->path[closing->depth - 1]);
 
-  if (batch->data->len != closing->group_size ||
-      (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0)
+  if (n_members != closing->group_size || (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0)
     {
       g_autoptr (GError) missing =
         (closing->flags & SUTRA_ITEM_FLAG_GROUP_FAILED) != 0
           ? g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
-                         "group “%s” is incomplete: the split that made it failed after %u "
-                         "members (see the failures reported before); set \"on_missing\": "
-                         "\"skip\" to go on without the group",
-                         parent_id, batch->data->len)
+                         "group “%s” is incomplete: the split that made it failed after "
+                         "%" G_GUINT64_FORMAT " members (see the failures reported before); "
+                         "set \"on_missing\": \"skip\" to go on without the group",
+                         parent_id, n_members)
           : g_error_new (SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_MISSING,
-                         "group “%s” has %u of its %" G_GUINT64_FORMAT
+                         "group “%s” has %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT
                          " members: the others failed upstream (see the failures reported "
                          "before); set \"on_missing\": \"skip\" to go on without the group",
-                         parent_id, batch->data->len, closing->group_size);
+                         parent_id, n_members, closing->group_size);
 
       if (stage->spec->on_missing == SUTRA_ON_ERROR_FAIL)
         {
@@ -199,12 +202,15 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
       sutra_run_record_failure (stage, batch, parent_id, missing);
       return g_steal_pointer (&result);
     }
-  if (batch->data->len == 0)
+  if (n_members == 0)
     return g_steal_pointer (&result);
 
   sutra_call_rate_limit (stage, 1);
-  outputs = sutra_call_process (stage, executor, (SutraItem *const *) batch->data->pdata,
-                                batch->data->len, stage->spec->retry_attempts, &misused, &local);
+  if (streams)
+    outputs = sutra_call_gather_end (stage, batch, &misused, &local);
+  else
+    outputs = sutra_call_process (stage, executor, (SutraItem *const *) batch->data->pdata,
+                                  batch->data->len, stage->spec->retry_attempts, &misused, &local);
   if (outputs == NULL && misused)
     {
       g_propagate_error (error, g_steal_pointer (&local));
@@ -232,9 +238,15 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
                                      parent_id, outputs->len);
       return NULL;
     }
-  g_ptr_array_add (result,
-                   sutra_checkpoint_take_group_lineage (stage->checkpoint, sutra_item_ref (output),
-                                                        batch->data));
+  if (!streams)
+    output =
+      sutra_checkpoint_take_group_lineage (stage->checkpoint, sutra_item_ref (output), batch->data);
+  else if (batch->lineage != NULL)
+    output = sutra_checkpoint_group_lineage_end (stage->checkpoint, batch->lineage,
+                                                 sutra_item_ref (output));
+  else
+    output = sutra_item_ref (output);
+  g_ptr_array_add (result, output);
   return g_steal_pointer (&result);
 }
 
@@ -368,6 +380,14 @@ sutra_batch_runner_run (StageRuntime *stage,
       sutra_checkpoint_sink_batch_key (batch->seq, batch->key);
       batch->has_key = TRUE;
     }
+  else if (stores && batch->key_builder != NULL)
+    {
+      /* A streaming gather's members went into its builder as they
+       * passed; the closing marker ends the key. */
+      if (batch->closing != NULL)
+        sutra_checkpoint_key_add (batch->key_builder, batch->closing);
+      batch->has_key = sutra_checkpoint_key_end (batch->key_builder, batch->key);
+    }
   else if (stores)
     batch->has_key = sutra_checkpoint_batch_key (checkpoint, &view, batch->key);
   if (batch->has_key && is_sink && sutra_checkpoint_sink_has_batch (checkpoint, batch->key))
@@ -376,14 +396,15 @@ sutra_batch_runner_run (StageRuntime *stage,
       return g_ptr_array_new ();
     }
   if (batch->has_key && stores)
-    outputs = sutra_checkpoint_load_batch (checkpoint, batch->key, batch->data, &loaded);
+    outputs = sutra_checkpoint_load_batch (checkpoint, batch->key, batch->data,
+                                           sutra_batch_n_inputs (batch), &loaded);
   if (outputs != NULL)
     {
       if (loaded.from_cache)
-        COUNTER_ADD (stage->counters.n_cached, batch->data->len);
+        COUNTER_ADD (stage->counters.n_cached, sutra_batch_n_inputs (batch));
       else
         {
-          COUNTER_ADD (stage->counters.n_resumed, batch->data->len);
+          COUNTER_ADD (stage->counters.n_resumed, sutra_batch_n_inputs (batch));
           COUNTER_ADD (stage->counters.n_failed, loaded.n_failed);
         }
       if (is_split)

@@ -119,3 +119,127 @@ sutra_call_process (StageRuntime *stage,
       sutra_call_retry_wait (stage, items[0], attempt, local, &delay_ms);
     }
 }
+
+/* Streaming gathers ---------------------------------------------------------- */
+
+/*
+ * A streaming gather's calls for one group (Batch.group): gather_begin and
+ * gather_add as take_batch takes each member, gather_end at the group's
+ * marker, gather_abort for a group that ends otherwise. None is retried:
+ * a member is gone once handed over. Each runs on a collecting output, so
+ * that a misuse of the API is caught as in process, and a push seen: only
+ * gather_end pushes.
+ */
+
+/* Hands @member to the group: gather_begin first when it opens the group,
+ * then gather_add. A call that fails fails the group: its state is freed
+ * at once, Batch.group_error says why, and the members still to come are
+ * not handed over (the batch runner reports the failure at the marker). */
+void
+sutra_call_gather_member (StageRuntime *stage,
+                          SutraExecutor *executor,
+                          Batch *batch,
+                          SutraItem *member)
+{
+  for (gboolean adding = batch->group != NULL;; adding = TRUE)
+    {
+      g_autoptr (GError) local = NULL;
+      const char *function = adding ? "gather_add" : "gather_begin";
+      gint64 start = g_get_monotonic_time ();
+      SutraOutput output;
+      gboolean ok;
+
+      if (batch->group_error != NULL || sutra_run_is_stopping (stage->run))
+        return;
+      sutra_output_init_collect (&output, &stage->run->abandoning);
+      if (!adding)
+        {
+          batch->group = sutra_executor_gather_begin (executor, member, &output, &local);
+          batch->group_executor = executor;
+          ok = batch->group != NULL;
+        }
+      else
+        ok = sutra_executor_gather_add (executor, batch->group, member, &output, &local);
+      COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
+      if (sutra_output_was_misused (&output))
+        {
+          batch->group_misused = TRUE;
+          g_clear_error (&local);
+          local = sutra_contract_misuse_error (stage, &output);
+        }
+      else if (ok && output.items->len > 0)
+        {
+          batch->group_misused = TRUE;
+          local = sutra_contract_error (stage,
+                                        "%s pushed %u items; only gather_end pushes (the "
+                                        "group's one output)",
+                                        function, output.items->len);
+        }
+      else if (!ok && local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed in %s without saying why (it returned %s but set "
+                     "no error)",
+                     stage->spec->plugin_name, function, adding ? "FALSE" : "NULL");
+      sutra_output_clear (&output);
+      if (local != NULL)
+        {
+          batch->group_error = g_steal_pointer (&local);
+          sutra_call_gather_abort (stage, batch);
+          return;
+        }
+      if (adding)
+        return;
+    }
+}
+
+/* Ends the group (gather_end), or reports the call that failed it before.
+ * Returns the outputs, or NULL with @error (and *@misused when the plugin
+ * misused the API). */
+GPtrArray *
+sutra_call_gather_end (StageRuntime *stage, Batch *batch, gboolean *misused, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  gint64 start = g_get_monotonic_time ();
+  SutraOutput output;
+  gboolean ok;
+
+  *misused = batch->group_misused;
+  if (batch->group_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&batch->group_error));
+      return NULL;
+    }
+  sutra_output_init_collect (&output, &stage->run->abandoning);
+  /* gather_end frees the group state, whatever it returns. */
+  ok = sutra_executor_gather_end (batch->group_executor, g_steal_pointer (&batch->group),
+                                  (guint) batch->n_streamed, &output, &local);
+  COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
+  if (sutra_output_was_misused (&output))
+    {
+      *misused = TRUE;
+      g_propagate_error (error, sutra_contract_misuse_error (stage, &output));
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  if (!ok)
+    {
+      if (local == NULL)
+        g_set_error (&local, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CONTRACT,
+                     "plugin “%s” failed in gather_end without saying why (it returned FALSE "
+                     "but set no error)",
+                     stage->spec->plugin_name);
+      g_propagate_error (error, g_steal_pointer (&local));
+      sutra_output_clear (&output);
+      return NULL;
+    }
+  return g_steal_pointer (&output.items);
+}
+
+/* Frees the state of a group that will not end: it failed, the run stops,
+ * or the store had its output. */
+void
+sutra_call_gather_abort (StageRuntime *stage, Batch *batch)
+{
+  if (batch->group != NULL)
+    sutra_executor_gather_abort (batch->group_executor, g_steal_pointer (&batch->group));
+}

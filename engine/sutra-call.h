@@ -28,6 +28,15 @@ void sutra_call_retry_wait (StageRuntime *stage,
                             guint attempt,
                             const GError *cause,
                             guint *delay_ms);
+void sutra_call_gather_member (StageRuntime *stage,
+                               SutraExecutor *executor,
+                               Batch *batch,
+                               SutraItem *member);
+GPtrArray *sutra_call_gather_end (StageRuntime *stage,
+                                  Batch *batch,
+                                  gboolean *misused,
+                                  GError **error);
+void sutra_call_gather_abort (StageRuntime *stage, Batch *batch);
 GPtrArray *sutra_call_process (StageRuntime *stage,
                                SutraExecutor *executor,
                                SutraItem *const *items,

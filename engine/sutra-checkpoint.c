@@ -186,6 +186,95 @@ sutra_checkpoint_take_lineage (SutraCheckpointStage *stage,
   return output;
 }
 
+/* Folds @member's lineage into a gather's output lineage: runs of equal
+ * lineages, each a digest and how many members in a row. Only the first
+ * run is kept until a second appears; the digest of the runs is begun then.
+ * Lineages compare by digest, never by address: a member's lineage may be
+ * freed with it, and another take its address. */
+void
+sutra_checkpoint_group_lineage_add (SutraGroupLineage *fold, const SutraItem *member)
+{
+  const SutraLineage *lineage = member->lineage;
+  guint64 le_count;
+
+  if (fold->keyless)
+    return;
+  if (lineage == NULL)
+    {
+      fold->keyless = TRUE;
+      return;
+    }
+  if (fold->first == NULL)
+    {
+      fold->first = sutra_lineage_ref ((SutraLineage *) lineage);
+      memcpy (fold->previous, lineage->digest, SUTRA_DIGEST_SIZE);
+      fold->count = 1;
+      return;
+    }
+  if (memcmp (lineage->digest, fold->previous, SUTRA_DIGEST_SIZE) == 0)
+    {
+      fold->count++;
+      return;
+    }
+  if (fold->context == NULL)
+    {
+      fold->context = EVP_MD_CTX_new ();
+      EVP_DigestInit_ex (fold->context, EVP_sha256 (), NULL);
+      EVP_DigestUpdate (fold->context, "group", 5);
+    }
+  fold->mixed = TRUE;
+  le_count = GUINT64_TO_LE (fold->count);
+  EVP_DigestUpdate (fold->context, fold->previous, SUTRA_DIGEST_SIZE);
+  EVP_DigestUpdate (fold->context, &le_count, sizeof le_count);
+  memcpy (fold->previous, lineage->digest, SUTRA_DIGEST_SIZE);
+  fold->count = 1;
+}
+
+/* Gives a gather's @output (owned by the caller) the lineage that derives
+ * from its group's members, folded into @fold. They usually share one
+ * lineage, and the output derives from it. When a map upstream changed some
+ * members and passed others on, their lineages differ, and the output
+ * derives from all of them, in order: from the first alone, groups of
+ * different content would get one key. (Not kept in the stage's table: such
+ * combinations can be as many as the groups.) */
+SutraItem *
+sutra_checkpoint_group_lineage_end (SutraCheckpointStage *stage,
+                                    SutraGroupLineage *fold,
+                                    SutraItem *output)
+{
+  g_autoptr (SutraLineage) combined = NULL;
+  g_autoptr (SutraLineage) derived = NULL;
+  guint8 digest[SUTRA_DIGEST_SIZE];
+  guint64 le_count;
+
+  if (fold->keyless || fold->first == NULL || stage == NULL)
+    return output;
+  if (!fold->mixed)
+    {
+      SutraLineage *lineage = sutra_checkpoint_derive_lineage (stage, fold->first, NULL);
+
+      if (lineage != NULL && output->lineage != lineage)
+        sutra_item_set_lineage (output, lineage);
+      return output;
+    }
+  le_count = GUINT64_TO_LE (fold->count);
+  EVP_DigestUpdate (fold->context, fold->previous, SUTRA_DIGEST_SIZE);
+  EVP_DigestUpdate (fold->context, &le_count, sizeof le_count);
+  EVP_DigestFinal_ex (fold->context, digest, NULL);
+  g_clear_pointer (&fold->context, EVP_MD_CTX_free);
+  combined = sutra_lineage_new (digest);
+  derived = sutra_lineage_derive (combined, stage->fingerprint);
+  sutra_item_set_lineage (output, derived);
+  return output;
+}
+
+void
+sutra_checkpoint_group_lineage_clear (SutraGroupLineage *fold)
+{
+  g_clear_pointer (&fold->first, sutra_lineage_unref);
+  g_clear_pointer (&fold->context, EVP_MD_CTX_free);
+}
+
 /* A gather's members usually share one lineage, and the output derives
  * from it. When a map upstream changed some members and passed others on,
  * their lineages differ, and the output derives from all of them, in
@@ -284,6 +373,119 @@ continues_run (const SutraItem *item, const SutraItem *last)
  * per item made hashing the largest cost of checkpointing. The layout can
  * be read back unambiguously (tag 'L': a lineage; tag 'R': a header, a path
  * as long as the header's depth, a count), so different batches never give
+ * the same text.
+ *
+ * The text is built entry by entry (a streaming gather adds its members as
+ * they pass) and goes to the digest in pieces when it outgrows the buffer:
+ * whatever lies in the buffer before a new run is final, its count written.
+ */
+void
+sutra_checkpoint_key_begin (SutraCheckpointStage *stage, SutraKeyBuilder *builder)
+{
+  builder->context = NULL;
+  builder->count_field = NULL;
+  builder->count = 0;
+  builder->last = NULL;
+  builder->has_previous = FALSE;
+  builder->keyless = FALSE;
+  memcpy (builder->text, stage->fingerprint, SUTRA_DIGEST_SIZE);
+  builder->used = SUTRA_DIGEST_SIZE;
+}
+
+void
+sutra_checkpoint_key_add (SutraKeyBuilder *builder, const SutraItem *item)
+{
+  guint64 header[2] = { ((guint64) item->flags << 16) | item->depth, item->group_size };
+  gsize most = 2 + SUTRA_DIGEST_SIZE + sizeof header + (item->depth + 1) * sizeof (guint64);
+  guint8 *p;
+
+  if (builder->keyless)
+    return;
+  if (!sutra_item_is_marker (item) && item->lineage == NULL)
+    {
+      builder->keyless = TRUE;
+      return;
+    }
+  if (continues_run (item, builder->last))
+    {
+      builder->count++;
+      builder->last = item;
+      return;
+    }
+  if (builder->count_field != NULL)
+    memcpy (builder->count_field, &builder->count, sizeof builder->count);
+  if (builder->used + most > sizeof builder->text)
+    {
+      if (builder->context == NULL)
+        {
+          builder->context = EVP_MD_CTX_new ();
+          EVP_DigestInit_ex (builder->context, EVP_sha256 (), NULL);
+        }
+      EVP_DigestUpdate (builder->context, builder->text, builder->used);
+      builder->used = 0;
+    }
+  p = builder->text + builder->used;
+  /* Equal digests, not equal pointers: items read back from different
+   * store records carry equal lineages in distinct objects. */
+  if (!sutra_item_is_marker (item) &&
+      (!builder->has_previous ||
+       memcmp (item->lineage->digest, builder->previous_digest, SUTRA_DIGEST_SIZE) != 0))
+    {
+      *p++ = 'L';
+      memcpy (p, item->lineage->digest, SUTRA_DIGEST_SIZE);
+      p += SUTRA_DIGEST_SIZE;
+      memcpy (builder->previous_digest, item->lineage->digest, SUTRA_DIGEST_SIZE);
+      builder->has_previous = TRUE;
+    }
+  *p++ = 'R';
+  memcpy (p, header, sizeof header);
+  p += sizeof header;
+  memcpy (p, item->path, item->depth * sizeof (guint64));
+  p += item->depth * sizeof (guint64);
+  builder->count_field = p;
+  p += sizeof builder->count;
+  builder->used = p - builder->text;
+  builder->count = 1;
+  builder->last = item;
+}
+
+/* Writes the key into @key (SUTRA_DIGEST_SIZE bytes); FALSE, and no key,
+ * when an entry had no lineage. Clears @builder either way. */
+gboolean
+sutra_checkpoint_key_end (SutraKeyBuilder *builder, guint8 *key)
+{
+  gboolean ok = !builder->keyless;
+
+  if (ok && builder->count_field != NULL)
+    memcpy (builder->count_field, &builder->count, sizeof builder->count);
+  if (ok && builder->context != NULL)
+    {
+      EVP_DigestUpdate (builder->context, builder->text, builder->used);
+      EVP_DigestFinal_ex (builder->context, key, NULL);
+    }
+  else if (ok)
+    EVP_Digest (builder->text, builder->used, key, NULL, EVP_sha256 (), NULL);
+  sutra_checkpoint_key_clear (builder);
+  return ok;
+}
+
+void
+sutra_checkpoint_key_clear (SutraKeyBuilder *builder)
+{
+  g_clear_pointer (&builder->context, EVP_MD_CTX_free);
+  builder->last = NULL;
+}
+
+/* A batch's key: the stage's fingerprint and, for every entry, its lineage
+ * and path. It names the batch's outputs in the store: the same inputs
+ * through the same stage always give the same key, whatever the run.
+ *
+ * Consecutive items (same lineage, flags and parent, positions one apart)
+ * are laid out as one run, its first item and a count: the text to hash
+ * stays a few dozen bytes for a batch of a thousand lines, where an entry
+ * per item made hashing the largest cost of checkpointing. The layout can
+ * be read back unambiguously (tag 'L': a lineage; tag 'R': a header, a path
+ * as long as the header's depth, a count), so different batches never give
  * the same text. */
 gboolean
 sutra_checkpoint_batch_key (SutraCheckpointStage *stage,
@@ -364,6 +566,7 @@ GPtrArray *
 sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
                              const guint8 key[SUTRA_DIGEST_SIZE],
                              GPtrArray *data,
+                             guint64 n_inputs,
                              SutraCheckpointLoaded *loaded)
 {
   SutraCheckpoint *checkpoint = stage->checkpoint;
@@ -407,7 +610,7 @@ sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
       for (guint i = 0; i < items->len; i++)
         n_out += !sutra_item_is_marker (items->pdata[i]);
       /* Recorded in this job too, so that its resume finds it directly. */
-      sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, data->len, n_out, 0,
+      sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, n_inputs, n_out, 0,
                                TRUE);
     }
   if (loaded != NULL)
@@ -446,7 +649,7 @@ sutra_checkpoint_save_record (SutraCheckpointStage *stage,
       g_prefix_error (error, "stage “%s”: ", stage->spec->name);
       return FALSE;
     }
-  sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, batch->data->len, n_out,
+  sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, batch->n_inputs, n_out,
                            batch->n_failed, FALSE);
   return TRUE;
 }

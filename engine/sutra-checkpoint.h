@@ -60,8 +60,9 @@ typedef struct
   guint64 seq;        /* its place in the stage's input stream */
   GPtrArray *entries; /* data items and markers, stream order */
   SutraItem *closing; /* (nullable) gather: the marker that closed the group */
-  GPtrArray *data;    /* the data items only */
+  GPtrArray *data;    /* the data items only (none for a streamed group) */
   guint n_failed;     /* items of the batch that failed and were skipped */
+  guint64 n_inputs;   /* data items it took, held or streamed */
 } SutraCheckpointBatch;
 
 /* How a batch loaded from the store was computed before. */
@@ -144,6 +145,52 @@ SutraItem *sutra_checkpoint_take_group_lineage (SutraCheckpointStage *stage,
                                                 SutraItem *output,
                                                 GPtrArray *members);
 
+/*
+ * A batch key built one entry at a time, for a streaming gather, whose
+ * members are gone by the time its group closes: the text
+ * sutra_checkpoint_batch_key() hashes, fed to the digest in pieces as it
+ * outgrows the buffer, so the key is the same and the memory fixed.
+ */
+typedef struct _SutraKeyBuilder
+{
+  gpointer context; /* EVP_MD_CTX of the text flushed so far, or NULL */
+  gsize used;
+  guint8 *count_field; /* where the open run's count goes, or NULL */
+  guint64 count;
+  const SutraItem *last; /* borrowed: alive until the next add */
+  guint8 previous_digest[SUTRA_DIGEST_SIZE];
+  gboolean has_previous;
+  gboolean keyless; /* an item had no lineage: the batch has no key */
+  guint8 text[2048];
+} SutraKeyBuilder;
+
+void sutra_checkpoint_key_begin (SutraCheckpointStage *stage, SutraKeyBuilder *builder);
+void sutra_checkpoint_key_add (SutraKeyBuilder *builder, const SutraItem *item);
+/* Writes the key; FALSE (and no key) when an entry had no lineage. Clears
+ * @builder either way. */
+gboolean sutra_checkpoint_key_end (SutraKeyBuilder *builder, guint8 *key);
+void sutra_checkpoint_key_clear (SutraKeyBuilder *builder);
+
+/* A gather's output lineage folded member by member, for a streaming
+ * gather (sutra_checkpoint_take_group_lineage() does it from an array). */
+typedef struct _SutraGroupLineage
+{
+  SutraLineage *first; /* owned: the first member's */
+  gpointer context;    /* EVP_MD_CTX: "group", then each finished run */
+  guint8 previous[SUTRA_DIGEST_SIZE];
+  guint64 count;
+  gboolean mixed;
+  gboolean keyless; /* a member had no lineage: the output gets none */
+} SutraGroupLineage;
+
+void sutra_checkpoint_group_lineage_add (SutraGroupLineage *fold, const SutraItem *member);
+/* Gives @output (transfer full, returned) the folded lineage. @stage may be
+ * NULL (no job): @output is returned as it is. */
+SutraItem *sutra_checkpoint_group_lineage_end (SutraCheckpointStage *stage,
+                                               SutraGroupLineage *fold,
+                                               SutraItem *output);
+void sutra_checkpoint_group_lineage_clear (SutraGroupLineage *fold);
+
 /* Keys. */
 /* A batch's key: @stage's fingerprint and every entry's lineage and path.
  * FALSE (no key: the batch cannot be stored) when a data item has no
@@ -162,6 +209,7 @@ void sutra_checkpoint_sink_batch_key (guint64 seq, guint8 key[SUTRA_DIGEST_SIZE]
 GPtrArray *sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
                                         const guint8 key[SUTRA_DIGEST_SIZE],
                                         GPtrArray *data,
+                                        guint64 n_inputs,
                                         SutraCheckpointLoaded *loaded);
 /* Stores @outputs of @batch under @key and journals it. */
 gboolean sutra_checkpoint_save_batch (SutraCheckpointStage *stage,

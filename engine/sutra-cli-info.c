@@ -158,11 +158,6 @@ print_list (const char *label, const char *const *list, const char *if_null, con
 static void
 print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
 {
-  /* A plugin built before ABI 1.1 cannot declare these: say so rather
-   * than "any", which would be a claim. */
-  const char *unspecified =
-    plugin->info->abi_minor < 1 ? "unspecified (the plugin predates ABI 1.1)" : "unspecified";
-
   printf ("Stage %s (%s), from plugin %s %s\n  %s\n", stage->name,
           sutra_stage_kind_to_string (stage->kind), plugin->info->name, plugin->info->version,
           stage->summary);
@@ -173,18 +168,19 @@ print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
   if (stage->kind == SUTRA_STAGE_SOURCE)
     printf ("  %-10s nothing (a source)\n", "takes:");
   else
-    print_list ("takes:", stage->input_media_types,
-                plugin->info->abi_minor < 1 ? unspecified : "any media type", "nothing");
+    print_list ("takes:", stage->input_media_types, "any media type", "nothing");
   if (stage->kind == SUTRA_STAGE_SINK)
     printf ("  %-10s nothing (a sink)\n", "produces:");
   else
     print_list ("produces:", stage->output_media_types,
-                stage->kind == SUTRA_STAGE_MAP && plugin->info->abi_minor >= 1
-                  ? "what it takes (unspecified)"
-                  : unspecified,
+                stage->kind == SUTRA_STAGE_MAP ? "what it takes (unspecified)" : "unspecified",
                 "nothing");
   if (stage->kind != SUTRA_STAGE_SINK)
-    print_list ("metadata:", stage->meta_keys, unspecified, "writes none");
+    print_list ("metadata:", stage->meta_keys, "unspecified", "writes none");
+  if (stage->kind == SUTRA_STAGE_GATHER)
+    printf ("  %-10s %s\n", "members:",
+            stage->gather_begin != NULL ? "streamed, one at a time (memory bounded by the stage)"
+                                        : "a whole group in one call (held in memory)");
   printf ("  parameters:\n");
   if (stage->params[0].name == NULL)
     printf ("    (none)\n");

@@ -60,6 +60,23 @@ typedef struct
    * Returns TRUE when the stage has none. */
   gboolean (*finish) (SutraExecutor *self, SutraOutput *output, GError **error);
 
+  /* A streaming gather's calls (SutraStageInfo.gather_begin and the rest),
+   * bracketed as process on @output: only gather_end may push. */
+  gpointer (*gather_begin) (SutraExecutor *self,
+                            SutraItem *first,
+                            SutraOutput *output,
+                            GError **error);
+  gboolean (*gather_add) (SutraExecutor *self,
+                          gpointer group,
+                          SutraItem *member,
+                          SutraOutput *output,
+                          GError **error);
+  gboolean (*gather_end) (SutraExecutor *self,
+                          gpointer group,
+                          guint n_members,
+                          SutraOutput *output,
+                          GError **error);
+  void (*gather_abort) (SutraExecutor *self, gpointer group);
   /* The stage's sync: TRUE with *@state NULL when the stage has none. */
   gboolean (*sync) (SutraExecutor *self, char **state, GError **error);
 

@@ -85,6 +85,58 @@ thread_finish (SutraExecutor *self, SutraOutput *output, GError **error)
   return ok;
 }
 
+static gpointer
+thread_gather_begin (SutraExecutor *self, SutraItem *first, SutraOutput *output, GError **error)
+{
+  ThreadExecutor *thread = (ThreadExecutor *) self;
+  gpointer group;
+
+  sutra_output_begin_call (output);
+  group = self->config.info->gather_begin (thread->instance, first, error);
+  sutra_output_end_call (output);
+  return group;
+}
+
+static gboolean
+thread_gather_add (SutraExecutor *self,
+                   gpointer group,
+                   SutraItem *member,
+                   SutraOutput *output,
+                   GError **error)
+{
+  ThreadExecutor *thread = (ThreadExecutor *) self;
+  gboolean ok;
+
+  sutra_output_begin_call (output);
+  ok = self->config.info->gather_add (thread->instance, group, member, error);
+  sutra_output_end_call (output);
+  return ok;
+}
+
+static gboolean
+thread_gather_end (SutraExecutor *self,
+                   gpointer group,
+                   guint n_members,
+                   SutraOutput *output,
+                   GError **error)
+{
+  ThreadExecutor *thread = (ThreadExecutor *) self;
+  gboolean ok;
+
+  sutra_output_begin_call (output);
+  ok = self->config.info->gather_end (thread->instance, group, n_members, output, error);
+  sutra_output_end_call (output);
+  return ok;
+}
+
+static void
+thread_gather_abort (SutraExecutor *self, gpointer group)
+{
+  ThreadExecutor *thread = (ThreadExecutor *) self;
+
+  self->config.info->gather_abort (thread->instance, group);
+}
+
 static gboolean
 thread_sync (SutraExecutor *self, char **state, GError **error)
 {
@@ -109,6 +161,10 @@ static const SutraExecutorVTable thread_vtable = {
   .create = thread_create,
   .process = thread_process,
   .finish = thread_finish,
+  .gather_begin = thread_gather_begin,
+  .gather_add = thread_gather_add,
+  .gather_end = thread_gather_end,
+  .gather_abort = thread_gather_abort,
   .sync = thread_sync,
   .free = thread_free,
 };

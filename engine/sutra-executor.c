@@ -94,6 +94,41 @@ sutra_executor_finish (SutraExecutor *executor, SutraOutput *output, GError **er
   return executor->vtable->finish (executor, output, error);
 }
 
+gpointer
+sutra_executor_gather_begin (SutraExecutor *executor,
+                             SutraItem *first,
+                             SutraOutput *output,
+                             GError **error)
+{
+  return executor->vtable->gather_begin (executor, first, output, error);
+}
+
+gboolean
+sutra_executor_gather_add (SutraExecutor *executor,
+                           gpointer group,
+                           SutraItem *member,
+                           SutraOutput *output,
+                           GError **error)
+{
+  return executor->vtable->gather_add (executor, group, member, output, error);
+}
+
+gboolean
+sutra_executor_gather_end (SutraExecutor *executor,
+                           gpointer group,
+                           guint n_members,
+                           SutraOutput *output,
+                           GError **error)
+{
+  return executor->vtable->gather_end (executor, group, n_members, output, error);
+}
+
+void
+sutra_executor_gather_abort (SutraExecutor *executor, gpointer group)
+{
+  executor->vtable->gather_abort (executor, group);
+}
+
 gboolean
 sutra_executor_sync (SutraExecutor *executor, char **state, GError **error)
 {

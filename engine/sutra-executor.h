@@ -75,6 +75,25 @@ gboolean sutra_executor_process (SutraExecutor *executor,
 
 /* The stage's finish (TRUE when it has none). */
 gboolean sutra_executor_finish (SutraExecutor *executor, SutraOutput *output, GError **error);
+/* A streaming gather's group, driven by one worker from begin to end or
+ * abort (SutraStageInfo.gather_begin and the rest): begin returns the
+ * group's state, or NULL with @error; end and abort free it. Each call is
+ * bracketed on @output as process is. */
+gpointer sutra_executor_gather_begin (SutraExecutor *executor,
+                                      SutraItem *first,
+                                      SutraOutput *output,
+                                      GError **error);
+gboolean sutra_executor_gather_add (SutraExecutor *executor,
+                                    gpointer group,
+                                    SutraItem *member,
+                                    SutraOutput *output,
+                                    GError **error);
+gboolean sutra_executor_gather_end (SutraExecutor *executor,
+                                    gpointer group,
+                                    guint n_members,
+                                    SutraOutput *output,
+                                    GError **error);
+void sutra_executor_gather_abort (SutraExecutor *executor, gpointer group);
 
 /* The stage's sync (TRUE with *@state NULL when it has none). */
 gboolean sutra_executor_sync (SutraExecutor *executor, char **state, GError **error);

@@ -116,6 +116,31 @@ sutra_harness_free (SutraHarness *harness)
   g_free (harness);
 }
 
+/* A streaming gather's calls for one group of @n_items members (none: no
+ * calls, no output), as the scheduler makes them. */
+static gboolean
+harness_gather (SutraHarness *harness,
+                SutraItem *const *items,
+                guint n_items,
+                SutraOutput *output,
+                GError **error)
+{
+  gpointer group;
+
+  if (n_items == 0)
+    return TRUE;
+  group = sutra_executor_gather_begin (harness->executor, items[0], output, error);
+  if (group == NULL)
+    return FALSE;
+  for (guint i = 0; i < n_items; i++)
+    if (!sutra_executor_gather_add (harness->executor, group, items[i], output, error))
+      {
+        sutra_executor_gather_abort (harness->executor, group);
+        return FALSE;
+      }
+  return sutra_executor_gather_end (harness->executor, group, n_items, output, error);
+}
+
 GPtrArray *
 sutra_harness_process (SutraHarness *harness,
                        SutraItem *const *items,
@@ -126,7 +151,9 @@ sutra_harness_process (SutraHarness *harness,
   GPtrArray *result;
 
   sutra_output_init_collect (&output, &harness->cancelled);
-  if (!sutra_executor_process (harness->executor, items, n_items, &output, error))
+  if (harness->stage->gather_begin != NULL
+        ? !harness_gather (harness, items, n_items, &output, error)
+        : !sutra_executor_process (harness->executor, items, n_items, &output, error))
     {
       sutra_output_clear (&output);
       return NULL;

@@ -23,7 +23,8 @@ SutraHarness *sutra_harness_new (SutraRegistry *registry,
 void sutra_harness_free (SutraHarness *harness);
 
 /* Processes one batch. Returns: (transfer full): what the stage pushed, or
- * NULL with @error set. A source ignores @items. */
+ * NULL with @error set. A source ignores @items; a streaming gather takes
+ * them as one group, member by member. */
 GPtrArray *sutra_harness_process (SutraHarness *harness,
                                   SutraItem *const *items,
                                   guint n_items,

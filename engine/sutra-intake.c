@@ -3,6 +3,7 @@
 
 #include "sutra-intake.h"
 
+#include "sutra-call.h"
 #include "sutra-edge.h"
 #include "sutra-reorder.h"
 
@@ -46,8 +47,21 @@ take_next (StageRuntime *stage, SutraItem **item)
 }
 
 void
-sutra_intake_clear_batch (Batch *batch)
+sutra_intake_clear_batch (StageRuntime *stage, Batch *batch)
 {
+  /* A group the run stopped in, or one whose output the store had. */
+  sutra_call_gather_abort (stage, batch);
+  g_clear_pointer (&batch->first_member, sutra_item_unref);
+  g_clear_pointer (&batch->last_member, sutra_item_unref);
+  if (batch->key_builder != NULL)
+    sutra_checkpoint_key_clear (batch->key_builder);
+  g_clear_pointer (&batch->key_builder, g_free);
+  if (batch->lineage != NULL)
+    sutra_checkpoint_group_lineage_clear (batch->lineage);
+  g_clear_pointer (&batch->lineage, g_free);
+  g_clear_error (&batch->group_error);
+  batch->group_misused = FALSE;
+  batch->n_streamed = 0;
   if (batch->entries != NULL)
     g_ptr_array_set_size (batch->entries, 0);
   if (batch->data != NULL)
@@ -60,9 +74,9 @@ sutra_intake_clear_batch (Batch *batch)
 }
 
 void
-sutra_intake_free_batch (Batch *batch)
+sutra_intake_free_batch (StageRuntime *stage, Batch *batch)
 {
-  sutra_intake_clear_batch (batch);
+  sutra_intake_clear_batch (stage, batch);
   g_clear_pointer (&batch->entries, g_ptr_array_unref);
   g_clear_pointer (&batch->data, g_ptr_array_unref);
 }
@@ -70,23 +84,59 @@ sutra_intake_free_batch (Batch *batch)
 /* Is @marker the end of the group the gather has open (or, with no group
  * open, of an empty group at the gather's level)? */
 static gboolean
-marker_closes_group (StageRuntime *stage, SutraItem *marker)
+marker_closes_group (StageRuntime *stage, Batch *batch, SutraItem *marker)
 {
-  if (stage->intake.group->len > 0)
-    {
-      SutraItem *member = stage->intake.group->pdata[0];
+  SutraItem *member =
+    stage->intake.group->len > 0 ? stage->intake.group->pdata[0] : batch->first_member;
 
+  if (member != NULL)
+    {
       return marker->depth + 1 == member->depth &&
              sutra_item_compare_prefix (marker, member, marker->depth) == 0;
     }
   return stage->intake.gather_level >= 0 && marker->depth == (guint) stage->intake.gather_level;
 }
 
-/* Forms the next batch. Returns FALSE when there is none. */
+/* Hands @item (transfer full), the next member of the open group, to a
+ * streaming gather, and folds it into the batch's key and the output's
+ * lineage. The item is kept only until the next member comes (the key's
+ * runs compare neighbours), and the group's first for its parent's id. */
+static void
+stream_member (StageRuntime *stage, SutraExecutor *executor, Batch *batch, SutraItem *item)
+{
+  if (batch->n_streamed == 0)
+    {
+      if (stage->checkpoint != NULL && sutra_checkpoint_stage_stores (stage->checkpoint))
+        {
+          batch->key_builder = g_new (SutraKeyBuilder, 1);
+          sutra_checkpoint_key_begin (stage->checkpoint, batch->key_builder);
+          for (guint i = 0; i < batch->entries->len; i++)
+            sutra_checkpoint_key_add (batch->key_builder, batch->entries->pdata[i]);
+        }
+      if (stage->checkpoint != NULL)
+        batch->lineage = g_new0 (SutraGroupLineage, 1);
+      batch->first_member = sutra_item_ref (item);
+    }
+  batch->n_streamed++;
+  COUNTER_ADD (stage->counters.n_in, 1);
+  if (batch->key_builder != NULL)
+    sutra_checkpoint_key_add (batch->key_builder, item);
+  if (batch->lineage != NULL)
+    sutra_checkpoint_group_lineage_add (batch->lineage, item);
+  sutra_call_gather_member (stage, executor, batch, item);
+  g_clear_pointer (&batch->last_member, sutra_item_unref);
+  batch->last_member = item;
+}
+
+/* Forms the next batch. Returns FALSE when there is none. A streaming
+ * gather's batch is its next group, handed to the plugin member by member
+ * as the items are taken: the intake stays with this worker until the
+ * group's marker, so one worker drives one group, in order. */
 gboolean
-sutra_intake_take_batch (StageRuntime *stage, Batch *batch)
+sutra_intake_take_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch)
 {
   gboolean is_gather = stage->info->kind == SUTRA_STAGE_GATHER;
+  gboolean streams = is_gather && stage->info->gather_begin != NULL;
   guint batch_size = stage->spec->batch;
   SutraItem *item;
 
@@ -136,12 +186,20 @@ sutra_intake_take_batch (StageRuntime *stage, Batch *batch)
             }
           continue;
         }
+      if (!sutra_item_is_marker (item) && streams)
+        {
+          /* The plugin's call may take long: upstream keeps pushing. */
+          g_mutex_unlock (&stage->input.lock);
+          stream_member (stage, executor, batch, item);
+          g_mutex_lock (&stage->input.lock);
+          continue;
+        }
       if (!sutra_item_is_marker (item))
         {
           g_ptr_array_add (stage->intake.group, item);
           continue;
         }
-      if (marker_closes_group (stage, item))
+      if (marker_closes_group (stage, batch, item))
         {
           stage->intake.gather_level = item->depth;
           for (guint i = 0; i < stage->intake.group->len; i++)
@@ -153,9 +211,12 @@ sutra_intake_take_batch (StageRuntime *stage, Batch *batch)
           batch->closing = item;
           break;
         }
-      /* A marker for another level: pass it on in place. */
+      /* A marker for another level: pass it on in place (in a streamed
+       * group's key too). */
       g_ptr_array_add (batch->entries, item);
-      if (stage->intake.group->len == 0)
+      if (batch->key_builder != NULL)
+        sutra_checkpoint_key_add (batch->key_builder, item);
+      if (stage->intake.group->len == 0 && batch->n_streamed == 0)
         break;
     }
   g_mutex_unlock (&stage->input.lock);
@@ -165,12 +226,12 @@ sutra_intake_take_batch (StageRuntime *stage, Batch *batch)
    * again from the store. */
   if ((batch->entries->len == 0 && batch->closing == NULL) || sutra_run_is_stopping (stage->run))
     {
-      sutra_intake_clear_batch (batch);
+      sutra_intake_clear_batch (stage, batch);
       g_mutex_unlock (&stage->intake.lock);
       return FALSE;
     }
   batch->seq = stage->intake.next_seq++;
-  COUNTER_ADD (stage->counters.n_in, batch->data->len);
+  COUNTER_ADD (stage->counters.n_in, batch->data->len); /* streamed members: as they came */
   g_mutex_unlock (&stage->intake.lock);
   return TRUE;
 }

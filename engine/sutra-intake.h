@@ -7,10 +7,11 @@
 
 G_BEGIN_DECLS
 
-gboolean sutra_intake_take_batch (StageRuntime *stage, Batch *batch);
-/* Empties @batch for the next one, keeping its arrays. */
-void sutra_intake_clear_batch (Batch *batch);
+gboolean sutra_intake_take_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch);
+/* Empties @batch for the next one, keeping its arrays (a streaming gather's
+ * open group is aborted). */
+void sutra_intake_clear_batch (StageRuntime *stage, Batch *batch);
 /* Empties @batch and frees its arrays: when the worker is done. */
-void sutra_intake_free_batch (Batch *batch);
+void sutra_intake_free_batch (StageRuntime *stage, Batch *batch);
 
 G_END_DECLS

@@ -26,38 +26,11 @@ struct _SutraRegistry
 typedef const SutraPluginInfo *(*SutraPluginEntryPoint) (void);
 
 /*
- * How a plugin built with each ABI minor laid out its descriptor: the
- * stride of its stage and parameter tables (sizeof the struct it was
- * compiled with) and how many bytes of each row are fields (the rest is
- * tail padding, where a later minor may have put a field). Indexed by the
- * plugin's abi_minor; the last row is this engine's own layout.
- */
-typedef struct
-{
-  gsize plugin_fields;
-  gsize stage_stride;
-  gsize stage_fields;
-  gsize param_stride;
-  gsize param_fields;
-} AbiLayout;
-
-static const AbiLayout abi_layouts[] = {
-  /* 1.0 */
-  { SUTRA_ABI_FIELDS_END (SutraPluginInfo_1_0, stages), sizeof (SutraStageInfo_1_0),
-    SUTRA_ABI_FIELDS_END (SutraStageInfo_1_0, destroy), sizeof (SutraParamInfo_1_0),
-    SUTRA_ABI_FIELDS_END (SutraParamInfo_1_0, doc) },
-  /* 1.1: media types and metadata keys appended to SutraStageInfo */
-  { sizeof (SutraPluginInfo), sizeof (SutraStageInfo), sizeof (SutraStageInfo),
-    sizeof (SutraParamInfo), sizeof (SutraParamInfo) },
-};
-G_STATIC_ASSERT (G_N_ELEMENTS (abi_layouts) == SUTRA_ABI_MINOR + 1);
-
-/*
  * A plugin's descriptor copied into this engine's layout: the rest of the
  * engine walks only these copies (sutra_registry_find_stage and
  * SutraPlugin.info hand them out), so it may step through stage and
- * parameter tables with its own sizeof whatever minor the plugin was built
- * with. Fields the plugin's minor predates are zero. Strings, choice
+ * parameter tables with its own sizeof whatever size the plugin's rows
+ * have. Fields the plugin's rows do not cover are zero. Strings, choice
  * arrays and functions still point into the module.
  */
 typedef struct
@@ -80,36 +53,96 @@ descriptor_free (Descriptor *descriptor)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Descriptor, descriptor_free)
 
-/* Rows of a table at @stride bytes apart, up to the one whose name (the
- * first field in every minor) is NULL. */
-static guint
-count_rows (const char *table, gsize stride)
+static gboolean invalid (GError **error, const char *where, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
+
+/* A row's size is the plugin's sizeof, so anything past a few KiB is not a
+ * size but a row that does not begin with one. */
+#define MAX_ROW_SIZE ((gsize) 4096)
+
+/*
+ * Counts the rows of a table whose rows begin with their size (stage and
+ * parameter tables), up to the one whose name is NULL, and returns the
+ * stride in @stride_out. Every row before the terminator must give the
+ * same size, at least @min_size: a row of size 0 is one that was not
+ * begun with the header's initialiser (@fix says which).
+ */
+static gboolean
+count_sized_rows (const char *table,
+                  gsize name_offset,
+                  gsize min_size,
+                  const char *what,
+                  const char *fix,
+                  const char *where,
+                  guint *n_out,
+                  gsize *stride_out,
+                  GError **error)
 {
+  gsize stride;
+  const char *name;
   guint n = 0;
 
+  memcpy (&name, table + name_offset, sizeof name);
+  *stride_out = 0;
+  if (name == NULL)
+    {
+      *n_out = 0;
+      return TRUE;
+    }
+  memcpy (&stride, table, sizeof stride);
+  if (stride < min_size || stride > MAX_ROW_SIZE)
+    return invalid (error, where,
+                    "%s “%s”: its row size (struct_size) is %" G_GSIZE_FORMAT
+                    ", not that of an ABI %d row (at least %" G_GSIZE_FORMAT
+                    "): begin every row with %s",
+                    what, name, stride, SUTRA_ABI_MAJOR, min_size, fix);
   for (;; n++)
     {
-      const char *name;
+      const char *row = table + (gsize) n * stride;
+      gsize size;
 
-      memcpy (&name, table + (gsize) n * stride, sizeof name);
+      memcpy (&name, row + name_offset, sizeof name);
       if (name == NULL)
-        return n;
+        break;
+      memcpy (&size, row, sizeof size);
+      if (size != stride)
+        return invalid (error, where,
+                        "%s “%s”: its row size (struct_size) is %" G_GSIZE_FORMAT
+                        " but the table's first row says %" G_GSIZE_FORMAT
+                        ": begin every row with %s",
+                        what, name, size, stride, fix);
     }
+  *n_out = n;
+  *stride_out = stride;
+  return TRUE;
 }
 
-/* Call only after the ABI check: @raw's minor indexes abi_layouts. */
+/* Call only after the ABI check. Fails on rows whose sizes are not those
+ * of this ABI. */
 static Descriptor *
-descriptor_new (const SutraPluginInfo *raw)
+descriptor_new (const SutraPluginInfo *raw, const char *where, GError **error)
 {
-  const AbiLayout *layout = &abi_layouts[raw->abi_minor];
-  Descriptor *descriptor = g_new0 (Descriptor, 1);
+  g_autoptr (Descriptor) descriptor = g_new0 (Descriptor, 1);
   const char *raw_stages;
+  gsize stage_stride;
 
-  memcpy (&descriptor->info, raw, layout->plugin_fields);
+  if (raw->struct_size < SUTRA_ABI_2_0_PLUGIN_INFO_SIZE || raw->struct_size > MAX_ROW_SIZE)
+    {
+      invalid (error, where,
+               "the plugin descriptor's struct_size is %u, not that of an ABI %d "
+               "SutraPluginInfo: initialise it with SUTRA_PLUGIN_INFO_INIT",
+               raw->struct_size, SUTRA_ABI_MAJOR);
+      return NULL;
+    }
+  memcpy (&descriptor->info, raw, MIN ((gsize) raw->struct_size, sizeof (SutraPluginInfo)));
+  descriptor->info.struct_size = sizeof (SutraPluginInfo);
   raw_stages = (const char *) descriptor->info.stages;
   if (raw_stages == NULL)
-    return descriptor;
-  descriptor->n_stages = count_rows (raw_stages, layout->stage_stride);
+    return g_steal_pointer (&descriptor);
+  if (!count_sized_rows (raw_stages, offsetof (SutraStageInfo, name), SUTRA_ABI_2_0_STAGE_INFO_SIZE,
+                         "stage", "SUTRA_STAGE_INFO_INIT", where, &descriptor->n_stages,
+                         &stage_stride, error))
+    return NULL;
   descriptor->stages = g_new0 (SutraStageInfo, descriptor->n_stages + 1);
   descriptor->params = g_new0 (SutraParamInfo *, MAX (descriptor->n_stages, 1));
   for (guint i = 0; i < descriptor->n_stages; i++)
@@ -117,20 +150,32 @@ descriptor_new (const SutraPluginInfo *raw)
       SutraStageInfo *stage = &descriptor->stages[i];
       const char *raw_params;
       guint n_params;
+      gsize param_stride;
+      g_autofree char *what = NULL;
 
-      memcpy (stage, raw_stages + (gsize) i * layout->stage_stride, layout->stage_fields);
+      memcpy (stage, raw_stages + (gsize) i * stage_stride, MIN (stage_stride, sizeof *stage));
+      stage->struct_size = sizeof *stage;
       raw_params = (const char *) stage->params;
       if (raw_params == NULL)
         continue;
-      n_params = count_rows (raw_params, layout->param_stride);
+      what = g_strdup_printf ("stage “%s”, parameter", stage->name);
+      if (!count_sized_rows (raw_params, offsetof (SutraParamInfo, name),
+                             SUTRA_ABI_2_0_PARAM_INFO_SIZE, what, "a SUTRA_PARAM_ROW_* macro",
+                             where, &n_params, &param_stride, error))
+        return NULL;
       descriptor->params[i] = g_new0 (SutraParamInfo, n_params + 1);
       for (guint k = 0; k < n_params; k++)
-        memcpy (&descriptor->params[i][k], raw_params + (gsize) k * layout->param_stride,
-                layout->param_fields);
+        {
+          memcpy (&descriptor->params[i][k], raw_params + (gsize) k * param_stride,
+                  MIN (param_stride, sizeof (SutraParamInfo)));
+          descriptor->params[i][k].struct_size = sizeof (SutraParamInfo);
+        }
+      descriptor->params[i][n_params].struct_size = sizeof (SutraParamInfo);
       stage->params = descriptor->params[i];
     }
+  descriptor->stages[descriptor->n_stages].struct_size = sizeof (SutraStageInfo);
   descriptor->info.stages = descriptor->stages;
-  return descriptor;
+  return g_steal_pointer (&descriptor);
 }
 
 /*
@@ -335,9 +380,6 @@ param_storage_size (SutraParamType type)
     }
 }
 
-static gboolean invalid (GError **error, const char *where, const char *format, ...)
-  G_GNUC_PRINTF (3, 4);
-
 static gboolean
 invalid (GError **error, const char *where, const char *format, ...)
 {
@@ -476,6 +518,49 @@ validate_meta_keys (const SutraStageInfo *stage, const char *where, GError **err
   return TRUE;
 }
 
+/* Which functions a stage sets: process, or a streaming gather's four; a
+ * one-step sync or the two-step pair. */
+static gboolean
+validate_functions (const SutraStageInfo *stage, const char *where, GError **error)
+{
+  guint n_gather = (stage->gather_begin != NULL) + (stage->gather_add != NULL) +
+                   (stage->gather_end != NULL) + (stage->gather_abort != NULL);
+
+  if (n_gather > 0 && stage->kind != SUTRA_STAGE_GATHER)
+    return invalid (error, where,
+                    "stage “%s”: only a gather sets gather_begin, gather_add, gather_end "
+                    "and gather_abort",
+                    stage->name);
+  if (n_gather > 0 && n_gather < 4)
+    return invalid (error, where,
+                    "stage “%s”: a streaming gather sets all four of gather_begin, "
+                    "gather_add, gather_end and gather_abort",
+                    stage->name);
+  if (n_gather == 4 && stage->process != NULL)
+    return invalid (error, where,
+                    "stage “%s”: a gather streams (gather_begin and the rest) or takes a "
+                    "whole group (process), not both: leave process NULL",
+                    stage->name);
+  if (n_gather == 0 && stage->process == NULL)
+    return invalid (error, where, "stage “%s”: no process function%s", stage->name,
+                    stage->kind == SUTRA_STAGE_GATHER
+                      ? " (a gather sets process or gather_begin, gather_add, gather_end and "
+                        "gather_abort)"
+                      : "");
+  if ((stage->sync_prepare == NULL) != (stage->sync_commit == NULL))
+    return invalid (error, where,
+                    "stage “%s”: sync_prepare and sync_commit go together: set both or neither",
+                    stage->name);
+  if (stage->sync_prepare != NULL && stage->sync != NULL)
+    return invalid (error, where,
+                    "stage “%s”: a sink syncs in one step (sync) or two (sync_prepare and "
+                    "sync_commit), not both: leave sync NULL",
+                    stage->name);
+  if ((stage->sync != NULL || stage->sync_prepare != NULL) && stage->kind != SUTRA_STAGE_SINK)
+    return invalid (error, where, "stage “%s”: only a sink syncs", stage->name);
+  return TRUE;
+}
+
 static gboolean
 validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
 {
@@ -485,8 +570,8 @@ validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
     return invalid (error, where, "stage “%s”: unknown kind %d", stage->name, (int) stage->kind);
   if (stage->summary == NULL)
     return invalid (error, where, "stage “%s”: no summary", stage->name);
-  if (stage->process == NULL)
-    return invalid (error, where, "stage “%s”: no process function", stage->name);
+  if (!validate_functions (stage, where, error))
+    return FALSE;
   if (sutra_threading_to_string (stage->threading) == NULL)
     return invalid (error, where, "stage “%s”: unknown threading model %d", stage->name,
                     (int) stage->threading);
@@ -527,13 +612,16 @@ validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
 static gboolean
 check_abi (const SutraPluginInfo *raw, const char *where, GError **error)
 {
-  if (raw->abi_major != SUTRA_ABI_MAJOR || raw->abi_minor > SUTRA_ABI_MINOR)
+  SutraAbiStamp stamp;
+
+  memcpy (&stamp, raw, sizeof stamp);
+  if (stamp.abi_major != SUTRA_ABI_MAJOR || stamp.abi_minor > SUTRA_ABI_MINOR)
     {
       g_set_error (error, SUTRA_REGISTRY_ERROR, SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
-                   "%s: built for plugin ABI %u.%u, but this sutra (%s) speaks ABI %d.%d: "
-                   "rebuild the plugin against this sutra's headers",
-                   where, raw->abi_major, raw->abi_minor, SUTRA_VERSION_STRING, SUTRA_ABI_MAJOR,
-                   SUTRA_ABI_MINOR);
+                   "%s: built for sutra plugin ABI %u.%u; this sutra (%s) loads ABI %d.x up "
+                   "to %d.%d: rebuild it against this sutra's headers",
+                   where, stamp.abi_major, stamp.abi_minor, SUTRA_VERSION_STRING, SUTRA_ABI_MAJOR,
+                   SUTRA_ABI_MAJOR, SUTRA_ABI_MINOR);
       return FALSE;
     }
   return TRUE;
@@ -574,7 +662,9 @@ sutra_plugin_info_validate (const SutraPluginInfo *info, const char *where, GErr
   g_return_val_if_fail (info != NULL, FALSE);
   if (!check_abi (info, where, error))
     return FALSE;
-  descriptor = descriptor_new (info);
+  descriptor = descriptor_new (info, where, error);
+  if (descriptor == NULL)
+    return FALSE;
   return validate_descriptor (&descriptor->info, where, error);
 }
 
@@ -651,8 +741,8 @@ sutra_registry_load_file (SutraRegistry *registry, const char *path, GError **er
   descriptor = descriptor_lookup (raw);
   if (descriptor == NULL)
     {
-      descriptor = fresh = descriptor_new (raw);
-      if (!validate_descriptor (&descriptor->info, path, error))
+      descriptor = fresh = descriptor_new (raw, path, error);
+      if (descriptor == NULL || !validate_descriptor (&descriptor->info, path, error))
         {
           lt_dlclose (handle);
           return FALSE;

@@ -88,6 +88,8 @@ typedef struct
  *   stage->intake.lock  ->  stage->input.lock    (forming a batch)
  *   (the checkpoint's locks: see sutra-checkpoint.c; a sink's sync is
  *   called with its sink lock held, and takes no scheduler lock)
+ *   stage->intake.lock  ->  (a streaming gather's gather_begin and gather_add,
+ *                            called with input.lock let go)
  *
  * The input lock of a stage downstream (target->input.lock) is taken by
  * whoever flushes upstream, with no lock of the upstream stage held: the
@@ -140,6 +142,18 @@ typedef struct
   gboolean has_key;
   guint8 key[SUTRA_DIGEST_SIZE];
   guint n_failed; /* items of this batch that failed and were skipped */
+  /* A streaming gather's group: take_batch hands each member to the plugin
+   * as it takes it and keeps none of them (data stays empty), so the key
+   * and the output's lineage are folded in as members pass. */
+  guint64 n_streamed;                   /* members handed to the plugin */
+  gpointer group;                       /* the plugin's group state, or NULL */
+  SutraExecutor *group_executor;        /* the worker's that made it */
+  SutraItem *first_member;              /* which group is open; its parent's id */
+  SutraItem *last_member;               /* kept until the next: the key's runs read it */
+  struct _SutraKeyBuilder *key_builder; /* NULL when the stage keeps no checkpoints */
+  struct _SutraGroupLineage *lineage;
+  GError *group_error;    /* the call that failed the group */
+  gboolean group_misused; /* ...by misusing the API: the run fails */
 } Batch;
 
 /* Per batch: see sutra_checkpoint_derive_lineage(). */
@@ -157,8 +171,16 @@ stage_is_skipped (StageRuntime *stage)
 static inline SutraCheckpointBatch
 batch_view (Batch *batch)
 {
-  return (SutraCheckpointBatch){ batch->seq, batch->entries, batch->closing, batch->data,
-                                 batch->n_failed };
+  return (
+    SutraCheckpointBatch){ batch->seq,  batch->entries,  batch->closing,
+                           batch->data, batch->n_failed, batch->data->len + batch->n_streamed };
+}
+
+/* How many data items a batch took, streamed or held. */
+static inline guint64
+sutra_batch_n_inputs (const Batch *batch)
+{
+  return batch->data->len + batch->n_streamed;
 }
 
 /* sutra-run.c: the run, as its stages and the checkpoints see it. */

@@ -21,8 +21,9 @@
  *
  * Groups. A split's outputs carry end-of-group markers: after the last child
  * of a parent, a marker with the parent's path and its number of children. A
- * gather joins the members before a marker; maps pass markers through in
- * place; sinks drop them.
+ * gather is handed the members as they come (a streaming gather, which keeps
+ * what it chooses) or all of them at the marker (one that sets process); the
+ * marker ends the group. Maps pass markers through in place; sinks drop them.
  */
 
 #include "sutra-run-private.h"

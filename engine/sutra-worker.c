@@ -283,7 +283,7 @@ sutra_worker_main (gpointer data, gpointer user_data)
   if (stage->info->kind == SUTRA_STAGE_SOURCE)
     sutra_source_runner_run (stage, executor);
   else
-    while (sutra_intake_take_batch (stage, &batch))
+    while (sutra_intake_take_batch (stage, executor, &batch))
       {
         g_autoptr (GError) local = NULL;
         gboolean flusher = FALSE;
@@ -292,13 +292,13 @@ sutra_worker_main (gpointer data, gpointer user_data)
         if (outputs == NULL)
           {
             sutra_run_fail (stage->run, g_steal_pointer (&local));
-            sutra_intake_clear_batch (&batch);
+            sutra_intake_clear_batch (stage, &batch);
             break;
           }
         sutra_reorder_deposit (stage, batch.seq, outputs, flusher);
-        sutra_intake_clear_batch (&batch);
+        sutra_intake_clear_batch (stage, &batch);
       }
-  sutra_intake_free_batch (&batch);
+  sutra_intake_free_batch (stage, &batch);
 
   if (g_atomic_int_dec_and_test (&stage->workers.n_alive))
     stage_finish (stage);

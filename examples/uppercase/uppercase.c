@@ -185,6 +185,7 @@ static const char *const uppercase_meta_keys[] = { NULL };
 
 static const SutraStageInfo uppercase_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "uppercase",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Upper-cases text/plain payloads; passes other media types through",
@@ -197,16 +198,15 @@ static const SutraStageInfo uppercase_stages[] = {
     .destroy = uppercase_destroy,
     .meta_keys = uppercase_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo uppercase_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "uppercase", /* the module must be named uppercase.so */
   .version = "1.0.0",
   .summary = "Example out-of-tree plugin: upper-cases text",
   .stages = uppercase_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (uppercase_plugin)

@@ -93,6 +93,8 @@ typedef enum
 
 /**
  * SutraParamInfo:
+ * @struct_size: sizeof (SutraParamInfo) as the plugin was built; the
+ *   SUTRA_PARAM_ROW_* macros set it. Since: ABI 2.0
  * @name: the key in the pipeline file's `params`, snake_case, unit in the
  *   name (`gap_ms`)
  * @type: the value's type
@@ -111,11 +113,12 @@ typedef enum
  * validates the pipeline against the table and fills the settings struct;
  * plugins never parse user JSON. A table ends with a row whose @name is
  * %NULL. Fields are only ever appended, as in #SutraStageInfo: fill rows
- * with the SUTRA_PARAM_ROW_* macros, which stay source-compatible when the
- * struct grows.
+ * with the SUTRA_PARAM_ROW_* macros, which set @struct_size and stay
+ * source-compatible when the struct grows.
  */
 typedef struct
 {
+  gsize struct_size;
   const char *name;
   SutraParamType type;
   gsize offset;
@@ -127,7 +130,7 @@ typedef struct
   const char *const *choices;
   guint flags;
   const char *doc;
-  /* Later minors: append only; never reorder or remove. */
+  /* Later 2.x minors: append only; never reorder or remove. */
 } SutraParamInfo;
 
 /**
@@ -158,11 +161,14 @@ typedef struct
 
 /**
  * SutraStageInfo:
+ * @struct_size: sizeof (SutraStageInfo) as the plugin was built: begin every
+ *   row with %SUTRA_STAGE_INFO_INIT and end the table with
+ *   %SUTRA_STAGE_INFO_END, which set it. Since: ABI 2.0
  * @name: the stage's name, which pipeline files give as `plugin`; unique
  *   across all loaded plugins
  * @kind: the #SutraStageKind
  * @summary: one line for `sutra plugins` and `sutra inspect`
- * @params: the parameter table, ending with a row whose name is %NULL
+ * @params: the parameter table, ending with %SUTRA_PARAM_ROW_END
  * @settings_size: the size of the settings struct @params offsets point
  *   into; the engine allocates it, zeroed, and fills it
  * @threading: the #SutraThreading model
@@ -174,39 +180,69 @@ typedef struct
  * @process: processes a batch of @n_items input items (a source gets none:
  *   @items is %NULL and @n_items 0, and it emits everything it produces in
  *   this one call). Returns %FALSE with @error set on failure; the items of
- *   the batch then count as failed.
+ *   the batch then count as failed. Every kind sets it, except a gather that
+ *   streams (sets @gather_begin and the rest instead).
  * @finish: (nullable): called once per instance after its last batch, on
  *   success only: a sink flushes and closes its files here
- * @sync: (nullable): a sink's checkpoint: make everything written so far
- *   durable (fsync) and return, in @state, a string the sink can resume
- *   from (say, the file's length); the engine records it in the journal and
- *   gives it back in #SutraStageContext.resume_state when the job resumes
+ * @sync: (nullable): a sink's checkpoint in one step: make everything
+ *   written so far durable (fsync) and return, in @state, a string the sink
+ *   can resume from (say, the file's length); the engine records it in the
+ *   journal and gives it back in #SutraStageContext.resume_state when the
+ *   job resumes. A sink sets @sync or the pair @sync_prepare and
+ *   @sync_commit, not both.
  * @destroy: (nullable): frees an instance @create made
  * @input_media_types: (nullable) (array zero-terminated=1): the media types
  *   the stage takes (`"text/plain"`; a subtype `*` takes the whole type),
  *   %NULL-terminated; %NULL means any (a stage that passes what it does not
  *   handle through takes any). A source takes no input: leave it %NULL.
- *   Since: ABI 1.1
  * @output_media_types: (nullable) (array zero-terminated=1): the media types
  *   the stage pushes, %NULL-terminated; %NULL means unspecified (for a map:
- *   what it was given). A sink pushes nothing: leave it %NULL. Since: ABI 1.1
+ *   what it was given). A sink pushes nothing: leave it %NULL.
  * @meta_keys: (nullable) (array zero-terminated=1): the metadata members the
  *   stage writes on the items it pushes, %NULL-terminated; an entry `"*"`
  *   says it writes others too (copied from its input, say). %NULL means
  *   unspecified; an empty array (`{ NULL }`), that it writes none.
- *   Since: ABI 1.1
+ * @sync_prepare: (nullable): a sink's checkpoint in two steps, first step:
+ *   make everything written so far durable and return, in @state (transfer
+ *   full), the string the sink can resume from; the engine then records it in
+ *   the journal. Returns %FALSE with @error set on failure. Since: ABI 2.0
+ * @sync_commit: (nullable): second step, called with the state
+ *   @sync_prepare returned once the journal has recorded it (so the sink may
+ *   drop what it kept to undo the step: a temporary file, a transaction).
+ *   Set both or neither. Since: ABI 2.0
+ * @gather_begin: (nullable): a streaming gather opens a group given its
+ *   first member (so that it can make the parent with
+ *   sutra_item_new_parent (@first, ...)) and returns its per-group state,
+ *   which must not be %NULL, or %NULL with @error set. Since: ABI 2.0
+ * @gather_add: (nullable): called with every member of the group in path
+ *   order, the first included. It must not keep a member it does not need
+ *   (take a reference to keep one): the group's memory stays bounded by
+ *   what the plugin keeps, never by the group's size. Since: ABI 2.0
+ * @gather_end: (nullable): called once after the last member, with the
+ *   member count; pushes exactly one item (the parent) onto @output and
+ *   frees the group state, whether it succeeds or not. Since: ABI 2.0
+ * @gather_abort: (nullable): frees the group state of a group that fails
+ *   before @gather_end (a member failed upstream, a call failed, the run
+ *   stops). Since: ABI 2.0
  *
  * One stage of a plugin. `sutra inspect` shows the media types and the
  * metadata keys, and `sutra validate` refuses a stage fed by one whose
  * declared outputs it does not take.
  *
- * Fields are only ever appended (and %SUTRA_ABI_MINOR bumped): the engine
- * walks a plugin's stage table with the size the struct had in the ABI minor
- * the plugin was built with, and reads appended fields as %NULL or 0 for a
- * plugin built before they existed.
+ * A gather (kind %SUTRA_STAGE_GATHER) either streams, setting all four of
+ * @gather_begin, @gather_add, @gather_end and @gather_abort and no @process,
+ * or sets @process and gets all of a group's members in one call (which
+ * holds the whole group in memory). One worker drives a group from begin to
+ * end; a failed @gather_add or @gather_end fails the group (its members are
+ * gone, so it is not retried member by member).
+ *
+ * Rows grow by appending: @struct_size tells the engine how far apart the
+ * plugin's rows lie and which fields the plugin knows; a field the plugin's
+ * @struct_size does not cover reads as %NULL or 0.
  */
 typedef struct
 {
+  gsize struct_size;
   const char *name;
   SutraStageKind kind;
   const char *summary;
@@ -223,36 +259,79 @@ typedef struct
   gboolean (*finish) (gpointer instance, SutraOutput *output, GError **error);
   gboolean (*sync) (gpointer instance, char **state, GError **error);
   void (*destroy) (gpointer instance);
-  /* ABI 1.1 */
   const char *const *input_media_types;
   const char *const *output_media_types;
   const char *const *meta_keys;
-  /* Later minors: append only; never reorder or remove. */
+  gboolean (*sync_prepare) (gpointer instance, char **state, GError **error);
+  void (*sync_commit) (gpointer instance, const char *state);
+  gpointer (*gather_begin) (gpointer instance, SutraItem *first, GError **error);
+  gboolean (*gather_add) (gpointer instance, gpointer group, SutraItem *member, GError **error);
+  gboolean (*gather_end) (gpointer instance,
+                          gpointer group,
+                          guint n_members,
+                          SutraOutput *output,
+                          GError **error);
+  void (*gather_abort) (gpointer instance, gpointer group);
+  /* Later 2.x minors: append only; never reorder or remove. */
 } SutraStageInfo;
 
 /**
  * SutraPluginInfo:
  * @abi_major: %SUTRA_ABI_MAJOR as the plugin was built
  * @abi_minor: %SUTRA_ABI_MINOR as the plugin was built
+ * @struct_size: sizeof (SutraPluginInfo) as the plugin was built. Since: ABI 2.0
  * @name: the plugin's name; equals the module's file name without suffix
  * @version: the plugin's own version; part of every stage's fingerprint,
  *   so bump it when outputs change
  * @summary: one line for `sutra plugins`
- * @stages: the stages, ending with a row whose name is %NULL
+ * @stages: the stages, ending with %SUTRA_STAGE_INFO_END
  *
  * What a plugin's one exported function returns. Constant: the engine never
- * modifies or frees it.
+ * modifies or frees it. Put %SUTRA_PLUGIN_INFO_INIT among its initialisers
+ * (the plugins in sutra's tree put it last), which sets the first three
+ * fields. @abi_major and @abi_minor stay first in every
+ * ABI, so that the engine can refuse a plugin built for another one.
  */
 typedef struct
 {
   guint16 abi_major;
   guint16 abi_minor;
+  guint32 struct_size;
   const char *name;
   const char *version;
   const char *summary;
   const SutraStageInfo *stages;
-  /* ABI 1.1 and later: append only; never reorder or remove. */
+  /* Later 2.x minors: append only; never reorder or remove. */
 } SutraPluginInfo;
+
+/**
+ * SUTRA_PLUGIN_INFO_INIT:
+ *
+ * The initialisers of a #SutraPluginInfo's ABI version and size: `static
+ * const SutraPluginInfo info = { .name = ..., ..., SUTRA_PLUGIN_INFO_INIT };`
+ */
+#define SUTRA_PLUGIN_INFO_INIT                                \
+  .abi_major = SUTRA_ABI_MAJOR, .abi_minor = SUTRA_ABI_MINOR, \
+  .struct_size = sizeof (SutraPluginInfo)
+
+/**
+ * SUTRA_STAGE_INFO_INIT:
+ *
+ * The first initialiser of every #SutraStageInfo row: `{
+ * SUTRA_STAGE_INFO_INIT, .name = ..., },`. It records the row's size, which
+ * the engine steps through the table with.
+ */
+#define SUTRA_STAGE_INFO_INIT .struct_size = sizeof (SutraStageInfo)
+
+/**
+ * SUTRA_STAGE_INFO_END:
+ *
+ * The row that ends a stage table.
+ */
+#define SUTRA_STAGE_INFO_END            \
+  {                                     \
+    SUTRA_STAGE_INFO_INIT, .name = NULL \
+  }
 
 /** The name of the one symbol a plugin exports. */
 #define SUTRA_PLUGIN_ENTRY_POINT "sutra_plugin_get_info"
@@ -269,18 +348,19 @@ typedef struct
   SUTRA_EXPORT const SutraPluginInfo *sutra_plugin_get_info (void);            \
   const SutraPluginInfo *sutra_plugin_get_info (void) { return &(info); }
 
-/* Helpers for parameter tables: one row per macro, defaults by type. */
+/* Helpers for parameter tables: one row per macro, defaults by type; each
+ * sets the row's struct_size. */
 #define SUTRA_PARAM_ROW_BOOL(n, s, f, def, fl, d)                              \
-  { n, SUTRA_PARAM_BOOL, G_STRUCT_OFFSET (s, f), def, 0, NULL, 0, 1, NULL, fl, d }
+  { sizeof (SutraParamInfo), n, SUTRA_PARAM_BOOL, G_STRUCT_OFFSET (s, f), def, 0, NULL, 0, 1, NULL, fl, d }
 #define SUTRA_PARAM_ROW_INT(n, s, f, def, lo, hi, fl, d)                       \
-  { n, SUTRA_PARAM_INT, G_STRUCT_OFFSET (s, f), def, 0, NULL, lo, hi, NULL, fl, d }
+  { sizeof (SutraParamInfo), n, SUTRA_PARAM_INT, G_STRUCT_OFFSET (s, f), def, 0, NULL, lo, hi, NULL, fl, d }
 #define SUTRA_PARAM_ROW_DOUBLE(n, s, f, def, lo, hi, fl, d)                    \
-  { n, SUTRA_PARAM_DOUBLE, G_STRUCT_OFFSET (s, f), 0, def, NULL, lo, hi, NULL, fl, d }
+  { sizeof (SutraParamInfo), n, SUTRA_PARAM_DOUBLE, G_STRUCT_OFFSET (s, f), 0, def, NULL, lo, hi, NULL, fl, d }
 #define SUTRA_PARAM_ROW_STRING(n, s, f, def, fl, d)                            \
-  { n, SUTRA_PARAM_STRING, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, NULL, fl, d }
+  { sizeof (SutraParamInfo), n, SUTRA_PARAM_STRING, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, NULL, fl, d }
 #define SUTRA_PARAM_ROW_ENUM(n, s, f, def, ch, fl, d)                          \
-  { n, SUTRA_PARAM_ENUM, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, ch, fl, d }
-#define SUTRA_PARAM_ROW_END { NULL, 0, 0, 0, 0, NULL, 0, 0, NULL, 0, NULL }
+  { sizeof (SutraParamInfo), n, SUTRA_PARAM_ENUM, G_STRUCT_OFFSET (s, f), 0, 0, def, 0, 0, ch, fl, d }
+#define SUTRA_PARAM_ROW_END { sizeof (SutraParamInfo), NULL, 0, 0, 0, 0, NULL, 0, 0, NULL, 0, NULL }
 /* clang-format on */
 
 /**

@@ -24,13 +24,16 @@ G_BEGIN_DECLS
  * SUTRA_ABI_MAJOR: bump when any public struct changes layout or meaning:
  *   every plugin must then be rebuilt.
  * SUTRA_ABI_MINOR: bump when fields are appended at the end of a descriptor
- *   struct; older plugins keep working, and the engine reads the appended
- *   fields only from plugins whose abi_minor says they are there.
+ *   struct; older plugins keep working: each descriptor row records its own
+ *   struct_size, and the engine reads an appended field only from rows whose
+ *   size covers it.
  */
-#define SUTRA_ABI_MAJOR 1
-/* 1.1: SutraStageInfo gained input_media_types, output_media_types and
- * meta_keys. */
-#define SUTRA_ABI_MINOR 1
+/* 2.0: SutraPluginInfo, SutraStageInfo and SutraParamInfo begin with their
+ * size; SutraStageInfo gained the two-phase sink sync (sync_prepare,
+ * sync_commit) and streaming gathers (gather_begin, _add, _end, _abort).
+ * 1.1 had appended input_media_types, output_media_types and meta_keys. */
+#define SUTRA_ABI_MAJOR 2
+#define SUTRA_ABI_MINOR 0
 
 /* Marks the one function a plugin exports (SUTRA_PLUGIN_DEFINE). */
 #if defined(_WIN32)

@@ -375,6 +375,7 @@ static const char *const book_meta_keys[] = {
  * book_gather_* functions above when the engine has them. */
 static const SutraStageInfo ac_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "audio-encode",
     .kind = SUTRA_STAGE_GATHER,
     .summary = "Joins a chapter's speech with its silences and encodes it (AAC, MP3, Opus) "
@@ -391,6 +392,7 @@ static const SutraStageInfo ac_stages[] = {
     .meta_keys = encode_meta_keys,
   },
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "audio-concat",
     .kind = SUTRA_STAGE_GATHER,
     .summary = "Assembles a book's chapters into one audio file (M4B with chapters, tags and "
@@ -406,12 +408,11 @@ static const SutraStageInfo ac_stages[] = {
     .output_media_types = book_output_types,
     .meta_keys = book_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo ac_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
+  SUTRA_PLUGIN_INFO_INIT,
   .name = "audio-concat",
   .version = "1.0.0",
   .summary = "Speech into audiobooks: chapters encoded in parallel, one file with chapters",

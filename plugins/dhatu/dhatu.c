@@ -175,6 +175,7 @@ static const char *const dhatu_meta_keys[] = { "*", NULL };
 
 static const SutraStageInfo dhatu_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "dhatu",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Dhātu vector (9), prime bases (10) and ambiguity of each text (sha256-9)",
@@ -189,16 +190,15 @@ static const SutraStageInfo dhatu_stages[] = {
     .output_media_types = dhatu_output_types,
     .meta_keys = dhatu_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo dhatu_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "dhatu",
   .version = "1.0.0",
   .summary = "The dhātu kernel (sha256-9): SHA-NI on the CPU, or CUDA",
   .stages = dhatu_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (dhatu_plugin)

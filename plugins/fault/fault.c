@@ -243,6 +243,7 @@ static const char *const fault_meta_keys[] = { NULL };
 
 static const SutraStageInfo fault_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "fault",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Test map: passes items through, failing or crashing on chosen ones",
@@ -255,16 +256,15 @@ static const SutraStageInfo fault_stages[] = {
     .destroy = fault_destroy,
     .meta_keys = fault_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo fault_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "fault",
   .version = "1.0.0",
   .summary = "Fault injection for tests",
   .stages = fault_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (fault_plugin)

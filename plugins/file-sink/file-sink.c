@@ -152,6 +152,7 @@ file_sink_process (gpointer instance,
 
 static const SutraStageInfo file_sink_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "file-sink",
     .kind = SUTRA_STAGE_SINK,
     .summary = "Writes each item's payload to a file of its own",
@@ -165,16 +166,15 @@ static const SutraStageInfo file_sink_stages[] = {
      * the type. */
     .input_media_types = NULL,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo file_sink_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "file-sink",
   .version = "1.0.0",
   .summary = "One file per item",
   .stages = file_sink_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (file_sink_plugin)

@@ -702,6 +702,7 @@ static const char *const http_meta_keys[] = {
 
 static const SutraStageInfo http_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "http",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Sends each item to a web API (chat completions or any JSON API) and keeps "
@@ -717,16 +718,15 @@ static const SutraStageInfo http_stages[] = {
     .output_media_types = http_output_types,
     .meta_keys = http_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo http_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "http",
   .version = "1.0.0",
   .summary = "Web APIs and model APIs over HTTP (libcurl)",
   .stages = http_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (http_plugin)

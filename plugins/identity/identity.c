@@ -50,6 +50,7 @@ static const char *const identity_meta_keys[] = { NULL };
 
 static const SutraStageInfo identity_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "identity",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Passes every item through unchanged (after sleep_us, if set)",
@@ -61,16 +62,15 @@ static const SutraStageInfo identity_stages[] = {
     .process = identity_process,
     .meta_keys = identity_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo identity_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "identity",
   .version = "1.0.0",
   .summary = "Pass-through map for tests and benchmarks",
   .stages = identity_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (identity_plugin)

@@ -400,6 +400,7 @@ jsonl_sink_finish (gpointer instance, SutraOutput *output, GError **error)
 
 static const SutraStageInfo jsonl_sink_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "jsonl-sink",
     .kind = SUTRA_STAGE_SINK,
     .summary = "Writes one JSON object per item (id, meta, text) in stream order",
@@ -415,16 +416,15 @@ static const SutraStageInfo jsonl_sink_stages[] = {
     /* Any media type: text as "text", other payloads as their type and size. */
     .input_media_types = NULL,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo jsonl_sink_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "jsonl-sink",
   .version = "1.0.0",
   .summary = "JSON-lines output",
   .stages = jsonl_sink_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (jsonl_sink_plugin)

@@ -347,6 +347,7 @@ static const char *const npy_sink_input_types[] = { DHATU_MEDIA_BINARY, NULL };
 
 static const SutraStageInfo npy_sink_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "npy-sink",
     .kind = SUTRA_STAGE_SINK,
     .summary = "Writes dhātu results as NumPy .npy files (vectors, bases, ambiguity) and ids.txt",
@@ -361,16 +362,15 @@ static const SutraStageInfo npy_sink_stages[] = {
     .destroy = npy_sink_destroy,
     .input_media_types = npy_sink_input_types,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo npy_sink_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "npy-sink",
   .version = "1.0.0",
   .summary = "NumPy .npy output of dhātu results",
   .stages = npy_sink_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (npy_sink_plugin)

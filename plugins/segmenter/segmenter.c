@@ -563,6 +563,7 @@ static const char *const segmenter_meta_keys[] = {
 
 static const SutraStageInfo segmenter_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "segmenter",
     .kind = SUTRA_STAGE_SPLIT,
     .summary = "Splits books (plain text, Markdown, EPUB) into chapters and sentence chunks",
@@ -577,16 +578,15 @@ static const SutraStageInfo segmenter_stages[] = {
     .output_media_types = segmenter_output_types,
     .meta_keys = segmenter_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo segmenter_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "segmenter",
   .version = "1.0.0",
   .summary = "Books into chapters and chunks for speech and translation",
   .stages = segmenter_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (segmenter_plugin)

@@ -529,6 +529,7 @@ static const char *const text_source_meta_keys[] = { "path", "*", NULL };
 
 static const SutraStageInfo text_source_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "text-source",
     .kind = SUTRA_STAGE_SOURCE,
     .summary = "Reads text files: an item per line, per JSONL record, or per document",
@@ -541,16 +542,15 @@ static const SutraStageInfo text_source_stages[] = {
     .output_media_types = text_source_output_types,
     .meta_keys = text_source_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo text_source_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "text-source",
   .version = "1.0.0",
   .summary = "Text files, JSONL corpora and documents as items",
   .stages = text_source_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (text_source_plugin)

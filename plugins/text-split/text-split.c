@@ -88,6 +88,7 @@ static const char *const text_split_meta_keys[] = { "*", NULL };
 
 static const SutraStageInfo text_split_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "text-split",
     .kind = SUTRA_STAGE_SPLIT,
     .summary = "Splits text at a separator; each part becomes a child item",
@@ -101,16 +102,15 @@ static const SutraStageInfo text_split_stages[] = {
     .output_media_types = text_split_output_types,
     .meta_keys = text_split_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo text_split_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "text-split",
   .version = "1.0.0",
   .summary = "Split text items at a separator",
   .stages = text_split_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (text_split_plugin)

@@ -345,6 +345,7 @@ static const char *const translate_meta_keys[] = { "language", "*", NULL };
 
 static const SutraStageInfo translate_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "translate",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Translates text chunks with Apertium, keeping each pair's pipeline running",
@@ -359,16 +360,15 @@ static const SutraStageInfo translate_stages[] = {
     .output_media_types = translate_output_types,
     .meta_keys = translate_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo translate_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "translate",
   .version = "1.0.0",
   .summary = "Offline translation with Apertium",
   .stages = translate_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (translate_plugin)

@@ -351,6 +351,7 @@ static const char *const tts_meta_keys[] = {
 
 static const SutraStageInfo tts_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "tts",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Speaks text with espeak-ng: one raw PCM item (s16le, mono) per text item",
@@ -367,16 +368,15 @@ static const SutraStageInfo tts_stages[] = {
     .output_media_types = tts_output_types,
     .meta_keys = tts_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo tts_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "tts",
   .version = "1.0.0",
   .summary = "Text to speech with the espeak-ng library",
   .stages = tts_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (tts_plugin)

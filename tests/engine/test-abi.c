@@ -2,13 +2,13 @@
 /* Pins the plugin ABI: struct layouts and enum values of include/sutra/. */
 
 /*
- * A plugin built against sutra 1.0 headers must keep working with every 1.x
+ * A plugin built against sutra 2.0 headers must keep working with every 2.x
  * engine. This file fails to compile, on x86_64, when a field of a public
  * struct moves or a struct changes size, as GStreamer's gstabi.c does; the
  * runtime test reports the same layout so that the suite shows it. Fields
- * may only be appended (and SUTRA_ABI_MINOR bumped): update the sizes here
- * then, never the offsets, and freeze the previous layout in
- * engine/sutra-abi-frozen.h (its sizes are pinned here too).
+ * may only be appended (and SUTRA_ABI_MINOR bumped): add their offsets and
+ * update the sizes here then, never the other offsets, and never the least
+ * row sizes of engine/sutra-abi-frozen.h (pinned here too).
  */
 
 #include <sutra/sutra.h>
@@ -39,49 +39,54 @@ typedef struct
 
 #define PIN_OFFSET(type, field, value) G_STATIC_ASSERT (offsetof (type, field) == (value))
 #define PIN_SIZE(type, value) G_STATIC_ASSERT (sizeof (type) == (value))
+#define PIN_SIZE_VALUE(size, value) G_STATIC_ASSERT ((size) == (value))
 
 PIN_OFFSET (SutraPluginInfo, abi_major, 0);
 PIN_OFFSET (SutraPluginInfo, abi_minor, 2);
+PIN_OFFSET (SutraPluginInfo, struct_size, 4);
 PIN_OFFSET (SutraPluginInfo, name, 8);
 PIN_OFFSET (SutraPluginInfo, version, 16);
 PIN_OFFSET (SutraPluginInfo, summary, 24);
 PIN_OFFSET (SutraPluginInfo, stages, 32);
 PIN_SIZE (SutraPluginInfo, 40);
 
-PIN_OFFSET (SutraStageInfo, name, 0);
-PIN_OFFSET (SutraStageInfo, kind, 8);
-PIN_OFFSET (SutraStageInfo, summary, 16);
-PIN_OFFSET (SutraStageInfo, params, 24);
-PIN_OFFSET (SutraStageInfo, settings_size, 32);
-PIN_OFFSET (SutraStageInfo, threading, 40);
-PIN_OFFSET (SutraStageInfo, devices, 44);
-PIN_OFFSET (SutraStageInfo, create, 48);
-PIN_OFFSET (SutraStageInfo, process, 56);
-PIN_OFFSET (SutraStageInfo, finish, 64);
-PIN_OFFSET (SutraStageInfo, sync, 72);
-PIN_OFFSET (SutraStageInfo, destroy, 80);
-PIN_OFFSET (SutraStageInfo, input_media_types, 88);
-PIN_OFFSET (SutraStageInfo, output_media_types, 96);
-PIN_OFFSET (SutraStageInfo, meta_keys, 104);
-PIN_SIZE (SutraStageInfo, 112);
+PIN_OFFSET (SutraStageInfo, struct_size, 0);
+PIN_OFFSET (SutraStageInfo, name, 8);
+PIN_OFFSET (SutraStageInfo, kind, 16);
+PIN_OFFSET (SutraStageInfo, summary, 24);
+PIN_OFFSET (SutraStageInfo, params, 32);
+PIN_OFFSET (SutraStageInfo, settings_size, 40);
+PIN_OFFSET (SutraStageInfo, threading, 48);
+PIN_OFFSET (SutraStageInfo, devices, 52);
+PIN_OFFSET (SutraStageInfo, create, 56);
+PIN_OFFSET (SutraStageInfo, process, 64);
+PIN_OFFSET (SutraStageInfo, finish, 72);
+PIN_OFFSET (SutraStageInfo, sync, 80);
+PIN_OFFSET (SutraStageInfo, destroy, 88);
+PIN_OFFSET (SutraStageInfo, input_media_types, 96);
+PIN_OFFSET (SutraStageInfo, output_media_types, 104);
+PIN_OFFSET (SutraStageInfo, meta_keys, 112);
+PIN_OFFSET (SutraStageInfo, sync_prepare, 120);
+PIN_OFFSET (SutraStageInfo, sync_commit, 128);
+PIN_OFFSET (SutraStageInfo, gather_begin, 136);
+PIN_OFFSET (SutraStageInfo, gather_add, 144);
+PIN_OFFSET (SutraStageInfo, gather_end, 152);
+PIN_OFFSET (SutraStageInfo, gather_abort, 160);
+PIN_SIZE (SutraStageInfo, 168);
 
-/* The frozen copies the registry walks older plugins' tables with. */
-PIN_SIZE (SutraStageInfo_1_0, 88);
-PIN_SIZE (SutraParamInfo_1_0, 88);
-PIN_SIZE (SutraPluginInfo_1_0, 40);
-
-PIN_OFFSET (SutraParamInfo, name, 0);
-PIN_OFFSET (SutraParamInfo, type, 8);
-PIN_OFFSET (SutraParamInfo, offset, 16);
-PIN_OFFSET (SutraParamInfo, default_int, 24);
-PIN_OFFSET (SutraParamInfo, default_double, 32);
-PIN_OFFSET (SutraParamInfo, default_string, 40);
-PIN_OFFSET (SutraParamInfo, min, 48);
-PIN_OFFSET (SutraParamInfo, max, 56);
-PIN_OFFSET (SutraParamInfo, choices, 64);
-PIN_OFFSET (SutraParamInfo, flags, 72);
-PIN_OFFSET (SutraParamInfo, doc, 80);
-PIN_SIZE (SutraParamInfo, 88);
+PIN_OFFSET (SutraParamInfo, struct_size, 0);
+PIN_OFFSET (SutraParamInfo, name, 8);
+PIN_OFFSET (SutraParamInfo, type, 16);
+PIN_OFFSET (SutraParamInfo, offset, 24);
+PIN_OFFSET (SutraParamInfo, default_int, 32);
+PIN_OFFSET (SutraParamInfo, default_double, 40);
+PIN_OFFSET (SutraParamInfo, default_string, 48);
+PIN_OFFSET (SutraParamInfo, min, 56);
+PIN_OFFSET (SutraParamInfo, max, 64);
+PIN_OFFSET (SutraParamInfo, choices, 72);
+PIN_OFFSET (SutraParamInfo, flags, 80);
+PIN_OFFSET (SutraParamInfo, doc, 88);
+PIN_SIZE (SutraParamInfo, 96);
 
 PIN_OFFSET (SutraStageContext, stage_name, 0);
 PIN_OFFSET (SutraStageContext, worker_index, 8);
@@ -91,6 +96,11 @@ PIN_OFFSET (SutraStageContext, device_index, 24);
 PIN_OFFSET (SutraStageContext, work_dir, 32);
 PIN_OFFSET (SutraStageContext, resume_state, 40);
 PIN_SIZE (SutraStageContext, 48);
+
+/* The least a 2.x row may be: 2.0's fields, which later minors keep. */
+PIN_SIZE_VALUE (SUTRA_ABI_2_0_PLUGIN_INFO_SIZE, 40);
+PIN_SIZE_VALUE (SUTRA_ABI_2_0_STAGE_INFO_SIZE, 168);
+PIN_SIZE_VALUE (SUTRA_ABI_2_0_PARAM_INFO_SIZE, 96);
 #endif
 
 /* Enum values are ABI on every architecture: plugins store them. */
@@ -121,42 +131,48 @@ G_STATIC_ASSERT (SUTRA_PLUGIN_ERROR_UNSUPPORTED == 2);
 static const AbiCheck layout[] = {
   OFFSET (SutraPluginInfo, abi_major, 0),
   OFFSET (SutraPluginInfo, abi_minor, 2),
+  OFFSET (SutraPluginInfo, struct_size, 4),
   OFFSET (SutraPluginInfo, name, 8),
   OFFSET (SutraPluginInfo, version, 16),
   OFFSET (SutraPluginInfo, summary, 24),
   OFFSET (SutraPluginInfo, stages, 32),
   SIZE (SutraPluginInfo, 40),
-  OFFSET (SutraStageInfo, name, 0),
-  OFFSET (SutraStageInfo, kind, 8),
-  OFFSET (SutraStageInfo, summary, 16),
-  OFFSET (SutraStageInfo, params, 24),
-  OFFSET (SutraStageInfo, settings_size, 32),
-  OFFSET (SutraStageInfo, threading, 40),
-  OFFSET (SutraStageInfo, devices, 44),
-  OFFSET (SutraStageInfo, create, 48),
-  OFFSET (SutraStageInfo, process, 56),
-  OFFSET (SutraStageInfo, finish, 64),
-  OFFSET (SutraStageInfo, sync, 72),
-  OFFSET (SutraStageInfo, destroy, 80),
-  OFFSET (SutraStageInfo, input_media_types, 88),
-  OFFSET (SutraStageInfo, output_media_types, 96),
-  OFFSET (SutraStageInfo, meta_keys, 104),
-  SIZE (SutraStageInfo, 112),
-  SIZE (SutraStageInfo_1_0, 88),
-  SIZE (SutraParamInfo_1_0, 88),
-  SIZE (SutraPluginInfo_1_0, 40),
-  OFFSET (SutraParamInfo, name, 0),
-  OFFSET (SutraParamInfo, type, 8),
-  OFFSET (SutraParamInfo, offset, 16),
-  OFFSET (SutraParamInfo, default_int, 24),
-  OFFSET (SutraParamInfo, default_double, 32),
-  OFFSET (SutraParamInfo, default_string, 40),
-  OFFSET (SutraParamInfo, min, 48),
-  OFFSET (SutraParamInfo, max, 56),
-  OFFSET (SutraParamInfo, choices, 64),
-  OFFSET (SutraParamInfo, flags, 72),
-  OFFSET (SutraParamInfo, doc, 80),
-  SIZE (SutraParamInfo, 88),
+  OFFSET (SutraStageInfo, struct_size, 0),
+  OFFSET (SutraStageInfo, name, 8),
+  OFFSET (SutraStageInfo, kind, 16),
+  OFFSET (SutraStageInfo, summary, 24),
+  OFFSET (SutraStageInfo, params, 32),
+  OFFSET (SutraStageInfo, settings_size, 40),
+  OFFSET (SutraStageInfo, threading, 48),
+  OFFSET (SutraStageInfo, devices, 52),
+  OFFSET (SutraStageInfo, create, 56),
+  OFFSET (SutraStageInfo, process, 64),
+  OFFSET (SutraStageInfo, finish, 72),
+  OFFSET (SutraStageInfo, sync, 80),
+  OFFSET (SutraStageInfo, destroy, 88),
+  OFFSET (SutraStageInfo, input_media_types, 96),
+  OFFSET (SutraStageInfo, output_media_types, 104),
+  OFFSET (SutraStageInfo, meta_keys, 112),
+  OFFSET (SutraStageInfo, sync_prepare, 120),
+  OFFSET (SutraStageInfo, sync_commit, 128),
+  OFFSET (SutraStageInfo, gather_begin, 136),
+  OFFSET (SutraStageInfo, gather_add, 144),
+  OFFSET (SutraStageInfo, gather_end, 152),
+  OFFSET (SutraStageInfo, gather_abort, 160),
+  SIZE (SutraStageInfo, 168),
+  OFFSET (SutraParamInfo, struct_size, 0),
+  OFFSET (SutraParamInfo, name, 8),
+  OFFSET (SutraParamInfo, type, 16),
+  OFFSET (SutraParamInfo, offset, 24),
+  OFFSET (SutraParamInfo, default_int, 32),
+  OFFSET (SutraParamInfo, default_double, 40),
+  OFFSET (SutraParamInfo, default_string, 48),
+  OFFSET (SutraParamInfo, min, 56),
+  OFFSET (SutraParamInfo, max, 64),
+  OFFSET (SutraParamInfo, choices, 72),
+  OFFSET (SutraParamInfo, flags, 80),
+  OFFSET (SutraParamInfo, doc, 88),
+  SIZE (SutraParamInfo, 96),
   OFFSET (SutraStageContext, stage_name, 0),
   OFFSET (SutraStageContext, worker_index, 8),
   OFFSET (SutraStageContext, n_workers, 12),
@@ -188,10 +204,10 @@ test_abi_layout_unpinned (void)
 static void
 test_abi_version (void)
 {
-  g_test_summary ("The ABI this engine speaks is 1.1; a change here is a deliberate ABI "
+  g_test_summary ("The ABI this engine speaks is 2.0; a change here is a deliberate ABI "
                   "bump that must also update this file");
-  g_assert_cmpint (SUTRA_ABI_MAJOR, ==, 1);
-  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 1);
+  g_assert_cmpint (SUTRA_ABI_MAJOR, ==, 2);
+  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 0);
   g_assert_cmpstr (SUTRA_PLUGIN_ENTRY_POINT, ==, "sutra_plugin_get_info");
 }
 
@@ -216,7 +232,10 @@ test_abi_param_row_macros (void)
     SUTRA_PARAM_ROW_END,
   };
 
-  g_test_summary ("The SUTRA_PARAM_ROW_* macros put each value in its field");
+  g_test_summary ("The SUTRA_PARAM_ROW_* macros put each value in its field and record "
+                  "the row's size");
+  for (gsize i = 0; i < G_N_ELEMENTS (rows); i++)
+    g_assert_cmpuint (rows[i].struct_size, ==, sizeof (SutraParamInfo));
   g_assert_cmpint (rows[0].type, ==, SUTRA_PARAM_BOOL);
   g_assert_cmpint (rows[0].default_int, ==, TRUE);
   g_assert_cmpfloat (rows[0].max, ==, 1);
@@ -235,6 +254,44 @@ test_abi_param_row_macros (void)
   g_assert_null (rows[5].name);
 }
 
+static gboolean
+no_process (gpointer instance,
+            SutraItem *const *items,
+            guint n_items,
+            SutraOutput *output,
+            GError **error)
+{
+  return TRUE;
+}
+
+static void
+test_abi_info_init_macros (void)
+{
+  static const SutraStageInfo stages[] = {
+    { SUTRA_STAGE_INFO_INIT, .name = "a", .process = no_process },
+    SUTRA_STAGE_INFO_END,
+  };
+  static const SutraPluginInfo info = {
+    SUTRA_PLUGIN_INFO_INIT,
+    .name = "p",
+    .stages = stages,
+  };
+
+  g_test_summary ("SUTRA_PLUGIN_INFO_INIT, SUTRA_STAGE_INFO_INIT and SUTRA_STAGE_INFO_END "
+                  "record the ABI and each row's size, and leave the other fields to the "
+                  "initialisers that follow");
+  g_assert_cmpuint (info.abi_major, ==, SUTRA_ABI_MAJOR);
+  g_assert_cmpuint (info.abi_minor, ==, SUTRA_ABI_MINOR);
+  g_assert_cmpuint (info.struct_size, ==, sizeof (SutraPluginInfo));
+  g_assert_cmpstr (info.name, ==, "p");
+  g_assert_cmpuint (stages[0].struct_size, ==, sizeof (SutraStageInfo));
+  g_assert_cmpstr (stages[0].name, ==, "a");
+  g_assert_true (stages[0].process == no_process);
+  g_assert_null (stages[0].gather_begin);
+  g_assert_cmpuint (stages[1].struct_size, ==, sizeof (SutraStageInfo));
+  g_assert_null (stages[1].name);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -242,6 +299,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/engine/abi/version", test_abi_version);
   g_test_add_func ("/engine/abi/param-row-macros", test_abi_param_row_macros);
+  g_test_add_func ("/engine/abi/info-init-macros", test_abi_info_init_macros);
 #ifdef SUTRA_ABI_PINNED
   for (gsize i = 0; i < G_N_ELEMENTS (layout); i++)
     {

@@ -221,7 +221,7 @@ source_items (Fixture *fixture, guint first, guint n)
 static SutraCheckpointBatch
 batch_of (GPtrArray *items, guint64 seq)
 {
-  return (SutraCheckpointBatch){ seq, items, NULL, items, 0 };
+  return (SutraCheckpointBatch){ seq, items, NULL, items, 0, items->len };
 }
 
 static guint
@@ -507,13 +507,15 @@ test_checkpoint_save_and_load (Fixture *fixture, gconstpointer data)
   items = source_items (fixture, 1, 8);
   save_batch (fixture, items, 1, key);
   /* Journaled, not yet committed: a run loads only what its plan found. */
-  g_assert_null (sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, NULL));
+  g_assert_null (
+    sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, items->len, NULL));
 
   g_clear_pointer (&items, g_ptr_array_unref);
   fixture_open (fixture, NULL);
   items = source_items (fixture, 1, 8);
   g_assert_cmpuint (n_rows (fixture, "SELECT * FROM batches WHERE n_failed = 1"), ==, 1);
-  loaded_items = sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, &loaded);
+  loaded_items =
+    sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, items->len, &loaded);
   g_assert_nonnull (loaded_items);
   assert_same_items (loaded_items, items);
   g_assert_false (loaded.from_cache);
@@ -521,7 +523,8 @@ test_checkpoint_save_and_load (Fixture *fixture, gconstpointer data)
 
   /* Another batch: not there. */
   key[0] ^= 1;
-  g_assert_null (sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, NULL));
+  g_assert_null (
+    sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, items->len, NULL));
   g_assert_cmpuint (count_events (fixture, "store-entry-rejected"), ==, 0);
 }
 
@@ -547,7 +550,8 @@ test_checkpoint_load_from_cache (Fixture *fixture, gconstpointer data)
   fixture->job_dir = g_build_filename (fixture->dir, "second-job", NULL);
   fixture_open (fixture, cache);
   items = source_items (fixture, 1, 8);
-  loaded_items = sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, &loaded);
+  loaded_items =
+    sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, items->len, &loaded);
   g_assert_nonnull (loaded_items);
   assert_same_items (loaded_items, items);
   g_assert_true (loaded.from_cache);
@@ -602,7 +606,8 @@ test_checkpoint_load_rejects_damage (Fixture *fixture, gconstpointer data)
 
   fixture_open (fixture, NULL);
   items = source_items (fixture, 1, 8);
-  g_assert_null (sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, NULL));
+  g_assert_null (
+    sutra_checkpoint_load_batch (stage_of (fixture, PASS), key, items, items->len, NULL));
   g_assert_cmpuint (count_events (fixture, "store-entry-rejected"), ==, 1);
 }
 

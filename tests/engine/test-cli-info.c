@@ -205,30 +205,21 @@ test_cli_info_inspect_segmenter (void)
 }
 
 static void
-test_cli_info_inspect_abi_1_0 (void)
+test_cli_info_inspect_abi_1_1 (void)
 {
   g_autofree char *dir = sutra_test_dir ();
-  g_autofree char *module = build_file ("tests", "engine", "plugins", "abi-1-0.so", NULL);
-  g_autofree char *takes = NULL;
+  g_autofree char *module = build_file ("tests", "engine", "plugins", "abi-1-1.so", NULL);
   Result result;
 
-  g_test_summary ("sutra inspect shows the third stage of a plugin built for ABI 1.0 with "
-                  "its parameters, and says that it cannot declare media types");
-  RUN (&result, dir, "inspect", "-P", module, "abi-1-0-split");
-  g_assert_cmpint (result.status, ==, 0);
-  g_assert_cmpstr (result.err, ==, "");
-  sutra_assert_contains (result.out, "Stage abi-1-0-split (split), from plugin abi-1-0 1.0.0");
-  sutra_assert_contains (result.out, "threading: per-worker");
-  sutra_assert_contains (result.out, "pieces             int     default 2  range 1..64");
-  sutra_assert_contains (result.out, "keep_empty         bool    default true");
-  takes = line_starting (result.out, "takes:");
-  sutra_assert_contains (takes, "predates ABI 1.1");
-  result_clear (&result);
-
-  RUN (&result, dir, "inspect", "-P", module, "abi-1-0");
-  g_assert_cmpint (result.status, ==, 0);
-  sutra_assert_contains (result.out, "Plugin abi-1-0 1.0.0 (ABI 1.0)");
-  g_assert_cmpuint (sutra_test_count (result.out, "\nStage abi-1-0-"), ==, 3);
+  g_test_summary ("sutra inspect refuses a plugin built for ABI 1.1, naming both ABIs and "
+                  "the fix");
+  g_test_bug ("10");
+  RUN (&result, dir, "inspect", "-P", module, "abi-1-1-map");
+  g_assert_cmpint (result.status, !=, 0);
+  sutra_assert_contains (result.err, "abi-1-1.so: built for sutra plugin ABI 1.1; this sutra");
+  sutra_assert_contains (result.err, "loads ABI 2.x up to 2.0: rebuild it against this sutra's "
+                                     "headers");
+  g_assert_null (strstr (result.out, "Stage abi-1-1-map"));
   result_clear (&result);
 }
 
@@ -284,7 +275,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &media_cases[i], test_cli_info_inspect_media_types);
     }
   g_test_add_func ("/engine/cli-info/inspect/segmenter", test_cli_info_inspect_segmenter);
-  g_test_add_func ("/engine/cli-info/inspect/abi-1-0", test_cli_info_inspect_abi_1_0);
+  g_test_add_func ("/engine/cli-info/inspect/abi-1-1", test_cli_info_inspect_abi_1_1);
   g_test_add_func ("/engine/cli-info/plugin-path-bare-file", test_cli_info_plugin_path_bare_file);
 
   return g_test_run ();

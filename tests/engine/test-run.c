@@ -1458,6 +1458,139 @@ test_run_split_streams (void)
   fixture_clear (&fixture);
 }
 
+/* The peak resident memory of this process so far, in KiB (VmHWM). */
+static guint64
+peak_rss_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, "\nVmHWM:");
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen ("\nVmHWM:"), NULL, 10);
+}
+
+#define BIG_GROUP 100000
+#define BIG_MEMBER_BYTES 4096
+
+static void
+test_run_gather_streams_big_group (void)
+{
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GChecksum) digest = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree guint8 *member = g_malloc (BIG_MEMBER_BYTES);
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *expected = NULL;
+  guint64 peak_kib;
+
+  g_test_bug ("10");
+  g_test_summary ("A streaming gather is given a group of 100000 members of 4 KiB as they "
+                  "arrive: the run's peak memory stays far below the 400 MB that holding "
+                  "the group would take, and the gather sees every member in order");
+  /* In a process of its own: the peak is this run's alone. */
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDOUT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  fixture_init (&fixture);
+  input = sutra_test_write (fixture.dir, "in.txt", "one input\n", -1);
+  text = g_strdup_printf (
+    PIPELINE (SOURCE (
+      "${dir}/in.txt") ", "
+                       "\"split\": { \"plugin\": \"tally-split\", \"input\": \"read\", "
+                       "\"params\": { \"children\": %d, \"child_bytes\": %d } }, "
+                       "\"tally\": { \"plugin\": \"tally-gather\", \"input\": \"split\" }, "
+                       "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"tally\", \"params\": "
+                       "{ \"path\": \"${dir}/out.jsonl\", \"include_meta\": false } }"),
+    BIG_GROUP, BIG_MEMBER_BYTES);
+  g_assert_true (fixture_run (&fixture, text, &error));
+  g_assert_no_error (error);
+  peak_kib = peak_rss_kib ();
+  g_test_message ("peak resident memory: %" G_GUINT64_FORMAT " KiB; the group is %d KiB", peak_kib,
+                  BIG_GROUP * (BIG_MEMBER_BYTES / 1024));
+
+  /* The members as tally-split makes them, hashed in order. */
+  for (guint k = 0; k < BIG_GROUP; k++)
+    {
+      int n = g_snprintf ((char *) member, BIG_MEMBER_BYTES, "%u ", k);
+
+      memset (member + n, 'a' + (int) (k % 26), BIG_MEMBER_BYTES - (gsize) n);
+      g_checksum_update (digest, member, BIG_MEMBER_BYTES);
+    }
+  expected = g_strdup_printf ("members=%d sha256=%s", BIG_GROUP, g_checksum_get_string (digest));
+  output = fixture_path (&fixture, "out.jsonl");
+  g_autofree char *got = last_record_text (output);
+  g_assert_cmpstr (got, ==, expected);
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_in, ==, BIG_GROUP);
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_out, ==, 1);
+  /* Holding the group would take 400 MB; the queues hold a few MB. */
+  g_assert_cmpuint (peak_kib, <, 100 * 1024);
+  fixture_clear (&fixture);
+}
+
+static void
+test_run_gather_stream_fails_group (gconstpointer data)
+{
+  const char *on_error = data;
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) failures = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *written = NULL;
+  gboolean ok;
+
+  g_test_bug ("10");
+  g_test_summary ("A streaming gather whose gather_add fails mid-group fails that group "
+                  "(not retried: its members are gone), and only that group: the run "
+                  "fails naming it with on_error fail, and goes on without it with skip");
+  fixture_init (&fixture);
+  input = sutra_test_write (fixture.dir, "in.txt", "a\nb\nc\n", -1);
+  text = g_strdup_printf (
+    PIPELINE (SOURCE (
+      "${dir}/in.txt") ", "
+                       "\"split\": { \"plugin\": \"tally-split\", \"input\": \"read\", "
+                       "\"params\": { \"children\": 5, \"child_bytes\": 8 } }, "
+                       "\"fail\": { \"plugin\": \"tally-split\", \"input\": \"split\", "
+                       "\"params\": { \"children\": 4, \"child_bytes\": 8 } }, "
+                       "\"tally\": { \"plugin\": \"tally-gather\", \"input\": \"fail\", "
+                       "\"on_error\": \"%s\", \"retry\": { \"attempts\": 3 }, "
+                       "\"params\": { \"fail_at\": 2 } }, "
+                       "\"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"tally\", \"params\": "
+                       "{ \"path\": \"${dir}/out.jsonl\", \"include_meta\": false } }"),
+    on_error);
+  ok = fixture_run (&fixture, text, &error);
+  if (g_str_equal (on_error, "fail"))
+    {
+      g_assert_false (ok);
+      g_assert_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_STAGE_FAILED);
+      sutra_assert_contains (error->message, "stage “tally”, group “in:1/0000”: ");
+      sutra_assert_contains (error->message, "failing on purpose at member 2");
+      fixture_clear (&fixture);
+      return;
+    }
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  /* Every group fails at its third member: fifteen groups, no output. */
+  failures = sutra_run_dup_failures (fixture.run);
+  g_assert_cmpuint (failures->len, ==, 15);
+  sutra_assert_contains (failures->pdata[0], "tally\tin:1/0000\t");
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_in, ==, 60);
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_failed, ==, 15);
+  g_assert_cmpuint (stage_stats (&fixture, "tally").n_out, ==, 0);
+  output = fixture_path (&fixture, "out.jsonl");
+  g_assert_true (g_file_get_contents (output, &written, NULL, NULL));
+  g_assert_cmpstr (written, ==, "");
+  fixture_clear (&fixture);
+}
+
 typedef struct
 {
   const char *name;
@@ -1757,11 +1890,20 @@ main (int argc, char **argv)
       g_autofree char *rogue = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine",
                                                  "plugins", "rogue." G_MODULE_SUFFIX, NULL);
 
-      if (!sutra_registry_load_file (registry, rogue, &error))
+      g_autofree char *tally = g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "tests", "engine",
+                                                 "plugins", "tally." G_MODULE_SUFFIX, NULL);
+
+      if (!sutra_registry_load_file (registry, rogue, &error) ||
+          !sutra_registry_load_file (registry, tally, &error))
         registry_problem = g_strdup (error->message);
     }
 
   g_test_add_func ("/engine/run/plugins-load", test_run_plugins_load);
+  g_test_add_func ("/engine/run/gather-streams-big-group", test_run_gather_streams_big_group);
+  g_test_add_data_func ("/engine/run/gather-stream-fails-group/fail", "fail",
+                        test_run_gather_stream_fails_group);
+  g_test_add_data_func ("/engine/run/gather-stream-fails-group/skip", "skip",
+                        test_run_gather_stream_fails_group);
   for (gsize i = 0; i < G_N_ELEMENTS (order_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/engine/run/order/%s", order_cases[i].name);

@@ -27,6 +27,7 @@ static const SutraParamInfo params[] = {
 };
 
 static const SutraStageInfo stage = {
+  SUTRA_STAGE_INFO_INIT,
   .name = "probe",
   .kind = SUTRA_STAGE_MAP,
   .summary = "A stage for the settings tests",

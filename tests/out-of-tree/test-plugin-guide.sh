@@ -175,9 +175,10 @@ done
 
 step "make: the guide's Makefile builds uppercase.so with its warnings as errors" make
 step "make: numbers.so, the guide's source" make numbers.so
+step "make: sizes.so, the guide's streaming gather" make sizes.so
 
 if command -v nm > /dev/null; then
-  for module in uppercase numbers; do
+  for module in uppercase numbers sizes; do
     exports=$(nm -D --defined-only "$tmp/guide/$module.so" \
       | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^_(init|fini)$/ { print $3 }')
     if [ "$exports" = "sutra_plugin_get_info" ]; then
@@ -223,6 +224,25 @@ printf '%s\n' '{"id":"n:1","text":"1"}' '{"id":"n:2","text":"2"}' '{"id":"n:3","
 step "sutra run: the guide's source feeds the guide's map" \
   "$sutra_bin" run numbers.json --quiet -P numbers.so -P uppercase.so --set output=numbers.jsonl
 step "the source pushed 1 to count" diff -u numbers-expected.jsonl numbers.jsonl
+
+# The guide's streaming gather, fed by text-split, as the guide shows.
+cat > "$tmp/guide/sizes.json" << 'EOF'
+{
+  "sutra": 1,
+  "stages": {
+    "read": { "plugin": "text-source", "params": { "path": "${input}" } },
+    "words": { "plugin": "text-split", "input": "read", "params": { "separator": " " } },
+    "count": { "plugin": "sizes", "input": "words" },
+    "write": { "plugin": "jsonl-sink", "input": "count", "params": { "path": "${output}" } }
+  }
+}
+EOF
+printf 'hello big world\none\n' > "$tmp/guide/words.txt"
+printf '%s\n' '{"id":"words:1","text":"3 children, 13 bytes"}' \
+  '{"id":"words:2","text":"1 children, 3 bytes"}' > "$tmp/guide/sizes-expected.jsonl"
+step "sutra run: the guide's streaming gather" \
+  "$sutra_bin" run sizes.json --quiet -P sizes.so --set input=words.txt --set output=sizes.jsonl
+step "the gather counted each line's words and bytes" diff -u sizes-expected.jsonl sizes.jsonl
 
 # The guide's meson.build, when meson is there.
 if command -v meson > /dev/null && command -v ninja > /dev/null; then

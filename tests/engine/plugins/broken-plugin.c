@@ -39,8 +39,8 @@ static const SutraParamInfo broken_params[] G_GNUC_UNUSED = {
   SUTRA_PARAM_ROW_INT ("count", BrokenSettings, count, 1, 0, 10, 0, "Declared twice."),
 #endif
 #if defined(CASE_BAD_OFFSET)
-  { "beyond", SUTRA_PARAM_INT, sizeof (BrokenSettings), 0, 0, NULL, 0, 10, NULL, 0,
-    "Stored past the end of the settings struct." },
+  { sizeof (SutraParamInfo), "beyond", SUTRA_PARAM_INT, sizeof (BrokenSettings), 0, 0, NULL, 0, 10,
+    NULL, 0, "Stored past the end of the settings struct." },
 #endif
   SUTRA_PARAM_ROW_END
 };
@@ -59,18 +59,20 @@ broken_process (gpointer instance,
 
 #if !defined(CASE_NO_DESCRIPTOR)
 
-#define BROKEN_STAGE(stage_name)                                                                   \
-  {                                                                                                \
-    .name = stage_name, .kind = SUTRA_STAGE_MAP, .summary = "A test map", .params = broken_params, \
-    .settings_size = sizeof (BrokenSettings), .threading = SUTRA_THREADING_SHARED,                 \
-    .devices = SUTRA_DEVICE_CPU, .process = broken_process,                                        \
+#define BROKEN_STAGE(stage_name)                                                                 \
+  {                                                                                              \
+    SUTRA_STAGE_INFO_INIT, .name = stage_name, .kind = SUTRA_STAGE_MAP, .summary = "A test map", \
+                           .params = broken_params, .settings_size = sizeof (BrokenSettings),    \
+                           .threading = SUTRA_THREADING_SHARED, .devices = SUTRA_DEVICE_CPU,     \
+                           .process = broken_process,                                            \
   }
 
 static const SutraStageInfo broken_stages[] = {
 #if defined(CASE_NO_STAGES)
-  { NULL },
+  SUTRA_STAGE_INFO_END,
 #elif defined(CASE_NO_PROCESS)
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = PLUGIN_NAME "-map",
     .kind = SUTRA_STAGE_MAP,
     .summary = "A map with no process function",
@@ -79,17 +81,17 @@ static const SutraStageInfo broken_stages[] = {
     .threading = SUTRA_THREADING_SHARED,
     .devices = SUTRA_DEVICE_CPU,
   },
-  { NULL },
+  SUTRA_STAGE_INFO_END,
 #elif defined(CASE_TWIN_STAGES)
   BROKEN_STAGE (PLUGIN_NAME "-map"),
   BROKEN_STAGE (PLUGIN_NAME "-map"),
-  { NULL },
+  SUTRA_STAGE_INFO_END,
 #elif defined(STAGE_NAME)
   BROKEN_STAGE (STAGE_NAME),
-  { NULL },
+  SUTRA_STAGE_INFO_END,
 #else
   BROKEN_STAGE (PLUGIN_NAME "-map"),
-  { NULL },
+  SUTRA_STAGE_INFO_END,
 #endif
 };
 
@@ -104,6 +106,7 @@ static const SutraPluginInfo broken_plugin = {
 #else
   .abi_minor = SUTRA_ABI_MINOR,
 #endif
+  .struct_size = sizeof (SutraPluginInfo),
 #if defined(CASE_NO_NAME)
   .name = NULL,
 #else

@@ -62,6 +62,7 @@ static const char *const probe_meta_keys[] = { "device", "worker", NULL };
 
 static const SutraStageInfo probe_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "device-probe",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Says which device and instance made each item (for tests)",
@@ -74,6 +75,7 @@ static const SutraStageInfo probe_stages[] = {
     .meta_keys = probe_meta_keys,
   },
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "device-probe-single",
     .kind = SUTRA_STAGE_MAP,
     .summary = "The same, declared not thread-safe (for tests)",
@@ -85,16 +87,15 @@ static const SutraStageInfo probe_stages[] = {
     .process = probe_process,
     .meta_keys = probe_meta_keys,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo probe_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "device-probe",
   .version = "1.0.0",
   .summary = "Maps that report their instance's device, for tests",
   .stages = probe_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (probe_plugin)

@@ -28,9 +28,10 @@ media_process (gpointer instance,
   return TRUE;
 }
 
-#define MEDIA_STAGE(stage_name, stage_kind, summary_text)                                  \
-  .name = stage_name, .kind = stage_kind, .summary = summary_text, .params = media_params, \
-  .threading = SUTRA_THREADING_SHARED, .devices = SUTRA_DEVICE_CPU, .process = media_process
+#define MEDIA_STAGE(stage_name, stage_kind, summary_text)                                 \
+  SUTRA_STAGE_INFO_INIT, .name = stage_name, .kind = stage_kind, .summary = summary_text, \
+                         .params = media_params, .threading = SUTRA_THREADING_SHARED,     \
+                         .devices = SUTRA_DEVICE_CPU, .process = media_process
 
 static const SutraStageInfo media_stages[] = {
   {
@@ -49,16 +50,15 @@ static const SutraStageInfo media_stages[] = {
     .output_media_types = media_text,
     .meta_keys = media_no_keys,
   },
-  { NULL },
+  SUTRA_STAGE_INFO_END,
 };
 
 static const SutraPluginInfo media_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "media",
   .version = "0.0.1",
   .summary = "Stages that declare media types",
   .stages = media_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (media_plugin)

@@ -231,12 +231,12 @@ rogue_sink (gpointer instance,
   return TRUE;
 }
 
-#define ROGUE_STAGE(stage_name, stage_kind, params_table, function, what)            \
-  {                                                                                  \
-    .name = stage_name, .kind = stage_kind, .summary = what, .params = params_table, \
-    .settings_size = sizeof (RogueSettings), .threading = SUTRA_THREADING_SHARED,    \
-    .devices = SUTRA_DEVICE_CPU, .create = rogue_create, .destroy = rogue_destroy,   \
-    .process = function,                                                             \
+#define ROGUE_STAGE(stage_name, stage_kind, params_table, function, what)                         \
+  {                                                                                               \
+    SUTRA_STAGE_INFO_INIT, .name = stage_name, .kind = stage_kind, .summary = what,               \
+                           .params = params_table, .settings_size = sizeof (RogueSettings),       \
+                           .threading = SUTRA_THREADING_SHARED, .devices = SUTRA_DEVICE_CPU,      \
+                           .create = rogue_create, .destroy = rogue_destroy, .process = function, \
   }
 
 static const SutraStageInfo rogue_stages[] = {
@@ -256,16 +256,15 @@ static const SutraStageInfo rogue_stages[] = {
                sink_params,
                rogue_sink,
                "A sink that writes nothing and may push"),
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo rogue_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "rogue",
   .version = "0.0.1",
   .summary = "Stages that break the rules, for the scheduler's tests",
   .stages = rogue_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (rogue_plugin)

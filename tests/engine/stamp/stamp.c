@@ -47,6 +47,7 @@ stamp_process (gpointer instance,
 
 static const SutraStageInfo stamp_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "stamp",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Appends a suffix fixed when the module was built to every text",
@@ -57,16 +58,15 @@ static const SutraStageInfo stamp_stages[] = {
     .create = stamp_create,
     .process = stamp_process,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo stamp_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
   .name = "stamp",
   .version = "1.0.0",
   .summary = "Suffix-appending map for the module-change tests",
   .stages = stamp_stages,
+  SUTRA_PLUGIN_INFO_INIT,
 };
 
 SUTRA_PLUGIN_DEFINE (stamp_plugin)

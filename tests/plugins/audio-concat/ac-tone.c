@@ -71,6 +71,7 @@ static const char *const tone_output_types[] = { "audio/x-raw", NULL };
 
 static const SutraStageInfo tone_stages[] = {
   {
+    SUTRA_STAGE_INFO_INIT,
     .name = "ac-tone",
     .kind = SUTRA_STAGE_MAP,
     .summary = "Test stand-in for speech: a tone as long as the text",
@@ -83,15 +84,12 @@ static const SutraStageInfo tone_stages[] = {
     .input_media_types = tone_input_types,
     .output_media_types = tone_output_types,
   },
-  { NULL }
+  SUTRA_STAGE_INFO_END
 };
 
 static const SutraPluginInfo tone_plugin = {
-  .abi_major = SUTRA_ABI_MAJOR,
-  .abi_minor = SUTRA_ABI_MINOR,
-  .name = "ac-tone",
-  .version = "1.0.0",
-  .summary = "Test stand-in for the speech stage",
+  SUTRA_PLUGIN_INFO_INIT, .name = "ac-tone",
+  .version = "1.0.0",     .summary = "Test stand-in for the speech stage",
   .stages = tone_stages,
 };
 
