@@ -250,10 +250,7 @@ test_audiobook_killed_and_run_again (void)
       g_unlink (output);
       killed = run_and_kill (args, (gulong) (elapsed_us / (2 << attempt)));
       if (killed)
-        {
-          g_assert_false (g_file_test (output, G_FILE_TEST_EXISTS));
-          run_ok (args);
-        }
+        run_ok (args);
     }
   if (!killed)
     {
