@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* pipelines/audiobook.json end to end on data/sample-book.txt: the real
+ * speech (tts), encode (audio-encode) and book (audio-concat) stages run by
+ * the `sutra` binary, the M4B read back with ffprobe; byte-identical across
+ * encode worker counts and after a run killed with SIGKILL and run again. */
+
+#include "sutra-test-util.h"
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* The sample book's chapters, as the segmenter titles them. */
+static const char *const chapter_titles[] = {
+  "CHAPTER I. The Last Lamp",
+  "CHAPTER II. The Engineer",
+  "CHAPTER III. Light Without Fire",
+  "CHAPTER IV. The Forty-First Lamp",
+};
+
+static char *
+source_path (const char *relative)
+{
+  return g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), relative, NULL);
+}
+
+/* argv for `sutra run pipelines/audiobook.json` on the sample book into
+ * @output, with @job (or --no-job) and an extra `--set` (or NULL). */
+static GPtrArray *
+audiobook_args (const char *output, const char *job, const char *set)
+{
+  GPtrArray *args = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (args, g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL));
+  g_ptr_array_add (args, g_strdup ("run"));
+  g_ptr_array_add (args, source_path ("pipelines/audiobook.json"));
+  {
+    g_autofree char *book = source_path ("data/sample-book.txt");
+
+    g_ptr_array_add (args, g_strdup_printf ("--set=input=%s", book));
+  }
+  g_ptr_array_add (args, g_strdup_printf ("--set=output=%s", output));
+  if (set != NULL)
+    g_ptr_array_add (args, g_strdup_printf ("--set=%s", set));
+  g_ptr_array_add (args, job != NULL ? g_strdup_printf ("--job=%s", job) : g_strdup ("--no-job"));
+  g_ptr_array_add (args, g_strdup ("--quiet"));
+  g_ptr_array_add (args, NULL);
+  return args;
+}
+
+/* Runs sutra to the end; it must succeed. */
+static void
+run_ok (GPtrArray *args)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  int status = 0;
+
+  g_spawn_sync (NULL, (char **) args->pdata, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                &err, &status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("sutra run failed (wait status %d): %s", status, err);
+}
+
+static GBytes *
+read_bytes (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize length = 0;
+
+  g_file_get_contents (path, &data, &length, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, length);
+}
+
+static void
+assert_same_bytes (const char *a, const char *b)
+{
+  g_autoptr (GBytes) x = read_bytes (a);
+  g_autoptr (GBytes) y = read_bytes (b);
+
+  g_assert_cmpuint (g_bytes_get_size (x), >, 0);
+  if (!g_bytes_equal (x, y))
+    g_error ("%s (%zu bytes) and %s (%zu bytes) differ", a, g_bytes_get_size (x), b,
+             g_bytes_get_size (y));
+}
+
+/* Checks the M4B as ffprobe reads it: the brand, the book's title, four
+ * chapters with the book's titles, back to back from 0 to the end, and a
+ * duration that 712 words of speech plus the silences make plausible. */
+static void
+check_m4b (const char *path)
+{
+  const char *argv[] = { "ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of",
+                         "json",    path, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root, *format, *tags;
+  JsonArray *chapters;
+  double duration, previous_end = 0;
+  int status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("ffprobe %s failed: %s", path, err);
+  json_parser_load_from_data (parser, out, -1, &error);
+  g_assert_no_error (error);
+  root = json_node_get_object (json_parser_get_root (parser));
+  format = json_object_get_object_member (root, "format");
+  tags = json_object_get_object_member (format, "tags");
+  g_assert_cmpstr (json_object_get_string_member (tags, "major_brand"), ==, "M4B ");
+  g_assert_cmpstr (json_object_get_string_member (tags, "title"), ==,
+                   "THE LAMPLIGHTER OF CALDER STREET");
+  g_assert_cmpstr (json_object_get_string_member (tags, "genre"), ==, "Audiobook");
+  duration = g_ascii_strtod (json_object_get_string_member (format, "duration"), NULL);
+  /* 712 words at espeak-ng's 175 words a minute are about 4 minutes,
+   * silences included; a broken concatenation (a chapter lost or doubled)
+   * falls outside. */
+  g_assert_cmpfloat (duration, >, 150.0);
+  g_assert_cmpfloat (duration, <, 330.0);
+
+  chapters = json_object_get_array_member (root, "chapters");
+  g_assert_cmpuint (json_array_get_length (chapters), ==, G_N_ELEMENTS (chapter_titles));
+  for (guint i = 0; i < json_array_get_length (chapters); i++)
+    {
+      JsonObject *c = json_array_get_object_element (chapters, i);
+      double start = g_ascii_strtod (json_object_get_string_member (c, "start_time"), NULL);
+      double end = g_ascii_strtod (json_object_get_string_member (c, "end_time"), NULL);
+
+      g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (c, "tags"),
+                                                      "title"),
+                       ==, chapter_titles[i]);
+      /* Back to back (QuickTime chapter times are milliseconds), and every
+       * chapter long enough to hold its speech. */
+      g_assert_cmpfloat (fabs (start - previous_end), <=, 0.001);
+      g_assert_cmpfloat (end - start, >, 20.0);
+      previous_end = end;
+    }
+  g_assert_cmpfloat (fabs (previous_end - duration), <=, 0.01);
+}
+
+static gboolean
+have_ffprobe (void)
+{
+  g_autofree char *ffprobe = g_find_program_in_path ("ffprobe");
+
+  if (ffprobe == NULL)
+    g_test_skip ("ffprobe is not installed (Debian: apt-get install ffmpeg; "
+                 "scripts/setup-debian.sh installs it)");
+  return ffprobe != NULL;
+}
+
+static void
+test_audiobook_workers (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *one = g_build_filename (dir, "one.m4b", NULL);
+  g_autofree char *two = g_build_filename (dir, "two.m4b", NULL);
+
+  g_test_summary ("pipelines/audiobook.json makes an M4B of the sample book with its four "
+                  "chapters, titles and a plausible duration, byte-identical with 1 and 2 "
+                  "encode workers");
+  if (!have_ffprobe ())
+    return;
+  {
+    g_autoptr (GPtrArray) args = audiobook_args (one, NULL, "encode.workers=1");
+    run_ok (args);
+  }
+  {
+    g_autoptr (GPtrArray) args = audiobook_args (two, NULL, "encode.workers=2");
+    run_ok (args);
+  }
+  check_m4b (two);
+  assert_same_bytes (one, two);
+}
+
+/* Spawns @args; kills it with SIGKILL after @delay_us unless it ended
+ * first (successfully). Returns TRUE if it was killed. */
+static gboolean
+run_and_kill (GPtrArray *args, gulong delay_us)
+{
+  g_autoptr (GError) error = NULL;
+  gint64 deadline;
+  GPid pid = 0;
+  int status = 0;
+
+  g_spawn_async (NULL, (char **) args->pdata, NULL,
+                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                   G_SPAWN_STDERR_TO_DEV_NULL,
+                 NULL, NULL, &pid, &error);
+  g_assert_no_error (error);
+  deadline = g_get_monotonic_time () + delay_us;
+  while (g_get_monotonic_time () < deadline)
+    {
+      if (waitpid (pid, &status, WNOHANG) == pid)
+        {
+          g_assert_true (WIFEXITED (status));
+          g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+          return FALSE;
+        }
+      g_usleep (10000);
+    }
+  kill (pid, SIGKILL);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  if (WIFEXITED (status))
+    {
+      g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+      return FALSE;
+    }
+  g_assert_true (WIFSIGNALED (status));
+  return TRUE;
+}
+
+static void
+test_audiobook_killed_and_run_again (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *reference = g_build_filename (dir, "reference.m4b", NULL);
+  g_autofree char *output = g_build_filename (dir, "resumed.m4b", NULL);
+  gint64 started, elapsed_us;
+  gboolean killed = FALSE;
+
+  g_test_summary ("pipelines/audiobook.json killed with SIGKILL part way and run again on "
+                  "its job gives the same M4B bytes as an uninterrupted run");
+  if (!have_ffprobe ())
+    return;
+  started = g_get_monotonic_time ();
+  {
+    g_autoptr (GPtrArray) args = audiobook_args (reference, NULL, NULL);
+    run_ok (args);
+  }
+  /* The kill lands part way through a run: a fraction of how long one took
+   * here, smaller on each try in case a run went faster than that (the
+   * machine's load is not the test's to know). */
+  elapsed_us = g_get_monotonic_time () - started;
+  for (guint attempt = 0; attempt < 4 && !killed; attempt++)
+    {
+      g_autofree char *job = g_strdup_printf ("%s/job-%u", dir, attempt);
+      g_autoptr (GPtrArray) args = audiobook_args (output, job, NULL);
+
+      g_unlink (output);
+      killed = run_and_kill (args, (gulong) (elapsed_us / (2 << attempt)));
+      if (killed)
+        run_ok (args);
+    }
+  if (!killed)
+    {
+      g_test_skip ("every run finished before its kill (at 1/2 to 1/16 of a run's time): "
+                   "nothing was interrupted");
+      return;
+    }
+  check_m4b (output);
+  assert_same_bytes (reference, output);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_test_add_func ("/pipelines/audiobook/workers", test_audiobook_workers);
+  g_test_add_func ("/pipelines/audiobook/killed-and-run-again",
+                   test_audiobook_killed_and_run_again);
+  return g_test_run ();
+}
