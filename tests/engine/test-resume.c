@@ -551,6 +551,62 @@ test_resume_survives_random_kills (Fixture *fixture, gconstpointer data)
   }
 }
 
+/* A run killed in its first moments, after it took the job's lock and
+ * wrote the snapshot but before job.json: what survives-random-kills hits
+ * on a loaded machine, made here without a race. */
+static void
+test_resume_killed_before_job_exists (Fixture *fixture, gconstpointer data)
+{
+  const char *const kept[] = { "lock", "pipeline.json", "pipeline.sha256", NULL };
+  g_autofree char *job = path_in (fixture, "job");
+  g_autofree char *output = path_in (fixture, "out.jsonl");
+  g_autofree char *expected = NULL;
+  g_autofree char *actual = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr (GPtrArray) first = sutra_args (fixture, "run", job, output);
+  g_autoptr (GPtrArray) resume = sutra_args (fixture, "resume", job, NULL);
+  g_autoptr (GPtrArray) again = NULL;
+
+  g_test_summary ("A run killed before it made its job (lock and snapshot written, no job.json) "
+                  "kept nothing: `sutra resume` exits 5 saying to run the same command again, "
+                  "and running it again does the whole job");
+  expected = reference_output (fixture);
+  g_assert_cmpint (run_sutra (first, NULL, NULL), ==, 0);
+  {
+    g_autoptr (GDir) dir = g_dir_open (job, 0, NULL);
+    g_autoptr (GPtrArray) doomed = g_ptr_array_new_with_free_func (g_free);
+    const char *name;
+
+    g_assert_nonnull (dir);
+    while ((name = g_dir_read_name (dir)) != NULL)
+      if (!g_strv_contains (kept, name))
+        g_ptr_array_add (doomed, g_build_filename (job, name, NULL));
+    for (guint i = 0; i < doomed->len; i++)
+      if (g_file_test (doomed->pdata[i], G_FILE_TEST_IS_DIR))
+        remove_tree (doomed->pdata[i]);
+      else
+        g_unlink (doomed->pdata[i]);
+    for (guint i = 0; kept[i] != NULL; i++)
+      {
+        g_autofree char *path = g_build_filename (job, kept[i], NULL);
+        g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+      }
+  }
+  g_unlink (output);
+  g_unlink (fixture->count);
+
+  g_assert_cmpint (run_sutra (resume, &err, NULL), ==, 5);
+  g_assert_nonnull (strstr (err, "was never started"));
+  g_assert_nonnull (strstr (err, "sutra run"));
+
+  again = continue_args (fixture, job, output, NULL);
+  g_assert_cmpstr (again->pdata[1], ==, "run");
+  g_assert_cmpint (run_sutra (again, NULL, NULL), ==, 0);
+  actual = read_file (output);
+  assert_same_output (actual, expected);
+  g_assert_cmpuint (count_lines (fixture->count), ==, N_LINES);
+}
+
 static void
 test_resume_finished_job_computes_nothing (Fixture *fixture, gconstpointer data)
 {
@@ -1824,6 +1880,7 @@ main (int argc, char **argv)
 #define ADD(path, func) \
   g_test_add ("/engine/resume/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("survives-random-kills", test_resume_survives_random_kills);
+  ADD ("killed-before-job-exists", test_resume_killed_before_job_exists);
   ADD ("split-too-large-to-store", test_resume_split_too_large_to_store);
   ADD ("finished-job-computes-nothing", test_resume_finished_job_computes_nothing);
   ADD ("changed-parameter-recomputes-downstream",
