@@ -407,10 +407,27 @@ sutra_job_read_settings (const char *dir,
 
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR) || !g_file_test (path, G_FILE_TEST_EXISTS))
     {
-      g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB,
-                   "“%s” is not a sutra job directory (it has no job.json); start a job with "
-                   "“sutra run PIPELINE --job %s”",
-                   dir, dir);
+      g_autofree char *lock = g_build_filename (dir, "lock", NULL);
+      int holder = 0;
+
+      /* The lock is the first file sutra_job_open() makes, job.json comes
+       * after the snapshot and before the journal: a run stopped between
+       * them (killed in its first moments) kept nothing to resume. */
+      if (g_file_test (dir, G_FILE_TEST_IS_DIR) && sutra_job_is_running (dir, &holder))
+        g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB,
+                     "job “%s” is being made by another sutra (process %d): wait for it", dir,
+                     holder);
+      else if (g_file_test (dir, G_FILE_TEST_IS_DIR) && g_file_test (lock, G_FILE_TEST_EXISTS))
+        g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB,
+                     "job “%s” was never started: the run that began making it was stopped "
+                     "before it wrote job.json, and kept nothing; run the same “sutra run "
+                     "PIPELINE --job %s” command again",
+                     dir, dir);
+      else
+        g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_NOT_A_JOB,
+                     "“%s” is not a sutra job directory (it has no job.json); start a job with "
+                     "“sutra run PIPELINE --job %s”",
+                     dir, dir);
       return FALSE;
     }
   if (!json_parser_load_from_file (parser, path, &local) ||
