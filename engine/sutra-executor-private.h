@@ -77,8 +77,14 @@ typedef struct
                           SutraOutput *output,
                           GError **error);
   void (*gather_abort) (SutraExecutor *self, gpointer group);
-  /* The stage's sync: TRUE with *@state NULL when the stage has none. */
+  /* The stage's sync (or, for a two-phase sink, its sync_prepare): TRUE
+   * with *@state NULL when the stage has none. */
   gboolean (*sync) (SutraExecutor *self, char **state, GError **error);
+
+  /* A two-phase sink's sync_commit, after the journal recorded @state.
+   * NULL in an executor that cannot carry it (validation keeps such sinks
+   * out of it). */
+  void (*sync_commit) (SutraExecutor *self, const char *state);
 
   /* Destroys the instance (if it was made) and frees @self, whatever
    * create did: it is also called on a create that failed. */

@@ -142,9 +142,20 @@ thread_sync (SutraExecutor *self, char **state, GError **error)
 {
   ThreadExecutor *thread = (ThreadExecutor *) self;
 
+  if (self->config.info->sync_prepare != NULL)
+    return self->config.info->sync_prepare (thread->instance, state, error);
   if (self->config.info->sync == NULL)
     return TRUE;
   return self->config.info->sync (thread->instance, state, error);
+}
+
+static void
+thread_sync_commit (SutraExecutor *self, const char *state)
+{
+  ThreadExecutor *thread = (ThreadExecutor *) self;
+
+  if (self->config.info->sync_commit != NULL)
+    self->config.info->sync_commit (thread->instance, state);
 }
 
 static void
@@ -166,6 +177,7 @@ static const SutraExecutorVTable thread_vtable = {
   .gather_end = thread_gather_end,
   .gather_abort = thread_gather_abort,
   .sync = thread_sync,
+  .sync_commit = thread_sync_commit,
   .free = thread_free,
 };
 

@@ -94,12 +94,27 @@ sutra_executor_finish (SutraExecutor *executor, SutraOutput *output, GError **er
   return executor->vtable->finish (executor, output, error);
 }
 
+/* Validation keeps streaming gathers out of executors that cannot carry
+ * them; this guards the API (the harness, tests). */
+static gboolean
+check_gather (SutraExecutor *executor, GError **error)
+{
+  if (executor->vtable->gather_begin != NULL)
+    return TRUE;
+  g_set_error (error, SUTRA_EXECUTOR_ERROR, SUTRA_EXECUTOR_ERROR_START,
+               "a streaming gather cannot run in a worker process yet: use \"isolation\": "
+               "\"thread\" for this stage");
+  return FALSE;
+}
+
 gpointer
 sutra_executor_gather_begin (SutraExecutor *executor,
                              SutraItem *first,
                              SutraOutput *output,
                              GError **error)
 {
+  if (!check_gather (executor, error))
+    return NULL;
   return executor->vtable->gather_begin (executor, first, output, error);
 }
 
@@ -110,6 +125,8 @@ sutra_executor_gather_add (SutraExecutor *executor,
                            SutraOutput *output,
                            GError **error)
 {
+  if (!check_gather (executor, error))
+    return FALSE;
   return executor->vtable->gather_add (executor, group, member, output, error);
 }
 
@@ -120,13 +137,16 @@ sutra_executor_gather_end (SutraExecutor *executor,
                            SutraOutput *output,
                            GError **error)
 {
+  if (!check_gather (executor, error))
+    return FALSE;
   return executor->vtable->gather_end (executor, group, n_members, output, error);
 }
 
 void
 sutra_executor_gather_abort (SutraExecutor *executor, gpointer group)
 {
-  executor->vtable->gather_abort (executor, group);
+  if (executor->vtable->gather_abort != NULL)
+    executor->vtable->gather_abort (executor, group);
 }
 
 gboolean
@@ -147,4 +167,11 @@ SutraIsolation
 sutra_executor_get_isolation (SutraExecutor *executor)
 {
   return executor->isolation;
+}
+
+void
+sutra_executor_sync_commit (SutraExecutor *executor, const char *state)
+{
+  if (executor->vtable->sync_commit != NULL)
+    executor->vtable->sync_commit (executor, state);
 }

@@ -98,6 +98,10 @@ void sutra_executor_gather_abort (SutraExecutor *executor, gpointer group);
 /* The stage's sync (TRUE with *@state NULL when it has none). */
 gboolean sutra_executor_sync (SutraExecutor *executor, char **state, GError **error);
 
+/* A two-phase sink's sync_commit, once the journal recorded @state (nothing
+ * for a stage without one). */
+void sutra_executor_sync_commit (SutraExecutor *executor, const char *state);
+
 /* Destroys the instance (and ends the child, waiting for it). */
 void sutra_executor_free (SutraExecutor *executor);
 

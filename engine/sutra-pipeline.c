@@ -1146,6 +1146,20 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
                   "\"process\" or remove timeout_ms");
     }
 
+  if (spec->info != NULL && spec->isolation == SUTRA_ISOLATION_PROCESS &&
+      (spec->info->gather_begin != NULL || spec->info->sync_commit != NULL))
+    {
+      g_autofree char *path = g_strdup_printf ("%s/isolation", json_base);
+
+      /* The worker process's protocol carries process, finish and sync;
+       * a streaming gather's calls and a sink's commit step not yet. */
+      problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                  "plugin “%s” %s, which worker processes do not carry yet: remove "
+                  "\"isolation\": \"process\" from this stage",
+                  spec->plugin_name,
+                  spec->info->gather_begin != NULL ? "streams its gather groups"
+                                                   : "syncs in two phases (sync_commit)");
+    }
   if (spec->info != NULL)
     {
       JsonNode *params_node = json_object_get_member (stage, "params");

@@ -294,10 +294,23 @@ checkpoint_sync_prepare (guint index, char **state, GError **error, gpointer use
   StageRuntime *stage = run->stages->pdata[index];
 
   *state = NULL;
-  if (stage->info->sync == NULL || stage->workers.list->len != 1)
+  if ((stage->info->sync == NULL && stage->info->sync_prepare == NULL) ||
+      stage->workers.list->len != 1)
     return TRUE;
   return sutra_executor_sync (((SutraWorker *) stage->workers.list->pdata[0])->executor, state,
                               error);
+}
+
+/* A two-phase sink's commit, once the journal recorded @state. */
+static void
+checkpoint_sync_commit (guint index, const char *state, gpointer user_data)
+{
+  SutraRun *run = user_data;
+  StageRuntime *stage = run->stages->pdata[index];
+
+  if (stage->info->sync_commit == NULL || stage->workers.list->len != 1)
+    return;
+  sutra_executor_sync_commit (((SutraWorker *) stage->workers.list->pdata[0])->executor, state);
 }
 
 gboolean
@@ -314,8 +327,7 @@ sutra_run_execute (SutraRun *run, GError **error)
         .fail = checkpoint_fail,
         .get_stats = checkpoint_get_stats,
         .sync_prepare = checkpoint_sync_prepare,
-        /* ABI 2's sync_commit: a checkpoint_sync_commit here once plugins
-         * can have one. */
+        .sync_commit = checkpoint_sync_commit,
       };
       g_autoptr (GError) local = NULL;
 

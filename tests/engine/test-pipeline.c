@@ -580,6 +580,17 @@ static const BadCase bad_cases[] = {
     1,
     { "bad.json:5:54: stage “pass”: key “retry”: expected a number of attempts or an object",
       "got a string (“often”)" } },
+  { "setting/process-streaming-gather",
+    HEAD READ STAGE ("split", "\"plugin\": \"text-split\", \"input\": \"read\"")
+      STAGE ("pass",
+             "\"plugin\": \"text-join\", \"input\": \"split\", \"isolation\": "
+             "\"process\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "stage “pass”: plugin “text-join” streams its gather groups, which worker processes do "
+      "not carry yet",
+      "remove \"isolation\": \"process\" from this stage" } },
   { "setting/timeout-without-process",
     HEAD READ PASS (", \"timeout_ms\": 500") WRITE TAIL,
     { NULL },
@@ -1222,8 +1233,10 @@ test_pipeline_snapshot_reads_back (void)
                                          NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (again->resolved_json, ==, pipeline->resolved_json);
-  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "pass")->rate_limits.requests_per_second, ==, 1e20);
-  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "slow")->rate_limits.requests_per_second, ==, 0.1);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "pass")->rate_limits.requests_per_second, ==,
+                     1e20);
+  g_assert_cmpfloat (sutra_pipeline_get_stage (again, "slow")->rate_limits.requests_per_second, ==,
+                     0.1);
 }
 
 static const char *
