@@ -280,12 +280,6 @@ static const Gather encode_gather = {
   encode_gather_end,
   encode_gather_abort,
 };
-static const Gather book_gather = {
-  book_gather_begin,
-  book_gather_add,
-  book_gather_end,
-  book_gather_abort,
-};
 
 static gboolean
 encode_process (gpointer instance,
@@ -295,16 +289,6 @@ encode_process (gpointer instance,
                 GError **error)
 {
   return run_gather (&encode_gather, instance, items, n_items, output, error);
-}
-
-static gboolean
-book_process (gpointer instance,
-              SutraItem *const *items,
-              guint n_items,
-              SutraOutput *output,
-              GError **error)
-{
-  return run_gather (&book_gather, instance, items, n_items, output, error);
 }
 
 static const char *const raw_types[] = { AC_MEDIA_RAW, SUTRA_MEDIA_AUDIO_F32, NULL };
@@ -370,9 +354,12 @@ static const char *const book_meta_keys[] = {
   NULL,
 };
 
-/* Designated initialisers: the ABI 2 fields (gather_begin, gather_add,
- * gather_end, gather_abort) are set to the encode_gather_* and
- * book_gather_* functions above when the engine has them. */
+/* The book stage streams (ABI 2's gather_begin and the rest): its one
+ * group is the whole book, whose encoded chapters it copies into the
+ * output as they arrive, so it never holds the book. The chapter stage
+ * takes each chapter whole (process): the engine drives one streamed group
+ * at a time, and chapters are encoded in parallel, several workers each
+ * holding one chapter's speech. */
 static const SutraStageInfo ac_stages[] = {
   {
     SUTRA_STAGE_INFO_INIT,
@@ -402,7 +389,10 @@ static const SutraStageInfo ac_stages[] = {
     .threading = SUTRA_THREADING_PER_WORKER,
     .devices = SUTRA_DEVICE_CPU,
     .create = ac_create,
-    .process = book_process,
+    .gather_begin = book_gather_begin,
+    .gather_add = book_gather_add,
+    .gather_end = book_gather_end,
+    .gather_abort = book_gather_abort,
     .destroy = ac_destroy,
     .input_media_types = book_input_types,
     .output_media_types = book_output_types,
