@@ -57,7 +57,8 @@ item_alloc (guint depth, gsize id_length, gsize inline_size)
 static void
 item_set_inline (SutraItem *item, const void *data, gsize size)
 {
-  memcpy ((guint8 *) item->data, data, size);
+  if (size > 0) /* an empty payload may come as NULL */
+    memcpy ((guint8 *) item->data, data, size);
   item->size = size;
 }
 

@@ -17,6 +17,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define DHATU_HAVE_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -40,8 +41,15 @@ dhatu_cpu_new (void)
   const char *off = g_getenv ("SUTRA_DHATU_NO_SHANI");
 
 #ifdef DHATU_HAVE_X86
-  __builtin_cpu_init ();
-  cpu->shani = __builtin_cpu_supports ("sha") && __builtin_cpu_supports ("sse4.1");
+  {
+    /* cpuid, not __builtin_cpu_supports ("sha"), which clang does not know:
+     * leaf 7 EBX bit 29 is SHA, leaf 1 ECX bit 19 SSE4.1. */
+    unsigned int eax, ebx, ecx, edx;
+    gboolean sha = __get_cpuid_count (7, 0, &eax, &ebx, &ecx, &edx) && (ebx & (1u << 29)) != 0;
+    gboolean sse41 = __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 19)) != 0;
+
+    cpu->shani = sha && sse41;
+  }
 #endif
   if (off != NULL && strcmp (off, "1") == 0)
     cpu->shani = FALSE;

@@ -22,8 +22,9 @@ http_retry_after_ms (const char *value, gint64 now_unix, gint64 max_ms)
        * than overflow. */
       for (; g_ascii_isdigit (*p); p++)
         {
-          seconds = seconds * 10 + (*p - '0');
-          if (seconds * 1000 >= max_ms)
+          /* Compared before it is multiplied: no overflow, however long. */
+          if (seconds > (max_ms / 1000 - (*p - '0')) / 10 ||
+              (seconds = seconds * 10 + (*p - '0')) * 1000 >= max_ms)
             {
               while (g_ascii_isdigit (*p))
                 p++;

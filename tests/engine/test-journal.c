@@ -383,6 +383,9 @@ test_journal_pending_from_threads (void)
 }
 
 /* Files that are not a journal this sutra can use, and what opening says. */
+/* The zeroed-header row's text: "SQLite format 3", 82 NULs and the literal's last (98 bytes). */
+#define ZEROED_HEADER_LENGTH (15 + 83)
+
 static const struct
 {
   const char *name;
@@ -412,8 +415,10 @@ test_journal_refuses (gconstpointer data)
                   "naming the file and what to do");
   if (row->contents != NULL)
     {
-      /* The zeroed header is longer than its text: write 100 bytes. */
-      gsize length = strcmp (row->name, "zeroed-header") == 0 ? 100 : strlen (row->contents);
+      /* The zeroed header is longer than its text: write all of it (the
+       * literal's bytes, its NULs included, the final one included). */
+      gsize length =
+        strcmp (row->name, "zeroed-header") == 0 ? ZEROED_HEADER_LENGTH : strlen (row->contents);
 
       g_assert_true (g_file_set_contents (path, row->contents, length, &error));
       g_assert_no_error (error);

@@ -1529,8 +1529,12 @@ test_run_gather_streams_big_group (void)
   g_assert_cmpstr (got, ==, expected);
   g_assert_cmpuint (stage_stats (&fixture, "tally").n_in, ==, BIG_GROUP);
   g_assert_cmpuint (stage_stats (&fixture, "tally").n_out, ==, 1);
-  /* Holding the group would take 400 MB; the queues hold a few MB. */
+  /* Holding the group would take 400 MB; the queues hold a few MB.
+   * (AddressSanitizer keeps freed memory in quarantine, 256 MB by default:
+   * there the peak says nothing.) */
+#if !defined(__SANITIZE_ADDRESS__)
   g_assert_cmpuint (peak_kib, <, 100 * 1024);
+#endif
   fixture_clear (&fixture);
 }
 

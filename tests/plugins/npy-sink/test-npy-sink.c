@@ -193,8 +193,11 @@ test_npy_sink_write (void)
   g_assert_true (sutra_harness_finish (harness, &error));
   g_assert_no_error (error);
   check_files (out, written);
-  g_assert_false (
-    g_file_test (g_build_filename (out, "vectors.npy.part", NULL), G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *part_file = g_build_filename (out, "vectors.npy.part", NULL);
+
+    g_assert_false (g_file_test (part_file, G_FILE_TEST_EXISTS));
+  }
   remove_dir (out);
   g_rmdir (dir);
 }
