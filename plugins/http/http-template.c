@@ -80,7 +80,12 @@ fill_string (const char *value, SutraItem *item, const char *text, GError **erro
         }
       p = end + 1;
     }
-  return json_node_init_string (json_node_alloc (), g_string_free (out, FALSE));
+  {
+    g_autofree char *filled = g_string_free (out, FALSE);
+
+    /* json_node_init_string copies the string. */
+    return json_node_init_string (json_node_alloc (), filled);
+  }
 }
 
 JsonNode *
@@ -105,7 +110,12 @@ http_template_fill (JsonNode *node, SutraItem *item, const char *text, GError **
             }
           json_object_set_member (object, name, filled);
         }
-      return json_node_init_object (json_node_alloc (), object);
+      /* take_object: init_object would add a reference of its own. */
+      JsonNode *filled_object = json_node_alloc ();
+
+      json_node_init (filled_object, JSON_NODE_OBJECT);
+      json_node_take_object (filled_object, object);
+      return filled_object;
     }
   if (JSON_NODE_HOLDS_ARRAY (node))
     {
@@ -124,7 +134,11 @@ http_template_fill (JsonNode *node, SutraItem *item, const char *text, GError **
             }
           json_array_add_element (array, filled);
         }
-      return json_node_init_array (json_node_alloc (), array);
+      JsonNode *filled_array = json_node_alloc ();
+
+      json_node_init (filled_array, JSON_NODE_ARRAY);
+      json_node_take_array (filled_array, array);
+      return filled_array;
     }
   if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING &&
       strstr (json_node_get_string (node), "${") != NULL)
