@@ -30,9 +30,16 @@ static const int group_members[N_GROUPS][4] = { { 0, 7, -1, -1 }, { 1, 2, 5, -1 
 struct _DhatuCpu
 {
   gboolean shani;
-  gboolean avx2;  /* steps 3 to 5 eight texts at a time in AVX2 */
-  guint8 *buffer; /* the text, at TEXT_OFFSET, and its padding */
-  gsize capacity;
+  gboolean avx2; /* steps 3 to 5 eight texts at a time in AVX2 */
+  /* The text, at TEXT_OFFSET, and its padding. Two, for SHA-NI: the
+   * next text is copied into one while the text in the other is hashed.
+   * Its loads span the copy's stores, so cannot take their bytes from
+   * them, and wait for them to reach the cache; stores reach it in
+   * program order, so right after a copy that is once the previous
+   * text's hashing has all completed, and the SHA unit would idle while
+   * the first schedules are computed. */
+  guint8 *buffers[2];
+  gsize capacities[2];
 };
 
 DhatuCpu *
@@ -63,7 +70,8 @@ dhatu_cpu_free (DhatuCpu *cpu)
 {
   if (cpu == NULL)
     return;
-  g_free (cpu->buffer);
+  g_free (cpu->buffers[0]);
+  g_free (cpu->buffers[1]);
   g_free (cpu);
 }
 
@@ -99,17 +107,20 @@ pad_message (guint8 *message, int head_len, gsize length)
   return padded / 64;
 }
 
-static void
-ensure_capacity (DhatuCpu *cpu, gsize length)
+/* Buffer @which, with room for a text of @length bytes. */
+static guint8 *
+ensure_capacity (DhatuCpu *cpu, int which, gsize length)
 {
   gsize need = TEXT_OFFSET + length + SHARED_TAIL;
 
-  if (need <= cpu->capacity)
-    return;
-  cpu->capacity = MAX (need, cpu->capacity * 2);
-  g_free (cpu->buffer);
-  /* Zeroed: the head's place is masked, never used, but read. */
-  cpu->buffer = g_malloc0 (cpu->capacity);
+  if (need > cpu->capacities[which])
+    {
+      cpu->capacities[which] = MAX (need, cpu->capacities[which] * 2);
+      g_free (cpu->buffers[which]);
+      /* Zeroed: the head's place is masked, never used, but read. */
+      cpu->buffers[which] = g_malloc0 (cpu->capacities[which]);
+    }
+  return cpu->buffers[which];
 }
 
 /* Portable: the group's block 0 per dhātu, its later blocks scheduled once. */
@@ -524,28 +535,33 @@ finish_lanes_avx2 (const float (*w)[DHATU_N_DHATUS], DhatuResult *out)
 }
 #endif
 
-/* The nine weights of a text. */
-static inline void
-text_weights (DhatuCpu *cpu, const guint8 *text, gsize length, float *w)
-{
-  ensure_capacity (cpu, length);
-  memcpy (cpu->buffer + TEXT_OFFSET, text, length);
 #ifdef DHATU_HAVE_X86
-  if (cpu->shani)
-    {
-      /* The padding all three head lengths share: 0x80, then zeros to
-       * past the last block of each (the length words are put into the
-       * schedule, not written). */
-      memset (cpu->buffer + TEXT_OFFSET + length, 0, SHARED_TAIL);
-      cpu->buffer[TEXT_OFFSET + length] = 0x80;
-      text_ni (cpu->buffer, length, w);
-      return;
-    }
+/* Lays out a text in buffer @which for text_ni (): the text, then the
+ * padding all three head lengths share: 0x80, and zeros to past the last
+ * block of each (the length words are put into the schedule, not
+ * written). */
+static inline void
+prepare_ni (DhatuCpu *cpu, int which, const guint8 *text, gsize length)
+{
+  guint8 *buffer = ensure_capacity (cpu, which, length);
+
+  memcpy (buffer + TEXT_OFFSET, text, length);
+  memset (buffer + TEXT_OFFSET + length, 0, SHARED_TAIL);
+  buffer[TEXT_OFFSET + length] = 0x80;
+}
 #endif
+
+/* The nine weights of a text, with the portable SHA-256. */
+static void
+text_portable (DhatuCpu *cpu, const guint8 *text, gsize length, float *w)
+{
+  guint8 *buffer = ensure_capacity (cpu, 0, length);
+
+  memcpy (buffer + TEXT_OFFSET, text, length);
   for (int g = 0; g < N_GROUPS; g++)
     {
       int h = group_head_lengths[g];
-      guint8 *message = cpu->buffer + TEXT_OFFSET - h;
+      guint8 *message = buffer + TEXT_OFFSET - h;
 
       group_portable (message, g, pad_message (message, h, length), w);
     }
@@ -558,6 +574,10 @@ dhatu_cpu_run (DhatuCpu *cpu,
                gsize n,
                DhatuResult *out)
 {
+#ifdef DHATU_HAVE_X86
+  if (cpu->shani && n > 0)
+    prepare_ni (cpu, 0, texts[0], lengths[0]);
+#endif
   for (gsize first = 0; first < n; first += FINISH_LANES)
     {
       gsize count = MIN (FINISH_LANES, n - first);
@@ -570,14 +590,23 @@ dhatu_cpu_run (DhatuCpu *cpu,
         {
           gsize i = first + j;
 
-          /* The next text is read while this one is hashed: the copy is
-           * each text's first touch, a cache miss on a large batch. */
-          if (i + 1 < n)
+          /* A text's copy is its first touch, a cache miss on a large
+           * batch: the one after the next is fetched meanwhile. */
+          if (i + 2 < n)
             {
-              __builtin_prefetch (texts[i + 1]);
-              __builtin_prefetch (texts[i + 1] + 64);
+              __builtin_prefetch (texts[i + 2]);
+              __builtin_prefetch (texts[i + 2] + 64);
             }
-          text_weights (cpu, texts[i], lengths[i], w[j]);
+#ifdef DHATU_HAVE_X86
+          if (cpu->shani)
+            {
+              if (i + 1 < n)
+                prepare_ni (cpu, (i + 1) & 1, texts[i + 1], lengths[i + 1]);
+              text_ni (cpu->buffers[i & 1], lengths[i], w[j]);
+              continue;
+            }
+#endif
+          text_portable (cpu, texts[i], lengths[i], w[j]);
         }
 #ifdef DHATU_HAVE_X86
       if (cpu->avx2)
