@@ -4,12 +4,15 @@
  * The nine messages of a text are head || text with heads of three lengths
  * (6, 7 and 8 bytes: "EVAL::", "MODAL::", "RELATE::"). Messages whose heads
  * have the same length are the same bytes after their first eight, padding
- * and length included: so the text is copied once, per head length the
- * padding is written once (the head's place overwritten per dhātu), and
- * every block after the first
- * is scheduled once and its rounds run for each dhātu of the group. With
- * SHA-NI the group's hashes are also interleaved, so that the latency of
- * one stream's sha256rnds2 is hidden behind the others'. */
+ * and length included; and no two share a whole first block, so no state
+ * after a common prefix can be precomputed. So: the text is copied once,
+ * each later block is scheduled once per head length and its rounds run
+ * for each dhātu of the group, and only the nine first blocks are
+ * scheduled one by one. With SHA-NI, whose sha256rnds2 has a latency of
+ * twice its throughput, the nine hashes run as streams three at a time
+ * (interleaved, so one's latency is hidden behind the others'), with the
+ * next schedules computed meanwhile; steps 3 to 5 run eight texts at a
+ * time, vectorised. */
 
 #include "dhatu-cpu.h"
 
