@@ -6,17 +6,19 @@
 #
 #   bench/bench-dhatu.sh BUILD [TEXTS]     (default 1000000)
 #
-# Each of REPEAT rounds (default 3) runs, in an order rotating per round:
+# Each of REPEAT rounds (default 3) runs, in an order rotating per round,
+# the CONTENDERS (default all four; e.g. CONTENDERS="pipe-2 numpy" for 10M
+# texts, where the kernel's in-memory corpus would be 1 GB):
 #   kernel   build/bench/dhatu/bench-dhatu-kernel: the CPU kernel alone
 #   pipe-1   sutra run pipelines/dhatu-corpus.json, 1 dhatu worker, no job
 #   pipe-2   the same with 2 dhatu workers
 #   numpy    bench/dhatu-numpy.py on TEXTS/NUMPY_DIV texts (default 10: it
-#            is slow), the baseline
+#            is slow), the baseline, building its texts in the timed loop
 # For each: the median wall rate (texts/s), the median rate per CPU second
 # (user + system: what the run got of the cores, which on a shared machine
 # is the fairer per-core figure), and the peak RSS. Then the ratios. The
-# kernel's times are its own, without building its corpus in memory (its
-# RSS holds that corpus: about 100 MB at 1M texts).
+# kernel's and numpy's times are their own (see measure), and the kernel's
+# RSS holds its corpus: about 100 MB at 1M texts.
 set -euo pipefail
 build=$(cd "${1:?usage: bench-dhatu.sh BUILD [TEXTS]}" && pwd)
 texts=${2:-1000000}
@@ -47,14 +49,15 @@ measure () {
     echo "bench-dhatu: $name failed:" >&2; cat "$work/err" >&2; exit 1; }
   read -r wall user sys rss < "$work/time"
   cpu=$(echo "$user + $sys" | bc -l)
-  if [ "$name" = kernel ]; then
-    # The kernel bench times itself, without building its corpus in memory.
+  if [ "$name" = kernel ] || [ "$name" = numpy ]; then
+    # These time themselves: the kernel without building its corpus in
+    # memory, numpy without Python's start and imports (about 0.3 s).
     wall=$(sed 's/.*"seconds": \([0-9.]*\).*/\1/' "$work/out")
     cpu=$(sed 's/.*"cpu_seconds": \([0-9.]*\).*/\1/' "$work/out")
   fi
   echo "$n $wall $cpu $rss" >> "$work/$name"
 }
-contenders=(kernel pipe-1 pipe-2 numpy)
+read -r -a contenders <<< "${CONTENDERS:-kernel pipe-1 pipe-2 numpy}"
 for name in "${contenders[@]}"; do : > "$work/$name"; done
 for ((r = 0; r < repeat; r++)); do
   for ((k = 0; k < ${#contenders[@]}; k++)); do
@@ -75,14 +78,16 @@ done
 echo "texts: $texts (numpy: $((texts / numpy_div))), rounds: $repeat, $(nproc) cores, $(uptime | sed 's/.*load/load/')"
 printf '%-8s %14s %16s %10s\n' "" "texts/s (wall)" "texts/CPU-s" "peak RSS"
 for name in "${contenders[@]}"; do
-  wall_rate=$(awk '{print $1 / $2}' "$work/$name" | median)
-  cpu_rate=$(awk '{print $1 / $3}' "$work/$name" | median)
+  wall_rate=$(awk '{printf "%.3f\n", $1 / $2}' "$work/$name" | median)
+  cpu_rate=$(awk '{printf "%.3f\n", $1 / $3}' "$work/$name" | median)
   rss=$(awk '{print $4}' "$work/$name" | median)
   printf '%-8s %14.0f %16.0f %7.1f MB\n' "$name" "$wall_rate" "$cpu_rate" "$(echo "$rss / 1024" | bc -l)"
   echo "$wall_rate $cpu_rate" > "$work/$name.rate"
 done
+[ -f "$work/numpy.rate" ] || exit 0
 read -r numpy_wall numpy_cpu < "$work/numpy.rate"
-for name in kernel pipe-1 pipe-2; do
+for name in "${contenders[@]}"; do
+  [ "$name" != numpy ] || continue
   read -r wall cpu < "$work/$name.rate"
   printf '%-8s / numpy: %6.1fx wall, %6.1fx per CPU second\n' "$name" \
     "$(echo "$wall / $numpy_wall" | bc -l)" "$(echo "$cpu / $numpy_cpu" | bc -l)"

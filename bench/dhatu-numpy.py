@@ -8,8 +8,10 @@ texts that are not in reference.jsonl.
 
   dhatu-numpy.py --jsonl IN OUT   IN: JSON lines with "id" and "text"; OUT:
                                   JSON lines with id, vector, bases, ambiguity
-  dhatu-numpy.py --count N        the seed corpus's first N texts, timed:
-                                  prints one JSON line (texts, seconds, rate)
+  dhatu-numpy.py --count N        the seed corpus's first N texts, timed
+                                  (not Python's start and imports): prints
+                                  one JSON line (texts, seconds, rate,
+                                  cpu_seconds, rate per CPU second)
 """
 
 import argparse
@@ -89,6 +91,7 @@ def run_jsonl(src, dst):
 
 
 def run_count(n, chunk):
+    cpu_start = time.process_time()
     start = time.perf_counter()
     checksum = 0.0
     for first in range(0, n, chunk):
@@ -96,8 +99,10 @@ def run_count(n, chunk):
         v, bases, ambiguity = kernel(weights(texts))
         checksum += float(ambiguity.astype(np.float64).sum())
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     print(json.dumps({"texts": n, "seconds": round(seconds, 3), "texts_per_s": round(n / seconds),
-                      "checksum": checksum}))
+                      "cpu_seconds": round(cpu_seconds, 3),
+                      "texts_per_cpu_s": round(n / cpu_seconds), "checksum": checksum}))
 
 
 def main():

@@ -9,9 +9,10 @@
 
 typedef struct _DhatuCpu DhatuCpu;
 
-/* Chooses the SHA-256 code at run time: SHA-NI when the CPU has it and the
- * environment does not set SUTRA_DHATU_NO_SHANI=1 (for tests, which compare
- * both paths). */
+/* Chooses the code at run time: SHA-NI when the CPU has it, and steps 3
+ * to 5 in AVX2 when it has that, unless the environment sets
+ * SUTRA_DHATU_NO_SHANI=1, which forces the portable SHA-256 and the
+ * baseline vector code (for tests, which compare both paths, bit for bit). */
 DhatuCpu *dhatu_cpu_new (void);
 void dhatu_cpu_free (DhatuCpu *cpu);
 
