@@ -28,7 +28,8 @@ source_path (const char *relative)
 }
 
 /* argv for `sutra run pipelines/audiobook.json` on the sample book into
- * @output, with @job (or --no-job) and an extra `--set` (or NULL). */
+ * @output, with @job (or --no-job) and extra `--set`s (or NULL): @set holds
+ * one or more NAME=VALUE separated by spaces. */
 static GPtrArray *
 audiobook_args (const char *output, const char *job, const char *set)
 {
@@ -44,7 +45,12 @@ audiobook_args (const char *output, const char *job, const char *set)
   }
   g_ptr_array_add (args, g_strdup_printf ("--set=output=%s", output));
   if (set != NULL)
-    g_ptr_array_add (args, g_strdup_printf ("--set=%s", set));
+    {
+      g_auto (GStrv) sets = g_strsplit (set, " ", -1);
+
+      for (guint i = 0; sets[i] != NULL; i++)
+        g_ptr_array_add (args, g_strdup_printf ("--set=%s", sets[i]));
+    }
   g_ptr_array_add (args, job != NULL ? g_strdup_printf ("--job=%s", job) : g_strdup ("--no-job"));
   g_ptr_array_add (args, g_strdup ("--quiet"));
   g_ptr_array_add (args, NULL);
@@ -165,22 +171,28 @@ test_audiobook_workers (void)
   g_autofree char *dir = sutra_test_dir ();
   g_autofree char *one = g_build_filename (dir, "one.m4b", NULL);
   g_autofree char *two = g_build_filename (dir, "two.m4b", NULL);
+  g_autofree char *four = g_build_filename (dir, "four.m4b", NULL);
 
   g_test_summary ("pipelines/audiobook.json makes an M4B of the sample book with its four "
-                  "chapters, titles and a plausible duration, byte-identical with 1 and 2 "
-                  "encode workers");
+                  "chapters, titles and a plausible duration, byte-identical with 1, 2 and 4 "
+                  "speech processes and 1, 2 and 4 chapter encoders");
   if (!have_ffprobe ())
     return;
   {
-    g_autoptr (GPtrArray) args = audiobook_args (one, NULL, "encode.workers=1");
+    g_autoptr (GPtrArray) args = audiobook_args (one, NULL, "speak.workers=1 encode.workers=1");
     run_ok (args);
   }
   {
-    g_autoptr (GPtrArray) args = audiobook_args (two, NULL, "encode.workers=2");
+    g_autoptr (GPtrArray) args = audiobook_args (two, NULL, "speak.workers=2 encode.workers=2");
+    run_ok (args);
+  }
+  {
+    g_autoptr (GPtrArray) args = audiobook_args (four, NULL, "speak.workers=4 encode.workers=4");
     run_ok (args);
   }
   check_m4b (two);
   assert_same_bytes (one, two);
+  assert_same_bytes (one, four);
 }
 
 /* Spawns @args; kills it with SIGKILL after @delay_us unless it ended
@@ -220,6 +232,42 @@ run_and_kill (GPtrArray *args, gulong delay_us)
   return TRUE;
 }
 
+/* `sutra status --json JOB`, parsed. */
+static JsonNode *
+job_status (const char *job)
+{
+  g_autofree char *sutra =
+    g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  const char *argv[] = { sutra, "status", "--json", job, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  JsonNode *root;
+  int status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, 0, NULL, NULL, &out, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  root = json_from_string (out, &error);
+  g_assert_no_error (error);
+  return root;
+}
+
+/* The stage named @name in a job's status. */
+static JsonObject *
+status_stage (JsonNode *status, const char *name)
+{
+  JsonArray *stages = json_object_get_array_member (json_node_get_object (status), "stages");
+
+  for (guint i = 0; i < json_array_get_length (stages); i++)
+    {
+      JsonObject *stage = json_array_get_object_element (stages, i);
+
+      if (g_str_equal (json_object_get_string_member (stage, "stage"), name))
+        return stage;
+    }
+  g_error ("no stage %s in the job's status", name);
+}
+
 static void
 test_audiobook_killed_and_run_again (void)
 {
@@ -250,7 +298,35 @@ test_audiobook_killed_and_run_again (void)
       g_unlink (output);
       killed = run_and_kill (args, (gulong) (elapsed_us / (2 << attempt)));
       if (killed)
-        run_ok (args);
+        {
+          /* A stage whose state is "done" committed all its outputs: the
+           * run again takes every one of them from the job's store and
+           * speaks none again. (A stage still running when the kill came
+           * may have finished batches it had not yet committed: those are
+           * computed again, and a gather's "done" counts the members it
+           * took, while a chapter is committed only once whole.) */
+          g_autoptr (JsonNode) before = job_status (job);
+          g_autoptr (JsonNode) after = NULL;
+          JsonObject *speak_before = status_stage (before, "speak");
+          JsonObject *speak_after;
+
+          run_ok (args);
+          after = job_status (job);
+          speak_after = status_stage (after, "speak");
+          g_assert_cmpstr (json_object_get_string_member (json_node_get_object (after), "state"),
+                           ==, "done");
+          g_test_message ("before the run again: job %s, speak %s with %" G_GINT64_FORMAT
+                          " chunks; after: %" G_GINT64_FORMAT " chunks from the store",
+                          json_object_get_string_member (json_node_get_object (before), "state"),
+                          json_object_get_string_member (speak_before, "state"),
+                          json_object_get_int_member (speak_before, "done"),
+                          json_object_get_int_member (speak_after, "cached"));
+          if (g_str_equal (json_object_get_string_member (speak_before, "state"), "done") &&
+              !g_str_equal (json_object_get_string_member (json_node_get_object (before), "state"),
+                            "done"))
+            g_assert_cmpint (json_object_get_int_member (speak_after, "cached"), ==,
+                             json_object_get_int_member (speak_before, "done"));
+        }
     }
   if (!killed)
     {
