@@ -226,8 +226,12 @@ sutra_journal_open (const char *path, GError **error)
   sqlite3_busy_timeout (journal->db, 5000);
   /* WAL: readers (sutra status) never block the run; synchronous=FULL: a
    * commit survives power loss, and commits are batched so it is cheap. */
+  /* BEGIN IMMEDIATE: a deferred transaction that reads the schema and
+   * then writes would get SQLITE_BUSY at once, without waiting, whenever
+   * another connection (the run's committer, or `sutra status` opening the
+   * journal) committed in between; an immediate one waits its turn. */
   if (!exec (journal, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", &local) ||
-      !exec (journal, "BEGIN;", &local) || !exec (journal, schema, &local) ||
+      !exec (journal, "BEGIN IMMEDIATE;", &local) || !exec (journal, schema, &local) ||
       !exec (journal, timeline_schema, &local) || !exec (journal, "COMMIT;", &local))
     {
       if (local->code == SUTRA_JOURNAL_ERROR_DAMAGED ||
