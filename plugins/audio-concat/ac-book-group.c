@@ -18,6 +18,9 @@
  * known (MP3 and Ogg write chapters in their header); or, with a loudness
  * preset, the float PCM itself, which gets the gain measured over the
  * whole book on its way out of the spool: the two passes of EBU R128.
+ * Into WAV/FLAC it is then written; into an encoded format each chapter is
+ * encoded on its own, several at once (ac-chapter-pool.c), and the book is
+ * remuxed from their packets exactly as from audio-encode's chapters.
  */
 
 #include "ac.h"
@@ -33,6 +36,7 @@ struct _AcBookGroup
   AcFormat format;
   AcLoudnessPreset preset;
   char *part_path;
+  char *work_dir;
   SutraItem *parent; /* made from the first member, payload-less */
   gboolean packets;
   FILE *spool;
@@ -76,6 +80,7 @@ ac_book_free (AcBookGroup *self)
   if (self->part_path != NULL)
     g_unlink (self->part_path);
   g_free (self->part_path);
+  g_free (self->work_dir);
   g_clear_pointer (&self->parent, sutra_item_unref);
   if (self->spool != NULL)
     fclose (self->spool);
@@ -114,43 +119,10 @@ media_type_of (AcFormat format)
     }
 }
 
-/* An unlinked file in the work directory: it goes away with the process,
- * however the run ends. */
-static FILE *
-open_spool (const char *work_dir, GError **error)
-{
-  g_autofree char *template =
-    g_build_filename (work_dir != NULL ? work_dir : g_get_tmp_dir (), "audio-concat-XXXXXX", NULL);
-  int fd = g_mkstemp (template);
-  FILE *file;
-
-  if (fd < 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "cannot make a spool file in %s: %s", work_dir, g_strerror (saved));
-      return NULL;
-    }
-  g_unlink (template);
-  file = fdopen (fd, "w+b");
-  if (file == NULL)
-    close (fd);
-  return file;
-}
-
 static gboolean
 spool_write (AcBookGroup *self, const void *data, gsize size, GError **error)
 {
-  if (fwrite (data, 1, size, self->spool) != size)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "cannot write the spool file: %s", g_strerror (saved));
-      return FALSE;
-    }
-  return TRUE;
+  return ac_spool_write (self->spool, data, size, error);
 }
 
 static gboolean
@@ -211,13 +183,15 @@ ac_book_begin (const AcBookSettings *settings,
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
                    "loudness “%s” needs one gain before encoding, and these chapters are "
-                   "encoded already: set audio-encode's format to pcm (audio-concat then "
-                   "encodes the book) or loudness to none (the measured values are in the "
-                   "book's metadata either way)",
-                   settings->loudness);
+                   "encoded already: set audio-encode's format to pcm, or to auto with its "
+                   "loudness “%s” too (audio-concat then encodes the chapters after the gain), "
+                   "or loudness to none (the measured values are in the book's metadata either "
+                   "way)",
+                   settings->loudness, settings->loudness);
       return NULL;
     }
-  self->spool = open_spool (work_dir, error);
+  self->work_dir = g_strdup (work_dir);
+  self->spool = ac_spool_open (work_dir, error);
   if (self->spool == NULL)
     return NULL;
   self->record = g_byte_array_new ();
@@ -328,6 +302,19 @@ maybe_open_chapter (AcBookGroup *self, SutraItem *member, gint64 start)
   g_array_append_val (self->chapters, chapter);
 }
 
+/* One packet of a chapter whose first packet has @chapter_first_pts, laid
+ * at the end of the book so far (self->offset): its timestamps shifted so
+ * that every chapter's priming is where its first packet is. */
+static gboolean
+spool_packet (AcBookGroup *self, const AcPacket *packet, gint64 chapter_first_pts, GError **error)
+{
+  g_byte_array_set_size (self->record, 0);
+  ac_packets_append_packet (self->record, packet->data, packet->size,
+                            self->offset + (packet->pts - chapter_first_pts) + self->first_pts,
+                            packet->duration);
+  return spool_write (self, self->record->data, self->record->len, error);
+}
+
 static gboolean
 add_packets (AcBookGroup *self, SutraItem *member, GError **error)
 {
@@ -386,11 +373,7 @@ add_packets (AcBookGroup *self, SutraItem *member, GError **error)
           maybe_open_chapter (self, member, self->offset + self->first_pts - first_pts);
           first = FALSE;
         }
-      g_byte_array_set_size (self->record, 0);
-      ac_packets_append_packet (self->record, packet.data, packet.size,
-                                self->offset + (packet.pts - first_pts) + self->first_pts,
-                                packet.duration);
-      if (!spool_write (self, self->record->data, self->record->len, error))
+      if (!spool_packet (self, &packet, first_pts, error))
         return FALSE;
       total += packet.duration;
     }
@@ -435,32 +418,11 @@ ac_book_add (AcBookGroup *self, SutraItem *member, GError **error)
 static gboolean
 rewind_spool (AcBookGroup *self, GError **error)
 {
-  if (fflush (self->spool) != 0 || fseeko (self->spool, 0, SEEK_SET) != 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "cannot read the spool file back: %s", g_strerror (saved));
-      return FALSE;
-    }
-  return TRUE;
+  return ac_spool_rewind (self->spool, error);
 }
 
-typedef struct
-{
-  AcMuxer *muxer;
-} MuxSink;
-
-static gboolean
-on_encoded (gpointer user_data, const AVPacket *packet, GError **error)
-{
-  MuxSink *sink = user_data;
-
-  return ac_muxer_write (sink->muxer, packet->data, (gsize) packet->size, packet->pts,
-                         packet->duration, error);
-}
-
-/* The second pass: the spooled PCM, with the book's gain, into the file. */
+/* The second pass into WAV/RF64/FLAC: the spooled PCM, with the book's
+ * gain, into the file. */
 static gboolean
 write_pcm (AcBookGroup *self, double gain_db, gint64 total, GError **error)
 {
@@ -468,42 +430,14 @@ write_pcm (AcBookGroup *self, double gain_db, gint64 total, GError **error)
   g_autofree float *buffer = g_new (float, block *(gsize) self->channels);
   float gain = (float) pow (10, gain_db / 20);
   g_autoptr (AcSndWriter) writer = NULL;
-  g_autoptr (AcEncoder) encoder = NULL;
-  g_autoptr (AcMuxer) muxer = NULL;
-  MuxSink sink = { NULL };
   gint64 left = total;
 
   if (!rewind_spool (self, error))
     return FALSE;
-  if (ac_format_is_sndfile (self->format))
-    {
-      writer = ac_snd_writer_open (self->part_path, self->format, self->sample_rate, self->channels,
-                                   &self->tags, error);
-      if (writer == NULL)
-        return FALSE;
-    }
-  else
-    {
-      AcEncoderConfig ec = {
-        .codec = ac_format_codec (self->format),
-        .sample_rate = self->sample_rate,
-        .channels = self->channels,
-        .bit_rate = self->settings->bitrate_kbps * 1000,
-        .aac_coder = self->settings->aac_coder,
-      };
-      g_auto (AcStreamInfo) info = { 0 };
-
-      encoder = ac_encoder_new (&ec, on_encoded, &sink, error);
-      if (encoder == NULL)
-        return FALSE;
-      ac_stream_info_from_context (&info, ac_encoder_get_context (encoder));
-      muxer = ac_muxer_open (self->part_path, self->format, &info, &self->tags,
-                             (const AcChapter *) (gpointer) self->chapters->data,
-                             self->chapters->len, error);
-      if (muxer == NULL)
-        return FALSE;
-      sink.muxer = muxer;
-    }
+  writer = ac_snd_writer_open (self->part_path, self->format, self->sample_rate, self->channels,
+                               &self->tags, error);
+  if (writer == NULL)
+    return FALSE;
   while (left > 0)
     {
       gsize n = (gsize) MIN ((gint64) block, left);
@@ -517,16 +451,103 @@ write_pcm (AcBookGroup *self, double gain_db, gint64 total, GError **error)
       if (gain_db != 0)
         for (gsize i = 0; i < count; i++)
           buffer[i] *= gain;
-      if (writer != NULL ? !ac_snd_writer_write (writer, buffer, n, error)
-                         : !ac_encoder_write (encoder, buffer, n, error))
+      if (!ac_snd_writer_write (writer, buffer, n, error))
         return FALSE;
       left -= (gint64) n;
     }
-  if (writer != NULL)
-    return ac_snd_writer_close (writer, error);
-  if (!ac_encoder_finish (encoder, error))
+  return ac_snd_writer_close (writer, error);
+}
+
+/* The second pass into an encoded format: the chapters encoded after the
+ * gain, in parallel, and their packets spooled in chapter order as
+ * audio-encode's chapters are, with the chapter marks where each chapter's
+ * input starts. Returns the book's length as it plays, in samples. */
+static gboolean
+encode_chapters (AcBookGroup *self, double gain_db, gint64 *total, GError **error)
+{
+  AcEncoderConfig ec = {
+    .codec = ac_format_codec (self->format),
+    .sample_rate = self->sample_rate,
+    .channels = self->channels,
+    .bit_rate = self->settings->bitrate_kbps * 1000,
+    .aac_coder = self->settings->aac_coder,
+  };
+  AcChapterPoolConfig config = {
+    .encoder = &ec,
+    .pcm = self->spool,
+    .gain = (float) pow (10, gain_db / 20),
+    .work_dir = self->work_dir,
+    .n_threads = (guint) MAX (self->settings->encode_threads, 0),
+  };
+  guint n = self->chapters->len;
+  g_autofree gint64 *bounds = g_new (gint64, n + 1);
+  g_autoptr (AcChapterPool) pool = NULL;
+  g_autoptr (GByteArray) buffer = g_byte_array_new ();
+  gboolean have_first = FALSE;
+
+  for (guint i = 0; i < n; i++)
+    bounds[i] = g_array_index (self->chapters, AcChapter, i).start;
+  bounds[n] = *total;
+  pool = ac_chapter_pool_encode (&config, bounds, n, error);
+  if (pool == NULL)
     return FALSE;
-  return ac_muxer_close (muxer, error);
+
+  /* The PCM is spent: the spool now takes the book's packets. */
+  fclose (self->spool);
+  self->spool = ac_spool_open (self->work_dir, error);
+  if (self->spool == NULL)
+    return FALSE;
+  ac_stream_info_clear (&self->info);
+  self->info = *ac_chapter_pool_get_info (pool);
+  if (self->info.extradata != NULL)
+    g_bytes_ref (self->info.extradata);
+  self->offset = 0;
+  self->first_pts = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      AcChapter *chapter = &g_array_index (self->chapters, AcChapter, i);
+      guint64 n_packets;
+      FILE *file = ac_chapter_pool_chapter (pool, i, &n_packets, error);
+      gint64 first_pts = 0, length = 0;
+
+      if (file == NULL)
+        return FALSE;
+      chapter->start = self->offset;
+      for (guint64 k = 0; k < n_packets; k++)
+        {
+          g_autoptr (GError) local = NULL;
+          AcPacket packet;
+
+          if (!ac_packets_read_packet (file, buffer, &packet, &local))
+            {
+              if (local == NULL)
+                g_set_error (&local, G_FILE_ERROR, G_FILE_ERROR_IO,
+                             "the encoded chapters' spool file is short");
+              g_propagate_error (error, g_steal_pointer (&local));
+              return FALSE;
+            }
+          if (k == 0)
+            {
+              first_pts = packet.pts;
+              if (!have_first)
+                self->first_pts = first_pts;
+              have_first = TRUE;
+              /* The chapter's input starts at its pts 0: after its priming. */
+              chapter->start = self->offset + self->first_pts - first_pts;
+            }
+          if (!spool_packet (self, &packet, first_pts, error))
+            return FALSE;
+          length += packet.duration;
+        }
+      if (i > 0)
+        g_array_index (self->chapters, AcChapter, i - 1).end = chapter->start;
+      self->offset += length;
+    }
+  /* What plays: every packet, less the first chapter's priming. */
+  *total = self->offset + self->first_pts;
+  if (n > 0)
+    g_array_index (self->chapters, AcChapter, n - 1).end = *total;
+  return TRUE;
 }
 
 static gboolean
@@ -601,7 +622,9 @@ ac_book_end (AcBookGroup *self, GError **error)
       : self->encoder != NULL
         ? !ac_encoder_finish (self->encoder, error) || !write_packets (self, error)
       : self->packets ? !write_packets (self, error)
-                      : !write_pcm (self, gain_db, total, error))
+      : ac_format_is_sndfile (self->format)
+        ? !write_pcm (self, gain_db, total, error)
+        : !encode_chapters (self, gain_db, &total, error) || !write_packets (self, error))
     {
       json_array_unref (chapters);
       return NULL;

@@ -42,13 +42,7 @@ static gboolean
 on_packet (gpointer user_data, const AVPacket *packet, GError **error)
 {
   AcEncodeGroup *self = user_data;
-  int frame_size = ac_encoder_get_context (self->encoder)->frame_size;
-  /* A packet decodes to a whole frame whatever its duration says: the
-   * encoder shortens the last one to trim the padding, which is right at
-   * the end of a file but would shift every later chapter in a book.
-   * The padding stays, as silence at the chapter's end, and the book's
-   * timestamps are what players decode. */
-  gint64 duration = frame_size > 0 ? frame_size : packet->duration;
+  gint64 duration = ac_encoder_packet_duration (self->encoder, packet);
 
   if (!self->has_first_pts)
     {
@@ -79,6 +73,36 @@ on_pcm (gpointer user_data, const float *frames, gsize n_frames, GError **error)
   return TRUE;
 }
 
+/* The chapter's format: auto follows the loudness the book will get. A
+ * preset's gain is measured over the whole book and must come before
+ * encoding, so the chapter stays PCM and audio-concat encodes it after the
+ * gain (chapters still in parallel); without one it is encoded here. */
+static gboolean
+encode_format (const AcEncodeSettings *settings, AcFormat *format, GError **error)
+{
+  AcLoudnessPreset preset;
+
+  if (!ac_loudness_preset_parse (settings->loudness != NULL ? settings->loudness : "none", &preset,
+                                 error))
+    return FALSE;
+  if (settings->format == NULL || strcmp (settings->format, "auto") == 0)
+    {
+      *format = preset == AC_LOUDNESS_NONE ? AC_FORMAT_AAC : AC_FORMAT_PCM;
+      return TRUE;
+    }
+  if (!ac_format_parse (settings->format, NULL, format, error))
+    return FALSE;
+  if (preset != AC_LOUDNESS_NONE && *format != AC_FORMAT_PCM)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
+                   "loudness “%s” is one gain over the whole book, applied by audio-concat "
+                   "before encoding: set audio-encode's format to auto or pcm, not %s",
+                   settings->loudness, settings->format);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 AcEncodeGroup *
 ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **error)
 {
@@ -86,7 +110,7 @@ ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **er
   AcConcatConfig config = { 0 };
   AcPcmFormat in;
 
-  if (!ac_format_parse (settings->format, NULL, &self->format, error))
+  if (!encode_format (settings, &self->format, error))
     return NULL;
   if (self->format != AC_FORMAT_AAC && self->format != AC_FORMAT_MP3 &&
       self->format != AC_FORMAT_OPUS && self->format != AC_FORMAT_PCM)

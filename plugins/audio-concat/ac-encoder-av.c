@@ -294,3 +294,14 @@ ac_encoder_get_frames (const AcEncoder *self)
 {
   return self->next_pts;
 }
+
+/* A packet decodes to a whole frame whatever its duration says: the
+ * encoder shortens the last one to trim the padding, which is right at
+ * the end of a file but would shift every later chapter in a book. The
+ * padding stays, as silence at the chapter's end, and the book's
+ * timestamps are what players decode. */
+gint64
+ac_encoder_packet_duration (const AcEncoder *self, const AVPacket *packet)
+{
+  return self->context->frame_size > 0 ? self->context->frame_size : packet->duration;
+}

@@ -208,8 +208,17 @@ gboolean ac_encoder_finish (AcEncoder *encoder, GError **error);
 const AVCodecContext *ac_encoder_get_context (const AcEncoder *encoder);
 /* The frames the encoder was given: the content, without its priming. */
 gint64 ac_encoder_get_frames (const AcEncoder *encoder);
+/* The duration a chapter's packet takes in a book: a whole frame, whatever
+ * the packet says (the encoder shortens the last one). */
+gint64 ac_encoder_packet_duration (const AcEncoder *encoder, const AVPacket *packet);
 void ac_encoder_free (AcEncoder *encoder);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcEncoder, ac_encoder_free)
+
+/* ac-spool.c: unlinked temporary files in the work directory */
+
+FILE *ac_spool_open (const char *work_dir, GError **error);
+gboolean ac_spool_write (FILE *spool, const void *data, gsize size, GError **error);
+gboolean ac_spool_rewind (FILE *spool, GError **error);
 
 /* ac-packets.c: the encoded-chapter intermediate (little-endian records) */
 
@@ -279,12 +288,42 @@ gboolean ac_muxer_close (AcMuxer *muxer, GError **error);
 void ac_muxer_free (AcMuxer *muxer);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcMuxer, ac_muxer_free)
 
+/* ac-chapter-pool.c: a book's spooled float PCM, with one gain, encoded
+ * one chapter per encoder on a few threads */
+
+typedef struct
+{
+  const AcEncoderConfig *encoder;
+  FILE *pcm;  /* interleaved float at the encoder's rate and channels, from byte 0 */
+  float gain; /* linear */
+  const char *work_dir;
+  guint n_threads; /* 0: one per processor */
+} AcChapterPoolConfig;
+
+typedef struct _AcChapterPool AcChapterPool;
+
+/* Encodes chapter k = frames [@bounds[k], @bounds[k + 1]) of the PCM, for
+ * k < @n_chapters, and returns when all are done. */
+AcChapterPool *ac_chapter_pool_encode (const AcChapterPoolConfig *config,
+                                       const gint64 *bounds,
+                                       guint n_chapters,
+                                       GError **error);
+const AcStreamInfo *ac_chapter_pool_get_info (const AcChapterPool *pool);
+/* The file to read chapter @index's packets from with
+ * ac_packets_read_packet, positioned at the first of its @n_packets. */
+FILE *ac_chapter_pool_chapter (AcChapterPool *pool,
+                               guint index,
+                               guint64 *n_packets,
+                               GError **error);
+void ac_chapter_pool_free (AcChapterPool *pool);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcChapterPool, ac_chapter_pool_free)
+
 /* ac-encode-group.c: one chapter's members into one encoded chapter (the
  * audio-encode stage's group) */
 
 typedef struct
 {
-  const char *format; /* aac, mp3, opus, pcm */
+  const char *format; /* auto, aac, mp3, opus, pcm */
   gint64 sample_rate; /* 0: the first member's */
   gint64 channels;    /* 0: the first member's */
   gint64 bitrate_kbps;
@@ -292,6 +331,7 @@ typedef struct
   gint64 sentence_gap_ms;
   gint64 paragraph_gap_ms;
   gint64 chapter_gap_ms;
+  const char *loudness; /* with format auto: none gives aac, a preset pcm */
 } AcEncodeSettings;
 
 typedef struct _AcEncodeGroup AcEncodeGroup;
@@ -325,6 +365,7 @@ typedef struct
   const char *description;
   const char *date;
   const char *cover;
+  gint64 encode_threads; /* loudness into an encoded format: 0 = one per processor */
 } AcBookSettings;
 
 typedef struct _AcBookGroup AcBookGroup;

@@ -18,12 +18,12 @@
 
 #include "ac.h"
 
-static const char *const encode_format_choices[] = { "aac", "mp3", "opus", "pcm", NULL };
+static const char *const encode_format_choices[] = { "auto", "aac", "mp3", "opus", "pcm", NULL };
+static const char *const loudness_choices[] = { "none", "r128", "podcast", "acx", NULL };
 static const char *const aac_coder_choices[] = { "fast", "twoloop", "anmr", NULL };
 static const char *const book_format_choices[] = {
   "auto", "m4b", "m4a", "mp3", "opus", "flac", "wav", "rf64", NULL,
 };
-static const char *const loudness_choices[] = { "none", "r128", "podcast", "acx", NULL };
 
 #define GAP_ROWS(S, sentence, paragraph, chapter)                                              \
   SUTRA_PARAM_ROW_INT ("sentence_gap_ms", S, sentence_gap_ms, sentence, 0, 60000, 0,           \
@@ -49,12 +49,23 @@ static const SutraParamInfo encode_params[] = {
   SUTRA_PARAM_ROW_ENUM ("format",
                         AcEncodeSettings,
                         format,
-                        "aac",
+                        "auto",
                         encode_format_choices,
                         0,
-                        "What a chapter becomes: aac (for m4b/m4a), mp3, opus, or pcm (16-bit, "
-                        "for wav/flac or for loudness normalisation in audio-concat)."),
-  CODEC_ROWS (AcEncodeSettings), GAP_ROWS (AcEncodeSettings, 250, 700, 2000), SUTRA_PARAM_ROW_END
+                        "What a chapter becomes: aac (for m4b/m4a), mp3, opus, pcm (16-bit, "
+                        "for wav/flac or for loudness normalisation in audio-concat), or auto: "
+                        "aac, or pcm when loudness names a preset."),
+  CODEC_ROWS (AcEncodeSettings), GAP_ROWS (AcEncodeSettings, 250, 700, 2000),
+  SUTRA_PARAM_ROW_ENUM ("loudness",
+                        AcEncodeSettings,
+                        loudness,
+                        "none",
+                        loudness_choices,
+                        0,
+                        "The preset audio-concat normalises the book to (set both stages alike): "
+                        "with format auto, a preset keeps the chapter as PCM, to be encoded "
+                        "after the book's gain; none encodes it here."),
+  SUTRA_PARAM_ROW_END
 };
 
 static const SutraParamInfo book_params[] = {
@@ -81,7 +92,18 @@ static const SutraParamInfo book_params[] = {
                         0,
                         "Normalise the whole book with one gain: r128 (-23 LUFS), podcast (-19 "
                         "LUFS mono, -16 stereo, true peak -1 dBTP) or acx (RMS -20 dB, peak "
-                        "-3 dB); needs PCM members."),
+                        "-3 dB); needs PCM members (audio-encode's format auto with the same "
+                        "loudness, or pcm)."),
+  SUTRA_PARAM_ROW_INT ("encode_threads",
+                       AcBookSettings,
+                       encode_threads,
+                       0,
+                       0,
+                       1024,
+                       0,
+                       "With a loudness preset into m4b, m4a, mp3 or opus: chapters encoded at "
+                       "once, one thread each; 0 is one per processor. The bytes do not depend "
+                       "on it."),
   SUTRA_PARAM_ROW_STRING ("title",
                           AcBookSettings,
                           title,

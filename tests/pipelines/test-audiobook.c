@@ -27,11 +27,11 @@ source_path (const char *relative)
   return g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), relative, NULL);
 }
 
-/* argv for `sutra run pipelines/audiobook.json` on the sample book into
- * @output, with @job (or --no-job) and extra `--set`s (or NULL): @set holds
- * one or more NAME=VALUE separated by spaces. */
+/* argv for `sutra run pipelines/audiobook.json` on @input (NULL: the
+ * sample book) into @output, with @job (or --no-job) and extra `--set`s
+ * (NULL-terminated, or NULL). */
 static GPtrArray *
-audiobook_args (const char *output, const char *job, const char *set)
+audiobook_args_for (const char *input, const char *output, const char *job, const char *const *sets)
 {
   GPtrArray *args = g_ptr_array_new_with_free_func (g_free);
 
@@ -39,22 +39,26 @@ audiobook_args (const char *output, const char *job, const char *set)
   g_ptr_array_add (args, g_strdup ("run"));
   g_ptr_array_add (args, source_path ("pipelines/audiobook.json"));
   {
-    g_autofree char *book = source_path ("data/sample-book.txt");
+    g_autofree char *book = input != NULL ? g_strdup (input) : source_path ("data/sample-book.txt");
 
     g_ptr_array_add (args, g_strdup_printf ("--set=input=%s", book));
   }
   g_ptr_array_add (args, g_strdup_printf ("--set=output=%s", output));
-  if (set != NULL)
-    {
-      g_auto (GStrv) sets = g_strsplit (set, " ", -1);
-
-      for (guint i = 0; sets[i] != NULL; i++)
-        g_ptr_array_add (args, g_strdup_printf ("--set=%s", sets[i]));
-    }
+  for (guint i = 0; sets != NULL && sets[i] != NULL; i++)
+    g_ptr_array_add (args, g_strdup_printf ("--set=%s", sets[i]));
   g_ptr_array_add (args, job != NULL ? g_strdup_printf ("--job=%s", job) : g_strdup ("--no-job"));
   g_ptr_array_add (args, g_strdup ("--quiet"));
   g_ptr_array_add (args, NULL);
   return args;
+}
+
+/* The sample book into @output, with @job and one `--set` (or NULL). */
+static GPtrArray *
+audiobook_args (const char *output, const char *job, const char *set)
+{
+  const char *const sets[] = { set, NULL };
+
+  return audiobook_args_for (NULL, output, job, sets);
 }
 
 /* Runs sutra to the end; it must succeed. */
@@ -179,15 +183,21 @@ test_audiobook_workers (void)
   if (!have_ffprobe ())
     return;
   {
-    g_autoptr (GPtrArray) args = audiobook_args (one, NULL, "speak.workers=1 encode.workers=1");
+    g_autoptr (GPtrArray) args =
+      audiobook_args_for (NULL, one, NULL,
+                          (const char *const[]){ "speak.workers=1", "encode.workers=1", NULL });
     run_ok (args);
   }
   {
-    g_autoptr (GPtrArray) args = audiobook_args (two, NULL, "speak.workers=2 encode.workers=2");
+    g_autoptr (GPtrArray) args =
+      audiobook_args_for (NULL, two, NULL,
+                          (const char *const[]){ "speak.workers=2", "encode.workers=2", NULL });
     run_ok (args);
   }
   {
-    g_autoptr (GPtrArray) args = audiobook_args (four, NULL, "speak.workers=4 encode.workers=4");
+    g_autoptr (GPtrArray) args =
+      audiobook_args_for (NULL, four, NULL,
+                          (const char *const[]){ "speak.workers=4", "encode.workers=4", NULL });
     run_ok (args);
   }
   check_m4b (two);
@@ -338,11 +348,108 @@ test_audiobook_killed_and_run_again (void)
   assert_same_bytes (reference, output);
 }
 
+/* A short book of the test's own: three chapters, a few sentences each. */
+static const char short_book[] =
+  "THE THREE BELLS\n\n"
+  "A short book written for sutra's tests.\n\n\n"
+  "CHAPTER I. The Small Bell\n\n"
+  "The small bell hung over the bakery door. It rang whenever anyone came in, "
+  "and the baker knew every customer by the way the bell sounded.\n\n\n"
+  "CHAPTER II. The Ship's Bell\n\n"
+  "Down at the harbour, the ship's bell rang the hours of the watch. Sailors "
+  "slept and woke by it, and nobody on board ever needed a clock.\n\n\n"
+  "CHAPTER III. The Great Bell\n\n"
+  "The great bell in the tower rang only on feast days. When it did, the "
+  "whole town stopped to listen, and the pigeons rose from every roof.\n";
+
+/* The book's integrated loudness and true peak as FFmpeg's ebur128
+ * filter measures the file (a meter other than the plugin's). */
+static void
+measure_with_ffmpeg (const char *path, double *lufs, double *true_peak)
+{
+  const char *argv[] = { "ffmpeg", "-nostats",          "-hide_banner", "-i",   path,
+                         "-af",    "ebur128=peak=true", "-f",           "null", "-",
+                         NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  const char *summary, *at;
+  int status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                NULL, NULL, &err, &status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("ffmpeg ebur128 on %s failed: %s", path, err);
+  summary = strstr (err, "Summary:");
+  g_assert_nonnull (summary);
+  at = strstr (summary, "I:");
+  g_assert_nonnull (at);
+  *lufs = g_ascii_strtod (at + 2, NULL);
+  at = strstr (summary, "Peak:");
+  g_assert_nonnull (at);
+  *true_peak = g_ascii_strtod (at + 5, NULL);
+}
+
+static void
+test_audiobook_loudness (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *book = sutra_test_write (dir, "three-bells.txt", short_book, -1);
+  g_autofree char *one = g_build_filename (dir, "one.m4b", NULL);
+  g_autofree char *two = g_build_filename (dir, "two.m4b", NULL);
+  const char *const sets_one[] = { "loudness=r128", "book.encode_threads=1", NULL };
+  const char *const sets_two[] = { "loudness=r128", "book.encode_threads=2", NULL };
+  const char *probe[] = { "ffprobe", "-v", "error", "-show_chapters", "-of", "json", two, NULL };
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  JsonArray *chapters;
+  double lufs = 0, true_peak = 0;
+  int status = 0;
+
+  g_test_summary ("pipelines/audiobook.json with --set loudness=r128 on a short book: chapters "
+                  "encoded in parallel after one gain, the M4B at -23 LUFS (within 1 LU, as "
+                  "FFmpeg's ebur128 filter measures it) with its three chapters, byte-identical "
+                  "with 1 and 2 encoding threads");
+  if (!have_ffprobe ())
+    return;
+  {
+    g_autoptr (GPtrArray) args = audiobook_args_for (book, one, NULL, sets_one);
+    run_ok (args);
+  }
+  {
+    g_autoptr (GPtrArray) args = audiobook_args_for (book, two, NULL, sets_two);
+    run_ok (args);
+  }
+  assert_same_bytes (one, two);
+
+  g_spawn_sync (NULL, (char **) probe, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                NULL, &out, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  json_parser_load_from_data (parser, out, -1, &error);
+  g_assert_no_error (error);
+  chapters =
+    json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "chapters");
+  g_assert_cmpuint (json_array_get_length (chapters), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (
+                     json_object_get_object_member (json_array_get_object_element (chapters, 1),
+                                                    "tags"),
+                     "title"),
+                   ==, "CHAPTER II. The Ship's Bell");
+
+  measure_with_ffmpeg (two, &lufs, &true_peak);
+  g_test_message ("r128 book: %.1f LUFS, true peak %.1f dBTP", lufs, true_peak);
+  g_assert_cmpfloat (fabs (lufs - -23.0), <=, 1.0);
+  g_assert_cmpfloat (true_peak, <=, -1.0 + 0.5);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   g_test_add_func ("/pipelines/audiobook/workers", test_audiobook_workers);
+  g_test_add_func ("/pipelines/audiobook/loudness", test_audiobook_loudness);
   g_test_add_func ("/pipelines/audiobook/killed-and-run-again",
                    test_audiobook_killed_and_run_again);
   return g_test_run ();

@@ -562,6 +562,170 @@ test_loudness (Fixture *f, gconstpointer data)
     }
 }
 
+/* The chapters' starts in the book's metadata, and its duration. */
+static GArray *
+book_starts (SutraItem *book, gint64 *duration)
+{
+  JsonArray *list = json_object_get_array_member (sutra_item_get_meta (book), "chapters");
+  GArray *starts = g_array_new (FALSE, FALSE, sizeof (gint64));
+
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      gint64 start =
+        json_object_get_int_member (json_array_get_object_element (list, i), "start_frames");
+
+      g_array_append_val (starts, start);
+    }
+  *duration = sutra_item_get_meta_int (book, "duration_frames", -1);
+  return starts;
+}
+
+/* Loudness into encoded formats: audio-encode keeps the chapters as PCM
+ * (format auto with the preset), audio-concat measures the whole book,
+ * and encodes each chapter after the one gain, several at once. The file
+ * read back measures within 1 LU of the preset; the chapters start where
+ * the same chapters encoded by audio-encode (no loudness) start, to the
+ * sample, and the book is as long. */
+static void
+test_loudness_encoded (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    const char *preset;
+    const char *name;
+    double target;
+  } cases[] = {
+    { "r128", "r128.m4b", -23 }, { "podcast", "podcast.m4b", -19 },  { "acx", "acx.m4b", 0 },
+    { "r128", "r128.mp3", -23 }, { "podcast", "podcast.opus", -19 },
+  };
+  g_autoptr (GArray) reference_starts = NULL;
+  gint64 reference_duration = 0;
+
+  {
+    g_autoptr (GPtrArray) chapters =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+    g_autoptr (GArray) frames = g_array_new (FALSE, FALSE, sizeof (guint64));
+    g_autofree char *output = g_build_filename (f->dir, "reference.m4b", NULL);
+    AcBookSettings settings = book_settings (output);
+    g_autoptr (GError) error = NULL;
+    g_autoptr (SutraItem) book = NULL;
+
+    make_chapters (&encode_defaults, 3, RATE * 2, chapters, frames);
+    book = make_book (&settings, f->dir, chapters, &error);
+    g_assert_no_error (error);
+    reference_starts = book_starts (book, &reference_duration);
+    g_assert_cmpuint (reference_starts->len, ==, 3);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GPtrArray) chapters =
+        g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+      g_autoptr (GArray) frames = g_array_new (FALSE, FALSE, sizeof (guint64));
+      g_autofree char *output = g_build_filename (f->dir, cases[i].name, NULL);
+      AcBookSettings settings = book_settings (output);
+      AcEncodeSettings encode = encode_defaults;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (SutraItem) book = NULL;
+      g_autoptr (GArray) starts = NULL;
+      gint64 duration;
+      AcLoudnessResult result;
+
+      encode.format = "auto";
+      encode.loudness = cases[i].preset;
+      settings.loudness = cases[i].preset;
+      settings.encode_threads = 2;
+      make_chapters (&encode, 3, RATE * 2, chapters, frames);
+      g_assert_cmpstr (sutra_item_get_media_type (chapters->pdata[0]), ==, AC_MEDIA_RAW);
+      book = make_book (&settings, f->dir, chapters, &error);
+      g_assert_no_error (error);
+      measure_file (output, &result);
+      g_test_message ("%s into %s: %.2f LUFS, true peak %.2f dBTP, RMS %.2f dB, peak %.2f dB",
+                      cases[i].preset, cases[i].name, result.integrated_lufs, result.true_peak_dbtp,
+                      result.rms_dbfs, result.sample_peak_dbfs);
+      if (cases[i].target != 0)
+        {
+          g_assert_cmpfloat (fabs (result.integrated_lufs - cases[i].target), <=, 1.0);
+          g_assert_cmpfloat (result.true_peak_dbtp, <=, -1.0 + 0.5);
+        }
+      else
+        {
+          g_assert_cmpfloat (result.rms_dbfs, >=, -23);
+          g_assert_cmpfloat (result.rms_dbfs, <=, -18);
+          /* The encoder's peaks are not the PCM's: AAC lets some overshoot. */
+          g_assert_cmpfloat (result.sample_peak_dbfs, <=, -3 + 0.5);
+        }
+      g_assert_cmpstr (sutra_item_get_meta_string (book, "loudness_preset", NULL), ==,
+                       cases[i].preset);
+      starts = book_starts (book, &duration);
+      g_assert_cmpuint (starts->len, ==, 3);
+      if (g_str_has_suffix (cases[i].name, ".m4b"))
+        {
+          gint64 chpl_starts[3];
+          char *chpl_titles[3];
+
+          g_assert_cmpint (duration, ==, reference_duration);
+          g_assert_cmpuint (read_chpl (output, chpl_starts, chpl_titles, 3), ==, 3);
+          for (guint c = 0; c < 3; c++)
+            {
+              g_assert_cmpint (g_array_index (starts, gint64, c), ==,
+                               g_array_index (reference_starts, gint64, c));
+              g_assert_cmpint (av_rescale_rnd (chpl_starts[c], RATE, 10000000, AV_ROUND_NEAR_INF),
+                               ==, g_array_index (starts, gint64, c));
+              g_free (chpl_titles[c]);
+            }
+        }
+      else
+        {
+          /* MP3 and Opus: chapter marks as the file says (milliseconds). */
+          AVFormatContext *s = ac_test_open (output);
+          int rate = s->streams[0]->codecpar->sample_rate;
+
+          if (strcmp (cases[i].name, "r128.mp3") == 0)
+            {
+              g_assert_cmpuint (s->nb_chapters, ==, 3);
+              for (guint c = 0; c < 3; c++)
+                g_assert_cmpint (ABS (av_rescale_q (s->chapters[c]->start,
+                                                    s->chapters[c]->time_base,
+                                                    (AVRational){ 1, rate }) -
+                                      g_array_index (starts, gint64, c)),
+                                 <=, rate / 1000 + 1);
+            }
+          avformat_close_input (&s);
+        }
+    }
+}
+
+/* The same book with one encoding thread and with three: the same bytes
+ * (each chapter has an encoder of its own; timing decides which thread
+ * takes it, not what it becomes). */
+static void
+test_loudness_threads (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GPtrArray) chapters =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GArray) frames = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autofree char *one = g_build_filename (f->dir, "one.m4b", NULL);
+  g_autofree char *three = g_build_filename (f->dir, "three.m4b", NULL);
+  AcEncodeSettings encode = encode_defaults;
+
+  encode.format = "pcm";
+  make_chapters (&encode, 7, RATE / 2, chapters, frames);
+  for (guint run = 0; run < 2; run++)
+    {
+      AcBookSettings settings = book_settings (run == 0 ? one : three);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (SutraItem) book = NULL;
+
+      settings.loudness = "r128";
+      settings.encode_threads = run == 0 ? 1 : 3;
+      book = make_book (&settings, f->dir, chapters, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (sutra_item_get_meta_int (book, "chapter_count", 0), ==, 7);
+    }
+  g_assert_true (ac_test_files_equal (one, three));
+}
+
 /* Empty chunks (text the speech stage could not speak) and a chapter of
  * nothing but empty chunks do not fail the book. */
 static void
@@ -706,6 +870,23 @@ test_errors (Fixture *f, gconstpointer data)
   g_assert_null (book);
   g_assert_nonnull (strstr (error->message, "format to pcm"));
   g_clear_error (&error);
+
+  /* audio-encode refuses to encode a chapter the book will normalise. */
+  {
+    AcEncodeSettings encode = encode_defaults;
+    g_autoptr (SutraItem) root = sutra_item_new_root ("book", 0, NULL, NULL);
+    g_autoptr (SutraItem) chapter = make_chapter (root, 0, NULL);
+    g_autoptr (SutraItem) chunk =
+      ac_test_chunk (chapter, 0, ac_test_sine_s16 (RATE, RATE, 1, 440, 0.3), "s16le", RATE, 1,
+                     TRUE);
+    g_autoptr (AcEncodeGroup) group = NULL;
+
+    encode.loudness = "r128";
+    group = ac_encode_begin (&encode, chunk, &error);
+    g_assert_null (group);
+    g_assert_nonnull (strstr (error->message, "format to auto or pcm"));
+    g_clear_error (&error);
+  }
   g_assert_false (g_file_test (m4b, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (mp3, G_FILE_TEST_EXISTS));
 }
@@ -728,6 +909,10 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/audio-concat/book/loudness", Fixture, NULL, fixture_set_up, test_loudness,
               fixture_tear_down);
+  g_test_add ("/audio-concat/book/loudness-encoded", Fixture, NULL, fixture_set_up,
+              test_loudness_encoded, fixture_tear_down);
+  g_test_add ("/audio-concat/book/loudness-threads", Fixture, NULL, fixture_set_up,
+              test_loudness_threads, fixture_tear_down);
   g_test_add ("/audio-concat/book/empty", Fixture, NULL, fixture_set_up, test_empty,
               fixture_tear_down);
   g_test_add ("/audio-concat/book/streaming-memory", Fixture, NULL, fixture_set_up,
