@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests of engine/sutra-memo.c: content keys, entries kept and rebuilt for
+ * another item, seen by another process's store once sealed. */
+
+#include "sutra-memo.h"
+
+#include <string.h>
+
+static const guint8 fingerprint[SUTRA_DIGEST_SIZE] = { 1, 2, 3 };
+
+static char *
+make_store_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("memo-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+/* A text item at @position with metadata from @meta_json (nullable). */
+static SutraItem *
+text_item (const char *id, guint64 position, const char *text, const char *meta_json)
+{
+  SutraItem *item =
+    sutra_item_new_root_from_data (id, position, SUTRA_MEDIA_TEXT_PLAIN, text, strlen (text));
+
+  if (meta_json != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (JsonNode) node = json_from_string (meta_json, &error);
+
+      g_assert_no_error (error);
+      sutra_item_set_meta (item, json_object_ref (json_node_get_object (node)));
+    }
+  return item;
+}
+
+static char *
+meta_text (const SutraItem *item)
+{
+  JsonObject *meta = sutra_item_get_meta (item);
+  g_autoptr (JsonNode) node = NULL;
+
+  if (meta == NULL)
+    return g_strdup ("null");
+  node = json_node_init_object (json_node_alloc (), meta);
+  return json_to_string (node, FALSE);
+}
+
+static gboolean
+same_key (SutraMemo *memo, SutraItem *a, SutraItem *b)
+{
+  guint8 ka[SUTRA_DIGEST_SIZE], kb[SUTRA_DIGEST_SIZE];
+
+  sutra_memo_key (memo, a, ka);
+  sutra_memo_key (memo, b, kb);
+  return memcmp (ka, kb, SUTRA_DIGEST_SIZE) == 0;
+}
+
+static void
+test_memo_keys (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  const char *const keyed[] = { "language", NULL };
+  SutraStore *store = sutra_store_open (dir, &error);
+  g_autoptr (SutraMemo) all = NULL;
+  g_autoptr (SutraMemo) some = NULL;
+  g_autoptr (SutraMemo) salted = NULL;
+  g_autoptr (SutraItem) a =
+    text_item ("book/0001", 1, "Hello.", "{\"language\": \"en\", \"x\": 1}");
+  g_autoptr (SutraItem) moved =
+    text_item ("other/0042", 42, "Hello.", "{\"x\": 2, \"language\": \"en\"}");
+  g_autoptr (SutraItem) reordered =
+    text_item ("book/0001", 1, "Hello.", "{\"x\": 1, \"language\": \"en\"}");
+  g_autoptr (SutraItem) french = text_item ("book/0001", 1, "Hello.", "{\"language\": \"fr\"}");
+  g_autoptr (SutraItem) bare = text_item ("book/0001", 1, "Hello.", NULL);
+  g_autoptr (SutraItem) other_text = text_item ("book/0001", 1, "Hello!", "{\"language\": \"en\"}");
+
+  g_test_summary ("A key is the item's media type, payload and keyed metadata (in any member "
+                  "order), with the stage's fingerprint and salt; never its id or path");
+  g_assert_no_error (error);
+  all = sutra_memo_new (store, fingerprint, NULL, NULL);
+  some = sutra_memo_new (store, fingerprint, NULL, keyed);
+  salted = sutra_memo_new (store, fingerprint, "package 2", keyed);
+
+  /* Id, path and unkeyed members do not count. */
+  g_assert_true (same_key (some, a, moved));
+  g_assert_false (same_key (some, a, french));
+  g_assert_false (same_key (some, a, bare));
+  g_assert_false (same_key (some, a, other_text));
+  /* With every member keyed, member order does not count, values do. */
+  g_assert_true (same_key (all, a, reordered));
+  g_assert_false (same_key (all, a, moved));
+  /* The salt and the keyed members' list are part of it. */
+  {
+    guint8 k1[SUTRA_DIGEST_SIZE], k2[SUTRA_DIGEST_SIZE], k3[SUTRA_DIGEST_SIZE];
+
+    sutra_memo_key (some, a, k1);
+    sutra_memo_key (salted, a, k2);
+    sutra_memo_key (all, moved, k3);
+    g_assert_true (memcmp (k1, k2, SUTRA_DIGEST_SIZE) != 0);
+    sutra_memo_key (all, a, k3);
+    g_assert_true (memcmp (k1, k3, SUTRA_DIGEST_SIZE) != 0);
+  }
+  g_clear_pointer (&all, sutra_memo_free);
+  g_clear_pointer (&some, sutra_memo_free);
+  g_clear_pointer (&salted, sutra_memo_free);
+  sutra_store_close (store);
+}
+
+static void
+test_memo_round_trip (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  const char *const keyed[] = { "language", NULL };
+  SutraStore *store = sutra_store_open (dir, &error);
+  g_autoptr (SutraMemo) memo = NULL;
+  g_autoptr (SutraItem) input =
+    text_item ("book/0001", 1, "Hello.", "{\"language\": \"en\", \"title\": \"One\", \"old\": 1}");
+  g_autoptr (SutraItem) output = NULL;
+  g_autoptr (SutraItem) passed = text_item ("book/0002", 2, "Hola.", "{\"language\": \"es\"}");
+  g_autoptr (SutraItem) again =
+    text_item ("other/0007", 7, "Hello.",
+               "{\"title\": \"Seven\", \"language\": \"en\", \"old\": 3}");
+  g_autoptr (SutraItem) hit = NULL;
+  g_autoptr (SutraItem) hit_passed = NULL;
+  g_autoptr (SutraItem) passed_again =
+    text_item ("other/0008", 8, "Hola.", "{\"language\": \"es\"}");
+  g_autoptr (SutraItem) expected = NULL;
+  guint8 key[SUTRA_DIGEST_SIZE], passed_key[SUTRA_DIGEST_SIZE], again_key[SUTRA_DIGEST_SIZE];
+  g_autofree char *hit_meta = NULL;
+  g_autofree char *expected_meta = NULL;
+  gsize size;
+  const guint8 *data;
+
+  g_test_summary ("What a map made of an item is rebuilt for another item of the same content: "
+                  "its payload and media type, the members it set and removed, and the other "
+                  "item's id, path and other members; an item passed on comes back as itself; "
+                  "found in this store at once, and in another once sealed");
+  g_assert_no_error (error);
+  memo = sutra_memo_new (store, fingerprint, "salt", keyed);
+  /* What a translating map would make: new text and media type,
+   * `language` changed, `old` removed. */
+  output = sutra_item_new_derived_from_data (input, "text/x-spanish", "Hola.", 5);
+  json_object_set_string_member (sutra_item_ensure_meta (output), "language", "es");
+  json_object_remove_member (sutra_item_ensure_meta (output), "old");
+  sutra_memo_key (memo, input, key);
+  sutra_memo_key (memo, passed, passed_key);
+  sutra_memo_key (memo, again, again_key);
+  g_assert_true (memcmp (key, again_key, SUTRA_DIGEST_SIZE) == 0);
+  g_assert_null (sutra_memo_lookup (memo, key, again));
+  g_assert_true (sutra_memo_save (memo, key, input, output, &error));
+  g_assert_no_error (error);
+  g_assert_true (sutra_memo_save (memo, passed_key, passed, passed, &error));
+  g_assert_no_error (error);
+
+  /* This run sees its own entries before the pack is sealed. */
+  hit = sutra_memo_lookup (memo, again_key, again);
+  g_assert_nonnull (hit);
+  g_clear_pointer (&hit, sutra_item_unref);
+  g_clear_pointer (&memo, sutra_memo_free);
+  sutra_store_close (store);
+
+  /* Another job, sharing the store. */
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  memo = sutra_memo_new (store, fingerprint, "salt", keyed);
+  hit = sutra_memo_lookup (memo, again_key, again);
+  g_assert_nonnull (hit);
+  g_assert_cmpstr (sutra_item_get_id (hit), ==, "other/0007");
+  g_assert_cmpint (sutra_item_compare (hit, again), ==, 0);
+  g_assert_cmpstr (sutra_item_get_media_type (hit), ==, "text/x-spanish");
+  data = sutra_item_get_data (hit, &size);
+  g_assert_cmpmem (data, size, "Hola.", 5);
+  /* What the plugin would have made of @again. */
+  expected = sutra_item_new_derived_from_data (again, "text/x-spanish", "Hola.", 5);
+  json_object_set_string_member (sutra_item_ensure_meta (expected), "language", "es");
+  json_object_remove_member (sutra_item_ensure_meta (expected), "old");
+  hit_meta = meta_text (hit);
+  expected_meta = meta_text (expected);
+  g_assert_cmpstr (hit_meta, ==, expected_meta);
+  g_assert_cmpstr (sutra_item_get_meta_string (hit, "language", NULL), ==, "es");
+  g_assert_cmpstr (sutra_item_get_meta_string (hit, "title", NULL), ==, "Seven");
+  g_assert_false (json_object_has_member (sutra_item_get_meta (hit), "old"));
+
+  hit_passed = sutra_memo_lookup (memo, passed_key, passed_again);
+  g_assert_true (hit_passed == passed_again);
+
+  /* Another salt (a new package version) finds nothing. */
+  {
+    g_autoptr (SutraMemo) upgraded = sutra_memo_new (store, fingerprint, "salt 2", keyed);
+    guint8 upgraded_key[SUTRA_DIGEST_SIZE];
+
+    sutra_memo_key (upgraded, again, upgraded_key);
+    g_assert_null (sutra_memo_lookup (upgraded, upgraded_key, again));
+  }
+  g_clear_pointer (&memo, sutra_memo_free);
+  sutra_store_close (store);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  g_test_add_func ("/engine/memo/keys", test_memo_keys);
+  g_test_add_func ("/engine/memo/round-trip", test_memo_round_trip);
+  return g_test_run ();
+}
