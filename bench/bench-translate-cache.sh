@@ -55,8 +55,8 @@ for round in $(seq 1 "$repeat"); do
   echo "round $round second:  $t s  ($(counts "$work/$round/second"))"
   t=$(run rebatch "$round" --set translate.batch=7); echo "$t" >> "$work/rebatch"
   echo "round $round rebatch: $t s  ($(counts "$work/$round/rebatch"))"
-  cmp -s <(cat "$work/$round"/out-first/*) <(cat "$work/$round"/out-second/*) || { echo "outputs differ (second)" >&2; exit 1; }
-  cmp -s <(cat "$work/$round"/out-first/*) <(cat "$work/$round"/out-rebatch/*) || { echo "outputs differ (rebatch)" >&2; exit 1; }
+  diff -r -q "$work/$round/out-first" "$work/$round/out-second" > /dev/null || { echo "outputs differ (second)" >&2; exit 1; }
+  diff -r -q "$work/$round/out-first" "$work/$round/out-rebatch" > /dev/null || { echo "outputs differ (rebatch)" >&2; exit 1; }
   rm -rf "$work/$round"
 done
 first=$(median < "$work/first"); second=$(median < "$work/second"); rebatch=$(median < "$work/rebatch")

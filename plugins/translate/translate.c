@@ -135,9 +135,12 @@ translate_create (const SutraStageContext *context, gconstpointer settings, GErr
         }
       return self;
     }
-  /* A fixed pair starts at once: a missing pair or a tool that cannot
-   * flush fails the run before anything runs. */
-  if (translate_pipe (self, s->pair, error) == NULL)
+  /* A fixed pair is checked at once: a missing pair or a tool that cannot
+   * flush fails the run before anything runs. Its pipeline starts with
+   * the first batch that needs it: with the content cache, a job whose
+   * chunks were all translated before never loads the pair's data
+   * (seconds, on a busy machine). */
+  if (translate_tools (self, s->pair, error) == NULL)
     {
       translate_destroy (self);
       return NULL;

@@ -229,7 +229,7 @@ test_cli_version (void)
   g_test_summary ("sutra --version prints the release and the plugin ABI");
   RUN (&result, dir, "--version");
   g_assert_cmpint (result.status, ==, 0);
-  g_assert_cmpstr (result.out, ==, "sutra 0.1.0 (plugin ABI 2.0)\n");
+  g_assert_cmpstr (result.out, ==, "sutra 0.1.0 (plugin ABI 2.1)\n");
   result_clear (&result);
 }
 

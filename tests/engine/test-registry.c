@@ -164,7 +164,7 @@ static const LoadCase load_cases[] = {
   { "abi-major",
     "abi-major.so",
     SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
-    { "built for sutra plugin ABI 3.0", "loads ABI 2.x up to 2.1", "rebuild it" } },
+    { "built for sutra plugin ABI 3.1", "loads ABI 2.x up to 2.1", "rebuild it" } },
   { "abi-minor-newer",
     "abi-minor.so",
     SUTRA_REGISTRY_ERROR_ABI_MISMATCH,
