@@ -954,7 +954,7 @@ test_cli_plugin_path (void)
   RUN (&result, dir, "inspect", "-P", broken, "identity");
   g_assert_cmpint (result.status, ==, 0);
   sutra_assert_contains (result.err, "warning");
-  sutra_assert_contains (result.err, "abi-major.so: built for sutra plugin ABI 3.0");
+  sutra_assert_contains (result.err, "abi-major.so: built for sutra plugin ABI 3.1");
   sutra_assert_contains (result.out, "sleep_us");
   result_clear (&result);
 }

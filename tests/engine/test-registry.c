@@ -579,8 +579,8 @@ static const ValidateCase validate_cases[] = {
     PLUGIN (.stages = STAGES_OF (
               STAGE_WITH (.params = PARAMS_OF (SUTRA_PARAM_ROW_END), .settings_size = 0))),
     -1, NULL },
-  { "abi-major-older", PLUGIN (.abi_major = 1), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 1.0;" },
-  { "abi-major-newer", PLUGIN (.abi_major = 3), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 3.0;" },
+  { "abi-major-older", PLUGIN (.abi_major = 1), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 1.1;" },
+  { "abi-major-newer", PLUGIN (.abi_major = 3), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 3.1;" },
   { "abi-minor-newer", PLUGIN (.abi_minor = 7), SUTRA_REGISTRY_ERROR_ABI_MISMATCH, "ABI 2.7;" },
   { "plugin-size-missing", PLUGIN (.struct_size = 0), SUTRA_REGISTRY_ERROR_INVALID,
     "struct_size is 0, not that of an ABI 2 SutraPluginInfo: initialise it with "
