@@ -16,7 +16,8 @@
  *   'P'                                   the output was the input itself
  *   'D' u32 n, media type (n bytes)       a derived item
  *       u32 n, changes (n bytes of JSON:  {"set": {...}, "unset": [...]},
- *              or nothing: the metadata is the input's)
+ *              or {"clear": true}: no metadata; or nothing: the
+ *              metadata is the input's)
  *       payload (the rest)
  *
  * Lengths are little-endian. The store checks the frame (key, checksum),
@@ -24,6 +25,13 @@
  */
 #define MEMO_PASSED 'P'
 #define MEMO_DERIVED 'D'
+
+/* This run's own entries are remembered until the store seals its pack
+ * and they can be looked up there; at most this many, so that a run of
+ * millions of items keeps a bounded table (the oldest are forgotten all
+ * at once: a repeat after that is computed again until the pack is
+ * sealed, which costs time, never correctness). */
+#define MEMO_OWN_MAX 65536
 
 struct _SutraMemo
 {
@@ -255,6 +263,9 @@ meta_changes (const SutraItem *input, const SutraItem *output)
 
   if (output->meta == input->meta)
     return NULL;
+  /* No metadata at all, rather than an empty object. */
+  if (output->meta == NULL)
+    return g_string_new ("{\"clear\":true}");
   names = output->meta != NULL ? g_list_sort (json_object_get_members (output->meta), compare_names)
                                : NULL;
   for (GList *l = names; l != NULL; l = l->next)
@@ -325,6 +336,8 @@ sutra_memo_save (SutraMemo *memo,
   if (!sutra_store_put (memo->store, key, bytes, &location, error))
     return FALSE;
   g_mutex_lock (&memo->lock);
+  if (g_hash_table_size (memo->own) >= MEMO_OWN_MAX)
+    g_hash_table_remove_all (memo->own);
   g_hash_table_replace (memo->own, g_bytes_new (key, SUTRA_DIGEST_SIZE),
                         g_memdup2 (&location, sizeof location));
   g_mutex_unlock (&memo->lock);
@@ -359,6 +372,11 @@ apply_changes (SutraItem *output, const char *text, gsize length)
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return FALSE;
   changes = json_node_get_object (root);
+  if (json_object_has_member (changes, "clear"))
+    {
+      sutra_item_set_meta (output, NULL);
+      return TRUE;
+    }
   if (!json_object_has_member (changes, "set") || !json_object_has_member (changes, "unset") ||
       !JSON_NODE_HOLDS_OBJECT (json_object_get_member (changes, "set")) ||
       !JSON_NODE_HOLDS_ARRAY (json_object_get_member (changes, "unset")))

@@ -189,6 +189,24 @@ test_memo_round_trip (void)
   hit_passed = sutra_memo_lookup (memo, passed_key, passed_again);
   g_assert_true (hit_passed == passed_again);
 
+  /* An output with no metadata at all comes back with none. */
+  {
+    g_autoptr (SutraItem) bare_in = text_item ("c/0001", 1, "Bye.", "{\"language\": \"en\"}");
+    g_autoptr (SutraItem) bare_out = sutra_item_new_derived_from_data (bare_in, NULL, "Adiós.", 7);
+    g_autoptr (SutraItem) bare_hit = NULL;
+    guint8 bare_key[SUTRA_DIGEST_SIZE];
+
+    sutra_item_set_meta (bare_out, NULL);
+    sutra_memo_key (memo, bare_in, bare_key);
+    g_assert_true (sutra_memo_save (memo, bare_key, bare_in, bare_out, &error));
+    g_assert_no_error (error);
+    bare_hit = sutra_memo_lookup (memo, bare_key, bare_in);
+    g_assert_nonnull (bare_hit);
+    g_assert_null (sutra_item_get_meta (bare_hit));
+    data = sutra_item_get_data (bare_hit, &size);
+    g_assert_cmpmem (data, size, "Adiós.", 7);
+  }
+
   /* Another salt (a new package version) finds nothing. */
   {
     g_autoptr (SutraMemo) upgraded = sutra_memo_new (store, fingerprint, "salt 2", keyed);
