@@ -319,11 +319,13 @@ checkpoint_sync_commit (guint index, const char *state, gpointer user_data)
  * sutra_job_open()). The lookups happen in the scheduler, before the
  * executor, whatever the stage's isolation. Without a job there is no
  * store, and nothing is cached: a --no-job run keeps nothing, and reads
- * nothing either. */
+ * nothing either; nor does a stage whose outputs are not to be stored
+ * ("checkpoint": false). */
 static void
 open_memo (SutraRun *run, StageRuntime *stage)
 {
-  if (run->job == NULL || !stage->spec->cache_content || stage->info->kind != SUTRA_STAGE_MAP)
+  if (run->job == NULL || !stage->spec->cache_content || !stage->spec->checkpoint ||
+      stage->info->kind != SUTRA_STAGE_MAP)
     return;
   stage->memo =
     sutra_memo_new (run->job->store,
