@@ -3,8 +3,10 @@
  * another item, seen by another process's store once sealed. */
 
 #include "sutra-memo.h"
+#include "sutra-test-util.h"
 
 #include <string.h>
+#include <sys/wait.h>
 
 static const guint8 fingerprint[SUTRA_DIGEST_SIZE] = { 1, 2, 3 };
 
@@ -219,11 +221,141 @@ test_memo_round_trip (void)
   sutra_store_close (store);
 }
 
+/* Runs the sutra executable in @dir; returns its standard output. */
+static char *
+run_sutra (const char *dir, const char *const *args)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *sutra =
+    g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  int status = -1;
+
+  g_strv_builder_add (builder, sutra);
+  g_strv_builder_addv (builder, (const char **) args);
+  argv = g_strv_builder_end (builder);
+  g_spawn_sync (dir, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error);
+  g_assert_no_error (error);
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    g_error ("sutra failed: %s", err);
+  return out;
+}
+
+/* The "mark" stage's cache counters, from `sutra status --json`. */
+static void
+mark_counts (const char *dir, const char *job, gint64 *hits, gint64 *misses)
+{
+  const char *args[] = { "status", "--json", job, NULL };
+  g_autofree char *text = run_sutra (dir, args);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = json_from_string (text, &error);
+  JsonArray *stages;
+
+  g_assert_no_error (error);
+  stages = json_object_get_array_member (json_node_get_object (root), "stages");
+  for (guint i = 0; i < json_array_get_length (stages); i++)
+    {
+      JsonObject *row = json_array_get_object_element (stages, i);
+
+      if (!g_str_equal (json_object_get_string_member (row, "stage"), "mark"))
+        continue;
+      *hits = json_object_get_int_member_with_default (row, "cache_hits", -1);
+      *misses = json_object_get_int_member_with_default (row, "cache_misses", -1);
+      return;
+    }
+  g_assert_not_reached ();
+}
+
+static guint
+count_lines (const char *path)
+{
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  return sutra_test_count (text, "\n");
+}
+
+static void
+test_memo_second_job (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autoptr (GString) lines = g_string_new (NULL);
+  g_autofree char *input = NULL;
+  g_autofree char *pipeline = NULL;
+  g_autofree char *count = g_build_filename (dir, "count", NULL);
+  char *texts[3] = { NULL, NULL, NULL };
+  gint64 hits[3], misses[3];
+  guint calls[3];
+
+  g_test_summary ("A map cached by content gives the plugin only what no job sharing the "
+                  "store has seen: a second job of the same lines in other batches, its "
+                  "workers in processes, calls the plugin for nothing and writes the same "
+                  "bytes; one with other parameters computes everything again");
+  g_test_bug ("12");
+  /* 40 lines, 10 distinct texts. */
+  for (guint i = 0; i < 40; i++)
+    g_string_append_printf (lines, "text %u\n", (i * 7) % 10);
+  input = sutra_test_write (dir, "in.txt", lines->str, lines->len);
+  /* fault with mark_on "*" prefixes every text: a pure function of it.
+   * count_file gets a line per item the plugin is given. */
+  pipeline = sutra_test_write (
+    dir, "memo.json",
+    "{ \"sutra\": 1, \"stages\": {\n"
+    "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"in.txt\", "
+    "\"format\": \"lines\" } },\n"
+    "  \"mark\": { \"plugin\": \"fault\", \"input\": \"read\", \"cache\": \"content\", "
+    "\"params\": { \"mark_on\": \"*\", \"mark\": \"${mark}\", \"count_file\": \"count\" } },\n"
+    "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"mark\", \"params\": { "
+    "\"path\": \"${out}\" } } } }\n",
+    -1);
+  for (guint run = 0; run < 3; run++)
+    {
+      g_autofree char *job = g_strdup_printf ("job%u", run);
+      g_autofree char *output = g_strdup_printf ("out=out%u.jsonl", run);
+      const char *mark = run == 2 ? "mark=+" : "mark=*";
+      const char *batch = run == 1 ? "mark.batch=3" : "mark.batch=4";
+      const char *isolation = run == 1 ? "mark.isolation=process" : "mark.isolation=thread";
+      const char *args[] = { "run",       "-q",    "--job",   job,     "--cache", "cache",
+                             "memo.json", "--set", output,    "--set", mark,      "--set",
+                             batch,       "--set", isolation, NULL };
+      g_autofree char *printed = NULL;
+      g_autofree char *written = g_strdup_printf ("%s/out%u.jsonl", dir, run);
+      guint before = count_lines (count);
+
+      printed = run_sutra (dir, args);
+      calls[run] = count_lines (count) - before;
+      mark_counts (dir, job, &hits[run], &misses[run]);
+      g_assert_true (g_file_get_contents (written, &texts[run], NULL, NULL));
+    }
+  /* The first job computed each distinct text once: the rest were hits,
+   * from its own entries. */
+  g_assert_cmpint (misses[0], ==, 10);
+  g_assert_cmpint (hits[0], ==, 30);
+  g_assert_cmpuint (calls[0], ==, 10);
+  /* The second computed nothing. */
+  g_assert_cmpint (hits[1], ==, 40);
+  g_assert_cmpint (misses[1], ==, 0);
+  g_assert_cmpuint (calls[1], ==, 0);
+  g_assert_cmpstr (texts[1], ==, texts[0]);
+  sutra_assert_contains (texts[0], "\"*text 3\"");
+  /* Other parameters: other keys. */
+  g_assert_cmpint (misses[2], ==, 10);
+  g_assert_cmpuint (calls[2], ==, 10);
+  sutra_assert_contains (texts[2], "\"+text 3\"");
+  for (guint run = 0; run < 3; run++)
+    g_free (texts[run]);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
   g_test_add_func ("/engine/memo/keys", test_memo_keys);
   g_test_add_func ("/engine/memo/round-trip", test_memo_round_trip);
+  g_test_add_func ("/engine/memo/second-job", test_memo_second_job);
   return g_test_run ();
 }
