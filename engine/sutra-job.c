@@ -46,7 +46,7 @@ snapshot_hash (const char *text)
  * the keys of its stored results do; see note_execution_changes()). */
 static const char *const execution_keys[] = {
   "workers",  "queue",      "batch",      "devices",    "isolation", "timeout_ms", "retry",
-  "on_error", "on_missing", "checkpoint", "rate_limit", "comment",   NULL,
+  "on_error", "on_missing", "checkpoint", "rate_limit", "comment",   "cache",      NULL,
 };
 
 /* The failure policy: changed after a failure, the stage's failed items
