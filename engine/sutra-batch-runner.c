@@ -252,7 +252,7 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
 
 /* Maps, gathers and sinks. Returns the batch's outputs in stream order. */
 static GPtrArray *
-process_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
+process_uncached (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
 {
   SutraStageKind kind = stage->info->kind;
   g_autoptr (GPtrArray) outputs = NULL;
@@ -339,6 +339,107 @@ process_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErro
   result = assemble (stage, batch, per_item);
   sutra_contract_per_item_free (per_item);
   return result;
+}
+
+/* A map cached by content (sutra-memo.h): every data item is looked up,
+ * and only the misses go to the plugin, as a batch of their own through
+ * the usual path (the rate limit, retries, item by item after a failure),
+ * so a batch of hits calls nothing. What the plugin made of each miss is
+ * kept; then hits and computed outputs are laid out in stream order with
+ * the markers, as the plugin would have made them. A miss that failed
+ * (on_error: skip) has no output, and is looked up again next time. */
+static GPtrArray *
+process_cached (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
+{
+  guint n = batch->data->len, n_misses = 0, computed_index = 0, data_index = 0;
+  g_autofree guint8 *keys = g_malloc ((gsize) n * SUTRA_DIGEST_SIZE);
+  g_autoptr (GPtrArray) found = g_ptr_array_new_full (n, (GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) computed = NULL;
+  g_autoptr (GPtrArray) result = NULL;
+  LineageMemo memo = { NULL, NULL };
+
+  for (guint i = 0; i < n; i++)
+    {
+      SutraItem *input = batch->data->pdata[i];
+      SutraItem *output;
+
+      sutra_memo_key (stage->memo, input, keys + (gsize) i * SUTRA_DIGEST_SIZE);
+      output = sutra_memo_lookup (stage->memo, keys + (gsize) i * SUTRA_DIGEST_SIZE, input);
+      n_misses += output == NULL;
+      g_ptr_array_add (found, output);
+    }
+  COUNTER_ADD (stage->counters.n_memo_hits, n - n_misses);
+  COUNTER_ADD (stage->counters.n_memo_misses, n_misses);
+
+  if (n_misses > 0)
+    {
+      Batch misses = { 0 };
+
+      /* The misses' batch owns a reference to each entry, as a batch does
+       * (assemble_direct() may drop it); failures are recorded under the
+       * whole batch's key, which is what resume looks them up by. */
+      misses.seq = batch->seq;
+      misses.entries = g_ptr_array_new_full (n_misses, (GDestroyNotify) sutra_item_unref);
+      misses.data = g_ptr_array_new_full (n_misses, NULL);
+      misses.has_key = batch->has_key;
+      memcpy (misses.key, batch->key, SUTRA_DIGEST_SIZE);
+      for (guint i = 0; i < n; i++)
+        if (found->pdata[i] == NULL)
+          {
+            g_ptr_array_add (misses.entries, sutra_item_ref (batch->data->pdata[i]));
+            g_ptr_array_add (misses.data, batch->data->pdata[i]);
+          }
+      computed = process_uncached (stage, executor, &misses, error);
+      batch->n_failed += misses.n_failed;
+      g_ptr_array_unref (misses.data);
+      g_ptr_array_unref (misses.entries);
+      if (computed == NULL)
+        return NULL;
+    }
+
+  result = g_ptr_array_new_full (batch->entries->len, (GDestroyNotify) sutra_item_unref);
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SutraItem *entry = batch->entries->pdata[i];
+      const guint8 *key;
+      SutraItem *output;
+
+      if (sutra_item_is_marker (entry))
+        {
+          g_ptr_array_add (result, sutra_item_ref (entry));
+          continue;
+        }
+      key = keys + (gsize) data_index * SUTRA_DIGEST_SIZE;
+      output = g_steal_pointer (&found->pdata[data_index++]);
+      if (output != NULL)
+        {
+          g_ptr_array_add (result,
+                           sutra_checkpoint_take_lineage (stage->checkpoint, output, entry, &memo));
+          continue;
+        }
+      /* A map's output keeps its input's path (the contract checked it):
+       * the next computed output is this entry's, unless it failed. */
+      output = computed_index < computed->len ? computed->pdata[computed_index] : NULL;
+      if (output == NULL || output->depth != entry->depth ||
+          sutra_item_compare (output, entry) != 0)
+        continue;
+      computed_index++;
+      if (!sutra_memo_save (stage->memo, key, entry, output, error))
+        {
+          g_prefix_error (error, "stage “%s”: ", stage->spec->name);
+          return NULL;
+        }
+      g_ptr_array_add (result, sutra_item_ref (output));
+    }
+  return g_steal_pointer (&result);
+}
+
+static GPtrArray *
+process_batch (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GError **error)
+{
+  if (stage->memo != NULL && stage->info->kind == SUTRA_STAGE_MAP && batch->data->len > 0)
+    return process_cached (stage, executor, batch, error);
+  return process_uncached (stage, executor, batch, error);
 }
 
 /* A split's batch is done: @outputs computed, or taken from the store

@@ -1209,6 +1209,9 @@ record_progress (SutraCheckpoint *checkpoint)
                                stats.n_in, stats.n_out, stats.n_failed,
                                stats.n_cached + stats.n_resumed, stats.n_total,
                                (now - stats.started_us) / 1e6);
+      if (stats.cache_hits + stats.cache_misses > 0)
+        sutra_journal_set_cache_counts (checkpoint->job->journal, stage->spec->name,
+                                        stats.cache_hits, stats.cache_misses);
     }
   g_mutex_unlock (&checkpoint->progress_lock);
 }
@@ -1296,6 +1299,9 @@ sutra_checkpoint_stage_finished (SutraCheckpointStage *stage,
                            done ? stage->complete_key : NULL, stats->n_in, stats->n_out,
                            stats->n_failed, stats->n_cached + stats->n_resumed, stats->n_total,
                            seconds);
+  if (stats->cache_hits + stats->cache_misses > 0)
+    sutra_journal_set_cache_counts (checkpoint->job->journal, stage->spec->name, stats->cache_hits,
+                                    stats->cache_misses);
   stage->final_state_recorded = TRUE;
   g_mutex_unlock (&checkpoint->progress_lock);
   /* What this stage stored is complete: make it durable now, while the

@@ -21,6 +21,8 @@ typedef struct
   char *state;
   guint64 done, failed, cached, total;
   double seconds;
+  gboolean has_cache; /* a content-cached stage: */
+  guint64 cache_hits, cache_misses;
 } StageStatus;
 
 static StageStatus *
@@ -55,6 +57,22 @@ collect_stage_row (int n, const char *const *v, gpointer data)
   row->cached = v[4] ? g_ascii_strtoull (v[4], NULL, 10) : 0;
   row->total = v[5] ? g_ascii_strtoull (v[5], NULL, 10) : 0;
   row->seconds = v[6] ? g_ascii_strtod (v[6], NULL) : 0;
+}
+
+/* "cache:STAGE" = "HITS MISSES" (sutra_journal_set_cache_counts()). */
+static void
+collect_cache_row (int n, const char *const *v, gpointer data)
+{
+  StageStatus *row;
+  guint64 hits, misses;
+
+  if (v[0] == NULL || v[1] == NULL || !g_str_has_prefix (v[0], SUTRA_JOURNAL_CACHE_PREFIX) ||
+      sscanf (v[1], "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &hits, &misses) != 2)
+    return;
+  row = status_for (data, v[0] + strlen (SUTRA_JOURNAL_CACHE_PREFIX));
+  row->has_cache = TRUE;
+  row->cache_hits = hits;
+  row->cache_misses = misses;
 }
 
 static void
@@ -210,6 +228,10 @@ command_status (int argc, char **argv)
                        "SELECT stage, state, n_in, n_failed, n_cached, n_total, seconds "
                        "FROM stages",
                        collect_stage_row, &report, NULL);
+  sutra_journal_query (journal,
+                       "SELECT name, value FROM meta WHERE name LIKE '" SUTRA_JOURNAL_CACHE_PREFIX
+                       "%'",
+                       collect_cache_row, &report, NULL);
   sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
                        collect_failure_row, &report, NULL);
   sutra_journal_close (journal);
@@ -295,6 +317,13 @@ command_status (int argc, char **argv)
           json_builder_add_int_value (builder, row->cached);
           json_builder_set_member_name (builder, "seconds");
           json_builder_add_double_value (builder, row->seconds);
+          if (row->has_cache)
+            {
+              json_builder_set_member_name (builder, "cache_hits");
+              json_builder_add_int_value (builder, row->cache_hits);
+              json_builder_set_member_name (builder, "cache_misses");
+              json_builder_add_int_value (builder, row->cache_misses);
+            }
           json_builder_end_object (builder);
         }
       json_builder_end_array (builder);
@@ -352,6 +381,17 @@ command_status (int argc, char **argv)
                   " %8" G_GUINT64_FORMAT " %9.1f\n",
                   (char *) report.names->pdata[i], row->state ? row->state : "pending", row->done,
                   pending, row->failed, row->cached, row->seconds);
+        }
+      /* Stages cached by content: items found there (in this job or any
+       * other sharing the store) and items computed, in their last run. */
+      for (guint i = 0; i < report.names->len; i++)
+        {
+          StageStatus *row = status_for (&report, report.names->pdata[i]);
+
+          if (row->has_cache)
+            printf ("  %s: %" G_GUINT64_FORMAT " cache hits, %" G_GUINT64_FORMAT
+                    " misses (computed)\n",
+                    (char *) report.names->pdata[i], row->cache_hits, row->cache_misses);
         }
       printf ("\n  elapsed %.1f s", elapsed);
       if (remaining_known && remaining > 0)

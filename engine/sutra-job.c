@@ -46,7 +46,7 @@ snapshot_hash (const char *text)
  * the keys of its stored results do; see note_execution_changes()). */
 static const char *const execution_keys[] = {
   "workers",  "queue",      "batch",      "devices",    "isolation", "timeout_ms", "retry",
-  "on_error", "on_missing", "checkpoint", "rate_limit", "comment",   NULL,
+  "on_error", "on_missing", "checkpoint", "rate_limit", "comment",   "cache",      NULL,
 };
 
 /* The failure policy: changed after a failure, the stage's failed items
@@ -552,6 +552,28 @@ fold_modules (SutraJob *job,
       EVP_DigestUpdate (context, "sutra-module\n", 13);
       EVP_DigestUpdate (context, spec->fingerprint, SUTRA_DIGEST_SIZE);
       EVP_DigestUpdate (context, digest, strlen (digest));
+      /* What the plugin says its outputs depend on besides its code and
+       * parameters (ABI 2.1, cache_salt: the installed version of a
+       * dictionary or a model). In the fingerprint, not only in the
+       * content cache's keys: batch records, lineages and the up-to-date
+       * check must not hand back what the old data computed either. Asked
+       * here, once per job open, on the main thread, in sutra's process. */
+      if (spec->info->cache_salt != NULL)
+        {
+          g_autoptr (GError) local = NULL;
+          g_autofree char *salt =
+            spec->info->cache_salt (sutra_settings_get_data (spec->settings), &local);
+
+          if (salt == NULL)
+            {
+              g_set_error (error, SUTRA_JOB_ERROR, SUTRA_JOB_ERROR_IO,
+                           "stage “%s”: plugin “%s” cannot say what its outputs depend on: %s",
+                           spec->name, name, local != NULL ? local->message : "no reason given");
+              return FALSE;
+            }
+          EVP_DigestUpdate (context, "\nsalt\n", 6);
+          EVP_DigestUpdate (context, salt, strlen (salt));
+        }
       EVP_DigestFinal_ex (context, job->fingerprints + (gsize) spec->index * SUTRA_DIGEST_SIZE,
                           NULL);
 

@@ -60,6 +60,7 @@ typedef enum
   PENDING_RUN,
   PENDING_SAMPLE,
   PENDING_THIN,
+  PENDING_META,
 } PendingKind;
 
 typedef struct
@@ -561,6 +562,23 @@ sutra_journal_set_stage (SutraJournal *journal,
   add_pending (journal, pending);
 }
 
+/* In the meta table, one row per stage ("cache:" and its name): a table
+ * of its own would make every new journal larger (test-resume runs sutra
+ * under a 64 KiB file size limit) for what few stages have. */
+void
+sutra_journal_set_cache_counts (SutraJournal *journal,
+                                const char *stage,
+                                guint64 hits,
+                                guint64 misses)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_META;
+  pending->text1 = g_strconcat (SUTRA_JOURNAL_CACHE_PREFIX, stage, NULL);
+  pending->text2 = g_strdup_printf ("%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, hits, misses);
+  add_pending (journal, pending);
+}
+
 SutraJournalRun *
 sutra_journal_run_copy (const SutraJournalRun *run)
 {
@@ -699,7 +717,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
   g_autoptr (GPtrArray) pending = NULL;
   sqlite3_stmt *batch = NULL, *failure = NULL, *clear = NULL, *clear_stage = NULL,
                *input_digest = NULL, *sink = NULL, *sink_batch = NULL, *stage = NULL, *run = NULL,
-               *sample = NULL, *thin = NULL;
+               *sample = NULL, *thin = NULL, *meta = NULL;
   double now = g_get_real_time () / 1e6;
   gboolean ok = TRUE;
 
@@ -741,6 +759,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
                  "n_failed, n_cached, queue_fill, queue_capacity, workers, busy_us) "
                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)" },
       { &thin, "DELETE FROM timeline WHERE run = ? AND seq % ? != 0" },
+      { &meta, "INSERT OR REPLACE INTO meta (name, value) VALUES (?,?)" },
     };
 
     /* A statement that does not prepare means tables that are not the
@@ -859,6 +878,11 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
           sqlite3_bind_int64 (thin, 2, p->seq);
           ok = step_done (thin);
           break;
+        case PENDING_META:
+          sqlite3_bind_text (meta, 1, p->text1, -1, SQLITE_STATIC);
+          sqlite3_bind_text (meta, 2, p->text2, -1, SQLITE_STATIC);
+          ok = step_done (meta);
+          break;
         }
     }
   sqlite3_finalize (batch);
@@ -872,6 +896,7 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
   sqlite3_finalize (run);
   sqlite3_finalize (sample);
   sqlite3_finalize (thin);
+  sqlite3_finalize (meta);
   if (!ok)
     {
       if (error == NULL || *error == NULL)

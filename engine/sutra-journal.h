@@ -105,6 +105,16 @@ void sutra_journal_set_stage (SutraJournal *journal,
                               guint64 n_total,
                               double seconds);
 
+/* A content-cached stage's counters of its last run: items found in the
+ * cache and items computed (pending). `sutra status` reads them back from
+ * the meta rows named SUTRA_JOURNAL_CACHE_PREFIX and the stage, valued
+ * "HITS MISSES". */
+#define SUTRA_JOURNAL_CACHE_PREFIX "cache:"
+void sutra_journal_set_cache_counts (SutraJournal *journal,
+                                     const char *stage,
+                                     guint64 hits,
+                                     guint64 misses);
+
 /* One run of the job (`sutra run`, `sutra resume`), for `sutra report`. */
 typedef struct
 {

@@ -34,10 +34,14 @@ static const char *const top_level_keys[] = {
 static const char *const stage_keys[] = { "plugin",     "input",      "params",   "workers",
                                           "queue",      "batch",      "devices",  "isolation",
                                           "timeout_ms", "retry",      "on_error", "on_missing",
-                                          "checkpoint", "rate_limit", "comment",  NULL };
+                                          "checkpoint", "rate_limit", "comment",  "cache",
+                                          NULL };
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };
 static const char *const isolation_choices[] = { "thread", "process", NULL };
+/* "cache": what a stage's outputs are found again by (docs/design.md,
+ * "Content cache"); the default is the plugin's choice, cache_content. */
+static const char *const cache_choices[] = { "content", "batch", NULL };
 
 /* Problems found so far, each already formatted with its position. */
 typedef struct
@@ -1111,6 +1115,25 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
 
           problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
                       "key “checkpoint”: expected true or false, got %s", got);
+        }
+    }
+  if (spec->info != NULL)
+    {
+      const char *cache =
+        json_object_has_member (stage, "cache")
+          ? get_choice_member (problems, stage, "cache", cache_choices, json_base, name)
+          : NULL;
+
+      spec->cache_content =
+        cache != NULL ? strcmp (cache, "content") == 0 : spec->info->cache_content;
+      if (spec->cache_content && spec->info->kind != SUTRA_STAGE_MAP)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/cache", json_base);
+
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "key “cache”: only a map caches its items by content (one output per "
+                      "input); use \"batch\" or leave the key out");
+          spec->cache_content = FALSE;
         }
     }
   member = json_object_get_member (stage, "rate_limit");

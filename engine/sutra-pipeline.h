@@ -71,6 +71,10 @@ struct _SutraStageSpec
   SutraOnError on_error;
   SutraOnError on_missing; /* gathers: a group with failed members */
   gboolean checkpoint;
+  /* Each item's output kept and found again by content ("cache":
+   * "content", or the plugin's cache_content): see sutra-memo.h. An
+   * execution setting: not in the fingerprint. */
+  gboolean cache_content;
   SutraRateLimits rate_limits; /* requests and tokens per second; 0: none */
   SutraSettings *settings;
   JsonObject *resolved_params; /* every parameter, defaults included */

@@ -630,7 +630,8 @@ append_padded (GString *out, const char *text, guint width, gboolean right)
     g_string_append (out, text);
 }
 
-/* ", 1,200 resumed, 40 cached, 3 failed" (what is there). */
+/* ", 1,200 resumed, 40 cached, 3 failed, 90 cache hits, 10 misses" (what
+ * is there). */
 static void
 append_extras (GString *out, const SutraStageStats *s, const char *separator)
 {
@@ -651,6 +652,16 @@ append_extras (GString *out, const SutraStageStats *s, const char *separator)
       g_string_append (out, separator);
       append_count (out, s->n_failed);
       g_string_append (out, " failed");
+    }
+  /* A content-cached stage: what it found and what it computed. */
+  if (s->cache_hits + s->cache_misses > 0)
+    {
+      g_string_append (out, separator);
+      append_count (out, s->cache_hits);
+      g_string_append (out, " cache hits");
+      g_string_append (out, separator);
+      append_count (out, s->cache_misses);
+      g_string_append (out, " misses");
     }
 }
 

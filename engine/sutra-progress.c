@@ -262,6 +262,11 @@ write_progress_events (SutraProgress *progress)
       json_object_set_int_member (event, "items_failed", stats.n_failed);
       json_object_set_int_member (event, "items_cached", stats.n_cached);
       json_object_set_int_member (event, "items_resumed", stats.n_resumed);
+      if (stats.cache_hits + stats.cache_misses > 0)
+        {
+          json_object_set_int_member (event, "cache_hits", stats.cache_hits);
+          json_object_set_int_member (event, "cache_misses", stats.cache_misses);
+        }
       if (stats.n_total > 0)
         json_object_set_int_member (event, "items_total", stats.n_total);
       json_object_set_int_member (event, "queue_fill", stats.queue_fill);

@@ -558,6 +558,14 @@ validate_functions (const SutraStageInfo *stage, const char *where, GError **err
                     stage->name);
   if ((stage->sync != NULL || stage->sync_prepare != NULL) && stage->kind != SUTRA_STAGE_SINK)
     return invalid (error, where, "stage “%s”: only a sink syncs", stage->name);
+  /* The content cache answers item by item, which only a map's one output
+   * per input allows. */
+  if ((stage->cache_content || stage->cache_meta_keys != NULL || stage->cache_salt != NULL) &&
+      stage->kind != SUTRA_STAGE_MAP)
+    return invalid (error, where,
+                    "stage “%s”: only a map caches by content (cache_content, cache_meta_keys, "
+                    "cache_salt)",
+                    stage->name);
   return TRUE;
 }
 

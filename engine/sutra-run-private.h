@@ -9,6 +9,7 @@
 #include "sutra-item-private.h"
 #include "sutra-split-counters.h"
 #include "sutra-job.h"
+#include "sutra-memo.h"
 #include "sutra-run.h"
 
 G_BEGIN_DECLS
@@ -75,6 +76,7 @@ typedef struct
 {
   SutraStageState state;
   guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
+  guint64 n_memo_hits, n_memo_misses; /* items looked up by content: found, computed */
   gint64 started_us, finished_us, busy_us;
   SutraSplitCounters split; /* splits only */
 } StageCounters;
@@ -111,6 +113,9 @@ struct _StageRuntime
   StageWorkers workers;
   /* The stage's part of the run's SutraCheckpoint; NULL without a job. */
   SutraCheckpointStage *checkpoint;
+  /* The stage's content cache (a map with "cache": "content" in a job);
+   * NULL otherwise. */
+  SutraMemo *memo;
   StageCounters counters;
 };
 

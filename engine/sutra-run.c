@@ -168,6 +168,7 @@ stage_free (StageRuntime *stage)
   g_mutex_clear (&stage->intake.lock);
   g_mutex_clear (&stage->output.lock);
   sutra_rate_limiter_free (stage->workers.rate_limiter);
+  sutra_memo_free (stage->memo);
   g_cond_clear (&stage->input.items_ready);
   g_cond_clear (&stage->input.space_ready);
   g_cond_clear (&stage->output.moved);
@@ -313,6 +314,25 @@ checkpoint_sync_commit (guint index, const char *state, gpointer user_data)
   sutra_executor_sync_commit (((SutraWorker *) stage->workers.list->pdata[0])->executor, state);
 }
 
+/* A map cached by content gets its memo in the job's store, keyed by
+ * the job's fingerprint of the stage (which holds its plugin's salt:
+ * sutra_job_open()). The lookups happen in the scheduler, before the
+ * executor, whatever the stage's isolation. Without a job there is no
+ * store, and nothing is cached: a --no-job run keeps nothing, and reads
+ * nothing either; nor does a stage whose outputs are not to be stored
+ * ("checkpoint": false). */
+static void
+open_memo (SutraRun *run, StageRuntime *stage)
+{
+  if (run->job == NULL || !stage->spec->cache_content || !stage->spec->checkpoint ||
+      stage->info->kind != SUTRA_STAGE_MAP)
+    return;
+  stage->memo =
+    sutra_memo_new (run->job->store,
+                    run->job->fingerprints + (gsize) stage->spec->index * SUTRA_DIGEST_SIZE, NULL,
+                    stage->info->cache_meta_keys);
+}
+
 gboolean
 sutra_run_execute (SutraRun *run, GError **error)
 {
@@ -349,6 +369,8 @@ sutra_run_execute (SutraRun *run, GError **error)
       StageRuntime *stage = run->stages->pdata[i];
       g_autoptr (GError) local = NULL;
 
+      if (!stage_is_skipped (stage))
+        open_memo (run, stage);
       if (!stage_is_skipped (stage) && !sutra_worker_create_instances (stage, &local))
         {
           if (timeline != NULL)
@@ -459,6 +481,8 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .n_failed = COUNTER_GET (stage->counters.n_failed),
     .n_cached = COUNTER_GET (stage->counters.n_cached),
     .n_resumed = COUNTER_GET (stage->counters.n_resumed),
+    .cache_hits = COUNTER_GET (stage->counters.n_memo_hits),
+    .cache_misses = COUNTER_GET (stage->counters.n_memo_misses),
     .skipped = stage_is_skipped (stage),
     .n_total = COUNTER_GET (stage->counters.n_total),
     .queue_fill = MAX (g_atomic_int_get (&stage->input.fill), 0),

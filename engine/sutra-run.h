@@ -53,6 +53,8 @@ typedef struct
   guint64 n_failed;     /* items failed and skipped */
   guint64 n_cached;     /* items whose outputs another job had stored */
   guint64 n_resumed;    /* items this job had done before it was stopped */
+  guint64 cache_hits;   /* items whose outputs the content cache had ("cache": "content") */
+  guint64 cache_misses; /* items looked up there in vain, and computed */
   gboolean skipped;     /* up to date: not run at all */
   guint64 n_total;      /* expected n_in, or 0 when unknown */
   guint queue_fill;     /* items in the input queue now */

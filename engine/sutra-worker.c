@@ -260,6 +260,12 @@ stage_finish (StageRuntime *stage)
                                  (stage->counters.finished_us - stage->counters.started_us) / 1e6);
   json_object_set_double_member (event, "busy_seconds",
                                  COUNTER_GET (stage->counters.busy_us) / 1e6);
+  if (stage->memo != NULL)
+    {
+      json_object_set_int_member (event, "cache_hits", COUNTER_GET (stage->counters.n_memo_hits));
+      json_object_set_int_member (event, "cache_misses",
+                                  COUNTER_GET (stage->counters.n_memo_misses));
+    }
   json_object_set_string_member (event, "state",
                                  ok                   ? "done"
                                  : run->error != NULL ? "failed"

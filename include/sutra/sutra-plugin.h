@@ -224,6 +224,27 @@ typedef struct
  * @gather_abort: (nullable): frees the group state of a group that fails
  *   before @gather_end (a member failed upstream, a call failed, the run
  *   stops). Since: ABI 2.0
+ * @cache_content: a map whose every output is worth keeping by content
+ *   (a translation, a model's answer: slow per item, and the same inputs
+ *   come again in other jobs): the engine keeps each item's output in the
+ *   job's store, keyed by the stage's fingerprint, @cache_salt and the
+ *   item's media type, payload and the metadata named by @cache_meta_keys,
+ *   and gives an item seen before its output without calling @process. The
+ *   pipeline's `"cache"` key overrides it (`"content"` or `"batch"`). For
+ *   such a stage @process must be a pure function of those inputs; the
+ *   metadata members it does not read must come out as they went in, or
+ *   not at all (the engine replays what the output changed). Since: ABI 2.1
+ * @cache_meta_keys: (nullable) (array zero-terminated=1): the metadata
+ *   members @process reads, %NULL-terminated; only they are part of an
+ *   item's content key, so the same text under another chapter title is
+ *   found again. %NULL means all of the item's metadata. Since: ABI 2.1
+ * @cache_salt: (nullable): returns (transfer full) what else the outputs
+ *   depend on, besides the plugin's version and parameters (the installed
+ *   version of a model or a dictionary), or %NULL with @error set, which
+ *   fails the run before it starts. Called once per run, on sutra's main
+ *   thread and in sutra's process whatever the stage's isolation, before
+ *   any instance is created: it must be quick and must not keep state.
+ *   Since: ABI 2.1
  *
  * One stage of a plugin. `sutra inspect` shows the media types and the
  * metadata keys, and `sutra validate` refuses a stage fed by one whose
@@ -272,6 +293,10 @@ typedef struct
                           SutraOutput *output,
                           GError **error);
   void (*gather_abort) (gpointer instance, gpointer group);
+  /* 2.1 */
+  gboolean cache_content;
+  const char *const *cache_meta_keys;
+  char *(*cache_salt) (gconstpointer settings, GError **error);
   /* Later 2.x minors: append only; never reorder or remove. */
 } SutraStageInfo;
 

@@ -28,12 +28,14 @@ G_BEGIN_DECLS
  *   struct_size, and the engine reads an appended field only from rows whose
  *   size covers it.
  */
-/* 2.0: SutraPluginInfo, SutraStageInfo and SutraParamInfo begin with their
+/* 2.1: SutraStageInfo gained the content cache (cache_content,
+ * cache_meta_keys, cache_salt).
+ * 2.0: SutraPluginInfo, SutraStageInfo and SutraParamInfo begin with their
  * size; SutraStageInfo gained the two-phase sink sync (sync_prepare,
  * sync_commit) and streaming gathers (gather_begin, _add, _end, _abort).
  * 1.1 had appended input_media_types, output_media_types and meta_keys. */
 #define SUTRA_ABI_MAJOR 2
-#define SUTRA_ABI_MINOR 0
+#define SUTRA_ABI_MINOR 1
 
 /* Marks the one function a plugin exports (SUTRA_PLUGIN_DEFINE). */
 #if defined(_WIN32)

@@ -7,6 +7,7 @@
 
 #include <sutra/sutra.h>
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 const char *
@@ -237,4 +238,82 @@ apertium_pair_version (const char *pair)
         }
     }
   return g_strdup ("unknown");
+}
+
+/* A file's identity for the salt: its path, size and modification time.
+ * An upgrade or a rebuild replaces the file (dpkg unpacks a new one; make
+ * install copies one), so either changes; reading the files' content
+ * instead would cost a pass over the pair's data (5 MB for eng-spa) in
+ * every run, for the same answer. */
+static void
+append_file_stamp (GString *salt, const char *kind, const char *path)
+{
+  GStatBuf st;
+
+  if (g_stat (path, &st) != 0)
+    {
+      g_string_append_printf (salt, "%s %s missing\n", kind, path);
+      return;
+    }
+  g_string_append_printf (salt, "%s %s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT ".%09ld\n", kind,
+                          path, (gint64) st.st_size, (gint64) st.st_mtim.tv_sec,
+                          (long) st.st_mtim.tv_nsec);
+}
+
+char *
+apertium_pair_salt (const char *modes_dir, const char *pair, GError **error)
+{
+  g_autofree char *file = g_strconcat (pair, ".mode", NULL);
+  g_autofree char *path = g_build_filename (modes_dir, file, NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *digest = NULL;
+  g_autofree char *version = NULL;
+  g_autofree char *line = NULL;
+  g_autoptr (GPtrArray) parts = NULL;
+  GString *salt;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    {
+      g_autoptr (GPtrArray) pairs = apertium_list_pairs (modes_dir);
+      g_autofree char *list = NULL;
+
+      g_ptr_array_add (pairs, NULL);
+      list = g_strjoinv (", ", (char **) pairs->pdata);
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_FAILED,
+                   "the Apertium pair “%s” is not installed (no %s); installed: %s", pair, path,
+                   list[0] != '\0' ? list : "none");
+      return NULL;
+    }
+  version = apertium_pair_version (pair);
+  digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, contents, -1);
+  salt = g_string_new (NULL);
+  g_string_append_printf (salt, "apertium pair %s\npackage %s\nmode %s\n", pair, version, digest);
+  /* The data files the mode names and the tools it runs: the package
+   * version misses a pair built from source and an upgrade of the tools
+   * (lttoolbox, apertium), which change translations too. */
+  line = replace_all (contents, "$1", "");
+  {
+    g_autofree char *without = replace_all (line, "$2", "");
+
+    parts = split_pipeline (g_strstrip (without));
+  }
+  for (guint i = 0; i < parts->len; i++)
+    {
+      g_auto (GStrv) argv = NULL;
+
+      if (!g_shell_parse_argv (g_strstrip ((char *) parts->pdata[i]), NULL, &argv, NULL))
+        continue;
+      for (guint k = 0; argv[k] != NULL; k++)
+        {
+          if (k == 0)
+            {
+              g_autofree char *program = g_find_program_in_path (argv[0]);
+
+              append_file_stamp (salt, "tool", program != NULL ? program : argv[0]);
+            }
+          else if (g_path_is_absolute (argv[k]))
+            append_file_stamp (salt, "file", argv[k]);
+        }
+    }
+  return g_string_free (salt, FALSE);
 }

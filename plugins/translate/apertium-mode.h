@@ -37,4 +37,11 @@ GPtrArray *apertium_mode_load (const char *modes_dir,
  * dpkg's status, or "unknown": part of the translation cache's key. */
 char *apertium_pair_version (const char *pair);
 
+/* What @pair's translations depend on besides sutra's parameters, for the
+ * content cache's key: the package version (apertium_pair_version()), a
+ * digest of the mode, and the size and modification time of every file
+ * the mode names and every tool it runs. Fails when the pair is not
+ * installed. Returns: (transfer full). */
+char *apertium_pair_salt (const char *modes_dir, const char *pair, GError **error);
+
 G_END_DECLS

@@ -135,9 +135,12 @@ translate_create (const SutraStageContext *context, gconstpointer settings, GErr
         }
       return self;
     }
-  /* A fixed pair starts at once: a missing pair or a tool that cannot
-   * flush fails the run before anything runs. */
-  if (translate_pipe (self, s->pair, error) == NULL)
+  /* A fixed pair is checked at once: a missing pair or a tool that cannot
+   * flush fails the run before anything runs. Its pipeline starts with
+   * the first batch that needs it: with the content cache, a job whose
+   * chunks were all translated before never loads the pair's data
+   * (seconds, on a busy machine). */
+  if (translate_tools (self, s->pair, error) == NULL)
     {
       translate_destroy (self);
       return NULL;
@@ -338,6 +341,57 @@ translate_process (gpointer instance,
   return TRUE;
 }
 
+/* The content cache's salt: what the translations depend on besides the
+ * parameters, for every pair this stage may run (with "auto", each
+ * installed pair into the target). Called by the engine before any
+ * instance exists. */
+static char *
+translate_cache_salt (gconstpointer settings, GError **error)
+{
+  const TranslateSettings *s = settings;
+  const char *modes_dir = apertium_modes_dir ();
+  g_autoptr (GPtrArray) pairs = NULL;
+  g_autofree char *suffix = NULL;
+  GString *salt;
+  const char *to;
+
+  if (!g_str_equal (s->pair, "auto"))
+    return apertium_pair_salt (modes_dir, s->pair, error);
+  to = s->target != NULL ? language_to_iso639_3 (s->target) : NULL;
+  if (to == NULL)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "\"pair\": \"auto\" needs \"target\", a language code sutra knows (es, spa)");
+      return NULL;
+    }
+  /* pair_for() makes "xxx-TO" from three-letter codes: those are the
+   * only modes it can run. */
+  suffix = g_strconcat ("-", to, NULL);
+  pairs = apertium_list_pairs (modes_dir);
+  salt = g_string_new ("auto\n");
+  for (guint i = 0; i < pairs->len; i++)
+    {
+      const char *pair = pairs->pdata[i];
+      g_autofree char *one = NULL;
+
+      if (!g_str_has_suffix (pair, suffix) || strlen (pair) != 3 + strlen (suffix))
+        continue;
+      one = apertium_pair_salt (modes_dir, pair, error);
+      if (one == NULL)
+        {
+          g_string_free (salt, TRUE);
+          return NULL;
+        }
+      g_string_append (salt, one);
+    }
+  return g_string_free (salt, FALSE);
+}
+
+/* Translations are slow (a sentence is worth tens of milliseconds) and
+ * books repeat: chunks are cached by their text, the pair's version and
+ * the one member process() reads. */
+static const char *const translate_cache_meta_keys[] = { "language", NULL };
+
 static const char *const translate_input_types[] = { "text/*", NULL };
 static const char *const translate_output_types[] = { SUTRA_MEDIA_TEXT_PLAIN, NULL };
 /* The input's metadata travels; `language` becomes the target's. */
@@ -359,6 +413,9 @@ static const SutraStageInfo translate_stages[] = {
     .input_media_types = translate_input_types,
     .output_media_types = translate_output_types,
     .meta_keys = translate_meta_keys,
+    .cache_content = TRUE,
+    .cache_meta_keys = translate_cache_meta_keys,
+    .cache_salt = translate_cache_salt,
   },
   SUTRA_STAGE_INFO_END
 };

@@ -72,7 +72,10 @@ PIN_OFFSET (SutraStageInfo, gather_begin, 136);
 PIN_OFFSET (SutraStageInfo, gather_add, 144);
 PIN_OFFSET (SutraStageInfo, gather_end, 152);
 PIN_OFFSET (SutraStageInfo, gather_abort, 160);
-PIN_SIZE (SutraStageInfo, 168);
+PIN_OFFSET (SutraStageInfo, cache_content, 168);
+PIN_OFFSET (SutraStageInfo, cache_meta_keys, 176);
+PIN_OFFSET (SutraStageInfo, cache_salt, 184);
+PIN_SIZE (SutraStageInfo, 192);
 
 PIN_OFFSET (SutraParamInfo, struct_size, 0);
 PIN_OFFSET (SutraParamInfo, name, 8);
@@ -159,7 +162,10 @@ static const AbiCheck layout[] = {
   OFFSET (SutraStageInfo, gather_add, 144),
   OFFSET (SutraStageInfo, gather_end, 152),
   OFFSET (SutraStageInfo, gather_abort, 160),
-  SIZE (SutraStageInfo, 168),
+  OFFSET (SutraStageInfo, cache_content, 168),
+  OFFSET (SutraStageInfo, cache_meta_keys, 176),
+  OFFSET (SutraStageInfo, cache_salt, 184),
+  SIZE (SutraStageInfo, 192),
   OFFSET (SutraParamInfo, struct_size, 0),
   OFFSET (SutraParamInfo, name, 8),
   OFFSET (SutraParamInfo, type, 16),
@@ -204,10 +210,10 @@ test_abi_layout_unpinned (void)
 static void
 test_abi_version (void)
 {
-  g_test_summary ("The ABI this engine speaks is 2.0; a change here is a deliberate ABI "
+  g_test_summary ("The ABI this engine speaks is 2.1; a change here is a deliberate ABI "
                   "bump that must also update this file");
   g_assert_cmpint (SUTRA_ABI_MAJOR, ==, 2);
-  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 0);
+  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 1);
   g_assert_cmpstr (SUTRA_PLUGIN_ENTRY_POINT, ==, "sutra_plugin_get_info");
 }
 

@@ -149,6 +149,7 @@ test_translate_one_pipeline_per_worker (void)
   g_autoptr (GArray) before = NULL;
   g_autoptr (GArray) after = NULL;
   g_autoptr (GArray) restarted = NULL;
+  g_autoptr (GArray) at_create = NULL;
 
   g_test_summary ("The pair's tools are started once, not per chunk or per batch; a pipeline "
                   "whose tool died between batches is replaced before the next one");
@@ -156,8 +157,10 @@ test_translate_one_pipeline_per_worker (void)
     return;
   harness = sutra_harness_new (registry, "translate", "{\"pair\": \"eng-spa\"}", &error);
   g_assert_no_error (error);
-  before = children_named ("(lt-proc)");
-  g_assert_cmpuint (before->len, >, 0);
+  /* Started by the first batch, not by create (a job whose chunks are
+   * all in the cache never needs it). */
+  at_create = children_named ("(lt-proc)");
+  g_assert_cmpuint (at_create->len, ==, 0);
   for (guint batch = 0; batch < 5; batch++)
     {
       SutraItem *items[3];
@@ -168,7 +171,10 @@ test_translate_one_pipeline_per_worker (void)
       out = translate (harness, items, 3, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (out->len, ==, 3);
+      if (batch == 0)
+        before = children_named ("(lt-proc)");
     }
+  g_assert_cmpuint (before->len, >, 0);
   after = children_named ("(lt-proc)");
   g_assert_cmpuint (after->len, ==, before->len);
   g_assert_cmpmem (after->data, after->len * sizeof (int), before->data,
@@ -443,6 +449,132 @@ test_translate_pipeline (void)
   g_assert_nonnull (strstr (tree_one, " el "));
 }
 
+/* Runs sutra with @args and returns what it printed (the test fails if it
+ * fails). */
+static char *
+sutra_output (const char *const *args)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *sutra =
+    g_build_filename (g_getenv ("SUTRA_BUILD_ROOT"), "engine", "sutra", NULL);
+  g_autoptr (GError) error = NULL;
+  char *out = NULL;
+  int status = -1;
+
+  g_strv_builder_add (builder, sutra);
+  g_strv_builder_addv (builder, (const char **) args);
+  argv = g_strv_builder_end (builder);
+  g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  return out;
+}
+
+/* A stage's cache counters and items done, from `sutra status --json`. */
+static void
+cache_counts (const char *job, const char *stage, gint64 *hits, gint64 *misses, gint64 *done)
+{
+  const char *args[] = { "status", "--json", job, NULL };
+  g_autofree char *text = sutra_output (args);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = json_from_string (text, &error);
+  JsonArray *stages;
+
+  g_assert_no_error (error);
+  stages = json_object_get_array_member (json_node_get_object (root), "stages");
+  for (guint i = 0; i < json_array_get_length (stages); i++)
+    {
+      JsonObject *row = json_array_get_object_element (stages, i);
+
+      if (!g_str_equal (json_object_get_string_member (row, "stage"), stage))
+        continue;
+      g_assert_true (json_object_has_member (row, "cache_hits"));
+      *hits = json_object_get_int_member (row, "cache_hits");
+      *misses = json_object_get_int_member (row, "cache_misses");
+      *done = json_object_get_int_member (row, "done");
+      return;
+    }
+  g_assert_not_reached ();
+}
+
+static void
+test_translate_cache_first (void)
+{
+  g_autofree char *pipeline =
+    g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "pipelines", "translate.json", NULL);
+  g_autofree char *book =
+    g_build_filename (g_getenv ("SUTRA_SOURCE_ROOT"), "data", "sample-book.txt", NULL);
+  g_autofree char *work = g_build_filename (g_get_user_cache_dir (), "cache-first", NULL);
+  g_autofree char *cache = g_build_filename (work, "cache", NULL);
+  g_autofree char *modes = g_build_filename (work, "modes", NULL);
+  g_autofree char *input = g_strconcat ("input=", book, NULL);
+  char *trees[3] = { NULL, NULL, NULL };
+  gint64 hits[3], misses[3], done[3];
+
+  g_test_summary ("Translations are kept by content in the shared store: a second job through "
+                  "the same --cache, with the book cut into other batches and its workers in "
+                  "processes, translates nothing (every chunk a hit) and writes the same bytes; "
+                  "a new version of the pair's data (another salt) translates everything again");
+  g_test_bug ("12");
+  if (!have_pair ("eng-spa"))
+    return;
+  g_assert_cmpint (g_mkdir_with_parents (modes, 0700), ==, 0);
+  for (guint run = 0; run < 3; run++)
+    {
+      g_autofree char *job = g_strdup_printf ("%s/job%u", work, run);
+      g_autofree char *out_dir = g_strdup_printf ("%s/out%u", work, run);
+      g_autofree char *output = g_strconcat ("output=", out_dir, NULL);
+      /* Run 1: other batches (so no batch of run 0 is found whole in the
+       * store), worker processes. */
+      const char *batch = run == 1 ? "translate.batch=7" : "translate.batch=32";
+      const char *isolation =
+        run == 1 ? "translate.isolation=process" : "translate.isolation=thread";
+      const char *args[] = { "run",   "--job", job,     "--cache", cache,   pipeline,
+                             "--set", input,   "--set", output,    "--set", "translate.workers=1",
+                             "--set", batch,   "--set", isolation, NULL };
+
+      if (run == 2)
+        {
+          /* The same pair's mode with one byte more, as an upgrade would
+           * bring: another salt. */
+          g_autofree char *mode = NULL;
+          g_autofree char *copy = g_build_filename (modes, "eng-spa.mode", NULL);
+          g_autofree char *changed = NULL;
+          gsize length;
+
+          g_assert_true (
+            g_file_get_contents ("/usr/share/apertium/modes/eng-spa.mode", &mode, &length, NULL));
+          changed = g_strconcat (mode, "\n", NULL);
+          g_assert_true (g_file_set_contents (copy, changed, -1, NULL));
+          g_setenv ("APERTIUM_MODES_DIR", modes, TRUE);
+        }
+      g_assert_cmpint (run_sutra (args), ==, 0);
+      g_unsetenv ("APERTIUM_MODES_DIR");
+      cache_counts (job, "translate", &hits[run], &misses[run], &done[run]);
+      trees[run] = read_tree (out_dir);
+      g_test_message ("run %u: %" G_GINT64_FORMAT " chunks, %" G_GINT64_FORMAT
+                      " cache hits, %" G_GINT64_FORMAT " misses",
+                      run, done[run], hits[run], misses[run]);
+    }
+  /* The first job translated every chunk (but repeats of one it had). */
+  g_assert_cmpint (done[0], >, 10);
+  g_assert_cmpint (hits[0] + misses[0], ==, done[0]);
+  g_assert_cmpint (misses[0], >, 0);
+  /* The second translated nothing: every chunk was a hit. */
+  g_assert_cmpint (done[1], ==, done[0]);
+  g_assert_cmpint (hits[1], ==, done[1]);
+  g_assert_cmpint (misses[1], ==, 0);
+  /* The third, with another salt, as the first. */
+  g_assert_cmpint (hits[2], ==, hits[0]);
+  g_assert_cmpint (misses[2], ==, misses[0]);
+  /* Byte for byte the same books. */
+  g_assert_cmpstr (trees[1], ==, trees[0]);
+  g_assert_cmpstr (trees[2], ==, trees[0]);
+  for (guint run = 0; run < 3; run++)
+    g_free (trees[run]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -465,6 +597,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/translate/tool-without-null-flush",
                    test_translate_tool_without_null_flush);
   g_test_add_func ("/plugins/translate/pipeline", test_translate_pipeline);
+  g_test_add_func ("/plugins/translate/cache-first", test_translate_cache_first);
 
   status = g_test_run ();
   sutra_registry_free (registry);
