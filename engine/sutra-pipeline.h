@@ -72,6 +72,9 @@ struct _SutraStageSpec
   SutraOnError on_missing; /* gathers: a group with failed members */
   gboolean checkpoint;
   SutraRateLimits rate_limits; /* requests and tokens per second; 0: none */
+  /* Items in the plugin's hands at once, all workers together; 0: no
+   * bound. Batches are capped to ceil (max_in_flight / workers). */
+  guint max_in_flight;
   SutraSettings *settings;
   JsonObject *resolved_params; /* every parameter, defaults included */
   guint8 fingerprint[32];      /* plugin, version, ABI, resolved params */

@@ -33,7 +33,7 @@ G_BEGIN_DECLS
  * sync_commit) and streaming gathers (gather_begin, _add, _end, _abort).
  * 1.1 had appended input_media_types, output_media_types and meta_keys. */
 #define SUTRA_ABI_MAJOR 2
-#define SUTRA_ABI_MINOR 0
+#define SUTRA_ABI_MINOR 1
 
 /* Marks the one function a plugin exports (SUTRA_PLUGIN_DEFINE). */
 #if defined(_WIN32)
