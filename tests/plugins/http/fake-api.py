@@ -8,7 +8,7 @@ Retry-After in seconds, as an HTTP date, or absurdly large), FLAKY500
 answers 500 twice, ALWAYS503 always 503, BAD400 400, SLOW sleeps 3 s,
 BUSY sleeps 0.3 s. GET /stats gives the requests seen per text, the
 Authorization headers seen and the most BUSY requests in flight at once;
-GET /reset the same, and starts counting the most in flight afresh.
+GET /reset the same, and starts its counts afresh (but for the texts seen).
 Prints the port it listens on, then serves until its stdin closes.
 
 For benchmarks (bench/bench-http.sh), two options: --latency-ms N makes
@@ -82,10 +82,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        global max_in_flight, all_max_in_flight
+        global max_in_flight, all_max_in_flight, n_requests, n_refused, first_at, last_at
         with lock:
             if self.path.startswith("/reset"):
-                max_in_flight = all_max_in_flight = 0
+                max_in_flight = all_max_in_flight = n_requests = n_refused = 0
+                first_at = last_at = None
             self.reply(200, {"seen": seen, "auth": sorted(auth), "max_in_flight": max_in_flight,
                              "all_max_in_flight": all_max_in_flight, "requests": n_requests,
                              "refused": n_refused, "first_at": first_at, "last_at": last_at})
