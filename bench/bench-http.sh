@@ -63,7 +63,7 @@ print("%.1f %d %d" % (s["requests"] / (s["last_at"] - s["first_at"]), s["all_max
 echo "$n items, 2 workers, server latency $latency ms; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 start_server --latency-ms "$latency"
 plain=$port
-flights=(1 8 64)
+flights=(${FLIGHTS-1 8 64}) # FLIGHTS="" measures the rate limit only
 for f in "${flights[@]}"; do : > "$work/f$f"; done
 for ((r = 0; r < repeat; r++)); do
   for ((k = 0; k < ${#flights[@]}; k++)); do

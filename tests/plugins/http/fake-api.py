@@ -71,7 +71,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def leave_flight(self):
+        """Counts this request out of flight before its answer is sent: once
+        the client has the answer it may send the next, which must not
+        find this one still counted."""
+        global in_flight, all_in_flight
+        if getattr(self, "counted", None) is None:
+            return
+        with lock:
+            all_in_flight -= 1
+            if self.counted == "busy":
+                in_flight -= 1
+        self.counted = None
+
     def reply(self, status, body, headers=()):
+        self.leave_flight()
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -109,6 +123,7 @@ class Handler(BaseHTTPRequestHandler):
                 max_in_flight = max(max_in_flight, in_flight)
             all_in_flight += 1
             all_max_in_flight = max(all_max_in_flight, all_in_flight)
+            self.counted = "busy" if busy else "other"
             n_requests += 1
             first_at = first_at or time.monotonic()
             last_at = time.monotonic()
@@ -123,10 +138,7 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(latency_s)
                 self.answer(body, text, n)
         finally:
-            with lock:
-                all_in_flight -= 1
-                if busy:
-                    in_flight -= 1
+            self.leave_flight()
 
     def answer(self, body, text, n):
         if "RATE429" in text and n == 1:
