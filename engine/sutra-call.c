@@ -85,9 +85,32 @@ sutra_call_retry_wait (StageRuntime *stage,
   *delay_ms = MIN (*delay_ms * 2, stage->spec->retry_max_backoff_ms);
 }
 
+/* Takes the stage's max_in_flight places for a call on @n_items: one per
+ * item, or one per group for a gather (its members are not requests of
+ * their own). FALSE, with @error set, when the run drops its work in
+ * flight while this waits. */
+gboolean
+sutra_call_enter_flight (StageRuntime *stage, guint n_items, guint *n_taken, GError **error)
+{
+  guint n_places = stage->info->kind == SUTRA_STAGE_GATHER ? 1 : n_items;
+
+  if (sutra_flight_limiter_acquire (stage->workers.flight, n_places, &stage->run->abandoning,
+                                    n_taken))
+    return TRUE;
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the run is stopping");
+  return FALSE;
+}
+
+void
+sutra_call_leave_flight (StageRuntime *stage, guint n_taken)
+{
+  sutra_flight_limiter_release (stage->workers.flight, n_taken);
+}
+
 /* Calls the plugin on a collecting output, retrying per the stage's
- * policy. Returns the outputs, or NULL with @error (and *@misused when the
- * plugin misused the API). */
+ * policy. Each attempt holds the stage's max_in_flight places for its
+ * items while the plugin has them; a backoff between attempts holds none. Returns the outputs, or
+ * NULL with @error (and *@misused when the plugin misused the API). */
 GPtrArray *
 sutra_call_process (StageRuntime *stage,
                     SutraExecutor *executor,
@@ -103,9 +126,16 @@ sutra_call_process (StageRuntime *stage,
     {
       SutraOutput output;
       g_autoptr (GError) local = NULL;
+      guint n_taken = 0;
+      gboolean ok;
 
+      *misused = FALSE;
+      if (!sutra_call_enter_flight (stage, n_items, &n_taken, error))
+        return NULL;
       sutra_output_init_collect (&output, &stage->run->abandoning);
-      if (sutra_call_once (stage, executor, items, n_items, &output, misused, &local))
+      ok = sutra_call_once (stage, executor, items, n_items, &output, misused, &local);
+      sutra_call_leave_flight (stage, n_taken);
+      if (ok)
         {
           sutra_call_charge_tokens (stage, output.items);
           return g_steal_pointer (&output.items);
@@ -201,6 +231,7 @@ sutra_call_gather_end (StageRuntime *stage, Batch *batch, gboolean *misused, GEr
   g_autoptr (GError) local = NULL;
   gint64 start = g_get_monotonic_time ();
   SutraOutput output;
+  guint n_taken = 0;
   gboolean ok;
 
   *misused = batch->group_misused;
@@ -209,10 +240,18 @@ sutra_call_gather_end (StageRuntime *stage, Batch *batch, gboolean *misused, GEr
       g_propagate_error (error, g_steal_pointer (&batch->group_error));
       return NULL;
     }
+  /* The group's one place in max_in_flight is held for its end, where a
+   * streaming gather does its work (its members came in as they passed). */
+  if (!sutra_call_enter_flight (stage, 1, &n_taken, error))
+    {
+      sutra_call_gather_abort (stage, batch);
+      return NULL;
+    }
   sutra_output_init_collect (&output, &stage->run->abandoning);
   /* gather_end frees the group state, whatever it returns. */
   ok = sutra_executor_gather_end (batch->group_executor, g_steal_pointer (&batch->group),
                                   (guint) batch->n_streamed, &output, &local);
+  sutra_call_leave_flight (stage, n_taken);
   COUNTER_ADD (stage->counters.busy_us, g_get_monotonic_time () - start);
   if (sutra_output_was_misused (&output))
     {

@@ -16,6 +16,15 @@ void sutra_call_rate_limit (StageRuntime *stage, guint n_items);
 /* Charges the stage's token limit with what @outputs report (their
  * `total_tokens` metadata). */
 void sutra_call_charge_tokens (StageRuntime *stage, GPtrArray *outputs);
+
+/* Takes the places a call on @n_items holds in the stage's max_in_flight
+ * (*@n_taken, to give back), waiting for them; FALSE with @error set when
+ * the run drops its work in flight meanwhile. */
+gboolean sutra_call_enter_flight (StageRuntime *stage,
+                                  guint n_items,
+                                  guint *n_taken,
+                                  GError **error);
+void sutra_call_leave_flight (StageRuntime *stage, guint n_taken);
 gboolean sutra_call_once (StageRuntime *stage,
                           SutraExecutor *executor,
                           SutraItem *const *items,

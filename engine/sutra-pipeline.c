@@ -24,6 +24,7 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 #define MAX_WORKERS 1024
 #define MAX_QUEUE (1 << 20)
 #define MAX_BATCH (1 << 16)
+#define MAX_IN_FLIGHT (1 << 16)
 /* A day: longer is a stage that hangs, whatever it does. */
 #define MAX_TIMEOUT_MS (24u * 60 * 60 * 1000)
 #define MAX_PROBLEMS_SHOWN 100
@@ -31,11 +32,11 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 static const char *const top_level_keys[] = {
   "sutra", "name", "description", "vars", "stages", NULL
 };
-static const char *const stage_keys[] = { "plugin",     "input",      "params",   "workers",
-                                          "queue",      "batch",      "devices",  "isolation",
-                                          "timeout_ms", "retry",      "on_error", "on_missing",
-                                          "checkpoint", "rate_limit", "comment",  "cache",
-                                          NULL };
+static const char *const stage_keys[] = { "plugin",        "input",      "params",   "workers",
+                                          "queue",         "batch",      "devices",  "isolation",
+                                          "timeout_ms",    "retry",      "on_error", "on_missing",
+                                          "checkpoint",    "rate_limit", "comment",  "cache",
+                                          "max_in_flight", NULL };
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };
 static const char *const isolation_choices[] = { "thread", "process", NULL };
@@ -1086,6 +1087,17 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
    * the caches). Slow stages with few items want smaller ones: they set it. */
   ok &=
     get_uint_member (problems, stage, "batch", 1, MAX_BATCH, 256, &spec->batch, json_base, name);
+  /* max_in_flight places are taken per batch, all or none (see
+   * sutra-flight-limiter.h): a batch larger than the workers' share of
+   * them would leave the other workers idle, or never fit. */
+  ok &= get_uint_member (problems, stage, "max_in_flight", 1, MAX_IN_FLIGHT, 0,
+                         &spec->max_in_flight, json_base, name);
+  if (spec->max_in_flight > 0)
+    {
+      guint n_workers = MAX (spec->workers, 1);
+
+      spec->batch = MIN (spec->batch, (spec->max_in_flight + n_workers - 1) / n_workers);
+    }
   /* By default a queue holds four batches: a worker forms a batch only when
    * a whole one is queued, so a queue of one batch would make the stage
    * and its producer take turns instead of overlapping. */
@@ -1209,6 +1221,13 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
       check_devices (problems, spec, stage, json_base);
       /* One problem, one message: a source that is also single-threaded
        * (text-source) is told it is a source. */
+      if (spec->info->kind == SUTRA_STAGE_SOURCE && spec->max_in_flight > 0)
+        {
+          g_autofree char *path = g_strdup_printf ("%s/max_in_flight", json_base);
+          problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, name,
+                      "a source has no items in flight (it makes them, in one call); remove "
+                      "max_in_flight, or set it on the stage that takes its items");
+        }
       if (spec->info->kind == SUTRA_STAGE_SOURCE && spec->workers > 1)
         {
           g_autofree char *path = g_strdup_printf ("%s/workers", json_base);

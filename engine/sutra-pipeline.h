@@ -76,6 +76,9 @@ struct _SutraStageSpec
    * execution setting: not in the fingerprint. */
   gboolean cache_content;
   SutraRateLimits rate_limits; /* requests and tokens per second; 0: none */
+  /* Items in the plugin's hands at once, all workers together; 0: no
+   * bound. Batches are capped to ceil (max_in_flight / workers). */
+  guint max_in_flight;
   SutraSettings *settings;
   JsonObject *resolved_params; /* every parameter, defaults included */
   guint8 fingerprint[32];      /* plugin, version, ABI, resolved params */

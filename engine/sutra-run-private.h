@@ -5,6 +5,7 @@
 
 #include "sutra-checkpoint.h"
 #include "sutra-edge.h"
+#include "sutra-flight-limiter.h"
 #include "sutra-executor.h"
 #include "sutra-item-private.h"
 #include "sutra-split-counters.h"
@@ -68,6 +69,7 @@ typedef struct
   char *work_dir;
   gint n_alive;                   /* atomic: the last worker out finishes the stage */
   SutraRateLimiter *rate_limiter; /* the stage's rate_limit, shared by its workers */
+  SutraFlightLimiter *flight;     /* the stage's max_in_flight, shared likewise */
 } StageWorkers;
 
 /* What the progress display and the journal read while workers run:
@@ -97,8 +99,8 @@ typedef struct
  * whoever flushes upstream, with no lock of the upstream stage held: the
  * flusher lets go of output.lock before it sends. So a full ring downstream
  * blocks the sender only, never a lock another stage waits for.
- * run->lock, run->event_lock and the rate limiter's lock are
- * leaves: nothing else is taken while one is held (the run's event
+ * run->lock, run->event_lock, the rate limiter's and the flight limiter's
+ * locks are leaves: nothing else is taken while one is held (the run's event
  * callback runs under event_lock, so it must not call back into the run).
  */
 struct _StageRuntime

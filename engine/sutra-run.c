@@ -169,6 +169,7 @@ stage_free (StageRuntime *stage)
   g_mutex_clear (&stage->output.lock);
   sutra_rate_limiter_free (stage->workers.rate_limiter);
   sutra_memo_free (stage->memo);
+  sutra_flight_limiter_free (stage->workers.flight);
   g_cond_clear (&stage->input.items_ready);
   g_cond_clear (&stage->input.space_ready);
   g_cond_clear (&stage->output.moved);
@@ -199,6 +200,7 @@ sutra_run_new (SutraPipeline *pipeline)
       g_mutex_init (&stage->intake.lock);
       g_mutex_init (&stage->output.lock);
       stage->workers.rate_limiter = sutra_rate_limiter_new (&spec->rate_limits);
+      stage->workers.flight = sutra_flight_limiter_new (spec->max_in_flight);
       g_cond_init (&stage->input.items_ready);
       g_cond_init (&stage->input.space_ready);
       g_cond_init (&stage->output.moved);

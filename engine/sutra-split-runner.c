@@ -378,13 +378,17 @@ split_call (SplitStream *s,
       SutraOutput output;
       g_autoptr (GError) local = NULL;
       gboolean misused, ok;
+      guint n_taken = 0;
 
+      if (!sutra_call_enter_flight (stage, n_items, &n_taken, error))
+        return FALSE;
       g_clear_pointer (&s->replay_until, sutra_item_unref);
       if (s->last != NULL)
         s->replay_until = sutra_item_ref (s->last);
       sutra_output_init_stream (&output, split_push, s, &stage->run->abandoning);
       output.split_counters = &stage->counters.split;
       ok = sutra_call_once (stage, executor, items, n_items, &output, &misused, &local);
+      sutra_call_leave_flight (stage, n_taken);
       /* The call's pushes are in flight no more: the batch counts what it
        * accepted as done when it ends, or a retry pushes them again. */
       sutra_split_counters_unpush (&stage->counters.split, output.n_pushed, output.bytes_pushed);

@@ -346,6 +346,8 @@ serve_init (Worker *worker, SutraRegistry *registry, GBytes *body)
         .device_index = (int) json_object_get_int_member_with_default (context, "device_index", -1),
         .work_dir = member_string (context, "work_dir"),
         .resume_state = member_string (context, "resume_state"),
+        .max_in_flight =
+          (guint) json_object_get_int_member_with_default (context, "max_in_flight", 0),
       };
       if (worker->stage->create != NULL)
         {

@@ -100,6 +100,7 @@ worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GErro
     .context = {
       .stage_name = spec->name,
       .n_workers = spec->workers,
+      .max_in_flight = spec->max_in_flight,
       .work_dir = stage->workers.work_dir,
       .resume_state = stage->checkpoint != NULL
                         ? sutra_checkpoint_stage_get_resume_state (stage->checkpoint)

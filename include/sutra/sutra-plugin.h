@@ -144,9 +144,17 @@ typedef struct
  * @work_dir: a directory where the stage may keep large files
  * @resume_state: (nullable): for a sink, the last state its sync function
  *   returned in an earlier, interrupted run of this job; %NULL on a fresh run
+ * @max_in_flight: the stage's `max_in_flight`: the most items all of its
+ *   workers together have in the plugin's hands at once, or 0 when the
+ *   pipeline sets no bound. The engine enforces it before each call (it
+ *   never hands out more, and caps batches to the worker's share), so a
+ *   plugin that overlaps the items of a batch (requests in flight) may take
+ *   it as its own limit and run a whole batch at once. Since: ABI 2.1
  *
  * What the engine tells a stage instance when it creates it. Engine-owned
- * and valid until the instance is destroyed. Fields are only ever appended.
+ * and valid until the instance is destroyed. Fields are only ever appended:
+ * a plugin reads one from a later minor only if it was built for that minor
+ * (the engine refuses a plugin built for a newer minor than its own).
  */
 typedef struct
 {
@@ -157,6 +165,8 @@ typedef struct
   int device_index;
   const char *work_dir;
   const char *resume_state;
+  guint max_in_flight;
+  /* Later 2.x minors: append only; never reorder or remove. */
 } SutraStageContext;
 
 /**

@@ -95,12 +95,14 @@ static const SutraParamInfo http_params[] = {
   SUTRA_PARAM_ROW_INT ("max_in_flight",
                        HttpSettings,
                        max_in_flight,
-                       16,
-                       1,
+                       0,
+                       0,
                        1024,
                        0,
                        "Requests in flight at once per worker (on one connection pool, "
-                       "without a thread per request)."),
+                       "without a thread per request); 0: as many as the stage's "
+                       "max_in_flight lets the worker have (all of its batch), or 16 when "
+                       "the stage sets none."),
   SUTRA_PARAM_ROW_INT ("request_timeout_ms",
                        HttpSettings,
                        request_timeout_ms,
@@ -149,6 +151,7 @@ typedef struct
   JsonNode *template_root; /* json mode */
   const char *result_pointer;
   CURLM *multi;
+  guint max_in_flight; /* the parameter, or what the stage's bound implies */
 } Http;
 
 /* One item's request across its attempts. */
@@ -278,8 +281,18 @@ http_create (const SutraStageContext *context, gconstpointer settings, GError **
       http_destroy (self);
       return NULL;
     }
+  /* The engine bounds the requests of all workers together (the stage's
+   * max_in_flight) by never handing a worker more items than it may have
+   * in flight: then a batch's requests may all go at once, and the user
+   * sets the bound in one place. */
+  if (s->max_in_flight > 0)
+    self->max_in_flight = (guint) s->max_in_flight;
+  else if (context->max_in_flight > 0)
+    self->max_in_flight = context->max_in_flight;
+  else
+    self->max_in_flight = 16;
   self->multi = curl_multi_init ();
-  curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) s->max_in_flight);
+  curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) self->max_in_flight);
   return self;
 }
 
@@ -582,7 +595,6 @@ http_process (gpointer instance,
               GError **error)
 {
   Http *self = instance;
-  const HttpSettings *s = self->settings;
   g_autofree Request *requests = g_new0 (Request, n_items);
   guint n_done = 0;
   guint n_running = 0;
@@ -613,7 +625,7 @@ http_process (gpointer instance,
       int n_messages;
 
       /* Start what may start: in id order, up to max_in_flight. */
-      for (guint i = 0; i < n_items && n_running < (guint) s->max_in_flight; i++)
+      for (guint i = 0; i < n_items && n_running < self->max_in_flight; i++)
         {
           Request *request = &requests[i];
           gint64 start_at = MAX (request->not_before_us, pause_all_us);

@@ -95,7 +95,8 @@ static const BadCase bad_cases[] = {
     SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
     1,
     { "bad.json:5:54: stage “pass”: unknown stage key “wokers”; did you mean “workers”?",
-      "Valid keys: “plugin”, “input”, “params”, “workers”", "“comment” or “cache”" } },
+      "Valid keys: “plugin”, “input”, “params”, “workers”",
+      "“rate_limit”, “comment”, “cache” or “max_in_flight”" } },
   { "unknown-key/top-level",
     "{\n  \"sutra\": 1,\n  \"author\": \"me\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
     { NULL },
@@ -658,6 +659,29 @@ static const BadCase bad_cases[] = {
     1,
     { "bad.json:5:54: stage “pass”: key “rate_limit”: expected items per second (a number)",
       "got an integer (0)" } },
+  { "setting/max-in-flight-zero",
+    HEAD READ PASS (", \"max_in_flight\": 0") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:54: stage “pass”: key “max_in_flight”: 0 is out of range: it must lie between "
+      "1 and 65536" } },
+  { "setting/max-in-flight-string",
+    HEAD READ PASS (", \"max_in_flight\": \"8\"") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:5:54: stage “pass”: key “max_in_flight”: expected an integer between 1 and "
+      "65536, got a string (“8”)" } },
+  { "setting/max-in-flight-source",
+    HEAD STAGE ("read",
+                "\"plugin\": \"text-source\", \"max_in_flight\": 2, \"params\": { "
+                "\"path\": \"${in}\" }") PASS ("") WRITE TAIL,
+    { NULL },
+    SUTRA_PIPELINE_ERROR_BAD_VALUE,
+    1,
+    { "bad.json:4:40: stage “read”: a source has no items in flight (it makes them, in one "
+      "call); remove max_in_flight" } },
   { "setting/source-workers",
     HEAD STAGE ("read",
                 "\"plugin\": \"text-source\", \"workers\": 2, \"params\": { \"path\": "
@@ -1254,6 +1278,41 @@ test_pipeline_snapshot_reads_back (void)
                      0.1);
 }
 
+static void
+test_pipeline_max_in_flight_caps_batch (void)
+{
+  static const struct
+  {
+    const char *settings;
+    guint max_in_flight;
+    guint batch;
+  } rows[] = {
+    { "", 0, 256 },
+    { ", \"max_in_flight\": 64", 64, 64 },
+    { ", \"max_in_flight\": 64, \"workers\": 2", 64, 32 },
+    { ", \"max_in_flight\": 8, \"workers\": 3", 8, 3 },
+    { ", \"max_in_flight\": 1, \"workers\": 4", 1, 1 },
+    { ", \"max_in_flight\": 100, \"batch\": 16", 100, 16 },
+  };
+
+  g_test_summary ("max_in_flight is read, and caps a stage's batches to each worker's share of "
+                  "it (rounded up), so that a batch always fits the bound");
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = NULL;
+      g_autoptr (SutraPipeline) pipeline = NULL;
+      SutraStageSpec *pass;
+
+      text = g_strdup_printf (HEAD READ PASS ("%s") WRITE TAIL, rows[i].settings);
+      pipeline = load (text, NULL, &error);
+      g_assert_no_error (error);
+      pass = sutra_pipeline_get_stage (pipeline, "pass");
+      g_assert_cmpuint (pass->max_in_flight, ==, rows[i].max_in_flight);
+      g_assert_cmpuint (pass->batch, ==, rows[i].batch);
+    }
+}
+
 static const char *
 stage_names (SutraPipeline *pipeline, GString *out)
 {
@@ -1651,6 +1710,8 @@ main (int argc, char **argv)
     g_clear_error (&error);
   }
   g_test_add_func ("/engine/pipeline/plugins-load", test_pipeline_plugins_load);
+  g_test_add_func ("/engine/pipeline/max-in-flight-caps-batch",
+                   test_pipeline_max_in_flight_caps_batch);
   g_test_add_func ("/engine/pipeline/media-types-that-meet", test_pipeline_media_types_that_meet);
 
   for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)

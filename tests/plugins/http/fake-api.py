@@ -7,8 +7,17 @@ json mode's "input"): RATE429 / DATE429 / HUGE429 answer 429 once (with
 Retry-After in seconds, as an HTTP date, or absurdly large), FLAKY500
 answers 500 twice, ALWAYS503 always 503, BAD400 400, SLOW sleeps 3 s,
 BUSY sleeps 0.3 s. GET /stats gives the requests seen per text, the
-Authorization headers seen and the most BUSY requests in flight at once.
-Prints the port it listens on, then serves until its stdin closes."""
+Authorization headers seen and the most BUSY requests in flight at once;
+GET /reset the same, and starts its counts afresh (but for the texts seen).
+Prints the port it listens on, then serves until its stdin closes.
+
+For benchmarks (bench/bench-http.sh), two options: --latency-ms N makes
+every answer take N ms more; --rate R refuses, with 429 and Retry-After,
+a request that finds no token in a bucket of R tokens a second holding
+one second's worth (a limit per second that allows a burst up to it, as
+model APIs' limits per minute do). Then /stats also gives the requests
+and the 429s counted in all, the first and last request's time, and the
+most requests of any text in flight at once (all_max_in_flight)."""
 
 import email.utils
 import json
@@ -23,6 +32,37 @@ seen = {}
 auth = set()
 in_flight = 0
 max_in_flight = 0
+all_in_flight = 0
+all_max_in_flight = 0
+n_requests = 0
+n_refused = 0
+first_at = last_at = None
+
+
+def option(name, default):
+    if name in sys.argv:
+        return float(sys.argv[sys.argv.index(name) + 1])
+    return default
+
+
+latency_s = option("--latency-ms", 0) / 1000
+rate = option("--rate", 0)
+bucket = rate
+bucket_at = time.monotonic()
+
+
+def take_token():
+    """One request's token from the bucket (under the lock); False: none."""
+    global bucket, bucket_at
+    if rate <= 0:
+        return True
+    now = time.monotonic()
+    bucket = min(rate, bucket + (now - bucket_at) * rate)
+    bucket_at = now
+    if bucket >= 1:
+        bucket -= 1
+        return True
+    return False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -31,7 +71,21 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def leave_flight(self):
+        """Counts this request out of flight before its answer is sent: once
+        the client has the answer it may send the next, which must not
+        find this one still counted."""
+        global in_flight, all_in_flight
+        if getattr(self, "counted", None) is None:
+            return
+        with lock:
+            all_in_flight -= 1
+            if self.counted == "busy":
+                in_flight -= 1
+        self.counted = None
+
     def reply(self, status, body, headers=()):
+        self.leave_flight()
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -42,11 +96,18 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        global max_in_flight, all_max_in_flight, n_requests, n_refused, first_at, last_at
         with lock:
-            self.reply(200, {"seen": seen, "auth": sorted(auth), "max_in_flight": max_in_flight})
+            if self.path.startswith("/reset"):
+                max_in_flight = all_max_in_flight = n_requests = n_refused = 0
+                first_at = last_at = None
+            self.reply(200, {"seen": seen, "auth": sorted(auth), "max_in_flight": max_in_flight,
+                             "all_max_in_flight": all_max_in_flight, "requests": n_requests,
+                             "refused": n_refused, "first_at": first_at, "last_at": last_at})
 
     def do_POST(self):
-        global in_flight, max_in_flight
+        global in_flight, max_in_flight, all_in_flight, all_max_in_flight
+        global n_requests, n_refused, first_at, last_at
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path.startswith("/json"):
             text = body["input"]
@@ -60,12 +121,24 @@ class Handler(BaseHTTPRequestHandler):
             if busy:
                 in_flight += 1
                 max_in_flight = max(max_in_flight, in_flight)
+            all_in_flight += 1
+            all_max_in_flight = max(all_max_in_flight, all_in_flight)
+            self.counted = "busy" if busy else "other"
+            n_requests += 1
+            first_at = first_at or time.monotonic()
+            last_at = time.monotonic()
+            allowed = take_token()
+            if not allowed:
+                n_refused += 1
         try:
-            self.answer(body, text, n)
+            if not allowed:
+                self.reply(429, {"error": "rate limit"}, [("Retry-After", "1")])
+            else:
+                if latency_s > 0:
+                    time.sleep(latency_s)
+                self.answer(body, text, n)
         finally:
-            if busy:
-                with lock:
-                    in_flight -= 1
+            self.leave_flight()
 
     def answer(self, body, text, n):
         if "RATE429" in text and n == 1:

@@ -4,8 +4,11 @@
  * use, because the real thing is a remote service. */
 
 #include "sutra-harness.h"
+#include "sutra-pipeline.h"
 #include "sutra-registry.h"
+#include "sutra-run.h"
 
+#include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +56,24 @@ server_stats (void)
   json_parser_load_from_data (parser, out, -1, &error);
   g_assert_no_error (error);
   return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+}
+
+/* Starts the server's counts of requests in flight at once afresh. */
+static void
+server_reset_peaks (void)
+{
+  g_autofree char *url = g_strdup_printf ("%s/reset", base_url);
+  const char *argv[] = { "python3", "-c",
+                         "import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()",
+                         url, NULL };
+  g_autoptr (GError) error = NULL;
+  gint status = 0;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status,
+                &error);
+  g_assert_no_error (error);
+  g_spawn_check_wait_status (status, &error);
+  g_assert_no_error (error);
 }
 
 static gint64
@@ -236,6 +257,91 @@ test_http_in_flight (void)
   g_assert_cmpint (most, <=, 4);
 }
 
+/* A pipeline of several http workers under one stage-level bound. */
+typedef struct
+{
+  const char *name;
+  const char *isolation;
+  guint workers;
+  guint max_in_flight;
+  guint n_items;
+} FlightCase;
+
+static const FlightCase flight_cases[] = {
+  { "threads", "thread", 3, 4, 24 },
+  { "processes", "process", 3, 4, 24 },
+  { "one-at-a-time", "thread", 2, 1, 6 },
+};
+
+static void
+test_http_stage_in_flight (gconstpointer data)
+{
+  const FlightCase *row = data;
+  g_autofree char *dir = g_dir_make_tmp ("sutra-http-flight-XXXXXX", NULL);
+  g_autofree char *input = g_build_filename (dir, "lines.txt", NULL);
+  g_autofree char *output = g_build_filename (dir, "out.jsonl", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *out = NULL;
+  g_autoptr (GString) lines = g_string_new (NULL);
+  g_autoptr (SutraPipeline) pipeline = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) stats = NULL;
+  g_auto (GStrv) written = NULL;
+  JsonObject *seen;
+  SutraRun *run;
+  gint64 most;
+
+  g_test_summary ("The stage's max_in_flight bounds the requests of all its workers together "
+                  "(threads or processes), without the plugin's own parameter: the server "
+                  "never sees more at once, and every item is asked exactly once");
+  server_reset_peaks ();
+  for (guint i = 0; i < row->n_items; i++)
+    g_string_append_printf (lines, "BUSY %s %u\n", row->name, i);
+  g_file_set_contents (input, lines->str, -1, &error);
+  g_assert_no_error (error);
+  text =
+    g_strdup_printf ("{\"sutra\": 1, \"stages\": {"
+                     "\"read\": {\"plugin\": \"text-source\", \"params\": {\"path\": \"%s\"}},"
+                     "\"ask\": {\"plugin\": \"http\", \"input\": \"read\", \"workers\": %u, "
+                     "\"isolation\": \"%s\", \"max_in_flight\": %u, "
+                     "\"params\": {\"url\": \"%s/v1/chat/completions\", \"api_key_env\": "
+                     "\"SUTRA_TEST_KEY\"}},"
+                     "\"write\": {\"plugin\": \"jsonl-sink\", \"input\": \"ask\", \"params\": "
+                     "{\"path\": \"%s\"}}}}",
+                     input, row->workers, row->isolation, row->max_in_flight, base_url, output);
+  pipeline = sutra_pipeline_load_from_data ("flight.json", text, -1, registry, NULL, &error);
+  g_assert_no_error (error);
+  /* Each worker's batches hold its share of the bound. */
+  g_assert_cmpuint (sutra_pipeline_get_stage (pipeline, "ask")->batch, ==,
+                    (row->max_in_flight + row->workers - 1) / row->workers);
+  run = sutra_run_new (pipeline);
+  sutra_run_execute (run, &error);
+  sutra_run_free (run);
+  g_assert_no_error (error);
+
+  stats = server_stats ();
+  most = json_object_get_int_member (stats, "max_in_flight");
+  g_test_message ("most requests in flight: %" G_GINT64_FORMAT " (bound %u, %u workers)", most,
+                  row->max_in_flight, row->workers);
+  g_assert_cmpint (most, >=, 1);
+  g_assert_cmpint (most, <=, row->max_in_flight);
+  seen = json_object_get_object_member (stats, "seen");
+  for (guint i = 0; i < row->n_items; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("BUSY %s %u", row->name, i);
+
+      g_assert_cmpint (json_object_get_int_member_with_default (seen, line, 0), ==, 1);
+    }
+  g_file_get_contents (output, &out, NULL, &error);
+  g_assert_no_error (error);
+  written = g_strsplit (g_strchomp (out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (written), ==, row->n_items);
+  g_assert_null (strstr (out, "sk-test-0123456789"));
+  (void) g_remove (output);
+  (void) g_remove (input);
+  (void) g_rmdir (dir);
+}
+
 static void
 test_http_json_mode (void)
 {
@@ -298,6 +404,13 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/http/5xx", test_http_5xx);
   g_test_add_func ("/plugins/http/timeout", test_http_timeout);
   g_test_add_func ("/plugins/http/in-flight", test_http_in_flight);
+  for (guint i = 0; i < G_N_ELEMENTS (flight_cases); i++)
+    {
+      g_autofree char *path =
+        g_strdup_printf ("/plugins/http/stage-in-flight/%s", flight_cases[i].name);
+
+      g_test_add_data_func (path, &flight_cases[i], test_http_stage_in_flight);
+    }
   g_test_add_func ("/plugins/http/json-mode", test_http_json_mode);
   g_test_add_func ("/plugins/http/missing-key", test_http_missing_key);
 
