@@ -1092,6 +1092,22 @@ read_ncx_points (Epub *epub, const char *base_dir, xmlNodePtr node, guint level)
     }
 }
 
+/* The first link with an href in the entries under @node. */
+static char *
+first_nav_href (xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    {
+      char *href;
+
+      if (name_is (node, "a") && (href = get_attr (node, "href")) != NULL)
+        return href;
+      if (node->type == XML_ELEMENT_NODE && (href = first_nav_href (node->children)) != NULL)
+        return href;
+    }
+  return NULL;
+}
+
 /* <ol><li><a href>Title</a><ol>...</ol></li></ol> */
 static void
 read_nav_list (Epub *epub, const char *base_dir, xmlNodePtr list, guint level)
@@ -1107,6 +1123,12 @@ read_nav_list (Epub *epub, const char *base_dir, xmlNodePtr list, guint level)
               g_autofree char *title = node_text (child);
               g_autofree char *href = get_attr (child, "href");
 
+              /* EPUB 3 lets a heading without a link group entries
+               * (<li><span>Part One</span><ol>...</ol></li>): it stands
+               * where its first entry does, which it then names, as a part
+               * whose entry has no text of its own. */
+              if (href == NULL)
+                href = first_nav_href (child->next);
               add_toc_entry (epub, base_dir, title, href, level);
             }
           else if (name_is (child, "ol") || name_is (child, "ul"))

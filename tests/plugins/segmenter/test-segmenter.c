@@ -2088,6 +2088,68 @@ static const char *const epub_gutenberg_sections[] = {
   NULL,
 };
 
+/* EPUB 3 navs nesting chapters in parts: parts with a title page of
+ * their own, parts sharing a document with their first chapter, and
+ * parts that are headings without a link (<span>). */
+#define OPF_NAV_SPINE(manifest, spine)                                                           \
+  OPF_HEAD "<manifest><item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" " \
+           "properties=\"nav\"/>" manifest "</manifest><spine>" spine "</spine></package>"
+
+#define NAV_DOC(list)                                                                  \
+  "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\" "               \
+  "xmlns:epub=\"http://www.idpf.org/2007/ops\"><body><nav epub:type=\"toc\"><ol>" list \
+  "</ol></nav></body></html>"
+
+#define PARTS_OPF                                                                        \
+  OPF_NAV_SPINE (OPF_ITEM ("p1") OPF_ITEM ("c1") OPF_ITEM ("c2") OPF_ITEM ("c3"),        \
+                 "<itemref idref=\"p1\"/><itemref idref=\"c1\"/><itemref idref=\"c2\"/>" \
+                 "<itemref idref=\"c3\"/>")
+
+static const char *const epub_nav_parts[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  PARTS_OPF,
+  "OEBPS/nav.xhtml",
+  NAV_DOC ("<li><a href=\"p1.xhtml\">Part One</a><ol><li><a href=\"c1.xhtml\">1. Arrival</a></li>"
+           "<li><a href=\"c2.xhtml#start\">2. The House</a></li></ol></li>"
+           "<li><a href=\"c3.xhtml\">Part Two</a><ol>"
+           "<li><a href=\"c3.xhtml#c3\">3. The Storm</a></li></ol></li>"),
+  "OEBPS/p1.xhtml",
+  XHTML ("<h1>Part One</h1>"),
+  "OEBPS/c1.xhtml",
+  XHTML ("<h2>1. Arrival</h2>" PARAGRAPHS),
+  "OEBPS/c2.xhtml",
+  XHTML ("<h2 id=\"start\">2. The House</h2>" PARAGRAPHS),
+  "OEBPS/c3.xhtml",
+  XHTML ("<h1>Part Two</h1><h2 id=\"c3\">3. The Storm</h2>" PARAGRAPHS),
+  NULL,
+};
+
+static const char *const epub_nav_span_parts[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  PARTS_OPF,
+  "OEBPS/nav.xhtml",
+  NAV_DOC ("<li><span>Part One</span><ol><li><a href=\"c1.xhtml\">1. Arrival</a></li>"
+           "<li><a href=\"c2.xhtml\">2. The House</a></li></ol></li>"
+           "<li><span>Part Two</span><ol><li><a href=\"c3.xhtml\">3. The Storm</a></li></ol></li>"),
+  "OEBPS/p1.xhtml",
+  XHTML ("<p>A dedication.</p>"),
+  "OEBPS/c1.xhtml",
+  XHTML ("<h2>1. Arrival</h2>" PARAGRAPHS),
+  "OEBPS/c2.xhtml",
+  XHTML ("<h2>2. The House</h2>" PARAGRAPHS),
+  "OEBPS/c3.xhtml",
+  XHTML ("<h2>3. The Storm</h2>" PARAGRAPHS),
+  NULL,
+};
+
 typedef struct
 {
   const char *name;
@@ -2106,6 +2168,10 @@ static const EpubCase epub_cases[] = {
     "Part One|Part One|Part One|Part Two|Part Two", NULL },
   { "good-toc-headings", epub_good_toc, "{\"epub_chapters\": \"headings\"}",
     "CHAPTER I|CHAPTER II|CHAPTER III|CHAPTER IV", "PART ONE|PART ONE|PART TWO|PART TWO", NULL },
+  { "nav-parts", epub_nav_parts, NULL, "1. Arrival|2. The House|3. The Storm",
+    "Part One|Part One|Part Two", NULL },
+  { "nav-span-parts", epub_nav_span_parts, NULL, "1. Arrival|2. The House|3. The Storm",
+    "Part One|Part One|Part Two", NULL },
   { "one-entry", epub_one_entry, NULL, "The Beginning|The Middle|The End of It",
     "The Book|The Book|The Book", NULL },
   { "one-entry-toc", epub_one_entry, "{\"epub_chapters\": \"toc\"}", "Start", "-", NULL },
