@@ -179,9 +179,17 @@ stage_free (StageRuntime *stage)
   if (stage->workers.work_dir != NULL)
     {
       /* A job's work directory stays with the job (see make_work_dir in
-       * sutra-worker.c); a run's own goes, with what the stage left. */
+       * sutra-worker.c), unless the stage left nothing there: no empty
+       * JOB/work/STAGE for every stage. A run's own goes, with what the
+       * stage left. */
       if (stage->workers.work_dir_is_temporary)
         remove_work_dir (stage->workers.work_dir);
+      else if (g_rmdir (stage->workers.work_dir) == 0)
+        {
+          g_autofree char *parent = g_path_get_dirname (stage->workers.work_dir);
+
+          (void) g_rmdir (parent);
+        }
       g_free (stage->workers.work_dir);
     }
   g_mutex_clear (&stage->input.lock);
