@@ -120,7 +120,7 @@ worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GErro
  * the job that replays that output from the store must still find it. A
  * temporary directory would be another one each run, and gone after a
  * reboot. Without a job nothing is kept: a temporary directory, which
- * sutra_run_free() removes with what is in it. */
+ * stage_free() in sutra-run.c removes with what is in it. */
 static char *
 make_work_dir (StageRuntime *stage, GError **error)
 {
@@ -134,7 +134,9 @@ make_work_dir (StageRuntime *stage, GError **error)
       return g_dir_make_tmp ("sutra-stage-XXXXXX", error);
     }
   /* A stage's name may hold any character: keep it readable, but never
-   * let it name another directory ("..", "a/b"). */
+   * let it name another directory ("..", "a/b"). Two names that differ
+   * only there ("a.b", "a_b") share a directory, which is harmless to
+   * stages that name their files by content or make them unique. */
   name = g_string_new (NULL);
   for (const char *c = stage->spec->name; *c != '\0'; c++)
     g_string_append_c (name, g_ascii_isalnum (*c) || *c == '-' || *c == '_' ? *c : '_');
