@@ -67,6 +67,7 @@ typedef struct
   GThreadPool *pool;
   GPtrArray *list; /* SutraWorker: one per instance (see sutra-worker.h) */
   char *work_dir;
+  gboolean work_dir_is_temporary; /* made for this run only (no job) */
   gint n_alive;                   /* atomic: the last worker out finishes the stage */
   SutraRateLimiter *rate_limiter; /* the stage's rate_limit, shared by its workers */
   SutraFlightLimiter *flight;     /* the stage's max_in_flight, shared likewise */

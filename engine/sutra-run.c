@@ -134,6 +134,23 @@ sutra_run_record_failure (StageRuntime *stage,
   sutra_run_emit_event (run, event);
 }
 
+/* Removes a run's temporary work directory and the files a stage left in
+ * it (stages keep files there, not directories). */
+static void
+remove_work_dir (const char *work_dir)
+{
+  g_autoptr (GDir) dir = g_dir_open (work_dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (work_dir, name, NULL);
+
+      (void) g_remove (path);
+    }
+  (void) g_rmdir (work_dir);
+}
+
 static void
 stage_free (StageRuntime *stage)
 {
@@ -161,7 +178,18 @@ stage_free (StageRuntime *stage)
   g_ptr_array_unref (stage->intake.group);
   if (stage->workers.work_dir != NULL)
     {
-      (void) g_rmdir (stage->workers.work_dir);
+      /* A job's work directory stays with the job (see make_work_dir in
+       * sutra-worker.c), unless the stage left nothing there: no empty
+       * JOB/work/STAGE for every stage. A run's own goes, with what the
+       * stage left. */
+      if (stage->workers.work_dir_is_temporary)
+        remove_work_dir (stage->workers.work_dir);
+      else if (g_rmdir (stage->workers.work_dir) == 0)
+        {
+          g_autofree char *parent = g_path_get_dirname (stage->workers.work_dir);
+
+          (void) g_rmdir (parent);
+        }
       g_free (stage->workers.work_dir);
     }
   g_mutex_clear (&stage->input.lock);

@@ -15,6 +15,8 @@
 #include "sutra-reorder.h"
 #include "sutra-source-runner.h"
 
+#include <errno.h>
+
 /* The worker object ------------------------------------------------------ */
 
 guint
@@ -113,6 +115,47 @@ worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GErro
   return sutra_worker_new (index, spec->devices, spec->isolation, &config, misused, error);
 }
 
+/* The stage's work directory. With a job it is the job's own
+ * (JOB/work/STAGE, absolute) and lasts as long as the job: an output may
+ * name a file there (the segmenter's extracted cover), and a later run of
+ * the job that replays that output from the store must still find it. A
+ * temporary directory would be another one each run, and gone after a
+ * reboot. Without a job nothing is kept: a temporary directory, which
+ * stage_free() in sutra-run.c removes with what is in it. */
+static char *
+make_work_dir (StageRuntime *stage, GError **error)
+{
+  g_autofree char *job_dir = NULL;
+  g_autofree char *dir = NULL;
+  GString *name;
+
+  if (stage->run->job == NULL)
+    {
+      stage->workers.work_dir_is_temporary = TRUE;
+      return g_dir_make_tmp ("sutra-stage-XXXXXX", error);
+    }
+  /* A stage's name may hold any character: keep it readable, but never
+   * let it name another directory ("..", "a/b"). Two names that differ
+   * only there ("a.b", "a_b") share a directory, which is harmless to
+   * stages that name their files by content or make them unique. */
+  name = g_string_new (NULL);
+  for (const char *c = stage->spec->name; *c != '\0'; c++)
+    g_string_append_c (name, g_ascii_isalnum (*c) || *c == '-' || *c == '_' ? *c : '_');
+  job_dir = g_canonicalize_filename (stage->run->job->dir, NULL);
+  dir = g_build_filename (job_dir, "work", name->str, NULL);
+  g_string_free (name, TRUE);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot make the work directory %s of stage “%s”: %s", dir, stage->spec->name,
+                   g_strerror (saved));
+      return NULL;
+    }
+  return g_steal_pointer (&dir);
+}
+
 /* Creates the workers' instances on the main thread before any worker
  * starts, so that a stage that cannot start fails the run before anything
  * runs. Devices go to the instances round-robin. */
@@ -129,7 +172,7 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
       ? MAX (spec->workers, 1)
       : sutra_worker_count_instances (spec->info->threading, spec->workers, n_devices);
 
-  stage->workers.work_dir = g_dir_make_tmp ("sutra-stage-XXXXXX", error);
+  stage->workers.work_dir = make_work_dir (stage, error);
   if (stage->workers.work_dir == NULL)
     return FALSE;
   for (guint w = 0; w < n_instances; w++)

@@ -28,6 +28,9 @@ segmenter_document_free (SegmenterDocument *doc)
   g_free (doc->title);
   g_free (doc->author);
   g_free (doc->language);
+  g_clear_pointer (&doc->cover, g_bytes_unref);
+  g_free (doc->cover_note);
+  g_free (doc->cover_path);
   g_free (doc);
 }
 

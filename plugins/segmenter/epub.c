@@ -27,6 +27,11 @@ typedef struct
   gboolean stripped;   /* Gutenberg blocks were left out */
   GHashTable *special; /* entry name → what it is: links and the like, not read */
   GError *refused;     /* the first document refused as hostile */
+  gint64 expanded;     /* bytes the archive's entries expanded to */
+  /* Where the book says its cover is, best first (read_package): archive
+   * paths, and why the first unusable one cannot be used. */
+  GPtrArray *cover_paths;
+  char *cover_note;
 } Epub;
 
 typedef struct
@@ -77,6 +82,8 @@ epub_clear (Epub *epub)
   g_clear_pointer (&epub->toc, g_array_unref);
   g_clear_pointer (&epub->special, g_hash_table_unref);
   g_clear_error (&epub->refused);
+  g_clear_pointer (&epub->cover_paths, g_ptr_array_unref);
+  g_clear_pointer (&epub->cover_note, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Epub, epub_clear)
@@ -253,6 +260,7 @@ read_archive (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, G
       g_hash_table_replace (epub->files, g_steal_pointer (&name),
                             g_byte_array_free_to_bytes (g_steal_pointer (&bytes)));
     }
+  epub->expanded = expanded;
   if (status != ARCHIVE_EOF)
     {
       g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
@@ -710,6 +718,173 @@ read_container (Epub *epub, char **opf_path, GError **error)
   return TRUE;
 }
 
+/* The cover: where the package document says it is. */
+
+/* What the package document says about its cover, as read. */
+typedef struct
+{
+  char *meta_content; /* EPUB 2: <meta name="cover" content="ID"/> */
+  char *image_id;     /* EPUB 3: the manifest item of properties "cover-image" */
+  char *named_id;     /* the first image item whose id or file name says "cover" */
+  char *guide_href;   /* <guide><reference type="cover" href/>: a cover page */
+} CoverHints;
+
+static void
+cover_hints_clear (CoverHints *hints)
+{
+  g_free (hints->meta_content);
+  g_free (hints->image_id);
+  g_free (hints->named_id);
+  g_free (hints->guide_href);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CoverHints, cover_hints_clear)
+
+static gboolean has_token (const char *list, const char *token);
+static gboolean is_html_type (const char *media_type);
+
+static void
+note_cover_item (CoverHints *hints, const ManifestItem *item, const char *href)
+{
+  g_autofree char *id = g_ascii_strdown (item->id, -1);
+  g_autofree char *file = NULL;
+  const char *slash = strrchr (href, '/');
+
+  if (hints->image_id == NULL && item->properties != NULL &&
+      has_token (item->properties, "cover-image"))
+    hints->image_id = g_strdup (item->id);
+  file = g_ascii_strdown (slash != NULL ? slash + 1 : href, -1);
+  if (hints->named_id == NULL &&
+      g_str_has_prefix (item->media_type ? item->media_type : "", "image/") &&
+      (strstr (id, "cover") != NULL || strstr (file, "cover") != NULL))
+    hints->named_id = g_strdup (item->id);
+}
+
+/* The first unusable cover is what the note tells: the best one the book
+ * names. */
+static void
+cover_note (Epub *epub, char *note)
+{
+  if (epub->cover_note == NULL)
+    epub->cover_note = note;
+  else
+    g_free (note);
+}
+
+static void
+add_cover_path (Epub *epub, const char *path)
+{
+  for (guint i = 0; i < epub->cover_paths->len; i++)
+    if (strcmp (epub->cover_paths->pdata[i], path) == 0)
+      return;
+  g_ptr_array_add (epub->cover_paths, g_strdup (path));
+}
+
+/* The first picture of a cover page: <img src>, or SVG's <image
+ * xlink:href> (what calibre and Gutenberg write). */
+static xmlNodePtr
+find_picture (xmlNodePtr node, char **href)
+{
+  for (; node != NULL; node = node->next)
+    {
+      xmlNodePtr found;
+
+      if (name_is (node, "img"))
+        *href = get_attr (node, "src");
+      else if (name_is (node, "image"))
+        {
+          xmlChar *value =
+            xmlGetNsProp (node, BAD_CAST "href", BAD_CAST "http://www.w3.org/1999/xlink");
+
+          if (value == NULL)
+            value = xmlGetProp (node, BAD_CAST "href");
+          *href = value != NULL ? g_strdup ((const char *) value) : NULL;
+          xmlFree (value);
+        }
+      if (*href != NULL)
+        return node;
+      if (node->type == XML_ELEMENT_NODE && (found = find_picture (node->children, href)) != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* A cover page (XHTML): its first picture is the cover. It is parsed as
+ * every document of the book is (parse_xml: a hostile one refuses the
+ * book, as it would in the spine). */
+static void
+add_cover_page (Epub *epub, const char *page)
+{
+  g_autoptr (xmlDoc) doc = NULL;
+  g_autofree char *href = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *path = NULL;
+
+  if (!g_hash_table_contains (epub->files, page))
+    return;
+  doc = parse_xml (epub, page, NULL, NULL, NULL);
+  if (doc == NULL || find_picture (xmlDocGetRootElement (doc), &href) == NULL)
+    return;
+  base = dir_of (page);
+  path = resolve_href (base, href, NULL);
+  if (path == NULL)
+    cover_note (epub, g_strdup_printf ("the cover page “%s” shows “%s”, which climbs out of "
+                                       "the archive: sutra reads only the files inside the EPUB",
+                                       page, href));
+  else
+    add_cover_path (epub, path);
+}
+
+/* A manifest item named as the cover: an image, or (some EPUB 2 books) a
+ * cover page. */
+static void
+add_cover_item (Epub *epub, const char *id, const char *what, GHashTable *outside)
+{
+  ManifestItem *item = g_hash_table_lookup (epub->manifest, id);
+  const char *href;
+
+  if (item == NULL && (href = g_hash_table_lookup (outside, id)) != NULL)
+    cover_note (epub, g_strdup_printf ("the cover (%s “%s”) names “%s”, which climbs out of the "
+                                       "archive: sutra reads only the files inside the EPUB",
+                                       what, id, href));
+  else if (item == NULL)
+    cover_note (epub, g_strdup_printf ("the cover (%s “%s”) names no manifest item", what, id));
+  else if (item->media_type != NULL && is_html_type (item->media_type))
+    add_cover_page (epub, item->path);
+  else
+    add_cover_path (epub, item->path);
+}
+
+/* The places the cover may be, best first: EPUB 3's cover-image item,
+ * EPUB 2's <meta name="cover">, the guide's cover page (its first
+ * picture), then an image item named like a cover. Each must be inside the
+ * archive. Which of them is a usable image is for read_cover to see. */
+static void
+find_cover (Epub *epub, const CoverHints *hints, GHashTable *outside)
+{
+  if (hints->image_id != NULL)
+    add_cover_item (epub, hints->image_id, "the cover-image item", outside);
+  if (hints->meta_content != NULL)
+    add_cover_item (epub, hints->meta_content, "<meta name=\"cover\">", outside);
+  if (hints->guide_href != NULL)
+    {
+      g_autofree char *path = resolve_href (epub->opf_dir, hints->guide_href, NULL);
+      g_autofree char *lower = path != NULL ? g_ascii_strdown (path, -1) : NULL;
+
+      if (path == NULL)
+        cover_note (epub, g_strdup_printf ("the guide's cover “%s” climbs out of the archive: "
+                                           "sutra reads only the files inside the EPUB",
+                                           hints->guide_href));
+      else if (g_str_has_suffix (lower, ".jpg") || g_str_has_suffix (lower, ".jpeg") ||
+               g_str_has_suffix (lower, ".png"))
+        add_cover_path (epub, path);
+      else
+        add_cover_page (epub, path);
+    }
+  if (hints->named_id != NULL)
+    add_cover_item (epub, hints->named_id, "the image item", outside);
+}
+
 static void
 set_meta (char **field, xmlNodePtr node)
 {
@@ -732,7 +907,8 @@ read_package (Epub *epub,
   g_autoptr (xmlDoc) doc = parse_xml (epub, opf_path, NULL, NULL, error);
   g_autoptr (GHashTable) in_spine = NULL; /* paths of epub->spine */
   g_autoptr (GHashTable) outside = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  xmlNodePtr root, metadata, manifest, spine;
+  g_auto (CoverHints) cover = { NULL };
+  xmlNodePtr root, metadata, manifest, spine, guide;
 
   if (doc == NULL)
     return FALSE;
@@ -749,6 +925,13 @@ read_package (Epub *epub,
         set_meta (&out->author, node);
       else if (name_is (node, "language"))
         set_meta (&out->language, node);
+      else if (name_is (node, "meta") && cover.meta_content == NULL)
+        {
+          g_autofree char *name = get_attr (node, "name");
+
+          if (g_strcmp0 (name, "cover") == 0)
+            cover.meta_content = get_attr (node, "content");
+        }
     }
 
   manifest = find_element (root, "manifest");
@@ -768,6 +951,8 @@ read_package (Epub *epub,
       item->path = href != NULL ? resolve_href (epub->opf_dir, href, NULL) : NULL;
       if (item->id != NULL && href != NULL && item->path == NULL)
         g_hash_table_replace (outside, g_strdup (item->id), g_strdup (href));
+      if (item->id != NULL && href != NULL)
+        note_cover_item (&cover, item, href);
       if (item->id == NULL || item->path == NULL)
         {
           manifest_item_free (item);
@@ -844,6 +1029,21 @@ read_package (Epub *epub,
                    "%s: the spine of “%s” lists no documents", epub->where, opf_path);
       return FALSE;
     }
+  guide = find_element (root, "guide");
+  for (xmlNodePtr node = guide != NULL ? guide->children : NULL; node != NULL; node = node->next)
+    {
+      g_autofree char *type = NULL;
+
+      if (!name_is (node, "reference"))
+        continue;
+      type = get_attr (node, "type");
+      if (type != NULL && g_ascii_strcasecmp (type, "cover") == 0)
+        {
+          cover.guide_href = get_attr (node, "href");
+          break;
+        }
+    }
+  find_cover (epub, &cover, outside);
   return TRUE;
 }
 
@@ -892,6 +1092,22 @@ read_ncx_points (Epub *epub, const char *base_dir, xmlNodePtr node, guint level)
     }
 }
 
+/* The first link with an href in the entries under @node. */
+static char *
+first_nav_href (xmlNodePtr node)
+{
+  for (; node != NULL; node = node->next)
+    {
+      char *href;
+
+      if (name_is (node, "a") && (href = get_attr (node, "href")) != NULL)
+        return href;
+      if (node->type == XML_ELEMENT_NODE && (href = first_nav_href (node->children)) != NULL)
+        return href;
+    }
+  return NULL;
+}
+
 /* <ol><li><a href>Title</a><ol>...</ol></li></ol> */
 static void
 read_nav_list (Epub *epub, const char *base_dir, xmlNodePtr list, guint level)
@@ -907,6 +1123,12 @@ read_nav_list (Epub *epub, const char *base_dir, xmlNodePtr list, guint level)
               g_autofree char *title = node_text (child);
               g_autofree char *href = get_attr (child, "href");
 
+              /* EPUB 3 lets a heading without a link group entries
+               * (<li><span>Part One</span><ol>...</ol></li>): it stands
+               * where its first entry does, which it then names, as a part
+               * whose entry has no text of its own. */
+              if (href == NULL)
+                href = first_nav_href (child->next);
               add_toc_entry (epub, base_dir, title, href, level);
             }
           else if (name_is (child, "ol") || name_is (child, "ul"))
@@ -984,6 +1206,143 @@ read_toc (Epub *epub, const char *ncx_id)
           read_ncx_points (epub, base, map->children, 0);
         }
     }
+}
+
+/* The cover's bytes: archive entries are read again, this one only. The
+ * first pass skipped images (read_archive): the cover is expanded here,
+ * within what is left of max_expanded_bytes, and only once the package
+ * document has named it. Returns NULL with @note set when it cannot be
+ * read. */
+static GBytes *
+read_cover_entry (Epub *epub,
+                  const guint8 *data,
+                  gsize size,
+                  const char *path,
+                  gint64 budget,
+                  char **note)
+{
+  struct archive *archive = archive_read_new ();
+  struct archive_entry *entry;
+  g_autoptr (GByteArray) bytes = NULL;
+  int status;
+
+  archive_read_support_format_zip (archive);
+  if (archive_read_open_memory (archive, data, size) != ARCHIVE_OK)
+    goto out;
+  while ((status = archive_read_next_header (archive, &entry)) == ARCHIVE_OK ||
+         status == ARCHIVE_WARN)
+    {
+      const char *raw_name = archive_entry_pathname_utf8 (entry);
+      g_autofree char *name = NULL;
+      gint64 expanded = 0;
+
+      if (raw_name == NULL)
+        raw_name = archive_entry_pathname (entry);
+      name = raw_name != NULL ? normalize_path (raw_name) : NULL;
+      /* read_archive saw the same entries: links were set aside there. */
+      if (name == NULL || strcmp (name, path) != 0 || archive_entry_filetype (entry) != AE_IFREG)
+        continue;
+      if (archive_entry_size_is_set (entry) && archive_entry_size (entry) > budget)
+        {
+          *note = g_strdup_printf ("the cover “%s” expands to %" G_GINT64_FORMAT " bytes, past "
+                                   "what max_expanded_bytes leaves for it (%" G_GINT64_FORMAT
+                                   "): left out",
+                                   path, (gint64) archive_entry_size (entry), budget);
+          goto out;
+        }
+      bytes = g_byte_array_new ();
+      for (;;)
+        {
+          guint8 buffer[65536];
+          la_ssize_t n = archive_read_data (archive, buffer, sizeof buffer);
+
+          if (n == 0)
+            break;
+          if (n < 0)
+            {
+              *note = g_strdup_printf ("the cover “%s” is damaged in the archive: %s", path,
+                                       archive_error_string (archive));
+              g_clear_pointer (&bytes, g_byte_array_unref);
+              goto out;
+            }
+          expanded += n;
+          /* A header can lie about the size. */
+          if (expanded > budget)
+            {
+              *note = g_strdup_printf ("the cover “%s” expands past what max_expanded_bytes "
+                                       "leaves for it (%" G_GINT64_FORMAT " bytes): left out",
+                                       path, budget);
+              g_clear_pointer (&bytes, g_byte_array_unref);
+              goto out;
+            }
+          g_byte_array_append (bytes, buffer, (guint) n);
+        }
+      break;
+    }
+
+out:
+  archive_read_free (archive);
+  if (bytes == NULL && *note == NULL)
+    {
+      const char *kind = g_hash_table_lookup (epub->special, path);
+
+      *note = kind != NULL ? g_strdup_printf ("the cover “%s” is %s in the archive, not a file: "
+                                              "sutra reads only the files inside the EPUB",
+                                              path, kind)
+                           : g_strdup_printf ("the cover “%s” is not in the archive", path);
+    }
+  return bytes != NULL ? g_byte_array_free_to_bytes (g_steal_pointer (&bytes)) : NULL;
+}
+
+/* JPEG and PNG, by their first bytes (a media type can be wrong): what
+ * the audiobook's containers take as a cover. */
+static const char *
+cover_extension (GBytes *bytes)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+
+  if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
+    return "jpg";
+  if (size >= 8 && memcmp (data, "\x89PNG\r\n\x1a\n", 8) == 0)
+    return "png";
+  return NULL;
+}
+
+/* The first of the places find_cover listed that holds a JPEG or PNG. A
+ * cover that cannot be used never fails the book: out->cover_note says
+ * why there is none. */
+static void
+read_cover (Epub *epub, const guint8 *data, gsize size, gint64 max_expanded, SegmenterDocument *out)
+{
+  for (guint i = 0; i < epub->cover_paths->len; i++)
+    {
+      const char *path = epub->cover_paths->pdata[i];
+      char *note = NULL;
+      g_autoptr (GBytes) bytes =
+        read_cover_entry (epub, data, size, path, max_expanded - epub->expanded, &note);
+      const char *extension = bytes != NULL ? cover_extension (bytes) : NULL;
+
+      if (bytes != NULL && extension == NULL)
+        {
+          g_autofree char *lower = g_ascii_strdown (path, -1);
+          const char *dot = strrchr (lower, '.');
+
+          note = g_strdup_printf ("the cover “%s” is not a JPEG or PNG image%s%s%s: only those go "
+                                  "into an audiobook; left out",
+                                  path, dot != NULL ? " (" : "", dot != NULL ? dot + 1 : "",
+                                  dot != NULL ? ")" : "");
+        }
+      if (note != NULL)
+        {
+          cover_note (epub, note);
+          continue;
+        }
+      out->cover = g_steal_pointer (&bytes);
+      out->cover_extension = extension;
+      return;
+    }
+  out->cover_note = g_steal_pointer (&epub->cover_note);
 }
 
 /* Text extraction: blocks become paragraphs (a blank line between), <br> a
@@ -1867,6 +2226,7 @@ segmenter_epub_read (SegmenterDocument *out,
   epub.spine = g_ptr_array_new ();
   epub.toc = g_array_new (FALSE, TRUE, sizeof (TocEntry));
   epub.special = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  epub.cover_paths = g_ptr_array_new_with_free_func (g_free);
   g_array_set_clear_func (epub.toc, (GDestroyNotify) toc_entry_clear);
 
   if (size < 4 || memcmp (data, "PK\003\004", 4) != 0)
@@ -1887,6 +2247,7 @@ segmenter_epub_read (SegmenterDocument *out,
       g_propagate_error (error, g_steal_pointer (&epub.refused));
       return FALSE;
     }
+  read_cover (&epub, data, size, settings->max_expanded_bytes, out);
 
   /* Each spine document looks only at its own entries: a TOC of a million
    * entries over twenty thousand documents costs a million, not their

@@ -114,6 +114,7 @@ typedef struct
   SegmenterChunker *chunker;
   GArray *spans;
   gboolean emit_chapters;
+  char *work_dir; /* nullable: where the cover goes */
 } Segmenter;
 
 static void
@@ -124,6 +125,7 @@ segmenter_destroy (gpointer instance)
   g_clear_pointer (&self->heading_pattern, g_regex_unref);
   g_clear_pointer (&self->chunker, segmenter_chunker_free);
   g_clear_pointer (&self->spans, g_array_unref);
+  g_free (self->work_dir);
   g_free (self);
 }
 
@@ -134,6 +136,7 @@ segmenter_create (const SutraStageContext *context, gconstpointer settings, GErr
 
   segmenter_epub_init ();
   self->settings = settings;
+  self->work_dir = g_strdup (context->work_dir);
   self->emit_chapters = g_strcmp0 (self->settings->emit, "chapters") == 0;
   if (self->settings->heading_pattern != NULL && self->settings->heading_pattern[0] != '\0')
     {
@@ -229,6 +232,8 @@ typedef struct
   JsonNode *language;
   JsonNode *title;
   JsonNode *author;
+  JsonNode *cover;
+  JsonNode *cover_note;
   JsonNode *paragraph_end[2];
 } SharedMeta;
 
@@ -272,6 +277,8 @@ shared_meta_clear (SharedMeta *shared)
   g_clear_pointer (&shared->language, json_node_unref);
   g_clear_pointer (&shared->title, json_node_unref);
   g_clear_pointer (&shared->author, json_node_unref);
+  g_clear_pointer (&shared->cover, json_node_unref);
+  g_clear_pointer (&shared->cover_note, json_node_unref);
   g_clear_pointer (&shared->paragraph_end[0], json_node_unref);
   g_clear_pointer (&shared->paragraph_end[1], json_node_unref);
 }
@@ -290,6 +297,8 @@ shared_meta_init (SharedMeta *shared,
   shared->language = sealed_string (language);
   shared->title = sealed_string (doc->title);
   shared->author = sealed_string (doc->author);
+  shared->cover = sealed_string (doc->cover_path);
+  shared->cover_note = sealed_string (doc->cover_note);
   shared->paragraph_end[0] = sealed_boolean (FALSE);
   shared->paragraph_end[1] = sealed_boolean (TRUE);
 }
@@ -313,13 +322,15 @@ set_chapter_meta (JsonObject *meta, const SharedMeta *shared, gboolean front_mat
     set_shared (meta, "front_matter", shared->front_matter);
 }
 
-/* language, title, author */
+/* language, title, author, cover, cover_note */
 static void
 set_book_meta (JsonObject *meta, const SharedMeta *shared)
 {
   set_shared (meta, "language", shared->language);
   set_shared (meta, "title", shared->title);
   set_shared (meta, "author", shared->author);
+  set_shared (meta, "cover", shared->cover);
+  set_shared (meta, "cover_note", shared->cover_note);
 }
 
 typedef struct
@@ -458,6 +469,24 @@ emit_book (Segmenter *self,
   return TRUE;
 }
 
+/* The EPUB's cover into the work directory, for the `cover` metadata. A
+ * cover that cannot be written is noted, as one that cannot be read is:
+ * the book goes on without it. */
+static void
+save_cover (Segmenter *self, SegmenterDocument *doc)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (self->work_dir == NULL)
+    {
+      doc->cover_note = g_strdup ("the stage has no work directory to keep the cover in");
+      return;
+    }
+  doc->cover_path = segmenter_cover_save (self->work_dir, doc->cover, doc->cover_extension, &local);
+  if (doc->cover_path == NULL)
+    doc->cover_note = g_strdup_printf ("the cover could not be kept: %s", local->message);
+}
+
 static gboolean
 segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **error)
 {
@@ -499,6 +528,9 @@ segment_one (Segmenter *self, SutraItem *book, SutraOutput *output, GError **err
         return FALSE;
       doc->headings_from_text = TRUE;
     }
+
+  if (doc->cover != NULL)
+    save_cover (self, doc);
 
   chapters = segmenter_build_chapters (doc, settings->front_matter, doc->headings_from_text, error);
   if (chapters == NULL)
@@ -548,17 +580,9 @@ static const char *const segmenter_input_types[] = {
 static const char *const segmenter_output_types[] = { SUTRA_MEDIA_TEXT_PLAIN, NULL };
 /* set_chapter_meta, set_book_meta, emit_chunk and emit_book's chapters. */
 static const char *const segmenter_meta_keys[] = {
-  "chapter_index",
-  "chapter_title",
-  "part_title",
-  "front_matter",
-  "paragraph_index",
-  "paragraph_end",
-  "paragraph_count",
-  "language",
-  "title",
-  "author",
-  NULL,
+  "chapter_index", "chapter_title",   "part_title", "front_matter", "paragraph_index",
+  "paragraph_end", "paragraph_count", "language",   "title",        "author",
+  "cover",         "cover_note",      NULL,
 };
 
 static const SutraStageInfo segmenter_stages[] = {

@@ -82,6 +82,12 @@ typedef struct
    * or a degenerate TOC): one with no text before the next of its rank is
    * a line of a table of contents, not a chapter. */
   gboolean headings_from_text;
+  /* EPUB: the cover image (JPEG or PNG) and its file extension, or why the
+   * cover the book names is not used (nullable, both). */
+  GBytes *cover;
+  const char *cover_extension;
+  char *cover_note;
+  char *cover_path; /* where segmenter_cover_save wrote @cover */
 } SegmenterDocument;
 
 SegmenterDocument *segmenter_document_new (const char *where);
@@ -152,6 +158,13 @@ gboolean segmenter_epub_read (SegmenterDocument *doc,
                               const SegmenterSettings *settings,
                               GRegex *custom,
                               GError **error);
+
+/* cover.c */
+
+char *segmenter_cover_save (const char *work_dir,
+                            GBytes *image,
+                            const char *extension,
+                            GError **error);
 
 /* chunker.c: sentences (ICU) and chunks */
 

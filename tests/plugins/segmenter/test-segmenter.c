@@ -3,6 +3,8 @@
 
 #include "sutra-harness.h"
 #include "sutra-registry.h"
+#include "sutra-test-png.h"
+#include "sutra-test-util.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -1548,6 +1550,26 @@ test_segmenter_emit_chapters (void)
   g_assert_cmpstr (chapter_text, ==, chunk_text);
 }
 
+/* The item's metadata with the `cover` path reduced to its file name: the
+ * directory is the work directory, which is each run's own when there is
+ * no job; the name comes from the cover's content. Borrowed: the item
+ * keeps it. */
+static JsonObject *
+meta_less_cover (SutraItem *item)
+{
+  JsonObject *meta = sutra_item_get_meta (item);
+  const char *cover = json_object_get_string_member_with_default (meta, "cover", NULL);
+
+  if (cover != NULL)
+    {
+      g_autofree char *name = g_path_get_basename (cover);
+
+      meta = sutra_item_ensure_meta (item);
+      json_object_set_string_member (meta, "cover", name);
+    }
+  return meta;
+}
+
 static void
 test_segmenter_deterministic (void)
 {
@@ -1559,7 +1581,8 @@ test_segmenter_deterministic (void)
   g_autoptr (GPtrArray) first = segment_ok (NULL, book);
   g_autoptr (GPtrArray) second = segment_ok (NULL, book);
 
-  g_test_summary ("The same book gives the same ids, payloads and metadata every time");
+  g_test_summary ("The same book gives the same ids, payloads and metadata every time (the "
+                  "cover's file the same name, in the work directory of each run)");
   g_assert_cmpuint (first->len, ==, second->len);
   for (guint i = 0; i < first->len; i++)
     {
@@ -1569,8 +1592,8 @@ test_segmenter_deterministic (void)
       g_assert_cmpstr (sutra_item_get_id (first->pdata[i]), ==,
                        sutra_item_get_id (second->pdata[i]));
       g_assert_cmpstr (a, ==, b);
-      g_assert_true (json_object_equal (sutra_item_get_meta (first->pdata[i]),
-                                        sutra_item_get_meta (second->pdata[i])));
+      g_assert_true (
+        json_object_equal (meta_less_cover (first->pdata[i]), meta_less_cover (second->pdata[i])));
     }
 }
 
@@ -1615,8 +1638,35 @@ zip_write_cb (struct archive *archive, void *user_data, const void *buffer, size
   return (la_ssize_t) length;
 }
 
+/* The bytes of an image entry of a test EPUB, by its placeholder text:
+ * @PNG@ (a real PNG, 8 × 8, red), @JPEG@ (a JPEG's first bytes: the
+ * segmenter reads no further), @GIF@, @BIG@ (a PNG's signature then 100 kB
+ * of zeros); NULL for text. */
+static GBytes *
+cover_image (const char *placeholder)
+{
+  static const char jpeg[] = "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01"
+                             "\x00\x00\xff\xd9";
+  static const char gif[] = "GIF89a\x01\x00\x01\x00\x00\x00\x00;";
+
+  if (strcmp (placeholder, "@JPEG@") == 0)
+    return g_bytes_new_static (jpeg, sizeof jpeg - 1);
+  if (strcmp (placeholder, "@GIF@") == 0)
+    return g_bytes_new_static (gif, sizeof gif - 1);
+  if (strcmp (placeholder, "@PNG@") == 0)
+    return sutra_test_png (8, 8, 200, 30, 30);
+  if (strcmp (placeholder, "@BIG@") == 0)
+    {
+      guint8 *big = g_malloc0 (100000);
+
+      memcpy (big, "\x89PNG\r\n\x1a\n", 8);
+      return g_bytes_new_take (big, 100000);
+    }
+  return NULL;
+}
+
 /* A zip of NULL-terminated (name, text) pairs, one entry repeated @repeat
- * times when it is named "bomb". */
+ * times when it is named "bomb", images by cover_image()'s placeholders. */
 static GBytes *
 make_zip (const char *const *entries, gsize bomb_bytes)
 {
@@ -1627,12 +1677,17 @@ make_zip (const char *const *entries, gsize bomb_bytes)
   g_assert_cmpint (archive_write_open (archive, bytes, NULL, zip_write_cb, NULL), ==, ARCHIVE_OK);
   for (guint i = 0; entries[i] != NULL; i += 2)
     {
+      g_autoptr (GBytes) image = cover_image (entries[i + 1]);
+
       if (strcmp (entries[i + 1], "bomb") == 0)
         {
           g_autofree char *block = g_malloc0 (1 << 20);
 
           write_zip_entry (archive, entries[i], block, 1 << 20, bomb_bytes >> 20);
         }
+      else if (image != NULL)
+        write_zip_entry (archive, entries[i], g_bytes_get_data (image, NULL),
+                         g_bytes_get_size (image), 1);
       else
         write_zip_entry (archive, entries[i], entries[i + 1], strlen (entries[i + 1]), 1);
     }
@@ -1715,6 +1770,190 @@ test_segmenter_epub3 (void)
   g_assert_cmpuint (items->len, ==, 3);
   g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "title", NULL), ==, "Tiny");
   g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "author", NULL), ==, "A. Writer");
+}
+
+/* Covers: where an EPUB says its cover is, and covers that cannot be used */
+
+#define COVER_OPF(meta, manifest, guide)                                                      \
+  "<?xml version=\"1.0\"?><package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\">"   \
+  "<metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>Covered</dc:title>" meta \
+  "</metadata><manifest><item id=\"c1\" href=\"text/c1.xhtml\" "                              \
+  "media-type=\"application/xhtml+xml\"/>" manifest "</manifest>"                             \
+  "<spine><itemref idref=\"c1\"/></spine>" guide "</package>"
+
+#define COVER_EPUB(opf, ...)                                                                      \
+  {                                                                                               \
+    "mimetype", "application/epub+zip", "META-INF/container.xml", CONTAINER, "OEBPS/content.opf", \
+      opf, "OEBPS/text/c1.xhtml",                                                                 \
+      XHTML ("<h1>One</h1><p>The only chapter of a book with a cover.</p>"), __VA_ARGS__ NULL     \
+  }
+
+#define COVER_ITEM(href, type) \
+  "<item id=\"ci\" href=\"" href "\" media-type=\"" type "\" properties=\"cover-image\"/>"
+
+static const char *const cover_epub3[] =
+  COVER_EPUB (COVER_OPF ("", COVER_ITEM ("images/cover.png", "image/png"), ""),
+              "OEBPS/images/cover.png",
+              "@PNG@", );
+static const char *const cover_epub2[] =
+  COVER_EPUB (COVER_OPF ("<meta name=\"cover\" content=\"img1\"/>",
+                         "<item id=\"img1\" href=\"pic.jpg\" media-type=\"image/jpeg\"/>",
+                         ""),
+              "OEBPS/pic.jpg",
+              "@JPEG@", );
+static const char *const cover_guide_page[] = COVER_EPUB (
+  COVER_OPF ("",
+             "<item id=\"cp\" href=\"text/title.xhtml\" media-type=\"application/xhtml+xml\"/>"
+             "<item id=\"fp\" href=\"images/front.png\" media-type=\"image/png\"/>",
+             "<guide><reference type=\"cover\" href=\"text/title.xhtml\"/></guide>"),
+  "OEBPS/images/front.png",
+  "@PNG@",
+  "OEBPS/text/title.xhtml",
+  XHTML ("<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\">"
+         "<image xlink:href=\"../images/front.png\"/></svg>"), );
+static const char *const cover_named[] = COVER_EPUB (
+  COVER_OPF ("", "<item id=\"art\" href=\"images/Cover-Art.png\" media-type=\"image/png\"/>", ""),
+  "OEBPS/images/Cover-Art.png",
+  "@PNG@", );
+static const char *const cover_none[] =
+  COVER_EPUB (COVER_OPF ("",
+                         "<item id=\"pic\" href=\"images/map.png\" media-type=\"image/png\"/>",
+                         ""),
+              "OEBPS/images/map.png",
+              "@PNG@", );
+static const char *const cover_gif[] =
+  COVER_EPUB (COVER_OPF ("", COVER_ITEM ("images/cover.gif", "image/gif"), ""),
+              "OEBPS/images/cover.gif",
+              "@GIF@", );
+static const char *const cover_gif_then_jpeg[] = COVER_EPUB (
+  COVER_OPF (
+    "<meta name=\"cover\" content=\"img1\"/>",
+    COVER_ITEM ("images/cover.gif",
+                "image/gif") "<item id=\"img1\" href=\"pic.jpg\" media-type=\"image/jpeg\"/>",
+    ""),
+  "OEBPS/images/cover.gif",
+  "@GIF@",
+  "OEBPS/pic.jpg",
+  "@JPEG@", );
+static const char *const cover_mislabelled[] =
+  COVER_EPUB (COVER_OPF ("", COVER_ITEM ("images/cover.jpg", "image/jpeg"), ""),
+              "OEBPS/images/cover.jpg",
+              "@PNG@", );
+static const char *const cover_outside[] =
+  COVER_EPUB (COVER_OPF ("", COVER_ITEM ("../../cover.png", "image/png"), ""),
+              "cover.png",
+              "@PNG@", );
+static const char *const cover_missing[] =
+  COVER_EPUB (COVER_OPF ("", COVER_ITEM ("images/gone.png", "image/png"), ""), );
+static const char *const cover_too_big[] =
+  COVER_EPUB (COVER_OPF ("", COVER_ITEM ("images/cover.png", "image/png"), ""),
+              "OEBPS/images/cover.png",
+              "@BIG@", );
+
+static const struct
+{
+  const char *name;
+  const char *const *entries;
+  const char *params;
+  const char *image;     /* the placeholder of the cover found, or NULL */
+  const char *extension; /* its file's */
+  const char *note;      /* in cover_note, or NULL: none */
+} cover_cases[] = {
+  { "epub3-cover-image", cover_epub3, NULL, "@PNG@", "png", NULL },
+  { "epub2-meta", cover_epub2, NULL, "@JPEG@", "jpg", NULL },
+  { "guide-cover-page", cover_guide_page, NULL, "@PNG@", "png", NULL },
+  { "named-like-cover", cover_named, NULL, "@PNG@", "png", NULL },
+  { "no-cover", cover_none, NULL, NULL, NULL, NULL },
+  { "gif", cover_gif, NULL, NULL, NULL,
+    "“OEBPS/images/cover.gif” is not a JPEG or PNG image (gif)" },
+  { "gif-then-jpeg", cover_gif_then_jpeg, NULL, "@JPEG@", "jpg", NULL },
+  { "png-typed-jpeg", cover_mislabelled, NULL, "@PNG@", "png", NULL },
+  { "href-outside", cover_outside, NULL, NULL, NULL,
+    "“../../cover.png”, which climbs out of the archive" },
+  { "missing", cover_missing, NULL, NULL, NULL, "“OEBPS/images/gone.png” is not in the archive" },
+  { "too-big", cover_too_big, "{\"max_expanded_bytes\": 65536}", NULL, NULL,
+    "past what max_expanded_bytes leaves for it" },
+};
+
+static void
+test_segmenter_cover (gconstpointer data)
+{
+  guint index = GPOINTER_TO_UINT (data);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraItem) book = make_book ("covered", "/books/covered.epub", SUTRA_MEDIA_EPUB,
+                                          make_zip (cover_cases[index].entries, 0));
+  /* The harness's work directory, where the cover is written, goes with
+   * the harness: it lives until the end of the test. */
+  g_autoptr (SutraHarness) harness =
+    sutra_harness_new (registry, "segmenter", cover_cases[index].params, &error);
+  g_autoptr (GPtrArray) items = NULL;
+  const char *cover, *note;
+
+  g_test_summary ("An EPUB's cover (EPUB 3 cover-image, EPUB 2 meta, the guide's cover page, "
+                  "an image named like a cover) is written to the work directory under a "
+                  "name from its content and named by the `cover` metadata; a cover that "
+                  "is not a JPEG or PNG, outside the archive, missing or too large is left "
+                  "out with a `cover_note`, and the book is segmented all the same");
+  g_assert_no_error (error);
+  items = sutra_harness_process (harness, &book, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (items->len, >=, 1);
+  cover = sutra_item_get_meta_string (items->pdata[0], "cover", NULL);
+  note = sutra_item_get_meta_string (items->pdata[0], "cover_note", NULL);
+  if (cover_cases[index].image != NULL)
+    {
+      g_autoptr (GBytes) image = cover_image (cover_cases[index].image);
+      g_autofree char *digest = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, image);
+      g_autofree char *name = g_strdup_printf ("cover-%s.%s", digest, cover_cases[index].extension);
+      g_autofree char *base = NULL;
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+
+      g_assert_nonnull (cover);
+      g_assert_null (note);
+      g_assert_true (g_path_is_absolute (cover));
+      base = g_path_get_basename (cover);
+      g_assert_cmpstr (base, ==, name);
+      g_file_get_contents (cover, &contents, &length, &error);
+      g_assert_no_error (error);
+      g_assert_cmpmem (contents, length, g_bytes_get_data (image, NULL), g_bytes_get_size (image));
+    }
+  else
+    {
+      g_assert_null (cover);
+      if (cover_cases[index].note != NULL)
+        sutra_assert_contains (note, cover_cases[index].note);
+      else
+        g_assert_null (note);
+    }
+  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[0], "title", NULL), ==, "Covered");
+}
+
+/* Gutenberg's EPUB names its cover with <meta name="cover">. */
+static void
+test_segmenter_alice_epub_cover (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SutraItem) book = make_book ("alice-pg28885", "/books/alice-pg28885.epub",
+                                          SUTRA_MEDIA_EPUB, read_book ("alice-pg28885.epub"));
+  g_autoptr (SutraHarness) harness = sutra_harness_new (registry, "segmenter", NULL, &error);
+  g_autoptr (GPtrArray) items = NULL;
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  const char *cover;
+
+  g_test_summary ("alice-pg28885.epub's cover (EPUB 2 meta) is a JPEG every chunk names");
+  g_assert_no_error (error);
+  items = sutra_harness_process (harness, &book, 1, &error);
+  g_assert_no_error (error);
+  cover = sutra_item_get_meta_string (items->pdata[0], "cover", NULL);
+  g_assert_true (g_str_has_suffix (cover, ".jpg"));
+  g_assert_cmpstr (sutra_item_get_meta_string (items->pdata[items->len - 1], "cover", NULL), ==,
+                   cover);
+  g_file_get_contents (cover, &contents, &length, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (length, >, 1000);
+  g_assert_cmpmem (contents, 3, "\xff\xd8\xff", 3);
 }
 
 /* EPUBs whose TOC is good or degenerate, and Gutenberg boilerplate in
@@ -1849,6 +2088,68 @@ static const char *const epub_gutenberg_sections[] = {
   NULL,
 };
 
+/* EPUB 3 navs nesting chapters in parts: parts with a title page of
+ * their own, parts sharing a document with their first chapter, and
+ * parts that are headings without a link (<span>). */
+#define OPF_NAV_SPINE(manifest, spine)                                                           \
+  OPF_HEAD "<manifest><item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" " \
+           "properties=\"nav\"/>" manifest "</manifest><spine>" spine "</spine></package>"
+
+#define NAV_DOC(list)                                                                  \
+  "<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\" "               \
+  "xmlns:epub=\"http://www.idpf.org/2007/ops\"><body><nav epub:type=\"toc\"><ol>" list \
+  "</ol></nav></body></html>"
+
+#define PARTS_OPF                                                                        \
+  OPF_NAV_SPINE (OPF_ITEM ("p1") OPF_ITEM ("c1") OPF_ITEM ("c2") OPF_ITEM ("c3"),        \
+                 "<itemref idref=\"p1\"/><itemref idref=\"c1\"/><itemref idref=\"c2\"/>" \
+                 "<itemref idref=\"c3\"/>")
+
+static const char *const epub_nav_parts[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  PARTS_OPF,
+  "OEBPS/nav.xhtml",
+  NAV_DOC ("<li><a href=\"p1.xhtml\">Part One</a><ol><li><a href=\"c1.xhtml\">1. Arrival</a></li>"
+           "<li><a href=\"c2.xhtml#start\">2. The House</a></li></ol></li>"
+           "<li><a href=\"c3.xhtml\">Part Two</a><ol>"
+           "<li><a href=\"c3.xhtml#c3\">3. The Storm</a></li></ol></li>"),
+  "OEBPS/p1.xhtml",
+  XHTML ("<h1>Part One</h1>"),
+  "OEBPS/c1.xhtml",
+  XHTML ("<h2>1. Arrival</h2>" PARAGRAPHS),
+  "OEBPS/c2.xhtml",
+  XHTML ("<h2 id=\"start\">2. The House</h2>" PARAGRAPHS),
+  "OEBPS/c3.xhtml",
+  XHTML ("<h1>Part Two</h1><h2 id=\"c3\">3. The Storm</h2>" PARAGRAPHS),
+  NULL,
+};
+
+static const char *const epub_nav_span_parts[] = {
+  "mimetype",
+  "application/epub+zip",
+  "META-INF/container.xml",
+  CONTAINER,
+  "OEBPS/content.opf",
+  PARTS_OPF,
+  "OEBPS/nav.xhtml",
+  NAV_DOC ("<li><span>Part One</span><ol><li><a href=\"c1.xhtml\">1. Arrival</a></li>"
+           "<li><a href=\"c2.xhtml\">2. The House</a></li></ol></li>"
+           "<li><span>Part Two</span><ol><li><a href=\"c3.xhtml\">3. The Storm</a></li></ol></li>"),
+  "OEBPS/p1.xhtml",
+  XHTML ("<p>A dedication.</p>"),
+  "OEBPS/c1.xhtml",
+  XHTML ("<h2>1. Arrival</h2>" PARAGRAPHS),
+  "OEBPS/c2.xhtml",
+  XHTML ("<h2>2. The House</h2>" PARAGRAPHS),
+  "OEBPS/c3.xhtml",
+  XHTML ("<h2>3. The Storm</h2>" PARAGRAPHS),
+  NULL,
+};
+
 typedef struct
 {
   const char *name;
@@ -1867,6 +2168,10 @@ static const EpubCase epub_cases[] = {
     "Part One|Part One|Part One|Part Two|Part Two", NULL },
   { "good-toc-headings", epub_good_toc, "{\"epub_chapters\": \"headings\"}",
     "CHAPTER I|CHAPTER II|CHAPTER III|CHAPTER IV", "PART ONE|PART ONE|PART TWO|PART TWO", NULL },
+  { "nav-parts", epub_nav_parts, NULL, "1. Arrival|2. The House|3. The Storm",
+    "Part One|Part One|Part Two", NULL },
+  { "nav-span-parts", epub_nav_span_parts, NULL, "1. Arrival|2. The House|3. The Storm",
+    "Part One|Part One|Part Two", NULL },
   { "one-entry", epub_one_entry, NULL, "The Beginning|The Middle|The End of It",
     "The Book|The Book|The Book", NULL },
   { "one-entry-toc", epub_one_entry, "{\"epub_chapters\": \"toc\"}", "Start", "-", NULL },
@@ -2862,6 +3167,8 @@ main (int argc, char **argv)
       g_test_add_func ("/plugins/segmenter/books/alice-txt", test_segmenter_alice_txt);
       g_test_add_func ("/plugins/segmenter/books/alice-epub", test_segmenter_alice_epub);
       g_test_add_func ("/plugins/segmenter/books/alice-epub-toc", test_segmenter_alice_epub_toc);
+      g_test_add_func ("/plugins/segmenter/books/alice-epub-cover",
+                       test_segmenter_alice_epub_cover);
       g_test_add_func ("/plugins/segmenter/books/classics", test_segmenter_classics);
       g_test_add_func ("/plugins/segmenter/books/classics-caps-headings",
                        test_segmenter_classics_caps);
@@ -2907,6 +3214,13 @@ main (int argc, char **argv)
   g_test_add_func ("/plugins/segmenter/deterministic", test_segmenter_deterministic);
   g_test_add_func ("/plugins/segmenter/repair-utf8", test_segmenter_repair_utf8);
   g_test_add_func ("/plugins/segmenter/epub3", test_segmenter_epub3);
+  for (guint i = 0; i < G_N_ELEMENTS (cover_cases); i++)
+    {
+      g_autofree char *test_path =
+        g_strdup_printf ("/plugins/segmenter/cover/%s", cover_cases[i].name);
+
+      g_test_add_data_func (test_path, GUINT_TO_POINTER (i), test_segmenter_cover);
+    }
   for (guint i = 0; i < G_N_ELEMENTS (epub_cases); i++)
     {
       g_autofree char *test_path =
