@@ -162,9 +162,12 @@ print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
           sutra_stage_kind_to_string (stage->kind), plugin->info->name, plugin->info->version,
           stage->summary);
   printf ("  threading: %s\n", sutra_threading_to_string (stage->threading));
-  printf ("  devices:   %s%s%s\n", (stage->devices & SUTRA_DEVICE_CPU) ? "cpu" : "",
+  printf ("  devices:   %s%s%s (“auto”: %s)\n", (stage->devices & SUTRA_DEVICE_CPU) ? "cpu" : "",
           (stage->devices & SUTRA_DEVICE_CPU) && (stage->devices & SUTRA_DEVICE_CUDA) ? ", " : "",
-          (stage->devices & SUTRA_DEVICE_CUDA) ? "cuda" : "");
+          (stage->devices & SUTRA_DEVICE_CUDA) ? "cuda" : "",
+          sutra_devices_auto_prefers_gpu (stage->devices) ? "the GPUs there are, else the CPU"
+          : (stage->devices & SUTRA_DEVICE_CPU)           ? "the CPU"
+                                                          : "the GPUs there are");
   if (stage->kind == SUTRA_STAGE_SOURCE)
     printf ("  %-10s nothing (a source)\n", "takes:");
   else

@@ -105,6 +105,13 @@ void sutra_journal_set_stage (SutraJournal *journal,
                               guint64 n_total,
                               double seconds);
 
+/* What @stage's last run computed per device, as a JSON object
+ * ({"cuda:0": 600, "cuda:1": 400}), for `sutra status`; in the table
+ * stage_devices, made when first needed. */
+void sutra_journal_set_stage_devices (SutraJournal *journal,
+                                      const char *stage,
+                                      const char *devices);
+
 /* One run of the job (`sutra run`, `sutra resume`), for `sutra report`. */
 typedef struct
 {
