@@ -208,9 +208,15 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
         }
       if (worker == NULL)
         {
+          gboolean could_fall_back = strcmp (device, "cpu") != 0 && !spec->device_fallback &&
+                                     (spec->info->devices & SUTRA_DEVICE_CPU);
+
           g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
-                       "stage “%s” (plugin “%s”) could not start: %s", spec->name,
-                       spec->plugin_name, local->message);
+                       "stage “%s” (plugin “%s”) could not start: %s%s", spec->name,
+                       spec->plugin_name, local->message,
+                       could_fall_back ? " (to run on the CPU what cannot start on its GPU, add "
+                                         "\"device_fallback\": \"cpu\" to the stage)"
+                                       : "");
           return FALSE;
         }
       g_ptr_array_add (stage->workers.list, worker);

@@ -601,6 +601,67 @@ test_worker_devices_auto (void)
     }
 }
 
+static void
+test_worker_devices_dhatu_fallback (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) events = NULL;
+  g_autoptr (GPtrArray) refused_events = NULL;
+  g_autofree char *summary = NULL;
+  g_autofree char *refused_summary = NULL;
+  SutraPipeline *pipeline;
+  JsonObject *event;
+  gboolean ok;
+  void *driver;
+
+  g_test_summary ("The dhatu plugin on a (fake) cuda:0 of a machine without the CUDA driver: "
+                  "its GPU instance cannot start; with device_fallback it runs on the CPU and "
+                  "says why, without it the run fails naming the stage, the device and why");
+  if (registry_problem != NULL || sutra_registry_find_stage (registry, "dhatu", NULL) == NULL)
+    {
+      g_test_skip (registry_problem != NULL ? registry_problem : "no dhatu plugin built");
+      return;
+    }
+  driver = dlopen ("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (driver != NULL)
+    {
+      dlclose (driver);
+      g_test_skip ("the CUDA driver is installed here: dhatu may well start on cuda:0");
+      return;
+    }
+  write_lines (dir, 20);
+  pipeline = load_devices_pipeline (dir, "dhatu",
+                                    "\"devices\": [\"cuda:0\"], \"device_fallback\": \"cpu\", "
+                                    "\"params\": { \"format\": \"json\" }",
+                                    &error);
+  g_assert_no_error (error);
+  events = run_recording (pipeline, &summary, &ok, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  event = find_event (events, "device-fallback", "probe", 0);
+  g_assert_nonnull (event);
+  g_test_message ("%s", json_object_get_string_member (event, "message"));
+  sutra_assert_contains (json_object_get_string_member (event, "message"),
+                         "could not start on “cuda:0”");
+  g_assert_cmpstr (summary, ==, "cpu 20");
+  sutra_pipeline_free (pipeline);
+
+  pipeline =
+    load_devices_pipeline (dir, "dhatu",
+                           "\"devices\": [\"cuda:0\"], \"params\": { \"format\": \"json\" }",
+                           &error);
+  g_assert_no_error (error);
+  refused_events = run_recording (pipeline, &refused_summary, &ok, &error);
+  g_assert_false (ok);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  sutra_assert_contains (error->message, "stage “probe” (plugin “dhatu”) could not start: ");
+  sutra_assert_contains (error->message, "cuda:0");
+  sutra_assert_contains (error->message, "add \"device_fallback\": \"cpu\" to the stage");
+  sutra_pipeline_free (pipeline);
+}
+
 /* The real machine, no fake GPUs: in a subprocess, where the environment
  * can change. */
 static void
@@ -722,6 +783,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/worker/devices/fallback-create", test_worker_devices_fallback_create);
   g_test_add_func ("/engine/worker/devices/auto", test_worker_devices_auto);
   g_test_add_func ("/engine/worker/devices/no-gpu", test_worker_devices_no_gpu);
+  g_test_add_func ("/engine/worker/devices/dhatu-fallback", test_worker_devices_dhatu_fallback);
 
   status = g_test_run ();
   sutra_registry_free (registry);
