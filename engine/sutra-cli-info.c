@@ -22,6 +22,15 @@ command_validate (int argc, char **argv)
 
   if (status != EXIT_OK)
     return status;
+  /* Valid, but not as written on this machine: a GPU it lacks runs on the
+   * CPU (device_fallback). */
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+
+      for (guint w = 0; spec->device_warnings != NULL && w < spec->device_warnings->len; w++)
+        fprintf (stderr, "warning: %s\n", (const char *) spec->device_warnings->pdata[w]);
+    }
   printf ("%s: valid: %u stages\n", argv[1], pipeline->stages->len);
   return EXIT_OK;
 }
