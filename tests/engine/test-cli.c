@@ -823,6 +823,18 @@ test_cli_devices_summary (void)
     }
   g_assert_true (seen);
   result_clear (&result);
+
+  /* A GPU no machine has (cuda:1024), with device_fallback: valid, with a
+   * warning that names the file position, the stage and the device. */
+  RUN (&result, dir, "validate", demo, "--set", set_input, "--set", "pass.plugin=dhatu", "--set",
+       "pass.format=json", "--set", "pass.devices=[\"cuda:1024\"]", "--set",
+       "pass.device_fallback=cpu");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "valid: 3 stages");
+  sutra_assert_contains (result.err, "warning: ");
+  sutra_assert_contains (result.err, "lines.json:");
+  sutra_assert_contains (result.err, "stage “pass”: device “cuda:1024” does not exist");
+  result_clear (&result);
 }
 
 static void
