@@ -782,9 +782,9 @@ test_cli_devices_summary (void)
   gboolean seen = FALSE;
   Result result;
 
-  g_test_summary ("A stage given devices: the run's summary and sutra status (text and "
-                  "--json) say how many items each device computed; stages given none say "
-                  "nothing of devices");
+  g_test_summary ("A stage given devices: the run's summary, sutra status (text and "
+                  "--json) and sutra report say how many items each device computed; stages "
+                  "given none say nothing of devices");
   RUN (&result, dir, "run", demo, "--set", set_input, "--set", "output=out.jsonl", "--set",
        "pass.devices=[\"cpu\", \"cpu\"]", "--job", "job");
   g_assert_cmpint (result.status, ==, 0);
@@ -823,6 +823,17 @@ test_cli_devices_summary (void)
     }
   g_assert_true (seen);
   result_clear (&result);
+
+  RUN (&result, dir, "report", "job", "-o", "report.html");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+  {
+    g_autofree char *html_path = g_build_filename (dir, "report.html", NULL);
+    g_autofree char *html = NULL;
+
+    g_assert_true (g_file_get_contents (html_path, &html, NULL, &error));
+    sutra_assert_contains (html, "<span class=\"devices\">on cpu ");
+  }
 
   /* A GPU no machine has (cuda:1024), with device_fallback: valid, with a
    * warning that names the file position, the stage and the device. */
