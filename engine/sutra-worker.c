@@ -132,14 +132,16 @@ worker_new_for_stage (StageRuntime *stage,
 
 /* Tells the user and the event stream that @stage runs on the CPU what the
  * file gave a GPU: on the terminal (a run that is slower than expected
- * should say why) and as a "device-fallback" event. */
+ * should say why) and as a "device-fallback" event (with "device" when
+ * @device is not NULL). */
 static void
 warn_device_fallback (StageRuntime *stage, const char *device, const char *message)
 {
   JsonObject *event = sutra_run_stage_event (stage, "device-fallback");
 
   g_printerr ("sutra: warning: %s\n", message);
-  json_object_set_string_member (event, "device", device);
+  if (device != NULL)
+    json_object_set_string_member (event, "device", device);
   json_object_set_string_member (event, "fallback", "cpu");
   json_object_set_string_member (event, "message", message);
   sutra_run_emit_event (stage->run, event);
@@ -164,10 +166,10 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
   stage->workers.work_dir = g_dir_make_tmp ("sutra-stage-XXXXXX", error);
   if (stage->workers.work_dir == NULL)
     return FALSE;
-  /* What validation changed (a GPU not there, replaced by the CPU). The
-   * device named is the message's; the event says it too. */
+  /* What validation changed (a GPU not there, replaced by the CPU): the
+   * message, which has the file position, names the device. */
   for (guint i = 0; spec->device_warnings != NULL && i < spec->device_warnings->len; i++)
-    warn_device_fallback (stage, "", spec->device_warnings->pdata[i]);
+    warn_device_fallback (stage, NULL, spec->device_warnings->pdata[i]);
   for (guint w = 0; w < n_instances; w++)
     {
       g_autoptr (GError) local = NULL;
