@@ -473,6 +473,7 @@ sutra_batch_runner_run (StageRuntime *stage,
   SutraCheckpointBatch view = batch_view (batch);
   SutraCheckpointLoaded loaded;
 
+  batch->n_computed = 0;
   /* A key names a batch in the store (checkpointed stages) or in a sink's
    * progress; a stage that is neither never needs one. */
   batch->has_key = FALSE;
@@ -516,11 +517,17 @@ sutra_batch_runner_run (StageRuntime *stage,
   if (is_split)
     {
       sutra_split_counters_start (&stage->counters.split, batch->data);
-      return sutra_split_runner_run (stage, executor, batch, flusher, error);
+      outputs = sutra_split_runner_run (stage, executor, batch, flusher, error);
+      if (outputs != NULL)
+        batch->n_computed =
+          sutra_batch_n_inputs (batch) - MIN (batch->n_failed, sutra_batch_n_inputs (batch));
+      return outputs;
     }
   outputs = process_batch (stage, executor, batch, error);
   if (outputs == NULL)
     return NULL;
+  batch->n_computed =
+    sutra_batch_n_inputs (batch) - MIN (batch->n_failed, sutra_batch_n_inputs (batch));
   /* Seen again: processing counted the batch's failures. */
   view = batch_view (batch);
   if (batch->has_key && stores &&

@@ -1284,6 +1284,15 @@ sutra_checkpoint_finish (SutraCheckpoint *checkpoint, GError **error)
 }
 
 void
+sutra_checkpoint_stage_set_devices (SutraCheckpointStage *stage, JsonObject *devices)
+{
+  g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), devices);
+  g_autofree char *text = json_to_string (node, FALSE);
+
+  sutra_journal_set_stage_devices (stage->checkpoint->job->journal, stage->spec->name, text);
+}
+
+void
 sutra_checkpoint_stage_finished (SutraCheckpointStage *stage,
                                  const char *state,
                                  const SutraStageStats *stats,

@@ -249,6 +249,11 @@ gboolean sutra_checkpoint_sink (SutraCheckpointStage *stage,
                                 gboolean complete,
                                 GError **error);
 
+/* Records what @stage computed per device (@devices: a JSON object, from
+ * sutra_worker_dup_device_counts()), for `sutra status`. Call it before
+ * sutra_checkpoint_stage_finished(), which commits it. */
+void sutra_checkpoint_stage_set_devices (SutraCheckpointStage *stage, JsonObject *devices);
+
 /* Records that @stage ended in @state ("done", "failed", "stopped"), with
  * its final counters; after this the committer records no progress row
  * for it. A stage that stores its outputs wakes the committer: what it

@@ -22,6 +22,15 @@ command_validate (int argc, char **argv)
 
   if (status != EXIT_OK)
     return status;
+  /* Valid, but not as written on this machine: a GPU it lacks runs on the
+   * CPU (device_fallback). */
+  for (guint i = 0; i < pipeline->stages->len; i++)
+    {
+      SutraStageSpec *spec = pipeline->stages->pdata[i];
+
+      for (guint w = 0; spec->device_warnings != NULL && w < spec->device_warnings->len; w++)
+        fprintf (stderr, "warning: %s\n", (const char *) spec->device_warnings->pdata[w]);
+    }
   printf ("%s: valid: %u stages\n", argv[1], pipeline->stages->len);
   return EXIT_OK;
 }
@@ -162,9 +171,12 @@ print_stage (const SutraPlugin *plugin, const SutraStageInfo *stage)
           sutra_stage_kind_to_string (stage->kind), plugin->info->name, plugin->info->version,
           stage->summary);
   printf ("  threading: %s\n", sutra_threading_to_string (stage->threading));
-  printf ("  devices:   %s%s%s\n", (stage->devices & SUTRA_DEVICE_CPU) ? "cpu" : "",
+  printf ("  devices:   %s%s%s (“auto”: %s)\n", (stage->devices & SUTRA_DEVICE_CPU) ? "cpu" : "",
           (stage->devices & SUTRA_DEVICE_CPU) && (stage->devices & SUTRA_DEVICE_CUDA) ? ", " : "",
-          (stage->devices & SUTRA_DEVICE_CUDA) ? "cuda" : "");
+          (stage->devices & SUTRA_DEVICE_CUDA) ? "cuda" : "",
+          sutra_devices_auto_prefers_gpu (stage->devices) ? "the GPUs there are, else the CPU"
+          : (stage->devices & SUTRA_DEVICE_CPU)           ? "the CPU"
+                                                          : "the GPUs there are");
   if (stage->kind == SUTRA_STAGE_SOURCE)
     printf ("  %-10s nothing (a source)\n", "takes:");
   else

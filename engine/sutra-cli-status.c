@@ -3,6 +3,7 @@
 
 #include "sutra-cli.h"
 #include "sutra-job.h"
+#include "sutra-worker.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@ typedef struct
   double seconds;
   gboolean has_cache; /* a content-cached stage: */
   guint64 cache_hits, cache_misses;
+  char *devices; /* JSON object: items per device; NULL: the CPU */
 } StageStatus;
 
 static StageStatus *
@@ -42,6 +44,7 @@ static void
 stage_status_free (StageStatus *row)
 {
   g_free (row->state);
+  g_free (row->devices);
   g_free (row);
 }
 
@@ -73,6 +76,27 @@ collect_cache_row (int n, const char *const *v, gpointer data)
   row->has_cache = TRUE;
   row->cache_hits = hits;
   row->cache_misses = misses;
+}
+
+static void
+collect_devices_row (int n, const char *const *v, gpointer data)
+{
+  StageStatus *row = status_for (data, v[0]);
+
+  g_free (row->devices);
+  row->devices = g_strdup (v[1]);
+}
+
+/* @row's devices ({"cuda:0": 600}) parsed, or NULL. Returns: (transfer full). */
+static JsonObject *
+row_devices (StageStatus *row)
+{
+  g_autoptr (JsonNode) node = NULL;
+
+  if (row->devices == NULL || (node = json_from_string (row->devices, NULL)) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  return json_object_ref (json_node_get_object (node));
 }
 
 static void
@@ -232,6 +256,9 @@ command_status (int argc, char **argv)
                        "SELECT name, value FROM meta WHERE name LIKE '" SUTRA_JOURNAL_CACHE_PREFIX
                        "%'",
                        collect_cache_row, &report, NULL);
+  /* Only jobs with a stage given devices have the table. */
+  sutra_journal_query (journal, "SELECT stage, devices FROM stage_devices", collect_devices_row,
+                       &report, NULL);
   sutra_journal_query (journal, "SELECT stage, item, message FROM failures ORDER BY rowid",
                        collect_failure_row, &report, NULL);
   sutra_journal_close (journal);
@@ -324,6 +351,17 @@ command_status (int argc, char **argv)
               json_builder_set_member_name (builder, "cache_misses");
               json_builder_add_int_value (builder, row->cache_misses);
             }
+          {
+            g_autoptr (JsonObject) devices = row_devices (row);
+
+            if (devices != NULL)
+              {
+                JsonNode *node = json_node_init_object (json_node_alloc (), devices);
+
+                json_builder_set_member_name (builder, "devices");
+                json_builder_add_value (builder, node);
+              }
+          }
           json_builder_end_object (builder);
         }
       json_builder_end_array (builder);
@@ -381,6 +419,16 @@ command_status (int argc, char **argv)
                   " %8" G_GUINT64_FORMAT " %9.1f\n",
                   (char *) report.names->pdata[i], row->state ? row->state : "pending", row->done,
                   pending, row->failed, row->cached, row->seconds);
+          {
+            g_autoptr (JsonObject) devices = row_devices (row);
+
+            if (devices != NULL)
+              {
+                g_autofree char *text = sutra_worker_format_device_counts (devices);
+
+                printf ("  %-16s on %s\n", "", text);
+              }
+          }
         }
       /* Stages cached by content: items found there (in this job or any
        * other sharing the store) and items computed, in their last run. */

@@ -3,6 +3,8 @@
 
 #include "sutra-devices.h"
 
+#include <sutra/sutra.h>
+
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,4 +139,12 @@ sutra_device_parse (const char *name, int *index)
     return FALSE;
   *index = (int) value;
   return TRUE;
+}
+
+gboolean
+sutra_devices_auto_prefers_gpu (guint flags)
+{
+  if (!(flags & SUTRA_DEVICE_CUDA))
+    return FALSE;
+  return (flags & SUTRA_DEVICE_CUDA_PREFERRED) != 0 || !(flags & SUTRA_DEVICE_CPU);
 }

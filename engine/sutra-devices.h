@@ -26,6 +26,12 @@ typedef struct
  * can be run so. */
 GPtrArray *sutra_devices_enumerate (char **why);
 
+/* Whether "devices": "auto" means the GPUs for a stage that supports
+ * @flags (SutraDeviceFlags): it runs on CUDA, and either prefers it
+ * (SUTRA_DEVICE_CUDA_PREFERRED: its GPU path wins end to end) or cannot
+ * run on the CPU. Otherwise "auto" means the CPU. */
+gboolean sutra_devices_auto_prefers_gpu (guint flags);
+
 /* Parses "cpu" (index -1) or "cuda:N". */
 gboolean sutra_device_parse (const char *name, int *index);
 

@@ -61,6 +61,7 @@ typedef enum
   PENDING_SAMPLE,
   PENDING_THIN,
   PENDING_META,
+  PENDING_STAGE_DEVICES,
 } PendingKind;
 
 typedef struct
@@ -579,6 +580,40 @@ sutra_journal_set_cache_counts (SutraJournal *journal,
   add_pending (journal, pending);
 }
 
+void
+sutra_journal_set_stage_devices (SutraJournal *journal, const char *stage, const char *devices)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->kind = PENDING_STAGE_DEVICES;
+  pending->stage = g_strdup (stage);
+  pending->text1 = g_strdup (devices);
+  add_pending (journal, pending);
+}
+
+/* The stage_devices table is made by the first stage given devices, not
+ * when the journal is opened: most jobs never have one (and a new journal
+ * stays as small as it was). */
+static gboolean
+record_stage_devices (SutraJournal *journal, const Pending *p)
+{
+  sqlite3_stmt *statement = NULL;
+  gboolean ok;
+
+  if (!exec (journal,
+             "CREATE TABLE IF NOT EXISTS stage_devices (stage TEXT PRIMARY KEY, devices TEXT);",
+             NULL) ||
+      sqlite3_prepare_v2 (journal->db,
+                          "INSERT OR REPLACE INTO stage_devices (stage, devices) VALUES (?,?)", -1,
+                          &statement, NULL) != SQLITE_OK)
+    return FALSE;
+  sqlite3_bind_text (statement, 1, p->stage, -1, SQLITE_STATIC);
+  sqlite3_bind_text (statement, 2, p->text1, -1, SQLITE_STATIC);
+  ok = sqlite3_step (statement) == SQLITE_DONE;
+  sqlite3_finalize (statement);
+  return ok;
+}
+
 SutraJournalRun *
 sutra_journal_run_copy (const SutraJournalRun *run)
 {
@@ -831,6 +866,9 @@ sutra_journal_commit (SutraJournal *journal, SutraStore *store, GError **error)
           sqlite3_bind_text (input_digest, 2, p->text2, -1, SQLITE_STATIC);
           sqlite3_bind_blob (input_digest, 3, p->key, 32, SQLITE_STATIC);
           ok = step_done (input_digest);
+          break;
+        case PENDING_STAGE_DEVICES:
+          ok = record_stage_devices (journal, p);
           break;
         case PENDING_STAGE:
           sqlite3_bind_text (stage, 1, p->stage, -1, SQLITE_STATIC);

@@ -114,6 +114,12 @@ void sutra_journal_set_cache_counts (SutraJournal *journal,
                                      const char *stage,
                                      guint64 hits,
                                      guint64 misses);
+/* What @stage's last run computed per device, as a JSON object
+ * ({"cuda:0": 600, "cuda:1": 400}), for `sutra status`; in the table
+ * stage_devices, made when first needed. */
+void sutra_journal_set_stage_devices (SutraJournal *journal,
+                                      const char *stage,
+                                      const char *devices);
 
 /* One run of the job (`sutra run`, `sutra resume`), for `sutra report`. */
 typedef struct

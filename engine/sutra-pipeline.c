@@ -32,17 +32,19 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 static const char *const top_level_keys[] = {
   "sutra", "name", "description", "vars", "stages", NULL
 };
-static const char *const stage_keys[] = { "plugin",        "input",      "params",   "workers",
-                                          "queue",         "batch",      "devices",  "isolation",
-                                          "timeout_ms",    "retry",      "on_error", "on_missing",
-                                          "checkpoint",    "rate_limit", "comment",  "cache",
-                                          "max_in_flight", NULL };
+static const char *const stage_keys[] = {
+  "plugin",  "input",    "params",          "workers",    "queue",
+  "batch",   "devices",  "device_fallback", "isolation",  "timeout_ms",
+  "retry",   "on_error", "on_missing",      "checkpoint", "rate_limit",
+  "comment", "cache",    "max_in_flight",   NULL
+};
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };
 static const char *const isolation_choices[] = { "thread", "process", NULL };
 /* "cache": what a stage's outputs are found again by (docs/design.md,
  * "Content cache"); the default is the plugin's choice, cache_content. */
 static const char *const cache_choices[] = { "content", "batch", NULL };
+static const char *const device_fallback_choices[] = { "none", "cpu", NULL };
 
 /* Problems found so far, each already formatted with its position. */
 typedef struct
@@ -64,8 +66,33 @@ static void problem_at (Problems *problems,
                         const char *format,
                         ...) G_GNUC_PRINTF (5, 6);
 
-/* Reports a problem at @json_path ("/stages/speak/workers"): the position of
- * that key, or of the nearest enclosing key the scanner knows. */
+/* Appends "file:line:column: stage “name”: " for @json_path
+ * ("/stages/speak/workers"): the position of that key, or of the nearest
+ * enclosing key the scanner knows. */
+static void
+append_position (Problems *problems, const char *json_path, const char *stage, GString *out)
+{
+  g_autofree char *lookup = g_strdup (json_path != NULL ? json_path : "");
+  guint line = 0, column = 0;
+
+  while (problems->locations != NULL && lookup[0] != '\0' &&
+         !sutra_json_locations_lookup (problems->locations, lookup, &line, &column))
+    {
+      char *slash = strrchr (lookup, '/');
+
+      if (slash == NULL)
+        break;
+      *slash = '\0';
+    }
+  g_string_append (out, problems->path);
+  if (line > 0)
+    g_string_append_printf (out, ":%u:%u", line, column);
+  g_string_append (out, ": ");
+  if (stage != NULL)
+    g_string_append_printf (out, "stage “%s”: ", stage);
+}
+
+/* Reports a problem at @json_path: see append_position(). */
 static void
 problem_at (Problems *problems,
             gint code,
@@ -76,8 +103,6 @@ problem_at (Problems *problems,
 {
   va_list args;
   g_autofree char *message = NULL;
-  g_autofree char *lookup = g_strdup (json_path != NULL ? json_path : "");
-  guint line = 0, column = 0;
 
   /* A value whose ${var} could not be resolved has been reported as such;
    * what else is wrong with it (the literal "${input}" names no file, is
@@ -98,23 +123,35 @@ problem_at (Problems *problems,
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
-
-  while (problems->locations != NULL && lookup[0] != '\0' &&
-         !sutra_json_locations_lookup (problems->locations, lookup, &line, &column))
-    {
-      char *slash = strrchr (lookup, '/');
-
-      if (slash == NULL)
-        break;
-      *slash = '\0';
-    }
-  g_string_append (problems->messages, problems->path);
-  if (line > 0)
-    g_string_append_printf (problems->messages, ":%u:%u", line, column);
-  g_string_append (problems->messages, ": ");
-  if (stage != NULL)
-    g_string_append_printf (problems->messages, "stage “%s”: ", stage);
+  append_position (problems, json_path, stage, problems->messages);
   g_string_append (problems->messages, message);
+}
+
+/* A warning at @json_path, for @spec's device_warnings: something the file
+ * asked for that this machine changed (a missing GPU, device_fallback). */
+static void device_warning_at (Problems *problems,
+                               SutraStageSpec *spec,
+                               const char *json_path,
+                               const char *format,
+                               ...) G_GNUC_PRINTF (4, 5);
+
+static void
+device_warning_at (Problems *problems,
+                   SutraStageSpec *spec,
+                   const char *json_path,
+                   const char *format,
+                   ...)
+{
+  GString *warning = g_string_new (NULL);
+  va_list args;
+
+  append_position (problems, json_path, spec->name, warning);
+  va_start (args, format);
+  g_string_append_vprintf (warning, format, args);
+  va_end (args);
+  if (spec->device_warnings == NULL)
+    spec->device_warnings = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (spec->device_warnings, g_string_free (warning, FALSE));
 }
 
 /* Whether more problems would only be counted: callers skip the work of
@@ -153,6 +190,7 @@ stage_spec_free (SutraStageSpec *spec)
   g_ptr_array_unref (spec->inputs);
   g_ptr_array_unref (spec->outputs);
   g_strfreev (spec->devices);
+  g_clear_pointer (&spec->device_warnings, g_ptr_array_unref);
   sutra_settings_free (spec->settings);
   if (spec->resolved_params != NULL)
     json_object_unref (spec->resolved_params);
@@ -878,6 +916,40 @@ check_shared_paths (Problems *problems, GPtrArray *specs)
     }
 }
 
+/* "devices": "auto" for @spec: the GPUs there are where the plugin's GPU
+ * path is the one to prefer (SUTRA_DEVICE_CUDA_PREFERRED, or a plugin that
+ * runs on GPUs only), else the CPU. A machine without a GPU runs a stage
+ * that can use the CPU there: that is what "auto" means, not a fallback. */
+static void
+resolve_auto_devices (Problems *problems, SutraStageSpec *spec, const char *path)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+
+  spec->devices_auto = TRUE;
+  if (problems->structure_only)
+    return;
+  if (sutra_devices_auto_prefers_gpu (spec->info->devices))
+    {
+      g_autofree char *why = NULL;
+      g_autoptr (GPtrArray) found = sutra_devices_enumerate (&why);
+
+      for (guint i = 0; i < found->len; i++)
+        g_ptr_array_add (names, g_strdup (((SutraDevice *) found->pdata[i])->name));
+      if (found->len == 0 && !(spec->info->devices & SUTRA_DEVICE_CPU))
+        {
+          problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
+                      "key “devices”: “auto” found no GPU (%s; see `sutra devices`), and "
+                      "plugin “%s” runs on GPUs only: run it on a machine with a GPU",
+                      why != NULL ? why : "none", spec->plugin_name);
+          return;
+        }
+    }
+  if (names->len == 0)
+    g_ptr_array_add (names, g_strdup ("cpu"));
+  g_ptr_array_add (names, NULL);
+  spec->devices = (char **) g_ptr_array_steal (names, NULL);
+}
+
 static void
 check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, const char *json_base)
 {
@@ -888,15 +960,34 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
   g_autofree char *why = NULL;
   JsonArray *array;
 
+  spec->device_fallback =
+    strcmp (get_choice_member (problems, stage, "device_fallback", device_fallback_choices,
+                               json_base, spec->name),
+            "cpu") == 0;
+  if (spec->device_fallback && !(spec->info->devices & SUTRA_DEVICE_CPU))
+    {
+      g_autofree char *fallback_path = g_strdup_printf ("%s/device_fallback", json_base);
+
+      problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, fallback_path, spec->name,
+                  "key “device_fallback”: plugin “%s” cannot run on the CPU: remove "
+                  "“device_fallback”",
+                  spec->plugin_name);
+    }
   if (node == NULL)
     return;
+  if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING &&
+      strcmp (json_node_get_string (node), "auto") == 0)
+    {
+      resolve_auto_devices (problems, spec, path);
+      return;
+    }
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
       g_autofree char *got = sutra_json_describe (node);
 
       problem_at (problems, SUTRA_PIPELINE_ERROR_BAD_VALUE, path, spec->name,
-                  "key “devices”: expected an array such as [\"cuda:0\", \"cuda:1\"] or "
-                  "[\"cpu\"], got %s",
+                  "key “devices”: expected \"auto\" or an array such as [\"cuda:0\", "
+                  "\"cuda:1\"] or [\"cpu\"], got %s",
                   got);
       return;
     }
@@ -922,6 +1013,8 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
                     spec->plugin_name);
       if (index >= 0)
         {
+          /* A plugin without a GPU path is a mistake in the file, whatever
+           * the machine: device_fallback does not paper over it. */
           if (!(spec->info->devices & SUTRA_DEVICE_CUDA))
             problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
                         "plugin “%s” runs on the CPU only, not on “%s”: remove “devices”",
@@ -930,10 +1023,21 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
             {
               if (found == NULL)
                 found = sutra_devices_enumerate (&why);
-              if ((guint) index >= found->len)
+              if ((guint) index >= found->len && spec->device_fallback)
+                {
+                  device_warning_at (problems, spec, path,
+                                     "device “%s” does not exist (this machine has %u GPU%s%s%s): "
+                                     "its workers run on the CPU (\"device_fallback\": \"cpu\")",
+                                     name, found->len, found->len == 1 ? "" : "s",
+                                     why != NULL ? ": " : "", why != NULL ? why : "");
+                  name = "cpu";
+                }
+              else if ((guint) index >= found->len)
                 problem_at (problems, SUTRA_PIPELINE_ERROR_DEVICE, path, spec->name,
                             "device “%s” does not exist: this machine has %u GPU%s%s%s "
-                            "(see `sutra devices`)",
+                            "(see `sutra devices`); name one it has, say \"auto\", or add "
+                            "\"device_fallback\": \"cpu\" to run these workers on the CPU "
+                            "instead",
                             name, found->len, found->len == 1 ? "" : "s", why != NULL ? ": " : "",
                             why != NULL ? why : "");
             }
@@ -945,6 +1049,23 @@ check_devices (Problems *problems, SutraStageSpec *spec, JsonObject *stage, cons
       g_ptr_array_add (names, NULL);
       spec->devices = (char **) g_ptr_array_steal (names, NULL);
     }
+}
+
+/* Workers not given: one per device given, so that every device listed (or
+ * found by "auto") runs an instance. Not for a source or a plugin that runs
+ * one worker (a sink, a non-thread-safe plugin as threads): those keep 1. */
+static void
+default_workers_to_devices (SutraStageSpec *spec, JsonObject *stage)
+{
+  guint n_devices = spec->devices != NULL ? g_strv_length (spec->devices) : 0;
+
+  if (n_devices <= 1 || json_object_has_member (stage, "workers"))
+    return;
+  if (spec->info->kind == SUTRA_STAGE_SOURCE || spec->info->kind == SUTRA_STAGE_SINK)
+    return;
+  if (spec->info->threading == SUTRA_THREADING_SINGLE && spec->isolation != SUTRA_ISOLATION_PROCESS)
+    return;
+  spec->workers = MIN (n_devices, MAX_WORKERS);
 }
 
 static void
@@ -1219,6 +1340,7 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
           check_path_params (problems, spec, json_base);
         }
       check_devices (problems, spec, stage, json_base);
+      default_workers_to_devices (spec, stage);
       /* One problem, one message: a source that is also single-threaded
        * (text-source) is told it is a source. */
       if (spec->info->kind == SUTRA_STAGE_SOURCE && spec->max_in_flight > 0)

@@ -64,8 +64,13 @@ struct _SutraStageSpec
   guint timeout_ms;
   guint queue;
   guint batch;
-  char **devices;       /* NULL: the CPU */
-  guint retry_attempts; /* attempts in all, 1 = no retry */
+  char **devices;             /* NULL: the CPU; "auto" is resolved here, and a
+                               * missing GPU replaced by "cpu" (device_fallback) */
+  gboolean devices_auto;      /* "devices": "auto" */
+  gboolean device_fallback;   /* "device_fallback": "cpu" */
+  GPtrArray *device_warnings; /* (nullable): what device_fallback changed,
+                               * one message each, with the file position */
+  guint retry_attempts;       /* attempts in all, 1 = no retry */
   guint retry_backoff_ms;
   guint retry_max_backoff_ms;
   SutraOnError on_error;

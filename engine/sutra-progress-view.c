@@ -48,6 +48,7 @@ typedef struct
   guint n_samples;
   guint head;
   SutraProgressEstimate estimate;
+  char *devices; /* items per device, or NULL */
 } ViewStage;
 
 struct _SutraProgressView
@@ -68,6 +69,7 @@ static void
 view_stage_free (ViewStage *stage)
 {
   g_free (stage->name);
+  g_free (stage->devices);
   g_array_unref (stage->inputs);
   g_free (stage);
 }
@@ -117,6 +119,17 @@ sutra_progress_view_add_stage (SutraProgressView *view,
   stage->estimate.eta_s = -1;
   view->name_width = CLAMP ((guint) g_utf8_strlen (name, -1), view->name_width, 24);
   g_ptr_array_add (view->stages, stage);
+}
+
+void
+sutra_progress_view_set_devices (SutraProgressView *view, guint index, const char *devices)
+{
+  ViewStage *stage;
+
+  g_return_if_fail (view != NULL && index < view->stages->len);
+  stage = view->stages->pdata[index];
+  g_free (stage->devices);
+  stage->devices = g_strdup (devices);
 }
 
 void
@@ -902,6 +915,14 @@ sutra_progress_view_render_summary (SutraProgressView *view, SutraProgressOutcom
             }
         }
       append_line (out, line->str, 0);
+      /* Which device did what: the stage was given devices (or "auto"). */
+      if (stage->devices != NULL)
+        {
+          g_string_assign (line, "  ");
+          append_padded (line, "", view->name_width, FALSE);
+          g_string_append_printf (line, " on %s", stage->devices);
+          append_line (out, line->str, 0);
+        }
     }
   if (view->outputs->len > 0)
     {

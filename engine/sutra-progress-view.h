@@ -48,6 +48,10 @@ void sutra_progress_view_add_stage (SutraProgressView *view,
                                     const guint *inputs,
                                     guint n_inputs);
 
+/* What stage @index computed on each device ("cuda:0 600, cuda:1 400"),
+ * for the summary; NULL: nothing to say (the stage ran on the CPU). */
+void sutra_progress_view_set_devices (SutraProgressView *view, guint index, const char *devices);
+
 /* A file or directory the run writes (a sink's path), for the summary. */
 void sutra_progress_view_add_output (SutraProgressView *view, const char *path);
 

@@ -382,6 +382,12 @@ sutra_progress_print_summary (SutraProgress *progress, SutraProgressOutcome outc
   g_autofree char *summary = NULL;
 
   g_rec_mutex_lock (&progress->draw_lock);
+  for (guint i = 0; i < sutra_run_get_n_stages (progress->run); i++)
+    {
+      g_autofree char *devices = sutra_run_dup_device_summary (progress->run, i);
+
+      sutra_progress_view_set_devices (progress->view, i, devices);
+    }
   summary = sutra_progress_view_render_summary (progress->view, outcome);
   g_rec_mutex_unlock (&progress->draw_lock);
   fputs (summary, out);

@@ -584,8 +584,16 @@ validate_stage (const SutraStageInfo *stage, const char *where, GError **error)
     return invalid (error, where, "stage “%s”: unknown threading model %d", stage->name,
                     (int) stage->threading);
   if ((stage->devices & (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA)) == 0 ||
-      (stage->devices & ~(guint) (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA)) != 0)
+      (stage->devices &
+       ~(guint) (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA | SUTRA_DEVICE_CUDA_PREFERRED)) != 0)
     return invalid (error, where, "stage “%s”: devices must name the CPU, CUDA or both",
+                    stage->name);
+  if ((stage->devices & SUTRA_DEVICE_CUDA_PREFERRED) &&
+      (stage->devices & (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA)) !=
+        (SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA))
+    return invalid (error, where,
+                    "stage “%s”: SUTRA_DEVICE_CUDA_PREFERRED says the GPU path wins over "
+                    "the CPU path: set it with both SUTRA_DEVICE_CPU and SUTRA_DEVICE_CUDA",
                     stage->name);
   if (stage->params == NULL)
     return invalid (error, where,

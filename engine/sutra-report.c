@@ -3,6 +3,8 @@
 
 #include "sutra-report.h"
 
+#include "sutra-worker.h"
+
 #include "sutra-job.h"
 
 #include <json-glib/json-glib.h>
@@ -36,6 +38,7 @@ stage_free (SutraReportStage *stage)
   g_free (stage->plugin);
   g_strfreev (stage->inputs);
   g_free (stage->state);
+  g_free (stage->devices);
   if (stage->samples != NULL)
     g_array_unref (stage->samples);
   g_free (stage);
@@ -301,6 +304,19 @@ collect_stage_row (int n, const char *const *v, gpointer data)
 }
 
 static void
+collect_devices_row (int n, const char *const *v, gpointer data)
+{
+  SutraReportStage *stage = find_stage (data, v[0]);
+  g_autoptr (JsonNode) node = NULL;
+
+  if (stage == NULL || v[1] == NULL || (node = json_from_string (v[1], NULL)) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (node))
+    return;
+  g_free (stage->devices);
+  stage->devices = sutra_worker_format_device_counts (json_node_get_object (node));
+}
+
+static void
 collect_run_row (int n, const char *const *v, gpointer data)
 {
   SutraReport *report = data;
@@ -381,6 +397,10 @@ sutra_report_load (const char *job_dir, GError **error)
                             "SELECT started, finished, state, command, pipeline, inputs, "
                             "outputs, message FROM runs ORDER BY run",
                             collect_run_row, report, &local);
+  /* Only jobs with a stage given devices have the table. */
+  if (ok)
+    sutra_journal_query (journal, "SELECT stage, devices FROM stage_devices", collect_devices_row,
+                         report, NULL);
   if (ok)
     {
       /* The timeline of the last run that did some work: a run of a job
@@ -1171,6 +1191,12 @@ append_stage_table (GString *out, SutraReport *report)
         g_string_append (out, " <span class=\"pill stopped\">bottleneck</span>");
       g_string_append (out, "</td><td class=\"plugin\">");
       append_escaped (out, stage->plugin);
+      if (stage->devices != NULL)
+        {
+          g_string_append (out, "<br><span class=\"devices\">on ");
+          append_escaped (out, stage->devices);
+          g_string_append (out, "</span>");
+        }
       g_string_append_printf (out,
                               "</td><td><span class=\"pill %s\">%s</span></td>"
                               "<td class=\"num\">%u</td><td class=\"num n-in\">%s</td>"

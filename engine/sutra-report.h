@@ -30,6 +30,7 @@ typedef struct
   gint64 busy_us; /* -1: not recorded */
   guint queue_capacity;
   GArray *samples; /* SutraJournalSample, the last run's, in time order */
+  char *devices;   /* items per device ("cuda:0 600, cuda:1 400"), or NULL */
   /* Filled by sutra_report_layout(). */
   guint layer; /* longest path from a source */
   guint slot;  /* position within the layer, from the top */

@@ -149,7 +149,9 @@ typedef struct
   SutraItem *closing; /* gather: the marker that closed the group */
   gboolean has_key;
   guint8 key[SUTRA_DIGEST_SIZE];
-  guint n_failed; /* items of this batch that failed and were skipped */
+  guint n_failed;   /* items of this batch that failed and were skipped */
+  guint n_computed; /* inputs the plugin computed (not from the store), for
+                     * the per-device counts; set by the batch runner */
   /* A streaming gather's group: take_batch hands each member to the plugin
    * as it takes it and keeps none of them (data stays empty), so the key
    * and the output's lineage are folded in as members pass. */

@@ -498,6 +498,16 @@ sutra_run_get_n_stages (SutraRun *run)
   return run->stages->len;
 }
 
+char *
+sutra_run_dup_device_summary (SutraRun *run, guint stage_index)
+{
+  g_autoptr (JsonObject) counts = NULL;
+
+  g_return_val_if_fail (stage_index < run->stages->len, NULL);
+  counts = sutra_worker_dup_device_counts (run->stages->pdata[stage_index]);
+  return counts != NULL ? sutra_worker_format_device_counts (counts) : NULL;
+}
+
 void
 sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
 {

@@ -95,6 +95,11 @@ void sutra_run_stop (SutraRun *run, gboolean abandon);
 guint sutra_run_get_n_stages (SutraRun *run);
 void sutra_run_get_stats (SutraRun *run, guint stage_index, SutraStageStats *stats);
 
+/* What stage @stage_index's instances computed per device, as text
+ * ("cuda:0 600, cuda:1 400"). Returns: (transfer full) (nullable): NULL for
+ * a stage given no devices (it ran on the CPU) or not started. */
+char *sutra_run_dup_device_summary (SutraRun *run, guint stage_index);
+
 /* Items that failed and were skipped: "stage\titem id\tmessage" strings. */
 GPtrArray *sutra_run_dup_failures (SutraRun *run);
 

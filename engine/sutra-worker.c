@@ -16,6 +16,7 @@
 #include "sutra-source-runner.h"
 
 #include <errno.h>
+#include <string.h>
 
 /* The worker object ------------------------------------------------------ */
 
@@ -46,13 +47,25 @@ sutra_worker_new (guint index,
                   gboolean *misused,
                   GError **error)
 {
+  return sutra_worker_new_on_device (index, sutra_worker_assign_device (devices, index), isolation,
+                                     config, misused, error);
+}
+
+SutraWorker *
+sutra_worker_new_on_device (guint index,
+                            const char *device,
+                            SutraIsolation isolation,
+                            const SutraExecutorConfig *config,
+                            gboolean *misused,
+                            GError **error)
+{
   g_autoptr (SutraWorker) worker = g_new0 (SutraWorker, 1);
   SutraExecutorConfig mine = *config;
 
   if (misused != NULL)
     *misused = FALSE;
   worker->index = index;
-  worker->device = g_strdup (sutra_worker_assign_device (devices, index));
+  worker->device = g_strdup (device);
   if (!sutra_device_parse (worker->device, &worker->device_index))
     {
       /* Validation refuses such names: this is a caller's mistake. */
@@ -88,9 +101,13 @@ sutra_worker_get_context (SutraWorker *worker)
 
 /* A stage's workers -------------------------------------------------------- */
 
-/* Makes worker @index of @stage, with the stage's resume state. */
+/* Makes worker @index of @stage on @device, with the stage's resume state. */
 static SutraWorker *
-worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GError **error)
+worker_new_for_stage (StageRuntime *stage,
+                      guint index,
+                      const char *device,
+                      gboolean *misused,
+                      GError **error)
 {
   SutraStageSpec *spec = stage->spec;
   SutraExecutorConfig config = {
@@ -112,7 +129,24 @@ worker_new_for_stage (StageRuntime *stage, guint index, gboolean *misused, GErro
     .cancelled = &stage->run->abandoning,
   };
 
-  return sutra_worker_new (index, spec->devices, spec->isolation, &config, misused, error);
+  return sutra_worker_new_on_device (index, device, spec->isolation, &config, misused, error);
+}
+
+/* Tells the user and the event stream that @stage runs on the CPU what the
+ * file gave a GPU: on the terminal (a run that is slower than expected
+ * should say why) and as a "device-fallback" event (with "device" when
+ * @device is not NULL). */
+static void
+warn_device_fallback (StageRuntime *stage, const char *device, const char *message)
+{
+  JsonObject *event = sutra_run_stage_event (stage, "device-fallback");
+
+  g_printerr ("sutra: warning: %s\n", message);
+  if (device != NULL)
+    json_object_set_string_member (event, "device", device);
+  json_object_set_string_member (event, "fallback", "cpu");
+  json_object_set_string_member (event, "message", message);
+  sutra_run_emit_event (stage->run, event);
 }
 
 /* The stage's work directory. With a job it is the job's own
@@ -175,11 +209,16 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
   stage->workers.work_dir = make_work_dir (stage, error);
   if (stage->workers.work_dir == NULL)
     return FALSE;
+  /* What validation changed (a GPU not there, replaced by the CPU): the
+   * message, which has the file position, names the device. */
+  for (guint i = 0; spec->device_warnings != NULL && i < spec->device_warnings->len; i++)
+    warn_device_fallback (stage, NULL, spec->device_warnings->pdata[i]);
   for (guint w = 0; w < n_instances; w++)
     {
       g_autoptr (GError) local = NULL;
       gboolean misused = FALSE;
-      SutraWorker *worker = worker_new_for_stage (stage, w, &misused, &local);
+      const char *device = sutra_worker_assign_device (spec->devices, w);
+      SutraWorker *worker = worker_new_for_stage (stage, w, device, &misused, &local);
 
       if (worker == NULL && !misused && stage->checkpoint != NULL &&
           sutra_checkpoint_stage_get_resume_state (stage->checkpoint) != NULL)
@@ -190,7 +229,22 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
                       spec->name, local->message);
           g_clear_error (&local);
           sutra_checkpoint_stage_forget_resume (stage->checkpoint);
-          worker = worker_new_for_stage (stage, w, &misused, &local);
+          worker = worker_new_for_stage (stage, w, device, &misused, &local);
+        }
+      /* A GPU that is there but cannot take the instance (no kernel built
+       * in, out of memory, a driver too old): the CPU, when the file says
+       * so. An instance that broke an API rule is the plugin's fault, not
+       * the device's: that fails the run wherever it runs. */
+      if (worker == NULL && !misused && spec->device_fallback && strcmp (device, "cpu") != 0)
+        {
+          g_autofree char *message =
+            g_strdup_printf ("stage “%s”: worker %u could not start on “%s” (%s): it runs on "
+                             "the CPU (\"device_fallback\": \"cpu\")",
+                             spec->name, w, device, local->message);
+
+          warn_device_fallback (stage, device, message);
+          g_clear_error (&local);
+          worker = worker_new_for_stage (stage, w, "cpu", &misused, &local);
         }
       if (worker == NULL && misused)
         {
@@ -199,9 +253,15 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
         }
       if (worker == NULL)
         {
+          gboolean could_fall_back = strcmp (device, "cpu") != 0 && !spec->device_fallback &&
+                                     (spec->info->devices & SUTRA_DEVICE_CPU);
+
           g_set_error (error, SUTRA_RUN_ERROR, SUTRA_RUN_ERROR_CREATE_FAILED,
-                       "stage “%s” (plugin “%s”) could not start: %s", spec->name,
-                       spec->plugin_name, local->message);
+                       "stage “%s” (plugin “%s”) could not start: %s%s", spec->name,
+                       spec->plugin_name, local->message,
+                       could_fall_back ? " (to run on the CPU what cannot start on its GPU, add "
+                                         "\"device_fallback\": \"cpu\" to the stage)"
+                                       : "");
           return FALSE;
         }
       g_ptr_array_add (stage->workers.list, worker);
@@ -211,12 +271,43 @@ sutra_worker_create_instances (StageRuntime *stage, GError **error)
 
 /* The executor that thread-pool worker @index uses: its own, or a shared
  * instance's. */
-static SutraExecutor *
-executor_for (StageRuntime *stage, guint index)
+static SutraWorker *
+worker_for (StageRuntime *stage, guint index)
 {
-  SutraWorker *worker = stage->workers.list->pdata[index % stage->workers.list->len];
+  return stage->workers.list->pdata[index % stage->workers.list->len];
+}
 
-  return worker->executor;
+JsonObject *
+sutra_worker_dup_device_counts (StageRuntime *stage)
+{
+  JsonObject *counts;
+
+  if (stage->spec->devices == NULL || stage->workers.list == NULL || stage->workers.list->len == 0)
+    return NULL;
+  counts = json_object_new ();
+  /* Several instances may share a device (a per-worker stage with more
+   * workers than devices): their items add up. */
+  for (guint i = 0; i < stage->workers.list->len; i++)
+    {
+      SutraWorker *worker = stage->workers.list->pdata[i];
+      gint64 before = json_object_get_int_member_with_default (counts, worker->device, 0);
+
+      json_object_set_int_member (counts, worker->device,
+                                  before + (gint64) COUNTER_GET (worker->n_items));
+    }
+  return counts;
+}
+
+char *
+sutra_worker_format_device_counts (JsonObject *counts)
+{
+  GString *text = g_string_new (NULL);
+  g_autoptr (GList) members = json_object_get_members (counts);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    g_string_append_printf (text, "%s%s %" G_GINT64_FORMAT, l != members ? ", " : "",
+                            (const char *) l->data, json_object_get_int_member (counts, l->data));
+  return g_string_free (text, FALSE);
 }
 
 /* The last worker out: finish the instances (on success), flush, close the
@@ -278,8 +369,11 @@ stage_finish (StageRuntime *stage)
     }
   if (stage->checkpoint != NULL)
     {
+      g_autoptr (JsonObject) devices = sutra_worker_dup_device_counts (stage);
       SutraStageStats stats;
 
+      if (devices != NULL)
+        sutra_checkpoint_stage_set_devices (stage->checkpoint, devices);
       sutra_run_get_stats (run, stage->spec->index, &stats);
       sutra_checkpoint_stage_finished (stage->checkpoint,
                                        ok                   ? "done"
@@ -314,6 +408,12 @@ stage_finish (StageRuntime *stage)
                                  ok                   ? "done"
                                  : run->error != NULL ? "failed"
                                                       : "stopped");
+  {
+    JsonObject *devices = sutra_worker_dup_device_counts (stage);
+
+    if (devices != NULL)
+      json_object_set_object_member (event, "devices", devices);
+  }
   sutra_run_emit_event (run, event);
 
   g_mutex_lock (&run->lock);
@@ -326,12 +426,15 @@ void
 sutra_worker_main (gpointer data, gpointer user_data)
 {
   StageRuntime *stage = user_data;
-  guint worker = GPOINTER_TO_UINT (data) - 1;
-  SutraExecutor *executor = executor_for (stage, worker);
+  SutraWorker *worker = worker_for (stage, GPOINTER_TO_UINT (data) - 1);
+  SutraExecutor *executor = worker->executor;
   Batch batch = { 0 };
 
   if (stage->info->kind == SUTRA_STAGE_SOURCE)
-    sutra_source_runner_run (stage, executor);
+    {
+      sutra_source_runner_run (stage, executor);
+      COUNTER_ADD (worker->n_items, COUNTER_GET (stage->counters.n_out));
+    }
   else
     while (sutra_intake_take_batch (stage, executor, &batch))
       {
@@ -345,6 +448,8 @@ sutra_worker_main (gpointer data, gpointer user_data)
             sutra_intake_clear_batch (stage, &batch);
             break;
           }
+        /* Items taken from the store ran on no device this time. */
+        COUNTER_ADD (worker->n_items, batch.n_computed);
         sutra_reorder_deposit (stage, batch.seq, outputs, flusher);
         sutra_intake_clear_batch (stage, &batch);
       }

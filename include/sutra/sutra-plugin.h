@@ -47,11 +47,23 @@ typedef enum
   SUTRA_THREADING_SINGLE,
 } SutraThreading;
 
-/** Devices a stage can run on (a bit mask). */
+/**
+ * SutraDeviceFlags:
+ * @SUTRA_DEVICE_CPU: the stage runs on the CPU
+ * @SUTRA_DEVICE_CUDA: the stage runs on CUDA GPUs (`"cuda:N"`)
+ * @SUTRA_DEVICE_CUDA_PREFERRED: with %SUTRA_DEVICE_CUDA and
+ *   %SUTRA_DEVICE_CPU: the stage's GPU path wins over its CPU path end to
+ *   end (transfers counted), so `"devices": "auto"` picks the machine's
+ *   GPUs. Without it, `"auto"` picks the CPU, and the GPUs run the stage
+ *   only when the pipeline names them. Since: ABI 2.0
+ *
+ * Devices a stage can run on (a bit mask).
+ */
 typedef enum
 {
   SUTRA_DEVICE_CPU = 1 << 0,
   SUTRA_DEVICE_CUDA = 1 << 1,
+  SUTRA_DEVICE_CUDA_PREFERRED = 1 << 2,
 } SutraDeviceFlags;
 
 /**

@@ -769,6 +769,86 @@ test_cli_status_run_record (void)
 }
 
 static void
+test_cli_devices_summary (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *demo = source_file ("pipelines/lines.json");
+  g_autofree char *sample = source_file ("data/sample.txt");
+  g_autofree char *set_input = g_strconcat ("input=", sample, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonArray *stages;
+  gint64 done = -1;
+  gboolean seen = FALSE;
+  Result result;
+
+  g_test_summary ("A stage given devices: the run's summary, sutra status (text and "
+                  "--json) and sutra report say how many items each device computed; stages "
+                  "given none say nothing of devices");
+  RUN (&result, dir, "run", demo, "--set", set_input, "--set", "output=out.jsonl", "--set",
+       "pass.devices=[\"cpu\", \"cpu\"]", "--job", "job");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.err, " on cpu ");
+  g_assert_null (strstr (result.err, "cuda"));
+  result_clear (&result);
+
+  RUN (&result, dir, "status", "job");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, " on cpu ");
+  result_clear (&result);
+
+  RUN (&result, dir, "status", "--json", "job");
+  g_assert_cmpint (result.status, ==, 0);
+  json_parser_load_from_data (parser, result.out, -1, &error);
+  g_assert_no_error (error);
+  stages =
+    json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "stages");
+  for (guint i = 0; i < json_array_get_length (stages); i++)
+    {
+      JsonObject *stage = json_array_get_object_element (stages, i);
+      const char *name = json_object_get_string_member (stage, "stage");
+
+      if (g_strcmp0 (name, "pass") == 0)
+        {
+          JsonObject *devices = json_object_get_object_member (stage, "devices");
+
+          g_assert_nonnull (devices);
+          done = json_object_get_int_member (stage, "done");
+          g_assert_cmpint (done, >, 0);
+          g_assert_cmpint (json_object_get_int_member (devices, "cpu"), ==, done);
+          seen = TRUE;
+        }
+      else
+        g_assert_false (json_object_has_member (stage, "devices"));
+    }
+  g_assert_true (seen);
+  result_clear (&result);
+
+  RUN (&result, dir, "report", "job", "-o", "report.html");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+  {
+    g_autofree char *html_path = g_build_filename (dir, "report.html", NULL);
+    g_autofree char *html = NULL;
+
+    g_assert_true (g_file_get_contents (html_path, &html, NULL, &error));
+    sutra_assert_contains (html, "<span class=\"devices\">on cpu ");
+  }
+
+  /* A GPU no machine has (cuda:1024), with device_fallback: valid, with a
+   * warning that names the file position, the stage and the device. */
+  RUN (&result, dir, "validate", demo, "--set", set_input, "--set", "pass.plugin=dhatu", "--set",
+       "pass.format=json", "--set", "pass.devices=[\"cuda:1024\"]", "--set",
+       "pass.device_fallback=cpu");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.out, "valid: 3 stages");
+  sutra_assert_contains (result.err, "warning: ");
+  sutra_assert_contains (result.err, "lines.json:");
+  sutra_assert_contains (result.err, "stage “pass”: device “cuda:1024” does not exist");
+  result_clear (&result);
+}
+
+static void
 test_cli_inspect (void)
 {
   g_autofree char *dir = sutra_test_dir ();
@@ -1122,6 +1202,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/cli/run-up-to-date", test_cli_run_up_to_date);
   g_test_add_func ("/engine/cli/jobs", test_cli_jobs);
   g_test_add_func ("/engine/cli/status-run-record", test_cli_status_run_record);
+  g_test_add_func ("/engine/cli/devices-summary", test_cli_devices_summary);
   g_test_add_func ("/engine/cli/inspect", test_cli_inspect);
   g_test_add_func ("/engine/cli/graph", test_cli_graph);
   g_test_add_func ("/engine/cli/graph-unset-variables", test_cli_graph_unset_variables);

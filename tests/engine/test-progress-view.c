@@ -616,6 +616,16 @@ test_progress_view_summary (void)
   sutra_assert_contains (done, "speak   9,846 done, 4,000 resumed, 3 failed; 12.5 s, 468/s\n");
   sutra_assert_contains (done, "write   9,846 done, 20 cached; 12.5 s");
   sutra_assert_contains (done, "sutra: output: out/book.jsonl\n");
+  /* No devices given: nothing said of them. */
+  g_assert_null (strstr (done, " on "));
+  g_clear_pointer (&done, g_free);
+  /* Given devices: under the stage's line, which did what. */
+  sutra_progress_view_set_devices (view, 2, "cuda:0 5000, cuda:1 4846");
+  done = sutra_progress_view_render_summary (view, SUTRA_PROGRESS_SUCCEEDED);
+  sutra_assert_contains (done, "speak   9,846 done, 4,000 resumed, 3 failed; 12.5 s, 468/s\n"
+                               "          on cuda:0 5000, cuda:1 4846\n"
+                               "  write ");
+  sutra_progress_view_set_devices (view, 2, NULL);
 
   stats[3].state = SUTRA_STAGE_STATE_STOPPED;
   sutra_progress_view_update (view, stats, S (70));

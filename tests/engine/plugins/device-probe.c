@@ -6,7 +6,9 @@
  * stage given two devices must make two instances, one per device; every
  * output says in its metadata the device ("device") and the worker index
  * ("worker") of the instance that made it. "device-probe-single" declares
- * itself not thread-safe, for the validation of worker counts.
+ * itself not thread-safe, for the validation of worker counts; the others
+ * differ in the devices they declare (GPU preferred, CPU preferred, GPU
+ * only) or cannot start on a GPU, for "auto" and device_fallback.
  */
 
 #include <sutra/sutra.h>
@@ -25,6 +27,20 @@ probe_create (const SutraStageContext *context, gconstpointer settings, GError *
   probe->device = g_strdup (context->device);
   probe->worker = context->worker_index;
   return probe;
+}
+
+/* As if the GPU path could not start (no kernel, no memory): for
+ * device_fallback when an instance cannot be made on its GPU. */
+static gpointer
+probe_create_cpu_only (const SutraStageContext *context, gconstpointer settings, GError **error)
+{
+  if (context->device_index >= 0)
+    {
+      g_set_error (error, g_quark_from_static_string ("device-probe-error"), 1,
+                   "device-probe-failing cannot start on %s (for tests)", context->device);
+      return NULL;
+    }
+  return probe_create (context, settings, error);
 }
 
 static void
@@ -68,8 +84,47 @@ static const SutraStageInfo probe_stages[] = {
     .summary = "Says which device and instance made each item (for tests)",
     .params = probe_params,
     .threading = SUTRA_THREADING_SHARED,
+    .devices = SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA | SUTRA_DEVICE_CUDA_PREFERRED,
+    .create = probe_create,
+    .destroy = probe_destroy,
+    .process = probe_process,
+    .meta_keys = probe_meta_keys,
+  },
+  {
+    SUTRA_STAGE_INFO_INIT,
+    .name = "device-probe-cpu-first",
+    .kind = SUTRA_STAGE_MAP,
+    .summary = "The same, whose GPU path does not win: “auto” is the CPU (for tests)",
+    .params = probe_params,
+    .threading = SUTRA_THREADING_SHARED,
     .devices = SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA,
     .create = probe_create,
+    .destroy = probe_destroy,
+    .process = probe_process,
+    .meta_keys = probe_meta_keys,
+  },
+  {
+    SUTRA_STAGE_INFO_INIT,
+    .name = "device-probe-gpu-only",
+    .kind = SUTRA_STAGE_MAP,
+    .summary = "The same, on GPUs only (for tests)",
+    .params = probe_params,
+    .threading = SUTRA_THREADING_SHARED,
+    .devices = SUTRA_DEVICE_CUDA,
+    .create = probe_create,
+    .destroy = probe_destroy,
+    .process = probe_process,
+    .meta_keys = probe_meta_keys,
+  },
+  {
+    SUTRA_STAGE_INFO_INIT,
+    .name = "device-probe-failing",
+    .kind = SUTRA_STAGE_MAP,
+    .summary = "The same, whose instances cannot start on a GPU (for tests)",
+    .params = probe_params,
+    .threading = SUTRA_THREADING_PER_WORKER,
+    .devices = SUTRA_DEVICE_CPU | SUTRA_DEVICE_CUDA | SUTRA_DEVICE_CUDA_PREFERRED,
+    .create = probe_create_cpu_only,
     .destroy = probe_destroy,
     .process = probe_process,
     .meta_keys = probe_meta_keys,
