@@ -87,6 +87,23 @@ ac_concat_separate (AcConcat *self, GError **error)
 }
 
 gboolean
+ac_concat_write (AcConcat *self,
+                 const AcPcmFormat *format,
+                 const guint8 *data,
+                 gsize size,
+                 GError **error)
+{
+  return ac_resampler_convert (self->resampler, format, data, size, counting_sink, self, error);
+}
+
+void
+ac_concat_close_member (AcConcat *self, AcEnd end)
+{
+  self->has_previous = TRUE;
+  self->previous_end = end;
+}
+
+gboolean
 ac_concat_add (AcConcat *self, const SutraItem *member, GError **error)
 {
   AcPcmFormat format;
@@ -98,10 +115,9 @@ ac_concat_add (AcConcat *self, const SutraItem *member, GError **error)
   if (!ac_concat_separate (self, error))
     return FALSE;
   data = sutra_item_get_data (member, &size);
-  if (!ac_resampler_convert (self->resampler, &format, data, size, counting_sink, self, error))
+  if (!ac_concat_write (self, &format, data, size, error))
     return FALSE;
-  self->has_previous = TRUE;
-  self->previous_end = ac_member_end (member);
+  ac_concat_close_member (self, ac_member_end (member));
   return TRUE;
 }
 

@@ -2,16 +2,37 @@
 /* One chapter: its chunks' PCM joined with their silences, measured, and
  * encoded (AAC, MP3, Opus) or kept as 16-bit PCM, into one item. Chapters
  * are groups of their own, so the engine encodes them in parallel; the
- * book is then assembled from the packets without encoding again. */
+ * book is then assembled from the packets without encoding again.
+ *
+ * A streaming gather: the engine drives one group at a time through add
+ * but runs the ends in parallel, so add only copies the member's PCM, as
+ * it came, to a spool file and notes its format and what ends it; end
+ * reads the members back a block at a time and joins, measures and
+ * encodes them. A chapter of hours is then on disk, not in memory, and
+ * the bytes are those of joining the members as they arrive: end makes
+ * the same calls with the same PCM. */
 
 #include "ac.h"
 
 #include <string.h>
 
+/* Frames read back at once: the resampler's slice, so it is handed the
+ * PCM in the slices it would cut from the whole member. */
+#define READ_BLOCK_FRAMES 65536
+
+typedef struct
+{
+  AcPcmFormat format;
+  gsize size; /* bytes of PCM in the spool */
+  AcEnd end;
+} SpooledMember;
+
 struct _AcEncodeGroup
 {
   AcFormat format;
   SutraItem *first;
+  FILE *spool;
+  GArray *members; /* SpooledMember, in order */
   AcConcat *concat;
   AcEncoder *encoder;
   AcLoudness *loudness;
@@ -30,6 +51,8 @@ ac_encode_free (AcEncodeGroup *self)
   if (self == NULL)
     return;
   g_clear_pointer (&self->first, sutra_item_unref);
+  g_clear_pointer (&self->spool, fclose);
+  g_clear_pointer (&self->members, g_array_unref);
   ac_concat_free (self->concat);
   ac_encoder_free (self->encoder);
   ac_loudness_free (self->loudness);
@@ -104,7 +127,10 @@ encode_format (const AcEncodeSettings *settings, AcFormat *format, GError **erro
 }
 
 AcEncodeGroup *
-ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **error)
+ac_encode_begin (const AcEncodeSettings *settings,
+                 const char *work_dir,
+                 SutraItem *first,
+                 GError **error)
 {
   g_autoptr (AcEncodeGroup) self = g_new0 (AcEncodeGroup, 1);
   AcConcatConfig config = { 0 };
@@ -121,6 +147,10 @@ ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **er
     }
   if (!ac_pcm_format_from_item (first, &in, error))
     return NULL;
+  self->spool = ac_spool_open (work_dir, error);
+  if (self->spool == NULL)
+    return NULL;
+  self->members = g_array_new (FALSE, FALSE, sizeof (SpooledMember));
   self->first = sutra_item_ref (first);
   self->sample_rate =
     ac_format_pick_rate (self->format,
@@ -156,8 +186,71 @@ ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **er
 gboolean
 ac_encode_add (AcEncodeGroup *self, SutraItem *member, GError **error)
 {
+  SpooledMember spooled = { 0 };
+  const guint8 *data;
+
+  /* What joining would refuse is refused now, while the member is at
+   * hand, not hours later in end. */
+  if (!ac_pcm_format_from_item (member, &spooled.format, error))
+    return FALSE;
+  data = sutra_item_get_data (member, &spooled.size);
+  if (!ac_pcm_check_size (&spooled.format, spooled.size, error))
+    return FALSE;
+  if (spooled.size > 0 && !ac_spool_write (self->spool, data, spooled.size, error))
+    return FALSE;
+  spooled.end = ac_member_end (member);
+  g_array_append_val (self->members, spooled);
   self->n_members++;
-  return ac_concat_add (self->concat, member, error);
+  return TRUE;
+}
+
+/* Joins the spooled members, as ac_concat_add() would have as they came,
+ * reading each back a block at a time. */
+static gboolean
+join_spooled (AcEncodeGroup *self, GError **error)
+{
+  g_autofree guint8 *buffer = NULL;
+  gsize buffer_size = 0;
+
+  if (!ac_spool_rewind (self->spool, error))
+    return FALSE;
+  for (guint i = 0; i < self->members->len; i++)
+    {
+      const SpooledMember *m = &g_array_index (self->members, SpooledMember, i);
+      gsize frame_size =
+        (gsize) av_get_bytes_per_sample (m->format.sample_format) * (gsize) m->format.channels;
+      gsize block = READ_BLOCK_FRAMES * frame_size;
+      gsize left = m->size;
+
+      if (block > buffer_size)
+        {
+          buffer = g_realloc (buffer, block);
+          buffer_size = block;
+        }
+      if (!ac_concat_separate (self->concat, error))
+        return FALSE;
+      /* At least one write, empty or not: an empty member still opens or
+       * switches the resampler, as it does when added whole. */
+      do
+        {
+          gsize n = MIN (left, block);
+
+          if (n > 0 && fread (buffer, 1, n, self->spool) != n)
+            {
+              g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO,
+                           "the spool file is short (member %u of the chapter)", i + 1);
+              return FALSE;
+            }
+          if (!ac_concat_write (self->concat, &m->format, buffer, n, error))
+            return FALSE;
+          left -= n;
+        }
+      while (left > 0);
+      ac_concat_close_member (self->concat, m->end);
+    }
+  /* The spool is done with: its disk space goes back now. */
+  g_clear_pointer (&self->spool, fclose);
+  return TRUE;
 }
 
 /* The members' metadata that describes the chapter and the book, not one
@@ -170,13 +263,15 @@ static const char *const chapter_keys[] = {
 SutraItem *
 ac_encode_end (AcEncodeGroup *self, GError **error)
 {
-  g_autoptr (GByteArray) payload = g_byte_array_new ();
+  g_autoptr (GByteArray) header = g_byte_array_new ();
   JsonObject *first_meta = sutra_item_get_meta (self->first);
   AcLoudnessResult loudness;
   SutraItem *chapter;
   JsonObject *meta;
   guint64 content_frames;
 
+  if (!join_spooled (self, error))
+    return NULL;
   if (!ac_concat_end (self->concat, AC_END_CHAPTER, error))
     return NULL;
   content_frames = ac_concat_get_frames (self->concat);
@@ -188,15 +283,15 @@ ac_encode_end (AcEncodeGroup *self, GError **error)
         return NULL;
       ac_stream_info_from_context (&info, ac_encoder_get_context (self->encoder));
       info.content_frames = content_frames;
-      ac_packets_append_header (payload, &info);
+      ac_packets_append_header (header, &info);
       ac_stream_info_clear (&info);
     }
-  g_byte_array_append (payload, self->body->data, self->body->len);
-  g_clear_pointer (&self->body, g_byte_array_unref);
-
+  /* The header goes in front of the packets where they lie, rather than
+   * both into a new array: one copy of the chapter's packets, not two. */
+  g_byte_array_prepend (self->body, header->data, header->len);
   chapter =
     sutra_item_new_parent (self->first, self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW,
-                           g_byte_array_free_to_bytes (g_steal_pointer (&payload)));
+                           g_byte_array_free_to_bytes (g_steal_pointer (&self->body)));
   meta = sutra_item_ensure_meta (chapter);
   for (guint i = 0; chapter_keys[i] != NULL; i++)
     {

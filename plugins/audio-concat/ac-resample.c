@@ -125,6 +125,22 @@ ac_resampler_flush (AcResampler *self, AcPcmSink sink, gpointer user_data, GErro
 }
 
 gboolean
+ac_pcm_check_size (const AcPcmFormat *in, gsize size, GError **error)
+{
+  gsize frame_size = (gsize) av_get_bytes_per_sample (in->sample_format) * (gsize) in->channels;
+
+  if (size % frame_size != 0)
+    {
+      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
+                   "the payload (%" G_GSIZE_FORMAT " bytes) is not a whole number of %s frames "
+                   "of %d channels",
+                   size, ac_pcm_format_name (in->sample_format), in->channels);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 ac_resampler_convert (AcResampler *self,
                       const AcPcmFormat *in,
                       const guint8 *data,
@@ -136,14 +152,8 @@ ac_resampler_convert (AcResampler *self,
   gsize frame_size = (gsize) av_get_bytes_per_sample (in->sample_format) * (gsize) in->channels;
   gsize n_frames = size / frame_size;
 
-  if (size % frame_size != 0)
-    {
-      g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-                   "the payload (%" G_GSIZE_FORMAT " bytes) is not a whole number of %s frames "
-                   "of %d channels",
-                   size, ac_pcm_format_name (in->sample_format), in->channels);
-      return FALSE;
-    }
+  if (!ac_pcm_check_size (in, size, error))
+    return FALSE;
   if (self->swr != NULL &&
       (self->in.sample_format != in->sample_format || self->in.sample_rate != in->sample_rate ||
        self->in.channels != in->channels) &&

@@ -89,6 +89,8 @@ gboolean ac_resampler_convert (AcResampler *resampler,
                                AcPcmSink sink,
                                gpointer user_data,
                                GError **error);
+/* Fails unless @size bytes are a whole number of @in's frames. */
+gboolean ac_pcm_check_size (const AcPcmFormat *in, gsize size, GError **error);
 /* Drains what the resampler still holds (its filter's delay). */
 gboolean ac_resampler_flush (AcResampler *resampler,
                              AcPcmSink sink,
@@ -114,6 +116,16 @@ void ac_concat_free (AcConcat *concat);
 gboolean ac_concat_separate (AcConcat *concat, GError **error);
 /* Writes the silence the previous member asked for, then @member. */
 gboolean ac_concat_add (AcConcat *concat, const SutraItem *member, GError **error);
+/* A member in pieces (read back from a spool): ac_concat_separate(), then
+ * each piece of its PCM in order with ac_concat_write(), then
+ * ac_concat_close_member() with what ends it. The same calls as
+ * ac_concat_add() makes, so the same PCM. */
+gboolean ac_concat_write (AcConcat *concat,
+                          const AcPcmFormat *format,
+                          const guint8 *data,
+                          gsize size,
+                          GError **error);
+void ac_concat_close_member (AcConcat *concat, AcEnd end);
 /* Flushes the resampler and writes the last member's silence, as @last_end
  * says (AC_END_CHAPTER for a chapter, AC_END_NONE for none). */
 gboolean ac_concat_end (AcConcat *concat, AcEnd last_end, GError **error);
@@ -336,7 +348,13 @@ typedef struct
 
 typedef struct _AcEncodeGroup AcEncodeGroup;
 
-AcEncodeGroup *ac_encode_begin (const AcEncodeSettings *settings, SutraItem *first, GError **error);
+/* A streaming gather: add spools the member's PCM to an unlinked file in
+ * @work_dir (cheap, in the order the engine drives); end reads it back and
+ * does the converting, measuring and encoding (on any worker). */
+AcEncodeGroup *ac_encode_begin (const AcEncodeSettings *settings,
+                                const char *work_dir,
+                                SutraItem *first,
+                                GError **error);
 gboolean ac_encode_add (AcEncodeGroup *group, SutraItem *member, GError **error);
 /* Returns: (transfer full): the chapter item */
 SutraItem *ac_encode_end (AcEncodeGroup *group, GError **error);

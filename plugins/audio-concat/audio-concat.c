@@ -11,9 +11,8 @@
  *   speech stage) into WAV/RF64/FLAC or an encoded file, with loudness
  *   normalised over the whole book.
  *
- * Both are written as streaming gathers (begin, add each member, end;
- * abort on failure: the ABI 2 contract) over the cores in ac-*-group.c;
- * process (ABI 1, all members at once) drives the same calls.
+ * Both are streaming gathers (begin, add each member, end; abort on
+ * failure: the ABI 2 contract) over the cores in ac-*-group.c.
  */
 
 #include "ac.h"
@@ -195,7 +194,7 @@ encode_gather_begin (gpointer instance, SutraItem *first, GError **error)
 {
   AudioConcat *self = instance;
 
-  return ac_encode_begin (self->settings, first, error);
+  return ac_encode_begin (self->settings, self->work_dir, first, error);
 }
 
 static gboolean
@@ -262,57 +261,6 @@ book_gather_abort (gpointer instance, gpointer group)
   ac_book_free (group);
 }
 
-typedef struct
-{
-  gpointer (*begin) (gpointer instance, SutraItem *first, GError **error);
-  gboolean (*add) (gpointer instance, gpointer group, SutraItem *member, GError **error);
-  gboolean (
-    *end) (gpointer instance, gpointer group, guint n_members, SutraOutput *output, GError **error);
-  void (*abort) (gpointer instance, gpointer group);
-} Gather;
-
-/* ABI 1: the whole group at once, through the streaming calls. */
-static gboolean
-run_gather (const Gather *g,
-            gpointer instance,
-            SutraItem *const *items,
-            guint n_items,
-            SutraOutput *output,
-            GError **error)
-{
-  gpointer group;
-
-  if (n_items == 0)
-    return TRUE;
-  group = g->begin (instance, items[0], error);
-  if (group == NULL)
-    return FALSE;
-  for (guint i = 0; i < n_items; i++)
-    if (!g->add (instance, group, items[i], error))
-      {
-        g->abort (instance, group);
-        return FALSE;
-      }
-  return g->end (instance, group, n_items, output, error);
-}
-
-static const Gather encode_gather = {
-  encode_gather_begin,
-  encode_gather_add,
-  encode_gather_end,
-  encode_gather_abort,
-};
-
-static gboolean
-encode_process (gpointer instance,
-                SutraItem *const *items,
-                guint n_items,
-                SutraOutput *output,
-                GError **error)
-{
-  return run_gather (&encode_gather, instance, items, n_items, output, error);
-}
-
 static const char *const raw_types[] = { AC_MEDIA_RAW, SUTRA_MEDIA_AUDIO_F32, NULL };
 static const char *const encode_output_types[] = { AC_MEDIA_PACKETS, AC_MEDIA_RAW, NULL };
 static const char *const book_input_types[] = {
@@ -376,12 +324,12 @@ static const char *const book_meta_keys[] = {
   NULL,
 };
 
-/* The book stage streams (ABI 2's gather_begin and the rest): its one
- * group is the whole book, whose encoded chapters it copies into the
- * output as they arrive, so it never holds the book. The chapter stage
- * takes each chapter whole (process): the engine drives one streamed group
- * at a time, and chapters are encoded in parallel, several workers each
- * holding one chapter's speech. */
+/* Both stages stream (ABI 2's gather_begin and the rest). The book
+ * stage's one group is the whole book, whose encoded chapters it copies
+ * into the output as they arrive, so it never holds the book. The engine
+ * drives one chapter at a time through audio-encode's add, which only
+ * spools the speech to disk, and runs the ends, where the encoding is, in
+ * parallel on the workers: no chapter's speech is held in memory. */
 static const SutraStageInfo ac_stages[] = {
   {
     SUTRA_STAGE_INFO_INIT,
@@ -394,7 +342,10 @@ static const SutraStageInfo ac_stages[] = {
     .threading = SUTRA_THREADING_PER_WORKER,
     .devices = SUTRA_DEVICE_CPU,
     .create = ac_create,
-    .process = encode_process,
+    .gather_begin = encode_gather_begin,
+    .gather_add = encode_gather_add,
+    .gather_end = encode_gather_end,
+    .gather_abort = encode_gather_abort,
     .destroy = ac_destroy,
     .input_media_types = raw_types,
     .output_media_types = encode_output_types,
