@@ -149,6 +149,9 @@ typedef struct
  * advice about extensions). Its failures come back to us as error codes,
  * which become GErrors with a message; the rest is debug output, through
  * GLib's log like all of sutra's (G_MESSAGES_DEBUG=audio-concat shows it). */
+static void log_ffmpeg (void *avcl, int level, const char *format, va_list args)
+  G_GNUC_PRINTF (3, 0);
+
 static void
 log_ffmpeg (void *avcl, int level, const char *format, va_list args)
 {
