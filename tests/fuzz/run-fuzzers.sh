@@ -71,7 +71,7 @@ ninja -C "$build" || exit 1
 # use-after-free from ASan. The leak suppressions say why each is there.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-fast_unwind_on_malloc=0:suppressions=$here/lsan.supp}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-fast_unwind_on_malloc=0:intercept_tls_get_addr=0:suppressions=$here/lsan.supp}
 export G_SLICE=always-malloc
 # Only the build tree's plugins: the user's own are not under test.
 export SUTRA_PLUGIN_PATH=
