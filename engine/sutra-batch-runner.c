@@ -497,6 +497,13 @@ sutra_batch_runner_run (StageRuntime *stage,
       COUNTER_ADD (stage->counters.n_resumed, batch->data->len);
       return g_ptr_array_new ();
     }
+  /* Another shard's batch: neither loaded nor computed here (its outputs
+   * would go nowhere: what is downstream of a shard stage is skipped). */
+  if (checkpoint != NULL && !sutra_checkpoint_stage_owns_batch (checkpoint, batch->seq))
+    {
+      COUNTER_ADD (stage->counters.n_elsewhere, sutra_batch_n_inputs (batch));
+      return g_ptr_array_new ();
+    }
   if (batch->has_key && stores)
     outputs = sutra_checkpoint_load_batch (checkpoint, batch->key, batch->data,
                                            sutra_batch_n_inputs (batch), &loaded);

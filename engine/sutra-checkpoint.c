@@ -45,6 +45,7 @@ struct _SutraCheckpointStage
   gboolean skipped;             /* up to date: not run at all */
   SutraLineage *source_lineage; /* sources: what their items descend from (pinned) */
   char complete_key[65];        /* fingerprint + inputs' complete keys */
+  gboolean shard_stage;         /* shards divide its batches (sutra-shard.h) */
 
   GMutex lineage_lock;
   GHashTable *lineages; /* input SutraLineage -> output SutraLineage (pinned), by digest */
@@ -76,6 +77,7 @@ struct _SutraCheckpoint
   GPtrArray *stages;   /* SutraCheckpointStage, pipeline order */
   GHashTable *batches; /* committed batches: key -> SutraJournalBatch */
   gint n_corrupt;      /* store entries that failed their checks */
+  char shard_key[65];  /* the shard stages' complete keys, hashed ("" unsharded) */
 
   GMutex pinned_lock;
   GPtrArray *pinned_lineages; /* the run's own lineages, freed last */
@@ -970,6 +972,106 @@ plan_skipped (SutraCheckpoint *checkpoint)
   g_hash_table_unref (recorded.failed);
 }
 
+/* The gather: which shards have not finished, said as an event, or as an
+ * error with --missing fail. */
+static gboolean
+check_shards (SutraCheckpoint *checkpoint, GError **error)
+{
+  const SutraShard *shard = &checkpoint->job->shard;
+  const char *store_dir = checkpoint->job->store_dir;
+  g_autoptr (GArray) missing = NULL;
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autoptr (GString) indices = g_string_new (NULL);
+  JsonObject *event;
+  guint count;
+
+  if (!sutra_shard_find_missing (store_dir, checkpoint->shard_key, shard->count, &missing, &count,
+                                 error))
+    return FALSE;
+  for (guint i = 0; i < missing->len; i++)
+    {
+      guint k = g_array_index (missing, guint, i);
+
+      g_string_append_printf (names, "%s%u-of-%u", i > 0 ? ", " : "", k, count);
+      g_string_append_printf (indices, "%s%u", i > 0 ? "," : "", k);
+    }
+  if (shard->missing_fails && count == 0)
+    {
+      g_set_error (error, SUTRA_SHARD_ERROR, SUTRA_SHARD_ERROR_RANGE,
+                   "--missing fail: no shard has finished this work in the store “%s” (no marker "
+                   "in %s/shards/%.16s…): run the shards first, with the same pipeline, inputs "
+                   "and --cache, or gather with --missing compute",
+                   store_dir, store_dir, checkpoint->shard_key);
+      return FALSE;
+    }
+  if (shard->missing_fails && missing->len > 0)
+    {
+      g_set_error (error, SUTRA_SHARD_ERROR, SUTRA_SHARD_ERROR_RANGE,
+                   "--missing fail: shard%s %s of this work %s not finished (no marker in "
+                   "%s/shards/%.16s…): re-run %s with the same command (under Slurm: "
+                   "SUTRA_SHARD_COUNT=%u sbatch --array=%s ...), or gather with --missing "
+                   "compute to compute %s part here",
+                   missing->len > 1 ? "s" : "", names->str, missing->len > 1 ? "have" : "has",
+                   store_dir, checkpoint->shard_key, missing->len > 1 ? "them" : "it", count,
+                   indices->str, missing->len > 1 ? "their" : "its");
+      return FALSE;
+    }
+  event = json_object_new ();
+  json_object_set_string_member (event, "event", "shards-checked");
+  json_object_set_int_member (event, "count", count);
+  json_object_set_string_member (event, "missing", names->str);
+  emit (checkpoint, event);
+  return TRUE;
+}
+
+/* A shard runs the shard stages and what feeds them, and leaves the rest
+ * to the gather: stages downstream are skipped as if up to date, so the
+ * shard stages' outputs go nowhere (sutra-edge.c drops what would go to a
+ * skipped stage) and no sink writes anything. The shard stages themselves
+ * always run: what this shard finished before is found by batch. */
+static gboolean
+plan_shard (SutraCheckpoint *checkpoint, GError **error)
+{
+  const SutraShard *shard = &checkpoint->job->shard;
+  guint n = checkpoint->stages->len;
+  g_autofree gboolean *marked = g_new0 (gboolean, n);
+  g_autofree gboolean *feeds = g_new0 (gboolean, n);
+  g_autoptr (EVP_MD_CTX) context = NULL;
+  guint8 digest[SUTRA_DIGEST_SIZE];
+
+  if (shard->role == SUTRA_SHARD_NONE)
+    return TRUE;
+  if (!sutra_shard_find_stages (checkpoint->pipeline, marked, error))
+    return FALSE;
+  context = EVP_MD_CTX_new ();
+  EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
+
+      stage->shard_stage = shard->role == SUTRA_SHARD_PART && marked[stage->spec->index];
+      if (marked[stage->spec->index])
+        EVP_DigestUpdate (context, stage->complete_key, 64);
+    }
+  EVP_DigestFinal_ex (context, digest, NULL);
+  sutra_digest_to_hex (digest, checkpoint->shard_key);
+  if (shard->role == SUTRA_SHARD_GATHER)
+    return check_shards (checkpoint, error);
+  /* Backward, in reverse topological order: a stage feeds a shard stage
+   * when it is one or feeds a stage that does. */
+  for (guint i = n; i-- > 0;)
+    {
+      SutraCheckpointStage *stage = checkpoint->stages->pdata[i];
+
+      feeds[i] = stage->shard_stage;
+      for (guint o = 0; !feeds[i] && o < stage->spec->outputs->len; o++)
+        feeds[i] = feeds[((SutraStageSpec *) stage->spec->outputs->pdata[o])->index];
+    }
+  for (guint i = 0; i < n; i++)
+    ((SutraCheckpointStage *) checkpoint->stages->pdata[i])->skipped = !feeds[i];
+  return TRUE;
+}
+
 /* Whether each sink resumes, and which failures are forgotten. */
 static void
 plan_sinks (SutraCheckpoint *checkpoint)
@@ -1107,6 +1209,11 @@ sutra_checkpoint_new (SutraPipeline *pipeline,
   plan_complete_keys (checkpoint);
   checkpoint->batches = sutra_journal_load_batches (job->journal, indices);
   plan_skipped (checkpoint);
+  if (!plan_shard (checkpoint, error))
+    {
+      sutra_checkpoint_free (checkpoint);
+      return NULL;
+    }
   plan_sinks (checkpoint);
   return checkpoint;
 }
@@ -1134,6 +1241,18 @@ sutra_checkpoint_get_stage (SutraCheckpoint *checkpoint, guint index)
 {
   g_return_val_if_fail (index < checkpoint->stages->len, NULL);
   return checkpoint->stages->pdata[index];
+}
+
+gboolean
+sutra_checkpoint_stage_owns_batch (SutraCheckpointStage *stage, guint64 seq)
+{
+  return !stage->shard_stage || sutra_shard_owns (&stage->checkpoint->job->shard, seq);
+}
+
+const char *
+sutra_checkpoint_get_shard_key (SutraCheckpoint *checkpoint)
+{
+  return checkpoint->shard_key;
 }
 
 gboolean
@@ -1281,6 +1400,19 @@ sutra_checkpoint_finish (SutraCheckpoint *checkpoint, GError **error)
     }
   /* Everything finished, also on a stop: make it durable. */
   return commit_now (checkpoint, error);
+}
+
+gboolean
+sutra_checkpoint_finish_shard (SutraCheckpoint *checkpoint, GError **error)
+{
+  SutraJob *job = checkpoint->job;
+
+  if (job->shard.role != SUTRA_SHARD_PART)
+    return TRUE;
+  /* Sealed first: once the marker is there, the gather may start and
+   * must find every entry. */
+  return sutra_store_seal (job->store, error) &&
+         sutra_shard_write_marker (job->store_dir, checkpoint->shard_key, &job->shard, error);
 }
 
 void

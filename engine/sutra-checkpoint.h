@@ -106,6 +106,11 @@ void sutra_checkpoint_wake (SutraCheckpoint *checkpoint);
  * that commit failed. */
 gboolean sutra_checkpoint_finish (SutraCheckpoint *checkpoint, GError **error);
 
+/* A shard's run ended well: seals what it stored and leaves its marker in
+ * the shared store for the gather (sutra-shard.h). Nothing when the run
+ * is not a shard. */
+gboolean sutra_checkpoint_finish_shard (SutraCheckpoint *checkpoint, GError **error);
+
 /* Returns: (transfer none): the stage at @index of the pipeline. */
 SutraCheckpointStage *sutra_checkpoint_get_stage (SutraCheckpoint *checkpoint, guint index);
 
@@ -113,6 +118,16 @@ SutraCheckpointStage *sutra_checkpoint_get_stage (SutraCheckpoint *checkpoint, g
 /* Up to date: its outputs are complete and its inputs did not change, or
  * every stage it feeds is up to date. Such a stage is not run. */
 gboolean sutra_checkpoint_stage_is_skipped (SutraCheckpointStage *stage);
+/* Whether this run computes the batch at @seq of the stage's input
+ * stream: always, but in a shard (sutra-shard.h), where a shard stage
+ * computes only its own batches and leaves the others to their shards. */
+gboolean sutra_checkpoint_stage_owns_batch (SutraCheckpointStage *stage, guint64 seq);
+
+/* Returns: (transfer none): what names the shards' work in the shared
+ * store (the shard stages' complete keys, hashed: 64 hex digits), or ""
+ * when the run is not sharded. */
+const char *sutra_checkpoint_get_shard_key (SutraCheckpoint *checkpoint);
+
 /* Whether its batches' outputs go to the store ("checkpoint": true, and
  * not a sink). */
 gboolean sutra_checkpoint_stage_stores (SutraCheckpointStage *stage);

@@ -164,6 +164,164 @@ print_up_to_date (SutraJob *job, SutraPipeline *pipeline, const char *job_dir)
              n_failed, n_failed > 1 ? "s" : "", n_failed > 1 ? "were" : "was", quoted, quoted);
 }
 
+/* Shards -------------------------------------------------------------------- */
+
+static char *opt_shard;
+static int opt_shard_count;
+static char *opt_missing;
+
+static const GOptionEntry shard_entries[] = {
+  { "shard", 0, 0, G_OPTION_ARG_STRING, &opt_shard,
+    "Run one shard of the job: K/N (shard K of N, from 0), auto (the shard Slurm, an MPI "
+    "launcher or a Kubernetes Indexed Job says), or gather (the final pass after the shards). "
+    "Needs --cache DIR, a store every shard sees (docs/scale-out.md)",
+    "K/N|auto|gather" },
+  { "shard-count", 0, 0, G_OPTION_ARG_INT, &opt_shard_count,
+    "The number of shards, for --shard auto when the launcher does not say it (Kubernetes) or "
+    "says another (one re-submitted array task); also SUTRA_SHARD_COUNT",
+    "N" },
+  { "missing", 0, 0, G_OPTION_ARG_STRING, &opt_missing,
+    "With --shard gather: compute the part of shards that have not finished (compute, the "
+    "default), or refuse to start and name them (fail)",
+    "compute|fail" },
+  { NULL }
+};
+
+/* A shard's job directory holds this file, "K/N": `sutra resume` and a run
+ * without that --shard refuse it, since they would run the whole job in
+ * it. */
+#define SHARD_MARK "shard"
+
+static char *
+read_shard_mark (const char *job_dir)
+{
+  g_autofree char *path = g_build_filename (job_dir, SHARD_MARK, NULL);
+  char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  return g_strchomp (text);
+}
+
+/* Reads --shard and friends into @shard; EXIT_OK or a usage error. */
+static int
+parse_shard_options (SutraShard *shard)
+{
+  g_auto (GStrv) environ = g_get_environ ();
+  g_autoptr (GError) error = NULL;
+
+  memset (shard, 0, sizeof *shard);
+  if (opt_missing != NULL && strcmp (opt_missing, "compute") != 0 &&
+      strcmp (opt_missing, "fail") != 0)
+    {
+      print_error ("--missing “%s”: expected compute or fail", opt_missing);
+      return EXIT_USAGE;
+    }
+  if (opt_shard == NULL)
+    {
+      if (opt_missing != NULL || opt_shard_count != 0)
+        {
+          print_error ("--missing and --shard-count go with --shard");
+          return EXIT_USAGE;
+        }
+      return EXIT_OK;
+    }
+  if (opt_shard_count < 0)
+    {
+      print_error ("--shard-count %d: expected the number of shards", opt_shard_count);
+      return EXIT_USAGE;
+    }
+  if (!sutra_shard_parse (opt_shard, (guint) opt_shard_count, (const char *const *) environ, shard,
+                          &error))
+    {
+      print_error ("%s", error->message);
+      return EXIT_USAGE;
+    }
+  if (opt_missing != NULL && shard->role != SUTRA_SHARD_GATHER)
+    {
+      print_error ("--missing goes with --shard gather");
+      return EXIT_USAGE;
+    }
+  shard->missing_fails = g_strcmp0 (opt_missing, "fail") == 0;
+  if (opt_no_job || opt_cache == NULL)
+    {
+      print_error ("--shard needs --cache DIR: the store the shards and the gather share, on a "
+                   "filesystem every one of them sees%s",
+                   opt_no_job ? " (and a job: not --no-job)" : "");
+      return EXIT_USAGE;
+    }
+  return EXIT_OK;
+}
+
+/* A shard's job directory, without --job: private to the shard and on a
+ * local disk ($TMPDIR, which Slurm and Kubernetes point at node-local
+ * scratch), since the journal is SQLite, which a network filesystem does
+ * not serve well. Named after the pipeline's job, the store and the shard,
+ * so that re-running the same shard finds it. */
+static char *
+shard_job_dir (SutraPipeline *pipeline, const SutraShard *shard)
+{
+  g_autofree char *job = sutra_job_default_dir (pipeline);
+  g_autofree char *base = g_path_get_basename (job);
+  g_autofree char *store = g_canonicalize_filename (opt_cache, NULL);
+  g_autofree char *store_hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, store, -1);
+  g_autofree char *name = sutra_shard_name (shard->index, shard->count);
+  g_autofree char *dir = g_strdup_printf ("%s-%.8s", base, store_hash);
+
+  return g_build_filename (g_get_tmp_dir (), "sutra-shards", dir, name, NULL);
+}
+
+/* Sets the job's part of the work, refusing a shard's job directory for
+ * anything but that shard; a shard claims its packs in the shared store
+ * (and so what a killed run of it left there). */
+static gboolean
+start_shard (SutraJob *job, const char *job_dir, const SutraShard *shard)
+{
+  g_autofree char *mark = read_shard_mark (job_dir);
+  g_autofree char *mine = NULL;
+  g_autofree char *mark_path = NULL;
+  g_autofree char *writer = NULL;
+  g_autoptr (GError) error = NULL;
+  guint n_recovered = 0;
+
+  if (shard->role == SUTRA_SHARD_PART)
+    mine = g_strdup_printf ("%u/%u", shard->index, shard->count);
+  if (mark != NULL && g_strcmp0 (mark, mine) != 0)
+    {
+      print_error ("job “%s” is shard %s of a sharded run: run it again with --shard %s (and "
+                   "the same --cache), or give this run another --job",
+                   job_dir, mark, mark);
+      return FALSE;
+    }
+  job->shard = *shard;
+  if (shard->role != SUTRA_SHARD_PART)
+    return TRUE;
+  mark_path = g_build_filename (job_dir, SHARD_MARK, NULL);
+  if (mark == NULL && !g_file_set_contents (mark_path, mine, -1, &error))
+    {
+      print_error ("cannot mark job “%s” as a shard: %s", job_dir, error->message);
+      return FALSE;
+    }
+  writer = g_strdup_printf ("shard-%u-of-%u", shard->index, shard->count);
+  if (!sutra_store_claim_writer (job->store, writer, &n_recovered, &error))
+    {
+      print_error ("cannot claim shard %s's packs in the store “%s”: %s", mine, job->store_dir,
+                   error->message);
+      return FALSE;
+    }
+  if (!opt_quiet)
+    {
+      fprintf (stderr, "sutra: shard %u of %u (0-based; from %s), store %s\n", shard->index,
+               shard->count, shard->origin, job->store_dir);
+      if (n_recovered > 0)
+        fprintf (stderr,
+                 "sutra: shard %s: %u stored batches that a stopped run of it left unsealed "
+                 "are sealed and kept\n",
+                 mine, n_recovered);
+    }
+  return TRUE;
+}
+
 /* Report -------------------------------------------------------------------- */
 
 static char *opt_report;
@@ -192,7 +350,10 @@ write_report (const char *job_dir)
 /* Runs @pipeline in the job at @job_dir. @resume_hint is the command that
  * resumes the job, printed when the run stops early. */
 static int
-execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cache_dir)
+execute_pipeline (SutraPipeline *pipeline,
+                  const char *job_dir,
+                  const char *cache_dir,
+                  const SutraShard *shard)
 {
   g_autoptr (SutraRun) run = NULL;
   g_autoptr (SutraJob) job = NULL;
@@ -216,6 +377,8 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
           return EXIT_JOB;
         }
       job->retry_failed = opt_retry_failed;
+      if (!start_shard (job, job_dir, shard))
+        return EXIT_JOB;
       if (!opt_quiet)
         {
           fprintf (stderr, "sutra: job directory: %s\n", job_dir);
@@ -356,8 +519,8 @@ execute_pipeline (SutraPipeline *pipeline, const char *job_dir, const char *cach
 int
 command_run (int argc, char **argv)
 {
-  const GOptionEntry *groups[] = { set_entries,         job_entries,    retry_entries, run_entries,
-                                   plugin_path_entries, report_entries, NULL };
+  const GOptionEntry *groups[] = { set_entries, job_entries,         shard_entries,  retry_entries,
+                                   run_entries, plugin_path_entries, report_entries, NULL };
   g_autoptr (GOptionContext) context =
     command_context ("PIPELINE",
                      "Validate and run a pipeline file. The run keeps its progress "
@@ -367,10 +530,25 @@ command_run (int argc, char **argv)
   g_autoptr (SutraRegistry) registry = NULL;
   g_autoptr (SutraPipeline) pipeline = NULL;
   g_autofree char *job_dir = NULL;
+  SutraShard shard;
   int status = parse_pipeline_command (context, &argc, &argv, &registry, &pipeline);
 
   if (status != EXIT_OK)
     return status;
+  status = parse_shard_options (&shard);
+  if (status != EXIT_OK)
+    return status;
+  if (shard.role != SUTRA_SHARD_NONE)
+    {
+      g_autofree gboolean *marked = g_new0 (gboolean, pipeline->stages->len);
+      g_autoptr (GError) error = NULL;
+
+      if (!sutra_shard_find_stages (pipeline, marked, &error))
+        {
+          print_error ("%s", error->message);
+          return EXIT_INVALID_PIPELINE;
+        }
+    }
   if (opt_no_job && (opt_job != NULL || opt_cache != NULL))
     {
       print_error ("--no-job cannot go with --job or --cache");
@@ -382,8 +560,10 @@ command_run (int argc, char **argv)
       return EXIT_USAGE;
     }
   if (!opt_no_job)
-    job_dir = opt_job != NULL ? g_strdup (opt_job) : sutra_job_default_dir (pipeline);
-  return execute_pipeline (pipeline, job_dir, opt_cache);
+    job_dir = opt_job != NULL                  ? g_strdup (opt_job)
+              : shard.role == SUTRA_SHARD_PART ? shard_job_dir (pipeline, &shard)
+                                               : sutra_job_default_dir (pipeline);
+  return execute_pipeline (pipeline, job_dir, opt_cache, &shard);
 }
 
 int
@@ -425,5 +605,17 @@ command_resume (int argc, char **argv)
   pipeline = load_pipeline (registry, snapshot, &status);
   if (pipeline == NULL)
     return status;
-  return execute_pipeline (pipeline, argv[1], cache_dir);
+  {
+    g_autofree char *mark = read_shard_mark (argv[1]);
+    SutraShard whole = { 0 };
+
+    if (mark != NULL)
+      {
+        print_error ("job “%s” is shard %s of a sharded run: resume it with the command that "
+                     "ran it (sutra run PIPELINE --shard %s --cache DIR ...)",
+                     argv[1], mark, mark);
+        return EXIT_USAGE;
+      }
+    return execute_pipeline (pipeline, argv[1], cache_dir, &whole);
+  }
 }

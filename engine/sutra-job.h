@@ -5,6 +5,7 @@
 
 #include "sutra-journal.h"
 #include "sutra-pipeline.h"
+#include "sutra-shard.h"
 #include "sutra-store.h"
 
 G_BEGIN_DECLS
@@ -44,6 +45,9 @@ typedef struct
    * user, each a sentence. */
   GPtrArray *notes;
   gint64 started_us; /* monotonic, set by sutra_job_record_start() */
+  /* Which part of the work this run does (set before the run): all of it,
+   * one shard's, or the gather after the shards. */
+  SutraShard shard;
 } SutraJob;
 
 /* What `sutra status` and `sutra jobs` show about a job, from its job.json

@@ -154,7 +154,8 @@ static guint64
 computed_count (ViewStage *stage)
 {
   const SutraStageStats *s = &stage->stats;
-  guint64 from_store = s->n_cached + s->n_resumed;
+  /* Not computed here either: other shards' items. */
+  guint64 from_store = s->n_cached + s->n_resumed + s->n_elsewhere;
 
   switch (stage->kind)
     {
@@ -665,6 +666,12 @@ append_extras (GString *out, const SutraStageStats *s, const char *separator)
       g_string_append (out, separator);
       append_count (out, s->n_failed);
       g_string_append (out, " failed");
+    }
+  if (s->n_elsewhere > 0)
+    {
+      g_string_append (out, separator);
+      append_count (out, s->n_elsewhere);
+      g_string_append (out, " left to other shards");
     }
   /* A content-cached stage: what it found and what it computed. */
   if (s->cache_hits + s->cache_misses > 0)

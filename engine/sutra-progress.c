@@ -262,6 +262,8 @@ write_progress_events (SutraProgress *progress)
       json_object_set_int_member (event, "items_failed", stats.n_failed);
       json_object_set_int_member (event, "items_cached", stats.n_cached);
       json_object_set_int_member (event, "items_resumed", stats.n_resumed);
+      if (stats.n_elsewhere > 0)
+        json_object_set_int_member (event, "items_other_shards", stats.n_elsewhere);
       if (stats.cache_hits + stats.cache_misses > 0)
         {
           json_object_set_int_member (event, "cache_hits", stats.cache_hits);

@@ -78,7 +78,7 @@ typedef struct
 typedef struct
 {
   SutraStageState state;
-  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_total;
+  guint64 n_in, n_out, n_failed, n_cached, n_resumed, n_elsewhere, n_total;
   guint64 n_memo_hits, n_memo_misses; /* items looked up by content: found, computed */
   gint64 started_us, finished_us, busy_us;
   SutraSplitCounters split; /* splits only */

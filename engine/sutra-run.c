@@ -477,7 +477,13 @@ sutra_run_execute (SutraRun *run, GError **error)
             run->error = g_steal_pointer (&commit_error);
         }
     }
-  (void) committed;
+  if (run->checkpoint != NULL && committed && run->error == NULL && !sutra_run_is_stopping (run))
+    {
+      g_autoptr (GError) shard_error = NULL;
+
+      if (!sutra_checkpoint_finish_shard (run->checkpoint, &shard_error))
+        run->error = g_steal_pointer (&shard_error);
+    }
 
   if (run->error != NULL)
     {
@@ -521,6 +527,7 @@ sutra_run_get_stats (SutraRun *run, guint index, SutraStageStats *stats)
     .n_failed = COUNTER_GET (stage->counters.n_failed),
     .n_cached = COUNTER_GET (stage->counters.n_cached),
     .n_resumed = COUNTER_GET (stage->counters.n_resumed),
+    .n_elsewhere = COUNTER_GET (stage->counters.n_elsewhere),
     .cache_hits = COUNTER_GET (stage->counters.n_memo_hits),
     .cache_misses = COUNTER_GET (stage->counters.n_memo_misses),
     .skipped = stage_is_skipped (stage),

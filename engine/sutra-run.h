@@ -53,6 +53,7 @@ typedef struct
   guint64 n_failed;     /* items failed and skipped */
   guint64 n_cached;     /* items whose outputs another job had stored */
   guint64 n_resumed;    /* items this job had done before it was stopped */
+  guint64 n_elsewhere;  /* a shard stage's items other shards compute (--shard) */
   guint64 cache_hits;   /* items whose outputs the content cache had ("cache": "content") */
   guint64 cache_misses; /* items looked up there in vain, and computed */
   gboolean skipped;     /* up to date: not run at all */

@@ -321,6 +321,122 @@ make_header (guint8 header[FRAME_HEADER], const guint8 key[SUTRA_DIGEST_SIZE], G
   checksum (data, length, header + 48);
 }
 
+/* Indexes the frames of the unsealed pack @name that a dead writer left:
+ * every whole frame whose checks pass, up to the first that does not (the
+ * one it was appending when it died). Returns the number of entries, or -1
+ * with @error. A pack with none is removed. */
+static int
+recover_pack (SutraStore *store, const char *name, GError **error)
+{
+  g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, name);
+  g_autofree char *idx_path =
+    g_strdup_printf ("%s/packs/%.*s.idx", store->dir, (int) (strlen (name) - 5), name);
+  g_autoptr (GArray) entries = g_array_new (FALSE, FALSE, sizeof (IndexEntry));
+  guint8 header[FRAME_HEADER];
+  guint64 offset = 0;
+  GStatBuf st;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0 || fstat (fd, &st) != 0)
+    {
+      io_error (error, path, "open");
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  while (read_all (fd, header, FRAME_HEADER, offset))
+    {
+      guint32 version;
+      guint64 length;
+      g_autofree guint8 *body = NULL;
+      guint8 digest[FRAME_CHECKSUM_SIZE];
+      IndexEntry entry;
+
+      memcpy (&version, header + 4, 4);
+      memcpy (&length, header + 40, 8);
+      length = GUINT64_FROM_LE (length);
+      if (memcmp (header, FRAME_MAGIC, 4) != 0 || GUINT32_FROM_LE (version) != FRAME_VERSION ||
+          length > (guint64) st.st_size - offset - FRAME_HEADER)
+        break;
+      body = g_malloc (MAX (length, 1));
+      if (!read_all (fd, body, length, offset + FRAME_HEADER))
+        break;
+      checksum (body, length, digest);
+      if (memcmp (digest, header + 48, FRAME_CHECKSUM_SIZE) != 0)
+        break;
+      memcpy (entry.key, header + 8, SUTRA_DIGEST_SIZE);
+      entry.offset = GUINT64_TO_LE (offset);
+      entry.length = GUINT64_TO_LE (FRAME_HEADER + length);
+      g_array_append_val (entries, entry);
+      offset += FRAME_HEADER + length;
+    }
+  close (fd);
+  if (entries->len == 0)
+    {
+      (void) g_unlink (path);
+      return 0;
+    }
+  if (!g_file_set_contents_full (idx_path, entries->data, entries->len * sizeof (IndexEntry),
+                                 G_FILE_SET_CONTENTS_CONSISTENT, 0666, error))
+    return -1;
+  load_index (store, name, idx_path);
+  return (int) entries->len;
+}
+
+static gboolean
+is_writer_name (const char *name)
+{
+  return name[0] != '\0' && strlen (name) <= 40 &&
+         strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") ==
+           strlen (name);
+}
+
+gboolean
+sutra_store_claim_writer (SutraStore *store, const char *name, guint *n_recovered, GError **error)
+{
+  g_autofree char *packs = g_build_filename (store->dir, "packs", NULL);
+  g_autofree char *prefix = g_strconcat (name, ".", NULL);
+  g_autoptr (GDir) listing = NULL;
+  g_autoptr (GPtrArray) orphans = g_ptr_array_new_with_free_func (g_free);
+  const char *entry;
+  guint recovered = 0;
+
+  g_return_val_if_fail (is_writer_name (name), FALSE);
+  g_mutex_lock (&store->lock);
+  g_assert (store->pack_fd < 0 && store->pack_number == 0);
+  g_free (store->writer);
+  store->writer = g_strdup_printf ("%s.%08x%08x", name, g_random_int (), g_random_int ());
+  g_mutex_unlock (&store->lock);
+
+  listing = g_dir_open (packs, 0, error);
+  if (listing == NULL)
+    return FALSE;
+  while ((entry = g_dir_read_name (listing)) != NULL)
+    if (g_str_has_prefix (entry, prefix) && g_str_has_suffix (entry, ".pack"))
+      {
+        g_autofree char *idx =
+          g_strdup_printf ("%s/%.*s.idx", packs, (int) (strlen (entry) - 5), entry);
+
+        if (!g_file_test (idx, G_FILE_TEST_EXISTS))
+          g_ptr_array_add (orphans, g_strdup (entry));
+      }
+  g_ptr_array_sort (orphans, (GCompareFunc) g_strcmp0);
+  for (guint i = 0; i < orphans->len; i++)
+    {
+      int n;
+
+      g_mutex_lock (&store->lock);
+      n = recover_pack (store, orphans->pdata[i], error);
+      g_mutex_unlock (&store->lock);
+      if (n < 0)
+        return FALSE;
+      recovered += n;
+    }
+  if (n_recovered != NULL)
+    *n_recovered = recovered;
+  return TRUE;
+}
+
 gboolean
 sutra_store_put (SutraStore *store,
                  const guint8 key[SUTRA_DIGEST_SIZE],
@@ -472,6 +588,17 @@ sutra_store_sync (SutraStore *store, GError **error)
           ok = sync_dir (sub, error);
         }
     }
+  return ok;
+}
+
+gboolean
+sutra_store_seal (SutraStore *store, GError **error)
+{
+  gboolean ok;
+
+  g_mutex_lock (&store->lock);
+  ok = seal_pack (store, error);
+  g_mutex_unlock (&store->lock);
   return ok;
 }
 

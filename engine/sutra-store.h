@@ -37,6 +37,20 @@ typedef struct _SutraStore SutraStore;
  * entries become visible once their packs are sealed (an index written). */
 SutraStore *sutra_store_open (const char *dir, GError **error);
 
+/* Names the packs this process writes NAME.RANDOM-N instead of RANDOM-N
+ * (call it before the first put), and seals the packs an earlier writer
+ * of the same @name left unsealed: it died (killed, its node lost), and
+ * its entries, whole frames up to the first torn one, become visible to
+ * every process sharing the store. Shard K of N of a job is such a
+ * writer: re-run after it died, it claims its own packs back, and the
+ * gather finds what it finished. Two live writers must never share a
+ * name. @name: letters, digits, '-' and '_', at most 40. @n_recovered
+ * (nullable) gets the entries recovered. */
+gboolean sutra_store_claim_writer (SutraStore *store,
+                                   const char *name,
+                                   guint *n_recovered,
+                                   GError **error);
+
 /* Seals the pack being written and closes the store. */
 void sutra_store_close (SutraStore *store);
 
@@ -50,6 +64,10 @@ gboolean sutra_store_put (SutraStore *store,
                           GBytes *body,
                           SutraStoreLocation *location,
                           GError **error);
+
+/* Seals the pack being written now (the next put starts another): its
+ * entries become visible to the other processes sharing the store. */
+gboolean sutra_store_seal (SutraStore *store, GError **error);
 
 /* Makes every entry put so far durable (fsync of packs and directories). */
 gboolean sutra_store_sync (SutraStore *store, GError **error);
