@@ -204,8 +204,10 @@ sutra_shard_parse (const char *text,
       guint64 index;
       guint64 total;
 
-      if (parse_number (index_text, G_MAXUINT, &index) &&
-          parse_number (slash + 1, G_MAXUINT, &total))
+      /* Up to G_MAXUINT64, not G_MAXUINT: a number too large for a guint is
+       * still a number, and check_range says what is wrong with it. */
+      if (parse_number (index_text, G_MAXUINT64, &index) &&
+          parse_number (slash + 1, G_MAXUINT64, &total))
         {
           g_autofree char *what = g_strdup_printf ("--shard %s", text);
 
