@@ -178,7 +178,8 @@ static const GOptionEntry shard_entries[] = {
     "K/N|auto|gather" },
   { "shard-count", 0, 0, G_OPTION_ARG_INT, &opt_shard_count,
     "The number of shards, for --shard auto when the launcher does not say it (Kubernetes) or "
-    "says another (one re-submitted array task); also SUTRA_SHARD_COUNT",
+    "says another (one re-submitted array task), and for gather, how many shards there are (by "
+    "default, what the markers of the finished ones say); also SUTRA_SHARD_COUNT",
     "N" },
   { "missing", 0, 0, G_OPTION_ARG_STRING, &opt_missing,
     "With --shard gather: compute the part of shards that have not finished (compute, the "

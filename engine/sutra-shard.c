@@ -192,8 +192,16 @@ sutra_shard_parse (const char *text,
     return from_launcher (count, environ, shard, error);
   if (strcmp (text, "gather") == 0)
     {
+      guint64 total;
+
+      /* The count, when given, is the one the markers are read against
+       * (sutra_shard_find_missing() lists every shard below it): the
+       * variable counts as for auto, and the bound is the shards' own. */
+      if (!given_count (count, environ, &total, error) ||
+          (total > 0 && !check_range (0, total, "--shard gather", error)))
+        return FALSE;
       shard->role = SUTRA_SHARD_GATHER;
-      shard->count = count;
+      shard->count = (guint) total;
       shard->origin = "--shard";
       return TRUE;
     }
