@@ -12,9 +12,13 @@
 G_DEFINE_QUARK (sutra-shard-error-quark, sutra_shard_error)
 /* clang-format on */
 
-/* Where a launcher says which task this is, and of how many. MPI first:
- * mpirun inside a Slurm allocation inherits the batch step's SLURM_PROCID
- * (0 in every rank), while the MPI variables are the rank's own. */
+/* Where a launcher says which task this is, and of how many. A Slurm job
+ * array first: its tasks are separate jobs, and each may run sutra through
+ * srun, whose step of one task sets PMI_RANK=0 and PMI_SIZE=1 (with
+ * --mpi=pmi2, or a site's MpiDefault) in every array task. MPI before
+ * Slurm's tasks: mpirun inside a Slurm allocation inherits the batch
+ * step's SLURM_PROCID (0 in every rank), while the MPI variables are the
+ * rank's own. */
 typedef struct
 {
   const char *name;
@@ -23,9 +27,9 @@ typedef struct
 } Launcher;
 
 static const Launcher launchers[] = {
+  { "Slurm job array", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT" },
   { "Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE" },
   { "PMI (MPICH, Intel MPI, srun --mpi)", "PMI_RANK", "PMI_SIZE" },
-  { "Slurm job array", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT" },
   { "Slurm tasks", "SLURM_PROCID", "SLURM_NTASKS" },
   { "Kubernetes Indexed Job", "JOB_COMPLETION_INDEX", NULL },
 };

@@ -47,12 +47,13 @@ typedef struct
  * @count (0: not given) is --shard-count; when 0, SUTRA_SHARD_COUNT in
  * @environ is used. A count given so wins over the launcher's: a job array
  * re-submitted for one failed task knows only that task, and a Kubernetes
- * Indexed Job gives no count at all. Launchers, in this order: a Slurm job
- * array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), Slurm tasks
- * (SLURM_PROCID, SLURM_NTASKS), Open MPI (OMPI_COMM_WORLD_RANK,
- * OMPI_COMM_WORLD_SIZE), PMI (PMI_RANK, PMI_SIZE: MPICH, Intel MPI, Slurm's
- * PMI), Kubernetes (JOB_COMPLETION_INDEX). FALSE with @error, which names
- * the variables read and the fix. */
+ * Indexed Job gives no count at all. Launchers, in this order (the first
+ * whose index variable is set wins; sutra-shard.c says why): a Slurm job
+ * array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), Open MPI
+ * (OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE), PMI (PMI_RANK, PMI_SIZE:
+ * MPICH, Intel MPI, Slurm's PMI), Slurm tasks (SLURM_PROCID, SLURM_NTASKS),
+ * Kubernetes (JOB_COMPLETION_INDEX). FALSE with @error, which names the
+ * variables read and the fix. */
 gboolean sutra_shard_parse (const char *text,
                             guint count,
                             const char *const *environ,
