@@ -5,7 +5,9 @@
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Where a test's store lives: a fresh directory under the isolated tmp. */
@@ -367,6 +369,286 @@ test_store_gc_excluded_by_job (void)
   sutra_store_close (gc_store);
 }
 
+/* The packs in @dir's packs/ whose names start with @prefix and end with
+ * @suffix, sorted. */
+static GPtrArray *
+list_packs (const char *dir, const char *prefix, const char *suffix)
+{
+  g_autofree char *packs = g_build_filename (dir, "packs", NULL);
+  g_autoptr (GDir) listing = g_dir_open (packs, 0, NULL);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (listing);
+  while ((name = g_dir_read_name (listing)) != NULL)
+    if (g_str_has_prefix (name, prefix) && g_str_has_suffix (name, suffix))
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  return names;
+}
+
+static char *
+body_text (guint i)
+{
+  return g_strdup_printf ("entry %u of a writer that was killed", i);
+}
+
+/* Forks a writer that claims @name in the store at @dir, puts @n_entries
+ * entries (keys key_of (100 + i)), makes them durable and is killed
+ * (SIGKILL) without ever sealing its pack, as a shard whose node or job
+ * was lost. */
+static void
+run_killed_writer (const char *dir, const char *name, guint n_entries)
+{
+  int status;
+  pid_t pid;
+
+  /* What stdout holds would be written twice, the child's copy too. */
+  fflush (stdout);
+  fflush (stderr);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      g_autoptr (GError) error = NULL;
+      SutraStore *store = sutra_store_open (dir, &error);
+      guint n_recovered = 1;
+
+      g_assert_no_error (error);
+      g_assert_true (sutra_store_claim_writer (store, name, &n_recovered, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (n_recovered, ==, 0);
+      for (guint i = 0; i < n_entries; i++)
+        {
+          g_autofree char *text = body_text (i);
+          g_autoptr (GBytes) body = text_bytes (text);
+          guint8 key[SUTRA_DIGEST_SIZE];
+          SutraStoreLocation location;
+
+          key_of (100 + i, key);
+          g_assert_true (sutra_store_put (store, key, body, &location, &error));
+          g_assert_no_error (error);
+        }
+      g_assert_true (sutra_store_sync (store, &error));
+      g_assert_no_error (error);
+      kill (getpid (), SIGKILL);
+      _exit (1); /* not reached */
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFSIGNALED (status));
+  g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+}
+
+/* Whether the entry run_killed_writer() put as its @i-th is in @store,
+ * whole. */
+static gboolean
+has_entry (SutraStore *store, guint i)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = body_text (i);
+  g_autoptr (GBytes) expected = text_bytes (text);
+  g_autoptr (GBytes) back = NULL;
+  guint8 key[SUTRA_DIGEST_SIZE];
+  SutraStoreLocation location;
+
+  key_of (100 + i, key);
+  if (!sutra_store_lookup (store, key, &location))
+    return FALSE;
+  back = sutra_store_get (store, key, &location, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, expected));
+  return TRUE;
+}
+
+static void
+test_store_claim_writer_recovers (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) unsealed = NULL;
+  g_autoptr (GPtrArray) indexes = NULL;
+  g_autofree char *idx_name = NULL;
+  SutraStore *store;
+  guint n_recovered;
+
+  g_test_summary ("A writer killed before it sealed its pack leaves entries no other process "
+                  "sees; the next writer claiming its name seals them, and every process sees "
+                  "them; writers of other names leave them alone");
+  run_killed_writer (dir, "shard-1-of-2", 3);
+  unsealed = list_packs (dir, "shard-1-of-2.", ".pack");
+  g_assert_cmpuint (unsealed->len, ==, 1);
+  indexes = list_packs (dir, "", ".idx");
+  g_assert_cmpuint (indexes->len, ==, 0);
+
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_false (has_entry (store, 0));
+  sutra_store_close (store);
+
+  /* Other names: another shard, and one whose name the dead one's starts
+   * with. */
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_claim_writer (store, "shard-1-of-20", &n_recovered, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_recovered, ==, 0);
+  g_assert_false (has_entry (store, 0));
+  sutra_store_close (store);
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_claim_writer (store, "shard-0-of-2", &n_recovered, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_recovered, ==, 0);
+  sutra_store_close (store);
+  g_ptr_array_unref (indexes);
+  indexes = list_packs (dir, "", ".idx");
+  g_assert_cmpuint (indexes->len, ==, 0);
+
+  /* The dead writer's name: its entries come back, here at once. */
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_claim_writer (store, "shard-1-of-2", &n_recovered, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_recovered, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_true (has_entry (store, i));
+  sutra_store_close (store);
+  idx_name = g_strdup_printf ("%.*s.idx", (int) strlen (unsealed->pdata[0]) - 5,
+                              (char *) unsealed->pdata[0]);
+  g_ptr_array_unref (indexes);
+  indexes = list_packs (dir, "", ".idx");
+  g_assert_cmpuint (indexes->len, ==, 1);
+  g_assert_cmpstr (indexes->pdata[0], ==, idx_name);
+
+  /* Sealed for good: any process sees them, and nothing is left to
+   * recover. */
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 3; i++)
+    g_assert_true (has_entry (store, i));
+  g_assert_true (sutra_store_claim_writer (store, "shard-1-of-2", &n_recovered, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_recovered, ==, 0);
+  sutra_store_close (store);
+}
+
+static void
+test_store_claim_writer_torn_pack (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) unsealed = NULL;
+  g_autoptr (GPtrArray) left = NULL;
+  g_autofree char *pack = NULL;
+  g_autofree char *empty =
+    g_build_filename (dir, "packs", "shard-1-of-2.00000000dead0000-0000.pack", NULL);
+  g_autofree char *junk =
+    g_build_filename (dir, "packs", "shard-1-of-2.00000000beef0000-0000.pack", NULL);
+  GStatBuf st;
+  SutraStore *store;
+  guint n_recovered;
+
+  g_test_summary ("Recovery keeps the whole frames of a dead writer's pack up to the first torn "
+                  "one, and removes its packs that hold no whole frame");
+  run_killed_writer (dir, "shard-1-of-2", 3);
+  unsealed = list_packs (dir, "shard-1-of-2.", ".pack");
+  g_assert_cmpuint (unsealed->len, ==, 1);
+  pack = g_build_filename (dir, "packs", unsealed->pdata[0], NULL);
+  /* Killed in the middle of its third frame. */
+  g_assert_cmpint (g_stat (pack, &st), ==, 0);
+  g_assert_cmpint (truncate (pack, st.st_size - 5), ==, 0);
+  /* Killed before its first frame reached the disk, or during it. */
+  g_assert_true (g_file_set_contents (empty, "", 0, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (junk, "SUTR\2", 5, &error));
+  g_assert_no_error (error);
+
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_claim_writer (store, "shard-1-of-2", &n_recovered, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_recovered, ==, 2);
+  g_assert_true (has_entry (store, 0));
+  g_assert_true (has_entry (store, 1));
+  g_assert_false (has_entry (store, 2));
+  sutra_store_close (store);
+  g_assert_false (g_file_test (empty, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (junk, G_FILE_TEST_EXISTS));
+  left = list_packs (dir, "", ".pack");
+  g_assert_cmpuint (left->len, ==, 1);
+  g_assert_cmpstr (left->pdata[0], ==, unsealed->pdata[0]);
+
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (has_entry (store, 1));
+  g_assert_false (has_entry (store, 2));
+  sutra_store_close (store);
+}
+
+static void
+test_store_seal (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) first_body = text_bytes ("sealed on demand");
+  g_autoptr (GBytes) second_body = text_bytes ("in the next pack");
+  g_autoptr (GPtrArray) indexes = NULL;
+  g_autoptr (GBytes) back = NULL;
+  SutraStoreLocation first, second, found;
+  guint8 first_key[SUTRA_DIGEST_SIZE], second_key[SUTRA_DIGEST_SIZE];
+  SutraStore *writer, *reader;
+
+  g_test_summary ("sutra_store_seal() writes the pack's index while the store stays open: "
+                  "another process sees its entries at once, and the next put starts a new "
+                  "pack, named after the claimed writer");
+  key_of (10, first_key);
+  key_of (11, second_key);
+  writer = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_claim_writer (writer, "shard-0-of-3", NULL, &error));
+  g_assert_no_error (error);
+  /* Nothing written yet: nothing to seal. */
+  g_assert_true (sutra_store_seal (writer, &error));
+  g_assert_no_error (error);
+  indexes = list_packs (dir, "", ".idx");
+  g_assert_cmpuint (indexes->len, ==, 0);
+
+  g_assert_true (sutra_store_put (writer, first_key, first_body, &first, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (first.pack, "shard-0-of-3."));
+  reader = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_false (sutra_store_lookup (reader, first_key, &found));
+  sutra_store_close (reader);
+
+  g_assert_true (sutra_store_seal (writer, &error));
+  g_assert_no_error (error);
+  g_ptr_array_unref (indexes);
+  indexes = list_packs (dir, "shard-0-of-3.", ".idx");
+  g_assert_cmpuint (indexes->len, ==, 1);
+  reader = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_lookup (reader, first_key, &found));
+  back = sutra_store_get (reader, first_key, &found, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, first_body));
+  sutra_store_close (reader);
+
+  g_assert_true (sutra_store_put (writer, second_key, second_body, &second, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (second.pack, "shard-0-of-3."));
+  g_assert_cmpstr (second.pack, !=, first.pack);
+  /* The writer still reads what it sealed. */
+  g_clear_pointer (&back, g_bytes_unref);
+  back = sutra_store_get (writer, first_key, &first, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, first_body));
+  sutra_store_close (writer);
+  g_ptr_array_unref (indexes);
+  indexes = list_packs (dir, "shard-0-of-3.", ".idx");
+  g_assert_cmpuint (indexes->len, ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -385,5 +667,8 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/store/refuses-other-format", test_store_refuses_other_format);
   g_test_add_func ("/engine/store/gc", test_store_gc);
   g_test_add_func ("/engine/store/gc-excluded-by-job", test_store_gc_excluded_by_job);
+  g_test_add_func ("/engine/store/claim-writer/recovers", test_store_claim_writer_recovers);
+  g_test_add_func ("/engine/store/claim-writer/torn-pack", test_store_claim_writer_torn_pack);
+  g_test_add_func ("/engine/store/seal", test_store_seal);
   return g_test_run ();
 }
