@@ -360,6 +360,17 @@ execute_pipeline (SutraPipeline *pipeline,
   g_autoptr (SutraJob) job = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *quoted_dir = g_shell_quote (job_dir != NULL ? job_dir : "(none)");
+  /* What picks the job up again: `sutra resume` refuses a shard's job
+   * (read_shard_mark), which its own command resumes. */
+  g_autofree char *resume =
+    shard->role == SUTRA_SHARD_PART
+      ? g_strdup_printf ("the command that ran this shard, again: sutra run PIPELINE --shard %s "
+                         "--cache DIR ...",
+                         opt_shard)
+      : g_strdup_printf ("sutra resume %s", quoted_dir);
+  g_autofree char *retry = shard->role == SUTRA_SHARD_PART
+                             ? g_strdup ("the command that ran this shard, with --retry-failed")
+                             : g_strdup_printf ("sutra resume --retry-failed %s", quoted_dir);
   SutraProgress *progress;
   SignalWatch watch = { NULL, NULL, 0 };
   FILE *events = NULL;
@@ -484,9 +495,7 @@ execute_pipeline (SutraPipeline *pipeline,
                job_dir != NULL ? "; all of them: sutra status " : "",
                job_dir != NULL ? quoted_dir : "");
     if (failures->len > 0 && job_dir != NULL)
-      fprintf (stderr,
-               "sutra: %u items failed; try them again with: sutra resume --retry-failed %s\n",
-               failures->len, quoted_dir);
+      fprintf (stderr, "sutra: %u items failed; try them again with: %s\n", failures->len, retry);
   }
   if (opt_report != NULL && job_dir != NULL)
     write_report (job_dir);
@@ -495,9 +504,8 @@ execute_pipeline (SutraPipeline *pipeline,
       if (watch.signal_number != 0)
         {
           if (job_dir != NULL)
-            print_error (
-              "stopped by %s; what was finished is kept. Resume with:\n  sutra resume %s",
-              watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM", quoted_dir);
+            print_error ("stopped by %s; what was finished is kept. Resume with:\n  %s",
+                         watch.signal_number == SIGINT ? "SIGINT" : "SIGTERM", resume);
           else
             print_error ("stopped by %s (--no-job: nothing was kept); sinks that did not finish "
                          "left .part files",
@@ -507,8 +515,8 @@ execute_pipeline (SutraPipeline *pipeline,
       print_error ("run failed: %s", error->message);
       if (job_dir != NULL)
         print_error ("what was finished is kept; sinks that did not finish left .part files. "
-                     "Fix the cause, then resume with:\n  sutra resume %s",
-                     quoted_dir);
+                     "Fix the cause, then resume with:\n  %s",
+                     resume);
       else
         print_error ("sinks that did not finish left .part files (--no-job: nothing was kept "
                      "to resume from)");
