@@ -534,6 +534,101 @@ test_cli_run_skip (void)
   result_clear (&result);
 }
 
+/* A map whose batches shards divide: work, a fault stage that fails on the
+ * item ${fail} ("none" for none), 4 items a batch. */
+static const char shard_pipeline[] =
+  "{ \"sutra\": 1, \"name\": \"sharded\", \"stages\": {\n"
+  "  \"read\": { \"plugin\": \"text-source\", \"params\": { \"path\": \"in.txt\" } },\n"
+  "  \"work\": { \"plugin\": \"fault\", \"input\": \"read\", \"batch\": 4, \"params\": { "
+  "\"fail_on\": \"${fail}\" } },\n"
+  "  \"write\": { \"plugin\": \"jsonl-sink\", \"input\": \"work\", \"params\": { \"path\": "
+  "\"out.jsonl\" } }\n"
+  "} }\n";
+
+static void
+test_cli_shards (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autoptr (GString) lines = g_string_new (NULL);
+  g_autofree char *in = NULL;
+  g_autofree char *path = sutra_test_write (dir, "sharded.json", shard_pipeline, -1);
+  g_autofree char *output = g_build_filename (dir, "out.jsonl", NULL);
+  g_autofree char *plain = NULL;
+  g_autofree char *gathered = NULL;
+  Result result;
+
+  g_test_bug ("14");
+  g_test_summary ("Three shards and a gather write what one run writes; the gather with "
+                  "--missing fail names the shard that has not finished; a shard that fails "
+                  "names its own command to resume it, and `sutra resume` and a run without "
+                  "its --shard refuse its job directory");
+  /* 30 items, 8 batches: shard 1 of 3 has batches 1, 4 and 7 (in:5 to in:8 ...). */
+  for (guint i = 1; i <= 30; i++)
+    g_string_append_printf (lines, "line %u\n", i);
+  in = sutra_test_write (dir, "in.txt", lines->str, -1);
+  RUN (&result, dir, "run", "--no-job", "-q", "sharded.json", "--set", "fail=none");
+  g_assert_cmpint (result.status, ==, 0);
+  g_assert_true (g_file_get_contents (output, &plain, NULL, NULL));
+  g_assert_cmpint (g_unlink (output), ==, 0);
+  result_clear (&result);
+
+  RUN (&result, dir, "run", "sharded.json", "--set", "fail=none", "--cache", "store", "--shard",
+       "gather", "--missing", "fail");
+  g_assert_cmpint (result.status, ==, 1);
+  sutra_assert_contains (result.err, "--missing fail: no shard has finished");
+  result_clear (&result);
+
+  RUN (&result, dir, "run", "sharded.json", "--set", "fail=none", "--cache", "store", "--shard",
+       "0/3", "--job", "j0");
+  g_assert_cmpint (result.status, ==, 0);
+  sutra_assert_contains (result.err, "shard 0 of 3");
+  sutra_assert_contains (result.err, "left to other shards");
+  result_clear (&result);
+  RUN (&result, dir, "run", "-q", "sharded.json", "--set", "fail=none", "--cache", "store",
+       "--shard", "2/3", "--job", "j2");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+  /* The shards left the output to the gather. */
+  g_assert_false (g_file_test (output, G_FILE_TEST_EXISTS));
+
+  RUN (&result, dir, "run", "sharded.json", "--set", "fail=none", "--cache", "store", "--shard",
+       "gather", "--missing", "fail");
+  g_assert_cmpint (result.status, ==, 1);
+  sutra_assert_contains (result.err, "shard 1-of-3 of this work has not finished");
+  sutra_assert_contains (result.err, "--array=1");
+  g_assert_false (g_file_test (output, G_FILE_TEST_EXISTS));
+  result_clear (&result);
+
+  RUN (&result, dir, "run", "sharded.json", "--set", "fail=in:6", "--cache", "store", "--shard",
+       "1/3", "--job", "jfail");
+  g_assert_cmpint (result.status, ==, 1);
+  sutra_assert_contains (result.err, "failing on purpose at item “in:6”");
+  sutra_assert_contains (result.err, "the command that ran this shard, again: sutra run "
+                                     "PIPELINE --shard 1/3 --cache DIR");
+  sutra_assert_not_contains (result.err, "sutra resume");
+  result_clear (&result);
+  RUN (&result, dir, "resume", "jfail");
+  g_assert_cmpint (result.status, ==, 2);
+  sutra_assert_contains (result.err, "is shard 1/3 of a sharded run");
+  result_clear (&result);
+  RUN (&result, dir, "run", "sharded.json", "--set", "fail=none", "--cache", "store", "--job",
+       "j0");
+  g_assert_cmpint (result.status, ==, 5);
+  sutra_assert_contains (result.err, "is shard 0/3 of a sharded run");
+  result_clear (&result);
+
+  RUN (&result, dir, "run", "-q", "sharded.json", "--set", "fail=none", "--cache", "store",
+       "--shard", "1/3", "--job", "j1");
+  g_assert_cmpint (result.status, ==, 0);
+  result_clear (&result);
+  RUN (&result, dir, "run", "-q", "sharded.json", "--set", "fail=none", "--cache", "store",
+       "--shard", "gather", "--missing", "fail");
+  g_assert_cmpint (result.status, ==, 0);
+  g_assert_true (g_file_get_contents (output, &gathered, NULL, NULL));
+  g_assert_cmpstr (gathered, ==, plain);
+  result_clear (&result);
+}
+
 /* The job directory a run printed ("sutra: job directory: DIR"). */
 static char *
 printed_job_dir (const char *err)
@@ -1200,6 +1295,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/cli/run-failing", test_cli_run_failing);
   g_test_add_func ("/engine/cli/run-skip", test_cli_run_skip);
   g_test_add_func ("/engine/cli/run-up-to-date", test_cli_run_up_to_date);
+  g_test_add_func ("/engine/cli/shards", test_cli_shards);
   g_test_add_func ("/engine/cli/jobs", test_cli_jobs);
   g_test_add_func ("/engine/cli/status-run-record", test_cli_status_run_record);
   g_test_add_func ("/engine/cli/devices-summary", test_cli_devices_summary);
