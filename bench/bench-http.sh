@@ -14,7 +14,8 @@
 #    request finding no token in its bucket of RATE tokens a second (one
 #    second's worth of burst), and the stage at rate_limit RATE/s with
 #    max_in_flight 64: the rate the server saw, and its 429s.
-# The rates are the server's: requests / (last request - first request).
+# The rates are the server's: requests / (last request - first request);
+# for the rate limit also (requests - 1) / (last - first).
 set -euo pipefail
 build=$(cd "${1:?usage: bench-http.sh BUILD}" && pwd)
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -47,7 +48,11 @@ start_server () {
 stats () { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "http://127.0.0.1:$1/$2"; }
 
 seq -f 'item %g of the benchmark' 1 "$n" > "$work/lines.txt"
-run () { # port, extra --set... -> prints "requests_per_s most_in_flight refused"
+# port, extra --set... -> prints "requests_per_s most_in_flight refused
+# intervals_per_s": the last is (requests - 1) / (last - first), which is
+# at most R for requests spaced 1 / R apart (requests / (last - first)
+# gives R * N / (N - 1) for them).
+run () {
   local p=$1
   shift
   stats "$p" reset > /dev/null
@@ -57,7 +62,8 @@ run () { # port, extra --set... -> prints "requests_per_s most_in_flight refused
   stats "$p" stats | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print("%.1f %d %d" % (s["requests"] / (s["last_at"] - s["first_at"]), s["all_max_in_flight"], s["refused"]))'
+span = s["last_at"] - s["first_at"]
+print("%.1f %d %d %.2f" % (s["requests"] / span, s["all_max_in_flight"], s["refused"], (s["requests"] - 1) / span))'
 }
 
 echo "$n items, 2 workers, server latency $latency ms; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -85,6 +91,7 @@ limited=$port
 for ((r = 0; r < repeat; r++)); do
   run "$limited" --set ask.max_in_flight=64 --set ask.rate_limit="$rate" >> "$work/rate"
 done
-printf 'rate_limit %s/s against a server refusing above %s/s (burst %s): req/s %s, 429s %s (runs: %s)\n' \
+printf 'rate_limit %s/s against a server refusing above %s/s (burst %s): req/s %s, intervals/s %s, 429s %s (runs: %s)\n' \
   "$rate" "$rate" "$rate" "$(cut -d' ' -f1 < "$work/rate" | median)" \
+  "$(cut -d' ' -f4 < "$work/rate" | median)" \
   "$(cut -d' ' -f3 < "$work/rate" | sort -g | tail -1)" "$(tr '\n' '|' < "$work/rate")"

@@ -339,6 +339,8 @@ init_body (ProcessExecutor *self, gsize *length)
   json_builder_add_int_value (builder, context->n_workers);
   json_builder_set_member_name (builder, "max_in_flight");
   json_builder_add_int_value (builder, context->max_in_flight);
+  json_builder_set_member_name (builder, "requests_per_second");
+  json_builder_add_double_value (builder, context->requests_per_second);
   /* The worker sees its GPU alone (CUDA_VISIBLE_DEVICES), so CUDA numbers
    * it 0 there: the index a plugin hands to CUDA. The device's name keeps
    * the GPU's number in sutra's numbering, for messages. */

@@ -348,6 +348,8 @@ serve_init (Worker *worker, SutraRegistry *registry, GBytes *body)
         .resume_state = member_string (context, "resume_state"),
         .max_in_flight =
           (guint) json_object_get_int_member_with_default (context, "max_in_flight", 0),
+        .requests_per_second =
+          json_object_get_double_member_with_default (context, "requests_per_second", 0),
       };
       if (worker->stage->create != NULL)
         {

@@ -120,6 +120,7 @@ worker_new_for_stage (StageRuntime *stage,
       .stage_name = spec->name,
       .n_workers = spec->workers,
       .max_in_flight = spec->max_in_flight,
+      .requests_per_second = spec->rate_limits.requests_per_second,
       .work_dir = stage->workers.work_dir,
       .resume_state = stage->checkpoint != NULL
                         ? sutra_checkpoint_stage_get_resume_state (stage->checkpoint)

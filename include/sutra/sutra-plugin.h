@@ -162,6 +162,14 @@ typedef struct
  *   never hands out more, and caps batches to the worker's share), so a
  *   plugin that overlaps the items of a batch (requests in flight) may take
  *   it as its own limit and run a whole batch at once. Since: ABI 2.1
+ * @requests_per_second: the stage's `rate_limit` in requests a second (a
+ *   limit given per minute or hour is converted), or 0 when the pipeline
+ *   sets none (or limits tokens only). The engine spaces batches at this
+ *   rate, one schedule for all the stage's workers, reserving a batch's
+ *   requests at once: a plugin that sends a batch's items as separate
+ *   requests may space them 1 / @requests_per_second apart, so that the
+ *   batch spreads over the time reserved for it rather than arriving as a
+ *   burst. Since: ABI 2.2
  *
  * What the engine tells a stage instance when it creates it. Engine-owned
  * and valid until the instance is destroyed. Fields are only ever appended:
@@ -178,6 +186,7 @@ typedef struct
   const char *work_dir;
   const char *resume_state;
   guint max_in_flight;
+  double requests_per_second;
   /* Later 2.x minors: append only; never reorder or remove. */
 } SutraStageContext;
 

@@ -28,14 +28,16 @@ G_BEGIN_DECLS
  *   struct_size, and the engine reads an appended field only from rows whose
  *   size covers it.
  */
-/* 2.1: SutraStageInfo gained the content cache (cache_content,
- * cache_meta_keys, cache_salt).
+/* 2.2: SutraStageContext gained requests_per_second (the stage's rate
+ * limit, so that a plugin can pace a batch's requests).
+ * 2.1: SutraStageInfo gained the content cache (cache_content,
+ * cache_meta_keys, cache_salt); SutraStageContext gained max_in_flight.
  * 2.0: SutraPluginInfo, SutraStageInfo and SutraParamInfo begin with their
  * size; SutraStageInfo gained the two-phase sink sync (sync_prepare,
  * sync_commit) and streaming gathers (gather_begin, _add, _end, _abort).
  * 1.1 had appended input_media_types, output_media_types and meta_keys. */
 #define SUTRA_ABI_MAJOR 2
-#define SUTRA_ABI_MINOR 1
+#define SUTRA_ABI_MINOR 2
 
 /* Marks the one function a plugin exports (SUTRA_PLUGIN_DEFINE). */
 #if defined(_WIN32)

@@ -151,7 +151,9 @@ typedef struct
   JsonNode *template_root; /* json mode */
   const char *result_pointer;
   CURLM *multi;
-  guint max_in_flight; /* the parameter, or what the stage's bound implies */
+  guint max_in_flight;  /* the parameter, or what the stage's bound implies */
+  gint64 interval_us;   /* between request starts at the stage's rate; 0: none */
+  gint64 next_start_us; /* monotonic: the earliest the next request may start */
 } Http;
 
 /* One item's request across its attempts. */
@@ -291,6 +293,13 @@ http_create (const SutraStageContext *context, gconstpointer settings, GError **
     self->max_in_flight = context->max_in_flight;
   else
     self->max_in_flight = 16;
+  /* The engine spaces batches at the stage's rate_limit but reserves a
+   * whole batch at once, so a batch sent at once is a burst of its size,
+   * which a server's bucket of one second's worth refuses in part once a
+   * batch nears the rate. Spacing the requests themselves spreads a batch
+   * over the time the engine reserved for it. */
+  if (context->requests_per_second > 0)
+    self->interval_us = (gint64) (G_USEC_PER_SEC / context->requests_per_second) + 1; /* up */
   self->multi = curl_multi_init ();
   curl_multi_setopt (self->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) self->max_in_flight);
   return self;
@@ -628,7 +637,7 @@ http_process (gpointer instance,
       for (guint i = 0; i < n_items && n_running < self->max_in_flight; i++)
         {
           Request *request = &requests[i];
-          gint64 start_at = MAX (request->not_before_us, pause_all_us);
+          gint64 start_at = MAX (MAX (request->not_before_us, pause_all_us), self->next_start_us);
 
           if (request->done || (request->attempts > 0 && request->not_before_us == 0))
             continue;
@@ -640,6 +649,17 @@ http_process (gpointer instance,
           request->not_before_us = 0;
           request_start (self, request);
           n_running++;
+          /* Retries go through here too, so they take their turn in the
+           * spacing. A start a little late (wake-ups come in whole
+           * milliseconds, on a busy machine later) keeps the schedule, or
+           * the batch would fall behind the window the engine reserved for
+           * it; after a longer gap (a pause for a 429, the engine's wait
+           * between batches) the schedule starts afresh from now, so that
+           * lost time is never made up with a burst. */
+          if (self->interval_us > 0)
+            self->next_start_us =
+              (now - self->next_start_us < self->interval_us ? self->next_start_us : now) +
+              self->interval_us;
         }
       curl_multi_perform (self->multi, &still_running);
       while ((message = curl_multi_info_read (self->multi, &n_messages)) != NULL)
@@ -668,7 +688,9 @@ http_process (gpointer instance,
           break;
         }
       now = g_get_monotonic_time ();
-      timeout_ms = next_wake == G_MAXINT64 ? 1000 : (int) CLAMP ((next_wake - now) / 1000, 0, 1000);
+      /* Rounded up: rounded down, a wait under a millisecond would spin. */
+      timeout_ms =
+        next_wake == G_MAXINT64 ? 1000 : (int) CLAMP ((next_wake - now + 999) / 1000, 0, 1000);
       if (n_running > 0)
         curl_multi_poll (self->multi, NULL, 0, timeout_ms, NULL);
       else if (timeout_ms > 0)

@@ -98,8 +98,9 @@ PIN_OFFSET (SutraStageContext, device, 16);
 PIN_OFFSET (SutraStageContext, device_index, 24);
 PIN_OFFSET (SutraStageContext, work_dir, 32);
 PIN_OFFSET (SutraStageContext, resume_state, 40);
-PIN_OFFSET (SutraStageContext, max_in_flight, 48); /* ABI 2.1 */
-PIN_SIZE (SutraStageContext, 56);
+PIN_OFFSET (SutraStageContext, max_in_flight, 48);       /* ABI 2.1 */
+PIN_OFFSET (SutraStageContext, requests_per_second, 56); /* ABI 2.2 */
+PIN_SIZE (SutraStageContext, 64);
 
 /* The least a 2.x row may be: 2.0's fields, which later minors keep. */
 PIN_SIZE_VALUE (SUTRA_ABI_2_0_PLUGIN_INFO_SIZE, 40);
@@ -189,7 +190,8 @@ static const AbiCheck layout[] = {
   OFFSET (SutraStageContext, work_dir, 32),
   OFFSET (SutraStageContext, resume_state, 40),
   OFFSET (SutraStageContext, max_in_flight, 48),
-  SIZE (SutraStageContext, 56),
+  OFFSET (SutraStageContext, requests_per_second, 56),
+  SIZE (SutraStageContext, 64),
 };
 
 static void
@@ -213,12 +215,12 @@ test_abi_layout_unpinned (void)
 static void
 test_abi_version (void)
 {
-  g_test_summary (
-    "The ABI this engine speaks is 2.1 (2.1 appended SutraStageInfo's "
-    "content-cache fields and SutraStageContext.max_in_flight); a change here is a deliberate ABI "
-    "bump that must also update this file");
+  g_test_summary ("The ABI this engine speaks is 2.2 (2.1 appended SutraStageInfo's "
+                  "content-cache fields and SutraStageContext.max_in_flight, 2.2 "
+                  "SutraStageContext.requests_per_second); a change here is a deliberate ABI "
+                  "bump that must also update this file");
   g_assert_cmpint (SUTRA_ABI_MAJOR, ==, 2);
-  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 1);
+  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 2);
   g_assert_cmpstr (SUTRA_PLUGIN_ENTRY_POINT, ==, "sutra_plugin_get_info");
 }
 
