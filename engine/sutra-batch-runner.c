@@ -205,9 +205,11 @@ process_gather (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GErr
   if (n_members == 0)
     return g_steal_pointer (&result);
 
-  sutra_call_rate_limit (stage, 1);
   if (streams)
-    outputs = sutra_call_gather_end (stage, batch, &misused, &local);
+    {
+      sutra_call_rate_limit (stage, 1);
+      outputs = sutra_call_gather_end (stage, batch, &misused, &local);
+    }
   else
     outputs = sutra_call_process (stage, executor, (SutraItem *const *) batch->data->pdata,
                                   batch->data->len, stage->spec->retry_attempts, &misused, &local);
@@ -267,7 +269,6 @@ process_uncached (StageRuntime *stage, SutraExecutor *executor, Batch *batch, GE
 
   if (n_data > 0)
     {
-      sutra_call_rate_limit (stage, n_data);
       outputs = sutra_call_process (stage, executor, (SutraItem *const *) batch->data->pdata,
                                     n_data, stage->spec->retry_attempts, &misused, &local);
     }

@@ -130,6 +130,10 @@ sutra_call_process (StageRuntime *stage,
       gboolean ok;
 
       *misused = FALSE;
+      /* Every attempt is paced, retries and item-by-item re-runs included:
+       * each is as many requests to a rate-limited backend (a gather's
+       * group is one). */
+      sutra_call_rate_limit (stage, stage->info->kind == SUTRA_STAGE_GATHER ? 1 : n_items);
       if (!sutra_call_enter_flight (stage, n_items, &n_taken, error))
         return NULL;
       sutra_output_init_collect (&output, &stage->run->abandoning);

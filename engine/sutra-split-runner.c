@@ -380,6 +380,9 @@ split_call (SplitStream *s,
       gboolean misused, ok;
       guint n_taken = 0;
 
+      /* Every attempt is paced, retries and item-by-item re-runs
+       * included: each is as many requests to a rate-limited backend. */
+      sutra_call_rate_limit (stage, n_items);
       if (!sutra_call_enter_flight (stage, n_items, &n_taken, error))
         return FALSE;
       g_clear_pointer (&s->replay_until, sutra_item_unref);
@@ -427,8 +430,6 @@ sutra_split_runner_run (StageRuntime *stage,
   GPtrArray *outputs;
 
   split_stream_init (&s, stage, batch);
-  if (n_data > 0)
-    sutra_call_rate_limit (stage, n_data);
   if (n_data > 0 && !split_call (&s, executor, (SutraItem *const *) batch->data->pdata, n_data,
                                  stage->spec->retry_attempts, &fatal, &local))
     {

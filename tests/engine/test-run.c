@@ -881,6 +881,48 @@ test_run_retry (gconstpointer data)
 }
 
 static void
+test_run_retry_rate_limited (void)
+{
+  Fixture fixture;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *count_file = NULL;
+  g_autofree char *counts = NULL;
+  gint64 started, elapsed;
+  gboolean ok;
+
+  g_test_summary ("A retried batch is paced by the stage's rate_limit like the first "
+                  "attempt: each attempt is as many requests to a rate-limited backend");
+  fixture_init (&fixture);
+  input = write_corpus (fixture.dir, "corpus.txt", 8, 0);
+  count_file = fixture_path (&fixture, "count.txt");
+  started = g_get_monotonic_time ();
+  ok = fixture_run (&fixture,
+                    PIPELINE (SOURCE (
+                      "${dir}/corpus.txt") ", "
+                                           "\"flaky\": { \"plugin\": \"fault\", \"input\": "
+                                           "\"read\", \"batch\": 8, \"rate_limit\": 20, "
+                                           "\"retry\": { \"attempts\": 2, \"backoff_ms\": 1 }, "
+                                           "\"params\": { \"fail_on\": \"corpus:5\", "
+                                           "\"fail_times\": 1, \"count_file\": "
+                                           "\"${dir}/count.txt\" } }, " SINK ("write", "flaky",
+                                                                              "${dir}/out.jsonl")),
+                    &error);
+  elapsed = g_get_monotonic_time () - started;
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  counts = read_file (count_file);
+  g_assert_cmpuint (sutra_test_count (counts, "corpus:5\n"), ==, 2);
+  g_assert_cmpuint (count_events (&fixture, "item-retry", "flaky"), ==, 1);
+  /* The first attempt took the schedule's first 8 slots at 20 a second:
+   * the retry may not start before 0.4 s (a lower bound, which a loaded
+   * machine only makes longer; without pacing it started at once). */
+  g_test_message ("ran in %.3f s", elapsed / 1e6);
+  g_assert_cmpint (elapsed, >=, 8 * G_USEC_PER_SEC / 20);
+  fixture_clear (&fixture);
+}
+
+static void
 test_run_create_fails_first (void)
 {
   Fixture fixture;
@@ -1949,6 +1991,7 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/engine/run/retry/%s", retry_cases[i].name);
       g_test_add_data_func (path, &retry_cases[i], test_run_retry);
     }
+  g_test_add_func ("/engine/run/retry/rate-limited", test_run_retry_rate_limited);
   g_test_add_func ("/engine/run/create-fails-first", test_run_create_fails_first);
   for (gsize i = 0; i < G_N_ELEMENTS (empty_cases); i++)
     {
