@@ -830,7 +830,14 @@ test_streaming_memory (Fixture *f, gconstpointer data)
   g_assert_cmpint (sutra_item_get_meta_int (book, "chapter_count", 0), ==, n);
   g_test_message ("peak memory grew by %" G_GINT64_FORMAT " KiB for a %u KiB book",
                   peak_rss_kib () - before, (guint) (n * RATE * 10 * 2 / 1024));
+#ifdef AC_TEST_ASAN
+  /* ASan's quarantine keeps what is freed (up to 256 MiB by default): each
+   * member freed after its add stays resident, so the peak says nothing
+   * here (seen: 41 to 191 MiB). The other builds check it. */
+  g_test_message ("under ASan: the peak is not checked");
+#else
   g_assert_cmpint (peak_rss_kib () - before, <, 32 * 1024);
+#endif
 }
 
 /* A long chapter of many members streams through audio-encode: each
