@@ -24,6 +24,16 @@ slurm_local_free_port () {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Waits (at most 10 s) for the file @1 to be there and not empty.
+slurm_local_wait_file () {
+  local tries
+  for ((tries = 0; tries < 100; tries++)); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # slurm_local_start DIR: starts the cluster and waits (at most
 # SLURM_LOCAL_TIMEOUT seconds, default 60) for its node to be idle.
 # Returns 0 with SLURM_CONF exported, or 1 with SLURM_LOCAL_ERROR set (and
@@ -68,6 +78,10 @@ slurm_local_start () {
     SLURM_LOCAL_ERROR="munged did not start: $(cat "$dir/log/munged.err" "$dir/munge/munged.log" 2> /dev/null | tail -3)"
     return 1
   fi
+  slurm_local_wait_file "$dir/munge/munged.pid" || {
+    SLURM_LOCAL_ERROR="munged wrote no pid file in 10 s"
+    return 1
+  }
 
   host=$(hostname -s)
   cpus=$(nproc)
@@ -108,13 +122,17 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
   export SLURM_CONF=$dir/slurm.conf
+  deadline=$((SECONDS + timeout))
+  # Each daemon forks into the background and writes its pid file a
+  # moment later: wait for it, so that slurm_local_stop always finds it.
   if ! /usr/sbin/slurmctld -f "$SLURM_CONF" 2> "$dir/log/slurmctld.err" ||
-    ! /usr/sbin/slurmd -f "$SLURM_CONF" 2> "$dir/log/slurmd.err"; then
+    ! slurm_local_wait_file "$dir/slurmctld.pid" ||
+    ! /usr/sbin/slurmd -f "$SLURM_CONF" 2> "$dir/log/slurmd.err" ||
+    ! slurm_local_wait_file "$dir/slurmd.pid"; then
     cat "$dir"/log/*.err "$dir"/log/*.log >&2 2> /dev/null || true
     SLURM_LOCAL_ERROR="slurmctld or slurmd did not start (logs in $dir/log)"
     return 1
   fi
-  deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
     state=$(sinfo --noheader --nodes="$host" --format=%T 2> /dev/null || true)
     if [ "$state" = idle ]; then
