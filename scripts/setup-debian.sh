@@ -30,6 +30,8 @@ packages=(
   python3-numpy
   # tests: test-report opens run reports in a real headless browser
   chromium
+  # tests/cluster: a single-node Slurm cluster runs deploy/slurm's scripts
+  slurm-wlm munge
   # fuzzing (tests/fuzz, docs/fuzzing.md): clang and its runtimes, which
   # hold libFuzzer and the sanitizers (only recommended by clang, and this
   # script installs no recommends)
