@@ -513,6 +513,10 @@ execute_pipeline (SutraPipeline *pipeline,
           return watch.signal_number == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
         }
       print_error ("run failed: %s", error->message);
+      /* A gather refused for missing shards has started nothing: what
+       * comes next is the shards, then this command again, not a resume. */
+      if (error->domain == SUTRA_SHARD_ERROR)
+        return EXIT_RUN_FAILED;
       if (job_dir != NULL)
         print_error ("what was finished is kept; sinks that did not finish left .part files. "
                      "Fix the cause, then resume with:\n  %s",

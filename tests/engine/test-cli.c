@@ -596,6 +596,8 @@ test_cli_shards (void)
   g_assert_cmpint (result.status, ==, 1);
   sutra_assert_contains (result.err, "shard 1-of-3 of this work has not finished");
   sutra_assert_contains (result.err, "--array=1");
+  /* Nothing ran: the advice is the shard, not a resume of the gather. */
+  sutra_assert_not_contains (result.err, "sutra resume");
   g_assert_false (g_file_test (output, G_FILE_TEST_EXISTS));
   result_clear (&result);
 
