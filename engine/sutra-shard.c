@@ -167,6 +167,21 @@ from_launcher (guint count, const char *const *environ, SutraShard *shard, GErro
         }
       if (!check_range (index, total, what, error))
         return FALSE;
+      /* An sbatch script with --ntasks=N sees SLURM_PROCID=0 and
+       * SLURM_NTASKS=N in its own, single process (the batch step); only
+       * the tasks srun starts are numbered, and they alone carry a step id.
+       * Taken as shard 0, it would leave N-1 shards' work to the gather. */
+      if (strcmp (launcher->index_variable, "SLURM_PROCID") == 0 && total > 1 &&
+          g_environ_getenv ((char **) environ, "SLURM_STEP_ID") == NULL)
+        {
+          g_set_error (error, SUTRA_SHARD_ERROR, SUTRA_SHARD_ERROR_LAUNCHER,
+                       "%s: SLURM_PROCID=%s with %" G_GUINT64_FORMAT
+                       " tasks, but no SLURM_STEP_ID: this is the batch script itself, not "
+                       "one of its tasks; start sutra with srun (srun sutra run ... --shard "
+                       "auto), which runs the %" G_GUINT64_FORMAT " tasks, or use a job array",
+                       what, index_text, total, total);
+          return FALSE;
+        }
       shard->role = SUTRA_SHARD_PART;
       shard->index = (guint) index;
       shard->count = (guint) total;

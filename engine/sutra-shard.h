@@ -51,7 +51,9 @@ typedef struct
  * whose index variable is set wins; sutra-shard.c says why): a Slurm job
  * array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT), Open MPI
  * (OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE), PMI (PMI_RANK, PMI_SIZE:
- * MPICH, Intel MPI, Slurm's PMI), Slurm tasks (SLURM_PROCID, SLURM_NTASKS),
+ * MPICH, Intel MPI, Slurm's PMI), Slurm tasks (SLURM_PROCID, SLURM_NTASKS,
+ * in a step srun started: a batch script's own process, with no
+ * SLURM_STEP_ID, is refused when there are several tasks),
  * Kubernetes (JOB_COMPLETION_INDEX). FALSE with @error, which names the
  * variables read and the fix. */
 gboolean sutra_shard_parse (const char *text,
