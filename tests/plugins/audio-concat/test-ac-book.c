@@ -892,14 +892,17 @@ test_encode_streaming_memory (Fixture *f, gconstpointer data)
                   " KiB in all for a chapter of %" G_GINT64_FORMAT " KiB of PCM, %" G_GSIZE_FORMAT
                   " KiB of packets",
                   added, peak_rss_kib () - before, pcm_kib, packets / 1024);
+#ifdef AC_TEST_ASAN
+  /* ASan's quarantine keeps what is freed resident (up to 256 MiB by
+   * default): every member dropped after its add, and what encoding frees
+   * (a resampler per member, every packet FFmpeg hands over). Tens of MiB
+   * that the stage does not hold, as much as the bound: seen 36 MiB while
+   * adding in CI against 25 allowed. The other builds check both. */
+  (void) added;
+  g_test_message ("under ASan: the peak is not checked");
+#else
   /* Fractions of the PCM, not fixed figures: what the heap keeps varies. */
   g_assert_cmpint (added, <, pcm_kib / 3);
-#ifdef AC_TEST_ASAN
-  /* ASan's quarantine keeps what encoding frees (a resampler per member,
-   * every packet FFmpeg hands over) resident: tens of MiB that are not
-   * held by the stage. */
-  g_test_message ("under ASan: the peak after encoding is not checked");
-#else
   g_assert_cmpint (peak_rss_kib () - before, <, pcm_kib / 2);
 #endif
 }
