@@ -52,6 +52,7 @@ struct _AcBookGroup
   gint64 first_pts;
   double energy_sum, weight_sum; /* chapters' loudness, weighted by length */
   double true_peak, sample_peak;
+  guint n_true_peaks; /* chapters that said theirs */
   /* PCM */
   AcConcat *concat;
   AcLoudness *loudness;
@@ -248,7 +249,8 @@ ac_book_begin (const AcBookSettings *settings,
       config.gap_ms[AC_END_PARAGRAPH] = settings->paragraph_gap_ms;
       config.gap_ms[AC_END_CHAPTER] = settings->chapter_gap_ms;
       self->concat = ac_concat_new (&config, on_pcm, self);
-      self->loudness = ac_loudness_new (self->sample_rate, self->channels, error);
+      self->loudness = ac_loudness_new (self->sample_rate, self->channels,
+                                        ac_loudness_preset_limits_true_peak (self->preset), error);
       if (self->loudness == NULL)
         return NULL;
       if (self->preset == AC_LOUDNESS_NONE && ac_format_is_sndfile (self->format))
@@ -398,8 +400,9 @@ add_packets (AcBookGroup *self, SutraItem *member, GError **error)
     }
   node = meta != NULL ? json_object_get_member (meta, "loudness_true_peak_dbtp") : NULL;
   if (node != NULL && JSON_NODE_HOLDS_VALUE (node))
-    self->true_peak = self->n_members == 1 ? json_node_get_double (node)
-                                           : MAX (self->true_peak, json_node_get_double (node));
+    self->true_peak = self->n_true_peaks++ == 0
+                        ? json_node_get_double (node)
+                        : MAX (self->true_peak, json_node_get_double (node));
   return TRUE;
 }
 
@@ -598,7 +601,7 @@ ac_book_end (AcBookGroup *self, GError **error)
       measured.integrated_lufs =
         self->weight_sum > 0 ? 10 * log10 (self->energy_sum / self->weight_sum) : -HUGE_VAL;
       measured.range_lu = NAN;
-      measured.true_peak_dbtp = self->n_members > 0 ? self->true_peak : -HUGE_VAL;
+      measured.true_peak_dbtp = self->n_true_peaks > 0 ? self->true_peak : NAN;
       measured.sample_peak_dbfs = NAN;
       measured.rms_dbfs = NAN;
     }

@@ -34,7 +34,8 @@ struct _AcEncodeGroup
   FILE *spool;
   GArray *members; /* SpooledMember, in order */
   AcConcat *concat;
-  AcEncoder *encoder;
+  AcSegmentedEncoder *encoder;
+  int frame_size; /* the encoder's; 0 where packets say their duration */
   AcLoudness *loudness;
   GByteArray *body; /* packet records, or s16le PCM */
   int sample_rate;
@@ -54,7 +55,7 @@ ac_encode_free (AcEncodeGroup *self)
   g_clear_pointer (&self->spool, fclose);
   g_clear_pointer (&self->members, g_array_unref);
   ac_concat_free (self->concat);
-  ac_encoder_free (self->encoder);
+  ac_segmented_encoder_free (self->encoder);
   ac_loudness_free (self->loudness);
   if (self->body != NULL)
     g_byte_array_unref (self->body);
@@ -65,7 +66,8 @@ static gboolean
 on_packet (gpointer user_data, const AVPacket *packet, GError **error)
 {
   AcEncodeGroup *self = user_data;
-  gint64 duration = ac_encoder_packet_duration (self->encoder, packet);
+  /* A whole frame, whatever the packet says: ac_encoder_packet_duration. */
+  gint64 duration = self->frame_size > 0 ? self->frame_size : packet->duration;
 
   if (!self->has_first_pts)
     {
@@ -86,7 +88,7 @@ on_pcm (gpointer user_data, const float *frames, gsize n_frames, GError **error)
   if (!ac_loudness_add (self->loudness, frames, n_frames, error))
     return FALSE;
   if (self->encoder != NULL)
-    return ac_encoder_write (self->encoder, frames, n_frames, error);
+    return ac_segmented_encoder_write (self->encoder, frames, n_frames, error);
   for (gsize i = 0; i < n; i++)
     {
       gint16 s = GINT16_TO_LE ((gint16) lrintf (CLAMP (frames[i], -1.0f, 1.0f) * 32767.0f));
@@ -101,7 +103,10 @@ on_pcm (gpointer user_data, const float *frames, gsize n_frames, GError **error)
  * encoding, so the chapter stays PCM and audio-concat encodes it after the
  * gain (chapters still in parallel); without one it is encoded here. */
 static gboolean
-encode_format (const AcEncodeSettings *settings, AcFormat *format, GError **error)
+encode_format (const AcEncodeSettings *settings,
+               AcFormat *format,
+               AcLoudnessPreset *preset_out,
+               GError **error)
 {
   AcLoudnessPreset preset;
 
@@ -111,6 +116,7 @@ encode_format (const AcEncodeSettings *settings, AcFormat *format, GError **erro
   if (settings->format == NULL || strcmp (settings->format, "auto") == 0)
     {
       *format = preset == AC_LOUDNESS_NONE ? AC_FORMAT_AAC : AC_FORMAT_PCM;
+      *preset_out = preset;
       return TRUE;
     }
   if (!ac_format_parse (settings->format, NULL, format, error))
@@ -123,6 +129,7 @@ encode_format (const AcEncodeSettings *settings, AcFormat *format, GError **erro
                    settings->loudness, settings->format);
       return FALSE;
     }
+  *preset_out = preset;
   return TRUE;
 }
 
@@ -134,9 +141,10 @@ ac_encode_begin (const AcEncodeSettings *settings,
 {
   g_autoptr (AcEncodeGroup) self = g_new0 (AcEncodeGroup, 1);
   AcConcatConfig config = { 0 };
+  AcLoudnessPreset preset;
   AcPcmFormat in;
 
-  if (!encode_format (settings, &self->format, error))
+  if (!encode_format (settings, &self->format, &preset, error))
     return NULL;
   if (self->format != AC_FORMAT_AAC && self->format != AC_FORMAT_MP3 &&
       self->format != AC_FORMAT_OPUS && self->format != AC_FORMAT_PCM)
@@ -157,7 +165,8 @@ ac_encode_begin (const AcEncodeSettings *settings,
                          settings->sample_rate > 0 ? (int) settings->sample_rate : in.sample_rate);
   self->channels = settings->channels > 0 ? (int) settings->channels : in.channels;
   self->body = g_byte_array_new ();
-  self->loudness = ac_loudness_new (self->sample_rate, self->channels, error);
+  self->loudness = ac_loudness_new (self->sample_rate, self->channels,
+                                    ac_loudness_preset_limits_true_peak (preset), error);
   if (self->loudness == NULL)
     return NULL;
   if (self->format != AC_FORMAT_PCM)
@@ -170,9 +179,11 @@ ac_encode_begin (const AcEncodeSettings *settings,
         .aac_coder = settings->aac_coder,
       };
 
-      self->encoder = ac_encoder_new (&ec, on_packet, self, error);
+      self->encoder = ac_segmented_encoder_new (&ec, (double) settings->segment_s,
+                                                (guint) settings->threads, on_packet, self, error);
       if (self->encoder == NULL)
         return NULL;
+      self->frame_size = ac_segmented_encoder_get_context (self->encoder)->frame_size;
     }
   config.sample_rate = self->sample_rate;
   config.channels = self->channels;
@@ -279,9 +290,9 @@ ac_encode_end (AcEncodeGroup *self, GError **error)
     {
       AcStreamInfo info = { 0 };
 
-      if (!ac_encoder_finish (self->encoder, error))
+      if (!ac_segmented_encoder_finish (self->encoder, error))
         return NULL;
-      ac_stream_info_from_context (&info, ac_encoder_get_context (self->encoder));
+      ac_stream_info_from_context (&info, ac_segmented_encoder_get_context (self->encoder));
       info.content_frames = content_frames;
       ac_packets_append_header (header, &info);
       ac_stream_info_clear (&info);

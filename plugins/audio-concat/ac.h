@@ -149,13 +149,18 @@ typedef struct
 {
   double integrated_lufs; /* -HUGE_VAL for silence */
   double range_lu;
-  double true_peak_dbtp;
+  double true_peak_dbtp; /* NAN where not measured */
   double sample_peak_dbfs;
   double rms_dbfs;
 } AcLoudnessResult;
 
 gboolean ac_loudness_preset_parse (const char *name, AcLoudnessPreset *preset, GError **error);
-AcLoudness *ac_loudness_new (int sample_rate, int channels, GError **error);
+/* Whether @preset's gain is limited by the true peak, the one value that
+ * costs: measure it only then. */
+gboolean ac_loudness_preset_limits_true_peak (AcLoudnessPreset preset);
+/* A meter; without @true_peak, the result's true_peak_dbtp is NAN (not
+ * measured: null in the metadata). */
+AcLoudness *ac_loudness_new (int sample_rate, int channels, gboolean true_peak, GError **error);
 void ac_loudness_free (AcLoudness *loudness);
 gboolean ac_loudness_add (AcLoudness *loudness,
                           const float *frames,
@@ -225,6 +230,34 @@ gint64 ac_encoder_get_frames (const AcEncoder *encoder);
 gint64 ac_encoder_packet_duration (const AcEncoder *encoder, const AVPacket *packet);
 void ac_encoder_free (AcEncoder *encoder);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcEncoder, ac_encoder_free)
+
+/* ac-encode-segments.c: one stream encoded as segments in parallel, cut in
+ * its silences, into the packets of one timeline (AAC; other codecs, or
+ * @segment_seconds 0, get one encoder fed as the PCM comes). */
+
+typedef struct _AcSegmentedEncoder AcSegmentedEncoder;
+
+/* Segments are at least @segment_seconds long; @n_threads encode them (0:
+ * one per processor). @sink gets the packets in order, on the thread that
+ * writes and finishes. The bytes do not depend on @n_threads. */
+AcSegmentedEncoder *ac_segmented_encoder_new (const AcEncoderConfig *config,
+                                              double segment_seconds,
+                                              guint n_threads,
+                                              AcPacketSink sink,
+                                              gpointer user_data,
+                                              GError **error);
+gboolean ac_segmented_encoder_write (gpointer encoder,
+                                     const float *frames,
+                                     gsize n_frames,
+                                     GError **error);
+gboolean ac_segmented_encoder_finish (AcSegmentedEncoder *encoder, GError **error);
+/* The first segment's encoder: the stream's parameters (read them once
+ * finished). */
+const AVCodecContext *ac_segmented_encoder_get_context (const AcSegmentedEncoder *encoder);
+/* Where the second and later segments start, in frames of the stream. */
+const gint64 *ac_segmented_encoder_get_cuts (const AcSegmentedEncoder *encoder, guint *n_cuts);
+void ac_segmented_encoder_free (AcSegmentedEncoder *encoder);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AcSegmentedEncoder, ac_segmented_encoder_free)
 
 /* ac-spool.c: unlinked temporary files in the work directory */
 
@@ -344,6 +377,8 @@ typedef struct
   gint64 paragraph_gap_ms;
   gint64 chapter_gap_ms;
   const char *loudness; /* with format auto: none gives aac, a preset pcm */
+  gint64 segment_s;     /* AAC: encoded as segments of at least this; 0: one encoder */
+  gint64 threads;       /* encoding the segments; 0: one per processor */
 } AcEncodeSettings;
 
 typedef struct _AcEncodeGroup AcEncodeGroup;

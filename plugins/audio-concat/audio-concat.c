@@ -54,7 +54,8 @@ static const SutraParamInfo encode_params[] = {
                         "What a chapter becomes: aac (for m4b/m4a), mp3, opus, pcm (16-bit, "
                         "for wav/flac or for loudness normalisation in audio-concat), or auto: "
                         "aac, or pcm when loudness names a preset."),
-  CODEC_ROWS (AcEncodeSettings), GAP_ROWS (AcEncodeSettings, 250, 700, 2000),
+  CODEC_ROWS (AcEncodeSettings),
+  GAP_ROWS (AcEncodeSettings, 250, 700, 2000),
   SUTRA_PARAM_ROW_ENUM ("loudness",
                         AcEncodeSettings,
                         loudness,
@@ -64,6 +65,26 @@ static const SutraParamInfo encode_params[] = {
                         "The preset audio-concat normalises the book to (set both stages alike): "
                         "with format auto, a preset keeps the chapter as PCM, to be encoded "
                         "after the book's gain; none encodes it here."),
+  SUTRA_PARAM_ROW_INT ("segment_s",
+                       AcEncodeSettings,
+                       segment_s,
+                       30,
+                       0,
+                       86400,
+                       0,
+                       "AAC: a chapter is encoded as segments of at least this many seconds, "
+                       "cut in a silence between sentences (or at four times this length where "
+                       "there is none), on several threads, and joined into one stream with the "
+                       "timestamps of one encoder; 0 encodes a chapter with one encoder."),
+  SUTRA_PARAM_ROW_INT ("threads",
+                       AcEncodeSettings,
+                       threads,
+                       0,
+                       0,
+                       1024,
+                       0,
+                       "Threads encoding a chapter's segments; 0 is one per processor. The "
+                       "bytes do not depend on it."),
   SUTRA_PARAM_ROW_END
 };
 

@@ -183,25 +183,29 @@ test_audiobook_workers (void)
 
   g_test_summary ("pipelines/audiobook.json makes an M4B of the sample book with its four "
                   "chapters, titles and a plausible duration, byte-identical with 1, 2 and 4 "
-                  "speech processes and 1, 2 and 4 chapter encoders");
+                  "speech processes, 1, 2 and 4 chapter encoders and 1, 2 and 3 threads "
+                  "encoding a chapter's segments (of 5 s, so every chapter has several)");
   if (!have_ffprobe ())
     return;
   {
     g_autoptr (GPtrArray) args =
       audiobook_args_for (NULL, one, NULL,
-                          (const char *const[]){ "speak.workers=1", "encode.workers=1", NULL });
+                          (const char *const[]){ "speak.workers=1", "encode.workers=1",
+                                                 "encode.threads=1", "encode.segment_s=5", NULL });
     run_ok (args);
   }
   {
     g_autoptr (GPtrArray) args =
       audiobook_args_for (NULL, two, NULL,
-                          (const char *const[]){ "speak.workers=2", "encode.workers=2", NULL });
+                          (const char *const[]){ "speak.workers=2", "encode.workers=2",
+                                                 "encode.threads=2", "encode.segment_s=5", NULL });
     run_ok (args);
   }
   {
     g_autoptr (GPtrArray) args =
       audiobook_args_for (NULL, four, NULL,
-                          (const char *const[]){ "speak.workers=4", "encode.workers=4", NULL });
+                          (const char *const[]){ "speak.workers=4", "encode.workers=4",
+                                                 "encode.threads=3", "encode.segment_s=5", NULL });
     run_ok (args);
   }
   check_m4b (two);

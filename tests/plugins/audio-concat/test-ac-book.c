@@ -510,7 +510,7 @@ measure_file (const char *path, AcLoudnessResult *result)
 {
   int rate = 0;
   g_autoptr (GArray) pcm = ac_test_decode (path, &rate);
-  g_autoptr (AcLoudness) meter = ac_loudness_new (rate, 1, NULL);
+  g_autoptr (AcLoudness) meter = ac_loudness_new (rate, 1, TRUE, NULL);
 
   g_assert_true (ac_loudness_add (meter, (const float *) (gpointer) pcm->data, pcm->len, NULL));
   ac_loudness_result (meter, result);

@@ -5,13 +5,13 @@
 #include "ac-test.h"
 
 static void
-measure_sine (double amplitude, int channels, AcLoudnessResult *result)
+measure_sine_with (double amplitude, int channels, gboolean true_peak, AcLoudnessResult *result)
 {
   const int rate = 48000;
   gsize frames = (gsize) rate * 5;
   g_autofree float *pcm = g_new (float, frames *(gsize) channels);
   g_autoptr (GError) error = NULL;
-  g_autoptr (AcLoudness) meter = ac_loudness_new (rate, channels, &error);
+  g_autoptr (AcLoudness) meter = ac_loudness_new (rate, channels, true_peak, &error);
 
   g_assert_no_error (error);
   for (gsize i = 0; i < frames; i++)
@@ -20,6 +20,12 @@ measure_sine (double amplitude, int channels, AcLoudnessResult *result)
         (float) (amplitude * sin (2 * G_PI * 997 * (double) i / rate));
   g_assert_true (ac_loudness_add (meter, pcm, frames, &error));
   ac_loudness_result (meter, result);
+}
+
+static void
+measure_sine (double amplitude, int channels, AcLoudnessResult *result)
+{
+  measure_sine_with (amplitude, channels, TRUE, result);
 }
 
 /* EBU Tech 3341: a 997 Hz sine at 0 dBFS in one channel reads -3.01 LUFS. */
@@ -40,6 +46,30 @@ test_sine (void)
   measure_sine (0, 1, &r);
   g_assert_false (isfinite (r.integrated_lufs));
   g_assert_cmpfloat (ac_loudness_gain_db (AC_LOUDNESS_R128, 1, &r), ==, 0);
+}
+
+/* Without the true peak (what no preset limits), the rest is the same and
+ * the true peak is not measured: NAN, null in the metadata. */
+static void
+test_without_true_peak (void)
+{
+  AcLoudnessResult with, without;
+  g_autoptr (JsonObject) meta = json_object_new ();
+
+  measure_sine_with (0.1, 1, TRUE, &with);
+  measure_sine_with (0.1, 1, FALSE, &without);
+  g_assert_cmpfloat (with.integrated_lufs, ==, without.integrated_lufs);
+  g_assert_cmpfloat (with.range_lu, ==, without.range_lu);
+  g_assert_cmpfloat (with.sample_peak_dbfs, ==, without.sample_peak_dbfs);
+  g_assert_cmpfloat (with.rms_dbfs, ==, without.rms_dbfs);
+  g_assert_true (isfinite (with.true_peak_dbtp));
+  g_assert_true (isnan (without.true_peak_dbtp));
+  ac_loudness_to_meta (&without, "", meta);
+  g_assert_true (json_object_get_null_member (meta, "true_peak_dbtp"));
+  g_assert_true (ac_loudness_preset_limits_true_peak (AC_LOUDNESS_R128));
+  g_assert_true (ac_loudness_preset_limits_true_peak (AC_LOUDNESS_PODCAST));
+  g_assert_false (ac_loudness_preset_limits_true_peak (AC_LOUDNESS_ACX));
+  g_assert_false (ac_loudness_preset_limits_true_peak (AC_LOUDNESS_NONE));
 }
 
 static void
@@ -96,6 +126,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/audio-concat/loudness/sine", test_sine);
+  g_test_add_func ("/audio-concat/loudness/without-true-peak", test_without_true_peak);
   g_test_add_func ("/audio-concat/loudness/gain", test_gain);
   g_test_add_func ("/audio-concat/loudness/presets", test_presets);
   g_test_add_func ("/audio-concat/loudness/meta", test_meta);
