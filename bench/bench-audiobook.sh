@@ -10,12 +10,14 @@
 #   hand      espeak-ng -v en -f BOOK -w book.wav, then
 #             ffmpeg -i book.wav -c:a aac -aac_coder fast -b:a 64k -ac 1 book.m4b
 #             (the encoder settings sutra uses by default; no chapters)
-#   sutra-1   pipelines/audiobook.json with speak.workers=1, encode.workers=1
-#   sutra-2   pipelines/audiobook.json as shipped (2 speech processes,
-#             2 chapter encoders)
+#   sutra-1   pipelines/audiobook.json with speak.workers=1, encode.workers=1,
+#             encode.threads=1 (one speech process, one chapter and one
+#             segment encoded at a time)
+#   sutra-2   pipelines/audiobook.json as shipped on 2 cores (2 speech
+#             processes, 2 chapter encoders, 2 threads encoding segments)
 # REPEAT rounds (default 3), the order rotating. Prints per variant the median
-# wall seconds, CPU seconds (user+sys of the whole process tree, children
-# included), peak RSS of the largest process (GNU time's maximum resident
+# wall seconds, CPU seconds (of the whole process tree: perf's task-clock,
+# or user+sys where perf is missing), peak RSS of the largest process (GNU time's maximum resident
 # set size), the audio's duration (ffprobe) and the real-time factor; then the
 # ratios the issue asks for: sutra-2 against sutra-1 (the speed-up from
 # parallel workers) and hand against sutra-2.
@@ -35,6 +37,30 @@ export SUTRA_PLUGIN_PATH=
 
 median () { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# CPU is perf's task-clock over the process tree where perf is installed
+# (getrusage, which /usr/bin/time reads, undercounts a multi-threaded
+# process on these machines by 15-20 %: 0.98 s against 1.16 s for the
+# sample book), else /usr/bin/time's user + system.
+if command -v perf > /dev/null && perf stat -x, -e task-clock true > /dev/null 2>&1; then
+  cpu_tool=perf
+else
+  cpu_tool=time
+fi
+
+# timed TAG COMMAND...: runs it, with peak RSS in $work/run/TAG and, with
+# perf, CPU milliseconds in $work/run/TAG.cpu
+timed () {
+  local tag=$1
+  shift
+  if [ "$cpu_tool" = perf ]; then
+    perf stat -x, -e task-clock -o "$work/run/$tag.perf" -- \
+      /usr/bin/time -f '%U %S %M' -o "$work/run/$tag" "$@"
+    awk -F, '/task-clock/ {print $1}' "$work/run/$tag.perf" > "$work/run/$tag.cpu"
+  else
+    /usr/bin/time -f '%U %S %M' -o "$work/run/$tag" "$@"
+  fi
+}
+
 # run VARIANT -> "wall_s cpu_s max_rss_kb duration_s"
 run () {
   local variant=$1 out start end cpu rss
@@ -43,22 +69,23 @@ run () {
   start=$EPOCHREALTIME
   case $variant in
     hand)
-      /usr/bin/time -f '%U %S %M' -o "$work/run/t1" \
-        espeak-ng -v en -f "$book" -w "$work/run/book.wav"
-      /usr/bin/time -f '%U %S %M' -o "$work/run/t2" \
-        ffmpeg -nostdin -loglevel error -i "$work/run/book.wav" -c:a aac -aac_coder fast \
+      timed t1 espeak-ng -v en -f "$book" -w "$work/run/book.wav"
+      timed t2 ffmpeg -nostdin -loglevel error -i "$work/run/book.wav" -c:a aac -aac_coder fast \
         -b:a 64k -ac 1 "$out"
       ;;
     sutra-1 | sutra-2)
       local n=${variant#sutra-}
-      /usr/bin/time -f '%U %S %M' -o "$work/run/t1" \
-        "$sutra" run "$here/../pipelines/audiobook.json" --no-job --quiet \
+      timed t1 "$sutra" run "$here/../pipelines/audiobook.json" --no-job --quiet \
         --set input="$book" --set output="$out" \
-        --set speak.workers="$n" --set encode.workers="$n" > /dev/null
+        --set speak.workers="$n" --set encode.workers="$n" --set encode.threads="$n" > /dev/null
       ;;
   esac
   end=$EPOCHREALTIME
-  cpu=$(cat "$work"/run/t? | awk '{s += $1 + $2} END {print s}')
+  if [ "$cpu_tool" = perf ]; then
+    cpu=$(cat "$work"/run/t?.cpu | awk '{s += $1 / 1000} END {print s}')
+  else
+    cpu=$(cat "$work"/run/t? | awk '{s += $1 + $2} END {print s}')
+  fi
   rss=$(cat "$work"/run/t? | awk '$3 > m {m = $3} END {print m}')
   echo "$(echo "$end - $start" | bc -l) $cpu $rss" \
     "$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$out")"
@@ -73,7 +100,7 @@ for ((r = 0; r < repeat; r++)); do
   done
 done
 
-echo "book: $book; $(nproc) cores; $repeat rounds, interleaved; medians"
+echo "book: $book; $(nproc) cores; $repeat rounds, interleaved; medians; CPU by $cpu_tool"
 printf '%-8s %8s %8s %10s %10s %9s\n' variant wall_s cpu_s peak_MiB audio_s realtime
 for v in "${variants[@]}"; do
   w=$(cut -d' ' -f1 < "$work/$v" | median)

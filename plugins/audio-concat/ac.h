@@ -376,9 +376,10 @@ typedef struct
   gint64 sentence_gap_ms;
   gint64 paragraph_gap_ms;
   gint64 chapter_gap_ms;
-  const char *loudness; /* with format auto: none gives aac, a preset pcm */
-  gint64 segment_s;     /* AAC: encoded as segments of at least this; 0: one encoder */
-  gint64 threads;       /* encoding the segments; 0: one per processor */
+  const char *loudness;      /* with format auto: none gives aac, a preset pcm */
+  gint64 segment_s;          /* AAC: encoded as segments of at least this; 0: one encoder */
+  gint64 threads;            /* encoding the segments; 0: one per processor */
+  gboolean measure_loudness; /* the chapter's loudness into its metadata */
 } AcEncodeSettings;
 
 typedef struct _AcEncodeGroup AcEncodeGroup;

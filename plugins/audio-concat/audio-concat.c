@@ -85,6 +85,16 @@ static const SutraParamInfo encode_params[] = {
                        0,
                        "Threads encoding a chapter's segments; 0 is one per processor. The "
                        "bytes do not depend on it."),
+  SUTRA_PARAM_ROW_BOOL ("measure_loudness",
+                        AcEncodeSettings,
+                        measure_loudness,
+                        FALSE,
+                        0,
+                        "Measure each chapter's loudness (EBU R128: integrated, range, sample "
+                        "peak, RMS; the true peak too with r128 or podcast) into its loudness_* "
+                        "metadata, and so the book's. Nothing else reads it (a preset is "
+                        "measured over the whole book by audio-concat): about 4 % of an "
+                        "audiobook's CPU."),
   SUTRA_PARAM_ROW_END
 };
 

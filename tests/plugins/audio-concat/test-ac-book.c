@@ -207,6 +207,59 @@ read_chpl (const char *path, gint64 *starts, char **titles, guint max)
   return n;
 }
 
+/* A chapter's loudness is measured into its metadata only when asked for,
+ * and its true peak only for a preset that limits it. */
+static void
+test_measure_loudness (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    gboolean measure;
+    const char *format, *loudness;
+    gboolean true_peak;
+  } cases[] = {
+    { FALSE, "aac", "none", FALSE },
+    { TRUE, "aac", "none", FALSE },
+    { TRUE, "pcm", "acx", FALSE },
+    { TRUE, "pcm", "r128", TRUE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (SutraItem) book = sutra_item_new_root ("book", 0, NULL, NULL);
+      g_autoptr (SutraItem) chapter = make_chapter (book, 0, "One");
+      g_autoptr (SutraItem) chunk =
+        ac_test_chunk (chapter, 0, ac_test_sine_s16 (RATE * 3, RATE, 1, 997, 0.1), "s16le", RATE, 1,
+                       FALSE);
+      AcEncodeSettings settings = encode_defaults;
+      g_autoptr (SutraItem) encoded = NULL;
+      JsonObject *meta;
+
+      settings.measure_loudness = cases[i].measure;
+      settings.format = cases[i].format;
+      settings.loudness = cases[i].loudness;
+      encoded = encode_chapter (&settings, &chunk, 1);
+      meta = sutra_item_get_meta (encoded);
+      g_assert_cmpint (json_object_has_member (meta, "loudness_integrated_lufs"), ==,
+                       cases[i].measure);
+      if (!cases[i].measure)
+        continue;
+      /* A 997 Hz sine at -20 dBFS: -23 LUFS, less the silence's share of
+       * the gated blocks (none: silence is gated out). */
+      g_assert_cmpfloat (fabs (json_object_get_double_member (meta, "loudness_integrated_lufs") -
+                               (-23.0)),
+                         <, 0.2);
+      g_assert_cmpfloat (fabs (json_object_get_double_member (meta, "loudness_sample_peak_dbfs") -
+                               (-20.0)),
+                         <, 0.1);
+      if (cases[i].true_peak)
+        g_assert_cmpfloat (json_object_get_double_member (meta, "loudness_true_peak_dbtp"), >=,
+                           -20.05);
+      else
+        g_assert_true (json_object_get_null_member (meta, "loudness_true_peak_dbtp"));
+    }
+}
+
 static void
 test_m4b (Fixture *f, gconstpointer data)
 {
@@ -978,6 +1031,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   av_log_set_level (AV_LOG_ERROR);
+  g_test_add ("/audio-concat/encode/measure-loudness", Fixture, NULL, fixture_set_up,
+              test_measure_loudness, fixture_tear_down);
   g_test_add ("/audio-concat/book/m4b", Fixture, NULL, fixture_set_up, test_m4b, fixture_tear_down);
   g_test_add ("/audio-concat/book/m4b-deterministic", Fixture, NULL, fixture_set_up,
               test_m4b_deterministic, fixture_tear_down);
