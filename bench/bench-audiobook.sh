@@ -15,6 +15,9 @@
 #             segment encoded at a time)
 #   sutra-2   pipelines/audiobook.json as shipped on 2 cores (2 speech
 #             processes, 2 chapter encoders, 2 threads encoding segments)
+#   sutra-2@1core  the same, pinned to one core with taskset: the speed-up
+#             the second core gives (sutra-1 is not one core: its speech
+#             process, chapter joining and segment encoding overlap)
 # REPEAT rounds (default 3), the order rotating. Prints per variant the median
 # wall seconds, CPU seconds (of the whole process tree: perf's task-clock,
 # or user+sys where perf is missing), peak RSS of the largest process (GNU time's maximum resident
@@ -73,6 +76,11 @@ run () {
       timed t2 ffmpeg -nostdin -loglevel error -i "$work/run/book.wav" -c:a aac -aac_coder fast \
         -b:a 64k -ac 1 "$out"
       ;;
+    sutra-2@1core)
+      # The shipped pipeline on one core: what the second core buys.
+      timed t1 taskset -c "$one_core" "$sutra" run "$here/../pipelines/audiobook.json" --no-job \
+        --quiet --set input="$book" --set output="$out" > /dev/null
+      ;;
     sutra-1 | sutra-2)
       local n=${variant#sutra-}
       timed t1 "$sutra" run "$here/../pipelines/audiobook.json" --no-job --quiet \
@@ -92,6 +100,10 @@ run () {
 }
 
 variants=(hand sutra-1 sutra-2)
+one_core=$(taskset -pc $$ 2> /dev/null | sed 's/.*: *//; s/[,-].*//' || true)
+if command -v taskset > /dev/null && [ -n "$one_core" ]; then
+  variants+=(sutra-2@1core)
+fi
 for v in "${variants[@]}"; do : > "$work/$v"; done
 for ((r = 0; r < repeat; r++)); do
   for ((i = 0; i < ${#variants[@]}; i++)); do
@@ -101,17 +113,21 @@ for ((r = 0; r < repeat; r++)); do
 done
 
 echo "book: $book; $(nproc) cores; $repeat rounds, interleaved; medians; CPU by $cpu_tool"
-printf '%-8s %8s %8s %10s %10s %9s\n' variant wall_s cpu_s peak_MiB audio_s realtime
+printf '%-14s %8s %8s %10s %10s %9s\n' variant wall_s cpu_s peak_MiB audio_s realtime
 for v in "${variants[@]}"; do
   w=$(cut -d' ' -f1 < "$work/$v" | median)
   c=$(cut -d' ' -f2 < "$work/$v" | median)
   m=$(cut -d' ' -f3 < "$work/$v" | median)
   a=$(cut -d' ' -f4 < "$work/$v" | median)
-  printf '%-8s %8.1f %8.1f %10.1f %10.0f %8.0fx\n' "$v" "$w" "$c" "$(echo "$m / 1024" | bc -l)" \
+  printf '%-14s %8.1f %8.1f %10.1f %10.0f %8.0fx\n' "$v" "$w" "$c" "$(echo "$m / 1024" | bc -l)" \
     "$a" "$(echo "$a / $w" | bc -l)"
 done
 wall () { cut -d' ' -f1 < "$work/$1" | median; }
 printf 'speed-up sutra-1 -> sutra-2 (wall): %.2f\n' "$(echo "$(wall sutra-1) / $(wall sutra-2)" | bc -l)"
+if [ -s "$work/sutra-2@1core" ]; then
+  printf 'speed-up one core -> two (sutra-2, wall): %.2f\n' \
+    "$(echo "$(wall sutra-2@1core) / $(wall sutra-2)" | bc -l)"
+fi
 printf 'hand / sutra-2 (wall): %.2f\n' "$(echo "$(wall hand) / $(wall sutra-2)" | bc -l)"
 for v in "${variants[@]}"; do
   printf '(%s, wall cpu rss audio per round: %s)\n' "$v" "$(tr '\n' '|' < "$work/$v")"
