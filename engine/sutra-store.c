@@ -245,6 +245,13 @@ object_path (SutraStore *store, const guint8 key[SUTRA_DIGEST_SIZE])
   return g_strdup_printf ("%s/objects/%s/%s.entry", store->dir, prefix, hex);
 }
 
+/* The index of the pack @pack_name (W-N.pack) in @packs_dir: W-N.idx. */
+static char *
+index_path_for (const char *packs_dir, const char *pack_name)
+{
+  return g_strdup_printf ("%s/%.*s.idx", packs_dir, (int) (strlen (pack_name) - 5), pack_name);
+}
+
 /* Writes the pack's index beside it, atomically: from then on other
  * processes sharing the store see its entries. */
 static gboolean
@@ -252,6 +259,7 @@ seal_pack (SutraStore *store, GError **error)
 {
   g_autofree char *idx_path = NULL;
   g_autofree char *pack_path = NULL;
+  g_autofree char *packs = NULL;
   gboolean ok = TRUE;
 
   if (store->pack_fd < 0)
@@ -263,8 +271,8 @@ seal_pack (SutraStore *store, GError **error)
   store->pack_fd = -1;
   if (ok && store->pack_entries->len > 0)
     {
-      idx_path = g_strdup_printf ("%s/packs/%.*s.idx", store->dir,
-                                  (int) (strlen (store->pack_name) - 5), store->pack_name);
+      packs = g_build_filename (store->dir, "packs", NULL);
+      idx_path = index_path_for (packs, store->pack_name);
       for (guint i = 0; i < store->pack_entries->len; i++)
         {
           IndexEntry *entry = &g_array_index (store->pack_entries, IndexEntry, i);
@@ -321,6 +329,19 @@ make_header (guint8 header[FRAME_HEADER], const guint8 key[SUTRA_DIGEST_SIZE], G
   checksum (data, length, header + 48);
 }
 
+/* A frame header's magic and version, and the body's length it gives;
+ * FALSE when it is not one of ours. */
+static gboolean
+parse_frame_header (const guint8 header[FRAME_HEADER], guint64 *length)
+{
+  guint32 version;
+
+  memcpy (&version, header + 4, 4);
+  memcpy (length, header + 40, 8);
+  *length = GUINT64_FROM_LE (*length);
+  return memcmp (header, FRAME_MAGIC, 4) == 0 && GUINT32_FROM_LE (version) == FRAME_VERSION;
+}
+
 /* Indexes the frames of the unsealed pack @name that a dead writer left:
  * every whole frame whose checks pass, up to the first that does not (the
  * one it was appending when it died). Returns the number of entries, or -1
@@ -328,9 +349,9 @@ make_header (guint8 header[FRAME_HEADER], const guint8 key[SUTRA_DIGEST_SIZE], G
 static int
 recover_pack (SutraStore *store, const char *name, GError **error)
 {
-  g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, name);
-  g_autofree char *idx_path =
-    g_strdup_printf ("%s/packs/%.*s.idx", store->dir, (int) (strlen (name) - 5), name);
+  g_autofree char *packs = g_build_filename (store->dir, "packs", NULL);
+  g_autofree char *path = g_build_filename (packs, name, NULL);
+  g_autofree char *idx_path = index_path_for (packs, name);
   g_autoptr (GArray) entries = g_array_new (FALSE, FALSE, sizeof (IndexEntry));
   guint8 header[FRAME_HEADER];
   guint64 offset = 0;
@@ -346,16 +367,12 @@ recover_pack (SutraStore *store, const char *name, GError **error)
     }
   while (read_all (fd, header, FRAME_HEADER, offset))
     {
-      guint32 version;
       guint64 length;
       g_autofree guint8 *body = NULL;
       guint8 digest[FRAME_CHECKSUM_SIZE];
       IndexEntry entry;
 
-      memcpy (&version, header + 4, 4);
-      memcpy (&length, header + 40, 8);
-      length = GUINT64_FROM_LE (length);
-      if (memcmp (header, FRAME_MAGIC, 4) != 0 || GUINT32_FROM_LE (version) != FRAME_VERSION ||
+      if (!parse_frame_header (header, &length) ||
           length > (guint64) st.st_size - offset - FRAME_HEADER)
         break;
       body = g_malloc (MAX (length, 1));
@@ -414,8 +431,7 @@ sutra_store_claim_writer (SutraStore *store, const char *name, guint *n_recovere
   while ((entry = g_dir_read_name (listing)) != NULL)
     if (g_str_has_prefix (entry, prefix) && g_str_has_suffix (entry, ".pack"))
       {
-        g_autofree char *idx =
-          g_strdup_printf ("%s/%.*s.idx", packs, (int) (strlen (entry) - 5), entry);
+        g_autofree char *idx = index_path_for (packs, entry);
 
         if (!g_file_test (idx, G_FILE_TEST_EXISTS))
           g_ptr_array_add (orphans, g_strdup (entry));
@@ -639,7 +655,6 @@ sutra_store_get (SutraStore *store,
 {
   guint8 header[FRAME_HEADER];
   guint8 digest[FRAME_CHECKSUM_SIZE];
-  guint32 version;
   guint64 length;
   gboolean owned;
   guint8 *body;
@@ -660,11 +675,8 @@ sutra_store_get (SutraStore *store,
                    "store entry at %s:%" G_GUINT64_FORMAT " is truncated", where, location->offset);
       return NULL;
     }
-  memcpy (&version, header + 4, 4);
-  memcpy (&length, header + 40, 8);
-  length = GUINT64_FROM_LE (length);
-  if (memcmp (header, FRAME_MAGIC, 4) != 0 || GUINT32_FROM_LE (version) != FRAME_VERSION ||
-      memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 || length != location->length - FRAME_HEADER)
+  if (!parse_frame_header (header, &length) || memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 ||
+      length != location->length - FRAME_HEADER)
     {
       if (owned)
         close (fd);
