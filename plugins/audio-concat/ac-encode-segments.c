@@ -9,15 +9,15 @@
  * the output around frame boundary S is the sum of the last window before
  * S and the first after it. So a segment boundary S is put where both
  * windows see the same samples: segment k's encoder is given the samples
- * of [S_k - F, S_k+1 + 2F) (one frame of pre-roll and two of post-roll,
- * F the encoder's frame size), and of its packets only those whose
+ * of [S_k - 4F, S_k+1 + 2F) (four frames of pre-roll and two of
+ * post-roll, F the encoder's frame size), and of its packets only those whose
  * timestamps lie in [S_k, S_k+1) are kept, so the book's timeline is
  * exactly one encoder's: the same packet count, the same timestamps, the
  * same chapter length. Boundaries are cut, by preference, in digital
  * silence (the gaps audio-encode puts between sentences and paragraphs),
  * where all samples in [S - 2F, S + 3F) are zero: both windows then code
  * silence, and the join is exact whatever each encoder decides. A stream
- * with no such silence is cut anyway after 4 segments' length, so memory
+ * with no such silence is cut anyway after four segments' length, so memory
  * stays bounded; the windows there overlap the same samples, and the join
  * is as good as any other frame boundary's.
  *
@@ -36,10 +36,14 @@
 #define SILENCE_BEFORE_FRAMES 2
 #define SILENCE_AFTER_FRAMES 3
 #define FORCED_CUT_FACTOR 4
+/* A segment's encoder sees this many frames past its end (the last kept
+ * window reaches one frame past it) and before its start. With one frame
+ * before, a fresh encoder takes the audio there for an onset and switches
+ * to short windows, which overlap the previous encoder's long one badly
+ * (test-ac-encode-segments' forced cuts: an error 250 times the codec's);
+ * from two on the joins are clean. */
 #define POST_ROLL_FRAMES 2
-#ifndef PRE_ROLL_FRAMES
 #define PRE_ROLL_FRAMES 4
-#endif
 
 typedef struct
 {
