@@ -620,6 +620,26 @@ sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
   return items;
 }
 
+/* After a put: the batch in the journal, or the put's error named. */
+static gboolean
+journal_stored (SutraCheckpointStage *stage,
+                const guint8 key[SUTRA_DIGEST_SIZE],
+                const SutraCheckpointBatch *batch,
+                gboolean stored,
+                const SutraStoreLocation *location,
+                guint64 n_out,
+                GError **error)
+{
+  if (!stored)
+    {
+      g_prefix_error (error, "stage “%s”: ", stage->spec->name);
+      return FALSE;
+    }
+  sutra_journal_add_batch (stage->checkpoint->job->journal, stage->spec->name, key, location,
+                           batch->n_inputs, n_out, batch->n_failed, FALSE);
+  return TRUE;
+}
+
 gboolean
 sutra_checkpoint_save_batch (SutraCheckpointStage *stage,
                              const guint8 key[SUTRA_DIGEST_SIZE],
@@ -627,12 +647,18 @@ sutra_checkpoint_save_batch (SutraCheckpointStage *stage,
                              GPtrArray *outputs,
                              GError **error)
 {
-  g_autoptr (GBytes) body = sutra_record_encode (outputs, batch->data);
+  /* In pieces: a large payload (a chapter's audio) goes to the store
+   * without a copy of it in the record. */
+  g_autoptr (GPtrArray) pieces = sutra_record_encode_pieces (outputs, batch->data);
+  SutraStoreLocation location;
   guint n_out = 0;
 
   for (guint i = 0; i < outputs->len; i++)
     n_out += !sutra_item_is_marker (outputs->pdata[i]);
-  return sutra_checkpoint_save_record (stage, key, batch, body, n_out, error);
+  return journal_stored (stage, key, batch,
+                         sutra_store_put_pieces (stage->checkpoint->job->store, key, pieces,
+                                                 &location, error),
+                         &location, n_out, error);
 }
 
 gboolean
@@ -643,17 +669,12 @@ sutra_checkpoint_save_record (SutraCheckpointStage *stage,
                               guint64 n_out,
                               GError **error)
 {
-  SutraJob *job = stage->checkpoint->job;
   SutraStoreLocation location;
 
-  if (!sutra_store_put (job->store, key, body, &location, error))
-    {
-      g_prefix_error (error, "stage “%s”: ", stage->spec->name);
-      return FALSE;
-    }
-  sutra_journal_add_batch (job->journal, stage->spec->name, key, &location, batch->n_inputs, n_out,
-                           batch->n_failed, FALSE);
-  return TRUE;
+  return journal_stored (stage, key, batch,
+                         sutra_store_put (stage->checkpoint->job->store, key, body, &location,
+                                          error),
+                         &location, n_out, error);
 }
 
 void

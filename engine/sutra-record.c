@@ -44,13 +44,32 @@ enum
 
 #define NO_LINEAGE 0xffff
 
+/* A payload at least this large goes into a record by reference, as a
+ * piece of its own, when the record is encoded in pieces. */
+#define SHARE_PAYLOAD_MIN (64u << 10)
+
 /* A growing buffer written in place: a record has many small fields, and
- * a function call per field would cost more than the field. */
+ * a function call per field would cost more than the field. Encoding in
+ * pieces, the buffer is cut at each large payload: @pieces holds what
+ * came before it and the payload itself, @flushed their length. */
 typedef struct
 {
   GByteArray *array;
   gsize used;
+  GPtrArray *pieces; /* GBytes, or NULL: one contiguous body */
+  gsize flushed;
 } Writer;
+
+/* Ends the current buffer as a piece and starts another. */
+static void
+flush_piece (Writer *writer)
+{
+  g_byte_array_set_size (writer->array, writer->used);
+  writer->flushed += writer->used;
+  g_ptr_array_add (writer->pieces, g_byte_array_free_to_bytes (writer->array));
+  writer->array = g_byte_array_sized_new (256);
+  writer->used = 0;
+}
 
 static inline guint8 *
 reserve (Writer *writer, gsize n)
@@ -207,7 +226,16 @@ put_fields (Writer *out, const SutraItem *item, guint borrowed, JsonGenerator **
     put_meta (out, item->meta, generator);
   if (!(borrowed & BORROW_PAYLOAD))
     {
-      put_string (out, item->data, item->size);
+      if (out->pieces != NULL && item->size >= SHARE_PAYLOAD_MIN)
+        {
+          /* Referenced, not copied: a chapter of audio is hundreds of MB. */
+          put_varint (out, item->size);
+          flush_piece (out);
+          g_ptr_array_add (out->pieces, g_bytes_ref (sutra_item_get_payload (item)));
+          out->flushed += item->size;
+        }
+      else
+        put_string (out, item->data, item->size);
     }
 }
 
@@ -215,7 +243,7 @@ put_fields (Writer *out, const SutraItem *item, guint borrowed, JsonGenerator **
 static void
 put_tables (Writer *out, GPtrArray *lineages, GPtrArray *types)
 {
-  guint64 tables_offset = GUINT64_TO_LE ((guint64) out->used);
+  guint64 tables_offset = GUINT64_TO_LE ((guint64) (out->flushed + out->used));
 
   put_varint (out, lineages->len);
   for (guint l = 0; l < lineages->len; l++)
@@ -226,11 +254,9 @@ put_tables (Writer *out, GPtrArray *lineages, GPtrArray *types)
   put_bytes (out, &tables_offset, sizeof tables_offset);
 }
 
-GBytes *
-sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
+static void
+encode (GPtrArray *items, GPtrArray *inputs, Writer *out)
 {
-  Writer out_writer = { g_byte_array_sized_new (256 + items->len * 8), 0 };
-  Writer *out = &out_writer;
   g_autoptr (GPtrArray) lineages = g_ptr_array_new ();
   g_autoptr (GPtrArray) types = g_ptr_array_new ();
   g_autoptr (JsonGenerator) generator = NULL;
@@ -274,8 +300,28 @@ sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
       i++;
     }
   put_tables (out, lineages, types);
-  g_byte_array_set_size (out->array, out->used);
-  return g_byte_array_free_to_bytes (out->array);
+}
+
+GBytes *
+sutra_record_encode (GPtrArray *items, GPtrArray *inputs)
+{
+  Writer out = { g_byte_array_sized_new (256 + items->len * 8), 0, NULL, 0 };
+
+  encode (items, inputs, &out);
+  g_byte_array_set_size (out.array, out.used);
+  return g_byte_array_free_to_bytes (out.array);
+}
+
+GPtrArray *
+sutra_record_encode_pieces (GPtrArray *items, GPtrArray *inputs)
+{
+  Writer out = { g_byte_array_sized_new (256 + items->len * 8), 0,
+                 g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref), 0 };
+
+  encode (items, inputs, &out);
+  flush_piece (&out);
+  g_byte_array_unref (out.array);
+  return out.pieces;
 }
 
 struct _SutraRecordWriter
@@ -353,7 +399,7 @@ sutra_record_writer_free (SutraRecordWriter *writer)
 GBytes *
 sutra_record_writer_finish (SutraRecordWriter *writer)
 {
-  Writer out_writer = { g_byte_array_sized_new (writer->items.used + 256), 0 };
+  Writer out_writer = { g_byte_array_sized_new (writer->items.used + 256), 0, NULL, 0 };
   Writer *out = &out_writer;
 
   /* The count comes first, and is known only now. */

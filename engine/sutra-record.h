@@ -15,6 +15,12 @@ G_BEGIN_DECLS
  * by the store's own header. */
 GBytes *sutra_record_encode (GPtrArray *items, GPtrArray *inputs);
 
+/* The same body as sutra_record_encode(), in pieces to be written one
+ * after the other: a payload of 64 KiB or more is a piece of its own that
+ * refers to the item's bytes rather than copying them. Returns: (transfer
+ * full): the pieces (GBytes). */
+GPtrArray *sutra_record_encode_pieces (GPtrArray *items, GPtrArray *inputs);
+
 /* Encodes items one at a time, as they are made, in the format of
  * sutra_record_encode() (items passed on from @inputs take an entry each:
  * a split's children, which this is for, are never passed on). A split

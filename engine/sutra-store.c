@@ -314,11 +314,14 @@ checksum (const void *data, gsize length, guint8 out[FRAME_CHECKSUM_SIZE])
   memcpy (out, canonical.digest, FRAME_CHECKSUM_SIZE);
 }
 
+/* The header of a frame whose body is @parts, one after the other. */
 static void
-make_header (guint8 header[FRAME_HEADER], const guint8 key[SUTRA_DIGEST_SIZE], GBytes *body)
+make_header (guint8 header[FRAME_HEADER],
+             const guint8 key[SUTRA_DIGEST_SIZE],
+             const struct iovec *parts,
+             guint n_parts,
+             gsize length)
 {
-  gsize length;
-  const guint8 *data = g_bytes_get_data (body, &length);
   guint32 version = GUINT32_TO_LE (FRAME_VERSION);
   guint64 le_length = GUINT64_TO_LE ((guint64) length);
 
@@ -326,7 +329,34 @@ make_header (guint8 header[FRAME_HEADER], const guint8 key[SUTRA_DIGEST_SIZE], G
   memcpy (header + 4, &version, 4);
   memcpy (header + 8, key, SUTRA_DIGEST_SIZE);
   memcpy (header + 40, &le_length, 8);
-  checksum (data, length, header + 48);
+  if (n_parts == 1)
+    checksum (parts[0].iov_base, length, header + 48);
+  else
+    {
+      /* The same hash as over the body in one piece. */
+      XXH3_state_t *state = XXH3_createState ();
+      XXH128_canonical_t canonical;
+
+      XXH3_128bits_reset (state);
+      for (guint i = 0; i < n_parts; i++)
+        XXH3_128bits_update (state, parts[i].iov_base, parts[i].iov_len);
+      XXH128_canonicalFromHash (&canonical, XXH3_128bits_digest (state));
+      XXH3_freeState (state);
+      memcpy (header + 48, canonical.digest, FRAME_CHECKSUM_SIZE);
+    }
+}
+
+/* Writes @parts one after the other from @offset. */
+static gboolean
+write_parts (int fd, const struct iovec *parts, guint n_parts, guint64 offset)
+{
+  for (guint i = 0; i < n_parts; i++)
+    {
+      if (!write_all (fd, parts[i].iov_base, parts[i].iov_len, offset))
+        return FALSE;
+      offset += parts[i].iov_len;
+    }
+  return TRUE;
 }
 
 /* A frame header's magic and version, and the body's length it gives;
@@ -453,20 +483,22 @@ sutra_store_claim_writer (SutraStore *store, const char *name, guint *n_recovere
   return TRUE;
 }
 
-gboolean
-sutra_store_put (SutraStore *store,
-                 const guint8 key[SUTRA_DIGEST_SIZE],
-                 GBytes *body,
-                 SutraStoreLocation *location,
-                 GError **error)
+static gboolean
+put_parts (SutraStore *store,
+           const guint8 key[SUTRA_DIGEST_SIZE],
+           const struct iovec *parts,
+           guint n_parts,
+           SutraStoreLocation *location,
+           GError **error)
 {
   guint8 header[FRAME_HEADER];
-  gsize length;
-  const guint8 *data = g_bytes_get_data (body, &length);
+  gsize length = 0;
   gboolean ok = TRUE;
 
+  for (guint i = 0; i < n_parts; i++)
+    length += parts[i].iov_len;
   /* The checksum is computed outside the lock: workers hash in parallel. */
-  make_header (header, key, body);
+  make_header (header, key, parts, n_parts, length);
 
   if (length >= SUTRA_STORE_LARGE_ENTRY)
     {
@@ -480,8 +512,8 @@ sutra_store_put (SutraStore *store,
       fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
       if (fd < 0)
         return io_error (error, tmp, "create");
-      if (!write_all (fd, header, FRAME_HEADER, 0) || !write_all (fd, data, length, FRAME_HEADER) ||
-          fsync (fd) != 0)
+      if (!write_all (fd, header, FRAME_HEADER, 0) ||
+          !write_parts (fd, parts, n_parts, FRAME_HEADER) || fsync (fd) != 0)
         {
           ok = io_error (error, tmp, "write");
           close (fd);
@@ -514,7 +546,9 @@ sutra_store_put (SutraStore *store,
     {
       guint64 offset = store->pack_size;
 
-      if (!write_frame (store->pack_fd, header, data, length, offset))
+      if (n_parts == 1 ? !write_frame (store->pack_fd, header, parts[0].iov_base, length, offset)
+                       : !write_all (store->pack_fd, header, FRAME_HEADER, offset) ||
+                           !write_parts (store->pack_fd, parts, n_parts, offset + FRAME_HEADER))
         {
           g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
 
@@ -540,6 +574,52 @@ sutra_store_put (SutraStore *store,
     }
   g_mutex_unlock (&store->lock);
   return ok;
+}
+
+gboolean
+sutra_store_put (SutraStore *store,
+                 const guint8 key[SUTRA_DIGEST_SIZE],
+                 GBytes *body,
+                 SutraStoreLocation *location,
+                 GError **error)
+{
+  struct iovec part;
+  gsize length;
+
+  part.iov_base = (void *) g_bytes_get_data (body, &length);
+  part.iov_len = length;
+  return put_parts (store, key, &part, 1, location, error);
+}
+
+gboolean
+sutra_store_put_pieces (SutraStore *store,
+                        const guint8 key[SUTRA_DIGEST_SIZE],
+                        GPtrArray *pieces,
+                        SutraStoreLocation *location,
+                        GError **error)
+{
+  g_autofree struct iovec *parts = g_new0 (struct iovec, MAX (pieces->len, 1));
+  static const guint8 nothing[1];
+  guint n = 0;
+
+  for (guint i = 0; i < pieces->len; i++)
+    {
+      gsize size;
+      const void *data = g_bytes_get_data (pieces->pdata[i], &size);
+
+      if (size == 0)
+        continue;
+      parts[n].iov_base = (void *) data;
+      parts[n].iov_len = size;
+      n++;
+    }
+  if (n == 0)
+    {
+      parts[0].iov_base = (void *) nothing;
+      parts[0].iov_len = 0;
+      n = 1;
+    }
+  return put_parts (store, key, parts, n, location, error);
 }
 
 static gboolean

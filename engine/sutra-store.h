@@ -65,6 +65,15 @@ gboolean sutra_store_put (SutraStore *store,
                           SutraStoreLocation *location,
                           GError **error);
 
+/* The same, with the body in @pieces (GBytes), written one after the
+ * other: what sutra_record_encode_pieces() makes, so that a large payload
+ * reaches the disk without a copy of the whole body. */
+gboolean sutra_store_put_pieces (SutraStore *store,
+                                 const guint8 key[SUTRA_DIGEST_SIZE],
+                                 GPtrArray *pieces,
+                                 SutraStoreLocation *location,
+                                 GError **error);
+
 /* Seals the pack being written now (the next put starts another): its
  * entries become visible to the other processes sharing the store. */
 gboolean sutra_store_seal (SutraStore *store, GError **error);

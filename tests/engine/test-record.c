@@ -243,6 +243,76 @@ test_record_rejects_damage (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
+static GBytes *
+join_pieces (GPtrArray *pieces)
+{
+  GByteArray *joined = g_byte_array_new ();
+
+  for (guint i = 0; i < pieces->len; i++)
+    {
+      gsize size;
+      const guint8 *data = g_bytes_get_data (pieces->pdata[i], &size);
+
+      g_byte_array_append (joined, data, (guint) size);
+    }
+  return g_byte_array_free_to_bytes (joined);
+}
+
+static void
+test_record_pieces_share_large_payloads (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (SutraLineage) lineage = lineage_of (5);
+  g_autoptr (GBytes) whole = NULL;
+  g_autoptr (GBytes) joined = NULL;
+  g_autoptr (GPtrArray) pieces = NULL;
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GError) error = NULL;
+  guint shared = 0;
+
+  g_test_summary ("A record in pieces is the contiguous record cut up: a payload of 64 KiB or "
+                  "more is a piece of its own that is the item's bytes, not a copy, and the "
+                  "joined pieces decode to the items");
+  g_ptr_array_add (inputs, text_item ("book", 0, "a book"));
+  for (guint i = 0; i < 5; i++)
+    {
+      /* At the threshold, small, one byte under it, small, over it. */
+      static const gsize sizes[] = { 64u << 10, 11, (64u << 10) - 1, 13, 70000 };
+      gsize size = sizes[i];
+      guint8 *data = g_malloc (size);
+      SutraItem *child;
+
+      for (gsize k = 0; k < size; k++)
+        data[k] = (guint8) (k * 7 + i);
+      child =
+        sutra_item_new_child (inputs->pdata[0], i, "audio/x-test", g_bytes_new_take (data, size));
+      sutra_item_set_lineage (child, lineage);
+      json_object_set_int_member (sutra_item_ensure_meta (child), "n", i);
+      g_ptr_array_add (items, child);
+    }
+  g_ptr_array_add (items, sutra_item_new_group_end (inputs->pdata[0], 1, 5));
+
+  whole = sutra_record_encode (items, inputs);
+  pieces = sutra_record_encode_pieces (items, inputs);
+  joined = join_pieces (pieces);
+  g_assert_true (g_bytes_equal (whole, joined));
+  for (guint p = 0; p < pieces->len; p++)
+    for (guint i = 0; i < items->len; i++)
+      {
+        gsize size;
+        const guint8 *data = sutra_item_get_data (items->pdata[i], &size);
+
+        if (size > 0 && g_bytes_get_data (pieces->pdata[p], NULL) == (gconstpointer) data)
+          shared++;
+      }
+  /* Items 0 and 4 are 64 KiB or more. */
+  g_assert_cmpuint (shared, ==, 2);
+  back = sutra_record_decode (joined, inputs, &error);
+  g_assert_no_error (error);
+  assert_arrays_equal (items, back);
+}
+
 static void
 test_record_writer_matches_encode (void)
 {
@@ -346,6 +416,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/record/round-trip", test_record_round_trip);
   g_test_add_func ("/record/writer-matches-encode", test_record_writer_matches_encode);
+  g_test_add_func ("/record/pieces-share-large-payloads", test_record_pieces_share_large_payloads);
   g_test_add_func ("/record/borrows-passed-on-inputs", test_record_borrows_passed_on_inputs);
   g_test_add_func ("/record/borrows-inline-payloads", test_record_borrows_inline_payloads);
   g_test_add_func ("/record/borrows-around-dropped-inputs",

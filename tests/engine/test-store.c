@@ -58,6 +58,61 @@ poke (const char *path, guint64 offset, guint8 value)
 }
 
 static void
+test_store_pieces (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  SutraStoreLocation locations[3];
+  SutraStore *store;
+
+  g_test_summary ("An entry put in pieces is got back as the pieces joined, in a pack and as a "
+                  "large entry of its own, after the store is closed and opened again; no "
+                  "pieces is an empty body");
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  for (guint round = 0; round < 2; round++)
+    for (guint large = 0; large < 3; large++)
+      {
+        g_autoptr (GPtrArray) pieces =
+          g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+        g_autoptr (GByteArray) joined = g_byte_array_new ();
+        g_autoptr (GBytes) expected = NULL;
+        g_autoptr (GBytes) back = NULL;
+        guint8 key[SUTRA_DIGEST_SIZE];
+        gsize sizes[] = { 17, 0, large == 1 ? SUTRA_STORE_LARGE_ENTRY : 100000, 5 };
+
+        key_of ((guint8) (40 + large), key);
+        for (guint p = 0; large < 2 && p < G_N_ELEMENTS (sizes); p++)
+          {
+            guint8 *data = g_malloc (MAX (sizes[p], 1));
+
+            for (gsize k = 0; k < sizes[p]; k++)
+              data[k] = (guint8) (k * 13 + p);
+            g_byte_array_append (joined, data, (guint) sizes[p]);
+            g_ptr_array_add (pieces, g_bytes_new_take (data, sizes[p]));
+          }
+        expected = g_byte_array_free_to_bytes (g_steal_pointer (&joined));
+        if (round == 0)
+          {
+            g_assert_true (sutra_store_put_pieces (store, key, pieces, &locations[large], &error));
+            g_assert_no_error (error);
+            g_assert_cmpuint (locations[large].pack[0] == '\0', ==, large == 1);
+            g_assert_true (sutra_store_sync (store, &error));
+          }
+        back = sutra_store_get (store, key, &locations[large], &error);
+        g_assert_no_error (error);
+        g_assert_true (g_bytes_equal (back, expected));
+        if (round == 0 && large == 2)
+          {
+            sutra_store_close (store);
+            store = sutra_store_open (dir, &error);
+            g_assert_no_error (error);
+          }
+      }
+  sutra_store_close (store);
+}
+
+static void
 test_store_round_trip (void)
 {
   g_autofree char *dir = make_store_dir ();
@@ -655,6 +710,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/engine/store/round-trip", test_store_round_trip);
+  g_test_add_func ("/engine/store/pieces", test_store_pieces);
   g_test_add_func ("/engine/store/large-entry", test_store_large_entry);
   g_test_add_func ("/engine/store/sealed-visibility", test_store_sealed_visibility);
   for (guint i = 0; i < G_N_ELEMENTS (damage_cases); i++)
