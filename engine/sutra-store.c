@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <glib/gstdio.h>
 #include <xxhash.h>
 #include <string.h>
@@ -80,14 +81,22 @@ io_error (GError **error, const char *path, const char *operation)
   return FALSE;
 }
 
+/* Writes a frame's header and then @parts at @offset: one system call for
+ * them all, almost always (one per batch is what a store of small records
+ * costs); a short write goes on from where it stopped. */
 static gboolean
-write_all (int fd, const void *data, gsize length, guint64 offset)
+write_frame (int fd, const guint8 *header, const struct iovec *parts, guint n_parts, guint64 offset)
 {
-  const guint8 *p = data;
+  g_autofree struct iovec *all = g_new (struct iovec, n_parts + 1);
+  struct iovec *next = all;
+  guint left = n_parts + 1;
 
-  while (length > 0)
+  all[0].iov_base = (void *) header;
+  all[0].iov_len = FRAME_HEADER;
+  memcpy (all + 1, parts, n_parts * sizeof *parts);
+  while (left > 0)
     {
-      ssize_t n = pwrite (fd, p, length, (off_t) offset);
+      ssize_t n = pwritev (fd, next, (int) MIN (left, IOV_MAX), (off_t) offset);
 
       if (n < 0)
         {
@@ -95,34 +104,16 @@ write_all (int fd, const void *data, gsize length, guint64 offset)
             continue;
           return FALSE;
         }
-      p += n;
-      length -= n;
-      offset += n;
+      offset += (guint64) n;
+      for (; left > 0 && (gsize) n >= next->iov_len; next++, left--)
+        n -= (ssize_t) next->iov_len;
+      if (left > 0)
+        {
+          next->iov_base = (guint8 *) next->iov_base + n;
+          next->iov_len -= (gsize) n;
+        }
     }
   return TRUE;
-}
-
-/* Writes a frame's header and body at @offset: one system call for both,
- * almost always (one per batch is what a store of small records costs). */
-static gboolean
-write_frame (int fd, const guint8 *header, const void *body, gsize length, guint64 offset)
-{
-  struct iovec parts[2] = { { (void *) header, FRAME_HEADER }, { (void *) body, length } };
-  ssize_t n;
-
-  do
-    n = pwritev (fd, parts, 2, (off_t) offset);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return FALSE;
-  if ((gsize) n == FRAME_HEADER + length)
-    return TRUE;
-  /* Short write: finish it piece by piece. */
-  if ((gsize) n < FRAME_HEADER)
-    return write_all (fd, header + n, FRAME_HEADER - n, offset + n) &&
-           write_all (fd, body, length, offset + FRAME_HEADER);
-  return write_all (fd, (const guint8 *) body + (n - FRAME_HEADER), length - (n - FRAME_HEADER),
-                    offset + n);
 }
 
 static gboolean
@@ -346,19 +337,6 @@ make_header (guint8 header[FRAME_HEADER],
     }
 }
 
-/* Writes @parts one after the other from @offset. */
-static gboolean
-write_parts (int fd, const struct iovec *parts, guint n_parts, guint64 offset)
-{
-  for (guint i = 0; i < n_parts; i++)
-    {
-      if (!write_all (fd, parts[i].iov_base, parts[i].iov_len, offset))
-        return FALSE;
-      offset += parts[i].iov_len;
-    }
-  return TRUE;
-}
-
 /* A frame header's magic and version, and the body's length it gives;
  * FALSE when it is not one of ours. */
 static gboolean
@@ -512,8 +490,7 @@ put_parts (SutraStore *store,
       fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
       if (fd < 0)
         return io_error (error, tmp, "create");
-      if (!write_all (fd, header, FRAME_HEADER, 0) ||
-          !write_parts (fd, parts, n_parts, FRAME_HEADER) || fsync (fd) != 0)
+      if (!write_frame (fd, header, parts, n_parts, 0) || fsync (fd) != 0)
         {
           ok = io_error (error, tmp, "write");
           close (fd);
@@ -546,9 +523,7 @@ put_parts (SutraStore *store,
     {
       guint64 offset = store->pack_size;
 
-      if (n_parts == 1 ? !write_frame (store->pack_fd, header, parts[0].iov_base, length, offset)
-                       : !write_all (store->pack_fd, header, FRAME_HEADER, offset) ||
-                           !write_parts (store->pack_fd, parts, n_parts, offset + FRAME_HEADER))
+      if (!write_frame (store->pack_fd, header, parts, n_parts, offset))
         {
           g_autofree char *path = g_strdup_printf ("%s/packs/%s", store->dir, store->pack_name);
 
@@ -599,7 +574,6 @@ sutra_store_put_pieces (SutraStore *store,
                         GError **error)
 {
   g_autofree struct iovec *parts = g_new0 (struct iovec, MAX (pieces->len, 1));
-  static const guint8 nothing[1];
   guint n = 0;
 
   for (guint i = 0; i < pieces->len; i++)
@@ -612,12 +586,6 @@ sutra_store_put_pieces (SutraStore *store,
       parts[n].iov_base = (void *) data;
       parts[n].iov_len = size;
       n++;
-    }
-  if (n == 0)
-    {
-      parts[0].iov_base = (void *) nothing;
-      parts[0].iov_len = 0;
-      n = 1;
     }
   return put_parts (store, key, parts, n, location, error);
 }

@@ -35,7 +35,6 @@ struct _AcEncodeGroup
   GArray *members; /* SpooledMember, in order */
   AcConcat *concat;
   AcSegmentedEncoder *encoder;
-  int frame_size; /* the encoder's; 0 where packets say their duration */
   AcLoudness *loudness;
   GByteArray *body; /* packet records, or s16le PCM */
   int sample_rate;
@@ -66,8 +65,7 @@ static gboolean
 on_packet (gpointer user_data, const AVPacket *packet, GError **error)
 {
   AcEncodeGroup *self = user_data;
-  /* A whole frame, whatever the packet says: ac_encoder_packet_duration. */
-  gint64 duration = self->frame_size > 0 ? self->frame_size : packet->duration;
+  gint64 duration = ac_segmented_encoder_packet_duration (self->encoder, packet);
 
   if (!self->has_first_pts)
     {
@@ -113,10 +111,10 @@ encode_format (const AcEncodeSettings *settings,
   if (!ac_loudness_preset_parse (settings->loudness != NULL ? settings->loudness : "none", &preset,
                                  error))
     return FALSE;
+  *preset_out = preset;
   if (settings->format == NULL || strcmp (settings->format, "auto") == 0)
     {
       *format = preset == AC_LOUDNESS_NONE ? AC_FORMAT_AAC : AC_FORMAT_PCM;
-      *preset_out = preset;
       return TRUE;
     }
   if (!ac_format_parse (settings->format, NULL, format, error))
@@ -129,7 +127,6 @@ encode_format (const AcEncodeSettings *settings,
                    settings->loudness, settings->format);
       return FALSE;
     }
-  *preset_out = preset;
   return TRUE;
 }
 
@@ -189,7 +186,6 @@ ac_encode_begin (const AcEncodeSettings *settings,
                                                 (guint) settings->threads, on_packet, self, error);
       if (self->encoder == NULL)
         return NULL;
-      self->frame_size = ac_segmented_encoder_get_context (self->encoder)->frame_size;
     }
   config.sample_rate = self->sample_rate;
   config.channels = self->channels;

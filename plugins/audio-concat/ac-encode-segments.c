@@ -52,8 +52,6 @@ typedef struct
   gint64 input_start; /* the stream frame of pcm[0] */
   gint64 keep_from;   /* packets with pts in [keep_from, keep_until) are kept */
   gint64 keep_until;
-  AcEncoder *encoder; /* the first segment's is the stream's: not freed here */
-  gboolean own_encoder;
   GPtrArray *packets; /* AVPacket, kept ones, pts on the stream's timeline */
   GError *error;
   gboolean done;
@@ -64,7 +62,9 @@ struct _AcSegmentedEncoder
   AcEncoderConfig config;
   AcPacketSink sink;
   gpointer user_data;
-  AcEncoder *first; /* the first segment's encoder: the stream's parameters */
+  /* Streams to the sink while the stream is one segment; either way, the
+   * stream's parameters (those an encoder has once opened). */
+  AcEncoder *first;
   int channels;
   gint64 frame_size;
   gint64 min_frames; /* 0: one encoder, fed as the PCM comes */
@@ -99,8 +99,6 @@ static void
 segment_free (Segment *segment)
 {
   g_free (segment->pcm);
-  if (segment->own_encoder)
-    ac_encoder_free (segment->encoder);
   if (segment->packets != NULL)
     g_ptr_array_unref (segment->packets);
   g_clear_error (&segment->error);
@@ -149,17 +147,10 @@ keep_packet (gpointer user_data, const AVPacket *packet, GError **error)
 static gboolean
 encode_segment (AcSegmentedEncoder *self, Segment *segment, GError **error)
 {
-  if (segment->encoder == NULL)
-    {
-      segment->encoder = ac_encoder_new (&self->config, keep_packet, segment, error);
-      if (segment->encoder == NULL)
-        return FALSE;
-      segment->own_encoder = TRUE;
-    }
-  if (!ac_encoder_write (segment->encoder, segment->pcm, segment->n_frames, error))
-    return FALSE;
-  g_clear_pointer (&segment->pcm, g_free);
-  return ac_encoder_finish (segment->encoder, error);
+  g_autoptr (AcEncoder) encoder = ac_encoder_new (&self->config, keep_packet, segment, error);
+
+  return encoder != NULL && ac_encoder_write (encoder, segment->pcm, segment->n_frames, error) &&
+         ac_encoder_finish (encoder, error);
 }
 
 static void
@@ -170,11 +161,10 @@ encode_in_pool (gpointer data, gpointer user_data)
   GError *local = NULL;
 
   encode_segment (self, segment, &local);
-  /* The encoder and PCM go as soon as the segment is done: memory holds
-   * only the packets of the segments waiting for their turn. */
+  /* The PCM goes as soon as the segment is done (the encoder already
+   * has): memory holds only the packets of the segments waiting for their
+   * turn. */
   g_clear_pointer (&segment->pcm, g_free);
-  if (segment->own_encoder)
-    g_clear_pointer (&segment->encoder, ac_encoder_free);
   g_mutex_lock (&self->lock);
   segment->error = local;
   segment->done = TRUE;
@@ -202,8 +192,9 @@ ac_segmented_encoder_new (const AcEncoderConfig *config,
   g_mutex_init (&self->lock);
   g_cond_init (&self->done_cond);
   g_queue_init (&self->pending);
-  /* The first encoder streams straight to @sink until a second segment
-   * is cut; then it is a segment like the others. */
+  /* The first encoder streams straight to @sink unless a second segment
+   * is cut; then every segment, the first too, gets an encoder of its
+   * own. */
   self->first = first = ac_encoder_new (config, sink, user_data, error);
   if (first == NULL)
     return NULL;
@@ -230,6 +221,12 @@ const AVCodecContext *
 ac_segmented_encoder_get_context (const AcSegmentedEncoder *self)
 {
   return ac_encoder_get_context (self->first);
+}
+
+gint64
+ac_segmented_encoder_packet_duration (const AcSegmentedEncoder *self, const AVPacket *packet)
+{
+  return ac_encoder_packet_duration (self->first, packet);
 }
 
 const gint64 *
@@ -291,8 +288,9 @@ deliver (AcSegmentedEncoder *self, gboolean wait, GError **error)
 }
 
 /* Sends the buffer up to @until as a segment whose kept packets end at
- * @keep_until (G_MAXINT64 for the last), keeping [@keep_until - F,
- * position) in the buffer for the next: its pre-roll and what follows. */
+ * @keep_until (G_MAXINT64 for the last), keeping [@keep_until -
+ * PRE_ROLL_FRAMES * F, position) in the buffer for the next: its pre-roll
+ * and what follows. */
 static gboolean
 submit (AcSegmentedEncoder *self, gint64 until, gint64 keep_until, GError **error)
 {
@@ -322,19 +320,6 @@ submit (AcSegmentedEncoder *self, gint64 until, gint64 keep_until, GError **erro
       self->buffer_frames = carried;
       self->segment_start = keep_until;
       g_array_append_val (self->cuts, keep_until);
-    }
-  if (self->n_segments == 0)
-    {
-      /* The first encoder was made to stream to the sink; as a segment it
-       * keeps its packets, like the others. */
-      ac_encoder_free (self->first);
-      self->first = ac_encoder_new (&self->config, keep_packet, segment, error);
-      if (self->first == NULL)
-        {
-          segment_free (segment);
-          return FALSE;
-        }
-      segment->encoder = self->first;
     }
   self->n_segments++;
   g_queue_push_tail (&self->pending, segment);

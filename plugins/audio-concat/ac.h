@@ -251,9 +251,11 @@ gboolean ac_segmented_encoder_write (gpointer encoder,
                                      gsize n_frames,
                                      GError **error);
 gboolean ac_segmented_encoder_finish (AcSegmentedEncoder *encoder, GError **error);
-/* The first segment's encoder: the stream's parameters (read them once
- * finished). */
+/* The stream's parameters: those of an encoder with its configuration. */
 const AVCodecContext *ac_segmented_encoder_get_context (const AcSegmentedEncoder *encoder);
+/* ac_encoder_packet_duration() of the stream's packets. */
+gint64 ac_segmented_encoder_packet_duration (const AcSegmentedEncoder *encoder,
+                                             const AVPacket *packet);
 /* Where the second and later segments start, in frames of the stream. */
 const gint64 *ac_segmented_encoder_get_cuts (const AcSegmentedEncoder *encoder, guint *n_cuts);
 void ac_segmented_encoder_free (AcSegmentedEncoder *encoder);
