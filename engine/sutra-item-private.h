@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sutra-lineage.h"
+#include "sutra-payload-file.h"
 #include <sutra/sutra.h>
 
 G_BEGIN_DECLS
@@ -20,7 +21,8 @@ typedef enum
   SUTRA_ITEM_FLAG_GROUP_FAILED = 1 << 1,
 } SutraItemFlags;
 
-/* Where an item's payload bytes live (data and size are always set). */
+/* Where an item's payload bytes live (size is always set, and data for
+ * every kind but SUTRA_PAYLOAD_FILE). */
 typedef enum
 {
   /* In a GBytes of the item's own: payload. */
@@ -31,6 +33,9 @@ typedef enum
   /* In payload_item's allocation: a derived item sharing its source's
    * inline payload holds a reference to the source. */
   SUTRA_PAYLOAD_BORROWED,
+  /* In a file (file): data is NULL, and payload too until
+   * sutra_item_get_payload() or _get_data() read the file whole. */
+  SUTRA_PAYLOAD_FILE,
 } SutraPayloadKind;
 
 struct _SutraItem
@@ -47,6 +52,7 @@ struct _SutraItem
   gsize size;
   GBytes *payload;         /* see SutraPayloadKind; set once, atomically */
   SutraItem *payload_item; /* SUTRA_PAYLOAD_BORROWED: whose bytes these are */
+  SutraPayloadFile *file;  /* SUTRA_PAYLOAD_FILE */
   JsonObject *meta;
   guint64 group_size;    /* markers only */
   SutraLineage *lineage; /* what computed this item: resume and cache keys */
@@ -81,11 +87,31 @@ void sutra_item_set_lineage (SutraItem *item, SutraLineage *lineage);
  * or the same bytes as @input's (sutra_item_share_payload). For the store's
  * deserializer. */
 void sutra_item_take_payload (SutraItem *item, GBytes *payload);
+void sutra_item_take_payload_file (SutraItem *item, SutraPayloadFile *file);
 void sutra_item_share_payload (SutraItem *item, const SutraItem *input);
 
 /* Drops one of @n_held references that the calling thread holds on @item,
  * n_held >= 2: when they are all there are, no other thread can see the
  * count, and no atomic operation is needed. */
 void sutra_item_unref_held (SutraItem *item, gint n_held);
+
+/* The file an item's payload lives in, or NULL when it is in memory. */
+static inline SutraPayloadFile *
+sutra_item_peek_payload_file (const SutraItem *item)
+{
+  return item->payload_kind == SUTRA_PAYLOAD_FILE ? item->file : NULL;
+}
+
+/* TRUE when @a and @b hold the same payload by reference (not merely
+ * equal bytes): the same memory, or the same file. */
+static inline gboolean
+sutra_item_same_payload (const SutraItem *a, const SutraItem *b)
+{
+  if (a->size != b->size)
+    return FALSE;
+  if (a->payload_kind == SUTRA_PAYLOAD_FILE || b->payload_kind == SUTRA_PAYLOAD_FILE)
+    return sutra_item_peek_payload_file (a) == sutra_item_peek_payload_file (b);
+  return a->data == b->data;
+}
 
 G_END_DECLS

@@ -47,6 +47,7 @@ item_alloc (guint depth, gsize id_length, gsize inline_size)
   item->size = 0;
   item->payload = NULL;
   item->payload_item = NULL;
+  item->file = NULL;
   item->meta = NULL;
   item->group_size = 0;
   item->lineage = NULL;
@@ -68,6 +69,7 @@ item_drop_payload (SutraItem *item)
 {
   g_clear_pointer (&item->payload, g_bytes_unref);
   g_clear_pointer (&item->payload_item, sutra_item_unref);
+  g_clear_pointer (&item->file, sutra_payload_file_unref);
   item->payload_kind = SUTRA_PAYLOAD_INLINE;
   item->data = (const guint8 *) "";
   item->size = 0;
@@ -91,6 +93,31 @@ sutra_item_take_payload (SutraItem *item, GBytes *payload)
 }
 
 void
+sutra_item_take_payload_file (SutraItem *item, SutraPayloadFile *file)
+{
+  item_drop_payload (item);
+  item->file = file;
+  item->payload_kind = SUTRA_PAYLOAD_FILE;
+  item->data = NULL;
+  item->size = (gsize) sutra_payload_file_get_size (file);
+}
+
+gboolean
+sutra_item_take_payload_fd (SutraItem *item, int fd, GError **error)
+{
+  SutraPayloadFile *file;
+
+  SUTRA_API_CHECK_VAL (item != NULL, FALSE);
+  SUTRA_API_CHECK_VAL (fd >= 0, FALSE);
+  SUTRA_API_CHECK_VAL (g_atomic_int_get (&item->ref_count) == 1, FALSE);
+  file = sutra_payload_file_new (fd, error);
+  if (file == NULL)
+    return FALSE;
+  sutra_item_take_payload_file (item, file);
+  return TRUE;
+}
+
+void
 sutra_item_share_payload (SutraItem *item, const SutraItem *input)
 {
   item_drop_payload (item);
@@ -111,6 +138,9 @@ sutra_item_share_payload (SutraItem *item, const SutraItem *input)
       item->payload_item = sutra_item_ref (input->payload_item);
       item->payload_kind = SUTRA_PAYLOAD_BORROWED;
       break;
+    case SUTRA_PAYLOAD_FILE:
+      sutra_item_take_payload_file (item, sutra_payload_file_ref (input->file));
+      return;
     }
   item->data = input->data;
   item->size = input->size;
@@ -359,6 +389,7 @@ item_free (SutraItem *item)
     g_bytes_unref (item->payload);
   if (item->payload_item != NULL)
     sutra_item_unref (item->payload_item);
+  sutra_payload_file_unref (item->file);
   if (item->meta != NULL)
     json_object_unref (item->meta);
   sutra_lineage_unref (item->lineage);
@@ -461,9 +492,20 @@ sutra_item_get_payload (const SutraItem *item)
   if (payload != NULL)
     return payload;
   /* An inline payload gets its GBytes on the first request: a copy, since
-   * a caller may keep a reference to it after the item is gone. Items are
-   * shared between threads: the first GBytes installed is everyone's. */
-  made = item->size > 0 ? g_bytes_new (item->data, item->size) : empty_payload ();
+   * a caller may keep a reference to it after the item is gone; a payload
+   * file is read whole. Items are shared between threads: the first GBytes
+   * installed is everyone's. */
+  if (item->payload_kind == SUTRA_PAYLOAD_FILE)
+    {
+      g_autoptr (GError) error = NULL;
+
+      made = sutra_payload_file_load (item->file, &error);
+      /* Nothing to give instead: the bytes are the item. */
+      if (made == NULL)
+        g_error ("item %s: %s", item->id, error->message);
+    }
+  else
+    made = item->size > 0 ? g_bytes_new (item->data, item->size) : empty_payload ();
   if (!g_atomic_pointer_compare_and_exchange ((GBytes **) &item->payload, NULL, made))
     g_bytes_unref (made);
   return __atomic_load_n (&item->payload, __ATOMIC_ACQUIRE);
@@ -475,7 +517,43 @@ sutra_item_get_data (const SutraItem *item, gsize *size)
   SUTRA_API_CHECK_VAL (item != NULL, NULL);
   if (size != NULL)
     *size = item->size;
+  if (item->payload_kind == SUTRA_PAYLOAD_FILE)
+    return g_bytes_get_data (sutra_item_get_payload (item), NULL);
   return item->data;
+}
+
+guint64
+sutra_item_get_payload_size (const SutraItem *item)
+{
+  SUTRA_API_CHECK_VAL (item != NULL, 0);
+  return item->size;
+}
+
+gboolean
+sutra_item_payload_is_file (const SutraItem *item)
+{
+  SUTRA_API_CHECK_VAL (item != NULL, FALSE);
+  return item->payload_kind == SUTRA_PAYLOAD_FILE;
+}
+
+gssize
+sutra_item_read_payload (const SutraItem *item,
+                         guint64 offset,
+                         void *buffer,
+                         gsize size,
+                         GError **error)
+{
+  SUTRA_API_CHECK_VAL (item != NULL, -1);
+  SUTRA_API_CHECK_VAL (buffer != NULL || size == 0, -1);
+  if (item->payload_kind == SUTRA_PAYLOAD_BORROWED)
+    return sutra_item_read_payload (item->payload_item, offset, buffer, size, error);
+  if (item->payload_kind == SUTRA_PAYLOAD_FILE)
+    return sutra_payload_file_read (item->file, offset, buffer, size, error);
+  if (offset >= item->size)
+    return 0;
+  size = (gsize) MIN ((guint64) size, item->size - offset);
+  memcpy (buffer, (const guint8 *) sutra_item_get_data (item, NULL) + offset, size);
+  return (gssize) size;
 }
 
 JsonObject *

@@ -213,7 +213,7 @@ sutra_memo_key (SutraMemo *memo, const SutraItem *item, guint8 key[SUTRA_DIGEST_
   EVP_MD_CTX_copy_ex (context, memo->prefix);
   EVP_DigestUpdate (context, media_type, strlen (media_type) + 1);
   EVP_DigestUpdate (context, &size, sizeof size);
-  EVP_DigestUpdate (context, item->data, item->size);
+  EVP_DigestUpdate (context, sutra_item_get_data (item, NULL), item->size);
   if (memo->meta_keys == NULL)
     {
       if (item->meta != NULL)
@@ -330,7 +330,7 @@ sutra_memo_save (SutraMemo *memo,
       put_u32 (body, changes != NULL ? changes->len : 0);
       if (changes != NULL)
         g_byte_array_append (body, (const guint8 *) changes->str, changes->len);
-      g_byte_array_append (body, output->data, output->size);
+      g_byte_array_append (body, sutra_item_get_data (output, NULL), output->size);
     }
   bytes = g_byte_array_free_to_bytes (g_steal_pointer (&body));
   if (!sutra_store_put (memo->store, key, bytes, &location, error))

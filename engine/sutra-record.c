@@ -4,6 +4,7 @@
 #include "sutra-record.h"
 
 #include "sutra-json-document.h"
+#include "sutra-store.h"
 
 #include <string.h>
 
@@ -56,7 +57,7 @@ typedef struct
 {
   GByteArray *array;
   gsize used;
-  GPtrArray *pieces; /* GBytes, or NULL: one contiguous body */
+  GPtrArray *pieces; /* SutraStorePiece, or NULL: one contiguous body */
   gsize flushed;
 } Writer;
 
@@ -66,7 +67,8 @@ flush_piece (Writer *writer)
 {
   g_byte_array_set_size (writer->array, writer->used);
   writer->flushed += writer->used;
-  g_ptr_array_add (writer->pieces, g_byte_array_free_to_bytes (writer->array));
+  g_ptr_array_add (writer->pieces,
+                   sutra_store_piece_new_bytes (g_byte_array_free_to_bytes (writer->array)));
   writer->array = g_byte_array_sized_new (256);
   writer->used = 0;
 }
@@ -120,7 +122,7 @@ shared_fields (const SutraItem *item, const SutraItem *input)
     return BORROW_ALL;
   /* The same bytes: a payload shared by reference (a GBytes, or the inline
    * payload of an item derived from). */
-  if (item->data == input->data && item->size == input->size)
+  if (sutra_item_same_payload (item, input))
     shared |= BORROW_PAYLOAD;
   if (item->meta != NULL && item->meta == input->meta)
     shared |= BORROW_META;
@@ -226,16 +228,22 @@ put_fields (Writer *out, const SutraItem *item, guint borrowed, JsonGenerator **
     put_meta (out, item->meta, generator);
   if (!(borrowed & BORROW_PAYLOAD))
     {
-      if (out->pieces != NULL && item->size >= SHARE_PAYLOAD_MIN)
+      SutraPayloadFile *file = sutra_item_peek_payload_file (item);
+
+      if (out->pieces != NULL && (item->size >= SHARE_PAYLOAD_MIN || file != NULL))
         {
-          /* Referenced, not copied: a chapter of audio is hundreds of MB. */
+          /* Referenced, not copied: a chapter of audio is hundreds of MB,
+           * and one in a file is never read into memory. */
           put_varint (out, item->size);
           flush_piece (out);
-          g_ptr_array_add (out->pieces, g_bytes_ref (sutra_item_get_payload (item)));
+          g_ptr_array_add (out->pieces,
+                           file != NULL ? sutra_store_piece_new_file (sutra_payload_file_ref (file))
+                                        : sutra_store_piece_new_bytes (
+                                            g_bytes_ref (sutra_item_get_payload (item))));
           out->flushed += item->size;
         }
       else
-        put_string (out, item->data, item->size);
+        put_string (out, sutra_item_get_data (item, NULL), item->size);
     }
 }
 
@@ -316,7 +324,7 @@ GPtrArray *
 sutra_record_encode_pieces (GPtrArray *items, GPtrArray *inputs)
 {
   Writer out = { g_byte_array_sized_new (256 + items->len * 8), 0,
-                 g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref), 0 };
+                 g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_store_piece_free), 0 };
 
   encode (items, inputs, &out);
   flush_piece (&out);

@@ -16,9 +16,10 @@ G_BEGIN_DECLS
 GBytes *sutra_record_encode (GPtrArray *items, GPtrArray *inputs);
 
 /* The same body as sutra_record_encode(), in pieces to be written one
- * after the other: a payload of 64 KiB or more is a piece of its own that
- * refers to the item's bytes rather than copying them. Returns: (transfer
- * full): the pieces (GBytes). */
+ * after the other: a payload of 64 KiB or more, and every payload in a
+ * file, is a piece of its own that refers to the item's bytes or file
+ * rather than copying them. Returns: (transfer full): the pieces
+ * (SutraStorePiece, for sutra_store_put_pieces()). */
 GPtrArray *sutra_record_encode_pieces (GPtrArray *items, GPtrArray *inputs);
 
 /* Encodes items one at a time, as they are made, in the format of

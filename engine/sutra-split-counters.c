@@ -10,11 +10,9 @@
 static guint64
 payload_size (SutraItem *item)
 {
-  gsize size = 0;
-
-  /* Not sutra_item_get_payload(): it would make a GBytes of an inline payload. */
-  sutra_item_get_data (item, &size);
-  return size;
+  /* Not sutra_item_get_payload(): it would make a GBytes of an inline
+   * payload, or read a payload file. */
+  return sutra_item_get_payload_size (item);
 }
 
 void

@@ -344,9 +344,8 @@ split_push (SutraItem *item, gpointer user_data)
       return;
     }
   {
-    gsize size = 0;
+    guint64 size = sutra_item_get_payload_size (item);
 
-    sutra_item_get_data (item, &size);
     s->problem = split_accept (s, item);
     if (s->problem == NULL)
       {

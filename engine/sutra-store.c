@@ -81,22 +81,22 @@ io_error (GError **error, const char *path, const char *operation)
   return FALSE;
 }
 
-/* Writes a frame's header and then @parts at @offset: one system call for
- * them all, almost always (one per batch is what a store of small records
- * costs); a short write goes on from where it stopped. */
-static gboolean
-write_frame (int fd, const guint8 *header, const struct iovec *parts, guint n_parts, guint64 offset)
+/* One part of a frame's body: bytes in memory, or (file non-NULL) a
+ * payload file, read a block at a time. */
+typedef struct
 {
-  g_autofree struct iovec *all = g_new (struct iovec, n_parts + 1);
-  struct iovec *next = all;
-  guint left = n_parts + 1;
+  const guint8 *data;
+  gsize length;
+  SutraPayloadFile *file;
+} Part;
 
-  all[0].iov_base = (void *) header;
-  all[0].iov_len = FRAME_HEADER;
-  memcpy (all + 1, parts, n_parts * sizeof *parts);
+/* Writes @n iovecs at *@offset, going on after a short write. */
+static gboolean
+write_vectors (int fd, struct iovec *next, guint left, guint64 *offset)
+{
   while (left > 0)
     {
-      ssize_t n = pwritev (fd, next, (int) MIN (left, IOV_MAX), (off_t) offset);
+      ssize_t n = pwritev (fd, next, (int) MIN (left, IOV_MAX), (off_t) *offset);
 
       if (n < 0)
         {
@@ -104,7 +104,7 @@ write_frame (int fd, const guint8 *header, const struct iovec *parts, guint n_pa
             continue;
           return FALSE;
         }
-      offset += (guint64) n;
+      *offset += (guint64) n;
       for (; left > 0 && (gsize) n >= next->iov_len; next++, left--)
         n -= (ssize_t) next->iov_len;
       if (left > 0)
@@ -114,6 +114,77 @@ write_frame (int fd, const guint8 *header, const struct iovec *parts, guint n_pa
         }
     }
   return TRUE;
+}
+
+/* Copies a payload file to *@offset: in the kernel where it can
+ * (copy_file_range), else a block at a time through a buffer; never the
+ * whole file in memory. */
+static gboolean
+copy_file (int fd, SutraPayloadFile *file, guint64 *offset)
+{
+  guint64 size = sutra_payload_file_get_size (file), done = 0;
+  g_autofree guint8 *buffer = NULL;
+
+  while (done < size)
+    {
+      off_t in = (off_t) done, out = (off_t) *offset;
+      ssize_t n = copy_file_range (sutra_payload_file_get_fd (file), &in, fd, &out,
+                                   (size_t) MIN (size - done, (guint64) 1 << 30), 0);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break; /* not across these file systems, or the file shrank: read it */
+      done += (guint64) n;
+      *offset += (guint64) n;
+    }
+  while (done < size)
+    {
+      gsize block = (gsize) MIN (size - done, (guint64) SUTRA_PAYLOAD_FILE_BLOCK);
+      gssize n;
+      struct iovec vector;
+
+      if (buffer == NULL)
+        buffer = g_malloc (SUTRA_PAYLOAD_FILE_BLOCK);
+      n = sutra_payload_file_read (file, done, buffer, block, NULL);
+      if (n != (gssize) block)
+        {
+          errno = EIO;
+          return FALSE;
+        }
+      vector.iov_base = buffer;
+      vector.iov_len = block;
+      if (!write_vectors (fd, &vector, 1, offset))
+        return FALSE;
+      done += block;
+    }
+  return TRUE;
+}
+
+/* Writes a frame's header and then @parts at @offset: one system call for
+ * the header and the parts in memory, almost always (one per batch is what
+ * a store of small records costs), and a copy for each payload file. */
+static gboolean
+write_frame (int fd, const guint8 *header, const Part *parts, guint n_parts, guint64 offset)
+{
+  g_autofree struct iovec *vectors = g_new (struct iovec, n_parts + 1);
+  guint n = 0;
+
+  vectors[n].iov_base = (void *) header;
+  vectors[n++].iov_len = FRAME_HEADER;
+  for (guint i = 0; i < n_parts; i++)
+    {
+      if (parts[i].file == NULL)
+        {
+          vectors[n].iov_base = (void *) parts[i].data;
+          vectors[n++].iov_len = parts[i].length;
+          continue;
+        }
+      if (!write_vectors (fd, vectors, n, &offset) || !copy_file (fd, parts[i].file, &offset))
+        return FALSE;
+      n = 0;
+    }
+  return write_vectors (fd, vectors, n, &offset);
 }
 
 static gboolean
@@ -305,36 +376,63 @@ checksum (const void *data, gsize length, guint8 out[FRAME_CHECKSUM_SIZE])
   memcpy (out, canonical.digest, FRAME_CHECKSUM_SIZE);
 }
 
-/* The header of a frame whose body is @parts, one after the other. */
-static void
+/* The header of a frame whose body is @parts, one after the other. FALSE
+ * when a payload file cannot be read (errno set). */
+static gboolean
 make_header (guint8 header[FRAME_HEADER],
              const guint8 key[SUTRA_DIGEST_SIZE],
-             const struct iovec *parts,
+             const Part *parts,
              guint n_parts,
-             gsize length)
+             guint64 length)
 {
   guint32 version = GUINT32_TO_LE (FRAME_VERSION);
-  guint64 le_length = GUINT64_TO_LE ((guint64) length);
+  guint64 le_length = GUINT64_TO_LE (length);
+  g_autofree guint8 *buffer = NULL;
+  XXH3_state_t *state;
+  XXH128_canonical_t canonical;
 
   memcpy (header, FRAME_MAGIC, 4);
   memcpy (header + 4, &version, 4);
   memcpy (header + 8, key, SUTRA_DIGEST_SIZE);
   memcpy (header + 40, &le_length, 8);
-  if (n_parts == 1)
-    checksum (parts[0].iov_base, length, header + 48);
-  else
+  if (n_parts == 1 && parts[0].file == NULL)
     {
-      /* The same hash as over the body in one piece. */
-      XXH3_state_t *state = XXH3_createState ();
-      XXH128_canonical_t canonical;
-
-      XXH3_128bits_reset (state);
-      for (guint i = 0; i < n_parts; i++)
-        XXH3_128bits_update (state, parts[i].iov_base, parts[i].iov_len);
-      XXH128_canonicalFromHash (&canonical, XXH3_128bits_digest (state));
-      XXH3_freeState (state);
-      memcpy (header + 48, canonical.digest, FRAME_CHECKSUM_SIZE);
+      checksum (parts[0].data, parts[0].length, header + 48);
+      return TRUE;
     }
+  /* The same hash as over the body in one piece. */
+  state = XXH3_createState ();
+  XXH3_128bits_reset (state);
+  for (guint i = 0; i < n_parts; i++)
+    {
+      guint64 size, done;
+
+      if (parts[i].file == NULL)
+        {
+          XXH3_128bits_update (state, parts[i].data, parts[i].length);
+          continue;
+        }
+      size = sutra_payload_file_get_size (parts[i].file);
+      if (buffer == NULL && size > 0)
+        buffer = g_malloc (SUTRA_PAYLOAD_FILE_BLOCK);
+      for (done = 0; done < size;)
+        {
+          gsize block = (gsize) MIN (size - done, (guint64) SUTRA_PAYLOAD_FILE_BLOCK);
+
+          if (sutra_payload_file_read (parts[i].file, done, buffer, block, NULL) != (gssize) block)
+            {
+              XXH3_freeState (state);
+              errno = EIO;
+              return FALSE;
+            }
+          XXH3_128bits_update (state, buffer, block);
+          done += block;
+        }
+    }
+  XXH128_canonicalFromHash (&canonical, XXH3_128bits_digest (state));
+  XXH3_freeState (state);
+  memcpy (header + 48, canonical.digest, FRAME_CHECKSUM_SIZE);
+  return TRUE;
 }
 
 /* A frame header's magic and version, and the body's length it gives;
@@ -464,19 +562,20 @@ sutra_store_claim_writer (SutraStore *store, const char *name, guint *n_recovere
 static gboolean
 put_parts (SutraStore *store,
            const guint8 key[SUTRA_DIGEST_SIZE],
-           const struct iovec *parts,
+           const Part *parts,
            guint n_parts,
            SutraStoreLocation *location,
            GError **error)
 {
   guint8 header[FRAME_HEADER];
-  gsize length = 0;
+  guint64 length = 0;
   gboolean ok = TRUE;
 
   for (guint i = 0; i < n_parts; i++)
-    length += parts[i].iov_len;
+    length += parts[i].file != NULL ? sutra_payload_file_get_size (parts[i].file) : parts[i].length;
   /* The checksum is computed outside the lock: workers hash in parallel. */
-  make_header (header, key, parts, n_parts, length);
+  if (!make_header (header, key, parts, n_parts, length))
+    return io_error (error, "an item's payload file", "read");
 
   if (length >= SUTRA_STORE_LARGE_ENTRY)
     {
@@ -558,11 +657,9 @@ sutra_store_put (SutraStore *store,
                  SutraStoreLocation *location,
                  GError **error)
 {
-  struct iovec part;
-  gsize length;
+  Part part = { 0 };
 
-  part.iov_base = (void *) g_bytes_get_data (body, &length);
-  part.iov_len = length;
+  part.data = g_bytes_get_data (body, &part.length);
   return put_parts (store, key, &part, 1, location, error);
 }
 
@@ -573,21 +670,52 @@ sutra_store_put_pieces (SutraStore *store,
                         SutraStoreLocation *location,
                         GError **error)
 {
-  g_autofree struct iovec *parts = g_new0 (struct iovec, MAX (pieces->len, 1));
+  g_autofree Part *parts = g_new0 (Part, MAX (pieces->len, 1));
   guint n = 0;
 
   for (guint i = 0; i < pieces->len; i++)
     {
-      gsize size;
-      const void *data = g_bytes_get_data (pieces->pdata[i], &size);
+      const SutraStorePiece *piece = pieces->pdata[i];
 
-      if (size == 0)
-        continue;
-      parts[n].iov_base = (void *) data;
-      parts[n].iov_len = size;
-      n++;
+      if (piece->file != NULL)
+        {
+          if (sutra_payload_file_get_size (piece->file) > 0)
+            parts[n++].file = piece->file;
+          continue;
+        }
+      parts[n].data = g_bytes_get_data (piece->bytes, &parts[n].length);
+      if (parts[n].length > 0)
+        n++;
     }
   return put_parts (store, key, parts, n, location, error);
+}
+
+SutraStorePiece *
+sutra_store_piece_new_bytes (GBytes *bytes)
+{
+  SutraStorePiece *piece = g_new0 (SutraStorePiece, 1);
+
+  piece->bytes = bytes;
+  return piece;
+}
+
+SutraStorePiece *
+sutra_store_piece_new_file (SutraPayloadFile *file)
+{
+  SutraStorePiece *piece = g_new0 (SutraStorePiece, 1);
+
+  piece->file = file;
+  return piece;
+}
+
+void
+sutra_store_piece_free (SutraStorePiece *piece)
+{
+  if (piece == NULL)
+    return;
+  g_clear_pointer (&piece->bytes, g_bytes_unref);
+  g_clear_pointer (&piece->file, sutra_payload_file_unref);
+  g_free (piece);
 }
 
 static gboolean

@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "sutra-lineage.h"
+#include "sutra-payload-file.h"
 
 G_BEGIN_DECLS
 
@@ -65,9 +66,23 @@ gboolean sutra_store_put (SutraStore *store,
                           SutraStoreLocation *location,
                           GError **error);
 
-/* The same, with the body in @pieces (GBytes), written one after the
- * other: what sutra_record_encode_pieces() makes, so that a large payload
- * reaches the disk without a copy of the whole body. */
+/* One piece of an entry's body: @bytes, or a whole payload @file. */
+typedef struct
+{
+  GBytes *bytes;
+  SutraPayloadFile *file;
+} SutraStorePiece;
+
+/* Take @bytes or @file (transfer full). */
+SutraStorePiece *sutra_store_piece_new_bytes (GBytes *bytes);
+SutraStorePiece *sutra_store_piece_new_file (SutraPayloadFile *file);
+void sutra_store_piece_free (SutraStorePiece *piece);
+
+/* The same, with the body in @pieces (SutraStorePiece), written one after
+ * the other: what sutra_record_encode_pieces() makes, so that a large
+ * payload reaches the disk without a copy of the whole body, and a payload
+ * file without ever being in memory (it is hashed and copied a block at a
+ * time). */
 gboolean sutra_store_put_pieces (SutraStore *store,
                                  const guint8 key[SUTRA_DIGEST_SIZE],
                                  GPtrArray *pieces,

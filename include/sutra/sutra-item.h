@@ -273,6 +273,66 @@ SUTRA_API GBytes *sutra_item_get_payload (const SutraItem *item);
 SUTRA_API const guint8 *sutra_item_get_data (const SutraItem *item, gsize *size);
 
 /**
+ * sutra_item_take_payload_fd:
+ * @item: an item not yet pushed, which no one else holds
+ * @fd: (transfer full): a regular file open for reading, whose whole
+ *   content is the payload; the item closes it
+ * @error: where a failure is reported
+ *
+ * Makes @item's payload the content of a file, which stays on disk rather
+ * than in memory: the way to push a payload too large to hold (a chapter
+ * of encoded audio). Write the file in the stage's
+ * #SutraStageContext.work_dir, unlink it, and give its descriptor: it goes
+ * away with the last item that refers to it. The file must not change
+ * afterwards. The engine records it in the job's store a block at a time;
+ * a consumer reads it a block at a time with sutra_item_read_payload().
+ * sutra_item_get_payload() and sutra_item_get_data() still work, by reading
+ * the file whole into memory on the first call.
+ *
+ * Returns: %FALSE with @error set when @fd is not a regular file (it is
+ *   closed all the same). Since: ABI 2.3
+ */
+SUTRA_API gboolean sutra_item_take_payload_fd (SutraItem *item, int fd, GError **error);
+
+/**
+ * sutra_item_get_payload_size:
+ *
+ * The payload's size, without reading a payload that is in a file.
+ *
+ * Returns: the size in bytes. Since: ABI 2.3
+ */
+SUTRA_API guint64 sutra_item_get_payload_size (const SutraItem *item);
+
+/**
+ * sutra_item_payload_is_file:
+ *
+ * Returns: %TRUE when the payload is in a file (sutra_item_take_payload_fd()):
+ *   sutra_item_get_data() would read it whole into memory, where
+ *   sutra_item_read_payload() reads a block at a time. Since: ABI 2.3
+ */
+SUTRA_API gboolean sutra_item_payload_is_file (const SutraItem *item);
+
+/**
+ * sutra_item_read_payload:
+ * @offset: where to start, in bytes from the payload's start
+ * @buffer: (out caller-allocates) (array length=size): where the bytes go
+ * @size: the most bytes to read
+ * @error: where a failure is reported
+ *
+ * Copies part of the payload, wherever it is: the way to read a large
+ * payload a block at a time. Safe from several threads at once.
+ *
+ * Returns: the bytes copied, fewer than @size only at the payload's end
+ *   (0 at or past it), or -1 with @error set when the payload's file cannot
+ *   be read. Since: ABI 2.3
+ */
+SUTRA_API gssize sutra_item_read_payload (const SutraItem *item,
+                                          guint64 offset,
+                                          void *buffer,
+                                          gsize size,
+                                          GError **error);
+
+/**
  * sutra_item_get_meta:
  *
  * Returns: (transfer none) (nullable): the metadata, or %NULL when the item

@@ -28,7 +28,10 @@ G_BEGIN_DECLS
  *   struct_size, and the engine reads an appended field only from rows whose
  *   size covers it.
  */
-/* 2.2: SutraStageContext gained requests_per_second (the stage's rate
+/* 2.3: payloads in files (sutra_item_take_payload_fd,
+ * sutra_item_read_payload, sutra_item_get_payload_size,
+ * sutra_item_payload_is_file): new functions, no struct changed.
+ * 2.2: SutraStageContext gained requests_per_second (the stage's rate
  * limit, so that a plugin can pace a batch's requests).
  * 2.1: SutraStageInfo gained the content cache (cache_content,
  * cache_meta_keys, cache_salt); SutraStageContext gained max_in_flight.
@@ -37,7 +40,7 @@ G_BEGIN_DECLS
  * sync_commit) and streaming gathers (gather_begin, _add, _end, _abort).
  * 1.1 had appended input_media_types, output_media_types and meta_keys. */
 #define SUTRA_ABI_MAJOR 2
-#define SUTRA_ABI_MINOR 2
+#define SUTRA_ABI_MINOR 3
 
 /* Marks the one function a plugin exports (SUTRA_PLUGIN_DEFINE). */
 #if defined(_WIN32)

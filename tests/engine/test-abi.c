@@ -215,12 +215,12 @@ test_abi_layout_unpinned (void)
 static void
 test_abi_version (void)
 {
-  g_test_summary ("The ABI this engine speaks is 2.2 (2.1 appended SutraStageInfo's "
+  g_test_summary ("The ABI this engine speaks is 2.3 (2.1 appended SutraStageInfo's "
                   "content-cache fields and SutraStageContext.max_in_flight, 2.2 "
-                  "SutraStageContext.requests_per_second); a change here is a deliberate ABI "
-                  "bump that must also update this file");
+                  "SutraStageContext.requests_per_second, 2.3 payloads in files); a change here "
+                  "is a deliberate ABI bump that must also update this file");
   g_assert_cmpint (SUTRA_ABI_MAJOR, ==, 2);
-  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 2);
+  g_assert_cmpint (SUTRA_ABI_MINOR, ==, 3);
   g_assert_cmpstr (SUTRA_PLUGIN_ENTRY_POINT, ==, "sutra_plugin_get_info");
 }
 

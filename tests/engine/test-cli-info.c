@@ -217,7 +217,7 @@ test_cli_info_inspect_abi_1_1 (void)
   RUN (&result, dir, "inspect", "-P", module, "abi-1-1-map");
   g_assert_cmpint (result.status, !=, 0);
   sutra_assert_contains (result.err, "abi-1-1.so: built for sutra plugin ABI 1.1; this sutra");
-  sutra_assert_contains (result.err, "loads ABI 2.x up to 2.2: rebuild it against this sutra's "
+  sutra_assert_contains (result.err, "loads ABI 2.x up to 2.3: rebuild it against this sutra's "
                                      "headers");
   g_assert_null (strstr (result.out, "Stage abi-1-1-map"));
   result_clear (&result);

@@ -229,7 +229,7 @@ test_cli_version (void)
   g_test_summary ("sutra --version prints the release and the plugin ABI");
   RUN (&result, dir, "--version");
   g_assert_cmpint (result.status, ==, 0);
-  g_assert_cmpstr (result.out, ==, "sutra 0.1.0 (plugin ABI 2.2)\n");
+  g_assert_cmpstr (result.out, ==, "sutra 0.1.0 (plugin ABI 2.3)\n");
   result_clear (&result);
 }
 
@@ -1131,7 +1131,7 @@ test_cli_plugin_path (void)
   RUN (&result, dir, "inspect", "-P", broken, "identity");
   g_assert_cmpint (result.status, ==, 0);
   sutra_assert_contains (result.err, "warning");
-  sutra_assert_contains (result.err, "abi-major.so: built for sutra plugin ABI 3.2");
+  sutra_assert_contains (result.err, "abi-major.so: built for sutra plugin ABI 3.3");
   sutra_assert_contains (result.out, "sleep_us");
   result_clear (&result);
 }

@@ -3,7 +3,9 @@
 
 #include "sutra-item-private.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 test_item_root_id_and_path (void)
@@ -586,6 +588,97 @@ test_item_derived_shares_inline (void)
   sutra_item_unref (again);
 }
 
+/* An unlinked file holding @text, open for reading. */
+static int
+text_fd (const char *text)
+{
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("sutra-test-item-XXXXXX", &path, NULL);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_unlink (path);
+  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
+  return fd;
+}
+
+static void
+test_item_payload_file (void)
+{
+  SutraItem *item = sutra_item_new_root ("f", 0, "audio/x-test", NULL);
+  g_autoptr (GError) error = NULL;
+  char buffer[8];
+  gsize size;
+
+  g_test_summary ("A payload in a file has its size without being read, is read a block at a "
+                  "time from any offset (fewer bytes at its end, none past it), and is read "
+                  "whole on the first sutra_item_get_data()");
+  g_assert_true (sutra_item_take_payload_fd (item, text_fd ("0123456789abc"), &error));
+  g_assert_no_error (error);
+  g_assert_true (sutra_item_payload_is_file (item));
+  g_assert_cmpuint (sutra_item_get_payload_size (item), ==, 13);
+  g_assert_null (item->payload);
+  g_assert_cmpint (sutra_item_read_payload (item, 0, buffer, 8, &error), ==, 8);
+  g_assert_cmpmem (buffer, 8, "01234567", 8);
+  g_assert_cmpint (sutra_item_read_payload (item, 8, buffer, 8, &error), ==, 5);
+  g_assert_cmpmem (buffer, 5, "89abc", 5);
+  g_assert_cmpint (sutra_item_read_payload (item, 13, buffer, 8, &error), ==, 0);
+  g_assert_cmpint (sutra_item_read_payload (item, 99, buffer, 8, &error), ==, 0);
+  g_assert_no_error (error);
+  g_assert_null (item->payload);
+  g_assert_cmpmem (sutra_item_get_data (item, &size), size, "0123456789abc", 13);
+  g_assert_nonnull (item->payload);
+  g_assert_true (sutra_item_get_payload (item) == item->payload);
+  sutra_item_unref (item);
+}
+
+static void
+test_item_payload_file_shared (void)
+{
+  SutraItem *source = sutra_item_new_root ("s", 0, "audio/x-test", NULL);
+  SutraItem *derived;
+  char buffer[4];
+
+  g_test_summary ("An item derived from one whose payload is a file shares the file, unread, "
+                  "and keeps it open after the source is gone");
+  g_assert_true (sutra_item_take_payload_fd (source, text_fd ("abcd"), NULL));
+  derived = sutra_item_new_derived (source, NULL, NULL);
+  sutra_item_share_payload (derived, source);
+  g_assert_true (sutra_item_same_payload (derived, source));
+  g_assert_true (sutra_item_peek_payload_file (derived) == sutra_item_peek_payload_file (source));
+  sutra_item_unref (source);
+  g_assert_cmpint (sutra_item_read_payload (derived, 1, buffer, 4, NULL), ==, 3);
+  g_assert_cmpmem (buffer, 3, "bcd", 3);
+  sutra_item_unref (derived);
+}
+
+static void
+test_item_payload_file_refused (void)
+{
+  SutraItem *item = sutra_item_new_root ("p", 0, NULL, NULL);
+  g_autoptr (GError) error = NULL;
+  int fds[2];
+  char buffer[4];
+
+  g_test_summary ("A pipe cannot be a payload file (it cannot be read twice): refused with an "
+                  "error that says so, the descriptor closed, the item's payload unchanged; an "
+                  "in-memory payload reads the same way as a file");
+  g_assert_cmpint (pipe (fds), ==, 0);
+  g_assert_false (sutra_item_take_payload_fd (item, fds[0], &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+  g_assert_nonnull (strstr (error->message, "regular file"));
+  g_assert_cmpint (close (fds[0]), ==, -1); /* already closed */
+  close (fds[1]);
+  g_assert_false (sutra_item_payload_is_file (item));
+  sutra_item_unref (item);
+
+  item = sutra_item_new_root_from_data ("m", 0, NULL, "memory", 6);
+  g_assert_cmpint (sutra_item_read_payload (item, 2, buffer, 4, NULL), ==, 4);
+  g_assert_cmpmem (buffer, 4, "mory", 4);
+  g_assert_cmpint (sutra_item_read_payload (item, 6, buffer, 4, NULL), ==, 0);
+  g_assert_cmpuint (sutra_item_get_payload_size (item), ==, 6);
+  sutra_item_unref (item);
+}
+
 static void
 test_item_unref_held (void)
 {
@@ -638,6 +731,9 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/item/inline-payload-race", test_item_inline_payload_race);
   g_test_add_func ("/engine/item/derived-shares-inline", test_item_derived_shares_inline);
   g_test_add_func ("/engine/item/unref-held", test_item_unref_held);
+  g_test_add_func ("/engine/item/payload-file", test_item_payload_file);
+  g_test_add_func ("/engine/item/payload-file-shared", test_item_payload_file_shared);
+  g_test_add_func ("/engine/item/payload-file-refused", test_item_payload_file_refused);
   g_test_add_func ("/engine/item/group-end-marker", test_item_group_end_marker);
 
   return g_test_run ();

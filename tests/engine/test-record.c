@@ -2,8 +2,11 @@
 /* Tests of engine/sutra-record.c: record bodies, borrowed fields, damage. */
 
 #include "sutra-record.h"
+#include "sutra-store.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static SutraItem *
 text_item (const char *id, guint64 position, const char *text)
@@ -250,12 +253,33 @@ join_pieces (GPtrArray *pieces)
 
   for (guint i = 0; i < pieces->len; i++)
     {
+      const SutraStorePiece *piece = pieces->pdata[i];
+      g_autoptr (GBytes) bytes = piece->file != NULL ? sutra_payload_file_load (piece->file, NULL)
+                                                     : g_bytes_ref (piece->bytes);
       gsize size;
-      const guint8 *data = g_bytes_get_data (pieces->pdata[i], &size);
+      const guint8 *data = g_bytes_get_data (bytes, &size);
 
       g_byte_array_append (joined, data, (guint) size);
     }
   return g_byte_array_free_to_bytes (joined);
+}
+
+/* An unlinked file holding @size bytes of a pattern, open for reading. */
+static int
+payload_fd (gsize size, guint8 seed)
+{
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("sutra-test-payload-XXXXXX", &path, NULL);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_unlink (path);
+  for (gsize k = 0; k < size; k++)
+    {
+      guint8 b = (guint8) (k * 3 + seed);
+
+      g_assert_cmpint (write (fd, &b, 1), ==, 1);
+    }
+  return fd;
 }
 
 static void
@@ -272,8 +296,9 @@ test_record_pieces_share_large_payloads (void)
   guint shared = 0;
 
   g_test_summary ("A record in pieces is the contiguous record cut up: a payload of 64 KiB or "
-                  "more is a piece of its own that is the item's bytes, not a copy, and the "
-                  "joined pieces decode to the items");
+                  "more is a piece of its own that is the item's bytes, not a copy, a payload "
+                  "in a file (however small) is a piece that is the file, and the joined "
+                  "pieces decode to the items");
   g_ptr_array_add (inputs, text_item ("book", 0, "a book"));
   for (guint i = 0; i < 5; i++)
     {
@@ -291,19 +316,44 @@ test_record_pieces_share_large_payloads (void)
       json_object_set_int_member (sutra_item_ensure_meta (child), "n", i);
       g_ptr_array_add (items, child);
     }
-  g_ptr_array_add (items, sutra_item_new_group_end (inputs->pdata[0], 1, 5));
+  {
+    SutraItem *child = sutra_item_new_child (inputs->pdata[0], 5, "audio/x-test", NULL);
 
-  whole = sutra_record_encode (items, inputs);
+    g_assert_true (sutra_item_take_payload_fd (child, payload_fd (1000, 9), &error));
+    g_assert_no_error (error);
+    sutra_item_set_lineage (child, lineage);
+    g_ptr_array_add (items, child);
+  }
+  g_ptr_array_add (items, sutra_item_new_group_end (inputs->pdata[0], 1, 6));
+
   pieces = sutra_record_encode_pieces (items, inputs);
-  joined = join_pieces (pieces);
-  g_assert_true (g_bytes_equal (whole, joined));
   for (guint p = 0; p < pieces->len; p++)
-    for (guint i = 0; i < items->len; i++)
+    {
+      const SutraStorePiece *piece = pieces->pdata[p];
+
+      if (piece->file != NULL)
+        {
+          g_assert_true (piece->file == sutra_item_peek_payload_file (items->pdata[5]));
+          shared++;
+        }
+    }
+  /* The file is the piece, unread: the item's payload is still not in memory. */
+  g_assert_cmpuint (shared, ==, 1);
+  g_assert_true (sutra_item_payload_is_file (items->pdata[5]));
+  joined = join_pieces (pieces);
+  /* The contiguous encoding reads the file: the same bytes. */
+  whole = sutra_record_encode (items, inputs);
+  g_assert_true (g_bytes_equal (whole, joined));
+  shared = 0;
+  for (guint p = 0; p < pieces->len; p++)
+    for (guint i = 0; i < 5; i++)
       {
+        const SutraStorePiece *piece = pieces->pdata[p];
         gsize size;
         const guint8 *data = sutra_item_get_data (items->pdata[i], &size);
 
-        if (size > 0 && g_bytes_get_data (pieces->pdata[p], NULL) == (gconstpointer) data)
+        if (size > 0 && piece->bytes != NULL &&
+            g_bytes_get_data (piece->bytes, NULL) == (gconstpointer) data)
           shared++;
       }
   /* Items 0 and 4 are 64 KiB or more. */

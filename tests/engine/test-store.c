@@ -65,21 +65,22 @@ test_store_pieces (void)
   SutraStoreLocation locations[3];
   SutraStore *store;
 
-  g_test_summary ("An entry put in pieces is got back as the pieces joined, in a pack and as a "
-                  "large entry of its own, after the store is closed and opened again; no "
-                  "pieces is an empty body");
+  g_test_summary ("An entry put in pieces, some of them payload files, is got back as the "
+                  "pieces joined, in a pack and as a large entry of its own, after the store "
+                  "is closed and opened again; no pieces is an empty body");
   store = sutra_store_open (dir, &error);
   g_assert_no_error (error);
   for (guint round = 0; round < 2; round++)
     for (guint large = 0; large < 3; large++)
       {
         g_autoptr (GPtrArray) pieces =
-          g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+          g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_store_piece_free);
         g_autoptr (GByteArray) joined = g_byte_array_new ();
         g_autoptr (GBytes) expected = NULL;
         g_autoptr (GBytes) back = NULL;
         guint8 key[SUTRA_DIGEST_SIZE];
-        gsize sizes[] = { 17, 0, large == 1 ? SUTRA_STORE_LARGE_ENTRY : 100000, 5 };
+        /* Pieces 2 and 4 are files (2 is what makes an entry large). */
+        gsize sizes[] = { 17, 0, large == 1 ? SUTRA_STORE_LARGE_ENTRY : 100000, 5, 0, 3 };
 
         key_of ((guint8) (40 + large), key);
         for (guint p = 0; large < 2 && p < G_N_ELEMENTS (sizes); p++)
@@ -89,7 +90,21 @@ test_store_pieces (void)
             for (gsize k = 0; k < sizes[p]; k++)
               data[k] = (guint8) (k * 13 + p);
             g_byte_array_append (joined, data, (guint) sizes[p]);
-            g_ptr_array_add (pieces, g_bytes_new_take (data, sizes[p]));
+            if (p == 2 || p == 4)
+              {
+                g_autofree char *path = NULL;
+                int fd = g_file_open_tmp ("sutra-test-piece-XXXXXX", &path, NULL);
+
+                g_assert_cmpint (fd, >=, 0);
+                g_unlink (path);
+                g_assert_cmpint (write (fd, data, sizes[p]), ==, (gssize) sizes[p]);
+                g_free (data);
+                g_ptr_array_add (pieces,
+                                 sutra_store_piece_new_file (sutra_payload_file_new (fd, NULL)));
+              }
+            else
+              g_ptr_array_add (pieces,
+                               sutra_store_piece_new_bytes (g_bytes_new_take (data, sizes[p])));
           }
         expected = g_byte_array_free_to_bytes (g_steal_pointer (&joined));
         if (round == 0)

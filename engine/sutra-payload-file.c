@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SutraPayloadFile: a payload that lives in a file, not in memory. */
+
+#include "sutra-payload-file.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* An item's size is a gsize: a file's must fit. */
+G_STATIC_ASSERT (sizeof (gsize) >= sizeof (guint64));
+
+struct _SutraPayloadFile
+{
+  gint ref_count;
+  int fd;
+  guint64 size;
+};
+
+static gboolean
+file_error (GError **error, int saved, const char *operation)
+{
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+               "cannot %s an item's payload file: %s", operation, g_strerror (saved));
+  return FALSE;
+}
+
+SutraPayloadFile *
+sutra_payload_file_new (int fd, GError **error)
+{
+  SutraPayloadFile *file;
+  struct stat st;
+
+  if (fstat (fd, &st) != 0)
+    {
+      file_error (error, errno, "inspect");
+      close (fd);
+      return NULL;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "an item's payload file must be a regular file (a pipe or a socket cannot be "
+                   "read twice)");
+      close (fd);
+      return NULL;
+    }
+  file = g_new (SutraPayloadFile, 1);
+  file->ref_count = 1;
+  file->fd = fd;
+  file->size = (guint64) st.st_size;
+  return file;
+}
+
+SutraPayloadFile *
+sutra_payload_file_ref (SutraPayloadFile *file)
+{
+  g_atomic_int_inc (&file->ref_count);
+  return file;
+}
+
+void
+sutra_payload_file_unref (SutraPayloadFile *file)
+{
+  if (file == NULL || !g_atomic_int_dec_and_test (&file->ref_count))
+    return;
+  close (file->fd);
+  g_free (file);
+}
+
+guint64
+sutra_payload_file_get_size (const SutraPayloadFile *file)
+{
+  return file->size;
+}
+
+int
+sutra_payload_file_get_fd (const SutraPayloadFile *file)
+{
+  return file->fd;
+}
+
+gssize
+sutra_payload_file_read (const SutraPayloadFile *file,
+                         guint64 offset,
+                         void *buffer,
+                         gsize size,
+                         GError **error)
+{
+  guint8 *p = buffer;
+  gsize done = 0;
+
+  if (offset >= file->size)
+    return 0;
+  size = (gsize) MIN ((guint64) size, file->size - offset);
+  /* pread, not read: readers on several threads share the descriptor. */
+  while (done < size)
+    {
+      ssize_t n = pread (file->fd, p + done, size - done, (off_t) (offset + done));
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          file_error (error, errno, "read");
+          return -1;
+        }
+      if (n == 0)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO,
+                       "an item's payload file is shorter than it was (%" G_GUINT64_FORMAT
+                       " bytes, now ends at %" G_GUINT64_FORMAT "): something truncated it",
+                       file->size, offset + done);
+          return -1;
+        }
+      done += (gsize) n;
+    }
+  return (gssize) done;
+}
+
+GBytes *
+sutra_payload_file_load (const SutraPayloadFile *file, GError **error)
+{
+  g_autofree guint8 *data = NULL;
+
+  data = g_malloc (MAX (file->size, 1));
+  if (sutra_payload_file_read (file, 0, data, (gsize) file->size, error) < 0)
+    return NULL;
+  return g_bytes_new_take (g_steal_pointer (&data), (gsize) file->size);
+}
