@@ -320,10 +320,9 @@ spool_packet (AcBookGroup *self, const AcPacket *packet, gint64 chapter_first_pt
 static gboolean
 add_packets (AcBookGroup *self, SutraItem *member, GError **error)
 {
-  GBytes *payload = sutra_item_get_payload (member);
+  g_auto (AcPacketReader) reader = { 0 };
   g_auto (AcStreamInfo) info = { 0 };
   AcPacket packet;
-  gsize offset;
   gint64 first_pts = 0, total = 0;
   gboolean first = TRUE;
   g_autoptr (GError) local = NULL;
@@ -338,7 +337,8 @@ add_packets (AcBookGroup *self, SutraItem *member, GError **error)
                    sutra_item_get_media_type (member));
       return FALSE;
     }
-  if (!ac_packets_read_header (payload, &info, &offset, error))
+  /* A block at a time: a chapter of hours is hundreds of MB, in a file. */
+  if (!ac_packet_reader_open (&reader, member, AC_PACKET_READER_BLOCK, &info, error))
     return FALSE;
   if (self->n_members == 1)
     {
@@ -364,7 +364,7 @@ add_packets (AcBookGroup *self, SutraItem *member, GError **error)
                    self->info.channels);
       return FALSE;
     }
-  while (ac_packets_next (payload, &offset, &packet, &local))
+  while (ac_packet_reader_next (&reader, &packet, &local))
     {
       if (first)
         {

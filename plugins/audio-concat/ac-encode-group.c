@@ -14,7 +14,9 @@
 
 #include "ac.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Frames read back at once: the resampler's slice, so it is handed the
  * PCM in the slices it would cut from the whole member. */
@@ -36,7 +38,8 @@ struct _AcEncodeGroup
   AcConcat *concat;
   AcSegmentedEncoder *encoder;
   AcLoudness *loudness;
-  GByteArray *body; /* packet records, or s16le PCM */
+  FILE *body;         /* the header and packet records, or s16le PCM */
+  GByteArray *record; /* one packet's record, or a block of PCM */
   int sample_rate;
   int channels;
   gint64 encoded_frames;
@@ -56,8 +59,9 @@ ac_encode_free (AcEncodeGroup *self)
   ac_concat_free (self->concat);
   ac_segmented_encoder_free (self->encoder);
   ac_loudness_free (self->loudness);
-  if (self->body != NULL)
-    g_byte_array_unref (self->body);
+  g_clear_pointer (&self->body, fclose);
+  if (self->record != NULL)
+    g_byte_array_unref (self->record);
   g_free (self);
 }
 
@@ -73,8 +77,10 @@ on_packet (gpointer user_data, const AVPacket *packet, GError **error)
       self->has_first_pts = TRUE;
     }
   self->encoded_frames += duration;
-  ac_packets_append_packet (self->body, packet->data, (gsize) packet->size, packet->pts, duration);
-  return TRUE;
+  g_byte_array_set_size (self->record, 0);
+  ac_packets_append_packet (self->record, packet->data, (gsize) packet->size, packet->pts,
+                            duration);
+  return ac_spool_write (self->body, self->record->data, self->record->len, error);
 }
 
 static gboolean
@@ -87,13 +93,14 @@ on_pcm (gpointer user_data, const float *frames, gsize n_frames, GError **error)
     return FALSE;
   if (self->encoder != NULL)
     return ac_segmented_encoder_write (self->encoder, frames, n_frames, error);
+  g_byte_array_set_size (self->record, (guint) (n * 2));
   for (gsize i = 0; i < n; i++)
     {
       gint16 s = GINT16_TO_LE ((gint16) lrintf (CLAMP (frames[i], -1.0f, 1.0f) * 32767.0f));
 
-      g_byte_array_append (self->body, (const guint8 *) &s, 2);
+      memcpy (self->record->data + 2 * i, &s, 2);
     }
-  return TRUE;
+  return ac_spool_write (self->body, self->record->data, self->record->len, error);
 }
 
 /* The chapter's format: auto follows the loudness the book will get. A
@@ -161,7 +168,13 @@ ac_encode_begin (const AcEncodeSettings *settings,
     ac_format_pick_rate (self->format,
                          settings->sample_rate > 0 ? (int) settings->sample_rate : in.sample_rate);
   self->channels = settings->channels > 0 ? (int) settings->channels : in.channels;
-  self->body = g_byte_array_new ();
+  /* The chapter goes to a file, which becomes its item's payload: hours
+   * of audio are hundreds of MB, and the engine stores a payload file a
+   * block at a time. */
+  self->body = ac_spool_open (work_dir, error);
+  if (self->body == NULL)
+    return NULL;
+  self->record = g_byte_array_new ();
   /* Nothing reads a chapter's loudness but its metadata (audio-concat
    * measures the book itself for a preset): 4 % of an audiobook's CPU,
    * spent only when asked for. */
@@ -182,9 +195,19 @@ ac_encode_begin (const AcEncodeSettings *settings,
         .aac_coder = settings->aac_coder,
       };
 
+      AcStreamInfo info = { 0 };
+
       self->encoder = ac_segmented_encoder_new (&ec, (double) settings->segment_s,
                                                 (guint) settings->threads, on_packet, self, error);
       if (self->encoder == NULL)
+        return NULL;
+      /* The stream's parameters are set when the encoder opens; the
+       * chapter's length goes into the header at the end. */
+      ac_stream_info_from_context (&info, ac_segmented_encoder_get_context (self->encoder));
+      g_byte_array_set_size (self->record, 0);
+      ac_packets_append_header (self->record, &info);
+      ac_stream_info_clear (&info);
+      if (!ac_spool_write (self->body, self->record->data, self->record->len, error))
         return NULL;
     }
   config.sample_rate = self->sample_rate;
@@ -276,35 +299,46 @@ static const char *const chapter_keys[] = {
 SutraItem *
 ac_encode_end (AcEncodeGroup *self, GError **error)
 {
-  g_autoptr (GByteArray) header = g_byte_array_new ();
+  g_autoptr (SutraItem) chapter = NULL;
   JsonObject *first_meta = sutra_item_get_meta (self->first);
   AcLoudnessResult loudness;
-  SutraItem *chapter;
   JsonObject *meta;
   guint64 content_frames;
+  int fd;
 
   if (!join_spooled (self, error))
     return NULL;
   if (!ac_concat_end (self->concat, AC_END_CHAPTER, error))
     return NULL;
   content_frames = ac_concat_get_frames (self->concat);
-  if (self->encoder != NULL)
+  if (self->encoder != NULL && !ac_segmented_encoder_finish (self->encoder, error))
+    return NULL;
+  if (fflush (self->body) != 0)
     {
-      AcStreamInfo info = { 0 };
+      int saved = errno;
 
-      if (!ac_segmented_encoder_finish (self->encoder, error))
-        return NULL;
-      ac_stream_info_from_context (&info, ac_segmented_encoder_get_context (self->encoder));
-      info.content_frames = content_frames;
-      ac_packets_append_header (header, &info);
-      ac_stream_info_clear (&info);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot write the encoded chapter's file: %s", g_strerror (saved));
+      return NULL;
     }
-  /* The header goes in front of the packets where they lie, rather than
-   * both into a new array: one copy of the chapter's packets, not two. */
-  g_byte_array_prepend (self->body, header->data, header->len);
-  chapter =
-    sutra_item_new_parent (self->first, self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW,
-                           g_byte_array_free_to_bytes (g_steal_pointer (&self->body)));
+  if (self->encoder != NULL &&
+      !ac_packets_set_content_frames (fileno (self->body), content_frames, error))
+    return NULL;
+  chapter = sutra_item_new_parent (self->first,
+                                   self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW, NULL);
+  /* The item takes a descriptor of its own; the spool's goes with it. */
+  fd = dup (fileno (self->body));
+  g_clear_pointer (&self->body, fclose);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot keep the encoded chapter's file: %s", g_strerror (saved));
+      return NULL;
+    }
+  if (!sutra_item_take_payload_fd (chapter, fd, error))
+    return NULL;
   meta = sutra_item_ensure_meta (chapter);
   for (guint i = 0; chapter_keys[i] != NULL; i++)
     {
@@ -330,5 +364,5 @@ ac_encode_end (AcEncodeGroup *self, GError **error)
       ac_loudness_result (self->loudness, &loudness);
       ac_loudness_to_meta (&loudness, "loudness_", meta);
     }
-  return chapter;
+  return g_steal_pointer (&chapter);
 }

@@ -7,7 +7,9 @@
 
 #include "ac.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAGIC "SACPKT01"
 
@@ -76,16 +78,6 @@ ac_packets_append_packet (GByteArray *out,
   g_byte_array_append (out, data, (guint) size);
 }
 
-static gboolean
-get (const guint8 *base, gsize size, gsize *offset, gsize n, const guint8 **p)
-{
-  if (size - *offset < n)
-    return FALSE;
-  *p = base + *offset;
-  *offset += n;
-  return TRUE;
-}
-
 static guint32
 le32 (const guint8 *p)
 {
@@ -105,25 +97,99 @@ le64 (const guint8 *p)
 }
 
 static gboolean
-damaged (GError **error, gsize offset, const char *what)
+damaged (GError **error, guint64 offset, const char *what)
 {
   g_set_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT,
-               "the encoded chapter is damaged at byte %" G_GSIZE_FORMAT " (%s): encode it "
+               "the encoded chapter is damaged at byte %" G_GUINT64_FORMAT " (%s): encode it "
                "again with audio-encode",
                offset, what);
   return FALSE;
 }
 
 gboolean
-ac_packets_read_header (GBytes *bytes, AcStreamInfo *info, gsize *offset, GError **error)
+ac_packets_set_content_frames (int fd, guint64 content_frames, GError **error)
 {
-  gsize size;
-  const guint8 *base = g_bytes_get_data (bytes, &size);
+  guint64 le = GUINT64_TO_LE (content_frames);
+
+  if (pwrite (fd, &le, sizeof le, AC_PACKETS_CONTENT_FRAMES_AT) != (ssize_t) sizeof le)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot write the encoded chapter's length: %s", g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Where the reader is in the payload: the first byte not yet consumed. */
+static guint64
+reader_position (const AcPacketReader *reader)
+{
+  return reader->read - (reader->window->len - reader->start);
+}
+
+/* Makes the window hold at least @n unconsumed bytes, reading a block (or
+ * @n, if more) from the payload when it does not. Returns 1 when it does,
+ * 0 when the payload ends first, -1 with @error set when it cannot be
+ * read. */
+static int
+reader_fill (AcPacketReader *reader, gsize n, GError **error)
+{
+  gsize have = reader->window->len - reader->start;
+  gsize want;
+  gssize got;
+
+  if (have >= n)
+    return 1;
+  /* Keep what is left, at the front. */
+  if (reader->start > 0)
+    {
+      memmove (reader->window->data, reader->window->data + reader->start, have);
+      g_byte_array_set_size (reader->window, (guint) have);
+      reader->start = 0;
+    }
+  want = MAX (n - have, reader->block);
+  g_byte_array_set_size (reader->window, (guint) (have + want));
+  got =
+    sutra_item_read_payload (reader->item, reader->read, reader->window->data + have, want, error);
+  g_byte_array_set_size (reader->window, (guint) (have + MAX (got, 0)));
+  if (got < 0)
+    return -1;
+  reader->read += (guint64) got;
+  return reader->window->len >= n ? 1 : 0;
+}
+
+static const guint8 *
+reader_take (AcPacketReader *reader, gsize n)
+{
+  const guint8 *p = reader->window->data + reader->start;
+
+  reader->start += n;
+  return p;
+}
+
+gboolean
+ac_packet_reader_open (AcPacketReader *reader,
+                       SutraItem *item,
+                       gsize block,
+                       AcStreamInfo *info,
+                       GError **error)
+{
+  const gsize fixed = 8 + 5 * 4 + 2 * 8 + 4;
   const guint8 *p;
   guint32 extra_size;
+  int filled;
 
-  *offset = 0;
-  if (!get (base, size, offset, 8 + 5 * 4 + 2 * 8 + 4, &p) || memcmp (p, MAGIC, 8) != 0)
+  reader->item = item;
+  reader->block = MAX (block, 1);
+  reader->read = 0;
+  reader->start = 0;
+  reader->window = g_byte_array_new ();
+  if ((filled = reader_fill (reader, fixed, error)) <= 0)
+    return filled < 0 ? FALSE : damaged (error, 0, "no " MAGIC " header");
+  p = reader_take (reader, fixed);
+  if (memcmp (p, MAGIC, 8) != 0)
     return damaged (error, 0, "no " MAGIC " header");
   info->codec = (enum AVCodecID) le32 (p + 8);
   info->sample_rate = (int) le32 (p + 12);
@@ -131,38 +197,48 @@ ac_packets_read_header (GBytes *bytes, AcStreamInfo *info, gsize *offset, GError
   info->frame_size = (int) le32 (p + 20);
   info->initial_padding = (int) le32 (p + 24);
   info->bit_rate = (gint64) le64 (p + 28);
-  info->content_frames = le64 (p + 36);
+  info->content_frames = le64 (p + AC_PACKETS_CONTENT_FRAMES_AT);
   extra_size = le32 (p + 44);
   if (info->sample_rate <= 0 || info->channels <= 0)
     return damaged (error, 12, "no sample rate or channels");
-  if (!get (base, size, offset, extra_size, &p))
-    return damaged (error, *offset, "short extradata");
+  if ((filled = reader_fill (reader, extra_size, error)) <= 0)
+    return filled < 0 ? FALSE : damaged (error, reader_position (reader), "short extradata");
+  p = reader_take (reader, extra_size);
   g_clear_pointer (&info->extradata, g_bytes_unref);
   if (extra_size > 0)
-    info->extradata = g_bytes_new_from_bytes (bytes, (gsize) (p - base), extra_size);
+    info->extradata = g_bytes_new (p, extra_size);
   return TRUE;
 }
 
 gboolean
-ac_packets_next (GBytes *bytes, gsize *offset, AcPacket *packet, GError **error)
+ac_packet_reader_next (AcPacketReader *reader, AcPacket *packet, GError **error)
 {
-  gsize size;
-  const guint8 *base = g_bytes_get_data (bytes, &size);
+  guint64 at = reader_position (reader);
   const guint8 *p;
-  gsize at = *offset;
   guint32 n;
+  int filled;
 
-  if (*offset == size)
-    return FALSE;
-  if (!get (base, size, offset, 20, &p))
-    return damaged (error, at, "short packet header");
+  if ((filled = reader_fill (reader, 20, error)) <= 0)
+    {
+      if (filled < 0 || reader->window->len == reader->start)
+        return FALSE; /* unreadable, or the end between packets */
+      return damaged (error, at, "short packet header");
+    }
+  p = reader_take (reader, 20);
   n = le32 (p);
   packet->pts = (gint64) le64 (p + 4);
   packet->duration = (gint64) le64 (p + 12);
-  if (!get (base, size, offset, n, &packet->data))
-    return damaged (error, at, "short packet");
+  if ((filled = reader_fill (reader, n, error)) <= 0)
+    return filled < 0 ? FALSE : damaged (error, at, "short packet");
+  packet->data = reader_take (reader, n);
   packet->size = n;
   return TRUE;
+}
+
+void
+ac_packet_reader_clear (AcPacketReader *reader)
+{
+  g_clear_pointer (&reader->window, g_byte_array_unref);
 }
 
 gboolean

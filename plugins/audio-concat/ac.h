@@ -289,9 +289,6 @@ void ac_packets_append_packet (GByteArray *out,
                                gsize size,
                                gint64 pts,
                                gint64 duration);
-/* Reads the header of @data; then ac_packets_next gives the packets one by
- * one (pointing into @data). */
-gboolean ac_packets_read_header (GBytes *data, AcStreamInfo *info, gsize *offset, GError **error);
 typedef struct
 {
   const guint8 *data;
@@ -299,11 +296,36 @@ typedef struct
   gint64 pts;
   gint64 duration;
 } AcPacket;
-/* Returns FALSE at the end (error unset) or on damage (error set). */
-gboolean ac_packets_next (GBytes *data, gsize *offset, AcPacket *packet, GError **error);
-/* The same, from a spool file (the payload is read into @buffer). */
+/* Where the header's content_frames lies: audio-encode writes the header
+ * before the chapter's packets, and the chapter's length once it is known. */
+#define AC_PACKETS_CONTENT_FRAMES_AT 36
+gboolean ac_packets_set_content_frames (int fd, guint64 content_frames, GError **error);
+/* Reads an encoded chapter, an item's payload in memory or in a file, a
+ * block at a time: the chapter is never whole in memory. */
+#define AC_PACKET_READER_BLOCK (1u << 20)
+typedef struct
+{
+  SutraItem *item;
+  gsize block;
+  guint64 read;       /* bytes of the payload read into the window */
+  GByteArray *window; /* what was read and not yet consumed, from start */
+  gsize start;
+} AcPacketReader;
+/* Reads the header into @info. */
+gboolean ac_packet_reader_open (AcPacketReader *reader,
+                                SutraItem *item,
+                                gsize block,
+                                AcStreamInfo *info,
+                                GError **error);
+/* The next packet, pointing into the reader until the next call. Returns
+ * FALSE at the end (error unset) or on damage (error set). */
+gboolean ac_packet_reader_next (AcPacketReader *reader, AcPacket *packet, GError **error);
+void ac_packet_reader_clear (AcPacketReader *reader);
+/* A packet of a spool file (the payload is read into @buffer); FALSE at
+ * the end (error unset) or on damage (error set). */
 gboolean ac_packets_read_packet (FILE *file, GByteArray *buffer, AcPacket *packet, GError **error);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AcStreamInfo, ac_stream_info_clear)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (AcPacketReader, ac_packet_reader_clear)
 
 /* ac-mux.c: packets into a container with tags, chapters and a cover */
 

@@ -5,6 +5,8 @@
 
 #include "ac-test.h"
 
+#include <unistd.h>
+
 static gboolean
 keep (gpointer user_data, const AVPacket *packet, GError **error)
 {
@@ -51,6 +53,28 @@ encode (enum AVCodecID codec, int rate, gsize frames, AcStreamInfo *info)
   return g_byte_array_free_to_bytes (g_steal_pointer (&all));
 }
 
+/* An item holding @bytes: in memory, or in an unlinked file. */
+static SutraItem *
+packets_item (GBytes *bytes, gboolean in_file)
+{
+  SutraItem *item =
+    sutra_item_new_root ("c", 0, AC_MEDIA_PACKETS, in_file ? NULL : g_bytes_ref (bytes));
+
+  if (in_file)
+    {
+      g_autofree char *path = NULL;
+      int fd = g_file_open_tmp ("sutra-test-packets-XXXXXX", &path, NULL);
+      gsize size;
+      const void *data = g_bytes_get_data (bytes, &size);
+
+      g_assert_cmpint (fd, >=, 0);
+      g_unlink (path);
+      g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
+      g_assert_true (sutra_item_take_payload_fd (item, fd, NULL));
+    }
+  return item;
+}
+
 static void
 test_codecs (void)
 {
@@ -73,13 +97,14 @@ test_codecs (void)
       g_auto (AcStreamInfo) info2 = { 0 };
       g_autoptr (GBytes) b = encode (cases[i].codec, cases[i].rate, 30000, &info2);
       g_autoptr (GError) error = NULL;
-      gsize offset;
+      g_autoptr (SutraItem) item = packets_item (a, i % 2 == 1);
+      g_auto (AcPacketReader) reader = { 0 };
       AcPacket packet;
       gint64 first = G_MININT64, total = 0, next = 0;
 
       /* Deterministic. */
       g_assert_true (g_bytes_equal (a, b));
-      g_assert_true (ac_packets_read_header (a, &back, &offset, &error));
+      g_assert_true (ac_packet_reader_open (&reader, item, AC_PACKET_READER_BLOCK, &back, &error));
       g_assert_cmpint (back.codec, ==, cases[i].codec);
       g_assert_cmpint (back.sample_rate, ==, cases[i].rate);
       g_assert_cmpint (back.channels, ==, 1);
@@ -87,7 +112,7 @@ test_codecs (void)
       g_assert_cmpint (back.initial_padding, ==, info.initial_padding);
       if (cases[i].priming > 0)
         g_assert_cmpint (back.initial_padding, ==, cases[i].priming);
-      while (ac_packets_next (a, &offset, &packet, &error))
+      while (ac_packet_reader_next (&reader, &packet, &error))
         {
           if (first == G_MININT64)
             {
@@ -105,6 +130,49 @@ test_codecs (void)
     }
 }
 
+/* Every packet of @item, read in blocks of @block bytes, as records. */
+static GBytes *
+read_all_packets (SutraItem *item, gsize block)
+{
+  g_auto (AcPacketReader) reader = { 0 };
+  g_auto (AcStreamInfo) info = { 0 };
+  g_autoptr (GByteArray) out = g_byte_array_new ();
+  g_autoptr (GError) error = NULL;
+  AcPacket packet;
+
+  g_assert_true (ac_packet_reader_open (&reader, item, block, &info, &error));
+  ac_packets_append_header (out, &info);
+  while (ac_packet_reader_next (&reader, &packet, &error))
+    ac_packets_append_packet (out, packet.data, packet.size, packet.pts, packet.duration);
+  g_assert_no_error (error);
+  /* The window holds a block or a packet, not the chapter. */
+  g_assert_cmpuint (reader.window->len, <=, MAX (block, 20 + 4096) * 2);
+  return g_byte_array_free_to_bytes (g_steal_pointer (&out));
+}
+
+static void
+test_reader_blocks (void)
+{
+  g_auto (AcStreamInfo) info = { 0 };
+  g_autoptr (GBytes) whole = encode (AV_CODEC_ID_AAC, 22050, 200000, &info);
+
+  g_test_summary ("An encoded chapter reads back the same, packet for packet, whatever the "
+                  "block it is read by (one byte, odd sizes, a packet's header, the default) "
+                  "and wherever it lies (memory, a file)");
+  for (guint in_file = 0; in_file < 2; in_file++)
+    {
+      static const gsize blocks[] = { 1, 7, 20, 333, 4096, AC_PACKET_READER_BLOCK };
+      g_autoptr (SutraItem) item = packets_item (whole, in_file);
+
+      for (guint b = 0; b < G_N_ELEMENTS (blocks); b++)
+        {
+          g_autoptr (GBytes) back = read_all_packets (item, blocks[b]);
+
+          g_assert_true (g_bytes_equal (back, whole));
+        }
+    }
+}
+
 static void
 test_damaged (void)
 {
@@ -114,15 +182,18 @@ test_damaged (void)
   g_autoptr (GBytes) junk = g_bytes_new_static ("not packets at all, sorry", 25);
   g_auto (AcStreamInfo) back = { 0 };
   g_autoptr (GError) error = NULL;
-  gsize offset;
+  g_autoptr (SutraItem) junk_item = packets_item (junk, FALSE);
+  g_autoptr (SutraItem) cut_item = packets_item (cut, TRUE);
+  g_auto (AcPacketReader) junk_reader = { 0 };
+  g_auto (AcPacketReader) cut_reader = { 0 };
   AcPacket packet;
 
-  g_assert_false (ac_packets_read_header (junk, &back, &offset, &error));
+  g_assert_false (ac_packet_reader_open (&junk_reader, junk_item, 64, &back, &error));
   g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
   g_assert_nonnull (strstr (error->message, "encode it again"));
   g_clear_error (&error);
-  g_assert_true (ac_packets_read_header (cut, &back, &offset, &error));
-  while (ac_packets_next (cut, &offset, &packet, &error))
+  g_assert_true (ac_packet_reader_open (&cut_reader, cut_item, 64, &back, &error));
+  while (ac_packet_reader_next (&cut_reader, &packet, &error))
     ;
   g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
   g_assert_nonnull (strstr (error->message, "short packet"));
@@ -151,6 +222,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   av_log_set_level (AV_LOG_ERROR);
   g_test_add_func ("/audio-concat/encoder/codecs", test_codecs);
+  g_test_add_func ("/audio-concat/encoder/reader-blocks", test_reader_blocks);
   g_test_add_func ("/audio-concat/encoder/damaged", test_damaged);
   g_test_add_func ("/audio-concat/encoder/bad-coder", test_bad_coder);
   return g_test_run ();
