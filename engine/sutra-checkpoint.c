@@ -580,6 +580,8 @@ sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
   SutraStoreLocation location;
   GPtrArray *items;
   gboolean from_cache = FALSE;
+  guint64 body_offset;
+  int body_fd;
 
   if (known != NULL && !(known->n_failed > 0 && sutra_job_retries_stage (job, stage->spec->name)))
     location = known->location;
@@ -592,8 +594,13 @@ sutra_checkpoint_load_batch (SutraCheckpointStage *stage,
       return NULL;
     }
 
-  body = sutra_store_get (job->store, key, &location, &error);
-  items = body != NULL ? sutra_record_decode (body, data, &error) : NULL;
+  /* A large entry stays in its file: its large payloads (a chapter's
+   * audio) become payload files, not memory. */
+  body = sutra_store_get_body (job->store, key, &location, &body_fd, &body_offset, &error);
+  items =
+    body != NULL ? sutra_record_decode_in_file (body, data, body_fd, body_offset, &error) : NULL;
+  if (body_fd >= 0)
+    close (body_fd);
   if (items == NULL)
     {
       JsonObject *event = stage_event (stage, "store-entry-rejected");

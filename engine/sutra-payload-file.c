@@ -15,6 +15,7 @@ struct _SutraPayloadFile
 {
   gint ref_count;
   int fd;
+  guint64 offset; /* where the payload starts in the file */
   guint64 size;
 };
 
@@ -28,6 +29,12 @@ file_error (GError **error, int saved, const char *operation)
 
 SutraPayloadFile *
 sutra_payload_file_new (int fd, GError **error)
+{
+  return sutra_payload_file_new_range (fd, 0, G_MAXUINT64, error);
+}
+
+SutraPayloadFile *
+sutra_payload_file_new_range (int fd, guint64 offset, guint64 size, GError **error)
 {
   SutraPayloadFile *file;
   struct stat st;
@@ -46,10 +53,22 @@ sutra_payload_file_new (int fd, GError **error)
       close (fd);
       return NULL;
     }
+  if (size == G_MAXUINT64)
+    size = (guint64) st.st_size - MIN (offset, (guint64) st.st_size);
+  if (offset > (guint64) st.st_size || size > (guint64) st.st_size - offset)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "an item's payload (%" G_GUINT64_FORMAT " bytes at %" G_GUINT64_FORMAT
+                   ") lies past its file's end (%" G_GUINT64_FORMAT " bytes)",
+                   size, offset, (guint64) st.st_size);
+      close (fd);
+      return NULL;
+    }
   file = g_new (SutraPayloadFile, 1);
   file->ref_count = 1;
   file->fd = fd;
-  file->size = (guint64) st.st_size;
+  file->offset = offset;
+  file->size = size;
   return file;
 }
 
@@ -81,6 +100,12 @@ sutra_payload_file_get_fd (const SutraPayloadFile *file)
   return file->fd;
 }
 
+guint64
+sutra_payload_file_get_offset (const SutraPayloadFile *file)
+{
+  return file->offset;
+}
+
 gssize
 sutra_payload_file_read (const SutraPayloadFile *file,
                          guint64 offset,
@@ -97,7 +122,7 @@ sutra_payload_file_read (const SutraPayloadFile *file,
   /* pread, not read: readers on several threads share the descriptor. */
   while (done < size)
     {
-      ssize_t n = pread (file->fd, p + done, size - done, (off_t) (offset + done));
+      ssize_t n = pread (file->fd, p + done, size - done, (off_t) (file->offset + offset + done));
 
       if (n < 0 && errno == EINTR)
         continue;

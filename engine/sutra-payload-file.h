@@ -17,11 +17,19 @@ typedef struct _SutraPayloadFile SutraPayloadFile;
 /* Takes @fd (transfer full: closed with the last reference). Fails when
  * @fd is not a regular file that can be read. */
 SutraPayloadFile *sutra_payload_file_new (int fd, GError **error);
+/* The same for @size bytes at @offset of the file (a payload inside a
+ * store entry); @size G_MAXUINT64: to the file's end. */
+SutraPayloadFile *sutra_payload_file_new_range (int fd,
+                                                guint64 offset,
+                                                guint64 size,
+                                                GError **error);
 SutraPayloadFile *sutra_payload_file_ref (SutraPayloadFile *file);
 void sutra_payload_file_unref (SutraPayloadFile *file);
 
 guint64 sutra_payload_file_get_size (const SutraPayloadFile *file);
+/* The descriptor, and where in it the payload starts. */
 int sutra_payload_file_get_fd (const SutraPayloadFile *file);
+guint64 sutra_payload_file_get_offset (const SutraPayloadFile *file);
 
 /* Reads up to @size bytes at @offset; fewer only at the end. Returns the
  * bytes read, or -1 with @error set. */

@@ -6,6 +6,7 @@
 #include "sutra-json-document.h"
 #include "sutra-store.h"
 
+#include <fcntl.h>
 #include <string.h>
 
 /*
@@ -525,6 +526,26 @@ copy_of_input (const SutraItem *input, const char *media_type)
 GPtrArray *
 sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
 {
+  return sutra_record_decode_in_file (body, inputs, -1, 0, error);
+}
+
+/* A payload of the record that stays in the store's file: @length bytes
+ * at @offset of @fd (not taken). */
+static SutraPayloadFile *
+payload_in_file (int fd, guint64 offset, guint64 length)
+{
+  int copy = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+
+  return copy >= 0 ? sutra_payload_file_new_range (copy, offset, length, NULL) : NULL;
+}
+
+GPtrArray *
+sutra_record_decode_in_file (GBytes *body,
+                             GPtrArray *inputs,
+                             int fd,
+                             guint64 body_offset,
+                             GError **error)
+{
   Cursor cursor = { 0 };
   g_autoptr (GPtrArray) lineages =
     g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
@@ -647,8 +668,17 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
           length = get_varint (&cursor);
           if ((p = take (&cursor, length)) == NULL)
             break;
-          /* The payload points into the record: no copy. */
-          sutra_item_take_payload (item, g_bytes_new_from_bytes (body, p - cursor.data, length));
+          SutraPayloadFile *file =
+            fd >= 0 && length >= SHARE_PAYLOAD_MIN
+              ? payload_in_file (fd, body_offset + (guint64) (p - cursor.data), length)
+              : NULL;
+
+          /* The payload stays in the store's file, or points into the
+           * record: no copy either way. */
+          if (file != NULL)
+            sutra_item_take_payload_file (item, file);
+          else
+            sutra_item_take_payload (item, g_bytes_new_from_bytes (body, p - cursor.data, length));
         }
       if (lineage > 0)
         sutra_item_set_lineage (item, lineages->pdata[lineage - 1]);

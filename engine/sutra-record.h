@@ -43,4 +43,14 @@ void sutra_record_writer_free (SutraRecordWriter *writer);
  * the items, or NULL with @error set when the body is malformed. */
 GPtrArray *sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error);
 
+/* The same for a body that lies at @body_offset of the file @fd (not
+ * taken; sutra_store_get_body() gives both): a payload of 64 KiB or more
+ * stays in the file, its item's payload a file (a chapter of audio, on
+ * resume, is not read into memory). */
+GPtrArray *sutra_record_decode_in_file (GBytes *body,
+                                        GPtrArray *inputs,
+                                        int fd,
+                                        guint64 body_offset,
+                                        GError **error);
+
 G_END_DECLS

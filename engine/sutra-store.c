@@ -10,6 +10,8 @@
 #include <xxhash.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -127,7 +129,7 @@ copy_file (int fd, SutraPayloadFile *file, guint64 *offset)
 
   while (done < size)
     {
-      off_t in = (off_t) done, out = (off_t) *offset;
+      off_t in = (off_t) (sutra_payload_file_get_offset (file) + done), out = (off_t) *offset;
       ssize_t n = copy_file_range (sutra_payload_file_get_fd (file), &in, fd, &out,
                                    (size_t) MIN (size - done, (guint64) 1 << 30), 0);
 
@@ -823,6 +825,42 @@ read_fd_for (SutraStore *store,
   return fd;
 }
 
+/* Reads and checks the header of the entry at @location in @fd: its key,
+ * and the body's length, which it gives in *@length. */
+static gboolean
+check_header (int fd,
+              const guint8 key[SUTRA_DIGEST_SIZE],
+              const SutraStoreLocation *location,
+              const char *where,
+              guint8 header[FRAME_HEADER],
+              guint64 *length,
+              GError **error)
+{
+  if (location->length < FRAME_HEADER || !read_all (fd, header, FRAME_HEADER, location->offset))
+    {
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                   "store entry at %s:%" G_GUINT64_FORMAT " is truncated", where, location->offset);
+      return FALSE;
+    }
+  if (!parse_frame_header (header, length) || memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 ||
+      *length != location->length - FRAME_HEADER)
+    {
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                   "store entry at %s:%" G_GUINT64_FORMAT " has a damaged header", where,
+                   location->offset);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+checksum_failed (GError **error, const char *where, guint64 offset)
+{
+  g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+               "store entry at %s:%" G_GUINT64_FORMAT " fails its checksum", where, offset);
+  return FALSE;
+}
+
 GBytes *
 sutra_store_get (SutraStore *store,
                  const guint8 key[SUTRA_DIGEST_SIZE],
@@ -843,22 +881,10 @@ sutra_store_get (SutraStore *store,
                    "store entry in %s is missing: %s", where, g_strerror (errno));
       return NULL;
     }
-  if (location->length < FRAME_HEADER || !read_all (fd, header, FRAME_HEADER, location->offset))
+  if (!check_header (fd, key, location, where, header, &length, error))
     {
       if (owned)
         close (fd);
-      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
-                   "store entry at %s:%" G_GUINT64_FORMAT " is truncated", where, location->offset);
-      return NULL;
-    }
-  if (!parse_frame_header (header, &length) || memcmp (header + 8, key, SUTRA_DIGEST_SIZE) != 0 ||
-      length != location->length - FRAME_HEADER)
-    {
-      if (owned)
-        close (fd);
-      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
-                   "store entry at %s:%" G_GUINT64_FORMAT " has a damaged header", where,
-                   location->offset);
       return NULL;
     }
   body = g_malloc (MAX (length, 1));
@@ -877,12 +903,117 @@ sutra_store_get (SutraStore *store,
   if (memcmp (digest, header + 48, FRAME_CHECKSUM_SIZE) != 0)
     {
       g_free (body);
-      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
-                   "store entry at %s:%" G_GUINT64_FORMAT " fails its checksum", where,
-                   location->offset);
+      checksum_failed (error, where, location->offset);
       return NULL;
     }
   return g_bytes_new_take (body, length);
+}
+
+typedef struct
+{
+  void *address;
+  gsize length;
+} Mapping;
+
+static void
+mapping_free (gpointer data)
+{
+  Mapping *mapping = data;
+
+  munmap (mapping->address, mapping->length);
+  g_free (mapping);
+}
+
+/* The window a mapped body is checked by: its pages are dropped after. */
+#define MAPPED_CHECK_WINDOW (8u << 20)
+
+GBytes *
+sutra_store_get_body (SutraStore *store,
+                      const guint8 key[SUTRA_DIGEST_SIZE],
+                      const SutraStoreLocation *location,
+                      int *file,
+                      guint64 *body_offset,
+                      GError **error)
+{
+  guint8 header[FRAME_HEADER];
+  XXH128_canonical_t canonical;
+  XXH3_state_t *state;
+  g_autofree char *path = NULL;
+  Mapping *mapping;
+  guint64 length;
+  guint8 *body;
+  int fd;
+
+  *file = -1;
+  *body_offset = 0;
+  if (location->pack[0] != '\0' || location->length <= FRAME_HEADER)
+    return sutra_store_get (store, key, location, error);
+  path = object_path (store, key);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_MISSING,
+                   "store entry in a large entry is missing: %s", g_strerror (errno));
+      return NULL;
+    }
+  if (!check_header (fd, key, location, "a large entry", header, &length, error))
+    {
+      close (fd);
+      return NULL;
+    }
+  mapping = g_new (Mapping, 1);
+  mapping->length = (gsize) (FRAME_HEADER + length);
+  mapping->address = mmap (NULL, mapping->length, PROT_READ, MAP_SHARED, fd, 0);
+  if (mapping->address == MAP_FAILED)
+    {
+      g_free (mapping);
+      close (fd);
+      return sutra_store_get (store, key, location, error);
+    }
+  body = (guint8 *) mapping->address + FRAME_HEADER;
+  /* A window at a time, each dropped from this process once hashed: the
+   * body stays in the page cache, not in the job's memory. A file cut
+   * short since its header was read shows as a short read, not a SIGBUS:
+   * the length is checked against the file first. */
+  {
+    struct stat st;
+
+    if (fstat (fd, &st) != 0 || (guint64) st.st_size < FRAME_HEADER + length)
+      {
+        mapping_free (mapping);
+        close (fd);
+        g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                     "store entry at a large entry:0 is truncated");
+        return NULL;
+      }
+  }
+  state = XXH3_createState ();
+  XXH3_128bits_reset (state);
+  for (guint64 done = 0, dropped = 0; done < length;)
+    {
+      gsize window = (gsize) MIN (length - done, (guint64) MAPPED_CHECK_WINDOW);
+      gsize page = (gsize) sysconf (_SC_PAGESIZE);
+      gsize hashed_to;
+
+      XXH3_128bits_update (state, body + done, window);
+      done += window;
+      /* The whole pages hashed so far, from where the last drop ended. */
+      hashed_to = done == length ? mapping->length : (FRAME_HEADER + done) / page * page;
+      (void) madvise ((guint8 *) mapping->address + dropped, hashed_to - dropped, MADV_DONTNEED);
+      dropped = hashed_to;
+    }
+  XXH128_canonicalFromHash (&canonical, XXH3_128bits_digest (state));
+  XXH3_freeState (state);
+  if (memcmp (canonical.digest, header + 48, FRAME_CHECKSUM_SIZE) != 0)
+    {
+      mapping_free (mapping);
+      close (fd);
+      checksum_failed (error, "a large entry", 0);
+      return NULL;
+    }
+  *file = fd;
+  *body_offset = FRAME_HEADER;
+  return g_bytes_new_with_free_func (body, (gsize) length, mapping_free, mapping);
 }
 
 /* Large entries live in objects/, made with the first one (by this process

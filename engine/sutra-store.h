@@ -104,6 +104,21 @@ GBytes *sutra_store_get (SutraStore *store,
                          const SutraStoreLocation *location,
                          GError **error);
 
+/* The same for the checkpoint, whose records may hold a chapter of audio:
+ * an entry of its own (a large one) is mapped rather than read, and
+ * checked a window at a time, each window's pages dropped after, so the
+ * body stays in the page cache and out of the job's memory. *@file then
+ * gets a descriptor of the entry's file (the caller closes it) and
+ * *@body_offset where the body starts in it, for
+ * sutra_record_decode_in_file(); a packed entry is read as by
+ * sutra_store_get(), with *@file -1. */
+GBytes *sutra_store_get_body (SutraStore *store,
+                              const guint8 key[SUTRA_DIGEST_SIZE],
+                              const SutraStoreLocation *location,
+                              int *file,
+                              guint64 *body_offset,
+                              GError **error);
+
 /* Finds an entry that another job sealed into this store (cache-first). */
 gboolean sutra_store_lookup (SutraStore *store,
                              const guint8 key[SUTRA_DIGEST_SIZE],

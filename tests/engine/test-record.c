@@ -364,6 +364,59 @@ test_record_pieces_share_large_payloads (void)
 }
 
 static void
+test_record_decode_in_file (void)
+{
+  g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
+  g_autoptr (GPtrArray) back = NULL;
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+  static const gsize sizes[] = { 70000, 100, 64u << 10 };
+  const guint64 at = 1000;
+  int fd;
+
+  g_test_summary ("A record decoded from a file keeps its payloads of 64 KiB or more in the "
+                  "file (the items' payloads are files, read back the same), and the smaller "
+                  "ones in memory");
+  g_ptr_array_add (inputs, text_item ("book", 0, "a book"));
+  for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      guint8 *data = g_malloc (sizes[i]);
+
+      for (gsize k = 0; k < sizes[i]; k++)
+        data[k] = (guint8) (k * 5 + i);
+      g_ptr_array_add (items, sutra_item_new_child (inputs->pdata[0], i, "audio/x-test",
+                                                    g_bytes_new_take (data, sizes[i])));
+    }
+  body = sutra_record_encode (items, inputs);
+  /* The body at an offset of a file, as in a store's entry. */
+  fd = g_file_open_tmp ("sutra-test-record-XXXXXX", &path, NULL);
+  g_assert_cmpint (fd, >=, 0);
+  g_unlink (path);
+  g_assert_cmpint (pwrite (fd, g_bytes_get_data (body, NULL), g_bytes_get_size (body), (off_t) at),
+                   ==, (gssize) g_bytes_get_size (body));
+
+  back = sutra_record_decode_in_file (body, inputs, fd, at, &error);
+  close (fd);
+  g_assert_no_error (error);
+  g_assert_cmpuint (back->len, ==, items->len);
+  for (guint i = 0; i < items->len; i++)
+    {
+      gsize size, expected_size;
+      const guint8 *expected = sutra_item_get_data (items->pdata[i], &expected_size);
+      g_autofree guint8 *read = g_malloc (expected_size);
+
+      g_assert_cmpuint (sutra_item_payload_is_file (back->pdata[i]), ==, sizes[i] >= (64u << 10));
+      /* Read through the descriptor the item keeps (the test's is closed). */
+      g_assert_cmpint (sutra_item_read_payload (back->pdata[i], 0, read, expected_size, &error), ==,
+                       (gssize) expected_size);
+      g_assert_cmpmem (read, expected_size, expected, expected_size);
+      g_assert_cmpmem (sutra_item_get_data (back->pdata[i], &size), size, expected, expected_size);
+    }
+}
+
+static void
 test_record_writer_matches_encode (void)
 {
   g_autoptr (GPtrArray) inputs = g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_item_unref);
@@ -467,6 +520,7 @@ main (int argc, char **argv)
   g_test_add_func ("/record/round-trip", test_record_round_trip);
   g_test_add_func ("/record/writer-matches-encode", test_record_writer_matches_encode);
   g_test_add_func ("/record/pieces-share-large-payloads", test_record_pieces_share_large_payloads);
+  g_test_add_func ("/record/decode-in-file", test_record_decode_in_file);
   g_test_add_func ("/record/borrows-passed-on-inputs", test_record_borrows_passed_on_inputs);
   g_test_add_func ("/record/borrows-inline-payloads", test_record_borrows_inline_payloads);
   g_test_add_func ("/record/borrows-around-dropped-inputs",

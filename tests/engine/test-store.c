@@ -128,6 +128,67 @@ test_store_pieces (void)
 }
 
 static void
+test_store_get_body (void)
+{
+  g_autofree char *dir = make_store_dir ();
+  g_autoptr (GError) error = NULL;
+  gsize large_size = SUTRA_STORE_LARGE_ENTRY + 12345;
+  g_autofree guint8 *data = g_malloc (large_size);
+  g_autoptr (GBytes) large = NULL;
+  g_autoptr (GBytes) small = text_bytes ("a small entry, packed");
+  g_autoptr (GBytes) back = NULL;
+  g_autofree char *path = NULL;
+  SutraStoreLocation large_at, small_at;
+  guint8 large_key[SUTRA_DIGEST_SIZE], small_key[SUTRA_DIGEST_SIZE];
+  guint64 body_offset;
+  SutraStore *store;
+  int fd;
+
+  g_test_summary ("A large entry's body is mapped and checked, with a descriptor of its file "
+                  "and where the body starts in it; a packed entry is read, with no "
+                  "descriptor; a damaged large entry fails its checksum");
+  for (gsize k = 0; k < large_size; k++)
+    data[k] = (guint8) (k * 31 + 7);
+  large = g_bytes_new (data, large_size);
+  key_of (60, large_key);
+  key_of (61, small_key);
+  store = sutra_store_open (dir, &error);
+  g_assert_no_error (error);
+  g_assert_true (sutra_store_put (store, large_key, large, &large_at, &error));
+  g_assert_true (sutra_store_put (store, small_key, small, &small_at, &error));
+  g_assert_true (sutra_store_sync (store, &error));
+
+  back = sutra_store_get_body (store, large_key, &large_at, &fd, &body_offset, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, large));
+  g_assert_cmpint (fd, >=, 0);
+  {
+    guint8 first[16];
+
+    /* The descriptor reads the body at the offset given. */
+    g_assert_cmpint (pread (fd, first, sizeof first, (off_t) body_offset), ==, sizeof first);
+    g_assert_cmpmem (first, sizeof first, data, sizeof first);
+  }
+  close (fd);
+  g_clear_pointer (&back, g_bytes_unref);
+
+  back = sutra_store_get_body (store, small_key, &small_at, &fd, &body_offset, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (back, small));
+  g_assert_cmpint (fd, ==, -1);
+  g_clear_pointer (&back, g_bytes_unref);
+
+  path = entry_path (dir, &large_at, large_key);
+  poke (path, large_at.length - 100, (guint8) ~data[large_size - 100]);
+  back = sutra_store_get_body (store, large_key, &large_at, &fd, &body_offset, &error);
+  g_assert_null (back);
+  g_assert_cmpint (fd, ==, -1);
+  g_assert_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT);
+  g_assert_nonnull (strstr (error->message, "checksum"));
+  sutra_store_close (store);
+}
+
+static void
 test_store_round_trip (void)
 {
   g_autofree char *dir = make_store_dir ();
@@ -726,6 +787,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/engine/store/round-trip", test_store_round_trip);
   g_test_add_func ("/engine/store/pieces", test_store_pieces);
+  g_test_add_func ("/engine/store/get-body", test_store_get_body);
   g_test_add_func ("/engine/store/large-entry", test_store_large_entry);
   g_test_add_func ("/engine/store/sealed-visibility", test_store_sealed_visibility);
   for (guint i = 0; i < G_N_ELEMENTS (damage_cases); i++)

@@ -356,6 +356,85 @@ test_audiobook_killed_and_run_again (void)
   assert_same_bytes (reference, output);
 }
 
+/* The files under @dir whose names end in @suffix, counted. */
+static guint
+count_files (const char *dir, const char *suffix)
+{
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        n += count_files (path, suffix);
+      else if (g_str_has_suffix (name, suffix))
+        n++;
+    }
+  return n;
+}
+
+static void
+test_audiobook_long_chapter_from_store (void)
+{
+  g_autofree char *dir = sutra_test_dir ();
+  g_autofree char *book = g_build_filename (dir, "long.txt", NULL);
+  g_autofree char *job = g_build_filename (dir, "job", NULL);
+  g_autofree char *first = g_build_filename (dir, "first.m4b", NULL);
+  g_autofree char *again = g_build_filename (dir, "again.m4b", NULL);
+  g_autofree char *reference = g_build_filename (dir, "reference.m4b", NULL);
+  g_autoptr (GString) text = g_string_new ("THE LONG ROAD\n\n\nCHAPTER I. The Road\n\n");
+  g_autoptr (GError) error = NULL;
+
+  g_test_summary ("A chapter whose encoded audio is a large store entry (over 4 MiB, ten "
+                  "minutes) is taken from the job's store as a file when only the book stage "
+                  "changed (its title), and the M4B is byte-identical to a fresh run's");
+  if (!have_ffprobe ())
+    return;
+  /* About 1,700 words: eleven minutes of speech and its silences, some
+   * 5.5 MB of AAC at 64 kb/s. */
+  for (guint i = 0; i < 110; i++)
+    g_string_append_printf (text,
+                            "The road went on past milestone %u, and the walkers counted "
+                            "every stone they passed.%s",
+                            i + 1, i % 6 == 5 ? "\n\n" : " ");
+  g_file_set_contents (book, text->str, (gssize) text->len, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (GPtrArray) args =
+      audiobook_args_for (book, first, job, (const char *const[]){ "title=First", NULL });
+    run_ok (args);
+  }
+  /* The chapter was stored as an entry of its own, not in a pack. */
+  g_assert_cmpuint (count_files (job, ".entry"), >=, 1);
+  {
+    g_autoptr (GPtrArray) args =
+      audiobook_args_for (book, again, job, (const char *const[]){ "title=Second", NULL });
+    g_autoptr (JsonNode) status = NULL;
+
+    /* Before the terminating NULL: the book stage changed, on purpose. */
+    g_ptr_array_insert (args, (gint) args->len - 1, g_strdup ("--force"));
+    run_ok (args);
+    status = job_status (job);
+    /* Nothing was spoken or encoded again: only the book was made. */
+    for (guint i = 0; i < 2; i++)
+      {
+        JsonObject *stage = status_stage (status, i == 0 ? "speak" : "encode");
+
+        g_assert_cmpint (json_object_get_int_member (stage, "cached"), ==,
+                         json_object_get_int_member (stage, "done"));
+      }
+  }
+  {
+    g_autoptr (GPtrArray) args =
+      audiobook_args_for (book, reference, NULL, (const char *const[]){ "title=Second", NULL });
+    run_ok (args);
+  }
+  assert_same_bytes (reference, again);
+}
+
 /* A short book of the test's own: three chapters, a few sentences each. */
 static const char short_book[] =
   "THE THREE BELLS\n\n"
@@ -681,5 +760,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipelines/audiobook/epub-cover-nested-toc", test_audiobook_epub_cover);
   g_test_add_func ("/pipelines/audiobook/killed-and-run-again",
                    test_audiobook_killed_and_run_again);
+  g_test_add_func ("/pipelines/audiobook/long-chapter-from-store",
+                   test_audiobook_long_chapter_from_store);
   return g_test_run ();
 }
