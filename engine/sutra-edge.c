@@ -11,9 +11,9 @@
  * abandoned meanwhile.
  *
  * Wakeups are rationed both ways, or context switches would cost more than
- * the work: a producer that finds the ring full sleeps until it is half
- * empty, and the consumer is woken only once the ring holds what it waits
- * for (a whole batch, see sutra_intake_take_batch()). */
+ * the work: a producer that finds the ring full (by count or by bytes)
+ * sleeps until it is half empty (by both), and the consumer is woken only once the ring holds what
+ * it waits for (a whole batch, see sutra_intake_take_batch()). */
 gboolean
 sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean take)
 {
@@ -26,10 +26,10 @@ sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean ta
   g_mutex_lock (&target->input.lock);
   for (i = 0; i < n_items; i++)
     {
-      if (ring->count == ring->capacity)
+      if (sutra_ring_is_full (ring))
         {
           g_cond_broadcast (&target->input.items_ready);
-          while (ring->count > ring->capacity / 2 && !sutra_run_is_stopping (run))
+          while (!sutra_ring_is_half_empty (ring) && !sutra_run_is_stopping (run))
             g_cond_wait (&target->input.space_ready, &target->input.lock);
         }
       if (g_atomic_int_get (&run->abandoning))
@@ -40,7 +40,7 @@ sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean ta
       /* Draining after a stop: downstream takes nothing more, so what does
        * not fit is dropped; it is in the store, and a resume takes it
        * from there. */
-      if (ring->count == ring->capacity)
+      if (sutra_ring_is_full (ring))
         break;
       sutra_ring_push (ring, take ? items[i] : sutra_item_ref (items[i]));
       target->input.fill++;

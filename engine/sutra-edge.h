@@ -17,6 +17,8 @@ typedef struct
   guint capacity;
   guint head;
   guint count;
+  guint64 bytes;          /* payload bytes held in memory (payload files: none) */
+  guint64 capacity_bytes; /* full at this many, whatever the count */
   gboolean closed;
 } ItemRing;
 
@@ -26,6 +28,29 @@ typedef struct
   StageRuntime *target;
   guint ring;
 } Edge;
+
+/* What an item weighs in a ring: its payload, unless that is in a file. */
+static inline guint64
+sutra_ring_weight (const SutraItem *item)
+{
+  return item->payload_kind == SUTRA_PAYLOAD_FILE ? 0 : item->size;
+}
+
+/* Full by count, or by bytes while it holds anything (an item larger than
+ * the whole ring still gets in, alone). */
+static inline gboolean
+sutra_ring_is_full (const ItemRing *ring)
+{
+  return ring->count == ring->capacity || (ring->count > 0 && ring->bytes >= ring->capacity_bytes);
+}
+
+/* Where a producer that found the ring full may go on: half empty, by
+ * count and by bytes, so that wakeups come in bursts. */
+static inline gboolean
+sutra_ring_is_half_empty (const ItemRing *ring)
+{
+  return ring->count <= ring->capacity / 2 && ring->bytes <= ring->capacity_bytes / 2;
+}
 
 /* Inline: the intake peeks and pops once per item, on the hot path. */
 static inline SutraItem *
@@ -41,6 +66,7 @@ sutra_ring_pop (ItemRing *ring)
 
   ring->head = (ring->head + 1) % ring->capacity;
   ring->count--;
+  ring->bytes -= sutra_ring_weight (item);
   return item;
 }
 
@@ -49,6 +75,7 @@ sutra_ring_push (ItemRing *ring, SutraItem *item)
 {
   ring->slots[(ring->head + ring->count) % ring->capacity] = item;
   ring->count++;
+  ring->bytes += sutra_ring_weight (item);
 }
 
 gboolean sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean take);

@@ -38,11 +38,16 @@ take_next (StageRuntime *stage, SutraItem **item)
     }
   if (best < 0)
     return TAKE_END;
-  *item = sutra_ring_pop (&stage->input.rings[best]);
-  stage->input.fill--;
-  /* A producer blocked on this ring waits for it to be half empty. */
-  if (stage->input.rings[best].count == stage->input.rings[best].capacity / 2)
-    g_cond_broadcast (&stage->input.space_ready);
+  {
+    ItemRing *ring = &stage->input.rings[best];
+    gboolean was_half_empty = sutra_ring_is_half_empty (ring);
+
+    *item = sutra_ring_pop (ring);
+    stage->input.fill--;
+    /* A producer blocked on this ring waits for it to be half empty. */
+    if (!was_half_empty && sutra_ring_is_half_empty (ring))
+      g_cond_broadcast (&stage->input.space_ready);
+  }
   return TAKE_ITEM;
 }
 

@@ -45,9 +45,9 @@ snapshot_hash (const char *text)
  * job. `batch` is one of them: a stage's outputs do not depend on it (only
  * the keys of its stored results do; see note_execution_changes()). */
 static const char *const execution_keys[] = {
-  "workers",    "queue",   "batch",    "devices",       "isolation",
-  "timeout_ms", "retry",   "on_error", "on_missing",    "checkpoint",
-  "rate_limit", "comment", "cache",    "max_in_flight", NULL,
+  "workers", "queue",         "batch",      "devices",    "isolation",  "timeout_ms",
+  "retry",   "on_error",      "on_missing", "checkpoint", "rate_limit", "comment",
+  "cache",   "max_in_flight", "queue_mb",   NULL,
 };
 
 /* The failure policy: changed after a failure, the stage's failed items

@@ -23,6 +23,8 @@ G_DEFINE_QUARK (sutra-pipeline-error-quark, sutra_pipeline_error)
 
 #define MAX_WORKERS 1024
 #define MAX_QUEUE (1 << 20)
+#define MAX_QUEUE_MB (1 << 20)
+#define DEFAULT_QUEUE_MB 64
 #define MAX_BATCH (1 << 16)
 #define MAX_IN_FLIGHT (1 << 16)
 /* A day: longer is a stage that hangs, whatever it does. */
@@ -36,7 +38,7 @@ static const char *const stage_keys[] = {
   "plugin",  "input",    "params",          "workers",    "queue",
   "batch",   "devices",  "device_fallback", "isolation",  "timeout_ms",
   "retry",   "on_error", "on_missing",      "checkpoint", "rate_limit",
-  "comment", "cache",    "max_in_flight",   NULL
+  "comment", "cache",    "max_in_flight",   "queue_mb",   NULL
 };
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };
@@ -1224,6 +1226,10 @@ read_stage (Problems *problems, SutraRegistry *registry, const char *name, JsonN
    * and its producer take turns instead of overlapping. */
   ok &= get_uint_member (problems, stage, "queue", 1, MAX_QUEUE, MAX (1024, 4 * spec->batch),
                          &spec->queue, json_base, name);
+  /* And a size, as GStreamer's queue has both: 1024 lines are nothing,
+   * 1024 chunks of speech are half a gigabyte. */
+  ok &= get_uint_member (problems, stage, "queue_mb", 1, MAX_QUEUE_MB, DEFAULT_QUEUE_MB,
+                         &spec->queue_mb, json_base, name);
   spec->on_error =
     g_strcmp0 (get_choice_member (problems, stage, "on_error", on_error_choices, json_base, name),
                "skip") == 0

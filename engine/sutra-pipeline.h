@@ -63,6 +63,7 @@ struct _SutraStageSpec
   SutraIsolation isolation;
   guint timeout_ms;
   guint queue;
+  guint queue_mb; /* and the most payload bytes it holds, in MiB */
   guint batch;
   char **devices;             /* NULL: the CPU; "auto" is resolved here, and a
                                * missing GPU replaced by "cpu" (device_fallback) */

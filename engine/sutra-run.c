@@ -15,9 +15,9 @@
  * of the stream), never "what happened to be queued": its composition does not
  * depend on timing, which resume keys rely on.
  *
- * Memory. Each input queue holds at most `queue` items (a full queue blocks the
- * upstream flush: backpressure), and a stage has at most `window` batches in
- * flight, so memory is bounded by queue sizes, never by input size.
+ * Memory. Each input queue holds at most `queue` items and `queue_mb` MiB of
+ * payload (a full queue blocks the upstream flush: backpressure), and a stage has at most `window`
+ * batches in flight, so memory is bounded by queue sizes, never by input size.
  *
  * Groups. A split's outputs carry end-of-group markers: after the last child
  * of a parent, a marker with the parent's path and its number of children. A
@@ -237,6 +237,7 @@ sutra_run_new (SutraPipeline *pipeline)
       for (guint r = 0; r < stage->input.n_rings; r++)
         {
           stage->input.rings[r].capacity = spec->queue;
+          stage->input.rings[r].capacity_bytes = (guint64) spec->queue_mb << 20;
           stage->input.rings[r].slots = g_new (SutraItem *, spec->queue);
         }
       /* Twice the workers: every worker can hold a batch while as many

@@ -379,6 +379,55 @@ execute_thread (gpointer data)
 }
 
 static void
+test_run_backpressure_by_bytes (void)
+{
+  Fixture fixture;
+  g_autoptr (GString) corpus = g_string_new (NULL);
+  g_autoptr (GString) expected = g_string_new (NULL);
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *written = NULL;
+  SutraStageStats stats;
+  const guint n_lines = 200, line_bytes = 100 * 1024;
+
+  g_test_summary ("With lines of 100 KiB, a slow stage and queue_mb 1, its queue never holds "
+                  "more than a MiB and an item (11 of its 1024 places), fills that far, and "
+                  "the output is whole");
+  fixture_init (&fixture);
+  for (guint i = 0; i < n_lines; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("big:%u", i + 1);
+      gsize start = corpus->len;
+
+      for (guint k = 0; k < line_bytes; k++)
+        g_string_append_c (corpus, (char) ('a' + (i + k) % 26));
+      sutra_test_append_record (expected, id, corpus->str + start, line_bytes);
+      g_string_append_c (corpus, '\n');
+    }
+  input = sutra_test_write (fixture.dir, "big.txt", corpus->str, corpus->len);
+  fixture_prepare (&fixture,
+                   PIPELINE (SOURCE (
+                     "${dir}/big.txt") ", "
+                                       "\"slow\": { \"plugin\": \"identity\", "
+                                       "\"input\": \"read\", \"queue_mb\": 1, "
+                                       "\"batch\": 2, \"params\": { "
+                                       "\"sleep_us\": 2000 } }, " SINK ("write", "slow",
+                                                                        "${dir}/out.jsonl")));
+  g_assert_true (GPOINTER_TO_INT (execute_thread (&fixture)));
+  stats = stage_stats (&fixture, "slow");
+  g_test_message ("slow: queue_max_fill %u of %u", stats.queue_max_fill, stats.queue_capacity);
+  g_assert_cmpuint (stats.queue_capacity, ==, 1024);
+  /* Full at 1 MiB: the eleventh line of 100 KiB crosses it. */
+  g_assert_cmpuint (stats.queue_max_fill, <=, 11);
+  /* The source outruns the stage: the bound was reached, not just held. */
+  g_assert_cmpuint (stats.queue_max_fill, >=, 10);
+  output = fixture_path (&fixture, "out.jsonl");
+  written = read_file (output);
+  g_assert_true (g_str_equal (written, expected->str));
+  fixture_clear (&fixture);
+}
+
+static void
 test_run_backpressure (void)
 {
   Fixture fixture;
@@ -1966,6 +2015,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &contract_cases[i], test_run_contract);
     }
   g_test_add_func ("/engine/run/backpressure", test_run_backpressure);
+  g_test_add_func ("/engine/run/backpressure-by-bytes", test_run_backpressure_by_bytes);
   g_test_add_func ("/engine/run/fan-out", test_run_fan_out);
   for (gsize i = 0; i < G_N_ELEMENTS (fan_in_cases); i++)
     {
