@@ -35,10 +35,10 @@ static const char *const top_level_keys[] = {
   "sutra", "name", "description", "vars", "stages", NULL
 };
 static const char *const stage_keys[] = {
-  "plugin",  "input",    "params",          "workers",    "queue",
-  "batch",   "devices",  "device_fallback", "isolation",  "timeout_ms",
-  "retry",   "on_error", "on_missing",      "checkpoint", "rate_limit",
-  "comment", "cache",    "max_in_flight",   "queue_mb",   NULL
+  "plugin",     "input",   "params",   "workers",         "queue",
+  "queue_mb",   "batch",   "devices",  "device_fallback", "isolation",
+  "timeout_ms", "retry",   "on_error", "on_missing",      "checkpoint",
+  "rate_limit", "comment", "cache",    "max_in_flight",   NULL
 };
 static const char *const retry_keys[] = { "attempts", "backoff_ms", "max_backoff_ms", NULL };
 static const char *const on_error_choices[] = { "fail", "skip", NULL };

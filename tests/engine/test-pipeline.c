@@ -95,7 +95,7 @@ static const BadCase bad_cases[] = {
     SUTRA_PIPELINE_ERROR_UNKNOWN_KEY,
     1,
     { "bad.json:5:54: stage “pass”: unknown stage key “wokers”; did you mean “workers”?",
-      "Valid keys: “plugin”, “input”, “params”, “workers”",
+      "Valid keys: “plugin”, “input”, “params”, “workers”, “queue”, “queue_mb”, “batch”",
       "“rate_limit”, “comment”, “cache” or “max_in_flight”" } },
   { "unknown-key/top-level",
     "{\n  \"sutra\": 1,\n  \"author\": \"me\",\n  \"stages\": {\n" READ PASS ("") WRITE TAIL,
