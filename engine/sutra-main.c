@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The sutra command: finds the command named on the command line and runs it. */
 
+#include "sutra-allocator.h"
 #include "sutra-cli.h"
 
 #include <locale.h>
@@ -34,6 +35,7 @@ main (int argc, char **argv)
   };
   const char *name;
 
+  sutra_allocator_configure ();
   setlocale (LC_ALL, "");
   if (argc < 2)
     {

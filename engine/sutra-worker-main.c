@@ -11,6 +11,7 @@
  * gone, however it went (kill -9 included), and a watchdog thread then
  * ends this process at once; PR_SET_PDEATHSIG is the second line. */
 
+#include "sutra-allocator.h"
 #include "sutra-frame.h"
 #include "sutra-item-private.h"
 #include "sutra-output-private.h"
@@ -391,6 +392,7 @@ main (int argc, char **argv)
   sigset_t all;
   gboolean created = FALSE;
 
+  sutra_allocator_configure ();
   worker.channel = -1;
   for (int i = 1; i < argc; i++)
     {
