@@ -103,6 +103,32 @@ ac_concat_close_member (AcConcat *self, AcEnd end)
   self->previous_end = end;
 }
 
+/* A member whose PCM is in a file (a chapter from audio-encode, hours of
+ * it): read and written a block at a time, in the resampler's slices, so
+ * the samples are those of writing it whole. */
+static gboolean
+write_from_file (AcConcat *self, const AcPcmFormat *format, const SutraItem *member, GError **error)
+{
+  gsize frame_size =
+    (gsize) av_get_bytes_per_sample (format->sample_format) * (gsize) format->channels;
+  gsize block = AC_READ_BLOCK_FRAMES * frame_size;
+  guint64 size = sutra_item_get_payload_size (member), offset = 0;
+  g_autofree guint8 *buffer = g_malloc (block);
+
+  if (!ac_pcm_check_size (format, (gsize) size, error))
+    return FALSE;
+  do
+    {
+      gssize n = sutra_item_read_payload (member, offset, buffer, block, error);
+
+      if (n < 0 || !ac_concat_write (self, format, buffer, (gsize) n, error))
+        return FALSE;
+      offset += (guint64) n;
+    }
+  while (offset < size);
+  return TRUE;
+}
+
 gboolean
 ac_concat_add (AcConcat *self, const SutraItem *member, GError **error)
 {
@@ -114,9 +140,17 @@ ac_concat_add (AcConcat *self, const SutraItem *member, GError **error)
     return FALSE;
   if (!ac_concat_separate (self, error))
     return FALSE;
-  data = sutra_item_get_data (member, &size);
-  if (!ac_concat_write (self, &format, data, size, error))
-    return FALSE;
+  if (sutra_item_payload_is_file (member))
+    {
+      if (!write_from_file (self, &format, member, error))
+        return FALSE;
+    }
+  else
+    {
+      data = sutra_item_get_data (member, &size);
+      if (!ac_concat_write (self, &format, data, size, error))
+        return FALSE;
+    }
   ac_concat_close_member (self, ac_member_end (member));
   return TRUE;
 }

@@ -18,10 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Frames read back at once: the resampler's slice, so it is handed the
- * PCM in the slices it would cut from the whole member. */
-#define READ_BLOCK_FRAMES 65536
-
 typedef struct
 {
   AcPcmFormat format;
@@ -255,7 +251,7 @@ join_spooled (AcEncodeGroup *self, GError **error)
       const SpooledMember *m = &g_array_index (self->members, SpooledMember, i);
       gsize frame_size =
         (gsize) av_get_bytes_per_sample (m->format.sample_format) * (gsize) m->format.channels;
-      gsize block = READ_BLOCK_FRAMES * frame_size;
+      gsize block = AC_READ_BLOCK_FRAMES * frame_size;
       gsize left = m->size;
 
       if (block > buffer_size)

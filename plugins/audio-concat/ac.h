@@ -115,6 +115,10 @@ void ac_concat_free (AcConcat *concat);
  * ac_concat_get_frames() is where the next member starts. */
 gboolean ac_concat_separate (AcConcat *concat, GError **error);
 /* Writes the silence the previous member asked for, then @member. */
+/* Frames of PCM read back at once from a spool or a payload file: the
+ * resampler's slice, so it is handed the PCM in the slices it would cut
+ * from the whole member, and the samples are the same. */
+#define AC_READ_BLOCK_FRAMES 65536
 gboolean ac_concat_add (AcConcat *concat, const SutraItem *member, GError **error);
 /* A member in pieces (read back from a spool): ac_concat_separate(), then
  * each piece of its PCM in order with ac_concat_write(), then

@@ -5,6 +5,8 @@
 
 #include "ac-test.h"
 
+#include <unistd.h>
+
 typedef struct
 {
   GArray *pcm; /* float, interleaved */
@@ -105,6 +107,57 @@ test_convert (void)
   g_array_unref (c.pcm);
 }
 
+/* An item holding @pcm in an unlinked file. */
+static SutraItem *
+in_file (SutraItem *memory)
+{
+  SutraItem *item = sutra_item_new_derived (memory, NULL, NULL);
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("sutra-test-concat-XXXXXX", &path, NULL);
+  gsize size;
+  const guint8 *data = sutra_item_get_data (memory, &size);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_unlink (path);
+  g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
+  g_assert_true (sutra_item_take_payload_fd (item, fd, NULL));
+  return item;
+}
+
+static void
+test_member_in_file (void)
+{
+  AcConcatConfig config = { .sample_rate = 22050, .channels = 1, .gap_ms = { 10, 50, 200 } };
+  g_autoptr (SutraItem) parent = sutra_item_new_root ("p", 0, NULL, NULL);
+  /* Longer than a block, at another rate: the resampler sees the slices. */
+  g_autoptr (SutraItem) memory =
+    chunk (parent, 0, ac_test_sine_s16 (200000, 44100, 2, 330, 0.4), "s16le", 44100, 2, NULL);
+  g_autoptr (SutraItem) file = in_file (memory);
+  g_autoptr (GError) error = NULL;
+  GArray *outputs[2];
+
+  g_test_summary ("A member whose PCM is a payload file, longer than a block and resampled, "
+                  "joins to exactly the samples of the same member in memory");
+  g_assert_true (sutra_item_payload_is_file (file));
+  for (guint i = 0; i < 2; i++)
+    {
+      Collect c = { g_array_new (FALSE, FALSE, sizeof (float)), 1 };
+      g_autoptr (AcConcat) concat = ac_concat_new (&config, collect, &c);
+
+      g_assert_true (ac_concat_add (concat, i == 0 ? memory : file, &error));
+      g_assert_true (ac_concat_end (concat, AC_END_CHAPTER, &error));
+      g_assert_no_error (error);
+      outputs[i] = c.pcm;
+    }
+  g_assert_cmpuint (outputs[0]->len, >, 100000);
+  g_assert_cmpmem (outputs[0]->data, outputs[0]->len * sizeof (float), outputs[1]->data,
+                   outputs[1]->len * sizeof (float));
+  /* Still in the file: it was read a block at a time, never whole. */
+  g_assert_true (sutra_item_payload_is_file (file));
+  g_array_unref (outputs[0]);
+  g_array_unref (outputs[1]);
+}
+
 static void
 test_damaged (void)
 {
@@ -127,6 +180,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/audio-concat/concat/gaps", test_gaps);
   g_test_add_func ("/audio-concat/concat/convert", test_convert);
+  g_test_add_func ("/audio-concat/concat/member-in-file", test_member_in_file);
   g_test_add_func ("/audio-concat/concat/damaged", test_damaged);
   return g_test_run ();
 }
