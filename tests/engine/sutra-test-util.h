@@ -4,7 +4,9 @@
 #pragma once
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 G_BEGIN_DECLS
 
@@ -55,6 +57,21 @@ sutra_test_dir (void)
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
   return dir;
+}
+
+/* An unlinked temporary file holding @length bytes of @data, open for
+ * reading: what a stage gives sutra_item_take_payload_fd(). */
+static inline int
+sutra_test_unlinked_file (const void *data, gsize length)
+{
+  char *path = NULL;
+  int fd = g_file_open_tmp ("sutra-test-payload-XXXXXX", &path, NULL);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_unlink (path);
+  g_free (path);
+  g_assert_cmpint (write (fd, data, length), ==, (gssize) length);
+  return fd;
 }
 
 /* Writes @contents to @name in @dir and returns the file's path. */

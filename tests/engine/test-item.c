@@ -2,8 +2,8 @@
 /* Tests of engine/sutra-item.c: ids, paths, ordering, metadata, payloads. */
 
 #include "sutra-item-private.h"
+#include "sutra-test-util.h"
 
-#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -592,13 +592,7 @@ test_item_derived_shares_inline (void)
 static int
 text_fd (const char *text)
 {
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("sutra-test-item-XXXXXX", &path, NULL);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_unlink (path);
-  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
-  return fd;
+  return sutra_test_unlinked_file (text, strlen (text));
 }
 
 static void

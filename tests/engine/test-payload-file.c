@@ -2,6 +2,7 @@
 /* Tests for sutra-payload-file.c: a payload in a file, whole or a range. */
 
 #include "sutra-payload-file.h"
+#include "sutra-test-util.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -11,13 +12,7 @@
 static int
 file_with (const char *text)
 {
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("sutra-test-payload-file-XXXXXX", &path, NULL);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_unlink (path);
-  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
-  return fd;
+  return sutra_test_unlinked_file (text, strlen (text));
 }
 
 static void

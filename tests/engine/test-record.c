@@ -3,6 +3,7 @@
 
 #include "sutra-record.h"
 #include "sutra-store.h"
+#include "sutra-test-util.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -268,18 +269,11 @@ join_pieces (GPtrArray *pieces)
 static int
 payload_fd (gsize size, guint8 seed)
 {
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("sutra-test-payload-XXXXXX", &path, NULL);
+  g_autofree guint8 *data = g_malloc (MAX (size, 1));
 
-  g_assert_cmpint (fd, >=, 0);
-  g_unlink (path);
   for (gsize k = 0; k < size; k++)
-    {
-      guint8 b = (guint8) (k * 3 + seed);
-
-      g_assert_cmpint (write (fd, &b, 1), ==, 1);
-    }
-  return fd;
+    data[k] = (guint8) (k * 3 + seed);
+  return sutra_test_unlinked_file (data, size);
 }
 
 static void

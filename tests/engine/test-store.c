@@ -2,6 +2,7 @@
 /* Tests of engine/sutra-store.c: entries put and got back, damage caught. */
 
 #include "sutra-store.h"
+#include "sutra-test-util.h"
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -92,12 +93,8 @@ test_store_pieces (void)
             g_byte_array_append (joined, data, (guint) sizes[p]);
             if (p == 2 || p == 4)
               {
-                g_autofree char *path = NULL;
-                int fd = g_file_open_tmp ("sutra-test-piece-XXXXXX", &path, NULL);
+                int fd = sutra_test_unlinked_file (data, sizes[p]);
 
-                g_assert_cmpint (fd, >=, 0);
-                g_unlink (path);
-                g_assert_cmpint (write (fd, data, sizes[p]), ==, (gssize) sizes[p]);
                 g_free (data);
                 g_ptr_array_add (pieces,
                                  sutra_store_piece_new_file (sutra_payload_file_new (fd, NULL)));

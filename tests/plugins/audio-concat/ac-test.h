@@ -10,6 +10,25 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
+
+/* An item with @memory's id, metadata and payload, the payload in an
+ * unlinked file (what audio-encode pushes for a chapter). */
+static inline SutraItem *
+ac_test_item_in_file (SutraItem *memory)
+{
+  SutraItem *item = sutra_item_new_derived (memory, NULL, NULL);
+  g_autofree char *path = NULL;
+  int fd = g_file_open_tmp ("sutra-test-audio-XXXXXX", &path, NULL);
+  gsize size;
+  const guint8 *data = sutra_item_get_data (memory, &size);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_unlink (path);
+  g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
+  g_assert_true (sutra_item_take_payload_fd (item, fd, NULL));
+  return item;
+}
 
 /* A 4x4 red PNG: a cover. */
 static const guint8 ac_test_png[] =

@@ -5,8 +5,6 @@
 
 #include "ac-test.h"
 
-#include <unistd.h>
-
 typedef struct
 {
   GArray *pcm; /* float, interleaved */
@@ -107,23 +105,6 @@ test_convert (void)
   g_array_unref (c.pcm);
 }
 
-/* An item holding @pcm in an unlinked file. */
-static SutraItem *
-in_file (SutraItem *memory)
-{
-  SutraItem *item = sutra_item_new_derived (memory, NULL, NULL);
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("sutra-test-concat-XXXXXX", &path, NULL);
-  gsize size;
-  const guint8 *data = sutra_item_get_data (memory, &size);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_unlink (path);
-  g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
-  g_assert_true (sutra_item_take_payload_fd (item, fd, NULL));
-  return item;
-}
-
 static void
 test_member_in_file (void)
 {
@@ -132,7 +113,7 @@ test_member_in_file (void)
   /* Longer than a block, at another rate: the resampler sees the slices. */
   g_autoptr (SutraItem) memory =
     chunk (parent, 0, ac_test_sine_s16 (200000, 44100, 2, 330, 0.4), "s16le", 44100, 2, NULL);
-  g_autoptr (SutraItem) file = in_file (memory);
+  g_autoptr (SutraItem) file = ac_test_item_in_file (memory);
   g_autoptr (GError) error = NULL;
   GArray *outputs[2];
 

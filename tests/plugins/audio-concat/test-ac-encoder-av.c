@@ -5,8 +5,6 @@
 
 #include "ac-test.h"
 
-#include <unistd.h>
-
 static gboolean
 keep (gpointer user_data, const AVPacket *packet, GError **error)
 {
@@ -57,22 +55,10 @@ encode (enum AVCodecID codec, int rate, gsize frames, AcStreamInfo *info)
 static SutraItem *
 packets_item (GBytes *bytes, gboolean in_file)
 {
-  SutraItem *item =
-    sutra_item_new_root ("c", 0, AC_MEDIA_PACKETS, in_file ? NULL : g_bytes_ref (bytes));
+  g_autoptr (SutraItem) memory =
+    sutra_item_new_root ("c", 0, AC_MEDIA_PACKETS, g_bytes_ref (bytes));
 
-  if (in_file)
-    {
-      g_autofree char *path = NULL;
-      int fd = g_file_open_tmp ("sutra-test-packets-XXXXXX", &path, NULL);
-      gsize size;
-      const void *data = g_bytes_get_data (bytes, &size);
-
-      g_assert_cmpint (fd, >=, 0);
-      g_unlink (path);
-      g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
-      g_assert_true (sutra_item_take_payload_fd (item, fd, NULL));
-    }
-  return item;
+  return in_file ? ac_test_item_in_file (memory) : g_steal_pointer (&memory);
 }
 
 static void
