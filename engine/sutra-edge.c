@@ -47,7 +47,9 @@ sutra_edge_push (Edge *edge, SutraItem *const *items, guint n_items, gboolean ta
       if ((guint) target->input.fill > target->input.max_fill)
         target->input.max_fill = target->input.fill;
     }
-  if (ring->count >= target->input.want)
+  /* Full by bytes, a ring may hold fewer than the consumer waits for:
+   * wake it all the same, or it sleeps on what cannot grow. */
+  if (ring->count >= target->input.want || sutra_ring_is_full (ring))
     g_cond_broadcast (&target->input.items_ready);
   g_mutex_unlock (&target->input.lock);
   if (take)

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Plain text is by far the commonest type; comparing against this pointer
  * first keeps g_intern_string's global lock off the hot path. */
@@ -107,8 +108,10 @@ sutra_item_take_payload_fd (SutraItem *item, int fd, GError **error)
 {
   SutraPayloadFile *file;
 
-  SUTRA_API_CHECK_VAL (item != NULL, FALSE);
   SUTRA_API_CHECK_VAL (fd >= 0, FALSE);
+  if (item == NULL || g_atomic_int_get (&item->ref_count) != 1)
+    close (fd); /* transfer full, whatever happens */
+  SUTRA_API_CHECK_VAL (item != NULL, FALSE);
   SUTRA_API_CHECK_VAL (g_atomic_int_get (&item->ref_count) == 1, FALSE);
   file = sutra_payload_file_new (fd, error);
   if (file == NULL)

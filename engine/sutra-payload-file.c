@@ -4,6 +4,7 @@
 #include "sutra-payload-file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +16,8 @@ struct _SutraPayloadFile
 {
   gint ref_count;
   int fd;
-  guint64 offset; /* where the payload starts in the file */
+  SutraPayloadFile *owner; /* whose fd this is, or NULL: our own */
+  guint64 offset;          /* where the payload starts in the file */
   guint64 size;
 };
 
@@ -45,11 +47,11 @@ sutra_payload_file_new_range (int fd, guint64 offset, guint64 size, GError **err
       close (fd);
       return NULL;
     }
-  if (!S_ISREG (st.st_mode))
+  if (!S_ISREG (st.st_mode) || (fcntl (fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   "an item's payload file must be a regular file (a pipe or a socket cannot be "
-                   "read twice)");
+                   "an item's payload file must be a regular file open for reading (a pipe or "
+                   "a socket cannot be read twice)");
       close (fd);
       return NULL;
     }
@@ -64,10 +66,25 @@ sutra_payload_file_new_range (int fd, guint64 offset, guint64 size, GError **err
       close (fd);
       return NULL;
     }
-  file = g_new (SutraPayloadFile, 1);
+  file = g_new0 (SutraPayloadFile, 1);
   file->ref_count = 1;
   file->fd = fd;
   file->offset = offset;
+  file->size = size;
+  return file;
+}
+
+SutraPayloadFile *
+sutra_payload_file_new_within (SutraPayloadFile *whole, guint64 offset, guint64 size)
+{
+  SutraPayloadFile *file;
+
+  g_return_val_if_fail (offset <= whole->size && size <= whole->size - offset, NULL);
+  file = g_new0 (SutraPayloadFile, 1);
+  file->ref_count = 1;
+  file->fd = whole->fd;
+  file->owner = sutra_payload_file_ref (whole->owner != NULL ? whole->owner : whole);
+  file->offset = whole->offset + offset;
   file->size = size;
   return file;
 }
@@ -84,7 +101,10 @@ sutra_payload_file_unref (SutraPayloadFile *file)
 {
   if (file == NULL || !g_atomic_int_dec_and_test (&file->ref_count))
     return;
-  close (file->fd);
+  if (file->owner != NULL)
+    sutra_payload_file_unref (file->owner);
+  else
+    close (file->fd);
   g_free (file);
 }
 

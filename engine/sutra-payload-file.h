@@ -23,6 +23,12 @@ SutraPayloadFile *sutra_payload_file_new_range (int fd,
                                                 guint64 offset,
                                                 guint64 size,
                                                 GError **error);
+/* @size bytes at @offset of @whole's payload, sharing its descriptor
+ * (and keeping it open): the payloads of one store entry take one
+ * descriptor between them, not one each. */
+SutraPayloadFile *sutra_payload_file_new_within (SutraPayloadFile *whole,
+                                                 guint64 offset,
+                                                 guint64 size);
 SutraPayloadFile *sutra_payload_file_ref (SutraPayloadFile *file);
 void sutra_payload_file_unref (SutraPayloadFile *file);
 

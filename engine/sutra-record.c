@@ -78,7 +78,18 @@ static inline guint8 *
 reserve (Writer *writer, gsize n)
 {
   if (writer->used + n > writer->array->len)
-    g_byte_array_set_size (writer->array, MAX (writer->array->len * 2, writer->used + n));
+    {
+      gsize want = MAX ((gsize) writer->array->len * 2, writer->used + n);
+
+      /* A GByteArray holds at most 4 GiB. Only a payload copied whole
+       * can get here (a record in pieces refers to large ones): better
+       * stop than wrap. */
+      if (G_UNLIKELY (writer->used + n > G_MAXUINT))
+        g_error ("a record of more than 4 GiB (a payload of %" G_GSIZE_FORMAT
+                 " bytes copied whole, to a worker process): not supported",
+                 n);
+      g_byte_array_set_size (writer->array, (guint) MIN (want, (gsize) G_MAXUINT));
+    }
   return writer->array->data + writer->used;
 }
 
@@ -530,13 +541,23 @@ sutra_record_decode (GBytes *body, GPtrArray *inputs, GError **error)
 }
 
 /* A payload of the record that stays in the store's file: @length bytes
- * at @offset of @fd (not taken). */
+ * at @offset of @fd (not taken). The entry's descriptor is duplicated
+ * once, into *@entry, and shared by all its payloads. */
 static SutraPayloadFile *
-payload_in_file (int fd, guint64 offset, guint64 length)
+payload_in_file (SutraPayloadFile **entry, int fd, guint64 offset, guint64 length)
 {
-  int copy = fcntl (fd, F_DUPFD_CLOEXEC, 0);
+  if (*entry == NULL)
+    {
+      int copy = fcntl (fd, F_DUPFD_CLOEXEC, 0);
 
-  return copy >= 0 ? sutra_payload_file_new_range (copy, offset, length, NULL) : NULL;
+      *entry = copy >= 0 ? sutra_payload_file_new (copy, NULL) : NULL;
+      if (*entry == NULL)
+        return NULL;
+    }
+  if (offset > sutra_payload_file_get_size (*entry) ||
+      length > sutra_payload_file_get_size (*entry) - offset)
+    return NULL;
+  return sutra_payload_file_new_within (*entry, offset, length);
 }
 
 GPtrArray *
@@ -546,6 +567,7 @@ sutra_record_decode_in_file (GBytes *body,
                              guint64 body_offset,
                              GError **error)
 {
+  g_autoptr (SutraPayloadFile) entry = NULL; /* the store entry's file, shared */
   Cursor cursor = { 0 };
   g_autoptr (GPtrArray) lineages =
     g_ptr_array_new_with_free_func ((GDestroyNotify) sutra_lineage_unref);
@@ -670,7 +692,7 @@ sutra_record_decode_in_file (GBytes *body,
             break;
           SutraPayloadFile *file =
             fd >= 0 && length >= SHARE_PAYLOAD_MIN
-              ? payload_in_file (fd, body_offset + (guint64) (p - cursor.data), length)
+              ? payload_in_file (&entry, fd, body_offset + (guint64) (p - cursor.data), length)
               : NULL;
 
           /* The payload stays in the store's file, or points into the

@@ -961,6 +961,19 @@ sutra_store_get_body (SutraStore *store,
       close (fd);
       return NULL;
     }
+  /* A file shorter than its header says would fault (SIGBUS) where the
+   * mapping passes its end: checked before mapping. */
+  {
+    struct stat st;
+
+    if (fstat (fd, &st) != 0 || (guint64) st.st_size < FRAME_HEADER + length)
+      {
+        close (fd);
+        g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
+                     "store entry at a large entry:0 is truncated");
+        return NULL;
+      }
+  }
   mapping = g_new (Mapping, 1);
   mapping->length = (gsize) (FRAME_HEADER + length);
   mapping->address = mmap (NULL, mapping->length, PROT_READ, MAP_SHARED, fd, 0);
@@ -972,21 +985,7 @@ sutra_store_get_body (SutraStore *store,
     }
   body = (guint8 *) mapping->address + FRAME_HEADER;
   /* A window at a time, each dropped from this process once hashed: the
-   * body stays in the page cache, not in the job's memory. A file cut
-   * short since its header was read shows as a short read, not a SIGBUS:
-   * the length is checked against the file first. */
-  {
-    struct stat st;
-
-    if (fstat (fd, &st) != 0 || (guint64) st.st_size < FRAME_HEADER + length)
-      {
-        mapping_free (mapping);
-        close (fd);
-        g_set_error (error, SUTRA_STORE_ERROR, SUTRA_STORE_ERROR_CORRUPT,
-                     "store entry at a large entry:0 is truncated");
-        return NULL;
-      }
-  }
+   * body stays in the page cache, not in the job's memory. */
   state = XXH3_createState ();
   XXH3_128bits_reset (state);
   for (guint64 done = 0, dropped = 0; done < length;)

@@ -15,6 +15,7 @@
 #include "ac.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -323,7 +324,7 @@ ac_encode_end (AcEncodeGroup *self, GError **error)
   chapter = sutra_item_new_parent (self->first,
                                    self->encoder != NULL ? AC_MEDIA_PACKETS : AC_MEDIA_RAW, NULL);
   /* The item takes a descriptor of its own; the spool's goes with it. */
-  fd = dup (fileno (self->body));
+  fd = fcntl (fileno (self->body), F_DUPFD_CLOEXEC, 0);
   g_clear_pointer (&self->body, fclose);
   if (fd < 0)
     {

@@ -142,6 +142,10 @@ reader_fill (AcPacketReader *reader, gsize n, GError **error)
 
   if (have >= n)
     return 1;
+  /* A length no payload this size can hold is damage, not a read: no
+   * buffer of a damaged length's size is ever made. */
+  if (n - have > sutra_item_get_payload_size (reader->item) - reader->read)
+    return 0;
   /* Keep what is left, at the front. */
   if (reader->start > 0)
     {

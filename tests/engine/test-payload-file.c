@@ -4,6 +4,7 @@
 #include "sutra-payload-file.h"
 #include "sutra-test-util.h"
 
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,11 +44,13 @@ test_payload_file_range (void)
   g_autoptr (SutraPayloadFile) file =
     sutra_payload_file_new_range (file_with ("[header]payload[trailer]"), 8, 7, &error);
   g_autoptr (SutraPayloadFile) shared = NULL;
+  g_autoptr (SutraPayloadFile) inner = NULL;
   g_autoptr (GBytes) all = NULL;
   char buffer[32];
 
   g_test_summary ("A range of a file is the payload: offsets count from the range's start, "
-                  "reads stop at its end, and a reference shares it");
+                  "reads stop at its end, a reference shares it, and so does a range within "
+                  "it, which keeps the descriptor open");
   g_assert_no_error (error);
   g_assert_cmpuint (sutra_payload_file_get_size (file), ==, 7);
   g_assert_cmpint (sutra_payload_file_read (file, 3, buffer, sizeof buffer, &error), ==, 4);
@@ -55,6 +58,14 @@ test_payload_file_range (void)
   shared = sutra_payload_file_ref (file);
   all = sutra_payload_file_load (shared, &error);
   g_assert_cmpmem (g_bytes_get_data (all, NULL), g_bytes_get_size (all), "payload", 7);
+  /* A range within a range: offsets add up, and the descriptor is shared,
+   * kept open by the inner range after the outer is gone. */
+  inner = sutra_payload_file_new_within (file, 3, 3);
+  g_assert_cmpint (sutra_payload_file_get_fd (inner), ==, sutra_payload_file_get_fd (file));
+  g_clear_pointer (&file, sutra_payload_file_unref);
+  g_clear_pointer (&shared, sutra_payload_file_unref);
+  g_assert_cmpint (sutra_payload_file_read (inner, 0, buffer, sizeof buffer, &error), ==, 3);
+  g_assert_cmpmem (buffer, 3, "loa", 3);
 }
 
 static void
@@ -63,8 +74,8 @@ test_payload_file_refused (void)
   g_autoptr (GError) error = NULL;
   int fds[2];
 
-  g_test_summary ("A range past the file's end, and a pipe, are refused with errors that say "
-                  "why, the descriptor closed");
+  g_test_summary ("A range past the file's end, a pipe and a file open only for writing are "
+                  "refused with errors that say why, the descriptor closed");
   g_assert_null (sutra_payload_file_new_range (file_with ("short"), 3, 10, &error));
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
   g_assert_nonnull (strstr (error->message, "past its file's end"));
@@ -74,6 +85,21 @@ test_payload_file_refused (void)
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
   g_assert_cmpint (close (fds[0]), ==, -1);
   close (fds[1]);
+  g_clear_error (&error);
+  {
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp ("sutra-test-payload-file-XXXXXX", &path, NULL);
+    int write_only;
+
+    g_assert_cmpint (fd, >=, 0);
+    close (fd);
+    write_only = open (path, O_WRONLY);
+    g_unlink (path);
+    /* A file it cannot read back would fail later, far from the cause. */
+    g_assert_null (sutra_payload_file_new (write_only, &error));
+    g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+    g_assert_nonnull (strstr (error->message, "open for reading"));
+  }
 }
 
 static void

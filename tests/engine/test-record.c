@@ -371,8 +371,8 @@ test_record_decode_in_file (void)
   int fd;
 
   g_test_summary ("A record decoded from a file keeps its payloads of 64 KiB or more in the "
-                  "file (the items' payloads are files, read back the same), and the smaller "
-                  "ones in memory");
+                  "file (the items' payloads are files sharing one descriptor, read back the "
+                  "same), and the smaller ones in memory");
   g_ptr_array_add (inputs, text_item ("book", 0, "a book"));
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++)
     {
@@ -395,6 +395,9 @@ test_record_decode_in_file (void)
   close (fd);
   g_assert_no_error (error);
   g_assert_cmpuint (back->len, ==, items->len);
+  /* One descriptor for the entry, not one per payload. */
+  g_assert_cmpint (sutra_payload_file_get_fd (sutra_item_peek_payload_file (back->pdata[0])), ==,
+                   sutra_payload_file_get_fd (sutra_item_peek_payload_file (back->pdata[2])));
   for (guint i = 0; i < items->len; i++)
     {
       gsize size, expected_size;

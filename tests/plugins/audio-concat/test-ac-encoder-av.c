@@ -183,6 +183,27 @@ test_damaged (void)
     ;
   g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
   g_assert_nonnull (strstr (error->message, "short packet"));
+  g_clear_error (&error);
+  {
+    /* A packet whose length says 4 GiB: damage, found without a buffer
+     * of that size. */
+    g_autoptr (GByteArray) huge = g_byte_array_new ();
+    g_autoptr (SutraItem) huge_item = NULL;
+    g_autoptr (GBytes) huge_bytes = NULL;
+    g_auto (AcPacketReader) huge_reader = { 0 };
+    guint8 record[20] = { 0xf0, 0xff, 0xff, 0xff };
+
+    ac_packets_append_header (huge, &info);
+    g_byte_array_append (huge, record, sizeof record);
+    g_byte_array_append (huge, (const guint8 *) "abc", 3);
+    huge_bytes = g_byte_array_free_to_bytes (g_steal_pointer (&huge));
+    huge_item = packets_item (huge_bytes, TRUE);
+    g_assert_true (ac_packet_reader_open (&huge_reader, huge_item, 64, &back, &error));
+    g_assert_false (ac_packet_reader_next (&huge_reader, &packet, &error));
+    g_assert_error (error, SUTRA_PLUGIN_ERROR, SUTRA_PLUGIN_ERROR_INVALID_INPUT);
+    g_assert_nonnull (strstr (error->message, "short packet"));
+    g_assert_cmpuint (huge_reader.window->len, <, 4096);
+  }
 }
 
 static void
